@@ -1,0 +1,43 @@
+import type { ScatterPlan, StatementPlan } from './StatementPlan.js'
+
+export type Role = 'primary' | 'replica'
+
+/** A value bound to a $n parameter, as it arrived (Bind) or as the normalizer extracted it (text). */
+export interface BoundParam {
+  value: Buffer | string | null
+  /** 0 text, 1 binary. */
+  format: number
+  /** Type OID from Parse (0 = unspecified). */
+  typeOid: number
+}
+
+/** Session-level routing state the Router reads (SET pgshard.*, the pinned transaction shard). */
+export interface RoutingContext {
+  /** SET pgshard.shard / pgshard.key / pgshard.role, session or LOCAL, already merged. */
+  shardHint?: string
+  keyHint?: string
+  roleHint?: Role
+  /** Shard the open transaction is pinned to, if any. */
+  txShard?: number
+  /** Inside an explicit transaction (BEGIN seen). */
+  inTransaction: boolean
+  /** The explicit transaction is READ ONLY. */
+  txReadOnly: boolean
+}
+
+/** Where one statement goes. Plain data: deciding where is kept apart from moving bytes. */
+export type Route =
+  /** One shard. role 'replica' means a replica may serve it (the pool falls back to the primary). */
+  | { kind: 'shard'; shard: number; role: Role; reason: string }
+  /** Every shard: a read merged by `scatter`, or a write/DDL sent to all (all or nothing). */
+  | { kind: 'scatter'; plan: ScatterPlan; role: Role; reason: string }
+  | { kind: 'broadcast'; role: 'primary'; reason: string }
+  /** A multi-row INSERT split into one statement per shard; `sql` is the full text for that shard. */
+  | { kind: 'split'; parts: { shard: number; sql: string; rows: number }[]; reason: string }
+  /** Refused: the client gets this SQLSTATE and message. */
+  | { kind: 'error'; code: string; message: string; hint?: string }
+
+export interface RoutedStatement {
+  plan: StatementPlan
+  route: Route
+}

@@ -1,0 +1,162 @@
+// What the analyzer learns from one statement text. Plain data, independent of the shard map, so it is
+// cached by (normalized) text and survives a reload of the map. The Router turns a plan plus the bound
+// values and the session's hints into a Route.
+
+/** A value the statement compares a column with: a parameter ($n of the analyzed text) or a constant. */
+export type ValueRef =
+  | { param: number; negate?: boolean; cast?: string }
+  | { literal: string; cast?: string }
+  | { null: true }
+
+export interface TableRef {
+  schema?: string
+  name: string
+  /** Alias used in the statement, when any. */
+  alias?: string
+}
+
+/** Rows this statement reads or writes in `table` have `column` in `values` (an equality / IN pin). */
+export interface ColumnPin {
+  table: TableRef
+  column: string
+  values: ValueRef[]
+}
+
+export type TxKind =
+  | 'begin'
+  | 'commit'
+  | 'rollback'
+  | 'savepoint'
+  | 'release'
+  | 'rollback_to'
+  | 'prepare_transaction'
+  | 'commit_prepared'
+  | 'rollback_prepared'
+
+/** What a statement does to session state that transaction pooling must track, replay or pin. */
+export type SessionEffect =
+  | { kind: 'set'; name: string; local: boolean; text: string }
+  | { kind: 'reset'; name: string }
+  | { kind: 'reset_all' }
+  | { kind: 'discard_all' }
+  | { kind: 'set_transaction' }
+  | { kind: 'prepare'; name: string; text: string; nameLocation: number }
+  | { kind: 'execute'; name: string; nameLocation: number }
+  | { kind: 'deallocate'; name: string | null; nameLocation: number }
+  | { kind: 'listen'; channel: string }
+  | { kind: 'unlisten'; channel: string | null }
+  | { kind: 'advisory_lock_session' }
+  | { kind: 'temp_table' }
+  | { kind: 'hold_cursor' }
+  | { kind: 'unknown_set_config' }
+
+/** A pgshard routing hint: a comment or SET pgshard.*. */
+export type Hint =
+  | { kind: 'shard'; value: string }
+  | { kind: 'key'; value: string }
+  | { kind: 'role'; value: 'primary' | 'replica' }
+
+export type StatementKind =
+  | 'select'
+  | 'insert'
+  | 'update'
+  | 'delete'
+  | 'merge'
+  | 'copy_from'
+  | 'copy_to'
+  | 'ddl'
+  | 'transaction'
+  | 'set'
+  | 'show'
+  | 'utility'
+  | 'empty'
+
+export interface OrderKey {
+  /** 0-based index into the output columns of the shard query. */
+  column: number
+  descending: boolean
+  nullsFirst: boolean
+}
+
+export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or'
+
+export type OutputColumn =
+  | { kind: 'value' }
+  /** An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from. */
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number }
+
+/** A HAVING condition, evaluated by the proxy on merged groups. */
+export type MergeExpr =
+  | { op: 'column'; column: number }
+  | { op: 'const'; value: string | null }
+  | { op: 'param'; param: number }
+  | { op: 'compare'; cmp: '=' | '<>' | '<' | '<=' | '>' | '>='; left: MergeExpr; right: MergeExpr }
+  | { op: 'and' | 'or'; args: MergeExpr[] }
+  | { op: 'not'; arg: MergeExpr }
+  | { op: 'is_null'; arg: MergeExpr; negated: boolean }
+
+/** How to send a read to every shard and merge the answers into one result. */
+export interface ScatterPlan {
+  /** The text each shard runs (AVG split, LIMIT+OFFSET folded, HAVING removed, hidden columns appended). */
+  shardSql: string
+  /** Output columns of shardSql, visible ones first. */
+  columns: OutputColumn[]
+  /** How many leading columns the client sees. */
+  visibleColumns: number
+  groupBy: number[] | null
+  distinct: boolean
+  orderBy: OrderKey[]
+  limit: ValueRef | null
+  offset: ValueRef | null
+  having: MergeExpr | null
+}
+
+/** A multi-row INSERT whose rows may belong to several shards. */
+export interface InsertRows {
+  table: TableRef
+  columns: string[]
+  /** For each row: its values, and its byte range in the text (to rebuild one INSERT per shard). */
+  rows: { values: ValueRef[]; start: number; end: number }[]
+  /** Byte range of the whole VALUES list (what a split replaces). */
+  valuesStart: number
+  valuesEnd: number
+}
+
+export interface StatementPlan {
+  kind: StatementKind
+  /** For kind 'transaction'. */
+  tx?: TxKind
+  /** BEGIN READ ONLY / START TRANSACTION READ ONLY. */
+  txReadOnly?: boolean
+  /** The CommandComplete tag the statement produces when it succeeds, for answers the proxy makes itself. */
+  commandTag: string
+  /** Every relation the statement reads or writes (CTE names excluded). */
+  tables: TableRef[]
+  /** Relations the statement writes (INSERT/UPDATE/DELETE/MERGE/COPY FROM target, DDL target). */
+  writtenTables: TableRef[]
+  /** Lower-cased names of every function called (schema dropped). */
+  functions: string[]
+  /** SELECT … FOR UPDATE/SHARE, a writing CTE, SELECT INTO, or any non-SELECT. */
+  writes: boolean
+  /** Equality pins found in WHERE / JOIN ON / VALUES, propagated through key = key joins. */
+  pins: ColumnPin[]
+  insert?: InsertRows
+  /** Present for a SELECT that may be scattered; absent when the statement cannot be merged. */
+  scatter?: ScatterPlan
+  /** Why a scatter of this SELECT cannot be merged correctly (window function, cross-shard join, …). */
+  unmergeable?: string
+  session: SessionEffect[]
+  hints: Hint[]
+  /** Several statements in one Query string. */
+  multiStatement: boolean
+  /** Number of $n parameters the text uses. */
+  paramCount: number
+}
+
+/** The normalizer's output: the text with literals replaced by $n, and the literal values in order. */
+export interface NormalizedText {
+  text: string
+  /** Values of the parameters the normalizer introduced, starting at $firstParam. */
+  values: string[]
+  firstParam: number
+}
