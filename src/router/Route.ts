@@ -23,6 +23,8 @@ export interface RoutingContext {
   inTransaction: boolean
   /** The explicit transaction is READ ONLY. */
   txReadOnly: boolean
+  /** The session's search_path, to resolve unqualified table names (default ['public']). */
+  searchPath?: string[]
 }
 
 /** Where one statement goes. Plain data: deciding where is kept apart from moving bytes. */
