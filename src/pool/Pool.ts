@@ -1,0 +1,280 @@
+import { encodeQuery } from '../protocol/FrontendMessages.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { Expect } from '../protocol/ResponseTracker.js'
+import type { LoggedInServer } from '../protocol/ServerLogin.js'
+import { ServerConnection } from './ServerConnection.js'
+
+export interface PoolOptions {
+  size: number
+  minIdle: number
+  maxQueue: number
+  checkoutTimeout: number
+  idleTimeout: number
+  maxLifetime: number
+  preparedCapacity: number
+}
+
+export interface PoolEvents {
+  /** A connection attempt failed or an open connection broke: evidence for the health checker. */
+  onServerFailure?(err: Error): void
+  onConnect?(): void
+}
+
+interface Waiter {
+  resolve(conn: ServerConnection): void
+  reject(err: Error): void
+  timer: NodeJS.Timeout | null
+  since: number
+}
+
+/**
+ * Server connections to one node for one (user, database). Bounded: at most `size` connections, at most
+ * `maxQueue` clients waiting, each for at most `checkoutTimeout`. Idle connections are reused most recent first
+ * so that the rest age out by idle timeout.
+ */
+export class Pool {
+  private readonly idle: ServerConnection[] = []
+  private readonly busy = new Set<ServerConnection>()
+  private readonly waiters: Waiter[] = []
+  private connecting = 0
+  private resetting = 0
+  private closed = false
+  paused = false
+  /** Cumulative counters for SHOW STATS / metrics. */
+  readonly stats = { acquired: 0, waitMicros: 0, maxWaitSince: 0, timeouts: 0, connectFailures: 0 }
+
+  constructor(
+    readonly name: string,
+    readonly nodeName: string,
+    private options: PoolOptions,
+    private readonly connector: () => Promise<LoggedInServer>,
+    private readonly events: PoolEvents = {},
+  ) {}
+
+  get size(): number {
+    return this.options.size
+  }
+
+  get counts(): { active: number; idle: number; connecting: number; waiting: number; total: number } {
+    return {
+      active: this.busy.size,
+      idle: this.idle.length,
+      connecting: this.connecting + this.resetting,
+      waiting: this.waiters.length,
+      total: this.busy.size + this.idle.length + this.connecting + this.resetting,
+    }
+  }
+
+  /** Microseconds the oldest waiting client has waited. */
+  get oldestWaitMicros(): number {
+    return this.waiters.length ? (Date.now() - this.waiters[0].since) * 1000 : 0
+  }
+
+  connections(): { conn: ServerConnection; state: 'active' | 'idle' }[] {
+    return [
+      ...[...this.busy].map((conn) => ({ conn, state: 'active' as const })),
+      ...this.idle.map((conn) => ({ conn, state: 'idle' as const })),
+    ]
+  }
+
+  setOptions(options: PoolOptions): void {
+    this.options = options
+    this.pump()
+  }
+
+  acquire(): Promise<ServerConnection> {
+    if (this.closed) return Promise.reject(new PgError(SqlState.ADMIN_SHUTDOWN, `pool ${this.name} is closed`))
+    if (!this.paused) {
+      const conn = this.takeIdle()
+      if (conn) {
+        this.busy.add(conn)
+        this.stats.acquired++
+        return Promise.resolve(conn)
+      }
+    }
+    if (this.waiters.length >= this.options.maxQueue)
+      return Promise.reject(
+        new PgError(SqlState.TOO_MANY_CONNECTIONS, `pool ${this.name} queue is full (${this.options.maxQueue} clients waiting)`, {
+          hint: 'Raise pool.size or pool.max_queue, or send fewer concurrent transactions.',
+        }),
+      )
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, timer: null, since: Date.now() }
+      if (this.options.checkoutTimeout > 0)
+        waiter.timer = setTimeout(() => {
+          this.removeWaiter(waiter)
+          this.stats.timeouts++
+          reject(
+            new PgError(
+              SqlState.TOO_MANY_CONNECTIONS,
+              `pool timeout: no server connection to ${this.nodeName} became free within ${this.options.checkoutTimeout} ms`,
+              { hint: 'The pool is saturated: raise pool.size or pool.checkout_timeout, or shorten transactions.' },
+            ),
+          )
+        }, this.options.checkoutTimeout)
+      this.waiters.push(waiter)
+      this.pump()
+    })
+  }
+
+  /**
+   * Gives a connection back. `reset` asks for DISCARD ALL first (session pooling, or state the proxy could not
+   * track); a connection that is not idle at a transaction boundary is closed rather than handed on dirty.
+   */
+  release(conn: ServerConnection, reset = false): void {
+    if (!this.busy.delete(conn)) return
+    conn.setHandler(null)
+    conn.tracker.attach(null)
+    conn.lastUsedAt = Date.now()
+    const expired = this.options.maxLifetime > 0 && Date.now() - conn.createdAt > this.options.maxLifetime
+    if (this.closed || expired || conn.closed || !conn.tracker.idle || conn.tracker.status !== 'I') {
+      conn.terminate()
+      this.pump()
+      return
+    }
+    if (reset || conn.dirty) {
+      this.reset(conn)
+      return
+    }
+    this.putIdle(conn)
+  }
+
+  private reset(conn: ServerConnection): void {
+    this.resetting++
+    conn.tracker.push({
+      expect: Expect.Query,
+      mode: 'suppress',
+      done: (ok) => {
+        this.resetting--
+        conn.prepared.clear()
+        conn.settings.clear()
+        conn.unnamedOwner = null
+        conn.dirty = false
+        if (ok && !conn.closed && !this.closed) this.putIdle(conn)
+        else {
+          conn.terminate()
+          this.pump()
+        }
+      },
+    })
+    conn.write(encodeQuery('DISCARD ALL'))
+  }
+
+  private putIdle(conn: ServerConnection): void {
+    const waiter = this.paused ? undefined : this.waiters.shift()
+    if (waiter) {
+      this.handTo(waiter, conn)
+      return
+    }
+    this.idle.push(conn)
+  }
+
+  private handTo(waiter: Waiter, conn: ServerConnection): void {
+    if (waiter.timer) clearTimeout(waiter.timer)
+    this.busy.add(conn)
+    this.stats.acquired++
+    this.stats.waitMicros += (Date.now() - waiter.since) * 1000
+    waiter.resolve(conn)
+  }
+
+  private takeIdle(): ServerConnection | undefined {
+    for (;;) {
+      const conn = this.idle.pop()
+      if (!conn) return undefined
+      if (!conn.closed) return conn
+    }
+  }
+
+  private removeWaiter(w: Waiter): void {
+    const i = this.waiters.indexOf(w)
+    if (i >= 0) this.waiters.splice(i, 1)
+  }
+
+  /** Serves waiters from idle connections, and opens connections while under size. */
+  private pump(): void {
+    if (this.closed || this.paused) return
+    while (this.waiters.length > 0) {
+      const conn = this.takeIdle()
+      if (!conn) break
+      this.handTo(this.waiters.shift()!, conn)
+    }
+    const total = this.counts.total
+    const wanted = Math.max(this.waiters.length - this.connecting, this.options.minIdle - this.idle.length - this.connecting, 0)
+    for (let i = 0; i < Math.min(wanted, this.options.size - total); i++) this.open()
+  }
+
+  private open(): void {
+    this.connecting++
+    this.connector().then(
+      (login) => {
+        this.connecting--
+        const conn = new ServerConnection(login, this.nodeName, this.options.preparedCapacity, {
+          onClose: (c, err) => this.onConnectionClosed(c, err),
+        })
+        this.events.onConnect?.()
+        if (this.closed) {
+          conn.terminate()
+          return
+        }
+        this.putIdle(conn)
+      },
+      (err: Error) => {
+        this.connecting--
+        this.stats.connectFailures++
+        this.events.onServerFailure?.(err)
+        // Tell one waiting client now rather than letting it run into the timeout.
+        const waiter = this.waiters.shift()
+        if (waiter) {
+          if (waiter.timer) clearTimeout(waiter.timer)
+          waiter.reject(err)
+        }
+      },
+    )
+  }
+
+  private onConnectionClosed(conn: ServerConnection, err: Error | null): void {
+    const wasIdle = this.idle.indexOf(conn)
+    if (wasIdle >= 0) this.idle.splice(wasIdle, 1)
+    this.busy.delete(conn)
+    if (err) this.events.onServerFailure?.(err)
+    this.pump()
+  }
+
+  /** Closes connections idle too long (keeping minIdle) or past their lifetime; opens up to minIdle. */
+  maintain(now = Date.now()): void {
+    const { idleTimeout, maxLifetime, minIdle } = this.options
+    for (let i = 0; i < this.idle.length && this.idle.length > minIdle; ) {
+      const c = this.idle[i]
+      if ((idleTimeout > 0 && now - c.lastUsedAt > idleTimeout) || (maxLifetime > 0 && now - c.createdAt > maxLifetime)) {
+        this.idle.splice(i, 1)
+        c.terminate()
+      } else i++
+    }
+    this.pump()
+  }
+
+  pause(): void {
+    this.paused = true
+  }
+
+  resume(): void {
+    this.paused = false
+    this.pump()
+  }
+
+  /** Closes idle connections now; busy ones close when released. */
+  close(): void {
+    this.closed = true
+    for (const w of this.waiters.splice(0)) {
+      if (w.timer) clearTimeout(w.timer)
+      w.reject(new PgError(SqlState.ADMIN_SHUTDOWN, `pool ${this.name} was closed`))
+    }
+    for (const c of this.idle.splice(0)) c.terminate()
+  }
+
+  /** Closes every connection at once, busy ones included (the node was fenced or removed). */
+  destroyAll(): void {
+    this.close()
+    for (const c of [...this.busy]) c.destroy(new PgError(SqlState.ADMIN_SHUTDOWN, `connection to ${this.nodeName} closed by the proxy`))
+  }
+}

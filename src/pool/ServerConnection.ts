@@ -1,0 +1,107 @@
+import type net from 'node:net'
+import { BackendScanner, type BackendHandler } from '../protocol/BackendScanner.js'
+import type { LoggedInServer } from '../protocol/ServerLogin.js'
+import { ResponseTracker } from '../protocol/ResponseTracker.js'
+import { PreparedSet } from './PreparedSet.js'
+
+let nextId = 1
+
+export interface ServerConnectionEvents {
+  /** The socket closed or failed; the connection is unusable. */
+  onClose(conn: ServerConnection, err: Error | null): void
+}
+
+/**
+ * One logged-in connection to a Postgres server, owned by a pool and lent to one client at a time. It knows what
+ * the proxy did to its session state: which of the proxy's statement names it holds and which settings differ
+ * from the server's defaults, so that a client can be served by any connection without seeing another's state.
+ */
+export class ServerConnection {
+  readonly id = nextId++
+  readonly socket: net.Socket
+  readonly pid: number
+  readonly secret: number
+  readonly serverParams: Map<string, string>
+  readonly createdAt = Date.now()
+  lastUsedAt = Date.now()
+  readonly tracker = new ResponseTracker()
+  private readonly scanner: BackendScanner
+  private handler: BackendHandler = this.tracker
+  closed = false
+  /** Statement names the proxy prepared here (transaction pooling). */
+  readonly prepared: PreparedSet
+  /** Session settings applied here on top of the server defaults: name → value as SET would take it. */
+  readonly settings = new Map<string, string>()
+  /** Who parsed the unnamed statement last, and what it was. */
+  unnamedOwner: object | null = null
+  /** Something changed session state the proxy cannot track: reset before anyone else uses it. */
+  dirty = false
+  /** Name of the node, for logs and the console. */
+  readonly nodeName: string
+
+  constructor(login: LoggedInServer, nodeName: string, preparedCapacity: number, events: ServerConnectionEvents) {
+    this.socket = login.socket
+    this.pid = login.pid
+    this.secret = login.secret
+    this.serverParams = login.params
+    this.nodeName = nodeName
+    this.prepared = new PreparedSet(preparedCapacity)
+    this.scanner = new BackendScanner({
+      onHeader: (t, l) => this.handler.onHeader(t, l),
+      onMessage: (t, b) => this.handler.onMessage(t, b),
+      forward: (b) => this.handler.forward(b),
+    })
+    const socket = this.socket
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, 30_000)
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.scanner.scan(chunk)
+      } catch (err) {
+        this.destroy(err as Error)
+      }
+    })
+    socket.on('error', (err) => this.destroy(err))
+    socket.on('close', () => this.destroy(null))
+    this.events = events
+  }
+
+  private readonly events: ServerConnectionEvents
+
+  /** Routes the server's bytes somewhere else than the tracker (the scatter executor reads rows itself). */
+  setHandler(handler: BackendHandler | null): void {
+    this.handler = handler ?? this.tracker
+  }
+
+  write(bytes: Buffer): boolean {
+    return this.socket.write(bytes)
+  }
+
+  pause(): void {
+    this.socket.pause()
+  }
+
+  resume(): void {
+    this.socket.resume()
+  }
+
+  /** Idle and clean enough to lend to another client. */
+  get reusable(): boolean {
+    return !this.closed && !this.dirty && this.tracker.idle && this.tracker.status === 'I' && this.scanner.atBoundary
+  }
+
+  destroy(err: Error | null): void {
+    if (this.closed) return
+    this.closed = true
+    this.socket.destroy()
+    this.events.onClose(this, err)
+  }
+
+  /** Ends the session politely (Terminate) and closes. */
+  terminate(): void {
+    if (this.closed) return
+    this.socket.end(Buffer.from([0x58, 0, 0, 0, 4]))
+    this.closed = true
+    this.events.onClose(this, null)
+  }
+}

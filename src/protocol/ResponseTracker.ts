@@ -1,0 +1,224 @@
+import { FORWARD, INSPECT, NOTIFY, type BackendHandler } from './BackendScanner.js'
+import type { TxStatus } from './ServerMessages.js'
+
+/** The kind of request a server is answering, which decides which reply ends it. */
+export const enum Expect {
+  Parse,
+  Bind,
+  DescribeStatement,
+  DescribePortal,
+  Execute,
+  Close,
+  Sync,
+  Query,
+  FunctionCall,
+}
+
+/**
+ * forward: the client sent it, the client gets the replies.
+ * suppress: the proxy sent it on its own (a re-prepare, a settings sync); the replies are swallowed.
+ * synth: the proxy answers it itself; `bytes` go to the client when every earlier request has been answered.
+ */
+export type Mode = 'forward' | 'suppress' | 'synth'
+
+export interface Pending {
+  expect: Expect
+  mode: Mode
+  bytes?: Buffer
+  /** Sent instead of the server's ErrorResponse, if the request fails. */
+  replaceError?: Buffer
+  /** Called once when the request is answered (ok false: it failed or was skipped after an earlier error). */
+  done?: (ok: boolean) => void
+  /** Called with each CommandComplete tag this request produces. */
+  onTag?: (tag: string) => void
+  /** Set when a simple Query or Sync saw an ErrorResponse before its ReadyForQuery. */
+  failed?: boolean
+}
+
+export interface TrackerOwner {
+  /** Bytes for the client, in order. */
+  toClient(bytes: Buffer): void
+  /** A ReadyForQuery arrived; `idle` is true when no request is left in flight. */
+  onReady(status: TxStatus, idle: boolean): void
+  /** An ErrorResponse arrived (forwarded or not): its SQLSTATE, for counting and failure evidence. */
+  onError?(code: string, fatal: boolean): void
+}
+
+const T = {
+  parseComplete: 0x31,
+  bindComplete: 0x32,
+  closeComplete: 0x33,
+  commandComplete: 0x43, // C
+  dataRow: 0x44, // D
+  errorResponse: 0x45, // E
+  copyInResponse: 0x47, // G
+  copyOutResponse: 0x48, // H
+  emptyQuery: 0x49, // I
+  notice: 0x4e, // N
+  notification: 0x41, // A
+  parameterStatus: 0x53, // S
+  rowDescription: 0x54, // T
+  functionResult: 0x56, // V
+  copyBoth: 0x57, // W
+  readyForQuery: 0x5a, // Z
+  copyData: 0x64, // d
+  noData: 0x6e, // n
+  portalSuspended: 0x73, // s
+  paramDescription: 0x74, // t
+} as const
+
+const EXTENDED = new Set([Expect.Parse, Expect.Bind, Expect.DescribeStatement, Expect.DescribePortal, Expect.Execute, Expect.Close])
+
+/**
+ * Matches a server's replies to the requests sent to it, in order, so that the proxy knows whose reply each
+ * message is, when the server is idle again, and which replies belong to requests it made up itself. It follows
+ * the protocol's rules: after an error in extended mode the server skips everything up to Sync.
+ */
+export class ResponseTracker implements BackendHandler {
+  private queue: Pending[] = []
+  private head = 0
+  private owner: TrackerOwner | null = null
+  /** Last ReadyForQuery status seen. */
+  status: TxStatus = 'I'
+
+  attach(owner: TrackerOwner | null): void {
+    this.owner = owner
+  }
+
+  get pending(): number {
+    return this.queue.length - this.head
+  }
+
+  /** Requests in flight that the client is waiting for (not counting proxy-internal ones). */
+  get idle(): boolean {
+    return this.pending === 0
+  }
+
+  push(p: Pending): void {
+    this.queue.push(p)
+    if (this.pending === 1) this.emitSynthesized()
+  }
+
+  private current(): Pending | undefined {
+    return this.queue[this.head]
+  }
+
+  private pop(ok: boolean): void {
+    const p = this.queue[this.head]
+    this.queue[this.head] = undefined as unknown as Pending
+    this.head++
+    if (this.head > 64 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head)
+      this.head = 0
+    }
+    p.done?.(ok)
+  }
+
+  /** Emits synthesized answers that have reached the head of the line. */
+  private emitSynthesized(): void {
+    for (let p = this.current(); p && p.mode === 'synth'; p = this.current()) {
+      if (p.bytes) this.owner?.toClient(p.bytes)
+      this.pop(true)
+    }
+  }
+
+  onHeader(type: number, _length: number): number {
+    if (type === T.dataRow || type === T.copyData) {
+      const p = this.current()
+      return p && p.mode === 'suppress' ? 0 : FORWARD
+    }
+    const p = this.current()
+    if (type === T.notification) return FORWARD
+    if (type === T.errorResponse) return p?.replaceError || p?.mode === 'suppress' ? NOTIFY | INSPECT : FORWARD | NOTIFY | INSPECT
+    if (type === T.readyForQuery || type === T.commandComplete && p?.onTag) return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT
+    return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY
+  }
+
+  forward(bytes: Buffer): void {
+    this.owner?.toClient(bytes)
+  }
+
+  onMessage(type: number, body: Buffer | null): void {
+    const p = this.current()
+    switch (type) {
+      case T.errorResponse:
+        return this.onErrorResponse(p, body!)
+      case T.readyForQuery: {
+        this.status = String.fromCharCode(body![0]) as TxStatus
+        if (p && (p.expect === Expect.Sync || p.expect === Expect.Query || p.expect === Expect.FunctionCall)) {
+          this.pop(!p.failed)
+        }
+        this.emitSynthesized()
+        this.owner?.onReady(this.status, this.pending === 0)
+        return
+      }
+      case T.notice:
+      case T.notification:
+      case T.parameterStatus:
+        return
+    }
+    if (!p) return
+    if (type === T.commandComplete && p.onTag && body) p.onTag(body.toString('utf8', 0, body.length - 1))
+    if (ends(p.expect, type)) {
+      this.pop(true)
+      this.emitSynthesized()
+    }
+  }
+
+  private onErrorResponse(p: Pending | undefined, body: Buffer): void {
+    const code = errorField(body, 0x43) ?? 'XX000'
+    const severity = errorField(body, 0x56) ?? errorField(body, 0x53) ?? 'ERROR'
+    this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC')
+    if (p?.replaceError) this.owner?.toClient(p.replaceError)
+    else if (p?.mode === 'suppress') this.owner?.toClient(rebuildError(body))
+    if (!p) return
+    if (!EXTENDED.has(p.expect)) {
+      p.failed = true
+      return
+    }
+    // The server now skips every request up to the next Sync: those get no reply.
+    this.pop(false)
+    for (let q = this.current(); q && q.expect !== Expect.Sync; q = this.current()) {
+      this.pop(false)
+    }
+  }
+}
+
+function ends(expect: Expect, type: number): boolean {
+  switch (expect) {
+    case Expect.Parse:
+      return type === T.parseComplete
+    case Expect.Bind:
+      return type === T.bindComplete
+    case Expect.Close:
+      return type === T.closeComplete
+    case Expect.DescribeStatement:
+    case Expect.DescribePortal:
+      return type === T.rowDescription || type === T.noData
+    case Expect.Execute:
+      return type === T.commandComplete || type === T.emptyQuery || type === T.portalSuspended
+    default:
+      return false
+  }
+}
+
+/** A field of an ErrorResponse/NoticeResponse body by its one-letter code. */
+export function errorField(body: Buffer, field: number): string | undefined {
+  let pos = 0
+  while (pos < body.length && body[pos] !== 0) {
+    const code = body[pos]
+    const end = body.indexOf(0, pos + 1)
+    if (end < 0) return undefined
+    if (code === field) return body.toString('utf8', pos + 1, end)
+    pos = end + 1
+  }
+  return undefined
+}
+
+function rebuildError(body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(body.length + 5)
+  out[0] = T.errorResponse
+  out.writeInt32BE(body.length + 4, 1)
+  body.copy(out, 5)
+  return out
+}

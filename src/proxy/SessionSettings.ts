@@ -1,0 +1,100 @@
+import { PgError, SqlState } from '../protocol/PgError.js'
+
+/** Start-up packet keys that are not session settings. */
+const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication'])
+
+/** Quotes a value as a SQL string literal. */
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`
+}
+
+/** The statement that gives a session setting this value, as the server would from a start-up packet. */
+export function setConfigSql(name: string, value: string): string {
+  return `SELECT pg_catalog.set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`
+}
+
+/** Splits `options` ("-c a=b --c=d", backslash escapes spaces) into settings, as the server does. */
+export function parseOptions(options: string): Map<string, string> {
+  const words: string[] = []
+  let cur = ''
+  let any = false
+  for (let i = 0; i < options.length; i++) {
+    const ch = options[i]
+    if (ch === '\\' && i + 1 < options.length) {
+      cur += options[++i]
+      any = true
+    } else if (ch === ' ' || ch === '\t') {
+      if (any) words.push(cur)
+      cur = ''
+      any = false
+    } else {
+      cur += ch
+      any = true
+    }
+  }
+  if (any) words.push(cur)
+  const out = new Map<string, string>()
+  for (let i = 0; i < words.length; i++) {
+    let w = words[i]
+    if (w === '-c') w = words[++i] ?? ''
+    else if (w.startsWith('-c')) w = w.slice(2)
+    else if (w.startsWith('--')) w = w.slice(2)
+    else throw PgError.fatal(SqlState.PROTOCOL_VIOLATION, `invalid command-line argument for server process: ${w}`, 'Only -c name=value and --name=value are accepted in options.')
+    const eq = w.indexOf('=')
+    if (eq <= 0) throw PgError.fatal(SqlState.PROTOCOL_VIOLATION, `invalid options entry "${w}": expected name=value`)
+    out.set(w.slice(0, eq).replace(/-/g, '_').toLowerCase(), w.slice(eq + 1))
+  }
+  return out
+}
+
+/**
+ * The session settings one client expects its server connection to have: what its start-up packet asked for,
+ * then what its own SET/RESET statements changed. Each entry is the SQL that establishes it on a connection,
+ * so that a connection's state can be compared with a client's by string and brought in line in one round trip.
+ */
+export class SessionSettings {
+  /** name (lower case) → SQL that sets it. */
+  readonly wanted = new Map<string, string>()
+  private readonly startup = new Map<string, string>()
+
+  constructor(startupParams: Map<string, string>) {
+    for (const [k, v] of startupParams) {
+      if (NOT_SETTINGS.has(k)) continue
+      this.startup.set(k.toLowerCase(), setConfigSql(k, v))
+    }
+    const options = startupParams.get('options')
+    if (options) for (const [k, v] of parseOptions(options)) this.startup.set(k, setConfigSql(k, v))
+    for (const [k, v] of this.startup) this.wanted.set(k, v)
+  }
+
+  set(name: string, sql: string): void {
+    this.wanted.set(name, sql)
+  }
+
+  /** RESET name: back to the start-up value, or the server default. */
+  reset(name: string): void {
+    const s = this.startup.get(name)
+    if (s === undefined) this.wanted.delete(name)
+    else this.wanted.set(name, s)
+  }
+
+  resetAll(): void {
+    this.wanted.clear()
+    for (const [k, v] of this.startup) this.wanted.set(k, v)
+  }
+
+  /**
+   * The SQL that turns a connection with `have` into one with what this client wants, or null when they agree.
+   * Settings only the connection has are RESET.
+   */
+  diff(have: Map<string, string>): string | null {
+    let sql = ''
+    for (const [k, v] of this.wanted) if (have.get(k) !== v) sql += v + ';'
+    for (const k of have.keys()) if (!this.wanted.has(k)) sql += `RESET ${quoteIdent(k)};`
+    return sql || null
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return /^[a-z_][a-z0-9_.$]*$/.test(name) && !name.includes('..') ? name : `"${name.replace(/"/g, '""')}"`
+}
