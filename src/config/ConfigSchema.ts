@@ -190,7 +190,7 @@ export const ConfigSchema = z
         idle_timeout: duration('Close server connections idle this long (0: never)').default(600_000),
         max_lifetime: duration('Close server connections older than this when released (0: never)').default(3_600_000),
         idle_in_transaction_timeout: duration('Disconnect a client idle inside a transaction this long (0: never)').default(0),
-        query_wait_timeout: duration('Cancel and fail a query that runs longer than this (0: never)').default(0),
+        query_timeout: duration('Cancel a query that runs longer than this; the client gets 57014 (0: never)').default(0),
         prepared_statements_cache: z
           .number()
           .int()
@@ -291,3 +291,4 @@ export type NodeConfig = z.output<typeof NodeSchema>
 export type ShardConfig = z.output<typeof ShardSchema>
 export type UserConfig = z.output<typeof UserSchema>
 export type TableConfig = z.output<typeof TableSchema>
+export type DatabaseConfig = Config['databases'][number]
