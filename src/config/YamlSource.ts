@@ -1,4 +1,4 @@
-import { LineCounter, isNode, parseDocument, type Document } from 'yaml'
+import { LineCounter, isNode, parseDocument, type Document, type YAMLError } from 'yaml'
 import type { ConfigProblem, PathSegment } from './ConfigError.js'
 
 /** Syntax problems have no config path: they are reported under this one. */
@@ -18,7 +18,7 @@ export class YamlSource {
     const source = new YamlSource(doc, lines)
     const problems: ConfigProblem[] = doc.errors.map((e) => ({
       path: SYNTAX_PATH,
-      message: firstLine(e.message),
+      message: syntaxMessage(e),
       line: e.linePos?.[0].line,
       column: e.linePos?.[0].col,
     }))
@@ -41,7 +41,24 @@ export class YamlSource {
   }
 }
 
-/** yaml appends the offending source lines to its messages; they may hold a secret, so keep only the first line. */
+/**
+ * yaml's message without what it quotes from the file: it appends the offending lines, and some messages end
+ * with the offending text (`Block scalar header includes extra characters: |…`). That text may be a secret.
+ */
+function syntaxMessage(e: YAMLError): string {
+  const message = firstLine(e.message)
+  switch (e.code) {
+    case 'MULTIPLE_DOCS':
+      return 'the file holds more than one YAML document'
+    case 'BAD_DQ_ESCAPE':
+      return 'invalid escape sequence in a double-quoted string'
+    case 'UNEXPECTED_TOKEN':
+      return message.split(': ', 1)[0]
+    default:
+      return message
+  }
+}
+
 function firstLine(message: string): string {
   return message.split('\n', 1)[0].replace(/ at line \d+, column \d+:?$/, '')
 }
