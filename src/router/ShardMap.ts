@@ -1,0 +1,150 @@
+// The shard map built from the config: shards, the ring, which tables are sharded (by which key) or
+// reference tables, and the default shard that holds everything else.
+//
+// Table names: a config name is `table` or `schema.table`, parsed as Postgres parses identifiers (unquoted
+// parts are lower-cased, "quoted" parts kept). An unqualified config name means `public.table`. A statement's
+// qualified reference matches only that schema; an unqualified one is looked up in each schema of the
+// session's search_path in order (default ['public']), as Postgres would resolve it if the configured tables
+// are the ones that exist there. `$user` entries are skipped (the proxy does not resolve them).
+import type { Config, ShardConfig } from '../config/ConfigSchema.js'
+import { canonicalKey, KeyEncodingError, parseInt64, parseUuid, type KeyType } from './KeyEncoding.js'
+import type { BoundParam } from './Route.js'
+import { ShardRing } from './ShardRing.js'
+import type { TableRef } from './StatementPlan.js'
+
+export interface ShardedTable {
+  name: string
+  schema?: string
+  key: string
+  keyType: KeyType
+  broadcastWrites: boolean
+}
+
+const DEFAULT_SCHEMA = 'public'
+
+export class ShardMap {
+  readonly shards: ShardConfig[]
+  readonly ring: ShardRing
+  readonly defaultShard: number
+  readonly shardedTables: ShardedTable[]
+  /** Reference tables as `schema.table`. */
+  readonly referenceTables: string[]
+  private readonly sharded = new Map<string, ShardedTable>()
+  private readonly reference = new Set<string>()
+  private readonly indexByName = new Map<string, number>()
+
+  constructor(config: Config) {
+    this.shards = config.shards
+    this.shards.forEach((s, i) => this.indexByName.set(s.name, i))
+    const ring = config.sharding.ring
+    this.ring = new ShardRing(
+      this.shards.map((s) => s.name),
+      { version: ring.version, pointsPerShard: ring.points_per_shard, seed: ring.seed },
+    )
+    const fallback = config.sharding.default_shard
+    this.defaultShard = fallback === undefined ? 0 : (this.indexByName.get(fallback) ?? 0)
+    for (const t of config.sharding.tables) {
+      const [schema, name] = qualifiedName(t.name)
+      const id = tableId(schema, name)
+      if (this.sharded.has(id)) continue
+      this.sharded.set(id, {
+        name,
+        schema,
+        key: parseIdentifiers(t.key).at(-1) ?? t.key,
+        keyType: t.type,
+        broadcastWrites: t.broadcast_writes,
+      })
+    }
+    for (const r of config.sharding.reference_tables) {
+      const id = tableId(...qualifiedName(r))
+      if (!this.sharded.has(id)) this.reference.add(id)
+    }
+    this.shardedTables = [...this.sharded.values()]
+    this.referenceTables = [...this.reference]
+  }
+
+  shardIndex(name: string): number | undefined {
+    return this.indexByName.get(name)
+  }
+
+  shardName(index: number): string {
+    return this.shards[index]?.name ?? `#${index}`
+  }
+
+  shardedTable(ref: TableRef, searchPath: string[]): ShardedTable | undefined {
+    for (const schema of candidateSchemas(ref, searchPath)) {
+      const t = this.sharded.get(tableId(schema, ref.name))
+      if (t) return t
+    }
+    return undefined
+  }
+
+  isReferenceTable(ref: TableRef, searchPath: string[]): boolean {
+    return candidateSchemas(ref, searchPath).some((schema) => this.reference.has(tableId(schema, ref.name)))
+  }
+
+  /** The shard owning a key value of `table`; throws KeyEncodingError (23502 for NULL). */
+  shardForKey(table: ShardedTable, value: BoundParam): number {
+    if (value.value === null) {
+      throw new KeyEncodingError(`sharding key "${table.key}" of "${table.name}" is NULL: it must have a value`, '23502')
+    }
+    return this.ring.shardFor(canonicalKey(table.keyType, value.value, value.format === 1 ? 1 : 0, value.typeOid))
+  }
+
+  /**
+   * The shard of a `key=VALUE` hint when the key type is unknown: an integer (as int8in parses it) is read
+   * as an integer key, else a uuid (as uuid_in parses it) as a uuid key, else the text as is. A text key that
+   * looks like a number or a uuid ('042', upper-case uuid) must be routed with its table's type instead
+   * (the Router does that when the statement names the table).
+   */
+  shardForHint(keyHint: string): number {
+    const n = parseInt64(keyHint)
+    if (n !== undefined) return this.ring.shardFor(n.toString())
+    return this.ring.shardFor(parseUuid(keyHint) ?? keyHint)
+  }
+
+  /** The shard of a hint value for a known key type; throws KeyEncodingError. */
+  shardForTypedHint(keyType: KeyType, keyHint: string): number {
+    return this.ring.shardFor(canonicalKey(keyType, keyHint, 0, 0))
+  }
+}
+
+function tableId(schema: string, name: string): string {
+  return `${schema}\u0000${name}`
+}
+
+function candidateSchemas(ref: TableRef, searchPath: string[]): string[] {
+  if (ref.schema !== undefined) return [ref.schema]
+  return searchPath.filter((s) => s !== '$user' && s !== '"$user"')
+}
+
+function qualifiedName(text: string): [schema: string, name: string] {
+  const parts = parseIdentifiers(text)
+  if (parts.length === 0) return [DEFAULT_SCHEMA, text]
+  if (parts.length === 1) return [DEFAULT_SCHEMA, parts[0]]
+  return [parts.at(-2)!, parts.at(-1)!]
+}
+
+/** Splits a dotted name into identifiers: "Quoted" kept as written ("" is a quote), unquoted lower-cased. */
+export function parseIdentifiers(text: string): string[] {
+  const parts: string[] = []
+  let i = 0
+  while (i <= text.length) {
+    let part = ''
+    if (text[i] === '"') {
+      i++
+      while (i < text.length && !(text[i] === '"' && text[i + 1] !== '"')) {
+        part += text[i]
+        i += text[i] === '"' ? 2 : 1
+      }
+      i++
+    } else {
+      while (i < text.length && text[i] !== '.') part += text[i++]
+      part = part.trim().replace(/[A-Z]/g, (c) => c.toLowerCase())
+    }
+    parts.push(part)
+    if (text[i] !== '.') break
+    i++
+  }
+  return parts
+}
