@@ -1,0 +1,577 @@
+// Turns a StatementPlan, the bound values and the session's routing state into a Route: one shard and a
+// role, every shard (scatter read or broadcast write), one INSERT per shard, or a clear refusal. Never a
+// guess: what cannot be routed correctly is refused with SQLSTATE 0A000 and a message naming the reason.
+//
+// Choices made here (the contract with applications, DESIGN.md "Routing rules"):
+// - Hints: the statement's comment hints win over SET pgshard.*; within each, shard= wins over key=.
+//   shard=NAME names a shard (or, when no shard has that name, a 0-based index). key=VALUE is encoded with
+//   the key type of the sharded tables the statement names when they agree, else guessed (ShardMap).
+//   A hint never overrides what the statement itself pins: a key owned by another shard is refused, and a
+//   write to a reference table (which must change on every shard) cannot be restricted to one shard.
+// - Key pins: each occurrence of a sharded table is pinned by the analyzer's pins on its key column (several
+//   pins on one occurrence intersect: they are ANDed). When a table occurs more than once, a pin counts for
+//   an occurrence only if their aliases match, otherwise that occurrence is unpinned (the safe side).
+//   A NULL compared in WHERE matches no row, so it pins nothing; a NULL key in INSERT VALUES is refused
+//   (23502). Key conditions that match no row at all (k = NULL, k = 1 AND k = 2) go to one shard.
+// - Reference tables only: reads go to the transaction's shard, else the default shard (deterministic;
+//   replicas spread the load); writes go to every shard and may use only reference tables.
+// - DDL naming a sharded or reference table goes to every shard, DDL naming only other tables to the default
+//   shard, DDL naming no table (schema, function, type, extension, role) to every shard, since sharded
+//   tables may depend on it everywhere.
+// - UPDATE/DELETE on tables whose broadcast_writes is set go to every shard when they touch several
+//   (pinned to several or unpinned) and read no other sharded or unsharded table.
+// - A multi-shard route (scatter, broadcast, split) inside a transaction is refused: cross-shard
+//   transactions are not supported.
+// - Role: 'replica' when the statement writes nothing, calls only read-only functions (FunctionVolatility),
+//   runs outside a transaction or in a READ ONLY one, and routing.read_from is 'replica'. A role hint
+//   'primary' forces the primary; 'replica' allows a replica despite unknown functions or read_from, but
+//   never for a write or inside a read-write transaction.
+import { FunctionVolatility } from './FunctionVolatility.js'
+import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
+import type { BoundParam, Role, Route, RoutingContext } from './Route.js'
+import type { ShardedTable, ShardMap } from './ShardMap.js'
+import type { ScatterPlan, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+
+export interface RouterOptions {
+  /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
+  readFrom?: 'replica' | 'primary'
+}
+
+const FEATURE_NOT_SUPPORTED = '0A000'
+const UNDEFINED_OBJECT = '42704'
+const PROTOCOL_VIOLATION = '08P01'
+const INT64_MAX = 2n ** 63n - 1n
+
+/** A decision to refuse, raised while deciding and returned as an error Route. */
+class Refusal extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message)
+  }
+}
+
+interface ShardedUse {
+  ref: TableRef
+  table: ShardedTable
+}
+
+/** The statement's tables, sorted by where their rows live. */
+interface Placement {
+  sharded: ShardedUse[]
+  reference: string[]
+  unsharded: string[]
+  writtenSharded: Set<ShardedTable>
+  writtenReference: string[]
+}
+
+/** Shards an occurrence's rows may be on: specific ones (maybe none), or every shard. */
+type ShardSet = Set<number> | 'all'
+
+const WRITE_KINDS = new Set<StatementPlan['kind']>(['insert', 'update', 'delete', 'merge', 'copy_from'])
+
+export class Router {
+  private readonly readFrom: 'replica' | 'primary'
+
+  constructor(
+    readonly map: ShardMap,
+    readonly volatility: FunctionVolatility = new FunctionVolatility(),
+    options: RouterOptions = {},
+  ) {
+    this.readFrom = options.readFrom ?? 'replica'
+  }
+
+  /**
+   * Where `plan` goes, given its bound values (`param(n)` for $n) and the session's state. `text` is the
+   * text the plan was analyzed from (plan.insert's byte ranges point into it); a multi-row INSERT is split
+   * only when it is given. Never throws for bad input: refusals are error Routes.
+   */
+  route(
+    plan: StatementPlan,
+    param: (n: number) => BoundParam | undefined,
+    ctx: RoutingContext,
+    text?: string,
+  ): Route {
+    try {
+      return this.checkTransaction(this.decide(plan, param, ctx, text), ctx)
+    } catch (err) {
+      if (err instanceof Refusal) {
+        return err.hint === undefined
+          ? { kind: 'error', code: err.code, message: err.message }
+          : { kind: 'error', code: err.code, message: err.message, hint: err.hint }
+      }
+      if (err instanceof KeyEncodingError) return { kind: 'error', code: err.code, message: err.message }
+      throw err
+    }
+  }
+
+  private decide(
+    plan: StatementPlan,
+    param: (n: number) => BoundParam | undefined,
+    ctx: RoutingContext,
+    text: string | undefined,
+  ): Route {
+    const searchPath = ctx.searchPath ?? ['public']
+    const tables = this.place(plan, searchPath)
+    const hinted = this.hintedShard(plan, ctx, tables)
+    if (hinted !== undefined) return this.routeHinted(plan, param, ctx, tables, searchPath, hinted)
+    if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
+    if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
+    if (plan.kind === 'insert') {
+      const targetRef = plan.insert?.table ?? plan.writtenTables[0]
+      const table = targetRef && this.map.shardedTable(targetRef, searchPath)
+      if (table) return this.routeShardedInsert(plan, param, ctx, tables, searchPath, table, text)
+    }
+    if (plan.tables.length === 0) {
+      const shard = ctx.txShard ?? this.map.defaultShard
+      return this.single(plan, ctx, shard, `no table: ${ctx.txShard === undefined ? 'default shard' : 'the transaction\u2019s shard'} ${this.map.shardName(shard)}`)
+    }
+    return this.routeTables(plan, param, ctx, tables, searchPath)
+  }
+
+  // ---- hints ------------------------------------------------------------------------------------------
+
+  private hintedShard(plan: StatementPlan, ctx: RoutingContext, tables: Placement): { shard: number; source: string } | undefined {
+    const shardHint = plan.hints.find((h) => h.kind === 'shard')?.value
+    const keyHint = plan.hints.find((h) => h.kind === 'key')?.value
+    if (shardHint !== undefined) return { shard: this.namedShard(shardHint), source: `hint shard=${shardHint}` }
+    if (keyHint !== undefined) return { shard: this.keyShard(keyHint, tables), source: 'hint key=' }
+    if (ctx.shardHint !== undefined) {
+      return { shard: this.namedShard(ctx.shardHint), source: `SET pgshard.shard = ${ctx.shardHint}` }
+    }
+    if (ctx.keyHint !== undefined) return { shard: this.keyShard(ctx.keyHint, tables), source: 'SET pgshard.key' }
+    return undefined
+  }
+
+  private namedShard(name: string): number {
+    const byName = this.map.shardIndex(name)
+    if (byName !== undefined) return byName
+    if (/^\d+$/.test(name) && Number(name) < this.map.shards.length) return Number(name)
+    const names = this.map.shards.map((s) => s.name).join(', ')
+    throw new Refusal(UNDEFINED_OBJECT, `unknown shard "${name}" in pgshard hint; the shards are: ${names}`)
+  }
+
+  private keyShard(value: string, tables: Placement): number {
+    const types = new Set<KeyType>(tables.sharded.map((u) => u.table.keyType))
+    if (types.size === 1) return this.map.shardForTypedHint([...types][0], value)
+    return this.map.shardForHint(value)
+  }
+
+  private roleHint(plan: StatementPlan, ctx: RoutingContext): Role | undefined {
+    const hint = plan.hints.find((h) => h.kind === 'role')
+    return hint?.kind === 'role' ? hint.value : ctx.roleHint
+  }
+
+  private routeHinted(
+    plan: StatementPlan,
+    param: (n: number) => BoundParam | undefined,
+    ctx: RoutingContext,
+    tables: Placement,
+    searchPath: string[],
+    hinted: { shard: number; source: string },
+  ): Route {
+    const name = this.map.shardName(hinted.shard)
+    if (tables.writtenReference.length > 0) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${hinted.source} restricts the statement to shard ${name}, but it writes reference table ${list(tables.writtenReference)}, which must change on every shard`,
+      )
+    }
+    for (const use of tables.sharded) {
+      const shards = this.useShards(use, plan, param, tables, searchPath)
+      const other = shards === 'all' ? undefined : [...shards].find((s) => s !== hinted.shard)
+      if (other !== undefined) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `${hinted.source} sends the statement to shard ${name}, but it pins ${label(use.ref)}.${use.table.key} to shard ${this.map.shardName(other)}`,
+        )
+      }
+    }
+    if (plan.kind === 'insert' && plan.insert) {
+      const table = this.map.shardedTable(plan.insert.table, searchPath)
+      const keyIndex = table ? plan.insert.columns.indexOf(table.key) : -1
+      if (table && keyIndex >= 0) {
+        const other = this.rowShards(plan, table, keyIndex, param).find((s) => s !== hinted.shard)
+        if (other !== undefined) {
+          throw new Refusal(
+            FEATURE_NOT_SUPPORTED,
+            `${hinted.source} sends the INSERT to shard ${name}, but a row's ${table.key} belongs to shard ${this.map.shardName(other)}`,
+          )
+        }
+      }
+    }
+    return this.single(plan, ctx, hinted.shard, `${hinted.source} \u2192 ${name}`)
+  }
+
+  // ---- statement kinds --------------------------------------------------------------------------------
+
+  private routeDdl(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
+    const everywhere = [...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference])]
+    if (everywhere.length === 0 && tables.unsharded.length === 0) {
+      return { kind: 'broadcast', role: 'primary', reason: 'DDL naming no table: every shard' }
+    }
+    if (everywhere.length === 0) {
+      return this.single(plan, ctx, this.map.defaultShard, `DDL on unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
+    }
+    if (tables.unsharded.length > 0) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `DDL names ${list(everywhere)} (on every shard) and unsharded table ${list(tables.unsharded)} (only on shard ${this.defaultName()}): it cannot run on one shard or on all`,
+      )
+    }
+    return { kind: 'broadcast', role: 'primary', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
+  }
+
+  private routeCopyFrom(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
+    if (tables.writtenSharded.size > 0) {
+      const t = [...tables.writtenSharded][0]
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `COPY FROM into sharded table ${t.name} is not supported: its rows would have to be split by ${t.key}`,
+        'use INSERT, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
+      )
+    }
+    if (tables.writtenReference.length > 0) {
+      return { kind: 'broadcast', role: 'primary', reason: `COPY into reference table ${list(tables.writtenReference)}: every shard` }
+    }
+    return this.single(plan, ctx, this.map.defaultShard, `COPY into unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
+  }
+
+  private routeShardedInsert(
+    plan: StatementPlan,
+    param: (n: number) => BoundParam | undefined,
+    ctx: RoutingContext,
+    tables: Placement,
+    searchPath: string[],
+    target: ShardedTable,
+    text: string | undefined,
+  ): Route {
+    const insert = plan.insert
+    if (!insert) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `INSERT into sharded table ${target.name} must give its key column ${target.key} in VALUES; INSERT \u2026 SELECT and DEFAULT VALUES cannot be routed`,
+        'use INSERT \u2026 VALUES, or /* pgshard: shard=NAME */ when every row belongs to that shard',
+      )
+    }
+    const keyIndex = insert.columns.indexOf(target.key)
+    if (keyIndex < 0) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `INSERT into sharded table ${target.name} must name its key column ${target.key} in the column list`,
+      )
+    }
+    const rowShards = this.rowShards(plan, target, keyIndex, param)
+    const shards = [...new Set(rowShards)].sort((a, b) => a - b)
+    // Other occurrences of sharded tables (a subquery in VALUES, a CTE) are reads that must stay local.
+    const targetUse = tables.sharded.findIndex((u) => u.table === target)
+    const reads = tables.sharded.filter((_, i) => i !== targetUse)
+    if (shards.length <= 1) {
+      const shard = shards[0] ?? ctx.txShard ?? this.map.defaultShard
+      const name = this.map.shardName(shard)
+      for (const use of reads) {
+        const s = this.useShards(use, plan, param, tables, searchPath)
+        if (s === 'all' || [...s].some((x) => x !== shard)) {
+          throw new Refusal(
+            FEATURE_NOT_SUPPORTED,
+            `INSERT into ${target.name} goes to shard ${name}, but it reads sharded table ${label(use.ref)} from other shards`,
+          )
+        }
+      }
+      this.requireDefault(shard, tables, `INSERT into ${target.name} goes to shard ${name}`)
+      return this.single(plan, ctx, shard, `${target.name}.${target.key} in VALUES \u2192 ${name}`)
+    }
+    const names = shards.map((s) => this.map.shardName(s)).join(', ')
+    if (reads.length > 0 || tables.unsharded.length > 0) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `INSERT rows of ${target.name} belong to shards ${names}, and the statement also reads ${list([...reads.map((u) => label(u.ref)), ...tables.unsharded])}: it cannot be split`,
+      )
+    }
+    if (ctx.inTransaction || ctx.txShard !== undefined) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `INSERT rows of ${target.name} belong to shards ${names}; inside a transaction a multi-shard INSERT cannot be split: cross-shard transactions are not supported`,
+        'insert each shard\u2019s rows in its own transaction, or run the INSERT outside a transaction block',
+      )
+    }
+    if (text === undefined) {
+      throw new Refusal(FEATURE_NOT_SUPPORTED, `INSERT rows of ${target.name} belong to shards ${names} and the statement text is not available to split it`)
+    }
+    return { kind: 'split', parts: splitInsert(text, insert, rowShards), reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
+  }
+
+  private routeTables(
+    plan: StatementPlan,
+    param: (n: number) => BoundParam | undefined,
+    ctx: RoutingContext,
+    tables: Placement,
+    searchPath: string[],
+  ): Route {
+    const verb = statementVerb(plan)
+    if (tables.writtenReference.length > 0) {
+      const others = [...tables.sharded.map((u) => label(u.ref)), ...tables.unsharded]
+      if (others.length > 0) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `${verb} writes reference table ${list(tables.writtenReference)} using ${list(others)}: a reference table is written on every shard, so the statement may use only reference tables`,
+        )
+      }
+      return { kind: 'broadcast', role: 'primary', reason: `${verb} on reference table ${list(tables.writtenReference)}: every shard` }
+    }
+    if (tables.sharded.length === 0) {
+      if (tables.unsharded.length > 0) {
+        return this.single(plan, ctx, this.map.defaultShard, `unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
+      }
+      const shard = ctx.txShard ?? this.map.defaultShard
+      const where = ctx.txShard === undefined ? 'default shard' : 'the transaction\u2019s shard'
+      return this.single(plan, ctx, shard, `reference table ${list(tables.reference)} only: ${where} ${this.map.shardName(shard)}`)
+    }
+
+    const sets = tables.sharded.map((use) => this.useShards(use, plan, param, tables, searchPath))
+    const unpinned = tables.sharded.filter((_, i) => sets[i] === 'all')
+    const needed = new Set<number>()
+    for (const s of sets) if (s !== 'all') for (const shard of s) needed.add(shard)
+    const keys = [...new Set(tables.sharded.map((u) => `${label(u.ref)}.${u.table.key}`))].join(', ')
+    if (unpinned.length === 0 && needed.size <= 1) {
+      const shard = needed.size === 1 ? [...needed][0] : (ctx.txShard ?? this.map.defaultShard)
+      const name = this.map.shardName(shard)
+      this.requireDefault(shard, tables, `${verb} pins ${keys} to shard ${name}`)
+      return this.single(plan, ctx, shard, needed.size === 1 ? `${keys} pinned \u2192 ${name}` : `${keys} conditions match no row \u2192 ${name}`)
+    }
+
+    const sharded = list([...new Set(tables.sharded.map((u) => label(u.ref)))])
+    const where =
+      unpinned.length > 0
+        ? `has no condition on the sharding key ${[...new Set(unpinned.map((u) => `${label(u.ref)}.${u.table.key}`))].join(', ')}`
+        : `touches shards ${[...needed].sort((a, b) => a - b).map((s) => this.map.shardName(s)).join(', ')}`
+    if (tables.unsharded.length > 0) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${verb} on ${sharded} ${where}, but unsharded table ${list(tables.unsharded)} exists only on shard ${this.defaultName()}`,
+        `pin the key to a value owned by shard ${this.defaultName()}`,
+      )
+    }
+    if (isWrite(plan)) {
+      const broadcastable =
+        (plan.kind === 'update' || plan.kind === 'delete') &&
+        tables.writtenSharded.size > 0 &&
+        tables.sharded.every((u) => tables.writtenSharded.has(u.table)) &&
+        [...tables.writtenSharded].every((t) => t.broadcastWrites)
+      if (broadcastable) {
+        return { kind: 'broadcast', role: 'primary', reason: `${verb} on ${sharded} ${where}: broadcast_writes, every shard` }
+      }
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${verb} on ${sharded} ${where}: a write must stay on one shard`,
+        unpinned.length > 0
+          ? `pin the key (WHERE ${unpinned[0].table.key} = \u2026), use /* pgshard: shard=NAME */, or set broadcast_writes for the table`
+          : 'pin the key to one shard, or send one statement per shard',
+      )
+    }
+    if (!plan.scatter) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${verb} on ${sharded} ${where} and cannot be merged across shards: ${plan.unmergeable ?? 'this statement cannot be scattered'}`,
+        'pin the key to one shard, or use /* pgshard: shard=NAME */',
+      )
+    }
+    return this.scatter(plan, ctx, plan.scatter, `${verb} on ${sharded} ${where}: scatter to ${this.map.shards.length} shards`)
+  }
+
+  // ---- pins -------------------------------------------------------------------------------------------
+
+  /** Shards the rows of one occurrence of a sharded table may be on, from the pins on its key. */
+  private useShards(
+    use: ShardedUse,
+    plan: StatementPlan,
+    param: (n: number) => BoundParam | undefined,
+    tables: Placement,
+    searchPath: string[],
+  ): ShardSet {
+    const occurrences = tables.sharded.filter((u) => u.table === use.table)
+    const alias = use.ref.alias
+    const aliasUnique = alias !== undefined && occurrences.filter((u) => u.ref.alias === alias).length === 1
+    const pins = plan.pins.filter(
+      (pin) =>
+        pin.column === use.table.key &&
+        this.map.shardedTable(pin.table, searchPath) === use.table &&
+        (occurrences.length === 1 || (aliasUnique && pin.table.alias === alias)),
+    )
+    if (pins.length === 0) return 'all'
+    let result: Set<number> | undefined
+    for (const pin of pins) {
+      const shards = new Set<number>()
+      for (const v of pin.values) {
+        const shard = this.valueShard(use.table, v, param, false)
+        if (shard !== undefined) shards.add(shard)
+      }
+      result = result === undefined ? shards : new Set([...result].filter((s) => shards.has(s)))
+    }
+    return result!
+  }
+
+  private rowShards(
+    plan: StatementPlan,
+    table: ShardedTable,
+    keyIndex: number,
+    param: (n: number) => BoundParam | undefined,
+  ): number[] {
+    return plan.insert!.rows.map((row, i) => {
+      const v = row.values[keyIndex]
+      if (v === undefined) throw new Refusal('42601', `INSERT row ${i + 1} has fewer values than columns`)
+      return this.valueShard(table, v, param, true)!
+    })
+  }
+
+  /** The shard of one compared value; undefined for a NULL in WHERE (it matches no row). */
+  private valueShard(
+    table: ShardedTable,
+    v: ValueRef,
+    param: (n: number) => BoundParam | undefined,
+    inValues: boolean,
+  ): number | undefined {
+    let bound: BoundParam
+    if ('null' in v) bound = { value: null, format: 0, typeOid: 0 }
+    else if ('literal' in v) bound = { value: v.literal, format: 0, typeOid: 0 }
+    else {
+      const p = param(v.param)
+      if (p === undefined) throw new Refusal(PROTOCOL_VIOLATION, `no value is bound to parameter $${v.param}`)
+      bound = p
+    }
+    if (bound.value === null && !inValues) return undefined
+    if ('param' in v && v.negate) return this.negatedShard(table, bound)
+    return this.map.shardForKey(table, bound)
+  }
+
+  private negatedShard(table: ShardedTable, bound: BoundParam): number {
+    if (table.keyType !== 'bigint' && table.keyType !== 'integer') {
+      throw new KeyEncodingError(`operator does not exist: - ${table.keyType} (sharding key ${table.key})`, '42883')
+    }
+    if (bound.value === null) return this.map.shardForKey(table, bound)
+    const negated = -BigInt(canonicalKey(table.keyType, bound.value, bound.format === 1 ? 1 : 0, bound.typeOid))
+    if (negated > INT64_MAX) throw new KeyEncodingError(`value "${negated}" is out of range for type bigint`, '22003')
+    return this.map.ring.shardFor(negated.toString())
+  }
+
+  // ---- shared -----------------------------------------------------------------------------------------
+
+  private place(plan: StatementPlan, searchPath: string[]): Placement {
+    const placement: Placement = { sharded: [], reference: [], unsharded: [], writtenSharded: new Set(), writtenReference: [] }
+    for (const ref of plan.tables) {
+      const table = this.map.shardedTable(ref, searchPath)
+      if (table) placement.sharded.push({ ref, table })
+      else if (this.map.isReferenceTable(ref, searchPath)) placement.reference.push(label(ref))
+      else placement.unsharded.push(label(ref))
+    }
+    for (const ref of plan.writtenTables) {
+      const table = this.map.shardedTable(ref, searchPath)
+      if (table) {
+        placement.writtenSharded.add(table)
+        if (!placement.sharded.some((u) => u.table === table)) placement.sharded.push({ ref, table })
+      } else if (this.map.isReferenceTable(ref, searchPath)) placement.writtenReference.push(label(ref))
+      else if (!placement.unsharded.includes(label(ref))) placement.unsharded.push(label(ref))
+    }
+    placement.reference = [...new Set(placement.reference)]
+    placement.unsharded = [...new Set(placement.unsharded)]
+    placement.writtenReference = [...new Set(placement.writtenReference)]
+    return placement
+  }
+
+  private requireDefault(shard: number, tables: Placement, what: string): void {
+    if (tables.unsharded.length > 0 && shard !== this.map.defaultShard) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${what}, but unsharded table ${list(tables.unsharded)} exists only on shard ${this.defaultName()}`,
+      )
+    }
+  }
+
+  private defaultName(): string {
+    return this.map.shardName(this.map.defaultShard)
+  }
+
+  private single(plan: StatementPlan, ctx: RoutingContext, shard: number, reason: string): Route {
+    return { kind: 'shard', shard, role: this.role(plan, ctx), reason }
+  }
+
+  private scatter(plan: StatementPlan, ctx: RoutingContext, scatter: ScatterPlan, reason: string): Route {
+    return { kind: 'scatter', plan: scatter, role: this.role(plan, ctx), reason }
+  }
+
+  private role(plan: StatementPlan, ctx: RoutingContext): Role {
+    if (plan.writes || plan.writtenTables.length > 0 || WRITE_KINDS.has(plan.kind)) return 'primary'
+    if (ctx.inTransaction && !ctx.txReadOnly) return 'primary'
+    const hint = this.roleHint(plan, ctx)
+    if (hint !== undefined) return hint
+    if (this.readFrom === 'primary') return 'primary'
+    return this.volatility.firstVolatile(plan.functions) === undefined ? 'replica' : 'primary'
+  }
+
+  private checkTransaction(route: Route, ctx: RoutingContext): Route {
+    if (route.kind === 'error') return route
+    const pinned = ctx.txShard
+    if (route.kind === 'shard') {
+      if (pinned === undefined || route.shard === pinned) return route
+      return {
+        kind: 'error',
+        code: FEATURE_NOT_SUPPORTED,
+        message: `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement; this statement needs shard ${this.map.shardName(route.shard)} (${route.reason}); cross-shard transactions are not supported`,
+        hint: 'commit the transaction first, or keep a transaction to one shard\u2019s keys',
+      }
+    }
+    if (pinned === undefined && !ctx.inTransaction) return route
+    const first =
+      pinned === undefined
+        ? 'inside a transaction block'
+        : `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement;`
+    return {
+      kind: 'error',
+      code: FEATURE_NOT_SUPPORTED,
+      message: `${first} this statement needs every shard (${route.reason}); cross-shard transactions are not supported`,
+      hint: 'run it outside the transaction block',
+    }
+  }
+}
+
+function isWrite(plan: StatementPlan): boolean {
+  if (plan.writtenTables.length > 0) return true
+  // SELECT … FOR UPDATE locks rows but writes none: it may still be scattered.
+  return plan.kind !== 'select' && (plan.writes || WRITE_KINDS.has(plan.kind))
+}
+
+function statementVerb(plan: StatementPlan): string {
+  const tag = plan.commandTag.split(' ')[0]
+  return tag === '' ? plan.kind.toUpperCase() : tag
+}
+
+function label(ref: TableRef): string {
+  return ref.schema === undefined ? ref.name : `${ref.schema}.${ref.name}`
+}
+
+function list(names: string[]): string {
+  return names.join(', ')
+}
+
+/** One INSERT per shard: the text before VALUES' first row, that shard's rows, the text after the last row. */
+function splitInsert(
+  text: string,
+  insert: NonNullable<StatementPlan['insert']>,
+  rowShards: number[],
+): { shard: number; sql: string; rows: number }[] {
+  // The analyzer's ranges are byte offsets (the parser works on UTF-8).
+  const bytes = Buffer.from(text, 'utf8')
+  const head = bytes.subarray(0, insert.valuesStart).toString('utf8')
+  const tail = bytes.subarray(insert.valuesEnd).toString('utf8')
+  const rowsByShard = new Map<number, string[]>()
+  insert.rows.forEach((row, i) => {
+    const rows = rowsByShard.get(rowShards[i]) ?? []
+    rows.push(bytes.subarray(row.start, row.end).toString('utf8'))
+    rowsByShard.set(rowShards[i], rows)
+  })
+  return [...rowsByShard.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([shard, rows]) => ({ shard, sql: head + rows.join(', ') + tail, rows: rows.length }))
+}

@@ -1,0 +1,282 @@
+// Merges the results of one scattered SELECT into the answer one Postgres would give over the union of the
+// shards' rows. Pure logic: the engine pushes each shard's raw column values and takes ready rows.
+//
+// Order of operations, as in Postgres: aggregation (GROUP BY, or one group for plain aggregates), HAVING,
+// DISTINCT on the visible columns, ORDER BY, OFFSET, LIMIT.
+// - Without aggregation rows stream: unordered rows are ready at once; ordered rows are k-way merged from the
+//   shards' sorted streams, a row being emitted only when every unfinished shard has a row waiting (ties go
+//   to the lower shard index).
+// - With aggregation nothing is ready until every shard has ended.
+// - Text compares by bytes, i.e. the "C" collation: ordered merges of text are right only when the shards
+//   sort with C too (database collation C, or COLLATE "C" in the query).
+// - Dates and timestamps in text format must use DateStyle ISO; floats are printed as with
+//   extra_float_digits > 0 (the default).
+import type { BoundParam } from '../Route.js'
+import type { ScatterPlan, ValueRef } from '../StatementPlan.js'
+import { avgResultType, createFold, type AggregateFold } from './AggregateFold.js'
+import type { ColumnInfo } from './ColumnInfo.js'
+import { HavingFilter } from './HavingFilter.js'
+import { MergeError } from './MergeError.js'
+import { canOrder, compareValues, decodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
+
+export type { ColumnInfo } from './ColumnInfo.js'
+export { MergeError } from './MergeError.js'
+
+type Row = (Buffer | null)[]
+
+interface Keyed {
+  row: Row
+  keys: (SqlValue | null)[]
+}
+
+interface Group {
+  first: Row
+  folds: AggregateFold[]
+}
+
+// A consumed queue prefix longer than this is cut off, so a long-running merge does not keep it.
+const QUEUE_COMPACT_AT = 1024
+
+export class ResultMerger {
+  private readonly output: ColumnInfo[]
+  private readonly aggregates: { column: number; fold: () => AggregateFold }[]
+  private readonly aggregating: boolean
+  private readonly having: HavingFilter | undefined
+  private readonly groups = new Map<string, Group>()
+  private readonly queues: Keyed[][]
+  private readonly heads: number[]
+  private readonly ended: boolean[]
+  private endedCount = 0
+  private ready: Row[] = []
+  private readonly seen: Set<string> | undefined
+  private toSkip: number
+  private remaining: number
+  private limitReached = false
+
+  constructor(
+    private readonly plan: ScatterPlan,
+    private readonly columns: ColumnInfo[],
+    private readonly shardCount: number,
+    param: (n: number) => BoundParam | undefined,
+  ) {
+    if (columns.length !== plan.columns.length) {
+      throw new MergeError(`the shards returned ${columns.length} columns; the scatter plan expects ${plan.columns.length}`, 'XX000')
+    }
+    if (!Number.isInteger(shardCount) || shardCount < 1) throw new MergeError(`invalid shard count ${shardCount}`, 'XX000')
+    this.output = columns.map((c, i) => {
+      const oc = plan.columns[i]
+      const sum = oc.kind === 'aggregate' && oc.fn === 'avg' && oc.sumColumn !== undefined ? columns[oc.sumColumn] : undefined
+      return sum ? { ...c, typeOid: avgResultType(sum.typeOid) } : c
+    })
+    this.aggregates = plan.columns.flatMap((oc, column) =>
+      oc.kind === 'aggregate'
+        ? [{ column, fold: () => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn) }]
+        : [],
+    )
+    for (const a of this.aggregates) a.fold()
+    this.aggregating = plan.groupBy !== null || this.aggregates.length > 0 || plan.having !== null
+    for (const k of plan.orderBy) this.requireOrdered(k.column, 'order')
+    for (const c of plan.groupBy ?? []) this.requireOrdered(c, 'group')
+    if (plan.distinct) for (let c = 0; c < plan.visibleColumns; c++) this.requireOrdered(c, 'compare for DISTINCT')
+    this.having = plan.having ? new HavingFilter(plan.having, this.output, param) : undefined
+    this.seen = plan.distinct ? new Set() : undefined
+    this.toSkip = count(plan.offset, 'OFFSET', param) ?? 0
+    this.remaining = count(plan.limit, 'LIMIT', param) ?? Infinity
+    this.limitReached = this.remaining === 0
+    this.queues = Array.from({ length: shardCount }, () => [])
+    this.heads = new Array<number>(shardCount).fill(0)
+    this.ended = new Array<boolean>(shardCount).fill(false)
+  }
+
+  /** Client-facing column info (hidden columns removed; avg columns get numeric/float8 type). */
+  outputColumns(): ColumnInfo[] {
+    return this.output.slice(0, this.plan.visibleColumns)
+  }
+
+  /** No row will be ready beyond those take() returns: the LIMIT is reached or every shard has ended. */
+  get done(): boolean {
+    return this.limitReached || this.endedCount === this.shardCount
+  }
+
+  /** Rows held for a shard while the ordered merge waits for the others (for backpressure). */
+  buffered(shard: number): number {
+    return this.queues[shard] ? this.queues[shard].length - this.heads[shard] : 0
+  }
+
+  /** Raw column values of one row, as the server sent them. */
+  push(shard: number, row: Row): void {
+    this.checkShard(shard)
+    if (this.ended[shard]) throw new MergeError(`shard ${shard} sent a row after the end of its result`, 'XX000')
+    if (row.length !== this.columns.length) {
+      throw new MergeError(`shard ${shard} sent a row of ${row.length} columns; ${this.columns.length} were described`, '08P01')
+    }
+    if (this.limitReached) return
+    if (this.aggregating) this.accumulate(row)
+    else if (this.plan.orderBy.length === 0) this.emit(row)
+    else {
+      this.queues[shard].push({ row, keys: this.orderKeys(row) })
+      this.drain()
+    }
+  }
+
+  end(shard: number): void {
+    this.checkShard(shard)
+    if (this.ended[shard]) return
+    this.ended[shard] = true
+    this.endedCount++
+    if (this.limitReached) return
+    if (this.aggregating) {
+      if (this.endedCount === this.shardCount) this.finishGroups()
+    } else if (this.plan.orderBy.length > 0) this.drain()
+  }
+
+  /** Rows ready for the client, visible columns only, in final order. */
+  take(): Row[] {
+    const rows = this.ready
+    this.ready = []
+    return rows
+  }
+
+  private checkShard(shard: number): void {
+    if (!Number.isInteger(shard) || shard < 0 || shard >= this.shardCount) {
+      throw new MergeError(`no shard ${shard} in this merge of ${this.shardCount}`, 'XX000')
+    }
+  }
+
+  private requireOrdered(column: number, what: string): void {
+    const col = this.output[column]
+    if (!col) throw new MergeError(`the scatter plan refers to column ${column + 1}, which the shards do not return`, 'XX000')
+    if (!canOrder(col.typeOid)) throw unsupported(col.typeOid, what)
+  }
+
+  private decode(row: Row, column: number): SqlValue | null {
+    const raw = row[column]
+    const col = this.output[column]
+    return raw === null ? null : decodeValue(raw, col.typeOid, col.format)
+  }
+
+  private orderKeys(row: Row): (SqlValue | null)[] {
+    return this.plan.orderBy.map((k) => this.decode(row, k.column))
+  }
+
+  private compareKeyed(a: Keyed, b: Keyed): number {
+    const order = this.plan.orderBy
+    for (let i = 0; i < order.length; i++) {
+      const x = a.keys[i]
+      const y = b.keys[i]
+      if (x === null || y === null) {
+        if (x === y) continue
+        return (x === null) === order[i].nullsFirst ? -1 : 1
+      }
+      const c = compareValues(x, y)
+      if (c !== 0) return order[i].descending ? -c : c
+    }
+    return 0
+  }
+
+  private drain(): void {
+    while (!this.limitReached) {
+      let best = -1
+      for (let s = 0; s < this.shardCount; s++) {
+        if (this.heads[s] >= this.queues[s].length) {
+          if (!this.ended[s]) return
+          continue
+        }
+        if (best < 0 || this.compareKeyed(this.queues[s][this.heads[s]], this.queues[best][this.heads[best]]) < 0) best = s
+      }
+      if (best < 0) return
+      const queue = this.queues[best]
+      const item = queue[this.heads[best]++]
+      if (this.heads[best] >= QUEUE_COMPACT_AT && this.heads[best] * 2 >= queue.length) {
+        queue.splice(0, this.heads[best])
+        this.heads[best] = 0
+      }
+      this.emit(item.row)
+    }
+  }
+
+  private emit(row: Row): void {
+    if (this.seen) {
+      const key = JSON.stringify(row.slice(0, this.plan.visibleColumns).map((_, c) => this.equality(row, c)))
+      if (this.seen.has(key)) return
+      this.seen.add(key)
+    }
+    if (this.toSkip > 0) {
+      this.toSkip--
+      return
+    }
+    this.ready.push(row.length === this.plan.visibleColumns ? row : row.slice(0, this.plan.visibleColumns))
+    if (--this.remaining <= 0) {
+      this.limitReached = true
+      for (let s = 0; s < this.shardCount; s++) {
+        this.queues[s] = []
+        this.heads[s] = 0
+      }
+    }
+  }
+
+  private equality(row: Row, column: number): string | null {
+    const v = this.decode(row, column)
+    return v === null ? null : equalityKey(v)
+  }
+
+  private accumulate(row: Row): void {
+    const key = this.plan.groupBy === null ? '' : JSON.stringify(this.plan.groupBy.map((c) => this.equality(row, c)))
+    let group = this.groups.get(key)
+    if (!group) {
+      // Copied: a row's buffers may be slices of a large network read that a long-lived group would pin.
+      group = { first: row.map((b) => (b === null ? null : Buffer.from(b))), folds: this.aggregates.map((a) => a.fold()) }
+      this.groups.set(key, group)
+    }
+    for (const fold of group.folds) fold.add(row)
+  }
+
+  private finishGroups(): void {
+    if (this.groups.size === 0 && this.plan.groupBy === null) {
+      // Aggregates without GROUP BY answer one row even over no rows (count 0, the others NULL).
+      this.groups.set('', { first: this.columns.map(() => null), folds: this.aggregates.map((a) => a.fold()) })
+    }
+    let rows: Row[] = []
+    for (const group of this.groups.values()) {
+      const row = group.first.slice()
+      this.aggregates.forEach((a, i) => (row[a.column] = group.folds[i].result()))
+      rows.push(row)
+    }
+    this.groups.clear()
+    if (this.having) rows = rows.filter((row) => this.having!.keeps(row))
+    if (this.plan.orderBy.length > 0) {
+      rows = rows
+        .map((row) => ({ row, keys: this.orderKeys(row) }))
+        .sort((a, b) => this.compareKeyed(a, b))
+        .map((k) => k.row)
+    }
+    for (const row of rows) {
+      if (this.limitReached) break
+      this.emit(row)
+    }
+  }
+}
+
+/** A LIMIT or OFFSET value; undefined for none (absent, ALL or NULL). */
+function count(ref: ValueRef | null, what: 'LIMIT' | 'OFFSET', param: (n: number) => BoundParam | undefined): number | undefined {
+  if (ref === null || 'null' in ref) return undefined
+  let n: number
+  if ('literal' in ref) n = numberText(ref.literal)
+  else {
+    const p = param(ref.param)
+    if (p === undefined) throw new MergeError(`no value is bound to parameter $${ref.param}`, '08P01')
+    if (p.value === null) return undefined
+    if (typeof p.value !== 'string' && p.format === 1) {
+      const v = p.value
+      n = v.length === 8 ? Number(v.readBigInt64BE(0)) : v.length === 4 ? v.readInt32BE(0) : v.length === 2 ? v.readInt16BE(0) : NaN
+    } else n = numberText(p.value.toString())
+    if ('negate' in ref && ref.negate) n = -n
+  }
+  if (!Number.isFinite(n)) throw new MergeError(`invalid ${what} value`, '22P02')
+  if (n < 0) throw new MergeError(`${what} must not be negative`, what === 'LIMIT' ? '2201W' : '2201X')
+  return Math.round(n)
+}
+
+function numberText(text: string): number {
+  return text.trim() === '' ? NaN : Number(text)
+}

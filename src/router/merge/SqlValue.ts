@@ -1,0 +1,294 @@
+// Column values decoded for comparison, grouping and aggregation, from either wire format, and encoded
+// back. Ordering follows Postgres: integers and numerics by value (numeric NaN above everything), floats with
+// NaN above everything and -0 = 0, strings by their bytes (the C collation), uuids and bytea by bytes,
+// booleans false < true, dates and timestamps by time.
+import { parseUuid } from '../KeyEncoding.js'
+import { formatFloat4, formatFloat8 } from './FloatText.js'
+import { parseDateText, parseTimestampText } from './DateTimeText.js'
+import { MergeError } from './MergeError.js'
+import {
+  compareNumeric,
+  numericEqualityKey,
+  numericFromBigInt,
+  numericFromBinary,
+  numericToBinary,
+  numericToText,
+  parseNumeric,
+  type NumericValue,
+} from './NumericValue.js'
+import { TypeOid, typeName } from './TypeOid.js'
+
+export type SqlValue =
+  | { kind: 'int'; value: bigint }
+  | { kind: 'numeric'; value: NumericValue }
+  | { kind: 'float'; value: number }
+  /** Strings (C collation), uuid (its 16 bytes), bytea. */
+  | { kind: 'bytes'; value: Buffer }
+  | { kind: 'bool'; value: boolean }
+  /** date: days since 2000-01-01; timestamp[tz]: microseconds since 2000-01-01 (UTC). */
+  | { kind: 'time'; value: bigint }
+
+const ORDERED = new Set<number>([
+  TypeOid.int2, TypeOid.int4, TypeOid.int8, TypeOid.oid, TypeOid.float4, TypeOid.float8, TypeOid.numeric,
+  TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.char, TypeOid.unknown, TypeOid.bool,
+  TypeOid.date, TypeOid.timestamp, TypeOid.timestamptz, TypeOid.uuid, TypeOid.bytea,
+])
+
+const FLOAT_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$|^\s*[+-]?(?:NaN|Infinity|inf)\s*$/i
+const BOOL_TRUE = new Set(['t', 'true', 'y', 'yes', 'on', '1'])
+const BOOL_FALSE = new Set(['f', 'false', 'n', 'no', 'off', '0'])
+
+/** Whether the merger can order (and so also group) values of this type. */
+export function canOrder(oid: number): boolean {
+  return ORDERED.has(oid)
+}
+
+/** An error for a type the merge cannot handle, suggesting the way out. */
+export function unsupported(oid: number, what: string): MergeError {
+  return new MergeError(
+    `cannot ${what} values of ${typeName(oid)} when merging results from several shards`,
+    '0A000',
+  )
+}
+
+/** Decodes a value as the server sent it (text or binary format). */
+export function decodeValue(raw: Buffer, oid: number, format: 0 | 1): SqlValue {
+  return format === 1 ? decodeBinary(raw, oid) : valueFromText(raw.toString('utf8'), oid, raw)
+}
+
+function badBinary(oid: number): MergeError {
+  return new MergeError(`invalid binary value of ${typeName(oid)} from a shard`, '22P03')
+}
+
+function decodeBinary(raw: Buffer, oid: number): SqlValue {
+  const need = (n: number) => {
+    if (raw.length !== n) throw badBinary(oid)
+  }
+  switch (oid) {
+    case TypeOid.int2:
+      need(2)
+      return { kind: 'int', value: BigInt(raw.readInt16BE(0)) }
+    case TypeOid.int4:
+      need(4)
+      return { kind: 'int', value: BigInt(raw.readInt32BE(0)) }
+    case TypeOid.int8:
+      need(8)
+      return { kind: 'int', value: raw.readBigInt64BE(0) }
+    case TypeOid.oid:
+      need(4)
+      return { kind: 'int', value: BigInt(raw.readUInt32BE(0)) }
+    case TypeOid.float4:
+      need(4)
+      return { kind: 'float', value: raw.readFloatBE(0) }
+    case TypeOid.float8:
+      need(8)
+      return { kind: 'float', value: raw.readDoubleBE(0) }
+    case TypeOid.numeric:
+      return { kind: 'numeric', value: numericFromBinary(raw) }
+    case TypeOid.bool:
+      need(1)
+      return { kind: 'bool', value: raw[0] !== 0 }
+    case TypeOid.date:
+      need(4)
+      return { kind: 'time', value: BigInt(raw.readInt32BE(0)) }
+    case TypeOid.timestamp:
+    case TypeOid.timestamptz:
+      need(8)
+      return { kind: 'time', value: raw.readBigInt64BE(0) }
+    case TypeOid.uuid:
+      need(16)
+      return { kind: 'bytes', value: raw }
+    case TypeOid.bpchar:
+      return { kind: 'bytes', value: trimTrailingSpaces(raw) }
+    case TypeOid.text:
+    case TypeOid.varchar:
+    case TypeOid.name:
+    case TypeOid.char:
+    case TypeOid.unknown:
+    case TypeOid.bytea:
+      return { kind: 'bytes', value: raw }
+    default:
+      throw unsupported(oid, 'decode binary')
+  }
+}
+
+/**
+ * Reads a value of type `oid` from its text form: a shard's text-format column, or a constant or text
+ * parameter of a HAVING condition. `raw` saves re-encoding strings that arrived as bytes.
+ */
+export function valueFromText(text: string, oid: number, raw?: Buffer): SqlValue {
+  const invalid = () => new MergeError(`invalid input syntax for type ${typeName(oid)}: "${text.slice(0, 64)}"`, '22P02')
+  switch (oid) {
+    case TypeOid.int2:
+    case TypeOid.int4:
+    case TypeOid.int8:
+    case TypeOid.oid: {
+      if (!/^\s*[+-]?\d+\s*$/.test(text)) throw invalid()
+      return { kind: 'int', value: BigInt(text.trim()) }
+    }
+    case TypeOid.float4:
+    case TypeOid.float8: {
+      if (!FLOAT_TEXT.test(text)) throw invalid()
+      const t = text.trim()
+      if (/nan/i.test(t)) return { kind: 'float', value: NaN }
+      if (/inf/i.test(t)) return { kind: 'float', value: t.startsWith('-') ? -Infinity : Infinity }
+      return { kind: 'float', value: Number(t) }
+    }
+    case TypeOid.numeric: {
+      const v = parseNumeric(text)
+      if (v === undefined) throw invalid()
+      return { kind: 'numeric', value: v }
+    }
+    case TypeOid.bool: {
+      const t = text.trim().toLowerCase()
+      if (BOOL_TRUE.has(t)) return { kind: 'bool', value: true }
+      if (BOOL_FALSE.has(t)) return { kind: 'bool', value: false }
+      throw invalid()
+    }
+    case TypeOid.date: {
+      const days = parseDateText(text)
+      if (days === undefined) throw notIso(oid, text)
+      return { kind: 'time', value: days }
+    }
+    case TypeOid.timestamp:
+    case TypeOid.timestamptz: {
+      const usecs = parseTimestampText(text, oid === TypeOid.timestamptz)
+      if (usecs === undefined) throw notIso(oid, text)
+      return { kind: 'time', value: usecs }
+    }
+    case TypeOid.uuid: {
+      const hex = parseUuid(text)
+      if (hex === undefined) throw invalid()
+      return { kind: 'bytes', value: Buffer.from(hex, 'hex') }
+    }
+    case TypeOid.bytea: {
+      if (!/^\\x(?:[0-9a-fA-F]{2})*$/.test(text)) throw unsupported(oid, 'read escape-format')
+      return { kind: 'bytes', value: Buffer.from(text.slice(2), 'hex') }
+    }
+    case TypeOid.bpchar:
+      return { kind: 'bytes', value: trimTrailingSpaces(raw ?? Buffer.from(text, 'utf8')) }
+    case TypeOid.text:
+    case TypeOid.varchar:
+    case TypeOid.name:
+    case TypeOid.char:
+    case TypeOid.unknown:
+      return { kind: 'bytes', value: raw ?? Buffer.from(text, 'utf8') }
+    default:
+      throw unsupported(oid, 'compare')
+  }
+}
+
+function notIso(oid: number, text: string): MergeError {
+  return new MergeError(
+    `cannot read ${typeName(oid)} value "${text.slice(0, 64)}" when merging results: the proxy needs DateStyle ISO` +
+      (oid === TypeOid.timestamptz ? ' and an explicit UTC offset' : ''),
+    '0A000',
+  )
+}
+
+function trimTrailingSpaces(raw: Buffer): Buffer {
+  let end = raw.length
+  while (end > 0 && raw[end - 1] === 0x20) end--
+  return end === raw.length ? raw : raw.subarray(0, end)
+}
+
+function asFloat(v: SqlValue): number | undefined {
+  if (v.kind === 'float') return v.value
+  if (v.kind === 'int') return Number(v.value)
+  if (v.kind === 'numeric') return Number(numericToText(v.value))
+  return undefined
+}
+
+/** Total order; integers, numerics and floats compare with each other by value. */
+export function compareValues(a: SqlValue, b: SqlValue): number {
+  if (a.kind === b.kind) {
+    switch (a.kind) {
+      case 'int':
+      case 'time': {
+        const y = b.value as bigint
+        return a.value < y ? -1 : a.value > y ? 1 : 0
+      }
+      case 'numeric':
+        return compareNumeric(a.value, b.value as NumericValue)
+      case 'float':
+        return compareFloats(a.value, b.value as number)
+      case 'bytes':
+        return Buffer.compare(a.value, b.value as Buffer)
+      case 'bool':
+        return Number(a.value) - Number(b.value as boolean)
+    }
+  }
+  if (a.kind === 'float' || b.kind === 'float') {
+    const x = asFloat(a)
+    const y = asFloat(b)
+    if (x !== undefined && y !== undefined) return compareFloats(x, y)
+  }
+  const x = a.kind === 'int' ? numericFromBigInt(a.value) : a.kind === 'numeric' ? a.value : undefined
+  const y = b.kind === 'int' ? numericFromBigInt(b.value) : b.kind === 'numeric' ? b.value : undefined
+  if (x !== undefined && y !== undefined) return compareNumeric(x, y)
+  throw new MergeError(`cannot compare a ${a.kind} value with a ${b.kind} value`, '42883')
+}
+
+function compareFloats(x: number, y: number): number {
+  if (Number.isNaN(x)) return Number.isNaN(y) ? 0 : 1
+  if (Number.isNaN(y)) return -1
+  return x < y ? -1 : x > y ? 1 : 0
+}
+
+/** A string equal for values that are equal (GROUP BY and DISTINCT: NULLs are handled by the caller). */
+export function equalityKey(v: SqlValue): string {
+  switch (v.kind) {
+    case 'int':
+      return 'i' + v.value
+    case 'numeric':
+      return 'n' + numericEqualityKey(v.value)
+    case 'float':
+      return Number.isNaN(v.value) ? 'fNaN' : 'f' + (v.value === 0 ? '0' : String(v.value))
+    case 'bytes':
+      return 'b' + v.value.toString('latin1')
+    case 'bool':
+      return v.value ? 't' : 'f'
+    case 'time':
+      return 'd' + v.value
+  }
+}
+
+/** Encodes a merged value as a column of type `oid` in `format`. */
+export function encodeValue(v: SqlValue, oid: number, format: 0 | 1): Buffer {
+  switch (oid) {
+    case TypeOid.int2:
+    case TypeOid.int4:
+    case TypeOid.int8: {
+      if (v.kind !== 'int') break
+      const bits = oid === TypeOid.int8 ? 64n : oid === TypeOid.int4 ? 32n : 16n
+      if (v.value < -(2n ** (bits - 1n)) || v.value >= 2n ** (bits - 1n)) {
+        throw new MergeError(`${typeName(oid)} out of range`, '22003')
+      }
+      if (format === 0) return Buffer.from(v.value.toString())
+      const out = Buffer.alloc(oid === TypeOid.int8 ? 8 : oid === TypeOid.int4 ? 4 : 2)
+      if (oid === TypeOid.int8) out.writeBigInt64BE(v.value)
+      else if (oid === TypeOid.int4) out.writeInt32BE(Number(v.value))
+      else out.writeInt16BE(Number(v.value))
+      return out
+    }
+    case TypeOid.numeric: {
+      const n = v.kind === 'int' ? numericFromBigInt(v.value) : v.kind === 'numeric' ? v.value : undefined
+      if (n === undefined) break
+      return format === 0 ? Buffer.from(numericToText(n)) : numericToBinary(n)
+    }
+    case TypeOid.float4:
+    case TypeOid.float8: {
+      if (v.kind !== 'float') break
+      const single = oid === TypeOid.float4
+      if (format === 0) return Buffer.from(single ? formatFloat4(v.value) : formatFloat8(v.value))
+      const out = Buffer.alloc(single ? 4 : 8)
+      if (single) out.writeFloatBE(v.value)
+      else out.writeDoubleBE(v.value)
+      return out
+    }
+    case TypeOid.bool:
+      if (v.kind !== 'bool') break
+      return format === 0 ? Buffer.from(v.value ? 't' : 'f') : Buffer.from([v.value ? 1 : 0])
+  }
+  throw unsupported(oid, 'encode merged')
+}
