@@ -18,7 +18,7 @@ declare module 'consistent-hash' {
   export = ConsistentHash
 }
 
-declare module 'pg/lib/crypto/sasl.js' {
+declare module 'pg/lib/crypto/sasl' {
   export interface ScramSession {
     mechanism: string
     clientNonce: string

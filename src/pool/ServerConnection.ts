@@ -94,6 +94,7 @@ export class ServerConnection {
     if (this.closed) return
     this.closed = true
     this.socket.destroy()
+    this.tracker.closed(err)
     this.events.onClose(this, err)
   }
 

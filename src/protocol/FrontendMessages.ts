@@ -1,4 +1,4 @@
-import { Writer } from 'pg-protocol/dist/buffer-writer.js'
+import { Writer } from 'pg-protocol/dist/buffer-writer'
 import { PgError, SqlState } from './PgError.js'
 
 // Decoders for the client messages routing needs, and encoders for the client-style messages the proxy sends

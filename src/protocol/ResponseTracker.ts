@@ -38,8 +38,13 @@ export interface Pending {
 export interface TrackerOwner {
   /** Bytes for the client, in order. */
   toClient(bytes: Buffer): void
-  /** A ReadyForQuery arrived; `idle` is true when no request is left in flight. */
-  onReady(status: TxStatus, idle: boolean): void
+  /**
+   * A ReadyForQuery arrived; `idle` is true when no request is left in flight, `forwarded` when the client got
+   * it (false for the proxy's own requests).
+   */
+  onReady(status: TxStatus, idle: boolean, forwarded: boolean): void
+  /** The server connection closed or failed. */
+  onServerClosed?(err: Error | null): void
   /** An ErrorResponse arrived (forwarded or not): its SQLSTATE, for counting and failure evidence. */
   onError?(code: string, fatal: boolean): void
 }
@@ -138,6 +143,14 @@ export class ResponseTracker implements BackendHandler {
     this.owner?.toClient(bytes)
   }
 
+  /** The connection is gone: requests still in flight will never be answered. */
+  closed(err: Error | null): void {
+    const owner = this.owner
+    this.owner = null
+    for (let p = this.current(); p; p = this.current()) this.pop(false)
+    owner?.onServerClosed?.(err)
+  }
+
   onMessage(type: number, body: Buffer | null): void {
     const p = this.current()
     switch (type) {
@@ -145,11 +158,12 @@ export class ResponseTracker implements BackendHandler {
         return this.onErrorResponse(p, body!)
       case T.readyForQuery: {
         this.status = String.fromCharCode(body![0]) as TxStatus
+        const forwarded = p?.mode !== 'suppress'
         if (p && (p.expect === Expect.Sync || p.expect === Expect.Query || p.expect === Expect.FunctionCall)) {
           this.pop(!p.failed)
         }
         this.emitSynthesized()
-        this.owner?.onReady(this.status, this.pending === 0)
+        this.owner?.onReady(this.status, this.pending === 0, forwarded)
         return
       }
       case T.notice:

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto'
 import net from 'node:net'
 import tls from 'node:tls'
-import { serialize } from 'pg-protocol'
-import { Parser } from 'pg-protocol/dist/parser.js'
-import type { BackendMessage } from 'pg-protocol/dist/messages.js'
-import sasl from 'pg/lib/crypto/sasl.js'
+import { serialize } from 'pg-protocol/dist/serializer'
+import { Parser } from 'pg-protocol/dist/parser'
+import type { BackendMessage } from 'pg-protocol/dist/messages'
+import sasl from 'pg/lib/crypto/sasl'
 import { PgError, SqlState } from './PgError.js'
 import { encodeStartup } from './StartupEncoder.js'
+
 
 export interface ServerEndpoint {
   host: string

@@ -1,4 +1,4 @@
-import { Writer } from 'pg-protocol/dist/buffer-writer.js'
+import { Writer } from 'pg-protocol/dist/buffer-writer'
 import { PgError } from './PgError.js'
 
 // Messages the proxy sends to clients as if it were a server. Forwarded traffic never goes through here.

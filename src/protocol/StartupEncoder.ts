@@ -1,4 +1,4 @@
-import { Writer } from 'pg-protocol/dist/buffer-writer.js'
+import { Writer } from 'pg-protocol/dist/buffer-writer'
 import { PROTOCOL_3_0 } from './StartupPacket.js'
 
 /**

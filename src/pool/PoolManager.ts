@@ -1,0 +1,108 @@
+import type { Config } from '../config/ConfigSchema.js'
+import type { NodeState } from '../health/NodeState.js'
+import { loginToServer } from '../protocol/ServerLogin.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { Pool, type PoolOptions } from './Pool.js'
+
+/** Server answers a client may act on keep their SQLSTATE; any other log-in failure is the proxy's (08001). */
+const PASS_THROUGH = new Set([SqlState.INVALID_CATALOG_NAME, SqlState.TOO_MANY_CONNECTIONS, SqlState.CANNOT_CONNECT_NOW])
+
+function serverLoginError(node: NodeState, user: string, err: PgError): PgError {
+  const code = PASS_THROUGH.has(err.code as never) ? err.code : SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH
+  return new PgError(code, `pgshard could not log in to server ${node.name} (${node.host}:${node.port}) as "${user}": ${err.message}`, {
+    hint: code === SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH ? 'Check the server is up and users[].password / server_password match the role on the server.' : undefined,
+  })
+}
+
+export interface PoolManagerEvents {
+  onServerFailure(node: NodeState, err: Error): void
+}
+
+export interface PoolCredentials {
+  user: string
+  password?: string
+  database: string
+}
+
+function poolOptions(config: Config): PoolOptions {
+  const p = config.pool
+  return {
+    size: p.size,
+    minIdle: p.min_idle,
+    maxQueue: p.max_queue,
+    checkoutTimeout: p.checkout_timeout,
+    idleTimeout: p.idle_timeout,
+    maxLifetime: p.max_lifetime,
+    preparedCapacity: p.prepared_statements_cache,
+  }
+}
+
+/** Every pool, one per (node, user, server database), created on first use. */
+export class PoolManager {
+  private readonly pools = new Map<string, { pool: Pool; node: NodeState; creds: PoolCredentials }>()
+  private timer: NodeJS.Timeout
+
+  constructor(
+    private config: Config,
+    private readonly events: PoolManagerEvents,
+  ) {
+    // The janitor: idle timeout, lifetime and min_idle, checked every second.
+    this.timer = setInterval(() => {
+      for (const { pool } of this.pools.values()) pool.maintain()
+    }, 1000)
+    this.timer.unref()
+  }
+
+  pool(node: NodeState, creds: PoolCredentials): Pool {
+    const database = node.config.database ?? creds.database
+    const key = `${node.name}\u0000${creds.user}\u0000${database}`
+    const hit = this.pools.get(key)
+    if (hit) return hit.pool
+    const pool = new Pool(
+      `${creds.user}@${database}/${node.name}`,
+      node.name,
+      poolOptions(this.config),
+      () =>
+        loginToServer(
+          { host: node.host, port: node.port },
+          {
+            user: creds.user,
+            database,
+            password: creds.password,
+            tls: this.config.server_tls,
+            timeoutMs: this.config.pool.connect_timeout,
+          },
+        ).catch((err: PgError) => {
+          throw serverLoginError(node, creds.user, err)
+        }),
+      { onServerFailure: (err) => this.events.onServerFailure(node, err) },
+    )
+    this.pools.set(key, { pool, node, creds: { ...creds, database } })
+    return pool
+  }
+
+  all(): { pool: Pool; node: NodeState; user: string; database: string }[] {
+    return [...this.pools.values()].map((e) => ({ pool: e.pool, node: e.node, user: e.creds.user, database: e.creds.database }))
+  }
+
+  /** Applies new pool settings to every pool (a reload); connections stay. */
+  reconfigure(config: Config): void {
+    this.config = config
+    for (const { pool } of this.pools.values()) pool.setOptions(poolOptions(config))
+  }
+
+  /** Closes and forgets the pools of a node (removed from the map or fenced). */
+  dropNode(nodeName: string, immediately: boolean): void {
+    for (const [key, e] of this.pools) {
+      if (e.node.name !== nodeName) continue
+      if (immediately) e.pool.destroyAll()
+      else e.pool.close()
+      this.pools.delete(key)
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer)
+    for (const { pool } of this.pools.values()) pool.close()
+  }
+}

@@ -1,0 +1,270 @@
+import { randomInt } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+import tls from 'node:tls'
+import { serialize } from 'pg-protocol/dist/serializer'
+import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.js'
+import { Topology } from '../health/Topology.js'
+import type { Logger } from '../log/Logger.js'
+import { PoolManager } from '../pool/PoolManager.js'
+import { VerifierCache, authenticateClient } from '../protocol/ClientAuth.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from '../protocol/ServerMessages.js'
+import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
+import { HandshakeInput, readStartup } from './ClientHandshake.js'
+import { Session } from './Session.js'
+import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
+import { StatementNames } from './StatementNames.js'
+
+
+/** Decides where statements go: the analyzer and router, behind one small interface. */
+export interface RoutingEngine {
+  analyze(sql: string): Analyzed
+  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** The shard map changed (reload). */
+  reconfigure(config: Config): void
+}
+
+/** Parameters every server reports at log-in; a client gets the same set from the proxy. */
+const REPORTED = [
+  'server_version',
+  'server_encoding',
+  'client_encoding',
+  'DateStyle',
+  'IntervalStyle',
+  'TimeZone',
+  'integer_datetimes',
+  'standard_conforming_strings',
+  'is_superuser',
+  'session_authorization',
+  'application_name',
+  'default_transaction_read_only',
+  'in_hot_standby',
+  'scram_iterations',
+]
+
+const AUTH_TIMEOUT_MS = 60_000
+
+/**
+ * The proxy: accepts clients, authenticates them, and hands each to a Session. Owns the live topology, the
+ * pools and the cancel keys. Everything here may be read by the admin console and metrics.
+ */
+export class ProxyServer {
+  config: Config
+  readonly topology: Topology
+  readonly pools: PoolManager
+  readonly sessions = new Set<Session>()
+  private readonly byPid = new Map<number, Session>()
+  private readonly server: net.Server
+  private readonly verifiers = new VerifierCache()
+  private readonly statementNames = new StatementNames()
+  private tlsContext: tls.SecureContext | null = null
+  private readonly serverParams = new Map<string, Map<string, string>>()
+  private handshaking = 0
+  private accepting = true
+  readonly services: SessionServices
+
+  constructor(
+    config: Config,
+    readonly routing: RoutingEngine,
+    readonly log: Logger,
+  ) {
+    this.config = config
+    this.topology = new Topology(config)
+    this.pools = new PoolManager(config, {
+      onServerFailure: (node, err) => this.log.warn({ node: node.name, err: err.message }, 'server connection failed'),
+    })
+    this.tlsContext = loadTls(config)
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+    this.server.maxConnections = config.listen.max_client_connections + 64
+    this.services = {
+      config: () => this.config,
+      statementNames: this.statementNames,
+      analyze: (sql) => this.routing.analyze(sql),
+      route: (a, p, ctx) => this.routing.route(a, p, ctx),
+      place: (shard, role, identity, exclude) => this.place(shard, role, identity, exclude),
+      cancel: (nodeName, pid, secret) => this.cancelOnServer(nodeName, pid, secret),
+      serverFailed: (nodeName, err) => this.log.warn({ node: nodeName, err: err.message }, 'server failed on the data path'),
+      onSessionEnd: (s) => this.forget(s as Session),
+    }
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    const { host, port } = this.config.listen
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject)
+        const addr = this.server.address() as net.AddressInfo
+        this.log.info({ host: addr.address, port: addr.port }, 'listening')
+        resolve({ host: addr.address, port: addr.port })
+      })
+    })
+  }
+
+  get address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo
+  }
+
+  place(shard: number, role: Role, identity: Identity, exclude?: string): Placement {
+    const node = this.topology.pick(shard, role, { exclude })
+    const pool = this.pools.pool(node, credentials(identity))
+    return { shard, role: node.role === 'primary' ? 'primary' : 'replica', nodeName: node.name, pool }
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true)
+    socket.on('error', () => socket.destroy())
+    if (!this.accepting) {
+      socket.end(errorResponse(PgError.fatal(SqlState.CANNOT_CONNECT_NOW, 'the proxy is shutting down')))
+      return
+    }
+    this.handshake(socket).catch((err) => {
+      const e = err instanceof PgError ? err : null
+      if (e) {
+        this.log.info({ code: e.code, err: e.message }, 'client refused')
+        socket.end(errorResponse(e.severity === 'FATAL' ? e : PgError.fatal(e.code, e.message, e.options.hint)))
+      } else socket.destroy()
+    })
+  }
+
+  private async handshake(raw: net.Socket): Promise<void> {
+    this.handshaking++
+    try {
+      if (this.sessions.size + this.handshaking > this.config.listen.max_client_connections)
+        throw PgError.fatal(SqlState.TOO_MANY_CONNECTIONS, 'sorry, too many clients already', 'Raise listen.max_client_connections or use fewer connections.')
+      const startup = await readStartup(raw, {
+        tls: this.tlsContext,
+        tlsRequired: this.config.tls?.required ?? false,
+        maxMessageSize: this.config.listen.max_message_size,
+        onCancel: (pid, secret) => this.cancelRequest(pid, secret),
+      })
+      if (!startup) return
+      const { socket, reader, params } = startup
+      socket.on('error', () => socket.destroy())
+      const input = new HandshakeInput(socket, reader)
+      try {
+        const userName = params.get('user')
+        if (!userName) throw PgError.fatal(SqlState.INVALID_AUTHORIZATION, 'no PostgreSQL user name specified in startup packet')
+        const replication = params.get('replication')
+        if (replication && !['false', 'off', 'no', '0'].includes(replication.toLowerCase()))
+          throw PgError.fatal(SqlState.PROTOCOL_VIOLATION, 'replication connections are not supported by pgshard', 'Connect to a Postgres server directly for replication.')
+        const dbName = params.get('database') || userName
+        const user = this.config.users.find((u) => u.name === userName)
+        await authenticateClient(userName, user, this.verifiers, (b) => socket.write(b), () => input.next(AUTH_TIMEOUT_MS))
+        const database = this.config.databases.find((d) => d.name === dbName)
+        if (!database) throw PgError.fatal(SqlState.INVALID_CATALOG_NAME, `database "${dbName}" does not exist`, `pgshard serves: ${this.config.databases.map((d) => d.name).join(', ')}`)
+        const perUser = user!.max_client_connections
+        if (perUser !== undefined && [...this.sessions].filter((s) => s.identity.user.name === userName).length >= perUser)
+          throw PgError.fatal(SqlState.TOO_MANY_CONNECTIONS, `too many connections for user "${userName}"`, 'Raise users[].max_client_connections.')
+        const identity = identityOf(this.config, user!, database)
+        const reported = await this.reportedParams(identity, params)
+        const key = this.newKey()
+        const out: Buffer[] = []
+        for (const [k, v] of reported) out.push(parameterStatus(k, v))
+        out.push(backendKeyData(key.pid, key.secret), readyForQuery('I'))
+        socket.write(Buffer.concat(out))
+        input.detach()
+        const session = new Session(this.services, socket, reader, identity, params, key)
+        this.sessions.add(session)
+        this.byPid.set(key.pid, session)
+        this.log.debug({ user: userName, database: dbName, pid: key.pid }, 'client connected')
+      } catch (err) {
+        input.detach()
+        throw err
+      }
+    } finally {
+      this.handshaking--
+    }
+  }
+
+  /** What the client is told at log-in: the server's values, with the client's own settings on top. */
+  private async reportedParams(identity: Identity, params: Map<string, string>): Promise<Map<string, string>> {
+    const placement = this.place(this.routingDefaultShard(), 'primary', identity)
+    const cacheKey = placement.pool.name
+    let server = this.serverParams.get(cacheKey)
+    if (!server) {
+      const conn = await placement.pool.acquire()
+      server = new Map(conn.serverParams)
+      placement.pool.release(conn)
+      this.serverParams.set(cacheKey, server)
+    }
+    const out = new Map<string, string>()
+    for (const k of REPORTED) {
+      const v = server.get(k)
+      if (v !== undefined) out.set(k, v)
+    }
+    for (const [k, v] of params) {
+      const known = REPORTED.find((r) => r.toLowerCase() === k.toLowerCase())
+      if (known) out.set(known, v)
+    }
+    out.set('session_authorization', identity.user.name)
+    if (!out.has('application_name')) out.set('application_name', '')
+    return out
+  }
+
+  private routingDefaultShard(): number {
+    const r = this.routing.route({ plan: null, literals: [], firstParam: 1 }, () => undefined, { inTransaction: false, txReadOnly: false })
+    return r.kind === 'shard' ? r.shard : 0
+  }
+
+  private newKey(): { pid: number; secret: number } {
+    for (;;) {
+      const pid = randomInt(1, 2 ** 31 - 1)
+      if (!this.byPid.has(pid)) return { pid, secret: randomInt(-(2 ** 31), 2 ** 31 - 1) }
+    }
+  }
+
+  private cancelRequest(pid: number, secret: Buffer): void {
+    const s = this.byPid.get(pid)
+    if (!s || secret.length !== 4 || secret.readInt32BE(0) !== s.key.secret) return
+    s.cancelRunning()
+  }
+
+  private cancelOnServer(nodeName: string, pid: number, secret: number): void {
+    const node = this.topology.node(nodeName)
+    if (!node) return
+    const sock = net.connect({ host: node.host, port: node.port }, () => sock.end(serialize.cancel(pid, secret)))
+    sock.on('error', () => sock.destroy())
+    sock.setTimeout(5000, () => sock.destroy())
+  }
+
+  private forget(s: Session): void {
+    this.sessions.delete(s)
+    this.byPid.delete(s.key.pid)
+  }
+
+  /** Stops accepting new clients; resolves when every session ended or the timeout passed (then closes them). */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.accepting = false
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline && [...this.sessions].some((s) => s.txStatus !== 'I' || s.state === 'active')) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    for (const s of [...this.sessions]) s.fatal(PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command'))
+    this.pools.close()
+  }
+}
+
+function credentials(identity: Identity): { user: string; password?: string; database: string } {
+  return {
+    user: identity.user.name,
+    password: identity.user.server_password ?? identity.user.password,
+    database: identity.serverDatabase,
+  }
+}
+
+function identityOf(config: Config, user: UserConfig, database: DatabaseConfig): Identity {
+  return {
+    user,
+    database,
+    mode: user.pool_mode ?? database.pool_mode ?? config.pool.mode,
+    serverDatabase: database.server_database ?? database.name,
+  }
+}
+
+function loadTls(config: Config): tls.SecureContext | null {
+  if (!config.tls) return null
+  return tls.createSecureContext({ cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) })
+}

@@ -1,0 +1,885 @@
+import type net from 'node:net'
+import {
+  FE,
+  SYNC,
+  decodeBind,
+  decodeParse,
+  decodeQuery,
+  decodeTarget,
+  encodeBind,
+  encodeQuery,
+  encodeTarget,
+  paramFormat,
+  renameBind,
+  renameParse,
+  type BindMessage,
+} from '../protocol/FrontendMessages.js'
+import { printable, type Frame, type FrontendReader } from '../protocol/FrontendReader.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { Expect, type TrackerOwner } from '../protocol/ResponseTracker.js'
+import {
+  BIND_COMPLETE,
+  CLOSE_COMPLETE,
+  NO_DATA,
+  PARSE_COMPLETE,
+  commandComplete,
+  errorResponse,
+  readyForQuery,
+  type TxStatus,
+} from '../protocol/ServerMessages.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
+import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
+import { ClientStatements, type ClientStatement } from './ClientStatements.js'
+import { SessionSettings } from './SessionSettings.js'
+import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
+
+interface Attachment {
+  conn: ServerConnection
+  placement: Placement
+}
+
+/** An extended-protocol message waiting for the group's server to be known. */
+type Held =
+  | { kind: 'server'; send: (conn: ServerConnection) => void; needsServer: boolean; synthWithoutServer?: Buffer }
+  | { kind: 'synth'; bytes: Buffer }
+
+/** Routing hints set by SET pgshard.* (session) and SET LOCAL pgshard.* (transaction). */
+interface Hints {
+  shard?: string
+  key?: string
+  role?: Role
+}
+
+const INVALID_STATEMENT = '\u0001pgshard-refused'
+const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
+
+/**
+ * One client, from log-in to disconnect. Reads the client's messages in order, decides for each statement
+ * where it runs, lends itself a server connection for as long as the pool mode allows, and forwards the
+ * replies as the bytes the server sent. The proxy's own answers (deferred BEGIN, routing errors, re-prepared
+ * statements) are slotted into the reply stream at the position the client expects them.
+ */
+export class Session implements TrackerOwner {
+  private attached: Attachment | null = null
+  /** Session pooling: connections kept for the whole session, by shard and role. */
+  private readonly parked = new Map<string, Attachment>()
+  private readonly statements: ClientStatements
+  readonly settings: SessionSettings
+  /** Extended-protocol messages of the current group not yet sent to a server. */
+  private held: Held[] = []
+  /** The server the current extended-protocol group (up to Sync) runs on. */
+  private groupConn: ServerConnection | null = null
+  /** The proxy refused a message of this group without a server: skip to Sync like a server would. */
+  private skipToSync = false
+  /** Portals the proxy answered itself, with their command tags. */
+  private readonly localPortals = new Map<string, () => string>()
+  /** Transaction status the client sees. */
+  txStatus: TxStatus = 'I'
+  /** BEGIN text held back until the transaction's first statement shows which shard it belongs to. */
+  private pendingBegin: string | null = null
+  private txReadOnly = false
+  private readonly hints: Hints = {}
+  private localHints: Hints = {}
+  /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
+  pinnedBy: string | null = null
+  private running = false
+  private closed = false
+  private idleWaiters: (() => void)[] = []
+  private pausedServers = new Set<ServerConnection>()
+  private idleInTxTimer: NodeJS.Timeout | null = null
+  readonly connectedAt = Date.now()
+  lastActivityAt = Date.now()
+  /** Counters for the console. */
+  readonly stats = { queries: 0, transactions: 0, bytesIn: 0, bytesOut: 0 }
+
+  constructor(
+    private readonly services: SessionServices,
+    readonly client: net.Socket,
+    private readonly reader: FrontendReader,
+    readonly identity: Identity,
+    startupParams: Map<string, string>,
+    readonly key: { pid: number; secret: number },
+  ) {
+    this.statements = new ClientStatements(10_000)
+    this.settings = new SessionSettings(startupParams)
+    client.on('data', (chunk: Buffer) => {
+      this.stats.bytesIn += chunk.length
+      this.reader.push(chunk)
+      void this.pump()
+    })
+    client.on('drain', () => this.resumeServers())
+    client.on('error', () => this.close())
+    client.on('close', () => this.close())
+    void this.pump()
+  }
+
+  get state(): 'active' | 'idle' | 'waiting' {
+    if (this.attached) return 'active'
+    return this.running ? 'waiting' : 'idle'
+  }
+
+  get serverConnection(): ServerConnection | null {
+    return this.attached?.conn ?? null
+  }
+
+  private get sessionMode(): boolean {
+    return this.identity.mode === 'session'
+  }
+
+  // ---------------------------------------------------------------- client input
+
+  private async pump(): Promise<void> {
+    if (this.running || this.closed) return
+    this.running = true
+    try {
+      for (;;) {
+        if (this.closed) return
+        const frame = this.reader.next()
+        if (!frame) break
+        this.lastActivityAt = Date.now()
+        this.clearIdleInTxTimer()
+        try {
+          const wait = this.handle(frame)
+          if (wait) await this.paused(wait)
+        } catch (err) {
+          if (!(err instanceof PgError) || err.severity !== 'ERROR') throw err
+          await this.paused(this.refuse(frame.type, err))
+        }
+      }
+    } catch (err) {
+      this.fatal(err)
+    } finally {
+      this.running = false
+    }
+  }
+
+  /** Stops reading the client while a message waits for a server (the socket's buffer bounds what we hold). */
+  private async paused(wait: Promise<void> | void): Promise<void> {
+    if (!wait) return
+    this.client.pause()
+    try {
+      await wait
+    } finally {
+      if (!this.closed) this.client.resume()
+    }
+  }
+
+  /** A statement refused while handling this message: answered as a server would, and the session goes on. */
+  private refuse(type: number, err: PgError): Promise<void> | void {
+    if (type === FE.query) return this.refuseQuery(err)
+    this.refuseInGroup(err)
+    if (type === FE.sync) return this.onSync()
+  }
+
+  private handle(frame: Frame): Promise<void> | void {
+    if (this.skipToSync && frame.type !== FE.sync) return
+    switch (frame.type) {
+      case FE.query:
+        return this.onQuery(frame)
+      case FE.parse:
+        return this.onParse(frame)
+      case FE.bind:
+        return this.onBind(frame)
+      case FE.describe:
+        return this.onDescribe(frame)
+      case FE.execute:
+        return this.onExecute(frame)
+      case FE.close:
+        return this.onClose(frame)
+      case FE.sync:
+        return this.onSync()
+      case FE.flush:
+        return this.onFlush(frame)
+      case FE.copyData:
+      case FE.copyDone:
+      case FE.copyFail:
+        // Outside COPY a server ignores these too (a client may still be sending after a failed COPY).
+        if (this.attached) return this.send(this.attached.conn, frame.raw)
+        return
+      case FE.functionCall:
+        return this.onFunctionCall(frame)
+      case FE.terminate:
+        this.close()
+        return
+      default:
+        throw PgError.fatal(SqlState.PROTOCOL_VIOLATION, `invalid frontend message type ${printable(frame.type)}`)
+    }
+  }
+
+  /** Writes to a server; when its buffer is full, stops reading the client until it drains. */
+  private send(conn: ServerConnection, bytes: Buffer): Promise<void> | void {
+    if (conn.write(bytes)) return
+    return new Promise((resolve) => {
+      const done = () => {
+        conn.socket.off('drain', done)
+        conn.socket.off('close', done)
+        resolve()
+      }
+      conn.socket.once('drain', done)
+      conn.socket.once('close', done)
+    })
+  }
+
+  // ---------------------------------------------------------------- simple query
+
+  private async onQuery(frame: Frame): Promise<void> {
+    const sql = decodeQuery(frame.body)
+    this.stats.queries++
+    const analyzed = this.services.analyze(sql)
+    const local = analyzed.plan && this.localStatement(analyzed.plan, sql)
+    if (local) {
+      const tag = local()
+      this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
+      return
+    }
+    const route = this.route(analyzed, (n) => literalParam(analyzed, n))
+    if (route.kind !== 'shard') return this.refuseQuery(routeError(route))
+    const conn = await this.connFor(route.shard, route.role)
+    const effects = this.sessionEffects(analyzed.plan, conn)
+    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: effects })
+    await this.send(conn, frame.raw)
+  }
+
+  /** A refused simple query: the client gets the error and ReadyForQuery, and an open transaction aborts. */
+  private async refuseQuery(err: PgError): Promise<void> {
+    const a = this.attached
+    if (a && a.conn.tracker.status !== 'I') {
+      // Make the server abort the transaction, so that a later COMMIT cannot commit half of it.
+      a.conn.tracker.push({ expect: Expect.Query, mode: 'forward', replaceError: errorResponse(err) })
+      await this.send(a.conn, encodeQuery('pgshard refused this statement'))
+      return
+    }
+    if (this.pendingBegin !== null) this.txStatus = 'E'
+    this.emitAfterPending(Buffer.concat([errorResponse(err), readyForQuery(this.txStatus)]))
+  }
+
+  // ---------------------------------------------------------------- extended protocol
+
+  private onParse(frame: Frame): Promise<void> | void {
+    const p = decodeParse(frame.body)
+    if (p.name !== '' && this.statements.has(p.name))
+      return this.refuseInGroup(new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${p.name}" already exists`))
+    const analyzed = this.services.analyze(p.text)
+    const stmt: ClientStatement = {
+      text: p.text,
+      paramTypes: p.paramTypes,
+      tail: p.tail,
+      serverName: p.name === '' ? '' : this.services.statementNames.nameFor(p.text, p.paramTypes),
+      plan: analyzed.plan,
+      literals: analyzed.literals,
+      firstParam: analyzed.firstParam,
+    }
+    if (!this.statements.set(p.name, stmt))
+      return this.refuseInGroup(new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, 'too many prepared statements in this session', { hint: 'Close (DEALLOCATE) statements you no longer use.' }))
+    const name = p.name
+    const forget = (ok: boolean) => {
+      if (!ok && this.statements.get(name) === stmt) this.statements.delete(name)
+    }
+    return this.toGroup({
+      kind: 'server',
+      needsServer: false,
+      // A group that only prepares (Parse, Sync) is acknowledged without borrowing a server: the statement is
+      // prepared on whichever server first executes it. The real grammar accepted it; errors the server would
+      // find (an unknown table) surface at that first execution.
+      synthWithoutServer: stmt.plan ? PARSE_COMPLETE : undefined,
+      send: (conn) => {
+        if (name === '') {
+          conn.unnamedOwner = stmt
+          conn.tracker.push({ expect: Expect.Parse, mode: 'forward', done: forget })
+          conn.write(frame.raw)
+          return
+        }
+        if (conn.prepared.has(stmt.serverName)) {
+          conn.prepared.touch(stmt.serverName)
+          conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: PARSE_COMPLETE })
+          return
+        }
+        this.evictFor(conn, stmt.serverName)
+        conn.prepared.add(stmt.serverName)
+        conn.tracker.push({
+          expect: Expect.Parse,
+          mode: 'forward',
+          done: (ok) => {
+            if (!ok) conn.prepared.delete(stmt.serverName)
+            forget(ok)
+          },
+        })
+        conn.write(renameParse(stmt.serverName, stmt.tail))
+      },
+    })
+  }
+
+  private async onBind(frame: Frame): Promise<void> {
+    const b = decodeBind(frame.body)
+    const stmt = this.statements.get(b.statement)
+    if (!stmt) return this.refuseInGroup(missingStatement(b.statement))
+    this.stats.queries++
+    const local = stmt.plan && this.localStatement(stmt.plan, stmt.text)
+    if (local) {
+      this.localPortals.set(b.portal, local)
+      return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
+    }
+    this.localPortals.delete(b.portal)
+    const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, firstParam: stmt.firstParam }
+    const route = this.route(analyzed, (n) => bindParam(stmt, b, n))
+    if (route.kind !== 'shard') return this.refuseInGroup(routeError(route))
+    let conn = this.groupConn
+    if (conn && this.attached && this.attached.placement.shard !== route.shard)
+      return this.refuseInGroup(
+        new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
+          hint: 'Send a Sync between statements for different shards.',
+        }),
+      )
+    if (!conn) {
+      conn = await this.connFor(route.shard, route.role)
+      this.groupConn = conn
+    }
+    this.ensurePrepared(conn, stmt)
+    const effects = this.sessionEffects(stmt.plan, conn)
+    conn.tracker.push({ expect: Expect.Bind, mode: 'forward', done: effects })
+    await this.send(conn, stmt.serverName === '' ? frame.raw : renameBind(frame.body, b, stmt.serverName))
+  }
+
+  private onDescribe(frame: Frame): Promise<void> | void {
+    const d = decodeTarget(frame.body, 'Describe')
+    if (d.kind === 'P') {
+      if (this.localPortals.has(d.name)) return this.toGroup({ kind: 'synth', bytes: NO_DATA })
+      return this.toGroup({
+        kind: 'server',
+        needsServer: true,
+        send: (conn) => {
+          conn.tracker.push({ expect: Expect.DescribePortal, mode: 'forward' })
+          conn.write(frame.raw)
+        },
+      })
+    }
+    const stmt = this.statements.get(d.name)
+    if (!stmt) return this.refuseInGroup(missingStatement(d.name))
+    return this.toGroup({
+      kind: 'server',
+      needsServer: true,
+      send: (conn) => {
+        this.ensurePrepared(conn, stmt)
+        conn.tracker.push({ expect: Expect.DescribeStatement, mode: 'forward' })
+        conn.write(stmt.serverName === '' ? frame.raw : encodeTarget('Describe', 'S', stmt.serverName))
+      },
+    })
+  }
+
+  private onExecute(frame: Frame): Promise<void> | void {
+    const portal = frame.body.toString('utf8', 0, Math.max(0, frame.body.indexOf(0)))
+    const local = this.localPortals.get(portal)
+    if (local) return this.toGroup({ kind: 'synth', bytes: commandComplete(local()) })
+    return this.toGroup({
+      kind: 'server',
+      needsServer: true,
+      send: (conn) => {
+        conn.tracker.push({ expect: Expect.Execute, mode: 'forward' })
+        conn.write(frame.raw)
+      },
+    })
+  }
+
+  private onClose(frame: Frame): Promise<void> | void {
+    const c = decodeTarget(frame.body, 'Close')
+    if (c.kind === 'S') {
+      // The server-side statement is shared with other clients and stays; only this client's name goes.
+      this.statements.delete(c.name)
+      return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
+    }
+    if (this.localPortals.delete(c.name) || !(this.groupConn ?? this.currentServer()))
+      return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
+    return this.toGroup({
+      kind: 'server',
+      needsServer: true,
+      send: (conn) => {
+        conn.tracker.push({ expect: Expect.Close, mode: 'forward' })
+        conn.write(frame.raw)
+      },
+    })
+  }
+
+  private async onSync(): Promise<void> {
+    if (this.skipToSync) {
+      this.skipToSync = false
+      this.held = []
+      this.emitAfterPending(readyForQuery(this.txStatus))
+      return
+    }
+    const conn = await this.groupServer()
+    this.groupConn = null
+    this.localPortals.clear()
+    if (conn) {
+      conn.tracker.push({ expect: Expect.Sync, mode: 'forward' })
+      await this.send(conn, SYNC)
+      return
+    }
+    this.emitAfterPending(readyForQuery(this.txStatus))
+  }
+
+  private async onFlush(frame: Frame): Promise<void> {
+    const conn = await this.groupServer()
+    if (conn) await this.send(conn, frame.raw)
+  }
+
+  private async onFunctionCall(frame: Frame): Promise<void> {
+    const conn = this.currentServer() ?? (await this.connFor(this.defaultShard(), 'primary'))
+    conn.tracker.push({ expect: Expect.FunctionCall, mode: 'forward' })
+    await this.send(conn, frame.raw)
+  }
+
+  /** The server of the current group, choosing one if held messages need it; null when none is needed. */
+  private async groupServer(): Promise<ServerConnection | null> {
+    let conn = this.groupConn ?? this.currentServer()
+    if (!conn && this.held.some((h) => h.kind === 'server' && (h.needsServer || !h.synthWithoutServer))) {
+      conn = await this.connFor(this.defaultShard(), 'primary')
+    }
+    if (conn) {
+      this.groupConn = conn
+      this.flushHeld(conn)
+      return conn
+    }
+    const out: Buffer[] = []
+    for (const h of this.held) out.push(h.kind === 'synth' ? h.bytes : h.synthWithoutServer!)
+    this.held = []
+    if (out.length) this.emitAfterPending(Buffer.concat(out))
+    return null
+  }
+
+  /** Adds a message to the current group: sent now when the group's server is known, else held. */
+  private toGroup(item: Held): void {
+    const conn = this.groupConn ?? this.currentServer()
+    if (conn && this.held.length === 0) {
+      this.groupConn = conn
+      if (item.kind === 'synth') conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: item.bytes })
+      else item.send(conn)
+      return
+    }
+    this.held.push(item)
+  }
+
+  private flushHeld(conn: ServerConnection): void {
+    const held = this.held
+    this.held = []
+    for (const h of held) {
+      if (h.kind === 'synth') conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: h.bytes })
+      else h.send(conn)
+    }
+  }
+
+  /** A server that must serve the next message whatever its route: inside a transaction or a pinned session. */
+  private currentServer(): ServerConnection | null {
+    const a = this.attached
+    if (!a) return null
+    if (this.pinnedBy || a.conn.tracker.status !== 'I') return a.conn
+    return null
+  }
+
+  /**
+   * A refusal inside an extended-protocol group. With a server in the group, the server itself is made to fail
+   * (so it skips to Sync and aborts an open transaction) and its error is replaced by ours; without one, the
+   * proxy answers what is held, the error, and skips to Sync.
+   */
+  private refuseInGroup(err: PgError): void {
+    const conn = this.groupConn ?? this.currentServer()
+    if (conn) {
+      this.groupConn = conn
+      this.flushHeld(conn)
+      conn.tracker.push({ expect: Expect.Bind, mode: 'forward', replaceError: errorResponse(err) })
+      conn.write(encodeBind('', INVALID_STATEMENT, [], [], []))
+      return
+    }
+    const out: Buffer[] = []
+    for (const h of this.held) if (h.kind === 'synth') out.push(h.bytes)
+    else if (h.synthWithoutServer) out.push(h.synthWithoutServer)
+    this.held = []
+    out.push(errorResponse(err))
+    if (this.pendingBegin !== null) this.txStatus = 'E'
+    this.emitAfterPending(Buffer.concat(out))
+    this.skipToSync = true
+  }
+
+  private ensurePrepared(conn: ServerConnection, stmt: ClientStatement): void {
+    if (stmt.serverName === '') {
+      if (conn.unnamedOwner === stmt) return
+      conn.unnamedOwner = stmt
+      conn.tracker.push({ expect: Expect.Parse, mode: 'suppress' })
+      conn.write(renameParse('', stmt.tail))
+      return
+    }
+    if (conn.prepared.has(stmt.serverName)) {
+      conn.prepared.touch(stmt.serverName)
+      return
+    }
+    this.evictFor(conn, stmt.serverName)
+    conn.prepared.add(stmt.serverName)
+    conn.tracker.push({ expect: Expect.Parse, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(stmt.serverName) })
+    conn.write(renameParse(stmt.serverName, stmt.tail))
+  }
+
+  /** Closes the least recently used statements of a connection that is full. */
+  private evictFor(conn: ServerConnection, keep: string): void {
+    for (const name of conn.prepared.evictions(keep)) {
+      conn.prepared.delete(name)
+      conn.tracker.push({ expect: Expect.Close, mode: 'suppress' })
+      conn.write(encodeTarget('Close', 'S', name))
+    }
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  private defaultShard(): number {
+    const r = this.route({ plan: null, literals: [], firstParam: 1 }, () => undefined)
+    return r.kind === 'shard' ? r.shard : 0
+  }
+
+  private route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): Route {
+    const a = this.attached
+    const inServerTx = a !== null && a.conn.tracker.status !== 'I'
+    const ctx: RoutingContext = {
+      shardHint: this.localHints.shard ?? this.hints.shard,
+      keyHint: this.localHints.key ?? this.hints.key,
+      roleHint: this.localHints.role ?? this.hints.role,
+      txShard: inServerTx || this.pinnedBy ? a!.placement.shard : undefined,
+      inTransaction: inServerTx || this.pendingBegin !== null,
+      txReadOnly: this.txReadOnly,
+    }
+    return this.services.route(analyzed, param, ctx)
+  }
+
+  /**
+   * A server connection for this shard and role: the one attached when it fits, else (once every reply of the
+   * attached one has arrived) a fresh one from the pool, brought to this client's session state.
+   */
+  private async connFor(shard: number, role: Role): Promise<ServerConnection> {
+    const fits = (a: Attachment) => a.placement.shard === shard && (a.placement.role === 'primary' || role === 'replica')
+    if (this.attached) {
+      if (fits(this.attached) || (this.currentServer() && this.attached.placement.shard === shard)) return this.attached.conn
+      await this.whenIdle()
+      const a = this.attached
+      if (a && (a.conn.tracker.status !== 'I' || this.pinnedBy)) {
+        if (a.placement.shard === shard) return a.conn
+        throw new PgError(
+          SqlState.FEATURE_NOT_SUPPORTED,
+          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shard} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
+          { hint: 'Cross-shard transactions are not supported: keep each transaction on one shard.' },
+        )
+      }
+      this.detach()
+    }
+    let attachment = this.sessionMode ? this.parked.get(`${shard}:${role}`) : undefined
+    if (attachment && attachment.conn.closed) {
+      this.parked.delete(`${shard}:${role}`)
+      attachment = undefined
+    }
+    if (!attachment) {
+      const placement = this.services.place(shard, role, this.identity)
+      const conn = await placement.pool.acquire()
+      if (this.closed) {
+        placement.pool.release(conn)
+        throw new PgError(SqlState.CONNECTION_FAILURE, 'client went away')
+      }
+      attachment = { conn, placement }
+      if (this.sessionMode) this.parked.set(`${shard}:${role}`, attachment)
+    }
+    this.attach(attachment)
+    return attachment.conn
+  }
+
+  private attach(a: Attachment): void {
+    this.attached = a
+    const conn = a.conn
+    conn.tracker.attach(this)
+    const sql = this.settings.diff(conn.settings)
+    if (sql !== null) {
+      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
+      conn.write(encodeQuery(sql))
+      conn.settings.clear()
+      for (const [k, v] of this.settings.wanted) conn.settings.set(k, v)
+    }
+    if (this.pendingBegin !== null) {
+      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
+      conn.write(encodeQuery(this.pendingBegin))
+      this.pendingBegin = null
+    }
+  }
+
+  /** Gives the attached connection back (transaction pooling) or parks it (session pooling). */
+  private detach(): void {
+    const a = this.attached
+    if (!a) return
+    this.attached = null
+    this.groupConn = null
+    if (this.sessionMode && !a.conn.closed) {
+      a.conn.tracker.attach(null)
+      return
+    }
+    this.resumeServer(a.conn)
+    a.placement.pool.release(a.conn)
+  }
+
+  private whenIdle(): Promise<void> {
+    const a = this.attached
+    if (!a || a.conn.tracker.idle) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  // ---------------------------------------------------------------- statements the proxy answers itself
+
+  /** Returns the action for a statement the proxy runs itself (it yields the command tag), or null. */
+  private localStatement(plan: StatementPlan, sql: string): (() => string) | null {
+    if (plan.multiStatement) return null
+    if (plan.kind === 'transaction') {
+      const serverTx = this.attached !== null && this.attached.conn.tracker.status !== 'I'
+      if (plan.tx === 'begin' && this.txStatus === 'I' && !serverTx && !this.pinnedBy) {
+        return () => {
+          this.pendingBegin = sql
+          this.txReadOnly = plan.txReadOnly ?? false
+          this.txStatus = 'T'
+          this.stats.transactions++
+          return plan.commandTag || 'BEGIN'
+        }
+      }
+      if ((plan.tx === 'commit' || plan.tx === 'rollback') && this.pendingBegin !== null && !serverTx) {
+        return () => {
+          const aborted = this.txStatus === 'E'
+          this.endTransaction()
+          return aborted ? 'ROLLBACK' : PSEUDO_TAGS[plan.tx!] ?? plan.commandTag
+        }
+      }
+      return null
+    }
+    const hint = plan.session.find((e) => (e.kind === 'set' || e.kind === 'reset') && e.name.startsWith('pgshard.'))
+    if (hint && plan.session.length === 1) {
+      return () => {
+        if (hint.kind === 'set') this.applyHint(hint.name, valueOfSet(hint.text), hint.local)
+        else if (hint.kind === 'reset') this.applyHint(hint.name, null, false)
+        return plan.commandTag || (hint.kind === 'set' ? 'SET' : 'RESET')
+      }
+    }
+    return null
+  }
+
+  private applyHint(name: string, value: string | null, local: boolean): void {
+    const target = local ? this.localHints : this.hints
+    const key = name.slice('pgshard.'.length)
+    if (key === 'shard') target.shard = value ?? undefined
+    else if (key === 'key') target.key = value ?? undefined
+    else if (key === 'role') {
+      if (value !== null && value !== 'primary' && value !== 'replica')
+        throw new PgError(SqlState.INVALID_TEXT_REPRESENTATION, `invalid value for pgshard.role: "${value}"`, { hint: 'Use primary or replica.' })
+      target.role = (value ?? undefined) as Role | undefined
+    } else throw new PgError(SqlState.UNDEFINED_OBJECT, `unrecognized configuration parameter "${name}"`, { hint: 'pgshard knows pgshard.shard, pgshard.key and pgshard.role.' })
+  }
+
+  private endTransaction(): void {
+    this.pendingBegin = null
+    this.txReadOnly = false
+    this.txStatus = 'I'
+    this.localHints = {}
+  }
+
+  /** Session state the statement changes, applied when the server says it succeeded. */
+  private sessionEffects(plan: StatementPlan | null, conn: ServerConnection): ((ok: boolean) => void) | undefined {
+    if (!plan || plan.session.length === 0) return undefined
+    return (ok) => {
+      if (!ok) return
+      for (const e of plan.session) {
+        switch (e.kind) {
+          case 'set':
+            if (!e.local && !e.name.startsWith('pgshard.')) {
+              this.settings.set(e.name, e.text)
+              conn.settings.set(e.name, e.text)
+            }
+            break
+          case 'reset':
+            this.settings.reset(e.name)
+            conn.settings.delete(e.name)
+            conn.dirty = conn.dirty || this.settings.wanted.has(e.name)
+            break
+          case 'reset_all':
+            this.settings.resetAll()
+            conn.settings.clear()
+            conn.dirty = conn.dirty || this.settings.wanted.size > 0
+            break
+          case 'discard_all':
+            this.settings.resetAll()
+            conn.settings.clear()
+            conn.prepared.clear()
+            conn.unnamedOwner = null
+            break
+          case 'unknown_set_config':
+            conn.dirty = true
+            break
+          case 'listen':
+            this.pin('LISTEN')
+            break
+          case 'advisory_lock_session':
+            this.pin('a session-level advisory lock')
+            break
+          case 'temp_table':
+            this.pin('a temporary table')
+            break
+          case 'hold_cursor':
+            this.pin('a WITH HOLD cursor')
+            break
+          default:
+            break
+        }
+      }
+    }
+  }
+
+  private pin(reason: string): void {
+    if (this.sessionMode || this.pinnedBy) return
+    this.pinnedBy = reason
+    const a = this.attached
+    // A pinned connection carries state no other client may inherit: reset it when the session ends.
+    if (a) a.conn.dirty = true
+  }
+
+  // ---------------------------------------------------------------- replies
+
+  /** Bytes the proxy makes up, delivered after every reply the client is still waiting for. */
+  private emitAfterPending(bytes: Buffer): void {
+    const a = this.attached
+    if (a && !a.conn.tracker.idle) {
+      a.conn.tracker.push({ expect: Expect.Sync, mode: 'synth', bytes })
+      return
+    }
+    this.toClient(bytes)
+  }
+
+  toClient(bytes: Buffer): void {
+    if (this.closed) return
+    this.stats.bytesOut += bytes.length
+    if (!this.client.write(bytes)) {
+      const conn = this.attached?.conn
+      if (conn && !this.pausedServers.has(conn)) {
+        conn.pause()
+        this.pausedServers.add(conn)
+      }
+    }
+  }
+
+  private resumeServers(): void {
+    for (const c of this.pausedServers) c.resume()
+    this.pausedServers.clear()
+  }
+
+  private resumeServer(conn: ServerConnection): void {
+    if (this.pausedServers.delete(conn)) conn.resume()
+  }
+
+  onReady(status: TxStatus, idle: boolean, forwarded: boolean): void {
+    if (!this.attached) return
+    if (forwarded) {
+      if (status === 'I' && this.txStatus !== 'I') this.endTransaction()
+      else if (status !== 'I' && this.txStatus === 'I') this.stats.transactions++
+      this.txStatus = status
+    }
+    if (!idle) return
+    for (const w of this.idleWaiters.splice(0)) w()
+    if (status === 'I') {
+      if (!this.sessionMode && !this.pinnedBy && this.held.length === 0 && this.groupConn === null) this.detach()
+    } else this.armIdleInTxTimer()
+  }
+
+  onError(code: string, fatal: boolean): void {
+    if (fatal && this.attached) this.services.serverFailed(this.attached.placement.nodeName, new PgError(code, 'server sent FATAL'))
+  }
+
+  private armIdleInTxTimer(): void {
+    const ms = this.services.config().pool.idle_in_transaction_timeout
+    if (ms <= 0 || this.idleInTxTimer) return
+    this.idleInTxTimer = setTimeout(() => {
+      this.idleInTxTimer = null
+      this.fatal(PgError.fatal(SqlState.IDLE_IN_TRANSACTION_TIMEOUT, `terminating connection due to idle-in-transaction timeout (${ms} ms)`))
+    }, ms)
+  }
+
+  private clearIdleInTxTimer(): void {
+    if (this.idleInTxTimer) {
+      clearTimeout(this.idleInTxTimer)
+      this.idleInTxTimer = null
+    }
+  }
+
+  // ---------------------------------------------------------------- cancel and end
+
+  /** A CancelRequest carrying this session's key: cancel what its server is running now. */
+  cancelRunning(): void {
+    const a = this.attached
+    if (!a || a.conn.tracker.idle) return
+    this.services.cancel(a.placement.nodeName, a.conn.pid, a.conn.secret)
+  }
+
+  /** Sends a FATAL error and disconnects (anything that is not a PgError becomes an internal error). */
+  fatal(err: unknown): void {
+    if (this.closed) return
+    const e =
+      err instanceof PgError
+        ? err
+        : new PgError(SqlState.INTERNAL_ERROR, `internal error in pgshard: ${err instanceof Error ? err.message : String(err)}`)
+    this.client.end(errorResponse(e.severity === 'FATAL' ? e : PgError.fatal(e.code, e.message, e.options.hint)))
+    this.close()
+  }
+
+  /** The attached server connection broke. */
+  onServerClosed(err: Error | null): void {
+    const a = this.attached
+    if (!a) return
+    this.attached = null
+    if (this.sessionMode) this.parked.delete(`${a.placement.shard}:${a.placement.role}`)
+    this.groupConn = null
+    this.services.serverFailed(a.placement.nodeName, err ?? new Error('server closed the connection'))
+    this.fatal(PgError.fatal(SqlState.CONNECTION_FAILURE, `lost the connection to server ${a.placement.nodeName}${err ? `: ${err.message}` : ''}`))
+  }
+
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.clearIdleInTxTimer()
+    for (const w of this.idleWaiters.splice(0)) w()
+    const a = this.attached
+    this.attached = null
+    if (a) {
+      this.resumeServer(a.conn)
+      if (!this.sessionMode) a.placement.pool.release(a.conn, this.pinnedBy !== null)
+    }
+    for (const p of this.parked.values()) p.placement.pool.release(p.conn, true)
+    this.parked.clear()
+    this.client.destroy()
+    this.services.onSessionEnd(this)
+  }
+}
+
+function missingStatement(name: string): PgError {
+  return new PgError(SqlState.INVALID_SQL_STATEMENT_NAME, name === '' ? 'unnamed prepared statement does not exist' : `prepared statement "${name}" does not exist`)
+}
+
+function routeError(route: Route): PgError {
+  if (route.kind === 'error') return new PgError(route.code, route.message, { hint: route.hint })
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statement needs several shards (${route.kind}): ${route.reason}`)
+}
+
+/** The value of `SET x = v` / `SET x TO 'v'`, unquoted. */
+function valueOfSet(text: string): string {
+  const m = /(?:=|\bto\b)\s*(.*?)\s*;?\s*$/is.exec(text)
+  const v = m ? m[1] : ''
+  return v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1).replace(/''/g, "'") : v
+}
+
+function literalParam(analyzed: Analyzed, n: number): BoundParam | undefined {
+  const i = n - analyzed.firstParam
+  if (i < 0 || i >= analyzed.literals.length) return undefined
+  return { value: analyzed.literals[i], format: 0, typeOid: 0 }
+}
+
+function bindParam(stmt: ClientStatement, b: BindMessage, n: number): BoundParam | undefined {
+  if (n >= stmt.firstParam && stmt.literals.length > 0) return literalParam({ plan: null, literals: stmt.literals, firstParam: stmt.firstParam }, n)
+  const i = n - 1
+  if (i < 0 || i >= b.params.length) return undefined
+  return { value: b.params[i], format: paramFormat(b.paramFormats, i), typeOid: stmt.paramTypes[i] ?? 0 }
+}

@@ -1,0 +1,43 @@
+import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.js'
+import type { Pool } from '../pool/Pool.js'
+import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
+import type { StatementNames } from './StatementNames.js'
+
+/** A statement as the router sees it: its plan (null when the parser rejected it) and normalizer values. */
+export interface Analyzed {
+  plan: StatementPlan | null
+  literals: string[]
+  firstParam: number
+}
+
+export interface Identity {
+  user: UserConfig
+  database: DatabaseConfig
+  mode: 'session' | 'transaction'
+  /** The database name on the servers. */
+  serverDatabase: string
+}
+
+/** A node chosen for a statement, with the pool for this client's (user, database) there. */
+export interface Placement {
+  shard: number
+  role: Role
+  nodeName: string
+  pool: Pool
+}
+
+/** What a session needs from the rest of the proxy. Kept small so the session can be read on its own. */
+export interface SessionServices {
+  config(): Config
+  readonly statementNames: StatementNames
+  analyze(sql: string): Analyzed
+  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */
+  place(shard: number, role: Role, identity: Identity, exclude?: string): Placement
+  /** Sends a CancelRequest to the server holding this backend. */
+  cancel(nodeName: string, pid: number, secret: number): void
+  /** Evidence for the health checker: a server connection failed on the data path. */
+  serverFailed(nodeName: string, err: Error): void
+  onSessionEnd(session: object): void
+}
