@@ -5,6 +5,7 @@ import pg from 'pg'
 import t from 'tap'
 import { findPostgresBinaries } from '../src/topology/PostgresBinaries.js'
 import { processesUnder, waitFor } from '../src/topology/ProcessScan.js'
+import { quoteLiteral } from '../src/topology/SqlQuoting.js'
 import { leftoversOf, startTopology } from './harness/startTopology.js'
 
 const connect = async (config: pg.ClientConfig) => {
@@ -166,6 +167,37 @@ t.test('2 shards × (primary + 1 replica) with a SCRAM user', async (t) => {
     await topo.stop()
     t.pass('a second stop() is harmless')
   })
+})
+
+t.test('1 shard × 2 synchronous replicas with md5: promote one, repoint the other to it', async (t) => {
+  const topo = await startTopology(t, { shards: 1, replicas: 2, synchronousReplicas: true, auth: 'md5', users: [{ name: 'app', password: 'md5-secret' }] })
+  const [primary, first, second] = ['s0-primary', 's0-replica1', 's0-replica2'].map((n) => topo.node(n))
+
+  const [setting] = await topo.query(primary, 'SHOW synchronous_standby_names')
+  t.equal(setting.synchronous_standby_names, 'ANY 1 ("s0-replica1", "s0-replica2")')
+  const senders = await topo.query(primary, 'SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1')
+  t.same(senders, [
+    { application_name: 's0-replica1', sync_state: 'quorum' },
+    { application_name: 's0-replica2', sync_state: 'quorum' },
+  ], 'both replicas are quorum candidates')
+
+  const [stored] = await topo.query(primary, "SELECT rolpassword FROM pg_authid WHERE rolname = 'app'")
+  t.match(stored.rolpassword, /^md5[0-9a-f]{32}$/, 'the password is stored as md5, so the server really asks for md5')
+  t.equal(await connectOutcome({ host: primary.host, port: primary.port, user: 'app', password: 'md5-secret', database: 'app' }), 'connected')
+  t.equal(await connectOutcome({ host: primary.host, port: primary.port, user: 'app', password: 'wrong', database: 'app' }), '28P01')
+
+  await topo.query(primary, 'CREATE TABLE events (id int)', 'app')
+  await topo.waitForReplay(second)
+  t.same(await topo.query(first, 'SELECT slot_name FROM pg_replication_slots'), [{ slot_name: 's0_replica2' }], 'replica1 holds a slot for its sibling')
+  t.same(await topo.query(first, 'SELECT pg_promote() AS p'), [{ p: true }])
+  await topo.query(second, `ALTER SYSTEM SET primary_conninfo = ${quoteLiteral(topo.primaryConninfo(first, second))}`)
+  await topo.query(second, 'SELECT pg_reload_conf()')
+  await topo.query(first, 'INSERT INTO events VALUES (1)', 'app')
+  await topo.waitForReplay(second, { from: first })
+  t.same(await topo.query(second, 'SELECT id FROM events', 'app'), [{ id: 1 }], 'the repointed replica follows the promoted one')
+  const following = await topo.query(first, 'SELECT application_name, state FROM pg_stat_replication')
+  t.same(following, [{ application_name: 's0-replica2', state: 'streaming' }])
+  t.same(await topo.query(first, 'SELECT slot_name, active FROM pg_replication_slots'), [{ slot_name: 's0_replica2', active: true }])
 })
 
 t.test('nothing outlives a process that dies without calling stop()', async (t) => {

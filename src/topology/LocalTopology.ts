@@ -203,6 +203,13 @@ export class LocalTopology {
     await this.startServer(n)
   }
 
+  /** A primary_conninfo for `replica` to stream from `primary` (e.g. after a promotion), as pg_basebackup -R writes it. */
+  primaryConninfo(primary: LocalNode | string, replica: LocalNode | string): string {
+    const p = this.resolve(primary)
+    const r = this.resolve(replica)
+    return `host=${p.host} port=${p.port} user=postgres password=${this.superuser.password} application_name=${r.name}`
+  }
+
   shardsConfig(): ShardAddresses[] {
     const address = (n: LocalNode) => ({ host: n.host, port: n.port })
     return this.shards.map((s) => ({ name: s.name, primary: address(s.primary), replicas: s.replicas.map(address) }))
@@ -288,6 +295,11 @@ export class LocalTopology {
           { env: { PGPASSWORD: this.superuser.password } },
         )
         await this.startFresh(replica, {})
+        // Slots for the siblings (unreserved, so they hold no WAL until used): after pg_promote() the other
+        // replicas can be repointed here with primary_conninfo alone, as their primary_slot_name already exists.
+        for (const sibling of shard.replicas.filter((r) => r !== replica)) {
+          await this.query(replica, `SELECT pg_create_physical_replication_slot(${quoteLiteral(sibling.slot!)})`)
+        }
       }),
     )
   }
