@@ -45,10 +45,13 @@ export function canonicalKey(type: KeyType, value: string | Buffer, format: 0 | 
 
 /** Parses an integer as int8in does; undefined if it is not one or is outside int64. */
 export function parseInt64(text: string): bigint | undefined {
+  const n = integerText(text)
+  return n === undefined || n < INT64_MIN || n > INT64_MAX ? undefined : n
+}
+
+function integerText(text: string): bigint | undefined {
   const m = INT_TEXT.exec(text)
-  if (!m) return undefined
-  const n = BigInt(m[1] === '-' ? '-' + m[2] : m[2])
-  return n < INT64_MIN || n > INT64_MAX ? undefined : n
+  return m ? BigInt(m[1] === '-' ? '-' + m[2] : m[2]) : undefined
 }
 
 /** Parses a uuid as uuid_in does: hex pairs, an optional '-' after every 4 hex digits, optional braces. */
@@ -87,7 +90,7 @@ function canonicalInteger(type: KeyType, value: string | Buffer, format: 0 | 1, 
   } else {
     const text = asText(value)
     if (SHORT_CANONICAL_INT.test(text)) return text
-    n = typeOid === TypeOid.numeric ? integralNumeric(text) : parseInt64(text)
+    n = typeOid === TypeOid.numeric ? integralNumeric(text) : integerText(text)
     if (n === undefined) {
       throw new KeyEncodingError(`invalid input syntax for sharding key of type ${type}: "${show(value)}"`)
     }
