@@ -1,10 +1,13 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import pg from 'pg'
 import t from 'tap'
+import { LocalTopology } from '../src/topology/LocalTopology.js'
 import { findPostgresBinaries } from '../src/topology/PostgresBinaries.js'
 import { processesUnder, waitFor } from '../src/topology/ProcessScan.js'
+import { topologyParentDir } from '../src/topology/ScratchSpace.js'
 import { quoteLiteral } from '../src/topology/SqlQuoting.js'
 import { leftoversOf, startTopology } from './harness/startTopology.js'
 
@@ -38,6 +41,20 @@ t.test('findPostgresBinaries: finds the installed servers, and says how to insta
   t.throws(() => findPostgresBinaries('/nonexistent/postgresql', '/nonexistent/bin'), {
     message: /apt-get install -y postgresql.*npm test/s,
   })
+})
+
+t.test('a start that fails says why and leaves nothing behind', async (t) => {
+  await t.rejects(LocalTopology.start({ shards: 0, replicas: 0 }), /shards must be an integer from 1 to 32, got 0/)
+  await t.rejects(LocalTopology.start({ shards: 1, replicas: 0, users: [{ name: 'a\nb', password: 'x' }] }), /user name must be non-empty printable text/)
+  const baseDir = join(topologyParentDir(), `pgshard-topo-failing-${process.pid}`)
+  const duplicateUser = LocalTopology.start({
+    shards: 1,
+    replicas: 0,
+    baseDir,
+    users: [{ name: 'twice', password: 'x' }, { name: 'twice', password: 'y' }],
+  })
+  await t.rejects(duplicateUser, /postgres failed \(exit code 1\):[^]*role "twice" already exists/)
+  t.same(leftoversOf(baseDir), [], 'the half-built topology was stopped and removed')
 })
 
 t.test('2 shards × (primary + 1 replica) with a SCRAM user', async (t) => {

@@ -56,6 +56,8 @@ export function runAsPostgres(file: string, args: string[], opts: RunOptions): P
       if (code === 0) resolve({ stdout, stderr })
       else reject(new ProgramFailedError(program, code, `${stderr}\n${stdout}`))
     })
+    // A program that dies early closes its stdin: the EPIPE is reported through 'close', not as a crash.
+    child.stdin?.on('error', () => {})
     if (opts.input !== undefined) child.stdin?.end(opts.input)
   })
 }
