@@ -1,0 +1,88 @@
+// The rows of an INSERT … VALUES and where each `(…)` row is written, so a multi-row INSERT whose rows belong to
+// several shards can be rebuilt as one INSERT per shard.
+import type { InsertStmt } from 'libpg-query'
+import type { InsertRows, ValueRef } from './StatementPlan.js'
+import { asNode } from './ast/AstNode.js'
+import { tableRefOf } from './ast/PinCollector.js'
+import { valueRefOf } from './ast/ValueRefs.js'
+import { SqlLexer, Tok } from './SqlLexer.js'
+import { decodeBytes, StatementText } from './StatementText.js'
+
+/**
+ * The rows of `ins` (written before byte `end` of `text`), or undefined when it is not a plain INSERT … VALUES
+ * or a row holds a value other than a constant or parameter (`now()`, DEFAULT), which a ValueRef cannot carry.
+ */
+export function insertRows(ins: InsertStmt, text: StatementText, end: number): InsertRows | undefined {
+  const select = asNode(ins.selectStmt, 'SelectStmt')
+  const lists = select?.valuesLists
+  if (ins.relation === undefined || lists === undefined || select === undefined) return undefined
+  if (select.sortClause !== undefined || select.limitCount !== undefined || select.limitOffset !== undefined) return undefined
+  if (select.withClause !== undefined) return undefined
+  const columns: string[] = []
+  for (const c of ins.cols ?? []) {
+    const target = asNode(c, 'ResTarget')
+    if (target?.name === undefined || target.indirection !== undefined) return undefined
+    columns.push(target.name)
+  }
+  const values: ValueRef[][] = []
+  for (const list of lists) {
+    const row: ValueRef[] = []
+    for (const item of asNode(list, 'List')?.items ?? []) {
+      const v = valueRefOf(item)
+      if (v === null) return undefined
+      row.push(v)
+    }
+    values.push(row)
+  }
+  const spans = rowSpans(text.bytes, ins.relation.location ?? 0, end)
+  if (spans === null || spans.length !== values.length) return undefined
+  return {
+    table: tableRefOf(ins.relation),
+    columns,
+    rows: values.map((v, i) => ({ values: v, start: spans[i]!.start, end: spans[i]!.end })),
+    valuesStart: spans[0]!.start,
+    valuesEnd: spans[spans.length - 1]!.end,
+  }
+}
+
+/** The `(…)` rows after the first VALUES at depth 0 from `from`. */
+function rowSpans(bytes: string, from: number, end: number): { start: number; end: number }[] | null {
+  const lexer = new SqlLexer(bytes, from, end)
+  let depth = 0
+  let k = lexer.nextSignificant()
+  for (; k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+    if (k === Tok.LParen) depth++
+    else if (k === Tok.RParen) depth--
+    else if (depth === 0 && lexer.isWord('values')) break
+  }
+  if (k !== Tok.Ident) return null
+  const spans: { start: number; end: number }[] = []
+  for (;;) {
+    if (lexer.nextSignificant() !== Tok.LParen) return null
+    const start = lexer.start
+    depth = 1
+    while (depth > 0) {
+      k = lexer.nextSignificant()
+      if (k === Tok.End || k === Tok.Error) return null
+      if (k === Tok.LParen) depth++
+      else if (k === Tok.RParen) depth--
+    }
+    spans.push({ start, end: lexer.end })
+    if (lexer.nextSignificant() !== Tok.Comma) return spans
+  }
+}
+
+/**
+ * The INSERT of `sql` (the text the plan was made from) with only the rows `rowIndexes` in its VALUES list: the
+ * head up to the VALUES list, those rows joined by ', ', and the rest (ON CONFLICT, RETURNING). Offsets are bytes.
+ */
+export function buildInsertText(sql: string, insert: InsertRows, rowIndexes: readonly number[]): string {
+  const text = new StatementText(sql)
+  const bytes = text.bytes
+  const rows = rowIndexes.map((i) => {
+    const row = insert.rows[i]
+    if (row === undefined) throw new RangeError(`INSERT has no row ${i}`)
+    return bytes.slice(row.start, row.end)
+  })
+  return decodeBytes(bytes.slice(0, insert.valuesStart) + rows.join(', ') + bytes.slice(insert.valuesEnd), text.ascii)
+}

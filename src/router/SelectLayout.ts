@@ -1,0 +1,177 @@
+// Where each clause of a top-level SELECT sits in its text. The AST gives start offsets of some nodes but no ends,
+// so the scatter planner, which must rewrite the text (drop HAVING, fold OFFSET into LIMIT, append hidden
+// columns), finds the clause keywords at parenthesis depth 0 with the lexer. All offsets are byte offsets.
+import { SqlLexer, Tok } from './SqlLexer.js'
+
+export interface Span {
+  start: number
+  end: number
+}
+
+export interface OrderItem {
+  /** The whole item, with ASC/DESC/NULLS … */
+  item: Span
+  /** The sort expression alone. */
+  expr: Span
+}
+
+export interface SelectLayout {
+  /** The DISTINCT keyword after SELECT. */
+  distinct: Span | null
+  targets: Span[]
+  /** Each clause from its keyword to the end of its last token. */
+  clauses: Map<Clause, Span>
+  groupItems: Span[]
+  orderItems: OrderItem[]
+}
+
+export type Clause = 'from' | 'where' | 'group' | 'having' | 'window' | 'order' | 'limit' | 'offset' | 'fetch'
+
+const CLAUSE_WORDS: readonly Clause[] = ['from', 'where', 'group', 'having', 'window', 'order', 'limit', 'offset', 'fetch']
+// Clauses the planner refuses before it asks for a layout; seeing one here means the text is not what it expects.
+const UNEXPECTED_WORDS = ['for', 'into', 'union', 'intersect', 'except']
+const SORT_SUFFIX_WORDS = ['asc', 'desc', 'nulls', 'using']
+
+interface Token {
+  kind: Tok
+  start: number
+  end: number
+  depth: number
+}
+
+/** The layout of the SELECT in bytes[start, end), or null when the text does not have the expected shape. */
+export function layoutSelect(bytes: string, start: number, end: number): SelectLayout | null {
+  const tokens = significantTokens(bytes, start, end)
+  if (tokens === null) return null
+  const word = (i: number, w: string): boolean => {
+    const t = tokens[i]
+    if (t === undefined || t.kind !== Tok.Ident || t.end - t.start !== w.length) return false
+    return bytes.slice(t.start, t.end).toLowerCase() === w
+  }
+  // A keyword after AS or `.` is a column label (`1 AS limit`, `t.order`), not a clause.
+  const isLabel = (i: number): boolean => i > 0 && (word(i - 1, 'as') || tokens[i - 1]!.kind === Tok.Dot)
+  if (!word(0, 'select')) return null
+  let i = 1
+  let distinct: Span | null = null
+  if (word(1, 'distinct')) {
+    if (word(2, 'on')) return null
+    distinct = { start: tokens[1]!.start, end: tokens[1]!.end }
+    i = 2
+  } else if (word(1, 'all')) i = 2
+
+  const layout: SelectLayout = { distinct, targets: [], clauses: new Map(), groupItems: [], orderItems: [] }
+  let clause: Clause | 'targets' = 'targets'
+  let clauseStart = i
+  // Splits tokens [from, to) into comma-separated items at depth 0.
+  const items = (from: number, to: number): Span[] => {
+    const out: Span[] = []
+    let first = from
+    for (let j = from; j <= to; j++) {
+      if (j === to || (tokens[j]!.depth === 0 && tokens[j]!.kind === Tok.Comma)) {
+        if (j === first) return out
+        out.push({ start: tokens[first]!.start, end: tokens[j - 1]!.end })
+        first = j + 1
+      }
+    }
+    return out
+  }
+  const close = (to: number): boolean => {
+    if (clause === 'targets') {
+      layout.targets = items(clauseStart, to)
+      return layout.targets.length > 0
+    }
+    if (to <= clauseStart) return false
+    layout.clauses.set(clause, { start: tokens[clauseStart]!.start, end: tokens[to - 1]!.end })
+    if (clause === 'group') layout.groupItems = items(clauseStart + 2, to)
+    if (clause === 'order') {
+      for (const item of items(clauseStart + 2, to)) {
+        let exprEnd = item.end
+        for (let j = clauseStart + 2; j < to; j++) {
+          const t = tokens[j]!
+          if (t.start < item.start || t.start >= item.end || t.depth !== 0) continue
+          if (SORT_SUFFIX_WORDS.some((w) => word(j, w)) && !isLabel(j) && j > 0) {
+            exprEnd = tokens[j - 1]!.end
+            break
+          }
+        }
+        layout.orderItems.push({ item, expr: { start: item.start, end: exprEnd } })
+      }
+    }
+    return true
+  }
+  for (; i < tokens.length; i++) {
+    const t = tokens[i]!
+    if (t.depth !== 0 || t.kind !== Tok.Ident || isLabel(i)) continue
+    if (UNEXPECTED_WORDS.some((w) => word(i, w))) return null
+    const next = CLAUSE_WORDS.find((w) => word(i, w))
+    if (next === undefined) continue
+    if ((next === 'group' || next === 'order') && !word(i + 1, 'by')) continue // WITHIN GROUP (…)
+    if (next === 'from' && word(i - 1, 'distinct')) continue // IS [NOT] DISTINCT FROM
+    if (!close(i)) return null
+    clause = next
+    clauseStart = i
+  }
+  return close(tokens.length) ? layout : null
+}
+
+function significantTokens(bytes: string, start: number, end: number): Token[] | null {
+  const lexer = new SqlLexer(bytes, start, end)
+  const tokens: Token[] = []
+  let depth = 0
+  for (let k = lexer.nextSignificant(); k !== Tok.End; k = lexer.nextSignificant()) {
+    if (k === Tok.Error || k === Tok.Semicolon) return null
+    if (k === Tok.RParen || k === Tok.RBracket) depth--
+    if (depth < 0) return null
+    tokens.push({ kind: k, start: lexer.start, end: lexer.end, depth })
+    if (k === Tok.LParen || k === Tok.LBracket) depth++
+  }
+  return depth === 0 ? tokens : null
+}
+
+/** The parts of a function call written at `start`: its name, argument list and optional FILTER (…). */
+export interface CallLayout {
+  /** The last part of the (possibly schema-qualified) name. */
+  name: Span
+  /** Inside the parentheses. */
+  args: Span
+  /** `FILTER (WHERE …)`, when present. */
+  filter: Span | null
+  end: number
+}
+
+export function layoutCall(bytes: string, start: number, end: number): CallLayout | null {
+  const lexer = new SqlLexer(bytes, start, end)
+  let name: Span | null = null
+  let k = lexer.nextSignificant()
+  while (k === Tok.Ident || k === Tok.QuotedIdent) {
+    name = { start: lexer.start, end: lexer.end }
+    k = lexer.nextSignificant()
+    if (k !== Tok.Dot) break
+    k = lexer.nextSignificant()
+  }
+  if (name === null || k !== Tok.LParen) return null
+  const argsStart = lexer.end
+  const argsEnd = matchParen(lexer)
+  if (argsEnd < 0) return null
+  let callEnd = lexer.end
+  let filter: Span | null = null
+  const after = new SqlLexer(bytes, callEnd, end)
+  if (after.nextSignificant() === Tok.Ident && after.isWord('filter')) {
+    const filterStart = after.start
+    if (after.nextSignificant() === Tok.LParen && matchParen(after) >= 0) {
+      filter = { start: filterStart, end: after.end }
+      callEnd = after.end
+    }
+  }
+  return { name, args: { start: argsStart, end: argsEnd }, filter, end: callEnd }
+}
+
+/** With the lexer just past a `(`: moves past the matching `)` and returns that `)`'s offset, or -1. */
+function matchParen(lexer: SqlLexer): number {
+  let depth = 1
+  for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+    if (k === Tok.LParen) depth++
+    else if (k === Tok.RParen && --depth === 0) return lexer.start
+  }
+  return -1
+}

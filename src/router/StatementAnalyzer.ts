@@ -1,0 +1,324 @@
+// Statement text → StatementPlan: what the statement is, which tables it reads and writes, which key values pin it,
+// how a cross-shard read would be merged, and what it does to session state. Independent of the shard map.
+import type { Node, RawStmt, SelectStmt } from 'libpg-query'
+import type { Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
+import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
+import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
+import { analyzeScopes } from './ast/QueryScopes.js'
+import { parseHints } from './HintParser.js'
+import { insertRows } from './InsertRowsAnalyzer.js'
+import { planScatter } from './ScatterPlanner.js'
+import { sessionEffects } from './SessionEffects.js'
+import { SqlLexer, Tok } from './SqlLexer.js'
+import { parseSql } from './SqlParser.js'
+import { StatementText } from './StatementText.js'
+
+const TX_KINDS: Record<string, { tx: TxKind; tag: string }> = {
+  TRANS_STMT_BEGIN: { tx: 'begin', tag: 'BEGIN' },
+  TRANS_STMT_START: { tx: 'begin', tag: 'START TRANSACTION' },
+  TRANS_STMT_COMMIT: { tx: 'commit', tag: 'COMMIT' },
+  TRANS_STMT_ROLLBACK: { tx: 'rollback', tag: 'ROLLBACK' },
+  TRANS_STMT_SAVEPOINT: { tx: 'savepoint', tag: 'SAVEPOINT' },
+  TRANS_STMT_RELEASE: { tx: 'release', tag: 'RELEASE' },
+  TRANS_STMT_ROLLBACK_TO: { tx: 'rollback_to', tag: 'ROLLBACK' },
+  TRANS_STMT_PREPARE: { tx: 'prepare_transaction', tag: 'PREPARE TRANSACTION' },
+  TRANS_STMT_COMMIT_PREPARED: { tx: 'commit_prepared', tag: 'COMMIT PREPARED' },
+  TRANS_STMT_ROLLBACK_PREPARED: { tx: 'rollback_prepared', tag: 'ROLLBACK PREPARED' },
+}
+const DML_KINDS: Record<string, StatementKind> = {
+  InsertStmt: 'insert', UpdateStmt: 'update', DeleteStmt: 'delete', MergeStmt: 'merge',
+}
+const DDL_TAGS = new Set([
+  'IndexStmt', 'RenameStmt', 'TruncateStmt', 'GrantStmt', 'GrantRoleStmt', 'CommentStmt', 'ViewStmt', 'RuleStmt',
+  'CompositeTypeStmt', 'SecLabelStmt', 'RefreshMatViewStmt', 'DefineStmt', 'ReindexStmt', 'ClusterStmt',
+])
+// Command tags that the generic rule (CreateFooStmt → CREATE FOO) gets wrong.
+const COMMAND_TAGS: Record<string, string> = {
+  CreateStmt: 'CREATE TABLE', CreateTableAsStmt: 'SELECT', IndexStmt: 'CREATE INDEX', ViewStmt: 'CREATE VIEW',
+  CreateSeqStmt: 'CREATE SEQUENCE', AlterSeqStmt: 'ALTER SEQUENCE', TruncateStmt: 'TRUNCATE TABLE', CommentStmt: 'COMMENT',
+  DeclareCursorStmt: 'DECLARE CURSOR', ClosePortalStmt: 'CLOSE CURSOR', DoStmt: 'DO', CallStmt: 'CALL',
+  LockStmt: 'LOCK TABLE', CheckPointStmt: 'CHECKPOINT', NotifyStmt: 'NOTIFY', ListenStmt: 'LISTEN',
+  UnlistenStmt: 'UNLISTEN', PrepareStmt: 'PREPARE', ExecuteStmt: 'EXECUTE', ExplainStmt: 'EXPLAIN', CopyStmt: 'COPY',
+  VariableShowStmt: 'SHOW', LoadStmt: 'LOAD', CreateSchemaStmt: 'CREATE SCHEMA', CreateFunctionStmt: 'CREATE FUNCTION',
+  RuleStmt: 'CREATE RULE', CreateTrigStmt: 'CREATE TRIGGER', CreatedbStmt: 'CREATE DATABASE', DropdbStmt: 'DROP DATABASE',
+}
+const DROPPABLE_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_SEQUENCE', 'OBJECT_FOREIGN_TABLE', 'OBJECT_INDEX'])
+
+/** The plan of `sql` (one or several statements). Throws SqlSyntaxError, or InvalidHintError for a bad hint. */
+export function analyzeStatement(sql: string): StatementPlan {
+  const hints = parseHints(sql)
+  const stmts = /^\s*$/.test(sql) ? [] : (parseSql(sql).stmts ?? [])
+  if (stmts.length === 0) return emptyPlan(hints)
+  const text = new StatementText(sql)
+  const plans = stmts.map((raw) => analyzeOne(raw, text, stmts.length === 1))
+  if (plans.length === 1) return { ...plans[0]!, hints }
+  return combine(plans, hints)
+}
+
+function emptyPlan(hints: Hint[]): StatementPlan {
+  return {
+    kind: 'empty', commandTag: '', tables: [], writtenTables: [], functions: [], writes: false, pins: [], session: [],
+    hints, multiStatement: false, paramCount: 0,
+  }
+}
+
+/** Byte range of a statement without the `;` and trailing whitespace or comments. */
+function statementRange(raw: RawStmt, text: StatementText): [number, number] {
+  const start = raw.stmt_location ?? 0
+  const limit = raw.stmt_len !== undefined && raw.stmt_len > 0 ? start + raw.stmt_len : text.bytes.length
+  const lexer = new SqlLexer(text.bytes, start, limit)
+  let end = start
+  for (let k = lexer.nextSignificant(); k !== Tok.End; k = lexer.nextSignificant()) if (k !== Tok.Semicolon) end = lexer.end
+  return [start, end]
+}
+
+interface TreeFacts {
+  tables: TableRef[]
+  unregistered: TableRef[]
+  functions: string[]
+  paramCount: number
+  /** Table references in total (a second one means a join or subquery over another table). */
+  tableUses: number
+  lockingClause: boolean
+  nestedWrite: boolean
+  written: TableRef[]
+}
+
+function treeFacts(stmt: Node, cteRefs: ReadonlySet<object>, registered: ReadonlySet<object>): TreeFacts {
+  const facts: TreeFacts = {
+    tables: [], unregistered: [], functions: [], paramCount: 0, tableUses: 0, lockingClause: false, nestedWrite: false, written: [],
+  }
+  const functions = new Set<string>()
+  const top = tagOf(stmt)
+  walkAst(stmt, (tag, body) => {
+    switch (tag) {
+      case 'RangeVar':
+        if (isRangeVar(body) && !cteRefs.has(body)) {
+          facts.tableUses++
+          facts.tables.push(tableRefOf(body))
+          if (!registered.has(body)) facts.unregistered.push(tableRefOf(body))
+        }
+        return true
+      case 'LockingClause':
+        facts.lockingClause = true
+        return false // FOR UPDATE OF a: `a` is an alias, not a table
+      case 'FuncCall':
+        functions.add(functionName((body as { funcname?: Node[] }).funcname))
+        return true
+      case 'ParamRef':
+        facts.paramCount = Math.max(facts.paramCount, (body as { number?: number }).number ?? 0)
+        return true
+    }
+    if (DML_KINDS[tag] !== undefined) {
+      if (tag !== top) facts.nestedWrite = true
+      const relation = (body as { relation?: unknown }).relation
+      if (isRangeVar(relation)) facts.written.push(tableRefOf(relation))
+    }
+    return true
+  })
+  facts.functions = [...functions]
+  return facts
+}
+
+function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): StatementPlan {
+  const stmt = raw.stmt ?? ({} as Node)
+  const [start, end] = statementRange(raw, text)
+  const scopes = analyzeScopes(stmt)
+  const facts = treeFacts(stmt, scopes.cteRefs, new Set(scopes.uses.map((u) => u.rv)))
+  const pins = new PinCollector()
+  for (const use of scopes.uses) pins.add(use.table, use.columns)
+  for (const table of facts.unregistered) pins.add(table, new Map())
+  const tag = tagOf(stmt)
+  const plan: StatementPlan = {
+    kind: 'utility',
+    commandTag: commandTagOf(tag, stmt),
+    tables: uniqueTables(facts.tables),
+    writtenTables: uniqueTables(facts.written),
+    functions: facts.functions,
+    writes: true,
+    pins: pins.pins(),
+    session: sessionEffects(stmt, text, start, end),
+    hints: [],
+    multiStatement: false,
+    paramCount: facts.paramCount,
+  }
+  const select = asNode(stmt, 'SelectStmt')
+  if (select !== undefined) {
+    plan.kind = 'select'
+    plan.writes = facts.lockingClause || facts.nestedWrite || select.intoClause !== undefined
+    if (select.intoClause?.rel !== undefined) plan.writtenTables = uniqueTables([...plan.writtenTables, tableRefOf(select.intoClause.rel)])
+    addScatter(plan, select, text, start, end, single, facts.tableUses)
+    return plan
+  }
+  const dml = DML_KINDS[tag]
+  if (dml !== undefined) {
+    plan.kind = dml
+    const insert = asNode(stmt, 'InsertStmt')
+    const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
+    if (rows !== undefined) plan.insert = rows
+    return plan
+  }
+  const tx = asNode(stmt, 'TransactionStmt')
+  if (tx !== undefined) {
+    const kind = TX_KINDS[tx.kind ?? '']
+    plan.kind = 'transaction'
+    if (kind !== undefined) {
+      plan.tx = kind.tx
+      plan.commandTag = kind.tag
+    }
+    if (kind?.tx === 'begin') plan.txReadOnly = readOnlyOption(tx.options)
+    return plan
+  }
+  if (tag === 'VariableSetStmt') {
+    plan.kind = 'set'
+    return plan
+  }
+  if (tag === 'VariableShowStmt') {
+    plan.kind = 'show'
+    plan.writes = false
+    return plan
+  }
+  const copy = asNode(stmt, 'CopyStmt')
+  if (copy !== undefined) {
+    plan.kind = copy.is_from === true ? 'copy_from' : 'copy_to'
+    plan.writes = copy.is_from === true || facts.nestedWrite
+    if (copy.is_from === true && copy.relation !== undefined) plan.writtenTables = [tableRefOf(copy.relation)]
+    if (!plan.writes) plan.unmergeable = 'COPY … TO across shards'
+    return plan
+  }
+  const explain = asNode(stmt, 'ExplainStmt')
+  if (explain !== undefined) {
+    const analyze = (explain.options ?? []).some((o) => asNode(o, 'DefElem')?.defname === 'analyze' && optionIsOn(asNode(o, 'DefElem')?.arg))
+    plan.writes = analyze && (facts.nestedWrite || facts.lockingClause)
+    plan.writtenTables = plan.writes ? plan.writtenTables : []
+    if (!plan.writes) plan.unmergeable = 'EXPLAIN across shards'
+    return plan
+  }
+  if (tag === 'PrepareStmt') {
+    // The prepared query does not run now; EXECUTE is routed from the engine's record of it.
+    Object.assign(plan, { tables: [], writtenTables: [], functions: [], pins: [], paramCount: 0 })
+    return plan
+  }
+  if (/^(Create|Alter|Drop)/.test(tag) || DDL_TAGS.has(tag)) {
+    plan.kind = 'ddl'
+    plan.writtenTables = uniqueTables([...ddlTargets(stmt), ...plan.writtenTables])
+    plan.tables = uniqueTables([...plan.tables, ...plan.writtenTables])
+  }
+  return plan
+}
+
+function addScatter(plan: StatementPlan, s: SelectStmt, text: StatementText, start: number, end: number, single: boolean, uses: number): void {
+  if (!single) return
+  const result = planScatter(s, text, start, end, uses)
+  if ('scatter' in result) plan.scatter = result.scatter
+  else plan.unmergeable = result.unmergeable
+}
+
+function readOnlyOption(options: Node[] | undefined): boolean {
+  let readOnly = false
+  for (const o of options ?? []) {
+    const def = asNode(o, 'DefElem')
+    if (def?.defname === 'transaction_read_only') readOnly = asNode(def.arg, 'A_Const')?.ival?.ival === 1
+  }
+  return readOnly
+}
+
+/** EXPLAIN (ANALYZE) / (ANALYZE true) are on, (ANALYZE false) / (ANALYZE off) are not. */
+function optionIsOn(arg: Node | undefined): boolean {
+  if (arg === undefined) return true
+  const c = asNode(arg, 'A_Const')
+  if (c?.boolval !== undefined) return c.boolval.boolval === true
+  const s = (c?.sval?.sval ?? asNode(arg, 'String')?.sval ?? '').toLowerCase()
+  return !['false', 'off', '0', 'no'].includes(s)
+}
+
+/** The relations a DDL statement creates, alters or drops (not those it only references, like FK targets). */
+function ddlTargets(stmt: Node): TableRef[] {
+  const targets: TableRef[] = []
+  const drop = asNode(stmt, 'DropStmt')
+  if (drop !== undefined) {
+    if (!DROPPABLE_RELATIONS.has(drop.removeType ?? '')) return targets
+    for (const o of drop.objects ?? []) {
+      const names = stringList(asNode(o, 'List')?.items)
+      if (names === null || names.length === 0 || names.length > 2) continue
+      targets.push(names.length === 2 ? { schema: names[0]!, name: names[1]! } : { name: names[0]! })
+    }
+    return targets
+  }
+  const body = Object.values(stmt)[0] as Record<string, unknown>
+  for (const key of ['relation', 'view', 'sequence', 'typevar']) {
+    const rv = body[key]
+    if (isRangeVar(rv)) targets.push(tableRefOf(rv))
+  }
+  const into = (body['into'] as { rel?: unknown } | undefined)?.rel
+  if (isRangeVar(into)) targets.push(tableRefOf(into))
+  for (const key of ['relations', 'objects']) {
+    for (const n of (body[key] as Node[] | undefined) ?? []) {
+      const rv = asNode(n, 'RangeVar')
+      if (rv !== undefined) targets.push(tableRefOf(rv))
+    }
+  }
+  return targets
+}
+
+function commandTagOf(tag: string, stmt: Node): string {
+  if (tag === 'SelectStmt') return 'SELECT'
+  const dml = DML_KINDS[tag]
+  if (dml !== undefined) return dml.toUpperCase()
+  if (tag === 'VariableSetStmt') {
+    const kind = asNode(stmt, 'VariableSetStmt')?.kind
+    return kind === 'VAR_RESET' || kind === 'VAR_RESET_ALL' ? 'RESET' : 'SET'
+  }
+  const discard = asNode(stmt, 'DiscardStmt')
+  if (discard !== undefined) return `DISCARD ${(discard.target ?? 'DISCARD_ALL').replace('DISCARD_', '')}`
+  const dealloc = asNode(stmt, 'DeallocateStmt')
+  if (dealloc !== undefined) return dealloc.isall === true ? 'DEALLOCATE ALL' : 'DEALLOCATE'
+  const fetch = asNode(stmt, 'FetchStmt')
+  if (fetch !== undefined) return fetch.ismove === true ? 'MOVE' : 'FETCH'
+  const grant = asNode(stmt, 'GrantStmt')
+  if (grant !== undefined) return grant.is_grant === true ? 'GRANT' : 'REVOKE'
+  const drop = asNode(stmt, 'DropStmt')
+  if (drop !== undefined) return `DROP ${(drop.removeType ?? '').replace('OBJECT_', '').replaceAll('_', ' ')}`
+  const known = COMMAND_TAGS[tag]
+  if (known !== undefined) return known
+  // CreateExtensionStmt → CREATE EXTENSION, AlterTableStmt → ALTER TABLE, VacuumStmt → VACUUM.
+  return tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()
+}
+
+function uniqueTables(tables: TableRef[]): TableRef[] {
+  const seen = new Set<string>()
+  return tables.filter((t) => {
+    const k = tableKey(t)
+    if (seen.has(k)) return false
+    seen.add(k)
+    return true
+  })
+}
+
+/** Several statements in one Query: everything united, a pin kept only if every statement using the table keeps it. */
+function combine(plans: StatementPlan[], hints: Hint[]): StatementPlan {
+  const main = plans.find((p) => p.kind !== 'transaction' && p.kind !== 'set' && p.kind !== 'empty') ?? plans[0]!
+  const pins = new PinCollector()
+  for (const p of plans) {
+    for (const table of p.tables) {
+      const columns: ColumnValues = new Map()
+      for (const pin of p.pins) if (tableKey(pin.table) === tableKey(table)) columns.set(pin.column, pin.values)
+      pins.add(table, columns)
+    }
+  }
+  const combined: StatementPlan = {
+    kind: main.kind,
+    commandTag: '',
+    tables: uniqueTables(plans.flatMap((p) => p.tables)),
+    writtenTables: uniqueTables(plans.flatMap((p) => p.writtenTables)),
+    functions: [...new Set(plans.flatMap((p) => p.functions))],
+    writes: plans.some((p) => p.writes),
+    pins: pins.pins(),
+    unmergeable: 'several statements in one query',
+    session: plans.flatMap((p) => p.session),
+    hints,
+    multiStatement: true,
+    paramCount: Math.max(...plans.map((p) => p.paramCount)),
+  }
+  return combined
+}

@@ -1,0 +1,400 @@
+// Walks a statement query level by query level (the statement, each CTE, each subquery) to find, for every use of
+// a table, the values its columns are pinned to by that level's own WHERE / JOIN ON / VALUES, and which RangeVars
+// name a CTE rather than a table.
+//
+// Pins at one level: equalities with constants or parameters combined through AND (smallest set kept) and OR (only
+// columns pinned in every branch, values united), never through NOT. `a.k = b.k` joins make equivalence classes;
+// the ON clause of an outer join only constrains the rows of its nullable side, so it propagates pins from the
+// preserved side to the nullable side and never back. An unqualified column belongs to the level's only relation,
+// and only at the top level: in a subquery it could name a column of an outer query.
+import type { ColumnRef, DeleteStmt, InsertStmt, MergeStmt, Node, RangeVar, SelectStmt, UpdateStmt, WithClause } from 'libpg-query'
+import type { TableRef, ValueRef } from '../StatementPlan.js'
+import { asNode, stringList, walkAst } from './AstNode.js'
+import { tableRefOf, unionValues, type ColumnValues } from './PinCollector.js'
+import { valueRefOf } from './ValueRefs.js'
+
+export interface TableUse {
+  rv: RangeVar
+  table: TableRef
+  columns: ColumnValues
+}
+
+export interface ScopeAnalysis {
+  uses: TableUse[]
+  /** RangeVars that name a CTE. */
+  cteRefs: Set<RangeVar>
+}
+
+export function analyzeScopes(stmt: Node): ScopeAnalysis {
+  const walker = new ScopeWalker()
+  walker.statement(stmt, new Set(), true)
+  return { uses: walker.uses, cteRefs: walker.cteRefs }
+}
+
+interface Relation {
+  refname: string
+  hasAlias: boolean
+  schema?: string
+  name?: string
+  /** Set when the relation is a table (not a CTE, subquery or function). */
+  rv?: RangeVar
+}
+
+type Range = [number, number]
+
+interface Condition {
+  expr?: Node
+  equal?: [string, string]
+  /** For an outer join's ON: the relation index ranges of its preserved and nullable sides. */
+  preserved?: Range
+  nullable?: Range
+}
+
+interface Facts {
+  pins: Map<string, ValueRef[]>
+  equal: [string, string][]
+}
+
+const NESTED_STATEMENTS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
+
+class ScopeWalker {
+  readonly uses: TableUse[] = []
+  readonly cteRefs = new Set<RangeVar>()
+
+  statement(n: Node, ctes: ReadonlySet<string>, top: boolean): void {
+    const select = asNode(n, 'SelectStmt')
+    if (select !== undefined) return this.select(select, ctes, top)
+    const insert = asNode(n, 'InsertStmt')
+    if (insert !== undefined) return this.insert(insert, ctes, top)
+    const update = asNode(n, 'UpdateStmt')
+    if (update !== undefined) return this.update(update, ctes, top)
+    const del = asNode(n, 'DeleteStmt')
+    if (del !== undefined) return this.delete(del, ctes, top)
+    const merge = asNode(n, 'MergeStmt')
+    if (merge !== undefined) return this.merge(merge, ctes, top)
+    this.nested(n, ctes)
+  }
+
+  /** Queries nested anywhere in `tree` (sublinks, FROM subqueries, EXPLAIN/COPY/CREATE … AS bodies). */
+  private nested(tree: unknown, ctes: ReadonlySet<string>): void {
+    walkAst(tree, (tag, body) => {
+      if (!NESTED_STATEMENTS.has(tag)) return true
+      this.statement({ [tag]: body } as unknown as Node, ctes, false)
+      return false
+    })
+  }
+
+  /** Analyzes the CTE bodies and returns the names visible to the statement. */
+  private withClause(w: WithClause | undefined, outer: ReadonlySet<string>, top: boolean): ReadonlySet<string> {
+    if (w?.ctes === undefined) return outer
+    const names = w.ctes.map((c) => asNode(c, 'CommonTableExpr')?.ctename ?? '')
+    const all = new Set([...outer, ...names])
+    w.ctes.forEach((c, i) => {
+      const query = asNode(c, 'CommonTableExpr')?.ctequery
+      // A non-recursive CTE sees only the CTEs before it; its own name there is a table.
+      const visible = w.recursive === true ? all : new Set([...outer, ...names.slice(0, i)])
+      if (query !== undefined) this.statement(query, visible, top)
+    })
+    return all
+  }
+
+  private select(s: SelectStmt, ctes: ReadonlySet<string>, top: boolean): void {
+    const visible = this.withClause(s.withClause, ctes, top)
+    if (s.op !== undefined && s.op !== 'SETOP_NONE') {
+      if (s.larg !== undefined) this.select(s.larg, visible, top)
+      if (s.rarg !== undefined) this.select(s.rarg, visible, top)
+      this.nested([s.sortClause, s.limitCount, s.limitOffset], visible)
+      return
+    }
+    const scope = new Scope(top)
+    for (const item of s.fromClause ?? []) this.fromItem(item, scope, visible)
+    if (s.whereClause !== undefined) scope.conditions.push({ expr: s.whereClause })
+    this.finish(scope)
+    this.nested(
+      [s.targetList, s.fromClause, s.whereClause, s.groupClause, s.havingClause, s.windowClause, s.valuesLists,
+        s.sortClause, s.limitOffset, s.limitCount, s.distinctClause],
+      visible,
+    )
+  }
+
+  private insert(i: InsertStmt, ctes: ReadonlySet<string>, top: boolean): void {
+    const visible = this.withClause(i.withClause, ctes, top)
+    if (i.relation !== undefined) this.uses.push({ rv: i.relation, table: tableRefOf(i.relation), columns: valuesPins(i) })
+    const values = asNode(i.selectStmt, 'SelectStmt')?.valuesLists
+    if (values !== undefined) this.nested(values, visible)
+    else if (i.selectStmt !== undefined) this.statement(i.selectStmt, visible, top)
+    this.nested([i.onConflictClause, i.returningClause], visible)
+  }
+
+  private update(u: UpdateStmt, ctes: ReadonlySet<string>, top: boolean): void {
+    const visible = this.withClause(u.withClause, ctes, top)
+    const scope = new Scope(top)
+    if (u.relation !== undefined) this.rangeVar(u.relation, scope, visible)
+    for (const item of u.fromClause ?? []) this.fromItem(item, scope, visible)
+    if (u.whereClause !== undefined) scope.conditions.push({ expr: u.whereClause })
+    this.finish(scope)
+    this.nested([u.targetList, u.fromClause, u.whereClause, u.returningClause], visible)
+  }
+
+  private delete(d: DeleteStmt, ctes: ReadonlySet<string>, top: boolean): void {
+    const visible = this.withClause(d.withClause, ctes, top)
+    const scope = new Scope(top)
+    if (d.relation !== undefined) this.rangeVar(d.relation, scope, visible)
+    for (const item of d.usingClause ?? []) this.fromItem(item, scope, visible)
+    if (d.whereClause !== undefined) scope.conditions.push({ expr: d.whereClause })
+    this.finish(scope)
+    this.nested([d.usingClause, d.whereClause, d.returningClause], visible)
+  }
+
+  /** MERGE is routed by its tables only: which rows it touches depends on the join, so nothing is pinned. */
+  private merge(m: MergeStmt, ctes: ReadonlySet<string>, top: boolean): void {
+    const visible = this.withClause(m.withClause, ctes, top)
+    const scope = new Scope(top)
+    if (m.relation !== undefined) this.rangeVar(m.relation, scope, visible)
+    if (m.sourceRelation !== undefined) this.fromItem(m.sourceRelation, scope, visible)
+    for (const r of scope.relations) if (r.rv !== undefined) this.uses.push({ rv: r.rv, table: tableRefOf(r.rv), columns: new Map() })
+    this.nested([m.sourceRelation, m.joinCondition, m.mergeWhenClauses, m.returningClause], visible)
+  }
+
+  private rangeVar(rv: RangeVar, scope: Scope, ctes: ReadonlySet<string>): void {
+    const isCte = rv.schemaname === undefined && ctes.has(rv.relname ?? '')
+    if (isCte) this.cteRefs.add(rv)
+    const relation: Relation = {
+      refname: rv.alias?.aliasname ?? rv.relname ?? '',
+      hasAlias: rv.alias?.aliasname !== undefined,
+      name: rv.relname ?? '',
+    }
+    if (rv.schemaname !== undefined) relation.schema = rv.schemaname
+    if (!isCte) relation.rv = rv
+    scope.relations.push(relation)
+  }
+
+  private fromItem(item: Node, scope: Scope, ctes: ReadonlySet<string>): void {
+    const rv = asNode(item, 'RangeVar')
+    if (rv !== undefined) return this.rangeVar(rv, scope, ctes)
+    const sample = asNode(item, 'RangeTableSample')
+    if (sample?.relation !== undefined) return this.fromItem(sample.relation, scope, ctes)
+    const join = asNode(item, 'JoinExpr')
+    if (join === undefined) {
+      const alias = asNode(item, 'RangeSubselect')?.alias ?? asNode(item, 'RangeFunction')?.alias
+      scope.relations.push({ refname: alias?.aliasname ?? '', hasAlias: true })
+      return
+    }
+    const a = scope.relations.length
+    if (join.larg !== undefined) this.fromItem(join.larg, scope, ctes)
+    const b = scope.relations.length
+    if (join.rarg !== undefined) this.fromItem(join.rarg, scope, ctes)
+    const c = scope.relations.length
+    let sides: Pick<Condition, 'preserved' | 'nullable'>
+    if (join.jointype === 'JOIN_INNER') sides = {}
+    else if (join.jointype === 'JOIN_LEFT') sides = { preserved: [a, b], nullable: [b, c] }
+    else if (join.jointype === 'JOIN_RIGHT') sides = { preserved: [b, c], nullable: [a, b] }
+    else return // FULL JOIN: its ON restricts neither side's rows
+    if (join.quals !== undefined) scope.conditions.push({ expr: join.quals, ...sides })
+    // USING (k) equates the two sides' k when each side is a single relation (otherwise it is unclear which one).
+    if (join.isNatural !== true && b - a === 1 && c - b === 1) {
+      for (const col of stringList(join.usingClause) ?? []) {
+        scope.conditions.push({ equal: [columnKey(a, col), columnKey(b, col)], ...sides })
+      }
+    }
+  }
+
+  private finish(scope: Scope): void {
+    const columns = scope.pinnedColumns()
+    scope.relations.forEach((r, i) => {
+      if (r.rv !== undefined) this.uses.push({ rv: r.rv, table: tableRefOf(r.rv), columns: columns[i] ?? new Map() })
+    })
+  }
+}
+
+/** Pins of an INSERT … VALUES: each listed column is one of the values given for it in the rows. */
+function valuesPins(i: InsertStmt): ColumnValues {
+  const pins: ColumnValues = new Map()
+  const rows = asNode(i.selectStmt, 'SelectStmt')?.valuesLists
+  if (rows === undefined || i.cols === undefined) return pins
+  i.cols.forEach((c, j) => {
+    const target = asNode(c, 'ResTarget')
+    if (target?.name === undefined || target.indirection !== undefined) return
+    let values: ValueRef[] = []
+    for (const row of rows) {
+      const v = valueRefOf(asNode(row, 'List')?.items?.[j])
+      if (v === null) return
+      values = unionValues(values, [v])
+    }
+    pins.set(target.name, values)
+  })
+  return pins
+}
+
+function columnKey(relation: number, column: string): string {
+  return `${relation}\u0000${column}`
+}
+
+function relationOf(key: string): number {
+  return Number(key.slice(0, key.indexOf('\u0000')))
+}
+
+function inRange(key: string, [from, to]: Range): boolean {
+  const r = relationOf(key)
+  return r >= from && r < to
+}
+
+/** Keeps the smaller of two value sets for one column: both constraints hold, so the smaller one is still true. */
+function narrow(pins: Map<string, ValueRef[]>, key: string, values: ValueRef[]): void {
+  const known = pins.get(key)
+  if (known === undefined || values.length < known.length) pins.set(key, values)
+}
+
+class Scope {
+  readonly relations: Relation[] = []
+  readonly conditions: Condition[] = []
+
+  constructor(private readonly top: boolean) {}
+
+  /** Per relation index: the pinned columns of that relation. */
+  pinnedColumns(): ColumnValues[] {
+    const parent = new Map<string, string>()
+    const find = (k: string): string => {
+      let root = k
+      for (let p = parent.get(root); p !== undefined && p !== root; p = parent.get(root)) root = p
+      if (!parent.has(k)) parent.set(k, k)
+      return root
+    }
+    const union = (a: string, b: string): void => {
+      parent.set(find(a), find(b))
+    }
+    const direct: [string, ValueRef[]][] = []
+    const directed: [string, string][] = []
+    for (const cond of this.conditions) {
+      const facts = cond.expr !== undefined ? this.facts(cond.expr) : { pins: new Map(), equal: cond.equal ? [cond.equal] : [] }
+      const { preserved, nullable } = cond
+      for (const [key, values] of facts.pins) {
+        find(key)
+        if (nullable === undefined || inRange(key, nullable)) direct.push([key, values])
+      }
+      for (const [a, b] of facts.equal) {
+        find(a)
+        find(b)
+        if (preserved === undefined || nullable === undefined) union(a, b)
+        else if (inRange(a, nullable) && inRange(b, nullable)) union(a, b)
+        else if (inRange(a, preserved) && inRange(b, nullable)) directed.push([a, b])
+        else if (inRange(b, preserved) && inRange(a, nullable)) directed.push([b, a])
+      }
+    }
+    const classPins = new Map<string, ValueRef[]>()
+    for (const [key, values] of direct) narrow(classPins, find(key), values)
+    for (let round = 0, changed = true; changed && round <= directed.length; round++) {
+      changed = false
+      for (const [from, to] of directed) {
+        const values = classPins.get(find(from))
+        const known = classPins.get(find(to))
+        if (values !== undefined && (known === undefined || values.length < known.length)) {
+          classPins.set(find(to), values)
+          changed = true
+        }
+      }
+    }
+    const out: ColumnValues[] = this.relations.map(() => new Map())
+    for (const key of parent.keys()) {
+      const values = classPins.get(find(key))
+      if (values !== undefined) out[relationOf(key)]?.set(key.slice(key.indexOf('\u0000') + 1), values)
+    }
+    return out
+  }
+
+  private facts(n: Node): Facts {
+    const none = (): Facts => ({ pins: new Map(), equal: [] })
+    const bool = asNode(n, 'BoolExpr')
+    if (bool !== undefined) {
+      const parts = (bool.args ?? []).map((a) => this.facts(a))
+      if (bool.boolop === 'AND_EXPR') {
+        const all = none()
+        for (const p of parts) {
+          for (const [k, v] of p.pins) narrow(all.pins, k, v)
+          all.equal.push(...p.equal)
+        }
+        return all
+      }
+      if (bool.boolop === 'OR_EXPR' && parts.length > 0) {
+        const any = none()
+        for (const [k, v] of parts[0]!.pins) {
+          let values = v
+          for (const p of parts.slice(1)) {
+            const more = p.pins.get(k)
+            if (more === undefined) {
+              values = []
+              break
+            }
+            values = unionValues(values, more)
+          }
+          if (values.length > 0) any.pins.set(k, values)
+        }
+        return any
+      }
+      return none()
+    }
+    const expr = asNode(n, 'A_Expr')
+    const op = stringList(expr?.name)
+    if (expr === undefined || op === null || op.length !== 1 || op[0] !== '=') return none()
+    const facts = none()
+    if (expr.kind === 'AEXPR_OP') {
+      const lrow = asNode(expr.lexpr, 'RowExpr')?.args
+      const rrow = asNode(expr.rexpr, 'RowExpr')?.args
+      if (lrow !== undefined && rrow !== undefined && lrow.length === rrow.length) {
+        return this.facts({
+          BoolExpr: {
+            boolop: 'AND_EXPR',
+            args: lrow.map((l, i) => ({ A_Expr: { kind: 'AEXPR_OP', name: expr.name, lexpr: l, rexpr: rrow[i] } })),
+          },
+        } as Node)
+      }
+      const l = this.column(expr.lexpr)
+      const r = this.column(expr.rexpr)
+      if (l !== null && r !== null) facts.equal.push([l, r])
+      const lv = valueRefOf(expr.lexpr)
+      const rv = valueRefOf(expr.rexpr)
+      if (l !== null && rv !== null) facts.pins.set(l, [rv])
+      if (r !== null && lv !== null) facts.pins.set(r, [lv])
+      return facts
+    }
+    // `k IN (…)` and `k = ANY(ARRAY[…])` with constants or parameters; `k = ANY($1)` (one array) stays unpinned.
+    const items =
+      expr.kind === 'AEXPR_IN'
+        ? asNode(expr.rexpr, 'List')?.items
+        : expr.kind === 'AEXPR_OP_ANY'
+          ? asNode(expr.rexpr, 'A_ArrayExpr')?.elements
+          : undefined
+    const col = this.column(expr.lexpr)
+    if (items === undefined || col === null) return facts
+    let values: ValueRef[] = []
+    for (const item of items) {
+      const v = valueRefOf(item)
+      if (v === null) return facts
+      values = unionValues(values, [v])
+    }
+    if (values.length > 0) facts.pins.set(col, values)
+    return facts
+  }
+
+  /** The key of a column reference at this level, or null when it is ambiguous or not a plain column. */
+  private column(n: Node | undefined): string | null {
+    const ref: ColumnRef | undefined = asNode(n, 'ColumnRef')
+    const fields = stringList(ref?.fields)
+    if (fields === null || fields.length === 0) return null
+    const col = fields[fields.length - 1]!
+    let matches: number[]
+    if (fields.length === 1) matches = this.top && this.relations.length === 1 ? [0] : []
+    else if (fields.length === 2) matches = this.indexesWhere((r) => r.refname === fields[0])
+    else if (fields.length === 3) matches = this.indexesWhere((r) => !r.hasAlias && r.schema === fields[0] && r.name === fields[1])
+    else matches = []
+    return matches.length === 1 ? columnKey(matches[0]!, col) : null
+  }
+
+  private indexesWhere(test: (r: Relation) => boolean): number[] {
+    const out: number[] = []
+    this.relations.forEach((r, i) => {
+      if (test(r)) out.push(i)
+    })
+    return out
+  }
+}
