@@ -27,6 +27,7 @@
 //   'primary' forces the primary; 'replica' allows a replica despite unknown functions or read_from, but
 //   never for a write or inside a read-write transaction.
 import { FunctionVolatility } from './FunctionVolatility.js'
+import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import type { BoundParam, Role, Route, RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
@@ -555,23 +556,15 @@ function list(names: string[]): string {
   return names.join(', ')
 }
 
-/** One INSERT per shard: the text before VALUES' first row, that shard's rows, the text after the last row. */
+/** One INSERT per shard, each with that shard's rows of the VALUES list. */
 function splitInsert(
   text: string,
   insert: NonNullable<StatementPlan['insert']>,
   rowShards: number[],
 ): { shard: number; sql: string; rows: number }[] {
-  // The analyzer's ranges are byte offsets (the parser works on UTF-8).
-  const bytes = Buffer.from(text, 'utf8')
-  const head = bytes.subarray(0, insert.valuesStart).toString('utf8')
-  const tail = bytes.subarray(insert.valuesEnd).toString('utf8')
-  const rowsByShard = new Map<number, string[]>()
-  insert.rows.forEach((row, i) => {
-    const rows = rowsByShard.get(rowShards[i]) ?? []
-    rows.push(bytes.subarray(row.start, row.end).toString('utf8'))
-    rowsByShard.set(rowShards[i], rows)
-  })
+  const rowsByShard = new Map<number, number[]>()
+  rowShards.forEach((shard, i) => rowsByShard.set(shard, [...(rowsByShard.get(shard) ?? []), i]))
   return [...rowsByShard.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([shard, rows]) => ({ shard, sql: head + rows.join(', ') + tail, rows: rows.length }))
+    .map(([shard, rows]) => ({ shard, sql: buildInsertText(text, insert, rows), rows: rows.length }))
 }

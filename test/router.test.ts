@@ -1,0 +1,539 @@
+import t, { type Test } from 'tap'
+import { ConfigSchema, type ConfigInput } from '../src/config/ConfigSchema.js'
+import { FunctionVolatility } from '../src/router/FunctionVolatility.js'
+import { canonicalKey } from '../src/router/KeyEncoding.js'
+import type { BoundParam, Route, RoutingContext } from '../src/router/Route.js'
+import { Router } from '../src/router/Router.js'
+import { parseIdentifiers, ShardMap } from '../src/router/ShardMap.js'
+import type { ScatterPlan, StatementPlan, TableRef, ValueRef } from '../src/router/StatementPlan.js'
+
+const input: ConfigInput = {
+  users: [{ name: 'app', password: 'pw' }],
+  databases: [{ name: 'app' }],
+  shards: ['s0', 's1', 's2'].map((name, i) => ({ name, primary: { host: '127.0.0.1', port: 5432 + i } })),
+  sharding: {
+    default_shard: 's1',
+    tables: [
+      { name: 'accounts', key: 'id', type: 'bigint' },
+      { name: 'orders', key: 'Account_ID', type: 'integer' },
+      { name: 'events', key: 'tenant', type: 'text', broadcast_writes: true },
+      { name: 'devices', key: 'id', type: 'uuid' },
+      { name: 'app.profiles', key: 'user_id', type: 'bigint' },
+      { name: '"Mixed"."CaseT"', key: '"Key"', type: 'text' },
+    ],
+    reference_tables: ['countries', 'public.currencies'],
+  },
+}
+const config = ConfigSchema.parse(input)
+const map = new ShardMap(config)
+const router = new Router(map, new FunctionVolatility(config.routing))
+
+/** The first integer at or above `from` that the ring places on `shard`. */
+function keyOn(shard: number, from = 1): string {
+  for (let i = from; ; i++) if (map.ring.shardFor(String(i)) === shard) return String(i)
+}
+function textOn(shard: number): string {
+  for (let i = 0; ; i++) if (map.ring.shardFor(`tenant-${i}`) === shard) return `tenant-${i}`
+}
+const K0 = keyOn(0)
+const K1 = keyOn(1)
+const K2 = keyOn(2)
+const K1b = keyOn(1, Number(K1) + 1)
+const T0 = textOn(0)
+const T2 = textOn(2)
+
+const SCATTER: ScatterPlan = {
+  shardSql: 'SELECT * FROM accounts',
+  columns: [{ kind: 'value' }],
+  visibleColumns: 1,
+  groupBy: null,
+  distinct: false,
+  orderBy: [],
+  limit: null,
+  offset: null,
+  having: null,
+}
+
+const accounts: TableRef = { name: 'accounts' }
+const orders: TableRef = { name: 'orders', alias: 'o' }
+const events: TableRef = { name: 'events' }
+const countries: TableRef = { name: 'countries' }
+const logs: TableRef = { name: 'logs' }
+const lit = (literal: string): ValueRef => ({ literal })
+
+function plan(p: Partial<StatementPlan>): StatementPlan {
+  const kind = p.kind ?? 'select'
+  return {
+    kind,
+    commandTag: p.commandTag ?? kind.toUpperCase(),
+    tables: [],
+    writtenTables: [],
+    functions: [],
+    writes: kind !== 'select' && kind !== 'show',
+    pins: [],
+    session: [],
+    hints: [],
+    multiStatement: false,
+    paramCount: 0,
+    ...p,
+  }
+}
+
+const select = (tables: TableRef[], pins: StatementPlan['pins'] = [], extra: Partial<StatementPlan> = {}) =>
+  plan({ kind: 'select', tables, pins, ...extra })
+const pin = (table: TableRef, column: string, ...values: ValueRef[]) => ({ table, column, values })
+
+const NO_TX: RoutingContext = { inTransaction: false, txReadOnly: false }
+const textParams = (...values: (string | null)[]) => (n: number): BoundParam | undefined =>
+  n >= 1 && n <= values.length ? { value: values[n - 1], format: 0, typeOid: 0 } : undefined
+const none = () => undefined
+
+interface Case {
+  name: string
+  plan: StatementPlan
+  ctx?: Partial<RoutingContext>
+  param?: (n: number) => BoundParam | undefined
+  text?: string
+  expect: Record<string, unknown>
+}
+
+function check(t: Test, cases: Case[], r: Router = router): void {
+  for (const c of cases) {
+    const route = r.route(c.plan, c.param ?? none, { ...NO_TX, ...c.ctx }, c.text)
+    t.match(route, c.expect, c.name)
+  }
+}
+
+t.test('the shard map: names, keys, search_path', async (t) => {
+  t.equal(map.defaultShard, 1, 'default_shard s1')
+  t.equal(map.shardIndex('s2'), 2)
+  t.equal(map.shardIndex('nope'), undefined)
+  t.same(parseIdentifiers('App.Profiles'), ['app', 'profiles'], 'unquoted parts are lower-cased')
+  t.same(parseIdentifiers('"Mixed"."Case""T"'), ['Mixed', 'Case"T'], 'quoted parts are kept, "" is a quote')
+  t.match(map.shardedTable({ name: 'orders' }, ['public']), { key: 'account_id', keyType: 'integer' }, 'key column lower-cased')
+  t.match(map.shardedTable({ name: 'accounts', schema: 'public' }, ['public']), { name: 'accounts' }, 'qualified public')
+  t.equal(map.shardedTable({ name: 'accounts', schema: 'other' }, ['public']), undefined, 'another schema is another table')
+  t.equal(map.shardedTable({ name: 'profiles' }, ['public']), undefined, 'app.profiles is not on the default search_path')
+  t.match(map.shardedTable({ name: 'profiles' }, ['"$user"', 'app', 'public']), { schema: 'app', key: 'user_id' })
+  t.match(map.shardedTable({ name: 'CaseT', schema: 'Mixed' }, ['public']), { key: 'Key' }, 'quoted config names')
+  t.equal(map.shardedTable({ name: 'caset', schema: 'mixed' }, ['public']), undefined, 'quoted names are case-sensitive')
+  t.ok(map.isReferenceTable(countries, ['public']))
+  t.ok(map.isReferenceTable({ name: 'currencies' }, ['public']))
+  t.notOk(map.isReferenceTable(logs, ['public']))
+  t.throws(() => map.shardForKey(map.shardedTable(accounts, ['public'])!, { value: null, format: 0, typeOid: 0 }), { code: '23502' })
+  t.equal(map.shardForHint(' 042'), map.ring.shardFor('42'), 'a hint that parses as an integer is an integer key')
+  t.equal(map.shardForHint('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'), map.ring.shardFor('a0eebc999c0b4ef8bb6d6bb9bd380a11'), 'a uuid hint')
+  t.equal(map.shardForHint('Alice'), map.ring.shardFor('Alice'), 'anything else is text')
+})
+
+t.test('hints', async (t) => {
+  check(t, [
+    { name: 'comment shard=NAME', plan: plan({ kind: 'select', hints: [{ kind: 'shard', value: 's2' }] }), expect: { kind: 'shard', shard: 2, reason: /hint shard=s2/ } },
+    { name: 'comment shard=INDEX when no shard has that name', plan: plan({ hints: [{ kind: 'shard', value: '0' }] }), expect: { kind: 'shard', shard: 0 } },
+    {
+      name: 'unknown shard name lists the shards',
+      plan: plan({ hints: [{ kind: 'shard', value: 'nope' }] }),
+      expect: { kind: 'error', code: '42704', message: /unknown shard "nope".*s0, s1, s2/ },
+    },
+    { name: 'comment key= on an unpinned statement', plan: select([accounts], [], { hints: [{ kind: 'key', value: K2 }] }), expect: { kind: 'shard', shard: 2 } },
+    { name: 'key= uses the statement\u2019s key type: integer spelling', plan: select([accounts], [], { hints: [{ kind: 'key', value: `00${K0}` }] }), expect: { kind: 'shard', shard: 0 } },
+    {
+      name: 'key= on a text-keyed table keeps the text as is',
+      plan: select([events], [], { hints: [{ kind: 'key', value: T2 }] }),
+      expect: { kind: 'shard', shard: 2 },
+    },
+    {
+      name: 'a bad key= for an integer key is 22P02',
+      plan: select([accounts], [], { hints: [{ kind: 'key', value: 'abc' }] }),
+      expect: { kind: 'error', code: '22P02', message: /"abc"/ },
+    },
+    { name: 'SET pgshard.shard', plan: plan({}), ctx: { shardHint: 's0' }, expect: { kind: 'shard', shard: 0, reason: /SET pgshard.shard/ } },
+    { name: 'SET pgshard.key', plan: select([accounts]), ctx: { keyHint: K2 }, expect: { kind: 'shard', shard: 2, reason: /SET pgshard.key/ } },
+    {
+      name: 'the comment wins over SET',
+      plan: plan({ hints: [{ kind: 'shard', value: 's2' }] }),
+      ctx: { shardHint: 's0' },
+      expect: { kind: 'shard', shard: 2 },
+    },
+    {
+      name: 'a hint cannot send a pinned key elsewhere',
+      plan: select([accounts], [pin(accounts, 'id', lit(K1))], { hints: [{ kind: 'shard', value: 's0' }] }),
+      expect: { kind: 'error', code: '0A000', message: /shard s0, but it pins accounts\.id to shard s1/ },
+    },
+    {
+      name: 'a hint agreeing with the pin is fine',
+      plan: select([accounts], [pin(accounts, 'id', lit(K1))], { hints: [{ kind: 'shard', value: 's1' }] }),
+      expect: { kind: 'shard', shard: 1 },
+    },
+    {
+      name: 'a hint cannot put an INSERT row on another shard',
+      plan: plan({
+        kind: 'insert',
+        tables: [accounts],
+        writtenTables: [accounts],
+        insert: { table: accounts, columns: ['id'], rows: [{ values: [lit(K2)], start: 0, end: 0 }], valuesStart: 0, valuesEnd: 0 },
+        hints: [{ kind: 'shard', value: 's0' }],
+      }),
+      expect: { kind: 'error', code: '0A000', message: /belongs to shard s2/ },
+    },
+    {
+      name: 'a hint cannot restrict a reference-table write',
+      plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries], hints: [{ kind: 'shard', value: 's0' }] }),
+      expect: { kind: 'error', code: '0A000', message: /reference table countries, which must change on every shard/ },
+    },
+    {
+      name: 'a hint in a transaction pinned elsewhere',
+      plan: plan({ hints: [{ kind: 'shard', value: 's2' }] }),
+      ctx: { inTransaction: true, txShard: 0 },
+      expect: { kind: 'error', code: '0A000', message: /pinned to shard s0.*needs shard s2/ },
+    },
+  ])
+})
+
+t.test('sharded tables: pinned keys', async (t) => {
+  const binaryInt4 = (n: number) => {
+    const b = Buffer.alloc(4)
+    b.writeInt32BE(n)
+    return b
+  }
+  check(t, [
+    {
+      name: 'WHERE id = $1 (text parameter)',
+      plan: select([accounts], [pin(accounts, 'id', { param: 1 })]),
+      param: textParams(K1),
+      expect: { kind: 'shard', shard: 1, role: 'replica', reason: /accounts\.id pinned \u2192 s1/ },
+    },
+    {
+      name: 'WHERE id = $1 (binary int4 parameter)',
+      plan: select([accounts], [pin(accounts, 'id', { param: 1 })]),
+      param: () => ({ value: binaryInt4(Number(K2)), format: 1, typeOid: 23 }),
+      expect: { kind: 'shard', shard: 2 },
+    },
+    { name: 'WHERE id = \u2019 0042\u2019-style literal', plan: select([accounts], [pin(accounts, 'id', lit(` 00${K0}`))]), expect: { kind: 'shard', shard: 0 } },
+    {
+      name: 'WHERE id = -$1',
+      plan: select([accounts], [pin(accounts, 'id', { param: 1, negate: true })]),
+      param: textParams(`-${K2}`),
+      expect: { kind: 'shard', shard: 2 },
+    },
+    {
+      name: 'IN on two shards: scatter',
+      plan: select([accounts], [pin(accounts, 'id', lit(K0), lit(K2))], { scatter: SCATTER }),
+      expect: { kind: 'scatter', role: 'replica', reason: /touches shards s0, s2/ },
+    },
+    {
+      name: 'IN on two shards without a scatter plan names the reason',
+      plan: select([accounts], [pin(accounts, 'id', lit(K0), lit(K2))], { unmergeable: 'window function row_number()' }),
+      expect: { kind: 'error', code: '0A000', message: /touches shards s0, s2 and cannot be merged across shards: window function row_number\(\)/ },
+    },
+    { name: 'IN on one shard', plan: select([accounts], [pin(accounts, 'id', lit(K1), lit(K1b))]), expect: { kind: 'shard', shard: 1 } },
+    {
+      name: 'two pins on one occurrence intersect (IN … AND =)',
+      plan: select([accounts], [pin(accounts, 'id', lit(K0), lit(K1)), pin(accounts, 'id', lit(K1))]),
+      expect: { kind: 'shard', shard: 1 },
+    },
+    {
+      name: 'id = NULL matches no row: one shard',
+      plan: select([accounts], [pin(accounts, 'id', { null: true })]),
+      ctx: {},
+      expect: { kind: 'shard', shard: 1, reason: /match no row/ },
+    },
+    {
+      name: 'id = $1 bound to NULL and id IN (K2, NULL)',
+      plan: select([accounts], [pin(accounts, 'id', { param: 1 }, lit(K2))]),
+      param: textParams(null),
+      expect: { kind: 'shard', shard: 2 },
+    },
+    { name: 'an unbound parameter', plan: select([accounts], [pin(accounts, 'id', { param: 3 })]), expect: { kind: 'error', code: '08P01', message: /\$3/ } },
+    { name: 'a non-integer literal for an integer key', plan: select([accounts], [pin(accounts, 'id', lit('abc'))]), expect: { kind: 'error', code: '22P02', message: /bigint: "abc"/ } },
+    {
+      name: 'a pin on another column does not pin',
+      plan: select([accounts], [pin(accounts, 'email', lit('x'))], { scatter: SCATTER }),
+      expect: { kind: 'scatter', reason: /no condition on the sharding key accounts\.id/ },
+    },
+    { name: 'uuid key, any spelling', plan: select([{ name: 'devices' }], [pin({ name: 'devices' }, 'id', lit('{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}'))]), expect: { kind: 'shard', shard: map.ring.shardFor('a0eebc999c0b4ef8bb6d6bb9bd380a11') } },
+    {
+      name: 'join of two sharded tables pinned to one shard',
+      plan: select([accounts, orders], [pin(accounts, 'id', lit(K1)), pin(orders, 'account_id', lit(K1))]),
+      expect: { kind: 'shard', shard: 1, reason: /accounts\.id, orders\.account_id pinned/ },
+    },
+    {
+      name: 'join with one sharded table unpinned and no scatter plan',
+      plan: select([accounts, orders], [pin(accounts, 'id', lit(K1))], { unmergeable: 'join of sharded tables not on their keys' }),
+      expect: { kind: 'error', code: '0A000', message: /no condition on the sharding key orders\.account_id/ },
+    },
+    {
+      name: 'self-join: a pin on alias a does not pin b',
+      plan: select([{ name: 'accounts', alias: 'a' }, { name: 'accounts', alias: 'b' }], [pin({ name: 'accounts', alias: 'a' }, 'id', lit(K1))], { unmergeable: 'cross-shard join' }),
+      expect: { kind: 'error', code: '0A000', message: /no condition on the sharding key accounts\.id/ },
+    },
+    {
+      name: 'self-join with both aliases pinned',
+      plan: select(
+        [{ name: 'accounts', alias: 'a' }, { name: 'accounts', alias: 'b' }],
+        [pin({ name: 'accounts', alias: 'a' }, 'id', lit(K1)), pin({ name: 'accounts', alias: 'b' }, 'id', lit(K1b))],
+      ),
+      expect: { kind: 'shard', shard: 1 },
+    },
+    {
+      name: 'pinned sharded table joined with a reference table',
+      plan: select([accounts, countries], [pin(accounts, 'id', lit(K2))]),
+      expect: { kind: 'shard', shard: 2 },
+    },
+    {
+      name: 'pinned to the default shard, joined with an unsharded table',
+      plan: select([accounts, logs], [pin(accounts, 'id', lit(K1))]),
+      expect: { kind: 'shard', shard: 1 },
+    },
+    {
+      name: 'pinned elsewhere, joined with an unsharded table',
+      plan: select([accounts, logs], [pin(accounts, 'id', lit(K2))]),
+      expect: { kind: 'error', code: '0A000', message: /pins accounts\.id to shard s2, but unsharded table logs exists only on shard s1/ },
+    },
+    {
+      name: 'unpinned and joined with an unsharded table',
+      plan: select([accounts, logs], [], { scatter: SCATTER }),
+      expect: { kind: 'error', code: '0A000', message: /unsharded table logs exists only on shard s1/ },
+    },
+    {
+      name: 'search_path resolves an unqualified sharded table',
+      plan: select([{ name: 'profiles' }], [pin({ name: 'profiles' }, 'user_id', lit(K0))]),
+      ctx: { searchPath: ['app', 'public'] },
+      expect: { kind: 'shard', shard: 0 },
+    },
+    {
+      name: 'the same name off the search_path is an unsharded table',
+      plan: select([{ name: 'profiles' }], [pin({ name: 'profiles' }, 'user_id', lit(K0))]),
+      expect: { kind: 'shard', shard: 1, reason: /unsharded table profiles: default shard s1/ },
+    },
+  ])
+})
+
+t.test('sharded tables: unpinned reads scatter, unpinned writes need broadcast_writes', async (t) => {
+  check(t, [
+    { name: 'unpinned read scatters', plan: select([accounts], [], { scatter: SCATTER }), expect: { kind: 'scatter', plan: SCATTER, role: 'replica', reason: /scatter to 3 shards/ } },
+    {
+      name: 'unpinned read that cannot be merged',
+      plan: select([accounts], [], { unmergeable: 'DISTINCT ON' }),
+      expect: { kind: 'error', code: '0A000', message: /DISTINCT ON/, hint: /pin the key/ },
+    },
+    {
+      name: 'SELECT … FOR UPDATE may scatter (outside a transaction) on the primary',
+      plan: select([accounts], [], { writes: true, scatter: SCATTER }),
+      expect: { kind: 'scatter', role: 'primary' },
+    },
+    { name: 'UPDATE pinned', plan: plan({ kind: 'update', tables: [accounts], writtenTables: [accounts], pins: [pin(accounts, 'id', lit(K2))] }), expect: { kind: 'shard', shard: 2, role: 'primary' } },
+    {
+      name: 'UPDATE unpinned',
+      plan: plan({ kind: 'update', tables: [accounts], writtenTables: [accounts] }),
+      expect: { kind: 'error', code: '0A000', message: /UPDATE on accounts has no condition on the sharding key accounts\.id/, hint: /WHERE id = .*broadcast_writes/ },
+    },
+    {
+      name: 'UPDATE on two shards',
+      plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [accounts], writtenTables: [accounts], pins: [pin(accounts, 'id', lit(K0), lit(K2))] }),
+      expect: { kind: 'error', code: '0A000', message: /UPDATE on accounts touches shards s0, s2: a write must stay on one shard/ },
+    },
+    { name: 'UPDATE unpinned with broadcast_writes', plan: plan({ kind: 'update', tables: [events], writtenTables: [events] }), expect: { kind: 'broadcast', role: 'primary', reason: /broadcast_writes/ } },
+    {
+      name: 'DELETE on two shards with broadcast_writes',
+      plan: plan({ kind: 'delete', tables: [events], writtenTables: [events], pins: [pin(events, 'tenant', lit(T0), lit(T2))] }),
+      expect: { kind: 'broadcast' },
+    },
+    {
+      name: 'broadcast_writes does not cover reading another sharded table',
+      plan: plan({ kind: 'delete', tables: [events, accounts], writtenTables: [events] }),
+      expect: { kind: 'error', code: '0A000' },
+    },
+    { name: 'MERGE unpinned', plan: plan({ kind: 'merge', tables: [events], writtenTables: [events] }), expect: { kind: 'error', code: '0A000', message: /MERGE on events/ } },
+    { name: 'COPY TO of a sharded table scatters', plan: plan({ kind: 'copy_to', tables: [accounts], writes: false, scatter: SCATTER }), expect: { kind: 'scatter' } },
+    {
+      name: 'COPY FROM into a sharded table',
+      plan: plan({ kind: 'copy_from', tables: [accounts], writtenTables: [accounts] }),
+      expect: { kind: 'error', code: '0A000', message: /COPY FROM into sharded table accounts/ },
+    },
+    { name: 'COPY FROM into a reference table', plan: plan({ kind: 'copy_from', tables: [countries], writtenTables: [countries] }), expect: { kind: 'broadcast' } },
+    { name: 'COPY FROM into an unsharded table', plan: plan({ kind: 'copy_from', tables: [logs], writtenTables: [logs] }), expect: { kind: 'shard', shard: 1 } },
+  ])
+})
+
+t.test('INSERT into a sharded table', async (t) => {
+  const text = `INSERT INTO accounts (id, name) VALUES (${K0}, 'a'), ($1, 'é'), (${K2}, 'c'), (${K0}, 'd') RETURNING id`
+  const rowText = [`(${K0}, 'a')`, `($1, 'é')`, `(${K2}, 'c')`, `(${K0}, 'd')`]
+  const bytes = Buffer.from(text)
+  const rows = rowText.map((r, i) => {
+    const start = bytes.indexOf(r, i === 0 ? 0 : bytes.indexOf(rowText[i - 1]) + 1)
+    return { values: [i === 1 ? { param: 1 } : lit(r.slice(1, r.indexOf(','))), lit('x')] as ValueRef[], start, end: start + Buffer.byteLength(r) }
+  })
+  const insert = { table: accounts, columns: ['id', 'name'], rows, valuesStart: rows[0].start, valuesEnd: rows[3].end }
+  const multi = plan({ kind: 'insert', commandTag: 'INSERT 0 4', tables: [accounts], writtenTables: [accounts], insert })
+  const one = (v: ValueRef, columns = ['id', 'name']) =>
+    plan({ kind: 'insert', tables: [accounts], writtenTables: [accounts], insert: { table: accounts, columns, rows: [{ values: [v, lit('x')], start: 0, end: 0 }], valuesStart: 0, valuesEnd: 0 } })
+  check(t, [
+    { name: 'single row', plan: one(lit(K2)), expect: { kind: 'shard', shard: 2, role: 'primary', reason: /accounts\.id in VALUES \u2192 s2/ } },
+    { name: 'single row, parameter', plan: one({ param: 1 }), param: textParams(K0), expect: { kind: 'shard', shard: 0 } },
+    { name: 'NULL key', plan: one({ null: true }), expect: { kind: 'error', code: '23502', message: /"id" of "accounts" is NULL/ } },
+    { name: 'NULL key parameter', plan: one({ param: 1 }), param: textParams(null), expect: { kind: 'error', code: '23502' } },
+    { name: 'key column missing from the column list', plan: one(lit('x'), ['name', 'email']), expect: { kind: 'error', code: '0A000', message: /must name its key column id/ } },
+    {
+      name: 'INSERT … SELECT',
+      plan: plan({ kind: 'insert', tables: [accounts, logs], writtenTables: [accounts] }),
+      expect: { kind: 'error', code: '0A000', message: /INSERT \u2026 SELECT/ },
+    },
+    {
+      name: 'multi-row INSERT spanning shards is split',
+      plan: multi,
+      param: textParams(K1),
+      text,
+      expect: {
+        kind: 'split',
+        reason: /span shards s0, s1, s2/,
+        parts: [
+          { shard: 0, rows: 2, sql: `INSERT INTO accounts (id, name) VALUES (${K0}, 'a'), (${K0}, 'd') RETURNING id` },
+          { shard: 1, rows: 1, sql: `INSERT INTO accounts (id, name) VALUES ($1, 'é') RETURNING id` },
+          { shard: 2, rows: 1, sql: `INSERT INTO accounts (id, name) VALUES (${K2}, 'c') RETURNING id` },
+        ],
+      },
+    },
+    {
+      name: 'multi-row INSERT spanning shards inside a transaction',
+      plan: multi,
+      param: textParams(K1),
+      text,
+      ctx: { inTransaction: true },
+      expect: { kind: 'error', code: '0A000', message: /inside a transaction a multi-shard INSERT cannot be split/ },
+    },
+    {
+      name: 'multi-row INSERT that also reads an unsharded table',
+      plan: { ...multi, tables: [accounts, logs] },
+      param: textParams(K1),
+      text,
+      expect: { kind: 'error', code: '0A000', message: /also reads logs/ },
+    },
+    { name: 'INSERT into an unsharded table', plan: plan({ kind: 'insert', tables: [logs], writtenTables: [logs] }), expect: { kind: 'shard', shard: 1, role: 'primary' } },
+    { name: 'INSERT into a reference table', plan: plan({ kind: 'insert', tables: [countries], writtenTables: [countries] }), expect: { kind: 'broadcast', reason: /reference table countries/ } },
+    {
+      name: 'INSERT into a reference table from a sharded one',
+      plan: plan({ kind: 'insert', tables: [countries, accounts], writtenTables: [countries] }),
+      expect: { kind: 'error', code: '0A000', message: /may use only reference tables/ },
+    },
+  ])
+  // Rows 1, 3 and 4 are on s0 and s2 only when $1 is bound to a key of s0: then two shards, still split.
+  const r = router.route(multi, textParams(K0), NO_TX, text)
+  t.match(r, { kind: 'split', parts: [{ shard: 0, rows: 3 }, { shard: 2, rows: 1 }] }, 'parts follow the bound values')
+  const allOne = router.route(
+    { ...multi, insert: { ...insert, rows: rows.map((row) => ({ ...row, values: [lit(K1), lit('x')] })) } },
+    none,
+    NO_TX,
+    text,
+  )
+  t.match(allOne, { kind: 'shard', shard: 1 }, 'all rows on one shard: no split')
+  t.match(router.route(multi, textParams(K1), NO_TX), { kind: 'error', code: '0A000', message: /text is not available/ }, 'no text: no split')
+})
+
+t.test('reference, unsharded and table-less statements; DDL', async (t) => {
+  check(t, [
+    { name: 'reference tables only: default shard', plan: select([countries, { name: 'currencies', schema: 'public' }]), expect: { kind: 'shard', shard: 1, role: 'replica', reason: /reference table countries, public\.currencies only/ } },
+    { name: 'reference tables only in a pinned transaction', plan: select([countries]), ctx: { inTransaction: true, txReadOnly: true, txShard: 2 }, expect: { kind: 'shard', shard: 2 } },
+    { name: 'UPDATE of a reference table', plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [countries], writtenTables: [countries] }), expect: { kind: 'broadcast', role: 'primary', reason: /UPDATE on reference table countries/ } },
+    { name: 'unsharded table: default shard', plan: select([logs]), expect: { kind: 'shard', shard: 1, reason: /default shard s1/ } },
+    { name: 'unsharded joined with reference', plan: select([logs, countries]), expect: { kind: 'shard', shard: 1 } },
+    { name: 'SELECT 1', plan: plan({ kind: 'select' }), expect: { kind: 'shard', shard: 1, role: 'replica', reason: /no table/ } },
+    { name: 'SELECT 1 in a transaction pinned to s2', plan: plan({ kind: 'select' }), ctx: { inTransaction: true, txShard: 2 }, expect: { kind: 'shard', shard: 2, role: 'primary' } },
+    { name: 'SHOW', plan: plan({ kind: 'show' }), expect: { kind: 'shard', shard: 1, role: 'replica' } },
+    { name: 'SET', plan: plan({ kind: 'set' }), expect: { kind: 'shard', shard: 1, role: 'primary' } },
+    { name: 'COMMIT in a pinned transaction', plan: plan({ kind: 'transaction', tx: 'commit' }), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'shard', shard: 0 } },
+    { name: 'DDL on a sharded table', plan: plan({ kind: 'ddl', commandTag: 'CREATE INDEX', tables: [accounts], writtenTables: [accounts] }), expect: { kind: 'broadcast', reason: /DDL on sharded\/reference table accounts/ } },
+    { name: 'DDL on a reference table', plan: plan({ kind: 'ddl', tables: [countries], writtenTables: [countries] }), expect: { kind: 'broadcast' } },
+    { name: 'DDL on an unsharded table', plan: plan({ kind: 'ddl', tables: [logs], writtenTables: [logs] }), expect: { kind: 'shard', shard: 1, role: 'primary' } },
+    { name: 'DDL naming no table', plan: plan({ kind: 'ddl', commandTag: 'CREATE SCHEMA' }), expect: { kind: 'broadcast', reason: /naming no table/ } },
+    {
+      name: 'DDL naming sharded and unsharded tables',
+      plan: plan({ kind: 'ddl', tables: [accounts, logs], writtenTables: [accounts] }),
+      expect: { kind: 'error', code: '0A000', message: /unsharded table logs \(only on shard s1\)/ },
+    },
+    { name: 'DDL on a sharded table inside a transaction', plan: plan({ kind: 'ddl', tables: [accounts], writtenTables: [accounts] }), ctx: { inTransaction: true }, expect: { kind: 'error', code: '0A000', message: /inside a transaction block/ } },
+  ])
+})
+
+t.test('a transaction stays on its shard', async (t) => {
+  check(t, [
+    {
+      name: 'a statement for another shard',
+      plan: select([accounts], [pin(accounts, 'id', lit(K1))]),
+      ctx: { inTransaction: true, txShard: 0 },
+      expect: {
+        kind: 'error',
+        code: '0A000',
+        message: /^transaction is pinned to shard s0 by its first statement; this statement needs shard s1 \(.*\); cross-shard transactions are not supported$/,
+      },
+    },
+    { name: 'a statement for the same shard', plan: select([accounts], [pin(accounts, 'id', lit(K0))]), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'shard', shard: 0, role: 'primary' } },
+    {
+      name: 'a scatter in a pinned transaction',
+      plan: select([accounts], [], { scatter: SCATTER }),
+      ctx: { inTransaction: true, txShard: 0 },
+      expect: { kind: 'error', code: '0A000', message: /pinned to shard s0 by its first statement; this statement needs every shard/ },
+    },
+    {
+      name: 'a scatter in a transaction not yet pinned',
+      plan: select([accounts], [], { scatter: SCATTER }),
+      ctx: { inTransaction: true },
+      expect: { kind: 'error', code: '0A000', message: /inside a transaction block this statement needs every shard/ },
+    },
+    { name: 'a broadcast in a transaction', plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries] }), ctx: { inTransaction: true, txShard: 1 }, expect: { kind: 'error', code: '0A000' } },
+    { name: 'an unsharded table while pinned to another shard', plan: select([logs]), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'error', code: '0A000', message: /needs shard s1/ } },
+  ])
+})
+
+t.test('roles: replica only for provably read-only statements', async (t) => {
+  const pinned = (extra: Partial<StatementPlan>) => select([accounts], [pin(accounts, 'id', lit(K0))], extra)
+  check(t, [
+    { name: 'plain read', plan: pinned({}), expect: { role: 'replica' } },
+    { name: 'known read-only functions', plan: pinned({ functions: ['count', 'lower', 'now', 'pg_get_userbyid', 'jsonb_extract_path_text'] }), expect: { role: 'replica' } },
+    { name: 'nextval is volatile', plan: pinned({ functions: ['count', 'nextval'] }), expect: { role: 'primary' } },
+    { name: 'an unknown function counts as volatile', plan: pinned({ functions: ['my_func'] }), expect: { role: 'primary' } },
+    { name: 'in a read-write transaction', plan: pinned({}), ctx: { inTransaction: true }, expect: { role: 'primary' } },
+    { name: 'in a READ ONLY transaction', plan: pinned({}), ctx: { inTransaction: true, txReadOnly: true }, expect: { role: 'replica' } },
+    { name: 'role hint primary', plan: pinned({ hints: [{ kind: 'role', value: 'primary' }] }), expect: { role: 'primary' } },
+    { name: 'SET pgshard.role = primary', plan: pinned({}), ctx: { roleHint: 'primary' }, expect: { role: 'primary' } },
+    { name: 'role hint replica despite an unknown function', plan: pinned({ functions: ['my_func'], hints: [{ kind: 'role', value: 'replica' }] }), expect: { role: 'replica' } },
+    { name: 'role hint replica cannot move a write', plan: plan({ kind: 'update', tables: [accounts], writtenTables: [accounts], pins: [pin(accounts, 'id', lit(K0))], hints: [{ kind: 'role', value: 'replica' }] }), expect: { role: 'primary' } },
+    { name: 'role hint replica cannot leave a read-write transaction', plan: pinned({}), ctx: { inTransaction: true, roleHint: 'replica' }, expect: { role: 'primary' } },
+    { name: 'a writing CTE in a SELECT', plan: pinned({ writes: true, writtenTables: [logs] }), expect: { kind: 'error' } },
+  ])
+  const primaryReads = new Router(map, new FunctionVolatility(), { readFrom: 'primary' })
+  check(t, [
+    { name: 'read_from: primary', plan: pinned({}), expect: { role: 'primary' } },
+    { name: 'read_from: primary, role hint replica', plan: pinned({ hints: [{ kind: 'role', value: 'replica' }] }), expect: { role: 'replica' } },
+  ], primaryReads)
+  const learned = new FunctionVolatility({ stable_functions: ['My_Report'], volatile_functions: ['lower'] })
+  learned.loadCatalog([
+    { proname: 'tenant_of', provolatile: 's' },
+    { proname: 'audit', provolatile: 's' },
+    { proname: 'audit', provolatile: 'v' },
+  ])
+  const withCatalog = new Router(map, learned)
+  check(t, [
+    { name: 'a catalog-stable function', plan: pinned({ functions: ['tenant_of'] }), expect: { role: 'replica' } },
+    { name: 'an overload that is volatile makes the name volatile', plan: pinned({ functions: ['audit'] }), expect: { role: 'primary' } },
+    { name: 'stable_functions from the config', plan: pinned({ functions: ['my_report'] }), expect: { role: 'replica' } },
+    { name: 'volatile_functions from the config override the built-ins', plan: pinned({ functions: ['lower'] }), expect: { role: 'primary' } },
+  ], withCatalog)
+  t.equal(learned.volatility('TENANT_OF'), 'stable', 'names compare case-insensitively')
+  t.equal(learned.volatility('nextval'), 'volatile')
+  t.equal(new FunctionVolatility().volatility('unheard_of'), 'volatile', 'unknown → volatile')
+  t.equal(learned.firstVolatile(['count', 'audit', 'lower']), 'audit')
+})
+
+t.test('canonical keys and the router agree', async (t) => {
+  // The router must place a key exactly where canonicalKey + the ring place it, however it arrives.
+  for (const k of [K0, K1, K2, '-5', '9223372036854775807']) {
+    const expected = map.ring.shardFor(canonicalKey('bigint', k, 0, 0))
+    const viaLiteral = router.route(select([accounts], [pin(accounts, 'id', lit(k))]), none, NO_TX) as Extract<Route, { kind: 'shard' }>
+    const b = Buffer.alloc(8)
+    b.writeBigInt64BE(BigInt(k))
+    const viaBinary = router.route(select([accounts], [pin(accounts, 'id', { param: 1 })]), () => ({ value: b, format: 1, typeOid: 20 }), NO_TX) as Extract<Route, { kind: 'shard' }>
+    t.equal(viaLiteral.shard, expected, `literal ${k}`)
+    t.equal(viaBinary.shard, expected, `binary int8 ${k}`)
+  }
+})
