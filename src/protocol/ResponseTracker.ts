@@ -182,7 +182,8 @@ export class ResponseTracker implements BackendHandler {
   private onErrorResponse(p: Pending | undefined, body: Buffer): void {
     const code = errorField(body, 0x43) ?? 'XX000'
     const severity = errorField(body, 0x56) ?? errorField(body, 0x53) ?? 'ERROR'
-    this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC')
+    // A replaced error was provoked by the proxy, which counted its own.
+    if (!p?.replaceError) this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC')
     if (p?.replaceError) this.owner?.toClient(p.replaceError)
     else if (p?.mode === 'suppress') this.owner?.toClient(rebuildError(body))
     if (!p) return

@@ -6,6 +6,7 @@ import { serialize } from 'pg-protocol/dist/serializer'
 import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.js'
 import { Topology } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
+import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { PoolManager } from '../pool/PoolManager.js'
 import { VerifierCache, authenticateClient } from '../protocol/ClientAuth.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
@@ -68,6 +69,7 @@ export class ProxyServer {
     config: Config,
     readonly routing: RoutingEngine,
     readonly log: Logger,
+    readonly metrics: DataPathMetrics,
   ) {
     this.config = config
     this.topology = new Topology(config)
@@ -80,6 +82,7 @@ export class ProxyServer {
     this.services = {
       config: () => this.config,
       statementNames: this.statementNames,
+      metrics,
       analyze: (sql) => this.routing.analyze(sql),
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
       place: (shard, role, identity, exclude) => this.place(shard, role, identity, exclude),
@@ -109,7 +112,7 @@ export class ProxyServer {
   place(shard: number, role: Role, identity: Identity, exclude?: string): Placement {
     const node = this.topology.pick(shard, role, { exclude })
     const pool = this.pools.pool(node, credentials(identity))
-    return { shard, role: node.role === 'primary' ? 'primary' : 'replica', nodeName: node.name, pool }
+    return { shard, shardName: this.topology.shards[shard].name, role: node.role === 'primary' ? 'primary' : 'replica', nodeName: node.name, pool }
   }
 
   private accept(socket: net.Socket): void {
@@ -227,6 +230,13 @@ export class ProxyServer {
     const sock = net.connect({ host: node.host, port: node.port }, () => sock.end(serialize.cancel(pid, secret)))
     sock.on('error', () => sock.destroy())
     sock.setTimeout(5000, () => sock.destroy())
+  }
+
+  /** null when the proxy can serve clients, else why not (for /readyz). */
+  notReadyReason(): string | null {
+    if (!this.accepting) return 'shutting down'
+    const down = this.topology.shards.filter((s, i) => !this.topology.primaryOf(i)?.up).map((s) => s.name)
+    return down.length ? `no primary up for shard ${down.join(', ')}` : null
   }
 
   private forget(s: Session): void {

@@ -105,6 +105,7 @@ export class Session implements TrackerOwner {
     this.settings = new SessionSettings(startupParams)
     client.on('data', (chunk: Buffer) => {
       this.stats.bytesIn += chunk.length
+      services.metrics.clientBytes(chunk.length, 0)
       this.reader.push(chunk)
       void this.pump()
     })
@@ -226,23 +227,24 @@ export class Session implements TrackerOwner {
   private async onQuery(frame: Frame): Promise<void> {
     const sql = decodeQuery(frame.body)
     this.stats.queries++
-    const analyzed = this.services.analyze(sql)
+    const analyzed = this.analyze(sql)
     const local = analyzed.plan && this.localStatement(analyzed.plan, sql)
     if (local) {
       const tag = local()
+      this.services.metrics.route('local')
       this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
       return
     }
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind !== 'shard') return this.refuseQuery(routeError(route))
     const conn = await this.connFor(route.shard, route.role)
-    const effects = this.sessionEffects(analyzed.plan, conn)
-    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: effects })
+    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
     await this.send(conn, frame.raw)
   }
 
   /** A refused simple query: the client gets the error and ReadyForQuery, and an open transaction aborts. */
   private async refuseQuery(err: PgError): Promise<void> {
+    this.services.metrics.error(err.code)
     const a = this.attached
     if (a && a.conn.tracker.status !== 'I') {
       // Make the server abort the transaction, so that a later COMMIT cannot commit half of it.
@@ -260,7 +262,7 @@ export class Session implements TrackerOwner {
     const p = decodeParse(frame.body)
     if (p.name !== '' && this.statements.has(p.name))
       return this.refuseInGroup(new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${p.name}" already exists`))
-    const analyzed = this.services.analyze(p.text)
+    const analyzed = this.analyze(p.text)
     const stmt: ClientStatement = {
       text: p.text,
       paramTypes: p.paramTypes,
@@ -336,8 +338,7 @@ export class Session implements TrackerOwner {
       this.groupConn = conn
     }
     this.ensurePrepared(conn, stmt)
-    const effects = this.sessionEffects(stmt.plan, conn)
-    conn.tracker.push({ expect: Expect.Bind, mode: 'forward', done: effects })
+    conn.tracker.push({ expect: Expect.Bind, mode: 'forward', done: this.completion(stmt.plan, conn) })
     await this.send(conn, stmt.serverName === '' ? frame.raw : renameBind(frame.body, b, stmt.serverName))
   }
 
@@ -482,6 +483,7 @@ export class Session implements TrackerOwner {
    * proxy answers what is held, the error, and skips to Sync.
    */
   private refuseInGroup(err: PgError): void {
+    this.services.metrics.error(err.code)
     const conn = this.groupConn ?? this.currentServer()
     if (conn) {
       this.groupConn = conn
@@ -545,7 +547,15 @@ export class Session implements TrackerOwner {
       inTransaction: inServerTx || this.pendingBegin !== null,
       txReadOnly: this.txReadOnly,
     }
-    return this.services.route(analyzed, param, ctx)
+    const route = this.services.route(analyzed, param, ctx)
+    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind)
+    return route
+  }
+
+  private analyze(sql: string): Analyzed {
+    const a = this.services.analyze(sql)
+    this.services.metrics.cacheLookup(a.hit === true)
+    return a
   }
 
   /**
@@ -680,6 +690,20 @@ export class Session implements TrackerOwner {
     this.localHints = {}
   }
 
+  /** What happens when the server answered a statement: metrics, and the session state it changed. */
+  private completion(plan: StatementPlan | null, conn: ServerConnection): (ok: boolean) => void {
+    const started = performance.now()
+    const placement = this.attached!.placement
+    const effects = this.sessionEffects(plan, conn)
+    const ends = plan?.kind === 'transaction' && (plan.tx === 'commit' || plan.tx === 'rollback') ? plan.tx : null
+    const aborted = this.txStatus === 'E'
+    return (ok) => {
+      this.services.metrics.query(placement.shardName, placement.role, ok, (performance.now() - started) / 1000)
+      if (ends) this.services.metrics.transaction(ends === 'commit' && ok && !aborted)
+      effects?.(ok)
+    }
+  }
+
   /** Session state the statement changes, applied when the server says it succeeded. */
   private sessionEffects(plan: StatementPlan | null, conn: ServerConnection): ((ok: boolean) => void) | undefined {
     if (!plan || plan.session.length === 0) return undefined
@@ -754,6 +778,7 @@ export class Session implements TrackerOwner {
   toClient(bytes: Buffer): void {
     if (this.closed) return
     this.stats.bytesOut += bytes.length
+    this.services.metrics.clientBytes(0, bytes.length)
     if (!this.client.write(bytes)) {
       const conn = this.attached?.conn
       if (conn && !this.pausedServers.has(conn)) {
@@ -787,6 +812,7 @@ export class Session implements TrackerOwner {
   }
 
   onError(code: string, fatal: boolean): void {
+    this.services.metrics.error(code)
     if (fatal && this.attached) this.services.serverFailed(this.attached.placement.nodeName, new PgError(code, 'server sent FATAL'))
   }
 

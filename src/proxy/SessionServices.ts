@@ -1,4 +1,5 @@
 import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.js'
+import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import type { Pool } from '../pool/Pool.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
@@ -9,6 +10,10 @@ export interface Analyzed {
   plan: StatementPlan | null
   literals: string[]
   firstParam: number
+  /** The text the plan's byte ranges point into (for splitting a multi-row INSERT). */
+  text?: string
+  /** The plan came from the cache. */
+  hit?: boolean
 }
 
 export interface Identity {
@@ -22,6 +27,7 @@ export interface Identity {
 /** A node chosen for a statement, with the pool for this client's (user, database) there. */
 export interface Placement {
   shard: number
+  shardName: string
   role: Role
   nodeName: string
   pool: Pool
@@ -31,6 +37,7 @@ export interface Placement {
 export interface SessionServices {
   config(): Config
   readonly statementNames: StatementNames
+  readonly metrics: DataPathMetrics
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */

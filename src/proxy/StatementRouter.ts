@@ -1,0 +1,61 @@
+import type { Config } from '../config/ConfigSchema.js'
+import { FunctionVolatility, type CatalogFunction } from '../router/FunctionVolatility.js'
+import type { BoundParam, Route, RoutingContext } from '../router/Route.js'
+import { Router } from '../router/Router.js'
+import { ShardMap } from '../router/ShardMap.js'
+import { SqlAnalysisError } from '../router/SqlParser.js'
+import { StatementCache } from '../router/StatementCache.js'
+import type { RoutingEngine } from './ProxyServer.js'
+import type { Analyzed } from './SessionServices.js'
+
+/**
+ * The analyzer (cached by normalized text) and the router over the current shard map. A statement the parser
+ * rejects goes to a server anyway, which answers with Postgres' own error.
+ */
+export class StatementRouter implements RoutingEngine {
+  private readonly cache = new StatementCache(20_000)
+  volatility!: FunctionVolatility
+  private catalog: CatalogFunction[] = []
+  private router!: Router
+  map!: ShardMap
+
+  constructor(config: Config) {
+    this.reconfigure(config)
+  }
+
+  reconfigure(config: Config): void {
+    // Catalog knowledge learnt from the shards survives a reload; the overrides come from the new file.
+    this.volatility = new FunctionVolatility(config.routing)
+    this.volatility.loadCatalog(this.catalog)
+    this.map = new ShardMap(config)
+    this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from })
+  }
+
+  /** Functions read from a shard's pg_proc: their volatility decides whether a SELECT may go to a replica. */
+  learnCatalog(rows: CatalogFunction[]): void {
+    this.catalog = rows
+    this.volatility.loadCatalog(rows)
+  }
+
+  get cacheStats(): { hits: number; misses: number; size: number } {
+    return { hits: this.cache.hits, misses: this.cache.misses, size: this.cache.size }
+  }
+
+  analyze(sql: string): Analyzed {
+    try {
+      const r = this.cache.lookup(sql)
+      return { plan: r.plan, literals: r.literals, firstParam: r.firstParam, text: sql, hit: r.hit }
+    } catch (err) {
+      if (err instanceof SqlAnalysisError) return { plan: null, literals: [], firstParam: 1, text: sql, hit: false }
+      throw err
+    }
+  }
+
+  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route {
+    if (!analyzed.plan) {
+      const shard = ctx.txShard ?? this.map.defaultShard
+      return { kind: 'shard', shard, role: 'primary', reason: 'the parser rejected the statement: the server reports the error' }
+    }
+    return this.router.route(analyzed.plan, param, ctx, analyzed.text)
+  }
+}
