@@ -137,6 +137,13 @@ export function resolveSessionEffect(effect: SessionEffect, param: (n: number) =
   return settingEffect(name.toLowerCase(), value, pending.local)
 }
 
+/** The $n a set_config() effect still needs before resolveSessionEffect() can make it concrete. */
+export function sessionEffectParams(effect: SessionEffect): number[] {
+  const pending = pendingSetConfig.get(effect)
+  if (pending === undefined) return []
+  return [pending.name, pending.value].flatMap((v) => ('param' in v ? [v.param] : []))
+}
+
 /** What set_config(name, value, local) does, as a statement that replays it. A NULL value resets the setting. */
 function settingEffect(name: string, value: string | null, local: boolean): SessionEffect {
   if (value === null) {

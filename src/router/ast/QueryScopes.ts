@@ -72,14 +72,15 @@ class ScopeWalker {
     if (del !== undefined) return this.delete(del, ctes, top)
     const merge = asNode(n, 'MergeStmt')
     if (merge !== undefined) return this.merge(merge, ctes, top)
-    this.nested(n, ctes)
+    // EXPLAIN, DECLARE, COPY (…), CREATE … AS: the query inside has no outer query either.
+    this.nested(n, ctes, top)
   }
 
-  /** Queries nested anywhere in `tree` (sublinks, FROM subqueries, EXPLAIN/COPY/CREATE … AS bodies). */
-  private nested(tree: unknown, ctes: ReadonlySet<string>): void {
+  /** Queries nested anywhere in `tree` (sublinks, FROM subqueries, bodies of utility statements). */
+  private nested(tree: unknown, ctes: ReadonlySet<string>, top = false): void {
     walkAst(tree, (tag, body) => {
       if (!NESTED_STATEMENTS.has(tag)) return true
-      this.statement({ [tag]: body } as unknown as Node, ctes, false)
+      this.statement({ [tag]: body } as unknown as Node, ctes, top)
       return false
     })
   }
