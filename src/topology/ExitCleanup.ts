@@ -1,7 +1,7 @@
 type SyncCleanup = () => void
 
 const pending = new Set<SyncCleanup>()
-const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM']
 
 function runAll(): void {
   for (const cleanup of pending) {
@@ -14,9 +14,11 @@ function runAll(): void {
   pending.clear()
 }
 
-// Runs first (prepended) and then steps aside: with no other listener the signal is raised again and kills us as
-// if we had never listened; otherwise the others, called right after us in the same emit, decide. A listener that
-// defers when it is not alone (signal-exit, used by tap) then finds itself alone and exits as it should.
+// A topology lives and dies with its process, and whoever handles SIGINT/SIGTERM means to exit, so this cleans
+// up first (prepended) and then steps aside: with no other listener the signal is raised again and kills us as if
+// we had never listened; otherwise the others, called right after us in the same emit, finish the job. A listener
+// that defers while it is not alone (signal-exit, loaded by tap) then finds itself alone and exits as it should.
+// SIGHUP is left alone: daemons, `pgshard dev` included, reload on it; a hang-up that kills us is the reaper's.
 function onSignal(signal: NodeJS.Signals): void {
   runAll()
   process.removeListener(signal, onSignal)
@@ -24,7 +26,7 @@ function onSignal(signal: NodeJS.Signals): void {
 }
 
 /**
- * Registers a synchronous clean-up to run if the process exits, or dies of SIGINT/SIGTERM/SIGHUP, before it was
+ * Registers a synchronous clean-up to run if the process exits, or is told to by SIGINT/SIGTERM, before it was
  * unregistered. Returns the unregister function.
  */
 export function cleanUpOnExit(cleanup: SyncCleanup): () => void {
