@@ -1,6 +1,5 @@
 import { checkCommand } from './CheckCommand.js'
 import { devCommand } from './DevCommand.js'
-import { planCommand } from './PlanCommand.js'
 import { routeCommand } from './RouteCommand.js'
 import { startCommand } from './StartCommand.js'
 
@@ -13,7 +12,6 @@ usage:
   pgshard check -c FILE          validate FILE; print the topology and the ring
   pgshard route -c FILE SQL [PARAM…]
                                  which shard and role SQL goes to, and why
-  pgshard plan OLD.yaml NEW.yaml what a change of the shard map would move
 `
 
 /** Runs a command line; resolves with the exit code. */
@@ -29,8 +27,6 @@ export async function run(argv: string[]): Promise<number> {
         return await checkCommand(rest)
       case 'route':
         return await routeCommand(rest)
-      case 'plan':
-        return await planCommand(rest)
       case undefined:
       case 'help':
       case '--help':

@@ -1,0 +1,50 @@
+import { parseArgs } from 'node:util'
+import { loadConfig } from '../config/ConfigLoader.js'
+import { StatementRouter } from '../proxy/StatementRouter.js'
+import { initSqlParser } from '../router/SqlParser.js'
+import type { BoundParam, Route } from '../router/Route.js'
+
+/** `pgshard route -c FILE SQL [PARAM…]`: where the proxy would send a statement, and why. */
+export async function routeCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: 'string', short: 'c' }, 'in-transaction': { type: 'boolean' } },
+  })
+  const [sql, ...params] = positionals
+  if (!values.config || sql === undefined) {
+    process.stderr.write('usage: pgshard route -c FILE "SQL" [PARAM…]   ($1, $2 … take the PARAMs as text)\n')
+    return 2
+  }
+  const config = await loadConfig(values.config)
+  await initSqlParser()
+  const router = new StatementRouter(config)
+  const analyzed = router.analyze(sql)
+  const route = router.route(
+    analyzed,
+    (n): BoundParam | undefined => {
+      if (n >= analyzed.firstParam && n - analyzed.firstParam < analyzed.literals.length) return { value: analyzed.literals[n - analyzed.firstParam], format: 0, typeOid: 0 }
+      const v = params[n - 1]
+      return v === undefined ? undefined : { value: v, format: 0, typeOid: 0 }
+    },
+    { inTransaction: values['in-transaction'] ?? false, txReadOnly: false },
+  )
+  process.stdout.write(describeRoute(route, config.shards.map((s) => s.name)) + '\n')
+  return route.kind === 'error' ? 1 : 0
+}
+
+/** A route as an operator reads it (also used by the admin console's SHOW ROUTE). */
+export function describeRoute(route: Route, shardNames: string[]): string {
+  switch (route.kind) {
+    case 'shard':
+      return `shard ${shardNames[route.shard]} (${route.role})\nwhy: ${route.reason}`
+    case 'scatter':
+      return `all shards, merged (${route.role})\nwhy: ${route.reason}\neach shard runs: ${route.plan.shardSql}`
+    case 'broadcast':
+      return `all shards (primary), all or nothing\nwhy: ${route.reason}`
+    case 'split':
+      return [`split into ${route.parts.length} statements`, `why: ${route.reason}`, ...route.parts.map((p) => `  ${shardNames[p.shard]}: ${p.rows} row(s): ${p.sql}`)].join('\n')
+    case 'error':
+      return `refused: ${route.code} ${route.message}${route.hint ? `\nhint: ${route.hint}` : ''}`
+  }
+}
