@@ -9,6 +9,7 @@ import type { Logger } from '../log/Logger.js'
 import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { PoolManager } from '../pool/PoolManager.js'
 import { VerifierCache, authenticateClient } from '../protocol/ClientAuth.js'
+import type { FrontendReader } from '../protocol/FrontendReader.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from '../protocol/ServerMessages.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
@@ -17,6 +18,18 @@ import { Session } from './Session.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 import { StatementNames } from './StatementNames.js'
 
+
+export const ADMIN_DATABASE = 'pgshard'
+/** What the console reports as server_version: psql adapts its queries to it. */
+const ADMIN_SERVER_VERSION = '15.0 (pgshard)'
+
+/** A client of the admin console, authenticated and ready for queries. */
+export interface AdminClient {
+  socket: net.Socket
+  reader: FrontendReader
+  user: UserConfig
+  params: Map<string, string>
+}
 
 /** Decides where statements go: the analyzer and router, behind one small interface. */
 export interface RoutingEngine {
@@ -64,6 +77,8 @@ export class ProxyServer {
   private handshaking = 0
   private accepting = true
   readonly services: SessionServices
+  /** Serves a client logged in to the admin console (database "pgshard"); set by ProxyApp. */
+  adminConsole: ((client: AdminClient) => void) | null = null
 
   constructor(
     config: Config,
@@ -155,6 +170,15 @@ export class ProxyServer {
         const dbName = params.get('database') || userName
         const user = this.config.users.find((u) => u.name === userName)
         await authenticateClient(userName, user, this.verifiers, (b) => socket.write(b), () => input.next(AUTH_TIMEOUT_MS))
+        if (dbName === ADMIN_DATABASE) {
+          if (!user?.admin) throw PgError.fatal(SqlState.INSUFFICIENT_PRIVILEGE, `user "${userName}" may not use the admin console`, 'Only users with admin: true may connect to the database "pgshard".')
+          if (!this.adminConsole) throw PgError.fatal(SqlState.CANNOT_CONNECT_NOW, 'the admin console is not available')
+          const key = this.newKey()
+          socket.write(Buffer.concat([parameterStatus('server_version', ADMIN_SERVER_VERSION), parameterStatus('client_encoding', 'UTF8'), parameterStatus('server_encoding', 'UTF8'), parameterStatus('DateStyle', 'ISO, MDY'), parameterStatus('integer_datetimes', 'on'), parameterStatus('standard_conforming_strings', 'on'), backendKeyData(key.pid, key.secret), readyForQuery('I')]))
+          input.detach()
+          this.adminConsole({ socket, reader, user: user!, params })
+          return
+        }
         const database = this.config.databases.find((d) => d.name === dbName)
         if (!database) throw PgError.fatal(SqlState.INVALID_CATALOG_NAME, `database "${dbName}" does not exist`, `pgshard serves: ${this.config.databases.map((d) => d.name).join(', ')}`)
         const perUser = user!.max_client_connections
