@@ -7,7 +7,9 @@
 // the ON clause of an outer join only constrains the rows of its nullable side, so it propagates pins from the
 // preserved side to the nullable side and never back. An unqualified column belongs to the level's only relation,
 // and only at the top level: in a subquery it could name a column of an outer query.
-import type { ColumnRef, DeleteStmt, InsertStmt, MergeStmt, Node, RangeVar, SelectStmt, UpdateStmt, WithClause } from 'libpg-query'
+import type {
+  ColumnRef, DeleteStmt, InsertStmt, MergeStmt, Node, RangeSubselect, RangeVar, SelectStmt, UpdateStmt, WithClause,
+} from 'libpg-query'
 import type { TableRef, ValueRef } from '../StatementPlan.js'
 import { asNode, stringList, walkAst } from './AstNode.js'
 import { tableRefOf, unionValues, type ColumnValues } from './PinCollector.js'
@@ -76,9 +78,17 @@ class ScopeWalker {
     this.nested(n, ctes, top)
   }
 
-  /** Queries nested anywhere in `tree` (sublinks, FROM subqueries, bodies of utility statements). */
-  private nested(tree: unknown, ctes: ReadonlySet<string>, top = false): void {
+  /**
+   * Queries nested anywhere in `tree` (sublinks, FROM subqueries, bodies of utility statements). A FROM subquery
+   * that is not LATERAL sees no column of its own level, so it is as top-level as that level (`fromTop`).
+   */
+  private nested(tree: unknown, ctes: ReadonlySet<string>, top = false, fromTop = top): void {
     walkAst(tree, (tag, body) => {
+      if (tag === 'RangeSubselect' && (body as RangeSubselect).lateral !== true) {
+        const query = (body as RangeSubselect).subquery
+        if (query !== undefined) this.statement(query, ctes, fromTop)
+        return false
+      }
       if (!NESTED_STATEMENTS.has(tag)) return true
       this.statement({ [tag]: body } as unknown as Node, ctes, top)
       return false
@@ -115,6 +125,8 @@ class ScopeWalker {
       [s.targetList, s.fromClause, s.whereClause, s.groupClause, s.havingClause, s.windowClause, s.valuesLists,
         s.sortClause, s.limitOffset, s.limitCount, s.distinctClause],
       visible,
+      false,
+      top,
     )
   }
 
@@ -134,7 +146,7 @@ class ScopeWalker {
     for (const item of u.fromClause ?? []) this.fromItem(item, scope, visible)
     if (u.whereClause !== undefined) scope.conditions.push({ expr: u.whereClause })
     this.finish(scope)
-    this.nested([u.targetList, u.fromClause, u.whereClause, u.returningClause], visible)
+    this.nested([u.targetList, u.fromClause, u.whereClause, u.returningClause], visible, false, top)
   }
 
   private delete(d: DeleteStmt, ctes: ReadonlySet<string>, top: boolean): void {
@@ -144,7 +156,7 @@ class ScopeWalker {
     for (const item of d.usingClause ?? []) this.fromItem(item, scope, visible)
     if (d.whereClause !== undefined) scope.conditions.push({ expr: d.whereClause })
     this.finish(scope)
-    this.nested([d.usingClause, d.whereClause, d.returningClause], visible)
+    this.nested([d.usingClause, d.whereClause, d.returningClause], visible, false, top)
   }
 
   /** MERGE is routed by its tables only: which rows it touches depends on the join, so nothing is pinned. */
@@ -154,7 +166,7 @@ class ScopeWalker {
     if (m.relation !== undefined) this.rangeVar(m.relation, scope, visible)
     if (m.sourceRelation !== undefined) this.fromItem(m.sourceRelation, scope, visible)
     for (const r of scope.relations) if (r.rv !== undefined) this.uses.push({ rv: r.rv, table: tableRefOf(r.rv), columns: new Map() })
-    this.nested([m.sourceRelation, m.joinCondition, m.mergeWhenClauses, m.returningClause], visible)
+    this.nested([m.sourceRelation, m.joinCondition, m.mergeWhenClauses, m.returningClause], visible, false, top)
   }
 
   private rangeVar(rv: RangeVar, scope: Scope, ctes: ReadonlySet<string>): void {

@@ -1,0 +1,362 @@
+import t from 'tap'
+import { buildInsertText } from '../src/router/InsertRowsAnalyzer.js'
+import { InvalidHintError } from '../src/router/HintParser.js'
+import { resolveSessionEffect } from '../src/router/SessionEffects.js'
+import { analyzeStatement } from '../src/router/StatementAnalyzer.js'
+import type { ColumnPin, StatementPlan } from '../src/router/StatementPlan.js'
+import { initSqlParser, SqlAnalysisError, SqlSyntaxError } from '../src/router/SqlParser.js'
+
+await initSqlParser()
+
+/** Pins as `alias-or-table.column → values` for compact comparisons. */
+const pinsOf = (p: StatementPlan): Record<string, unknown[]> => {
+  const out: Record<string, unknown[]> = {}
+  for (const pin of p.pins as ColumnPin[]) {
+    const name = [pin.table.schema, pin.table.name].filter(Boolean).join('.') + (pin.table.alias ? ` ${pin.table.alias}` : '')
+    out[`${name}.${pin.column}`] = pin.values
+  }
+  return out
+}
+const pins = (sql: string) => pinsOf(analyzeStatement(sql))
+
+t.test('pgbench statements', async (t) => {
+  const select = analyzeStatement('SELECT abalance FROM pgbench_accounts WHERE aid = $1;')
+  t.match(select, { kind: 'select', commandTag: 'SELECT', writes: false, tables: [{ name: 'pgbench_accounts' }], paramCount: 1 })
+  t.same(pinsOf(select), { 'pgbench_accounts.aid': [{ param: 1 }] })
+  const update = analyzeStatement('UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;')
+  t.match(update, { kind: 'update', writes: true, writtenTables: [{ name: 'pgbench_accounts' }] })
+  t.same(pinsOf(update), { 'pgbench_accounts.aid': [{ param: 2 }] })
+  const insert = analyzeStatement('INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP);')
+  t.same(pinsOf(insert), {
+    'pgbench_history.tid': [{ param: 1 }],
+    'pgbench_history.bid': [{ param: 2 }],
+    'pgbench_history.aid': [{ param: 3 }],
+    'pgbench_history.delta': [{ param: 4 }],
+  })
+  t.equal(insert.insert, undefined, 'CURRENT_TIMESTAMP cannot be a ValueRef: no row split offered')
+  t.same(analyzeStatement('SELECT abalance FROM pgbench_accounts WHERE aid = 12345').pins[0]?.values, [{ literal: '12345' }])
+})
+
+t.test('pins: equalities, IN, casts, unary minus, AND/OR/NOT', async (t) => {
+  t.same(pins('SELECT a FROM t WHERE 42 = k'), { 't.k': [{ literal: '42' }] })
+  t.same(pins('SELECT a FROM t WHERE k = $1::bigint AND u = CAST($2 AS uuid) AND v = -$3 AND w = -5 AND x = NULL'), {
+    't.k': [{ param: 1, cast: 'int8' }],
+    't.u': [{ param: 2, cast: 'uuid' }],
+    't.v': [{ param: 3, negate: true }],
+    't.w': [{ literal: '-5' }],
+    't.x': [{ null: true }],
+  })
+  t.same(pins("SELECT a FROM t WHERE k = '42'::int8 AND j = 12345678901 AND b = true"), {
+    't.k': [{ literal: '42', cast: 'int8' }],
+    't.j': [{ literal: '12345678901' }],
+    't.b': [{ literal: 'true' }],
+  })
+  t.same(pins('SELECT a FROM t WHERE k = 0'), { 't.k': [{ literal: '0' }] }, 'protobuf drops the 0: still a pin')
+  t.same(pins("SELECT a FROM t WHERE k = '5.7'::numeric::int"), {}, 'a chain of casts can change the value')
+  t.same(pins('SELECT a FROM t WHERE k IN (1, $1, -3)'), { 't.k': [{ literal: '1' }, { param: 1 }, { literal: '-3' }] })
+  t.same(pins('SELECT a FROM t WHERE k = ANY(ARRAY[1, 2])'), { 't.k': [{ literal: '1' }, { literal: '2' }] })
+  t.same(pins('SELECT a FROM t WHERE k = ANY($1)'), {}, 'one array parameter is not hashed per element')
+  t.same(pins('SELECT a FROM t WHERE k NOT IN (1, 2)'), {})
+  t.same(pins('SELECT a FROM t WHERE k = 1 AND k IN (1, 2, 3)'), { 't.k': [{ literal: '1' }] }, 'AND keeps the smaller set')
+  t.same(pins('SELECT a FROM t WHERE k = 1 OR k = 2'), { 't.k': [{ literal: '1' }, { literal: '2' }] })
+  t.same(pins('SELECT a FROM t WHERE (k = 1 AND x = 2) OR (k IN (3, 1) AND y = 4)'), { 't.k': [{ literal: '1' }, { literal: '3' }] })
+  t.same(pins('SELECT a FROM t WHERE k = 1 OR x = 2'), {}, 'a column missing from one OR branch is not pinned')
+  t.same(pins('SELECT a FROM t WHERE NOT (k = 1)'), {})
+  t.same(pins('SELECT a FROM t WHERE k + 0 = 1 AND k::text = $1'), {}, 'only bare columns pin')
+  t.same(pins('SELECT a FROM t WHERE (k, x) = (1, $1)'), { 't.k': [{ literal: '1' }], 't.x': [{ param: 1 }] })
+  t.same(pins('SELECT a FROM t WHERE k = f(1)'), {})
+})
+
+t.test('pins: aliases, schemas, joins and their equivalence classes', async (t) => {
+  t.same(pins('SELECT a.id, b.x FROM accounts a JOIN orders b ON a.id = b.account_id WHERE a.id = $1'), {
+    'accounts a.id': [{ param: 1 }],
+    'orders b.account_id': [{ param: 1 }],
+  })
+  t.same(pins('SELECT 1 FROM accounts a, orders b WHERE b.account_id = a.id AND b.account_id = 7'), {
+    'accounts a.id': [{ literal: '7' }],
+    'orders b.account_id': [{ literal: '7' }],
+  })
+  t.same(pins('SELECT x FROM s.t WHERE s.t.k = 1'), { 's.t.k': [{ literal: '1' }] })
+  t.same(pins('SELECT x FROM s.t x WHERE x.k = 1 AND s.t.k = 2'), { 's.t x.k': [{ literal: '1' }] }, 'an aliased table is only known by its alias')
+  t.same(pins('SELECT x FROM "Weird Table" w WHERE w."Key" = 3'), { 'Weird Table w.Key': [{ literal: '3' }] })
+  t.same(pins('SELECT 1 FROM a, b WHERE k = 1'), {}, 'an unqualified column with two tables is ambiguous')
+  t.same(pins('SELECT 1 FROM a JOIN b USING (k) WHERE a.k = 7'), { 'a.k': [{ literal: '7' }], 'b.k': [{ literal: '7' }] })
+  t.same(pins('SELECT 1 FROM a LEFT JOIN b ON a.k = b.k WHERE a.k = 5'), { 'a.k': [{ literal: '5' }], 'b.k': [{ literal: '5' }] }, 'preserved → nullable')
+  t.same(pins('SELECT 1 FROM a LEFT JOIN b ON a.k = b.k AND b.k = 5'), { 'b.k': [{ literal: '5' }] }, 'an ON pin restricts only the nullable side')
+  t.same(pins('SELECT 1 FROM a LEFT JOIN b ON a.k = b.k AND a.k = 5'), {}, 'ON does not filter the preserved side')
+  t.same(pins('SELECT 1 FROM a RIGHT JOIN b ON a.k = b.k WHERE b.k = 5'), { 'a.k': [{ literal: '5' }], 'b.k': [{ literal: '5' }] })
+  t.same(pins('SELECT 1 FROM a FULL JOIN b ON a.k = b.k WHERE a.k = 5'), { 'a.k': [{ literal: '5' }] })
+  t.same(pins('SELECT 1 FROM a JOIN accounts x ON x.id = a.k JOIN accounts y ON y.id = 9 WHERE a.k = 1'), {
+    'a.k': [{ literal: '1' }],
+    'accounts x.id': [{ literal: '1' }],
+    'accounts y.id': [{ literal: '9' }],
+  }, 'a self-join keeps each use apart')
+})
+
+t.test('pins: subqueries and CTEs pin only their own level', async (t) => {
+  t.same(pins('SELECT x FROM t WHERE k = 1 AND y IN (SELECT y FROM u WHERE u.k = 2)'), { 't.k': [{ literal: '1' }], 'u.k': [{ literal: '2' }] })
+  t.same(pins('SELECT x FROM t WHERE k = 1 AND EXISTS (SELECT 1 FROM u WHERE k = 2)'), { 't.k': [{ literal: '1' }] }, 'inside a subquery an unqualified column may be the outer one')
+  t.same(pins('SELECT x FROM t WHERE k = 1 AND x > (SELECT max(x) FROM t)'), {}, 'the same table unpinned in a subquery unpins it')
+  t.same(pins('SELECT x FROM (SELECT * FROM t WHERE k = 3) s'), { 't.k': [{ literal: '3' }] })
+  const cte = analyzeStatement('WITH t AS (SELECT * FROM t WHERE k = 4), x AS (SELECT * FROM t) SELECT * FROM x JOIN t ON true')
+  t.same(cte.tables, [{ name: 't' }], 'CTE names are not tables, except a CTE body naming itself')
+  t.same(pinsOf(cte), { 't.k': [{ literal: '4' }] })
+  const writing = analyzeStatement('WITH moved AS (DELETE FROM queue WHERE id = 5 RETURNING *) INSERT INTO done (id) SELECT id FROM moved')
+  t.match(writing, { kind: 'insert', writes: true })
+  t.same(writing.writtenTables, [{ name: 'done' }, { name: 'queue' }])
+  t.same(pinsOf(writing), { 'queue.id': [{ literal: '5' }] })
+  t.same(pins('SELECT x FROM t WHERE k = 1 UNION ALL SELECT x FROM t WHERE k = 2'), { 't.k': [{ literal: '1' }, { literal: '2' }] })
+  t.same(pins('SELECT x FROM t WHERE k = 1 FOR UPDATE OF t'), { 't.k': [{ literal: '1' }] })
+})
+
+t.test('writes, tables and functions', async (t) => {
+  t.match(analyzeStatement('SELECT * FROM t WHERE k = 1 FOR UPDATE'), { writes: true, kind: 'select' })
+  t.match(analyzeStatement('SELECT * FROM t FOR NO KEY UPDATE SKIP LOCKED'), { writes: true })
+  t.match(analyzeStatement('SELECT * FROM t FOR KEY SHARE'), { writes: true })
+  const into = analyzeStatement('SELECT * INTO archive FROM t')
+  t.match(into, { writes: true, kind: 'select' })
+  t.same(into.writtenTables, [{ name: 'archive' }])
+  const locked = analyzeStatement('SELECT o.id FROM orders o JOIN items i ON i.oid = o.id FOR UPDATE OF o')
+  t.same(locked.tables, [{ name: 'orders', alias: 'o' }, { name: 'items', alias: 'i' }], 'FOR UPDATE OF names an alias, not a table')
+  const fn = analyzeStatement("SELECT nextval('s'), pg_catalog.NOW(), coalesce(a, 1), \"Upper\"(b) FROM t")
+  t.same(fn.functions, ['nextval', 'now', 'upper'], 'lower-cased last name part; coalesce is not a function call')
+  t.match(analyzeStatement('SHOW search_path'), { kind: 'show', commandTag: 'SHOW', writes: false })
+  t.match(analyzeStatement('EXPLAIN SELECT * FROM t WHERE k = 1'), { kind: 'utility', writes: false, tables: [{ name: 't' }] })
+  t.match(analyzeStatement('EXPLAIN (ANALYZE false) DELETE FROM t'), { writes: false })
+  const explainWrite = analyzeStatement('EXPLAIN ANALYZE DELETE FROM t WHERE k = 1')
+  t.match(explainWrite, { writes: true, writtenTables: [{ name: 't' }] })
+  t.same(pinsOf(explainWrite), { 't.k': [{ literal: '1' }] }, 'EXPLAIN is routed like what it explains')
+  t.match(analyzeStatement('COPY t (a) FROM STDIN'), { kind: 'copy_from', writes: true, writtenTables: [{ name: 't' }] })
+  t.match(analyzeStatement('COPY (SELECT a FROM t WHERE k = 2) TO STDOUT'), { kind: 'copy_to', writes: false, tables: [{ name: 't' }] })
+  t.match(analyzeStatement('MERGE INTO t USING s ON t.k = s.k WHEN MATCHED THEN DELETE'), { kind: 'merge', writes: true, pins: [] })
+  t.match(analyzeStatement('SELECT 1'), { kind: 'select', tables: [], writes: false })
+  t.match(analyzeStatement('VALUES (1), (2)'), { kind: 'select', writes: false })
+})
+
+t.test('DDL', async (t) => {
+  const create = analyzeStatement('CREATE TABLE accounts (id bigint PRIMARY KEY, owner int REFERENCES users (id))')
+  t.match(create, { kind: 'ddl', commandTag: 'CREATE TABLE', writes: true })
+  t.same(create.writtenTables, [{ name: 'accounts' }], 'a foreign key target is read, not written')
+  t.same(create.tables, [{ name: 'accounts' }, { name: 'users' }])
+  t.same(analyzeStatement('DROP TABLE s.a, b CASCADE').writtenTables, [{ schema: 's', name: 'a' }, { name: 'b' }])
+  t.equal(analyzeStatement('DROP TABLE x').commandTag, 'DROP TABLE')
+  t.same(analyzeStatement('DROP FUNCTION f(int)').writtenTables, [])
+  t.same(analyzeStatement('TRUNCATE a, b').writtenTables, [{ name: 'a' }, { name: 'b' }])
+  t.match(analyzeStatement('CREATE INDEX i ON accounts (owner)'), { kind: 'ddl', commandTag: 'CREATE INDEX', writtenTables: [{ name: 'accounts' }] })
+  t.match(analyzeStatement('ALTER TABLE accounts ADD COLUMN note text'), { kind: 'ddl', commandTag: 'ALTER TABLE', writtenTables: [{ name: 'accounts' }] })
+  t.match(analyzeStatement('GRANT SELECT ON accounts TO app'), { kind: 'ddl', commandTag: 'GRANT', writtenTables: [{ name: 'accounts' }] })
+  const ctas = analyzeStatement('CREATE TABLE copy AS SELECT * FROM accounts WHERE id = 3')
+  t.same(ctas.writtenTables, [{ name: 'copy' }])
+  t.same(pinsOf(ctas), { 'accounts.id': [{ literal: '3' }] })
+  t.match(analyzeStatement('CREATE EXTENSION IF NOT EXISTS pgcrypto'), { kind: 'ddl', commandTag: 'CREATE EXTENSION' })
+})
+
+t.test('transactions', async (t) => {
+  t.match(analyzeStatement('BEGIN'), { kind: 'transaction', tx: 'begin', commandTag: 'BEGIN', txReadOnly: false })
+  t.match(analyzeStatement('BEGIN READ ONLY'), { tx: 'begin', txReadOnly: true })
+  t.match(analyzeStatement('START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY'), { tx: 'begin', commandTag: 'START TRANSACTION', txReadOnly: true })
+  t.match(analyzeStatement('BEGIN READ WRITE'), { txReadOnly: false })
+  t.match(analyzeStatement('COMMIT'), { tx: 'commit', commandTag: 'COMMIT' })
+  t.match(analyzeStatement('END'), { tx: 'commit', commandTag: 'COMMIT' })
+  t.match(analyzeStatement('ROLLBACK'), { tx: 'rollback', commandTag: 'ROLLBACK' })
+  t.match(analyzeStatement('ABORT'), { tx: 'rollback', commandTag: 'ROLLBACK' })
+  t.match(analyzeStatement('SAVEPOINT s1'), { tx: 'savepoint', commandTag: 'SAVEPOINT' })
+  t.match(analyzeStatement('RELEASE SAVEPOINT s1'), { tx: 'release', commandTag: 'RELEASE' })
+  t.match(analyzeStatement('ROLLBACK TO SAVEPOINT s1'), { tx: 'rollback_to', commandTag: 'ROLLBACK' })
+  t.match(analyzeStatement("PREPARE TRANSACTION 'g1'"), { tx: 'prepare_transaction', commandTag: 'PREPARE TRANSACTION' })
+  t.match(analyzeStatement("COMMIT PREPARED 'g1'"), { tx: 'commit_prepared' })
+  t.match(analyzeStatement("ROLLBACK PREPARED 'g1'"), { tx: 'rollback_prepared' })
+})
+
+t.test('session effects', async (t) => {
+  const effects = (sql: string) => analyzeStatement(sql).session
+  t.same(effects("SET application_name = 'x'"), [{ kind: 'set', name: 'application_name', local: false, text: "SET application_name = 'x'" }])
+  t.match(analyzeStatement('SET TIME ZONE UTC'), { kind: 'set', commandTag: 'SET', session: [{ kind: 'set', name: 'timezone' }] })
+  t.same(effects('SET LOCAL search_path = a, b'), [{ kind: 'set', name: 'search_path', local: true, text: 'SET LOCAL search_path = a, b' }])
+  t.same(effects('SET "Statement_Timeout" TO DEFAULT'), [{ kind: 'set', name: 'statement_timeout', local: false, text: 'SET "Statement_Timeout" TO DEFAULT' }])
+  t.same(effects('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE'), [{ kind: 'set_transaction' }])
+  t.same(effects('RESET work_mem'), [{ kind: 'reset', name: 'work_mem' }])
+  t.match(analyzeStatement('RESET ALL'), { commandTag: 'RESET', session: [{ kind: 'reset_all' }] })
+  t.match(analyzeStatement('DISCARD ALL'), { commandTag: 'DISCARD ALL', session: [{ kind: 'discard_all' }] })
+  t.same(effects('DISCARD PLANS'), [])
+  const multi = 'SELECT 1; SET x.y = 1; SELECT 2'
+  t.same(effects(multi), [{ kind: 'set', name: 'x.y', local: false, text: 'SET x.y = 1' }], 'text is the statement itself')
+  t.same(effects('SELECT \'é\'; SET application_name = \'ü\''), [{ kind: 'set', name: 'application_name', local: false, text: "SET application_name = 'ü'" }], 'byte offsets decoded')
+
+  t.same(effects('PREPARE q (int) AS SELECT * FROM t WHERE k = $1'), [
+    { kind: 'prepare', name: 'q', text: 'PREPARE q (int) AS SELECT * FROM t WHERE k = $1', nameLocation: 8 },
+  ])
+  t.match(analyzeStatement('PREPARE q AS SELECT 1'), { tables: [], pins: [], paramCount: 0, commandTag: 'PREPARE' })
+  t.same(effects('/* é */ EXECUTE "Q"(1, 2)'), [{ kind: 'execute', name: 'Q', nameLocation: 17 }], 'a byte offset, past the 2-byte é')
+  t.same(effects('DEALLOCATE PREPARE q'), [{ kind: 'deallocate', name: 'q', nameLocation: 19 }])
+  t.same(effects('DEALLOCATE ALL'), [{ kind: 'deallocate', name: null, nameLocation: -1 }])
+  t.same(effects('LISTEN "Chan"'), [{ kind: 'listen', channel: 'Chan' }])
+  t.same(effects('UNLISTEN ch'), [{ kind: 'unlisten', channel: 'ch' }])
+  t.same(effects('UNLISTEN *'), [{ kind: 'unlisten', channel: null }])
+  t.same(effects('SELECT pg_advisory_lock(1), pg_try_advisory_lock_shared(2)'), [{ kind: 'advisory_lock_session' }])
+  t.same(effects('SELECT pg_advisory_xact_lock(1)'), [], 'transaction-level locks end with the transaction')
+  t.same(effects('CREATE TEMP TABLE x (a int)'), [{ kind: 'temp_table' }])
+  t.same(effects('CREATE TEMPORARY TABLE x AS SELECT 1'), [{ kind: 'temp_table' }])
+  t.same(effects('SELECT * INTO TEMP x FROM t'), [{ kind: 'temp_table' }])
+  t.same(effects('CREATE TABLE x (a int)'), [])
+  t.same(effects('DECLARE c CURSOR WITH HOLD FOR SELECT 1'), [{ kind: 'hold_cursor' }])
+  t.same(effects('DECLARE c CURSOR FOR SELECT 1'), [])
+})
+
+t.test('set_config inside a SELECT', async (t) => {
+  const effects = (sql: string) => analyzeStatement(sql).session
+  t.same(effects("SELECT set_config('app.user_id', '42', false)"), [{ kind: 'set', name: 'app.user_id', local: false, text: "SET app.user_id = '42'" }])
+  t.same(effects("SELECT set_config('App.Tenant', 'it''s', true)"), [{ kind: 'set', name: 'app.tenant', local: true, text: "SET LOCAL app.tenant = 'it''s'" }])
+  t.same(effects("SELECT set_config('search_path', 'a, \"B\"', false)"), [
+    { kind: 'set', name: 'search_path', local: false, text: "SELECT pg_catalog.set_config('search_path', 'a, \"B\"', false)" },
+  ], 'SET would quote the whole list as one name')
+  t.same(effects("SELECT set_config('app.x', NULL, false)"), [{ kind: 'reset', name: 'app.x' }])
+  t.same(effects("SELECT set_config('app.x', 'a\\b', false)"), [{ kind: 'set', name: 'app.x', local: false, text: "SET app.x = E'a\\\\b'" }])
+  t.same(effects('SELECT set_config(name, $1, false) FROM t'), [{ kind: 'unknown_set_config' }])
+  t.same(effects("SELECT set_config('a.b', 'v', $1)"), [{ kind: 'unknown_set_config' }])
+  const [withParams] = effects("SELECT set_config('app.user', $1, true)")
+  t.same(withParams, { kind: 'set', name: 'app.user', local: true, text: 'SET LOCAL app.user = $1' })
+  t.same(resolveSessionEffect(withParams!, (n) => (n === 1 ? "o'k" : undefined)), { kind: 'set', name: 'app.user', local: true, text: "SET LOCAL app.user = 'o''k'" })
+  t.same(resolveSessionEffect(withParams!, () => undefined), { kind: 'unknown_set_config' })
+  const [named] = effects('SELECT set_config($1, $2, false)')
+  t.same(resolveSessionEffect(named!, (n) => (n === 1 ? 'App.Role' : 'admin')), { kind: 'set', name: 'app.role', local: false, text: "SET app.role = 'admin'" })
+  t.same(resolveSessionEffect({ kind: 'reset_all' }, () => 'x'), { kind: 'reset_all' })
+})
+
+t.test('hints', async (t) => {
+  t.same(analyzeStatement('/* pgshard: shard=s2 */ SELECT 1').hints, [{ kind: 'shard', value: 's2' }])
+  t.same(analyzeStatement('SELECT a FROM t /* PGSHARD: key=42, role=replica */ WHERE b = 1').hints, [
+    { kind: 'key', value: '42' },
+    { kind: 'role', value: 'replica' },
+  ])
+  t.same(analyzeStatement("SELECT 1 -- pgshard: key='a b' role=primary").hints, [
+    { kind: 'key', value: 'a b' },
+    { kind: 'role', value: 'primary' },
+  ])
+  t.same(analyzeStatement("SELECT '/* pgshard: shard=s9 */'").hints, [], 'a string is not a comment')
+  t.same(analyzeStatement('/* just a comment */ SELECT 1').hints, [])
+  t.throws(() => analyzeStatement('/* pgshard: role=master */ SELECT 1'), InvalidHintError)
+  t.throws(() => analyzeStatement('/* pgshard: color=red */ SELECT 1'), { code: '22023' })
+  let caught: unknown
+  try {
+    analyzeStatement('/* pgshard: shard */ SELECT 1')
+  } catch (err) {
+    caught = err
+  }
+  t.ok(caught instanceof SqlAnalysisError, 'hint errors share the base class the engine catches')
+  t.match(analyzeStatement("SET pgshard.shard = 's1'"), { kind: 'set', session: [{ kind: 'set', name: 'pgshard.shard', local: false }] })
+  t.match(analyzeStatement("SET LOCAL pgshard.key = '42'"), { kind: 'set', session: [{ kind: 'set', name: 'pgshard.key', local: true }] })
+  t.match(analyzeStatement('RESET pgshard.role'), { kind: 'set', session: [{ kind: 'reset', name: 'pgshard.role' }] })
+})
+
+t.test('INSERT rows and their byte ranges', async (t) => {
+  const sql = "INSERT INTO s.accounts AS a (id, name) VALUES (1, 'é'), ($1::int8, 'x') , (-3, NULL) ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id"
+  const plan = analyzeStatement(sql)
+  t.same(plan.insert?.table, { schema: 's', name: 'accounts', alias: 'a' })
+  t.same(plan.insert?.columns, ['id', 'name'])
+  t.same(plan.insert?.rows.map((r) => r.values), [
+    [{ literal: '1' }, { literal: 'é' }],
+    [{ param: 1, cast: 'int8' }, { literal: 'x' }],
+    [{ literal: '-3' }, { null: true }],
+  ])
+  const bytes = Buffer.from(sql)
+  t.same(plan.insert!.rows.map((r) => bytes.subarray(r.start, r.end).toString()), ["(1, 'é')", "($1::int8, 'x')", '(-3, NULL)'])
+  t.equal(bytes.subarray(plan.insert!.valuesStart, plan.insert!.valuesEnd).toString(), "(1, 'é'), ($1::int8, 'x') , (-3, NULL)")
+  t.same(pinsOf(plan), {
+    's.accounts a.id': [{ literal: '1' }, { param: 1, cast: 'int8' }, { literal: '-3' }],
+    's.accounts a.name': [{ literal: 'é' }, { literal: 'x' }, { null: true }],
+  })
+  t.equal(
+    buildInsertText(sql, plan.insert!, [2, 0]),
+    "INSERT INTO s.accounts AS a (id, name) VALUES (-3, NULL), (1, 'é') ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id",
+  )
+  t.same(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columns, [], 'no column list: the router decides')
+  t.same(pinsOf(analyzeStatement('INSERT INTO t VALUES (1, 2)')), {})
+  t.equal(analyzeStatement('INSERT INTO t (k) SELECT k FROM u').insert, undefined)
+  t.equal(analyzeStatement('INSERT INTO t (k, ts) VALUES (1, now()), (2, now())').insert, undefined)
+  t.same(pins('INSERT INTO t (k, ts) VALUES (1, now()), (2, now())'), { 't.k': [{ literal: '1' }, { literal: '2' }] })
+  t.equal(analyzeStatement('INSERT INTO t DEFAULT VALUES').insert, undefined)
+})
+
+t.test('multi-statement queries', async (t) => {
+  const tx = analyzeStatement('BEGIN; UPDATE t SET x = 1 WHERE k = 1; UPDATE t SET x = 2 WHERE k = $1; COMMIT;')
+  t.match(tx, { kind: 'update', multiStatement: true, writes: true, paramCount: 1, unmergeable: 'several statements in one query' })
+  t.equal(tx.scatter, undefined)
+  t.same(pinsOf(tx), { 't.k': [{ literal: '1' }, { param: 1 }] })
+  t.same(pins('SELECT a FROM t WHERE k = 1; SELECT a FROM t'), {}, 'one statement leaves t unpinned')
+  const mixed = analyzeStatement("SELECT a FROM t WHERE k = 1; SET x.y = 'z'; SELECT pg_advisory_lock(1)")
+  t.same(mixed.session.map((e) => e.kind), ['set', 'advisory_lock_session'])
+  t.same(mixed.functions, ['pg_advisory_lock'])
+  t.match(analyzeStatement('SELECT 1; SELECT 2'), { kind: 'select', writes: false })
+})
+
+t.test('errors and empty queries', async (t) => {
+  for (const sql of ['', '   ', ';', ' ; ; ', '/* only a comment */', '-- nothing']) {
+    t.match(analyzeStatement(sql), { kind: 'empty', commandTag: '', writes: false, tables: [] }, JSON.stringify(sql))
+  }
+  t.throws(() => analyzeStatement('SELEC 1'), { name: 'SqlSyntaxError', code: '42601', position: 1 })
+  t.throws(() => analyzeStatement("SELECT 'éé' FRO t"), { code: '42601', position: 17, message: /syntax error at or near "t"/ }, 'position counts characters, 1-based')
+  t.throws(() => analyzeStatement("SELECT 'unterminated"), SqlSyntaxError)
+  t.throws(() => analyzeStatement('SELECT 1\0; DROP TABLE t'), SqlSyntaxError)
+})
+
+t.test("psql's \\d catalog queries and drivers' own statements parse and are reads", async (t) => {
+  const reads = [
+    `SELECT n.nspname as "Schema",
+  c.relname as "Name",
+  CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'i' THEN 'index' WHEN 'S' THEN 'sequence' WHEN 't' THEN 'TOAST table' WHEN 'f' THEN 'foreign table' WHEN 'p' THEN 'partitioned table' WHEN 'I' THEN 'partitioned index' END as "Type",
+  pg_catalog.pg_get_userbyid(c.relowner) as "Owner"
+FROM pg_catalog.pg_class c
+     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+WHERE c.relkind IN ('r','p','v','m','S','f','')
+      AND n.nspname <> 'pg_catalog'
+      AND n.nspname !~ '^pg_toast'
+      AND n.nspname <> 'information_schema'
+  AND pg_catalog.pg_table_is_visible(c.oid)
+ORDER BY 1,2;`,
+    `SELECT c.oid,
+  n.nspname,
+  c.relname
+FROM pg_catalog.pg_class c
+     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname OPERATOR(pg_catalog.~) '^(accounts)$' COLLATE pg_catalog.default
+  AND pg_catalog.pg_table_is_visible(c.oid)
+ORDER BY 2, 3;`,
+    `SELECT a.attname,
+  pg_catalog.format_type(a.atttypid, a.atttypmod),
+  (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true)
+   FROM pg_catalog.pg_attrdef d
+   WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef),
+  a.attnotnull,
+  (SELECT c.collname FROM pg_catalog.pg_collation c, pg_catalog.pg_type t
+   WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) AS attcollation,
+  a.attidentity,
+  a.attgenerated
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = '16384' AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum;`,
+    `SELECT pol.polname, pol.polpermissive,
+  CASE WHEN pol.polroles = '{0}' THEN NULL ELSE pg_catalog.array_to_string(array(select rolname from pg_catalog.pg_roles where oid = any (pol.polroles) order by 1),',') END,
+  pg_catalog.pg_get_expr(pol.polqual, pol.polrelid),
+  CASE pol.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' END AS cmd
+FROM pg_catalog.pg_policy pol
+WHERE pol.polrelid = '16384' ORDER BY 1;`,
+    `select b.oid, b.typarray from pg_catalog.pg_type a left join pg_catalog.pg_type b on b.oid = a.typelem where a.typcategory = 'A' group by b.oid, b.typarray order by b.oid`,
+    'SELECT $1::text as name',
+    'SELECT t.oid, typarray FROM pg_type t JOIN pg_namespace ns ON typnamespace = ns.oid WHERE typname = $1',
+    'SELECT current_setting($1), version()',
+  ]
+  for (const sql of reads) {
+    const plan = analyzeStatement(sql)
+    t.equal(plan.kind, 'select', sql.slice(0, 40))
+    t.equal(plan.writes, false, sql.slice(0, 40))
+  }
+  t.same(analyzeStatement(reads[0]!).tables, [
+    { schema: 'pg_catalog', name: 'pg_class', alias: 'c' },
+    { schema: 'pg_catalog', name: 'pg_namespace', alias: 'n' },
+    { schema: 'pg_catalog', name: 'pg_am', alias: 'am' },
+  ])
+  t.match(analyzeStatement('SET extra_float_digits = 3'), { kind: 'set', session: [{ name: 'extra_float_digits' }] })
+  t.match(analyzeStatement('BEGIN ISOLATION LEVEL READ COMMITTED'), { tx: 'begin' })
+})
