@@ -77,7 +77,7 @@ export class ResultMerger {
     this.aggregating = plan.groupBy !== null || this.aggregates.length > 0 || plan.having !== null
     for (const k of plan.orderBy) this.requireOrdered(k.column, 'order')
     for (const c of plan.groupBy ?? []) this.requireOrdered(c, 'group')
-    if (plan.distinct) for (let c = 0; c < plan.visibleColumns; c++) this.requireOrdered(c, 'compare for DISTINCT')
+    if (plan.distinct) for (let c = 0; c < plan.visibleColumns; c++) this.requireOrdered(c, 'deduplicate (DISTINCT)')
     this.having = plan.having ? new HavingFilter(plan.having, this.output, param) : undefined
     this.seen = plan.distinct ? new Set() : undefined
     this.toSkip = count(plan.offset, 'OFFSET', param) ?? 0
