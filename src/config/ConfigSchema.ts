@@ -21,6 +21,8 @@ export const duration = (description: string) =>
     .describe(description)
 
 const port = z.number().int().min(1).max(65535)
+/** A port to listen on; 0 picks a free one (tests). */
+const listenPort = z.number().int().min(0).max(65535)
 const identifier = z.string().min(1).max(63)
 
 export const NodeSchema = z
@@ -114,7 +116,7 @@ export const ConfigSchema = z
     listen: z
       .object({
         host: z.string().default('127.0.0.1').describe('Address the proxy listens on'),
-        port: port.default(6432).describe('Port the proxy listens on'),
+        port: listenPort.default(6432).describe('Port the proxy listens on (0: any free port)'),
         max_client_connections: z
           .number()
           .int()
@@ -147,7 +149,7 @@ export const ConfigSchema = z
     admin: z
       .object({
         host: z.string().default('127.0.0.1').describe('Address of the metrics and health HTTP endpoint'),
-        metrics_port: port.optional().describe('Port of /metrics, /healthz and /readyz (off when absent)'),
+        metrics_port: listenPort.optional().describe('Port of /metrics, /healthz and /readyz (off when absent; 0: any free port)'),
       })
       .strict()
       .prefault({})
