@@ -60,7 +60,7 @@ export class ShardMap {
       if (!this.sharded.has(id)) this.reference.add(id)
     }
     this.shardedTables = [...this.sharded.values()]
-    this.referenceTables = [...this.reference]
+    this.referenceTables = [...this.reference].map((id) => id.replace('\u0000', '.'))
   }
 
   shardIndex(name: string): number | undefined {
