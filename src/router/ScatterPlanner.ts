@@ -106,9 +106,8 @@ class ScatterBuilder {
       if (layout.distinct !== null) this.remove(layout.distinct)
     } else if (offset !== null) {
       const at = [layout.clauses.get('limit'), layout.clauses.get('offset'), layout.clauses.get('fetch')]
-      const first = Math.min(...at.map((span) => span?.start ?? Infinity))
-      for (const span of at) this.remove(span)
-      if (limit !== null) this.edits.push({ start: first, end: first, text: `LIMIT ${int8(limit)} + ${int8(offset)}` })
+      const first = Math.min(...at.map((span) => this.remove(span)))
+      if (limit !== null) this.edits.push({ start: first, end: first, text: ` LIMIT ${int8(limit)} + ${int8(offset)}` })
     }
     this.keepRemovedParams()
     const lastTarget = layout.targets[layout.targets.length - 1]!
@@ -326,8 +325,14 @@ class ScatterBuilder {
     return 'null' in value ? null : value
   }
 
-  private remove(span: Span | undefined): void {
-    if (span !== undefined) this.edits.push({ start: span.start, end: span.end, text: '' })
+  /** Removes a span with the blanks before it; returns where the removal starts (Infinity for none). */
+  private remove(span: Span | undefined): number {
+    if (span === undefined) return Infinity
+    let start = span.start
+    // Not past a line break: it may end a `--` comment.
+    while (start > this.start && (this.text.bytes[start - 1] === ' ' || this.text.bytes[start - 1] === '\t')) start--
+    this.edits.push({ start, end: span.end, text: '' })
+    return start
   }
 
   /**
@@ -380,7 +385,7 @@ class ScatterBuilder {
       ok = false
     }
     if (!ok) refuse('a SELECT pgshard could not rewrite for the shards')
-    return sql.replace(/\s+$/, '')
+    return sql
   }
 }
 

@@ -1,0 +1,228 @@
+import t from 'tap'
+import { restoreLiterals } from '../src/router/LiteralNormalizer.js'
+import { StatementCache } from '../src/router/StatementCache.js'
+import { analyzeStatement } from '../src/router/StatementAnalyzer.js'
+import type { ScatterPlan } from '../src/router/StatementPlan.js'
+import { initSqlParser, parseSql } from '../src/router/SqlParser.js'
+
+await initSqlParser()
+
+const scatter = (sql: string): ScatterPlan => {
+  const plan = analyzeStatement(sql)
+  if (plan.scatter === undefined) throw new Error(`no scatter plan for ${sql}: ${plan.unmergeable}`)
+  return plan.scatter
+}
+const refusal = (sql: string): string | undefined => {
+  const plan = analyzeStatement(sql)
+  return plan.scatter === undefined ? plan.unmergeable : undefined
+}
+const value = { kind: 'value' }
+
+t.test('plain rows pass through unchanged', async (t) => {
+  t.same(scatter('SELECT id, name FROM accounts WHERE region = $1'), {
+    shardSql: 'SELECT id, name FROM accounts WHERE region = $1',
+    columns: [value, value],
+    visibleColumns: 2,
+    groupBy: null,
+    distinct: false,
+    orderBy: [],
+    limit: null,
+    offset: null,
+    having: null,
+  })
+  t.equal(scatter('SELECT id FROM accounts LIMIT 10').shardSql, 'SELECT id FROM accounts LIMIT 10', 'LIMIT alone: each shard may stop at n')
+  t.same(scatter('SELECT id FROM accounts LIMIT 10').limit, { literal: '10' })
+  t.equal(scatter('SELECT 1').shardSql, 'SELECT 1')
+})
+
+t.test('ORDER BY: positions, names, expressions and hidden keys', async (t) => {
+  const p = scatter('SELECT id, name AS n FROM accounts ORDER BY created DESC, n, 1 NULLS FIRST, lower(name) ASC NULLS LAST LIMIT 10 OFFSET 20')
+  t.equal(p.shardSql, 'SELECT id, name AS n, created, lower(name) FROM accounts ORDER BY created DESC, n, 1 NULLS FIRST, lower(name) ASC NULLS LAST LIMIT (10)::int8 + (20)::int8')
+  t.same(p.orderBy, [
+    { column: 2, descending: true, nullsFirst: true },
+    { column: 1, descending: false, nullsFirst: false },
+    { column: 0, descending: false, nullsFirst: true },
+    { column: 3, descending: false, nullsFirst: false },
+  ])
+  t.same([p.visibleColumns, p.columns.length, p.limit, p.offset], [2, 4, { literal: '10' }, { literal: '20' }])
+  const same = scatter('SELECT id, balance * 2 FROM accounts ORDER BY balance * 2 DESC')
+  t.same(same.orderBy, [{ column: 1, descending: true, nullsFirst: true }], 'an ORDER BY expression written in the select list is that column')
+  t.equal(same.columns.length, 2)
+  const named = scatter('SELECT a.id, count FROM accounts a ORDER BY id')
+  t.same(named.orderBy, [{ column: 0, descending: false, nullsFirst: false }], 'ORDER BY name matches the output column name')
+  t.equal(refusal('SELECT a AS x, b AS x FROM t ORDER BY x'), 'ORDER BY x, which names several output columns')
+  t.equal(refusal('SELECT a FROM t ORDER BY a USING <'), 'ORDER BY … USING')
+  t.equal(refusal('SELECT a FROM t ORDER BY 3'), 'ORDER BY position 3')
+})
+
+t.test('LIMIT / OFFSET / FETCH', async (t) => {
+  const p = scatter('SELECT a FROM t ORDER BY a OFFSET $2 ROWS FETCH FIRST $1 ROWS ONLY')
+  t.equal(p.shardSql, 'SELECT a FROM t ORDER BY a LIMIT ($1)::int8 + ($2)::int8')
+  t.same([p.limit, p.offset], [{ param: 1 }, { param: 2 }])
+  const offsetOnly = scatter('SELECT a FROM t ORDER BY a OFFSET 5')
+  t.equal(offsetOnly.shardSql, 'SELECT a FROM t ORDER BY a', 'OFFSET alone: every shard sends everything')
+  t.same([offsetOnly.limit, offsetOnly.offset], [null, { literal: '5' }])
+  t.same(scatter('SELECT a FROM t LIMIT ALL').limit, null)
+  t.same(scatter('SELECT a FROM t LIMIT $1::int').limit, { param: 1, cast: 'int4' })
+  t.equal(refusal('SELECT a FROM t LIMIT 2 + 3'), 'a LIMIT expression')
+  t.equal(refusal('SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES'), 'FETCH FIRST … WITH TIES')
+})
+
+t.test('aggregates: AVG split, whole-table groups, shard query keeps only what can be merged', async (t) => {
+  const p = scatter('SELECT count(*), sum(x), min(y), max(y), avg(x), avg(y) AS "mean", bool_and(f), bool_or(f), every(f) FROM t WHERE region = $1')
+  t.equal(p.shardSql, 'SELECT count(*), sum(x), min(y), max(y), sum(x) AS avg, sum(y) AS "mean", bool_and(f), bool_or(f), every(f), count(x), count(y) FROM t WHERE region = $1')
+  t.same(p.columns, [
+    { kind: 'aggregate', fn: 'count' },
+    { kind: 'aggregate', fn: 'sum' },
+    { kind: 'aggregate', fn: 'min' },
+    { kind: 'aggregate', fn: 'max' },
+    { kind: 'aggregate', fn: 'avg', sumColumn: 4, countColumn: 9 },
+    { kind: 'aggregate', fn: 'avg', sumColumn: 5, countColumn: 10 },
+    { kind: 'aggregate', fn: 'bool_and' },
+    { kind: 'aggregate', fn: 'bool_or' },
+    { kind: 'aggregate', fn: 'bool_and' },
+    { kind: 'aggregate', fn: 'count' },
+    { kind: 'aggregate', fn: 'count' },
+  ])
+  t.same([p.visibleColumns, p.groupBy], [9, []], 'no GROUP BY: one group over everything')
+  const filtered = scatter('SELECT pg_catalog.avg(x) FILTER (WHERE x > 0), count(*) FILTER (WHERE y) FROM t')
+  t.equal(filtered.shardSql, 'SELECT pg_catalog.sum(x) FILTER (WHERE x > 0) AS avg, count(*) FILTER (WHERE y), count(x) FILTER (WHERE x > 0) FROM t')
+})
+
+t.test('GROUP BY, HAVING, DISTINCT, ORDER BY and LIMIT of a grouped query', async (t) => {
+  const p = scatter('SELECT region, avg(balance), count(*) AS n FROM accounts GROUP BY region, kind HAVING sum(balance) > 100 AND NOT count(*) < $1 OR max(x) IS NULL ORDER BY n DESC, kind LIMIT 5 OFFSET $2')
+  t.equal(p.shardSql, 'SELECT region, sum(balance) AS avg, count(*) AS n, count(balance), kind, sum(balance), max(x), ($1)::text, ($2)::int8 FROM accounts GROUP BY region, kind')
+  t.same(p.groupBy, [0, 4])
+  t.same(p.having, {
+    op: 'or',
+    args: [
+      {
+        op: 'and',
+        args: [
+          { op: 'compare', cmp: '>', left: { op: 'column', column: 5 }, right: { op: 'const', value: '100' } },
+          { op: 'not', arg: { op: 'compare', cmp: '<', left: { op: 'column', column: 2 }, right: { op: 'param', param: 1 } } },
+        ],
+      },
+      { op: 'is_null', arg: { op: 'column', column: 6 }, negated: false },
+    ],
+  })
+  t.same(p.orderBy, [
+    { column: 2, descending: true, nullsFirst: true },
+    { column: 4, descending: false, nullsFirst: false },
+  ])
+  t.same([p.limit, p.offset, p.visibleColumns], [{ literal: '5' }, { param: 2 }, 3])
+  t.same(p.columns.slice(3), [
+    { kind: 'aggregate', fn: 'count' },
+    value,
+    { kind: 'aggregate', fn: 'sum' },
+    { kind: 'aggregate', fn: 'max' },
+    value,
+    value,
+  ], 'hidden: avg count, group key, HAVING aggregates, then the parameters only the removed clauses used')
+
+  const positional = scatter('SELECT DISTINCT g, count(*) FROM t GROUP BY 1 HAVING avg(v) >= 2.5 ORDER BY 2 DESC')
+  t.equal(positional.shardSql, 'SELECT g, count(*), sum(v), count(v) FROM t GROUP BY 1', 'DISTINCT, HAVING and ORDER BY are applied after the merge')
+  t.same([positional.groupBy, positional.distinct], [[0], true])
+  t.same(positional.columns[2], { kind: 'aggregate', fn: 'avg', sumColumn: 2, countColumn: 3 })
+  t.same(positional.having, { op: 'compare', cmp: '>=', left: { op: 'column', column: 2 }, right: { op: 'const', value: '2.5' } })
+
+  const groupedOnly = scatter('SELECT region FROM accounts GROUP BY region')
+  t.same([groupedOnly.groupBy, groupedOnly.columns], [[0], [value]])
+  t.equal(refusal('SELECT a AS b FROM t GROUP BY b'), 'GROUP BY b, which is both an alias and maybe a column')
+  t.equal(refusal('SELECT g FROM t GROUP BY g HAVING sum(x) + 1 > 2'), 'an expression over the aggregate sum() (only bare aggregates can be merged)')
+  t.equal(refusal('SELECT g FROM t GROUP BY g HAVING g LIKE $1'), 'a HAVING condition pgshard cannot evaluate after merging (use comparisons of aggregates and constants)')
+})
+
+t.test('DISTINCT without aggregates stays on the shards', async (t) => {
+  const p = scatter('SELECT DISTINCT a, b FROM t ORDER BY a LIMIT 3')
+  t.equal(p.shardSql, 'SELECT DISTINCT a, b FROM t ORDER BY a LIMIT 3')
+  t.same([p.distinct, p.orderBy], [true, [{ column: 0, descending: false, nullsFirst: false }]])
+})
+
+t.test('what cannot be merged is refused, naming the construct', async (t) => {
+  const cases: [string, string][] = [
+    ['SELECT a, row_number() OVER (ORDER BY a) FROM t', 'a window function'],
+    ['SELECT a, sum(x) OVER w FROM t WINDOW w AS (PARTITION BY a)', 'a window function'],
+    ['SELECT count(DISTINCT a) FROM t', 'count(DISTINCT …)'],
+    ['SELECT sum(DISTINCT a) FROM t', 'sum(DISTINCT …)'],
+    ["SELECT string_agg(a, ',') FROM t", 'the aggregate string_agg()'],
+    ['SELECT array_agg(a) FROM t', 'the aggregate array_agg()'],
+    ['SELECT stddev(a) FROM t', 'the aggregate stddev()'],
+    ['SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate percentile_cont()'],
+    ['SELECT max(a ORDER BY b) FROM t', 'an ordered aggregate max(… ORDER BY …)'],
+    ['SELECT sum(x) / count(x) FROM t', 'an expression over the aggregate sum() (only bare aggregates can be merged)'],
+    ['SELECT coalesce(max(x), 0) FROM t', 'an expression over the aggregate max() (only bare aggregates can be merged)'],
+    ['SELECT DISTINCT ON (a) a, b FROM t', 'DISTINCT ON'],
+    ['SELECT a FROM t UNION SELECT a FROM u', 'a set operation (UNION) across shards'],
+    ['SELECT a FROM t INTERSECT SELECT a FROM t', 'a set operation (INTERSECT) across shards'],
+    ['SELECT a, count(*) FROM t GROUP BY ROLLUP (a)', 'GROUPING SETS, ROLLUP or CUBE'],
+    ['SELECT a, b, count(*) FROM t GROUP BY GROUPING SETS ((a), (b))', 'GROUPING SETS, ROLLUP or CUBE'],
+    ['SELECT a FROM t JOIN u ON t.k = u.k', 'a join across shards'],
+    ['SELECT a FROM t, u', 'a join across shards'],
+    ['SELECT a FROM (SELECT a FROM t) s', 'a subquery in FROM across shards'],
+    ['SELECT a FROM t WHERE b IN (SELECT b FROM u)', 'a subquery over another table across shards'],
+    ['SELECT a, (SELECT max(b) FROM t) FROM t', 'a subquery over another table across shards'],
+    ['WITH x AS (SELECT a FROM t) SELECT a FROM x', 'a WITH query (CTE) across shards'],
+    ['SELECT a INTO b FROM t', 'SELECT … INTO'],
+    ['SELECT a FROM t FOR UPDATE', 'a locking clause (FOR UPDATE/SHARE) across shards'],
+    ['SELECT * FROM t', 'SELECT * across shards (name the columns, so pgshard knows where to merge)'],
+    ['SELECT t.*, 1 FROM t', 'SELECT * across shards (name the columns, so pgshard knows where to merge)'],
+    ['SELECT a FROM generate_series(1, 3) a', 'a FROM item that is not a table'],
+    ['VALUES (1), (2)', 'a VALUES list'],
+    ['SELECT json_agg(a) FROM t', 'the aggregate json_agg()'],
+    ['SELECT 1; SELECT 2', 'several statements in one query'],
+  ]
+  for (const [sql, reason] of cases) t.equal(refusal(sql), reason, sql)
+  t.not(refusal('SELECT a FROM t WHERE b IN (SELECT unnest($1::int[]))'), 'a subquery over another table across shards', 'a subquery over no table is fine')
+  t.equal(refusal('SELECT a FROM t WHERE b IN (SELECT unnest($1::int[]))'), undefined)
+})
+
+t.test('the text is mapped with keywords used as labels, strings, comments and non-ASCII', async (t) => {
+  const p = scatter(`SELECT a AS "limit", t.order, 'FROM é' AS x, b IS DISTINCT FROM c FROM t /* ORDER BY z */ WHERE d = 'ORDER BY' ORDER BY 1 LIMIT 5 OFFSET 1`)
+  t.equal(p.shardSql, `SELECT a AS "limit", t.order, 'FROM é' AS x, b IS DISTINCT FROM c FROM t /* ORDER BY z */ WHERE d = 'ORDER BY' ORDER BY 1 LIMIT (5)::int8 + (1)::int8`)
+  t.same(p.orderBy, [{ column: 0, descending: false, nullsFirst: false }])
+  const avg = scatter("SELECT 'ü' AS k, avg(x) FROM t WHERE n = 'ö' GROUP BY 1")
+  t.equal(avg.shardSql, "SELECT 'ü' AS k, sum(x) AS avg, count(x) FROM t WHERE n = 'ö' GROUP BY 1")
+})
+
+t.test('every rewritten shard query parses and has the planned columns', async (t) => {
+  const statements = [
+    'SELECT id, name FROM accounts ORDER BY created DESC LIMIT 10 OFFSET 20',
+    'SELECT region, avg(balance), count(*) AS n FROM accounts GROUP BY region HAVING sum(balance) > 100 ORDER BY n DESC LIMIT 5',
+    'SELECT g, count(*) FROM t GROUP BY 1 HAVING avg(v) > $1 ORDER BY 2 LIMIT $2',
+    'SELECT a, b FROM t ORDER BY a + b LIMIT $1 OFFSET $2',
+    'SELECT max(x), min(y) FROM t WHERE k IN (1, 2, 3)',
+    'SELECT DISTINCT avg(x) FROM t GROUP BY g ORDER BY 1 DESC',
+  ]
+  for (const sql of statements) {
+    const p = scatter(sql)
+    const target = parseSql(p.shardSql).stmts?.[0]?.stmt
+    t.ok(target !== undefined && 'SelectStmt' in target && target.SelectStmt.targetList?.length === p.columns.length, p.shardSql)
+    t.ok(p.visibleColumns <= p.columns.length)
+    for (const key of p.orderBy) t.ok(key.column < p.columns.length)
+    for (const g of p.groupBy ?? []) t.ok(g < p.columns.length)
+  }
+})
+
+t.test('a plan from the cache serves every literal: restore them into the shard query', async (t) => {
+  const cache = new StatementCache(10)
+  const first = cache.lookup("SELECT region, avg(balance) FROM accounts WHERE kind = 'gold' GROUP BY region HAVING count(*) > 3 ORDER BY 2 DESC LIMIT 7")
+  const second = cache.lookup("SELECT region, avg(balance) FROM accounts WHERE kind = 'silver' GROUP BY region HAVING count(*) > 9 ORDER BY 2 DESC LIMIT 2")
+  t.equal(second.hit, true)
+  t.equal(second.plan, first.plan, 'one plan for both')
+  const shardSql = first.plan.scatter!.shardSql
+  t.equal(shardSql, 'SELECT region, sum(balance) AS avg, count(balance), count(*), ($2)::text, ($3)::int8 FROM accounts WHERE kind = $1 GROUP BY region')
+  t.equal(
+    restoreLiterals(shardSql, second.firstParam, second.sources),
+    "SELECT region, sum(balance) AS avg, count(balance), count(*), (9)::text, (2)::int8 FROM accounts WHERE kind = 'silver' GROUP BY region",
+  )
+  t.same(second.plan.scatter!.having, { op: 'compare', cmp: '>', left: { op: 'column', column: 3 }, right: { op: 'param', param: 2 } })
+  t.same(second.literals, ['silver', '9', '2'])
+})
+
+t.test('a rewrite never lets a line comment swallow the shard query', async (t) => {
+  const p = scatter('SELECT a FROM t ORDER BY a -- sorted\nLIMIT 5 OFFSET 2')
+  t.equal(p.shardSql, 'SELECT a FROM t ORDER BY a -- sorted\n LIMIT (5)::int8 + (2)::int8')
+  const g = scatter('SELECT g, count(*) FROM t GROUP BY g -- per g\nORDER BY 2')
+  t.equal(g.shardSql, 'SELECT g, count(*) FROM t GROUP BY g -- per g\n', 'the line break that ends the comment stays')
+})
