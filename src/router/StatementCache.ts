@@ -66,8 +66,9 @@ export class StatementCache {
             plan = analyzeStatement(normalized.text)
           } catch (err) {
             if (!(err instanceof SqlSyntaxError) || normalized.values.length === 0) throw err
+            const raw = this.raw(sql)
             this.put(normalized.text, RAW)
-            return this.raw(sql)
+            return raw
           }
           this.put(normalized.text, plan)
         }
