@@ -276,6 +276,11 @@ t.test('sharded tables: pinned keys', async (t) => {
       expect: { kind: 'shard', shard: 1 },
     },
     {
+      name: 'self-join: the unaliased occurrence pinned, the aliased one not',
+      plan: select([accounts, { name: 'accounts', alias: 'b' }], [pin(accounts, 'id', lit(K1))], { unmergeable: 'cross-shard join' }),
+      expect: { kind: 'error', code: '0A000', message: /no condition on the sharding key accounts\.id/ },
+    },
+    {
       name: 'pinned sharded table joined with a reference table',
       plan: select([accounts, countries], [pin(accounts, 'id', lit(K2))]),
       expect: { kind: 'shard', shard: 2 },

@@ -9,8 +9,9 @@
 //   A hint never overrides what the statement itself pins: a key owned by another shard is refused, and a
 //   write to a reference table (which must change on every shard) cannot be restricted to one shard.
 // - Key pins: each occurrence of a sharded table is pinned by the analyzer's pins on its key column (several
-//   pins on one occurrence intersect: they are ANDed). When a table occurs more than once, a pin counts for
-//   an occurrence only if their aliases match, otherwise that occurrence is unpinned (the safe side).
+//   pins on one occurrence intersect: they are ANDed). When a table occurs more than once (self-join), a pin
+//   counts only for the occurrence with the same schema, name and alias; an occurrence without its own pin is
+//   unpinned (the safe side).
 //   A NULL compared in WHERE matches no row, so it pins nothing; a NULL key in INSERT VALUES is refused
 //   (23502). Key conditions that match no row at all (k = NULL, k = 1 AND k = 2) go to one shard.
 // - Reference tables only: reads go to the transaction's shard, else the default shard (deterministic;
@@ -392,14 +393,12 @@ export class Router {
     tables: Placement,
     searchPath: string[],
   ): ShardSet {
-    const occurrences = tables.sharded.filter((u) => u.table === use.table)
-    const alias = use.ref.alias
-    const aliasUnique = alias !== undefined && occurrences.filter((u) => u.ref.alias === alias).length === 1
+    const occurrences = tables.sharded.filter((u) => u.table === use.table).length
     const pins = plan.pins.filter(
       (pin) =>
         pin.column === use.table.key &&
         this.map.shardedTable(pin.table, searchPath) === use.table &&
-        (occurrences.length === 1 || (aliasUnique && pin.table.alias === alias)),
+        (occurrences === 1 || sameReference(pin.table, use.ref)),
     )
     if (pins.length === 0) return 'all'
     let result: Set<number> | undefined
@@ -546,6 +545,10 @@ function isWrite(plan: StatementPlan): boolean {
 function statementVerb(plan: StatementPlan): string {
   const tag = plan.commandTag.split(' ')[0]
   return tag === '' ? plan.kind.toUpperCase() : tag
+}
+
+function sameReference(a: TableRef, b: TableRef): boolean {
+  return a.name === b.name && a.schema === b.schema && a.alias === b.alias
 }
 
 function label(ref: TableRef): string {
