@@ -433,6 +433,11 @@ t.test('INSERT into a sharded table', async (t) => {
   )
   t.match(allOne, { kind: 'shard', shard: 1 }, 'all rows on one shard: no split')
   t.match(router.route(multi, textParams(K1), NO_TX), { kind: 'error', code: '0A000', message: /text is not available/ }, 'no text: no split')
+  t.match(
+    router.route(multi, textParams(K1), NO_TX, text.replace('INSERT INTO', 'INSERT  INTO')),
+    { kind: 'error', code: 'XX000', message: /does not match its plan/ },
+    'a text that is not the analyzed one is refused, never cut apart',
+  )
 })
 
 t.test('reference, unsharded and table-less statements; DDL', async (t) => {

@@ -43,6 +43,8 @@ const FEATURE_NOT_SUPPORTED = '0A000'
 const UNDEFINED_OBJECT = '42704'
 const PROTOCOL_VIOLATION = '08P01'
 const INT64_MAX = 2n ** 63n - 1n
+const PAREN_OPEN = 0x28
+const PAREN_CLOSE = 0x29
 
 /** A decision to refuse, raised while deciding and returned as an error Route. */
 class Refusal extends Error {
@@ -139,7 +141,7 @@ export class Router {
     const shardHint = plan.hints.find((h) => h.kind === 'shard')?.value
     const keyHint = plan.hints.find((h) => h.kind === 'key')?.value
     if (shardHint !== undefined) return { shard: this.namedShard(shardHint), source: `hint shard=${shardHint}` }
-    if (keyHint !== undefined) return { shard: this.keyShard(keyHint, tables), source: 'hint key=' }
+    if (keyHint !== undefined) return { shard: this.keyShard(keyHint, tables), source: 'hint key=\u2026' }
     if (ctx.shardHint !== undefined) {
       return { shard: this.namedShard(ctx.shardHint), source: `SET pgshard.shard = ${ctx.shardHint}` }
     }
@@ -301,6 +303,11 @@ export class Router {
     }
     if (text === undefined) {
       throw new Refusal(FEATURE_NOT_SUPPORTED, `INSERT rows of ${target.name} belong to shards ${names} and the statement text is not available to split it`)
+    }
+    // A text other than the analyzed one (say the raw text of a normalized plan) would cut rows apart.
+    const bytes = Buffer.from(text, 'utf8')
+    if (insert.rows.some((row) => bytes[row.start] !== PAREN_OPEN || bytes[row.end - 1] !== PAREN_CLOSE)) {
+      throw new Refusal('XX000', `cannot split the INSERT into ${target.name}: the statement text does not match its plan`)
     }
     return { kind: 'split', parts: splitInsert(text, insert, rowShards), reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
   }
