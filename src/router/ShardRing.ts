@@ -23,7 +23,7 @@ export const RING_POSITIONS = 100003
 const KEY_HASH_VALUES = 2 ** 24
 const KEY_HASH_SHIFT = 32
 
-export function pointPosition(seed: string, shardName: string, i: number): number {
+function pointPosition(seed: string, shardName: string, i: number): number {
   return createHash('sha256').update(`${seed}/${shardName}#${i}`).digest().readUInt32BE(0) % RING_POSITIONS
 }
 

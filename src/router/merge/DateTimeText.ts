@@ -2,10 +2,10 @@
 // microseconds since 2000-01-01, UTC for timestamptz), so values compare correctly across BC years, years
 // beyond 9999, infinities and timestamptz offsets that differ row to row (daylight saving).
 
-export const DATE_INFINITY = 2147483647n
-export const DATE_MINUS_INFINITY = -2147483648n
-export const TIMESTAMP_INFINITY = 2n ** 63n - 1n
-export const TIMESTAMP_MINUS_INFINITY = -(2n ** 63n)
+const DATE_INFINITY = 2147483647n
+const DATE_MINUS_INFINITY = -2147483648n
+const TIMESTAMP_INFINITY = 2n ** 63n - 1n
+const TIMESTAMP_MINUS_INFINITY = -(2n ** 63n)
 
 const USECS_PER_DAY = 86_400_000_000n
 const DATE = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/
