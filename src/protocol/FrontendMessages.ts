@@ -101,6 +101,7 @@ export interface BindMessage {
   paramFormats: number[]
   /** Parameter values as subarrays of the frame (null for SQL NULL). */
   params: (Buffer | null)[]
+  resultFormats: number[]
   /** Offset in the body where the statement name ends (the rest is copied verbatim when renaming). */
   tailStart: number
   statementStart: number
@@ -125,9 +126,10 @@ export function decodeBind(body: Buffer): BindMessage {
   }
   const nr = c.int16()
   if (nr < 0) throw malformed('Bind')
-  for (let i = 0; i < nr; i++) c.int16()
+  const resultFormats = new Array<number>(nr)
+  for (let i = 0; i < nr; i++) resultFormats[i] = c.int16()
   c.end()
-  return { portal, statement, paramFormats, params, tailStart, statementStart }
+  return { portal, statement, paramFormats, params, resultFormats, tailStart, statementStart }
 }
 
 /** Format code of parameter i per the Bind's format list (none: all text; one: all that; else each). */

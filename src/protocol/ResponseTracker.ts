@@ -1,5 +1,5 @@
 import { FORWARD, INSPECT, NOTIFY, type BackendHandler } from './BackendScanner.js'
-import type { TxStatus } from './ServerMessages.js'
+import { messageWithHeader, type TxStatus } from './ServerMessages.js'
 
 /** The kind of request a server is answering, which decides which reply ends it. */
 export const enum Expect {
@@ -185,7 +185,7 @@ export class ResponseTracker implements BackendHandler {
     // A replaced error was provoked by the proxy, which counted its own.
     if (!p?.replaceError) this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC')
     if (p?.replaceError) this.owner?.toClient(p.replaceError)
-    else if (p?.mode === 'suppress') this.owner?.toClient(rebuildError(body))
+    else if (p?.mode === 'suppress') this.owner?.toClient(messageWithHeader(T.errorResponse, body))
     if (!p) return
     if (!EXTENDED.has(p.expect)) {
       p.failed = true
@@ -228,12 +228,4 @@ export function errorField(body: Buffer, field: number): string | undefined {
     pos = end + 1
   }
   return undefined
-}
-
-function rebuildError(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(body.length + 5)
-  out[0] = T.errorResponse
-  out.writeInt32BE(body.length + 4, 1)
-  body.copy(out, 5)
-  return out
 }

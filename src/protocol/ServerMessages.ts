@@ -142,3 +142,12 @@ export function dataRow(values: (Buffer | string | null)[]): Buffer {
   }
   return w.flush(TYPE.dataRow)
 }
+
+/** A whole message from a type and a body (a server message the proxy read and passes on). */
+export function messageWithHeader(type: number, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(body.length + 5)
+  out[0] = type
+  out.writeInt32BE(body.length + 4, 1)
+  body.copy(out, 5)
+  return out
+}

@@ -11,6 +11,7 @@ export interface ClientStatement {
   plan: StatementPlan | null
   /** Normalizer values, when the analyzed text had literals pulled out. */
   literals: string[]
+  sources: string[]
   firstParam: number
 }
 

@@ -30,7 +30,10 @@ import {
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
+import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ClientStatements, type ClientStatement } from './ClientStatements.js'
+import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
+import { renumberParams } from './ParamRenumbering.js'
 import { SessionSettings } from './SessionSettings.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 
@@ -72,6 +75,8 @@ export class Session implements TrackerOwner {
   private groupConn: ServerConnection | null = null
   /** The proxy refused a message of this group without a server: skip to Sync like a server would. */
   private skipToSync = false
+  /** A statement of this group that runs on several shards: answered whole at Sync. */
+  private multi: { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape } | null = null
   /** Portals the proxy answered itself, with their command tags. */
   private readonly localPortals = new Map<string, () => string>()
   /** Transaction status the client sees. */
@@ -175,6 +180,7 @@ export class Session implements TrackerOwner {
 
   private handle(frame: Frame): Promise<void> | void {
     if (this.skipToSync && frame.type !== FE.sync) return
+    if (this.multi && frame.type === FE.flush) return
     switch (frame.type) {
       case FE.query:
         return this.onQuery(frame)
@@ -236,7 +242,12 @@ export class Session implements TrackerOwner {
       return
     }
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
-    if (route.kind !== 'shard') return this.refuseQuery(routeError(route))
+    if (route.kind === 'error') return this.refuseQuery(routeError(route))
+    if (route.kind !== 'shard') {
+      await this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n))
+      this.emitAfterPending(readyForQuery(this.txStatus))
+      return
+    }
     const conn = await this.connFor(route.shard, route.role)
     conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
     await this.send(conn, frame.raw)
@@ -270,6 +281,7 @@ export class Session implements TrackerOwner {
       serverName: p.name === '' ? '' : this.services.statementNames.nameFor(p.text, p.paramTypes),
       plan: analyzed.plan,
       literals: analyzed.literals,
+      sources: analyzed.sources ?? [],
       firstParam: analyzed.firstParam,
     }
     if (!this.statements.set(p.name, stmt))
@@ -323,9 +335,15 @@ export class Session implements TrackerOwner {
       return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     this.localPortals.delete(b.portal)
-    const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, firstParam: stmt.firstParam }
+    const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, sources: stmt.sources, firstParam: stmt.firstParam, text: stmt.text }
     const route = this.route(analyzed, (n) => bindParam(stmt, b, n))
-    if (route.kind !== 'shard') return this.refuseInGroup(routeError(route))
+    if (route.kind === 'error') return this.refuseInGroup(routeError(route))
+    if (this.multi) return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+    if (route.kind !== 'shard') {
+      if (this.groupConn) return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+      this.multi = { route, analyzed, stmt, bind: b, shape: { describe: false, execute: false } }
+      return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
+    }
     let conn = this.groupConn
     if (conn && this.attached && this.attached.placement.shard !== route.shard)
       return this.refuseInGroup(
@@ -346,6 +364,10 @@ export class Session implements TrackerOwner {
     const d = decodeTarget(frame.body, 'Describe')
     if (d.kind === 'P') {
       if (this.localPortals.has(d.name)) return this.toGroup({ kind: 'synth', bytes: NO_DATA })
+      if (this.multi && this.multi.bind.portal === d.name) {
+        this.multi.shape.describe = true
+        return
+      }
       return this.toGroup({
         kind: 'server',
         needsServer: true,
@@ -372,6 +394,12 @@ export class Session implements TrackerOwner {
     const portal = frame.body.toString('utf8', 0, Math.max(0, frame.body.indexOf(0)))
     const local = this.localPortals.get(portal)
     if (local) return this.toGroup({ kind: 'synth', bytes: commandComplete(local()) })
+    if (this.multi && this.multi.bind.portal === portal) {
+      if (frame.body.readInt32BE(frame.body.length - 4) > 0)
+        return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
+      this.multi.shape.execute = true
+      return
+    }
     return this.toGroup({
       kind: 'server',
       needsServer: true,
@@ -389,6 +417,7 @@ export class Session implements TrackerOwner {
       this.statements.delete(c.name)
       return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
     }
+    if (this.multi?.bind.portal === c.name) this.multi = null
     if (this.localPortals.delete(c.name) || !(this.groupConn ?? this.currentServer()))
       return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
     return this.toGroup({
@@ -405,6 +434,17 @@ export class Session implements TrackerOwner {
     if (this.skipToSync) {
       this.skipToSync = false
       this.held = []
+      this.multi = null
+      this.emitAfterPending(readyForQuery(this.txStatus))
+      return
+    }
+    const multi = this.multi
+    if (multi) {
+      this.multi = null
+      await this.groupServer()
+      this.groupConn = null
+      this.localPortals.clear()
+      await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
       this.emitAfterPending(readyForQuery(this.txStatus))
       return
     }
@@ -529,6 +569,60 @@ export class Session implements TrackerOwner {
     }
   }
 
+  // ---------------------------------------------------------------- several shards
+
+  /**
+   * Runs a statement that needs several shards, outside any server connection of the session. Not inside a
+   * read-write transaction: its parts would commit apart from it.
+   */
+  private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<void> {
+    const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
+    if ((inTx && !(route.kind === 'scatter' && this.txReadOnly)) || this.pinnedBy) {
+      const what = route.kind === 'scatter' ? 'a read from every shard' : 'a write to several shards'
+      this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
+        hint: route.kind === 'scatter' ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
+      }))
+      return
+    }
+    if (this.attached && !inTx) {
+      await this.whenIdle()
+      this.detach()
+    }
+    const output = {
+      emit: (bytes: Buffer) => {
+        this.toClient(bytes)
+        return this.client.writableLength < this.client.writableHighWaterMark
+      },
+      drained: () => new Promise<void>((resolve) => (this.client.writableNeedDrain ? this.client.once('drain', resolve) : resolve())),
+    }
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output)
+    const plan = analyzed.plan!
+    const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
+    try {
+      if (route.kind === 'scatter') {
+        const shards = this.services.config().shards.map((_, i) => i)
+        await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param)
+        return
+      }
+      const transactional = plan.kind !== 'ddl' || !/\bconcurrently\b/i.test(stmt.sql)
+      if (route.kind === 'broadcast') {
+        const parts = this.services.config().shards.map((_, shard) => ({ shard, stmt }))
+        await executor.write(parts, this.services.broadcastTag(plan), shape, transactional)
+        return
+      }
+      const parts = route.parts.map((p) => ({ shard: p.shard, stmt: splitPart(restore(p.sql), stmt) }))
+      await executor.write(parts, 'sum', shape, true)
+    } catch (err) {
+      if (!(err instanceof PgError)) throw err
+      this.emitError(err)
+    }
+  }
+
+  private emitError(err: PgError): void {
+    this.services.metrics.error(err.code)
+    this.emitAfterPending(errorResponse(err))
+  }
+
   // ---------------------------------------------------------------- routing
 
   private defaultShard(): number {
@@ -601,12 +695,10 @@ export class Session implements TrackerOwner {
     this.attached = a
     const conn = a.conn
     conn.tracker.attach(this)
-    const sql = this.settings.diff(conn.settings)
+    const sql = this.settings.adopt(conn.settings)
     if (sql !== null) {
       conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
       conn.write(encodeQuery(sql))
-      conn.settings.clear()
-      for (const [k, v] of this.settings.wanted) conn.settings.set(k, v)
     }
     if (this.pendingBegin !== null) {
       conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
@@ -895,6 +987,32 @@ function valueOfSet(text: string): string {
   const m = /(?:=|\bto\b)\s*(.*?)\s*;?\s*$/is.exec(text)
   const v = m ? m[1] : ''
   return v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1).replace(/''/g, "'") : v
+}
+
+type MultiRoute = Exclude<Route, { kind: 'shard' } | { kind: 'error' }>
+
+/** A client's Bind as a statement for the shards: the client's text and parameters, literals put back. */
+function bindStatement(stmt: ClientStatement, b: BindMessage): ShardStatement {
+  return {
+    sql: stmt.text,
+    bind: { params: b.params, formats: b.paramFormats, types: stmt.paramTypes, resultFormats: b.resultFormats },
+  }
+}
+
+/** One shard's part of a split INSERT: only the parameters that part uses, renumbered from $1. */
+function splitPart(sql: string, whole: ShardStatement): ShardStatement {
+  if (!whole.bind) return { sql }
+  const r = renumberParams(sql)
+  const b = whole.bind
+  return {
+    sql: r.sql,
+    bind: {
+      params: r.original.map((n) => b.params[n - 1] ?? null),
+      formats: b.formats.length <= 1 ? b.formats : r.original.map((n) => b.formats[n - 1] ?? 0),
+      types: r.original.map((n) => b.types[n - 1] ?? 0),
+      resultFormats: b.resultFormats,
+    },
+  }
 }
 
 function literalParam(analyzed: Analyzed, n: number): BoundParam | undefined {

@@ -9,6 +9,8 @@ import type { StatementNames } from './StatementNames.js'
 export interface Analyzed {
   plan: StatementPlan | null
   literals: string[]
+  /** The literals as written, to put back into texts derived from the plan (restoreLiterals). */
+  sources?: string[]
   firstParam: number
   /** The text the plan's byte ranges point into (for splitting a multi-row INSERT). */
   text?: string
@@ -40,6 +42,8 @@ export interface SessionServices {
   readonly metrics: DataPathMetrics
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** How a write sent to every shard answers: one shard's tag (reference tables, DDL) or the summed count. */
+  broadcastTag(plan: StatementPlan): 'first' | 'sum'
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */
   place(shard: number, role: Role, identity: Identity, exclude?: string): Placement
   /** Sends a CancelRequest to the server holding this backend. */

@@ -93,6 +93,18 @@ export class SessionSettings {
     for (const k of have.keys()) if (!this.wanted.has(k)) sql += `RESET ${quoteIdent(k)};`
     return sql || null
   }
+
+  /**
+   * The SQL that brings a connection to this client's settings (null when it has them already); the
+   * connection's record is updated as if it ran.
+   */
+  adopt(settings: Map<string, string>): string | null {
+    const sql = this.diff(settings)
+    if (sql === null) return null
+    settings.clear()
+    for (const [k, v] of this.wanted) settings.set(k, v)
+    return sql
+  }
 }
 
 export function quoteIdent(name: string): string {

@@ -1,0 +1,267 @@
+import {
+  SYNC,
+  encodeBind,
+  encodeExecute,
+  encodeParse,
+  encodeQuery,
+  encodeTarget,
+} from '../protocol/FrontendMessages.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { tagCount, withCount } from '../protocol/RowMessages.js'
+import { commandComplete, dataRow, errorResponse, rowDescription, type FieldDescription } from '../protocol/ServerMessages.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
+import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
+import type { BoundParam, Role } from '../router/Route.js'
+import type { ScatterPlan } from '../router/StatementPlan.js'
+import type { Identity, Placement, SessionServices } from './SessionServices.js'
+import type { SessionSettings } from './SessionSettings.js'
+import { callShard, type ShardReply } from './ShardCall.js'
+
+/** One statement as a shard runs it: a simple Query, or (with `bind`) Parse/Bind/Describe/Execute/Sync. */
+export interface ShardStatement {
+  sql: string
+  bind?: { params: (Buffer | null)[]; formats: number[]; types: number[]; resultFormats: number[] }
+}
+
+/** Where the executor's answer goes: `emit` returns false when the client's buffer is full. */
+export interface ClientOutput {
+  emit(bytes: Buffer): boolean
+  drained(): Promise<void>
+}
+
+export interface ReplyShape {
+  /** The client asked for the RowDescription (always for a simple Query). */
+  describe: boolean
+  /** The client asked for the rows and the CommandComplete (false for Describe-only). */
+  execute: boolean
+}
+
+interface Held {
+  placement: Placement
+  conn: ServerConnection
+}
+
+const TYPE_SIZE: Record<number, number> = { 20: 8, 21: 2, 23: 4, 700: 4, 701: 8, 16: 1, 1082: 4, 1114: 8, 1184: 8, 2950: 16 }
+
+function encodeStatement(stmt: ShardStatement): Buffer {
+  if (!stmt.bind) return encodeQuery(stmt.sql)
+  const b = stmt.bind
+  return Buffer.concat([
+    encodeParse('', stmt.sql, b.types),
+    encodeBind('', '', b.params, b.formats, b.resultFormats),
+    encodeTarget('Describe', 'P', ''),
+    encodeExecute('', 0),
+    SYNC,
+  ])
+}
+
+/**
+ * Runs one client statement on several shards at once: a read merged into one result (scatter), or a write
+ * sent to every shard or split per shard, all or nothing (each shard's part inside BEGIN … COMMIT, committed
+ * only when every shard succeeded). Connections are taken in shard order, so two executors never wait on each
+ * other in a cycle.
+ */
+export class MultiShardExecutor {
+  constructor(
+    private readonly services: SessionServices,
+    private readonly identity: Identity,
+    private readonly settings: SessionSettings,
+    private readonly out: ClientOutput,
+  ) {}
+
+  private async acquire(shards: number[], role: Role): Promise<Held[]> {
+    const held: Held[] = []
+    try {
+      for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
+        const placement = this.services.place(shard, role, this.identity)
+        const conn = await placement.pool.acquire()
+        held.push({ placement, conn })
+        const sql = this.settings.adopt(conn.settings)
+        if (sql !== null) await callShard(conn, encodeQuery(sql))
+      }
+      return held
+    } catch (err) {
+      this.release(held)
+      throw err
+    }
+  }
+
+  private release(held: Held[]): void {
+    for (const h of held) h.placement.pool.release(h.conn)
+  }
+
+  /** A read on every shard, merged. Returns false when the client got an error. */
+  async scatter(shards: number[], role: Role, plan: ScatterPlan, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
+    const held = await this.acquire(shards, role)
+    const index = new Map(held.map((h, i) => [h.conn, i]))
+    const described: (FieldDescription[] | null)[] = held.map(() => null)
+    const waiting: (Buffer | null)[][][] = held.map(() => [])
+    const finished: boolean[] = held.map(() => false)
+    let merger: ResultMerger | null = null
+    let failure: PgError | null = null
+    let sent = 0
+    const started = performance.now()
+    const flush = () => {
+      if (!merger || failure) return
+      const rows = merger.take()
+      if (!shape.execute) return
+      for (const r of rows) {
+        sent++
+        if (!this.out.emit(dataRow(r))) this.pauseUntilDrained(held)
+      }
+    }
+    const fail = (err: unknown) => {
+      if (failure) return
+      failure = err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))
+      for (const h of held) this.services.cancel(h.placement.nodeName, h.conn.pid, h.conn.secret)
+    }
+    const onDescription = (shard: number, fields: FieldDescription[]) => {
+      described[shard] = fields
+      if (described.some((d) => d === null)) return
+      try {
+        const mismatch = described.findIndex((d) => !sameShape(d!, described[0]!))
+        if (mismatch > 0)
+          throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${held[0].placement.shardName} and ${held[mismatch].placement.shardName} describe the result differently; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
+        merger = new ResultMerger(plan, described[0]!.map((f) => ({ name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 })), held.length, param)
+        if (shape.describe) this.out.emit(rowDescription(clientFields(described[0]!, merger.outputColumns())))
+        held.forEach((_, s) => {
+          for (const row of waiting[s]) merger!.push(s, row)
+          waiting[s] = []
+          if (finished[s]) merger!.end(s)
+        })
+        flush()
+      } catch (err) {
+        fail(err)
+      }
+    }
+    const replies = await Promise.allSettled(
+      held.map((h) => {
+        const s = index.get(h.conn)!
+        return callShard(h.conn, encodeStatement(stmt), {
+          description: (fields) => onDescription(s, fields),
+          row: (values) => {
+            if (failure) return
+            if (!merger) {
+              waiting[s].push(values)
+              return
+            }
+            try {
+              merger.push(s, values)
+              flush()
+            } catch (err) {
+              fail(err)
+            }
+          },
+        }).then((reply) => {
+          if (reply.error && !failure) {
+            // The statement fails as a whole: stop the other shards' work.
+            failure = new PgError(reply.error.code, 'failed on another shard')
+            for (const o of held) if (o !== h) this.services.cancel(o.placement.nodeName, o.conn.pid, o.conn.secret)
+          }
+          finished[s] = true
+          if (!reply.error && merger && !failure) {
+            try {
+              merger.end(s)
+              flush()
+            } catch (err) {
+              fail(err)
+            }
+          }
+          return reply
+        })
+      }),
+    )
+    this.release(held)
+    const firstError = replies.find((r) => r.status === 'fulfilled' && r.value.error) as PromiseFulfilledResult<ShardReply> | undefined
+    const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+    if (firstError) {
+      this.out.emit(firstError.value.error!.message)
+      return false
+    }
+    if (lost) {
+      this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
+      return false
+    }
+    if (failure) {
+      this.out.emit(errorResponse(failure))
+      return false
+    }
+    if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
+    for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
+    return true
+  }
+
+  /**
+   * A write on several shards, all or nothing: every part runs inside BEGIN on its shard; all commit only when
+   * all succeeded. `tag` 'first' answers with the first part's tag (a reference table has the same rows
+   * everywhere), 'sum' with the total row count.
+   */
+  async write(parts: { shard: number; stmt: ShardStatement }[], tag: 'first' | 'sum', shape: ReplyShape, transactional: boolean): Promise<boolean> {
+    const held = await this.acquire(parts.map((p) => p.shard), 'primary')
+    const conn = (shard: number) => held.find((h) => h.placement.shard === shard)!.conn
+    try {
+      if (transactional) await Promise.all(held.map((h) => callShard(h.conn, encodeQuery('BEGIN'))))
+      const replies = await Promise.allSettled(parts.map((p) => callShard(conn(p.shard), encodeStatement(p.stmt))))
+      const failed = replies.find((r) => r.status === 'rejected' || r.value.error)
+      if (failed) {
+        if (transactional) await Promise.allSettled(held.filter((h) => !h.conn.closed).map((h) => callShard(h.conn, encodeQuery('ROLLBACK'))))
+        this.out.emit(failed.status === 'fulfilled' ? failed.value.error!.message : errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(failed.reason instanceof Error ? failed.reason.message : failed.reason))))
+        return false
+      }
+      const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
+      if (transactional) {
+        const commits = await Promise.allSettled(held.map((h) => callShard(h.conn, encodeQuery('COMMIT'))))
+        const bad = commits.findIndex((r) => r.status === 'rejected' || r.value.error)
+        if (bad >= 0) {
+          // Earlier shards may have committed: say so plainly rather than pretend nothing happened.
+          const committed = commits.filter((r) => r.status === 'fulfilled' && !r.value.error).map((_, i) => held[i].placement.shardName)
+          this.out.emit(
+            errorResponse(
+              new PgError(SqlState.CONNECTION_FAILURE, `COMMIT failed on shard ${held[bad].placement.shardName} after it succeeded on ${committed.join(', ') || 'no shard'}`, {
+                hint: 'The shards now differ for this statement: check and repair by hand.',
+              }),
+            ),
+          )
+          return false
+        }
+      }
+      const used = tag === 'first' ? ok.slice(0, 1) : ok
+      const fields = used.find((r) => r.fields)?.fields
+      if (fields && shape.describe) this.out.emit(rowDescription(fields))
+      if (shape.execute) {
+        for (const r of used) for (const row of r.rows) this.out.emit(dataRow(row))
+        const first = ok[0].tags.at(-1) ?? ''
+        const total = ok.reduce((a, r) => a + (tagCount(r.tags.at(-1) ?? '') ?? 0), 0)
+        this.out.emit(commandComplete(tag === 'sum' && tagCount(first) !== null ? withCount(first, total) : first))
+      }
+      return true
+    } finally {
+      this.release(held)
+    }
+  }
+
+  private pausing = false
+
+  private pauseUntilDrained(held: Held[]): void {
+    if (this.pausing) return
+    this.pausing = true
+    for (const h of held) h.conn.pause()
+    void this.out.drained().then(() => {
+      this.pausing = false
+      for (const h of held) if (!h.conn.closed) h.conn.resume()
+    })
+  }
+}
+
+function sameShape(a: FieldDescription[], b: FieldDescription[]): boolean {
+  return a.length === b.length && a.every((f, i) => f.name === b[i].name && f.typeOid === b[i].typeOid && f.format === b[i].format)
+}
+
+/** The client's RowDescription: visible columns, with the type the merge produces (avg becomes numeric …). */
+function clientFields(fields: FieldDescription[], output: { name: string; typeOid: number; format: 0 | 1 }[]): FieldDescription[] {
+  return output.map((o, i) => {
+    const f = fields[i]
+    if (f.typeOid === o.typeOid) return f
+    return { name: o.name, typeOid: o.typeOid, typeSize: TYPE_SIZE[o.typeOid] ?? -1, typeModifier: -1, format: o.format }
+  })
+}

@@ -1,0 +1,72 @@
+import { INSPECT, NOTIFY, type BackendHandler } from '../protocol/BackendScanner.js'
+import { errorField } from '../protocol/ResponseTracker.js'
+import { decodeCommandTag, decodeDataRow, decodeRowDescription } from '../protocol/RowMessages.js'
+import { messageWithHeader, type FieldDescription, type TxStatus } from '../protocol/ServerMessages.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
+
+export interface ReplySink {
+  description?(fields: FieldDescription[]): void
+  /** A row; without this sink rows are collected in the reply. */
+  row?(values: (Buffer | null)[]): void
+}
+
+export interface ShardReply {
+  fields: FieldDescription[] | null
+  rows: (Buffer | null)[][]
+  tags: string[]
+  /** The server's ErrorResponse (whole message) and its SQLSTATE. */
+  error: { code: string; message: Buffer } | null
+  status: TxStatus
+}
+
+const T = { rowDescription: 0x54, dataRow: 0x44, commandComplete: 0x43, errorResponse: 0x45, readyForQuery: 0x5a }
+
+/**
+ * Sends a request that ends in a ReadyForQuery (a Query, or extended messages up to Sync) on a connection the
+ * caller holds, and reads the reply itself instead of forwarding it: the cross-shard executor merges replies.
+ */
+export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySink = {}): Promise<ShardReply> {
+  return new Promise((resolve, reject) => {
+    const reply: ShardReply = { fields: null, rows: [], tags: [], error: null, status: 'I' }
+    const handler: BackendHandler = {
+      onHeader: (type) => (type === T.rowDescription || type === T.dataRow || type === T.commandComplete || type === T.errorResponse || type === T.readyForQuery ? NOTIFY | INSPECT : 0),
+      forward: () => undefined,
+      onMessage: (type, body) => {
+        switch (type) {
+          case T.rowDescription:
+            reply.fields = decodeRowDescription(body!)
+            sink.description?.(reply.fields)
+            return
+          case T.dataRow: {
+            const values = decodeDataRow(body!)
+            if (sink.row) sink.row(values)
+            else reply.rows.push(values)
+            return
+          }
+          case T.commandComplete:
+            reply.tags.push(decodeCommandTag(body!))
+            return
+          case T.errorResponse:
+            if (!reply.error) reply.error = { code: errorField(body!, 0x43) ?? 'XX000', message: messageWithHeader(T.errorResponse, body!) }
+            return
+          case T.readyForQuery:
+            reply.status = String.fromCharCode(body![0]) as TxStatus
+            conn.tracker.status = reply.status
+            done()
+            resolve(reply)
+        }
+      },
+    }
+    const onClose = () => {
+      done()
+      reject(new Error(`lost the connection to server ${conn.nodeName}`))
+    }
+    const done = () => {
+      conn.setHandler(null)
+      conn.socket.off('close', onClose)
+    }
+    conn.setHandler(handler)
+    conn.socket.once('close', onClose)
+    conn.write(request)
+  })
+}
