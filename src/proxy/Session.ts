@@ -657,6 +657,17 @@ export class Session implements TrackerOwner {
    * attached one has arrived) a fresh one from the pool, brought to this client's session state.
    */
   private async connFor(shard: number, role: Role): Promise<ServerConnection> {
+    const conn = await this.serverFor(shard, role)
+    if (this.pendingBegin !== null) {
+      // The transaction the client opened starts here, on the shard its first statement needs.
+      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
+      conn.write(encodeQuery(this.pendingBegin))
+      this.pendingBegin = null
+    }
+    return conn
+  }
+
+  private async serverFor(shard: number, role: Role): Promise<ServerConnection> {
     const fits = (a: Attachment) => a.placement.shard === shard && (a.placement.role === 'primary' || role === 'replica')
     if (this.attached) {
       if (fits(this.attached) || (this.currentServer() && this.attached.placement.shard === shard)) return this.attached.conn
@@ -666,7 +677,7 @@ export class Session implements TrackerOwner {
         if (a.placement.shard === shard) return a.conn
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
-          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shard} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
+          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
           { hint: 'Cross-shard transactions are not supported: keep each transaction on one shard.' },
         )
       }
@@ -679,7 +690,9 @@ export class Session implements TrackerOwner {
     }
     if (!attachment) {
       const placement = this.services.place(shard, role, this.identity)
+      const waitStart = performance.now()
       const conn = await placement.pool.acquire()
+      this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
       if (this.closed) {
         placement.pool.release(conn)
         throw new PgError(SqlState.CONNECTION_FAILURE, 'client went away')
@@ -699,11 +712,6 @@ export class Session implements TrackerOwner {
     if (sql !== null) {
       conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
       conn.write(encodeQuery(sql))
-    }
-    if (this.pendingBegin !== null) {
-      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
-      conn.write(encodeQuery(this.pendingBegin))
-      this.pendingBegin = null
     }
   }
 
