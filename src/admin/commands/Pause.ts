@@ -1,0 +1,27 @@
+import type { AdminCommand } from '../AdminCommand.js'
+import { poolsOf } from './PoolSelection.js'
+
+const POLL_MS = 20
+
+/**
+ * Stops handing out server connections (clients queue) and waits until the connections in use come back, so
+ * that the servers are idle when PAUSE returns; after shutdown_timeout it returns anyway and says how many are
+ * still busy (a session-mode client keeps its connection until it disconnects).
+ */
+export const pause: AdminCommand = {
+  words: ['PAUSE'],
+  argument: 'optional',
+  usage: 'PAUSE [db]',
+  description: 'hold new transactions in the queue and wait until the servers are idle',
+  columns: [],
+  async run(ctx, db) {
+    const pools = poolsOf(ctx, db)
+    for (const p of pools) p.pause()
+    ctx.log.info({ database: db || '(all)', pools: pools.length }, 'pools paused')
+    const deadline = Date.now() + ctx.proxy.config.shutdown_timeout
+    const busy = () => pools.reduce((n, p) => n + p.counts.active, 0)
+    while (busy() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS))
+    const left = busy()
+    return { tag: 'PAUSE', notices: left > 0 ? [`${left} server connection(s) still in use after ${ctx.proxy.config.shutdown_timeout} ms; they return when their clients finish`] : [] }
+  },
+}
