@@ -1,4 +1,5 @@
 import type { NodeConfig } from '../config/ConfigSchema.js'
+import type { ProbeResult } from './NodeProbe.js'
 
 export type NodeRole = 'primary' | 'replica'
 
@@ -21,6 +22,11 @@ export class NodeState {
   replayLsn = 0n
   receiveLsn = 0n
   currentLsn = 0n
+  /** What the server itself says (pg_is_in_recovery); null until a check has read it. */
+  inRecovery: boolean | null = null
+  /** Primary: synchronous_standby_names is set, and how many standbys are synchronous right now. */
+  syncRequired = false
+  syncStandbys = 0
   /** Statements in flight on this node (least-outstanding selection). */
   outstanding = 0
   /** Reads served, for counters and tests. */
@@ -46,6 +52,17 @@ export class NodeState {
 
   get weight(): number {
     return this.config.weight
+  }
+
+  /** Records a health check's reading. Lag in bytes needs the primary's position: the monitor sets it. */
+  applyProbe(p: ProbeResult): void {
+    this.inRecovery = p.inRecovery
+    this.currentLsn = p.currentLsn
+    this.receiveLsn = p.receiveLsn
+    this.replayLsn = p.replayLsn
+    this.lagSeconds = p.replayDelaySeconds
+    this.syncRequired = p.syncRequired
+    this.syncStandbys = p.syncStandbys
   }
 
   /** Whether reads may go here (up, not fenced; lag limits are the selector's business). */

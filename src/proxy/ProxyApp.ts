@@ -1,6 +1,8 @@
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from '../config/ConfigSchema.js'
 import { loadConfig } from '../config/ConfigLoader.js'
+import { FailoverManager } from '../health/FailoverManager.js'
+import { HealthMonitor } from '../health/HealthMonitor.js'
 import { createLogger, type Logger } from '../log/Logger.js'
 import { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { MetricsServer } from '../metrics/MetricsServer.js'
@@ -21,6 +23,9 @@ export interface ProxyAppOptions {
 export class ProxyApp {
   metricsUrl: string | null = null
   private metricsServer: MetricsServer | null = null
+  /** Health checks of every node (lag, up/down, the function catalog) and failover: set by start(). */
+  health!: HealthMonitor
+  failover!: FailoverManager
 
   private constructor(
     readonly proxy: ProxyServer,
@@ -34,9 +39,14 @@ export class ProxyApp {
     const log = options.log ?? createLogger({ level: config.log.level, logParameters: config.log.log_parameters })
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
-    const proxy = new ProxyServer(config, new StatementRouter(config), log, new DataPathMetrics(registry))
+    const router = new StatementRouter(config)
+    const proxy = new ProxyServer(config, router, log, new DataPathMetrics(registry))
     await proxy.listen()
     const app = new ProxyApp(proxy, registry, log, options)
+    app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (rows) => router.learnCatalog(rows) })
+    app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log)
+    app.failover.start()
+    app.health.start()
     if (config.admin.metrics_port !== undefined) {
       app.metricsServer = new MetricsServer(registry, { notReadyReason: () => proxy.notReadyReason() })
       const a = await app.metricsServer.listen(config.admin.host, config.admin.metrics_port)
@@ -66,6 +76,8 @@ export class ProxyApp {
 
   /** Stops accepting clients, lets transactions finish (up to shutdown_timeout), then closes everything. */
   async stop(timeoutMs = this.config.shutdown_timeout): Promise<void> {
+    this.failover.stop()
+    this.health.stop()
     await this.proxy.shutdown(timeoutMs)
     await this.metricsServer?.close()
   }

@@ -1,0 +1,125 @@
+import net from 'node:net'
+import pg from 'pg'
+import type { Config } from '../config/ConfigSchema.js'
+
+export interface ControlTarget {
+  host: string
+  port: number
+}
+
+/** A check or action that did not finish in time: the server may be hung (SIGSTOP, swap, network black hole). */
+export class ControlTimeoutError extends Error {
+  constructor(
+    readonly target: ControlTarget,
+    readonly timeoutMs: number,
+  ) {
+    super(`no answer from ${target.host}:${target.port} within ${timeoutMs} ms`)
+  }
+}
+
+/**
+ * The proxy's own connection to one server (`config.control` credentials), for health checks and failover
+ * actions. Kept open between queries; any failure or timeout destroys it so the next query reconnects.
+ * Every query is bounded: a hung server cannot hold a caller longer than the timeout.
+ */
+export class ControlConnection {
+  /** Successful log-ins so far: a caller can tell that the connection was re-established. */
+  connects = 0
+  private client: pg.Client | null = null
+  private socket: net.Socket | null = null
+  private connecting: Promise<pg.Client> | null = null
+
+  constructor(
+    readonly target: ControlTarget,
+    private readonly credentials: Config['control'],
+    private readonly database: string = credentials.database,
+  ) {}
+
+  get connected(): boolean {
+    return this.client !== null
+  }
+
+  /** Runs one statement (connecting first when needed) within `timeoutMs`, connection included. */
+  async query<Row extends Record<string, unknown>>(sql: string, timeoutMs: number): Promise<Row[]> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.close()
+        reject(new ControlTimeoutError(this.target, timeoutMs))
+      }, timeoutMs)
+    })
+    try {
+      const client = await Promise.race([this.connect(), timeout])
+      const result = await Promise.race([client.query(sql), timeout])
+      return result.rows as Row[]
+    } catch (err) {
+      this.close()
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Drops the connection at once (no goodbye: the server may not be listening). */
+  close(): void {
+    this.socket?.destroy()
+    this.socket = null
+    this.client = null
+    this.connecting = null
+  }
+
+  private connect(): Promise<pg.Client> {
+    if (this.client) return Promise.resolve(this.client)
+    if (this.connecting) return this.connecting
+    const socket = new net.Socket()
+    const client = new pg.Client({
+      host: this.target.host,
+      port: this.target.port,
+      user: this.credentials.user,
+      password: this.credentials.password,
+      database: this.database,
+      application_name: 'pgshard-control',
+      // Our own socket, so a timeout can destroy it whatever state pg is in.
+      stream: () => socket,
+    })
+    // A server that dies while we are idle must not become an unhandled 'error' event.
+    client.on('error', () => {
+      if (this.client === client) this.close()
+    })
+    this.socket = socket
+    const attempt = client.connect().then(
+      () => {
+        if (this.socket !== socket) {
+          socket.destroy()
+          throw new Error('control connection closed while connecting')
+        }
+        this.client = client
+        this.connecting = null
+        this.connects++
+        return client
+      },
+      (err: unknown) => {
+        if (this.socket === socket) this.close()
+        throw err
+      },
+    )
+    this.connecting = attempt
+    return attempt
+  }
+}
+
+/** Runs one statement on a fresh connection and closes it: for actions on nodes the checker is not watching. */
+export async function queryOnce<Row extends Record<string, unknown>>(
+  target: ControlTarget,
+  credentials: Config['control'],
+  sql: string,
+  timeoutMs: number,
+  database?: string,
+): Promise<Row[]> {
+  const conn = new ControlConnection(target, credentials, database)
+  try {
+    return await conn.query<Row>(sql, timeoutMs)
+  } finally {
+    conn.close()
+  }
+}
