@@ -1,13 +1,21 @@
 import { Registry, collectDefaultMetrics } from 'prom-client'
+import { ADMIN_COMMANDS } from '../admin/AdminCommands.js'
+import { AdminConsole } from '../admin/AdminConsole.js'
+import { PGSHARD_VERSION } from '../admin/PackageVersion.js'
+import { drainSessions } from '../admin/SessionDrain.js'
 import type { Config } from '../config/ConfigSchema.js'
-import { loadConfig } from '../config/ConfigLoader.js'
+import { ReloadCoordinator } from '../config/ReloadCoordinator.js'
 import { FailoverManager } from '../health/FailoverManager.js'
 import { HealthMonitor } from '../health/HealthMonitor.js'
 import { createLogger, type Logger } from '../log/Logger.js'
+import { ClientTotals } from '../metrics/ClientTotals.js'
+import { ConfigMetrics } from '../metrics/ConfigMetrics.js'
 import { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { MetricsServer } from '../metrics/MetricsServer.js'
+import { RuntimeGauges } from '../metrics/RuntimeGauges.js'
 import { initSqlParser } from '../router/SqlParser.js'
 import { ProxyServer } from './ProxyServer.js'
+import type { Session } from './Session.js'
 import { StatementRouter } from './StatementRouter.js'
 
 export interface ProxyAppOptions {
@@ -26,13 +34,44 @@ export class ProxyApp {
   /** Health checks of every node (lag, up/down, the function catalog) and failover: set by start(). */
   health!: HealthMonitor
   failover!: FailoverManager
+  readonly admin: AdminConsole
+  /** Counters of clients that have left, per database (SHOW STATS). */
+  readonly totals = new ClientTotals()
+  private readonly reloader: ReloadCoordinator
 
   private constructor(
     readonly proxy: ProxyServer,
     readonly registry: Registry,
     readonly log: Logger,
-    private readonly options: ProxyAppOptions,
-  ) {}
+    options: ProxyAppOptions,
+  ) {
+    this.admin = new AdminConsole({
+      proxy,
+      totals: this.totals,
+      log: log.child({ component: 'admin' }),
+      version: PGSHARD_VERSION,
+      commands: ADMIN_COMMANDS,
+      reload: () => this.reload(),
+      failover: () => this.failover ?? null,
+    })
+    proxy.adminConsole = (client) => this.admin.serve(client)
+    const sessionEnded = proxy.services.onSessionEnd
+    proxy.services.onSessionEnd = (s) => {
+      const session = s as Session
+      this.totals.clientEnded(session.identity.database.name, session.stats)
+      sessionEnded(s)
+    }
+    new RuntimeGauges(registry, { proxy, adminClients: () => this.admin.connected, failoverStats: () => this.failover?.stats ?? null })
+    this.reloader = new ReloadCoordinator(options.configFile, {
+      proxy,
+      log: log.child({ component: 'reload' }),
+      metrics: new ConfigMetrics(registry, proxy.config.map_version),
+      onApplied: (config) => {
+        this.health?.reconfigure(config)
+        this.failover?.reconfigure(config)
+      },
+    })
+  }
 
   static async start(config: Config, options: ProxyAppOptions = {}): Promise<ProxyApp> {
     await initSqlParser()
@@ -66,19 +105,29 @@ export class ProxyApp {
     return { host: a.address, port: a.port }
   }
 
-  /** Reads the config file again and applies it; an invalid file changes nothing. */
-  async reload(): Promise<void> {
-    if (!this.options.configFile) throw new Error('this proxy was started without a config file: nothing to reload')
-    const config = await loadConfig(this.options.configFile)
-    this.proxy.routing.reconfigure(config)
-    this.proxy.config = config
+  /**
+   * Reads the config file again and applies it as a diff (ReloadCoordinator); resolves with what changed.
+   * An invalid file, or one that would move keys unannounced, changes nothing and rejects with why (F0000).
+   */
+  reload(): Promise<string> {
+    return this.reloader.reload()
   }
 
-  /** Stops accepting clients, lets transactions finish (up to shutdown_timeout), then closes everything. */
+  /**
+   * Stops accepting clients at once, ends each client at its next transaction boundary so that transactions in
+   * flight finish, ends the rest at the timeout, then closes the pools and the metrics endpoint.
+   */
   async stop(timeoutMs = this.config.shutdown_timeout): Promise<void> {
     this.failover.stop()
     this.health.stop()
-    await this.proxy.shutdown(timeoutMs)
+    this.log.info({ timeout_ms: timeoutMs }, 'shutdown: refusing new clients, letting transactions finish')
+    const closed = this.proxy.shutdown(timeoutMs)
+    this.admin.closeAll()
+    const ended = await drainSessions(this.proxy, Date.now() + timeoutMs, this.log)
+    this.log.info({ at_transaction_boundary: ended.atBoundary, forced: ended.forced }, 'shutdown: clients ended')
+    // A client still logging in keeps the listener open: it must not keep the process.
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())])
+    this.proxy.pools.close()
     await this.metricsServer?.close()
   }
 }
