@@ -360,3 +360,36 @@ WHERE pol.polrelid = '16384' ORDER BY 1;`,
   t.match(analyzeStatement('SET extra_float_digits = 3'), { kind: 'set', session: [{ name: 'extra_float_digits' }] })
   t.match(analyzeStatement('BEGIN ISOLATION LEVEL READ COMMITTED'), { tx: 'begin' })
 })
+
+t.test('no input takes the analyzer down: every prefix of real statements, and absurd nesting', async (t) => {
+  const corpus = [
+    "SELECT a.id, b.x FROM s.accounts a LEFT JOIN orders b ON a.id = b.account_id AND b.k IN (1, 2) WHERE a.id = $1 OR a.id = -3 ORDER BY 2 DESC LIMIT 5 OFFSET 1",
+    "INSERT INTO t (k, v) VALUES (1, 'é'), ($1::int8, E'\\n') ON CONFLICT (k) DO UPDATE SET v = excluded.v RETURNING *",
+    "WITH d AS (DELETE FROM q WHERE id = 5 RETURNING *) SELECT g, avg(x), count(*) FROM d GROUP BY g HAVING sum(x) > 1",
+    "SELECT set_config('a.b', $1, false); SET LOCAL x = 1; /* pgshard: key=4 */ PREPARE p AS SELECT 1",
+    'CREATE TEMP TABLE x AS SELECT * FROM t WHERE k = ANY(ARRAY[1,2]) FOR UPDATE',
+  ]
+  let failures = 0
+  let checked = 0
+  for (const sql of corpus) {
+    for (let i = 0; i <= sql.length; i++) {
+      checked++
+      try {
+        analyzeStatement(sql.slice(0, i))
+      } catch (err) {
+        if (!(err instanceof SqlAnalysisError)) {
+          failures++
+          t.fail(`${JSON.stringify(sql.slice(0, i))}: ${String(err)}`)
+        }
+      }
+    }
+  }
+  t.equal(failures, 0, `${checked} prefixes: each one a plan or a SqlAnalysisError`)
+  const deep = 'SELECT ' + Array(5000).fill('a').join(' + ') + ' FROM t'
+  t.throws(() => analyzeStatement(deep), { code: '54001', name: 'StatementTooComplexError' })
+  t.throws(() => analyzeStatement('SELECT ' + '('.repeat(20000) + '1' + ')'.repeat(20000)), { code: '42601' }, 'the parser gives up cleanly')
+  const wide = analyzeStatement(`SELECT a FROM t WHERE k IN (${Array.from({ length: 20000 }, (_, i) => i).join(',')})`)
+  t.equal(wide.pins[0]?.values.length, 20000, 'long IN lists stay linear')
+  const ors = analyzeStatement(`SELECT a FROM t WHERE ${Array.from({ length: 5000 }, (_, i) => `k = ${i % 100}`).join(' OR ')}`)
+  t.equal(ors.pins[0]?.values.length, 100)
+})

@@ -153,3 +153,15 @@ t.test('cost per lookup (µs), hit and miss', async (t) => {
   t.ok(hits.hits >= 7 * 22000, 'the hit loops hit')
   t.ok(selectHit < selectMiss && joinHit < joinMiss, 'a hit is cheaper than a miss')
 })
+
+t.test('a multi-row INSERT split is built from the analyzed text, then its literals restored', async (t) => {
+  const { buildInsertText } = await import('../src/router/InsertRowsAnalyzer.js')
+  const { restoreLiterals } = await import('../src/router/LiteralNormalizer.js')
+  const cache = new StatementCache(10)
+  const r = cache.lookup("INSERT INTO accounts (id, name) VALUES (1, 'ä'), (2, 'b'), (3, 'c') RETURNING id")
+  t.equal(r.text, 'INSERT INTO accounts (id, name) VALUES ($1, $2), ($3, $4), ($5, $6) RETURNING id')
+  const part = buildInsertText(r.text, r.plan.insert!, [0, 2])
+  t.equal(part, 'INSERT INTO accounts (id, name) VALUES ($1, $2), ($5, $6) RETURNING id')
+  t.equal(restoreLiterals(part, r.firstParam, r.sources), "INSERT INTO accounts (id, name) VALUES (1, 'ä'), (3, 'c') RETURNING id")
+  t.equal(cache.lookup('SET x = 1').text, 'SET x = 1')
+})

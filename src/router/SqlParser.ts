@@ -22,6 +22,14 @@ export class SqlSyntaxError extends SqlAnalysisError {
   }
 }
 
+/** Nesting deeper than the parser or the analyzer's recursion can follow (Postgres' own code for this). */
+export class StatementTooComplexError extends SqlAnalysisError {
+  constructor() {
+    super('54001', 'statement is too complex to analyze: nesting too deep')
+    this.name = 'StatementTooComplexError'
+  }
+}
+
 let loading: Promise<void> | null = null
 let ready = false
 
@@ -40,6 +48,7 @@ export function parseSql(sql: string): ParseResult {
   try {
     return parseSync(sql)
   } catch (err) {
+    if (err instanceof RangeError) throw new StatementTooComplexError()
     const details = (err as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails
     if (details === undefined) throw new SqlSyntaxError(err instanceof Error ? err.message : String(err))
     const at = details.cursorPosition

@@ -10,7 +10,7 @@ import { insertRows } from './InsertRowsAnalyzer.js'
 import { planScatter } from './ScatterPlanner.js'
 import { sessionEffects } from './SessionEffects.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
-import { parseSql } from './SqlParser.js'
+import { parseSql, StatementTooComplexError } from './SqlParser.js'
 import { StatementText } from './StatementText.js'
 
 const TX_KINDS: Record<string, { tx: TxKind; tag: string }> = {
@@ -46,6 +46,16 @@ const DROPPABLE_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATV
 
 /** The plan of `sql` (one or several statements). Throws SqlSyntaxError, or InvalidHintError for a bad hint. */
 export function analyzeStatement(sql: string): StatementPlan {
+  try {
+    return analyze(sql)
+  } catch (err) {
+    // The tree walks recurse: a pathologically nested statement must not take the proxy down.
+    if (err instanceof RangeError) throw new StatementTooComplexError()
+    throw err
+  }
+}
+
+function analyze(sql: string): StatementPlan {
   const hints = parseHints(sql)
   const stmts = /^\s*$/.test(sql) ? [] : (parseSql(sql).stmts ?? [])
   if (stmts.length === 0) return emptyPlan(hints)

@@ -9,6 +9,8 @@ import { SqlSyntaxError } from './SqlParser.js'
 
 export interface CacheLookup {
   plan: StatementPlan
+  /** The text the plan was made from (normalized, or the raw text): its byte offsets (insert rows) refer to it. */
+  text: string
   /** Values of $firstParam, $firstParam+1, … that the normalizer took out of the text. */
   literals: string[]
   /** The same literals as written, for restoreLiterals() on texts derived from the plan (shardSql, INSERT parts). */
@@ -73,7 +75,7 @@ export class StatementCache {
           this.put(normalized.text, plan)
         }
         this.count(hit)
-        return { plan: withLiterals(plan, normalized.values, firstParam), literals: normalized.values, sources: normalized.sources, firstParam, hit }
+        return { plan: withLiterals(plan, normalized.values, firstParam), text: normalized.text, literals: normalized.values, sources: normalized.sources, firstParam, hit }
       }
     }
     return this.raw(sql)
@@ -84,7 +86,7 @@ export class StatementCache {
     const plan = known !== undefined && known !== RAW ? known : analyzeStatement(sql)
     if (known === undefined || known === RAW) this.put(sql, plan)
     this.count(known !== undefined && known !== RAW)
-    return { plan, literals: [], sources: [], firstParam: plan.paramCount + 1, hit: known !== undefined && known !== RAW }
+    return { plan, text: sql, literals: [], sources: [], firstParam: plan.paramCount + 1, hit: known !== undefined && known !== RAW }
   }
 
   private count(hit: boolean): void {

@@ -21,43 +21,49 @@ export function valueKey(v: ValueRef): string {
   return JSON.stringify(v)
 }
 
-/** Values of `a` and `b` without duplicates. */
-export function unionValues(a: readonly ValueRef[], b: readonly ValueRef[]): ValueRef[] {
-  const seen = new Set(a.map(valueKey))
-  const out = [...a]
-  for (const v of b) {
-    const k = valueKey(v)
-    if (!seen.has(k)) {
-      seen.add(k)
-      out.push(v)
-    }
+/** Values without duplicates, in the order first seen. */
+export class ValueSet {
+  readonly values: ValueRef[] = []
+  private readonly keys = new Set<string>()
+
+  constructor(initial: readonly ValueRef[] = []) {
+    this.addAll(initial)
   }
-  return out
+
+  add(v: ValueRef): void {
+    const k = valueKey(v)
+    if (this.keys.has(k)) return
+    this.keys.add(k)
+    this.values.push(v)
+  }
+
+  addAll(values: readonly ValueRef[]): void {
+    for (const v of values) this.add(v)
+  }
 }
 
 export class PinCollector {
-  private readonly uses = new Map<string, { table: TableRef; columns: ColumnValues }>()
+  private readonly uses = new Map<string, { table: TableRef; columns: Map<string, ValueSet> }>()
 
   /** One use of `table`, with the values each pinned column is restricted to there. */
   add(table: TableRef, columns: ColumnValues): void {
     const key = tableKey(table)
     const known = this.uses.get(key)
     if (known === undefined) {
-      this.uses.set(key, { table, columns: new Map(columns) })
+      this.uses.set(key, { table, columns: new Map([...columns].map(([c, v]) => [c, new ValueSet(v)])) })
       return
     }
-    const kept: ColumnValues = new Map()
     for (const [column, values] of known.columns) {
       const more = columns.get(column)
-      if (more !== undefined) kept.set(column, unionValues(values, more))
+      if (more === undefined) known.columns.delete(column)
+      else values.addAll(more)
     }
-    known.columns = kept
   }
 
   pins(): ColumnPin[] {
     const out: ColumnPin[] = []
     for (const { table, columns } of this.uses.values()) {
-      for (const [column, values] of columns) out.push({ table, column, values })
+      for (const [column, values] of columns) out.push({ table, column, values: values.values })
     }
     return out
   }

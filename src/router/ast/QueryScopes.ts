@@ -12,7 +12,7 @@ import type {
 } from 'libpg-query'
 import type { TableRef, ValueRef } from '../StatementPlan.js'
 import { asNode, stringList, walkAst } from './AstNode.js'
-import { tableRefOf, unionValues, type ColumnValues } from './PinCollector.js'
+import { tableRefOf, ValueSet, type ColumnValues } from './PinCollector.js'
 import { valueRefOf } from './ValueRefs.js'
 
 export interface TableUse {
@@ -228,13 +228,13 @@ function valuesPins(i: InsertStmt): ColumnValues {
   i.cols.forEach((c, j) => {
     const target = asNode(c, 'ResTarget')
     if (target?.name === undefined || target.indirection !== undefined) return
-    let values: ValueRef[] = []
+    const values = new ValueSet()
     for (const row of rows) {
       const v = valueRefOf(asNode(row, 'List')?.items?.[j])
       if (v === null) return
-      values = unionValues(values, [v])
+      values.add(v)
     }
-    pins.set(target.name, values)
+    pins.set(target.name, values.values)
   })
   return pins
 }
@@ -271,6 +271,12 @@ class Scope {
       let root = k
       for (let p = parent.get(root); p !== undefined && p !== root; p = parent.get(root)) root = p
       if (!parent.has(k)) parent.set(k, k)
+      // Path compression keeps long chains of `a.k = b.k` linear.
+      for (let at = k; at !== root; ) {
+        const next = parent.get(at)!
+        parent.set(at, root)
+        at = next
+      }
       return root
     }
     const union = (a: string, b: string): void => {
@@ -324,23 +330,21 @@ class Scope {
         const all = none()
         for (const p of parts) {
           for (const [k, v] of p.pins) narrow(all.pins, k, v)
-          all.equal.push(...p.equal)
+          for (const e of p.equal) all.equal.push(e)
         }
         return all
       }
       if (bool.boolop === 'OR_EXPR' && parts.length > 0) {
         const any = none()
         for (const [k, v] of parts[0]!.pins) {
-          let values = v
-          for (const p of parts.slice(1)) {
-            const more = p.pins.get(k)
-            if (more === undefined) {
-              values = []
-              break
-            }
-            values = unionValues(values, more)
+          const values = new ValueSet(v)
+          let everyBranch = true
+          for (let i = 1; i < parts.length && everyBranch; i++) {
+            const more = parts[i]!.pins.get(k)
+            if (more === undefined) everyBranch = false
+            else values.addAll(more)
           }
-          if (values.length > 0) any.pins.set(k, values)
+          if (everyBranch) any.pins.set(k, values.values)
         }
         return any
       }
@@ -379,13 +383,13 @@ class Scope {
           : undefined
     const col = this.column(expr.lexpr)
     if (items === undefined || col === null) return facts
-    let values: ValueRef[] = []
+    const values = new ValueSet()
     for (const item of items) {
       const v = valueRefOf(item)
       if (v === null) return facts
-      values = unionValues(values, [v])
+      values.add(v)
     }
-    if (values.length > 0) facts.pins.set(col, values)
+    if (values.values.length > 0) facts.pins.set(col, values.values)
     return facts
   }
 
