@@ -226,3 +226,9 @@ t.test('a rewrite never lets a line comment swallow the shard query', async (t) 
   const g = scatter('SELECT g, count(*) FROM t GROUP BY g -- per g\nORDER BY 2')
   t.equal(g.shardSql, 'SELECT g, count(*) FROM t GROUP BY g -- per g\n', 'the line break that ends the comment stays')
 })
+
+t.test('select-list items starting with any token are mapped', async (t) => {
+  const p = scatter("SELECT (a + 1) * 2, -b, CASE WHEN c THEN 1 END, 'x' || d, ARRAY[e], ROW(f, g), -(h), NOT i, $1::int, e'\\n' FROM t ORDER BY 1 LIMIT 2 OFFSET 3")
+  t.equal(p.visibleColumns, 10)
+  t.match(p.shardSql, /LIMIT \(2\)::int8 \+ \(3\)::int8$/)
+})

@@ -79,6 +79,9 @@ class ScatterBuilder {
     this.refuseShape(tableUses)
     const layout = layoutSelect(this.text.bytes, this.start, this.end)
     if (layout === null || layout.targets.length !== this.targets.length) refuse('a SELECT whose text pgshard cannot map')
+    if (this.targets.some((target, i) => target.location !== undefined && target.location !== layout.targets[i]!.start)) {
+      refuse('a SELECT whose text pgshard cannot map')
+    }
     if (layout.groupItems.length !== (this.s.groupClause?.length ?? 0)) refuse('a GROUP BY list pgshard cannot map')
     if (layout.orderItems.length !== (this.s.sortClause?.length ?? 0)) refuse('an ORDER BY list pgshard cannot map')
     this.layout = layout
