@@ -73,8 +73,8 @@ function hintPairs(body: string): [string, string][] {
   return pairs
 }
 
-/** The hint a `SET pgshard.<name>` or a comment `name=value` stands for. */
-export function toHint(name: string, value: string): Hint {
+/** The hint a comment `name=value` stands for. */
+function toHint(name: string, value: string): Hint {
   switch (name) {
     case 'shard':
       return { kind: 'shard', value }

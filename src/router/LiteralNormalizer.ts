@@ -219,7 +219,7 @@ function followedByUescape(sql: string, p: number): boolean {
 }
 
 /** The value of a string literal token, or null when it is malformed (Postgres would reject it). */
-export function decodeLiteral(kind: TokKind, text: string, start: number, end: number): string | null {
+function decodeLiteral(kind: TokKind, text: string, start: number, end: number): string | null {
   switch (kind) {
     case Tok.String: {
       const body = text.slice(start + 1, end - 1)

@@ -163,7 +163,7 @@ function quoteName(name: string): string {
 }
 
 /** A string constant that reads the same whatever standard_conforming_strings is. */
-export function quoteLiteral(value: string): string {
+function quoteLiteral(value: string): string {
   const quoted = value.replaceAll("'", "''")
   return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`
 }

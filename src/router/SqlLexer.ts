@@ -47,7 +47,7 @@ for (const c of '+-*/<>=~!@#%^&|`?') OPERATOR_CHARS[c.charCodeAt(0)] = 1
 const OPERATOR_KEEPS_TRAILING_SIGN = new Uint8Array(128)
 for (const c of '~!@#%^&|`?') OPERATOR_KEEPS_TRAILING_SIGN[c.charCodeAt(0)] = 1
 
-export function isIdentStart(c: number): boolean {
+function isIdentStart(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 95 || c >= 128
 }
 

@@ -47,11 +47,7 @@ export function walkAst(root: unknown, visit: (tag: string, body: unknown) => bo
   }
 }
 
-/** Whether two expressions are the same, ignoring where they were written. */
-export function sameExpression(a: Node | undefined, b: Node | undefined): boolean {
-  return expressionKey(a) === expressionKey(b)
-}
-
+/** Equal for two expressions that are the same, wherever they were written. */
 export function expressionKey(n: Node | undefined): string {
   return JSON.stringify(n ?? null, (k, v: unknown) => (k === 'location' ? undefined : v))
 }

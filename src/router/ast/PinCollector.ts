@@ -17,7 +17,7 @@ export function tableKey(t: TableRef): string {
   return `${t.schema ?? ''}\u0000${t.name}\u0000${t.alias ?? ''}`
 }
 
-export function valueKey(v: ValueRef): string {
+function valueKey(v: ValueRef): string {
   return JSON.stringify(v)
 }
 
