@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { logicalDatabase } from '../admin/ConsoleFormat.js'
+import type { Pool } from '../pool/Pool.js'
 import type { ProxyServer } from '../proxy/ProxyServer.js'
 
 /** Counters the failover manager keeps (`FailoverManager.stats`). */
@@ -96,6 +97,23 @@ export class RuntimeGauges {
         for (const { pool, node, user, database } of proxy.pools.all()) this.set({ node: node.name, user, database: logicalDatabase(proxy.config, database) }, pool.paused ? 1 : 0)
       },
     })
+    // The pools' own cumulative counters, read at scrape time; a pool closed by a reload takes its counts along
+    // (Prometheus sees a counter reset).
+    const poolCounter = (name: string, help: string, read: (p: Pool) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['node', 'user', 'database'],
+        registers,
+        collect() {
+          this.reset()
+          for (const { pool, node, user, database } of proxy.pools.all()) this.inc({ node: node.name, user, database: logicalDatabase(proxy.config, database) }, read(pool))
+        },
+      })
+    poolCounter('pgshard_pool_checkouts_total', 'Server connections handed to clients, per pool', (p) => p.stats.acquired)
+    poolCounter('pgshard_pool_checkout_wait_seconds_total', 'Time clients spent queued for a server connection, per pool (divide by checkouts for the mean wait)', (p) => p.stats.waitMicros / 1e6)
+    poolCounter('pgshard_pool_checkout_timeouts_total', 'Clients that gave up waiting for a server connection (53300), per pool', (p) => p.stats.timeouts)
+    poolCounter('pgshard_server_connect_failures_total', 'Server connection attempts that failed (connect or log-in), per pool', (p) => p.stats.connectFailures)
     new Gauge({
       name: 'pgshard_node_up',
       help: '1 when the node answers its health checks, 0 when it is down or fenced',
