@@ -68,21 +68,24 @@ export class HealthChecker {
 
   /** Runs a check now (or joins the one in flight). */
   checkNow(): Promise<CheckOutcome> {
-    this.running ??= this.check().finally(() => {
+    return this.run(false)
+  }
+
+  private run(scheduled: boolean): Promise<CheckOutcome> {
+    this.running ??= this.check(scheduled).finally(() => {
       this.running = null
       this.schedule(this.health.interval)
     })
     return this.running
   }
 
-  /** A server connection to this node failed on the data path. */
+  /** A server connection to this node failed on the data path: one failure now, and a check right away. */
   evidence(err: Error): void {
     if (this.stopped) return
-    if (!this.evidenceCounted) {
-      this.evidenceCounted = true
-      const transition = this.recordFailure(`data path: ${err.message}`)
-      this.onOutcome({ node: this.node, probe: null, ok: false, transition, reconnected: false })
-    }
+    if (this.evidenceCounted) return
+    this.evidenceCounted = true
+    const transition = this.recordFailure(`data path: ${err.message}`)
+    this.onOutcome({ node: this.node, probe: null, ok: false, transition, reconnected: false })
     if (!this.running) {
       if (this.timer) clearTimeout(this.timer)
       void this.checkNow()
@@ -94,12 +97,12 @@ export class HealthChecker {
     if (this.timer) clearTimeout(this.timer)
     this.timer = setTimeout(() => {
       this.timer = null
-      void this.checkNow()
+      void this.run(true)
     }, ms)
     this.timer.unref()
   }
 
-  private async check(): Promise<CheckOutcome> {
+  private async check(scheduled: boolean): Promise<CheckOutcome> {
     const before = this.conn.connects
     let outcome: CheckOutcome
     try {
@@ -122,7 +125,9 @@ export class HealthChecker {
         outcome = { node: this.node, probe: null, ok: false, transition: this.recordFailure((err as Error).message), reconnected: false }
       }
     }
-    this.evidenceCounted = false
+    // Evidence counts once per interval: a burst of failing client connections is one piece of evidence, so a
+    // node goes down no sooner than one interval after the first sign, with checks of our own in between.
+    if (scheduled) this.evidenceCounted = false
     this.node.lastCheckAt = Date.now()
     if (!this.stopped) this.onOutcome(outcome)
     return outcome
