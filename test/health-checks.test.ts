@@ -5,6 +5,8 @@ import { conninfoValue, conninfoWithAddress, parseConninfo } from '../src/health
 import { HealthChecker, type CheckOutcome } from '../src/health/HealthChecker.js'
 import { formatLsn, parseLsn } from '../src/health/Lsn.js'
 import { NodeState } from '../src/health/NodeState.js'
+import { Topology } from '../src/health/Topology.js'
+import { parseConfig } from '../src/config/ConfigLoader.js'
 import { syncStandbySetting } from '../src/health/SyncStandbyPolicy.js'
 import { createLogger } from '../src/log/Logger.js'
 import { PgError } from '../src/protocol/PgError.js'
@@ -48,6 +50,29 @@ t.test('synchronous_standby_names after a promotion is an explicit policy', asyn
   t.same(syncStandbySetting('durability', ['s0-replica2', 'b"q', 's0-replica2']), { value: 'ANY 1 ("s0-replica2", "b""q")', commitsWait: false })
   t.same(syncStandbySetting('durability', []), { value: '*', commitsWait: true }, 'none left: commits wait for any standby')
   t.same(syncStandbySetting('availability', ['s0-replica2']), { value: '', commitsWait: false })
+})
+
+t.test('a fence follows the server through a reload that renames it; a new address starts unfenced', async (t) => {
+  const config = (primary: number, replicas: number[]) =>
+    parseConfig(
+      JSON.stringify({
+        users: [{ name: 'app', password: 'x' }],
+        databases: [{ name: 'app' }],
+        shards: [{ name: 's0', primary: { host: '10.0.0.1', port: primary }, replicas: replicas.map((port) => ({ host: '10.0.0.1', port })) }],
+      }),
+    )
+  const topology = new Topology(config(5001, [5002, 5003]))
+  topology.node('s0-primary')!.fenced = true
+  topology.node('s0-replica1')!.role = 'primary'
+  t.equal(topology.primaryOf(0)?.port, 5002)
+  // The DBA writes the failover into the map: 5002 is now the primary, the old primary 5001 a replica.
+  topology.apply(config(5002, [5001, 5003]))
+  t.equal(topology.primaryOf(0)?.port, 5002)
+  t.ok(topology.node('s0-replica1')!.fenced, 'the old primary, now named s0-replica1, is still fenced')
+  t.notOk(topology.node('s0-replica2')!.fenced)
+  t.same([...Array(20)].map(() => topology.pick(0, 'replica').port).filter((p) => p !== 5003), [], 'reads avoid it')
+  topology.apply(config(5002, [5004, 5003]))
+  t.notOk(topology.node('s0-replica1')!.fenced, 'a server at a new address is not fenced')
 })
 
 type Mode = 'answer' | 'hang' | 'refuse'

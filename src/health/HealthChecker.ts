@@ -85,7 +85,7 @@ export class HealthChecker {
     if (this.evidenceCounted) return
     this.evidenceCounted = true
     const transition = this.recordFailure(`data path: ${err.message}`)
-    this.onOutcome({ node: this.node, probe: null, ok: false, transition, reconnected: false })
+    this.emit({ node: this.node, probe: null, ok: false, transition, reconnected: false })
     if (!this.running) {
       if (this.timer) clearTimeout(this.timer)
       void this.checkNow()
@@ -129,8 +129,17 @@ export class HealthChecker {
     // node goes down no sooner than one interval after the first sign, with checks of our own in between.
     if (scheduled) this.evidenceCounted = false
     this.node.lastCheckAt = Date.now()
-    if (!this.stopped) this.onOutcome(outcome)
+    if (!this.stopped) this.emit(outcome)
     return outcome
+  }
+
+  /** A listener's mistake must not become an unhandled rejection (the process would exit). */
+  private emit(outcome: CheckOutcome): void {
+    try {
+      this.onOutcome(outcome)
+    } catch (err) {
+      this.log.error({ node: this.node.name, err: (err as Error).message }, 'health check listener failed')
+    }
   }
 
   private recordSuccess(): Transition {

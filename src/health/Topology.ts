@@ -35,6 +35,9 @@ export class Topology {
   apply(config: Config): { added: NodeState[]; removed: NodeState[]; changed: NodeState[] } {
     this.config = config
     const old = new Map(this.byName)
+    // A fence follows the server, not its name: a map rewritten after a failover (the promoted replica listed
+    // as primary, the old primary as a replica) must not hand the old primary traffic again.
+    const fencedAddresses = new Set([...old.values()].filter((n) => n.fenced).map((n) => `${n.host}:${n.port}`))
     const added: NodeState[] = []
     const changed: NodeState[] = []
     this.byName.clear()
@@ -54,6 +57,7 @@ export class Topology {
           return prev
         }
         const node = new NodeState(name, index, role, cfg)
+        node.fenced = fencedAddresses.has(`${cfg.host}:${cfg.port}`)
         added.push(node)
         this.byName.set(name, node)
         return node
