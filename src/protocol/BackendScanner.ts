@@ -58,7 +58,11 @@ export class BackendScanner {
         }
         pos += 5
       } else if (this.remaining === 0) {
-        // A header split across chunks.
+        // A header split across chunks: its bytes are forwarded once, whole, when its type is known.
+        if (spanStart >= 0) {
+          h.forward(chunk.subarray(spanStart, pos))
+          spanStart = -1
+        }
         const take = Math.min(5 - this.headerFill, n - pos)
         chunk.copy(this.header, this.headerFill, pos, pos + take)
         this.headerFill += take
@@ -68,10 +72,6 @@ export class BackendScanner {
         this.type = this.header[0]
         const length = this.header.readInt32BE(1)
         if (length < 4) throw new PgError(SqlState.PROTOCOL_VIOLATION, `server sent a message with invalid length ${length}`)
-        if (spanStart >= 0) {
-          h.forward(chunk.subarray(spanStart, pos - take))
-          spanStart = -1
-        }
         this.begin(length)
         if (this.flags & FORWARD) h.forward(Buffer.from(this.header))
       }

@@ -45,7 +45,7 @@ export class StatementRouter implements RoutingEngine {
   analyze(sql: string): Analyzed {
     try {
       const r = this.cache.lookup(sql)
-      return { plan: r.plan, literals: r.literals, sources: r.sources, firstParam: r.firstParam, text: sql, hit: r.hit }
+      return { plan: r.plan, literals: r.literals, sources: r.sources, firstParam: r.firstParam, text: r.text, hit: r.hit }
     } catch (err) {
       if (err instanceof SqlAnalysisError) return { plan: null, literals: [], firstParam: 1, text: sql, hit: false }
       throw err
