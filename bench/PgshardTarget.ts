@@ -1,0 +1,80 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { BenchLogin, BenchTarget } from './BenchTarget.js'
+import { waitForLogin } from './LoginProbe.js'
+import { ServerProcess } from './ServerProcess.js'
+
+export interface PgshardOptions {
+  /** bin/pgshard.js of a build (PgshardBuild). */
+  bin: string
+  dir: string
+  port: number
+  backend: { host: string; port: number }
+  login: BenchLogin
+  /** For the proxy's health checks (a superuser: it could also promote, which a one-node topology never needs). */
+  control: { user: string; password: string }
+  poolSize: number
+  maxClientConnections?: number
+  /** Write a V8 CPU profile into this directory when the proxy exits. */
+  cpuProfileDir?: string
+  fdLimit?: number
+}
+
+/**
+ * The compiled pgshard (`bin/pgshard.js start -c FILE`) as a child process with its own
+ * event loop, over a one-shard map in transaction mode. pgbench_accounts is sharded by aid, so `pgbench -S` pays
+ * for key extraction and the ring lookup as a sharded application would.
+ */
+export class PgshardTarget implements BenchTarget {
+  readonly name = 'pgshard'
+  readonly host = '127.0.0.1'
+
+  private constructor(
+    readonly port: number,
+    private readonly process: ServerProcess,
+  ) {}
+
+  get pid(): number {
+    return this.process.pid
+  }
+
+  static async start(opts: PgshardOptions): Promise<PgshardTarget> {
+    const configFile = join(opts.dir, 'pgshard.yaml')
+    const config = {
+      listen: { host: '127.0.0.1', port: opts.port, max_client_connections: opts.maxClientConnections ?? 10_000 },
+      users: [{ name: opts.login.user, password: opts.login.password }],
+      control: { user: opts.control.user, password: opts.control.password, database: 'postgres' },
+      databases: [{ name: opts.login.database }],
+      shards: [{ name: 's0', primary: { host: opts.backend.host, port: opts.backend.port } }],
+      pool: { mode: 'transaction', size: opts.poolSize },
+      // No replicas in this topology: reads stay on the primary.
+      routing: { read_from: 'primary' },
+      sharding: { tables: [{ name: 'pgbench_accounts', key: 'aid', type: 'integer' }] },
+      log: { level: 'warn' },
+    }
+    // JSON is YAML: the loader reads it as any shard map.
+    await writeFile(configFile, JSON.stringify(config, null, 2))
+    const profile = opts.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`]
+    const proc = ServerProcess.spawn({
+      command: process.execPath,
+      args: [...profile, opts.bin, 'start', '-c', configFile],
+      cwd: opts.dir,
+      logFile: join(opts.dir, 'pgshard.log'),
+      asPostgres: false,
+      fdLimit: opts.fdLimit ?? 4096,
+    })
+    const target = new PgshardTarget(opts.port, proc)
+    try {
+      await waitForLogin(target.host, target.port, opts.login, () => proc.running)
+    } catch (err) {
+      await proc.stop('SIGKILL')
+      throw new Error(`pgshard did not come up (see ${join(opts.dir, 'pgshard.log')}): ${err instanceof Error ? err.message : err}`)
+    }
+    return target
+  }
+
+  /** SIGTERM: the proxy's graceful stop (and the moment --cpu-prof writes its profile). */
+  stop(): Promise<void> {
+    return this.process.stop('SIGTERM', 30_000)
+  }
+}
