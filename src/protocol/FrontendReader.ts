@@ -37,8 +37,8 @@ export class FrontendReader {
     if (length < 4) throw new PgError(SqlState.PROTOCOL_VIOLATION, `invalid message length ${length} for message type "${printable(type)}"`)
     if (length > this.maxMessageSize)
       throw new PgError(
-        SqlState.PROGRAM_LIMIT_EXCEEDED,
-        `message of type "${printable(type)}" is ${length} bytes, over the limit of ${this.maxMessageSize} bytes`,
+        SqlState.PROTOCOL_VIOLATION,
+        `invalid message length: message of type "${printable(type)}" is ${length} bytes, over the limit of ${this.maxMessageSize} bytes`,
         { hint: 'Send smaller messages, or raise listen.max_message_size.' },
       )
     if (this.size < length + 1) return null

@@ -1,0 +1,111 @@
+// Client authentication (SCRAM-SHA-256 from a password or a pg_authid verifier, md5, trust) and TLS: what
+// psql and node-postgres see, and the server side logging in with SCRAM because the servers demand it.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import { makeScramVerifier } from '../src/protocol/ScramServer.js'
+import { runCommand } from './harness/runCommand.js'
+import { APP_PASSWORD, APP_USER, startProxy } from './harness/startProxy.js'
+
+function verifierText(password: string): string {
+  const v = makeScramVerifier(password)
+  return `SCRAM-SHA-256$${v.iterations}:${v.salt.toString('base64')}$${v.storedKey.toString('base64')}:${v.serverKey.toString('base64')}`
+}
+
+async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, 'server.crt')
+  const key = join(dir, 'server.key')
+  const r = await runCommand('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1'])
+  if (r.code !== 0) throw new Error(r.stderr)
+  return { cert, key }
+}
+
+const users = [
+  { name: APP_USER, password: APP_PASSWORD },
+  { name: 'md5user', password: 'md5-secret' },
+  { name: 'veruser', password: 'ver-secret' },
+  { name: 'trusty', password: 'trusty-server' },
+]
+
+t.test('client authentication methods', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { users },
+    config: {
+      users: [
+        { name: APP_USER, password: APP_PASSWORD },
+        { name: 'md5user', password: 'md5-secret', auth: 'md5' },
+        { name: 'veruser', scram_verifier: verifierText('ver-secret'), server_password: 'ver-secret' },
+        { name: 'trusty', auth: 'trust', server_password: 'trusty-server' },
+      ],
+    },
+  })
+  const psql = (user: string, password: string) =>
+    runCommand('psql', ['-X', '-At', `host=127.0.0.1 port=${fx.port} user=${user} dbname=app`, '-c', 'SELECT current_user'], { env: { ...fx.env, PGPASSWORD: password } })
+
+  for (const [user, password] of [
+    [APP_USER, APP_PASSWORD],
+    ['md5user', 'md5-secret'],
+    ['veruser', 'ver-secret'],
+    ['trusty', 'anything'],
+  ]) {
+    const r = await psql(user, password)
+    t.equal(r.code, 0, `${user} logs in: ${r.stderr}`)
+    t.equal(r.stdout.trim(), user, `${user}: the server session runs as ${user} (the proxy logged in to a SCRAM server)`)
+    const c = new pg.Client({ ...fx.pgOptions, user, password })
+    await c.connect()
+    t.equal((await c.query('SELECT current_user AS u')).rows[0].u, user, `${user} through node-postgres`)
+    await c.end()
+  }
+  for (const [user, password] of [
+    [APP_USER, 'wrong'],
+    ['md5user', 'wrong'],
+    ['veruser', 'wrong'],
+  ]) {
+    const r = await psql(user, password)
+    t.not(r.code, 0)
+    t.match(r.stderr, new RegExp(`FATAL:  password authentication failed for user "${user}"`), `${user} with a wrong password`)
+    const c = new pg.Client({ ...fx.pgOptions, user, password })
+    const err = await c.connect().then(() => null, (e: { code?: string }) => e)
+    t.equal(err?.code, '28P01')
+    await c.end().catch(() => undefined)
+  }
+})
+
+t.test('TLS', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pgshard-tls-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const { cert, key } = await selfSignedCert(dir)
+
+  t.test('with a certificate: sslmode=require connects over TLS', async (t) => {
+    const fx = await startProxy(t, { config: { tls: { cert, key } } })
+    const r = await runCommand('psql', ['-X', `host=127.0.0.1 port=${fx.port} user=${APP_USER} dbname=app sslmode=require`, '-c', '\\conninfo', '-c', 'SELECT 1'], { env: fx.env })
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /SSL connection \(protocol: TLSv1\.[23]/)
+    const c = new pg.Client({ ...fx.pgOptions, ssl: { rejectUnauthorized: false } })
+    await c.connect()
+    t.equal((await c.query('SELECT 3 AS n')).rows[0].n, 3, 'node-postgres over TLS')
+    t.ok((c as unknown as { connection: { stream: { encrypted?: boolean } } }).connection.stream.encrypted, 'the socket is encrypted')
+    await c.end()
+    const plain = await runCommand('psql', ['-X', '-At', `host=127.0.0.1 port=${fx.port} user=${APP_USER} dbname=app sslmode=disable`, '-c', 'SELECT 4'], { env: fx.env })
+    t.equal(plain.stdout.trim(), '4', 'plain connections still work when TLS is not required')
+  })
+
+  t.test('with tls.required: a plain client is refused', async (t) => {
+    const fx = await startProxy(t, { config: { tls: { cert, key, required: true } } })
+    const r = await runCommand('psql', ['-X', `host=127.0.0.1 port=${fx.port} user=${APP_USER} dbname=app sslmode=disable`, '-c', 'SELECT 1'], { env: fx.env })
+    t.not(r.code, 0)
+    t.match(r.stderr, /this proxy accepts only TLS connections/)
+  })
+
+  t.test('without a certificate: sslmode=require is refused cleanly, sslmode=prefer connects in plain', async (t) => {
+    const fx = await startProxy(t)
+    const req = await runCommand('psql', ['-X', `host=127.0.0.1 port=${fx.port} user=${APP_USER} dbname=app sslmode=require`, '-c', 'SELECT 1'], { env: fx.env })
+    t.not(req.code, 0)
+    t.match(req.stderr, /server does not support SSL, but SSL was required/)
+    const pref = await runCommand('psql', ['-X', `host=127.0.0.1 port=${fx.port} user=${APP_USER} dbname=app sslmode=prefer`, '-c', '\\conninfo'], { env: fx.env })
+    t.equal(pref.code, 0, pref.stderr)
+    t.notMatch(pref.stdout, /SSL connection/)
+  })
+})
