@@ -164,6 +164,29 @@ export class RuntimeGauges {
         for (const n of proxy.topology.nodes()) if (n.role === 'replica') this.set({ node: n.name, shard: shardName(proxy, n.shard) }, n.lagSeconds)
       },
     })
+    new Gauge({
+      name: 'pgshard_sync_standbys',
+      help: 'Synchronous standbys a shard primary has now (as its last health check saw them)',
+      labelNames: ['node', 'shard'],
+      registers,
+      collect() {
+        this.reset()
+        for (const n of proxy.topology.nodes()) if (n.role === 'primary' && !n.fenced) this.set({ node: n.name, shard: shardName(proxy, n.shard) }, n.syncStandbys)
+      },
+    })
+    new Gauge({
+      name: 'pgshard_commits_waiting_for_standby',
+      help: '1 when a shard primary requires a synchronous standby and has none: its commits wait (health.synchronous_policy: durability)',
+      labelNames: ['shard'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of proxy.topology.shards) {
+          const p = proxy.topology.primaryOf(s.index)
+          this.set({ shard: s.name }, p !== undefined && p.up && p.syncRequired && p.syncStandbys === 0 ? 1 : 0)
+        }
+      },
+    })
     new Counter({
       name: 'pgshard_failovers_total',
       help: 'Replicas promoted over a dead primary (automatically, or by PROMOTE)',

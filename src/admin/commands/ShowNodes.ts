@@ -1,5 +1,5 @@
 import type { NodeState } from '../../health/NodeState.js'
-import { float8, int8, text, type AdminCommand } from '../AdminCommand.js'
+import { bool, float8, int8, text, type AdminCommand } from '../AdminCommand.js'
 import { formatLsn } from '../../health/Lsn.js'
 import { consoleTime } from '../ConsoleFormat.js'
 
@@ -24,9 +24,10 @@ export const showNodes: AdminCommand = {
     int8('port'),
     text('configured_role'),
     int8('weight'),
-    int8('outstanding'),
-    int8('reads'),
-    int8('writes'),
+    bool('in_recovery'),
+    text('current_lsn'),
+    bool('sync_required'),
+    int8('sync_standbys'),
     int8('failures'),
     text('last_check'),
     text('last_error'),
@@ -46,9 +47,10 @@ export const showNodes: AdminCommand = {
         n.port,
         n.configuredRole,
         n.weight,
-        n.outstanding,
-        n.reads,
-        n.writes,
+        n.inRecovery,
+        n.role === 'primary' && n.currentLsn > 0n ? formatLsn(n.currentLsn) : null,
+        n.role === 'primary' ? n.syncRequired : null,
+        n.role === 'primary' ? n.syncStandbys : null,
         n.failures,
         n.lastCheckAt > 0 ? consoleTime(n.lastCheckAt) : null,
         n.lastError,
