@@ -203,21 +203,33 @@ t.test('synchronous replication, 2 replicas, failover: auto, synchronous_policy:
   })
 })
 
-t.test('synchronous_policy: availability clears synchronous_standby_names on the new primary', async (t) => {
-  const topo = await startTopology(t, { shards: 1, replicas: 1, synchronousReplicas: true, users: USERS, databases: ['app'] })
+t.test('synchronous_policy: availability; a replica down during the failover follows the new primary when it returns', async (t) => {
+  const topo = await startTopology(t, { shards: 1, replicas: 2, synchronousReplicas: true, users: USERS, databases: ['app'] })
   await topo.query('s0-primary', 'SET ROLE app; CREATE TABLE ledger (writer int, seq int, PRIMARY KEY (writer, seq))', 'app')
-  t.equal(await setting(topo, 's0-primary', 'synchronous_standby_names'), 'ANY 1 ("s0-replica1")')
-  const { app, node } = await startApp(topo, { health: { interval: 200, timeout: 500, synchronous_policy: 'availability' } })
+  const { app, node, logged } = await startApp(topo, { health: { interval: 200, timeout: 500, synchronous_policy: 'availability' } })
   t.teardown(() => app.stop(1000))
   const c = await connect(app, 5000)
   await c.query('INSERT INTO ledger VALUES (1, 1)')
+  await topo.kill('s0-replica2', 'SIGKILL')
+  t.ok(await waitFor(() => !node('s0-replica2').up, 5000), 'replica2 is down')
+  await c.query('INSERT INTO ledger VALUES (1, 2)')
   await topo.kill('s0-primary', 'SIGKILL')
-  t.ok(await waitFor(() => node('s0-replica1').role === 'primary', 10_000), 'the replica is promoted')
+  t.ok(await waitFor(() => node('s0-replica1').role === 'primary', 10_000), 'replica1 is promoted')
   t.equal(await setting(topo, 's0-replica1', 'synchronous_standby_names'), '', 'availability: no synchronous standby required')
+  t.ok(logged('replica could not be repointed now; will retry when it answers'))
   const c2 = await connect(app, 5000)
-  await c2.query('INSERT INTO ledger VALUES (1, 2)')
-  t.same((await c2.query('SELECT seq FROM ledger ORDER BY seq')).rows, [{ seq: 1 }, { seq: 2 }], 'commits return without a standby')
+  await c2.query('INSERT INTO ledger VALUES (1, 3)')
+  t.same((await c2.query('SELECT seq FROM ledger ORDER BY seq')).rows, [{ seq: 1 }, { seq: 2 }, { seq: 3 }], 'commits return without a standby')
+  t.same(app.health.commitsWaiting(), [])
+
+  await topo.startNode('s0-replica2')
+  t.ok(await waitFor(() => logged('replica repointed to the new primary after it came back'), 10_000), 'repointed once it answers')
+  t.ok(
+    await waitFor(async () => (await topo.query('s0-replica2', `SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'`))[0]?.sender_port === topo.node('s0-replica1').port, 10_000),
+    'replica2 streams from the new primary',
+  )
+  await topo.waitForReplay('s0-replica2', { from: 's0-replica1' })
+  t.same((await topo.query('s0-replica2', 'SELECT seq FROM ledger ORDER BY seq', 'app')).map((r) => r.seq), [1, 2, 3], 'and has every row')
   await c2.end()
   void c.end().catch(() => {})
-  t.same(app.health.commitsWaiting(), [])
 })

@@ -267,6 +267,7 @@ export class FailoverManager {
     const standbyNames = await Promise.all(
       others.map(async (r) => {
         try {
+          if (!r.up) throw new Error('it is down')
           const { applicationName } = await repointer.repoint(r, target)
           this.pendingRepoint.delete(r.name)
           step('replica repointed', { replica: r.name })

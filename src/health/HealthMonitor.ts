@@ -21,6 +21,7 @@ export class HealthMonitor {
   private readonly catalog: CatalogReader | null
   /** Shards whose catalog could not be read yet: tried again on the primary's next good check. */
   private readonly catalogPending = new Set<number>()
+  private readonly catalogReading = new Set<number>()
   private readonly warned = new Set<string>()
   private readonly log: Logger
   private started = false
@@ -75,7 +76,8 @@ export class HealthMonitor {
   /** Reads the function catalog of a shard from its current primary (also after a promotion). */
   async refreshCatalog(shard: number): Promise<void> {
     const primary = this.topology.primaryOf(shard)
-    if (!this.catalog || !primary) return
+    if (!this.catalog || !primary || this.catalogReading.has(shard)) return
+    this.catalogReading.add(shard)
     try {
       const count = await this.catalog.read(shard, primary)
       this.catalogPending.delete(shard)
@@ -83,6 +85,8 @@ export class HealthMonitor {
     } catch (err) {
       this.catalogPending.add(shard)
       this.log.warn({ node: primary.name, err: (err as Error).message }, 'could not read the function catalog; unknown functions count as writes')
+    } finally {
+      this.catalogReading.delete(shard)
     }
   }
 
