@@ -173,9 +173,13 @@ t.test('what the data-path counters cost per statement', async (t) => {
   }
   for (let i = 0; i < 50_000; i++) statement()
   const n = 1_000_000
-  const started = process.hrtime.bigint()
+  // CPU time of this process, not wall time: other tests running beside this one do not count.
+  const cpu = process.cpuUsage()
   for (let i = 0; i < n; i++) statement()
-  const ns = Number(process.hrtime.bigint() - started) / n
-  t.comment(`data-path metrics: ${ns.toFixed(0)} ns per statement (5 calls: 4 plain-number tallies, 1 histogram observation)`)
-  t.ok(ns < 1000, `under 1 µs per statement (${ns.toFixed(0)} ns)`)
+  const used = process.cpuUsage(cpu)
+  const ns = ((used.user + used.system) * 1000) / n
+  t.comment(`data-path metrics: ${ns.toFixed(0)} ns of CPU per statement (5 calls: 4 plain-number tallies, 1 histogram observation)`)
+  // Generous: a regression to per-call prom-client increments (~1 µs) on a loaded machine must not fail by chance,
+  // a tenfold one must.
+  t.ok(ns < 3000, `under 3 µs per statement (${ns.toFixed(0)} ns)`)
 })
