@@ -3,7 +3,7 @@ import type { Logger } from '../log/Logger.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { quoteLiteral } from '../topology/SqlQuoting.js'
 import { isAliveAnswer, type CheckOutcome } from './HealthChecker.js'
-import { queryOnce } from './ControlConnection.js'
+import { ControlConnection, queryOnce } from './ControlConnection.js'
 import type { HealthMonitor } from './HealthMonitor.js'
 import { formatLsn, parseLsn } from './Lsn.js'
 import type { NodeState } from './NodeState.js'
@@ -90,11 +90,6 @@ export class FailoverManager {
 
   reconfigure(config: Config): void {
     this.config = config
-  }
-
-  /** Shards with a promotion or switchover running now. */
-  get inProgress(): string[] {
-    return [...this.busy].map((i) => this.topology.shards[i]?.name ?? `#${i}`)
   }
 
   /** Takes a node out of all traffic until ADMIT; its server connections close now. */
@@ -386,14 +381,19 @@ export class FailoverManager {
     await this.waitFor(node, sql, SWITCHOVER_CATCH_UP_MS)
   }
 
-  /** Polls a query returning `ok` until it is true. */
+  /** Polls a query returning `ok` until it is true, over one connection. */
   private async waitFor(node: NodeState, sql: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const [row] = await this.run<{ ok: boolean }>(node, sql)
-      if (row.ok) return
-      if (Date.now() > deadline) throw new Error(`${node.name}: condition not reached within ${timeoutMs} ms (${sql.slice(0, 60)}…)`)
-      await sleep(POLL_MS)
+    const conn = new ControlConnection(this.address(node), this.config.control)
+    try {
+      for (;;) {
+        const [row] = await conn.query<{ ok: boolean }>(sql, this.config.health.timeout * 2)
+        if (row.ok) return
+        if (Date.now() > deadline) throw new Error(`${node.name}: condition not reached within ${timeoutMs} ms (${sql.slice(0, 60)}…)`)
+        await sleep(POLL_MS)
+      }
+    } finally {
+      conn.close()
     }
   }
 
