@@ -80,7 +80,6 @@ export class ReloadCoordinator {
     proxy.config = config
     proxy.pools.reconfigure(config)
     log.info({ size: config.pool.size, min_idle: config.pool.min_idle, max_queue: config.pool.max_queue }, 'reload: router and pool settings updated')
-    log.level = config.log.level
     this.target.onApplied?.(config, nodes)
 
     // A changed node, or a removed one whose name now stands for another address, is still handed out under

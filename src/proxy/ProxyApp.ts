@@ -67,6 +67,8 @@ export class ProxyApp {
       log: log.child({ component: 'reload' }),
       metrics: new ConfigMetrics(registry, proxy.config.map_version),
       onApplied: (config) => {
+        // Loggers made with child() before keep their level (pino does not pass it down): the proxy's own lines follow.
+        log.level = config.log.level
         this.health?.reconfigure(config)
         this.failover?.reconfigure(config)
       },
