@@ -355,6 +355,8 @@ export class Session implements TrackerOwner {
       conn = await this.connFor(route.shard, route.role)
       this.groupConn = conn
     }
+    // What the group held back (its Parse, a Describe) goes first, in the order the client sent it.
+    this.flushHeld(conn)
     this.ensurePrepared(conn, stmt)
     conn.tracker.push({ expect: Expect.Bind, mode: 'forward', done: this.completion(stmt.plan, conn) })
     await this.send(conn, stmt.serverName === '' ? frame.raw : renameBind(frame.body, b, stmt.serverName))
@@ -491,13 +493,14 @@ export class Session implements TrackerOwner {
   /** Adds a message to the current group: sent now when the group's server is known, else held. */
   private toGroup(item: Held): void {
     const conn = this.groupConn ?? this.currentServer()
-    if (conn && this.held.length === 0) {
-      this.groupConn = conn
-      if (item.kind === 'synth') conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: item.bytes })
-      else item.send(conn)
+    if (!conn) {
+      this.held.push(item)
       return
     }
-    this.held.push(item)
+    this.groupConn = conn
+    this.flushHeld(conn)
+    if (item.kind === 'synth') conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: item.bytes })
+    else item.send(conn)
   }
 
   private flushHeld(conn: ServerConnection): void {

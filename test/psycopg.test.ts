@@ -1,0 +1,33 @@
+// psycopg 3 from Debian (python3-psycopg) through the proxy: pipeline mode, server-side cursors, COPY, binary
+// parameters and server-side prepared statements — in both pool modes.
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { runCommand } from './harness/runCommand.js'
+import { APP_PASSWORD, startProxy } from './harness/startProxy.js'
+
+const script = join(dirname(fileURLToPath(import.meta.url)), 'python', 'psycopg_client.py')
+const expected = [
+  'executemany in pipeline mode',
+  'server-side cursor',
+  'COPY in and out',
+  'binary prepared statements',
+  'prepared statements in pipeline mode',
+  'error inside a pipeline',
+]
+
+for (const mode of ['session', 'transaction'] as const) {
+  t.test(`psycopg in ${mode} pooling`, async (t) => {
+    const fx = await startProxy(t, { config: { pool: { mode, size: 2 } } })
+    const r = await runCommand('/usr/bin/python3', [script, `${fx.dsn} password=${APP_PASSWORD}`], { timeoutMs: 60_000 })
+    const results = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { check: string; ok: boolean; detail: string })
+    t.equal(r.code, 0, r.stderr)
+    for (const name of expected) {
+      const got = results.find((x) => x.check === name)
+      t.ok(got?.ok, `${name}${got ? ` (${got.detail})` : ': did not run'}`)
+    }
+  })
+}
