@@ -1,5 +1,5 @@
-// `pgshard start` as a real child process under a pgbench load, then SIGTERM: transactions in flight commit,
-// no transaction is cut in the middle, new connections are refused, and the process exits 0.
+// `pgshard start` as a real child process: SIGHUP reloads; under a pgbench load, SIGTERM lets transactions in
+// flight commit, cuts none in the middle, refuses new connections, and the process exits 0.
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -65,6 +65,12 @@ t.test('SIGTERM during a pgbench load: in-flight transactions complete, new conn
     })
   })
   const proxyDsn = `host=127.0.0.1 port=${port} user=${APP_USER} dbname=app`
+
+  // SIGHUP reloads the file (the listener's port comes from the running proxy, not from the file).
+  await writeFile(file, JSON.stringify(proxyConfig(topo, { log: { level: 'info' }, shutdown_timeout: 20_000, pool: { size: 8 }, map_version: 'after-sighup' })))
+  child.kill('SIGHUP')
+  for (let i = 0; i < 100 && !logs.some((l) => l.msg === 'reload: done'); i++) await new Promise((r) => setTimeout(r, 50))
+  t.ok(logs.some((l) => l.msg === 'reload: done' && l.map_version === 'after-sighup'), 'SIGHUP reloaded the file')
 
   const load = runCommand('pgbench', ['-n', '-c', '6', '-j', '2', '-T', '30', '-f', join(dir, 'tx.sql'), proxyDsn], { env, timeoutMs: 90_000 })
   await new Promise((r) => setTimeout(r, 2500))
