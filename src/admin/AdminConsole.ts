@@ -37,7 +37,7 @@ export class AdminConsole {
   serve(client: AdminClient): void {
     const conn = new AdminConnection(client.socket, client.reader, this.ctx, this.dispatcher, () => this.clients.delete(conn))
     this.clients.add(conn)
-    this.ctx.log.info({ user: client.user.name, pid: conn.id }, 'admin console client connected')
+    this.ctx.log.info({ user: client.user.name, console_client: conn.id }, 'admin console client connected')
   }
 
   get connected(): number {
@@ -175,7 +175,7 @@ class AdminConnection {
   }
 
   private execute({ command, arg }: ParsedCommand): Promise<AdminResult> | AdminResult {
-    this.ctx.log.info({ command: command.words.join(' '), pid: this.id }, 'admin console command')
+    this.ctx.log.info({ command: command.words.join(' '), console_client: this.id }, 'admin console command')
     return command.run(this.ctx, arg)
   }
 

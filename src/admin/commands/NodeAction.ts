@@ -1,4 +1,5 @@
 import { PgError } from '../../protocol/PgError.js'
+import { nameArgument } from '../AdminArgument.js'
 import type { AdminCommand } from '../AdminCommand.js'
 import type { NodeActions } from '../AdminContext.js'
 
@@ -15,7 +16,7 @@ export function nodeAction(action: keyof NodeActions, usage: string, description
     description,
     columns: [],
     async run(ctx, arg) {
-      const name = arg.startsWith('"') && arg.endsWith('"') && arg.length >= 2 ? arg.slice(1, -1) : arg
+      const name = nameArgument(arg)
       const nodes = ctx.proxy.topology.nodes()
       if (!nodes.some((n) => n.name === name))
         throw new PgError('42704', `no node named "${name}"`, { hint: `Nodes: ${nodes.map((n) => n.name).join(', ')} (SHOW NODES).` })

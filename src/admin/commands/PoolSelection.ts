@@ -1,13 +1,14 @@
 import { PgError, SqlState } from '../../protocol/PgError.js'
 import { ADMIN_DATABASE } from '../../proxy/ProxyServer.js'
 import type { Pool } from '../../pool/Pool.js'
+import { nameArgument } from '../AdminArgument.js'
 import type { AdminContext } from '../AdminContext.js'
 import { logicalDatabase } from '../ConsoleFormat.js'
 
 /** The pools of one logical database, or of all when `database` is empty; an unknown database is an error. */
 export function poolsOf(ctx: AdminContext, database: string): Pool[] {
   const { config } = ctx.proxy
-  const name = unquote(database)
+  const name = nameArgument(database)
   if (name === ADMIN_DATABASE) throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `the admin database "${ADMIN_DATABASE}" has no pools`)
   if (name !== '' && !config.databases.some((d) => d.name === name))
     throw new PgError(SqlState.INVALID_CATALOG_NAME, `no such database: ${name}`, { hint: `Databases: ${config.databases.map((d) => d.name).join(', ')}` })
@@ -15,8 +16,4 @@ export function poolsOf(ctx: AdminContext, database: string): Pool[] {
     .all()
     .filter((e) => name === '' || logicalDatabase(config, e.database) === name)
     .map((e) => e.pool)
-}
-
-function unquote(word: string): string {
-  return word.startsWith('"') && word.endsWith('"') && word.length >= 2 ? word.slice(1, -1).replace(/""/g, '"') : word
 }
