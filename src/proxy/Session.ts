@@ -44,7 +44,14 @@ interface Attachment {
 
 /** An extended-protocol message waiting for the group's server to be known. */
 type Held =
-  | { kind: 'server'; send: (conn: ServerConnection) => void; needsServer: boolean; synthWithoutServer?: Buffer }
+  | {
+      kind: 'server'
+      send: (conn: ServerConnection) => void
+      needsServer: boolean
+      synthWithoutServer?: Buffer
+      /** Addresses a portal bound earlier: it lives on the attached connection, if there is one. */
+      portal?: boolean
+    }
   | { kind: 'synth'; bytes: Buffer }
 
 /** Routing hints set by SET pgshard.* (session) and SET LOCAL pgshard.* (transaction). */
@@ -373,6 +380,7 @@ export class Session implements TrackerOwner {
       return this.toGroup({
         kind: 'server',
         needsServer: true,
+        portal: true,
         send: (conn) => {
           conn.tracker.push({ expect: Expect.DescribePortal, mode: 'forward' })
           conn.write(frame.raw)
@@ -405,6 +413,7 @@ export class Session implements TrackerOwner {
     return this.toGroup({
       kind: 'server',
       needsServer: true,
+      portal: true,
       send: (conn) => {
         conn.tracker.push({ expect: Expect.Execute, mode: 'forward' })
         conn.write(frame.raw)
@@ -420,11 +429,13 @@ export class Session implements TrackerOwner {
       return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
     }
     if (this.multi?.bind.portal === c.name) this.multi = null
-    if (this.localPortals.delete(c.name) || !(this.groupConn ?? this.currentServer()))
+    // Closing a portal that cannot exist (no server holds anything for this client) is not an error.
+    if (this.localPortals.delete(c.name) || !(this.groupConn ?? this.attached))
       return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
     return this.toGroup({
       kind: 'server',
       needsServer: true,
+      portal: true,
       send: (conn) => {
         conn.tracker.push({ expect: Expect.Close, mode: 'forward' })
         conn.write(frame.raw)
@@ -492,7 +503,8 @@ export class Session implements TrackerOwner {
 
   /** Adds a message to the current group: sent now when the group's server is known, else held. */
   private toGroup(item: Held): void {
-    const conn = this.groupConn ?? this.currentServer()
+    const portalHome = item.kind === 'server' && item.portal && this.held.length === 0 ? this.attached?.conn : undefined
+    const conn = this.groupConn ?? this.currentServer() ?? portalHome
     if (!conn) {
       this.held.push(item)
       return
@@ -517,6 +529,8 @@ export class Session implements TrackerOwner {
     const a = this.attached
     if (!a) return null
     if (this.pinnedBy || a.conn.tracker.status !== 'I') return a.conn
+    // A transaction whose BEGIN reached this server but whose ReadyForQuery is still on its way.
+    if (this.txStatus !== 'I' && this.pendingBegin === null) return a.conn
     return null
   }
 
