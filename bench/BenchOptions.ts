@@ -8,6 +8,7 @@ export const PARTS = ['pooling', 'memory', 'profile', 'router'] as const
 export type Part = (typeof PARTS)[number]
 
 export interface BenchOptions {
+  quick: boolean
   /** Seconds per pgbench run. */
   durationS: number
   /** Rounds over every workload and target; the table shows medians. */
@@ -72,6 +73,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   const quick = values.quick === true
   const workloadIds = WORKLOADS.map((w) => w.id)
   return {
+    quick,
     durationS: positive('--duration', values.duration ?? env.BENCH_DURATION, quick ? 3 : 10),
     repeats: Math.round(positive('--repeats', values.repeats ?? env.BENCH_REPEATS, 2)),
     scale: Math.round(positive('--scale', values.scale, 10)),

@@ -86,7 +86,9 @@ function distinctErrors(stderr: string): { line: string; count: number }[] {
   const counts = new Map<string, number>()
   for (const raw of stderr.split('\n')) {
     if (!/error|FATAL|killed/i.test(raw)) continue
-    const line = raw.replace(/client \d+/g, 'client N').replace(/\s+/g, ' ').trim()
+    // Two threads share stderr, so prefixes can interleave ("pgbench:pgbench: error: …"): drop them all.
+    const line = raw.replace(/^(?:\s*(?:pgbench:|error:))+/, '').replace(/client \d+/g, 'client N').replace(/\s+/g, ' ').trim()
+    if (line.length === 0) continue
     counts.set(line, (counts.get(line) ?? 0) + 1)
   }
   return [...counts].map(([line, count]) => ({ line, count }))

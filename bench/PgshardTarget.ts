@@ -15,8 +15,8 @@ export interface PgshardOptions {
   control: { user: string; password: string }
   poolSize: number
   maxClientConnections?: number
-  /** Write a V8 CPU profile into this directory when the proxy exits. */
-  cpuProfileDir?: string
+  /** Extra node flags for the proxy (--cpu-prof, --perf-basic-prof, …). */
+  nodeArgs?: string[]
   fdLimit?: number
 }
 
@@ -54,10 +54,9 @@ export class PgshardTarget implements BenchTarget {
     }
     // JSON is YAML: the loader reads it as any shard map.
     await writeFile(configFile, JSON.stringify(config, null, 2))
-    const profile = opts.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`]
     const proc = ServerProcess.spawn({
       command: process.execPath,
-      args: [...profile, opts.bin, 'start', '-c', configFile],
+      args: [...(opts.nodeArgs ?? []), opts.bin, 'start', '-c', configFile],
       cwd: opts.dir,
       logFile: join(opts.dir, 'pgshard.log'),
       asPostgres: false,

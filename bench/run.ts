@@ -5,7 +5,6 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseBenchOptions } from './BenchOptions.js'
 import { startBenchSetup } from './BenchSetup.js'
-import { profileTable } from './CpuProfileSummary.js'
 import { ensureDebianPackages } from './DebianPackages.js'
 import { machineInfo } from './MachineInfo.js'
 import { holdIdleClients, memoryReport, streamToSlowReader } from './MemoryBench.js'
@@ -61,11 +60,8 @@ if (wants('pooling') || wants('memory') || wants('profile')) {
     }
     if (wants('profile')) {
       log('profiling pgshard under pgbench -S')
-      const p = await profilePgshard(setup, build.bin, options, join(options.resultsDir, `${date}-pgshard-select.cpuprofile`))
-      await report('profile', 'pgshard CPU profile', [
-        `- pgshard: ${build.source} under \`${p.workload}\`: ${p.run.tps?.toFixed(0) ?? 'no'} tps with the profiler on; pgshard used ${p.cpuSeconds.toFixed(1)} CPU-seconds (${p.run.transactions > 0 ? ((p.cpuSeconds * 1e6) / p.run.transactions).toFixed(0) : '—'} µs per transaction)`,
-        `- full profile (not committed): ${p.file}`,
-      ], profileTable(p.summary))
+      const body = await profilePgshard(setup, build.bin, options, join(options.resultsDir, `${date}-pgshard-select.cpuprofile`))
+      await report('profile', 'Where pgshard spends its time', [`- pgshard: ${build.source}`], body)
     }
   } finally {
     await setup.stop()
