@@ -30,7 +30,8 @@ export interface BenchOptions {
 const USAGE = `usage: npm run bench -- [--quick] [--duration S] [--repeats N] [--scale N] [--pool-size N]
        [--targets ${TARGET_NAMES.join(',')}] [--workloads ${WORKLOADS.map((w) => w.id).join(',')}]
        [--parts ${PARTS.join(',')}] [--idle-clients N] [--reader-mbps N]
-Environment: BENCH_DURATION, BENCH_REPEATS (flags win). --quick: 3 s runs, a faster reader (about 3-4 minutes).`
+Environment: BENCH_DURATION, BENCH_REPEATS (flags win); BENCH_PGSHARD=worktree runs dist/ (npm run build)
+instead of compiling the last commit. --quick: 2 s runs, a faster reader, shorter profiles (about 4 minutes).`
 
 function list<T extends string>(what: string, value: string | undefined, allowed: readonly T[]): T[] {
   if (value === undefined) return [...allowed]
@@ -74,7 +75,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
   const workloadIds = WORKLOADS.map((w) => w.id)
   return {
     quick,
-    durationS: positive('--duration', values.duration ?? env.BENCH_DURATION, quick ? 3 : 10),
+    durationS: positive('--duration', values.duration ?? env.BENCH_DURATION, quick ? 2 : 10),
     repeats: Math.round(positive('--repeats', values.repeats ?? env.BENCH_REPEATS, 2)),
     scale: Math.round(positive('--scale', values.scale, 10)),
     poolSize: Math.round(positive('--pool-size', values['pool-size'], 20)),

@@ -88,7 +88,7 @@ export async function runPoolingBench(setup: BenchSetup, options: BenchOptions, 
   try {
     // Warm every path first: pools filled, the proxy's JIT and statement cache warm, Postgres' caches hot.
     for (const [name, target] of targets) {
-      const warm = await pgbench.run(target, { args: ['-S', '-c', '16'], durationS: WARM_UP_S, samplingRate: 0.01 })
+      const warm = await pgbench.run(target, { args: ['-S', '-c', '16'], durationS: Math.min(WARM_UP_S, options.durationS), samplingRate: 0.01 })
       log(`warm-up ${name}: ${warm.tps?.toFixed(0) ?? 'no'} tps`)
     }
     const total = options.repeats * workloads.length * targets.size

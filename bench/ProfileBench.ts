@@ -17,6 +17,7 @@ const WORKLOAD = ['-S', '-M', 'simple', '-c', '16']
 const MIN_PROFILE_S = 10
 const WARM_UP_S = 3
 const STRACE_S = 5
+const QUICK_S = 3
 
 interface ProfileContext {
   setup: BenchSetup
@@ -34,7 +35,7 @@ interface ProfileContext {
 export async function profilePgshard(setup: BenchSetup, bin: string, options: BenchOptions, keepProfileAs: string): Promise<string> {
   const ctx: ProfileContext = {
     setup, bin, options, pgbench: new PgBench(setup.login, await setup.subdir('pgbench-profile')),
-    durationS: options.quick ? options.durationS : Math.max(options.durationS, MIN_PROFILE_S),
+    durationS: options.quick ? QUICK_S : Math.max(options.durationS, MIN_PROFILE_S),
   }
   const sections = [await v8Profile(ctx, keepProfileAs)]
   if (perfAvailable()) sections.push(await perfProfile(ctx))
@@ -118,7 +119,7 @@ async function syscallsPerTransaction(ctx: ProfileContext): Promise<string> {
       await ctx.pgbench.run(t, { args: WORKLOAD, durationS: WARM_UP_S, samplingRate: 0.01 })
       let transactions = 0
       const counts = await countSyscalls(t.pid!, join(setup.dir, `strace-${t.name}.txt`), async () => {
-        transactions = (await ctx.pgbench.run(t, { args: WORKLOAD, durationS: STRACE_S, samplingRate: 0.01 })).transactions
+        transactions = (await ctx.pgbench.run(t, { args: WORKLOAD, durationS: Math.min(STRACE_S, ctx.durationS), samplingRate: 0.01 })).transactions
       })
       perTx.set(t.name, new Map([...counts.calls].map(([name, n]) => [name, transactions > 0 ? n / transactions : NaN])))
     }
@@ -127,7 +128,7 @@ async function syscallsPerTransaction(ctx: ProfileContext): Promise<string> {
       .sort((a, b) => Math.max(...[...perTx.values()].map((m) => m.get(b) ?? 0)) - Math.max(...[...perTx.values()].map((m) => m.get(a) ?? 0)))
     const cols = [...perTx.keys()]
     return [
-      `### Syscalls per transaction (\`strace -c -f\` for ${STRACE_S} s of the same workload; counts only, strace slows everything)`,
+      `### Syscalls per transaction (\`strace -c -f\` for ${Math.min(STRACE_S, ctx.durationS)} s of the same workload; counts only, strace slows everything)`,
       '',
       `| syscall | ${cols.join(' | ')} |`,
       `|---|${cols.map(() => '---:').join('|')}|`,
