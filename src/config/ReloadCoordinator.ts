@@ -15,7 +15,6 @@ const RESTART_ONLY: { key: string; of: (c: Config) => unknown }[] = [
   { key: 'listen.host', of: (c) => c.listen.host },
   { key: 'listen.port', of: (c) => c.listen.port },
   { key: 'admin', of: (c) => c.admin },
-  { key: 'tls', of: (c) => c.tls },
 ]
 
 const DRAIN_POLL_MS = 20
@@ -74,6 +73,7 @@ export class ReloadCoordinator {
       })
     log.info({ map_version: config.map_version, moves: moves.length }, 'reload: file valid')
 
+    proxy.reloadTls(config)
     const nodes = proxy.topology.apply(config)
     log.info({ added: names(nodes.added), removed: names(nodes.removed), changed: names(nodes.changed) }, 'reload: topology updated')
     proxy.routing.reconfigure(config)

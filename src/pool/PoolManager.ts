@@ -24,6 +24,8 @@ export interface PoolCredentials {
   database: string
 }
 
+const ALL = ''
+
 function poolOptions(config: Config): PoolOptions {
   const p = config.pool
   return {
@@ -40,6 +42,8 @@ function poolOptions(config: Config): PoolOptions {
 /** Every pool, one per (node, user, server database), created on first use. */
 export class PoolManager {
   private readonly pools = new Map<string, { pool: Pool; node: NodeState; creds: PoolCredentials }>()
+  /** Databases paused by PAUSE ('' stands for all). */
+  private readonly paused = new Set<string>()
   private timer: NodeJS.Timeout
 
   constructor(
@@ -78,6 +82,7 @@ export class PoolManager {
       { onServerFailure: (err) => this.events.onServerFailure(node, err) },
     )
     this.pools.set(key, { pool, node, creds: { ...creds, database } })
+    if (this.isPaused(database)) pool.pause()
     return pool
   }
 
@@ -85,10 +90,49 @@ export class PoolManager {
     return [...this.pools.values()].map((e) => ({ pool: e.pool, node: e.node, user: e.creds.user, database: e.creds.database }))
   }
 
-  /** Applies new pool settings to every pool (a reload); connections stay. */
+  /**
+   * Applies new pool settings to every pool (a reload); connections stay. Pools of a user that is gone or logs
+   * in to the servers with another password now are retired (busy connections close when released).
+   */
   reconfigure(config: Config): void {
     this.config = config
-    for (const { pool } of this.pools.values()) pool.setOptions(poolOptions(config))
+    for (const [key, e] of this.pools) {
+      const user = config.users.find((u) => u.name === e.creds.user)
+      if (!user || (user.server_password ?? user.password) !== e.creds.password) {
+        e.pool.close()
+        this.pools.delete(key)
+        continue
+      }
+      e.pool.setOptions(poolOptions(config))
+    }
+  }
+
+  /** PAUSE: pools of this database (every database when null), existing and future, hand out no connection. */
+  pauseDatabase(database: string | null): Pool[] {
+    this.paused.add(database ?? ALL)
+    const pools = this.matching(database)
+    for (const p of pools) p.pause()
+    return pools
+  }
+
+  resumeDatabase(database: string | null): Pool[] {
+    if (database === null) this.paused.clear()
+    else this.paused.delete(database)
+    const pools = this.matching(database).filter((p) => !this.isPaused(this.entryOf(p)!.creds.database))
+    for (const p of pools) p.resume()
+    return pools
+  }
+
+  private matching(database: string | null): Pool[] {
+    return [...this.pools.values()].filter((e) => database === null || e.creds.database === database).map((e) => e.pool)
+  }
+
+  private entryOf(pool: Pool): { creds: PoolCredentials } | undefined {
+    return [...this.pools.values()].find((e) => e.pool === pool)
+  }
+
+  private isPaused(database: string): boolean {
+    return this.paused.has(ALL) || this.paused.has(database)
   }
 
   /** Closes and forgets the pools of a node (removed from the map or fenced). */

@@ -31,6 +31,8 @@ export interface Pending {
   done?: (ok: boolean) => void
   /** Called with each CommandComplete tag this request produces. */
   onTag?: (tag: string) => void
+  /** Called with the body of each DataRow of a suppressed request (the proxy reads its own query's answer). */
+  onRow?: (body: Buffer) => void
   /** Set when a simple Query or Sync saw an ErrorResponse before its ReadyForQuery. */
   failed?: boolean
 }
@@ -130,6 +132,7 @@ export class ResponseTracker implements BackendHandler {
   onHeader(type: number, _length: number): number {
     if (type === T.dataRow || type === T.copyData) {
       const p = this.current()
+      if (p?.onRow) return NOTIFY | INSPECT
       return p && p.mode === 'suppress' ? 0 : FORWARD
     }
     const p = this.current()
@@ -172,6 +175,10 @@ export class ResponseTracker implements BackendHandler {
         return
     }
     if (!p) return
+    if (type === T.dataRow) {
+      p.onRow?.(body!)
+      return
+    }
     if (type === T.commandComplete && p.onTag && body) p.onTag(body.toString('utf8', 0, body.length - 1))
     if (ends(p.expect, type)) {
       this.pop(true)

@@ -44,6 +44,10 @@ export class ClientStatements {
     this.byName.clear()
   }
 
+  names(): string[] {
+    return [...this.byName.keys()]
+  }
+
   get size(): number {
     return this.byName.size
   }

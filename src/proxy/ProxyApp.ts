@@ -2,7 +2,6 @@ import { Registry, collectDefaultMetrics } from 'prom-client'
 import { ADMIN_COMMANDS } from '../admin/AdminCommands.js'
 import { AdminConsole } from '../admin/AdminConsole.js'
 import { PGSHARD_VERSION } from '../admin/PackageVersion.js'
-import { drainSessions } from '../admin/SessionDrain.js'
 import type { Config } from '../config/ConfigSchema.js'
 import { ReloadCoordinator } from '../config/ReloadCoordinator.js'
 import { FailoverManager } from '../health/FailoverManager.js'
@@ -15,7 +14,6 @@ import { MetricsServer } from '../metrics/MetricsServer.js'
 import { RuntimeGauges } from '../metrics/RuntimeGauges.js'
 import { initSqlParser } from '../router/SqlParser.js'
 import { ProxyServer } from './ProxyServer.js'
-import type { Session } from './Session.js'
 import { StatementRouter } from './StatementRouter.js'
 
 export interface ProxyAppOptions {
@@ -55,12 +53,7 @@ export class ProxyApp {
       failover: () => this.failover ?? null,
     })
     proxy.adminConsole = (client) => this.admin.serve(client)
-    const sessionEnded = proxy.services.onSessionEnd
-    proxy.services.onSessionEnd = (s) => {
-      const session = s as Session
-      this.totals.clientEnded(session.identity.database.name, session.stats)
-      sessionEnded(s)
-    }
+    proxy.onSessionEnd = (session) => this.totals.clientEnded(session.identity.database.name, session.stats)
     new RuntimeGauges(registry, { proxy, adminClients: () => this.admin.connected, failoverStats: () => this.failover?.stats ?? null })
     this.reloader = new ReloadCoordinator(options.configFile, {
       proxy,
@@ -86,6 +79,7 @@ export class ProxyApp {
     const app = new ProxyApp(proxy, registry, log, options)
     app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (rows) => router.learnCatalog(rows) })
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log)
+    proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
     app.failover.start()
     app.health.start()
     if (config.admin.metrics_port !== undefined) {
@@ -123,12 +117,9 @@ export class ProxyApp {
     this.failover.stop()
     this.health.stop()
     this.log.info({ timeout_ms: timeoutMs }, 'shutdown: refusing new clients, letting transactions finish')
-    const closed = this.proxy.shutdown(timeoutMs)
     this.admin.closeAll()
-    const ended = await drainSessions(this.proxy, Date.now() + timeoutMs, this.log)
+    const ended = await this.proxy.shutdown(timeoutMs)
     this.log.info({ at_transaction_boundary: ended.atBoundary, forced: ended.forced }, 'shutdown: clients ended')
-    // A client still logging in keeps the listener open: it must not keep the process.
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 1000).unref())])
     this.proxy.pools.close()
     await this.metricsServer?.close()
   }

@@ -4,7 +4,7 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { serialize } from 'pg-protocol/dist/serializer'
 import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.js'
-import { Topology } from '../health/Topology.js'
+import { Topology, type PickOptions } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
 import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { PoolManager } from '../pool/PoolManager.js'
@@ -81,6 +81,10 @@ export class ProxyServer {
   readonly services: SessionServices
   /** Serves a client logged in to the admin console (database "pgshard"); set by ProxyApp. */
   adminConsole: ((client: AdminClient) => void) | null = null
+  /** A server failed on the data path or at log-in: evidence for the health checker; set by ProxyApp. */
+  onServerFailure: ((nodeName: string, err: Error) => void) | null = null
+  /** A client left (its counters, for SHOW STATS); set by ProxyApp. */
+  onSessionEnd: ((session: Session) => void) | null = null
 
   constructor(
     config: Config,
@@ -91,7 +95,10 @@ export class ProxyServer {
     this.config = config
     this.topology = new Topology(config)
     this.pools = new PoolManager(config, {
-      onServerFailure: (node, err) => this.log.warn({ node: node.name, err: err.message }, 'server connection failed'),
+      onServerFailure: (node, err) => {
+        this.log.warn({ node: node.name, err: err.message }, 'server connection failed')
+        this.onServerFailure?.(node.name, err)
+      },
     })
     this.tlsContext = loadTls(config)
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
@@ -103,9 +110,12 @@ export class ProxyServer {
       analyze: (sql) => this.routing.analyze(sql),
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
       broadcastTag: (plan) => this.routing.broadcastTag(plan),
-      place: (shard, role, identity, exclude) => this.place(shard, role, identity, exclude),
+      place: (shard, role, identity, options) => this.place(shard, role, identity, options),
       cancel: (nodeName, pid, secret) => this.cancelOnServer(nodeName, pid, secret),
-      serverFailed: (nodeName, err) => this.log.warn({ node: nodeName, err: err.message }, 'server failed on the data path'),
+      serverFailed: (nodeName, err) => {
+        this.log.warn({ node: nodeName, err: err.message }, 'server failed on the data path')
+        this.onServerFailure?.(nodeName, err)
+      },
       onSessionEnd: (s) => this.forget(s as Session),
     }
   }
@@ -127,10 +137,10 @@ export class ProxyServer {
     return this.server.address() as net.AddressInfo
   }
 
-  place(shard: number, role: Role, identity: Identity, exclude?: string): Placement {
-    const node = this.topology.pick(shard, role, { exclude })
+  place(shard: number, role: Role, identity: Identity, options: PickOptions = {}): Placement {
+    const node = this.topology.pick(shard, role, options)
     const pool = this.pools.pool(node, credentials(identity))
-    return { shard, shardName: this.topology.shards[shard].name, role: node.role === 'primary' ? 'primary' : 'replica', nodeName: node.name, pool }
+    return { shard, shardName: this.topology.shards[shard].name, role: node.role === 'primary' ? 'primary' : 'replica', nodeName: node.name, node, pool }
   }
 
   private accept(socket: net.Socket): void {
@@ -208,12 +218,22 @@ export class ProxyServer {
     }
   }
 
-  /** What the client is told at log-in: the server's values, with the client's own settings on top. */
+  /**
+   * What the client is told at log-in: what a server reported for this (user, database), with the client's own
+   * settings on top. The first client of a (user, database) makes one server log-in (which also proves the
+   * database and role exist there); later ones need no server, so clients still log in while a primary is down.
+   */
   private async reportedParams(identity: Identity, params: Map<string, string>): Promise<Map<string, string>> {
-    const placement = this.place(this.routingDefaultShard(), 'primary', identity)
-    const cacheKey = placement.pool.name
+    const cacheKey = `${identity.user.name}\u0000${identity.serverDatabase}`
     let server = this.serverParams.get(cacheKey)
     if (!server) {
+      const shard = this.routingDefaultShard()
+      let placement: Placement
+      try {
+        placement = this.place(shard, 'primary', identity)
+      } catch {
+        placement = this.place(shard, 'replica', identity)
+      }
       const conn = await placement.pool.acquire()
       server = new Map(conn.serverParams)
       placement.pool.release(conn)
@@ -269,18 +289,30 @@ export class ProxyServer {
   private forget(s: Session): void {
     this.sessions.delete(s)
     this.byPid.delete(s.key.pid)
+    this.onSessionEnd?.(s)
   }
 
-  /** Stops accepting new clients; resolves when every session ended or the timeout passed (then closes them). */
-  async shutdown(timeoutMs: number): Promise<void> {
+  /**
+   * Stops accepting clients at once; every client is ended (57P01) at its next transaction boundary, so that
+   * transactions in flight finish and none starts; clients still inside a transaction at the timeout are ended
+   * then. Resolves when no client is left.
+   */
+  async shutdown(timeoutMs: number): Promise<{ atBoundary: number; forced: number }> {
     this.accepting = false
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+    this.server.close()
+    const clients = this.sessions.size
+    for (const s of this.sessions) s.drain()
     const deadline = Date.now() + timeoutMs
-    while (Date.now() < deadline && [...this.sessions].some((s) => s.txStatus !== 'I' || s.state === 'active')) {
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    const forced = this.sessions.size
+    if (forced > 0) this.log.warn({ clients: forced }, 'shutdown timeout: ending clients still inside a transaction')
     for (const s of [...this.sessions]) s.fatal(PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command'))
-    this.pools.close()
+    return { atBoundary: clients - forced, forced }
+  }
+
+  /** Loads the certificate and key of a new config (a reload); an unreadable file leaves TLS as it was. */
+  reloadTls(config: Config): void {
+    this.tlsContext = loadTls(config)
   }
 }
 
@@ -297,6 +329,7 @@ function identityOf(config: Config, user: UserConfig, database: DatabaseConfig):
     user,
     database,
     mode: user.pool_mode ?? database.pool_mode ?? config.pool.mode,
+    readYourWrites: user.read_your_writes ?? config.routing.read_your_writes,
     serverDatabase: database.server_database ?? database.name,
   }
 }

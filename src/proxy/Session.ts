@@ -29,11 +29,15 @@ import {
 } from '../protocol/ServerMessages.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { StatementPlan } from '../router/StatementPlan.js'
+import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
+import { parseLsn } from '../health/Lsn.js'
+import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import { decodeDataRow } from '../protocol/RowMessages.js'
 import { ClientStatements, type ClientStatement } from './ClientStatements.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
 import { renumberParams } from './ParamRenumbering.js'
+import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { SessionSettings } from './SessionSettings.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 
@@ -75,6 +79,8 @@ export class Session implements TrackerOwner {
   /** Session pooling: connections kept for the whole session, by shard and role. */
   private readonly parked = new Map<string, Attachment>()
   private readonly statements: ClientStatements
+  /** Statements this client made with SQL PREPARE: its name → the proxy's name and the PREPARE that makes it. */
+  private readonly sqlPrepared = new Map<string, { serverName: string; prepareSql: string }>()
   readonly settings: SessionSettings
   /** Extended-protocol messages of the current group not yet sent to a server. */
   private held: Held[] = []
@@ -97,6 +103,21 @@ export class Session implements TrackerOwner {
   pinnedBy: string | null = null
   private running = false
   private closed = false
+  /** Shutdown: the client is ended (57P01) at its next transaction boundary. */
+  private draining = false
+  /** Read-your-writes: per shard, the primary's WAL position after this client's last committed write. */
+  private readonly writtenLsn = new Map<number, bigint>()
+  /** Shards whose commit position is being read: reads there go to the primary meanwhile. */
+  private readonly lsnPending = new Set<number>()
+  /** A write went to a primary in the current transaction. */
+  private txWrote = false
+  /** The unit in flight (a Query, or a group up to Sync) as the client sent it, while it may still be retried. */
+  private unit: { frames: Frame[]; bytesOut: number; retryable: boolean } | null = null
+  /** Frames to run again (a read whose replica died before answering), before reading the client. */
+  private replay: Frame[] = []
+  private replaying = false
+  /** A node that failed the unit in flight: its retry goes elsewhere. */
+  private avoid: string | undefined
   private idleWaiters: (() => void)[] = []
   private pausedServers = new Set<ServerConnection>()
   private idleInTxTimer: NodeJS.Timeout | null = null
@@ -148,10 +169,17 @@ export class Session implements TrackerOwner {
     try {
       for (;;) {
         if (this.closed) return
-        const frame = this.reader.next()
+        const replayed = this.replay.shift()
+        const frame = replayed ?? this.reader.next()
         if (!frame) break
+        if (this.draining && this.atBoundary()) {
+          this.fatal(shutdownError())
+          return
+        }
+        this.replaying = replayed !== undefined
         this.lastActivityAt = Date.now()
         this.clearIdleInTxTimer()
+        this.record(frame)
         try {
           const wait = this.handle(frame)
           if (wait) await this.paused(wait)
@@ -164,7 +192,36 @@ export class Session implements TrackerOwner {
       this.fatal(err)
     } finally {
       this.running = false
+      this.replaying = false
     }
+  }
+
+  /**
+   * Keeps the frames of the unit in flight while nothing is in a transaction, so that a read whose replica
+   * dies before answering can run again elsewhere.
+   */
+  private record(frame: Frame): void {
+    if (this.replaying) return
+    const outsideTx = this.txStatus === 'I' && this.pendingBegin === null && !this.pinnedBy
+    if (!outsideTx) {
+      this.unit = null
+      return
+    }
+    if (!this.unit || frame.type === FE.query) this.unit = { frames: [], bytesOut: this.stats.bytesOut, retryable: false }
+    this.unit.frames.push(frame)
+  }
+
+  /** Between transactions with nothing in flight: ending the client now loses nothing it was told succeeded. */
+  private atBoundary(): boolean {
+    if (this.txStatus !== 'I' || this.pendingBegin !== null || this.held.length > 0 || this.groupConn || this.multi) return false
+    const a = this.attached
+    return !a || (a.conn.tracker.idle && a.conn.tracker.status === 'I')
+  }
+
+  /** Shutdown: ends the client now if it is between transactions, else at the end of its transaction. */
+  drain(): void {
+    this.draining = true
+    if (!this.running && this.atBoundary()) this.fatal(shutdownError())
   }
 
   /** Stops reading the client while a message waits for a server (the socket's buffer bounds what we hold). */
@@ -248,6 +305,8 @@ export class Session implements TrackerOwner {
       this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
       return
     }
+    const prepared = analyzed.plan && !analyzed.plan.multiStatement ? analyzed.plan.session.find(isSqlPrepared) : undefined
+    if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard') {
@@ -255,9 +314,76 @@ export class Session implements TrackerOwner {
       this.emitAfterPending(readyForQuery(this.txStatus))
       return
     }
+    if (this.unit) this.unit.retryable = route.role === 'replica'
     const conn = await this.connFor(route.shard, route.role)
     conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
     await this.send(conn, frame.raw)
+  }
+
+  /**
+   * SQL-level PREPARE / EXECUTE / DEALLOCATE. The statement is prepared on servers under the proxy's own name
+   * (shared by identical PREPAREs), re-prepared on whichever connection runs an EXECUTE, and DEALLOCATE only
+   * forgets the client's name, so no client sees or collides with another's statements.
+   */
+  private async onSqlPrepared(sql: string, analyzed: Analyzed, e: SqlPreparedEffect): Promise<void> {
+    const tag = analyzed.plan!.commandTag
+    if (e.kind === 'deallocate') {
+      if (e.name === null) {
+        this.sqlPrepared.clear()
+        for (const name of this.statements.names()) if (name !== '') this.statements.delete(name)
+      } else if (this.sqlPrepared.delete(e.name) || this.statements.has(e.name)) this.statements.delete(e.name)
+      else return this.refuseQuery(missingStatement(e.name))
+      this.answerLocally(tag)
+      return
+    }
+    if (e.kind === 'prepare' && (this.sqlPrepared.has(e.name) || this.statements.has(e.name)))
+      return this.refuseQuery(new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${e.name}" already exists`))
+    const known = e.kind === 'execute' ? this.sqlPrepared.get(e.name) : undefined
+    if (e.kind === 'execute' && !known) return this.refuseQuery(missingStatement(e.name))
+    const route = this.route(analyzed, () => undefined)
+    if (route.kind === 'error') return this.refuseQuery(routeError(route))
+    if (route.kind !== 'shard') return this.refuseQuery(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'SQL PREPARE/EXECUTE run on one shard', { hint: 'Pin it with /* pgshard: shard=NAME */.' }))
+    const conn = await this.connFor(route.shard, 'primary')
+    const entry = known ?? this.newSqlPrepared(sql, e.nameLocation)
+    if (e.kind === 'prepare') {
+      const name = e.name
+      if (conn.prepared.has(entry.serverName)) {
+        conn.prepared.touch(entry.serverName)
+        this.sqlPrepared.set(name, entry)
+        this.answerLocally(tag)
+        return
+      }
+      this.evictFor(conn, entry.serverName)
+      conn.prepared.add(entry.serverName)
+      conn.tracker.push({
+        expect: Expect.Query,
+        mode: 'forward',
+        done: (ok) => (ok ? this.sqlPrepared.set(name, entry) : conn.prepared.delete(entry.serverName)),
+      })
+      await this.send(conn, encodeQuery(entry.prepareSql))
+      return
+    }
+    if (conn.prepared.has(entry.serverName)) conn.prepared.touch(entry.serverName)
+    else {
+      this.evictFor(conn, entry.serverName)
+      conn.prepared.add(entry.serverName)
+      conn.tracker.push({ expect: Expect.Query, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(entry.serverName) })
+      conn.write(encodeQuery(entry.prepareSql))
+    }
+    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(null, conn) })
+    await this.send(conn, encodeQuery(replaceIdentifierAt(sql, e.nameLocation, entry.serverName)))
+  }
+
+  private newSqlPrepared(sql: string, nameLocation: number): { serverName: string; prepareSql: string } {
+    const serverName = this.services.statementNames.nameFor(replaceIdentifierAt(sql, nameLocation, '$name'), SQL_PREPARE_KEY)
+    return { serverName, prepareSql: replaceIdentifierAt(sql, nameLocation, serverName) }
+  }
+
+  /** A statement the proxy answered itself: its tag and ReadyForQuery, then the server goes back if idle. */
+  private answerLocally(tag: string): void {
+    this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
+    const a = this.attached
+    if (a && a.conn.tracker.idle && a.conn.tracker.status === 'I' && !this.sessionMode && !this.pinnedBy) this.detach()
   }
 
   /** A refused simple query: the client gets the error and ReadyForQuery, and an open transaction aborts. */
@@ -278,6 +404,7 @@ export class Session implements TrackerOwner {
 
   private onParse(frame: Frame): Promise<void> | void {
     const p = decodeParse(frame.body)
+    if (this.replaying && p.name !== '') this.statements.delete(p.name)
     if (p.name !== '' && this.statements.has(p.name))
       return this.refuseInGroup(new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${p.name}" already exists`))
     const analyzed = this.analyze(p.text)
@@ -351,6 +478,7 @@ export class Session implements TrackerOwner {
       this.multi = { route, analyzed, stmt, bind: b, shape: { describe: false, execute: false } }
       return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
     }
+    if (this.unit) this.unit.retryable = route.role === 'replica' && (this.unit.retryable || !this.groupConn)
     let conn = this.groupConn
     if (conn && this.attached && this.attached.placement.shard !== route.shard)
       return this.refuseInGroup(
@@ -684,7 +812,9 @@ export class Session implements TrackerOwner {
     return conn
   }
 
-  private async serverFor(shard: number, role: Role): Promise<ServerConnection> {
+  private async serverFor(shard: number, wanted: Role): Promise<ServerConnection> {
+    // While this client's last commit position on the shard is being read, only the primary surely has it.
+    const role = wanted === 'replica' && this.lsnPending.has(shard) ? 'primary' : wanted
     const fits = (a: Attachment) => a.placement.shard === shard && (a.placement.role === 'primary' || role === 'replica')
     if (this.attached) {
       if (fits(this.attached) || (this.currentServer() && this.attached.placement.shard === shard)) return this.attached.conn
@@ -706,7 +836,7 @@ export class Session implements TrackerOwner {
       attachment = undefined
     }
     if (!attachment) {
-      const placement = this.services.place(shard, role, this.identity)
+      const placement = this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
       const waitStart = performance.now()
       const conn = await placement.pool.acquire()
       this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
@@ -719,6 +849,12 @@ export class Session implements TrackerOwner {
     }
     this.attach(attachment)
     return attachment.conn
+  }
+
+  /** Read-your-writes: a replica must have replayed this client's last write on the shard; a failed node is avoided. */
+  private pickOptions(shard: number, role: Role): PickOptions {
+    if (role !== 'replica' || !this.identity.readYourWrites) return { exclude: this.avoid }
+    return { exclude: this.avoid, minLsn: this.writtenLsn.get(shard) }
   }
 
   private attach(a: Attachment): void {
@@ -814,7 +950,18 @@ export class Session implements TrackerOwner {
     const effects = this.sessionEffects(plan, conn)
     const ends = plan?.kind === 'transaction' && (plan.tx === 'commit' || plan.tx === 'rollback') ? plan.tx : null
     const aborted = this.txStatus === 'E'
+    const node = placement.node
+    const reads = plan !== null && !plan.writes
+    if (!reads && placement.role === 'primary') this.txWrote = true
+    node.outstanding++
+    // query_timeout: a statement still running then is cancelled on its server (the client gets 57014).
+    const limit = this.services.config().pool.query_timeout
+    const timer = limit > 0 ? setTimeout(() => this.services.cancel(placement.nodeName, conn.pid, conn.secret), limit) : null
     return (ok) => {
+      if (timer) clearTimeout(timer)
+      node.outstanding--
+      if (reads) node.reads++
+      else node.writes++
       this.services.metrics.query(placement.shardName, placement.role, ok, (performance.now() - started) / 1000)
       if (ends) this.services.metrics.transaction(ends === 'commit' && ok && !aborted)
       effects?.(ok)
@@ -845,6 +992,8 @@ export class Session implements TrackerOwner {
             conn.dirty = conn.dirty || this.settings.wanted.size > 0
             break
           case 'discard_all':
+            this.sqlPrepared.clear()
+            this.statements.clear()
             this.settings.resetAll()
             conn.settings.clear()
             conn.prepared.clear()
@@ -915,7 +1064,8 @@ export class Session implements TrackerOwner {
   }
 
   onReady(status: TxStatus, idle: boolean, forwarded: boolean): void {
-    if (!this.attached) return
+    const a = this.attached
+    if (!a) return
     if (forwarded) {
       if (status === 'I' && this.txStatus !== 'I') this.endTransaction()
       else if (status !== 'I' && this.txStatus === 'I') this.stats.transactions++
@@ -923,9 +1073,40 @@ export class Session implements TrackerOwner {
     }
     if (!idle) return
     for (const w of this.idleWaiters.splice(0)) w()
-    if (status === 'I') {
-      if (!this.sessionMode && !this.pinnedBy && this.held.length === 0 && this.groupConn === null) this.detach()
-    } else this.armIdleInTxTimer()
+    if (status !== 'I') {
+      this.armIdleInTxTimer()
+      return
+    }
+    this.unit = null
+    this.avoid = undefined
+    if (this.txWrote && this.identity.readYourWrites && a.placement.role === 'primary') {
+      this.txWrote = false
+      this.captureCommitLsn(a)
+      return
+    }
+    this.txWrote = false
+    if (!this.sessionMode && !this.pinnedBy && this.held.length === 0 && this.groupConn === null) this.detach()
+    if (this.draining && !this.running && this.atBoundary()) this.fatal(shutdownError())
+  }
+
+  /**
+   * Read-your-writes: after a write committed, reads the primary's WAL position on the same connection before it
+   * goes back to the pool (the client already has its answer). Until it is known, reads of that shard go to
+   * the primary.
+   */
+  private captureCommitLsn(a: Attachment): void {
+    const shard = a.placement.shard
+    this.lsnPending.add(shard)
+    a.conn.tracker.push({
+      expect: Expect.Query,
+      mode: 'suppress',
+      onRow: (body) => {
+        const lsn = parseLsn(decodeDataRow(body)[0]?.toString())
+        if (lsn > (this.writtenLsn.get(shard) ?? 0n)) this.writtenLsn.set(shard, lsn)
+      },
+      done: () => this.lsnPending.delete(shard),
+    })
+    a.conn.write(CURRENT_LSN_QUERY)
   }
 
   onError(code: string, fatal: boolean): void {
@@ -969,7 +1150,11 @@ export class Session implements TrackerOwner {
     this.close()
   }
 
-  /** The attached server connection broke. */
+  /**
+   * The attached server connection broke. A read on a replica outside any transaction whose answer has not
+   * started reaching the client runs again on another node; anything else ends the client (08006), as a
+   * server crash would.
+   */
   onServerClosed(err: Error | null): void {
     const a = this.attached
     if (!a) return
@@ -977,6 +1162,16 @@ export class Session implements TrackerOwner {
     if (this.sessionMode) this.parked.delete(`${a.placement.shard}:${a.placement.role}`)
     this.groupConn = null
     this.services.serverFailed(a.placement.nodeName, err ?? new Error('server closed the connection'))
+    const unit = this.unit
+    if (unit && unit.retryable && unit.bytesOut === this.stats.bytesOut && !this.closed) {
+      this.unit = null
+      this.held = []
+      this.avoid = a.placement.nodeName
+      this.replay.push(...unit.frames)
+      for (const w of this.idleWaiters.splice(0)) w()
+      void this.pump()
+      return
+    }
     this.fatal(PgError.fatal(SqlState.CONNECTION_FAILURE, `lost the connection to server ${a.placement.nodeName}${err ? `: ${err.message}` : ''}`))
   }
 
@@ -1013,6 +1208,21 @@ function valueOfSet(text: string): string {
   const v = m ? m[1] : ''
   return v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1).replace(/''/g, "'") : v
 }
+
+const CURRENT_LSN_QUERY = encodeQuery('SELECT pg_catalog.pg_current_wal_lsn()')
+
+function shutdownError(): PgError {
+  return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')
+}
+
+type SqlPreparedEffect = Extract<SessionEffect, { kind: 'prepare' | 'execute' | 'deallocate' }>
+
+function isSqlPrepared(e: SessionEffect): e is SqlPreparedEffect {
+  return e.kind === 'prepare' || e.kind === 'execute' || e.kind === 'deallocate'
+}
+
+/** Keeps SQL PREPARE names apart from protocol-level ones for the same text. */
+const SQL_PREPARE_KEY = [-1]
 
 type MultiRoute = Exclude<Route, { kind: 'shard' } | { kind: 'error' }>
 

@@ -1,5 +1,7 @@
 import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.js'
 import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
+import type { NodeState } from '../health/NodeState.js'
+import type { PickOptions } from '../health/Topology.js'
 import type { Pool } from '../pool/Pool.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
@@ -22,6 +24,8 @@ export interface Identity {
   user: UserConfig
   database: DatabaseConfig
   mode: 'session' | 'transaction'
+  /** Reads after this client's writes go only to replicas that replayed them. */
+  readYourWrites: boolean
   /** The database name on the servers. */
   serverDatabase: string
 }
@@ -32,6 +36,7 @@ export interface Placement {
   shardName: string
   role: Role
   nodeName: string
+  node: NodeState
   pool: Pool
 }
 
@@ -45,7 +50,7 @@ export interface SessionServices {
   /** How a write sent to every shard answers: one shard's tag (reference tables, DDL) or the summed count. */
   broadcastTag(plan: StatementPlan): 'first' | 'sum'
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */
-  place(shard: number, role: Role, identity: Identity, exclude?: string): Placement
+  place(shard: number, role: Role, identity: Identity, options?: PickOptions): Placement
   /** Sends a CancelRequest to the server holding this backend. */
   cancel(nodeName: string, pid: number, secret: number): void
   /** Evidence for the health checker: a server connection failed on the data path. */

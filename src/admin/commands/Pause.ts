@@ -1,5 +1,5 @@
 import type { AdminCommand } from '../AdminCommand.js'
-import { poolsOf } from './PoolSelection.js'
+import { poolsOf, serverDatabaseOf } from './PoolSelection.js'
 
 const POLL_MS = 20
 
@@ -15,8 +15,9 @@ export const pause: AdminCommand = {
   description: 'hold new transactions in the queue and wait until the servers are idle',
   columns: [],
   async run(ctx, db) {
-    const pools = poolsOf(ctx, db)
-    for (const p of pools) p.pause()
+    poolsOf(ctx, db)
+    // Pools made later for this database start paused too.
+    const pools = ctx.proxy.pools.pauseDatabase(serverDatabaseOf(ctx, db))
     ctx.log.info({ database: db || '(all)', pools: pools.length }, 'pools paused')
     const deadline = Date.now() + ctx.proxy.config.shutdown_timeout
     const busy = () => pools.reduce((n, p) => n + p.counts.active, 0)

@@ -17,3 +17,11 @@ export function poolsOf(ctx: AdminContext, database: string): Pool[] {
     .filter((e) => name === '' || logicalDatabase(config, e.database) === name)
     .map((e) => e.pool)
 }
+
+/** The database name on the servers for a logical database argument ('' for all → null). */
+export function serverDatabaseOf(ctx: AdminContext, database: string): string | null {
+  const name = nameArgument(database)
+  if (name === '') return null
+  const d = ctx.proxy.config.databases.find((x) => x.name === name)
+  return d ? (d.server_database ?? d.name) : name
+}

@@ -1,5 +1,5 @@
 import type { AdminCommand } from '../AdminCommand.js'
-import { poolsOf } from './PoolSelection.js'
+import { poolsOf, serverDatabaseOf } from './PoolSelection.js'
 
 export const resume: AdminCommand = {
   words: ['RESUME'],
@@ -8,9 +8,8 @@ export const resume: AdminCommand = {
   description: 'hand out server connections again after PAUSE',
   columns: [],
   run(ctx, db) {
-    const pools = poolsOf(ctx, db)
-    const paused = pools.filter((p) => p.paused)
-    for (const p of paused) p.resume()
+    const paused = poolsOf(ctx, db).filter((p) => p.paused)
+    ctx.proxy.pools.resumeDatabase(serverDatabaseOf(ctx, db))
     ctx.log.info({ database: db || '(all)', pools: paused.length }, 'pools resumed')
     return { tag: 'RESUME', notices: paused.length === 0 ? ['no pool was paused'] : [] }
   },
