@@ -1,0 +1,180 @@
+// Transaction pooling that real drivers survive: prepared statements across pooled connections, session
+// settings that never leak, SQL PREPARE/EXECUTE, a client killed mid-transaction, pgbench -M prepared with more
+// clients than server connections giving the same results as session pooling.
+import net from 'node:net'
+import pg from 'pg'
+import postgres from 'postgres'
+import t from 'tap'
+import { SYNC, encodeBind, encodeExecute } from '../src/protocol/FrontendMessages.js'
+import { RawClient, errorFields } from './harness/RawClient.js'
+import { runCommand } from './harness/runCommand.js'
+import { APP_PASSWORD, startProxy } from './harness/startProxy.js'
+
+t.test('pgbench -M prepared, 32 clients over 8 server connections, matches session pooling', async (t) => {
+  const results: Record<string, string> = {}
+  for (const mode of ['transaction', 'session'] as const) {
+    const fx = await startProxy(t, { config: { pool: { mode, size: mode === 'session' ? 40 : 8 } } })
+    const init = await runCommand('pgbench', ['-i', '-s', '1', fx.dsn], { env: fx.env, timeoutMs: 120_000 })
+    t.equal(init.code, 0, init.stderr)
+    const r = await runCommand('pgbench', ['-n', '-c', '32', '-j', '2', '-t', '40', '-M', 'prepared', '--random-seed=7', fx.dsn], { env: fx.env, timeoutMs: 180_000 })
+    t.equal(r.code, 0, `${mode}: ${r.stderr.slice(0, 500)}`)
+    t.match(r.stdout, /number of transactions actually processed: 1280\/1280/, `${mode}: every transaction ran`)
+    t.match(r.stdout, /number of failed transactions: 0 /, `${mode}: 0 failed`)
+    const c = new pg.Client(fx.pgOptions)
+    await c.connect()
+    const state = await c.query(
+      `SELECT (SELECT sum(abalance) FROM pgbench_accounts) AS a, (SELECT sum(bbalance) FROM pgbench_branches) AS b,
+              (SELECT sum(tbalance) FROM pgbench_tellers) AS t, (SELECT count(*) FROM pgbench_history) AS h,
+              (SELECT sum(delta) FROM pgbench_history) AS d`,
+    )
+    await c.end()
+    results[mode] = JSON.stringify(state.rows[0])
+    const pools = fx.app.proxy.pools.all()
+    const servers = pools.reduce((n, p) => n + p.pool.counts.total, 0)
+    if (mode === 'transaction') t.ok(servers <= 8, `transaction pooling used at most 8 server connections (${servers})`)
+    await fx.app.stop(500)
+  }
+  t.equal(results.transaction, results.session, `the same final state in both modes: ${results.session}`)
+})
+
+t.test('named prepared statements: 50 clients over 5 server connections', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', password: 'trusty-pw' }] },
+    config: {
+      pool: { size: 5, checkout_timeout: '20s' },
+      users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', auth: 'trust', server_password: 'trusty-pw' }],
+    },
+  })
+  const clients = await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      const c = new pg.Client(fx.pgOptions)
+      await c.connect()
+      return c
+    }),
+  )
+  t.teardown(() => Promise.all(clients.map((c) => c.end())))
+  let wrong = 0
+  await Promise.all(
+    clients.map(async (c, id) => {
+      // Every client uses the same statement name for a different statement.
+      for (let i = 0; i < 30; i++) {
+        const r = await c.query({ name: 'mine', text: `SELECT $1::int * 1000 + ${id} AS v`, values: [i] })
+        if (r.rows[0].v !== i * 1000 + id) wrong++
+        if (i % 10 === 0) {
+          await c.query('BEGIN')
+          const inTx = await c.query({ name: 'mine', text: `SELECT $1::int * 1000 + ${id} AS v`, values: [i] })
+          if (inTx.rows[0].v !== i * 1000 + id) wrong++
+          await c.query('COMMIT')
+        }
+      }
+    }),
+  )
+  t.equal(wrong, 0, '1,650 executions of 50 same-named statements, every answer is the client’s own')
+
+  const sql = postgres(fx.url, { max: 10, prepare: true, onnotice: () => {} })
+  t.teardown(() => sql.end({ timeout: 5 }))
+  const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => sql`SELECT ${i}::int + 1 AS n`))
+  t.ok(answers.every((r, i) => r[0].n === i + 1), 'postgres.js: 300 pipelined prepared queries over 10 connections')
+
+  // A statement one client prepared is invisible to another, even on the same server connection.
+  const a = clients[0]
+  const b = clients[1]
+  await a.query({ name: 'only_a', text: 'SELECT 1 AS one', values: [] })
+  const raw = await rawBind(fx.port, 'only_a')
+  t.match(raw, /26000|does not exist/, `another client binding "only_a" gets 26000 (${raw})`)
+  const seen = await b.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'only_a'")
+  t.equal(seen.rows[0].n, 0, 'the client’s own name never reaches a server')
+})
+
+/** Binds a statement name on a fresh connection that never prepared it: what the proxy answers. */
+async function rawBind(port: number, name: string): Promise<string> {
+  const c = await RawClient.login(port, 'trusty')
+  c.send(Buffer.concat([encodeBind('', name, [], [], []), encodeExecute('', 0), SYNC]))
+  const msgs = await c.until('Z')
+  c.end()
+  const err = msgs.find((m) => m.type === 'E')
+  return err ? `${errorFields(err.body).code} ${errorFields(err.body).message}` : 'no error'
+}
+
+t.test('session settings: one client’s never leak to another sharing its server connection', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1 } } })
+  const a = new pg.Client({ ...fx.pgOptions, application_name: 'client-a' })
+  const b = new pg.Client({ ...fx.pgOptions, application_name: 'client-b' })
+  await a.connect()
+  await b.connect()
+  t.teardown(async () => {
+    await a.end()
+    await b.end()
+  })
+  const show = (c: pg.Client) =>
+    c.query(
+      "SELECT current_setting('search_path') AS sp, current_setting('TimeZone') AS tz, current_setting('application_name') AS app, current_setting('statement_timeout') AS st, pg_backend_pid() AS pid",
+    )
+  const defaults = (await show(b)).rows[0]
+  await a.query('CREATE SCHEMA IF NOT EXISTS other')
+  await a.query("SET search_path = other, public")
+  await a.query("SET TimeZone = 'Asia/Tokyo'")
+  await a.query("SET application_name = 'renamed-a'")
+  await a.query("SELECT set_config('statement_timeout', '12345', false)")
+  for (let round = 0; round < 5; round++) {
+    const ra = (await show(a)).rows[0]
+    const rb = (await show(b)).rows[0]
+    t.same([ra.sp, ra.tz, ra.app, ra.st], ['other, public', 'Asia/Tokyo', 'renamed-a', '12345ms'], `round ${round}: A sees its own settings`)
+    t.same([rb.sp, rb.tz, rb.app, rb.st], [defaults.sp, defaults.tz, 'client-b', defaults.st], `round ${round}: B sees none of A’s`)
+    t.equal(ra.pid, rb.pid, 'they share the one server connection')
+  }
+  await a.query('RESET TimeZone')
+  await a.query('RESET ALL')
+  const after = (await show(a)).rows[0]
+  t.equal(after.app, 'client-a', 'RESET ALL returns to the value A connected with, not the server default')
+  t.equal(after.sp, '"$user", public')
+  await a.query('BEGIN')
+  await a.query("SET search_path = rolled_back")
+  await a.query('ROLLBACK')
+  t.equal((await show(a)).rows[0].sp, '"$user", public', 'a SET inside a rolled-back transaction does not stick')
+})
+
+t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 2 } } })
+  const cs = await Promise.all([0, 1, 2].map(async () => {
+    const c = new pg.Client(fx.pgOptions)
+    await c.connect()
+    return c
+  }))
+  t.teardown(() => Promise.all(cs.map((c) => c.end())))
+  await Promise.all(cs.map((c, i) => c.query(`PREPARE twice(int) AS SELECT $1 * 2 + ${i} AS v`)))
+  for (let round = 0; round < 10; round++) {
+    const got = await Promise.all(cs.map((c) => c.query(`EXECUTE twice(${round})`)))
+    t.same(got.map((r) => r.rows[0].v), cs.map((_, i) => round * 2 + i), `round ${round}: each client runs its own "twice"`)
+  }
+  await t.rejects(cs[0].query('PREPARE twice(int) AS SELECT 1'), { code: '42P05' }, 'a duplicate PREPARE is refused')
+  await cs[0].query('DEALLOCATE twice')
+  await t.rejects(cs[0].query('EXECUTE twice(1)'), { code: '26000' }, 'EXECUTE after DEALLOCATE')
+  t.equal((await cs[1].query('EXECUTE twice(1)')).rows[0].v, 3, 'the other clients keep theirs')
+})
+
+t.test('a client killed mid-transaction leaves a clean server connection', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1 } } })
+  const setup = new pg.Client(fx.pgOptions)
+  await setup.connect()
+  await setup.query('CREATE TABLE victims (id int)')
+  await setup.end()
+  const doomed = new pg.Client(fx.pgOptions)
+  doomed.on('error', () => undefined)
+  await doomed.connect()
+  await doomed.query("SET statement_timeout = '4321'")
+  await doomed.query({ name: 'doomed_stmt', text: 'SELECT 1', values: [] })
+  await doomed.query('PREPARE doomed_sql AS SELECT 2')
+  await doomed.query('BEGIN')
+  await doomed.query('INSERT INTO victims VALUES (1)')
+  await doomed.query("SET search_path = nowhere")
+  ;(doomed as unknown as { connection: { stream: net.Socket } }).connection.stream.destroy()
+  await new Promise((r) => setTimeout(r, 300))
+  const next = new pg.Client(fx.pgOptions)
+  await next.connect()
+  t.teardown(() => next.end())
+  const r = await next.query(
+    "SELECT current_setting('statement_timeout') AS st, current_setting('search_path') AS sp, (SELECT count(*)::int FROM pg_prepared_statements) AS prepared, (SELECT count(*)::int FROM victims) AS rows, now() = statement_timestamp() AS own_tx",
+  )
+  t.same(r.rows[0], { st: '0', sp: '"$user", public', prepared: 0, rows: 0, own_tx: true }, 'no setting, statement, open transaction or row of the dead client')
+})
