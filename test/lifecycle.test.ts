@@ -1,17 +1,13 @@
 // `pgshard start` as a real child process: SIGHUP reloads; under a pgbench load, SIGTERM lets transactions in
 // flight commit, cuts none in the middle, refuses new connections, and the process exits 0.
-import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import pg from 'pg'
 import t from 'tap'
+import { ensureBuilt, startProxyProcess } from './harness/proxyProcess.js'
 import { runCommand } from './harness/runCommand.js'
 import { APP_PASSWORD, APP_USER, proxyConfig } from './harness/startProxy.js'
 import { startTopology } from './harness/startTopology.js'
-
-const ROOT = join(import.meta.dirname, '..')
 
 // Each transaction sleeps in the middle, so that several are in flight when SIGTERM arrives; the ledger row
 // is written just before COMMIT, so that ledger rows = transactions that committed.
@@ -24,8 +20,7 @@ END;
 `
 
 t.test('SIGTERM during a pgbench load: in-flight transactions complete, new connections refused, exit 0', async (t) => {
-  const build = await runCommand('sh', ['scripts/ensure-deps.sh'], { cwd: ROOT, timeoutMs: 300_000 })
-  t.equal(build.code, 0, build.code === 0 ? 'dist is built' : build.stdout + build.stderr)
+  await ensureBuilt(t)
 
   const topo = await startTopology(t, { shards: 1, replicas: 0, users: [{ name: APP_USER, password: APP_PASSWORD }], databases: ['app'] })
   const env = { ...process.env, PGPASSWORD: APP_PASSWORD, PGCONNECT_TIMEOUT: '5' }
@@ -34,36 +29,9 @@ t.test('SIGTERM during a pgbench load: in-flight transactions complete, new conn
   t.equal(init.code, 0, init.code === 0 ? 'pgbench -i' : init.stderr)
   await topo.query(topo.shards[0].primary, `CREATE TABLE ledger (id bigserial PRIMARY KEY, aid int); ALTER TABLE ledger OWNER TO ${APP_USER}`, 'app')
 
-  const dir = await mkdtemp(join(tmpdir(), 'pgshard-lifecycle-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const file = join(dir, 'pgshard.json')
-  await writeFile(file, JSON.stringify(proxyConfig(topo, { log: { level: 'info' }, shutdown_timeout: 20_000, pool: { size: 8 } })))
+  const proc = await startProxyProcess(t, proxyConfig(topo, { log: { level: 'info' }, shutdown_timeout: 20_000, pool: { size: 8 } }))
+  const { child, port, file, dir, logs, exited } = proc
   await writeFile(join(dir, 'tx.sql'), SCRIPT)
-
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'pgshard.js'), 'start', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  })
-  const logs: Record<string, unknown>[] = []
-  let stderr = ''
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the proxy did not start: ${stderr}`)), 30_000)
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      let entry: Record<string, unknown>
-      try {
-        entry = JSON.parse(line)
-      } catch {
-        return
-      }
-      logs.push(entry)
-      if (entry.msg === 'listening') {
-        clearTimeout(timer)
-        resolve(entry.port as number)
-      }
-    })
-  })
   const proxyDsn = `host=127.0.0.1 port=${port} user=${APP_USER} dbname=app`
 
   // SIGHUP reloads the file (the listener's port comes from the running proxy, not from the file).
@@ -91,7 +59,7 @@ t.test('SIGTERM during a pgbench load: in-flight transactions complete, new conn
 
   const exit = await exited
   const drainMs = Date.now() - killedAt
-  t.same(exit, { code: 0, signal: null }, `exit code 0 (stderr: ${stderr.slice(-1000)})`)
+  t.same(exit, { code: 0, signal: null }, `exit code 0 (stderr: ${proc.stderr().slice(-1000)})`)
   const r = await load
 
   const aborts = [...(r.stdout + r.stderr).matchAll(/client \d+ (?:script \d+ )?aborted in command (\d+)/g)].map((m) => Number(m[1]))

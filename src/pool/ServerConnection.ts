@@ -3,6 +3,7 @@ import { BackendScanner, type BackendHandler } from '../protocol/BackendScanner.
 import type { LoggedInServer } from '../protocol/ServerLogin.js'
 import { ResponseTracker } from '../protocol/ResponseTracker.js'
 import { PreparedSet } from './PreparedSet.js'
+import { noteBytesRead } from './ReadBufferReclaimer.js'
 
 let nextId = 1
 
@@ -55,6 +56,7 @@ export class ServerConnection {
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 30_000)
     socket.on('data', (chunk: Buffer) => {
+      noteBytesRead(chunk.length)
       try {
         this.scanner.scan(chunk)
       } catch (err) {

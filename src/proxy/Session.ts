@@ -27,6 +27,7 @@ import {
   readyForQuery,
   type TxStatus,
 } from '../protocol/ServerMessages.js'
+import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
@@ -112,7 +113,7 @@ export class Session implements TrackerOwner {
   /** A write went to a primary in the current transaction. */
   private txWrote = false
   /** The unit in flight (a Query, or a group up to Sync) as the client sent it, while it may still be retried. */
-  private unit: { frames: Frame[]; bytesOut: number; retryable: boolean } | null = null
+  private unit: { frames: Frame[] | null; bytesOut: number } | null = null
   /** Frames to run again (a read whose replica died before answering), before reading the client. */
   private replay: Frame[] = []
   private replaying = false
@@ -139,6 +140,7 @@ export class Session implements TrackerOwner {
     client.on('data', (chunk: Buffer) => {
       this.stats.bytesIn += chunk.length
       services.metrics.clientBytes(chunk.length, 0)
+      noteBytesRead(chunk.length)
       this.reader.push(chunk)
       void this.pump()
     })
@@ -194,6 +196,9 @@ export class Session implements TrackerOwner {
       this.running = false
       this.replaying = false
     }
+    // Waiting for the client inside a transaction (also one whose BEGIN is still deferred): the clock runs.
+    const a = this.attached
+    if (this.txStatus !== 'I' && (!a || a.conn.tracker.idle)) this.armIdleInTxTimer()
   }
 
   /**
@@ -207,8 +212,17 @@ export class Session implements TrackerOwner {
       this.unit = null
       return
     }
-    if (!this.unit || frame.type === FE.query) this.unit = { frames: [], bytesOut: this.stats.bytesOut, retryable: false }
-    this.unit.frames.push(frame)
+    if (!this.unit || frame.type === FE.query) this.unit = { frames: [], bytesOut: this.stats.bytesOut }
+    const frames = this.unit.frames
+    if (frames === null) return
+    // COPY data is never replayed, nor a long pipeline: holding it would hold the client's bytes.
+    if (frame.type === FE.copyData || frame.type === FE.copyDone || frame.type === FE.copyFail || frames.length >= MAX_REPLAYED_FRAMES) this.unit.frames = null
+    else frames.push(frame)
+  }
+
+  /** The unit in flight writes (or may): it is never run twice. */
+  private notRetryable(): void {
+    if (this.unit) this.unit.frames = null
   }
 
   /** Between transactions with nothing in flight: ending the client now loses nothing it was told succeeded. */
@@ -314,7 +328,7 @@ export class Session implements TrackerOwner {
       this.emitAfterPending(readyForQuery(this.txStatus))
       return
     }
-    if (this.unit) this.unit.retryable = route.role === 'replica'
+    if (route.role !== 'replica') this.notRetryable()
     const conn = await this.connFor(route.shard, route.role)
     conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
     await this.send(conn, frame.raw)
@@ -478,7 +492,7 @@ export class Session implements TrackerOwner {
       this.multi = { route, analyzed, stmt, bind: b, shape: { describe: false, execute: false } }
       return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
     }
-    if (this.unit) this.unit.retryable = route.role === 'replica' && (this.unit.retryable || !this.groupConn)
+    if (route.role !== 'replica') this.notRetryable()
     let conn = this.groupConn
     if (conn && this.attached && this.attached.placement.shard !== route.shard)
       return this.refuseInGroup(
@@ -1163,7 +1177,7 @@ export class Session implements TrackerOwner {
     this.groupConn = null
     this.services.serverFailed(a.placement.nodeName, err ?? new Error('server closed the connection'))
     const unit = this.unit
-    if (unit && unit.retryable && unit.bytesOut === this.stats.bytesOut && !this.closed) {
+    if (unit?.frames && unit.bytesOut === this.stats.bytesOut && !this.closed) {
       this.unit = null
       this.held = []
       this.avoid = a.placement.nodeName
@@ -1208,6 +1222,9 @@ function valueOfSet(text: string): string {
   const v = m ? m[1] : ''
   return v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1).replace(/''/g, "'") : v
 }
+
+/** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
+const MAX_REPLAYED_FRAMES = 64
 
 const CURRENT_LSN_QUERY = encodeQuery('SELECT pg_catalog.pg_current_wal_lsn()')
 
