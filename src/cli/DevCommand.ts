@@ -19,6 +19,7 @@ export async function devCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       port: { type: 'string' },
+      'metrics-port': { type: 'string' },
       shards: { type: 'string', default: '2' },
       replicas: { type: 'string', default: '1' },
       config: { type: 'string', short: 'c', default: join(CONFIG_DIR, 'demo.yaml') },
@@ -43,7 +44,10 @@ export async function devCommand(argv: string[]): Promise<number> {
       shards: topo.shardsConfig().map((s, i) => ({ ...s, failover: template.shards[i]?.failover ?? 'auto' })),
       control: { user: 'postgres', password: topo.superuser.password },
     }
+    // The demo's terminal is for the banner: only warnings and errors are logged unless the file asks for more.
+    raw.log = { level: 'warn', ...raw.log }
     if (values.port) raw.listen = { ...raw.listen, port: Number(values.port) }
+    if (values['metrics-port']) raw.admin = { ...raw.admin, metrics_port: Number(values['metrics-port']) }
     const file = join(topo.baseDir, 'pgshard.yaml')
     await writeFile(file, stringify(raw))
     const config = parseConfig(stringify(raw), file)
@@ -59,8 +63,9 @@ export async function devCommand(argv: string[]): Promise<number> {
         ...adminLines(template, host, port),
         ...(proxy.metricsUrl ? [`  metrics:       ${proxy.metricsUrl}`] : []),
         `  shard map:     ${file}`,
-        `  try:           INSERT INTO accounts (id, owner) SELECT g, 'user ' || g FROM generate_series(1, 100) g;`,
-        `                 then SELECT count(*) FROM accounts; and pgshard route -c ${file} "SELECT * FROM accounts WHERE id = 42"`,
+        `  try:           INSERT INTO accounts (id, owner) VALUES (1, 'ann'), (2, 'bob'), (3, 'cy'), (4, 'dee'), (42, 'eve');`,
+        `                 SELECT * FROM accounts ORDER BY id;   SELECT count(*) FROM accounts;   SHOW SHARDS (admin console)`,
+        `                 pgshard route -c ${file} "SELECT * FROM accounts WHERE id = 42"`,
         '',
         'Ctrl-C stops the proxy and the servers.',
         '',

@@ -6,7 +6,7 @@ import { startCommand } from './StartCommand.js'
 const USAGE = `pgshard — a sharding, replicating, pooling PostgreSQL proxy
 
 usage:
-  pgshard dev [--port N] [--shards N] [--replicas N]
+  pgshard dev [--port N] [--metrics-port N] [--shards N] [--replicas N]
                                  start a local demo: real Postgres shards and the proxy in front
   pgshard start -c FILE          run the proxy for the shard map in FILE
   pgshard check -c FILE          validate FILE; print the topology and the ring
