@@ -20,7 +20,8 @@ const desc = (column: number, nullsFirst = true): OrderKey => ({ column, descend
 const none = () => undefined
 
 function scatter(p: Partial<ScatterPlan> & { columns: OutputColumn[] }): ScatterPlan {
-  return { shardSql: '', visibleColumns: p.columns.length, groupBy: null, distinct: false, orderBy: [], limit: null, offset: null, having: null, ...p }
+  const sources = { relations: [{ name: 't' }], join: { relation: 0 }, equalities: [], nested: [], calls: [] }
+  return { shardSql: '', visibleColumns: p.columns.length, groupBy: null, distinct: false, orderBy: [], limit: null, offset: null, having: null, sources, ...p }
 }
 
 /** Pushes the shards' rows interleaved (one from each in turn), ends them all, returns the rows as text. */
@@ -440,6 +441,36 @@ t.test('numeric binary form round-trips', async (t) => {
     const v = parseNumeric(text)!
     t.equal(numericToText(numericFromBinary(numericToBinary(v))), numericToText(v), text)
   }
+})
+
+t.test('SELECT *: the star takes the width the shards describe', async (t) => {
+  const star: OutputColumn = { kind: 'star' }
+  check(t, [
+    {
+      name: 'concatenation of any width',
+      plan: scatter({ columns: [star] }),
+      columns: [col('id', OID.int8), col('name', OID.text), col('n', OID.int4)],
+      shards: [[['1', 'a', '5']], [['2', 'b', null]]],
+      expect: [['1', 'a', '5'], ['2', 'b', null]],
+    },
+    {
+      name: 'ORDER BY a hidden key after the star, LIMIT',
+      plan: scatter({ columns: [star, value], visibleColumns: 1, orderBy: [desc(1)], limit: { literal: '3' } }),
+      columns: [col('id', OID.int8), col('name', OID.text), col('id', OID.int8)],
+      shards: [[['9', 'i', '9'], ['4', 'd', '4']], [['7', 'g', '7'], ['5', 'e', '5'], ['1', 'a', '1']]],
+      expect: [['9', 'i'], ['7', 'g'], ['5', 'e']],
+    },
+    {
+      name: 'columns before the star keep their place; aggregates after it are counted from the end',
+      plan: scatter({ columns: [value, star, avg(2, 4), value, agg('count')], visibleColumns: 3, groupBy: [3], orderBy: [asc(0)] }),
+      columns: [col('k', OID.int4), col('a', OID.text), col('b', OID.text), col('avg', OID.int8), col('k', OID.int4), col('count', OID.int8)],
+      shards: [[['1', 'x', 'y', '10', '1', '2']], [['1', 'x', 'y', '5', '1', '1'], ['2', 'u', 'v', '4', '2', '4']]],
+      expect: [['1', 'x', 'y', '5.0000000000000000'], ['2', 'u', 'v', '1.00000000000000000000']],
+    },
+  ])
+  const merger = new ResultMerger(scatter({ columns: [star, value], visibleColumns: 1 }), [col('a', OID.int4), col('b', OID.text), col('h', OID.int4)], 2, none)
+  t.same(merger.outputColumns().map((c) => c.name), ['a', 'b'], 'the client sees the star\'s columns, not the hidden ones')
+  t.throws(() => new ResultMerger(scatter({ columns: [value, star, value] }), [col('a', OID.int4)], 2, none), { code: 'XX000' }, 'fewer columns than the plan needs')
 })
 
 t.test('what cannot be merged is refused with a clear error', async (t) => {

@@ -33,7 +33,7 @@ t.test('pgbench statements', async (t) => {
     'pgbench_history.aid': [{ param: 3 }],
     'pgbench_history.delta': [{ param: 4 }],
   })
-  t.equal(insert.insert, undefined, 'CURRENT_TIMESTAMP cannot be a ValueRef: no row split offered')
+  t.same(insert.insert?.rows[0]?.values, [{ param: 1 }, { param: 2 }, { param: 3 }, { param: 4 }, null], 'CURRENT_TIMESTAMP is an expression: null, the row still routes by its key')
   t.same(analyzeStatement('SELECT abalance FROM pgbench_accounts WHERE aid = 12345').pins[0]?.values, [{ literal: '12345' }])
 })
 
@@ -131,6 +131,30 @@ t.test('writes, tables and functions', async (t) => {
   t.match(analyzeStatement('MERGE INTO t USING s ON t.k = s.k WHEN MATCHED THEN DELETE'), { kind: 'merge', writes: true, pins: [] })
   t.match(analyzeStatement('SELECT 1'), { kind: 'select', tables: [], writes: false })
   t.match(analyzeStatement('VALUES (1), (2)'), { kind: 'select', writes: false })
+})
+
+t.test('assignments: UPDATE SET, ON CONFLICT DO UPDATE, MERGE, writing CTEs', async (t) => {
+  const assigned = (sql: string) => analyzeStatement(sql).assignments ?? []
+  t.same(assigned('UPDATE t AS x SET a = 1, b = $2, c = c, d = x.d, e = y.e, f = f + 1, g[1] = 2 FROM y'), [
+    { table: { name: 't', alias: 'x' }, column: 'a', value: { literal: '1' } },
+    { table: { name: 't', alias: 'x' }, column: 'b', value: { param: 2 } },
+    { table: { name: 't', alias: 'x' }, column: 'c', value: 'unchanged' },
+    { table: { name: 't', alias: 'x' }, column: 'd', value: 'unchanged' },
+    { table: { name: 't', alias: 'x' }, column: 'e', value: null },
+    { table: { name: 't', alias: 'x' }, column: 'f', value: null },
+    { table: { name: 't', alias: 'x' }, column: 'g', value: null },
+  ])
+  t.same(assigned("UPDATE s.t SET (a, b) = (1, 'x'), (c) = (SELECT 1)").map((a) => [a.table, a.column, a.value]), [
+    [{ schema: 's', name: 't' }, 'a', { literal: '1' }],
+    [{ schema: 's', name: 't' }, 'b', { literal: 'x' }],
+    [{ schema: 's', name: 't' }, 'c', null],
+  ])
+  t.same(assigned('INSERT INTO t (k, v) VALUES (1, 2) ON CONFLICT (k) DO UPDATE SET k = excluded.k, v = EXCLUDED.k').map((a) => a.value), ['unchanged', null])
+  t.same(assigned('INSERT INTO t (k) VALUES (1) ON CONFLICT DO NOTHING'), [])
+  t.same(assigned('MERGE INTO t USING s ON t.k = s.k WHEN MATCHED THEN UPDATE SET k = s.k WHEN NOT MATCHED THEN INSERT VALUES (s.k)').map((a) => [a.column, a.value]), [['k', null]])
+  t.same(assigned('WITH u AS (UPDATE t SET k = 5 RETURNING k) SELECT * FROM u').map((a) => [a.column, a.value]), [['k', { literal: '5' }]])
+  t.same(assigned('UPDATE a SET x = 1; UPDATE b SET y = 2').map((a) => a.table.name), ['a', 'b'], 'several statements: all of them')
+  t.equal(analyzeStatement('DELETE FROM t WHERE k = 1').assignments, undefined)
 })
 
 t.test('DDL', async (t) => {
@@ -273,7 +297,11 @@ t.test('INSERT rows and their byte ranges', async (t) => {
   t.same(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columns, [], 'no column list: the router decides')
   t.same(pinsOf(analyzeStatement('INSERT INTO t VALUES (1, 2)')), {})
   t.equal(analyzeStatement('INSERT INTO t (k) SELECT k FROM u').insert, undefined)
-  t.equal(analyzeStatement('INSERT INTO t (k, ts) VALUES (1, now()), (2, now())').insert, undefined)
+  t.same(
+    analyzeStatement("INSERT INTO t (k, ts, v) VALUES (1, now(), $1 || 'x'), (2, DEFAULT, 'y')").insert?.rows.map((r) => r.values),
+    [[{ literal: '1' }, null, null], [{ literal: '2' }, null, { literal: 'y' }]],
+    'expressions and DEFAULT are null; the key values are still known',
+  )
   t.same(pins('INSERT INTO t (k, ts) VALUES (1, now()), (2, now())'), { 't.k': [{ literal: '1' }, { literal: '2' }] })
   t.equal(analyzeStatement('INSERT INTO t DEFAULT VALUES').insert, undefined)
 })

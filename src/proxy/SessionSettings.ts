@@ -1,12 +1,8 @@
 import { PgError, SqlState } from '../protocol/PgError.js'
+import { quoteLiteral } from '../router/SqlQuoting.js'
 
 /** Start-up packet keys that are not session settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication'])
-
-/** Quotes a value as a SQL string literal. */
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`
-}
 
 /** The statement that gives a session setting this value, as the server would from a start-up packet. */
 export function setConfigSql(name: string, value: string): string {

@@ -1,12 +1,16 @@
-// Which functions a statement may call and still be served by a replica. Unknown means volatile: a
-// function that might write (nextval, setval, pg_advisory_lock, a user function) sends the statement to the
-// primary. Precedence: the config's overrides, then what a shard's catalog says, then the built-in list.
+// What the router knows about the functions a statement calls. Mainly which ones it may call and still be
+// served by a replica. Unknown means volatile: a function that might write (nextval, setval, pg_advisory_lock, a
+// user function) sends the statement to the primary. Precedence: the config's overrides, then what a shard's
+// catalog says, then the built-in list. The catalog also tells which names are aggregates (prokind 'a'), so a
+// scatter never concatenates per-shard results of an aggregate the merger does not know.
 
 export type Volatility = 'immutable' | 'stable' | 'volatile'
 
 export interface CatalogFunction {
   proname: string
   provolatile: 'i' | 's' | 'v'
+  /** pg_proc.prokind: f function, p procedure, a aggregate, w window function (absent: not read). */
+  prokind?: 'f' | 'p' | 'a' | 'w'
 }
 
 // Immutable or stable in every overload (checked against pg_proc of Postgres 15), plus the SQL constructs
@@ -53,6 +57,7 @@ const RANK: Record<Volatility, number> = { immutable: 0, stable: 1, volatile: 2 
 export class FunctionVolatility {
   private readonly builtIn = new Map<string, Volatility>(BUILT_IN_READ_ONLY.map((name) => [name, 'stable']))
   private catalog = new Map<string, Volatility>()
+  private aggregates = new Set<string>()
   private readonly overrides = new Map<string, Volatility>()
 
   constructor(routing: { volatile_functions?: string[]; stable_functions?: string[] } = {}) {
@@ -62,18 +67,27 @@ export class FunctionVolatility {
   }
 
   /**
-   * Learns every function of a shard's catalog (`SELECT proname, provolatile FROM pg_proc`), replacing what
-   * an earlier call learnt. Overloads (and names differing only in case) take the most volatile of them.
+   * Learns every function of a shard's catalog (`SELECT proname, provolatile, prokind FROM pg_proc`), replacing
+   * what an earlier call learnt. Overloads (and names differing only in case) take the most volatile of them; a
+   * name is an aggregate when any overload is one.
    */
   loadCatalog(rows: CatalogFunction[]): void {
     const catalog = new Map<string, Volatility>()
+    const aggregates = new Set<string>()
     for (const row of rows) {
       const name = row.proname.toLowerCase()
       const v = FROM_CATALOG[row.provolatile] ?? 'volatile'
       const known = catalog.get(name)
       if (known === undefined || RANK[v] > RANK[known]) catalog.set(name, v)
+      if (row.prokind === 'a') aggregates.add(name)
     }
     this.catalog = catalog
+    this.aggregates = aggregates
+  }
+
+  /** Whether a function called by name (lower case, schema dropped) is an aggregate in the learnt catalog. */
+  isAggregate(name: string): boolean {
+    return this.aggregates.has(name.toLowerCase())
   }
 
   /** Volatility of a function called by name (lower case, schema dropped); unknown → volatile. */

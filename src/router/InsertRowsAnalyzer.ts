@@ -9,8 +9,9 @@ import { SqlLexer, Tok } from './SqlLexer.js'
 import { decodeBytes, StatementText } from './StatementText.js'
 
 /**
- * The rows of `ins` (written before byte `end` of `text`), or undefined when it is not a plain INSERT … VALUES
- * or a row holds a value other than a constant or parameter (`now()`, DEFAULT), which a ValueRef cannot carry.
+ * The rows of `ins` (written before byte `end` of `text`), or undefined when it is not a plain INSERT … VALUES.
+ * A value other than a constant or parameter (`now()`, DEFAULT, `$1 || 'x'`) is null: the row can still be
+ * routed when its key is a constant or a parameter.
  */
 export function insertRows(ins: InsertStmt, text: StatementText, end: number): InsertRows | undefined {
   const select = asNode(ins.selectStmt, 'SelectStmt')
@@ -24,16 +25,7 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
     if (target?.name === undefined || target.indirection !== undefined) return undefined
     columns.push(target.name)
   }
-  const values: ValueRef[][] = []
-  for (const list of lists) {
-    const row: ValueRef[] = []
-    for (const item of asNode(list, 'List')?.items ?? []) {
-      const v = valueRefOf(item)
-      if (v === null) return undefined
-      row.push(v)
-    }
-    values.push(row)
-  }
+  const values = lists.map((list): (ValueRef | null)[] => (asNode(list, 'List')?.items ?? []).map(valueRefOf))
   const spans = rowSpans(text.bytes, ins.relation.location ?? 0, end)
   if (spans === null || spans.length !== values.length) return undefined
   return {

@@ -23,6 +23,12 @@
 //   (pinned to several or unpinned) and read no other sharded or unsharded table.
 // - A multi-shard route (scatter, broadcast, split) inside a transaction is refused: cross-shard
 //   transactions are not supported.
+// - A scattered read may join sharded tables only on their sharding keys (same key type: each shard's join is
+//   then complete), and reference tables, as long as every result row holds a sharded row (a reference table
+//   on the preserved side of an outer join would be answered by every shard). Its subqueries may read only
+//   reference tables, and it may call no aggregate the merger does not know (the catalog names them).
+// - Assigning a sharding key (UPDATE SET k = …, ON CONFLICT DO UPDATE, MERGE) is refused unless the new value
+//   is owned by the shard the statement runs on: a row cannot move between shards.
 // - Role: 'replica' when the statement writes nothing, calls only read-only functions (FunctionVolatility),
 //   runs outside a transaction or in a READ ONLY one, and routing.read_from is 'replica'. A role hint
 //   'primary' forces the primary; 'replica' allows a replica despite unknown functions or read_from, but
@@ -32,7 +38,7 @@ import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import type { BoundParam, Role, Route, RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
-import type { ScatterPlan, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import type { JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -99,7 +105,9 @@ export class Router {
     text?: string,
   ): Route {
     try {
-      return this.checkTransaction(this.decide(plan, param, ctx, text), ctx)
+      const route = this.decide(plan, param, ctx, text)
+      this.checkAssignments(plan, route, param, ctx.searchPath ?? ['public'])
+      return this.checkTransaction(route, ctx)
     } catch (err) {
       if (err instanceof Refusal) {
         return err.hint === undefined
@@ -197,7 +205,7 @@ export class Router {
       const table = this.map.shardedTable(plan.insert.table, searchPath)
       const keyIndex = table ? plan.insert.columns.indexOf(table.key) : -1
       if (table && keyIndex >= 0) {
-        const other = this.rowShards(plan, table, keyIndex, param).find((s) => s !== hinted.shard)
+        const other = this.rowShards(plan, table, keyIndex, param, true).find((s) => s !== undefined && s !== hinted.shard)
         if (other !== undefined) {
           throw new Refusal(
             FEATURE_NOT_SUPPORTED,
@@ -267,7 +275,7 @@ export class Router {
         `INSERT into sharded table ${target.name} must name its key column ${target.key} in the column list`,
       )
     }
-    const rowShards = this.rowShards(plan, target, keyIndex, param)
+    const rowShards = this.rowShards(plan, target, keyIndex, param, false) as number[]
     const shards = [...new Set(rowShards)].sort((a, b) => a - b)
     // Other occurrences of sharded tables (a subquery in VALUES, a CTE) are reads that must stay local.
     const targetUse = tables.sharded.findIndex((u) => u.table === target)
@@ -387,7 +395,111 @@ export class Router {
         'pin the key to one shard, or use /* pgshard: shard=NAME */',
       )
     }
+    this.checkScatterSources(plan.scatter.sources, searchPath)
     return this.scatter(plan, ctx, plan.scatter, `${verb} on ${sharded} ${where}: scatter to ${this.map.shards.length} shards`)
+  }
+
+  // ---- scatter sources ----------------------------------------------------------------------------------
+
+  /** Refuses a scatter whose shards' answers would not add up to the whole answer. */
+  private checkScatterSources(sources: ScatterSources, searchPath: string[]): void {
+    for (const ref of sources.nested) {
+      const table = this.map.shardedTable(ref, searchPath)
+      if (table) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `a subquery over sharded table ${label(ref)} in a read across shards: each shard would see only its own rows of ${label(ref)}`,
+          `pin the key to one shard, or join ${label(ref)} on its sharding key ${table.key} instead`,
+        )
+      }
+    }
+    const sharded = sources.relations.map((ref) => this.map.shardedTable(ref, searchPath))
+    this.checkColocated(sources, sharded)
+    const uncovered = uncoveredJoin(sources.join, (i) => sharded[i] !== undefined)
+    if (uncovered !== undefined) {
+      const what = 'relation' in uncovered ? `reference table ${label(sources.relations[uncovered.relation]!)}` : `${uncovered.function}()`
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `an outer join across shards that keeps rows of ${what} without a row of a sharded table: every shard would return them`,
+        'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
+      )
+    }
+    for (const name of sources.calls) {
+      if (this.volatility.isAggregate(name)) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `the aggregate ${name}() in a read across shards: pgshard merges only count, sum, min, max, avg, bool_and and bool_or`,
+          'pin the key to one shard, or aggregate with those functions',
+        )
+      }
+    }
+  }
+
+  /** Every sharded table of the FROM level must be joined to the others on its key, keys of one type. */
+  private checkColocated(sources: ScatterSources, sharded: (ShardedTable | undefined)[]): void {
+    const used = sharded.flatMap((t, i) => (t === undefined ? [] : [{ i, table: t }]))
+    if (used.length < 2) return
+    const parent = new Map<string, string>()
+    const find = (k: string): string => {
+      let root = k
+      while (parent.has(root) && parent.get(root) !== root) root = parent.get(root)!
+      return root
+    }
+    for (const [a, b] of sources.equalities) {
+      const ra = find(`${a.relation}\u0000${a.column}`)
+      const rb = find(`${b.relation}\u0000${b.column}`)
+      if (ra !== rb) parent.set(ra, rb)
+    }
+    const first = used[0]!
+    const root = find(`${first.i}\u0000${first.table.key}`)
+    const name = (u: { i: number; table: ShardedTable }) => `${label(sources.relations[u.i]!)}.${u.table.key}`
+    for (const other of used.slice(1)) {
+      if (find(`${other.i}\u0000${other.table.key}`) !== root) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `a join across shards: ${label(sources.relations[other.i]!)} is not joined on its sharding key to ${label(sources.relations[first.i]!)} (${name(other)} = ${name(first)}), so matching rows may be on different shards`,
+          'join sharded tables on their sharding keys (qualify the columns: ON a.key = b.key), or pin the key to one shard',
+        )
+      }
+      if (keyFamily(other.table.keyType) !== keyFamily(first.table.keyType)) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `a join across shards of ${name(first)} (${first.table.keyType}) with ${name(other)} (${other.table.keyType}): keys of different types are not placed alike`,
+        )
+      }
+    }
+  }
+
+  // ---- key assignments --------------------------------------------------------------------------------
+
+  /** Refuses giving a row a sharding key that the shard the statement runs on does not own. */
+  private checkAssignments(
+    plan: StatementPlan,
+    route: Route,
+    param: (n: number) => BoundParam | undefined,
+    searchPath: string[],
+  ): void {
+    if (route.kind === 'error' || plan.assignments === undefined) return
+    for (const a of plan.assignments) {
+      const table = this.map.shardedTable(a.table, searchPath)
+      if (table === undefined || a.column !== table.key || a.value === 'unchanged') continue
+      const what = `${statementVerb(plan)} sets sharding key ${label(a.table)}.${table.key}`
+      const hint = 'a row cannot move between shards: DELETE it and INSERT it again with the new key'
+      if (a.value === null) {
+        throw new Refusal(FEATURE_NOT_SUPPORTED, `${what} to an expression: the row would move to a shard that does not own it`, hint)
+      }
+      const owner = this.valueShard(table, a.value, param, true)!
+      if (route.kind !== 'shard') {
+        throw new Refusal(FEATURE_NOT_SUPPORTED, `${what} on several shards: the rows would move to shards that do not own them`, hint)
+      }
+      if (owner !== route.shard) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `${what} to a value owned by shard ${this.map.shardName(owner)}, but the statement runs on shard ${this.map.shardName(route.shard)}: the row would move to a shard that does not own it`,
+          hint,
+        )
+      }
+    }
   }
 
   // ---- pins -------------------------------------------------------------------------------------------
@@ -420,16 +532,24 @@ export class Router {
     return result!
   }
 
+  /** Each INSERT row's shard; a key given by an expression is refused, or undefined when `expressions` allows it. */
   private rowShards(
     plan: StatementPlan,
     table: ShardedTable,
     keyIndex: number,
     param: (n: number) => BoundParam | undefined,
-  ): number[] {
+    expressions: boolean,
+  ): (number | undefined)[] {
     return plan.insert!.rows.map((row, i) => {
       const v = row.values[keyIndex]
       if (v === undefined) throw new Refusal('42601', `INSERT row ${i + 1} has fewer values than columns`)
-      return this.valueShard(table, v, param, true)!
+      if (v !== null) return this.valueShard(table, v, param, true)!
+      if (expressions) return undefined
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `INSERT into sharded table ${table.name}: row ${i + 1} gives its key column ${table.key} by an expression (or DEFAULT), so pgshard cannot tell which shard owns it`,
+        `give ${table.key} as a constant or a parameter, or use /* pgshard: shard=NAME */`,
+      )
     })
   }
 
@@ -541,6 +661,29 @@ export class Router {
       hint: 'run it outside the transaction block',
     }
   }
+}
+
+/** Key types whose equal values are placed alike (integers of any width are encoded as int64). */
+function keyFamily(type: ShardedTable['keyType']): string {
+  return type === 'integer' ? 'bigint' : type
+}
+
+/**
+ * The first leaf of a join tree whose rows a result row may hold without any sharded row (every shard would
+ * produce such a row), or undefined when every result row holds a sharded row.
+ */
+function uncoveredJoin(tree: JoinTree, isSharded: (relation: number) => boolean): Exclude<JoinTree, { join: string }> | undefined {
+  const covered = (t: JoinTree): boolean => {
+    if ('relation' in t) return isSharded(t.relation)
+    if ('function' in t) return false
+    if (t.join === 'inner') return covered(t.left) || covered(t.right)
+    if (t.join === 'left') return covered(t.left)
+    if (t.join === 'right') return covered(t.right)
+    return covered(t.left) && covered(t.right)
+  }
+  if (covered(tree)) return undefined
+  const leaves = (t: JoinTree): Exclude<JoinTree, { join: string }>[] => ('join' in t ? [...leaves(t.left), ...leaves(t.right)] : [t])
+  return leaves(tree).find((leaf) => !('relation' in leaf) || !isSharded(leaf.relation)) ?? leaves(tree)[0]
 }
 
 function isWrite(plan: StatementPlan): boolean {

@@ -5,9 +5,13 @@
 // Shard query rewrites: AVG(x) becomes SUM(x) (keeping the column name) plus a hidden COUNT(x); ORDER BY keys,
 // GROUP BY keys and HAVING aggregates missing from the output are appended as hidden columns; LIMIT n OFFSET m
 // becomes LIMIT n + m; a grouped or aggregated query loses DISTINCT, HAVING, ORDER BY and LIMIT, which the proxy
-// applies after regrouping.
+// applies after regrouping. `*` stays as written: the merger learns its width from the shards' RowDescription.
+//
+// Which tables the SELECT reads is recorded, not judged, here (ScatterSources): whether a join is co-located or a
+// subquery's table is a reference table depends on the shard map, which the Router holds.
 import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
-import type { AggregateKind, MergeExpr, OrderKey, OutputColumn, ScatterPlan, ValueRef } from './StatementPlan.js'
+import type { FromSources } from './ast/QueryScopes.js'
+import type { AggregateKind, MergeExpr, OrderKey, OutputColumn, ScatterPlan, ScatterSources, TableRef, ValueRef } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { valueRefOf } from './ast/ValueRefs.js'
 import { layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
@@ -39,13 +43,19 @@ function refuse(reason: string): never {
 }
 
 /**
- * Plans the scatter of the SELECT `s`, written at bytes [start, end) of `text`. `tableUses` counts the table
- * references in the whole statement: a second one means a join or a subquery over another table, which a
- * per-shard run would answer from that shard's rows only.
+ * Plans the scatter of the SELECT `s`, written at bytes [start, end) of `text`. `from` is its FROM level
+ * (QueryScopes), `nested` the tables its subqueries read.
  */
-export function planScatter(s: SelectStmt, text: StatementText, start: number, end: number, tableUses: number): ScatterResult {
+export function planScatter(
+  s: SelectStmt,
+  text: StatementText,
+  start: number,
+  end: number,
+  from: FromSources | undefined,
+  nested: TableRef[],
+): ScatterResult {
   try {
-    return { scatter: new ScatterBuilder(s, text, start, end).build(tableUses) }
+    return { scatter: new ScatterBuilder(s, text, start, end).build(from, nested) }
   } catch (err) {
     if (err instanceof Unmergeable) return { unmergeable: err.message }
     throw err
@@ -61,6 +71,8 @@ interface Hidden {
 
 class ScatterBuilder {
   private readonly targets: ResTarget[]
+  /** Indexes of the `*` / `t.*` items of the select list. */
+  private readonly stars: number[]
   private layout!: SelectLayout
   private readonly columns: OutputColumn[] = []
   private readonly hidden: Hidden[] = []
@@ -73,10 +85,11 @@ class ScatterBuilder {
     private readonly end: number,
   ) {
     this.targets = (s.targetList ?? []).map((t) => asNode(t, 'ResTarget') ?? {})
+    this.stars = this.targets.flatMap((t, i) => (isStar(t.val) ? [i] : []))
   }
 
-  build(tableUses: number): ScatterPlan {
-    this.refuseShape(tableUses)
+  build(from: FromSources | undefined, nested: TableRef[]): ScatterPlan {
+    this.refuseShape(from)
     const layout = layoutSelect(this.text.bytes, this.start, this.end)
     if (layout === null || layout.targets.length !== this.targets.length) refuse('a SELECT whose text pgshard cannot map')
     if (this.targets.some((target, i) => target.location !== undefined && target.location !== layout.targets[i]!.start)) {
@@ -92,7 +105,7 @@ class ScatterBuilder {
       (this.s.groupClause?.length ?? 0) > 0 ||
       this.s.havingClause !== undefined ||
       (this.s.sortClause ?? []).some((o) => this.classify(asNode(o, 'SortBy')?.node) !== null)
-    for (let i = 0; i < visible.length; i++) this.columns.push({ kind: 'value' })
+    for (let i = 0; i < visible.length; i++) this.columns.push(this.stars.includes(i) ? { kind: 'star' } : { kind: 'value' })
     visible.forEach((agg, i) => {
       if (agg !== null) this.columns[i] = this.visibleAggregate(i, agg)
     })
@@ -117,6 +130,7 @@ class ScatterBuilder {
     if (this.hidden.length > 0) {
       this.edits.push({ start: lastTarget.end, end: lastTarget.end, text: this.hidden.map((h) => ', ' + h.text).join('') })
     }
+    this.refuseBetweenStars([...orderBy.map((k) => k.column), ...(groupBy ?? []), ...mergeColumns(having)])
     const shardSql = this.shardSql()
     return {
       shardSql,
@@ -128,22 +142,52 @@ class ScatterBuilder {
       limit,
       offset,
       having,
+      sources: this.sources(from!, nested),
     }
   }
 
-  private refuseShape(tableUses: number): void {
+  private sources(from: FromSources, nested: TableRef[]): ScatterSources {
+    const calls = new Set<string>()
+    walkAst([this.s.targetList, this.s.havingClause, this.s.sortClause], (tag, body) => {
+      if (tag === 'SubLink') return false
+      if (tag === 'FuncCall') {
+        const name = functionName((body as FuncCall).funcname)
+        if (MERGEABLE[name] === undefined) calls.add(name)
+      }
+      return true
+    })
+    return {
+      relations: from.relations.map((r) => r.table),
+      join: from.join,
+      equalities: from.equalities,
+      nested,
+      calls: [...calls],
+    }
+  }
+
+  /**
+   * With several stars, only the columns before the first and after the last have a known place in the shards'
+   * rows: refuses a merge that needs one in between.
+   */
+  private refuseBetweenStars(columns: number[]): void {
+    if (this.stars.length < 2) return
+    const first = this.stars[0]!
+    const last = this.stars.at(-1)!
+    const aggregates = this.columns.flatMap((c, i) => (c.kind === 'aggregate' ? [i] : []))
+    if ([...columns, ...aggregates].some((c) => c >= first && c <= last)) {
+      refuse('a merge by a column between two * in the select list (name the columns)')
+    }
+  }
+
+  private refuseShape(from: FromSources | undefined): void {
     const s = this.s
     if (s.op !== undefined && s.op !== 'SETOP_NONE') refuse(`a set operation (${s.op.replace('SETOP_', '')}) across shards`)
     if (s.valuesLists !== undefined) refuse('a VALUES list')
     if (s.intoClause !== undefined) refuse('SELECT … INTO')
     if (s.lockingClause !== undefined) refuse('a locking clause (FOR UPDATE/SHARE) across shards')
     if (s.withClause !== undefined) refuse('a WITH query (CTE) across shards')
-    const from = s.fromClause ?? []
-    if (from.length > 1 || asNode(from[0], 'JoinExpr') !== undefined) refuse('a join across shards')
-    if (from.length === 1 && asNode(from[0], 'RangeVar') === undefined) {
-      refuse(asNode(from[0], 'RangeSubselect') !== undefined ? 'a subquery in FROM across shards' : 'a FROM item that is not a table')
-    }
-    if (tableUses > 1) refuse('a subquery over another table across shards')
+    if (from === undefined) refuse('a SELECT whose FROM clause pgshard cannot map')
+    if (from.other !== undefined) refuse(`${from.other} across shards`)
     if ((s.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) refuse('DISTINCT ON')
     if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH FIRST … WITH TIES')
     if (s.windowClause !== undefined) refuse('a window function')
@@ -153,9 +197,6 @@ class ScatterBuilder {
     walkAst([s.targetList, s.havingClause, s.sortClause], (tag, body) => {
       if (tag === 'SubLink') return false
       if (tag === 'FuncCall' && (body as FuncCall).over !== undefined) refuse('a window function')
-      if (tag === 'ColumnRef' && ((body as { fields?: Node[] }).fields ?? []).some((f) => asNode(f, 'A_Star') !== undefined)) {
-        refuse('SELECT * across shards (name the columns, so pgshard knows where to merge)')
-      }
       return true
     })
   }
@@ -245,10 +286,7 @@ class ScatterBuilder {
   private groupBy(): number[] {
     return (this.s.groupClause ?? []).map((g, i) => {
       const position = positionOf(g)
-      if (position !== null) {
-        if (position < 1 || position > this.targets.length) refuse(`GROUP BY position ${position}`)
-        return position - 1
-      }
+      if (position !== null) return this.position(position, 'GROUP BY')
       const key = expressionKey(g)
       const same = this.targets.findIndex((t) => expressionKey(t.val) === key)
       if (same >= 0) return same
@@ -272,10 +310,7 @@ class ScatterBuilder {
 
   private orderColumn(n: Node | undefined, span: Span): number {
     const position = positionOf(n)
-    if (position !== null) {
-      if (position < 1 || position > this.targets.length) refuse(`ORDER BY position ${position}`)
-      return position - 1
-    }
+    if (position !== null) return this.position(position, 'ORDER BY')
     // ORDER BY name: an output column name wins over an input column (SQL92 rule).
     const name = bareName(n)
     if (name !== null) {
@@ -284,6 +319,14 @@ class ScatterBuilder {
       if (named.length === 1) return named[0]!
     }
     return this.columnFor(n, span)
+  }
+
+  /** The column of `ORDER BY n` / `GROUP BY n`: a position counts the columns a `*` stands for. */
+  private position(n: number, clause: string): number {
+    const star = this.stars[0]
+    if (star !== undefined && n - 1 >= star) refuse(`${clause} position ${n} at or after a * in the select list (name the column)`)
+    if (n < 1 || n > this.targets.length) refuse(`${clause} position ${n}`)
+    return n - 1
   }
 
   private mergeExpr(n: Node): MergeExpr {
@@ -402,6 +445,29 @@ function positionOf(n: Node | undefined): number | null {
   const c = asNode(n, 'A_Const')
   if (c === undefined || c.ival === undefined) return null
   return c.ival.ival ?? 0
+}
+
+function isStar(n: Node | undefined): boolean {
+  return (asNode(n, 'ColumnRef')?.fields ?? []).some((f) => asNode(f, 'A_Star') !== undefined)
+}
+
+/** The output columns a HAVING condition reads. */
+function mergeColumns(e: MergeExpr | null): number[] {
+  if (e === null) return []
+  switch (e.op) {
+    case 'column':
+      return [e.column]
+    case 'compare':
+      return [...mergeColumns(e.left), ...mergeColumns(e.right)]
+    case 'and':
+    case 'or':
+      return e.args.flatMap(mergeColumns)
+    case 'not':
+    case 'is_null':
+      return mergeColumns(e.arg)
+    default:
+      return []
+  }
 }
 
 function bareName(n: Node | undefined): string | null {

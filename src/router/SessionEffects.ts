@@ -5,6 +5,7 @@ import type { SessionEffect, ValueRef } from './StatementPlan.js'
 import { asNode, functionName, walkAst } from './ast/AstNode.js'
 import { constantText, valueRefOf } from './ast/ValueRefs.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
+import { quoteLiteral } from './SqlQuoting.js'
 import type { StatementText } from './StatementText.js'
 
 const CURSOR_OPT_HOLD = 0x20
@@ -160,10 +161,4 @@ function quoteName(name: string): string {
     .split('.')
     .map((part) => (/^[a-z_][a-z0-9_$]*$/.test(part) ? part : `"${part.replaceAll('"', '""')}"`))
     .join('.')
-}
-
-/** A string constant that reads the same whatever standard_conforming_strings is. */
-function quoteLiteral(value: string): string {
-  const quoted = value.replaceAll("'", "''")
-  return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`
 }

@@ -1,10 +1,11 @@
 // Statement text → StatementPlan: what the statement is, which tables it reads and writes, which key values pin it,
 // how a cross-shard read would be merged, and what it does to session state. Independent of the shard map.
-import type { Node, RawStmt, SelectStmt } from 'libpg-query'
+import type { Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
+import { assignmentsOf } from './ast/Assignments.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
-import { analyzeScopes } from './ast/QueryScopes.js'
+import { analyzeScopes, type FromSources } from './ast/QueryScopes.js'
 import { parseHints } from './HintParser.js'
 import { insertRows } from './InsertRowsAnalyzer.js'
 import { planScatter } from './ScatterPlanner.js'
@@ -87,8 +88,8 @@ interface TreeFacts {
   unregistered: TableRef[]
   functions: string[]
   paramCount: number
-  /** Table references in total (a second one means a join or subquery over another table). */
-  tableUses: number
+  /** Every table reference (CTE names excluded), in the order written. */
+  rangeVars: RangeVar[]
   lockingClause: boolean
   nestedWrite: boolean
   written: TableRef[]
@@ -96,7 +97,7 @@ interface TreeFacts {
 
 function treeFacts(stmt: Node, cteRefs: ReadonlySet<object>, registered: ReadonlySet<object>): TreeFacts {
   const facts: TreeFacts = {
-    tables: [], unregistered: [], functions: [], paramCount: 0, tableUses: 0, lockingClause: false, nestedWrite: false, written: [],
+    tables: [], unregistered: [], functions: [], paramCount: 0, rangeVars: [], lockingClause: false, nestedWrite: false, written: [],
   }
   const functions = new Set<string>()
   const top = tagOf(stmt)
@@ -104,7 +105,7 @@ function treeFacts(stmt: Node, cteRefs: ReadonlySet<object>, registered: Readonl
     switch (tag) {
       case 'RangeVar':
         if (isRangeVar(body) && !cteRefs.has(body)) {
-          facts.tableUses++
+          facts.rangeVars.push(body)
           facts.tables.push(tableRefOf(body))
           if (!registered.has(body)) facts.unregistered.push(tableRefOf(body))
         }
@@ -152,12 +153,16 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     multiStatement: false,
     paramCount: facts.paramCount,
   }
+  if (DML_KINDS[tag] !== undefined || facts.nestedWrite) {
+    const assignments = assignmentsOf(stmt)
+    if (assignments.length > 0) plan.assignments = assignments
+  }
   const select = asNode(stmt, 'SelectStmt')
   if (select !== undefined) {
     plan.kind = 'select'
     plan.writes = facts.lockingClause || facts.nestedWrite || select.intoClause !== undefined
     if (select.intoClause?.rel !== undefined) plan.writtenTables = uniqueTables([...plan.writtenTables, tableRefOf(select.intoClause.rel)])
-    addScatter(plan, select, text, start, end, single, facts.tableUses)
+    addScatter(plan, select, text, start, end, single, scopes.from, facts.rangeVars)
     return plan
   }
   const dml = DML_KINDS[tag]
@@ -217,9 +222,20 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
   return plan
 }
 
-function addScatter(plan: StatementPlan, s: SelectStmt, text: StatementText, start: number, end: number, single: boolean, uses: number): void {
+function addScatter(
+  plan: StatementPlan,
+  s: SelectStmt,
+  text: StatementText,
+  start: number,
+  end: number,
+  single: boolean,
+  from: FromSources | undefined,
+  rangeVars: RangeVar[],
+): void {
   if (!single) return
-  const result = planScatter(s, text, start, end, uses)
+  const own = new Set<RangeVar>(from?.relations.map((r) => r.rv))
+  const nested = rangeVars.filter((rv) => !own.has(rv)).map(tableRefOf)
+  const result = planScatter(s, text, start, end, from, nested)
   if ('scatter' in result) plan.scatter = result.scatter
   else plan.unmergeable = result.unmergeable
 }
@@ -330,5 +346,7 @@ function combine(plans: StatementPlan[], hints: Hint[]): StatementPlan {
     multiStatement: true,
     paramCount: Math.max(...plans.map((p) => p.paramCount)),
   }
+  const assignments = plans.flatMap((p) => p.assignments ?? [])
+  if (assignments.length > 0) combined.assignments = assignments
   return combined
 }

@@ -84,6 +84,11 @@ export type OutputColumn =
   | { kind: 'value' }
   /** An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from. */
   | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number }
+  /**
+   * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
+   * column; the merger resolves them against the shards' RowDescription.
+   */
+  | { kind: 'star' }
 
 /** A HAVING condition, evaluated by the proxy on merged groups. */
 export type MergeExpr =
@@ -94,6 +99,35 @@ export type MergeExpr =
   | { op: 'and' | 'or'; args: MergeExpr[] }
   | { op: 'not'; arg: MergeExpr }
   | { op: 'is_null'; arg: MergeExpr; negated: boolean }
+
+/** A column of one FROM relation of a scattered SELECT. */
+export interface RelationColumn {
+  /** Index into ScatterSources.relations. */
+  relation: number
+  column: string
+}
+
+/** How the FROM items of a scattered SELECT are joined: a relation, a set-returning function, or a join. */
+export type JoinTree =
+  | { relation: number }
+  | { function: string }
+  | { join: 'inner' | 'left' | 'right' | 'full'; left: JoinTree; right: JoinTree }
+
+/**
+ * What a scattered SELECT reads, for the router to decide (with the shard map) whether each shard's part is
+ * exactly its share of the answer: sharded tables joined on their keys, reference tables, nothing else.
+ */
+export interface ScatterSources {
+  /** The tables of the FROM clause, in order of appearance. */
+  relations: TableRef[]
+  join: JoinTree
+  /** Column equalities every output row satisfies where both relations are present (join ON/USING, WHERE). */
+  equalities: [RelationColumn, RelationColumn][]
+  /** Tables read by subqueries (in WHERE, the select list, …): each shard would see only its own rows of them. */
+  nested: TableRef[]
+  /** Functions called where the proxy merges (select list, HAVING, ORDER BY) other than the aggregates it merges. */
+  calls: string[]
+}
 
 /** How to send a read to every shard and merge the answers into one result. */
 export interface ScatterPlan {
@@ -109,17 +143,32 @@ export interface ScatterPlan {
   limit: ValueRef | null
   offset: ValueRef | null
   having: MergeExpr | null
+  sources: ScatterSources
 }
 
 /** A multi-row INSERT whose rows may belong to several shards. */
 export interface InsertRows {
   table: TableRef
   columns: string[]
-  /** For each row: its values, and its byte range in the text (to rebuild one INSERT per shard). */
-  rows: { values: ValueRef[]; start: number; end: number }[]
+  /**
+   * For each row: its values (null for an expression such as now() or DEFAULT, which routes nothing), and its
+   * byte range in the text (to rebuild one INSERT per shard).
+   */
+  rows: { values: (ValueRef | null)[]; start: number; end: number }[]
   /** Byte range of the whole VALUES list (what a split replaces). */
   valuesStart: number
   valuesEnd: number
+}
+
+/** `SET column = …` of an UPDATE, an INSERT … ON CONFLICT DO UPDATE or a MERGE … UPDATE, on `table`. */
+export interface Assignment {
+  table: TableRef
+  column: string
+  /**
+   * The new value when it is a constant or a parameter; 'unchanged' for `column = column` (or EXCLUDED.column
+   * in ON CONFLICT, the value of the row being inserted there); null for any other expression.
+   */
+  value: ValueRef | 'unchanged' | null
 }
 
 export interface StatementPlan {
@@ -141,6 +190,8 @@ export interface StatementPlan {
   /** Equality pins found in WHERE / JOIN ON / VALUES, propagated through key = key joins. */
   pins: ColumnPin[]
   insert?: InsertRows
+  /** Columns the statement assigns to rows that already exist (UPDATE SET, ON CONFLICT DO UPDATE, MERGE). */
+  assignments?: Assignment[]
   /** Present for a SELECT that may be scattered; absent when the statement cannot be merged. */
   scatter?: ScatterPlan
   /** Why a scatter of this SELECT cannot be merged correctly (window function, cross-shard join, …). */

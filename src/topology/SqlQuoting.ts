@@ -1,4 +1,2 @@
-export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`
-
-/** A string literal under standard_conforming_strings (the default since 9.1). */
-export const quoteLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`
+// The project's one quoting module lives with the router; this path is kept for the modules that import it here.
+export { quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'

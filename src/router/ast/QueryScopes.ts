@@ -10,8 +10,8 @@
 import type {
   ColumnRef, DeleteStmt, InsertStmt, MergeStmt, Node, RangeSubselect, RangeVar, SelectStmt, UpdateStmt, WithClause,
 } from 'libpg-query'
-import type { TableRef, ValueRef } from '../StatementPlan.js'
-import { asNode, stringList, walkAst } from './AstNode.js'
+import type { JoinTree, RelationColumn, TableRef, ValueRef } from '../StatementPlan.js'
+import { asNode, functionName, stringList, walkAst } from './AstNode.js'
 import { tableRefOf, ValueSet, type ColumnValues } from './PinCollector.js'
 import { valueRefOf } from './ValueRefs.js'
 
@@ -21,16 +21,29 @@ export interface TableUse {
   columns: ColumnValues
 }
 
+/** The FROM level of a top-level SELECT: its tables, how they are joined, and which of their columns are equal. */
+export interface FromSources {
+  relations: { rv: RangeVar; table: TableRef }[]
+  join: JoinTree
+  equalities: [RelationColumn, RelationColumn][]
+  /** A FROM item that is neither a table nor a function (a subquery, a CTE, XMLTABLE …), if any. */
+  other?: string
+}
+
 export interface ScopeAnalysis {
   uses: TableUse[]
   /** RangeVars that name a CTE. */
   cteRefs: Set<RangeVar>
+  /** For a SELECT statement: its own FROM level. */
+  from?: FromSources
 }
 
 export function analyzeScopes(stmt: Node): ScopeAnalysis {
-  const walker = new ScopeWalker()
+  const walker = new ScopeWalker(asNode(stmt, 'SelectStmt'))
   walker.statement(stmt, new Set(), true)
-  return { uses: walker.uses, cteRefs: walker.cteRefs }
+  const analysis: ScopeAnalysis = { uses: walker.uses, cteRefs: walker.cteRefs }
+  if (walker.from !== undefined) analysis.from = walker.from
+  return analysis
 }
 
 interface Relation {
@@ -40,7 +53,14 @@ interface Relation {
   name?: string
   /** Set when the relation is a table (not a CTE, subquery or function). */
   rv?: RangeVar
+  /** What the relation is when it is not a table. */
+  other?: 'cte' | 'subquery' | { function: string } | 'other'
 }
+
+/** A FROM item as relation indexes of its scope; a join keeps, for each USING column, the column it stands for. */
+type FromTree =
+  | { relation: number }
+  | { join: 'inner' | 'left' | 'right' | 'full'; left: FromTree; right: FromTree; using: Map<string, string> }
 
 type Range = [number, number]
 
@@ -62,6 +82,9 @@ const NESTED_STATEMENTS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'De
 class ScopeWalker {
   readonly uses: TableUse[] = []
   readonly cteRefs = new Set<RangeVar>()
+  from?: FromSources
+
+  constructor(private readonly root: SelectStmt | undefined) {}
 
   statement(n: Node, ctes: ReadonlySet<string>, top: boolean): void {
     const select = asNode(n, 'SelectStmt')
@@ -118,9 +141,11 @@ class ScopeWalker {
       return
     }
     const scope = new Scope(top)
-    for (const item of s.fromClause ?? []) this.fromItem(item, scope, visible)
+    const items = (s.fromClause ?? []).map((item) => this.fromItem(item, scope, visible))
     if (s.whereClause !== undefined) scope.conditions.push({ expr: s.whereClause })
     this.finish(scope)
+    // Only the statement's own FROM level: the scatter planner looks no deeper.
+    if (s === this.root) this.from = scope.sources(items)
     this.nested(
       [s.targetList, s.fromClause, s.whereClause, s.groupClause, s.havingClause, s.windowClause, s.valuesLists,
         s.sortClause, s.limitOffset, s.limitCount, s.distinctClause],
@@ -179,37 +204,59 @@ class ScopeWalker {
     }
     if (rv.schemaname !== undefined) relation.schema = rv.schemaname
     if (!isCte) relation.rv = rv
+    else relation.other = 'cte'
     scope.relations.push(relation)
   }
 
-  private fromItem(item: Node, scope: Scope, ctes: ReadonlySet<string>): void {
+  private fromItem(item: Node, scope: Scope, ctes: ReadonlySet<string>): FromTree {
     const rv = asNode(item, 'RangeVar')
-    if (rv !== undefined) return this.rangeVar(rv, scope, ctes)
+    if (rv !== undefined) {
+      this.rangeVar(rv, scope, ctes)
+      return { relation: scope.relations.length - 1 }
+    }
     const sample = asNode(item, 'RangeTableSample')
     if (sample?.relation !== undefined) return this.fromItem(sample.relation, scope, ctes)
     const join = asNode(item, 'JoinExpr')
     if (join === undefined) {
-      const alias = asNode(item, 'RangeSubselect')?.alias ?? asNode(item, 'RangeFunction')?.alias
-      scope.relations.push({ refname: alias?.aliasname ?? '', hasAlias: true })
-      return
+      const subquery = asNode(item, 'RangeSubselect')
+      const fn = asNode(item, 'RangeFunction')
+      const alias = subquery?.alias ?? fn?.alias
+      scope.relations.push({ refname: alias?.aliasname ?? '', hasAlias: true, other: subquery !== undefined ? 'subquery' : fn !== undefined ? { function: rangeFunctionName(fn.functions) } : 'other' })
+      return { relation: scope.relations.length - 1 }
     }
     const a = scope.relations.length
-    if (join.larg !== undefined) this.fromItem(join.larg, scope, ctes)
+    const left = join.larg !== undefined ? this.fromItem(join.larg, scope, ctes) : undefined
     const b = scope.relations.length
-    if (join.rarg !== undefined) this.fromItem(join.rarg, scope, ctes)
+    const right = join.rarg !== undefined ? this.fromItem(join.rarg, scope, ctes) : undefined
     const c = scope.relations.length
+    const kind = JOIN_KINDS[join.jointype ?? ''] ?? 'inner'
+    const usingColumns = join.isNatural === true ? [] : (stringList(join.usingClause) ?? [])
+    const tree: FromTree = { join: kind, left: left ?? { relation: -1 }, right: right ?? { relation: -1 }, using: new Map() }
+    for (const col of usingColumns) {
+      const l = left !== undefined ? usingColumn(left, col) : undefined
+      const r = right !== undefined ? usingColumn(right, col) : undefined
+      // The merged column of USING is the left one (INNER, LEFT), the right one (RIGHT), or COALESCE of both (FULL).
+      const merged = kind === 'right' ? r : kind === 'full' ? undefined : l
+      if (merged !== undefined) tree.using.set(col, merged)
+      if (l !== undefined && r !== undefined && (b - a !== 1 || c - b !== 1 || kind === 'full')) scope.joinEqualities.push([l, r])
+    }
     let sides: Pick<Condition, 'preserved' | 'nullable'>
-    if (join.jointype === 'JOIN_INNER') sides = {}
-    else if (join.jointype === 'JOIN_LEFT') sides = { preserved: [a, b], nullable: [b, c] }
-    else if (join.jointype === 'JOIN_RIGHT') sides = { preserved: [b, c], nullable: [a, b] }
-    else return // FULL JOIN: its ON restricts neither side's rows
+    if (kind === 'inner') sides = {}
+    else if (kind === 'left') sides = { preserved: [a, b], nullable: [b, c] }
+    else if (kind === 'right') sides = { preserved: [b, c], nullable: [a, b] }
+    else {
+      // FULL JOIN: its ON restricts neither side's rows, but rows where both sides are present satisfy it.
+      if (join.quals !== undefined) scope.joinConditions.push(join.quals)
+      return tree
+    }
     if (join.quals !== undefined) scope.conditions.push({ expr: join.quals, ...sides })
     // USING (k) equates the two sides' k when each side is a single relation (otherwise it is unclear which one).
     if (join.isNatural !== true && b - a === 1 && c - b === 1) {
-      for (const col of stringList(join.usingClause) ?? []) {
+      for (const col of usingColumns) {
         scope.conditions.push({ equal: [columnKey(a, col), columnKey(b, col)], ...sides })
       }
     }
+    return tree
   }
 
   private finish(scope: Scope): void {
@@ -218,6 +265,21 @@ class ScopeWalker {
       if (r.rv !== undefined) this.uses.push({ rv: r.rv, table: tableRefOf(r.rv), columns: columns[i] ?? new Map() })
     })
   }
+}
+
+const JOIN_KINDS: Record<string, 'inner' | 'left' | 'right' | 'full'> = {
+  JOIN_INNER: 'inner', JOIN_LEFT: 'left', JOIN_RIGHT: 'right', JOIN_FULL: 'full',
+}
+
+/** The column key `col` of a FROM item stands for: its own for a relation, the merged one for a join USING it. */
+function usingColumn(tree: FromTree, col: string): string | undefined {
+  return 'relation' in tree ? columnKey(tree.relation, col) : tree.using.get(col)
+}
+
+/** The name of the (first) function of a FROM function item. */
+function rangeFunctionName(functions: Node[] | undefined): string {
+  const first = asNode(functions?.[0], 'List')?.items?.[0]
+  return functionName(asNode(first, 'FuncCall')?.funcname) || 'a function'
 }
 
 /** Pins of an INSERT … VALUES: each listed column is one of the values given for it in the rows. */
@@ -261,8 +323,55 @@ function narrow(pins: Map<string, ValueRef[]>, key: string, values: ValueRef[]):
 class Scope {
   readonly relations: Relation[] = []
   readonly conditions: Condition[] = []
+  /** FULL JOIN conditions: they pin nothing, but rows where both sides are present satisfy them. */
+  readonly joinConditions: Node[] = []
+  /** Column equalities of USING clauses over joins (they pin nothing here). */
+  readonly joinEqualities: [string, string][] = []
 
   constructor(private readonly top: boolean) {}
+
+  /** The FROM level's tables, join tree and column equalities, for the scatter planner. */
+  sources(items: FromTree[]): FromSources {
+    const tableIndex = new Map<number, number>()
+    const relations: FromSources['relations'] = []
+    let other: string | undefined
+    this.relations.forEach((r, i) => {
+      if (r.rv !== undefined) {
+        tableIndex.set(i, relations.length)
+        relations.push({ rv: r.rv, table: tableRefOf(r.rv) })
+      } else if (r.other === 'cte') other ??= 'a WITH query (CTE)'
+      else if (r.other === 'subquery') other ??= 'a subquery in FROM'
+      else if (typeof r.other !== 'object') other ??= 'a FROM item that is not a table'
+    })
+    const tree = (t: FromTree): JoinTree => {
+      if ('join' in t) return { join: t.join, left: tree(t.left), right: tree(t.right) }
+      const index = tableIndex.get(t.relation)
+      if (index !== undefined) return { relation: index }
+      const r = this.relations[t.relation]
+      return { function: typeof r?.other === 'object' ? r.other.function : 'a FROM item' }
+    }
+    const joined: JoinTree =
+      items.length === 0 ? { function: 'no FROM' } : items.map(tree).reduce((left, right) => ({ join: 'inner', left, right }))
+    const at = (key: string): RelationColumn | undefined => {
+      const relation = tableIndex.get(relationOf(key))
+      return relation === undefined ? undefined : { relation, column: key.slice(key.indexOf('\u0000') + 1) }
+    }
+    const pairs: [string, string][] = [...this.joinEqualities]
+    for (const cond of this.conditions) {
+      if (cond.equal !== undefined) pairs.push(cond.equal)
+      if (cond.expr !== undefined) pairs.push(...this.facts(cond.expr).equal)
+    }
+    for (const expr of this.joinConditions) pairs.push(...this.facts(expr).equal)
+    const equalities: [RelationColumn, RelationColumn][] = []
+    for (const [x, y] of pairs) {
+      const l = at(x)
+      const r = at(y)
+      if (l !== undefined && r !== undefined) equalities.push([l, r])
+    }
+    const from: FromSources = { relations, join: joined, equalities }
+    if (other !== undefined) from.other = other
+    return from
+  }
 
   /** Per relation index: the pinned columns of that relation. */
   pinnedColumns(): ColumnValues[] {

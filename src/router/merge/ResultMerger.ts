@@ -18,6 +18,7 @@ import type { ColumnInfo } from './ColumnInfo.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
 import { canOrder, compareValues, decodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
+import { expandStars } from './StarExpansion.js'
 
 export type { ColumnInfo } from './ColumnInfo.js'
 export { MergeError } from './MergeError.js'
@@ -38,6 +39,8 @@ interface Group {
 const QUEUE_COMPACT_AT = 1024
 
 export class ResultMerger {
+  /** The plan with its `*` items resolved against the shards' columns. */
+  private readonly plan: ScatterPlan
   private readonly output: ColumnInfo[]
   private readonly aggregates: { column: number; fold: () => AggregateFold }[]
   private readonly aggregating: boolean
@@ -54,11 +57,13 @@ export class ResultMerger {
   private limitReached = false
 
   constructor(
-    private readonly plan: ScatterPlan,
+    planned: ScatterPlan,
     private readonly columns: ColumnInfo[],
     private readonly shardCount: number,
     param: (n: number) => BoundParam | undefined,
   ) {
+    const plan = expandStars(planned, columns.length)
+    this.plan = plan
     if (columns.length !== plan.columns.length) {
       throw new MergeError(`the shards returned ${columns.length} columns; the scatter plan expects ${plan.columns.length}`, 'XX000')
     }
