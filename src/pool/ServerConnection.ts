@@ -2,6 +2,7 @@ import type net from 'node:net'
 import { BackendScanner, type BackendHandler } from '../protocol/BackendScanner.js'
 import type { LoggedInServer } from '../protocol/ServerLogin.js'
 import { ResponseTracker } from '../protocol/ResponseTracker.js'
+import { writeCorked } from '../protocol/TickCork.js'
 import { PreparedSet } from './PreparedSet.js'
 import { noteBytesRead } from './ReadBufferReclaimer.js'
 
@@ -76,7 +77,7 @@ export class ServerConnection {
   }
 
   write(bytes: Buffer): boolean {
-    return this.socket.write(bytes)
+    return writeCorked(this.socket, bytes)
   }
 
   pause(): void {

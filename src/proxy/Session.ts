@@ -28,6 +28,7 @@ import {
   type TxStatus,
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
+import { writeCorked } from '../protocol/TickCork.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
@@ -1059,7 +1060,7 @@ export class Session implements TrackerOwner {
     if (this.closed) return
     this.stats.bytesOut += bytes.length
     this.services.metrics.clientBytes(0, bytes.length)
-    if (!this.client.write(bytes)) {
+    if (!writeCorked(this.client, bytes)) {
       const conn = this.attached?.conn
       if (conn && !this.pausedServers.has(conn)) {
         conn.pause()
