@@ -1,8 +1,12 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/ConfigLoader.js'
+import { BALANCE_LIMIT, balanceOf, pointsForBalance } from '../router/RingBalance.js'
 import { ShardMap } from '../router/ShardMap.js'
 
-/** `pgshard check -c FILE`: validates the file (exit 1 with every mistake by path) and prints what it describes. */
+/**
+ * `pgshard check -c FILE`: validates the file (exit 1 with every mistake by path) and prints what it describes,
+ * with a warning when the ring is unbalanced (exit 0: the file is valid).
+ */
 export async function checkCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } } })
   if (!values.config) {
@@ -26,9 +30,9 @@ export async function checkCommand(argv: string[]): Promise<number> {
     for (const r of s.replicas) out.push(`    replica  ${r.host}:${r.port}  weight ${r.weight}`)
   })
   const ring = config.sharding.ring
-  const max = Math.max(...shares)
-  const mean = 1 / shares.length
-  out.push('', `ring: version ${ring.version}, ${ring.points_per_shard} points per shard, seed "${ring.seed}", max/mean share ${(max / mean).toFixed(3)}`)
+  const balance = balanceOf(map.ring)
+  out.push('', `ring: version ${ring.version}, ${ring.points_per_shard} points per shard, seed "${ring.seed}", max/mean share ${balance.toFixed(3)}`)
+  if (balance > BALANCE_LIMIT) out.push(...balanceWarning(map, balance))
   out.push('', 'sharded tables:')
   for (const t of map.shardedTables) out.push(`  ${t.schema ?? 'public'}.${t.name} by ${t.key} (${t.keyType})${t.broadcastWrites ? ', unpinned writes broadcast' : ''}`)
   if (map.shardedTables.length === 0) out.push('  (none)')
@@ -38,4 +42,16 @@ export async function checkCommand(argv: string[]): Promise<number> {
   out.push(`users: ${config.users.map((u) => `${u.name} (${u.auth}${u.admin ? ', admin' : ''})`).join(', ')}`)
   process.stdout.write(out.join('\n') + '\n')
   return 0
+}
+
+function balanceWarning(map: ShardMap, balance: number): string[] {
+  const points = pointsForBalance(map.ring)
+  const busiest = map.ring.shardNames[map.ring.shares().indexOf(Math.max(...map.ring.shares()))]
+  return [
+    `warning: the ring is unbalanced: shard ${busiest} owns ${balance.toFixed(3)}× the mean share (above ${BALANCE_LIMIT}); how even it is depends on the shard names and the seed`,
+    points === undefined
+      ? '  try another sharding.ring.seed'
+      : `  sharding.ring.points_per_shard: ${points} balances it (or try another sharding.ring.seed)`,
+    '  either change places keys anew: run pgshard plan on the two files and move the rows before you reload',
+  ]
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from '../config/ConfigLoader.js'
 import { StatementRouter } from '../proxy/StatementRouter.js'
+import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { initSqlParser } from '../router/SqlParser.js'
 import type { BoundParam, Route } from '../router/Route.js'
 
@@ -29,7 +30,15 @@ export async function routeCommand(argv: string[]): Promise<number> {
     },
     { inTransaction: values['in-transaction'] ?? false, txReadOnly: false },
   )
-  process.stdout.write(describeRoute(route, config.shards.map((s) => s.name)) + '\n')
+  // The plan came from the text with its literals taken out: show the shards' statements as they will run.
+  const restore = (text: string) => restoreLiterals(text, analyzed.firstParam, analyzed.sources ?? [])
+  const shown: Route =
+    route.kind === 'scatter'
+      ? { ...route, plan: { ...route.plan, shardSql: restore(route.plan.shardSql) } }
+      : route.kind === 'split'
+        ? { ...route, parts: route.parts.map((p) => ({ ...p, sql: restore(p.sql) })) }
+        : route
+  process.stdout.write(describeRoute(shown, config.shards.map((s) => s.name)) + '\n')
   return route.kind === 'error' ? 1 : 0
 }
 

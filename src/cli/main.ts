@@ -1,5 +1,6 @@
 import { checkCommand } from './CheckCommand.js'
 import { devCommand } from './DevCommand.js'
+import { planCommand } from './PlanCommand.js'
 import { routeCommand } from './RouteCommand.js'
 import { startCommand } from './StartCommand.js'
 
@@ -12,6 +13,7 @@ usage:
   pgshard check -c FILE          validate FILE; print the topology and the ring
   pgshard route -c FILE SQL [PARAM…]
                                  which shard and role SQL goes to, and why
+  pgshard plan OLD NEW           what replacing shard map OLD by NEW moves (exit 3: rows must be moved)
 `
 
 /** Runs a command line; resolves with the exit code. */
@@ -27,6 +29,8 @@ export async function run(argv: string[]): Promise<number> {
         return await checkCommand(rest)
       case 'route':
         return await routeCommand(rest)
+      case 'plan':
+        return await planCommand(rest)
       case undefined:
       case 'help':
       case '--help':
