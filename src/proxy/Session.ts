@@ -3,6 +3,7 @@ import {
   FE,
   SYNC,
   decodeBind,
+  decodeExecute,
   decodeParse,
   decodeQuery,
   decodeTarget,
@@ -92,6 +93,8 @@ export class Session implements TrackerOwner {
   private skipToSync = false
   /** A statement of this group that runs on several shards: answered whole at Sync. */
   private multi: { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape } | null = null
+  /** What to do when a bound portal's Execute is answered (metrics, session effects), by portal name. */
+  private readonly portalCompletion = new Map<string, (ok: boolean) => void>()
   /** Portals the proxy answered itself, with their command tags. */
   private readonly localPortals = new Map<string, () => string>()
   /** Transaction status the client sees. */
@@ -508,8 +511,23 @@ export class Session implements TrackerOwner {
     // What the group held back (its Parse, a Describe) goes first, in the order the client sent it.
     this.flushHeld(conn)
     this.ensurePrepared(conn, stmt)
-    conn.tracker.push({ expect: Expect.Bind, mode: 'forward', done: this.completion(stmt.plan, conn) })
+    // The statement is done when its Execute is: metrics and session effects wait for that.
+    const completion = this.completion(stmt.plan, conn)
+    this.portalCompletion.set(b.portal, completion)
+    conn.tracker.push({ expect: Expect.Bind, mode: 'forward', done: (ok) => ok || this.failPortal(b.portal, completion) })
     await this.send(conn, stmt.serverName === '' ? frame.raw : renameBind(frame.body, b, stmt.serverName))
+  }
+
+  /** At Sync: statements bound but never executed are over too. */
+  private settlePortals(ok: boolean): void {
+    for (const done of this.portalCompletion.values()) done(ok)
+    this.portalCompletion.clear()
+  }
+
+  /** A Bind that failed: its statement is over (its Execute will be skipped by the server). */
+  private failPortal(portal: string, completion: (ok: boolean) => void): void {
+    if (this.portalCompletion.get(portal) === completion) this.portalCompletion.delete(portal)
+    completion(false)
   }
 
   private onDescribe(frame: Frame): Promise<void> | void {
@@ -544,11 +562,11 @@ export class Session implements TrackerOwner {
   }
 
   private onExecute(frame: Frame): Promise<void> | void {
-    const portal = frame.body.toString('utf8', 0, Math.max(0, frame.body.indexOf(0)))
+    const { portal, maxRows } = decodeExecute(frame.body)
     const local = this.localPortals.get(portal)
     if (local) return this.toGroup({ kind: 'synth', bytes: commandComplete(local()) })
     if (this.multi && this.multi.bind.portal === portal) {
-      if (frame.body.readInt32BE(frame.body.length - 4) > 0)
+      if (maxRows > 0)
         return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
       this.multi.shape.execute = true
       return
@@ -558,7 +576,9 @@ export class Session implements TrackerOwner {
       needsServer: true,
       portal: true,
       send: (conn) => {
-        conn.tracker.push({ expect: Expect.Execute, mode: 'forward' })
+        const done = this.portalCompletion.get(portal)
+        this.portalCompletion.delete(portal)
+        conn.tracker.push({ expect: Expect.Execute, mode: 'forward', done })
         conn.write(frame.raw)
       },
     })
@@ -608,7 +628,7 @@ export class Session implements TrackerOwner {
     this.groupConn = null
     this.localPortals.clear()
     if (conn) {
-      conn.tracker.push({ expect: Expect.Sync, mode: 'forward' })
+      conn.tracker.push({ expect: Expect.Sync, mode: 'forward', done: (ok) => this.settlePortals(ok) })
       await this.send(conn, SYNC)
       return
     }
@@ -1194,6 +1214,7 @@ export class Session implements TrackerOwner {
     if (this.closed) return
     this.closed = true
     this.clearIdleInTxTimer()
+    this.settlePortals(false)
     for (const w of this.idleWaiters.splice(0)) w()
     const a = this.attached
     this.attached = null
