@@ -29,7 +29,7 @@ export interface BenchOptions {
 
 const USAGE = `usage: npm run bench -- [--quick] [--duration S] [--repeats N] [--scale N] [--pool-size N]
        [--targets ${TARGET_NAMES.join(',')}] [--workloads ${WORKLOADS.map((w) => w.id).join(',')}]
-       [--parts ${PARTS.join(',')}] [--idle-clients N] [--reader-mbps N]
+       [--parts ${PARTS.join(',')}] [--idle-clients N] [--reader-mbps N] [--stream-rows N] [--results-dir DIR]
 Environment: BENCH_DURATION, BENCH_REPEATS (flags win); BENCH_PGSHARD=worktree runs dist/ (npm run build)
 instead of compiling the last commit. --quick: 2 s runs, a faster reader, shorter profiles (about 4 minutes).`
 
@@ -64,6 +64,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
       'idle-clients': { type: 'string' },
       'reader-mbps': { type: 'string' },
       'stream-rows': { type: 'string' },
+      'results-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -85,6 +86,6 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv = proce
     streamRows: Math.round(positive('--stream-rows', values['stream-rows'], 1_000_000)),
     readerMBps: positive('--reader-mbps', values['reader-mbps'], quick ? 100 : 25),
     idleClients: Math.round(positive('--idle-clients', values['idle-clients'], 10_000)),
-    resultsDir: join(import.meta.dirname, 'results'),
+    resultsDir: values['results-dir'] ?? join(import.meta.dirname, 'results'),
   }
 }

@@ -21,6 +21,8 @@ export interface PgBenchResult {
   failed: number
   /** pgbench stopped clients on an error ("Run was aborted"). */
   aborted: boolean
+  /** How many clients pgbench stopped on an error (the others ran on to the end). */
+  abortedClients: number
   exitCode: number | null
   /** Distinct error lines from pgbench (client numbers folded), each with how often it appeared. */
   errors: { line: string; count: number }[]
@@ -63,6 +65,7 @@ export class PgBench {
       transactions: number(/^number of transactions actually processed: (\d+)/m) ?? 0,
       failed: number(/^number of failed transactions: (\d+)/m) ?? 0,
       aborted: /Run was aborted|aborted in command/.test(stderr),
+      abortedClients: new Set([...stderr.matchAll(/client (\d+) script \d+ aborted/g)].map((m) => m[1])).size,
       exitCode: code,
       errors: distinctErrors(stderr),
     }

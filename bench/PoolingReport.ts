@@ -34,12 +34,15 @@ function ratio(records: RunRecord[], workload: string, target: TargetName, refer
   return `${m.toFixed(2)} (${Math.min(...per).toFixed(2)}–${Math.max(...per).toFixed(2)})`
 }
 
-function problems(runs: RunRecord[]): string {
+function problems(runs: RunRecord[], clients: number): string {
   const failed = runs.reduce((n, r) => n + r.result.failed, 0)
-  const aborted = runs.filter((r) => r.result.aborted).length
+  const aborted = runs.filter((r) => r.result.aborted)
   const parts: string[] = []
   if (failed > 0) parts.push(`${failed} failed tx`)
-  if (aborted > 0) parts.push(`aborted ${aborted}/${runs.length} runs`)
+  if (aborted.length > 0) {
+    const stopped = aborted.map((r) => r.result.abortedClients).join(', ')
+    parts.push(`aborted ${aborted.length}/${runs.length} runs (clients stopped by an error, of ${clients}: ${stopped})`)
+  }
   const timedOut = runs.filter((r) => r.result.exitCode === null).length
   if (timedOut > 0) parts.push(`${timedOut} killed at the time limit`)
   return parts.length === 0 ? '0' : parts.join(', ')
@@ -69,7 +72,7 @@ export function poolingTable(results: PoolingResults): string {
           target === 'direct' ? '1' : ratio(records, w.id, target, 'direct'),
           target === 'PgBouncer' ? '1' : ratio(records, w.id, target, 'PgBouncer'),
           fixed(cpu, 0),
-          problems(runs),
+          problems(runs, w.clients),
           '',
         ].join(' | ').trim(),
       )
