@@ -1,0 +1,143 @@
+// Every construct pgshard cannot run correctly across shards is refused with SQLSTATE 0A000 and a message naming
+// it, through the proxy, with real Postgres behind it (3 shards): cross-shard reads the merge cannot answer
+// exactly, writes that would touch several shards or move a row, and transactions that would span shards.
+// A refused write changes nothing.
+import pg from 'pg'
+import Cursor from 'pg-cursor'
+import t from 'tap'
+import { canonicalKey } from '../src/router/KeyEncoding.js'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = {
+  tables: [
+    { name: 'accounts', key: 'id', type: 'bigint' },
+    { name: 'orders', key: 'account_id', type: 'bigint' },
+    { name: 'events', key: 'tenant', type: 'text', broadcast_writes: true },
+    { name: 'devices', key: 'id', type: 'uuid' },
+  ],
+  reference_tables: ['countries'],
+}
+
+const SCHEMA = [
+  'CREATE TABLE accounts (id bigint PRIMARY KEY, owner text, balance numeric, country text, meta jsonb)',
+  'CREATE TABLE orders (id bigint, account_id bigint, total numeric)',
+  'CREATE TABLE events (tenant text, n int, note text)',
+  'CREATE TABLE devices (id uuid PRIMARY KEY, label text)',
+  'CREATE TABLE countries (code text PRIMARY KEY, name text)',
+  'CREATE TABLE logs (id int, msg text)',
+]
+
+interface Case {
+  construct: string
+  sql: string
+  params?: unknown[]
+  /** Statements run first on the same connection (a transaction opened, …). */
+  before?: string[]
+  message: RegExp
+}
+
+t.test('refused constructs: 0A000 naming what cannot run across shards', async (t) => {
+  const fx = await startProxy(t, { topology: { shards: 3 }, config: { sharding: SHARDING } })
+  const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+  const keyOn = (shard: number, from = 1): number => {
+    for (let k = from; ; k++) if (map.ring.shardFor(canonicalKey('bigint', String(k), 0, 0)) === shard) return k
+  }
+  const [k0, k1, k2] = [keyOn(0), keyOn(1), keyOn(2)]
+  const k0b = keyOn(0, k0 + 1)
+
+  const setup = new pg.Client(fx.pgOptions)
+  await setup.connect()
+  for (const ddl of SCHEMA) await setup.query(ddl)
+  await setup.query("INSERT INTO countries VALUES ('fr', 'France'), ('jp', 'Japan')")
+  for (const k of [k0, k0b, k1, k2]) {
+    await setup.query('INSERT INTO accounts (id, owner, balance, country, meta) VALUES ($1, $2, $3, $4, $5)', [k, `owner ${k}`, k * 10, k % 2 ? 'fr' : 'jp', JSON.stringify({ k })])
+    await setup.query('INSERT INTO orders (id, account_id, total) VALUES ($1, $2, $3)', [k * 100, k, k])
+  }
+  await setup.query("INSERT INTO events (tenant, n, note) VALUES ('acme', 1, 'a'), ('globex', 2, 'b')")
+  const before = await Promise.all([0, 1, 2].map((s) => setup.query(`/* pgshard: shard=s${s} */ SELECT id, owner, balance::text FROM accounts ORDER BY id`).then((r) => r.rows)))
+  t.ok(before.every((rows) => rows.length > 0), 'every shard holds some accounts')
+
+  const cases: Case[] = [
+    // Reads the merge cannot answer exactly.
+    { construct: 'window function', sql: 'SELECT id, row_number() OVER (ORDER BY id) FROM accounts', message: /a window function/ },
+    { construct: 'DISTINCT aggregate', sql: 'SELECT count(DISTINCT owner) FROM accounts', message: /count\(DISTINCT …\)/ },
+    { construct: 'ordered aggregate', sql: 'SELECT max(owner ORDER BY id) FROM accounts', message: /an ordered aggregate max\(… ORDER BY …\)/ },
+    { construct: 'aggregate the merger does not know', sql: "SELECT string_agg(owner, ',') FROM accounts", message: /the aggregate string_agg\(\)/ },
+    { construct: 'statistical aggregate', sql: 'SELECT stddev(balance) FROM accounts', message: /the aggregate stddev\(\)/ },
+    { construct: 'expression over an aggregate', sql: 'SELECT sum(balance) / count(*) FROM accounts', message: /an expression over the aggregate sum\(\)/ },
+    { construct: 'HAVING the proxy cannot evaluate', sql: 'SELECT country, count(*) FROM accounts GROUP BY country HAVING count(*) > length(country)', message: /a HAVING condition pgshard cannot evaluate/ },
+    { construct: 'DISTINCT ON', sql: 'SELECT DISTINCT ON (country) country, id FROM accounts', message: /DISTINCT ON/ },
+    { construct: 'ROLLUP', sql: 'SELECT country, count(*) FROM accounts GROUP BY ROLLUP (country)', message: /GROUPING SETS, ROLLUP or CUBE/ },
+    { construct: 'FETCH … WITH TIES', sql: 'SELECT id FROM accounts ORDER BY country FETCH FIRST 1 ROWS WITH TIES', message: /FETCH FIRST … WITH TIES/ },
+    { construct: 'set operation', sql: 'SELECT id FROM accounts UNION SELECT account_id FROM orders', message: /a set operation \(UNION\) across shards/ },
+    { construct: 'CTE', sql: 'WITH rich AS (SELECT id FROM accounts WHERE balance > 0) SELECT count(*) FROM rich', message: /a WITH query \(CTE\) across shards/ },
+    { construct: 'subquery in FROM', sql: 'SELECT count(*) FROM (SELECT id FROM accounts) s', message: /a subquery in FROM across shards/ },
+    { construct: 'subquery over a sharded table', sql: 'SELECT id FROM accounts WHERE id IN (SELECT account_id FROM orders WHERE total > 1)', message: /a subquery over sharded table orders in a read across shards/ },
+    { construct: 'cross-shard join (not on the keys)', sql: 'SELECT a.id, o.id FROM accounts a JOIN orders o ON o.id = a.id', message: /a join across shards: orders is not joined on its sharding key to accounts/ },
+    { construct: 'cross-shard join (keys of different types)', sql: 'SELECT 1 FROM events e JOIN devices d ON d.id = e.tenant', message: /a join across shards of events\.tenant \(text\) with devices\.id \(uuid\): keys of different types/ },
+    { construct: 'join with an unsharded table', sql: 'SELECT a.id FROM accounts a JOIN logs l ON l.id = a.id', message: /unsharded table logs exists only on shard s0/ },
+    { construct: 'outer join keeping reference rows', sql: 'SELECT c.code, a.id FROM countries c LEFT JOIN accounts a ON a.country = c.code', message: /an outer join across shards that keeps rows of reference table countries/ },
+    { construct: 'ORDER BY a type the merge cannot order', sql: 'SELECT id, meta FROM accounts ORDER BY meta', message: /cannot order values of jsonb when merging results from several shards/ },
+    { construct: 'FOR UPDATE across shards', sql: 'SELECT id FROM accounts FOR UPDATE', message: /a locking clause \(FOR UPDATE\/SHARE\) across shards/ },
+    { construct: 'COPY TO across shards', sql: 'COPY accounts TO STDOUT', message: /COPY … TO across shards/ },
+    { construct: 'EXPLAIN across shards', sql: 'EXPLAIN SELECT * FROM accounts', message: /EXPLAIN across shards/ },
+    { construct: 'several statements in one query', sql: 'SELECT count(*) FROM accounts; SELECT 1', message: /several statements in one query/ },
+    // Writes.
+    { construct: 'unpinned write without broadcast_writes', sql: 'UPDATE accounts SET balance = 0', message: /UPDATE on accounts has no condition on the sharding key accounts\.id: a write must stay on one shard/ },
+    { construct: 'unpinned DELETE (extended protocol)', sql: 'DELETE FROM accounts WHERE balance > $1', params: [0], message: /DELETE on accounts has no condition on the sharding key/ },
+    { construct: 'write pinned to two shards', sql: `DELETE FROM accounts WHERE id IN (${k0}, ${k1})`, message: /DELETE on accounts touches shards s0, s1: a write must stay on one shard/ },
+    { construct: 'key update to an expression', sql: `UPDATE accounts SET id = id + 1000 WHERE id = ${k0}`, message: /UPDATE sets sharding key accounts\.id to an expression: the row would move to a shard that does not own it/ },
+    { construct: 'key update to another shard\u2019s key', sql: 'UPDATE accounts SET id = $1 WHERE id = $2', params: [keyOn(2, k2 + 1), k0], message: /UPDATE sets sharding key accounts\.id to a value owned by shard s2, but the statement runs on shard s0/ },
+    { construct: 'key update through ON CONFLICT', sql: `INSERT INTO accounts (id, owner) VALUES (${k0}, 'x') ON CONFLICT (id) DO UPDATE SET id = accounts.id + 1`, message: /INSERT sets sharding key accounts\.id to an expression/ },
+    { construct: 'key update of a broadcast table', sql: "UPDATE events SET tenant = 'initech'", message: /UPDATE sets sharding key events\.tenant on several shards/ },
+    { construct: 'INSERT … SELECT into a sharded table', sql: 'INSERT INTO accounts (id, owner) SELECT id + 1000, owner FROM accounts', message: /INSERT … SELECT and DEFAULT VALUES cannot be routed/ },
+    { construct: 'INSERT without the key column', sql: "INSERT INTO accounts (owner) VALUES ('nobody')", message: /must name its key column id in the column list/ },
+    { construct: 'INSERT with a computed key', sql: "INSERT INTO accounts (id, owner) VALUES (length('abc') * 1000, 'x')", message: /row 1 gives its key column id by an expression/ },
+    { construct: 'multi-shard INSERT that also reads', sql: `INSERT INTO accounts (id, owner) VALUES (${keyOn(0, 3000)}, (SELECT name FROM countries LIMIT 1)), (${keyOn(1, 3000)}, (SELECT msg FROM logs LIMIT 1))`, message: /INSERT rows of accounts belong to shards s0, s1, and the statement also reads logs: it cannot be split/ },
+    { construct: 'COPY FROM into a sharded table', sql: 'COPY accounts (id, owner) FROM STDIN', message: /COPY FROM into sharded table accounts is not supported/ },
+    { construct: 'reference write reading a sharded table', sql: 'INSERT INTO countries (code) SELECT country || id FROM accounts', message: /writes reference table countries using accounts/ },
+    { construct: 'DDL on sharded and unsharded tables at once', sql: 'DROP TABLE accounts, logs', message: /DDL names accounts \(on every shard\) and unsharded table logs/ },
+    { construct: 'hint against the pinned key', sql: `/* pgshard: shard=s1 */ SELECT * FROM accounts WHERE id = ${k0}`, message: /hint shard=s1 sends the statement to shard s1, but it pins accounts\.id to shard s0/ },
+    { construct: 'hint restricting a reference write', sql: "/* pgshard: shard=s1 */ UPDATE countries SET name = 'x'", message: /restricts the statement to shard s1, but it writes reference table countries/ },
+    // Transactions.
+    { construct: 'cross-shard transaction', before: ['BEGIN', `UPDATE accounts SET balance = balance + 1 WHERE id = ${k0}`], sql: `UPDATE accounts SET balance = balance + 1 WHERE id = ${k1}`, message: /transaction is pinned to shard s0 by its first statement; this statement needs shard s1 .*cross-shard transactions are not supported/ },
+    { construct: 'multi-row INSERT across shards inside a transaction', before: ['BEGIN'], sql: `INSERT INTO accounts (id, owner) VALUES (${keyOn(0, 3000)}, 'x'), (${keyOn(1, 3000)}, 'y')`, message: /inside a transaction a multi-shard INSERT cannot be split: cross-shard transactions are not supported/ },
+    { construct: 'read from every shard inside a transaction', before: ['BEGIN'], sql: 'SELECT count(*) FROM accounts', message: /cross-shard transactions are not supported/ },
+    { construct: 'broadcast write inside a transaction', before: ['BEGIN', `SELECT 1 FROM accounts WHERE id = ${k0}`], sql: "UPDATE events SET note = 'x'", message: /cross-shard transactions are not supported/ },
+    { construct: 'DDL on every shard inside a transaction', before: ['BEGIN'], sql: 'CREATE INDEX ON accounts (owner)', message: /cross-shard transactions are not supported|cannot run inside a read-write transaction/ },
+  ]
+  t.ok(cases.length >= 40, `${cases.length} cases`)
+  for (const c of cases) {
+    const client = new pg.Client(fx.pgOptions)
+    await client.connect()
+    try {
+      for (const sql of c.before ?? []) await client.query(sql)
+      const err = await client.query(c.sql, c.params).then(
+        () => null,
+        (e: { code?: string; message: string }) => e,
+      )
+      t.equal(err?.code, '0A000', `${c.construct}: SQLSTATE`)
+      t.match(err?.message ?? 'no error', c.message, `${c.construct}: ${err?.message ?? 'no error'}`)
+      if (c.before) await client.query('ROLLBACK')
+    } finally {
+      await client.end()
+    }
+  }
+
+  t.test('a partial fetch (cursor) of a result from every shard', async (t) => {
+    const client = new pg.Client(fx.pgOptions)
+    await client.connect()
+    t.teardown(() => client.end())
+    const cursor = client.query(new Cursor('SELECT id FROM accounts ORDER BY id'))
+    const err = await cursor.read(1).then(() => null, (e: { code?: string; message: string }) => e)
+    t.equal(err?.code, '0A000')
+    t.match(err?.message, /fetching part of a result that spans several shards/)
+  })
+
+  const after = await Promise.all([0, 1, 2].map((s) => setup.query(`/* pgshard: shard=s${s} */ SELECT id, owner, balance::text FROM accounts ORDER BY id`).then((r) => r.rows)))
+  t.same(after, before, 'no refused statement changed a row on any shard')
+  const events = await setup.query('SELECT tenant, n, note FROM events ORDER BY tenant')
+  t.same(events.rows, [{ tenant: 'acme', n: 1, note: 'a' }, { tenant: 'globex', n: 2, note: 'b' }])
+  await setup.end()
+})
