@@ -1,0 +1,222 @@
+// Cross-shard SELECTs through pgshard over 3 shards against the same rows in one plain Postgres database (a 4th
+// database, "plain", on the first shard's server; C collation, as every LocalTopology database): the same rows,
+// column names, types (OID and modifier) and, where the query orders its result totally, the same order. Text and
+// binary result formats, text parameters, NULLs, empty results and shards without rows.
+import pg from 'pg'
+import t from 'tap'
+import { canonicalKey } from '../src/router/KeyEncoding.js'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = {
+  tables: [
+    { name: 'items', key: 'id', type: 'bigint' },
+    { name: 'item_tags', key: 'item_id', type: 'bigint' },
+    { name: 'sparse', key: 'id', type: 'bigint' },
+    { name: 'empty_t', key: 'a', type: 'integer' },
+  ],
+  reference_tables: ['categories'],
+}
+
+const SCHEMA = [
+  `CREATE TABLE items (id bigint PRIMARY KEY, grp int, name text, price numeric(12,2), qty int, ratio float8, f4 real,
+     created timestamptz, day date, ts timestamp, u uuid, flag bool, small smallint, note varchar(20), code char(3), data bytea)`,
+  'CREATE TABLE item_tags (item_id bigint, tag text)',
+  'CREATE TABLE categories (grp int PRIMARY KEY, label text)',
+  'CREATE TABLE sparse (id bigint PRIMARY KEY, v text)',
+  'CREATE TABLE empty_t (a int, b text)',
+]
+const ITEM_COLUMNS = ['id', 'grp', 'name', 'price', 'qty', 'ratio', 'f4', 'created', 'day', 'ts', 'u', 'flag', 'small', 'note', 'code', 'data']
+
+/** mulberry32: a small seeded PRNG, so the data (and any failure) is reproducible. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let x = Math.imul(a ^ (a >>> 15), 1 | a)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function items(count: number, seed: number): unknown[][] {
+  const rand = prng(seed)
+  const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1))
+  const maybe = <T>(v: T, nulls = 0.1): T | null => (rand() < nulls ? null : v)
+  const pick = <T>(xs: T[]): T => xs[int(0, xs.length - 1)]!
+  const names = ['apple', 'Apple', 'banana', 'éclair', 'Zebra', '', 'a b', 'a%', '日本', 'zz', 'Äpfel', 'apple pie', 'b']
+  const words = ['red', 'green', 'Blue', 'yellow', 'x', 'long words here']
+  const ids = new Set<number>()
+  while (ids.size < count) ids.add(int(1, 1_000_000))
+  return [...ids].map((id) => {
+    const ratio = rand() < 0.02 ? pick(['NaN', 'Infinity', '-Infinity']) : String(int(-400, 400) / 4)
+    const micros = String(int(0, 999_999)).padStart(6, '0')
+    const stamp = `${int(2020, 2025)}-${String(int(1, 12)).padStart(2, '0')}-${String(int(1, 28)).padStart(2, '0')} ${String(int(0, 23)).padStart(2, '0')}:${String(int(0, 59)).padStart(2, '0')}:${String(int(0, 59)).padStart(2, '0')}.${micros}`
+    const hex = Array.from({ length: 32 }, () => int(0, 15).toString(16)).join('')
+    return [
+      id,
+      maybe(int(0, 7)),
+      maybe(pick(names)),
+      maybe((int(0, 1_000_000) / 100).toFixed(2)),
+      maybe(int(0, 50)),
+      maybe(ratio),
+      maybe(String(int(-200, 200) / 2)),
+      maybe(`${stamp}+0${int(0, 9)}`),
+      maybe(new Date(Date.UTC(2024, 0, 1 + int(0, 400))).toISOString().slice(0, 10)),
+      maybe(stamp),
+      maybe(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`),
+      maybe(rand() < 0.5),
+      maybe(int(-50, 50)),
+      maybe(pick(words)),
+      maybe(pick(['abc', 'AB', 'xyz', 'a', 'zz'])),
+      maybe(Buffer.from(Array.from({ length: int(0, 4) }, () => int(0, 255)))),
+    ]
+  })
+}
+
+type Order = 'ordered' | 'set'
+interface Query {
+  sql: string
+  order: Order
+  params?: unknown[]
+  binary?: boolean
+}
+
+const Q = (sql: string, order: Order, extra: Partial<Query> = {}): Query => ({ sql, order, ...extra })
+
+const CORPUS: Query[] = [
+  // ORDER BY on each type the merge orders (ties broken by id so the order is total), NULLs first and last.
+  Q('SELECT id, qty FROM items ORDER BY qty NULLS FIRST, id', 'ordered'),
+  Q('SELECT id, small FROM items ORDER BY small DESC, id', 'ordered'),
+  Q('SELECT id FROM items ORDER BY id DESC LIMIT 15', 'ordered'),
+  Q('SELECT id, price FROM items ORDER BY price, id', 'ordered'),
+  Q('SELECT id, ratio FROM items ORDER BY ratio DESC NULLS LAST, id', 'ordered'),
+  Q('SELECT id, f4 FROM items ORDER BY f4, id', 'ordered'),
+  Q('SELECT id, name FROM items ORDER BY name, id', 'ordered'),
+  Q('SELECT id, note FROM items ORDER BY note DESC, id', 'ordered'),
+  Q('SELECT id, code FROM items ORDER BY code, id DESC', 'ordered'),
+  Q('SELECT id, created FROM items ORDER BY created, id', 'ordered'),
+  Q('SELECT id, day FROM items ORDER BY day DESC NULLS LAST, id', 'ordered'),
+  Q('SELECT id, ts FROM items ORDER BY ts NULLS FIRST, id', 'ordered'),
+  Q('SELECT id, u FROM items ORDER BY u, id', 'ordered'),
+  Q('SELECT id, flag FROM items ORDER BY flag, id', 'ordered'),
+  Q('SELECT id, data FROM items ORDER BY data DESC, id', 'ordered'),
+  // SELECT *, positions, aliases, hidden keys, LIMIT / OFFSET / FETCH.
+  Q('SELECT * FROM items ORDER BY id LIMIT 10', 'ordered'),
+  Q('SELECT * FROM items ORDER BY name DESC NULLS LAST, id LIMIT 5 OFFSET 7', 'ordered'),
+  Q('SELECT * FROM items', 'set'),
+  Q('SELECT id, lower(name) AS l FROM items ORDER BY l, id LIMIT 20', 'ordered'),
+  Q('SELECT id, name FROM items ORDER BY 2 DESC, 1 LIMIT 12 OFFSET 3', 'ordered'),
+  Q('SELECT id FROM items ORDER BY qty * 2 DESC NULLS LAST, id LIMIT 10', 'ordered'),
+  Q('SELECT id, name FROM items ORDER BY id OFFSET 590', 'ordered'),
+  Q('SELECT id FROM items ORDER BY id LIMIT 0', 'ordered'),
+  Q('SELECT id FROM items ORDER BY id LIMIT ALL', 'ordered'),
+  Q('SELECT id, name FROM items ORDER BY id FETCH FIRST 5 ROWS ONLY', 'ordered'),
+  Q('SELECT id, name FROM items WHERE qty > $1 ORDER BY id LIMIT $2 OFFSET $3', 'ordered', { params: ['20', '7', '4'] }),
+  Q("SELECT id, name FROM items WHERE name LIKE 'a%'", 'set'),
+  // Aggregates over everything, over nothing, FILTER.
+  Q('SELECT count(*), count(name), sum(qty), sum(price), min(price), max(price), avg(price), avg(qty) FROM items', 'ordered'),
+  Q('SELECT sum(small), sum(qty), sum(id), sum(ratio), sum(f4), avg(ratio), avg(f4), avg(small) FROM items', 'ordered'),
+  Q('SELECT min(name), max(name), min(created), max(day), min(ts), min(code), max(note), bool_and(flag), bool_or(flag), every(flag) FROM items', 'ordered'),
+  Q('SELECT count(*) FROM items WHERE qty > 1000', 'ordered'),
+  Q('SELECT sum(qty), avg(qty), min(name), max(price), count(*) FROM items WHERE qty > 100000', 'ordered'),
+  Q('SELECT count(*), max(a) FROM empty_t', 'ordered'),
+  Q('SELECT max(id), count(*), min(v) FROM sparse', 'ordered'),
+  Q('SELECT avg(price) FILTER (WHERE flag), count(*) FILTER (WHERE qty > 5) FROM items', 'ordered'),
+  // GROUP BY, HAVING, DISTINCT.
+  Q('SELECT grp, count(*), sum(price), avg(price), min(name), max(created) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered'),
+  Q('SELECT flag, grp, count(*) FROM items GROUP BY flag, grp ORDER BY 1, 2', 'ordered'),
+  Q('SELECT grp, count(*) AS n FROM items GROUP BY grp ORDER BY n DESC, grp LIMIT 3', 'ordered'),
+  Q('SELECT grp, sum(qty) FROM items GROUP BY grp HAVING sum(qty) > 300 ORDER BY grp', 'ordered'),
+  Q('SELECT grp, count(*) FROM items GROUP BY grp HAVING count(*) >= $1 ORDER BY grp', 'ordered', { params: ['70'] }),
+  Q('SELECT day, count(*) FROM items GROUP BY day ORDER BY count(*) DESC, day LIMIT 5', 'ordered'),
+  Q('SELECT grp, avg(ratio), sum(f4) FROM items GROUP BY grp ORDER BY grp', 'ordered'),
+  Q('SELECT code, count(*) FROM items GROUP BY code', 'set'),
+  Q('SELECT lower(note) AS ln, count(*) FROM items GROUP BY lower(note) ORDER BY ln NULLS FIRST', 'ordered'),
+  Q('SELECT grp, count(*) FROM items WHERE qty IS NULL GROUP BY grp HAVING count(*) > 1 OR grp IS NULL ORDER BY grp', 'ordered'),
+  Q('SELECT DISTINCT grp FROM items ORDER BY grp', 'ordered'),
+  Q('SELECT DISTINCT flag, code FROM items', 'set'),
+  // Joins the shards answer completely: co-located on the key, with a reference table, subqueries over it.
+  Q('SELECT i.id, t.tag FROM items i JOIN item_tags t ON t.item_id = i.id ORDER BY i.id, t.tag', 'ordered'),
+  Q('SELECT i.grp, count(t.tag) FROM items i LEFT JOIN item_tags t ON t.item_id = i.id GROUP BY i.grp ORDER BY i.grp', 'ordered'),
+  Q('SELECT c.label, count(*), sum(i.qty) FROM items i JOIN categories c ON c.grp = i.grp GROUP BY c.label ORDER BY c.label', 'ordered'),
+  Q('SELECT i.id, c.label FROM items i LEFT JOIN categories c USING (grp) ORDER BY i.id LIMIT 30', 'ordered'),
+  Q("SELECT id FROM items WHERE grp IN (SELECT grp FROM categories WHERE label LIKE 'c%') ORDER BY id", 'ordered'),
+  Q('SELECT count(*) FROM items WHERE id = ANY($1::bigint[])', 'ordered', { params: ['{1,2,3}'] }),
+  Q('SELECT id FROM sparse ORDER BY id DESC', 'ordered'),
+  Q('SELECT a, b FROM empty_t ORDER BY a', 'ordered'),
+  // Binary result format.
+  Q('SELECT id, price, ratio, f4, created, day, ts, u, flag, small, qty, data FROM items ORDER BY created, id LIMIT 40', 'ordered', { binary: true }),
+  Q('SELECT grp, count(*), sum(price), avg(price), avg(qty), sum(ratio), min(created), max(small) FROM items GROUP BY grp ORDER BY grp', 'ordered', { binary: true }),
+  Q('SELECT * FROM items ORDER BY u DESC, id LIMIT 25', 'ordered', { binary: true }),
+  Q('SELECT DISTINCT day FROM items ORDER BY day', 'ordered', { binary: true }),
+]
+
+// Values as the server sent them: text as is, binary as hex.
+const RAW = { getTypeParser: () => (v: string | Buffer) => (Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v) } as unknown as pg.CustomTypesConfig
+
+interface Answer {
+  fields: [string, number, number][]
+  rows: unknown[][]
+  count: number | null
+}
+
+async function answer(client: pg.Client, q: Query): Promise<Answer> {
+  const config: pg.QueryArrayConfig & { binary: boolean } = { text: q.sql, values: q.params, rowMode: 'array', types: RAW, binary: q.binary === true }
+  const r = await client.query(config)
+  const rows = q.order === 'set' ? [...r.rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) : r.rows
+  return { fields: r.fields.map((f) => [f.name, f.dataTypeID, f.dataTypeModifier]), rows, count: r.rowCount }
+}
+
+t.test('cross-shard SELECTs answer as one Postgres does', async (t) => {
+  const fx = await startProxy(t, { topology: { shards: 3, databases: ['app', 'plain'] }, config: { sharding: SHARDING } })
+  const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+  const proxy = new pg.Client(fx.pgOptions)
+  const plain = new pg.Client({ ...fx.pgOptions, port: fx.topo.shards[0]!.primary.port, database: 'plain' })
+  await Promise.all([proxy.connect(), plain.connect()])
+  t.teardown(() => Promise.all([proxy.end(), plain.end()]))
+  const both = async (sql: string, values?: unknown[]) => {
+    await proxy.query(sql, values)
+    await plain.query(sql, values)
+  }
+  for (const ddl of SCHEMA) await both(ddl)
+
+  const rows = items(600, 20261125)
+  for (let i = 0; i < rows.length; i += 40) {
+    const chunk = rows.slice(i, i + 40)
+    const values = chunk.map((_, r) => `(${ITEM_COLUMNS.map((_, c) => `$${r * ITEM_COLUMNS.length + c + 1}`).join(', ')})`).join(', ')
+    await both(`INSERT INTO items (${ITEM_COLUMNS.join(', ')}) VALUES ${values}`, chunk.flat())
+  }
+  const rand = prng(7)
+  const tags = rows.flatMap(([id]) => Array.from({ length: Math.floor(rand() * 4) }, (_, j) => [id, `tag${Math.floor(rand() * 5)}-${j}`]))
+  for (let i = 0; i < tags.length; i += 100) {
+    const chunk = tags.slice(i, i + 100)
+    await both(`INSERT INTO item_tags (item_id, tag) VALUES ${chunk.map((_, r) => `($${2 * r + 1}, $${2 * r + 2})`).join(', ')}`, chunk.flat())
+  }
+  await both("INSERT INTO categories (grp, label) VALUES (0, 'cheap'), (1, 'common'), (2, 'rare'), (3, 'classic'), (5, 'new'), (7, 'custom')")
+  const onS1: number[] = []
+  for (let k = 1; onS1.length < 5; k++) if (map.ring.shardFor(canonicalKey('bigint', String(k), 0, 0)) === 1) onS1.push(k)
+  await both(`INSERT INTO sparse (id, v) VALUES ${onS1.map((k) => `(${k}, 'v${k}')`).join(', ')}`)
+
+  const perShard = await Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, 'SELECT (SELECT count(*) FROM items)::int AS items, (SELECT count(*) FROM sparse)::int AS sparse', 'app')))
+  t.same(perShard.map((r) => r[0]!.sparse), [0, 5, 0], 'sparse has rows on one shard only: the others answer empty')
+  t.ok(perShard.every((r) => (r[0]!.items as number) > 150), `items spread over the shards: ${perShard.map((r) => r[0]!.items).join(', ')}`)
+  t.equal(perShard.reduce((a, r) => a + (r[0]!.items as number), 0), 600)
+
+  t.ok(CORPUS.length >= 40, `${CORPUS.length} queries`)
+  for (const q of CORPUS) {
+    const label = `${q.sql}${q.params ? ` [${q.params.join(', ')}]` : ''}${q.binary ? ' (binary)' : ''}`
+    const [got, want] = await Promise.allSettled([answer(proxy, q), answer(plain, q)])
+    if (want.status === 'rejected') {
+      t.fail(`${label}: plain Postgres refused it: ${String(want.reason)}`)
+      continue
+    }
+    if (got.status === 'rejected') {
+      t.fail(`${label}: ${String((got.reason as Error).message)}`)
+      continue
+    }
+    t.same(got.value.fields, want.value.fields, `${label}: column names and types`)
+    t.same(got.value.rows, want.value.rows, `${label}: ${want.value.rows.length} rows${q.order === 'ordered' ? ', in order' : ''}`)
+    t.equal(got.value.count, want.value.count, `${label}: command tag count`)
+  }
+})
