@@ -1,7 +1,7 @@
 import type { TLSSocket } from 'node:tls'
 import { int8, text, type AdminCommand } from '../AdminCommand.js'
 import { consoleTime } from '../ConsoleFormat.js'
-import { clientPtr, serverPtr } from './ShowServers.js'
+import { CONNECTION_COLUMNS, clientPtr, serverPtr } from './ShowServers.js'
 
 // PgBouncer's SHOW CLIENTS columns that pgshard can fill (same names, same order), then pgshard's. `id` and
 // `pid` are the process id the client got in BackendKeyData: KILL takes it.
@@ -11,24 +11,7 @@ export const showClients: AdminCommand = {
   usage: 'SHOW CLIENTS',
   description: 'one row per connected client (admin console clients excluded)',
   columns: [
-    text('type'),
-    text('user'),
-    text('database'),
-    text('replication'),
-    text('state'),
-    text('addr'),
-    int8('port'),
-    text('local_addr'),
-    int8('local_port'),
-    text('connect_time'),
-    text('request_time'),
-    int8('wait'),
-    int8('wait_us'),
-    int8('close_needed'),
-    text('ptr'),
-    text('link'),
-    int8('remote_pid'),
-    text('tls'),
+    ...CONNECTION_COLUMNS,
     int8('id'),
     int8('pid'),
     text('pool_mode'),

@@ -2,6 +2,28 @@ import type { TLSSocket } from 'node:tls'
 import { bool, int8, text, type AdminCommand } from '../AdminCommand.js'
 import { consoleTime, logicalDatabase } from '../ConsoleFormat.js'
 
+/** The columns PgBouncer's SHOW SERVERS and SHOW CLIENTS share, in its order. */
+export const CONNECTION_COLUMNS = [
+  text('type'),
+  text('user'),
+  text('database'),
+  text('replication'),
+  text('state'),
+  text('addr'),
+  int8('port'),
+  text('local_addr'),
+  int8('local_port'),
+  text('connect_time'),
+  text('request_time'),
+  int8('wait'),
+  int8('wait_us'),
+  int8('close_needed'),
+  text('ptr'),
+  text('link'),
+  int8('remote_pid'),
+  text('tls'),
+]
+
 // PgBouncer's SHOW SERVERS columns that pgshard can fill (same names, same order), then pgshard's. `ptr` and
 // `link` pair a server with the client using it (SHOW CLIENTS shows the same values the other way round).
 export const showServers: AdminCommand = {
@@ -10,24 +32,7 @@ export const showServers: AdminCommand = {
   usage: 'SHOW SERVERS',
   description: 'one row per open server connection',
   columns: [
-    text('type'),
-    text('user'),
-    text('database'),
-    text('replication'),
-    text('state'),
-    text('addr'),
-    int8('port'),
-    text('local_addr'),
-    int8('local_port'),
-    text('connect_time'),
-    text('request_time'),
-    int8('wait'),
-    int8('wait_us'),
-    int8('close_needed'),
-    text('ptr'),
-    text('link'),
-    int8('remote_pid'),
-    text('tls'),
+    ...CONNECTION_COLUMNS,
     text('application_name'),
     int8('prepared_statements'),
     int8('id'),
