@@ -2,9 +2,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { WORKLOADS } from './Workloads.js'
 
-export const TARGET_NAMES = ['direct', 'PgBouncer', 'Pgpool-II', 'pgshard'] as const
+const TARGET_NAMES = ['direct', 'PgBouncer', 'Pgpool-II', 'pgshard'] as const
 export type TargetName = (typeof TARGET_NAMES)[number]
-export const PARTS = ['pooling', 'memory', 'profile', 'router'] as const
+const PARTS = ['pooling', 'memory', 'profile', 'router'] as const
 export type Part = (typeof PARTS)[number]
 
 export interface BenchOptions {

@@ -78,7 +78,7 @@ export function profileTable(s: ProfileSummary): string {
   const rows = (items: SelfTime[]) => items.map((f) => `| ${f.name.replace(/\|/g, '\\|')} | ${f.ms.toFixed(0)} | ${(f.share * 100).toFixed(1)}% |`)
   return [
     `Sampled ${(s.totalMs / 1000).toFixed(1)} s: idle ${((s.idleMs / s.totalMs) * 100).toFixed(1)}%, garbage collector ${((s.gcMs / Math.max(1, s.totalMs - s.idleMs)) * 100).toFixed(1)}% of busy time.`,
-    'V8 samples on wall time: a socket write (`writeBuffer`) is a syscall, so its row holds the kernel\'s loopback TCP work and any time the thread waited for a CPU inside it, not JavaScript.',
+    'V8 samples on wall time: a socket write (`writeBuffer`, `writev`) is a syscall, so its row holds the kernel\'s loopback TCP work and any time the thread waited for a CPU inside it, not JavaScript.',
     '',
     '| function (self time) | ms | share of busy |',
     '|---|---:|---:|',

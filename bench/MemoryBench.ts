@@ -131,9 +131,9 @@ export function memoryReport(stream: StreamResult | undefined, idle: IdleResult 
     lines.push(
       `**Streaming to a slow reader.** \`${stream.sql}\` through pgshard to a raw client reading at most ${stream.readerMBps} MB/s:`,
       '',
-      '| DataRows read (of) | bytes read | seconds | reader MB/s | pgshard RSS before | peak RSS (sampled 50 ms) | VmHWM | error |',
-      '|---:|---:|---:|---:|---:|---:|---:|---|',
-      `| ${r.rows} (${stream.expectedRows}) | ${(r.bytes / MB).toFixed(0)} MB | ${r.seconds.toFixed(1)} | ${(r.bytes / MB / r.seconds).toFixed(1)} | ${mib(stream.before.rss)} | ${mib(stream.sampledPeakRss)} | ${mib(stream.hwm)} | ${r.error ?? 'none'} |`,
+      '| DataRows read (of) | bytes read | seconds | reader MB/s | pgshard RSS before | VmHWM before | peak RSS (sampled 50 ms) | VmHWM after | error |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+      `| ${r.rows} (${stream.expectedRows}) | ${(r.bytes / MB).toFixed(0)} MB | ${r.seconds.toFixed(1)} | ${(r.bytes / MB / r.seconds).toFixed(1)} | ${mib(stream.before.rss)} | ${mib(stream.before.hwm)} | ${mib(stream.sampledPeakRss)} | ${mib(stream.hwm)} | ${r.error ?? 'none'} |`,
       '',
     )
   }

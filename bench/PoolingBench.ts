@@ -74,7 +74,7 @@ async function startTargets(setup: BenchSetup, options: BenchOptions, pgshardBin
 }
 
 /** The order of the targets in repeat r: as listed, then reversed, so no target always runs first or last. */
-export function targetOrder(targets: TargetName[], repeat: number): TargetName[] {
+function targetOrder(targets: TargetName[], repeat: number): TargetName[] {
   return repeat % 2 === 0 ? [...targets] : [...targets].reverse()
 }
 

@@ -2,7 +2,7 @@ import type { TargetName } from './BenchOptions.js'
 import type { PoolingResults, RunRecord } from './PoolingBench.js'
 import { WORKLOADS } from './Workloads.js'
 
-export function median(values: number[]): number | null {
+function median(values: number[]): number | null {
   if (values.length === 0) return null
   const s = [...values].sort((a, b) => a - b)
   const mid = s.length >> 1
