@@ -622,6 +622,16 @@ t.test('analyzed statements: assigning a sharding key, INSERT rows with expressi
     sql("/* pgshard: shard=s2 */ INSERT INTO accounts (id) VALUES (nextval('s')), ($1)", { kind: 'error', message: /belongs to shard s0/ }, [K0]),
     sql(`INSERT INTO accounts (id, created) VALUES (${K1}, now())`, { kind: 'shard', shard: 1 }),
   ])
+  // SQL PREPARE / EXECUTE: the EXECUTE is routed by the prepared query's plan, its arguments bound to $n.
+  const prepared = analyzeStatement('PREPARE q (int8) AS SELECT * FROM accounts WHERE id = $1').prepared!
+  const execute = analyzeStatement(`EXECUTE q(${K2})`).session[0]
+  const args = execute?.kind === 'execute' ? execute.args : []
+  const bound = (n: number): BoundParam | undefined => {
+    const a = args[n - 1]
+    return a && 'literal' in a ? { value: a.literal, format: 0, typeOid: 0 } : undefined
+  }
+  t.match(router.route(prepared, bound, NO_TX), { kind: 'shard', shard: 2 }, 'EXECUTE q(key) goes to the key’s shard')
+  t.match(router.route(analyzeStatement('PREPARE c AS SELECT count(*) FROM accounts').prepared!, none, NO_TX), { kind: 'scatter' })
   const text = `INSERT INTO accounts (id, created, name) VALUES (${K0}, now(), $1 || 'x'), (${K2}, DEFAULT, 'y'), ($2, now(), 'z')`
   const route = router.route(analyzeStatement(text), textParams('p', K0b), NO_TX, text)
   t.same(route, {

@@ -211,7 +211,16 @@ t.test('session effects', async (t) => {
     { kind: 'prepare', name: 'q', text: 'PREPARE q (int) AS SELECT * FROM t WHERE k = $1', nameLocation: 8 },
   ])
   t.match(analyzeStatement('PREPARE q AS SELECT 1'), { tables: [], pins: [], paramCount: 0, commandTag: 'PREPARE' })
-  t.same(effects('/* é */ EXECUTE "Q"(1, 2)'), [{ kind: 'execute', name: 'Q', nameLocation: 17 }], 'a byte offset, past the 2-byte é')
+  const prepared = analyzeStatement('/* pgshard: role=primary */ PREPARE q (int8, text) AS UPDATE t SET v = $2 WHERE k = $1')
+  t.match(prepared.prepared, { kind: 'update', tables: [{ name: 't' }], writtenTables: [{ name: 't' }], paramCount: 2, hints: [{ kind: 'role', value: 'primary' }] }, 'the prepared query keeps its own plan, for EXECUTE')
+  t.same(prepared.prepared?.pins, [{ table: { name: 't' }, column: 'k', values: [{ param: 1 }] }])
+  t.same(analyzeStatement('PREPARE "as" AS SELECT count(*) FROM t').prepared?.scatter?.shardSql, 'SELECT count(*) FROM t', 'the query text starts after AS')
+  t.same(
+    analyzeStatement("PREPARE ins AS INSERT INTO t (k, v) VALUES ($1, 'é'), (2, now())").prepared?.insert?.rows.map((r) => r.values),
+    [[{ param: 1 }, { literal: 'é' }], [{ literal: '2' }, null]],
+    'INSERT rows mapped in the PREPARE text',
+  )
+  t.same(effects('/* é */ EXECUTE "Q"(1, $1, now())'), [{ kind: 'execute', name: 'Q', nameLocation: 17, args: [{ literal: '1' }, { param: 1 }, null] }], 'a byte offset, past the 2-byte é; the arguments')
   t.same(effects('DEALLOCATE PREPARE q'), [{ kind: 'deallocate', name: 'q', nameLocation: 19 }])
   t.same(effects('DEALLOCATE ALL'), [{ kind: 'deallocate', name: null, nameLocation: -1 }])
   t.same(effects('LISTEN "Chan"'), [{ kind: 'listen', channel: 'Chan' }])

@@ -65,7 +65,7 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   }
   const execute = asNode(stmt, 'ExecuteStmt')
   if (execute !== undefined) {
-    effects.push({ kind: 'execute', name: execute.name ?? '', nameLocation: secondToken(text, start, end) })
+    effects.push({ kind: 'execute', name: execute.name ?? '', nameLocation: secondToken(text, start, end), args: (execute.params ?? []).map(valueRefOf) })
   }
   const deallocate = asNode(stmt, 'DeallocateStmt')
   if (deallocate !== undefined) {

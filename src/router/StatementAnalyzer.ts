@@ -62,7 +62,12 @@ function analyze(sql: string): StatementPlan {
   if (stmts.length === 0) return emptyPlan(hints)
   const text = new StatementText(sql)
   const plans = stmts.map((raw) => analyzeOne(raw, text, stmts.length === 1))
-  if (plans.length === 1) return { ...plans[0]!, hints }
+  if (plans.length === 1) {
+    const plan = { ...plans[0]!, hints }
+    // A hint in the PREPARE text is meant for the query it prepares.
+    if (plan.prepared !== undefined) plan.prepared = { ...plan.prepared, hints }
+    return plan
+  }
   return combine(plans, hints)
 }
 
@@ -209,9 +214,14 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if (!plan.writes) plan.unmergeable = 'EXPLAIN across shards'
     return plan
   }
-  if (tag === 'PrepareStmt') {
-    // The prepared query does not run now; EXECUTE is routed from the engine's record of it.
+  const prepare = asNode(stmt, 'PrepareStmt')
+  if (prepare !== undefined) {
+    // The prepared query does not run now; EXECUTE is routed by its plan, kept here for the engine's record.
     Object.assign(plan, { tables: [], writtenTables: [], functions: [], pins: [], paramCount: 0 })
+    const at = preparedQueryStart(text, start, end)
+    if (prepare.query !== undefined && at >= 0) {
+      plan.prepared = analyzeOne({ stmt: prepare.query, stmt_location: at, stmt_len: end - at }, text, single)
+    }
     return plan
   }
   if (/^(Create|Alter|Drop)/.test(tag) || DDL_TAGS.has(tag)) {
@@ -238,6 +248,18 @@ function addScatter(
   const result = planScatter(s, text, start, end, from, nested)
   if ('scatter' in result) plan.scatter = result.scatter
   else plan.unmergeable = result.unmergeable
+}
+
+/** Where the query of `PREPARE name [(types)] AS query` starts, or -1. */
+function preparedQueryStart(text: StatementText, start: number, end: number): number {
+  const lexer = new SqlLexer(text.bytes, start, end)
+  let depth = 0
+  for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+    if (k === Tok.LParen) depth++
+    else if (k === Tok.RParen) depth--
+    else if (depth === 0 && lexer.isWord('as')) return lexer.nextSignificant() === Tok.End ? -1 : lexer.start
+  }
+  return -1
 }
 
 function readOnlyOption(options: Node[] | undefined): boolean {

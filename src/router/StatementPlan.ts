@@ -41,7 +41,8 @@ export type SessionEffect =
   | { kind: 'discard_all' }
   | { kind: 'set_transaction' }
   | { kind: 'prepare'; name: string; text: string; nameLocation: number }
-  | { kind: 'execute'; name: string; nameLocation: number }
+  /** `args`: EXECUTE's arguments, the values of the prepared query's $1, $2 … (null for an expression). */
+  | { kind: 'execute'; name: string; nameLocation: number; args: (ValueRef | null)[] }
   | { kind: 'deallocate'; name: string | null; nameLocation: number }
   | { kind: 'listen'; channel: string }
   | { kind: 'unlisten'; channel: string | null }
@@ -190,6 +191,11 @@ export interface StatementPlan {
   /** Equality pins found in WHERE / JOIN ON / VALUES, propagated through key = key joins. */
   pins: ColumnPin[]
   insert?: InsertRows
+  /**
+   * For `PREPARE name AS query`: the plan of the query, whose $n are EXECUTE's arguments. An EXECUTE must be
+   * routed by it (with the execute effect's args), not by the EXECUTE text, which names no table.
+   */
+  prepared?: StatementPlan
   /** Columns the statement assigns to rows that already exist (UPDATE SET, ON CONFLICT DO UPDATE, MERGE). */
   assignments?: Assignment[]
   /** Present for a SELECT that may be scattered; absent when the statement cannot be merged. */
