@@ -40,7 +40,8 @@ export async function startBenchSetup(scale: number, log: (line: string) => void
     })
     const primary = { host: topology.shards[0].primary.host, port: topology.shards[0].primary.port }
     log(`pgbench -i -s ${scale} on ${primary.host}:${primary.port}`)
-    const init = spawnSync('pgbench', ['-i', '-s', String(scale), '-q', '-h', primary.host, '-p', String(primary.port), '-U', login.user, login.database], {
+    const args = ['-i', '-s', String(scale), '-q', '-h', primary.host, '-p', String(primary.port), '-U', login.user, login.database]
+    const init = spawnSync('pgbench', args, {
       env: { ...process.env, PGPASSWORD: login.password, PGSSLMODE: 'disable' },
       encoding: 'utf8',
       timeout: 600_000,
