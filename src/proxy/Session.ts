@@ -89,6 +89,8 @@ export class Session implements TrackerOwner {
   private held: Held[] = []
   /** The server the current extended-protocol group (up to Sync) runs on. */
   private groupConn: ServerConnection | null = null
+  /** A Bind of this group went to its server: from now on the group cannot move to another shard. */
+  private groupBound = false
   /** The proxy refused a message of this group without a server: skip to Sync like a server would. */
   private skipToSync = false
   /** A statement of this group that runs on several shards: answered whole at Sync. */
@@ -492,18 +494,22 @@ export class Session implements TrackerOwner {
     if (route.kind === 'error') return this.refuseInGroup(routeError(route))
     if (this.multi) return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
     if (route.kind !== 'shard') {
-      if (this.groupConn) return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+      if (this.groupConn && !this.leaveGroupServer())
+        return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
       this.multi = { route, analyzed, stmt, bind: b, shape: { describe: false, execute: false } }
       return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     if (route.role !== 'replica') this.notRetryable()
     let conn = this.groupConn
-    if (conn && this.attached && this.attached.placement.shard !== route.shard)
-      return this.refuseInGroup(
-        new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
-          hint: 'Send a Sync between statements for different shards.',
-        }),
-      )
+    if (conn && this.attached && this.attached.placement.shard !== route.shard) {
+      if (!this.leaveGroupServer())
+        return this.refuseInGroup(
+          new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
+            hint: 'Send a Sync between statements for different shards.',
+          }),
+        )
+      conn = null
+    }
     if (!conn) {
       conn = await this.connFor(route.shard, route.role)
       this.groupConn = conn
@@ -511,6 +517,7 @@ export class Session implements TrackerOwner {
     // What the group held back (its Parse, a Describe) goes first, in the order the client sent it.
     this.flushHeld(conn)
     this.ensurePrepared(conn, stmt)
+    this.groupBound = true
     // The statement is done when its Execute is: metrics and session effects wait for that.
     const completion = this.completion(stmt.plan, conn)
     this.portalCompletion.set(b.portal, completion)
@@ -522,6 +529,20 @@ export class Session implements TrackerOwner {
   private settlePortals(ok: boolean): void {
     for (const done of this.portalCompletion.values()) done(ok)
     this.portalCompletion.clear()
+  }
+
+  /**
+   * Ends the group on its server when nothing ran there yet (only Parse and Describe: postgres.js describes
+   * before it binds) with a Sync of the proxy's own, so the rest of the group can go elsewhere. False when the
+   * group must stay (a Bind ran, or a transaction holds the server).
+   */
+  private leaveGroupServer(): boolean {
+    const conn = this.groupConn
+    if (!conn || this.groupBound || this.currentServer()) return false
+    conn.tracker.push({ expect: Expect.Sync, mode: 'suppress' })
+    conn.write(SYNC)
+    this.groupConn = null
+    return true
   }
 
   /** A Bind that failed: its statement is over (its Execute will be skipped by the server). */
@@ -609,6 +630,7 @@ export class Session implements TrackerOwner {
   private async onSync(): Promise<void> {
     if (this.skipToSync) {
       this.skipToSync = false
+      this.groupBound = false
       this.held = []
       this.multi = null
       this.emitAfterPending(readyForQuery(this.txStatus))
@@ -619,6 +641,7 @@ export class Session implements TrackerOwner {
       this.multi = null
       await this.groupServer()
       this.groupConn = null
+      this.groupBound = false
       this.localPortals.clear()
       await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
       this.emitAfterPending(readyForQuery(this.txStatus))
@@ -626,6 +649,7 @@ export class Session implements TrackerOwner {
     }
     const conn = await this.groupServer()
     this.groupConn = null
+    this.groupBound = false
     this.localPortals.clear()
     if (conn) {
       conn.tracker.push({ expect: Expect.Sync, mode: 'forward', done: (ok) => this.settlePortals(ok) })
