@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
+import { BALANCE_LIMIT, balanceOf, pointsForBalance } from '../src/router/RingBalance.js'
 import { ShardRing } from '../src/router/ShardRing.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -146,6 +147,19 @@ t.test('exact shares of the key space agree with the measured distribution', asy
   for (let s = 0; s < 4; s++) {
     t.ok(Math.abs(counts[s] / n - shares[s]) < 0.005, `shard ${s}: share ${shares[s].toFixed(4)}, measured ${(counts[s] / n).toFixed(4)}`)
   }
+})
+
+t.test('balance: max/mean share, and the points that bring it within 1.05', async (t) => {
+  const good = new ShardRing(FOUR, RING)
+  t.equal(balanceOf(good), Math.max(...good.shares()) * 4)
+  t.ok(balanceOf(good) <= BALANCE_LIMIT, `1024 points: ${balanceOf(good).toFixed(3)}`)
+  t.equal(pointsForBalance(good), 2048, 'the next doubling is offered even when not needed')
+  const sparse = new ShardRing(FOUR, { ...RING, pointsPerShard: 16 })
+  t.ok(balanceOf(sparse) > BALANCE_LIMIT, `16 points: ${balanceOf(sparse).toFixed(3)}`)
+  const points = pointsForBalance(sparse)!
+  t.ok(points > 16 && balanceOf(new ShardRing(FOUR, { ...RING, pointsPerShard: points })) <= BALANCE_LIMIT, `${points} points balance it`)
+  t.ok(points === 32 || balanceOf(new ShardRing(FOUR, { ...RING, pointsPerShard: points / 2 })) > BALANCE_LIMIT, 'the smallest doubling that does')
+  t.equal(pointsForBalance(new ShardRing(FOUR, { ...RING, pointsPerShard: 4096 })), undefined, 'nothing above 4096')
 })
 
 t.test('invalid rings are refused', async (t) => {
