@@ -320,3 +320,96 @@ t.test('a randomized workload from every client kind leaves every row on its sha
   for (const [table, rows] of found) for (const key of rows.keys()) if (!loads.some((l) => l.model.get(table)!.has(key))) extra++
   t.equal(extra, 0, `0 rows the models do not have (${modelRows} rows in the models)`)
 })
+
+// Each client kind through every kind of route besides one shard: a multi-row INSERT split across shards whose
+// text also holds literals, a read from every shard (with a literal, and with no parameter at all), and DDL sent
+// to every shard. A hang fails after a few seconds instead of holding the suite.
+const PSYCOPG_ROUTES = `
+import json, sys
+import psycopg
+conninfo, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = {}
+with psycopg.connect(conninfo, autocommit=True) as conn:
+    with conn.cursor(binary=True) as cur:
+        for name, sql, params in [
+            ('split', "INSERT INTO accounts (id, balance, note) VALUES (%b, 1, 'psycopg'), (%b, 2, 'psycopg')", [a, b]),
+            ('scatter', "SELECT count(*) FROM accounts WHERE note = 'psycopg'", None),
+            ('scatter without parameters', 'SELECT count(*) FROM accounts', None),
+            ('ddl', "COMMENT ON TABLE accounts IS 'psycopg'", None),
+        ]:
+            try:
+                cur.execute(sql, params)
+                out[name] = cur.fetchone()[0] if cur.description else cur.rowcount
+            except Exception as e:
+                out[name] = 'error: %s' % e
+print(json.dumps(out))
+`
+
+t.test('every client kind through split, scatter and broadcast routes', async (t) => {
+  const fx = await startProxy(t, { topology: { shards: 3 }, config: { sharding: SHARDING } })
+  const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+  const setup = new pg.Client(fx.pgOptions)
+  await setup.connect()
+  await setup.query(SCHEMA[0]!)
+  await setup.end()
+  // Two keys on different shards for each client.
+  const keys = (from: number): [number, number] => {
+    const a = from
+    let b = from + 1
+    while (map.ring.shardFor(String(b)) === map.ring.shardFor(String(a))) b++
+    return [a, b]
+  }
+  const within = <T>(p: Promise<T>): Promise<T | string> =>
+    Promise.race([p, new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 5 s'), 5000))])
+  const outcome = (p: Promise<unknown>): Promise<unknown> => within(p).catch((e: Error) => `error: ${e.message}`)
+
+  const results: Record<string, Record<string, unknown>> = {}
+  const [na, nb] = keys(1000)
+  const node = new pg.Client(fx.pgOptions)
+  await node.connect()
+  results['node-postgres'] = {
+    split: await outcome(node.query("INSERT INTO accounts (id, balance, note) VALUES ($1, 1, 'node'), ($2, 2, 'node')", [na, nb]).then((r) => r.rowCount)),
+    scatter: await outcome(node.query("SELECT count(*) AS n FROM accounts WHERE note = 'node' AND balance > $1", [0]).then((r) => Number(r.rows[0].n))),
+    'scatter without parameters': await outcome(node.query({ text: 'SELECT count(*) AS n FROM accounts', values: [] }).then((r) => Number(r.rows[0].n))),
+    ddl: await outcome(node.query({ text: "COMMENT ON TABLE accounts IS 'node'", values: [] }).then((r) => r.command)),
+  }
+  await within(node.end())
+
+  const [ja, jb] = keys(2000)
+  const js = postgres(fx.url, { max: 1, onnotice: () => undefined })
+  results['postgres.js'] = {
+    split: await outcome(js.unsafe("INSERT INTO accounts (id, balance, note) VALUES ($1, 1, 'js'), ($2, 2, 'js')", [BigInt(ja), BigInt(jb)] as never[], { prepare: true }).then((r) => r.count)),
+    scatter: await outcome(js`SELECT count(*) AS n FROM accounts WHERE note = 'js' AND balance > ${0}`.then((r) => Number(r[0]!.n))),
+    'scatter without parameters': await outcome(js`SELECT count(*) AS n FROM accounts`.then((r) => Number(r[0]!.n))),
+    ddl: await outcome(js`COMMENT ON TABLE accounts IS 'js'`.then((r) => r.command)),
+  }
+  await within(js.end({ timeout: 1 }))
+
+  const [pa, pb] = keys(3000)
+  const py = await runCommand('/usr/bin/python3', ['-', `${fx.dsn} password=${APP_PASSWORD}`, String(pa), String(pb)], { input: PSYCOPG_ROUTES, timeoutMs: 30_000 })
+  results.psycopg = JSON.parse(py.stdout.trim() || '{}') as Record<string, unknown>
+
+  const [qa, qb] = keys(4000)
+  const psql = await runCommand('psql', ['-X', '-q', '-At', fx.dsn], {
+    env: fx.env,
+    timeoutMs: 30_000,
+    input: [
+      `INSERT INTO accounts (id, balance, note) VALUES (${qa}, 1, 'psql'), (${qb}, 2, 'psql');`,
+      "SELECT count(*) FROM accounts WHERE note = 'psql';",
+      "COMMENT ON TABLE accounts IS 'psql';",
+    ].join('\n'),
+  })
+  t.equal(psql.code, 0, `psql: ${psql.stderr}`)
+  t.equal(psql.stdout.trim(), '2', 'psql: split, scatter and DDL')
+
+  // Each client counts its own two rows, then every row so far (the clients run one after the other).
+  t.same(results['node-postgres'], { split: 2, scatter: 2, 'scatter without parameters': 2, ddl: 'COMMENT' }, 'node-postgres')
+  t.same(results['postgres.js'], { split: 2, scatter: 2, 'scatter without parameters': 4, ddl: 'COMMENT' }, 'postgres.js')
+  t.same(results.psycopg, { split: 2, scatter: 2, 'scatter without parameters': 6, ddl: -1 }, `psycopg ${py.stderr}`)
+
+  // Every row written here sits on its ring shard.
+  for (const [index, shard] of fx.topo.shards.entries()) {
+    const rows = await fx.topo.query(shard.primary, 'SELECT id::text AS id FROM accounts', 'app')
+    t.ok(rows.every((r) => map.ring.shardFor(r.id as string) === index), `shard ${shard.name}: ${rows.map((r) => r.id).join(', ')} all its own`)
+  }
+})

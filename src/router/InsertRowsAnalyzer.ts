@@ -29,6 +29,7 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
   const spans = rowSpans(text.bytes, ins.relation.location ?? 0, end)
   if (spans === null || spans.length !== values.length) return undefined
   return {
+    text: text.sql,
     table: tableRefOf(ins.relation),
     columns,
     rows: values.map((v, i) => ({ values: v, start: spans[i]!.start, end: spans[i]!.end })),
@@ -65,11 +66,11 @@ function rowSpans(bytes: string, from: number, end: number): { start: number; en
 }
 
 /**
- * The INSERT of `sql` (the text the plan was made from) with only the rows `rowIndexes` in its VALUES list: the
- * head up to the VALUES list, those rows joined by ', ', and the rest (ON CONFLICT, RETURNING). Offsets are bytes.
+ * The INSERT with only the rows `rowIndexes` in its VALUES list: the head up to the VALUES list, those rows
+ * joined by ', ', and the rest (ON CONFLICT, RETURNING). Offsets are bytes.
  */
-export function buildInsertText(sql: string, insert: InsertRows, rowIndexes: readonly number[]): string {
-  const text = new StatementText(sql)
+export function buildInsertText(insert: InsertRows, rowIndexes: readonly number[]): string {
+  const text = new StatementText(insert.text)
   const bytes = text.bytes
   const rows = rowIndexes.map((i) => {
     const row = insert.rows[i]

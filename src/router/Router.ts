@@ -49,8 +49,6 @@ const FEATURE_NOT_SUPPORTED = '0A000'
 const UNDEFINED_OBJECT = '42704'
 const PROTOCOL_VIOLATION = '08P01'
 const INT64_MAX = 2n ** 63n - 1n
-const PAREN_OPEN = 0x28
-const PAREN_CLOSE = 0x29
 
 /** A decision to refuse, raised while deciding and returned as an error Route. */
 class Refusal extends Error {
@@ -94,18 +92,13 @@ export class Router {
   }
 
   /**
-   * Where `plan` goes, given its bound values (`param(n)` for $n) and the session's state. `text` is the
-   * text the plan was analyzed from (plan.insert's byte ranges point into it); a multi-row INSERT is split
-   * only when it is given. Never throws for bad input: refusals are error Routes.
+   * Where `plan` goes, given its bound values (`param(n)` for $n) and the session's state. Never throws for
+   * bad input: refusals are error Routes. The fourth argument is not read (plan.insert carries the text its
+   * byte ranges point into); it stays so that callers written for it still compile.
    */
-  route(
-    plan: StatementPlan,
-    param: (n: number) => BoundParam | undefined,
-    ctx: RoutingContext,
-    text?: string,
-  ): Route {
+  route(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, _text?: string): Route {
     try {
-      const route = this.decide(plan, param, ctx, text)
+      const route = this.decide(plan, param, ctx)
       this.checkAssignments(plan, route, param, ctx.searchPath ?? ['public'])
       return this.checkTransaction(route, ctx)
     } catch (err) {
@@ -119,12 +112,7 @@ export class Router {
     }
   }
 
-  private decide(
-    plan: StatementPlan,
-    param: (n: number) => BoundParam | undefined,
-    ctx: RoutingContext,
-    text: string | undefined,
-  ): Route {
+  private decide(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route {
     const searchPath = ctx.searchPath ?? ['public']
     const tables = this.place(plan, searchPath)
     const hinted = this.hintedShard(plan, ctx, tables)
@@ -134,7 +122,7 @@ export class Router {
     if (plan.kind === 'insert') {
       const targetRef = plan.insert?.table ?? plan.writtenTables[0]
       const table = targetRef && this.map.shardedTable(targetRef, searchPath)
-      if (table) return this.routeShardedInsert(plan, param, ctx, tables, searchPath, table, text)
+      if (table) return this.routeShardedInsert(plan, param, ctx, tables, searchPath, table)
     }
     if (plan.tables.length === 0) {
       const shard = ctx.txShard ?? this.map.defaultShard
@@ -258,7 +246,6 @@ export class Router {
     tables: Placement,
     searchPath: string[],
     target: ShardedTable,
-    text: string | undefined,
   ): Route {
     const insert = plan.insert
     if (!insert) {
@@ -309,15 +296,7 @@ export class Router {
         'insert each shard\u2019s rows in its own transaction, or run the INSERT outside a transaction block',
       )
     }
-    if (text === undefined) {
-      throw new Refusal(FEATURE_NOT_SUPPORTED, `INSERT rows of ${target.name} belong to shards ${names} and the statement text is not available to split it`)
-    }
-    // A text other than the analyzed one (say the raw text of a normalized plan) would cut rows apart.
-    const bytes = Buffer.from(text, 'utf8')
-    if (insert.rows.some((row) => bytes[row.start] !== PAREN_OPEN || bytes[row.end - 1] !== PAREN_CLOSE)) {
-      throw new Refusal('XX000', `cannot split the INSERT into ${target.name}: the statement text does not match its plan`)
-    }
-    return { kind: 'split', parts: splitInsert(text, insert, rowShards), reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
+    return { kind: 'split', parts: splitInsert(insert, rowShards), reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
   }
 
   private routeTables(
@@ -710,14 +689,10 @@ function list(names: string[]): string {
 }
 
 /** One INSERT per shard, each with that shard's rows of the VALUES list. */
-function splitInsert(
-  text: string,
-  insert: NonNullable<StatementPlan['insert']>,
-  rowShards: number[],
-): { shard: number; sql: string; rows: number }[] {
+function splitInsert(insert: NonNullable<StatementPlan['insert']>, rowShards: number[]): { shard: number; sql: string; rows: number }[] {
   const rowsByShard = new Map<number, number[]>()
   rowShards.forEach((shard, i) => rowsByShard.set(shard, [...(rowsByShard.get(shard) ?? []), i]))
   return [...rowsByShard.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([shard, rows]) => ({ shard, sql: buildInsertText(text, insert, rows), rows: rows.length }))
+    .map(([shard, rows]) => ({ shard, sql: buildInsertText(insert, rows), rows: rows.length }))
 }

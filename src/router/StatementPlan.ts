@@ -149,6 +149,8 @@ export interface ScatterPlan {
 
 /** A multi-row INSERT whose rows may belong to several shards. */
 export interface InsertRows {
+  /** The statement text the byte ranges below point into (the analyzed text, literals normalized or not). */
+  text: string
   table: TableRef
   columns: string[]
   /**
