@@ -29,16 +29,16 @@ export class CatalogReader {
     const rows: CatalogFunction[] = []
     for (const database of databases) {
       rows.push(
-        ...(await queryOnce<{ proname: string; provolatile: CatalogFunction['provolatile'] } & Record<string, unknown>>(
+        ...(await queryOnce<{ proname: string; provolatile: CatalogFunction['provolatile']; prokind: CatalogFunction['prokind'] } & Record<string, unknown>>(
           { host: primary.host, port: primary.port },
           this.config.control,
-          'SELECT proname, provolatile FROM pg_proc',
+          'SELECT proname, provolatile, prokind FROM pg_proc',
           CATALOG_TIMEOUT_MS,
           database,
         )),
       )
     }
-    this.byShard.set(shard, rows.map((r) => ({ proname: r.proname, provolatile: r.provolatile })))
+    this.byShard.set(shard, rows.map((r) => ({ proname: r.proname, provolatile: r.provolatile, prokind: r.prokind })))
     this.onCatalog([...this.byShard.values()].flat())
     return rows.length
   }

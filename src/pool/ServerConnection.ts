@@ -48,22 +48,30 @@ export class ServerConnection {
     this.serverParams = login.params
     this.nodeName = nodeName
     this.prepared = new PreparedSet(preparedCapacity)
+    // A read into the shared buffer lives only during the call: forwarded spans are copied (the client
+    // socket may hold them until the end of the tick).
+    const shared = login.reads !== null
     this.scanner = new BackendScanner({
       onHeader: (t, l) => this.handler.onHeader(t, l),
       onMessage: (t, b) => this.handler.onMessage(t, b),
-      forward: (b) => this.handler.forward(b),
+      forward: shared ? (b) => this.handler.forward(Buffer.from(b)) : (b) => this.handler.forward(b),
     })
     const socket = this.socket
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 30_000)
-    socket.on('data', (chunk: Buffer) => {
-      noteBytesRead(chunk.length)
+    const onChunk = (chunk: Buffer) => {
       try {
         this.scanner.scan(chunk)
       } catch (err) {
         this.destroy(err as Error)
       }
-    })
+    }
+    if (login.reads) login.reads.sink = onChunk
+    else
+      socket.on('data', (chunk: Buffer) => {
+        noteBytesRead(chunk.length)
+        onChunk(chunk)
+      })
     socket.on('error', (err) => this.destroy(err))
     socket.on('close', () => this.destroy(null))
     this.events = events

@@ -6,6 +6,7 @@ import { Parser } from 'pg-protocol/dist/parser'
 import type { BackendMessage } from 'pg-protocol/dist/messages'
 import sasl from 'pg/lib/crypto/sasl'
 import { PgError, SqlState } from './PgError.js'
+import { connectWithSharedReads, type ReadSink } from './SharedReads.js'
 import { encodeStartup } from './StartupEncoder.js'
 
 
@@ -26,6 +27,8 @@ export interface LoginOptions {
 
 export interface LoggedInServer {
   socket: net.Socket
+  /** Where the socket's reads go when it reads into the shared buffer (plain TCP); null: 'data' events (TLS). */
+  reads: ReadSink | null
   pid: number
   secret: number
   /** ParameterStatus values the server reported at log-in. */
@@ -38,12 +41,13 @@ export interface LoggedInServer {
  * log-in the caller reads the socket raw.
  */
 export async function loginToServer(endpoint: ServerEndpoint, opts: LoginOptions): Promise<LoggedInServer> {
-  let socket: net.Socket = net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true })
+  const plain = opts.tls === 'disable' ? connectWithSharedReads(endpoint.host, endpoint.port) : null
+  let socket: net.Socket = plain?.socket ?? net.connect({ host: endpoint.host, port: endpoint.port, noDelay: true })
   const timer = setTimeout(() => socket.destroy(new PgError(SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH, `timeout after ${opts.timeoutMs} ms connecting to server ${endpoint.host}:${endpoint.port}`)), opts.timeoutMs)
   try {
     await once(socket, 'connect')
     if (opts.tls !== 'disable') socket = await startTls(socket, endpoint, opts.tls)
-    return await authenticate(socket, opts)
+    return await authenticate(socket, plain?.reads ?? null, opts)
   } catch (err) {
     socket.destroy()
     throw asPgError(err, endpoint)
@@ -93,7 +97,7 @@ function md5hex(data: string | Buffer): string {
   return createHash('md5').update(data).digest('hex')
 }
 
-function authenticate(socket: net.Socket, opts: LoginOptions): Promise<LoggedInServer> {
+function authenticate(socket: net.Socket, reads: ReadSink | null, opts: LoginOptions): Promise<LoggedInServer> {
   return new Promise((resolve, reject) => {
     const parser = new Parser()
     const params = new Map<string, string>()
@@ -163,11 +167,12 @@ function authenticate(socket: net.Socket, opts: LoginOptions): Promise<LoggedInS
     const finish = (err: unknown): void => {
       if (done) return
       done = true
-      socket.off('data', onData)
+      if (reads) reads.sink = null
+      else socket.off('data', onData)
       socket.off('error', finish)
       socket.off('close', onClose)
       if (err) reject(err)
-      else resolve({ socket, pid, secret, params })
+      else resolve({ socket, reads, pid, secret, params })
     }
     const onData = (chunk: Buffer): void => {
       try {
@@ -179,7 +184,9 @@ function authenticate(socket: net.Socket, opts: LoginOptions): Promise<LoggedInS
       }
     }
     const onClose = (): void => finish(new PgError(SqlState.CONNECTION_FAILURE, 'server closed the connection during log-in'))
-    socket.on('data', onData)
+    // The parser may keep a partial message: give it its own copy of a shared-buffer read.
+    if (reads) reads.sink = (chunk) => onData(Buffer.from(chunk))
+    else socket.on('data', onData)
     socket.on('error', finish)
     socket.on('close', onClose)
     socket.write(encodeStartup({ user: opts.user, database: opts.database, ...opts.params }))

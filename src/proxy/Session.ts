@@ -32,7 +32,7 @@ import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import { writeCorked } from '../protocol/TickCork.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
+import type { SessionEffect, StatementPlan, ValueRef } from '../router/StatementPlan.js'
 import { parseLsn } from '../health/Lsn.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
@@ -83,7 +83,7 @@ export class Session implements TrackerOwner {
   private readonly parked = new Map<string, Attachment>()
   private readonly statements: ClientStatements
   /** Statements this client made with SQL PREPARE: its name → the proxy's name and the PREPARE that makes it. */
-  private readonly sqlPrepared = new Map<string, { serverName: string; prepareSql: string }>()
+  private readonly sqlPrepared = new Map<string, SqlPrepared>()
   readonly settings: SessionSettings
   /** Extended-protocol messages of the current group not yet sent to a server. */
   private held: Held[] = []
@@ -148,6 +148,9 @@ export class Session implements TrackerOwner {
       services.metrics.clientBytes(chunk.length, 0)
       noteBytesRead(chunk.length)
       this.reader.push(chunk)
+      // While a message waits (for a server, for a full server socket to drain), what the client sends next
+      // piles up here: past a bound, stop reading it until the pump has worked through it.
+      if (this.running && this.reader.buffered > READ_AHEAD_LIMIT && !this.client.isPaused()) this.client.pause()
       void this.pump()
     })
     client.on('drain', () => this.resumeServers())
@@ -190,10 +193,10 @@ export class Session implements TrackerOwner {
         this.record(frame)
         try {
           const wait = this.handle(frame)
-          if (wait) await this.paused(wait)
+          if (wait) await wait
         } catch (err) {
           if (!(err instanceof PgError) || err.severity !== 'ERROR') throw err
-          await this.paused(this.refuse(frame.type, err))
+          await this.refuse(frame.type, err)
         }
       }
     } catch (err) {
@@ -202,6 +205,7 @@ export class Session implements TrackerOwner {
       this.running = false
       this.replaying = false
     }
+    if (this.client.isPaused() && !this.closed) this.client.resume()
     // Waiting for the client inside a transaction (also one whose BEGIN is still deferred): the clock runs.
     const a = this.attached
     if (this.txStatus !== 'I' && (!a || a.conn.tracker.idle)) this.armIdleInTxTimer()
@@ -242,17 +246,6 @@ export class Session implements TrackerOwner {
   drain(): void {
     this.draining = true
     if (!this.running && this.atBoundary()) this.fatal(shutdownError())
-  }
-
-  /** Stops reading the client while a message waits for a server (the socket's buffer bounds what we hold). */
-  private async paused(wait: Promise<void> | void): Promise<void> {
-    if (!wait) return
-    this.client.pause()
-    try {
-      await wait
-    } finally {
-      if (!this.closed) this.client.resume()
-    }
   }
 
   /** A statement refused while handling this message: answered as a server would, and the session goes on. */
@@ -360,11 +353,21 @@ export class Session implements TrackerOwner {
       return this.refuseQuery(new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${e.name}" already exists`))
     const known = e.kind === 'execute' ? this.sqlPrepared.get(e.name) : undefined
     if (e.kind === 'execute' && !known) return this.refuseQuery(missingStatement(e.name))
-    const route = this.route(analyzed, () => undefined)
+    // EXECUTE names no table: it goes where the prepared query would go with EXECUTE's arguments.
+    // (PREPARE itself may run on any shard: every shard has the same schema.)
+    const prepared = e.kind === 'execute' ? known!.plan : null
+    const route = prepared
+      ? this.route({ plan: prepared, literals: [], firstParam: prepared.paramCount + 1 }, (n) => executeArg(e.kind === 'execute' ? e.args[n - 1] : undefined))
+      : this.route(analyzed, () => undefined)
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
-    if (route.kind !== 'shard') return this.refuseQuery(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'SQL PREPARE/EXECUTE run on one shard', { hint: 'Pin it with /* pgshard: shard=NAME */.' }))
+    if (route.kind !== 'shard')
+      return this.refuseQuery(
+        new PgError(SqlState.FEATURE_NOT_SUPPORTED, `a statement run with SQL PREPARE/EXECUTE must run on one shard; this one needs several (${route.reason})`, {
+          hint: 'Pin its key, or run it without PREPARE (pgshard merges across shards only for plain statements).',
+        }),
+      )
     const conn = await this.connFor(route.shard, 'primary')
-    const entry = known ?? this.newSqlPrepared(sql, e.nameLocation)
+    const entry = known ?? this.newSqlPrepared(sql, e.nameLocation, analyzed.plan!.prepared ?? null)
     if (e.kind === 'prepare') {
       const name = e.name
       if (conn.prepared.has(entry.serverName)) {
@@ -394,9 +397,9 @@ export class Session implements TrackerOwner {
     await this.send(conn, encodeQuery(replaceIdentifierAt(sql, e.nameLocation, entry.serverName)))
   }
 
-  private newSqlPrepared(sql: string, nameLocation: number): { serverName: string; prepareSql: string } {
+  private newSqlPrepared(sql: string, nameLocation: number, plan: StatementPlan | null): SqlPrepared {
     const serverName = this.services.statementNames.nameFor(replaceIdentifierAt(sql, nameLocation, '$name'), SQL_PREPARE_KEY)
-    return { serverName, prepareSql: replaceIdentifierAt(sql, nameLocation, serverName) }
+    return { serverName, prepareSql: replaceIdentifierAt(sql, nameLocation, serverName), plan }
   }
 
   /** A statement the proxy answered itself: its tag and ReadyForQuery, then the server goes back if idle. */
@@ -639,7 +642,8 @@ export class Session implements TrackerOwner {
     const multi = this.multi
     if (multi) {
       this.multi = null
-      await this.groupServer()
+      // What the group sent to a server before its Bind (postgres.js's Parse and Describe) ends there first.
+      if (await this.groupServer()) this.leaveGroupServer()
       this.groupConn = null
       this.groupBound = false
       this.localPortals.clear()
@@ -1269,6 +1273,9 @@ function valueOfSet(text: string): string {
   return v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1).replace(/''/g, "'") : v
 }
 
+/** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
+const READ_AHEAD_LIMIT = 256 * 1024
+
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
 
@@ -1276,6 +1283,21 @@ const CURRENT_LSN_QUERY = encodeQuery('SELECT pg_catalog.pg_current_wal_lsn()')
 
 function shutdownError(): PgError {
   return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')
+}
+
+/** A statement made by SQL PREPARE: pgshard's name for it, the PREPARE that makes it, and its query's plan. */
+interface SqlPrepared {
+  serverName: string
+  prepareSql: string
+  plan: StatementPlan | null
+}
+
+/** An EXECUTE argument as the value of the prepared query's parameter (an expression: unknown). */
+function executeArg(v: ValueRef | null | undefined): BoundParam | undefined {
+  if (!v) return undefined
+  if ('literal' in v) return { value: v.literal, format: 0, typeOid: 0 }
+  if ('null' in v) return { value: null, format: 0, typeOid: 0 }
+  return undefined
 }
 
 type SqlPreparedEffect = Extract<SessionEffect, { kind: 'prepare' | 'execute' | 'deallocate' }>
