@@ -82,6 +82,16 @@ export class Pool {
     this.pump()
   }
 
+  /** An idle connection now, or null (then acquire() waits for one). */
+  tryAcquire(): ServerConnection | null {
+    if (this.closed || this.paused || this.waiters.length > 0) return null
+    const conn = this.takeIdle()
+    if (!conn) return null
+    this.busy.add(conn)
+    this.stats.acquired++
+    return conn
+  }
+
   acquire(): Promise<ServerConnection> {
     if (this.closed) return Promise.reject(new PgError(SqlState.ADMIN_SHUTDOWN, `pool ${this.name} is closed`))
     if (!this.paused) {

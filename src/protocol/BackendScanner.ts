@@ -6,6 +6,12 @@ export const FORWARD = 1
 export const NOTIFY = 2
 /** Collect the body for `onMessage`. */
 export const INSPECT = 4
+/**
+ * Hand over the bytes forwarded so far before `onMessage` (it may write to the client itself, or give the
+ * connection to another client). Without it, forwarded messages keep accumulating into one span, so that a
+ * whole reply leaves in one write.
+ */
+export const FLUSH = 8
 
 export interface BackendHandler {
   onHeader(type: number, length: number): number
@@ -86,7 +92,7 @@ export class BackendScanner {
       }
       // The message is complete.
       if (this.flags & NOTIFY) {
-        if (spanStart >= 0) {
+        if (this.flags & FLUSH && spanStart >= 0) {
           h.forward(chunk.subarray(spanStart, pos))
           spanStart = -1
         }

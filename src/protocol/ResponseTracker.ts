@@ -1,4 +1,4 @@
-import { FORWARD, INSPECT, NOTIFY, type BackendHandler } from './BackendScanner.js'
+import { FLUSH, FORWARD, INSPECT, NOTIFY, type BackendHandler } from './BackendScanner.js'
 import { messageWithHeader, type TxStatus } from './ServerMessages.js'
 
 /** The kind of request a server is answering, which decides which reply ends it. */
@@ -130,16 +130,19 @@ export class ResponseTracker implements BackendHandler {
   }
 
   onHeader(type: number, _length: number): number {
+    const p = this.current()
     if (type === T.dataRow || type === T.copyData) {
-      const p = this.current()
       if (p?.onRow) return NOTIFY | INSPECT
       return p && p.mode === 'suppress' ? 0 : FORWARD
     }
-    const p = this.current()
     if (type === T.notification) return FORWARD
-    if (type === T.errorResponse) return p?.replaceError || p?.mode === 'suppress' ? NOTIFY | INSPECT : FORWARD | NOTIFY | INSPECT
-    if (type === T.readyForQuery || type === T.commandComplete && p?.onTag) return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT
-    return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY
+    // ReadyForQuery may hand the connection to another client, an error may be replaced: what came before
+    // must be out first. So must it when the message ends a request and the next answer is the proxy's own.
+    if (type === T.readyForQuery) return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT | FLUSH
+    if (type === T.errorResponse) return p?.replaceError || p?.mode === 'suppress' ? NOTIFY | INSPECT | FLUSH : FORWARD | NOTIFY | INSPECT | FLUSH
+    const flush = p && ends(p.expect, type) && this.queue[this.head + 1]?.mode === 'synth' ? FLUSH : 0
+    if (type === T.commandComplete && p?.onTag) return (p.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT | flush
+    return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | flush
   }
 
   forward(bytes: Buffer): void {

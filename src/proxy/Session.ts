@@ -29,7 +29,6 @@ import {
   type TxStatus,
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
-import { writeCorked } from '../protocol/TickCork.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { SessionEffect, StatementPlan, ValueRef } from '../router/StatementPlan.js'
@@ -307,7 +306,7 @@ export class Session implements TrackerOwner {
 
   // ---------------------------------------------------------------- simple query
 
-  private async onQuery(frame: Frame): Promise<void> {
+  private onQuery(frame: Frame): Promise<void> | void {
     const sql = decodeQuery(frame.body)
     this.stats.queries++
     const analyzed = this.analyze(sql)
@@ -323,14 +322,18 @@ export class Session implements TrackerOwner {
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard') {
-      await this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n))
-      this.emitAfterPending(readyForQuery(this.txStatus))
-      return
+      return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(() =>
+        this.emitAfterPending(readyForQuery(this.txStatus)),
+      )
     }
     if (route.role !== 'replica') this.notRetryable()
-    const conn = await this.connFor(route.shard, route.role)
-    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
-    await this.send(conn, frame.raw)
+    const send = (conn: ServerConnection) => {
+      conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
+      return this.send(conn, frame.raw)
+    }
+    // Most statements find their server at once (the attached one, an idle one in the pool): no await then.
+    const ready = this.connNow(route.shard, route.role)
+    return ready ? send(ready) : this.connFor(route.shard, route.role).then(send)
   }
 
   /**
@@ -514,7 +517,7 @@ export class Session implements TrackerOwner {
       conn = null
     }
     if (!conn) {
-      conn = await this.connFor(route.shard, route.role)
+      conn = this.connNow(route.shard, route.role) ?? (await this.connFor(route.shard, route.role))
       this.groupConn = conn
     }
     // What the group held back (its Parse, a Describe) goes first, in the order the client sent it.
@@ -864,14 +867,41 @@ export class Session implements TrackerOwner {
    * A server connection for this shard and role: the one attached when it fits, else (once every reply of the
    * attached one has arrived) a fresh one from the pool, brought to this client's session state.
    */
+  /**
+   * The server for a statement when it is at hand without waiting: the attached connection if it fits, or an
+   * idle one of the pool. Null when getting one means waiting (connFor then does the whole job).
+   */
+  private connNow(shard: number, wanted: Role): ServerConnection | null {
+    const role = wanted === 'replica' && this.lsnPending.has(shard) ? 'primary' : wanted
+    const a = this.attached
+    let conn: ServerConnection | null = null
+    if (a) {
+      const fits = a.placement.shard === shard && (a.placement.role === 'primary' || role === 'replica')
+      if (!fits && !(this.currentServer() && a.placement.shard === shard)) return null
+      conn = a.conn
+    } else if (!this.sessionMode) {
+      const placement = this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
+      const idle = placement.pool.tryAcquire()
+      if (!idle) return null
+      this.services.metrics.poolWait(0)
+      this.attach({ conn: idle, placement })
+      conn = idle
+    } else return null
+    this.startPendingBegin(conn)
+    return conn
+  }
+
+  /** The transaction the client opened starts here, on the shard its first statement needs. */
+  private startPendingBegin(conn: ServerConnection): void {
+    if (this.pendingBegin === null) return
+    conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
+    conn.write(encodeQuery(this.pendingBegin))
+    this.pendingBegin = null
+  }
+
   private async connFor(shard: number, role: Role): Promise<ServerConnection> {
     const conn = await this.serverFor(shard, role)
-    if (this.pendingBegin !== null) {
-      // The transaction the client opened starts here, on the shard its first statement needs.
-      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
-      conn.write(encodeQuery(this.pendingBegin))
-      this.pendingBegin = null
-    }
+    this.startPendingBegin(conn)
     return conn
   }
 
@@ -1108,7 +1138,7 @@ export class Session implements TrackerOwner {
     if (this.closed) return
     this.stats.bytesOut += bytes.length
     this.services.metrics.clientBytes(0, bytes.length)
-    if (!writeCorked(this.client, bytes)) {
+    if (!this.client.write(bytes)) {
       const conn = this.attached?.conn
       if (conn && !this.pausedServers.has(conn)) {
         conn.pause()
