@@ -38,7 +38,7 @@ export class Pool {
   private readonly waiters: Waiter[] = []
   private connecting = 0
   private resetting = 0
-  private closed = false
+  closed = false
   paused = false
   /** Cumulative counters for SHOW STATS / metrics. */
   readonly stats = { acquired: 0, waitMicros: 0, maxWaitSince: 0, timeouts: 0, connectFailures: 0 }

@@ -122,6 +122,8 @@ export class Session implements TrackerOwner {
   /** Frames to run again (a read whose replica died before answering), before reading the client. */
   private replay: Frame[] = []
   private replaying = false
+  /** The node connNow chose when it found no idle connection there: connFor waits on that one. */
+  private chosen: Placement | null = null
   /** A node that failed the unit in flight: its retry goes elsewhere. */
   private avoid: string | undefined
   private idleWaiters: (() => void)[] = []
@@ -882,7 +884,11 @@ export class Session implements TrackerOwner {
     } else if (!this.sessionMode) {
       const placement = this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
       const idle = placement.pool.tryAcquire()
-      if (!idle) return null
+      if (!idle) {
+        // connFor waits on this same node: choosing again would skew the replica rotation.
+        this.chosen = placement
+        return null
+      }
       this.services.metrics.poolWait(0)
       this.attach({ conn: idle, placement })
       conn = idle
@@ -928,8 +934,11 @@ export class Session implements TrackerOwner {
       this.parked.delete(`${shard}:${role}`)
       attachment = undefined
     }
+    const chosen = this.chosen
+    this.chosen = null
     if (!attachment) {
-      const placement = this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
+      const placement =
+        chosen && chosen.shard === shard && !chosen.pool.closed ? chosen : this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
       const waitStart = performance.now()
       const conn = await placement.pool.acquire()
       this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
