@@ -71,10 +71,21 @@ t.test('named prepared statements: 50 clients over 5 server connections', async 
   )
   t.equal(wrong, 0, '1,650 executions of 50 same-named statements, every answer is the client’s own')
 
-  const sql = postgres(fx.url, { max: 10, prepare: true, onnotice: () => {} })
-  t.teardown(() => sql.end({ timeout: 5 }))
-  const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => sql`SELECT ${i}::int + 1 AS n`))
-  t.ok(answers.every((r, i) => r[0].n === i + 1), 'postgres.js: 300 pipelined prepared queries over 10 connections')
+  // postgres.js: 50 clients (connections), each with its own named statements, over the same 5 servers.
+  const sqls = Array.from({ length: 50 }, () => postgres(fx.url, { max: 1, prepare: true, onnotice: () => {} }))
+  t.teardown(() => Promise.all(sqls.map((sql) => sql.end({ timeout: 5 }))))
+  let wrongJs = 0
+  await Promise.all(
+    sqls.map(async (sql, id) => {
+      for (let i = 0; i < 20; i++) {
+        const r = await sql`SELECT ${i}::int * 1000 + ${id}::int AS v`
+        if (r[0].v !== i * 1000 + id) wrongJs++
+      }
+      const piped = await Promise.all(Array.from({ length: 10 }, (_, i) => sql`SELECT ${i}::int + ${id}::int AS v`))
+      if (!piped.every((r, i) => r[0].v === i + id)) wrongJs++
+    }),
+  )
+  t.equal(wrongJs, 0, 'postgres.js: 50 clients × 30 prepared queries (10 of them pipelined), every answer right')
 
   // A statement one client prepared is invisible to another, even on the same server connection.
   const a = clients[0]
