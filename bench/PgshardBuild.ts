@@ -6,7 +6,7 @@ import { join } from 'node:path'
 const REPO = join(import.meta.dirname, '..')
 
 export interface PgshardBuild {
-  /** bin/pgshard.js of the build. */
+  /** bin/pgshard of the build: the command users run (node with the proxy's memory settings). */
   bin: string
   /** What was built: a commit, or the working tree. */
   source: string
@@ -23,7 +23,7 @@ export async function buildPgshard(from: 'head' | 'worktree', dir: string): Prom
   if (from === 'worktree') {
     if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first')
     const dirty = git('status', '--porcelain', '--', 'src').split('\n').filter((l) => l.length > 0).length
-    return { bin: join(REPO, 'bin', 'pgshard.js'), source: `working tree on ${commit}${dirty > 0 ? ` (${dirty} changed files in src/)` : ''}` }
+    return { bin: join(REPO, 'bin', 'pgshard'), source: `working tree on ${commit}${dirty > 0 ? ` (${dirty} changed files in src/)` : ''}` }
   }
   await mkdir(dir, { recursive: true })
   const archive = spawnSync('sh', ['-c', `git archive HEAD src types bin package.json tsconfig.json tsconfig.build.json | tar -x -C '${dir}'`], {
@@ -36,5 +36,5 @@ export async function buildPgshard(from: 'head' | 'worktree', dir: string): Prom
   const tsc = spawnSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(dir, 'tsconfig.build.json')], { encoding: 'utf8', timeout: 300_000 })
   if (!existsSync(join(dir, 'dist', 'cli', 'main.js'))) throw new Error(`tsc emitted no dist/cli/main.js: ${tsc.stdout}${tsc.stderr}`)
   if (tsc.status !== 0) process.stderr.write(`tsc reported errors in commit ${commit} (running what it emitted):\n${tsc.stdout.slice(0, 3000)}\n`)
-  return { bin: join(dir, 'bin', 'pgshard.js'), source: `commit ${commit}` }
+  return { bin: join(dir, 'bin', 'pgshard'), source: `commit ${commit}` }
 }

@@ -5,7 +5,7 @@ import { waitForLogin } from './LoginProbe.js'
 import { ServerProcess } from './ServerProcess.js'
 
 export interface PgshardOptions {
-  /** bin/pgshard.js of a build (PgshardBuild). */
+  /** bin/pgshard of a build (PgshardBuild). */
   bin: string
   dir: string
   port: number
@@ -15,13 +15,13 @@ export interface PgshardOptions {
   control: { user: string; password: string }
   poolSize: number
   maxClientConnections?: number
-  /** Extra node flags for the proxy (--cpu-prof, --perf-basic-prof, …). */
+  /** Extra node flags for the proxy (--cpu-prof, --perf-basic-prof, …): passed through NODE_OPTIONS. */
   nodeArgs?: string[]
   fdLimit?: number
 }
 
 /**
- * The compiled pgshard (`bin/pgshard.js start -c FILE`) as a child process with its own
+ * The compiled pgshard (`bin/pgshard start -c FILE`, as users run it) as a child process with its own
  * event loop, over a one-shard map in transaction mode. pgbench_accounts is sharded by aid, so `pgbench -S` pays
  * for key extraction and the ring lookup as a sharded application would.
  */
@@ -55,8 +55,9 @@ export class PgshardTarget implements BenchTarget {
     // JSON is YAML: the loader reads it as any shard map.
     await writeFile(configFile, JSON.stringify(config, null, 2))
     const proc = ServerProcess.spawn({
-      command: process.execPath,
-      args: [...(opts.nodeArgs ?? []), opts.bin, 'start', '-c', configFile],
+      command: opts.bin,
+      args: ['start', '-c', configFile],
+      env: opts.nodeArgs?.length ? { ...process.env, NODE_OPTIONS: opts.nodeArgs.join(' ') } : process.env,
       cwd: opts.dir,
       logFile: join(opts.dir, 'pgshard.log'),
       asPostgres: false,
