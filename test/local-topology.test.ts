@@ -8,7 +8,7 @@ import { LocalTopology } from '../src/topology/LocalTopology.js'
 import { findPostgresBinaries } from '../src/topology/PostgresBinaries.js'
 import { processesUnder, waitFor } from '../src/topology/ProcessScan.js'
 import { topologyParentDir } from '../src/topology/ScratchSpace.js'
-import { quoteLiteral } from '../src/topology/SqlQuoting.js'
+import { quoteLiteral } from '../src/router/SqlQuoting.js'
 import { leftoversOf, startTopology } from './harness/startTopology.js'
 
 const connect = async (config: pg.ClientConfig) => {

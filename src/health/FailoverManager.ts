@@ -1,7 +1,7 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { Logger } from '../log/Logger.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
-import { quoteLiteral } from '../topology/SqlQuoting.js'
+import { quoteLiteral } from '../router/SqlQuoting.js'
 import { isAliveAnswer, type CheckOutcome } from './HealthChecker.js'
 import { ControlConnection, queryOnce } from './ControlConnection.js'
 import type { HealthMonitor } from './HealthMonitor.js'

@@ -1,5 +1,5 @@
 import type { Config } from '../config/ConfigSchema.js'
-import { quoteLiteral } from '../topology/SqlQuoting.js'
+import { quoteLiteral } from '../router/SqlQuoting.js'
 import { conninfoValue, conninfoWithAddress } from './Conninfo.js'
 import { queryOnce } from './ControlConnection.js'
 import type { NodeState } from './NodeState.js'

@@ -1,5 +1,5 @@
 import type { Config } from '../config/ConfigSchema.js'
-import { quoteIdent } from '../topology/SqlQuoting.js'
+import { quoteIdent } from '../router/SqlQuoting.js'
 
 export type SyncPolicy = Config['health']['synchronous_policy']
 

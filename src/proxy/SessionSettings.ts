@@ -1,5 +1,5 @@
 import { PgError, SqlState } from '../protocol/PgError.js'
-import { quoteLiteral } from '../router/SqlQuoting.js'
+import { quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'
 
 /** Start-up packet keys that are not session settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication'])
@@ -101,8 +101,4 @@ export class SessionSettings {
     for (const [k, v] of this.wanted) settings.set(k, v)
     return sql
   }
-}
-
-export function quoteIdent(name: string): string {
-  return /^[a-z_][a-z0-9_.$]*$/.test(name) && !name.includes('..') ? name : `"${name.replace(/"/g, '""')}"`
 }

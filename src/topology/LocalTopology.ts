@@ -12,7 +12,7 @@ import { ProgramFailedError, runAsPostgres, type RunOptions } from './PostgresPr
 import { readPostmasterPidFile } from './PostmasterPidFile.js'
 import { isAlive, processesUnder, signalQuietly, waitFor } from './ProcessScan.js'
 import { topologyParentDir } from './ScratchSpace.js'
-import { quoteIdent, quoteLiteral } from './SqlQuoting.js'
+import { quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'
 import { removeStaleSharedMemory } from './SysvSharedMemory.js'
 import { tearDown, tearDownSync } from './TopologyTeardown.js'
 
