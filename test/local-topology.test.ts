@@ -192,7 +192,13 @@ t.test('1 shard × 2 synchronous replicas with md5: promote one, repoint the oth
 
   const [setting] = await topo.query(primary, 'SHOW synchronous_standby_names')
   t.equal(setting.synchronous_standby_names, 'ANY 1 ("s0-replica1", "s0-replica2")')
-  const senders = await topo.query(primary, 'SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1')
+  // A replica shows up in pg_stat_replication once its WAL receiver has connected: give both a moment.
+  let senders: Record<string, unknown>[] = []
+  for (let i = 0; i < 100; i++) {
+    senders = await topo.query(primary, 'SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1')
+    if (senders.length === 2 && senders.every((r) => r.sync_state === 'quorum')) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
   t.same(senders, [
     { application_name: 's0-replica1', sync_state: 'quorum' },
     { application_name: 's0-replica2', sync_state: 'quorum' },
