@@ -51,17 +51,17 @@ export async function streamToSlowReader(setup: BenchSetup, bin: string, options
   try {
     const before = processMemory(target.pid)!
     const sampler = new RssSampler(target.pid, 50)
-    const { socket } = await loginToServer({ host: target.host, port }, { ...setup.login, tls: 'disable', timeoutMs: 10_000 })
+    const conn = await loginToServer({ host: target.host, port }, { ...setup.login, tls: 'disable', timeoutMs: 10_000 })
     const sql = `SELECT repeat('x', 1000) FROM generate_series(1, ${options.streamRows})`
     const expectedS = (options.streamRows * 1000) / (options.readerMBps * MB)
     log(`streaming ${options.streamRows} rows of ~1 kB through pgshard to a reader at ${options.readerMBps} MB/s (~${expectedS.toFixed(0)} s)`)
     try {
-      const read = await readSlowly(socket, sql, options.readerMBps * MB, (expectedS * 3 + 120) * 1000)
+      const read = await readSlowly(conn, sql, options.readerMBps * MB, (expectedS * 3 + 120) * 1000)
       const end = processMemory(target.pid)!
       return { sql, expectedRows: options.streamRows, readerMBps: options.readerMBps, read, before, sampledPeakRss: Math.max(sampler.peak, end.rss), hwm: end.hwm }
     } finally {
       sampler.stop()
-      socket.destroy()
+      conn.socket.destroy()
     }
   } finally {
     await target.stop()

@@ -15,7 +15,7 @@ export interface PgshardOptions {
   control: { user: string; password: string }
   poolSize: number
   maxClientConnections?: number
-  /** Extra node flags for the proxy (--cpu-prof, --perf-basic-prof, …): passed through NODE_OPTIONS. */
+  /** Extra node flags for the proxy (--cpu-prof, --perf-basic-prof, …): through bin/pgshard's PGSHARD_NODE_ARGS (NODE_OPTIONS refuses --cpu-prof). */
   nodeArgs?: string[]
   fdLimit?: number
 }
@@ -57,7 +57,7 @@ export class PgshardTarget implements BenchTarget {
     const proc = ServerProcess.spawn({
       command: opts.bin,
       args: ['start', '-c', configFile],
-      env: opts.nodeArgs?.length ? { ...process.env, NODE_OPTIONS: opts.nodeArgs.join(' ') } : process.env,
+      env: opts.nodeArgs?.length ? { ...process.env, PGSHARD_NODE_ARGS: opts.nodeArgs.join(' ') } : process.env,
       cwd: opts.dir,
       logFile: join(opts.dir, 'pgshard.log'),
       asPostgres: false,

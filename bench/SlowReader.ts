@@ -1,4 +1,4 @@
-import type net from 'node:net'
+import type { LoggedInServer } from '../src/protocol/ServerLogin.js'
 import { BackendScanner, INSPECT, NOTIFY } from '../src/protocol/BackendScanner.js'
 import { encodeQuery, TERMINATE } from '../src/protocol/FrontendMessages.js'
 
@@ -18,9 +18,11 @@ export interface SlowReadResult {
  * Sends one query on a logged-in connection and reads its answer no faster than `bytesPerSecond`: after each
  * chunk the socket is paused until the budget catches up, so the kernel's buffers fill and whoever sends to us
  * must hold back (or buffer). Resolves at ReadyForQuery, or with `error` set when the answer cannot complete; the
- * socket is then closed.
+ * socket is then closed. A plain connection from loginToServer reads into the shared buffer (no 'data' events):
+ * its chunks come through `reads`.
  */
-export function readSlowly(socket: net.Socket, sql: string, bytesPerSecond: number, timeoutMs: number): Promise<SlowReadResult> {
+export function readSlowly(conn: Pick<LoggedInServer, 'socket' | 'reads'>, sql: string, bytesPerSecond: number, timeoutMs: number): Promise<SlowReadResult> {
+  const { socket, reads } = conn
   // A stream whose framing is broken (a lost or repeated byte) leaves the scanner waiting for a message that never
   // ends: with nothing arriving for this long, give up and say how far it got.
   const STALL_MS = 10_000
@@ -36,6 +38,7 @@ export function readSlowly(socket: net.Socket, sql: string, bytesPerSecond: numb
       clearTimeout(timer)
       clearInterval(stall)
       socket.removeAllListeners('data')
+      if (reads) reads.sink = null
       if (failure === undefined) socket.end(TERMINATE)
       else socket.destroy()
       error ??= failure
@@ -59,7 +62,7 @@ export function readSlowly(socket: net.Socket, sql: string, bytesPerSecond: numb
         finish(`nothing arrived for ${STALL_MS / 1000} s and no ReadyForQuery: ${rows} DataRows in ${bytes} bytes read (framing broken?)`)
       }
     }, 1000)
-    socket.on('data', (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer) => {
       lastData = Date.now()
       bytes += chunk.length
       try {
@@ -73,7 +76,9 @@ export function readSlowly(socket: net.Socket, sql: string, bytesPerSecond: numb
         socket.pause()
         setTimeout(() => socket.resume(), ahead * 1000)
       }
-    })
+    }
+    if (reads) reads.sink = onChunk
+    else socket.on('data', onChunk)
     socket.on('error', (e) => finish(e.message))
     socket.once('close', () => finish(`connection closed after ${rows} DataRows`))
     socket.write(encodeQuery(sql))
