@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { WORKLOADS } from './Workloads.js'
 
-const TARGET_NAMES = ['direct', 'PgBouncer', 'Pgpool-II', 'pgshard'] as const
+const TARGET_NAMES = ['direct', 'PgBouncer', 'Pgpool-II', 'pgshard', 'node-relay'] as const
 export type TargetName = (typeof TARGET_NAMES)[number]
 const PARTS = ['pooling', 'memory', 'profile', 'router'] as const
 export type Part = (typeof PARTS)[number]

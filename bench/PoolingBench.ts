@@ -4,6 +4,7 @@ import type { BenchOptions, TargetName } from './BenchOptions.js'
 import type { BenchSetup } from './BenchSetup.js'
 import type { BenchTarget } from './BenchTarget.js'
 import { PgBench, type PgBenchResult } from './PgBench.js'
+import { NodeRelayTarget } from './NodeRelayTarget.js'
 import { PgBouncerTarget } from './PgBouncerTarget.js'
 import { PgpoolTarget } from './PgpoolTarget.js'
 import { PgshardTarget } from './PgshardTarget.js'
@@ -35,7 +36,7 @@ const SETTLE_MS = 1000
 /** Starts every requested target, in front of the same primary, with the same pool size where it has one. */
 async function startTargets(setup: BenchSetup, options: BenchOptions, pgshardBin: string, log: (l: string) => void): Promise<Map<TargetName, BenchTarget>> {
   const targets = new Map<TargetName, BenchTarget>()
-  const ports = await freeLoopbackPorts(3)
+  const ports = await freeLoopbackPorts(4)
   const maxClients = Math.max(...WORKLOADS.map((w) => w.clients))
   try {
     for (const name of options.targets) {
@@ -63,6 +64,9 @@ async function startTargets(setup: BenchSetup, options: BenchOptions, pgshardBin
             bin: pgshardBin, dir: await setup.subdir('pgshard'), port: ports[2], backend: setup.primary, login: setup.login,
             control: setup.control, poolSize: options.poolSize,
           }))
+          break
+        case 'node-relay':
+          targets.set(name, await NodeRelayTarget.start({ dir: await setup.subdir('node-relay'), port: ports[3], backend: setup.primary, login: setup.login }))
           break
       }
     }

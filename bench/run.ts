@@ -48,7 +48,7 @@ if (wants('pooling') || wants('memory') || wants('profile')) {
     if (wants('pooling')) {
       const results = await runPoolingBench(setup, options, build.bin, log)
       await report('pooling', 'Pooling: direct Postgres, PgBouncer, Pgpool-II and pgshard', [
-        `- pgshard: ${build.source}, transaction mode, pool size ${options.poolSize} (PgBouncer the same; Pgpool-II a child and a server connection per client)`,
+        `- pgshard: ${build.source}, transaction mode, pool size ${options.poolSize} (PgBouncer the same; Pgpool-II a child and a server connection per client); node-relay: bench/node-relay.ts, bytes copied between each client and a server connection of its own, the floor of Node's sockets`,
         `- pgbench scale ${options.scale}, ${options.durationS} s per run, -j 2, ${options.repeats} repeats; order per repeat: ${results.orders.map((o) => o.join(' → ')).join('; ')}`,
         `- load average before each run: ${results.loadRange}`,
       ], poolingTable(results))

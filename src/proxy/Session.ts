@@ -10,7 +10,6 @@ import {
   encodeBind,
   encodeQuery,
   encodeTarget,
-  paramFormat,
   renameBind,
   renameParse,
   type BindMessage,
@@ -31,16 +30,16 @@ import {
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { SessionEffect, StatementPlan, ValueRef } from '../router/StatementPlan.js'
+import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import { parseLsn } from '../health/Lsn.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { decodeDataRow } from '../protocol/RowMessages.js'
 import { ClientStatements, type ClientStatement } from './ClientStatements.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
-import { renumberParams } from './ParamRenumbering.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { SessionSettings } from './SessionSettings.js'
+import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 
 interface Attachment {
@@ -1331,14 +1330,6 @@ interface SqlPrepared {
   plan: StatementPlan | null
 }
 
-/** An EXECUTE argument as the value of the prepared query's parameter (an expression: unknown). */
-function executeArg(v: ValueRef | null | undefined): BoundParam | undefined {
-  if (!v) return undefined
-  if ('literal' in v) return { value: v.literal, format: 0, typeOid: 0 }
-  if ('null' in v) return { value: null, format: 0, typeOid: 0 }
-  return undefined
-}
-
 type SqlPreparedEffect = Extract<SessionEffect, { kind: 'prepare' | 'execute' | 'deallocate' }>
 
 function isSqlPrepared(e: SessionEffect): e is SqlPreparedEffect {
@@ -1349,40 +1340,3 @@ function isSqlPrepared(e: SessionEffect): e is SqlPreparedEffect {
 const SQL_PREPARE_KEY = [-1]
 
 type MultiRoute = Exclude<Route, { kind: 'shard' } | { kind: 'error' }>
-
-/** A client's Bind as a statement for the shards: the client's text and parameters, literals put back. */
-function bindStatement(stmt: ClientStatement, b: BindMessage): ShardStatement {
-  return {
-    sql: stmt.text,
-    bind: { params: b.params, formats: b.paramFormats, types: stmt.paramTypes, resultFormats: b.resultFormats },
-  }
-}
-
-/** One shard's part of a split INSERT: only the parameters that part uses, renumbered from $1. */
-function splitPart(sql: string, whole: ShardStatement): ShardStatement {
-  if (!whole.bind) return { sql }
-  const r = renumberParams(sql)
-  const b = whole.bind
-  return {
-    sql: r.sql,
-    bind: {
-      params: r.original.map((n) => b.params[n - 1] ?? null),
-      formats: b.formats.length <= 1 ? b.formats : r.original.map((n) => b.formats[n - 1] ?? 0),
-      types: r.original.map((n) => b.types[n - 1] ?? 0),
-      resultFormats: b.resultFormats,
-    },
-  }
-}
-
-function literalParam(analyzed: Analyzed, n: number): BoundParam | undefined {
-  const i = n - analyzed.firstParam
-  if (i < 0 || i >= analyzed.literals.length) return undefined
-  return { value: analyzed.literals[i], format: 0, typeOid: 0 }
-}
-
-function bindParam(stmt: ClientStatement, b: BindMessage, n: number): BoundParam | undefined {
-  if (n >= stmt.firstParam && stmt.literals.length > 0) return literalParam({ plan: null, literals: stmt.literals, firstParam: stmt.firstParam }, n)
-  const i = n - 1
-  if (i < 0 || i >= b.params.length) return undefined
-  return { value: b.params[i], format: paramFormat(b.paramFormats, i), typeOid: stmt.paramTypes[i] ?? 0 }
-}

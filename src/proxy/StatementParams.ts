@@ -1,0 +1,55 @@
+import { paramFormat, type BindMessage } from '../protocol/FrontendMessages.js'
+import type { BoundParam } from '../router/Route.js'
+import type { ValueRef } from '../router/StatementPlan.js'
+import type { ClientStatement } from './ClientStatements.js'
+import type { ShardStatement } from './MultiShardExecutor.js'
+import { renumberParams } from './ParamRenumbering.js'
+import type { Analyzed } from './SessionServices.js'
+
+// How a statement's parameters reach the router (the key's value) and the shards (the Bind they get): from a
+// client's Bind, from literals the normalizer took out, or from an EXECUTE's arguments.
+
+/** An EXECUTE argument as the value of the prepared query's parameter (an expression: unknown). */
+export function executeArg(v: ValueRef | null | undefined): BoundParam | undefined {
+  if (!v) return undefined
+  if ('literal' in v) return { value: v.literal, format: 0, typeOid: 0 }
+  if ('null' in v) return { value: null, format: 0, typeOid: 0 }
+  return undefined
+}
+
+/** A client's Bind as a statement for the shards: the client's text and parameters, literals put back. */
+export function bindStatement(stmt: ClientStatement, b: BindMessage): ShardStatement {
+  return {
+    sql: stmt.text,
+    bind: { params: b.params, formats: b.paramFormats, types: stmt.paramTypes, resultFormats: b.resultFormats },
+  }
+}
+
+/** One shard's part of a split INSERT: only the parameters that part uses, renumbered from $1. */
+export function splitPart(sql: string, whole: ShardStatement): ShardStatement {
+  if (!whole.bind) return { sql }
+  const r = renumberParams(sql)
+  const b = whole.bind
+  return {
+    sql: r.sql,
+    bind: {
+      params: r.original.map((n) => b.params[n - 1] ?? null),
+      formats: b.formats.length <= 1 ? b.formats : r.original.map((n) => b.formats[n - 1] ?? 0),
+      types: r.original.map((n) => b.types[n - 1] ?? 0),
+      resultFormats: b.resultFormats,
+    },
+  }
+}
+
+export function literalParam(analyzed: Analyzed, n: number): BoundParam | undefined {
+  const i = n - analyzed.firstParam
+  if (i < 0 || i >= analyzed.literals.length) return undefined
+  return { value: analyzed.literals[i], format: 0, typeOid: 0 }
+}
+
+export function bindParam(stmt: ClientStatement, b: BindMessage, n: number): BoundParam | undefined {
+  if (n >= stmt.firstParam && stmt.literals.length > 0) return literalParam({ plan: null, literals: stmt.literals, firstParam: stmt.firstParam }, n)
+  const i = n - 1
+  if (i < 0 || i >= b.params.length) return undefined
+  return { value: b.params[i], format: paramFormat(b.paramFormats, i), typeOid: stmt.paramTypes[i] ?? 0 }
+}
