@@ -7,7 +7,7 @@ import { freeLoopbackPorts } from '../src/topology/FreePort.js'
 import type { BenchOptions } from './BenchOptions.js'
 import type { BenchSetup } from './BenchSetup.js'
 import { waitForLogin } from './LoginProbe.js'
-import { PgshardTarget } from './PgshardTarget.js'
+import { startPgshard } from './PgshardTarget.js'
 import { processMemory, RssSampler, type Memory } from './ProcessStats.js'
 import { readSlowly, type SlowReadResult } from './SlowReader.js'
 
@@ -47,7 +47,7 @@ const LOADER = join(import.meta.dirname, '..', 'scripts', 'ts-loader.mjs')
 /** pgshard streaming a ~1 GB result (1,000 rows of ~1 kB per MB) to a client that reads it slowly. */
 export async function streamToSlowReader(setup: BenchSetup, bin: string, options: BenchOptions, log: (l: string) => void): Promise<StreamResult> {
   const [port] = await freeLoopbackPorts(1)
-  const target = await PgshardTarget.start({ bin, dir: await setup.subdir('pgshard-stream'), port, backend: setup.primary, login: setup.login, control: setup.control, poolSize: options.poolSize })
+  const target = await startPgshard({ bin, dir: await setup.subdir('pgshard-stream'), port, backend: setup.primary, login: setup.login, control: setup.control, poolSize: options.poolSize })
   try {
     const before = processMemory(target.pid)!
     const sampler = new RssSampler(target.pid, 50)
@@ -73,7 +73,7 @@ export async function holdIdleClients(setup: BenchSetup, bin: string, options: B
   const wanted = options.idleClients
   const fdLimit = wanted + 2048
   const [port] = await freeLoopbackPorts(1)
-  const target = await PgshardTarget.start({
+  const target = await startPgshard({
     bin, dir: await setup.subdir('pgshard-idle'), port, backend: setup.primary, login: setup.login, control: setup.control, poolSize: options.poolSize,
     maxClientConnections: wanted + 100, fdLimit,
   })

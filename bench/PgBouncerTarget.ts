@@ -1,9 +1,8 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { giveToPostgres } from '../src/topology/PostgresOsUser.js'
-import type { BenchLogin, BenchTarget } from './BenchTarget.js'
-import { waitForLogin } from './LoginProbe.js'
-import { ServerProcess } from './ServerProcess.js'
+import type { BenchLogin } from './BenchTarget.js'
+import { SpawnedTarget } from './SpawnedTarget.js'
 
 export const PGBOUNCER_BINARY = '/usr/sbin/pgbouncer'
 
@@ -19,67 +18,38 @@ export interface PgBouncerOptions {
 }
 
 /** PgBouncer in transaction mode, run from a directory of its own as the postgres OS user. */
-export class PgBouncerTarget implements BenchTarget {
-  readonly name = 'PgBouncer'
-  readonly host = '127.0.0.1'
-
-  private constructor(
-    readonly port: number,
-    private readonly process: ServerProcess,
-  ) {}
-
-  get pid(): number {
-    return this.process.pid
-  }
-
-  static async start(opts: PgBouncerOptions): Promise<PgBouncerTarget> {
-    const ini = join(opts.dir, 'pgbouncer.ini')
-    const authFile = join(opts.dir, 'userlist.txt')
-    const { user, database } = opts.login
-    await writeFile(authFile, `"${user}" "${opts.scramVerifier}"\n`, { mode: 0o600 })
-    await writeFile(
-      ini,
-      [
-        '[databases]',
-        `${database} = host=${opts.backend.host} port=${opts.backend.port} dbname=${database}`,
-        '[pgbouncer]',
-        'listen_addr = 127.0.0.1',
-        `listen_port = ${opts.port}`,
-        'unix_socket_dir =',
-        'auth_type = scram-sha-256',
-        `auth_file = ${authFile}`,
-        'pool_mode = transaction',
-        `default_pool_size = ${opts.poolSize}`,
-        'max_client_conn = 1000',
-        // Per-connection log lines would tax the connection-per-transaction run; pgshard logs at warn.
-        'log_connections = 0',
-        'log_disconnections = 0',
-        `logfile = ${join(opts.dir, 'pgbouncer.log')}`,
-        `pidfile = ${join(opts.dir, 'pgbouncer.pid')}`,
-        '',
-      ].join('\n'),
-    )
-    for (const f of [ini, authFile]) await giveToPostgres(f)
-    const proc = ServerProcess.spawn({
-      command: PGBOUNCER_BINARY,
-      args: [ini],
-      cwd: opts.dir,
-      logFile: join(opts.dir, 'stdout.log'),
-      asPostgres: true,
-      fdLimit: 4096,
-    })
-    const target = new PgBouncerTarget(opts.port, proc)
-    try {
-      await waitForLogin(target.host, target.port, opts.login, () => proc.running)
-    } catch (err) {
-      await proc.stop('SIGKILL')
-      throw new Error(`PgBouncer did not come up (see ${opts.dir}/pgbouncer.log): ${err instanceof Error ? err.message : err}`)
-    }
-    return target
-  }
-
-  stop(): Promise<void> {
+export async function startPgBouncer(opts: PgBouncerOptions): Promise<SpawnedTarget> {
+  const ini = join(opts.dir, 'pgbouncer.ini')
+  const authFile = join(opts.dir, 'userlist.txt')
+  const { user, database } = opts.login
+  await writeFile(authFile, `"${user}" "${opts.scramVerifier}"\n`, { mode: 0o600 })
+  await writeFile(
+    ini,
+    [
+      '[databases]',
+      `${database} = host=${opts.backend.host} port=${opts.backend.port} dbname=${database}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${opts.port}`,
+      'unix_socket_dir =',
+      'auth_type = scram-sha-256',
+      `auth_file = ${authFile}`,
+      'pool_mode = transaction',
+      `default_pool_size = ${opts.poolSize}`,
+      'max_client_conn = 1000',
+      // Per-connection log lines would tax the connection-per-transaction run; pgshard logs at warn.
+      'log_connections = 0',
+      'log_disconnections = 0',
+      `logfile = ${join(opts.dir, 'pgbouncer.log')}`,
+      `pidfile = ${join(opts.dir, 'pgbouncer.pid')}`,
+      '',
+    ].join('\n'),
+  )
+  for (const f of [ini, authFile]) await giveToPostgres(f)
+  return SpawnedTarget.launch({
+    name: 'PgBouncer', port: opts.port, login: opts.login, log: join(opts.dir, 'pgbouncer.log'),
     // In 1.18 SIGTERM is the immediate shutdown (SIGINT would wait for clients to finish).
-    return this.process.stop('SIGTERM')
-  }
+    stopSignal: 'SIGTERM',
+    process: { command: PGBOUNCER_BINARY, args: [ini], cwd: opts.dir, logFile: join(opts.dir, 'stdout.log'), asPostgres: true, fdLimit: 4096 },
+  })
 }

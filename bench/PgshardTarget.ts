@@ -1,8 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { BenchLogin, BenchTarget } from './BenchTarget.js'
-import { waitForLogin } from './LoginProbe.js'
-import { ServerProcess } from './ServerProcess.js'
+import type { BenchLogin } from './BenchTarget.js'
+import { SpawnedTarget } from './SpawnedTarget.js'
 
 export interface PgshardOptions {
   /** bin/pgshard of a build (PgshardBuild). */
@@ -25,56 +24,32 @@ export interface PgshardOptions {
  * event loop, over a one-shard map in transaction mode. pgbench_accounts is sharded by aid, so `pgbench -S` pays
  * for key extraction and the ring lookup as a sharded application would.
  */
-export class PgshardTarget implements BenchTarget {
-  readonly name = 'pgshard'
-  readonly host = '127.0.0.1'
-
-  private constructor(
-    readonly port: number,
-    private readonly process: ServerProcess,
-  ) {}
-
-  get pid(): number {
-    return this.process.pid
+export async function startPgshard(opts: PgshardOptions): Promise<SpawnedTarget> {
+  const configFile = join(opts.dir, 'pgshard.yaml')
+  const config = {
+    listen: { host: '127.0.0.1', port: opts.port, max_client_connections: opts.maxClientConnections ?? 10_000 },
+    users: [{ name: opts.login.user, password: opts.login.password }],
+    control: { user: opts.control.user, password: opts.control.password, database: 'postgres' },
+    databases: [{ name: opts.login.database }],
+    shards: [{ name: 's0', primary: { host: opts.backend.host, port: opts.backend.port } }],
+    pool: { mode: 'transaction', size: opts.poolSize },
+    // No replicas in this topology: reads stay on the primary.
+    routing: { read_from: 'primary' },
+    sharding: { tables: [{ name: 'pgbench_accounts', key: 'aid', type: 'integer' }] },
+    log: { level: 'warn' },
   }
-
-  static async start(opts: PgshardOptions): Promise<PgshardTarget> {
-    const configFile = join(opts.dir, 'pgshard.yaml')
-    const config = {
-      listen: { host: '127.0.0.1', port: opts.port, max_client_connections: opts.maxClientConnections ?? 10_000 },
-      users: [{ name: opts.login.user, password: opts.login.password }],
-      control: { user: opts.control.user, password: opts.control.password, database: 'postgres' },
-      databases: [{ name: opts.login.database }],
-      shards: [{ name: 's0', primary: { host: opts.backend.host, port: opts.backend.port } }],
-      pool: { mode: 'transaction', size: opts.poolSize },
-      // No replicas in this topology: reads stay on the primary.
-      routing: { read_from: 'primary' },
-      sharding: { tables: [{ name: 'pgbench_accounts', key: 'aid', type: 'integer' }] },
-      log: { level: 'warn' },
-    }
-    // JSON is YAML: the loader reads it as any shard map.
-    await writeFile(configFile, JSON.stringify(config, null, 2))
-    const proc = ServerProcess.spawn({
+  // JSON is YAML: the loader reads it as any shard map.
+  await writeFile(configFile, JSON.stringify(config, null, 2))
+  const log = join(opts.dir, 'pgshard.log')
+  return SpawnedTarget.launch({
+    name: 'pgshard', port: opts.port, login: opts.login, log,
+    // SIGTERM is the proxy's graceful stop (and the moment --cpu-prof writes its profile).
+    stopSignal: 'SIGTERM', stopTimeoutMs: 30_000,
+    process: {
       command: opts.bin,
       args: ['start', '-c', configFile],
       env: opts.nodeArgs?.length ? { ...process.env, PGSHARD_NODE_ARGS: opts.nodeArgs.join(' ') } : process.env,
-      cwd: opts.dir,
-      logFile: join(opts.dir, 'pgshard.log'),
-      asPostgres: false,
-      fdLimit: opts.fdLimit ?? 4096,
-    })
-    const target = new PgshardTarget(opts.port, proc)
-    try {
-      await waitForLogin(target.host, target.port, opts.login, () => proc.running)
-    } catch (err) {
-      await proc.stop('SIGKILL')
-      throw new Error(`pgshard did not come up (see ${join(opts.dir, 'pgshard.log')}): ${err instanceof Error ? err.message : err}`)
-    }
-    return target
-  }
-
-  /** SIGTERM: the proxy's graceful stop (and the moment --cpu-prof writes its profile). */
-  stop(): Promise<void> {
-    return this.process.stop('SIGTERM', 30_000)
-  }
+      cwd: opts.dir, logFile: log, asPostgres: false, fdLimit: opts.fdLimit ?? 4096,
+    },
+  })
 }

@@ -4,10 +4,10 @@ import type { BenchOptions, TargetName } from './BenchOptions.js'
 import type { BenchSetup } from './BenchSetup.js'
 import type { BenchTarget } from './BenchTarget.js'
 import { PgBench, type PgBenchResult } from './PgBench.js'
-import { NodeRelayTarget } from './NodeRelayTarget.js'
-import { PgBouncerTarget } from './PgBouncerTarget.js'
-import { PgpoolTarget } from './PgpoolTarget.js'
-import { PgshardTarget } from './PgshardTarget.js'
+import { startNodeRelay } from './NodeRelayTarget.js'
+import { startPgBouncer } from './PgBouncerTarget.js'
+import { startPgpool } from './PgpoolTarget.js'
+import { startPgshard } from './PgshardTarget.js'
 import { groupCpuSeconds } from './ProcessStats.js'
 import { WORKLOADS, type Workload } from './Workloads.js'
 
@@ -47,7 +47,7 @@ async function startTargets(setup: BenchSetup, options: BenchOptions, pgshardBin
           break
         case 'PgBouncer': {
           const [row] = await setup.topology.query(setup.topology.shards[0].primary, `SELECT rolpassword FROM pg_authid WHERE rolname = '${setup.login.user}'`)
-          targets.set(name, await PgBouncerTarget.start({
+          targets.set(name, await startPgBouncer({
             dir: await setup.subdir('pgbouncer'), port: ports[0], backend: setup.primary, login: setup.login,
             scramVerifier: String(row.rolpassword), poolSize: options.poolSize,
           }))
@@ -55,18 +55,18 @@ async function startTargets(setup: BenchSetup, options: BenchOptions, pgshardBin
         }
         case 'Pgpool-II':
           // A child per client (and a few spare for the readiness probe): fewer would leave clients unconnected.
-          targets.set(name, await PgpoolTarget.start({
+          targets.set(name, await startPgpool({
             dir: await setup.subdir('pgpool'), port: ports[1], backend: setup.primary, login: setup.login, children: maxClients + 4,
           }))
           break
         case 'pgshard':
-          targets.set(name, await PgshardTarget.start({
+          targets.set(name, await startPgshard({
             bin: pgshardBin, dir: await setup.subdir('pgshard'), port: ports[2], backend: setup.primary, login: setup.login,
             control: setup.control, poolSize: options.poolSize,
           }))
           break
         case 'node-relay':
-          targets.set(name, await NodeRelayTarget.start({ dir: await setup.subdir('node-relay'), port: ports[3], backend: setup.primary, login: setup.login }))
+          targets.set(name, await startNodeRelay({ dir: await setup.subdir('node-relay'), port: ports[3], backend: setup.primary, login: setup.login }))
           break
       }
     }

@@ -7,10 +7,11 @@ import type { BenchSetup } from './BenchSetup.js'
 import type { BenchTarget } from './BenchTarget.js'
 import { profileTable, summarizeCpuProfile } from './CpuProfileSummary.js'
 import { PgBench, type PgBenchResult } from './PgBench.js'
-import { PGBOUNCER_BINARY, PgBouncerTarget } from './PgBouncerTarget.js'
-import { PgshardTarget } from './PgshardTarget.js'
+import { PGBOUNCER_BINARY, startPgBouncer } from './PgBouncerTarget.js'
+import { startPgshard } from './PgshardTarget.js'
 import { perfAvailable, PerfRecord, perfTable } from './PerfRecord.js'
 import { groupCpuSeconds } from './ProcessStats.js'
+import type { SpawnedTarget } from './SpawnedTarget.js'
 import { countSyscalls, straceAvailable } from './SyscallCount.js'
 
 const WORKLOAD = ['-S', '-M', 'simple', '-c', '16']
@@ -44,10 +45,10 @@ export async function profilePgshard(setup: BenchSetup, bin: string, options: Be
   return sections.join('\n\n')
 }
 
-async function startPgshard(ctx: ProfileContext, name: string, nodeArgs: string[]): Promise<PgshardTarget> {
+async function startProfiled(ctx: ProfileContext, name: string, nodeArgs: string[]): Promise<SpawnedTarget> {
   const [port] = await freeLoopbackPorts(1)
   const { setup } = ctx
-  return PgshardTarget.start({
+  return startPgshard({
     bin: ctx.bin, dir: await setup.subdir(name), port, backend: setup.primary, login: setup.login, control: setup.control,
     poolSize: ctx.options.poolSize, nodeArgs,
   })
@@ -58,7 +59,7 @@ const describeRun = (run: PgBenchResult, cpuSeconds: number) =>
 
 async function v8Profile(ctx: ProfileContext, keepAs: string): Promise<string> {
   const profileDir = await ctx.setup.subdir('cpu-profile')
-  const target = await startPgshard(ctx, 'pgshard-v8-profile', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])
+  const target = await startProfiled(ctx, 'pgshard-v8-profile', ['--cpu-prof', `--cpu-prof-dir=${profileDir}`])
   let line: string
   try {
     const before = groupCpuSeconds(target.pid)
@@ -82,7 +83,7 @@ async function v8Profile(ctx: ProfileContext, keepAs: string): Promise<string> {
 }
 
 async function perfProfile(ctx: ProfileContext): Promise<string> {
-  const target = await startPgshard(ctx, 'pgshard-perf', ['--perf-basic-prof'])
+  const target = await startProfiled(ctx, 'pgshard-perf', ['--perf-basic-prof'])
   try {
     await ctx.pgbench.run(target, { args: WORKLOAD, durationS: WARM_UP_S, samplingRate: 0.01 })
     const before = groupCpuSeconds(target.pid)
@@ -103,13 +104,13 @@ async function perfProfile(ctx: ProfileContext): Promise<string> {
 }
 
 async function syscallsPerTransaction(ctx: ProfileContext): Promise<string> {
-  const targets: BenchTarget[] = [await startPgshard(ctx, 'pgshard-strace', [])]
+  const targets: BenchTarget[] = [await startProfiled(ctx, 'pgshard-strace', [])]
   const { setup } = ctx
   try {
     if (existsSync(PGBOUNCER_BINARY)) {
       const [row] = await setup.topology.query(setup.topology.shards[0].primary, `SELECT rolpassword FROM pg_authid WHERE rolname = '${setup.login.user}'`)
       const [port] = await freeLoopbackPorts(1)
-      targets.push(await PgBouncerTarget.start({
+      targets.push(await startPgBouncer({
         dir: await setup.subdir('pgbouncer-strace'), port, backend: setup.primary, login: setup.login,
         scramVerifier: String(row.rolpassword), poolSize: ctx.options.poolSize,
       }))
