@@ -38,6 +38,7 @@ import { decodeDataRow } from '../protocol/RowMessages.js'
 import { ClientStatements, type ClientStatement } from './ClientStatements.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
+import { RoutingHints, valueOfSet } from './RoutingHints.js'
 import { SessionSettings } from './SessionSettings.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
@@ -58,13 +59,6 @@ type Held =
       portal?: boolean
     }
   | { kind: 'synth'; bytes: Buffer }
-
-/** Routing hints set by SET pgshard.* (session) and SET LOCAL pgshard.* (transaction). */
-interface Hints {
-  shard?: string
-  key?: string
-  role?: Role
-}
 
 const INVALID_STATEMENT = '\u0001pgshard-refused'
 const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
@@ -102,8 +96,7 @@ export class Session implements TrackerOwner {
   /** BEGIN text held back until the transaction's first statement shows which shard it belongs to. */
   private pendingBegin: string | null = null
   private txReadOnly = false
-  private readonly hints: Hints = {}
-  private localHints: Hints = {}
+  private readonly hints = new RoutingHints()
   /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
   pinnedBy: string | null = null
   private running = false
@@ -846,9 +839,9 @@ export class Session implements TrackerOwner {
     const a = this.attached
     const inServerTx = a !== null && a.conn.tracker.status !== 'I'
     const ctx: RoutingContext = {
-      shardHint: this.localHints.shard ?? this.hints.shard,
-      keyHint: this.localHints.key ?? this.hints.key,
-      roleHint: this.localHints.role ?? this.hints.role,
+      shardHint: this.hints.shard,
+      keyHint: this.hints.key,
+      roleHint: this.hints.role,
       txShard: inServerTx || this.pinnedBy ? a!.placement.shard : undefined,
       inTransaction: inServerTx || this.pendingBegin !== null,
       txReadOnly: this.txReadOnly,
@@ -1017,31 +1010,19 @@ export class Session implements TrackerOwner {
     const hint = plan.session.find((e) => (e.kind === 'set' || e.kind === 'reset') && e.name.startsWith('pgshard.'))
     if (hint && plan.session.length === 1) {
       return () => {
-        if (hint.kind === 'set') this.applyHint(hint.name, valueOfSet(hint.text), hint.local)
-        else if (hint.kind === 'reset') this.applyHint(hint.name, null, false)
+        if (hint.kind === 'set') this.hints.apply(hint.name, valueOfSet(hint.text), hint.local)
+        else if (hint.kind === 'reset') this.hints.apply(hint.name, null, false)
         return plan.commandTag || (hint.kind === 'set' ? 'SET' : 'RESET')
       }
     }
     return null
   }
 
-  private applyHint(name: string, value: string | null, local: boolean): void {
-    const target = local ? this.localHints : this.hints
-    const key = name.slice('pgshard.'.length)
-    if (key === 'shard') target.shard = value ?? undefined
-    else if (key === 'key') target.key = value ?? undefined
-    else if (key === 'role') {
-      if (value !== null && value !== 'primary' && value !== 'replica')
-        throw new PgError(SqlState.INVALID_TEXT_REPRESENTATION, `invalid value for pgshard.role: "${value}"`, { hint: 'Use primary or replica.' })
-      target.role = (value ?? undefined) as Role | undefined
-    } else throw new PgError(SqlState.UNDEFINED_OBJECT, `unrecognized configuration parameter "${name}"`, { hint: 'pgshard knows pgshard.shard, pgshard.key and pgshard.role.' })
-  }
-
   private endTransaction(): void {
     this.pendingBegin = null
     this.txReadOnly = false
     this.txStatus = 'I'
-    this.localHints = {}
+    this.hints.endTransaction()
   }
 
   /** What happens when the server answered a statement: metrics, and the session state it changed. */
@@ -1302,13 +1283,6 @@ function missingStatement(name: string): PgError {
 function routeError(route: Route): PgError {
   if (route.kind === 'error') return new PgError(route.code, route.message, { hint: route.hint })
   return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statement needs several shards (${route.kind}): ${route.reason}`)
-}
-
-/** The value of `SET x = v` / `SET x TO 'v'`, unquoted. */
-function valueOfSet(text: string): string {
-  const m = /(?:=|\bto\b)\s*(.*?)\s*;?\s*$/is.exec(text)
-  const v = m ? m[1] : ''
-  return v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1).replace(/''/g, "'") : v
 }
 
 /** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
