@@ -31,7 +31,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--duration S] [--repeats N] [-
        [--targets ${TARGET_NAMES.join(',')}] [--workloads ${WORKLOADS.map((w) => w.id).join(',')}]
        [--parts ${PARTS.join(',')}] [--idle-clients N] [--reader-mbps N] [--stream-rows N] [--results-dir DIR]
 Environment: BENCH_DURATION, BENCH_REPEATS (flags win); BENCH_PGSHARD=worktree runs dist/ (npm run build)
-instead of compiling the last commit. --quick: 2 s runs, a faster reader, shorter profiles (about 4 minutes).`
+instead of compiling the last commit. --quick: 2 s runs, a faster reader, shorter profiles (about 5 minutes).`
 
 function list<T extends string>(what: string, value: string | undefined, allowed: readonly T[]): T[] {
   if (value === undefined) return [...allowed]
