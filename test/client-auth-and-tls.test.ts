@@ -1,25 +1,15 @@
 // Client authentication (SCRAM-SHA-256 from a password or a pg_authid verifier, md5, trust) and TLS: what
 // psql and node-postgres see, and the server side logging in with SCRAM because the servers demand it.
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pg from 'pg'
 import t from 'tap'
 import { makeScramVerifier } from '../src/protocol/ScramServer.js'
 import { runCommand } from './harness/runCommand.js'
+import { selfSignedCert } from './harness/selfSignedCert.js'
 import { APP_PASSWORD, APP_USER, startProxy } from './harness/startProxy.js'
 
 function verifierText(password: string): string {
   const v = makeScramVerifier(password)
   return `SCRAM-SHA-256$${v.iterations}:${v.salt.toString('base64')}$${v.storedKey.toString('base64')}:${v.serverKey.toString('base64')}`
-}
-
-async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, 'server.crt')
-  const key = join(dir, 'server.key')
-  const r = await runCommand('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1'])
-  if (r.code !== 0) throw new Error(r.stderr)
-  return { cert, key }
 }
 
 const users = [
@@ -74,9 +64,7 @@ t.test('client authentication methods', async (t) => {
 })
 
 t.test('TLS', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'pgshard-tls-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const { cert, key } = await selfSignedCert(dir)
+  const { cert, key } = await selfSignedCert(t)
 
   t.test('with a certificate: sslmode=require connects over TLS', async (t) => {
     const fx = await startProxy(t, { config: { tls: { cert, key } } })

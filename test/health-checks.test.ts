@@ -2,6 +2,7 @@ import net from 'node:net'
 import t, { type Test } from 'tap'
 import type { Config } from '../src/config/ConfigSchema.js'
 import { conninfoValue, conninfoWithAddress, parseConninfo } from '../src/health/Conninfo.js'
+import type { ControlAccess } from '../src/health/ControlConnection.js'
 import { HealthChecker, type CheckOutcome } from '../src/health/HealthChecker.js'
 import { formatLsn, parseLsn } from '../src/health/Lsn.js'
 import { NodeState } from '../src/health/NodeState.js'
@@ -130,7 +131,7 @@ class FakePostgres {
 }
 
 const HEALTH: Config['health'] = { interval: 50, timeout: 300, failures: 3, successes: 2, synchronous_policy: 'durability' }
-const CONTROL: Config['control'] = { user: 'postgres', database: 'postgres' }
+const CONTROL: ControlAccess = { user: 'postgres', database: 'postgres', tls: 'disable' }
 
 async function checked(t: Test, health: Partial<Config['health']> = {}) {
   const fake = new FakePostgres()

@@ -145,7 +145,7 @@ export const ConfigSchema = z
     server_tls: z
       .enum(['disable', 'prefer', 'require'])
       .default('disable')
-      .describe('TLS towards the Postgres servers'),
+      .describe('TLS towards the Postgres servers, for client traffic and the proxy\u2019s control connections alike'),
     admin: z
       .object({
         host: z.string().default('127.0.0.1').describe('Address of the metrics and health HTTP endpoint'),

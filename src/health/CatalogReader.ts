@@ -1,6 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { CatalogFunction } from '../router/FunctionVolatility.js'
-import { queryOnce } from './ControlConnection.js'
+import { controlAccess, queryOnce } from './ControlConnection.js'
 import type { NodeState } from './NodeState.js'
 
 /** pg_proc is small (about 3,300 rows on a fresh database); this is not a liveness check, so it may take longer. */
@@ -31,7 +31,7 @@ export class CatalogReader {
       rows.push(
         ...(await queryOnce<{ proname: string; provolatile: CatalogFunction['provolatile']; prokind: CatalogFunction['prokind'] } & Record<string, unknown>>(
           { host: primary.host, port: primary.port },
-          this.config.control,
+          controlAccess(this.config),
           'SELECT proname, provolatile, prokind FROM pg_proc',
           CATALOG_TIMEOUT_MS,
           database,

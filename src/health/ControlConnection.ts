@@ -7,6 +7,13 @@ export interface ControlTarget {
   port: number
 }
 
+/** The control credentials, and TLS towards the servers as the data path uses it (`server_tls`). */
+export type ControlAccess = Config['control'] & { tls: Config['server_tls'] }
+
+export function controlAccess(config: Config): ControlAccess {
+  return { ...config.control, tls: config.server_tls }
+}
+
 /** A check or action that did not finish in time: the server may be hung (SIGSTOP, swap, network black hole). */
 export class ControlTimeoutError extends Error {
   constructor(
@@ -31,8 +38,8 @@ export class ControlConnection {
 
   constructor(
     readonly target: ControlTarget,
-    private readonly credentials: Config['control'],
-    private readonly database: string = credentials.database,
+    private readonly access: ControlAccess,
+    private readonly database: string = access.database,
   ) {}
 
   get connected(): boolean {
@@ -71,15 +78,34 @@ export class ControlConnection {
   private connect(): Promise<pg.Client> {
     if (this.client) return Promise.resolve(this.client)
     if (this.connecting) return this.connecting
+    const { tls } = this.access
+    const attempt: Promise<pg.Client> = this.open(tls !== 'disable')
+      .catch((err: unknown) => {
+        // 'prefer', as libpq means it: a server without TLS is asked again in plain (unless close() came first).
+        if (tls !== 'prefer' || this.connecting !== attempt || !(err instanceof Error) || !/does not support SSL/i.test(err.message)) throw err
+        return this.open(false)
+      })
+      .catch((err: unknown) => {
+        if (this.connecting === attempt) this.connecting = null
+        throw err
+      })
+    this.connecting = attempt
+    return attempt
+  }
+
+  private open(useTls: boolean): Promise<pg.Client> {
     const socket = new net.Socket()
     const client = new pg.Client({
       host: this.target.host,
       port: this.target.port,
-      user: this.credentials.user,
-      password: this.credentials.password,
+      user: this.access.user,
+      password: this.access.password,
       database: this.database,
       application_name: 'pgshard-control',
-      // Our own socket, so a timeout can destroy it whatever state pg is in.
+      // Servers of a private topology usually carry self-signed certificates: encryption is asked for, as on
+      // the data path (ServerLogin), not identity.
+      ssl: useTls ? { rejectUnauthorized: false } : false,
+      // Our own socket, so a timeout can destroy it whatever state pg is in (TLS runs over it).
       stream: () => socket,
     })
     // A server that dies while we are idle must not become an unhandled 'error' event.
@@ -87,7 +113,7 @@ export class ControlConnection {
       if (this.client === client) this.close()
     })
     this.socket = socket
-    const attempt = client.connect().then(
+    return client.connect().then(
       () => {
         if (this.socket !== socket) {
           socket.destroy()
@@ -99,24 +125,23 @@ export class ControlConnection {
         return client
       },
       (err: unknown) => {
-        if (this.socket === socket) this.close()
+        if (this.socket === socket) this.socket = null
+        socket.destroy()
         throw err
       },
     )
-    this.connecting = attempt
-    return attempt
   }
 }
 
 /** Runs one statement on a fresh connection and closes it: for actions on nodes the checker is not watching. */
 export async function queryOnce<Row extends Record<string, unknown>>(
   target: ControlTarget,
-  credentials: Config['control'],
+  access: ControlAccess,
   sql: string,
   timeoutMs: number,
   database?: string,
 ): Promise<Row[]> {
-  const conn = new ControlConnection(target, credentials, database)
+  const conn = new ControlConnection(target, access, database)
   try {
     return await conn.query<Row>(sql, timeoutMs)
   } finally {

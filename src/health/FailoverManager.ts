@@ -3,7 +3,7 @@ import type { Logger } from '../log/Logger.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import { isAliveAnswer, type CheckOutcome } from './HealthChecker.js'
-import { ControlConnection, queryOnce } from './ControlConnection.js'
+import { ControlConnection, controlAccess, queryOnce } from './ControlConnection.js'
 import type { HealthMonitor } from './HealthMonitor.js'
 import { formatLsn, parseLsn } from './Lsn.js'
 import type { NodeState } from './NodeState.js'
@@ -150,7 +150,7 @@ export class FailoverManager {
       try {
         ;[state] = await queryOnce<{ recovery: boolean; port: number | null }>(
           { host: node.host, port: node.port },
-          this.config.control,
+          controlAccess(this.config),
           `SELECT pg_is_in_recovery() AS recovery, (SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming') AS port`,
           this.config.health.timeout * 2,
         )
@@ -231,7 +231,7 @@ export class FailoverManager {
     this.log.warn({ shard: shardName, from: old.name, to: target.name }, 'switchover: fencing the primary so it gets no more writes')
     this.fenceNode(old, 'switchover')
     try {
-      const [{ lsn }] = await queryOnce<{ lsn: string }>(this.address(old), this.config.control, 'SELECT pg_current_wal_lsn()::text AS lsn', this.config.health.timeout * 2)
+      const [{ lsn }] = await queryOnce<{ lsn: string }>(this.address(old), controlAccess(this.config), 'SELECT pg_current_wal_lsn()::text AS lsn', this.config.health.timeout * 2)
       const until = parseLsn(lsn)
       this.log.info({ shard: shardName, node: target.name, lsn }, 'switchover: waiting for the target to replay the primary\u2019s WAL')
       await this.waitForReplay(target, until)
@@ -257,7 +257,7 @@ export class FailoverManager {
     const shardName = this.topology.shards[shard].name
     const step = (msg: string, extra: object = {}) => this.log.warn({ shard: shardName, node: target.name, kind, ...extra }, `${kind}: ${msg}`)
     if (old && !old.fenced) this.fenceNode(old, kind)
-    const repointer = new ReplicaRepointer(this.config.control, this.config.health.timeout * 2)
+    const repointer = new ReplicaRepointer(controlAccess(this.config), this.config.health.timeout * 2)
     const others = this.topology.shards[shard].nodes.filter((n) => n !== target && n !== old && !n.fenced && n.role === 'replica')
     const standbyNames = await Promise.all(
       others.map(async (r) => {
@@ -324,7 +324,7 @@ export class FailoverManager {
     if (!primary || this.repointing.has(node.name)) return
     this.repointing.add(node.name)
     try {
-      await new ReplicaRepointer(this.config.control, this.config.health.timeout * 2).repoint(node, primary)
+      await new ReplicaRepointer(controlAccess(this.config), this.config.health.timeout * 2).repoint(node, primary)
       this.pendingRepoint.delete(node.name)
       this.log.warn({ replica: node.name, primary: primary.name }, 'replica repointed to the new primary after it came back')
     } catch (err) {
@@ -384,7 +384,7 @@ export class FailoverManager {
   /** Polls a query returning `ok` until it is true, over one connection. */
   private async waitFor(node: NodeState, sql: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    const conn = new ControlConnection(this.address(node), this.config.control)
+    const conn = new ControlConnection(this.address(node), controlAccess(this.config))
     try {
       for (;;) {
         const [row] = await conn.query<{ ok: boolean }>(sql, this.config.health.timeout * 2)
@@ -434,7 +434,7 @@ export class FailoverManager {
   }
 
   private run<Row extends Record<string, unknown>>(node: NodeState, sql: string, timeoutMs = this.config.health.timeout * 2): Promise<Row[]> {
-    return queryOnce<Row>(this.address(node), this.config.control, sql, timeoutMs)
+    return queryOnce<Row>(this.address(node), controlAccess(this.config), sql, timeoutMs)
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { Logger } from '../log/Logger.js'
-import { ControlConnection } from './ControlConnection.js'
+import { ControlConnection, type ControlAccess } from './ControlConnection.js'
 import type { NodeState } from './NodeState.js'
 import { PROBE_SQL, probeResult, type ProbeResult, type ProbeRow } from './NodeProbe.js'
 
@@ -43,7 +43,7 @@ export class HealthChecker {
   constructor(
     readonly node: NodeState,
     private health: Config['health'],
-    control: Config['control'],
+    control: ControlAccess,
     private readonly log: Logger,
     private readonly onOutcome: (outcome: CheckOutcome) => void,
   ) {
@@ -117,7 +117,7 @@ export class HealthChecker {
           this.refusedLogged = true
           this.log.error(
             { node: this.node.name, err: (err as Error).message },
-            'the server refused the control connection: it counts as alive, but lag and role are unknown (check control.user/password/database)',
+            'the server refused the control connection: it counts as alive, but lag and role are unknown (check control.user/password/database, and server_tls when the server asks for TLS)',
           )
         }
         outcome = { node: this.node, probe: null, ok: true, transition: this.recordSuccess(), reconnected: false }

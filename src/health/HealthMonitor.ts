@@ -2,6 +2,7 @@ import type { Config } from '../config/ConfigSchema.js'
 import type { Logger } from '../log/Logger.js'
 import type { CatalogFunction } from '../router/FunctionVolatility.js'
 import { CatalogReader } from './CatalogReader.js'
+import { controlAccess } from './ControlConnection.js'
 import { HealthChecker, type CheckOutcome } from './HealthChecker.js'
 import type { NodeState } from './NodeState.js'
 import type { Topology } from './Topology.js'
@@ -108,7 +109,7 @@ export class HealthMonitor {
     }
     for (const node of live) {
       if (this.checkers.has(node)) continue
-      const checker = new HealthChecker(node, this.config.health, this.config.control, this.log, (o) => this.handle(o))
+      const checker = new HealthChecker(node, this.config.health, controlAccess(this.config), this.log, (o) => this.handle(o))
       this.checkers.set(node, checker)
       checker.start()
     }

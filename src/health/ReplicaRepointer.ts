@@ -1,7 +1,6 @@
-import type { Config } from '../config/ConfigSchema.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import { conninfoValue, conninfoWithAddress } from './Conninfo.js'
-import { queryOnce } from './ControlConnection.js'
+import { queryOnce, type ControlAccess } from './ControlConnection.js'
 import type { NodeState } from './NodeState.js'
 
 export interface RepointResult {
@@ -24,7 +23,7 @@ interface StandbySettings extends Record<string, unknown> {
  */
 export class ReplicaRepointer {
   constructor(
-    private readonly control: Config['control'],
+    private readonly control: ControlAccess,
     private readonly timeoutMs: number,
   ) {}
 

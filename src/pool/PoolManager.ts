@@ -10,7 +10,11 @@ const PASS_THROUGH = new Set([SqlState.INVALID_CATALOG_NAME, SqlState.TOO_MANY_C
 function serverLoginError(node: NodeState, user: string, err: PgError): PgError {
   const code = PASS_THROUGH.has(err.code as never) ? err.code : SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH
   return new PgError(code, `pgshard could not log in to server ${node.name} (${node.host}:${node.port}) as "${user}": ${err.message}`, {
-    hint: code === SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH ? 'Check the server is up and users[].password / server_password match the role on the server.' : undefined,
+    hint: code !== SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH
+      ? undefined
+      : /no encryption/.test(err.message)
+        ? 'The server accepts only TLS log-ins: set server_tls to require (or prefer) in the config.'
+        : 'Check the server is up and users[].password / server_password match the role on the server.',
   })
 }
 

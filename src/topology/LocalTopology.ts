@@ -32,6 +32,8 @@ export interface LocalTopologyOptions {
   synchronousReplicas?: boolean
   /** Extra postgresql.conf settings for every node. */
   settings?: Record<string, string>
+  /** TLS on every node with this certificate and key (PEM files); `required`: TCP log-ins without TLS are refused. */
+  tls?: { cert: string; key: string; required?: boolean }
   /** Default: a fresh mkdtemp under TMPDIR if set, else /dev/shm (tmpfs), else os.tmpdir(). Must be empty or absent; stop() removes it. */
   baseDir?: string
   log?: (line: string) => void
@@ -259,8 +261,10 @@ export class LocalTopology {
       '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions',
     ])
     await rm(pwFile)
+    if (opts.tls) await this.enableTls(template, opts.tls)
     const shared = {
       ...TEST_SETTINGS,
+      ...(opts.tls ? { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' } : {}),
       unix_socket_directories: this.baseDir,
       // md5 in pg_hba only really asks for md5 when the stored hash is md5; otherwise Postgres upgrades to SCRAM.
       password_encryption: auth === 'md5' ? 'md5' : 'scram-sha-256',
@@ -271,6 +275,18 @@ export class LocalTopology {
     if (statements.length > 0) {
       await this.run('postgres', ['--single', '-D', template, '-c', 'exit_on_error=true', 'postgres'], { input: `${statements.join('\n')}\n` })
     }
+  }
+
+  /** The certificate and key go into the template (so into every node, as `cp -a` keeps modes and owner). */
+  private async enableTls(template: string, tls: NonNullable<LocalTopologyOptions['tls']>): Promise<void> {
+    for (const [from, to] of [[tls.cert, 'server.crt'], [tls.key, 'server.key']]) {
+      const file = join(template, to)
+      await writeFile(file, await readFile(from), { mode: 0o600 })
+      await giveToPostgres(file)
+    }
+    if (!tls.required) return
+    const hba = join(template, 'pg_hba.conf')
+    await writeFile(hba, (await readFile(hba, 'utf8')).replace(/^host(\s)/gm, 'hostssl$1'))
   }
 
   private async buildShard(shard: LocalShard, template: string, opts: LocalTopologyOptions): Promise<void> {
