@@ -1,5 +1,8 @@
 // Client authentication (SCRAM-SHA-256 from a password or a pg_authid verifier, md5, trust) and TLS: what
 // psql and node-postgres see, and the server side logging in with SCRAM because the servers demand it.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
 import t from 'tap'
 import { makeScramVerifier } from '../src/protocol/ScramServer.js'
@@ -85,6 +88,20 @@ t.test('TLS', async (t) => {
     const r = await runCommand('psql', ['-X', `host=127.0.0.1 port=${fx.port} user=${APP_USER} dbname=app sslmode=disable`, '-c', 'SELECT 1'], { env: fx.env })
     t.not(r.code, 0)
     t.match(r.stderr, /this proxy accepts only TLS connections/)
+  })
+
+  t.test('a reload adds a certificate: the next client can use TLS, without a restart', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'pgshard-tls-reload-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const file = join(dir, 'pgshard.json')
+    const fx = await startProxy(t, { configFile: file })
+    const psqlRequire = () => runCommand('psql', ['-X', `host=127.0.0.1 port=${fx.port} user=${APP_USER} dbname=app sslmode=require`, '-c', '\\conninfo'], { env: fx.env })
+    t.not((await psqlRequire()).code, 0, 'no certificate yet: sslmode=require is refused')
+    await writeFile(file, JSON.stringify({ ...fx.app.config, tls: { cert, key } }))
+    await fx.app.reload()
+    const r = await psqlRequire()
+    t.equal(r.code, 0, r.stderr)
+    t.match(r.stdout, /SSL connection \(protocol: TLSv1\.[23]/, 'after the reload the same proxy speaks TLS')
   })
 
   t.test('without a certificate: sslmode=require is refused cleanly, sslmode=prefer connects in plain', async (t) => {

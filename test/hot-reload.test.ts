@@ -10,6 +10,7 @@ import { ProxyApp } from '../src/proxy/ProxyApp.js'
 import { runCommand } from './harness/runCommand.js'
 import { APP_PASSWORD, APP_USER, proxyConfig } from './harness/startProxy.js'
 import { startTopology } from './harness/startTopology.js'
+import { waitFor } from '../src/topology/ProcessScan.js'
 
 const LOAD_SECONDS = 14
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -121,4 +122,32 @@ t.test('a reload that allows key movement applies, and says what moves', async (
   t.match(applied, /reloaded shard map version two-shards\nkeys move \(allowed by sharding\.allow_key_movement\)/)
   t.equal(app.proxy.topology.shards.length, 2)
   t.match(await app.registry.getSingleMetricAsString('pgshard_config_info'), /map_version="two-shards"\} 1/)
+})
+
+t.test('a reload with a new control password: the health checks log in with it from then on', async (t) => {
+  const topo = await startTopology(t, { shards: 1, replicas: 0, users: [{ name: APP_USER, password: APP_PASSWORD }], databases: ['app'] })
+  const dir = await mkdtemp(join(tmpdir(), 'pgshard-reload-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'pgshard.json')
+  const first = proxyConfig(topo, { health: { interval: 100 } })
+  await writeFile(file, JSON.stringify(first))
+  const app = await ProxyApp.start(first, { configFile: file, log: createLogger({ level: 'silent' }) })
+  t.teardown(() => app.stop(500))
+  const outcomes: { probe: boolean; at: number }[] = []
+  app.health.onOutcome((o) => outcomes.push({ probe: o.probe !== null, at: Date.now() }))
+  const probedSince = (at: number) => waitFor(() => outcomes.some((o) => o.at > at && o.probe), 5000)
+  t.ok(await probedSince(0), 'the checks read the node with the first password')
+
+  // The DBA rotates the control role's password; the proxy's kept-open connection is cut.
+  const primary = topo.shards[0].primary
+  await topo.query(primary, "ALTER ROLE postgres PASSWORD 'rotated-secret'")
+  await topo.query(primary, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pgshard-control'")
+  const cut = Date.now()
+  t.ok(await waitFor(() => outcomes.some((o) => o.at > cut && !o.probe), 5000), 'with the old password the checks are refused (alive, but nothing read)')
+
+  await writeFile(file, JSON.stringify({ ...first, control: { ...first.control, password: 'rotated-secret' } }))
+  await app.reload()
+  const reloaded = Date.now()
+  t.ok(await probedSince(reloaded), 'after the reload the checks read the node again')
+  t.equal(app.proxy.topology.node('s0-primary')?.up, true)
 })

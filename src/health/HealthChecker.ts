@@ -33,7 +33,9 @@ export function isAliveAnswer(err: unknown): boolean {
  * back. Data-path errors (`evidence`) count as a failure at once and trigger a check right away.
  */
 export class HealthChecker {
-  private readonly conn: ControlConnection
+  private conn: ControlConnection
+  /** The connection a reload replaced while a check was still using it. */
+  private retired: ControlConnection | null = null
   private timer: NodeJS.Timeout | null = null
   private running: Promise<CheckOutcome> | null = null
   private evidenceCounted = false
@@ -43,7 +45,7 @@ export class HealthChecker {
   constructor(
     readonly node: NodeState,
     private health: Config['health'],
-    control: ControlAccess,
+    private control: ControlAccess,
     private readonly log: Logger,
     private readonly onOutcome: (outcome: CheckOutcome) => void,
   ) {
@@ -60,10 +62,22 @@ export class HealthChecker {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     this.conn.close()
+    this.retired?.close()
   }
 
-  reconfigure(health: Config['health']): void {
+  /** New settings from a reload; new control credentials or TLS mode take a new connection at the next check. */
+  reconfigure(health: Config['health'], control: ControlAccess): void {
     this.health = health
+    if (JSON.stringify(control) === JSON.stringify(this.control)) return
+    this.control = control
+    this.refusedLogged = false
+    const old = this.conn
+    this.conn = new ControlConnection({ host: this.node.host, port: this.node.port }, control)
+    // A check in flight finishes on the old connection (closing it would count as a failure); it goes after.
+    if (this.running) {
+      this.retired?.close()
+      this.retired = old
+    } else old.close()
   }
 
   /** Runs a check now (or joins the one in flight). */
@@ -74,6 +88,8 @@ export class HealthChecker {
   private run(scheduled: boolean): Promise<CheckOutcome> {
     this.running ??= this.check(scheduled).finally(() => {
       this.running = null
+      this.retired?.close()
+      this.retired = null
       this.schedule(this.health.interval)
     })
     return this.running
@@ -103,14 +119,15 @@ export class HealthChecker {
   }
 
   private async check(scheduled: boolean): Promise<CheckOutcome> {
-    const before = this.conn.connects
+    const conn = this.conn
+    const before = conn.connects
     let outcome: CheckOutcome
     try {
-      const [row] = await this.conn.query<ProbeRow>(PROBE_SQL, this.health.timeout)
+      const [row] = await conn.query<ProbeRow>(PROBE_SQL, this.health.timeout)
       const probe = probeResult(row)
       this.node.applyProbe(probe)
       this.refusedLogged = false
-      outcome = { node: this.node, probe, ok: true, transition: this.recordSuccess(), reconnected: this.conn.connects !== before }
+      outcome = { node: this.node, probe, ok: true, transition: this.recordSuccess(), reconnected: conn.connects !== before }
     } catch (err) {
       if (isAliveAnswer(err)) {
         if (!this.refusedLogged) {

@@ -52,7 +52,7 @@ export class HealthMonitor {
   reconfigure(config: Config): void {
     this.config = config
     this.catalog?.reconfigure(config)
-    for (const c of this.checkers.values()) c.reconfigure(config.health)
+    for (const c of this.checkers.values()) c.reconfigure(config.health, controlAccess(config))
     if (this.started) this.sync()
   }
 

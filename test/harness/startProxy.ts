@@ -51,7 +51,7 @@ export function proxyConfig(topo: LocalTopology, extra: Record<string, unknown> 
  */
 export async function startProxy(
   t: Test,
-  opts: { topology?: Partial<LocalTopologyOptions>; config?: Record<string, unknown> } = {},
+  opts: { topology?: Partial<LocalTopologyOptions>; config?: Record<string, unknown>; configFile?: string } = {},
 ): Promise<ProxyFixture> {
   const topo = await startTopology(t, {
     shards: 1,
@@ -61,7 +61,7 @@ export async function startProxy(
     ...opts.topology,
   })
   const config = proxyConfig(topo, opts.config)
-  const app = await ProxyApp.start(config, { log: createLogger({ level: config.log.level }) })
+  const app = await ProxyApp.start(config, { log: createLogger({ level: config.log.level }), configFile: opts.configFile })
   t.teardown(() => app.stop(500))
   const port = app.address.port
   return {

@@ -6,7 +6,7 @@ const SECRET_KEYS = new Set(['password', 'server_password', 'scram_verifier'])
 const MASK = '********'
 
 /** Settings a reload cannot change: the sockets they describe are opened once, at start. */
-const NEEDS_RESTART = [/^listen\.(host|port)$/, /^admin\./, /^tls\./]
+const NEEDS_RESTART = [/^listen\.(host|port)$/, /^admin\./]
 
 type Flat = Map<string, string>
 
