@@ -62,7 +62,7 @@ t.test('schema mistakes name the exact path, a clear message and the line', asyn
     'users[0].pasword: unknown key "pasword" (did you mean "password"?) (line 3)',
   ])
   t.same(problems(t, `${VALID}colour: blue\n`), [
-    'colour: unknown key "colour" (allowed: version, map_version, listen, tls, server_tls, admin, control, users, ' +
+    'colour: unknown key "colour" (allowed: version, map_version, listen, tls, server_tls, server_tls_ca, admin, control, users, ' +
       'databases, shards, pool, sharding, routing, health, log, shutdown_timeout) (line 13)',
   ])
   t.same(problems(t, `${VALID}pool: { mode: statement }\n`), [
@@ -259,4 +259,17 @@ t.test('loadConfig reads the file and checks the TLS files it names', async (t) 
     message: `(file): cannot read ${join(dir, 'absent.yaml')} (ENOENT)`,
   })
   t.equal(parseConfig(`${VALID}tls: { cert: missing.crt, key: k }\n`, undefined, {}).tls?.cert, 'missing.crt', 'parseConfig does not touch files')
+
+  const verify = join(dir, 'verify.yaml')
+  writeFileSync(verify, `${VALID}server_tls: verify-full\nserver_tls_ca: server.crt\n`)
+  t.equal((await loadConfig(verify, {})).server_tls_ca, join(dir, 'server.crt'), 'server_tls_ca is taken from the config file directory too')
+  writeFileSync(verify, `${VALID}server_tls: verify-ca\nserver_tls_ca: ca.pem\n`)
+  await t.rejects(loadConfig(verify, {}), { message: `server_tls_ca: cannot read ${join(dir, 'ca.pem')} (ENOENT) (line 14)` })
+})
+
+t.test('server_tls_ca with a mode that checks no certificate is a mistake', async (t) => {
+  t.same(problems(t, `${VALID}server_tls: require\nserver_tls_ca: ca.pem\n`), [
+    'server_tls_ca: is only used with server_tls: verify-ca or verify-full (other modes do not check certificates): set one of them, or remove server_tls_ca (line 14)',
+  ])
+  t.equal(parseConfig(`${VALID}server_tls: verify-full\nserver_tls_ca: ca.pem\n`, undefined, {}).server_tls_ca, 'ca.pem', 'with verify-full it is fine')
 })

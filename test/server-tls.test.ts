@@ -22,13 +22,16 @@ async function queries(fx: ProxyFixture, ...statements: string[]): Promise<Recor
   }
 }
 
+/** Whether this session's server connection uses TLS, and which node serves it. */
+const where = "SELECT ssl, current_setting('cluster_name') AS node FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+
 const query = async (fx: ProxyFixture, sql: string) => (await queries(fx, sql))[0]
 
 /** Every node has been checked: the checks read pg_is_in_recovery(), which a refused log-in cannot. */
 async function checksReadEveryNode(t: Test, fx: ProxyFixture): Promise<void> {
   const nodes = fx.app.proxy.topology.nodes()
   t.ok(await waitFor(() => nodes.every((n) => n.inRecovery !== null), 10_000), `the health checks read every node's role (${nodes.map((n) => `${n.name}: ${n.inRecovery}`).join(', ')})`)
-  t.same(nodes.map((n) => [n.name, n.inRecovery, n.up]), [['s0-primary', false, true], ['s0-replica1', true, true]], 'roles as the servers say, both up')
+  t.same(nodes.map((n) => [n.name, n.inRecovery, n.up]), fx.topo.nodes.map((n) => [n.name, n.role === 'replica', true]), 'roles as the servers say, all up')
 }
 
 t.test('server_tls: require reaches TLS-only servers, on the data path and for the health checks', async (t) => {
@@ -36,7 +39,6 @@ t.test('server_tls: require reaches TLS-only servers, on the data path and for t
   await checksReadEveryNode(t, fx)
   await query(fx, 'CREATE TABLE tls_t (id int)')
   await query(fx, 'INSERT INTO tls_t VALUES (1)')
-  const where = "SELECT ssl, current_setting('cluster_name') AS node FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
   t.same((await queries(fx, 'BEGIN', where, 'COMMIT'))[1], [{ ssl: true, node: 's0-primary' }], 'a write transaction runs on the primary over TLS')
   t.same(await query(fx, where), [{ ssl: true, node: 's0-replica1' }], 'a read runs on the replica over TLS')
   for (const node of fx.topo.nodes) {
@@ -62,4 +64,32 @@ t.test('server_tls: disable against TLS-only servers: the client gets the server
   await admin.connect()
   t.ok((await admin.query('SHOW VERSION')).rows.length > 0, 'the admin console still answers')
   await admin.end()
+})
+
+t.test('verify-full and verify-ca check the servers\' certificates', async (t) => {
+  const otherName = await selfSignedCert(t, 'DNS:db.internal')
+  const refusal = async (fx: ProxyFixture) => query(fx, 'SELECT 1').then(() => null, (e: { code?: string; message: string }) => e)
+
+  t.test('a certificate for 127.0.0.1 signed by server_tls_ca: verify-full accepts it, on both paths', async (t) => {
+    const fx = await startProxy(t, {
+      topology: { replicas: 1, tls: { ...cert, required: true } },
+      config: { server_tls: 'verify-full', server_tls_ca: cert.cert, health: { interval: 100 } },
+    })
+    await checksReadEveryNode(t, fx)
+    t.same(await query(fx, where), [{ ssl: true, node: 's0-replica1' }], 'a read over a verified connection')
+  })
+
+  t.test('a CA file that did not sign the certificate: refused, with the reason', async (t) => {
+    const fx = await startProxy(t, { topology: { tls: { ...cert, required: true } }, config: { server_tls: 'verify-full', server_tls_ca: otherName.cert } })
+    t.match(await refusal(fx), { code: '08001', message: /self-signed certificate|unable to verify/ }, 'the client is told the certificate was not trusted')
+  })
+
+  t.test('a certificate for another name: verify-ca accepts it, verify-full refuses it', async (t) => {
+    const topology = { tls: { ...otherName, required: true } }
+    const ca = await startProxy(t, { topology, config: { server_tls: 'verify-ca', server_tls_ca: otherName.cert, health: { interval: 100 } } })
+    await checksReadEveryNode(t, ca)
+    t.same(await query(ca, where), [{ ssl: true, node: 's0-primary' }], 'verify-ca: the chain is checked, the name is not')
+    const full = await startProxy(t, { topology, config: { server_tls: 'verify-full', server_tls_ca: otherName.cert } })
+    t.match(await refusal(full), { code: '08001', message: /does not match|altnames/ }, 'verify-full: the certificate does not name 127.0.0.1')
+  })
 })

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs'
 import { access, readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
-import { ConfigError, formatPath, isPathSegment, type ConfigProblem, type RawProblem } from './ConfigError.js'
+import { ConfigError, formatPath, isPathSegment, type ConfigProblem, type PathSegment, type RawProblem } from './ConfigError.js'
 import { ConfigSchema, type Config } from './ConfigSchema.js'
 import { crossCheck } from './CrossChecks.js'
 import { substituteEnv } from './EnvSubstitution.js'
@@ -19,8 +19,8 @@ export function parseConfig(text: string, source?: string, env: NodeJS.ProcessEn
 }
 
 /**
- * Reads and validates a config file, and also checks that the TLS files it names are readable. Relative TLS
- * paths are taken from the config file's directory and returned absolute.
+ * Reads and validates a config file, and also checks that the TLS files it names (tls.cert, tls.key,
+ * server_tls_ca) are readable. Relative paths are taken from the config file's directory and returned absolute.
  */
 export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   let text: string
@@ -30,18 +30,21 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
     throw new ConfigError([{ path: '(file)', message: `cannot read ${file} (${errorCode(e)})` }], file)
   }
   const { config, yaml } = validate(text, file, env)
-  if (!config.tls) return config
-  const tls = { ...config.tls, cert: resolve(dirname(file), config.tls.cert), key: resolve(dirname(file), config.tls.key) }
+  const here = (p: string) => resolve(dirname(file), p)
+  const tls = config.tls && { ...config.tls, cert: here(config.tls.cert), key: here(config.tls.key) }
+  const serverCa = config.server_tls_ca && here(config.server_tls_ca)
+  const files: [PathSegment[], string | undefined][] = [[['tls', 'cert'], tls?.cert], [['tls', 'key'], tls?.key], [['server_tls_ca'], serverCa]]
   const problems: RawProblem[] = []
-  for (const field of ['cert', 'key'] as const) {
+  for (const [path, name] of files) {
+    if (name === undefined) continue
     try {
-      await access(tls[field], constants.R_OK)
+      await access(name, constants.R_OK)
     } catch (e) {
-      problems.push({ path: ['tls', field], message: `cannot read ${tls[field]} (${errorCode(e)})` })
+      problems.push({ path, message: `cannot read ${name} (${errorCode(e)})` })
     }
   }
   if (problems.length > 0) throw new ConfigError(located(problems, yaml), file)
-  return { ...config, tls }
+  return { ...config, ...(tls ? { tls } : {}), ...(serverCa ? { server_tls_ca: serverCa } : {}) }
 }
 
 function validate(text: string, source: string | undefined, env: NodeJS.ProcessEnv): { config: Config; yaml: YamlSource } {

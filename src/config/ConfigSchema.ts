@@ -143,9 +143,14 @@ export const ConfigSchema = z
       .optional()
       .describe('TLS for client connections; without it SSLRequest is answered N'),
     server_tls: z
-      .enum(['disable', 'prefer', 'require'])
+      .enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full'])
       .default('disable')
-      .describe('TLS towards the Postgres servers, for client traffic and the proxy\u2019s control connections alike'),
+      .describe('TLS towards the Postgres servers, for client traffic and the proxy\u2019s control connections alike (as libpq\u2019s sslmode)'),
+    server_tls_ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM file of the CAs that sign the servers\u2019 certificates, for verify-ca and verify-full (default: Node\u2019s bundled CAs)'),
     admin: z
       .object({
         host: z.string().default('127.0.0.1').describe('Address of the metrics and health HTTP endpoint'),

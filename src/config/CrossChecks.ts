@@ -42,7 +42,14 @@ export function crossCheck(input: unknown): RawProblem[] {
     ...databases
       .filter((d) => d.value === ADMIN_DATABASE)
       .map((d) => ({ path: d.path, message: `"${ADMIN_DATABASE}" is reserved for the admin console` })),
+    ...serverTlsCa(root),
   ]
+}
+
+/** A CA file with a mode that checks nothing would look like protection and give none. */
+function serverTlsCa(root: Record<string, unknown>): RawProblem[] {
+  if (root.server_tls_ca === undefined || root.server_tls === 'verify-ca' || root.server_tls === 'verify-full') return []
+  return [{ path: ['server_tls_ca'], message: 'is only used with server_tls: verify-ca or verify-full (other modes do not check certificates): set one of them, or remove server_tls_ca' }]
 }
 
 /** Two entries for one server would get two pools and two health checkers, and could both be "the primary". */

@@ -1,6 +1,7 @@
 import net from 'node:net'
 import pg from 'pg'
 import type { Config } from '../config/ConfigSchema.js'
+import { serverTlsOptions, type ServerTls } from '../protocol/ServerTls.js'
 
 export interface ControlTarget {
   host: string
@@ -8,10 +9,10 @@ export interface ControlTarget {
 }
 
 /** The control credentials, and TLS towards the servers as the data path uses it (`server_tls`). */
-export type ControlAccess = Config['control'] & { tls: Config['server_tls'] }
+export type ControlAccess = Config['control'] & { tls: ServerTls }
 
 export function controlAccess(config: Config): ControlAccess {
-  return { ...config.control, tls: config.server_tls }
+  return { ...config.control, tls: { mode: config.server_tls, ...(config.server_tls_ca ? { ca: config.server_tls_ca } : {}) } }
 }
 
 /** A check or action that did not finish in time: the server may be hung (SIGSTOP, swap, network black hole). */
@@ -78,11 +79,11 @@ export class ControlConnection {
   private connect(): Promise<pg.Client> {
     if (this.client) return Promise.resolve(this.client)
     if (this.connecting) return this.connecting
-    const { tls } = this.access
-    const attempt: Promise<pg.Client> = this.open(tls !== 'disable')
+    const { mode } = this.access.tls
+    const attempt: Promise<pg.Client> = this.open(mode !== 'disable')
       .catch((err: unknown) => {
         // 'prefer', as libpq means it: a server without TLS is asked again in plain (unless close() came first).
-        if (tls !== 'prefer' || this.connecting !== attempt || !(err instanceof Error) || !/does not support SSL/i.test(err.message)) throw err
+        if (mode !== 'prefer' || this.connecting !== attempt || !(err instanceof Error) || !/does not support SSL/i.test(err.message)) throw err
         return this.open(false)
       })
       .catch((err: unknown) => {
@@ -102,9 +103,7 @@ export class ControlConnection {
       password: this.access.password,
       database: this.database,
       application_name: 'pgshard-control',
-      // Servers of a private topology usually carry self-signed certificates: encryption is asked for, as on
-      // the data path (ServerLogin), not identity.
-      ssl: useTls ? { rejectUnauthorized: false } : false,
+      ssl: useTls ? serverTlsOptions(this.access.tls, this.target.host) : false,
       // Our own socket, so a timeout can destroy it whatever state pg is in (TLS runs over it).
       stream: () => socket,
     })

@@ -78,6 +78,7 @@ export class PoolManager {
             database,
             password: creds.password,
             tls: this.config.server_tls,
+            tlsCa: this.config.server_tls_ca,
             timeoutMs: this.config.pool.connect_timeout,
           },
         ).catch((err: PgError) => {

@@ -7,6 +7,7 @@ import type { BackendMessage } from 'pg-protocol/dist/messages'
 import sasl from 'pg/lib/crypto/sasl'
 import { PgError, SqlState } from './PgError.js'
 import { connectWithSharedReads, type ReadSink } from './SharedReads.js'
+import { serverTlsOptions, type ServerTls, type ServerTlsMode } from './ServerTls.js'
 import { encodeStartup } from './StartupEncoder.js'
 
 
@@ -21,7 +22,9 @@ export interface LoginOptions {
   password?: string
   /** Extra start-up parameters (application_name, options …). */
   params?: Record<string, string>
-  tls: 'disable' | 'prefer' | 'require'
+  tls: ServerTlsMode
+  /** CA file for verify-ca / verify-full. */
+  tlsCa?: string
   timeoutMs: number
 }
 
@@ -46,7 +49,7 @@ export async function loginToServer(endpoint: ServerEndpoint, opts: LoginOptions
   const timer = setTimeout(() => socket.destroy(new PgError(SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH, `timeout after ${opts.timeoutMs} ms connecting to server ${endpoint.host}:${endpoint.port}`)), opts.timeoutMs)
   try {
     await once(socket, 'connect')
-    if (opts.tls !== 'disable') socket = await startTls(socket, endpoint, opts.tls)
+    if (opts.tls !== 'disable') socket = await startTls(socket, endpoint, { mode: opts.tls, ca: opts.tlsCa })
     return await authenticate(socket, plain?.reads ?? null, opts)
   } catch (err) {
     socket.destroy()
@@ -77,18 +80,17 @@ function once(socket: net.Socket, event: string): Promise<void> {
   })
 }
 
-async function startTls(socket: net.Socket, endpoint: ServerEndpoint, mode: 'prefer' | 'require'): Promise<net.Socket> {
+async function startTls(socket: net.Socket, endpoint: ServerEndpoint, want: ServerTls): Promise<net.Socket> {
   socket.write(serialize.requestSsl())
   const answer = await new Promise<number>((resolve, reject) => {
     socket.once('data', (b: Buffer) => resolve(b[0]))
     socket.once('error', reject)
   })
   if (answer !== 0x53) {
-    if (mode === 'require') throw new PgError(SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH, `server ${endpoint.host}:${endpoint.port} does not support TLS`)
+    if (want.mode !== 'prefer') throw new PgError(SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH, `server ${endpoint.host}:${endpoint.port} does not support TLS`)
     return socket
   }
-  // Servers in a private topology usually carry self-signed certificates: encryption, not identity, is asked for here.
-  const secure = tls.connect({ socket, servername: net.isIP(endpoint.host) ? undefined : endpoint.host, rejectUnauthorized: false })
+  const secure = tls.connect({ socket, ...serverTlsOptions(want, endpoint.host) })
   await once(secure, 'secureConnect')
   return secure
 }
