@@ -501,6 +501,12 @@ t.test('what cannot be merged is refused with a clear error', async (t) => {
   overflow.push(1, [Buffer.from('1')])
   overflow.end(0)
   refuse('a sum beyond int8', () => overflow.end(1), '22003', /out of range/)
+  // count(*)::int2 per shard: each shard's count fits, their total does not, as Postgres would say of the total.
+  const smallCount = new ResultMerger(scatter({ columns: [agg('count')] }), [col('n', OID.int2)], 2, none)
+  smallCount.push(0, [Buffer.from('30000')])
+  smallCount.push(1, [Buffer.from('30000')])
+  smallCount.end(0)
+  refuse('a count cast to int2 beyond its range', () => smallCount.end(1), '22003', /smallint out of range/)
   const having: MergeExpr = { op: 'compare', cmp: '>', left: { op: 'column', column: 0 }, right: { op: 'const', value: 'many' } }
   const h = new ResultMerger(scatter({ columns: [agg('count')], having }), [col('n', OID.int8)], 1, none)
   h.push(0, [Buffer.from('1')])

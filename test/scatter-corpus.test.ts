@@ -123,10 +123,12 @@ const CORPUS: Query[] = [
   Q('SELECT count(*), max(a) FROM empty_t', 'ordered'),
   Q('SELECT max(id), count(*), min(v) FROM sparse', 'ordered'),
   Q('SELECT avg(price) FILTER (WHERE flag), count(*) FILTER (WHERE qty > 5) FROM items', 'ordered'),
+  Q('SELECT count(*)::int AS n, count(name)::bigint FROM items', 'ordered'),
   // GROUP BY, HAVING, DISTINCT.
   Q('SELECT grp, count(*), sum(price), avg(price), min(name), max(created) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered'),
   Q('SELECT flag, grp, count(*) FROM items GROUP BY flag, grp ORDER BY 1, 2', 'ordered'),
   Q('SELECT grp, count(*) AS n FROM items GROUP BY grp ORDER BY n DESC, grp LIMIT 3', 'ordered'),
+  Q('SELECT grp, count(*)::int AS n FROM items GROUP BY grp HAVING count(*) > 10 ORDER BY count(*)::int DESC, grp', 'ordered'),
   Q('SELECT grp, sum(qty) FROM items GROUP BY grp HAVING sum(qty) > 300 ORDER BY grp', 'ordered'),
   Q('SELECT grp, count(*) FROM items GROUP BY grp HAVING count(*) >= $1 ORDER BY grp', 'ordered', { params: ['70'] }),
   Q('SELECT day, count(*) FROM items GROUP BY day ORDER BY count(*) DESC, day LIMIT 5', 'ordered'),

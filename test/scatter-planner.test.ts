@@ -90,6 +90,22 @@ t.test('aggregates: AVG split, whole-table groups, shard query keeps only what c
   t.equal(filtered.shardSql, 'SELECT pg_catalog.sum(x) FILTER (WHERE x > 0) AS avg, count(*) FILTER (WHERE y), count(x) FILTER (WHERE x > 0) FROM t')
 })
 
+t.test('count(…) cast to an integer type is merged as a count; other casts of aggregates are refused', async (t) => {
+  for (const sql of ['SELECT count(*)::int AS n FROM t', 'SELECT count(x)::bigint FROM t', 'SELECT CAST(count(*) AS pg_catalog.int2) FROM t']) {
+    const p = scatter(sql)
+    t.equal(p.shardSql, sql, `${sql}: sent to the shards as written`)
+    t.same(p.columns, [{ kind: 'aggregate', fn: 'count' }], `${sql}: merged as a count`)
+  }
+  const grouped = scatter('SELECT g, count(*)::int AS n FROM t GROUP BY g ORDER BY count(*)::int DESC')
+  t.same([grouped.groupBy, grouped.orderBy], [[0], [{ column: 1, descending: true, nullsFirst: true }]], 'ordered by the merged count')
+  const over = 'an expression over the aggregate'
+  t.equal(refusal('SELECT sum(x)::int FROM t'), `${over} sum() (only bare aggregates can be merged)`, 'per-shard rounding would change a sum')
+  t.equal(refusal('SELECT max(x)::int4 FROM t'), `${over} max() (only bare aggregates can be merged)`)
+  t.equal(refusal('SELECT count(*)::numeric FROM t'), `${over} count() (only bare aggregates can be merged)`)
+  t.equal(refusal('SELECT count(*)::s.int4 FROM t'), `${over} count() (only bare aggregates can be merged)`, 'a type of another schema is not the integer')
+  t.equal(refusal('SELECT count(*)::int + 1 FROM t'), `${over} count() (only bare aggregates can be merged)`)
+})
+
 t.test('GROUP BY, HAVING, DISTINCT, ORDER BY and LIMIT of a grouped query', async (t) => {
   const p = scatter('SELECT region, avg(balance), count(*) AS n FROM accounts GROUP BY region, kind HAVING sum(balance) > 100 AND NOT count(*) < $1 OR max(x) IS NULL ORDER BY n DESC, kind LIMIT 5 OFFSET $2')
   t.equal(p.shardSql, 'SELECT region, sum(balance) AS avg, count(*) AS n, count(balance), kind, sum(balance), max(x), ($1)::text, ($2)::int8 FROM accounts GROUP BY region, kind')

@@ -13,7 +13,7 @@ import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
 import type { FromSources } from './ast/QueryScopes.js'
 import type { AggregateKind, MergeExpr, OrderKey, OutputColumn, ScatterPlan, ScatterSources, TableRef, ValueRef } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
-import { valueRefOf } from './ast/ValueRefs.js'
+import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
 import { layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
@@ -24,6 +24,8 @@ export type ScatterResult = { scatter: ScatterPlan } | { unmergeable: string }
 const MERGEABLE: Record<string, AggregateKind> = {
   count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and',
 }
+const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
+
 // Built-in aggregates whose partial results cannot be combined (or not exactly).
 const UNMERGEABLE_AGGREGATES = new Set([
   'array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'json_agg_strict',
@@ -203,6 +205,8 @@ class ScatterBuilder {
 
   /** The mergeable aggregate `n` is, null when `n` uses no aggregate; refuses any other use of aggregates. */
   private classify(n: Node | undefined): Aggregate | null {
+    const counted = this.castCount(n)
+    if (counted !== null) return counted
     const call = asNode(n, 'FuncCall')
     const name = call !== undefined ? functionName(call.funcname) : ''
     const fn = MERGEABLE[name]
@@ -224,6 +228,22 @@ class ScatterBuilder {
       return true
     })
     return null
+  }
+
+  /**
+   * `count(…)::int` (or another integer type, the usual way to get a count as a JavaScript number): the shards'
+   * casted counts add up to the casted total, and a total out of the type's range is 22003 at the merge, as in
+   * Postgres. Other casts of aggregates are refused: the shards' sum(x)::int round before adding, and min/max
+   * of a cast need not be the cast of min/max.
+   */
+  private castCount(n: Node | undefined): Aggregate | null {
+    const cast = asNode(n, 'TypeCast')
+    if (cast === undefined || cast.typeName?.typmods !== undefined || !INTEGER_TYPES.has(scalarTypeName(cast.typeName) ?? '')) return null
+    const names = stringList(cast.typeName?.names)
+    if (names === null || (names.length === 2 && names[0] !== 'pg_catalog') || names.length > 2) return null
+    const call = asNode(cast.arg, 'FuncCall')
+    if (call === undefined || functionName(call.funcname) !== 'count') return null
+    return this.classify(cast.arg)
   }
 
   private visibleAggregate(i: number, agg: Aggregate): OutputColumn {

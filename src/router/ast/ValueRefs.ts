@@ -43,7 +43,7 @@ function constantRef(c: A_Const): ValueRef {
 }
 
 /** `int8` for `bigint` / `pg_catalog.int8`; null for arrays and `setof`. */
-function scalarTypeName(t: TypeName | undefined): string | null {
+export function scalarTypeName(t: TypeName | undefined): string | null {
   if (t === undefined || (t.arrayBounds?.length ?? 0) > 0 || t.setof === true) return null
   const names = stringList(t.names)
   const last = names?.at(-1)

@@ -263,7 +263,8 @@ export function encodeValue(v: SqlValue, oid: number, format: 0 | 1): Buffer {
       if (v.kind !== 'int') break
       const bits = oid === TypeOid.int8 ? 64n : oid === TypeOid.int4 ? 32n : 16n
       if (v.value < -(2n ** (bits - 1n)) || v.value >= 2n ** (bits - 1n)) {
-        throw new MergeError(`${typeName(oid)} out of range`, '22003')
+        // Postgres' own words for the merged total it would have computed.
+        throw new MergeError(`${oid === TypeOid.int8 ? 'bigint' : oid === TypeOid.int4 ? 'integer' : 'smallint'} out of range`, '22003')
       }
       if (format === 0) return Buffer.from(v.value.toString())
       const out = Buffer.alloc(oid === TypeOid.int8 ? 8 : oid === TypeOid.int4 ? 4 : 2)
