@@ -2,6 +2,9 @@
 // it, through the proxy, with real Postgres behind it (3 shards): cross-shard reads the merge cannot answer
 // exactly, writes that would touch several shards or move a row, and transactions that would span shards.
 // A refused write changes nothing.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
 import Cursor from 'pg-cursor'
 import t from 'tap'
@@ -140,4 +143,30 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
   const events = await setup.query('SELECT tenant, n, note FROM events ORDER BY tenant')
   t.same(events.rows, [{ tenant: 'acme', n: 1, note: 'a' }, { tenant: 'globex', n: 2, note: 'b' }])
   await setup.end()
+})
+
+t.test('a function created after pgshard read the catalog: refused across shards until RELOAD says what it is', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pgshard-catalog-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'pgshard.json')
+  const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: { tables: [SHARDING.tables[0]] } }, configFile: file })
+  await writeFile(file, JSON.stringify(fx.app.config))
+  // The catalog as pgshard reads it at start; what follows is new to it.
+  await fx.app.health.refreshCatalogs()
+  const client = new pg.Client(fx.pgOptions)
+  await client.connect()
+  t.teardown(() => client.end())
+  await client.query('CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric)')
+  await client.query('INSERT INTO accounts (id, balance) VALUES (1, 10), (2, 20), (3, 30), (4, 40)')
+  // DDL through pgshard runs on every shard; the catalog pgshard read at start knows neither name.
+  await client.query('CREATE AGGREGATE my_total (numeric) (sfunc = numeric_add, stype = numeric)')
+  await client.query('CREATE FUNCTION doubled (numeric) RETURNS numeric IMMUTABLE LANGUAGE sql AS $$ SELECT $1 * 2 $$')
+  const run = (sql: string) => client.query(sql).then((r) => ({ rows: r.rows }), (e: { code?: string; message: string }) => ({ code: e.code, message: e.message }))
+
+  for (const sql of ['SELECT my_total(balance) FROM accounts', 'SELECT doubled(balance) FROM accounts ORDER BY 1']) {
+    t.match(await run(sql), { code: '0A000', message: /it is not in the catalog pgshard read from the shards/ }, `before RELOAD: ${sql}`)
+  }
+  await fx.app.reload()
+  t.match(await run('SELECT my_total(balance) FROM accounts'), { code: '0A000', message: /the aggregate my_total\(\) in a read across shards/ }, 'after RELOAD the aggregate is known, and refused as one')
+  t.same(await run('SELECT doubled(balance) AS d FROM accounts ORDER BY 1'), { rows: [{ d: '20' }, { d: '40' }, { d: '60' }, { d: '80' }] }, 'and the plain function runs across shards')
 })

@@ -592,7 +592,14 @@ t.test('analyzed statements: co-located joins, reference tables, subqueries, agg
     sql(`SELECT my_agg(x) FROM accounts WHERE id = ${K0}`, { kind: 'shard', shard: 0 }),
     sql('SELECT lower(name), count(*) FROM accounts GROUP BY 1', { kind: 'scatter' }),
     sql('SELECT id FROM accounts WHERE x > (SELECT my_agg(v) FROM countries)', { kind: 'scatter' }),
+    sql('SELECT new_fn(x) FROM accounts', {
+      kind: 'error', code: '0A000', message: /the function new_fn\(\) in a read across shards: it is not in the catalog/, hint: /RELOAD/,
+    }),
+    sql(`SELECT new_fn(x) FROM accounts WHERE id = ${K0}`, { kind: 'shard', shard: 0 }),
+    sql('SELECT id FROM accounts WHERE new_fn(x) > 1', { kind: 'scatter' }),
   ], withAggregates)
+  catalog.loadCatalog([{ proname: 'new_fn', provolatile: 's', prokind: 'f' }])
+  check(t, [sql('SELECT new_fn(x) FROM accounts', { kind: 'scatter' })], withAggregates)
 })
 
 t.test('analyzed statements: assigning a sharding key, INSERT rows with expressions', async (t) => {

@@ -22,7 +22,9 @@ export class HealthMonitor {
   private readonly catalog: CatalogReader | null
   /** Shards whose catalog could not be read yet: tried again on the primary's next good check. */
   private readonly catalogPending = new Set<number>()
-  private readonly catalogReading = new Set<number>()
+  /** Per shard, the catalog read in progress and the one waiting for it (which will see what happened since). */
+  private readonly catalogReading = new Map<number, Promise<void>>()
+  private readonly catalogQueued = new Map<number, Promise<void>>()
   private readonly warned = new Set<string>()
   private readonly log: Logger
   private started = false
@@ -74,11 +76,32 @@ export class HealthMonitor {
     return checker.checkNow()
   }
 
+  /** Reads every shard's function catalog again (RELOAD), each from its current primary. */
+  async refreshCatalogs(): Promise<void> {
+    await Promise.all(this.topology.shards.map((s) => this.refreshCatalog(s.index)))
+  }
+
   /** Reads the function catalog of a shard from its current primary (also after a promotion). */
-  async refreshCatalog(shard: number): Promise<void> {
+  refreshCatalog(shard: number): Promise<void> {
+    // A read not started yet will see everything that happened up to now: callers share it.
+    const queued = this.catalogQueued.get(shard)
+    if (queued) return queued
+    const read: Promise<void> = (this.catalogReading.get(shard) ?? Promise.resolve())
+      .then(() => {
+        this.catalogQueued.delete(shard)
+        this.catalogReading.set(shard, read)
+        return this.readCatalog(shard)
+      })
+      .finally(() => {
+        if (this.catalogReading.get(shard) === read) this.catalogReading.delete(shard)
+      })
+    this.catalogQueued.set(shard, read)
+    return read
+  }
+
+  private async readCatalog(shard: number): Promise<void> {
     const primary = this.topology.primaryOf(shard)
-    if (!this.catalog || !primary || this.catalogReading.has(shard)) return
-    this.catalogReading.add(shard)
+    if (!this.catalog || !primary) return
     try {
       const count = await this.catalog.read(shard, primary)
       this.catalogPending.delete(shard)
@@ -86,8 +109,6 @@ export class HealthMonitor {
     } catch (err) {
       this.catalogPending.add(shard)
       this.log.warn({ node: primary.name, err: (err as Error).message }, 'could not read the function catalog; unknown functions count as writes')
-    } finally {
-      this.catalogReading.delete(shard)
     }
   }
 

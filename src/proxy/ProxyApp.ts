@@ -104,9 +104,13 @@ export class ProxyApp {
   /**
    * Reads the config file again and applies it as a diff (ReloadCoordinator); resolves with what changed.
    * An invalid file, or one that would move keys unannounced, changes nothing and rejects with why (F0000).
+   * A reload also reads the shards' function catalogs again, so functions and aggregates created since are known
+   * when it answers (a catalog that cannot be read is logged and leaves the last one in place).
    */
-  reload(): Promise<string> {
-    return this.reloader.reload()
+  async reload(): Promise<string> {
+    const summary = await this.reloader.reload()
+    await this.health.refreshCatalogs()
+    return summary
   }
 
   /**

@@ -90,6 +90,15 @@ export class FunctionVolatility {
     return this.aggregates.has(name.toLowerCase())
   }
 
+  /**
+   * Whether pgshard knows what a name is: in the learnt catalog, the built-in list or the config's overrides.
+   * A function created after the last catalog read is unknown: it could be an aggregate.
+   */
+  isKnown(name: string): boolean {
+    const key = name.toLowerCase()
+    return this.catalog.has(key) || this.builtIn.has(key) || this.overrides.has(key)
+  }
+
   /** Volatility of a function called by name (lower case, schema dropped); unknown → volatile. */
   volatility(name: string): Volatility {
     const key = name.toLowerCase()

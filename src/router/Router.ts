@@ -411,6 +411,15 @@ export class Router {
           'pin the key to one shard, or aggregate with those functions',
         )
       }
+      // Were it an aggregate, each shard would answer its own partial result and the client would get one row
+      // per shard: a wrong answer, so an unknown name is refused until the catalog says what it is.
+      if (!this.volatility.isKnown(name)) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `the function ${name}() in a read across shards: it is not in the catalog pgshard read from the shards, so pgshard cannot tell whether it is an aggregate`,
+          'if it was created since pgshard started, RELOAD (or SIGHUP) makes pgshard read the catalog again; or pin the key to one shard',
+        )
+      }
     }
   }
 
