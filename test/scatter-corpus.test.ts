@@ -7,6 +7,7 @@ import t from 'tap'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
+import { seededRandom } from './harness/seededRandom.js'
 
 const SHARDING = {
   tables: [
@@ -28,19 +29,8 @@ const SCHEMA = [
 ]
 const ITEM_COLUMNS = ['id', 'grp', 'name', 'price', 'qty', 'ratio', 'f4', 'created', 'day', 'ts', 'u', 'flag', 'small', 'note', 'code', 'data']
 
-/** mulberry32: a small seeded PRNG, so the data (and any failure) is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 function items(count: number, seed: number): unknown[][] {
-  const rand = prng(seed)
+  const rand = seededRandom(seed)
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1))
   const maybe = <T>(v: T, nulls = 0.1): T | null => (rand() < nulls ? null : v)
   const pick = <T>(xs: T[]): T => xs[int(0, xs.length - 1)]!
@@ -189,7 +179,7 @@ t.test('cross-shard SELECTs answer as one Postgres does', async (t) => {
     const values = chunk.map((_, r) => `(${ITEM_COLUMNS.map((_, c) => `$${r * ITEM_COLUMNS.length + c + 1}`).join(', ')})`).join(', ')
     await both(`INSERT INTO items (${ITEM_COLUMNS.join(', ')}) VALUES ${values}`, chunk.flat())
   }
-  const rand = prng(7)
+  const rand = seededRandom(7)
   const tags = rows.flatMap(([id]) => Array.from({ length: Math.floor(rand() * 4) }, (_, j) => [id, `tag${Math.floor(rand() * 5)}-${j}`]))
   for (let i = 0; i < tags.length; i += 100) {
     const chunk = tags.slice(i, i + 100)

@@ -15,6 +15,7 @@ import { canonicalKey, type KeyType } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { quoteLiteral } from '../src/router/SqlQuoting.js'
 import { runCommand } from './harness/runCommand.js'
+import { seededRandom } from './harness/seededRandom.js'
 import { APP_PASSWORD, proxyConfig, startProxy } from './harness/startProxy.js'
 
 const STATEMENTS_PER_CLIENT = 5200
@@ -50,19 +51,9 @@ interface Op {
   expect: { rows: Row[] } | { count: number }
 }
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** The operations of one client, on keys of its own (so clients never race), and the rows they leave. */
 function workload(client: string, seed: number, keyBase: number): { ops: Op[]; model: Map<Table, Map<string, Row>> } {
-  const rand = prng(seed)
+  const rand = seededRandom(seed)
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1))
   const model = new Map<Table, Map<string, Row>>(Object.keys(TABLES).map((table) => [table as Table, new Map()]))
   const hex = () => Array.from({ length: 32 }, () => int(0, 15).toString(16)).join('')
@@ -247,7 +238,7 @@ t.test('a randomized workload from every client kind leaves every row on its sha
   const loads = clients.map((client, i) => workload(client, 4242 + i, (i + 1) * 10_000_000))
   const dir = await mkdtemp(join(tmpdir(), 'pgshard-workload-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  const psql = psqlScript(loads[0]!.ops, prng(99))
+  const psql = psqlScript(loads[0]!.ops, seededRandom(99))
   const opsFile = join(dir, 'psycopg-ops.json')
   await writeFile(opsFile, JSON.stringify(loads[3]!.ops))
 

@@ -367,14 +367,11 @@ export class Session implements TrackerOwner {
     const entry = known ?? this.newSqlPrepared(sql, e.nameLocation, analyzed.plan!.prepared ?? null)
     if (e.kind === 'prepare') {
       const name = e.name
-      if (conn.prepared.has(entry.serverName)) {
-        conn.prepared.touch(entry.serverName)
+      if (this.holdsPrepared(conn, entry.serverName)) {
         this.sqlPrepared.set(name, entry)
         this.answerLocally(tag)
         return
       }
-      this.evictFor(conn, entry.serverName)
-      conn.prepared.add(entry.serverName)
       conn.tracker.push({
         expect: Expect.Query,
         mode: 'forward',
@@ -383,10 +380,7 @@ export class Session implements TrackerOwner {
       await this.send(conn, encodeQuery(entry.prepareSql))
       return
     }
-    if (conn.prepared.has(entry.serverName)) conn.prepared.touch(entry.serverName)
-    else {
-      this.evictFor(conn, entry.serverName)
-      conn.prepared.add(entry.serverName)
+    if (!this.holdsPrepared(conn, entry.serverName)) {
       conn.tracker.push({ expect: Expect.Query, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(entry.serverName) })
       conn.write(encodeQuery(entry.prepareSql))
     }
@@ -458,13 +452,10 @@ export class Session implements TrackerOwner {
           conn.write(frame.raw)
           return
         }
-        if (conn.prepared.has(stmt.serverName)) {
-          conn.prepared.touch(stmt.serverName)
+        if (this.holdsPrepared(conn, stmt.serverName)) {
           conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: PARSE_COMPLETE })
           return
         }
-        this.evictFor(conn, stmt.serverName)
-        conn.prepared.add(stmt.serverName)
         conn.tracker.push({
           expect: Expect.Parse,
           mode: 'forward',
@@ -755,14 +746,23 @@ export class Session implements TrackerOwner {
       conn.write(renameParse('', stmt.tail))
       return
     }
-    if (conn.prepared.has(stmt.serverName)) {
-      conn.prepared.touch(stmt.serverName)
-      return
-    }
-    this.evictFor(conn, stmt.serverName)
-    conn.prepared.add(stmt.serverName)
+    if (this.holdsPrepared(conn, stmt.serverName)) return
     conn.tracker.push({ expect: Expect.Parse, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(stmt.serverName) })
     conn.write(renameParse(stmt.serverName, stmt.tail))
+  }
+
+  /**
+   * Whether the connection already has statement `name` (marked as just used). If not, it is recorded as being
+   * prepared there, after room was made for it; the caller sends the Parse or PREPARE.
+   */
+  private holdsPrepared(conn: ServerConnection, name: string): boolean {
+    if (conn.prepared.has(name)) {
+      conn.prepared.touch(name)
+      return true
+    }
+    this.evictFor(conn, name)
+    conn.prepared.add(name)
+    return false
   }
 
   /** Closes the least recently used statements of a connection that is full. */
