@@ -31,14 +31,14 @@ import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
-import { parseLsn } from '../health/Lsn.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
-import { decodeDataRow } from '../protocol/RowMessages.js'
 import { ClientStatements, type ClientStatement } from './ClientStatements.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { RoutingHints, valueOfSet } from './RoutingHints.js'
+import { ReadYourWrites } from './ReadYourWrites.js'
+import { applySessionEffects } from './SessionEffects.js'
 import { SessionSettings } from './SessionSettings.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
@@ -103,10 +103,7 @@ export class Session implements TrackerOwner {
   private closed = false
   /** Shutdown: the client is ended (57P01) at its next transaction boundary. */
   private draining = false
-  /** Read-your-writes: per shard, the primary's WAL position after this client's last committed write. */
-  private readonly writtenLsn = new Map<number, bigint>()
-  /** Shards whose commit position is being read: reads there go to the primary meanwhile. */
-  private readonly lsnPending = new Set<number>()
+  private readonly readYourWrites = new ReadYourWrites()
   /** A write went to a primary in the current transaction. */
   private txWrote = false
   /** The unit in flight (a Query, or a group up to Sync) as the client sent it, while it may still be retried. */
@@ -858,15 +855,11 @@ export class Session implements TrackerOwner {
   }
 
   /**
-   * A server connection for this shard and role: the one attached when it fits, else (once every reply of the
-   * attached one has arrived) a fresh one from the pool, brought to this client's session state.
-   */
-  /**
    * The server for a statement when it is at hand without waiting: the attached connection if it fits, or an
    * idle one of the pool. Null when getting one means waiting (connFor then does the whole job).
    */
   private connNow(shard: number, wanted: Role): ServerConnection | null {
-    const role = wanted === 'replica' && this.lsnPending.has(shard) ? 'primary' : wanted
+    const role = this.readYourWrites.roleFor(shard, wanted)
     const a = this.attached
     let conn: ServerConnection | null = null
     if (a) {
@@ -903,9 +896,12 @@ export class Session implements TrackerOwner {
     return conn
   }
 
+  /**
+   * A server connection for this shard and role: the one attached when it fits, else (once every reply of the
+   * attached one has arrived) a fresh one from the pool, brought to this client's session state.
+   */
   private async serverFor(shard: number, wanted: Role): Promise<ServerConnection> {
-    // While this client's last commit position on the shard is being read, only the primary surely has it.
-    const role = wanted === 'replica' && this.lsnPending.has(shard) ? 'primary' : wanted
+    const role = this.readYourWrites.roleFor(shard, wanted)
     const fits = (a: Attachment) => a.placement.shard === shard && (a.placement.role === 'primary' || role === 'replica')
     if (this.attached) {
       if (fits(this.attached) || (this.currentServer() && this.attached.placement.shard === shard)) return this.attached.conn
@@ -948,7 +944,7 @@ export class Session implements TrackerOwner {
   /** Read-your-writes: a replica must have replayed this client's last write on the shard; a failed node is avoided. */
   private pickOptions(shard: number, role: Role): PickOptions {
     if (role !== 'replica' || !this.identity.readYourWrites) return { exclude: this.avoid }
-    return { exclude: this.avoid, minLsn: this.writtenLsn.get(shard) }
+    return { exclude: this.avoid, minLsn: this.readYourWrites.minLsn(shard) }
   }
 
   private attach(a: Attachment): void {
@@ -1055,51 +1051,12 @@ export class Session implements TrackerOwner {
     if (!plan || plan.session.length === 0) return undefined
     return (ok) => {
       if (!ok) return
-      for (const e of plan.session) {
-        switch (e.kind) {
-          case 'set':
-            if (!e.local && !e.name.startsWith('pgshard.')) {
-              this.settings.set(e.name, e.text)
-              conn.settings.set(e.name, e.text)
-            }
-            break
-          case 'reset':
-            this.settings.reset(e.name)
-            conn.settings.delete(e.name)
-            conn.dirty = conn.dirty || this.settings.wanted.has(e.name)
-            break
-          case 'reset_all':
-            this.settings.resetAll()
-            conn.settings.clear()
-            conn.dirty = conn.dirty || this.settings.wanted.size > 0
-            break
-          case 'discard_all':
-            this.sqlPrepared.clear()
-            this.statements.clear()
-            this.settings.resetAll()
-            conn.settings.clear()
-            conn.prepared.clear()
-            conn.unnamedOwner = null
-            break
-          case 'unknown_set_config':
-            conn.dirty = true
-            break
-          case 'listen':
-            this.pin('LISTEN')
-            break
-          case 'advisory_lock_session':
-            this.pin('a session-level advisory lock')
-            break
-          case 'temp_table':
-            this.pin('a temporary table')
-            break
-          case 'hold_cursor':
-            this.pin('a WITH HOLD cursor')
-            break
-          default:
-            break
-        }
+      const outcome = applySessionEffects(plan.session, this.settings, conn)
+      if (outcome.discardAll) {
+        this.sqlPrepared.clear()
+        this.statements.clear()
       }
+      if (outcome.pinReason !== null) this.pin(outcome.pinReason)
     }
   }
 
@@ -1163,32 +1120,12 @@ export class Session implements TrackerOwner {
     this.avoid = undefined
     if (this.txWrote && this.identity.readYourWrites && a.placement.role === 'primary') {
       this.txWrote = false
-      this.captureCommitLsn(a)
+      this.readYourWrites.capture(a.conn, a.placement.shard)
       return
     }
     this.txWrote = false
     if (!this.sessionMode && !this.pinnedBy && this.held.length === 0 && this.groupConn === null) this.detach()
     if (this.draining && !this.running && this.atBoundary()) this.fatal(shutdownError())
-  }
-
-  /**
-   * Read-your-writes: after a write committed, reads the primary's WAL position on the same connection before it
-   * goes back to the pool (the client already has its answer). Until it is known, reads of that shard go to
-   * the primary.
-   */
-  private captureCommitLsn(a: Attachment): void {
-    const shard = a.placement.shard
-    this.lsnPending.add(shard)
-    a.conn.tracker.push({
-      expect: Expect.Query,
-      mode: 'suppress',
-      onRow: (body) => {
-        const lsn = parseLsn(decodeDataRow(body)[0]?.toString())
-        if (lsn > (this.writtenLsn.get(shard) ?? 0n)) this.writtenLsn.set(shard, lsn)
-      },
-      done: () => this.lsnPending.delete(shard),
-    })
-    a.conn.write(CURRENT_LSN_QUERY)
   }
 
   onError(code: string, fatal: boolean): void {
@@ -1290,8 +1227,6 @@ const READ_AHEAD_LIMIT = 256 * 1024
 
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
-
-const CURRENT_LSN_QUERY = encodeQuery('SELECT pg_catalog.pg_current_wal_lsn()')
 
 function shutdownError(): PgError {
   return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')

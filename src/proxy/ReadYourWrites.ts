@@ -1,0 +1,46 @@
+import { parseLsn } from '../health/Lsn.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
+import { encodeQuery } from '../protocol/FrontendMessages.js'
+import { Expect } from '../protocol/ResponseTracker.js'
+import { decodeDataRow } from '../protocol/RowMessages.js'
+import type { Role } from '../router/Route.js'
+
+const CURRENT_LSN_QUERY = encodeQuery('SELECT pg_catalog.pg_current_wal_lsn()')
+
+/**
+ * One client's read-your-writes state: per shard, the primary's WAL position after the client's last committed
+ * write. A replica serves the client's reads there only once it has replayed that far.
+ */
+export class ReadYourWrites {
+  private readonly written = new Map<number, bigint>()
+  /** Shards whose commit position is being read. */
+  private readonly pending = new Set<number>()
+
+  /** While the commit position on a shard is being read, only its primary surely has the write. */
+  roleFor(shard: number, wanted: Role): Role {
+    return wanted === 'replica' && this.pending.has(shard) ? 'primary' : wanted
+  }
+
+  /** The WAL position a replica of this shard must have replayed, if the client wrote there. */
+  minLsn(shard: number): bigint | undefined {
+    return this.written.get(shard)
+  }
+
+  /**
+   * Reads the primary's WAL position on the connection that just committed, before it goes back to the pool
+   * (the client already has its answer).
+   */
+  capture(conn: ServerConnection, shard: number): void {
+    this.pending.add(shard)
+    conn.tracker.push({
+      expect: Expect.Query,
+      mode: 'suppress',
+      onRow: (body) => {
+        const lsn = parseLsn(decodeDataRow(body)[0]?.toString())
+        if (lsn > (this.written.get(shard) ?? 0n)) this.written.set(shard, lsn)
+      },
+      done: () => this.pending.delete(shard),
+    })
+    conn.write(CURRENT_LSN_QUERY)
+  }
+}

@@ -1,0 +1,74 @@
+import t from 'tap'
+import { PreparedSet } from '../src/pool/PreparedSet.js'
+import { applySessionEffects, type ConnectionState } from '../src/proxy/SessionEffects.js'
+import { SessionSettings } from '../src/proxy/SessionSettings.js'
+
+function connection(): ConnectionState {
+  return { settings: new Map(), prepared: new PreparedSet(8), dirty: false, unnamedOwner: null }
+}
+
+t.test('SET is recorded for the client and for the connection that ran it; SET LOCAL and hints are not', async (t) => {
+  const settings = new SessionSettings(new Map())
+  const conn = connection()
+  const out = applySessionEffects(
+    [
+      { kind: 'set', name: 'search_path', local: false, text: 'SET search_path = app' },
+      { kind: 'set', name: 'timezone', local: true, text: "SET LOCAL TimeZone = 'UTC'" },
+      { kind: 'set', name: 'pgshard.shard', local: false, text: "SET pgshard.shard = 's1'" },
+    ],
+    settings,
+    conn,
+  )
+  t.same([...settings.wanted], [['search_path', 'SET search_path = app']])
+  t.same([...conn.settings], [['search_path', 'SET search_path = app']])
+  t.same(out, { discardAll: false, pinReason: null })
+  t.equal(conn.dirty, false)
+})
+
+t.test('RESET goes back to the start-up value, and marks the connection dirty when that value must be set again', async (t) => {
+  const settings = new SessionSettings(new Map([['application_name', 'app']]))
+  const conn = connection()
+  applySessionEffects([{ kind: 'set', name: 'application_name', local: false, text: "SET application_name = 'other'" }], settings, conn)
+  applySessionEffects([{ kind: 'reset', name: 'application_name' }], settings, conn)
+  t.match(settings.wanted.get('application_name'), /set_config\('application_name', 'app'/)
+  t.equal(conn.settings.has('application_name'), false)
+  t.equal(conn.dirty, true, 'the server now has its default, not the start-up value')
+
+  const plain = connection()
+  const noStartup = new SessionSettings(new Map())
+  applySessionEffects([{ kind: 'set', name: 'work_mem', local: false, text: 'SET work_mem = 1000' }], noStartup, plain)
+  applySessionEffects([{ kind: 'reset_all' }], noStartup, plain)
+  t.equal(noStartup.wanted.size, 0)
+  t.equal(plain.settings.size, 0)
+  t.equal(plain.dirty, false, 'RESET ALL with nothing from start-up leaves the server as the proxy expects')
+})
+
+t.test('DISCARD ALL forgets settings, the connection\'s statements and tells the session to forget the client\'s', async (t) => {
+  const settings = new SessionSettings(new Map())
+  const conn = connection()
+  conn.prepared.add('pgshard_1')
+  conn.unnamedOwner = {}
+  applySessionEffects([{ kind: 'set', name: 'search_path', local: false, text: 'SET search_path = app' }], settings, conn)
+  const out = applySessionEffects([{ kind: 'discard_all' }], settings, conn)
+  t.same(out, { discardAll: true, pinReason: null })
+  t.equal(settings.wanted.size, 0)
+  t.equal(conn.settings.size, 0)
+  t.equal(conn.prepared.has('pgshard_1'), false)
+  t.equal(conn.unnamedOwner, null)
+})
+
+t.test('state the proxy cannot move between connections pins the client, naming the first reason', async (t) => {
+  const settings = new SessionSettings(new Map())
+  const conn = connection()
+  const out = applySessionEffects([{ kind: 'listen', channel: 'jobs' }, { kind: 'temp_table' }], settings, conn)
+  t.equal(out.pinReason, 'LISTEN')
+  t.equal(applySessionEffects([{ kind: 'advisory_lock_session' }], settings, conn).pinReason, 'a session-level advisory lock')
+  t.equal(applySessionEffects([{ kind: 'hold_cursor' }], settings, conn).pinReason, 'a WITH HOLD cursor')
+  t.equal(applySessionEffects([{ kind: 'set_transaction' }], settings, conn).pinReason, null, 'SET TRANSACTION pins nothing')
+})
+
+t.test('a set_config the proxy cannot read makes the connection dirty', async (t) => {
+  const conn = connection()
+  applySessionEffects([{ kind: 'unknown_set_config' }], new SessionSettings(new Map()), conn)
+  t.equal(conn.dirty, true)
+})
