@@ -164,6 +164,21 @@ t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) =>
   t.equal((await cs[1].query('EXECUTE twice(1)')).rows[0].v, 3, 'the other clients keep theirs')
 })
 
+t.test('SQL PREPARE and protocol-level statements share one namespace, as in Postgres', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 2 } } })
+  const c = new pg.Client(fx.pgOptions)
+  await c.connect()
+  t.teardown(() => c.end())
+  await c.query('PREPARE shared_name AS SELECT 1 AS v')
+  await t.rejects(c.query({ name: 'shared_name', text: 'SELECT 2 AS v' }), { code: '42P05' }, 'a Parse may not reuse a SQL PREPARE name')
+  await c.query('DEALLOCATE shared_name')
+  t.equal((await c.query({ name: 'shared_name', text: 'SELECT 2 AS v' })).rows[0].v, 2, 'after DEALLOCATE the name is free for a Parse')
+  await t.rejects(c.query('PREPARE shared_name AS SELECT 3'), { code: '42P05' }, 'and a PREPARE may not reuse a Parse name')
+  await c.query('DEALLOCATE ALL')
+  await c.query('PREPARE shared_name AS SELECT 3 AS v')
+  t.equal((await c.query('EXECUTE shared_name')).rows[0].v, 3, 'DEALLOCATE ALL freed the Parse name for a PREPARE')
+})
+
 t.test('a client killed mid-transaction leaves a clean server connection', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 1 } } })
   const setup = new pg.Client(fx.pgOptions)

@@ -15,40 +15,72 @@ export interface ClientStatement {
   firstParam: number
 }
 
-/** One client's prepared statements by the client's names; '' is its unnamed statement. */
+/** A statement a client made with SQL PREPARE: pgshard's name for it, the PREPARE that makes it, and its query's plan. */
+export interface SqlStatement {
+  serverName: string
+  prepareSql: string
+  plan: StatementPlan | null
+}
+
+/**
+ * One client's prepared statements by the client's names: those of protocol-level Parse ('' is the unnamed
+ * one) and those of SQL PREPARE. As in Postgres, both kinds share one namespace and one limit.
+ */
 export class ClientStatements {
   private readonly byName = new Map<string, ClientStatement>()
+  private readonly bySqlName = new Map<string, SqlStatement>()
 
   constructor(private readonly limit: number) {}
 
+  /** A protocol-level statement. */
   get(name: string): ClientStatement | undefined {
     return this.byName.get(name)
   }
 
-  has(name: string): boolean {
-    return this.byName.has(name)
+  /** A statement made by SQL PREPARE. */
+  getSql(name: string): SqlStatement | undefined {
+    return this.bySqlName.get(name)
   }
 
-  /** False when the client already holds `limit` named statements. */
+  /** Either kind holds this name. */
+  has(name: string): boolean {
+    return this.byName.has(name) || this.bySqlName.has(name)
+  }
+
+  /** The client holds `limit` named statements: a new name is refused. */
+  get full(): boolean {
+    return this.byName.size + this.bySqlName.size >= this.limit
+  }
+
+  /** False when the client is full and `name` is a new named statement. */
   set(name: string, stmt: ClientStatement): boolean {
-    if (name !== '' && !this.byName.has(name) && this.byName.size >= this.limit) return false
+    if (name !== '' && !this.byName.has(name) && this.full) return false
     this.byName.set(name, stmt)
     return true
   }
 
-  delete(name: string): void {
-    this.byName.delete(name)
+  /**
+   * Records a SQL PREPARE that the server confirmed. The caller checked `full` before sending it; only
+   * PREPAREs pipelined behind that check can go past the limit.
+   */
+  setSql(name: string, stmt: SqlStatement): void {
+    this.bySqlName.set(name, stmt)
   }
 
+  /** Forgets the name, of either kind (Close, DEALLOCATE); false when it was not there. */
+  delete(name: string): boolean {
+    return this.bySqlName.delete(name) || this.byName.delete(name)
+  }
+
+  /** DEALLOCATE ALL: every named statement goes; the unnamed one stays, as in Postgres. */
+  deallocateAll(): void {
+    this.bySqlName.clear()
+    for (const name of this.byName.keys()) if (name !== '') this.byName.delete(name)
+  }
+
+  /** DISCARD ALL. */
   clear(): void {
     this.byName.clear()
-  }
-
-  names(): string[] {
-    return [...this.byName.keys()]
-  }
-
-  get size(): number {
-    return this.byName.size
+    this.bySqlName.clear()
   }
 }

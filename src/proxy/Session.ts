@@ -33,7 +33,7 @@ import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js
 import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
-import { ClientStatements, type ClientStatement } from './ClientStatements.js'
+import { ClientStatements, type ClientStatement, type SqlStatement } from './ClientStatements.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { RoutingHints, valueOfSet } from './RoutingHints.js'
@@ -74,8 +74,6 @@ export class Session implements TrackerOwner {
   /** Session pooling: connections kept for the whole session, by shard and role. */
   private readonly parked = new Map<string, Attachment>()
   private readonly statements: ClientStatements
-  /** Statements this client made with SQL PREPARE: its name → the proxy's name and the PREPARE that makes it. */
-  private readonly sqlPrepared = new Map<string, SqlPrepared>()
   readonly settings: SessionSettings
   /** Extended-protocol messages of the current group not yet sent to a server. */
   private held: Held[] = []
@@ -335,17 +333,14 @@ export class Session implements TrackerOwner {
   private async onSqlPrepared(sql: string, analyzed: Analyzed, e: SqlPreparedEffect): Promise<void> {
     const tag = analyzed.plan!.commandTag
     if (e.kind === 'deallocate') {
-      if (e.name === null) {
-        this.sqlPrepared.clear()
-        for (const name of this.statements.names()) if (name !== '') this.statements.delete(name)
-      } else if (this.sqlPrepared.delete(e.name) || this.statements.has(e.name)) this.statements.delete(e.name)
-      else return this.refuseQuery(missingStatement(e.name))
+      if (e.name === null) this.statements.deallocateAll()
+      else if (!this.statements.delete(e.name)) return this.refuseQuery(missingStatement(e.name))
       this.answerLocally(tag)
       return
     }
-    if (e.kind === 'prepare' && (this.sqlPrepared.has(e.name) || this.statements.has(e.name)))
-      return this.refuseQuery(new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${e.name}" already exists`))
-    const known = e.kind === 'execute' ? this.sqlPrepared.get(e.name) : undefined
+    if (e.kind === 'prepare' && this.statements.has(e.name)) return this.refuseQuery(duplicateStatement(e.name))
+    if (e.kind === 'prepare' && this.statements.full) return this.refuseQuery(tooManyStatements())
+    const known = e.kind === 'execute' ? this.statements.getSql(e.name) : undefined
     if (e.kind === 'execute' && !known) return this.refuseQuery(missingStatement(e.name))
     // EXECUTE names no table: it goes where the prepared query would go with EXECUTE's arguments.
     // (PREPARE itself may run on any shard: every shard has the same schema.)
@@ -365,14 +360,14 @@ export class Session implements TrackerOwner {
     if (e.kind === 'prepare') {
       const name = e.name
       if (this.holdsPrepared(conn, entry.serverName)) {
-        this.sqlPrepared.set(name, entry)
+        this.statements.setSql(name, entry)
         this.answerLocally(tag)
         return
       }
       conn.tracker.push({
         expect: Expect.Query,
         mode: 'forward',
-        done: (ok) => (ok ? this.sqlPrepared.set(name, entry) : conn.prepared.delete(entry.serverName)),
+        done: (ok) => (ok ? this.statements.setSql(name, entry) : conn.prepared.delete(entry.serverName)),
       })
       await this.send(conn, encodeQuery(entry.prepareSql))
       return
@@ -385,7 +380,7 @@ export class Session implements TrackerOwner {
     await this.send(conn, encodeQuery(replaceIdentifierAt(sql, e.nameLocation, entry.serverName)))
   }
 
-  private newSqlPrepared(sql: string, nameLocation: number, plan: StatementPlan | null): SqlPrepared {
+  private newSqlPrepared(sql: string, nameLocation: number, plan: StatementPlan | null): SqlStatement {
     const serverName = this.services.statementNames.nameFor(replaceIdentifierAt(sql, nameLocation, '$name'), SQL_PREPARE_KEY)
     return { serverName, prepareSql: replaceIdentifierAt(sql, nameLocation, serverName), plan }
   }
@@ -416,8 +411,7 @@ export class Session implements TrackerOwner {
   private onParse(frame: Frame): Promise<void> | void {
     const p = decodeParse(frame.body)
     if (this.replaying && p.name !== '') this.statements.delete(p.name)
-    if (p.name !== '' && this.statements.has(p.name))
-      return this.refuseInGroup(new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${p.name}" already exists`))
+    if (p.name !== '' && this.statements.has(p.name)) return this.refuseInGroup(duplicateStatement(p.name))
     const analyzed = this.analyze(p.text)
     const stmt: ClientStatement = {
       text: p.text,
@@ -429,8 +423,7 @@ export class Session implements TrackerOwner {
       sources: analyzed.sources ?? [],
       firstParam: analyzed.firstParam,
     }
-    if (!this.statements.set(p.name, stmt))
-      return this.refuseInGroup(new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, 'too many prepared statements in this session', { hint: 'Close (DEALLOCATE) statements you no longer use.' }))
+    if (!this.statements.set(p.name, stmt)) return this.refuseInGroup(tooManyStatements())
     const name = p.name
     const forget = (ok: boolean) => {
       if (!ok && this.statements.get(name) === stmt) this.statements.delete(name)
@@ -1052,10 +1045,7 @@ export class Session implements TrackerOwner {
     return (ok) => {
       if (!ok) return
       const outcome = applySessionEffects(plan.session, this.settings, conn)
-      if (outcome.discardAll) {
-        this.sqlPrepared.clear()
-        this.statements.clear()
-      }
+      if (outcome.discardAll) this.statements.clear()
       if (outcome.pinReason !== null) this.pin(outcome.pinReason)
     }
   }
@@ -1217,6 +1207,14 @@ function missingStatement(name: string): PgError {
   return new PgError(SqlState.INVALID_SQL_STATEMENT_NAME, name === '' ? 'unnamed prepared statement does not exist' : `prepared statement "${name}" does not exist`)
 }
 
+function duplicateStatement(name: string): PgError {
+  return new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${name}" already exists`)
+}
+
+function tooManyStatements(): PgError {
+  return new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, 'too many prepared statements in this session', { hint: 'Close (DEALLOCATE) statements you no longer use.' })
+}
+
 function routeError(route: Route): PgError {
   if (route.kind === 'error') return new PgError(route.code, route.message, { hint: route.hint })
   return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statement needs several shards (${route.kind}): ${route.reason}`)
@@ -1230,13 +1228,6 @@ const MAX_REPLAYED_FRAMES = 64
 
 function shutdownError(): PgError {
   return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')
-}
-
-/** A statement made by SQL PREPARE: pgshard's name for it, the PREPARE that makes it, and its query's plan. */
-interface SqlPrepared {
-  serverName: string
-  prepareSql: string
-  plan: StatementPlan | null
 }
 
 type SqlPreparedEffect = Extract<SessionEffect, { kind: 'prepare' | 'execute' | 'deallocate' }>
