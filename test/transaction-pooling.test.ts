@@ -5,7 +5,8 @@ import net from 'node:net'
 import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
-import { SYNC, encodeBind, encodeExecute } from '../src/protocol/FrontendMessages.js'
+import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
+import { decodeDataRow } from '../src/protocol/RowMessages.js'
 import { RawClient, errorFields } from './harness/RawClient.js'
 import { runCommand } from './harness/runCommand.js'
 import { APP_PASSWORD, startProxy } from './harness/startProxy.js'
@@ -144,6 +145,89 @@ t.test('session settings: one client’s never leak to another sharing its serve
   await a.query('ROLLBACK')
   t.equal((await show(a)).rows[0].sp, '"$user", public', 'a SET inside a rolled-back transaction does not stick')
 })
+
+t.test('a SET that Postgres undid (ROLLBACK, an aborted transaction, ROLLBACK TO, a failed pipeline) is undone in the proxy too', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', password: 'trusty-pw' }] },
+    config: { pool: { size: 2 }, users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', auth: 'trust', server_password: 'trusty-pw' }] },
+  })
+  const a = new pg.Client({ ...fx.pgOptions, user: 'trusty', password: undefined })
+  const b = new pg.Client({ ...fx.pgOptions, user: 'trusty', password: undefined })
+  await a.connect()
+  await b.connect()
+  const raw = await RawClient.login(fx.port, 'trusty')
+  t.teardown(async () => {
+    raw.end()
+    await a.end()
+    await b.end()
+  })
+  const workMem = async (c: pg.Client) => (await c.query("SELECT current_setting('work_mem') AS wm, pg_backend_pid() AS pid")).rows[0]
+  const rawWorkMem = async () => {
+    raw.send(encodeQuery("SELECT current_setting('work_mem'), pg_backend_pid()"))
+    const row = (await raw.until('Z')).find((m) => m.type === 'D')
+    const [wm, pid] = decodeDataRow(row!.body)
+    return { wm: wm!.toString(), pid: Number(pid!.toString()) }
+  }
+  const everywhere = (show: () => Promise<{ wm: string; pid: number }>) => seenOnBothConnections(show, b)
+
+  await a.query("SET work_mem = '2MB'")
+  await a.query('BEGIN')
+  await a.query("SET work_mem = '3MB'")
+  await a.query('ROLLBACK')
+  await a.query('BEGIN')
+  await a.query("SET work_mem = '4MB'")
+  await t.rejects(a.query('SELECT 1/0'))
+  await a.query('COMMIT')
+  let seen = await everywhere(() => workMem(a))
+  t.same(seen.values, ['2MB'], 'after a ROLLBACK and an aborted transaction, A has its committed setting on every connection')
+  t.equal(seen.pids, 2, 'A was served by both server connections')
+
+  await a.query('BEGIN')
+  await a.query("SET work_mem = '3MB'")
+  await a.query('SAVEPOINT s1')
+  await a.query("SET work_mem = '4MB'")
+  await a.query('SAVEPOINT s2')
+  await a.query("SET work_mem = '5MB'")
+  await a.query('ROLLBACK TO SAVEPOINT s1')
+  t.equal((await workMem(a)).wm, '3MB', 'ROLLBACK TO s1 undid the SETs after s1')
+  await a.query("SET work_mem = '6MB'")
+  await a.query('SAVEPOINT s3')
+  await t.rejects(a.query('SELECT 1/0'))
+  await a.query('ROLLBACK TO s3')
+  await a.query('RELEASE s1')
+  await a.query('COMMIT')
+  seen = await everywhere(() => workMem(a))
+  t.same(seen.values, ['6MB'], 'after an error rolled back to a savepoint, the COMMIT kept the SET before it, on every connection')
+  t.equal(seen.pids, 2)
+
+  // One implicit transaction up to Sync: an error after the SET undoes it, on the server and in the proxy.
+  raw.send(encodeQuery("SET work_mem = '7MB'"))
+  await raw.until('Z')
+  const step = (sql: string) => Buffer.concat([encodeParse('', sql, []), encodeBind('', '', [], [], []), encodeExecute('', 0)])
+  raw.send(Buffer.concat([step("SET work_mem = '8MB'"), step('SELECT 1/0'), SYNC]))
+  t.ok((await raw.until('Z')).some((m) => m.type === 'E'), 'the pipeline failed')
+  seen = await everywhere(rawWorkMem)
+  t.same(seen.values, ['7MB'], 'the failed pipeline’s SET is gone on every connection')
+  raw.send(Buffer.concat([step("SET work_mem = '9MB'"), step('SELECT 1'), SYNC]))
+  await raw.until('Z')
+  seen = await everywhere(rawWorkMem)
+  t.same(seen.values, ['9MB'], 'a pipeline that succeeded keeps its SET')
+  t.equal(seen.pids, 2)
+})
+
+/** What `show` returns as each of a pool's two connections serves it: `b` holds one of them every other round. */
+async function seenOnBothConnections(show: () => Promise<{ wm: string; pid: number }>, b: pg.Client): Promise<{ values: string[]; pids: number }> {
+  const values = new Set<string>()
+  const pids = new Set<number>()
+  for (let round = 0; round < 4; round++) {
+    if (round % 2 === 0) await b.query('BEGIN; SELECT 1')
+    const got = await show()
+    values.add(got.wm)
+    pids.add(got.pid)
+    if (round % 2 === 0) await b.query('COMMIT')
+  }
+  return { values: [...values], pids: pids.size }
+}
 
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })

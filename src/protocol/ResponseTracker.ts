@@ -47,8 +47,11 @@ export interface TrackerOwner {
   onReady(status: TxStatus, idle: boolean, forwarded: boolean): void
   /** The server connection closed or failed. */
   onServerClosed?(err: Error | null): void
-  /** An ErrorResponse arrived (forwarded or not): its SQLSTATE, for counting and failure evidence. */
-  onError?(code: string, fatal: boolean): void
+  /**
+   * An ErrorResponse arrived (forwarded or not): its SQLSTATE, for counting and failure evidence. `provoked`
+   * when the proxy caused it to abort a transaction (the client gets the proxy's own error instead).
+   */
+  onError?(code: string, fatal: boolean, provoked: boolean): void
 }
 
 const T = {
@@ -192,8 +195,7 @@ export class ResponseTracker implements BackendHandler {
   private onErrorResponse(p: Pending | undefined, body: Buffer): void {
     const code = errorField(body, 0x43) ?? 'XX000'
     const severity = errorField(body, 0x56) ?? errorField(body, 0x53) ?? 'ERROR'
-    // A replaced error was provoked by the proxy, which counted its own.
-    if (!p?.replaceError) this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC')
+    this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC', p?.replaceError !== undefined)
     if (p?.replaceError) this.owner?.toClient(p.replaceError)
     else if (p?.mode === 'suppress') this.owner?.toClient(messageWithHeader(T.errorResponse, body))
     if (!p) return

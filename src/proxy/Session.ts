@@ -40,6 +40,7 @@ import { RoutingHints, valueOfSet } from './RoutingHints.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { applySessionEffects } from './SessionEffects.js'
 import { SessionSettings } from './SessionSettings.js'
+import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 
@@ -75,6 +76,7 @@ export class Session implements TrackerOwner {
   private readonly parked = new Map<string, Attachment>()
   private readonly statements: ClientStatements
   readonly settings: SessionSettings
+  private readonly settingsUndo: SettingsUndo
   /** Extended-protocol messages of the current group not yet sent to a server. */
   private held: Held[] = []
   /** The server the current extended-protocol group (up to Sync) runs on. */
@@ -131,6 +133,7 @@ export class Session implements TrackerOwner {
   ) {
     this.statements = new ClientStatements(10_000)
     this.settings = new SessionSettings(startupParams)
+    this.settingsUndo = new SettingsUndo(this.settings)
     client.on('data', (chunk: Buffer) => {
       this.stats.bytesIn += chunk.length
       services.metrics.clientBytes(chunk.length, 0)
@@ -1030,6 +1033,7 @@ export class Session implements TrackerOwner {
     const timer = limit > 0 ? setTimeout(() => this.services.cancel(placement.nodeName, conn.pid, conn.secret), limit) : null
     return (ok) => {
       if (timer) clearTimeout(timer)
+      if (ok && plan?.kind === 'transaction') this.settingsUndo.onTransactionStatement(plan, conn)
       node.outstanding--
       if (reads) node.reads++
       else node.writes++
@@ -1044,6 +1048,7 @@ export class Session implements TrackerOwner {
     if (!plan || plan.session.length === 0) return undefined
     return (ok) => {
       if (!ok) return
+      this.settingsUndo.beforeChange(conn)
       const outcome = applySessionEffects(plan.session, this.settings, conn)
       if (outcome.discardAll) this.statements.clear()
       if (outcome.pinReason !== null) this.pin(outcome.pinReason)
@@ -1095,6 +1100,7 @@ export class Session implements TrackerOwner {
   onReady(status: TxStatus, idle: boolean, forwarded: boolean): void {
     const a = this.attached
     if (!a) return
+    if (status === 'I') this.settingsUndo.onIdle()
     if (forwarded) {
       if (status === 'I' && this.txStatus !== 'I') this.endTransaction()
       else if (status !== 'I' && this.txStatus === 'I') this.stats.transactions++
@@ -1118,7 +1124,11 @@ export class Session implements TrackerOwner {
     if (this.draining && !this.running && this.atBoundary()) this.fatal(shutdownError())
   }
 
-  onError(code: string, fatal: boolean): void {
+  onError(code: string, fatal: boolean, provoked: boolean): void {
+    // Either way the server's transaction is aborted.
+    this.settingsUndo.onError()
+    // A provoked error is the proxy's own refusal, which counted itself.
+    if (provoked) return
     this.services.metrics.error(code)
     if (fatal && this.attached) this.services.serverFailed(this.attached.placement.nodeName, new PgError(code, 'server sent FATAL'))
   }

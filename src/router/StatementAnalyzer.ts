@@ -187,6 +187,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.commandTag = kind.tag
     }
     if (kind?.tx === 'begin') plan.txReadOnly = readOnlyOption(tx.options)
+    if (tx.savepoint_name !== undefined) plan.savepoint = tx.savepoint_name
     return plan
   }
   if (tag === 'VariableSetStmt') {
