@@ -3,6 +3,7 @@
 // 'prefer' against servers without TLS both fall back to plain; with 'disable' the client is told why it failed.
 import pg from 'pg'
 import t, { type Test } from 'tap'
+import type { StatementRouter } from '../src/proxy/StatementRouter.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
 import { selfSignedCert } from './harness/selfSignedCert.js'
 import { startProxy, type ProxyFixture } from './harness/startProxy.js'
@@ -32,6 +33,9 @@ async function checksReadEveryNode(t: Test, fx: ProxyFixture): Promise<void> {
   const nodes = fx.app.proxy.topology.nodes()
   t.ok(await waitFor(() => nodes.every((n) => n.inRecovery !== null), 10_000), `the health checks read every node's role (${nodes.map((n) => `${n.name}: ${n.inRecovery}`).join(', ')})`)
   t.same(nodes.map((n) => [n.name, n.inRecovery, n.up]), fx.topo.nodes.map((n) => [n.name, n.role === 'replica', true]), 'roles as the servers say, all up')
+  // Until the function catalog is read, current_setting() is unknown and counts as a write (primary).
+  const router = fx.app.proxy.routing as StatementRouter
+  t.ok(await waitFor(() => router.volatility.isKnown('current_setting'), 10_000), 'the function catalog was read over the control connection')
 }
 
 t.test('server_tls: require reaches TLS-only servers, on the data path and for the health checks', async (t) => {
