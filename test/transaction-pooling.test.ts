@@ -263,6 +263,48 @@ t.test('SQL PREPARE and protocol-level statements share one namespace, as in Pos
   t.equal((await c.query('EXECUTE shared_name')).rows[0].v, 3, 'DEALLOCATE ALL freed the Parse name for a PREPARE')
 })
 
+t.test('a cancel that arrives as its query ends never cancels the next client on that server connection', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1, checkout_timeout: '10s' } } })
+  const a = new pg.Client(fx.pgOptions)
+  const b = new pg.Client(fx.pgOptions)
+  await a.connect()
+  await b.connect()
+  t.teardown(async () => {
+    await a.end()
+    await b.end()
+  })
+  const key = a as unknown as { processID: number; secretKey: number }
+  const cancelA = () =>
+    new Promise<void>((resolve) => {
+      const packet = Buffer.alloc(16)
+      packet.writeInt32BE(16, 0)
+      packet.writeInt32BE(80877102, 4)
+      packet.writeInt32BE(key.processID, 8)
+      packet.writeInt32BE(key.secretKey, 12)
+      const s = net.connect({ host: '127.0.0.1', port: fx.port }, () => s.end(packet))
+      s.on('close', () => resolve()).on('error', () => resolve())
+    })
+  let aCancelled = 0
+  let bCancelled = 0
+  const rounds = 120
+  for (let i = 0; i < rounds; i++) {
+    // A's query ends about when its cancel reaches the server; B waits for the one connection meanwhile.
+    const aQuery = a.query('SELECT pg_sleep(0.01)').then(() => undefined, (e: { code?: string }) => {
+      if (e.code === '57014') aCancelled++
+      else throw e
+    })
+    await new Promise((r) => setTimeout(r, 6 + (i % 8)))
+    const bQuery = b.query('SELECT pg_sleep(0.02)').then(() => undefined, (e: { code?: string }) => {
+      if (e.code === '57014') bCancelled++
+      else throw e
+    })
+    await cancelA()
+    await Promise.all([aQuery, bQuery])
+  }
+  t.equal(bCancelled, 0, `B was never cancelled by A's cancel (A's query was cancelled in ${aCancelled} of ${rounds} rounds)`)
+  t.ok(aCancelled > 0, 'some of the cancels arrived in time to cancel A')
+})
+
 t.test('a client killed mid-transaction leaves a clean server connection', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 1 } } })
   const setup = new pg.Client(fx.pgOptions)

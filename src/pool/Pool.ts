@@ -35,6 +35,8 @@ interface Waiter {
 export class Pool {
   private readonly idle: ServerConnection[] = []
   private readonly busy = new Set<ServerConnection>()
+  /** Given back while a cancel for them was still on its way: lent again once it has arrived. */
+  private readonly beingCanceled = new Set<ServerConnection>()
   private readonly waiters: Waiter[] = []
   private connecting = 0
   private resetting = 0
@@ -55,13 +57,14 @@ export class Pool {
     return this.options.size
   }
 
-  get counts(): { active: number; idle: number; connecting: number; waiting: number; total: number } {
+  get counts(): { active: number; idle: number; connecting: number; waiting: number; beingCanceled: number; total: number } {
     return {
       active: this.busy.size,
       idle: this.idle.length,
       connecting: this.connecting + this.resetting,
       waiting: this.waiters.length,
-      total: this.busy.size + this.idle.length + this.connecting + this.resetting,
+      beingCanceled: this.beingCanceled.size,
+      total: this.busy.size + this.idle.length + this.connecting + this.resetting + this.beingCanceled.size,
     }
   }
 
@@ -72,7 +75,7 @@ export class Pool {
 
   connections(): { conn: ServerConnection; state: 'active' | 'idle' }[] {
     return [
-      ...[...this.busy].map((conn) => ({ conn, state: 'active' as const })),
+      ...[...this.busy, ...this.beingCanceled].map((conn) => ({ conn, state: 'active' as const })),
       ...this.idle.map((conn) => ({ conn, state: 'idle' as const })),
     ]
   }
@@ -136,6 +139,18 @@ export class Pool {
     conn.setHandler(null)
     conn.tracker.attach(null)
     conn.lastUsedAt = Date.now()
+    if (conn.cancelling) {
+      this.beingCanceled.add(conn)
+      conn.whenNotCancelling(() => {
+        if (this.beingCanceled.delete(conn)) this.settle(conn, reset)
+      })
+      return
+    }
+    this.settle(conn, reset)
+  }
+
+  /** A connection no client holds: closed, reset, or made idle. */
+  private settle(conn: ServerConnection, reset: boolean): void {
     const expired = this.options.maxLifetime > 0 && Date.now() - conn.createdAt > this.options.maxLifetime
     if (this.closed || expired || conn.closed || !conn.tracker.idle || conn.tracker.status !== 'I') {
       conn.terminate()
@@ -246,6 +261,7 @@ export class Pool {
     const wasIdle = this.idle.indexOf(conn)
     if (wasIdle >= 0) this.idle.splice(wasIdle, 1)
     this.busy.delete(conn)
+    this.beingCanceled.delete(conn)
     if (err) this.events.onServerFailure?.(err)
     this.pump()
   }
@@ -285,6 +301,6 @@ export class Pool {
   /** Closes every connection at once, busy ones included (the node was fenced or removed). */
   destroyAll(): void {
     this.close()
-    for (const c of [...this.busy]) c.destroy(new PgError(SqlState.ADMIN_SHUTDOWN, `connection to ${this.nodeName} closed by the proxy`))
+    for (const c of [...this.busy, ...this.beingCanceled]) c.destroy(new PgError(SqlState.ADMIN_SHUTDOWN, `connection to ${this.nodeName} closed by the proxy`))
   }
 }

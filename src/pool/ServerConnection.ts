@@ -40,6 +40,9 @@ export class ServerConnection {
   dirty = false
   /** Name of the node, for logs and the console. */
   readonly nodeName: string
+  /** CancelRequests for this backend whose socket the server has not closed yet. */
+  private cancelsInFlight = 0
+  private afterCancels: (() => void) | null = null
 
   constructor(login: LoggedInServer, nodeName: string, preparedCapacity: number, events: ServerConnectionEvents) {
     this.socket = login.socket
@@ -94,6 +97,32 @@ export class ServerConnection {
 
   resume(): void {
     this.socket.resume()
+  }
+
+  /** A CancelRequest for this backend is on its way to the server. */
+  cancelSent(): void {
+    this.cancelsInFlight++
+  }
+
+  /** The server closed that request's socket (or it failed): the backend has been signalled, or never will be. */
+  cancelDone(): void {
+    if (this.cancelsInFlight === 0 || --this.cancelsInFlight > 0) return
+    const then = this.afterCancels
+    this.afterCancels = null
+    then?.()
+  }
+
+  get cancelling(): boolean {
+    return this.cancelsInFlight > 0
+  }
+
+  /**
+   * Runs `then` once no cancel is in flight: a cancel still on its way would hit whatever the backend runs
+   * next, another client's statement if the connection were lent on.
+   */
+  whenNotCancelling(then: () => void): void {
+    if (this.cancelsInFlight === 0) then()
+    else this.afterCancels = then
   }
 
   /** Idle and clean enough to lend to another client. */

@@ -113,7 +113,7 @@ export class MultiShardExecutor {
     const fail = (err: unknown) => {
       if (failure) return
       failure = err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))
-      for (const h of held) this.services.cancel(h.placement.nodeName, h.conn.pid, h.conn.secret)
+      for (const h of held) this.services.cancel(h.placement.nodeName, h.conn)
     }
     const onDescription = (shard: number, fields: FieldDescription[]) => {
       described[shard] = fields
@@ -156,7 +156,7 @@ export class MultiShardExecutor {
           if (reply.error && !failure) {
             // The statement fails as a whole: stop the other shards' work.
             failure = new PgError(reply.error.code, 'failed on another shard')
-            for (const o of held) if (o !== h) this.services.cancel(o.placement.nodeName, o.conn.pid, o.conn.secret)
+            for (const o of held) if (o !== h) this.services.cancel(o.placement.nodeName, o.conn)
           }
           finished[s] = true
           if (!reply.error && merger && !failure) {

@@ -8,6 +8,7 @@ import { Topology, type PickOptions } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
 import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { PoolManager } from '../pool/PoolManager.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
 import { VerifierCache, authenticateClient } from '../protocol/ClientAuth.js'
 import type { FrontendReader } from '../protocol/FrontendReader.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
@@ -60,6 +61,8 @@ const REPORTED = [
 ]
 
 const AUTH_TIMEOUT_MS = 60_000
+/** A cancel the server has not confirmed by then is given up (the connection is lent again). */
+const CANCEL_TIMEOUT_MS = 5_000
 
 /**
  * The proxy: accepts clients, authenticates them, and hands each to a Session. Owns the live topology, the
@@ -111,7 +114,7 @@ export class ProxyServer {
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
       broadcastTag: (plan) => this.routing.broadcastTag(plan),
       place: (shard, role, identity, options) => this.place(shard, role, identity, options),
-      cancel: (nodeName, pid, secret) => this.cancelOnServer(nodeName, pid, secret),
+      cancel: (nodeName, conn) => this.cancelOnServer(nodeName, conn),
       serverFailed: (nodeName, err) => {
         this.log.warn({ node: nodeName, err: err.message }, 'server failed on the data path')
         this.onServerFailure?.(nodeName, err)
@@ -271,12 +274,18 @@ export class ProxyServer {
     s.cancelRunning()
   }
 
-  private cancelOnServer(nodeName: string, pid: number, secret: number): void {
+  /**
+   * Sends a CancelRequest for the backend of `conn`. The server closes the request's socket once it has signalled
+   * the backend; until then the pool does not lend the connection to anyone else.
+   */
+  private cancelOnServer(nodeName: string, conn: ServerConnection): void {
     const node = this.topology.node(nodeName)
     if (!node) return
-    const sock = net.connect({ host: node.host, port: node.port }, () => sock.end(serialize.cancel(pid, secret)))
+    conn.cancelSent()
+    const sock = net.connect({ host: node.host, port: node.port }, () => sock.end(serialize.cancel(conn.pid, conn.secret)))
+    sock.once('close', () => conn.cancelDone())
     sock.on('error', () => sock.destroy())
-    sock.setTimeout(5000, () => sock.destroy())
+    sock.setTimeout(CANCEL_TIMEOUT_MS, () => sock.destroy())
   }
 
   /** null when the proxy can serve clients, else why not (for /readyz). */

@@ -1030,7 +1030,7 @@ export class Session implements TrackerOwner {
     node.outstanding++
     // query_timeout: a statement still running then is cancelled on its server (the client gets 57014).
     const limit = this.services.config().pool.query_timeout
-    const timer = limit > 0 ? setTimeout(() => this.services.cancel(placement.nodeName, conn.pid, conn.secret), limit) : null
+    const timer = limit > 0 ? setTimeout(() => this.services.cancel(placement.nodeName, conn), limit) : null
     return (ok) => {
       if (timer) clearTimeout(timer)
       if (ok && plan?.kind === 'transaction') this.settingsUndo.onTransactionStatement(plan, conn)
@@ -1155,7 +1155,7 @@ export class Session implements TrackerOwner {
   cancelRunning(): void {
     const a = this.attached
     if (!a || a.conn.tracker.idle) return
-    this.services.cancel(a.placement.nodeName, a.conn.pid, a.conn.secret)
+    this.services.cancel(a.placement.nodeName, a.conn)
   }
 
   /** Sends a FATAL error and disconnects (anything that is not a PgError becomes an internal error). */

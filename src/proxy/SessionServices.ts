@@ -3,6 +3,7 @@ import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import type { NodeState } from '../health/NodeState.js'
 import type { PickOptions } from '../health/Topology.js'
 import type { Pool } from '../pool/Pool.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { StatementNames } from './StatementNames.js'
@@ -52,7 +53,7 @@ export interface SessionServices {
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */
   place(shard: number, role: Role, identity: Identity, options?: PickOptions): Placement
   /** Sends a CancelRequest to the server holding this backend. */
-  cancel(nodeName: string, pid: number, secret: number): void
+  cancel(nodeName: string, conn: ServerConnection): void
   /** Evidence for the health checker: a server connection failed on the data path. */
   serverFailed(nodeName: string, err: Error): void
   onSessionEnd(session: object): void

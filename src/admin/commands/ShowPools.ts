@@ -2,7 +2,7 @@ import { bool, int8, text, type AdminCommand } from '../AdminCommand.js'
 import { logicalDatabase } from '../ConsoleFormat.js'
 
 // PgBouncer's SHOW POOLS columns first (same names, same order), then pgshard's. pgshard never queues cancel
-// requests (it forwards them at once), so the cancel columns are always 0.
+// requests (it forwards them at once), so the other cancel columns are always 0.
 export const showPools: AdminCommand = {
   words: ['SHOW', 'POOLS'],
   argument: 'none',
@@ -51,7 +51,7 @@ export const showPools: AdminCommand = {
         0,
         c.active,
         0,
-        0,
+        c.beingCanceled,
         c.idle,
         0,
         0,
