@@ -273,17 +273,7 @@ t.test('a cancel that arrives as its query ends never cancels the next client on
     await a.end()
     await b.end()
   })
-  const key = a as unknown as { processID: number; secretKey: number }
-  const cancelA = () =>
-    new Promise<void>((resolve) => {
-      const packet = Buffer.alloc(16)
-      packet.writeInt32BE(16, 0)
-      packet.writeInt32BE(80877102, 4)
-      packet.writeInt32BE(key.processID, 8)
-      packet.writeInt32BE(key.secretKey, 12)
-      const s = net.connect({ host: '127.0.0.1', port: fx.port }, () => s.end(packet))
-      s.on('close', () => resolve()).on('error', () => resolve())
-    })
+  const cancelA = () => cancelRequest(fx.port, a)
   let aCancelled = 0
   let bCancelled = 0
   const rounds = 120
@@ -303,6 +293,59 @@ t.test('a cancel that arrives as its query ends never cancels the next client on
   }
   t.equal(bCancelled, 0, `B was never cancelled by A's cancel (A's query was cancelled in ${aCancelled} of ${rounds} rounds)`)
   t.ok(aCancelled > 0, 'some of the cancels arrived in time to cancel A')
+})
+
+/** Sends a CancelRequest with the client's key, as libpq's PQcancel does; resolves when the proxy closes it. */
+function cancelRequest(port: number, client: pg.Client): Promise<void> {
+  const key = client as unknown as { processID: number; secretKey: number }
+  const packet = Buffer.alloc(16)
+  packet.writeInt32BE(16, 0)
+  packet.writeInt32BE(80877102, 4)
+  packet.writeInt32BE(key.processID, 8)
+  packet.writeInt32BE(key.secretKey, 12)
+  return new Promise<void>((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => s.end(packet))
+    s.on('close', () => resolve()).on('error', () => resolve())
+  })
+}
+
+t.test('a cancel reaches a statement still waiting for a server connection, and one running on several shards', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { shards: 2 },
+    config: { pool: { size: 1, checkout_timeout: '30s' }, sharding: { tables: [{ name: 'cancel_items', key: 'id', type: 'bigint' }] } },
+  })
+  const a = new pg.Client(fx.pgOptions)
+  const b = new pg.Client(fx.pgOptions)
+  await a.connect()
+  await b.connect()
+  t.teardown(async () => {
+    await a.end()
+    await b.end()
+  })
+  await a.query('CREATE TABLE cancel_items (id bigint PRIMARY KEY)')
+  await a.query(`INSERT INTO cancel_items (id) VALUES ${Array.from({ length: 20 }, (_, i) => `(${i + 1})`).join(', ')}`)
+
+  // A holds the only connection to the shard B's statement needs.
+  await a.query('BEGIN')
+  await a.query('SELECT * FROM cancel_items WHERE id = 1')
+  const started = Date.now()
+  const waiting = b.query('SELECT * FROM cancel_items WHERE id = 1').then(() => null, (e: { code?: string }) => e)
+  await new Promise((r) => setTimeout(r, 200))
+  await cancelRequest(fx.port, b)
+  t.match(await waiting, { code: '57014', message: /canceling statement due to user request/ }, 'the waiting statement is cancelled')
+  t.ok(Date.now() - started < 5000, `at once, not at the 30 s checkout timeout (${Date.now() - started} ms)`)
+  await a.query('COMMIT')
+  t.equal((await b.query('SELECT count(*)::int AS n FROM cancel_items WHERE id = 1')).rows[0].n, 1, 'B goes on')
+
+  const scatterStarted = Date.now()
+  const scatter = b.query('SELECT count(*) FROM cancel_items WHERE pg_sleep(0.5) IS NOT NULL').then(() => null, (e: { code?: string }) => e)
+  await new Promise((r) => setTimeout(r, 300))
+  await cancelRequest(fx.port, b)
+  t.match(await scatter, { code: '57014' }, 'a statement running on both shards is cancelled on them')
+  t.ok(Date.now() - scatterStarted < 4000, `well before the 5 s each shard would sleep (${Date.now() - scatterStarted} ms)`)
+  t.equal((await b.query('SELECT count(*)::int AS n FROM cancel_items')).rows[0].n, 20, 'B goes on across shards')
+  await cancelRequest(fx.port, b)
+  t.equal((await b.query('SELECT 1 AS one')).rows[0].one, 1, 'a cancel with nothing running changes nothing')
 })
 
 t.test('a client killed mid-transaction leaves a clean server connection', async (t) => {

@@ -25,6 +25,12 @@ interface Waiter {
   reject(err: Error): void
   timer: NodeJS.Timeout | null
   since: number
+  /** Stops listening to the caller's cancel signal. */
+  unlisten: (() => void) | null
+}
+
+function cancelled(): PgError {
+  return new PgError(SqlState.QUERY_CANCELED, 'canceling statement due to user request', { hint: 'It was still waiting for a server connection.' })
 }
 
 /**
@@ -95,8 +101,10 @@ export class Pool {
     return conn
   }
 
-  acquire(): Promise<ServerConnection> {
+  /** A connection, now or when one is free; `signal` (a client's cancel) gives up the wait with 57014. */
+  acquire(signal?: AbortSignal): Promise<ServerConnection> {
     if (this.closed) return Promise.reject(new PgError(SqlState.ADMIN_SHUTDOWN, `pool ${this.name} is closed`))
+    if (signal?.aborted) return Promise.reject(cancelled())
     if (!this.paused) {
       const conn = this.takeIdle()
       if (conn) {
@@ -112,12 +120,17 @@ export class Pool {
         }),
       )
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: null, since: Date.now() }
+      const waiter: Waiter = { resolve, reject, timer: null, since: Date.now(), unlisten: null }
+      if (signal) {
+        const onAbort = () => this.failWaiter(waiter, cancelled())
+        signal.addEventListener('abort', onAbort, { once: true })
+        waiter.unlisten = () => signal.removeEventListener('abort', onAbort)
+      }
       if (this.options.checkoutTimeout > 0)
         waiter.timer = setTimeout(() => {
-          this.removeWaiter(waiter)
           this.stats.timeouts++
-          reject(
+          this.failWaiter(
+            waiter,
             new PgError(
               SqlState.TOO_MANY_CONNECTIONS,
               `pool timeout: no server connection to ${this.nodeName} became free within ${this.options.checkoutTimeout} ms`,
@@ -186,7 +199,7 @@ export class Pool {
   }
 
   private putIdle(conn: ServerConnection): void {
-    const waiter = this.paused ? undefined : this.waiters.shift()
+    const waiter = this.paused ? undefined : this.waiters[0]
     if (waiter) {
       this.handTo(waiter, conn)
       return
@@ -195,7 +208,7 @@ export class Pool {
   }
 
   private handTo(waiter: Waiter, conn: ServerConnection): void {
-    if (waiter.timer) clearTimeout(waiter.timer)
+    this.forgetWaiter(waiter)
     this.busy.add(conn)
     this.stats.acquired++
     this.stats.waitMicros += (Date.now() - waiter.since) * 1000
@@ -210,9 +223,17 @@ export class Pool {
     }
   }
 
-  private removeWaiter(w: Waiter): void {
+  /** No longer waiting: out of the queue, its timer and cancel listener gone. */
+  private forgetWaiter(w: Waiter): void {
     const i = this.waiters.indexOf(w)
     if (i >= 0) this.waiters.splice(i, 1)
+    if (w.timer) clearTimeout(w.timer)
+    w.unlisten?.()
+  }
+
+  private failWaiter(w: Waiter, err: Error): void {
+    this.forgetWaiter(w)
+    w.reject(err)
   }
 
   /** Serves waiters from idle connections, and opens connections while under size. */
@@ -221,7 +242,7 @@ export class Pool {
     while (this.waiters.length > 0) {
       const conn = this.takeIdle()
       if (!conn) break
-      this.handTo(this.waiters.shift()!, conn)
+      this.handTo(this.waiters[0], conn)
     }
     const total = this.counts.total
     const wanted = Math.max(this.waiters.length - this.connecting, this.options.minIdle - this.idle.length - this.connecting, 0)
@@ -248,11 +269,8 @@ export class Pool {
         this.stats.connectFailures++
         this.events.onServerFailure?.(err)
         // Tell one waiting client now rather than letting it run into the timeout.
-        const waiter = this.waiters.shift()
-        if (waiter) {
-          if (waiter.timer) clearTimeout(waiter.timer)
-          waiter.reject(err)
-        }
+        const waiter = this.waiters[0]
+        if (waiter) this.failWaiter(waiter, err)
       },
     )
   }
@@ -291,10 +309,7 @@ export class Pool {
   /** Closes idle connections now; busy ones close when released. */
   close(): void {
     this.closed = true
-    for (const w of this.waiters.splice(0)) {
-      if (w.timer) clearTimeout(w.timer)
-      w.reject(new PgError(SqlState.ADMIN_SHUTDOWN, `pool ${this.name} was closed`))
-    }
+    for (const w of [...this.waiters]) this.failWaiter(w, new PgError(SqlState.ADMIN_SHUTDOWN, `pool ${this.name} was closed`))
     for (const c of this.idle.splice(0)) c.terminate()
   }
 

@@ -67,14 +67,29 @@ export class MultiShardExecutor {
     private readonly identity: Identity,
     private readonly settings: SessionSettings,
     private readonly out: ClientOutput,
+    /** The client's cancel: gives up waiting for connections, cancels what the shards run. */
+    private readonly cancel: AbortSignal,
   ) {}
+
+  /** While `work` runs on the held connections, a client's cancel is sent to each of them. */
+  private async cancellable<T>(held: Held[], work: () => Promise<T>): Promise<T> {
+    const onCancel = () => {
+      for (const h of held) this.services.cancel(h.placement.nodeName, h.conn)
+    }
+    this.cancel.addEventListener('abort', onCancel, { once: true })
+    try {
+      return await work()
+    } finally {
+      this.cancel.removeEventListener('abort', onCancel)
+    }
+  }
 
   private async acquire(shards: number[], role: Role): Promise<Held[]> {
     const held: Held[] = []
     try {
       for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
         const placement = this.services.place(shard, role, this.identity)
-        const conn = await placement.pool.acquire()
+        const conn = await placement.pool.acquire(this.cancel)
         held.push({ placement, conn })
         const sql = this.settings.adopt(conn.settings)
         if (sql !== null) await callShard(conn, encodeQuery(sql))
@@ -134,7 +149,7 @@ export class MultiShardExecutor {
         fail(err)
       }
     }
-    const replies = await Promise.allSettled(
+    const replies = await this.cancellable(held, () => Promise.allSettled(
       held.map((h) => {
         const s = index.get(h.conn)!
         return callShard(h.conn, encodeStatement(stmt), {
@@ -170,7 +185,7 @@ export class MultiShardExecutor {
           return reply
         })
       }),
-    )
+    ))
     this.release(held)
     const firstError = replies.find((r) => r.status === 'fulfilled' && r.value.error) as PromiseFulfilledResult<ShardReply> | undefined
     const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
@@ -201,7 +216,8 @@ export class MultiShardExecutor {
     const conn = (shard: number) => held.find((h) => h.placement.shard === shard)!.conn
     try {
       if (transactional) await Promise.all(held.map((h) => callShard(h.conn, encodeQuery('BEGIN'))))
-      const replies = await Promise.allSettled(parts.map((p) => callShard(conn(p.shard), encodeStatement(p.stmt))))
+      // COMMIT is not cancellable: a cancel only reaches the statements themselves.
+      const replies = await this.cancellable(held, () => Promise.allSettled(parts.map((p) => callShard(conn(p.shard), encodeStatement(p.stmt)))))
       const failed = replies.find((r) => r.status === 'rejected' || r.value.error)
       if (failed) {
         if (transactional) await Promise.allSettled(held.filter((h) => !h.conn.closed).map((h) => callShard(h.conn, encodeQuery('ROLLBACK'))))

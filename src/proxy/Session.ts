@@ -116,6 +116,8 @@ export class Session implements TrackerOwner {
   /** A node that failed the unit in flight: its retry goes elsewhere. */
   private avoid: string | undefined
   private idleWaiters: (() => void)[] = []
+  /** Aborted by the client's CancelRequest, then replaced: only what is in flight then listens to it. */
+  private cancelSignal = new AbortController()
   private pausedServers = new Set<ServerConnection>()
   private idleInTxTimer: NodeJS.Timeout | null = null
   readonly connectedAt = Date.now()
@@ -793,7 +795,7 @@ export class Session implements TrackerOwner {
       },
       drained: () => new Promise<void>((resolve) => (this.client.writableNeedDrain ? this.client.once('drain', resolve) : resolve())),
     }
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output)
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal)
     const plan = analyzed.plan!
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     try {
@@ -924,7 +926,7 @@ export class Session implements TrackerOwner {
       const placement =
         chosen && chosen.shard === shard && !chosen.pool.closed ? chosen : this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
       const waitStart = performance.now()
-      const conn = await placement.pool.acquire()
+      const conn = await placement.pool.acquire(this.cancelSignal.signal)
       this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
       if (this.closed) {
         placement.pool.release(conn)
@@ -1151,11 +1153,15 @@ export class Session implements TrackerOwner {
 
   // ---------------------------------------------------------------- cancel and end
 
-  /** A CancelRequest carrying this session's key: cancel what its server is running now. */
+  /**
+   * A CancelRequest carrying this session's key: cancel what its server is running now, and stop whatever waits
+   * for a connection or runs on several shards. A cancel with nothing running does nothing, as on a server.
+   */
   cancelRunning(): void {
     const a = this.attached
-    if (!a || a.conn.tracker.idle) return
-    this.services.cancel(a.placement.nodeName, a.conn)
+    if (a && !a.conn.tracker.idle) this.services.cancel(a.placement.nodeName, a.conn)
+    this.cancelSignal.abort()
+    this.cancelSignal = new AbortController()
   }
 
   /** Sends a FATAL error and disconnects (anything that is not a PgError becomes an internal error). */
