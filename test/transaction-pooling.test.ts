@@ -4,7 +4,7 @@
 import net from 'node:net'
 import pg from 'pg'
 import postgres from 'postgres'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
 import { decodeDataRow } from '../src/protocol/RowMessages.js'
 import { RawClient, errorFields } from './harness/RawClient.js'
@@ -110,14 +110,7 @@ async function rawBind(port: number, name: string): Promise<string> {
 
 t.test('session settings: one client’s never leak to another sharing its server connection', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 1 } } })
-  const a = new pg.Client({ ...fx.pgOptions, application_name: 'client-a' })
-  const b = new pg.Client({ ...fx.pgOptions, application_name: 'client-b' })
-  await a.connect()
-  await b.connect()
-  t.teardown(async () => {
-    await a.end()
-    await b.end()
-  })
+  const [a, b] = await connectedClients(t, { ...fx.pgOptions, application_name: 'client-a' }, { ...fx.pgOptions, application_name: 'client-b' })
   const show = (c: pg.Client) =>
     c.query(
       "SELECT current_setting('search_path') AS sp, current_setting('TimeZone') AS tz, current_setting('application_name') AS app, current_setting('statement_timeout') AS st, pg_backend_pid() AS pid",
@@ -151,16 +144,9 @@ t.test('a SET that Postgres undid (ROLLBACK, an aborted transaction, ROLLBACK TO
     topology: { users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', password: 'trusty-pw' }] },
     config: { pool: { size: 2 }, users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', auth: 'trust', server_password: 'trusty-pw' }] },
   })
-  const a = new pg.Client({ ...fx.pgOptions, user: 'trusty', password: undefined })
-  const b = new pg.Client({ ...fx.pgOptions, user: 'trusty', password: undefined })
-  await a.connect()
-  await b.connect()
+  const [a, b] = await connectedClients(t, { ...fx.pgOptions, user: 'trusty', password: undefined }, { ...fx.pgOptions, user: 'trusty', password: undefined })
   const raw = await RawClient.login(fx.port, 'trusty')
-  t.teardown(async () => {
-    raw.end()
-    await a.end()
-    await b.end()
-  })
+  t.teardown(() => raw.end())
   const workMem = async (c: pg.Client) => (await c.query("SELECT current_setting('work_mem') AS wm, pg_backend_pid() AS pid")).rows[0]
   const rawWorkMem = async () => {
     raw.send(encodeQuery("SELECT current_setting('work_mem'), pg_backend_pid()"))
@@ -265,14 +251,7 @@ t.test('SQL PREPARE and protocol-level statements share one namespace, as in Pos
 
 t.test('a cancel that arrives as its query ends never cancels the next client on that server connection', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 1, checkout_timeout: '10s' } } })
-  const a = new pg.Client(fx.pgOptions)
-  const b = new pg.Client(fx.pgOptions)
-  await a.connect()
-  await b.connect()
-  t.teardown(async () => {
-    await a.end()
-    await b.end()
-  })
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
   const cancelA = () => cancelRequest(fx.port, a)
   let aCancelled = 0
   let bCancelled = 0
@@ -295,6 +274,14 @@ t.test('a cancel that arrives as its query ends never cancels the next client on
   t.ok(aCancelled > 0, 'some of the cancels arrived in time to cancel A')
 })
 
+/** node-postgres clients through the proxy, one per config, connected; they end with the test. */
+async function connectedClients(t: Test, ...configs: pg.ClientConfig[]): Promise<pg.Client[]> {
+  const clients = configs.map((c) => new pg.Client(c))
+  t.teardown(() => Promise.all(clients.map((c) => c.end())))
+  await Promise.all(clients.map((c) => c.connect()))
+  return clients
+}
+
 /** Sends a CancelRequest with the client's key, as libpq's PQcancel does; resolves when the proxy closes it. */
 function cancelRequest(port: number, client: pg.Client): Promise<void> {
   const key = client as unknown as { processID: number; secretKey: number }
@@ -314,14 +301,7 @@ t.test('a cancel reaches a statement still waiting for a server connection, and 
     topology: { shards: 2 },
     config: { pool: { size: 1, checkout_timeout: '30s' }, sharding: { tables: [{ name: 'cancel_items', key: 'id', type: 'bigint' }] } },
   })
-  const a = new pg.Client(fx.pgOptions)
-  const b = new pg.Client(fx.pgOptions)
-  await a.connect()
-  await b.connect()
-  t.teardown(async () => {
-    await a.end()
-    await b.end()
-  })
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
   await a.query('CREATE TABLE cancel_items (id bigint PRIMARY KEY)')
   await a.query(`INSERT INTO cancel_items (id) VALUES ${Array.from({ length: 20 }, (_, i) => `(${i + 1})`).join(', ')}`)
 
