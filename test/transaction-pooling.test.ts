@@ -235,7 +235,10 @@ t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) =>
 })
 
 t.test('SQL PREPARE and protocol-level statements share one namespace, as in Postgres', async (t) => {
-  const fx = await startProxy(t, { config: { pool: { size: 2 } } })
+  const fx = await startProxy(t, {
+    topology: { users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', password: 'trusty-pw' }] },
+    config: { pool: { size: 2 }, users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', auth: 'trust', server_password: 'trusty-pw' }] },
+  })
   const c = new pg.Client(fx.pgOptions)
   await c.connect()
   t.teardown(() => c.end())
@@ -244,9 +247,18 @@ t.test('SQL PREPARE and protocol-level statements share one namespace, as in Pos
   await c.query('DEALLOCATE shared_name')
   t.equal((await c.query({ name: 'shared_name', text: 'SELECT 2 AS v' })).rows[0].v, 2, 'after DEALLOCATE the name is free for a Parse')
   await t.rejects(c.query('PREPARE shared_name AS SELECT 3'), { code: '42P05' }, 'and a PREPARE may not reuse a Parse name')
+  await t.rejects(c.query('EXECUTE shared_name'), { code: '0A000', message: /made by a protocol-level Parse/ }, 'EXECUTE of a Parse name says what is unsupported')
   await c.query('DEALLOCATE ALL')
   await c.query('PREPARE shared_name AS SELECT 3 AS v')
   t.equal((await c.query('EXECUTE shared_name')).rows[0].v, 3, 'DEALLOCATE ALL freed the Parse name for a PREPARE')
+
+  const raw = await RawClient.login(fx.port, 'trusty')
+  t.teardown(() => raw.end())
+  raw.send(encodeQuery('PREPARE by_sql AS SELECT 1'))
+  await raw.until('Z')
+  raw.send(Buffer.concat([encodeBind('', 'by_sql', [], [], []), encodeExecute('', 0), SYNC]))
+  const err = (await raw.until('Z')).find((m) => m.type === 'E')
+  t.match(err && errorFields(err.body), { code: '0A000', message: /made by SQL PREPARE; pgshard does not run it with Bind/ }, 'Bind of a PREPARE name says what is unsupported')
 })
 
 t.test('a cancel that arrives as its query ends never cancels the next client on that server connection', async (t) => {

@@ -346,7 +346,7 @@ export class Session implements TrackerOwner {
     if (e.kind === 'prepare' && this.statements.has(e.name)) return this.refuseQuery(duplicateStatement(e.name))
     if (e.kind === 'prepare' && this.statements.full) return this.refuseQuery(tooManyStatements())
     const known = e.kind === 'execute' ? this.statements.getSql(e.name) : undefined
-    if (e.kind === 'execute' && !known) return this.refuseQuery(missingStatement(e.name))
+    if (e.kind === 'execute' && !known) return this.refuseQuery(this.noStatement(e.name, 'EXECUTE'))
     // EXECUTE names no table: it goes where the prepared query would go with EXECUTE's arguments.
     // (PREPARE itself may run on any shard: every shard has the same schema.)
     const prepared = e.kind === 'execute' ? known!.plan : null
@@ -467,7 +467,7 @@ export class Session implements TrackerOwner {
   private async onBind(frame: Frame): Promise<void> {
     const b = decodeBind(frame.body)
     const stmt = this.statements.get(b.statement)
-    if (!stmt) return this.refuseInGroup(missingStatement(b.statement))
+    if (!stmt) return this.refuseInGroup(this.noStatement(b.statement, 'Bind'))
     this.stats.queries++
     const local = stmt.plan && this.localStatement(stmt.plan, stmt.text)
     if (local) {
@@ -556,7 +556,7 @@ export class Session implements TrackerOwner {
       })
     }
     const stmt = this.statements.get(d.name)
-    if (!stmt) return this.refuseInGroup(missingStatement(d.name))
+    if (!stmt) return this.refuseInGroup(this.noStatement(d.name, 'Describe'))
     return this.toGroup({
       kind: 'server',
       needsServer: true,
@@ -731,6 +731,18 @@ export class Session implements TrackerOwner {
     if (this.pendingBegin !== null) this.txStatus = 'E'
     this.emitAfterPending(Buffer.concat(out))
     this.skipToSync = true
+  }
+
+  /**
+   * Why a statement cannot be used: it does not exist (26000), or it is of the other kind. Postgres lets EXECUTE
+   * run a Parse'd statement and Bind a PREPAREd one; pgshard keeps the two apart and says so (0A000).
+   */
+  private noStatement(name: string, use: 'EXECUTE' | 'Bind' | 'Describe'): PgError {
+    if (name === '' || !this.statements.has(name)) return missingStatement(name)
+    const madeBy = use === 'EXECUTE' ? 'a protocol-level Parse' : 'SQL PREPARE'
+    return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `prepared statement "${name}" was made by ${madeBy}; pgshard does not run it with ${use}`, {
+      hint: use === 'EXECUTE' ? 'Run it with Bind/Execute, or make it with SQL PREPARE.' : 'Run it with SQL EXECUTE, or make it with Parse.',
+    })
   }
 
   private ensurePrepared(conn: ServerConnection, stmt: ClientStatement): void {
