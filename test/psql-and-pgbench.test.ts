@@ -55,6 +55,15 @@ for (const mode of ['session', 'transaction'] as const) {
       t.match(r.stdout, /^42$/m, 'the session works after the errors')
     })
 
+    t.test('ON_ERROR_ROLLBACK: the savepoints psql adds keep what came before the error', async (t) => {
+      const r = await runCommand('psql', ['-X', '-At', '-v', 'ON_ERROR_ROLLBACK=on', fx.dsn], {
+        env: fx.env,
+        input: "BEGIN;\nSET work_mem = '5MB';\nSELECT 1/0;\nSET statement_timeout = '7s';\nCOMMIT;\nSHOW work_mem;\nSHOW statement_timeout;\n",
+      })
+      t.match(r.stderr, /division by zero/)
+      t.same(r.stdout.trim().split('\n'), ['BEGIN', 'SET', 'SET', 'COMMIT', '5MB', '7s'], 'the transaction committed, and both SETs survived the rolled-back statement between them')
+    })
+
     t.test('Ctrl-C cancels a running query within a second', async (t) => {
       const child = spawn('psql', ['-X', fx.dsn, '-c', 'SELECT pg_sleep(10)'], { env: fx.env })
       let stderr = ''
