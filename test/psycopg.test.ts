@@ -3,7 +3,7 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { runCommand } from './harness/runCommand.js'
+import { assertDriverChecks } from './harness/driverChecks.js'
 import { APP_PASSWORD, startProxy } from './harness/startProxy.js'
 
 const script = join(dirname(fileURLToPath(import.meta.url)), 'python', 'psycopg_client.py')
@@ -19,15 +19,6 @@ const expected = [
 for (const mode of ['session', 'transaction'] as const) {
   t.test(`psycopg in ${mode} pooling`, async (t) => {
     const fx = await startProxy(t, { config: { pool: { mode, size: 2 } } })
-    const r = await runCommand('/usr/bin/python3', [script, `${fx.dsn} password=${APP_PASSWORD}`], { timeoutMs: 60_000 })
-    const results = r.stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { check: string; ok: boolean; detail: string })
-    t.equal(r.code, 0, r.stderr)
-    for (const name of expected) {
-      const got = results.find((x) => x.check === name)
-      t.ok(got?.ok, `${name}${got ? ` (${got.detail})` : ': did not run'}`)
-    }
+    await assertDriverChecks(t, '/usr/bin/python3', [script, `${fx.dsn} password=${APP_PASSWORD}`], expected, 60_000)
   })
 }
