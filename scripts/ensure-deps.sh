@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what `npm test` and `npm start` need on a fresh Debian machine, and builds dist/.
+# Installs what `npm start` and `npm run bench` (with --tests, `npm test`) need on a fresh Debian machine,
+# and builds dist/.
 # Idempotent; prints nothing when there is nothing to do.
 set -eu
 cd "$(dirname "$0")/.."
@@ -21,16 +22,18 @@ if [ ! -d node_modules ] || [ ! -f "$installed_lock" ] || { [ -f package-lock.js
   fi
 fi
 
-# Debian packages: the PostgreSQL server (the local topology runs real servers), psycopg 3 for the driver
-# tests, which run /usr/bin/python3, and pgjdbc with a JDK (the JDBC test runs a single-file Java program).
+# Debian packages: the PostgreSQL server (the local topology runs real servers); with --tests also the drivers
+# the tests run: psycopg 3 (for /usr/bin/python3) and pgjdbc with a JDK (a single-file Java program).
 missing=""
 has_postgres=no
 for initdb in /usr/lib/postgresql/*/bin/initdb; do [ -x "$initdb" ] && has_postgres=yes; done
 command -v initdb >/dev/null 2>&1 && has_postgres=yes
 [ "$has_postgres" = yes ] || missing="postgresql postgresql-contrib"
-/usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || missing="$missing python3-psycopg"
-[ -f /usr/share/java/postgresql.jar ] || missing="$missing libpostgresql-jdbc-java"
-command -v javac >/dev/null 2>&1 || missing="$missing default-jdk-headless"
+if [ "${1:-}" = --tests ]; then
+  /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || missing="$missing python3-psycopg"
+  [ -f /usr/share/java/postgresql.jar ] || missing="$missing libpostgresql-jdbc-java"
+  command -v javac >/dev/null 2>&1 || missing="$missing default-jdk-headless"
+fi
 if [ -n "$missing" ]; then
   say "installing Debian packages:$(printf ' %s' $missing)"
   # Keep the packaged cluster from starting as a service: the tests start their own servers.
