@@ -94,9 +94,12 @@ export class SettingsUndo {
   }
 
   private finish(committed: boolean): void {
-    if (!committed && this.levels.length > 0) this.restore(this.levels[0])
-    this.levels = []
-    this.conn = null
+    // Called at every ReadyForQuery 'I': nothing to allocate when no setting changed.
+    if (this.levels.length > 0) {
+      if (!committed) this.restore(this.levels[0])
+      this.levels = []
+      this.conn = null
+    }
     this.aborted = false
   }
 
