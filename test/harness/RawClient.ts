@@ -48,6 +48,18 @@ export class RawClient {
     this.socket.write(bytes)
   }
 
+  /** Writes, and waits while the socket's buffer is full (the proxy is not reading). */
+  write(bytes: Buffer): Promise<void> {
+    if (this.socket.write(bytes) || this.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done).off('close', done)
+        resolve()
+      }
+      this.socket.on('drain', done).on('close', done)
+    })
+  }
+
   /** Messages up to and including the first of type `type` (or until the proxy closes), within the timeout. */
   async until(type: string, timeoutMs = 5000): Promise<ServerMessage[]> {
     const out: ServerMessage[] = []
