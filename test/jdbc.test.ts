@@ -13,6 +13,7 @@ const expected = [
   'prepared statements across pooled connections',
   "server-side statements under the proxy's names",
   'batch insert',
+  'fetch in batches',
   'error then the connection goes on',
 ]
 

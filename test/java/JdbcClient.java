@@ -40,6 +40,7 @@ public class JdbcClient {
         preparedAcrossPooledConnections();
         serverSideNames();
         batchInsert();
+        fetchInBatches();
         errorThenGoOn();
     }
 
@@ -161,6 +162,27 @@ public class JdbcClient {
                     c.commit();
                     report("batch insert", total == 500 && stored == 500, "500 rows batched: " + total + " reported, " + stored + " stored");
                 }
+            }
+        }
+    }
+
+    /** setFetchSize in a transaction: Execute with a row limit, PortalSuspended, Execute again on the same portal. */
+    static void fetchInBatches() throws SQLException {
+        try (Connection c = connect()) {
+            c.setAutoCommit(false);
+            try (PreparedStatement ps = c.prepareStatement("SELECT g FROM generate_series(1, ?) g")) {
+                ps.setFetchSize(100);
+                ps.setInt(1, 5000);
+                long rows = 0;
+                long sum = 0;
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        rows++;
+                        sum += rs.getInt(1);
+                    }
+                }
+                c.commit();
+                report("fetch in batches", rows == 5000 && sum == 5000L * 5001 / 2, rows + " rows in batches of 100, sum " + sum);
             }
         }
     }
