@@ -22,7 +22,7 @@ function session() {
     }
   }
   const workMem = () => [settings.wanted.get('work_mem'), conn.settings.get('work_mem')]
-  return { undo, ok, workMem }
+  return { undo, ok, workMem, conn }
 }
 
 t.test('COMMIT keeps the SETs of the transaction; ROLLBACK undoes them for the client and its connection', async (t) => {
@@ -94,4 +94,14 @@ t.test('a savepoint name used twice: ROLLBACK TO goes to the newer one', async (
   t.same(s.workMem()[0], "SET work_mem = '1MB'")
   s.ok('ROLLBACK')
   t.same(s.workMem(), [undefined, undefined])
+})
+
+t.test('a savepoint the proxy never saw made: the connection is reset before anyone else uses it', async (t) => {
+  const s = session()
+  s.ok('BEGIN')
+  s.ok('ROLLBACK TO unseen')
+  t.equal(s.conn.dirty, false, 'nothing changed yet: nothing to fear')
+  s.ok("SET work_mem = '1MB'")
+  s.ok('ROLLBACK TO unseen')
+  t.equal(s.conn.dirty, true)
 })

@@ -56,6 +56,7 @@ export class SettingsUndo {
       case 'release': {
         const i = this.find(plan.savepoint)
         if (i > 0) this.levels.length = i
+        else this.lostTrack()
         break
       }
       case 'rollback_to': {
@@ -63,7 +64,7 @@ export class SettingsUndo {
         if (i > 0) {
           this.restore(this.levels[i])
           this.levels.length = i + 1
-        }
+        } else this.lostTrack()
         this.aborted = false
         break
       }
@@ -75,6 +76,14 @@ export class SettingsUndo {
   /** ReadyForQuery with no transaction open: whatever ran since the last one is over. */
   onIdle(): void {
     this.finish(!this.aborted)
+  }
+
+  /**
+   * A savepoint the proxy did not see made (one inside a multi-statement query): what the server undoes is
+   * unknown, so the connection is reset before another client gets it.
+   */
+  private lostTrack(): void {
+    if (this.levels.length > 0 && this.conn) this.conn.dirty = true
   }
 
   private ensureStart(conn: ConnectionState): void {
