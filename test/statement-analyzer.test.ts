@@ -327,6 +327,8 @@ t.test('multi-statement queries', async (t) => {
   t.same(pins('SELECT a FROM t WHERE k = 1; SELECT a FROM t'), {}, 'one statement leaves t unpinned')
   const mixed = analyzeStatement("SELECT a FROM t WHERE k = 1; SET x.y = 'z'; SELECT pg_advisory_lock(1)")
   t.same(mixed.session.map((e) => e.kind), ['set', 'advisory_lock_session'])
+  t.equal(mixed.multiStatementTx, undefined, 'no transaction control among them')
+  t.equal(tx.multiStatementTx, true, 'BEGIN … COMMIT in one query: which settings stick is unknown to the proxy')
   t.same(mixed.functions, ['pg_advisory_lock'])
   t.match(analyzeStatement('SELECT 1; SELECT 2'), { kind: 'select', writes: false })
 })

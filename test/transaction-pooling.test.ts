@@ -215,6 +215,20 @@ async function seenOnBothConnections(show: () => Promise<{ wm: string; pid: numb
   return { values: [...values], pids: pids.size }
 }
 
+t.test('a multi-statement query whose settings may or may not have stuck leaves no setting to the next client', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1 } } })
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
+  const workMem = async (c: pg.Client) => (await c.query("SELECT current_setting('work_mem') AS wm")).rows[0].wm
+  const defaults = await workMem(b)
+  // The COMMIT inside ends the implicit transaction: the SET sticks although the query as a whole failed.
+  await t.rejects(a.query("SET work_mem = '9MB'; COMMIT; SELECT 1/0"), { code: '22012' })
+  t.equal(await workMem(b), defaults, 'B, on the same server connection, does not get A’s setting')
+  // And the other way round: the SET is rolled back although the query as a whole succeeded.
+  await b.query("SET work_mem = '8MB'")
+  await a.query("BEGIN; SET work_mem = '8MB'; ROLLBACK")
+  t.equal(await workMem(b), '8MB', 'B keeps the setting it asked for')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

@@ -1061,6 +1061,9 @@ export class Session implements TrackerOwner {
   private sessionEffects(plan: StatementPlan | null, conn: ServerConnection): ((ok: boolean) => void) | undefined {
     if (!plan || plan.session.length === 0) return undefined
     return (ok) => {
+      // Several statements with a COMMIT or ROLLBACK among them, or failing part way: the server may keep some
+      // of their settings and not others. The connection is reset before anyone else gets it.
+      if (plan.multiStatement && (!ok || plan.multiStatementTx)) conn.dirty = true
       if (!ok) return
       this.settingsUndo.beforeChange(conn)
       const outcome = applySessionEffects(plan.session, this.settings, conn)

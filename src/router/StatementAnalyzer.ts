@@ -371,5 +371,6 @@ function combine(plans: StatementPlan[], hints: Hint[]): StatementPlan {
   }
   const assignments = plans.flatMap((p) => p.assignments ?? [])
   if (assignments.length > 0) combined.assignments = assignments
+  if (plans.some((p) => p.kind === 'transaction')) combined.multiStatementTx = true
   return combined
 }

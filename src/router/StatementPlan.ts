@@ -210,6 +210,8 @@ export interface StatementPlan {
   hints: Hint[]
   /** Several statements in one Query string. */
   multiStatement: boolean
+  /** Several statements, one of them BEGIN/COMMIT/ROLLBACK/SAVEPOINT/…: which of their settings stick is unknown. */
+  multiStatementTx?: boolean
   /** Number of $n parameters the text uses. */
   paramCount: number
 }
