@@ -311,7 +311,14 @@ export class Session implements TrackerOwner {
       this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
       return
     }
-    const prepared = analyzed.plan && !analyzed.plan.multiStatement ? analyzed.plan.session.find(isSqlPrepared) : undefined
+    const prepared = analyzed.plan?.session.find(isSqlPrepared)
+    if (prepared && analyzed.plan!.multiStatement)
+      // Its names would reach the server as the client wrote them, where other clients' statements live.
+      return this.refuseQuery(
+        new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${prepared.kind.toUpperCase()} inside a query of several statements is not supported by pgshard`, {
+          hint: 'Send PREPARE, EXECUTE and DEALLOCATE each as a query of its own.',
+        }),
+      )
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
