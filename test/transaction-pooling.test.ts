@@ -229,6 +229,37 @@ t.test('a multi-statement query whose settings may or may not have stuck leaves 
   t.equal(await workMem(b), '8MB', 'B keeps the setting it asked for')
 })
 
+t.test('currval()/lastval() answer only where the client’s own nextval() surely is; else a clear error', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 2 } } })
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
+  await a.query('CREATE TABLE seq_items (id serial PRIMARY KEY, note text)')
+  // B's nextval() calls leave their value in the sequence state of the server connections A may get next.
+  await b.query("INSERT INTO seq_items (note) VALUES ('b1'), ('b2')")
+  await a.query("INSERT INTO seq_items (note) VALUES ('a1')")
+  await b.query("INSERT INTO seq_items (note) VALUES ('b3')")
+  await t.rejects(a.query('SELECT lastval()'), { code: '0A000', message: /another client’s sequence value/, hint: /RETURNING/ }, 'autocommit lastval() after an earlier INSERT: refused, not B’s id')
+  await t.rejects(a.query("SELECT currval('seq_items_id_seq')"), { code: '0A000' }, 'currval() likewise')
+  await t.rejects(a.query({ text: 'SELECT lastval()', values: [] }), { code: '0A000' }, 'and over the extended protocol')
+
+  await a.query('BEGIN')
+  const inserted = await a.query("INSERT INTO seq_items (note) VALUES ('a2') RETURNING id")
+  const last = await a.query('SELECT lastval() AS v')
+  await a.query('COMMIT')
+  t.equal(Number(last.rows[0].v), inserted.rows[0].id, 'inside the transaction of the INSERT: its own id')
+  const multi = await a.query("INSERT INTO seq_items (note) VALUES ('a3'); SELECT lastval() AS v")
+  const a3 = await a.query("SELECT id FROM seq_items WHERE note = 'a3'")
+  t.equal(Number((multi as unknown as pg.QueryResult[])[1].rows[0].v), a3.rows[0].id, 'in one query with the INSERT: its own id')
+  await a.query('BEGIN')
+  await t.rejects(a.query('SELECT lastval()'), { code: '0A000' }, 'first in a transaction: nothing of this client’s is there yet')
+  await a.query('ROLLBACK')
+
+  const fs = await startProxy(t, { config: { pool: { mode: 'session', size: 2 } } })
+  const [s] = await connectedClients(t, fs.pgOptions)
+  await s.query('CREATE TABLE seq_session (id serial PRIMARY KEY)')
+  await s.query('INSERT INTO seq_session DEFAULT VALUES')
+  t.equal(Number((await s.query('SELECT lastval() AS v')).rows[0].v), 1, 'session pooling: the session is the client’s, lastval() works as on a server')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

@@ -850,6 +850,8 @@ export class Session implements TrackerOwner {
   }
 
   private route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): Route {
+    const unreliable = this.sequenceStateRefusal(analyzed.plan)
+    if (unreliable) return unreliable
     const a = this.attached
     const inServerTx = a !== null && a.conn.tracker.status !== 'I'
     const ctx: RoutingContext = {
@@ -863,6 +865,25 @@ export class Session implements TrackerOwner {
     const route = this.services.route(analyzed, param, ctx)
     this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind)
     return route
+  }
+
+  /**
+   * currval() and lastval() answer from the sequence state of the server connection that runs them. In
+   * transaction pooling that state is this client's only right after its own write on that same connection (in
+   * the same transaction, query or pipeline); otherwise the value may be another client's nextval. Refused then:
+   * an error rather than someone else's id.
+   */
+  private sequenceStateRefusal(plan: StatementPlan | null): Route | null {
+    if (!plan || this.sessionMode || this.pinnedBy || plan.multiStatement) return null
+    if (!plan.functions.includes('currval') && !plan.functions.includes('lastval')) return null
+    if (plan.kind !== 'select' || plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
+    if (this.txWrote && this.attached) return null
+    return {
+      kind: 'error',
+      code: SqlState.FEATURE_NOT_SUPPORTED,
+      message: 'currval()/lastval() without a write before it in the same transaction: under transaction pooling the server connection may hold another client’s sequence value',
+      hint: 'Use INSERT … RETURNING, or call it in the transaction that called nextval() (BEGIN; INSERT …; SELECT lastval(); COMMIT).',
+    }
   }
 
   private analyze(sql: string): Analyzed {
