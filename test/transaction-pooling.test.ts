@@ -260,6 +260,18 @@ t.test('currval()/lastval() answer only where the client’s own nextval() surel
   t.equal(Number((await s.query('SELECT lastval() AS v')).rows[0].v), 1, 'session pooling: the session is the client’s, lastval() works as on a server')
 })
 
+t.test('an object created in pg_temp pins its client: no other client ever sees it', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 2 } } })
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
+  await a.query('CREATE TABLE pg_temp.shadow (x int)')
+  await a.query('INSERT INTO pg_temp.shadow VALUES (1)')
+  for (let round = 0; round < 4; round++) {
+    const seen = await b.query("SELECT to_regclass('pg_temp.shadow') IS NOT NULL AS visible")
+    t.equal(seen.rows[0].visible, false, `round ${round}: B's server connection has no temporary "shadow"`)
+  }
+  t.equal((await a.query('SELECT count(*)::int AS n FROM shadow')).rows[0].n, 1, 'A keeps its table, on its own connection')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

@@ -82,7 +82,14 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   let advisory = false
   let temp = false
   walkAst(stmt, (tag, body) => {
-    if (tag === 'RangeVar' && (body as { relpersistence?: string }).relpersistence === 't') temp = true
+    // A literal names nothing: 'pg_temp' in quotes creates no temporary object.
+    if (tag === 'A_Const') return false
+    if (tag === 'RangeVar') {
+      const rv = body as { relpersistence?: string; schemaname?: string }
+      if (rv.relpersistence === 't' || isTempSchema(rv.schemaname)) temp = true
+    }
+    // pg_temp.name for a function, type, domain or operator: objects only this server connection has.
+    if (tag === 'String' && isTempSchema((body as { sval?: string }).sval)) temp = true
     if (tag !== 'FuncCall') return true
     const name = functionName((body as FuncCall).funcname)
     if (SESSION_ADVISORY_LOCKS.has(name)) advisory = true
@@ -92,6 +99,11 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   if (advisory) effects.push({ kind: 'advisory_lock_session' })
   if (temp) effects.push({ kind: 'temp_table' })
   return effects
+}
+
+/** The session's temporary schema, by its alias or its real name (pg_temp_3). */
+function isTempSchema(name: string | undefined): boolean {
+  return name !== undefined && /^pg_temp(_\d+)?$/i.test(name)
 }
 
 /** Byte offset of the token after the statement's first keyword (the name in PREPARE name / EXECUTE name). */
