@@ -272,6 +272,28 @@ t.test('an object created in pg_temp pins its client: no other client ever sees 
   t.equal((await a.query('SELECT count(*)::int AS n FROM shadow')).rows[0].n, 1, 'A keeps its table, on its own connection')
 })
 
+t.test('a setting changed where pgshard cannot see it (inside a function) follows the server’s report', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 2 } } })
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
+  await a.query(`CREATE FUNCTION go_east() RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN PERFORM set_config('TimeZone', 'Asia/Tokyo', false); PERFORM set_config('application_name', 'east', false); END $$`)
+  const show = async (c: pg.Client) => (await c.query("SELECT current_setting('TimeZone') AS tz, current_setting('application_name') AS app, pg_backend_pid() AS pid")).rows[0]
+  const before = await show(b)
+  await a.query('SELECT go_east()')
+  const pids = new Set<number>()
+  for (let round = 0; round < 4; round++) {
+    // B holding one of the two connections sends A to the other one.
+    if (round % 2 === 0) await b.query('BEGIN; SELECT 1')
+    const got = await show(a)
+    pids.add(got.pid)
+    t.same([got.tz, got.app], ['Asia/Tokyo', 'east'], `round ${round}: A keeps what its function set`)
+    if (round % 2 === 0) await b.query('COMMIT')
+    const other = await show(b)
+    t.same([other.tz, other.app], [before.tz, before.app], `round ${round}: B never gets it`)
+  }
+  t.equal(pids.size, 2, 'A was served by both server connections')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

@@ -52,6 +52,11 @@ export interface TrackerOwner {
    * when the proxy caused it to abort a transaction (the client gets the proxy's own error instead).
    */
   onError?(code: string, fatal: boolean, provoked: boolean): void
+  /**
+   * The server reported a parameter's new value (ParameterStatus) while running a client's request: however it
+   * changed (a SET, a function, the end of a transaction), the connection now has it.
+   */
+  onParameterStatus?(name: string, value: string): void
 }
 
 const T = {
@@ -139,6 +144,8 @@ export class ResponseTracker implements BackendHandler {
       return p && p.mode === 'suppress' ? 0 : FORWARD
     }
     if (type === T.notification) return FORWARD
+    // The proxy's own requests (settings brought in line, a reset) report what it asked for: not the client's.
+    if (type === T.parameterStatus) return p?.mode === 'suppress' ? 0 : FORWARD | NOTIFY | INSPECT
     // ReadyForQuery may hand the connection to another client, an error may be replaced: what came before
     // must be out first. So must it when the message ends a request and the next answer is the proxy's own.
     if (type === T.readyForQuery) return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT | FLUSH
@@ -175,9 +182,14 @@ export class ResponseTracker implements BackendHandler {
         this.owner?.onReady(this.status, this.pending === 0, forwarded)
         return
       }
+      case T.parameterStatus: {
+        const nul = body!.indexOf(0)
+        const end = body!.indexOf(0, nul + 1)
+        if (nul > 0 && end > nul) this.owner?.onParameterStatus?.(body!.toString('utf8', 0, nul), body!.toString('utf8', nul + 1, end))
+        return
+      }
       case T.notice:
       case T.notification:
-      case T.parameterStatus:
         return
     }
     if (!p) return

@@ -39,7 +39,7 @@ import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { RoutingHints, valueOfSet } from './RoutingHints.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { applySessionEffects } from './SessionEffects.js'
-import { SessionSettings } from './SessionSettings.js'
+import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
@@ -1169,6 +1169,22 @@ export class Session implements TrackerOwner {
     if (this.draining && !this.running && this.atBoundary()) this.fatal(shutdownError())
   }
 
+  /**
+   * A reported parameter (TimeZone, application_name, DateStyle, …) changed on the attached connection while it
+   * ran this client's request: by the client's SET, or inside a function or DO block pgshard cannot see into.
+   * Recorded as the client's setting, so that it follows the client and no other client inherits it.
+   */
+  onParameterStatus(name: string, value: string): void {
+    const conn = this.attached?.conn
+    const key = name.toLowerCase()
+    if (!conn || !REPORTED_SETTINGS.has(key)) return
+    const sql = setConfigSql(name, value)
+    if (this.settings.wanted.get(key) === sql && conn.settings.get(key) === sql) return
+    this.settingsUndo.beforeChange(conn)
+    this.settings.set(key, sql)
+    conn.settings.set(key, sql)
+  }
+
   onError(code: string, fatal: boolean, provoked: boolean): void {
     // Either way the server's transaction is aborted.
     this.settingsUndo.onError()
@@ -1278,6 +1294,16 @@ function routeError(route: Route): PgError {
   if (route.kind === 'error') return new PgError(route.code, route.message, { hint: route.hint })
   return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statement needs several shards (${route.kind}): ${route.reason}`)
 }
+
+/**
+ * Parameters the server reports when they change that a client may set; the others it reports (server_version,
+ * is_superuser, in_hot_standby, session_authorization …) follow from the server or from statements tracked
+ * otherwise, and cannot be replayed with set_config.
+ */
+const REPORTED_SETTINGS = new Set([
+  'application_name', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone', 'standard_conforming_strings',
+  'default_transaction_read_only', 'search_path', 'scram_iterations',
+])
 
 /** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
 const READ_AHEAD_LIMIT = 256 * 1024
