@@ -292,6 +292,15 @@ t.test('a setting changed where pgshard cannot see it (inside a function) follow
     t.same([other.tz, other.app], [before.tz, before.app], `round ${round}: B never gets it`)
   }
   t.equal(pids.size, 2, 'A was served by both server connections')
+
+  // search_path is not reported: a DO block that may set something gets its connection reset instead.
+  const path = (await b.query("SELECT current_setting('search_path') AS sp")).rows[0].sp
+  await a.query(`DO $$BEGIN PERFORM set_config('search_path', 'east_only', false); END$$`)
+  for (let round = 0; round < 4; round++) {
+    if (round % 2 === 0) await a.query('BEGIN; SELECT 1')
+    t.equal((await b.query("SELECT current_setting('search_path') AS sp")).rows[0].sp, path, `round ${round}: B never gets the DO block's search_path`)
+    if (round % 2 === 0) await a.query('COMMIT')
+  }
 })
 
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {

@@ -76,6 +76,9 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   if (listen !== undefined) effects.push({ kind: 'listen', channel: listen.conditionname ?? '' })
   const unlisten = asNode(stmt, 'UnlistenStmt')
   if (unlisten !== undefined) effects.push({ kind: 'unlisten', channel: unlisten.conditionname ?? null })
+  // A DO block is text the parser does not read: if it may change a setting, its connection is reset after.
+  const block = asNode(stmt, 'DoStmt')
+  if (block !== undefined && MAY_SET.test(JSON.stringify(block.args ?? []))) effects.push({ kind: 'unknown_set_config' })
   const cursor = asNode(stmt, 'DeclareCursorStmt')
   if (cursor !== undefined && ((cursor.options ?? 0) & CURSOR_OPT_HOLD) !== 0) effects.push({ kind: 'hold_cursor' })
 
@@ -100,6 +103,9 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   if (temp) effects.push({ kind: 'temp_table' })
   return effects
 }
+
+/** set_config(…), SET name / SET SESSION …, RESET: in a DO block's body (an UPDATE … SET matches too: harmless). */
+const MAY_SET = /\bset_config\b|\bset\s+(session\s+)?[a-z_"]|\breset\b/i
 
 /** The session's temporary schema, by its alias or its real name (pg_temp_3). */
 function isTempSchema(name: string | undefined): boolean {
