@@ -76,9 +76,12 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   if (listen !== undefined) effects.push({ kind: 'listen', channel: listen.conditionname ?? '' })
   const unlisten = asNode(stmt, 'UnlistenStmt')
   if (unlisten !== undefined) effects.push({ kind: 'unlisten', channel: unlisten.conditionname ?? null })
-  // A DO block is text the parser does not read: if it may change a setting, its connection is reset after.
+  // A DO block is text the parser does not read: what it may leave on the connection is guessed from its words.
   const block = asNode(stmt, 'DoStmt')
-  if (block !== undefined && MAY_SET.test(JSON.stringify(block.args ?? []))) effects.push({ kind: 'unknown_set_config' })
+  if (block !== undefined) {
+    const body = JSON.stringify(block.args ?? [])
+    for (const [words, effect] of DO_BLOCK_EFFECTS) if (words.test(body)) effects.push(effect)
+  }
   const cursor = asNode(stmt, 'DeclareCursorStmt')
   if (cursor !== undefined && ((cursor.options ?? 0) & CURSOR_OPT_HOLD) !== 0) effects.push({ kind: 'hold_cursor' })
 
@@ -104,8 +107,17 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   return effects
 }
 
-/** set_config(…), SET name / SET SESSION …, RESET: in a DO block's body (an UPDATE … SET matches too: harmless). */
-const MAY_SET = /\bset_config\b|\bset\s+(session\s+)?[a-z_"]|\breset\b/i
+/**
+ * Words in a DO block's body and the session state they may leave. Some match more than they mean (an
+ * UPDATE … SET, a column named temp): the cost is a reset or a pinned client, never a leak.
+ */
+const DO_BLOCK_EFFECTS: [RegExp, SessionEffect][] = [
+  // A setting, or a statement prepared under a name only this connection has: reset before reuse.
+  [/\bset_config\b|\bset\s+(session\s+)?[a-z_"]|\breset\b|\bprepare\b/i, { kind: 'unknown_set_config' }],
+  [/\btemp(orary)?\b|\bpg_temp/i, { kind: 'temp_table' }],
+  [/\bpg_(try_)?advisory_lock(_shared)?\b/i, { kind: 'advisory_lock_session' }],
+  [/\blisten\b/i, { kind: 'listen', channel: '' }],
+]
 
 /** The session's temporary schema, by its alias or its real name (pg_temp_3). */
 function isTempSchema(name: string | undefined): boolean {
