@@ -1,4 +1,6 @@
-import type { StatementPlan } from '../router/StatementPlan.js'
+import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
+import { replaceIdentifierAt } from './SqlNameSplice.js'
+import type { StatementNames } from './StatementNames.js'
 
 /** A statement a client prepared (protocol-level Parse), under the client's own name. */
 export interface ClientStatement {
@@ -20,6 +22,24 @@ export interface SqlStatement {
   serverName: string
   prepareSql: string
   plan: StatementPlan | null
+}
+
+export type SqlPreparedEffect = Extract<SessionEffect, { kind: 'prepare' | 'execute' | 'deallocate' }>
+
+export function isSqlPrepared(e: SessionEffect): e is SqlPreparedEffect {
+  return e.kind === 'prepare' || e.kind === 'execute' || e.kind === 'deallocate'
+}
+
+/** Keeps SQL PREPARE names apart from protocol-level ones for the same text. */
+const SQL_PREPARE_KEY = [-1]
+
+/**
+ * The server-side form of `PREPARE name AS …` (name at `nameLocation`): under pgshard's name for its text, shared
+ * by every client that prepares the same statement whatever it calls it.
+ */
+export function sqlStatementFor(sql: string, nameLocation: number, plan: StatementPlan | null, names: StatementNames): SqlStatement {
+  const serverName = names.nameFor(replaceIdentifierAt(sql, nameLocation, '$name'), SQL_PREPARE_KEY)
+  return { serverName, prepareSql: replaceIdentifierAt(sql, nameLocation, serverName), plan }
 }
 
 /**

@@ -30,15 +30,25 @@ import {
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
-import { ClientStatements, type ClientStatement, type SqlStatement } from './ClientStatements.js'
+import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { RoutingHints, valueOfSet } from './RoutingHints.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { applySessionEffects } from './SessionEffects.js'
+import {
+  UNRELIABLE_SEQUENCE_STATE,
+  duplicateStatement,
+  missingStatement,
+  otherKindOfStatement,
+  routeError,
+  shutdownError,
+  sqlPrepareAmongOthers,
+  tooManyStatements,
+} from './SessionErrors.js'
 import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
@@ -312,13 +322,7 @@ export class Session implements TrackerOwner {
       return
     }
     const prepared = analyzed.plan?.session.find(isSqlPrepared)
-    if (prepared && analyzed.plan!.multiStatement)
-      // Its names would reach the server as the client wrote them, where other clients' statements live.
-      return this.refuseQuery(
-        new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${prepared.kind.toUpperCase()} inside a query of several statements is not supported by pgshard`, {
-          hint: 'Send PREPARE, EXECUTE and DEALLOCATE each as a query of its own.',
-        }),
-      )
+    if (prepared && analyzed.plan!.multiStatement) return this.refuseQuery(sqlPrepareAmongOthers(prepared))
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
@@ -368,7 +372,7 @@ export class Session implements TrackerOwner {
         }),
       )
     const conn = await this.connFor(route.shard, 'primary')
-    const entry = known ?? this.newSqlPrepared(sql, e.nameLocation, analyzed.plan!.prepared ?? null)
+    const entry = known ?? sqlStatementFor(sql, e.nameLocation, analyzed.plan!.prepared ?? null, this.services.statementNames)
     if (e.kind === 'prepare') {
       const name = e.name
       if (this.holdsPrepared(conn, entry.serverName)) {
@@ -390,11 +394,6 @@ export class Session implements TrackerOwner {
     }
     conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(null, conn) })
     await this.send(conn, encodeQuery(replaceIdentifierAt(sql, e.nameLocation, entry.serverName)))
-  }
-
-  private newSqlPrepared(sql: string, nameLocation: number, plan: StatementPlan | null): SqlStatement {
-    const serverName = this.services.statementNames.nameFor(replaceIdentifierAt(sql, nameLocation, '$name'), SQL_PREPARE_KEY)
-    return { serverName, prepareSql: replaceIdentifierAt(sql, nameLocation, serverName), plan }
   }
 
   /** A statement the proxy answered itself: its tag and ReadyForQuery, then the server goes back if idle. */
@@ -745,11 +744,7 @@ export class Session implements TrackerOwner {
    * run a Parse'd statement and Bind a PREPAREd one; pgshard keeps the two apart and says so (0A000).
    */
   private noStatement(name: string, use: 'EXECUTE' | 'Bind' | 'Describe'): PgError {
-    if (name === '' || !this.statements.has(name)) return missingStatement(name)
-    const madeBy = use === 'EXECUTE' ? 'a protocol-level Parse' : 'SQL PREPARE'
-    return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `prepared statement "${name}" was made by ${madeBy}; pgshard does not run it with ${use}`, {
-      hint: use === 'EXECUTE' ? 'Run it with Bind/Execute, or make it with SQL PREPARE.' : 'Run it with SQL EXECUTE, or make it with Parse.',
-    })
+    return name === '' || !this.statements.has(name) ? missingStatement(name) : otherKindOfStatement(name, use)
   }
 
   private ensurePrepared(conn: ServerConnection, stmt: ClientStatement): void {
@@ -877,13 +872,7 @@ export class Session implements TrackerOwner {
     if (!plan || this.sessionMode || this.pinnedBy || plan.multiStatement) return null
     if (!plan.functions.includes('currval') && !plan.functions.includes('lastval')) return null
     if (plan.kind !== 'select' || plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
-    if (this.txWrote && this.attached) return null
-    return {
-      kind: 'error',
-      code: SqlState.FEATURE_NOT_SUPPORTED,
-      message: 'currval()/lastval() without a write before it in the same transaction: under transaction pooling the server connection may hold another client’s sequence value',
-      hint: 'Use INSERT … RETURNING, or call it in the transaction that called nextval() (BEGIN; INSERT …; SELECT lastval(); COMMIT).',
-    }
+    return this.txWrote && this.attached ? null : UNRELIABLE_SEQUENCE_STATE
   }
 
   private analyze(sql: string): Analyzed {
@@ -1278,23 +1267,6 @@ export class Session implements TrackerOwner {
   }
 }
 
-function missingStatement(name: string): PgError {
-  return new PgError(SqlState.INVALID_SQL_STATEMENT_NAME, name === '' ? 'unnamed prepared statement does not exist' : `prepared statement "${name}" does not exist`)
-}
-
-function duplicateStatement(name: string): PgError {
-  return new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${name}" already exists`)
-}
-
-function tooManyStatements(): PgError {
-  return new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, 'too many prepared statements in this session', { hint: 'Close (DEALLOCATE) statements you no longer use.' })
-}
-
-function routeError(route: Route): PgError {
-  if (route.kind === 'error') return new PgError(route.code, route.message, { hint: route.hint })
-  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statement needs several shards (${route.kind}): ${route.reason}`)
-}
-
 /**
  * Parameters the server reports when they change that a client may set; the others it reports (server_version,
  * is_superuser, in_hot_standby, session_authorization …) follow from the server or from statements tracked
@@ -1310,18 +1282,5 @@ const READ_AHEAD_LIMIT = 256 * 1024
 
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
-
-function shutdownError(): PgError {
-  return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')
-}
-
-type SqlPreparedEffect = Extract<SessionEffect, { kind: 'prepare' | 'execute' | 'deallocate' }>
-
-function isSqlPrepared(e: SessionEffect): e is SqlPreparedEffect {
-  return e.kind === 'prepare' || e.kind === 'execute' || e.kind === 'deallocate'
-}
-
-/** Keeps SQL PREPARE names apart from protocol-level ones for the same text. */
-const SQL_PREPARE_KEY = [-1]
 
 type MultiRoute = Exclude<Route, { kind: 'shard' } | { kind: 'error' }>

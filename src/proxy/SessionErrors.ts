@@ -1,0 +1,49 @@
+import { PgError, SqlState } from '../protocol/PgError.js'
+import type { Route } from '../router/Route.js'
+import type { SqlPreparedEffect } from './ClientStatements.js'
+
+// The errors a session answers with itself, worded as Postgres would where Postgres has the same error.
+
+export function missingStatement(name: string): PgError {
+  return new PgError(SqlState.INVALID_SQL_STATEMENT_NAME, name === '' ? 'unnamed prepared statement does not exist' : `prepared statement "${name}" does not exist`)
+}
+
+export function duplicateStatement(name: string): PgError {
+  return new PgError(SqlState.DUPLICATE_PREPARED_STATEMENT, `prepared statement "${name}" already exists`)
+}
+
+export function tooManyStatements(): PgError {
+  return new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, 'too many prepared statements in this session', { hint: 'Close (DEALLOCATE) statements you no longer use.' })
+}
+
+/** Postgres lets EXECUTE run a Parse'd statement and Bind a PREPAREd one; pgshard keeps the two apart. */
+export function otherKindOfStatement(name: string, use: 'EXECUTE' | 'Bind' | 'Describe'): PgError {
+  const madeBy = use === 'EXECUTE' ? 'a protocol-level Parse' : 'SQL PREPARE'
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `prepared statement "${name}" was made by ${madeBy}; pgshard does not run it with ${use}`, {
+    hint: use === 'EXECUTE' ? 'Run it with Bind/Execute, or make it with SQL PREPARE.' : 'Run it with SQL EXECUTE, or make it with Parse.',
+  })
+}
+
+/** Among other statements, its name would reach the server as the client wrote it, where other clients' live. */
+export function sqlPrepareAmongOthers(e: SqlPreparedEffect): PgError {
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${e.kind.toUpperCase()} inside a query of several statements is not supported by pgshard`, {
+    hint: 'Send PREPARE, EXECUTE and DEALLOCATE each as a query of its own.',
+  })
+}
+
+export function routeError(route: Route): PgError {
+  if (route.kind === 'error') return new PgError(route.code, route.message, { hint: route.hint })
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statement needs several shards (${route.kind}): ${route.reason}`)
+}
+
+/** currval()/lastval() where the connection's sequence state may be another client's. */
+export const UNRELIABLE_SEQUENCE_STATE: Route = {
+  kind: 'error',
+  code: SqlState.FEATURE_NOT_SUPPORTED,
+  message: 'currval()/lastval() without a write before it in the same transaction: under transaction pooling the server connection may hold another client’s sequence value',
+  hint: 'Use INSERT … RETURNING, or call it in the transaction that called nextval() (BEGIN; INSERT …; SELECT lastval(); COMMIT).',
+}
+
+export function shutdownError(): PgError {
+  return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')
+}
