@@ -128,6 +128,18 @@ t.test('series follow the workload', async (t) => {
     t.ok(series(after, 'pgshard_transactions_total', { outcome: 'commit' }) >= 1)
   })
 
+  t.test('pinned clients by reason, and the resets they cost', async (t) => {
+    const listener = await client()
+    await listener.query('LISTEN metrics_jobs')
+    const pinned = await scrape()
+    t.equal(series(pinned, 'pgshard_pinned_clients', { user: APP_USER, database: 'app', reason: 'LISTEN' }), 1, 'the LISTEN client is pinned')
+    await listener.end()
+    await sleep(200)
+    const after = await scrape()
+    t.equal(sum(after, 'pgshard_pinned_clients'), 0, 'not once it left')
+    t.equal(sum(after, 'pgshard_server_resets_total') - sum(pinned, 'pgshard_server_resets_total'), 1, 'its connection was reset before reuse')
+  })
+
   t.test('a replica going down and coming back', async (t) => {
     const up = () => scrape().then((m) => series(m, 'pgshard_node_up', { node: 's0-replica1', shard: 's0', role: 'replica' }))
     t.equal(await up(), 1)

@@ -40,6 +40,16 @@ export class RuntimeGauges {
       },
     })
     new Gauge({
+      name: 'pgshard_pinned_clients',
+      help: 'Clients in transaction pooling that keep their server connection for the rest of the session, by why (LISTEN, a session advisory lock, a temporary table, a WITH HOLD cursor)',
+      labelNames: ['user', 'database', 'reason'],
+      registers,
+      collect() {
+        this.reset()
+        for (const s of proxy.sessions) if (s.pinnedBy !== null) this.inc({ user: s.identity.user.name, database: s.identity.database.name, reason: s.pinnedBy })
+      },
+    })
+    new Gauge({
       name: 'pgshard_admin_clients',
       help: 'Clients connected to the admin console',
       registers,
@@ -113,6 +123,11 @@ export class RuntimeGauges {
     poolCounter('pgshard_pool_checkouts_total', 'Server connections handed to clients, per pool', (p) => p.stats.acquired)
     poolCounter('pgshard_pool_checkout_wait_seconds_total', 'Time clients spent queued for a server connection, per pool (divide by checkouts for the mean wait)', (p) => p.stats.waitMicros / 1e6)
     poolCounter('pgshard_pool_checkout_timeouts_total', 'Clients that gave up waiting for a server connection (53300), per pool', (p) => p.stats.timeouts)
+    poolCounter(
+      'pgshard_server_resets_total',
+      'Server connections reset (DISCARD ALL) before reuse: session pooling, pinned clients, state pgshard could not track, per pool',
+      (p) => p.stats.resets,
+    )
     poolCounter('pgshard_server_connect_failures_total', 'Server connection attempts that failed (connect or log-in), per pool', (p) => p.stats.connectFailures)
     new Gauge({
       name: 'pgshard_node_up',

@@ -49,7 +49,7 @@ export class Pool {
   closed = false
   paused = false
   /** Cumulative counters for SHOW STATS / metrics. */
-  readonly stats = { acquired: 0, waitMicros: 0, maxWaitSince: 0, timeouts: 0, connectFailures: 0 }
+  readonly stats = { acquired: 0, waitMicros: 0, maxWaitSince: 0, timeouts: 0, connectFailures: 0, resets: 0 }
 
   constructor(
     readonly name: string,
@@ -179,6 +179,7 @@ export class Pool {
 
   private reset(conn: ServerConnection): void {
     this.resetting++
+    this.stats.resets++
     conn.tracker.push({
       expect: Expect.Query,
       mode: 'suppress',
