@@ -50,14 +50,10 @@ import {
   tooManyStatements,
 } from './SessionErrors.js'
 import { SessionSettings, setConfigSql } from './SessionSettings.js'
+import { ServerLease, type Attachment } from './ServerLease.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
-import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
-
-interface Attachment {
-  conn: ServerConnection
-  placement: Placement
-}
+import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
 /** An extended-protocol message waiting for the group's server to be known. */
 type Held =
@@ -81,9 +77,7 @@ const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', 
  * statements) are slotted into the reply stream at the position the client expects them.
  */
 export class Session implements TrackerOwner {
-  private attached: Attachment | null = null
-  /** Session pooling: connections kept for the whole session, by shard and role. */
-  private readonly parked = new Map<string, Attachment>()
+  private readonly lease: ServerLease
   private readonly statements: ClientStatements
   readonly settings: SessionSettings
   private readonly settingsUndo: SettingsUndo
@@ -121,14 +115,10 @@ export class Session implements TrackerOwner {
   /** Frames to run again (a read whose replica died before answering), before reading the client. */
   private replay: Frame[] = []
   private replaying = false
-  /** The node connNow chose when it found no idle connection there: connFor waits on that one. */
-  private chosen: Placement | null = null
   /** A node that failed the unit in flight: its retry goes elsewhere. */
   private avoid: string | undefined
-  private idleWaiters: (() => void)[] = []
   /** Aborted by the client's CancelRequest, then replaced: only what is in flight then listens to it. */
   private cancelSignal = new AbortController()
-  private pausedServers = new Set<ServerConnection>()
   private idleInTxTimer: NodeJS.Timeout | null = null
   readonly connectedAt = Date.now()
   lastActivityAt = Date.now()
@@ -146,6 +136,7 @@ export class Session implements TrackerOwner {
     this.statements = new ClientStatements(10_000)
     this.settings = new SessionSettings(startupParams)
     this.settingsUndo = new SettingsUndo(this.settings)
+    this.lease = new ServerLease(this, services, identity, this.settings)
     client.on('data', (chunk: Buffer) => {
       this.stats.bytesIn += chunk.length
       services.metrics.clientBytes(chunk.length, 0)
@@ -156,10 +147,14 @@ export class Session implements TrackerOwner {
       if (this.running && this.reader.buffered > READ_AHEAD_LIMIT && !this.client.isPaused()) this.client.pause()
       void this.pump()
     })
-    client.on('drain', () => this.resumeServers())
+    client.on('drain', () => this.lease.resumeAll())
     client.on('error', () => this.close())
     client.on('close', () => this.close())
     void this.pump()
+  }
+
+  private get attached(): Attachment | null {
+    return this.lease.attached
   }
 
   get state(): 'active' | 'idle' | 'waiting' {
@@ -799,7 +794,7 @@ export class Session implements TrackerOwner {
       return
     }
     if (this.attached && !inTx) {
-      await this.whenIdle()
+      await this.lease.whenIdle()
       this.detach()
     }
     const output = {
@@ -888,24 +883,12 @@ export class Session implements TrackerOwner {
   private connNow(shard: number, wanted: Role): ServerConnection | null {
     const role = this.readYourWrites.roleFor(shard, wanted)
     const a = this.attached
-    let conn: ServerConnection | null = null
     if (a) {
       const fits = a.placement.shard === shard && (a.placement.role === 'primary' || role === 'replica')
       if (!fits && !(this.currentServer() && a.placement.shard === shard)) return null
-      conn = a.conn
-    } else if (!this.sessionMode) {
-      const placement = this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
-      const idle = placement.pool.tryAcquire()
-      if (!idle) {
-        // connFor waits on this same node: choosing again would skew the replica rotation.
-        this.chosen = placement
-        return null
-      }
-      this.services.metrics.poolWait(0)
-      this.attach({ conn: idle, placement })
-      conn = idle
-    } else return null
-    this.startPendingBegin(conn)
+    }
+    const conn = a ? a.conn : this.lease.tryTake(shard, role, this.pickOptions(shard, role))
+    if (conn) this.startPendingBegin(conn)
     return conn
   }
 
@@ -932,7 +915,7 @@ export class Session implements TrackerOwner {
     const fits = (a: Attachment) => a.placement.shard === shard && (a.placement.role === 'primary' || role === 'replica')
     if (this.attached) {
       if (fits(this.attached) || (this.currentServer() && this.attached.placement.shard === shard)) return this.attached.conn
-      await this.whenIdle()
+      await this.lease.whenIdle()
       const a = this.attached
       if (a && (a.conn.tracker.status !== 'I' || this.pinnedBy)) {
         if (a.placement.shard === shard) return a.conn
@@ -944,28 +927,7 @@ export class Session implements TrackerOwner {
       }
       this.detach()
     }
-    let attachment = this.sessionMode ? this.parked.get(`${shard}:${role}`) : undefined
-    if (attachment && attachment.conn.closed) {
-      this.parked.delete(`${shard}:${role}`)
-      attachment = undefined
-    }
-    const chosen = this.chosen
-    this.chosen = null
-    if (!attachment) {
-      const placement =
-        chosen && chosen.shard === shard && !chosen.pool.closed ? chosen : this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
-      const waitStart = performance.now()
-      const conn = await placement.pool.acquire(this.cancelSignal.signal)
-      this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
-      if (this.closed) {
-        placement.pool.release(conn)
-        throw new PgError(SqlState.CONNECTION_FAILURE, 'client went away')
-      }
-      attachment = { conn, placement }
-      if (this.sessionMode) this.parked.set(`${shard}:${role}`, attachment)
-    }
-    this.attach(attachment)
-    return attachment.conn
+    return this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed)
   }
 
   /** Read-your-writes: a replica must have replayed this client's last write on the shard; a failed node is avoided. */
@@ -974,35 +936,11 @@ export class Session implements TrackerOwner {
     return { exclude: this.avoid, minLsn: this.readYourWrites.minLsn(shard) }
   }
 
-  private attach(a: Attachment): void {
-    this.attached = a
-    const conn = a.conn
-    conn.tracker.attach(this)
-    const sql = this.settings.adopt(conn.settings)
-    if (sql !== null) {
-      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
-      conn.write(encodeQuery(sql))
-    }
-  }
-
   /** Gives the attached connection back (transaction pooling) or parks it (session pooling). */
   private detach(): void {
-    const a = this.attached
-    if (!a) return
-    this.attached = null
+    if (!this.attached) return
     this.groupConn = null
-    if (this.sessionMode && !a.conn.closed) {
-      a.conn.tracker.attach(null)
-      return
-    }
-    this.resumeServer(a.conn)
-    a.placement.pool.release(a.conn)
-  }
-
-  private whenIdle(): Promise<void> {
-    const a = this.attached
-    if (!a || a.conn.tracker.idle) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
+    this.lease.release()
   }
 
   // ---------------------------------------------------------------- statements the proxy answers itself
@@ -1113,22 +1051,7 @@ export class Session implements TrackerOwner {
     if (this.closed) return
     this.stats.bytesOut += bytes.length
     this.services.metrics.clientBytes(0, bytes.length)
-    if (!this.client.write(bytes)) {
-      const conn = this.attached?.conn
-      if (conn && !this.pausedServers.has(conn)) {
-        conn.pause()
-        this.pausedServers.add(conn)
-      }
-    }
-  }
-
-  private resumeServers(): void {
-    for (const c of this.pausedServers) c.resume()
-    this.pausedServers.clear()
-  }
-
-  private resumeServer(conn: ServerConnection): void {
-    if (this.pausedServers.delete(conn)) conn.resume()
+    if (!this.client.write(bytes)) this.lease.pauseAttached()
   }
 
   onReady(status: TxStatus, idle: boolean, forwarded: boolean): void {
@@ -1141,7 +1064,7 @@ export class Session implements TrackerOwner {
       this.txStatus = status
     }
     if (!idle) return
-    for (const w of this.idleWaiters.splice(0)) w()
+    this.lease.wakeIdleWaiters()
     if (status !== 'I') {
       this.armIdleInTxTimer()
       return
@@ -1229,10 +1152,8 @@ export class Session implements TrackerOwner {
    * server crash would.
    */
   onServerClosed(err: Error | null): void {
-    const a = this.attached
+    const a = this.lease.lost()
     if (!a) return
-    this.attached = null
-    if (this.sessionMode) this.parked.delete(`${a.placement.shard}:${a.placement.role}`)
     this.groupConn = null
     this.services.serverFailed(a.placement.nodeName, err ?? new Error('server closed the connection'))
     const unit = this.unit
@@ -1241,7 +1162,7 @@ export class Session implements TrackerOwner {
       this.held = []
       this.avoid = a.placement.nodeName
       this.replay.push(...unit.frames)
-      for (const w of this.idleWaiters.splice(0)) w()
+      this.lease.wakeIdleWaiters()
       void this.pump()
       return
     }
@@ -1253,15 +1174,7 @@ export class Session implements TrackerOwner {
     this.closed = true
     this.clearIdleInTxTimer()
     this.settlePortals(false)
-    for (const w of this.idleWaiters.splice(0)) w()
-    const a = this.attached
-    this.attached = null
-    if (a) {
-      this.resumeServer(a.conn)
-      if (!this.sessionMode) a.placement.pool.release(a.conn, this.pinnedBy !== null)
-    }
-    for (const p of this.parked.values()) p.placement.pool.release(p.conn, true)
-    this.parked.clear()
+    this.lease.releaseAll(this.pinnedBy !== null)
     this.client.destroy()
     this.services.onSessionEnd(this)
   }

@@ -1,0 +1,159 @@
+import type { PickOptions } from '../health/Topology.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
+import { encodeQuery } from '../protocol/FrontendMessages.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { Expect, type TrackerOwner } from '../protocol/ResponseTracker.js'
+import type { Role } from '../router/Route.js'
+import type { Identity, Placement, SessionServices } from './SessionServices.js'
+import type { SessionSettings } from './SessionSettings.js'
+
+export interface Attachment {
+  conn: ServerConnection
+  placement: Placement
+}
+
+/**
+ * The server connections one client holds, and how it takes and gives them back: the attached one (for a
+ * transaction in transaction pooling, for the session in session pooling, where the others wait parked by shard
+ * and role), each brought to the client's settings when attached, and those paused because the client reads
+ * slower than they answer. Which connection a statement needs is the session's decision; this is the mechanics.
+ */
+export class ServerLease {
+  attached: Attachment | null = null
+  /** Session pooling: connections kept for the whole session, by shard and role. */
+  private readonly parked = new Map<string, Attachment>()
+  /** The node tryTake chose when it found no idle connection there: take waits on that one. */
+  private chosen: Placement | null = null
+  private idleWaiters: (() => void)[] = []
+  private readonly paused = new Set<ServerConnection>()
+
+  constructor(
+    private readonly owner: TrackerOwner,
+    private readonly services: SessionServices,
+    private readonly identity: Identity,
+    private readonly settings: SessionSettings,
+  ) {}
+
+  private get sessionMode(): boolean {
+    return this.identity.mode === 'session'
+  }
+
+  /** An idle connection of the pool, attached now; null when getting one means waiting (take does it then). */
+  tryTake(shard: number, role: Role, options: PickOptions): ServerConnection | null {
+    if (this.sessionMode) return null
+    const placement = this.services.place(shard, role, this.identity, options)
+    const idle = placement.pool.tryAcquire()
+    if (!idle) {
+      // take waits on this same node: choosing again would skew the replica rotation.
+      this.chosen = placement
+      return null
+    }
+    this.services.metrics.poolWait(0)
+    this.attach({ conn: idle, placement })
+    return idle
+  }
+
+  /**
+   * A connection for this shard and role, attached: the parked one in session pooling, else one from the pool,
+   * waiting for it if need be (`signal`: the client's cancel). Nothing may be attached when it is called.
+   */
+  async take(shard: number, role: Role, options: PickOptions, signal: AbortSignal, clientGone: () => boolean): Promise<ServerConnection> {
+    const key = `${shard}:${role}`
+    let attachment = this.sessionMode ? this.parked.get(key) : undefined
+    if (attachment && attachment.conn.closed) {
+      this.parked.delete(key)
+      attachment = undefined
+    }
+    const chosen = this.chosen
+    this.chosen = null
+    if (!attachment) {
+      const placement = chosen && chosen.shard === shard && !chosen.pool.closed ? chosen : this.services.place(shard, role, this.identity, options)
+      const waitStart = performance.now()
+      const conn = await placement.pool.acquire(signal)
+      this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
+      if (clientGone()) {
+        placement.pool.release(conn)
+        throw new PgError(SqlState.CONNECTION_FAILURE, 'client went away')
+      }
+      attachment = { conn, placement }
+      if (this.sessionMode) this.parked.set(key, attachment)
+    }
+    this.attach(attachment)
+    return attachment.conn
+  }
+
+  private attach(a: Attachment): void {
+    this.attached = a
+    const conn = a.conn
+    conn.tracker.attach(this.owner)
+    const sql = this.settings.adopt(conn.settings)
+    if (sql !== null) {
+      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
+      conn.write(encodeQuery(sql))
+    }
+  }
+
+  /** Gives the attached connection back (transaction pooling) or parks it (session pooling). */
+  release(): void {
+    const a = this.attached
+    if (!a) return
+    this.attached = null
+    if (this.sessionMode && !a.conn.closed) {
+      a.conn.tracker.attach(null)
+      return
+    }
+    this.resume(a.conn)
+    a.placement.pool.release(a.conn)
+  }
+
+  /** Resolves once the attached connection has answered everything sent to it. */
+  whenIdle(): Promise<void> {
+    const a = this.attached
+    if (!a || a.conn.tracker.idle) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  wakeIdleWaiters(): void {
+    for (const w of this.idleWaiters.splice(0)) w()
+  }
+
+  /** The client's socket is full: stop reading the attached server until it drains. */
+  pauseAttached(): void {
+    const conn = this.attached?.conn
+    if (conn && !this.paused.has(conn)) {
+      conn.pause()
+      this.paused.add(conn)
+    }
+  }
+
+  resumeAll(): void {
+    for (const c of this.paused) c.resume()
+    this.paused.clear()
+  }
+
+  private resume(conn: ServerConnection): void {
+    if (this.paused.delete(conn)) conn.resume()
+  }
+
+  /** The attached connection broke: forgotten (and unparked), and returned for the session to decide what next. */
+  lost(): Attachment | null {
+    const a = this.attached
+    if (!a) return null
+    this.attached = null
+    if (this.sessionMode) this.parked.delete(`${a.placement.shard}:${a.placement.role}`)
+    return a
+  }
+
+  /** The client left: every connection goes back, reset when `dirty` (pinned) or parked (session pooling). */
+  releaseAll(dirty: boolean): void {
+    this.wakeIdleWaiters()
+    const a = this.attached
+    this.attached = null
+    if (a) {
+      this.resume(a.conn)
+      if (!this.sessionMode) a.placement.pool.release(a.conn, dirty)
+    }
+    for (const p of this.parked.values()) p.placement.pool.release(p.conn, true)
+    this.parked.clear()
+  }
+}
