@@ -303,6 +303,29 @@ t.test('a setting changed where pgshard cannot see it (inside a function) follow
   }
 })
 
+t.test('a routing hint SET in a transaction that rolls back is undone, as Postgres undoes a setting', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { shards: 2 },
+    config: { sharding: { tables: [{ name: 'hinted_items', key: 'id', type: 'bigint' }] } },
+  })
+  const [c] = await connectedClients(t, fx.pgOptions)
+  await c.query('CREATE TABLE hinted_items (id bigint PRIMARY KEY)')
+  await c.query(`INSERT INTO hinted_items (id) VALUES ${Array.from({ length: 40 }, (_, i) => `(${i + 1})`).join(', ')}`)
+  const count = async () => (await c.query('SELECT count(*)::int AS n FROM hinted_items')).rows[0].n
+  t.equal(await count(), 40, 'a read of every shard')
+  const shard = fx.topo.shards[1].name
+  await c.query('BEGIN')
+  await c.query(`SET pgshard.shard = '${shard}'`)
+  const oneShard = await count()
+  t.ok(oneShard > 0 && oneShard < 40, `inside the transaction the hint keeps the read on ${shard} (${oneShard} rows)`)
+  await c.query('ROLLBACK')
+  t.equal(await count(), 40, 'after the rollback the hint is gone: every shard again')
+  await c.query('BEGIN')
+  await c.query(`SET pgshard.shard = '${shard}'`)
+  await c.query('COMMIT')
+  t.equal(await count(), oneShard, 'a committed hint stays for the session')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

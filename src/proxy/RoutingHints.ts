@@ -12,8 +12,10 @@ interface Hints {
  * transaction, which wins while it lasts). pgshard answers these statements itself: they never reach Postgres.
  */
 export class RoutingHints {
-  private readonly session: Hints = {}
+  private session: Hints = {}
   private local: Hints = {}
+  /** The session hints as they were when the open transaction first changed one: back if it rolls back. */
+  private beforeTx: Hints | null = null
 
   get shard(): string | undefined {
     return this.local.shard ?? this.session.shard
@@ -27,8 +29,12 @@ export class RoutingHints {
     return this.local.role ?? this.session.role
   }
 
-  /** Applies `SET [LOCAL] pgshard.<name> = value` (value null: RESET); a wrong name or role is an error. */
-  apply(name: string, value: string | null, local: boolean): void {
+  /**
+   * Applies `SET [LOCAL] pgshard.<name> = value` (value null: RESET); a wrong name or role is an error. Inside a
+   * transaction a session-level change is undone if the transaction rolls back, as Postgres does with a setting.
+   */
+  apply(name: string, value: string | null, local: boolean, inTransaction = false): void {
+    if (!local && inTransaction && this.beforeTx === null) this.beforeTx = { ...this.session }
     const target = local ? this.local : this.session
     const key = name.slice('pgshard.'.length)
     if (key === 'shard') target.shard = value ?? undefined
@@ -40,9 +46,11 @@ export class RoutingHints {
     } else throw new PgError(SqlState.UNDEFINED_OBJECT, `unrecognized configuration parameter "${name}"`, { hint: 'pgshard knows pgshard.shard, pgshard.key and pgshard.role.' })
   }
 
-  /** The transaction ended: its SET LOCAL hints go. */
-  endTransaction(): void {
+  /** The transaction ended: its SET LOCAL hints go, and on a rollback its session-level changes too. */
+  endTransaction(committed: boolean): void {
     this.local = {}
+    if (!committed && this.beforeTx !== null) this.session = this.beforeTx
+    this.beforeTx = null
   }
 }
 

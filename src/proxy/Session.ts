@@ -110,6 +110,8 @@ export class Session implements TrackerOwner {
   private readonly readYourWrites = new ReadYourWrites()
   /** A write went to a primary in the current transaction. */
   private txWrote = false
+  /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */
+  private txCommitted = true
   /** The unit in flight (a Query, or a group up to Sync) as the client sent it, while it may still be retried. */
   private unit: { frames: Frame[] | null; bytesOut: number } | null = null
   /** Frames to run again (a read whose replica died before answering), before reading the client. */
@@ -962,7 +964,7 @@ export class Session implements TrackerOwner {
       if ((plan.tx === 'commit' || plan.tx === 'rollback') && this.pendingBegin !== null && !serverTx) {
         return () => {
           const aborted = this.txStatus === 'E'
-          this.endTransaction()
+          this.endTransaction(plan.tx === 'commit' && !aborted)
           return aborted ? 'ROLLBACK' : PSEUDO_TAGS[plan.tx!] ?? plan.commandTag
         }
       }
@@ -971,19 +973,20 @@ export class Session implements TrackerOwner {
     const hint = plan.session.find((e) => (e.kind === 'set' || e.kind === 'reset') && e.name.startsWith('pgshard.'))
     if (hint && plan.session.length === 1) {
       return () => {
-        if (hint.kind === 'set') this.hints.apply(hint.name, valueOfSet(hint.text), hint.local)
-        else if (hint.kind === 'reset') this.hints.apply(hint.name, null, false)
+        const inTransaction = this.txStatus !== 'I'
+        if (hint.kind === 'set') this.hints.apply(hint.name, valueOfSet(hint.text), hint.local, inTransaction)
+        else if (hint.kind === 'reset') this.hints.apply(hint.name, null, false, inTransaction)
         return plan.commandTag || (hint.kind === 'set' ? 'SET' : 'RESET')
       }
     }
     return null
   }
 
-  private endTransaction(): void {
+  private endTransaction(committed: boolean): void {
     this.pendingBegin = null
     this.txReadOnly = false
     this.txStatus = 'I'
-    this.hints.endTransaction()
+    this.hints.endTransaction(committed)
   }
 
   /** What happens when the server answered a statement: metrics, and the session state it changed. */
@@ -1008,6 +1011,8 @@ export class Session implements TrackerOwner {
       else node.writes++
       this.services.metrics.query(placement.shardName, placement.role, ok, (performance.now() - started) / 1000)
       if (ends) this.services.metrics.transaction(ends === 'commit' && ok && !aborted)
+      // Read when ReadyForQuery closes the transaction; a COMMIT after an error rolls back.
+      if (ends && ok) this.txCommitted = ends === 'commit' && this.txStatus !== 'E'
       effects?.(ok)
     }
   }
@@ -1059,7 +1064,10 @@ export class Session implements TrackerOwner {
     if (!a) return
     if (status === 'I') this.settingsUndo.onIdle()
     if (forwarded) {
-      if (status === 'I' && this.txStatus !== 'I') this.endTransaction()
+      if (status === 'I' && this.txStatus !== 'I') {
+        this.endTransaction(this.txCommitted)
+        this.txCommitted = true
+      }
       else if (status !== 'I' && this.txStatus === 'I') this.stats.transactions++
       this.txStatus = status
     }
