@@ -14,12 +14,22 @@ export async function startCommand(argv: string[]): Promise<number> {
     return 2
   }
   const config = await loadConfig(values.config)
-  const app = await ProxyApp.start(config, { configFile: values.config })
-  const signal = await waitForSignal(['SIGINT', 'SIGTERM'], {
+  const reload = (app: ProxyApp) =>
+    app.reload().catch((err) => app.log.error({ err: err instanceof Error ? err.message : String(err) }, 'reload failed'))
+  // Listening for signals before start-up: a SIGHUP then (its default kills the process) reloads once the proxy
+  // is up, a SIGTERM stops it as soon as it is.
+  let started: ProxyApp | undefined
+  let reloadWhenUp = false
+  const stopSignal = waitForSignal(['SIGINT', 'SIGTERM'], {
     onHup: () => {
-      app.reload().catch((err) => app.log.error({ err: err instanceof Error ? err.message : String(err) }, 'reload failed'))
+      if (started) reload(started)
+      else reloadWhenUp = true
     },
   })
+  const app = await ProxyApp.start(config, { configFile: values.config })
+  started = app
+  if (reloadWhenUp) reload(app)
+  const signal = await stopSignal
   app.log.info({ signal }, 'shutting down')
   await app.stop()
   app.log.info('stopped')
