@@ -241,6 +241,8 @@ t.test('session effects', async (t) => {
   t.same(effects("SELECT 'pg_temp.x'"), [], 'a literal creates nothing')
   t.same(effects("DO $$BEGIN PERFORM set_config('work_mem', '1MB', false); END$$"), [{ kind: 'unknown_set_config' }], 'a DO block that may set something')
   t.same(effects('DO $$BEGIN SET search_path = x; END$$'), [{ kind: 'unknown_set_config' }])
+  t.same(effects('DO $$BEGIN\n  SET\n    search_path = x;\nEND$$'), [{ kind: 'unknown_set_config' }], 'whatever the line breaks')
+  t.same(effects("DO LANGUAGE plpgsql $$BEGIN PERFORM set_config('a.b', 'c', false); END$$"), [{ kind: 'unknown_set_config' }], 'with a LANGUAGE clause')
   t.same(effects('DO $$BEGIN PERFORM 1; END$$'), [], 'one that does not')
   t.same(effects('DO $$BEGIN CREATE TEMP TABLE x (a int); END$$'), [{ kind: 'temp_table' }], 'a DO block that may create a temporary table pins')
   t.same(effects('DO $$BEGIN PERFORM pg_advisory_lock(1); END$$'), [{ kind: 'advisory_lock_session' }])

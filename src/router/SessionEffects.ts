@@ -79,7 +79,11 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   // A DO block is text the parser does not read: what it may leave on the connection is guessed from its words.
   const block = asNode(stmt, 'DoStmt')
   if (block !== undefined) {
-    const body = JSON.stringify(block.args ?? [])
+    const texts: string[] = []
+    walkAst(block.args, (tag, node) => {
+      if (tag === 'String') texts.push((node as { sval?: string }).sval ?? '')
+    })
+    const body = texts.join('\n')
     for (const [words, effect] of DO_BLOCK_EFFECTS) if (words.test(body)) effects.push(effect)
   }
   const cursor = asNode(stmt, 'DeclareCursorStmt')
