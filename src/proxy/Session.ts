@@ -1064,13 +1064,11 @@ export class Session implements TrackerOwner {
     if (!a) return
     if (status === 'I') this.settingsUndo.onIdle()
     if (forwarded) {
-      if (status === 'I' && this.txStatus !== 'I') {
-        this.endTransaction(this.txCommitted)
-        this.txCommitted = true
-      }
+      if (status === 'I' && this.txStatus !== 'I') this.endTransaction(this.txCommitted)
       else if (status !== 'I' && this.txStatus === 'I') this.stats.transactions++
       this.txStatus = status
     }
+    if (status === 'I') this.txCommitted = true
     if (!idle) return
     this.lease.wakeIdleWaiters()
     if (status !== 'I') {
