@@ -10,7 +10,7 @@ import { formatConf, NODE_CONF, TEST_SETTINGS } from './PostgresConf.js'
 import { giveToPostgres, postgresOsUser } from './PostgresOsUser.js'
 import { ProgramFailedError, runAsPostgres, type RunOptions } from './PostgresProgram.js'
 import { readPostmasterPidFile } from './PostmasterPidFile.js'
-import { isAlive, processesUnder, signalQuietly, waitFor } from './ProcessScan.js'
+import { isAlive, processesUnder, signalQuietly, waitFor, worksIn } from './ProcessScan.js'
 import { topologyParentDir } from './ScratchSpace.js'
 import { quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'
 import { removeStaleSharedMemory } from './SysvSharedMemory.js'
@@ -175,10 +175,12 @@ export class LocalTopology {
   async kill(node: LocalNode | string, signal: KillSignal, scope: 'postmaster' | 'all' = 'postmaster'): Promise<void> {
     const n = this.resolve(node)
     const pidFile = readPostmasterPidFile(n.dataDir)
-    if (pidFile === undefined || !isAlive(pidFile.pid)) throw new Error(`${n.name} is not running`)
+    // The pid of a stale postmaster.pid may be another process by now: it must be working in this data dir.
+    const running = (pid: number) => isAlive(pid) && worksIn(pid, n.dataDir)
+    if (pidFile === undefined || !running(pidFile.pid)) throw new Error(`${n.name} is not running`)
     process.kill(pidFile.pid, signal)
     if (signal === 'SIGKILL') {
-      await waitFor(() => !isAlive(pidFile.pid), LEFTOVER_WAIT_MS)
+      await waitFor(() => !running(pidFile.pid), LEFTOVER_WAIT_MS)
       for (const pid of processesUnder(n.dataDir)) signalQuietly(pid, 'SIGKILL')
       await waitFor(() => processesUnder(n.dataDir).length === 0, LEFTOVER_WAIT_MS)
       // Until init reaps the dead postmaster, its pid still answers kill(pid, 0), and a restart would refuse

@@ -33,6 +33,19 @@ export function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Whether `pid` is a process working in `dir` (a postmaster's working directory is its data dir). Pids come back:
+ * a pid read from a stale postmaster.pid may by now be any other process on the machine.
+ */
+export function worksIn(pid: number, dir: string): boolean {
+  try {
+    const cwd = readlinkSync(`/proc/${pid}/cwd`)
+    return cwd === dir || cwd.startsWith(dir.endsWith('/') ? dir : `${dir}/`)
+  } catch {
+    return false
+  }
+}
+
 /** Running, and not a zombie (an init that does not reap would make a dead postmaster look alive). */
 export function isAlive(pid: number): boolean {
   try {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { readPostmasterPidFile, type PostmasterPidFile } from './PostmasterPidFile.js'
-import { processesUnder, signalQuietly, waitFor } from './ProcessScan.js'
+import { processesUnder, signalQuietly, waitFor, worksIn } from './ProcessScan.js'
 import { removeStaleSharedMemory } from './SysvSharedMemory.js'
 
 // An immediate shutdown takes milliseconds; the grace only matters for a wedged process.
@@ -10,9 +10,15 @@ const KILL_WAIT_MS = 2000
 
 /** Wakes stopped processes and asks every postmaster for an immediate shutdown (what `pg_ctl -m immediate` sends). */
 function signalShutdown(baseDir: string, dataDirs: string[]): PostmasterPidFile[] {
-  const pidFiles = dataDirs.map(readPostmasterPidFile).filter((f): f is PostmasterPidFile => f !== undefined)
+  const pidFiles: PostmasterPidFile[] = []
   for (const pid of processesUnder(baseDir)) signalQuietly(pid, 'SIGCONT')
-  for (const file of pidFiles) signalQuietly(file.pid, 'SIGQUIT')
+  for (const dir of dataDirs) {
+    const file = readPostmasterPidFile(dir)
+    if (file === undefined) continue
+    pidFiles.push(file)
+    // A stale file's pid may belong to another process by now (pids wrap at 32768 here): only ours is signalled.
+    if (worksIn(file.pid, dir)) signalQuietly(file.pid, 'SIGQUIT')
+  }
   return pidFiles
 }
 

@@ -30,6 +30,8 @@ export function runCommand(
       clearTimeout(timer)
       resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
     })
+    // A program that exits without reading its input (EPIPE) is judged by its exit code, not by our write.
+    child.stdin.on('error', () => {})
     child.stdin.end(opts.input ?? '')
   })
 }
