@@ -147,14 +147,14 @@ t.test('a SET that Postgres undid (ROLLBACK, an aborted transaction, ROLLBACK TO
   const [a, b] = await connectedClients(t, { ...fx.pgOptions, user: 'trusty', password: undefined }, { ...fx.pgOptions, user: 'trusty', password: undefined })
   const raw = await RawClient.login(fx.port, 'trusty')
   t.teardown(() => raw.end())
-  const workMem = async (c: pg.Client) => (await c.query("SELECT current_setting('work_mem') AS wm, pg_backend_pid() AS pid")).rows[0]
+  const workMem = async (c: pg.Client) => (await c.query("SELECT current_setting('work_mem') AS value, pg_backend_pid() AS pid")).rows[0]
   const rawWorkMem = async () => {
     raw.send(encodeQuery("SELECT current_setting('work_mem'), pg_backend_pid()"))
     const row = (await raw.until('Z')).find((m) => m.type === 'D')
     const [wm, pid] = decodeDataRow(row!.body)
-    return { wm: wm!.toString(), pid: Number(pid!.toString()) }
+    return { value: wm!.toString(), pid: Number(pid!.toString()) }
   }
-  const everywhere = (show: () => Promise<{ wm: string; pid: number }>) => seenOnBothConnections(show, b)
+  const everywhere = (show: () => Promise<Seen>) => seenOnBothConnections(show, b)
 
   await a.query("SET work_mem = '2MB'")
   await a.query('BEGIN')
@@ -175,7 +175,7 @@ t.test('a SET that Postgres undid (ROLLBACK, an aborted transaction, ROLLBACK TO
   await a.query('SAVEPOINT s2')
   await a.query("SET work_mem = '5MB'")
   await a.query('ROLLBACK TO SAVEPOINT s1')
-  t.equal((await workMem(a)).wm, '3MB', 'ROLLBACK TO s1 undid the SETs after s1')
+  t.equal((await workMem(a)).value, '3MB', 'ROLLBACK TO s1 undid the SETs after s1')
   await a.query("SET work_mem = '6MB'")
   await a.query('SAVEPOINT s3')
   await t.rejects(a.query('SELECT 1/0'))
@@ -201,16 +201,21 @@ t.test('a SET that Postgres undid (ROLLBACK, an aborted transaction, ROLLBACK TO
   t.equal(seen.pids, 2)
 })
 
-/** What `show` returns as each of a pool's two connections serves it: `b` holds one of them every other round. */
-async function seenOnBothConnections(show: () => Promise<{ wm: string; pid: number }>, b: pg.Client): Promise<{ values: string[]; pids: number }> {
+/** What `show` returns as each of a pool's two connections serves it: `holder` holds one of them every other round. */
+interface Seen {
+  value: string
+  pid: number
+}
+
+async function seenOnBothConnections(show: () => Promise<Seen>, holder: pg.Client): Promise<{ values: string[]; pids: number }> {
   const values = new Set<string>()
   const pids = new Set<number>()
   for (let round = 0; round < 4; round++) {
-    if (round % 2 === 0) await b.query('BEGIN; SELECT 1')
+    if (round % 2 === 0) await holder.query('BEGIN; SELECT 1')
     const got = await show()
-    values.add(got.wm)
+    values.add(got.value)
     pids.add(got.pid)
-    if (round % 2 === 0) await b.query('COMMIT')
+    if (round % 2 === 0) await holder.query('COMMIT')
   }
   return { values: [...values], pids: pids.size }
 }
@@ -277,30 +282,18 @@ t.test('a setting changed where pgshard cannot see it (inside a function) follow
   const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
   await a.query(`CREATE FUNCTION go_east() RETURNS void LANGUAGE plpgsql AS $$
     BEGIN PERFORM set_config('TimeZone', 'Asia/Tokyo', false); PERFORM set_config('application_name', 'east', false); END $$`)
-  const show = async (c: pg.Client) => (await c.query("SELECT current_setting('TimeZone') AS tz, current_setting('application_name') AS app, pg_backend_pid() AS pid")).rows[0]
-  const before = await show(b)
+  const zone = async (c: pg.Client): Promise<Seen> =>
+    (await c.query("SELECT current_setting('TimeZone') || ' ' || current_setting('application_name') AS value, pg_backend_pid() AS pid")).rows[0]
+  const before = (await zone(b)).value
   await a.query('SELECT go_east()')
-  const pids = new Set<number>()
-  for (let round = 0; round < 4; round++) {
-    // B holding one of the two connections sends A to the other one.
-    if (round % 2 === 0) await b.query('BEGIN; SELECT 1')
-    const got = await show(a)
-    pids.add(got.pid)
-    t.same([got.tz, got.app], ['Asia/Tokyo', 'east'], `round ${round}: A keeps what its function set`)
-    if (round % 2 === 0) await b.query('COMMIT')
-    const other = await show(b)
-    t.same([other.tz, other.app], [before.tz, before.app], `round ${round}: B never gets it`)
-  }
-  t.equal(pids.size, 2, 'A was served by both server connections')
+  t.same(await seenOnBothConnections(() => zone(a), b), { values: ['Asia/Tokyo east'], pids: 2 }, 'A keeps what its function set, on both server connections')
+  t.same(await seenOnBothConnections(() => zone(b), a), { values: [before], pids: 2 }, 'B never gets it, on either')
 
   // search_path is not reported: a DO block that may set something gets its connection reset instead.
-  const path = (await b.query("SELECT current_setting('search_path') AS sp")).rows[0].sp
+  const path = async (c: pg.Client): Promise<Seen> => (await c.query("SELECT current_setting('search_path') AS value, pg_backend_pid() AS pid")).rows[0]
+  const pathBefore = (await path(b)).value
   await a.query(`DO $$BEGIN PERFORM set_config('search_path', 'east_only', false); END$$`)
-  for (let round = 0; round < 4; round++) {
-    if (round % 2 === 0) await a.query('BEGIN; SELECT 1')
-    t.equal((await b.query("SELECT current_setting('search_path') AS sp")).rows[0].sp, path, `round ${round}: B never gets the DO block's search_path`)
-    if (round % 2 === 0) await a.query('COMMIT')
-  }
+  t.same(await seenOnBothConnections(() => path(b), a), { values: [pathBefore], pids: 2 }, 'B never gets the DO block’s search_path, on either connection')
 })
 
 t.test('a routing hint SET in a transaction that rolls back is undone, as Postgres undoes a setting', async (t) => {
