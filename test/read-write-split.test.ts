@@ -3,6 +3,7 @@ import t from 'tap'
 import { parseConfig } from '../src/config/ConfigLoader.js'
 import { createLogger } from '../src/log/Logger.js'
 import { ProxyApp } from '../src/proxy/ProxyApp.js'
+import { SessionSettings } from '../src/proxy/SessionSettings.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
 import { startTopology } from './harness/startTopology.js'
 
@@ -78,6 +79,44 @@ t.test('reads spread over the replicas; write-like SELECTs go to the primary', a
   // Only the catalog says twice() is immutable: without it an unknown function counts as a write.
   t.not(await ranOn('SELECT twice(2) AS d, inet_server_port() AS port'), port.primary, 'a user-defined immutable function → a replica')
   t.not(await ranOn('SELECT inet_server_port() AS port FROM items WHERE id = 1'), port.primary, 'a plain read → a replica')
+})
+
+t.test('a SERIALIZABLE transaction or session reads from the primary: a hot standby cannot run it', async (t) => {
+  const c = await connect()
+  t.teardown(() => c.end())
+  const read = "SELECT inet_server_port() AS port, current_setting('transaction_isolation') AS iso"
+  await c.query('SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE')
+  t.same((await c.query(read)).rows[0], { port: port.primary, iso: 'serializable' }, 'the session’s default → primary')
+  await c.query('RESET default_transaction_isolation')
+  t.not((await c.query(read)).rows[0].port, port.primary, 'after RESET → a replica again')
+  await c.query("SELECT set_config('default_transaction_isolation', 'serializable', false)")
+  t.equal((await c.query(read)).rows[0].port, port.primary, 'set_config → primary')
+  await c.query('BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY')
+  t.not((await c.query(read)).rows[0].port, port.primary, 'a READ COMMITTED READ ONLY transaction in that session → a replica')
+  await c.query('COMMIT')
+  await c.query('RESET ALL')
+  await c.query('BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY')
+  t.same((await c.query(read)).rows[0], { port: port.primary, iso: 'serializable' }, 'BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY → primary')
+  await c.query('COMMIT')
+  await c.query('BEGIN READ ONLY')
+  t.not((await c.query(read)).rows[0].port, port.primary, 'BEGIN READ ONLY → a replica')
+  await c.query('COMMIT')
+})
+
+t.test('settings are brought to a standby connection whose last client left SERIALIZABLE as its default', async (t) => {
+  // What pgshard sends to give a connection a client's settings runs as one implicit transaction: begun as
+  // serializable on a standby, its set_config() would fail and leave the last client's default in place.
+  const settings = new SessionSettings(new Map([['search_path', 'public']]))
+  const sql = settings.adopt(new Map([['default_transaction_isolation', "SET default_transaction_isolation = 'serializable'"]]))!
+  const direct = new pg.Client({ host: '127.0.0.1', port: port.r1, user: 'app', password: 'secret', database: 'app' })
+  await direct.connect()
+  t.teardown(() => direct.end())
+  await direct.query("SET default_transaction_isolation = 'serializable'")
+  await direct.query(sql)
+  t.same(
+    (await direct.query("SELECT current_setting('default_transaction_isolation') AS iso, current_setting('search_path') AS sp")).rows[0],
+    { iso: 'read committed', sp: 'public' },
+  )
 })
 
 t.test('a replica delayed by recovery_min_apply_delay gets no reads while it is over max_lag', async (t) => {

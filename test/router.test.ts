@@ -506,6 +506,8 @@ t.test('roles: replica only for provably read-only statements', async (t) => {
     { name: 'an unknown function counts as volatile', plan: pinned({ functions: ['my_func'] }), expect: { role: 'primary' } },
     { name: 'in a read-write transaction', plan: pinned({}), ctx: { inTransaction: true }, expect: { role: 'primary' } },
     { name: 'in a READ ONLY transaction', plan: pinned({}), ctx: { inTransaction: true, txReadOnly: true }, expect: { role: 'replica' } },
+    { name: 'in a SERIALIZABLE READ ONLY transaction (a standby cannot run it)', plan: pinned({}), ctx: { inTransaction: true, txReadOnly: true, serializable: true }, expect: { role: 'primary' } },
+    { name: 'role hint replica cannot move a SERIALIZABLE read', plan: pinned({ hints: [{ kind: 'role', value: 'replica' }] }), ctx: { serializable: true }, expect: { role: 'primary' } },
     { name: 'role hint primary', plan: pinned({ hints: [{ kind: 'role', value: 'primary' }] }), expect: { role: 'primary' } },
     { name: 'SET pgshard.role = primary', plan: pinned({}), ctx: { roleHint: 'primary' }, expect: { role: 'primary' } },
     { name: 'role hint replica despite an unknown function', plan: pinned({ functions: ['my_func'], hints: [{ kind: 'role', value: 'replica' }] }), expect: { role: 'replica' } },

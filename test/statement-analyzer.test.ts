@@ -178,7 +178,9 @@ t.test('DDL', async (t) => {
 t.test('transactions', async (t) => {
   t.match(analyzeStatement('BEGIN'), { kind: 'transaction', tx: 'begin', commandTag: 'BEGIN', txReadOnly: false })
   t.match(analyzeStatement('BEGIN READ ONLY'), { tx: 'begin', txReadOnly: true })
-  t.match(analyzeStatement('START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY'), { tx: 'begin', commandTag: 'START TRANSACTION', txReadOnly: true })
+  t.match(analyzeStatement('START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY'), { tx: 'begin', commandTag: 'START TRANSACTION', txReadOnly: true, txIsolation: 'serializable' })
+  t.match(analyzeStatement('BEGIN ISOLATION LEVEL REPEATABLE READ'), { txIsolation: 'repeatable read' })
+  t.equal(analyzeStatement('BEGIN READ ONLY').txIsolation, undefined, 'no level named: the session default applies')
   t.match(analyzeStatement('BEGIN READ WRITE'), { txReadOnly: false })
   t.match(analyzeStatement('COMMIT'), { tx: 'commit', commandTag: 'COMMIT' })
   t.match(analyzeStatement('END'), { tx: 'commit', commandTag: 'COMMIT' })

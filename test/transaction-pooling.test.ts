@@ -234,6 +234,28 @@ t.test('a multi-statement query whose settings may or may not have stuck leaves 
   t.equal(await workMem(b), '8MB', 'B keeps the setting it asked for')
 })
 
+t.test('a setting a server refuses to take again: the client gets its error, its statement does not run, RESET frees it', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1 } } })
+  await fx.topo.query('s0-primary', 'CREATE ROLE short_lived; GRANT short_lived TO app; CREATE TABLE refused_log (n int); GRANT ALL ON refused_log TO app, short_lived', 'app')
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
+  const who = async (c: pg.Client) => (await c.query('SELECT current_user AS u')).rows[0].u
+  await a.query('SET ROLE short_lived')
+  t.equal(await who(a), 'short_lived')
+  t.equal(await who(b), 'app', 'B, on the same server connection, is not A’s role')
+  await fx.topo.query('s0-primary', 'REVOKE ALL ON refused_log FROM short_lived; DROP ROLE short_lived', 'app')
+  // The one server connection must take SET ROLE short_lived again for A: the server refuses.
+  await t.rejects(a.query('INSERT INTO refused_log VALUES (1)'), {
+    code: '22023',
+    message: /server s0-primary refused this session's settings: role "short_lived" does not exist/,
+  })
+  t.equal(Number((await b.query('SELECT count(*) AS n FROM refused_log')).rows[0].n), 0, 'A’s INSERT never ran')
+  t.same((await b.query("SELECT current_user AS u, current_setting('role') AS r")).rows[0], { u: 'app', r: 'none' }, 'the connection B gets next is clean')
+  await t.rejects(a.query('SELECT 1'), { code: '22023' }, 'A keeps getting the error while it wants that role')
+  await a.query('RESET ROLE')
+  await a.query('INSERT INTO refused_log VALUES (2)')
+  t.same((await a.query('SELECT current_user AS u, array_agg(n) AS ns FROM refused_log')).rows[0], { u: 'app', ns: [2] }, 'after RESET ROLE, A works again')
+})
+
 t.test('currval()/lastval() answer only where the client’s own nextval() surely is; else a clear error', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)

@@ -27,6 +27,11 @@ export interface Pending {
   bytes?: Buffer
   /** Sent instead of the server's ErrorResponse, if the request fails. */
   replaceError?: Buffer
+  /**
+   * Receives the server's ErrorResponse body instead of the client (the proxy reports the failure its own way).
+   * The body is only valid during the call.
+   */
+  captureError?: (body: Buffer) => void
   /** Called once when the request is answered (ok false: it failed or was skipped after an earlier error). */
   done?: (ok: boolean) => void
   /** Called with each CommandComplete tag this request produces. */
@@ -209,6 +214,7 @@ export class ResponseTracker implements BackendHandler {
     const severity = errorField(body, 0x56) ?? errorField(body, 0x53) ?? 'ERROR'
     this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC', p?.replaceError !== undefined)
     if (p?.replaceError) this.owner?.toClient(p.replaceError)
+    else if (p?.captureError) p.captureError(body)
     else if (p?.mode === 'suppress') this.owner?.toClient(messageWithHeader(T.errorResponse, body))
     if (!p) return
     if (!EXTENDED.has(p.expect)) {

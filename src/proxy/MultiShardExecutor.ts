@@ -15,6 +15,7 @@ import type { BoundParam, Role } from '../router/Route.js'
 import type { ScatterPlan } from '../router/StatementPlan.js'
 import type { Identity, Placement, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
+import { syncSettings } from './SettingsSync.js'
 import { callShard, type ShardReply } from './ShardCall.js'
 
 /** One statement as a shard runs it: a simple Query, or (with `bind`) Parse/Bind/Describe/Execute/Sync. */
@@ -91,8 +92,7 @@ export class MultiShardExecutor {
         const placement = this.services.place(shard, role, this.identity)
         const conn = await placement.pool.acquire(this.cancel)
         held.push({ placement, conn })
-        const sql = this.settings.adopt(conn.settings)
-        if (sql !== null) await callShard(conn, encodeQuery(sql))
+        await syncSettings(conn, this.settings)
       }
       return held
     } catch (err) {

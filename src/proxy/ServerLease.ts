@@ -1,11 +1,11 @@
 import type { PickOptions } from '../health/Topology.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { encodeQuery } from '../protocol/FrontendMessages.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
-import { Expect, type TrackerOwner } from '../protocol/ResponseTracker.js'
+import type { TrackerOwner } from '../protocol/ResponseTracker.js'
 import type { Role } from '../router/Route.js'
 import type { Identity, Placement, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
+import { syncSettings } from './SettingsSync.js'
 
 export interface Attachment {
   conn: ServerConnection
@@ -15,7 +15,7 @@ export interface Attachment {
 /**
  * The server connections one client holds, and how it takes and gives them back: the attached one (for a
  * transaction in transaction pooling, for the session in session pooling, where the others wait parked by shard
- * and role), each brought to the client's settings when attached, and those paused because the client reads
+ * and role), each brought to the client's settings before it is attached, and those paused because the client reads
  * slower than they answer. Which connection a statement needs is the session's decision; this is the mechanics.
  */
 export class ServerLease {
@@ -24,6 +24,8 @@ export class ServerLease {
   private readonly parked = new Map<string, Attachment>()
   /** The node tryTake chose when it found no idle connection there: take waits on that one. */
   private chosen: Placement | null = null
+  /** The idle connection tryTake found there, which needs this client's settings first: take uses it. */
+  private found: ServerConnection | null = null
   private idleWaiters: (() => void)[] = []
   private readonly paused = new Set<ServerConnection>()
 
@@ -38,24 +40,31 @@ export class ServerLease {
     return this.identity.mode === 'session'
   }
 
-  /** An idle connection of the pool, attached now; null when getting one means waiting (take does it then). */
+  /**
+   * An idle connection of the pool, attached now; null when getting one means waiting (take does it then): for
+   * a free connection, or for the one found to take this client's settings.
+   */
   tryTake(shard: number, role: Role, options: PickOptions): ServerConnection | null {
     if (this.sessionMode) return null
     const placement = this.services.place(shard, role, this.identity, options)
+    // take waits on this same node: choosing again would skew the replica rotation.
+    this.chosen = placement
     const idle = placement.pool.tryAcquire()
-    if (!idle) {
-      // take waits on this same node: choosing again would skew the replica rotation.
-      this.chosen = placement
+    if (!idle) return null
+    this.services.metrics.poolWait(0)
+    if (this.settings.diff(idle.settings) !== null) {
+      this.found = idle
       return null
     }
-    this.services.metrics.poolWait(0)
+    this.chosen = null
     this.attach({ conn: idle, placement })
     return idle
   }
 
   /**
    * A connection for this shard and role, attached: the parked one in session pooling, else one from the pool,
-   * waiting for it if need be (`signal`: the client's cancel). Nothing may be attached when it is called.
+   * waiting for it if need be (`signal`: the client's cancel), then for the server to take the client's settings.
+   * Nothing may be attached when it is called.
    */
   async take(shard: number, role: Role, options: PickOptions, signal: AbortSignal, clientGone: () => boolean): Promise<ServerConnection> {
     const key = `${shard}:${role}`
@@ -64,33 +73,38 @@ export class ServerLease {
       this.parked.delete(key)
       attachment = undefined
     }
-    const chosen = this.chosen
+    const { chosen, found } = this
     this.chosen = null
+    this.found = null
+    const fresh = attachment === undefined
     if (!attachment) {
       const placement = chosen && chosen.shard === shard && !chosen.pool.closed ? chosen : this.services.place(shard, role, this.identity, options)
-      const waitStart = performance.now()
-      const conn = await placement.pool.acquire(signal)
-      this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
-      if (clientGone()) {
-        placement.pool.release(conn)
-        throw new PgError(SqlState.CONNECTION_FAILURE, 'client went away')
+      if (found && placement !== chosen) chosen!.pool.release(found)
+      let conn = found && placement === chosen ? found : null
+      if (!conn) {
+        const waitStart = performance.now()
+        conn = await placement.pool.acquire(signal)
+        this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
       }
       attachment = { conn, placement }
-      if (this.sessionMode) this.parked.set(key, attachment)
     }
+    const { conn, placement } = attachment
+    try {
+      await syncSettings(conn, this.settings)
+      if (clientGone()) throw new PgError(SqlState.CONNECTION_FAILURE, 'client went away')
+    } catch (err) {
+      if (!fresh) this.parked.delete(key)
+      placement.pool.release(conn, !fresh)
+      throw err
+    }
+    if (fresh && this.sessionMode) this.parked.set(key, attachment)
     this.attach(attachment)
-    return attachment.conn
+    return conn
   }
 
   private attach(a: Attachment): void {
     this.attached = a
-    const conn = a.conn
-    conn.tracker.attach(this.owner)
-    const sql = this.settings.adopt(conn.settings)
-    if (sql !== null) {
-      conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
-      conn.write(encodeQuery(sql))
-    }
+    a.conn.tracker.attach(this.owner)
   }
 
   /** Gives the attached connection back (transaction pooling) or parks it (session pooling). */

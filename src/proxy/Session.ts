@@ -100,6 +100,8 @@ export class Session implements TrackerOwner {
   /** BEGIN text held back until the transaction's first statement shows which shard it belongs to. */
   private pendingBegin: string | null = null
   private txReadOnly = false
+  /** The isolation level the client's BEGIN named, if it named one. */
+  private txIsolation: string | undefined
   private readonly hints = new RoutingHints()
   /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
   pinnedBy: string | null = null
@@ -318,6 +320,7 @@ export class Session implements TrackerOwner {
       this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
       return
     }
+    if (analyzed.plan) this.resetAhead(analyzed.plan)
     const prepared = analyzed.plan?.session.find(isSqlPrepared)
     if (prepared && analyzed.plan!.multiStatement) return this.refuseQuery(sqlPrepareAmongOthers(prepared))
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
@@ -853,6 +856,7 @@ export class Session implements TrackerOwner {
       txShard: inServerTx || this.pinnedBy ? a!.placement.shard : undefined,
       inTransaction: inServerTx || this.pendingBegin !== null,
       txReadOnly: this.txReadOnly,
+      serializable: this.txIsolation === undefined ? this.settings.serializableByDefault : this.txIsolation === 'serializable',
     }
     const route = this.services.route(analyzed, param, ctx)
     this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind)
@@ -956,6 +960,7 @@ export class Session implements TrackerOwner {
         return () => {
           this.pendingBegin = sql
           this.txReadOnly = plan.txReadOnly ?? false
+          this.txIsolation = plan.txIsolation
           this.txStatus = 'T'
           this.stats.transactions++
           return plan.commandTag || 'BEGIN'
@@ -985,6 +990,7 @@ export class Session implements TrackerOwner {
   private endTransaction(committed: boolean): void {
     this.pendingBegin = null
     this.txReadOnly = false
+    this.txIsolation = undefined
     this.txStatus = 'I'
     this.hints.endTransaction(committed)
   }
@@ -1014,6 +1020,19 @@ export class Session implements TrackerOwner {
       // Read when ReadyForQuery closes the transaction; a COMMIT after an error rolls back.
       if (ends && ok) this.txCommitted = ends === 'commit' && this.txStatus !== 'E'
       effects?.(ok)
+    }
+  }
+
+  /**
+   * RESET, RESET ALL and DISCARD ALL between transactions leave the client's record before a server is chosen
+   * (and again when the server confirms): a setting that servers refuse to take (a role dropped since SET ROLE)
+   * must not stand in the way of the statement that resets it.
+   */
+  private resetAhead(plan: StatementPlan): void {
+    if (plan.multiStatement || this.attached || this.txStatus !== 'I') return
+    for (const e of plan.session) {
+      if (e.kind === 'reset') this.settings.reset(e.name)
+      else if (e.kind === 'reset_all' || e.kind === 'discard_all') this.settings.resetAll()
     }
   }
 

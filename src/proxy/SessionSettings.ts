@@ -63,6 +63,15 @@ export class SessionSettings {
     for (const [k, v] of this.startup) this.wanted.set(k, v)
   }
 
+  /**
+   * The client made SERIALIZABLE its default isolation level (SET, SET SESSION CHARACTERISTICS, set_config, a
+   * start-up option): each of those statements names the level, and no other level's name contains that word.
+   */
+  get serializableByDefault(): boolean {
+    const sql = this.wanted.get('default_transaction_isolation')
+    return sql !== undefined && /serializable/i.test(sql)
+  }
+
   set(name: string, sql: string): void {
     this.wanted.set(name, sql)
   }
@@ -99,6 +108,9 @@ export class SessionSettings {
     if (sql === null) return null
     settings.clear()
     for (const [k, v] of this.wanted) settings.set(k, v)
-    return sql
+    // The statements run as one implicit transaction, begun under the isolation level the connection's last
+    // client left as its default: serializable is refused on a hot standby as soon as set_config() takes a
+    // snapshot. Read committed works everywhere, and a failure leaves nothing half set.
+    return `SET TRANSACTION ISOLATION LEVEL READ COMMITTED;${sql}`
   }
 }

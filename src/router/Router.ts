@@ -618,7 +618,7 @@ export class Router {
 
   private role(plan: StatementPlan, ctx: RoutingContext): Role {
     if (plan.writes || plan.writtenTables.length > 0 || WRITE_KINDS.has(plan.kind)) return 'primary'
-    if (ctx.inTransaction && !ctx.txReadOnly) return 'primary'
+    if ((ctx.inTransaction && !ctx.txReadOnly) || ctx.serializable === true) return 'primary'
     const hint = this.roleHint(plan, ctx)
     if (hint !== undefined) return hint
     if (this.readFrom === 'primary') return 'primary'

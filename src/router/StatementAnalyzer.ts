@@ -186,7 +186,10 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.tx = kind.tx
       plan.commandTag = kind.tag
     }
-    if (kind?.tx === 'begin') plan.txReadOnly = readOnlyOption(tx.options)
+    if (kind?.tx === 'begin') {
+      plan.txReadOnly = readOnlyOption(tx.options)
+      plan.txIsolation = isolationOption(tx.options)
+    }
     if (tx.savepoint_name !== undefined) plan.savepoint = tx.savepoint_name
     return plan
   }
@@ -270,6 +273,16 @@ function readOnlyOption(options: Node[] | undefined): boolean {
     if (def?.defname === 'transaction_read_only') readOnly = asNode(def.arg, 'A_Const')?.ival?.ival === 1
   }
   return readOnly
+}
+
+/** BEGIN ISOLATION LEVEL …: the level named, lower case; undefined when the session's default applies. */
+function isolationOption(options: Node[] | undefined): string | undefined {
+  let level: string | undefined
+  for (const o of options ?? []) {
+    const def = asNode(o, 'DefElem')
+    if (def?.defname === 'transaction_isolation') level = asNode(def.arg, 'A_Const')?.sval?.sval?.toLowerCase()
+  }
+  return level
 }
 
 /** EXPLAIN (ANALYZE) / (ANALYZE true) are on, (ANALYZE false) / (ANALYZE off) are not. */

@@ -180,6 +180,8 @@ export interface StatementPlan {
   tx?: TxKind
   /** BEGIN READ ONLY / START TRANSACTION READ ONLY. */
   txReadOnly?: boolean
+  /** BEGIN ISOLATION LEVEL …: 'serializable', 'repeatable read', … (absent: the session's default). */
+  txIsolation?: string
   /** SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name as the server compares it (folded unless quoted). */
   savepoint?: string
   /** The CommandComplete tag the statement produces when it succeeds, for answers the proxy makes itself. */
