@@ -341,6 +341,47 @@ t.test('a routing hint SET in a transaction that rolls back is undone, as Postgr
   t.equal(await count(), oneShard, 'a committed hint stays for the session')
 })
 
+t.test('SET TRANSACTION, SET LOCAL and savepoints after BEGIN follow the transaction to its first statement’s shard', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { shards: 2 },
+    config: { sharding: { tables: [{ name: 'tx_items', key: 'id', type: 'bigint' }] } },
+  })
+  const [c] = await connectedClients(t, fx.pgOptions)
+  await c.query('CREATE TABLE tx_items (id bigint PRIMARY KEY, n int)')
+  await c.query(`INSERT INTO tx_items (id, n) VALUES ${Array.from({ length: 12 }, (_, i) => `(${i + 1}, 0)`).join(', ')}`)
+  const ports = new Set<number>()
+  for (let id = 1; id <= 12; id++) {
+    // Rails' isolated transaction, a row-level-security style SET LOCAL and a nested transaction's savepoint.
+    await c.query('BEGIN')
+    await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    await c.query("SET LOCAL statement_timeout = '7s'")
+    await c.query('SAVEPOINT nested')
+    const row = (
+      await c.query(
+        `SELECT inet_server_port() AS port, current_setting('transaction_isolation') AS iso, current_setting('statement_timeout') AS st FROM tx_items WHERE id = ${id}`,
+      )
+    ).rows[0]
+    t.same([row.iso, row.st], ['repeatable read', '7s'], `id ${id}: the transaction has its isolation level and SET LOCAL`)
+    ports.add(row.port)
+    await c.query('UPDATE tx_items SET n = n + 100 WHERE id = $1', [id])
+    await c.query('ROLLBACK TO SAVEPOINT nested')
+    await c.query('RELEASE nested')
+    await c.query('UPDATE tx_items SET n = n + 1 WHERE id = $1', [id])
+    await c.query('COMMIT')
+  }
+  t.equal(ports.size, 2, 'the transactions ran on both shards')
+  t.same((await c.query('SELECT n, count(*)::int AS rows FROM tx_items GROUP BY n')).rows, [{ n: 1, rows: 12 }], 'every transaction committed; its ROLLBACK TO undid its first update')
+  t.equal((await c.query("SELECT current_setting('statement_timeout') AS st")).rows[0].st, '0', 'SET LOCAL ended with its transaction')
+
+  // A setting the server refuses: the client was told SET, and learns of the refusal at the next statement.
+  await c.query('BEGIN')
+  await c.query('SET LOCAL no_such_setting = 1')
+  await t.rejects(c.query('SELECT n FROM tx_items WHERE id = $1', [1]), { code: '42704', message: /unrecognized configuration parameter "no_such_setting"/ })
+  await t.rejects(c.query('SELECT 1'), { code: '25P02' }, 'the transaction is aborted, as it would be on the server')
+  await c.query('ROLLBACK')
+  t.equal((await c.query('SELECT n FROM tx_items WHERE id = 1')).rows[0].n, 1, 'and the session goes on')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

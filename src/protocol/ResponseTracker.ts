@@ -100,6 +100,8 @@ export class ResponseTracker implements BackendHandler {
   private owner: TrackerOwner | null = null
   /** Last ReadyForQuery status seen. */
   status: TxStatus = 'I'
+  /** An error of the proxy's own request that the client is told of at its next failing request (carryError). */
+  private carried: Buffer | null = null
 
   attach(owner: TrackerOwner | null): void {
     this.owner = owner
@@ -154,10 +156,19 @@ export class ResponseTracker implements BackendHandler {
     // ReadyForQuery may hand the connection to another client, an error may be replaced: what came before
     // must be out first. So must it when the message ends a request and the next answer is the proxy's own.
     if (type === T.readyForQuery) return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT | FLUSH
-    if (type === T.errorResponse) return p?.replaceError || p?.mode === 'suppress' ? NOTIFY | INSPECT | FLUSH : FORWARD | NOTIFY | INSPECT | FLUSH
+    if (type === T.errorResponse) return p?.replaceError || p?.mode === 'suppress' || (this.carried && p) ? NOTIFY | INSPECT | FLUSH : FORWARD | NOTIFY | INSPECT | FLUSH
     const flush = p && ends(p.expect, type) && this.queue[this.head + 1]?.mode === 'synth' ? FLUSH : 0
     if (type === T.commandComplete && p?.onTag) return (p.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT | flush
     return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | flush
+  }
+
+  /**
+   * A request the proxy sent on the client's behalf failed after the client was told it succeeded (a SET LOCAL
+   * deferred with its BEGIN): the transaction is aborted, so the client's next request fails (25P02), and that
+   * error is replaced by this one, which says why. Forgotten when the transaction ends.
+   */
+  carryError(body: Buffer): void {
+    this.carried ??= messageWithHeader(T.errorResponse, body)
   }
 
   forward(bytes: Buffer): void {
@@ -179,6 +190,7 @@ export class ResponseTracker implements BackendHandler {
         return this.onErrorResponse(p, body!)
       case T.readyForQuery: {
         this.status = String.fromCharCode(body![0]) as TxStatus
+        if (this.status === 'I') this.carried = null
         const forwarded = p?.mode !== 'suppress'
         if (p && (p.expect === Expect.Sync || p.expect === Expect.Query || p.expect === Expect.FunctionCall)) {
           this.pop(!p.failed)
@@ -215,7 +227,10 @@ export class ResponseTracker implements BackendHandler {
     this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC', p?.replaceError !== undefined)
     if (p?.replaceError) this.owner?.toClient(p.replaceError)
     else if (p?.captureError) p.captureError(body)
-    else if (p?.mode === 'suppress') this.owner?.toClient(messageWithHeader(T.errorResponse, body))
+    else if (this.carried && p) {
+      this.owner?.toClient(this.carried)
+      this.carried = null
+    } else if (p?.mode === 'suppress') this.owner?.toClient(messageWithHeader(T.errorResponse, body))
     if (!p) return
     if (!EXTENDED.has(p.expect)) {
       p.failed = true

@@ -30,7 +30,7 @@ import {
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { StatementPlan } from '../router/StatementPlan.js'
+import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
@@ -99,6 +99,8 @@ export class Session implements TrackerOwner {
   txStatus: TxStatus = 'I'
   /** BEGIN text held back until the transaction's first statement shows which shard it belongs to. */
   private pendingBegin: string | null = null
+  /** SET LOCAL, SET TRANSACTION and savepoints sent while the BEGIN waits: they follow it to its shard. */
+  private followBegin: { sql: string; plan: StatementPlan }[] = []
   private txReadOnly = false
   /** The isolation level the client's BEGIN named, if it named one. */
   private txIsolation: string | undefined
@@ -904,6 +906,15 @@ export class Session implements TrackerOwner {
     conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
     conn.write(encodeQuery(this.pendingBegin))
     this.pendingBegin = null
+    for (const { sql, plan } of this.followBegin.splice(0)) {
+      conn.tracker.push({
+        expect: Expect.Query,
+        mode: 'suppress',
+        captureError: (body) => conn.tracker.carryError(body),
+        done: (ok) => ok && plan.kind === 'transaction' && this.settingsUndo.onTransactionStatement(plan, conn),
+      })
+      conn.write(encodeQuery(sql))
+    }
   }
 
   private async connFor(shard: number, role: Role): Promise<ServerConnection> {
@@ -966,6 +977,9 @@ export class Session implements TrackerOwner {
           return plan.commandTag || 'BEGIN'
         }
       }
+      if ((plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to') && this.pendingBegin !== null && this.txStatus === 'T' && !serverTx) {
+        return this.followingBegin(plan, sql)
+      }
       if ((plan.tx === 'commit' || plan.tx === 'rollback') && this.pendingBegin !== null && !serverTx) {
         return () => {
           const aborted = this.txStatus === 'E'
@@ -984,11 +998,30 @@ export class Session implements TrackerOwner {
         return plan.commandTag || (hint.kind === 'set' ? 'SET' : 'RESET')
       }
     }
+    if (plan.kind === 'set' && this.pendingBegin !== null && this.txStatus === 'T' && plan.session.length > 0 && plan.session.every(shapesTransaction)) {
+      return this.followingBegin(plan, sql)
+    }
     return null
+  }
+
+  /**
+   * A statement that only shapes the transaction whose BEGIN is still held back (Rails' `BEGIN; SET TRANSACTION
+   * ISOLATION LEVEL …`, `SET LOCAL` for row-level security, a savepoint): answered now and sent after the BEGIN,
+   * so that the transaction still goes to the shard of its first real statement. Should the server refuse it,
+   * the client learns so at that statement (ResponseTracker.carryError).
+   */
+  private followingBegin(plan: StatementPlan, sql: string): () => string {
+    return () => {
+      this.followBegin.push({ sql, plan })
+      if (plan.txReadOnly !== undefined) this.txReadOnly = plan.txReadOnly
+      if (plan.txIsolation !== undefined) this.txIsolation = plan.txIsolation
+      return plan.commandTag || 'SET'
+    }
   }
 
   private endTransaction(committed: boolean): void {
     this.pendingBegin = null
+    this.followBegin = []
     this.txReadOnly = false
     this.txIsolation = undefined
     this.txStatus = 'I'
@@ -1214,6 +1247,11 @@ const REPORTED_SETTINGS = new Set([
   'application_name', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone', 'standard_conforming_strings',
   'default_transaction_read_only', 'search_path', 'scram_iterations',
 ])
+
+/** SET TRANSACTION …, SET LOCAL …: what ends with the transaction it shapes. */
+function shapesTransaction(e: SessionEffect): boolean {
+  return e.kind === 'set_transaction' || (e.kind === 'set' && e.local)
+}
 
 /** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
 const READ_AHEAD_LIMIT = 256 * 1024

@@ -187,14 +187,20 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.commandTag = kind.tag
     }
     if (kind?.tx === 'begin') {
-      plan.txReadOnly = readOnlyOption(tx.options)
+      plan.txReadOnly = readOnlyOption(tx.options) ?? false
       plan.txIsolation = isolationOption(tx.options)
     }
     if (tx.savepoint_name !== undefined) plan.savepoint = tx.savepoint_name
     return plan
   }
-  if (tag === 'VariableSetStmt') {
+  const set = asNode(stmt, 'VariableSetStmt')
+  if (set !== undefined) {
     plan.kind = 'set'
+    // SET TRANSACTION READ ONLY / ISOLATION LEVEL … changes where the transaction's statements may run.
+    if (set.kind === 'VAR_SET_MULTI' && set.name?.toLowerCase() === 'transaction') {
+      plan.txReadOnly = readOnlyOption(set.args)
+      plan.txIsolation = isolationOption(set.args)
+    }
     return plan
   }
   if (tag === 'VariableShowStmt') {
@@ -266,8 +272,9 @@ function preparedQueryStart(text: StatementText, start: number, end: number): nu
   return -1
 }
 
-function readOnlyOption(options: Node[] | undefined): boolean {
-  let readOnly = false
+/** READ ONLY / READ WRITE among a transaction's options; undefined when neither is named. */
+function readOnlyOption(options: Node[] | undefined): boolean | undefined {
+  let readOnly: boolean | undefined
   for (const o of options ?? []) {
     const def = asNode(o, 'DefElem')
     if (def?.defname === 'transaction_read_only') readOnly = asNode(def.arg, 'A_Const')?.ival?.ival === 1
