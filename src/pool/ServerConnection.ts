@@ -91,6 +91,19 @@ export class ServerConnection {
     return writeCorked(this.socket, bytes)
   }
 
+  /** Resolves once the socket, full after a write, can take more (or has closed). */
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done)
+        this.socket.off('close', done)
+        resolve()
+      }
+      this.socket.once('drain', done)
+      this.socket.once('close', done)
+    })
+  }
+
   pause(): void {
     this.socket.pause()
   }

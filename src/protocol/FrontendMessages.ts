@@ -213,3 +213,21 @@ export function encodeExecute(portal: string, maxRows: number): Buffer {
 export const SYNC = Buffer.from([FE.sync, 0, 0, 0, 4])
 export const FLUSH = Buffer.from([FE.flush, 0, 0, 0, 4])
 export const TERMINATE = Buffer.from([FE.terminate, 0, 0, 0, 4])
+export const COPY_DONE = Buffer.from([FE.copyDone, 0, 0, 0, 4])
+
+/** One CopyData message holding `parts`, back to back. */
+export function encodeCopyData(parts: Buffer[]): Buffer {
+  const w = new Writer()
+  for (const p of parts) w.add(p)
+  return w.flush(FE.copyData)
+}
+
+export function encodeCopyFail(message: string): Buffer {
+  return new Writer().addCString(message).flush(FE.copyFail)
+}
+
+/** The client's reason in a CopyFail. */
+export function decodeCopyFail(body: Buffer): string {
+  const c = new BodyCursor(body, 'CopyFail')
+  return c.cstring()
+}

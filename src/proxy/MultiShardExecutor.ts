@@ -37,7 +37,7 @@ export interface ReplyShape {
   execute: boolean
 }
 
-interface Held {
+export interface Held {
   placement: Placement
   conn: ServerConnection
 }
@@ -85,7 +85,8 @@ export class MultiShardExecutor {
     }
   }
 
-  private async acquire(shards: number[], role: Role): Promise<Held[]> {
+  /** Connections to these shards (each once, taken in shard order), brought to the client's settings. */
+  async hold(shards: number[], role: Role): Promise<Held[]> {
     const held: Held[] = []
     try {
       for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
@@ -96,18 +97,18 @@ export class MultiShardExecutor {
       }
       return held
     } catch (err) {
-      this.release(held)
+      this.letGo(held)
       throw err
     }
   }
 
-  private release(held: Held[]): void {
+  letGo(held: Held[]): void {
     for (const h of held) h.placement.pool.release(h.conn)
   }
 
   /** A read on every shard, merged. Returns false when the client got an error. */
   async scatter(shards: number[], role: Role, plan: ScatterPlan, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
-    const held = await this.acquire(shards, role)
+    const held = await this.hold(shards, role)
     const index = new Map(held.map((h, i) => [h.conn, i]))
     const described: (FieldDescription[] | null)[] = held.map(() => null)
     const waiting: (Buffer | null)[][][] = held.map(() => [])
@@ -186,7 +187,7 @@ export class MultiShardExecutor {
         })
       }),
     ))
-    this.release(held)
+    this.letGo(held)
     const firstError = replies.find((r) => r.status === 'fulfilled' && r.value.error) as PromiseFulfilledResult<ShardReply> | undefined
     const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
     if (firstError) {
@@ -212,48 +213,70 @@ export class MultiShardExecutor {
    * everywhere), 'sum' with the total row count.
    */
   async write(parts: { shard: number; stmt: ShardStatement }[], tag: 'first' | 'sum', shape: ReplyShape, transactional: boolean): Promise<boolean> {
-    const held = await this.acquire(parts.map((p) => p.shard), 'primary')
+    const held = await this.hold(parts.map((p) => p.shard), 'primary')
     const conn = (shard: number) => held.find((h) => h.placement.shard === shard)!.conn
     try {
       if (transactional) await Promise.all(held.map((h) => callShard(h.conn, encodeQuery('BEGIN'))))
       // COMMIT is not cancellable: a cancel only reaches the statements themselves.
       const replies = await this.cancellable(held, () => Promise.allSettled(parts.map((p) => callShard(conn(p.shard), encodeStatement(p.stmt)))))
-      const failed = replies.find((r) => r.status === 'rejected' || r.value.error)
-      if (failed) {
-        if (transactional) await Promise.allSettled(held.filter((h) => !h.conn.closed).map((h) => callShard(h.conn, encodeQuery('ROLLBACK'))))
-        this.out.emit(failed.status === 'fulfilled' ? failed.value.error!.message : errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(failed.reason instanceof Error ? failed.reason.message : failed.reason))))
+      return await this.settle(held, replies, tag, shape, transactional)
+    } finally {
+      this.letGo(held)
+    }
+  }
+
+  /**
+   * Ends a write whose parts answered `replies` on the held connections (inside BEGIN when `transactional`):
+   * all commit, or, when any part failed, all roll back and the client gets the first error. Returns whether
+   * it committed. The connections stay held.
+   */
+  async settle(
+    held: Held[],
+    replies: PromiseSettledResult<ShardReply>[],
+    tag: 'first' | 'sum',
+    shape: ReplyShape,
+    transactional: boolean,
+    /** The error the client gets if any part failed (an ErrorResponse), when the first reply's is not the cause. */
+    cause: Buffer | null = null,
+  ): Promise<boolean> {
+    const failed = replies.find((r) => r.status === 'rejected' || r.value.error)
+    if (failed || cause) {
+      if (transactional) await Promise.allSettled(held.filter((h) => !h.conn.closed).map((h) => callShard(h.conn, encodeQuery('ROLLBACK'))))
+      this.out.emit(
+        cause ??
+          (failed!.status === 'fulfilled'
+            ? failed!.value.error!.message
+            : errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(failed!.reason instanceof Error ? failed!.reason.message : failed!.reason)))),
+      )
+      return false
+    }
+    const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
+    if (transactional) {
+      const commits = await Promise.allSettled(held.map((h) => callShard(h.conn, encodeQuery('COMMIT'))))
+      const bad = commits.findIndex((r) => r.status === 'rejected' || r.value.error)
+      if (bad >= 0) {
+        // Earlier shards may have committed: say so plainly rather than pretend nothing happened.
+        const committed = commits.filter((r) => r.status === 'fulfilled' && !r.value.error).map((_, i) => held[i].placement.shardName)
+        this.out.emit(
+          errorResponse(
+            new PgError(SqlState.CONNECTION_FAILURE, `COMMIT failed on shard ${held[bad].placement.shardName} after it succeeded on ${committed.join(', ') || 'no shard'}`, {
+              hint: 'The shards now differ for this statement: check and repair by hand.',
+            }),
+          ),
+        )
         return false
       }
-      const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
-      if (transactional) {
-        const commits = await Promise.allSettled(held.map((h) => callShard(h.conn, encodeQuery('COMMIT'))))
-        const bad = commits.findIndex((r) => r.status === 'rejected' || r.value.error)
-        if (bad >= 0) {
-          // Earlier shards may have committed: say so plainly rather than pretend nothing happened.
-          const committed = commits.filter((r) => r.status === 'fulfilled' && !r.value.error).map((_, i) => held[i].placement.shardName)
-          this.out.emit(
-            errorResponse(
-              new PgError(SqlState.CONNECTION_FAILURE, `COMMIT failed on shard ${held[bad].placement.shardName} after it succeeded on ${committed.join(', ') || 'no shard'}`, {
-                hint: 'The shards now differ for this statement: check and repair by hand.',
-              }),
-            ),
-          )
-          return false
-        }
-      }
-      const used = tag === 'first' ? ok.slice(0, 1) : ok
-      const fields = used.find((r) => r.fields)?.fields
-      if (fields && shape.describe) this.out.emit(rowDescription(fields))
-      if (shape.execute) {
-        for (const r of used) for (const row of r.rows) this.out.emit(dataRow(row))
-        const first = ok[0].tags.at(-1) ?? ''
-        const total = ok.reduce((a, r) => a + (tagCount(r.tags.at(-1) ?? '') ?? 0), 0)
-        this.out.emit(commandComplete(tag === 'sum' && tagCount(first) !== null ? withCount(first, total) : first))
-      }
-      return true
-    } finally {
-      this.release(held)
     }
+    const used = tag === 'first' ? ok.slice(0, 1) : ok
+    const fields = used.find((r) => r.fields)?.fields
+    if (fields && shape.describe) this.out.emit(rowDescription(fields))
+    if (shape.execute) {
+      for (const r of used) for (const row of r.rows) this.out.emit(dataRow(row))
+      const first = ok[0].tags.at(-1) ?? ''
+      const total = ok.reduce((a, r) => a + (tagCount(r.tags.at(-1) ?? '') ?? 0), 0)
+      this.out.emit(commandComplete(tag === 'sum' && tagCount(first) !== null ? withCount(first, total) : first))
+    }
+    return true
   }
 
   private pausing = false

@@ -3,6 +3,7 @@ import {
   FE,
   SYNC,
   decodeBind,
+  decodeCopyFail,
   decodeExecute,
   decodeParse,
   decodeQuery,
@@ -34,6 +35,7 @@ import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
+import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { RoutingHints, valueOfSet } from './RoutingHints.js'
@@ -93,6 +95,8 @@ export class Session implements TrackerOwner {
   private multi: { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape } | null = null
   /** What to do when a bound portal's Execute is answered (metrics, session effects), by portal name. */
   private readonly portalCompletion = new Map<string, (ok: boolean) => void>()
+  /** A COPY FROM STDIN running on several shards, reading the client's data. */
+  private copyIn: CopyInFanout | null = null
   /** Portals the proxy answered itself, with their command tags. */
   private readonly localPortals = new Map<string, () => string>()
   /** Transaction status the client sees. */
@@ -241,7 +245,7 @@ export class Session implements TrackerOwner {
 
   /** Between transactions with nothing in flight: ending the client now loses nothing it was told succeeded. */
   private atBoundary(): boolean {
-    if (this.txStatus !== 'I' || this.pendingBegin !== null || this.held.length > 0 || this.groupConn || this.multi) return false
+    if (this.txStatus !== 'I' || this.pendingBegin !== null || this.held.length > 0 || this.groupConn || this.multi || this.copyIn) return false
     const a = this.attached
     return !a || (a.conn.tracker.idle && a.conn.tracker.status === 'I')
   }
@@ -282,6 +286,7 @@ export class Session implements TrackerOwner {
       case FE.copyData:
       case FE.copyDone:
       case FE.copyFail:
+        if (this.copyIn) return this.feedCopy(this.copyIn, frame)
         // Outside COPY a server ignores these too (a client may still be sending after a failed COPY).
         if (this.attached) return this.send(this.attached.conn, frame.raw)
         return
@@ -297,16 +302,7 @@ export class Session implements TrackerOwner {
 
   /** Writes to a server; when its buffer is full, stops reading the client until it drains. */
   private send(conn: ServerConnection, bytes: Buffer): Promise<void> | void {
-    if (conn.write(bytes)) return
-    return new Promise((resolve) => {
-      const done = () => {
-        conn.socket.off('drain', done)
-        conn.socket.off('close', done)
-        resolve()
-      }
-      conn.socket.once('drain', done)
-      conn.socket.once('close', done)
-    })
+    if (!conn.write(bytes)) return conn.drained()
   }
 
   // ---------------------------------------------------------------- simple query
@@ -329,8 +325,10 @@ export class Session implements TrackerOwner {
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard') {
-      return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(() =>
-        this.emitAfterPending(readyForQuery(this.txStatus)),
+      return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(
+        (copying) => {
+          if (!copying) this.emitAfterPending(readyForQuery(this.txStatus))
+        },
       )
     }
     if (route.role !== 'replica') this.notRetryable()
@@ -638,8 +636,8 @@ export class Session implements TrackerOwner {
       this.groupConn = null
       this.groupBound = false
       this.localPortals.clear()
-      await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
-      this.emitAfterPending(readyForQuery(this.txStatus))
+      if (!(await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))))
+        this.emitAfterPending(readyForQuery(this.txStatus))
       return
     }
     const conn = await this.groupServer()
@@ -789,16 +787,17 @@ export class Session implements TrackerOwner {
 
   /**
    * Runs a statement that needs several shards, outside any server connection of the session. Not inside a
-   * read-write transaction: its parts would commit apart from it.
+   * read-write transaction: its parts would commit apart from it. True when it opened a COPY FROM STDIN: the
+   * client's data comes next, and ReadyForQuery when the COPY ends.
    */
-  private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<void> {
+  private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
     const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     if ((inTx && !(route.kind === 'scatter' && this.txReadOnly)) || this.pinnedBy) {
       const what = route.kind === 'scatter' ? 'a read from every shard' : 'a write to several shards'
       this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
         hint: route.kind === 'scatter' ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
       }))
-      return
+      return false
     }
     if (this.attached && !inTx) {
       await this.lease.whenIdle()
@@ -814,24 +813,42 @@ export class Session implements TrackerOwner {
     const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal)
     const plan = analyzed.plan!
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
+    const shards = this.services.config().shards.map((_, i) => i)
     try {
+      if (plan.kind === 'copy_from' && (route.kind === 'broadcast' || route.kind === 'copy_split')) {
+        if (plan.multiStatement || stmt.bind)
+          throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY FROM STDIN on several shards must come as a simple query of its own (${route.reason})`)
+        const split = route.kind === 'copy_split' ? route : null
+        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, stmt.sql, split, this.cancelSignal.signal)
+        return this.copyIn !== null
+      }
       if (route.kind === 'scatter') {
-        const shards = this.services.config().shards.map((_, i) => i)
         await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param)
-        return
+        return false
       }
       const transactional = plan.kind !== 'ddl' || !/\bconcurrently\b/i.test(stmt.sql)
       if (route.kind === 'broadcast') {
-        const parts = this.services.config().shards.map((_, shard) => ({ shard, stmt }))
-        await executor.write(parts, this.services.broadcastTag(plan), shape, transactional)
-        return
+        await executor.write(shards.map((shard) => ({ shard, stmt })), this.services.broadcastTag(plan), shape, transactional)
+        return false
       }
+      if (route.kind === 'copy_split') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `only COPY FROM STDIN splits its rows (${route.reason})`)
       const parts = route.parts.map((p) => ({ shard: p.shard, stmt: splitPart(restore(p.sql), stmt) }))
       await executor.write(parts, 'sum', shape, true)
     } catch (err) {
       if (!(err instanceof PgError)) throw err
       this.emitError(err)
     }
+    return false
+  }
+
+  /** A message of the client's COPY data on several shards; the COPY ends with its CopyDone or CopyFail. */
+  private feedCopy(copy: CopyInFanout, frame: Frame): Promise<void> | void {
+    if (frame.type === FE.copyData && !copy.failed) {
+      const wait = copy.send(frame.raw, frame.body)
+      if (!copy.failed) return wait
+    }
+    this.copyIn = null
+    return copy.finish(frame.type === FE.copyFail ? decodeCopyFail(frame.body) : null).then(() => this.emitAfterPending(readyForQuery(this.txStatus)))
   }
 
   private emitError(err: PgError): void {
@@ -861,7 +878,7 @@ export class Session implements TrackerOwner {
       serializable: this.txIsolation === undefined ? this.settings.serializableByDefault : this.txIsolation === 'serializable',
     }
     const route = this.services.route(analyzed, param, ctx)
-    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind)
+    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind)
     return route
   }
 
@@ -1232,6 +1249,7 @@ export class Session implements TrackerOwner {
     this.closed = true
     this.clearIdleInTxTimer()
     this.settlePortals(false)
+    void this.copyIn?.finish('the client disconnected')
     this.lease.releaseAll(this.pinnedBy !== null)
     this.client.destroy()
     this.services.onSessionEnd(this)

@@ -8,6 +8,8 @@ export interface ReplySink {
   description?(fields: FieldDescription[]): void
   /** A row; without this sink rows are collected in the reply. */
   row?(values: (Buffer | null)[]): void
+  /** The server is ready for COPY data: its CopyInResponse, whole (a copy). */
+  copyIn?(message: Buffer): void
 }
 
 export interface ShardReply {
@@ -19,7 +21,7 @@ export interface ShardReply {
   status: TxStatus
 }
 
-const T = { rowDescription: 0x54, dataRow: 0x44, commandComplete: 0x43, errorResponse: 0x45, readyForQuery: 0x5a }
+const T = { rowDescription: 0x54, dataRow: 0x44, commandComplete: 0x43, errorResponse: 0x45, readyForQuery: 0x5a, copyInResponse: 0x47 }
 
 /**
  * Sends a request that ends in a ReadyForQuery (a Query, or extended messages up to Sync) on a connection the
@@ -29,7 +31,7 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
   return new Promise((resolve, reject) => {
     const reply: ShardReply = { fields: null, rows: [], tags: [], error: null, status: 'I' }
     const handler: BackendHandler = {
-      onHeader: (type) => (type === T.rowDescription || type === T.dataRow || type === T.commandComplete || type === T.errorResponse || type === T.readyForQuery ? NOTIFY | INSPECT : 0),
+      onHeader: (type) => (type === T.rowDescription || type === T.dataRow || type === T.commandComplete || type === T.errorResponse || type === T.readyForQuery || type === T.copyInResponse ? NOTIFY | INSPECT : 0),
       forward: () => undefined,
       onMessage: (type, body) => {
         switch (type) {
@@ -43,6 +45,9 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
             else reply.rows.push(values)
             return
           }
+          case T.copyInResponse:
+            sink.copyIn?.(messageWithHeader(T.copyInResponse, body!))
+            return
           case T.commandComplete:
             reply.tags.push(decodeCommandTag(body!))
             return

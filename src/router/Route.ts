@@ -1,4 +1,4 @@
-import type { ScatterPlan, StatementPlan } from './StatementPlan.js'
+import type { CopyShape, ScatterPlan, StatementPlan } from './StatementPlan.js'
 
 export type Role = 'primary' | 'replica'
 
@@ -38,6 +38,11 @@ export type Route =
   | { kind: 'broadcast'; role: 'primary'; reason: string }
   /** A multi-row INSERT split into one statement per shard; `sql` is the full text for that shard. */
   | { kind: 'split'; parts: { shard: number; sql: string; rows: number }[]; reason: string }
+  /**
+   * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
+   * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).
+   */
+  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: (keyText: string) => number; reason: string }
   /** Refused: the client gets this SQLSTATE and message. */
   | { kind: 'error'; code: string; message: string; hint?: string }
 

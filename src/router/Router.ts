@@ -227,11 +227,16 @@ export class Router {
   private routeCopyFrom(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
     if (tables.writtenSharded.size > 0) {
       const t = [...tables.writtenSharded][0]
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        `COPY FROM into sharded table ${t.name} is not supported: its rows would have to be split by ${t.key}`,
-        'use INSERT, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
-      )
+      const copy = plan.copy
+      if (copy?.stdin !== true || copy.format === 'binary' || ctx.inTransaction)
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `COPY FROM into sharded table ${t.name} must split its rows by ${t.key}, which pgshard does only for ${
+            copy?.stdin !== true ? 'rows sent by the client (FROM STDIN), not a file on the server' : copy.format === 'binary' ? 'text and CSV data, not binary' : 'a COPY outside a transaction block (it is all or nothing by itself)'
+          }`,
+          'use COPY … FROM STDIN in text or CSV format outside a transaction, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
+        )
+      return { kind: 'copy_split', copy, key: t.key, keyShard: (text) => this.map.shardForTypedHint(t.keyType, text), reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}` }
     }
     if (tables.writtenReference.length > 0) {
       return { kind: 'broadcast', role: 'primary', reason: `COPY into reference table ${list(tables.writtenReference)}: every shard` }

@@ -1,7 +1,7 @@
 // Statement text → StatementPlan: what the statement is, which tables it reads and writes, which key values pin it,
 // how a cross-shard read would be merged, and what it does to session state. Independent of the shard map.
-import type { Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
-import type { Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
+import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
+import type { CopyShape, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
@@ -11,6 +11,7 @@ import { insertRows } from './InsertRowsAnalyzer.js'
 import { planScatter } from './ScatterPlanner.js'
 import { sessionEffects } from './SessionEffects.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
+import { quoteIdent } from './SqlQuoting.js'
 import { parseSql, StatementTooComplexError } from './SqlParser.js'
 import { StatementText } from './StatementText.js'
 
@@ -212,7 +213,10 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
   if (copy !== undefined) {
     plan.kind = copy.is_from === true ? 'copy_from' : 'copy_to'
     plan.writes = copy.is_from === true || facts.nestedWrite
-    if (copy.is_from === true && copy.relation !== undefined) plan.writtenTables = [tableRefOf(copy.relation)]
+    if (copy.is_from === true && copy.relation !== undefined) {
+      plan.writtenTables = [tableRefOf(copy.relation)]
+      plan.copy = copyShape(copy)
+    }
     if (!plan.writes) plan.unmergeable = 'COPY … TO across shards'
     return plan
   }
@@ -270,6 +274,44 @@ function preparedQueryStart(text: StatementText, start: number, end: number): nu
     else if (depth === 0 && lexer.isWord('as')) return lexer.nextSignificant() === Tok.End ? -1 : lexer.start
   }
   return -1
+}
+
+/** COPY … FROM's table, columns and format options, with Postgres's defaults for those not given. */
+function copyShape(copy: CopyStmt): CopyShape {
+  const option = new Map<string, Node | undefined>()
+  for (const o of copy.options ?? []) {
+    const def = asNode(o, 'DefElem')
+    if (def?.defname !== undefined) option.set(def.defname, def.arg)
+  }
+  const text = (name: string): string | undefined => {
+    const arg = option.get(name)
+    return arg === undefined ? undefined : (asNode(arg, 'String')?.sval ?? undefined)
+  }
+  const format = (text('format') ?? 'text').toLowerCase()
+  const csv = format === 'csv'
+  const quote = text('quote') ?? '"'
+  const header = option.get('header')
+  const rel = copy.relation!
+  return {
+    table: [rel.schemaname, rel.relname].filter((n): n is string => n !== undefined).map(quoteIdent).join('.'),
+    columns: copy.attlist === undefined ? null : stringList(copy.attlist),
+    stdin: copy.filename === undefined && copy.is_program !== true,
+    format: csv ? 'csv' : format === 'binary' ? 'binary' : 'text',
+    delimiter: text('delimiter') ?? (csv ? ',' : '\t'),
+    quote,
+    escape: text('escape') ?? quote,
+    nullText: text('null') ?? (csv ? '' : '\\N'),
+    header: option.has('header') && (header === undefined || headerOn(header)),
+  }
+}
+
+/** HEADER true / on / 1 / match; false / off / 0 (the grammar gives a Boolean, an Integer or a String). */
+function headerOn(arg: Node): boolean {
+  const b = asNode(arg, 'Boolean')
+  if (b !== undefined) return b.boolval === true
+  const i = asNode(arg, 'Integer')
+  if (i !== undefined) return (i.ival ?? 0) !== 0
+  return !['false', 'off', '0', 'no'].includes((asNode(arg, 'String')?.sval ?? '').toLowerCase())
 }
 
 /** READ ONLY / READ WRITE among a transaction's options; undefined when neither is named. */

@@ -174,6 +174,25 @@ export interface Assignment {
   value: ValueRef | 'unchanged' | null
 }
 
+/** COPY … FROM: what pgshard needs to cut the client's data into rows and find each row's key. */
+export interface CopyShape {
+  /** The table as SQL (quoted, schema-qualified if it was written so), for looking its columns up. */
+  table: string
+  /** The columns listed, in order (null: every column of the table, in its order). */
+  columns: string[] | null
+  /** FROM STDIN: the rows come from the client (else from a file or program on the server). */
+  stdin: boolean
+  format: 'text' | 'csv' | 'binary'
+  /** One byte each. */
+  delimiter: string
+  quote: string
+  escape: string
+  /** The text that stands for NULL. */
+  nullText: string
+  /** The first line names the columns. */
+  header: boolean
+}
+
 export interface StatementPlan {
   kind: StatementKind
   /** For kind 'transaction'. */
@@ -182,6 +201,8 @@ export interface StatementPlan {
   txReadOnly?: boolean
   /** BEGIN ISOLATION LEVEL …: 'serializable', 'repeatable read', … (absent: the session's default). */
   txIsolation?: string
+  /** COPY … FROM: its columns and data format. */
+  copy?: CopyShape
   /** SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name as the server compares it (folded unless quoted). */
   savepoint?: string
   /** The CommandComplete tag the statement produces when it succeeds, for answers the proxy makes itself. */

@@ -1,0 +1,183 @@
+import type { ServerConnection } from '../pool/ServerConnection.js'
+import { COPY_DONE, encodeCopyData, encodeCopyFail, encodeQuery } from '../protocol/FrontendMessages.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { errorResponse } from '../protocol/ServerMessages.js'
+import { CopyRowRouter } from '../router/CopyRowRouter.js'
+import { quoteLiteral } from '../router/SqlQuoting.js'
+import type { CopyShape } from '../router/StatementPlan.js'
+import type { Held, MultiShardExecutor } from './MultiShardExecutor.js'
+import { callShard, type ShardReply } from './ShardCall.js'
+
+/** Each row to the shard of its key (a sharded table); without it every row goes to every shard. */
+export interface CopySplit {
+  copy: CopyShape
+  key: string
+  keyShard: (keyText: string) => number
+}
+
+/**
+ * One COPY … FROM STDIN that runs on several shards: a reference table's rows go to every shard, a sharded
+ * table's each to the shard of its key. Every shard runs the client's COPY inside a transaction of its own; the
+ * client's data goes on as it arrives (cut into rows when split), and the client is paused while a shard's socket
+ * is full. At the client's CopyDone all shards commit — or, if any refused a row, or a row's key was bad, or the
+ * client cancelled or sent CopyFail, all roll back and the client gets that error, as from one server.
+ */
+export class CopyInFanout {
+  /** A shard's COPY has answered (done or failed): nothing more goes to it. */
+  private readonly over: boolean[]
+  /** The first thing that went wrong: a shard's ErrorResponse, or the proxy's own error. */
+  private cause: Buffer | null = null
+  private readonly onCancel = () => this.fail(errorResponse(new PgError(SqlState.QUERY_CANCELED, 'canceling statement due to user request')))
+
+  private constructor(
+    private readonly executor: MultiShardExecutor,
+    private readonly held: Held[],
+    private readonly finals: Promise<ShardReply>[],
+    private readonly router: CopyRowRouter | null,
+    private readonly cancel: AbortSignal,
+  ) {
+    this.over = held.map(() => false)
+    finals.forEach((f, i) =>
+      f.then(
+        (reply) => {
+          this.over[i] = true
+          if (reply.error) this.fail(reply.error.message)
+        },
+        (err: unknown) => {
+          this.over[i] = true
+          this.fail(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, err instanceof Error ? err.message : String(err))))
+        },
+      ),
+    )
+    cancel.addEventListener('abort', this.onCancel, { once: true })
+  }
+
+  /**
+   * Starts `sql` (the client's COPY) on every shard and sends the client a CopyInResponse. Null when it could not
+   * start: the client got the error then, and nothing is held.
+   */
+  static async open(executor: MultiShardExecutor, emit: (bytes: Buffer) => void, shards: number[], sql: string, split: CopySplit | null, cancel: AbortSignal): Promise<CopyInFanout | null> {
+    const held = await executor.hold(shards, 'primary')
+    let finals: Promise<ShardReply>[] = []
+    try {
+      for (const h of held) {
+        const begun = await callShard(h.conn, encodeQuery('BEGIN'))
+        if (begun.error) throw begun.error.message
+      }
+      const router = split && (await rowRouter(split, held[0].conn, held.length))
+      const ready: Promise<Buffer>[] = []
+      finals = held.map((h) => {
+        let copyIn!: (message: Buffer) => void
+        ready.push(new Promise((resolve) => (copyIn = resolve)))
+        return callShard(h.conn, encodeQuery(sql), { copyIn })
+      })
+      const failedFirst = Promise.race(finals.map((f) => f.then((r) => r.error?.message ?? errorResponse(unexpected()), () => errorResponse(unexpected()))))
+      const started = await Promise.race([Promise.all(ready), failedFirst])
+      if (!Array.isArray(started)) throw started
+      const fanout = new CopyInFanout(executor, held, finals, router, cancel)
+      emit(started[0])
+      return fanout
+    } catch (err) {
+      // Shards already in COPY mode are ended; every shard's transaction rolls back.
+      for (const h of held) h.conn.write(encodeCopyFail('pgshard could not start the COPY on every shard'))
+      await Promise.allSettled(finals)
+      const cause = Buffer.isBuffer(err) ? err : errorResponse(err instanceof PgError ? err : new PgError(SqlState.INTERNAL_ERROR, String(err)))
+      try {
+        await executor.settle(held, [], 'sum', { describe: false, execute: true }, true, cause)
+      } finally {
+        executor.letGo(held)
+      }
+      return null
+    }
+  }
+
+  /** Something went wrong: the COPY ends at the client's next message. */
+  get failed(): boolean {
+    return this.cause !== null
+  }
+
+  /** Passes on one CopyData message of the client; resolves when every shard written to can take more. */
+  send(raw: Buffer, body: Buffer): Promise<void> | void {
+    if (this.cause) return
+    const full: ServerConnection[] = []
+    if (this.router === null) {
+      this.held.forEach((h, i) => this.over[i] || h.conn.write(raw) || full.push(h.conn))
+    } else {
+      let rows: Buffer[][]
+      try {
+        rows = this.router.push(body)
+      } catch (err) {
+        this.fail(errorResponse(asPgError(err)))
+        return
+      }
+      this.writeRows(rows, full)
+    }
+    if (full.length > 0) return Promise.all(full.map((c) => c.drained())).then(() => undefined)
+  }
+
+  private writeRows(rows: Buffer[][], full: ServerConnection[]): void {
+    rows.forEach((r, i) => {
+      if (r.length === 0 || this.over[i]) return
+      const conn = this.held[i].conn
+      if (!conn.write(encodeCopyData(r))) full.push(conn)
+    })
+  }
+
+  /**
+   * The client's CopyDone (`clientFailure` null) or CopyFail, or the end of a COPY that failed: every shard ends
+   * its COPY, then all commit (the client gets `COPY n`) or all roll back (the client gets the error).
+   */
+  async finish(clientFailure: string | null): Promise<void> {
+    this.cancel.removeEventListener('abort', this.onCancel)
+    if (this.router && !this.cause && clientFailure === null) {
+      try {
+        this.writeRows(this.router.end(), [])
+      } catch (err) {
+        this.fail(errorResponse(asPgError(err)))
+      }
+    }
+    const ending = this.cause || clientFailure !== null ? encodeCopyFail(clientFailure ?? 'pgshard ended the COPY') : COPY_DONE
+    this.held.forEach((h, i) => this.over[i] || h.conn.write(ending))
+    const replies = await Promise.allSettled(this.finals)
+    try {
+      // A client's CopyFail: each shard's own answer to it says so, as a server would.
+      await this.executor.settle(this.held, replies, this.router ? 'sum' : 'first', { describe: false, execute: true }, true, clientFailure === null ? this.cause : null)
+    } finally {
+      this.executor.letGo(this.held)
+    }
+  }
+
+  private fail(cause: Buffer): void {
+    if (this.cause) return
+    this.cause = cause
+    // Shards still reading stop now (their transactions roll back at finish).
+    this.held.forEach((h, i) => this.over[i] || h.conn.write(encodeCopyFail('pgshard ended the COPY')))
+  }
+}
+
+/** The row router for a split COPY: the key's position among the columns, read from the table when none are listed. */
+async function rowRouter(split: CopySplit, conn: ServerConnection, shards: number): Promise<CopyRowRouter> {
+  let columns = split.copy.columns
+  if (columns === null) {
+    const reply = await callShard(
+      conn,
+      encodeQuery(
+        `SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = ${quoteLiteral(split.copy.table)}::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
+      ),
+    )
+    if (reply.error) throw reply.error.message
+    columns = reply.rows.map((r) => r[0]!.toString('utf8'))
+  }
+  const keyIndex = columns.indexOf(split.key)
+  if (keyIndex < 0)
+    throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY into ${split.copy.table} must include its sharding key column ${split.key}: pgshard sends each row to the shard of its key`)
+  return new CopyRowRouter(split.copy, keyIndex, split.key, split.keyShard, shards)
+}
+
+function unexpected(): PgError {
+  return new PgError(SqlState.CONNECTION_FAILURE, 'a shard ended the COPY before it started')
+}
+
+function asPgError(err: unknown): PgError {
+  return err instanceof PgError ? err : new PgError(SqlState.INTERNAL_ERROR, String(err))
+}

@@ -1,0 +1,113 @@
+// COPY … FROM STDIN into a sharded table sends each row to the shard of its key, and into a reference table to
+// every shard; all or nothing, with real clients (psql's \copy, pg-copy-streams) against real servers read
+// directly afterwards.
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
+import t from 'tap'
+import { canonicalKey } from '../src/router/KeyEncoding.js'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { runCommand } from './harness/runCommand.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = {
+  tables: [
+    { name: 'items', key: 'id', type: 'bigint' },
+    { name: 'notes', key: 'tenant', type: 'text' },
+  ],
+  reference_tables: ['regions'],
+}
+
+const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const client = new pg.Client(fx.pgOptions)
+await client.connect()
+t.teardown(() => client.end())
+await client.query('CREATE TABLE items (id bigint PRIMARY KEY, label text, qty int)')
+await client.query('CREATE TABLE notes (tenant text, body text)')
+await client.query('CREATE TABLE regions (code text PRIMARY KEY, name text)')
+
+/** Each shard's rows of `sql`, read directly from its primary as the superuser. */
+async function onShards(sql: string): Promise<string[][][]> {
+  const out: string[][][] = []
+  for (const shard of fx.topo.shards) {
+    const direct = new pg.Client({ host: '127.0.0.1', port: shard.primary.port, user: 'postgres', password: fx.topo.superuser.password, database: 'app' })
+    await direct.connect()
+    try {
+      out.push((await direct.query({ text: sql, rowMode: 'array' })).rows)
+    } finally {
+      await direct.end()
+    }
+  }
+  return out
+}
+
+/** Rows whose key the ring places on another shard than the one holding them. */
+function misplaced(perShard: string[][][], keyType: 'bigint' | 'text'): number {
+  return perShard.reduce((n, rows, shard) => n + rows.filter((r) => map.ring.shardFor(canonicalKey(keyType, r[0], 0, 0)) !== shard).length, 0)
+}
+
+t.test('psql \\copy of 3,000 rows into a sharded table: each row on the shard of its key', async (t) => {
+  const lines = Array.from({ length: 3000 }, (_, i) => `${i + 1}\tlabel\\t${i + 1}\t${i % 10}\n`).join('')
+  const r = await runCommand('psql', ['-X', '-At', '-v', 'ON_ERROR_STOP=1', fx.dsn, '-c', '\\copy items (id, label, qty) FROM STDIN'], { env: fx.env, input: lines })
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /COPY 3000/)
+  const perShard = await onShards('SELECT id::text, label FROM items')
+  t.equal(misplaced(perShard, 'bigint'), 0, `0 rows misplaced (per shard: ${perShard.map((s) => s.length).join(', ')})`)
+  t.ok(perShard.every((s) => s.length > 1000), 'both shards got a share')
+  t.equal((await client.query('SELECT label FROM items WHERE id = 42')).rows[0].label, 'label\t42', 'a row reads back through pgshard, escapes decoded by the server')
+})
+
+t.test('pg-copy-streams CSV with a header, quoted commas and line ends, in odd-sized chunks; no column list', async (t) => {
+  const rows = Array.from({ length: 500 }, (_, i) => [`tenant-${i % 37}`, `note ${i}, "quoted"\nsecond line`])
+  const csv = 'tenant,body\n' + rows.map(([a, b]) => `${a},"${b.replaceAll('"', '""')}"\n`).join('')
+  const bytes = Buffer.from(csv)
+  const chunks = Array.from({ length: Math.ceil(bytes.length / 333) }, (_, i) => bytes.subarray(i * 333, (i + 1) * 333))
+  const stream = client.query(copyFrom('COPY notes FROM STDIN (FORMAT csv, HEADER true)'))
+  await pipeline(Readable.from(chunks), stream)
+  t.equal(stream.rowCount, 500, 'the client is told the total')
+  const perShard = await onShards('SELECT tenant, body FROM notes')
+  t.equal(misplaced(perShard, 'text'), 0)
+  t.same(perShard.flat().map((r) => r.join('|')).sort(), rows.map((r) => r.join('|')).sort(), 'every row arrived intact, none twice')
+})
+
+t.test('into a reference table: every row on every shard', async (t) => {
+  const stream = client.query(copyFrom('COPY regions FROM STDIN'))
+  await pipeline(Readable.from(['eu\tEurope\nas\tAsia\n', 'am\tAmericas\n']), stream)
+  t.equal(stream.rowCount, 3, 'counted once, as the table has them once')
+  t.same((await onShards('SELECT code FROM regions ORDER BY code')).map((s) => s.map((r) => r[0])), [['am', 'as', 'eu'], ['am', 'as', 'eu']])
+})
+
+t.test('all or nothing: a row a shard refuses, a key pgshard cannot read, the client’s CopyFail', async (t) => {
+  const before = await onShards('SELECT count(*)::text FROM items')
+  const copy = async (data: string) => {
+    const stream = client.query(copyFrom('COPY items (id, label) FROM STDIN'))
+    await pipeline(Readable.from([data]), stream)
+  }
+  // Rows 5001… are new; id 42 exists on one shard only: that shard refuses, every shard rolls back.
+  const fresh = Array.from({ length: 200 }, (_, i) => `${5001 + i}\tnew\n`).join('')
+  await t.rejects(copy(fresh + '42\tdup\n'), { code: '23505' })
+  await t.rejects(copy(fresh + 'forty-two\tbad\n'), { code: '22P02', message: /invalid input syntax for sharding key of type bigint: "forty-two" \(COPY row 201, column "id"\)/ })
+  await t.rejects(copy(fresh + '\\N\tnull key\n'), { code: '23502' })
+  const failing = client.query(copyFrom('COPY items (id, label) FROM STDIN'))
+  failing.write(Buffer.from(fresh))
+  await t.rejects(
+    new Promise((resolve, reject) => {
+      failing.on('error', reject)
+      failing.on('finish', resolve)
+      failing.destroy(new Error('changed my mind'))
+    }),
+    /changed my mind/,
+  )
+  t.same(await onShards('SELECT count(*)::text FROM items'), before, 'no shard kept a row of any of them')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM items WHERE id = 42')).rows[0].n, 1, 'the session goes on')
+})
+
+t.test('refused where it cannot be all or nothing: inside a transaction; a COPY without the key column', async (t) => {
+  const inTx = await runCommand('psql', ['-X', '-At', fx.dsn, '-c', 'BEGIN', '-c', '\\copy items (id, label) FROM STDIN'], { env: fx.env, input: '7001\tx\n' })
+  t.match(inTx.stderr, /only for a COPY outside a transaction block/, 'psql is told why')
+  const noKey = await runCommand('psql', ['-X', '-At', fx.dsn, '-c', '\\copy items (label) FROM STDIN'], { env: fx.env, input: 'x\n' })
+  t.match(noKey.stderr, /must include its sharding key column id/)
+  t.equal((await client.query('SELECT count(*)::int AS n FROM items WHERE id = 7001')).rows[0].n, 0)
+})

@@ -1,0 +1,62 @@
+// COPY data cut into rows and sent to the shard of each row's key, as Postgres reads text and CSV: the rows
+// must come out byte for byte, however the client chunks them.
+import t from 'tap'
+import { CopyRowRouter } from '../src/router/CopyRowRouter.js'
+import type { CopyShape } from '../src/router/StatementPlan.js'
+
+const TEXT: CopyShape = { table: 'items', columns: ['id', 'label'], stdin: true, format: 'text', delimiter: '\t', quote: '"', escape: '"', nullText: '\\N', header: false }
+const CSV: CopyShape = { ...TEXT, format: 'csv', delimiter: ',', nullText: '' }
+
+/** Routes by the key's text: 'a…' to shard 0, anything else to shard 1; records the keys seen. */
+function route(shape: CopyShape, data: string, chunk: number, keyIndex = 0): { shards: string[]; keys: string[]; rows: number } {
+  const keys: string[] = []
+  const router = new CopyRowRouter(shape, keyIndex, 'id', (k) => (keys.push(k), k.startsWith('a') ? 0 : 1), 2)
+  const out = ['', '']
+  const take = (parts: Buffer[][]) => parts.forEach((rows, i) => (out[i] += Buffer.concat(rows).toString('utf8')))
+  const bytes = Buffer.from(data)
+  for (let i = 0; i < bytes.length; i += chunk) take(router.push(bytes.subarray(i, i + chunk)))
+  take(router.end())
+  return { shards: out, keys, rows: router.rows }
+}
+
+t.test('text format: escapes, an escaped line end, the NULL marker elsewhere, CRLF; any chunking', async (t) => {
+  const data = 'a1\tplain\nb2\ttab\\there\nb\\\\3\tback\\\\slash\na\\x344\tescaped\\\nline end\nb5\t\\N\r\n'
+  for (const chunk of [1, 2, 3, 7, 1000]) {
+    const r = route(TEXT, data, chunk)
+    t.same(r.keys, ['a1', 'b2', 'b\\3', 'a44', 'b5'], `chunks of ${chunk}: keys decoded`)
+    t.equal(r.shards[0], 'a1\tplain\na\\x344\tescaped\\\nline end\n', `chunks of ${chunk}: shard 0 gets its rows as sent`)
+    t.equal(r.shards[1], 'b2\ttab\\there\nb\\\\3\tback\\\\slash\nb5\t\\N\r\n', `chunks of ${chunk}: shard 1 too`)
+    t.equal(r.rows, 5)
+  }
+  t.same(route(TEXT, 'x\ta1\ny\tb\n', 4, 1).keys, ['a1', 'b'], 'the key in another column')
+  t.same(route(TEXT, 'a1\tx\n\\.\nb2\tignored\n', 3).shards, ['a1\tx\n', ''], 'the end-of-data line ends the data')
+  t.equal(route(TEXT, 'a1\tx\nb2\tno line end', 4).shards[1], 'b2\tno line end\n', 'a last row without a line end is a row')
+  t.same(route({ ...TEXT, delimiter: '|' }, 'a|b\\|c\nb\\|x|y\n', 2).keys, ['a', 'b|x'], 'another delimiter, escaped in data')
+  t.same(route({ ...TEXT, header: true }, 'id\tlabel\na1\tx\n', 5).shards, ['id\tlabel\na1\tx\n', 'id\tlabel\n'], 'HEADER: the header line goes to every shard')
+})
+
+t.test('CSV: quoted delimiters and line ends, doubled quotes, another escape, NULL and empty strings', async (t) => {
+  const data = '"a,1","multi\nline, with ""quotes"""\nb2,plain\n"b""3",x\n'
+  for (const chunk of [1, 2, 5, 1000]) {
+    const r = route(CSV, data, chunk)
+    t.same(r.keys, ['a,1', 'b2', 'b"3'], `chunks of ${chunk}: keys unquoted`)
+    t.equal(r.shards[0], '"a,1","multi\nline, with ""quotes"""\n', `chunks of ${chunk}: a newline inside quotes stays in its row`)
+    t.equal(r.shards[1], 'b2,plain\n"b""3",x\n')
+  }
+  const escaped = route({ ...CSV, escape: '\\' }, '"a\\"1","x\\\\"\nb,"\\\\"\n', 1)
+  t.same(escaped.keys, ['a"1', 'b'], 'ESCAPE \\: an escaped quote is data')
+  t.same(escaped.shards, ['"a\\"1","x\\\\"\n', 'b,"\\\\"\n'])
+  t.same(route(CSV, '"",x\n', 3).keys, [''], 'a quoted empty string is a value, not NULL')
+  t.same(route({ ...CSV, header: true }, 'id,label\na,1\n', 2).shards, ['id,label\na,1\n', 'id,label\n'])
+})
+
+t.test('rows pgshard cannot place are refused with the row number and a SQLSTATE', async (t) => {
+  t.throws(() => route(TEXT, 'a1\tx\n\\N\ty\n', 100), { code: '23502', message: /COPY row 2 has no value \(NULL\) for the sharding key "id"/ })
+  t.throws(() => route(CSV, 'a,1\n,2\n', 100), { code: '23502' }, 'CSV: an unquoted empty field is NULL')
+  t.throws(() => route(TEXT, 'a1\tx\n\n', 100, 1), { code: '22P04', message: /missing data for column "id" in COPY row 2/ })
+  t.throws(() => route(CSV, '"a,1\n', 100), { code: '22P04', message: /unterminated CSV quoted field/ })
+  const bad = new CopyRowRouter(TEXT, 0, 'id', () => {
+    throw Object.assign(new Error('x'), { code: 'never' })
+  }, 2)
+  t.throws(() => bad.push(Buffer.from('a\tb\n')), { message: 'x' }, 'other errors are not disguised')
+})
