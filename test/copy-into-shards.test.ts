@@ -6,7 +6,10 @@ import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
 import { from as copyFrom } from 'pg-copy-streams'
 import t from 'tap'
+import { COPY_DONE, encodeCopyData, encodeQuery } from '../src/protocol/FrontendMessages.js'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
+import { waitFor } from '../src/topology/ProcessScan.js'
+import { RawClient } from './harness/RawClient.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { runCommand } from './harness/runCommand.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
@@ -15,11 +18,12 @@ const SHARDING = {
   tables: [
     { name: 'items', key: 'id', type: 'bigint' },
     { name: 'notes', key: 'tenant', type: 'text' },
+    { name: 'bulk', key: 'id', type: 'bigint' },
   ],
   reference_tables: ['regions'],
 }
 
-const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING } })
+const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
 const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
 const client = new pg.Client(fx.pgOptions)
 await client.connect()
@@ -27,6 +31,7 @@ t.teardown(() => client.end())
 await client.query('CREATE TABLE items (id bigint PRIMARY KEY, label text, qty int)')
 await client.query('CREATE TABLE notes (tenant text, body text)')
 await client.query('CREATE TABLE regions (code text PRIMARY KEY, name text)')
+await client.query('CREATE TABLE bulk (id bigint, pad text)')
 
 /** Each shard's rows of `sql`, read directly from its primary as the superuser. */
 async function onShards(sql: string): Promise<string[][][]> {
@@ -110,4 +115,35 @@ t.test('refused where it cannot be all or nothing: inside a transaction; a COPY 
   const noKey = await runCommand('psql', ['-X', '-At', fx.dsn, '-c', '\\copy items (label) FROM STDIN'], { env: fx.env, input: 'x\n' })
   t.match(noKey.stderr, /must include its sharding key column id/)
   t.equal((await client.query('SELECT count(*)::int AS n FROM items WHERE id = 7001')).rows[0].n, 0)
+})
+
+t.test('a split COPY waits for a frozen shard: the client is held back, not buffered in the proxy', async (t) => {
+  const MB = 1024 * 1024
+  const writer = await RawClient.login(fx.port, 'app')
+  t.teardown(() => writer.end())
+  writer.send(encodeQuery('COPY bulk (id, pad) FROM STDIN'))
+  await writer.until('G')
+  const pad = 'y'.repeat(1000)
+  let rows = 0
+  let written = 0
+  const writing = (async () => {
+    while (written < 120 * MB) {
+      const chunk = encodeCopyData(Array.from({ length: 64 }, () => Buffer.from(`${++rows}\t${pad}\n`)))
+      await writer.write(chunk)
+      written += chunk.length
+    }
+    writer.send(COPY_DONE)
+    return writer.until('Z', 60_000)
+  })()
+  t.ok(await waitFor(() => written >= 10 * MB, 20_000), `the COPY is flowing (${(written / MB).toFixed(0)} MB written)`)
+  const frozen = fx.topo.shards[1].primary
+  await fx.topo.kill(frozen, 'SIGSTOP', 'all')
+  const atFreeze = written
+  await new Promise((r) => setTimeout(r, 2500))
+  const whileFrozen = written - atFreeze
+  await fx.topo.kill(frozen, 'SIGCONT', 'all')
+  const reply = await writing
+  t.ok(whileFrozen < 32 * MB, `${(whileFrozen / MB).toFixed(1)} MB more in the 2.5 s shard s1 was frozen (${(atFreeze / MB).toFixed(0)} MB before)`)
+  t.ok(reply.some((m) => m.type === 'C') && !reply.some((m) => m.type === 'E'), 'the COPY completed once the shard resumed')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM bulk')).rows[0].n, rows, `all ${rows} rows arrived`)
 })
