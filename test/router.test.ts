@@ -353,7 +353,8 @@ t.test('sharded tables: unpinned reads scatter, unpinned writes need broadcast_w
       expect: { kind: 'error', code: '0A000' },
     },
     { name: 'MERGE unpinned', plan: plan({ kind: 'merge', tables: [events], writtenTables: [events] }), expect: { kind: 'error', code: '0A000', message: /MERGE on events/ } },
-    { name: 'COPY TO of a sharded table scatters', plan: plan({ kind: 'copy_to', tables: [accounts], writes: false, scatter: SCATTER }), expect: { kind: 'scatter' } },
+    { name: 'COPY TO of a sharded table: every shard’s rows', plan: plan({ kind: 'copy_to', tables: [accounts], writes: false }), expect: { kind: 'copy_out', role: 'replica' } },
+    { name: 'COPY (query) TO that must be merged', plan: plan({ kind: 'copy_to', tables: [accounts], writes: false, unmergeable: 'COPY (query) TO across shards, for a query that …' }), expect: { kind: 'error', code: '0A000', message: /cannot be merged across shards: COPY \(query\) TO/ } },
     {
       name: 'COPY FROM into a sharded table',
       plan: plan({ kind: 'copy_from', tables: [accounts], writtenTables: [accounts] }),
@@ -491,6 +492,12 @@ t.test('a transaction stays on its shard', async (t) => {
       plan: select([accounts], [], { scatter: SCATTER }),
       ctx: { inTransaction: true },
       expect: { kind: 'error', code: '0A000', message: /inside a transaction block this statement needs every shard/ },
+    },
+    {
+      name: 'a scatter in a READ ONLY transaction, pinned or not',
+      plan: select([accounts], [], { scatter: SCATTER }),
+      ctx: { inTransaction: true, txReadOnly: true, txShard: 0 },
+      expect: { kind: 'scatter', role: 'replica' },
     },
     { name: 'a broadcast in a transaction', plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries] }), ctx: { inTransaction: true, txShard: 1 }, expect: { kind: 'error', code: '0A000' } },
     { name: 'an unsharded table while pinned to another shard', plan: select([logs]), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'error', code: '0A000', message: /needs shard s1/ } },

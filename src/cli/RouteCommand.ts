@@ -55,6 +55,8 @@ export function describeRoute(route: Route, shardNames: string[]): string {
       return [`split into ${route.parts.length} statements`, `why: ${route.reason}`, ...route.parts.map((p) => `  ${shardNames[p.shard]}: ${p.rows} row(s): ${p.sql}`)].join('\n')
     case 'copy_split':
       return `each row to the shard of its ${route.key} (primary), all or nothing\nwhy: ${route.reason}`
+    case 'copy_out':
+      return `all shards, their rows one after another (${route.role})\nwhy: ${route.reason}`
     case 'error':
       return `refused: ${route.code} ${route.message}${route.hint ? `\nhint: ${route.hint}` : ''}`
   }

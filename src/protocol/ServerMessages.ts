@@ -20,6 +20,8 @@ const TYPE = {
   noData: 0x6e, // n
   parameterDescription: 0x74, // t
   negotiateProtocol: 0x76, // v
+  copyData: 0x64, // d
+  copyDone: 0x63, // c
 } as const
 
 export type TxStatus = 'I' | 'T' | 'E'
@@ -31,6 +33,8 @@ export const BIND_COMPLETE = fixed(TYPE.bindComplete)
 export const CLOSE_COMPLETE = fixed(TYPE.closeComplete)
 export const NO_DATA = fixed(TYPE.noData)
 export const EMPTY_QUERY = fixed(TYPE.emptyQuery)
+/** The end of a COPY … TO's data. */
+export const COPY_DONE_REPLY = fixed(TYPE.copyDone)
 export const AUTH_OK = new Writer().addInt32(0).flush(TYPE.authentication)
 const READY: Record<TxStatus, Buffer> = {
   I: Buffer.from([TYPE.readyForQuery, 0, 0, 0, 5, 0x49]),
@@ -133,6 +137,11 @@ export function rowDescription(fields: FieldDescription[]): Buffer {
 }
 
 /** A DataRow; values already encoded (text or binary) or null. */
+/** A CopyData message around `body` (copied). */
+export function copyData(body: Buffer): Buffer {
+  return messageWithHeader(TYPE.copyData, body)
+}
+
 export function dataRow(values: (Buffer | string | null)[]): Buffer {
   const w = new Writer().addInt16(values.length)
   for (const v of values) {

@@ -8,7 +8,7 @@ import {
 } from '../protocol/FrontendMessages.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { tagCount, withCount } from '../protocol/RowMessages.js'
-import { commandComplete, dataRow, errorResponse, rowDescription, type FieldDescription } from '../protocol/ServerMessages.js'
+import { commandComplete, copyData, COPY_DONE_REPLY, dataRow, errorResponse, rowDescription, type FieldDescription } from '../protocol/ServerMessages.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
 import type { BoundParam, Role } from '../router/Route.js'
@@ -205,6 +205,59 @@ export class MultiShardExecutor {
     if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
     for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
     return true
+  }
+
+  /**
+   * COPY … TO STDOUT on every shard: one CopyOutResponse, every shard's rows as they come (a CSV header once),
+   * one CopyDone and the total count. A shard's error ends it for the client, as a server's would.
+   */
+  async copyOut(shards: number[], role: Role, sql: string, header: boolean): Promise<void> {
+    const held = await this.hold(shards, role)
+    let started = false
+    let headerSent = false
+    let failure: PgError | null = null
+    const seenFirst = held.map(() => false)
+    try {
+      const replies = await this.cancellable(held, () =>
+        Promise.allSettled(
+          held.map((h, i) =>
+            callShard(h.conn, encodeQuery(sql), {
+              copyOut: (message) => {
+                if (started) return
+                started = true
+                this.out.emit(message)
+              },
+              copyData: (body) => {
+                const first = !seenFirst[i]
+                seenFirst[i] = true
+                // Every shard starts with the same header line: the client gets it once, first.
+                if (header && first && headerSent) return
+                if (header && first) headerSent = true
+                if (failure === null && !this.out.emit(copyData(body))) this.pauseUntilDrained(held)
+              },
+            }).then((reply) => {
+              if (reply.error && failure === null) {
+                failure = new PgError(reply.error.code, 'a shard failed the COPY')
+                this.out.emit(reply.error.message)
+                for (const other of held) if (other !== h) this.services.cancel(other.placement.nodeName, other.conn)
+              }
+              return reply
+            }),
+          ),
+        ),
+      )
+      if (failure !== null) return
+      const lost = replies.find((r) => r.status === 'rejected')
+      if (lost) {
+        this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
+        return
+      }
+      const total = replies.reduce((n, r) => n + (tagCount((r as PromiseFulfilledResult<ShardReply>).value.tags.at(-1) ?? '') ?? 0), 0)
+      this.out.emit(COPY_DONE_REPLY)
+      this.out.emit(commandComplete(`COPY ${total}`))
+    } finally {
+      this.letGo(held)
+    }
   }
 
   /**

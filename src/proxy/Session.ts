@@ -792,10 +792,11 @@ export class Session implements TrackerOwner {
    */
   private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
     const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
-    if ((inTx && !(route.kind === 'scatter' && this.txReadOnly)) || this.pinnedBy) {
-      const what = route.kind === 'scatter' ? 'a read from every shard' : 'a write to several shards'
+    const read = route.kind === 'scatter' || route.kind === 'copy_out'
+    if ((inTx && !(read && this.txReadOnly)) || this.pinnedBy) {
+      const what = read ? 'a read from every shard' : 'a write to several shards'
       this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
-        hint: route.kind === 'scatter' ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
+        hint: read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
       }))
       return false
     }
@@ -821,6 +822,10 @@ export class Session implements TrackerOwner {
         const split = route.kind === 'copy_split' ? route : null
         this.copyIn = await CopyInFanout.open(executor, output.emit, shards, stmt.sql, split, this.cancelSignal.signal)
         return this.copyIn !== null
+      }
+      if (route.kind === 'copy_out') {
+        await executor.copyOut(shards, route.role, stmt.sql, plan.copy?.header === true)
+        return false
       }
       if (route.kind === 'scatter') {
         await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param)
@@ -878,7 +883,7 @@ export class Session implements TrackerOwner {
       serializable: this.txIsolation === undefined ? this.settings.serializableByDefault : this.txIsolation === 'serializable',
     }
     const route = this.services.route(analyzed, param, ctx)
-    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind)
+    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' ? 'scatter' : route.kind)
     return route
   }
 

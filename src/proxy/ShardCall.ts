@@ -10,6 +10,9 @@ export interface ReplySink {
   row?(values: (Buffer | null)[]): void
   /** The server is ready for COPY data: its CopyInResponse, whole (a copy). */
   copyIn?(message: Buffer): void
+  /** COPY … TO: the server's CopyOutResponse, whole (a copy), then each CopyData's body (valid during the call). */
+  copyOut?(message: Buffer): void
+  copyData?(body: Buffer): void
 }
 
 export interface ShardReply {
@@ -21,7 +24,8 @@ export interface ShardReply {
   status: TxStatus
 }
 
-const T = { rowDescription: 0x54, dataRow: 0x44, commandComplete: 0x43, errorResponse: 0x45, readyForQuery: 0x5a, copyInResponse: 0x47 }
+const T = { rowDescription: 0x54, dataRow: 0x44, commandComplete: 0x43, errorResponse: 0x45, readyForQuery: 0x5a, copyInResponse: 0x47, copyOutResponse: 0x48, copyData: 0x64 }
+const INSPECTED = new Set(Object.values(T))
 
 /**
  * Sends a request that ends in a ReadyForQuery (a Query, or extended messages up to Sync) on a connection the
@@ -31,7 +35,7 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
   return new Promise((resolve, reject) => {
     const reply: ShardReply = { fields: null, rows: [], tags: [], error: null, status: 'I' }
     const handler: BackendHandler = {
-      onHeader: (type) => (type === T.rowDescription || type === T.dataRow || type === T.commandComplete || type === T.errorResponse || type === T.readyForQuery || type === T.copyInResponse ? NOTIFY | INSPECT : 0),
+      onHeader: (type) => (INSPECTED.has(type) ? NOTIFY | INSPECT : 0),
       forward: () => undefined,
       onMessage: (type, body) => {
         switch (type) {
@@ -47,6 +51,12 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
           }
           case T.copyInResponse:
             sink.copyIn?.(messageWithHeader(T.copyInResponse, body!))
+            return
+          case T.copyOutResponse:
+            sink.copyOut?.(messageWithHeader(T.copyOutResponse, body!))
+            return
+          case T.copyData:
+            sink.copyData?.(body!)
             return
           case T.commandComplete:
             reply.tags.push(decodeCommandTag(body!))

@@ -43,6 +43,8 @@ export type Route =
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).
    */
   | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: (keyText: string) => number; reason: string }
+  /** COPY … TO STDOUT of a table or a filtering query on every shard: the client gets all their rows. */
+  | { kind: 'copy_out'; role: Role; reason: string }
   /** Refused: the client gets this SQLSTATE and message. */
   | { kind: 'error'; code: string; message: string; hint?: string }
 

@@ -372,6 +372,9 @@ export class Router {
           : 'pin the key to one shard, or send one statement per shard',
       )
     }
+    if (plan.kind === 'copy_to' && plan.unmergeable === undefined) {
+      return { kind: 'copy_out', role: this.role(plan, ctx), reason: `${verb} on ${sharded} ${where}: every shard's rows, one shard after another` }
+    }
     if (!plan.scatter) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
@@ -643,6 +646,8 @@ export class Router {
       }
     }
     if (pinned === undefined && !ctx.inTransaction) return route
+    // A READ ONLY transaction may read every shard, each from a snapshot of its own (docs/routing.md).
+    if ((route.kind === 'scatter' || route.kind === 'copy_out') && ctx.txReadOnly) return route
     const first =
       pinned === undefined
         ? 'inside a transaction block'

@@ -217,7 +217,11 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.writtenTables = [tableRefOf(copy.relation)]
       plan.copy = copyShape(copy)
     }
-    if (!plan.writes) plan.unmergeable = 'COPY … TO across shards'
+    if (!plan.writes) {
+      plan.copy = copyShape(copy)
+      const why = copyOutUnmergeable(copy, plan.copy)
+      if (why !== null) plan.unmergeable = why
+    }
     return plan
   }
   const explain = asNode(stmt, 'ExplainStmt')
@@ -276,6 +280,30 @@ function preparedQueryStart(text: StatementText, start: number, end: number): nu
   return -1
 }
 
+/**
+ * Why the output of COPY … TO across shards is not just every shard's output one after the other (null when it
+ * is): a whole table, or a query that only filters and picks columns, in text or CSV.
+ */
+function copyOutUnmergeable(copy: CopyStmt, shape: CopyShape): string | null {
+  if (!shape.stdin) return 'COPY … TO a file on the server across shards'
+  if (shape.format === 'binary') return 'binary COPY … TO across shards'
+  if (copy.query === undefined) return null
+  const query = asNode(copy.query, 'SelectStmt')
+  const plain =
+    query !== undefined &&
+    (query.op ?? 'SETOP_NONE') === 'SETOP_NONE' &&
+    !query.sortClause && !query.limitCount && !query.limitOffset && !query.distinctClause && !query.groupClause && !query.havingClause && !query.windowClause &&
+    !(query.targetList ?? []).some((target) => {
+      let calls = false
+      walkAst(target, (tag) => {
+        if (tag === 'FuncCall' || tag === 'SubLink') calls = true
+        return !calls
+      })
+      return calls
+    })
+  return plain ? null : 'COPY (query) TO across shards, for a query that does more than filter and pick columns (a function call, ORDER BY, LIMIT, DISTINCT, GROUP BY …)'
+}
+
 /** COPY … FROM's table, columns and format options, with Postgres's defaults for those not given. */
 function copyShape(copy: CopyStmt): CopyShape {
   const option = new Map<string, Node | undefined>()
@@ -291,9 +319,9 @@ function copyShape(copy: CopyStmt): CopyShape {
   const csv = format === 'csv'
   const quote = text('quote') ?? '"'
   const header = option.get('header')
-  const rel = copy.relation!
+  const rel = copy.relation
   return {
-    table: [rel.schemaname, rel.relname].filter((n): n is string => n !== undefined).map(quoteIdent).join('.'),
+    table: rel === undefined ? '' : [rel.schemaname, rel.relname].filter((n): n is string => n !== undefined).map(quoteIdent).join('.'),
     columns: copy.attlist === undefined ? null : stringList(copy.attlist),
     stdin: copy.filename === undefined && copy.is_program !== true,
     format: csv ? 'csv' : format === 'binary' ? 'binary' : 'text',

@@ -174,13 +174,13 @@ export interface Assignment {
   value: ValueRef | 'unchanged' | null
 }
 
-/** COPY … FROM: what pgshard needs to cut the client's data into rows and find each row's key. */
+/** COPY: what pgshard needs to cut the client's data into rows and find each row's key, or join shards' output. */
 export interface CopyShape {
-  /** The table as SQL (quoted, schema-qualified if it was written so), for looking its columns up. */
+  /** The table as SQL (quoted, schema-qualified if it was written so), for looking its columns up; '' for a query. */
   table: string
   /** The columns listed, in order (null: every column of the table, in its order). */
   columns: string[] | null
-  /** FROM STDIN: the rows come from the client (else from a file or program on the server). */
+  /** FROM STDIN / TO STDOUT: the rows come from / go to the client (else a file or program on the server). */
   stdin: boolean
   format: 'text' | 'csv' | 'binary'
   /** One byte each. */
@@ -201,7 +201,7 @@ export interface StatementPlan {
   txReadOnly?: boolean
   /** BEGIN ISOLATION LEVEL …: 'serializable', 'repeatable read', … (absent: the session's default). */
   txIsolation?: string
-  /** COPY … FROM: its columns and data format. */
+  /** COPY: its columns and data format. */
   copy?: CopyShape
   /** SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name as the server compares it (folded unless quoted). */
   savepoint?: string

@@ -1,10 +1,10 @@
-// COPY … FROM STDIN into a sharded table sends each row to the shard of its key, and into a reference table to
-// every shard; all or nothing, with real clients (psql's \copy, pg-copy-streams) against real servers read
-// directly afterwards.
+// COPY across shards, with real clients (psql's \copy, pg-copy-streams) against real servers read directly:
+// FROM STDIN into a sharded table sends each row to the shard of its key, into a reference table to every
+// shard, all or nothing; TO STDOUT of a table or a filtering query gives every shard's rows.
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import pg from 'pg'
-import { from as copyFrom } from 'pg-copy-streams'
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams'
 import t from 'tap'
 import { COPY_DONE, encodeCopyData, encodeQuery } from '../src/protocol/FrontendMessages.js'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
@@ -146,4 +146,33 @@ t.test('a split COPY waits for a frozen shard: the client is held back, not buff
   t.ok(whileFrozen < 32 * MB, `${(whileFrozen / MB).toFixed(1)} MB more in the 2.5 s shard s1 was frozen (${(atFreeze / MB).toFixed(0)} MB before)`)
   t.ok(reply.some((m) => m.type === 'C') && !reply.some((m) => m.type === 'E'), 'the COPY completed once the shard resumed')
   t.equal((await client.query('SELECT count(*)::int AS n FROM bulk')).rows[0].n, rows, `all ${rows} rows arrived`)
+})
+
+t.test('COPY … TO STDOUT of a table or a filtering query: every shard’s rows once, a CSV header once', async (t) => {
+  const read = async (sql: string, c = client): Promise<string> => {
+    const chunks: Buffer[] = []
+    const stream = c.query(copyTo(sql))
+    for await (const chunk of stream) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
+  }
+  const direct = (await onShards('SELECT id::text, label FROM items')).flat().map((r) => `${r[0]}\t${r[1].replaceAll('\t', '\\t')}`)
+  const all = (await read('COPY items (id, label) TO STDOUT')).split('\n').filter((l) => l !== '')
+  t.equal(all.length, direct.length, `${all.length} rows`)
+  t.same(all.sort(), direct.sort(), 'exactly the rows the shards hold')
+  const csv = (await read('COPY (SELECT id, label FROM items WHERE qty = 3) TO STDOUT (FORMAT csv, HEADER)')).split('\n').filter((l) => l !== '')
+  t.equal(csv[0], 'id,label', 'the header comes first')
+  t.equal(csv.filter((l) => l === 'id,label').length, 1, 'and once')
+  t.equal(csv.length - 1, 300, 'the rows of every shard that match')
+  const psql = await runCommand('psql', ['-X', '-At', fx.dsn, '-c', 'BEGIN READ ONLY', '-c', '\\copy (SELECT id FROM items WHERE id <= 100) TO STDOUT', '-c', 'COMMIT'], { env: fx.env })
+  t.equal(psql.stdout.split('\n').filter((l) => /^\d+$/.test(l)).length, 100, `in a READ ONLY transaction: ${psql.stderr}`)
+
+  await t.rejects(read('COPY (SELECT id FROM items ORDER BY id) TO STDOUT'), { code: '0A000', message: /a query that does more than filter and pick columns/ })
+  await t.rejects(read('COPY (SELECT id, 100 / qty FROM items) TO STDOUT'), { code: '22012' }, 'a shard’s error reaches the client')
+  await client.query('BEGIN READ ONLY')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM items')).rows[0].n, direct.length, 'a plain read of every shard in a READ ONLY transaction too')
+  await client.query('COMMIT')
+  await client.query('BEGIN')
+  await t.rejects(read('COPY items TO STDOUT'), { code: '0A000', message: /this statement needs every shard .*cross-shard transactions are not supported/ })
+  await client.query('ROLLBACK')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM items WHERE id = 1')).rows[0].n, 1, 'the session goes on')
 })
