@@ -8,7 +8,6 @@ import {
   decodeParse,
   decodeQuery,
   decodeTarget,
-  encodeBind,
   encodeQuery,
   encodeTarget,
   renameBind,
@@ -34,6 +33,7 @@ import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js
 import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import { ExtendedGroup } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
@@ -53,23 +53,11 @@ import {
 } from './SessionErrors.js'
 import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { ServerLease, type Attachment } from './ServerLease.js'
+import { ensurePrepared, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
-/** An extended-protocol message waiting for the group's server to be known. */
-type Held =
-  | {
-      kind: 'server'
-      send: (conn: ServerConnection) => void
-      needsServer: boolean
-      synthWithoutServer?: Buffer
-      /** Addresses a portal bound earlier: it lives on the attached connection, if there is one. */
-      portal?: boolean
-    }
-  | { kind: 'synth'; bytes: Buffer }
-
-const INVALID_STATEMENT = '\u0001pgshard-refused'
 const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
 
 /**
@@ -83,14 +71,8 @@ export class Session implements TrackerOwner {
   private readonly statements: ClientStatements
   readonly settings: SessionSettings
   private readonly settingsUndo: SettingsUndo
-  /** Extended-protocol messages of the current group not yet sent to a server. */
-  private held: Held[] = []
-  /** The server the current extended-protocol group (up to Sync) runs on. */
-  private groupConn: ServerConnection | null = null
-  /** A Bind of this group went to its server: from now on the group cannot move to another shard. */
-  private groupBound = false
-  /** The proxy refused a message of this group without a server: skip to Sync like a server would. */
-  private skipToSync = false
+  /** The extended-protocol messages since the last Sync. */
+  private readonly group: ExtendedGroup
   /** A statement of this group that runs on several shards: answered whole at Sync. */
   private multi: { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape } | null = null
   /** What to do when a bound portal's Execute is answered (metrics, session effects), by portal name. */
@@ -147,6 +129,16 @@ export class Session implements TrackerOwner {
     this.settings = new SessionSettings(startupParams)
     this.settingsUndo = new SettingsUndo(this.settings)
     this.lease = new ServerLease(this, services, identity, this.settings)
+    this.group = new ExtendedGroup({
+      currentServer: () => this.currentServer(),
+      attachedConn: () => this.attached?.conn ?? null,
+      defaultServer: () => this.connFor(this.defaultShard(), 'primary'),
+      emitAfterPending: (bytes) => this.emitAfterPending(bytes),
+      refused: (err) => {
+        this.services.metrics.error(err.code)
+        if (this.pendingBegin !== null) this.txStatus = 'E'
+      },
+    })
     client.on('data', (chunk: Buffer) => {
       this.stats.bytesIn += chunk.length
       services.metrics.clientBytes(chunk.length, 0)
@@ -245,7 +237,7 @@ export class Session implements TrackerOwner {
 
   /** Between transactions with nothing in flight: ending the client now loses nothing it was told succeeded. */
   private atBoundary(): boolean {
-    if (this.txStatus !== 'I' || this.pendingBegin !== null || this.held.length > 0 || this.groupConn || this.multi || this.copyIn) return false
+    if (this.txStatus !== 'I' || this.pendingBegin !== null || this.group.held.length > 0 || this.group.conn || this.multi || this.copyIn) return false
     const a = this.attached
     return !a || (a.conn.tracker.idle && a.conn.tracker.status === 'I')
   }
@@ -259,12 +251,12 @@ export class Session implements TrackerOwner {
   /** A statement refused while handling this message: answered as a server would, and the session goes on. */
   private refuse(type: number, err: PgError): Promise<void> | void {
     if (type === FE.query) return this.refuseQuery(err)
-    this.refuseInGroup(err)
+    this.group.refuse(err)
     if (type === FE.sync) return this.onSync()
   }
 
   private handle(frame: Frame): Promise<void> | void {
-    if (this.skipToSync && frame.type !== FE.sync) return
+    if (this.group.skipToSync && frame.type !== FE.sync) return
     if (this.multi && frame.type === FE.flush) return
     switch (frame.type) {
       case FE.query:
@@ -375,7 +367,7 @@ export class Session implements TrackerOwner {
     const entry = known ?? sqlStatementFor(sql, e.nameLocation, analyzed.plan!.prepared ?? null, this.services.statementNames)
     if (e.kind === 'prepare') {
       const name = e.name
-      if (this.holdsPrepared(conn, entry.serverName)) {
+      if (holdsPrepared(conn, entry.serverName)) {
         this.statements.setSql(name, entry)
         this.answerLocally(tag)
         return
@@ -388,7 +380,7 @@ export class Session implements TrackerOwner {
       await this.send(conn, encodeQuery(entry.prepareSql))
       return
     }
-    if (!this.holdsPrepared(conn, entry.serverName)) {
+    if (!holdsPrepared(conn, entry.serverName)) {
       conn.tracker.push({ expect: Expect.Query, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(entry.serverName) })
       conn.write(encodeQuery(entry.prepareSql))
     }
@@ -422,7 +414,7 @@ export class Session implements TrackerOwner {
   private onParse(frame: Frame): Promise<void> | void {
     const p = decodeParse(frame.body)
     if (this.replaying && p.name !== '') this.statements.delete(p.name)
-    if (p.name !== '' && this.statements.has(p.name)) return this.refuseInGroup(duplicateStatement(p.name))
+    if (p.name !== '' && this.statements.has(p.name)) return this.group.refuse(duplicateStatement(p.name))
     const analyzed = this.analyze(p.text)
     const stmt: ClientStatement = {
       text: p.text,
@@ -434,12 +426,12 @@ export class Session implements TrackerOwner {
       sources: analyzed.sources ?? [],
       firstParam: analyzed.firstParam,
     }
-    if (!this.statements.set(p.name, stmt)) return this.refuseInGroup(tooManyStatements())
+    if (!this.statements.set(p.name, stmt)) return this.group.refuse(tooManyStatements())
     const name = p.name
     const forget = (ok: boolean) => {
       if (!ok && this.statements.get(name) === stmt) this.statements.delete(name)
     }
-    return this.toGroup({
+    return this.group.add({
       kind: 'server',
       needsServer: false,
       // A group that only prepares (Parse, Sync) is acknowledged without borrowing a server: the statement is
@@ -453,7 +445,7 @@ export class Session implements TrackerOwner {
           conn.write(frame.raw)
           return
         }
-        if (this.holdsPrepared(conn, stmt.serverName)) {
+        if (holdsPrepared(conn, stmt.serverName)) {
           conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: PARSE_COMPLETE })
           return
         }
@@ -473,29 +465,29 @@ export class Session implements TrackerOwner {
   private async onBind(frame: Frame): Promise<void> {
     const b = decodeBind(frame.body)
     const stmt = this.statements.get(b.statement)
-    if (!stmt) return this.refuseInGroup(this.noStatement(b.statement, 'Bind'))
+    if (!stmt) return this.group.refuse(this.noStatement(b.statement, 'Bind'))
     this.stats.queries++
     const local = stmt.plan && this.localStatement(stmt.plan, stmt.text)
     if (local) {
       this.localPortals.set(b.portal, local)
-      return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
+      return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     this.localPortals.delete(b.portal)
     const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, sources: stmt.sources, firstParam: stmt.firstParam, text: stmt.text }
     const route = this.route(analyzed, (n) => bindParam(stmt, b, n))
-    if (route.kind === 'error') return this.refuseInGroup(routeError(route))
-    if (this.multi) return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+    if (route.kind === 'error') return this.group.refuse(routeError(route))
+    if (this.multi) return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
     if (route.kind !== 'shard') {
-      if (this.groupConn && !this.leaveGroupServer())
-        return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+      if (this.group.conn && !this.group.leaveServer())
+        return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
       this.multi = { route, analyzed, stmt, bind: b, shape: { describe: false, execute: false } }
-      return this.toGroup({ kind: 'synth', bytes: BIND_COMPLETE })
+      return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     if (route.role !== 'replica') this.notRetryable()
-    let conn = this.groupConn
+    let conn = this.group.conn
     if (conn && this.attached && this.attached.placement.shard !== route.shard) {
-      if (!this.leaveGroupServer())
-        return this.refuseInGroup(
+      if (!this.group.leaveServer())
+        return this.group.refuse(
           new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
             hint: 'Send a Sync between statements for different shards.',
           }),
@@ -504,12 +496,12 @@ export class Session implements TrackerOwner {
     }
     if (!conn) {
       conn = this.connNow(route.shard, route.role) ?? (await this.connFor(route.shard, route.role))
-      this.groupConn = conn
+      this.group.conn = conn
     }
     // What the group held back (its Parse, a Describe) goes first, in the order the client sent it.
-    this.flushHeld(conn)
-    this.ensurePrepared(conn, stmt)
-    this.groupBound = true
+    this.group.flushHeld(conn)
+    ensurePrepared(conn, stmt)
+    this.group.bound = true
     // The statement is done when its Execute is: metrics and session effects wait for that.
     const completion = this.completion(stmt.plan, conn)
     this.portalCompletion.set(b.portal, completion)
@@ -523,20 +515,6 @@ export class Session implements TrackerOwner {
     this.portalCompletion.clear()
   }
 
-  /**
-   * Ends the group on its server when nothing ran there yet (only Parse and Describe: postgres.js describes
-   * before it binds) with a Sync of the proxy's own, so the rest of the group can go elsewhere. False when the
-   * group must stay (a Bind ran, or a transaction holds the server).
-   */
-  private leaveGroupServer(): boolean {
-    const conn = this.groupConn
-    if (!conn || this.groupBound || this.currentServer()) return false
-    conn.tracker.push({ expect: Expect.Sync, mode: 'suppress' })
-    conn.write(SYNC)
-    this.groupConn = null
-    return true
-  }
-
   /** A Bind that failed: its statement is over (its Execute will be skipped by the server). */
   private failPortal(portal: string, completion: (ok: boolean) => void): void {
     if (this.portalCompletion.get(portal) === completion) this.portalCompletion.delete(portal)
@@ -546,12 +524,12 @@ export class Session implements TrackerOwner {
   private onDescribe(frame: Frame): Promise<void> | void {
     const d = decodeTarget(frame.body, 'Describe')
     if (d.kind === 'P') {
-      if (this.localPortals.has(d.name)) return this.toGroup({ kind: 'synth', bytes: NO_DATA })
+      if (this.localPortals.has(d.name)) return this.group.add({ kind: 'synth', bytes: NO_DATA })
       if (this.multi && this.multi.bind.portal === d.name) {
         this.multi.shape.describe = true
         return
       }
-      return this.toGroup({
+      return this.group.add({
         kind: 'server',
         needsServer: true,
         portal: true,
@@ -562,12 +540,12 @@ export class Session implements TrackerOwner {
       })
     }
     const stmt = this.statements.get(d.name)
-    if (!stmt) return this.refuseInGroup(this.noStatement(d.name, 'Describe'))
-    return this.toGroup({
+    if (!stmt) return this.group.refuse(this.noStatement(d.name, 'Describe'))
+    return this.group.add({
       kind: 'server',
       needsServer: true,
       send: (conn) => {
-        this.ensurePrepared(conn, stmt)
+        ensurePrepared(conn, stmt)
         conn.tracker.push({ expect: Expect.DescribeStatement, mode: 'forward' })
         conn.write(stmt.serverName === '' ? frame.raw : encodeTarget('Describe', 'S', stmt.serverName))
       },
@@ -577,14 +555,14 @@ export class Session implements TrackerOwner {
   private onExecute(frame: Frame): Promise<void> | void {
     const { portal, maxRows } = decodeExecute(frame.body)
     const local = this.localPortals.get(portal)
-    if (local) return this.toGroup({ kind: 'synth', bytes: commandComplete(local()) })
+    if (local) return this.group.add({ kind: 'synth', bytes: commandComplete(local()) })
     if (this.multi && this.multi.bind.portal === portal) {
       if (maxRows > 0)
-        return this.refuseInGroup(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
+        return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
       this.multi.shape.execute = true
       return
     }
-    return this.toGroup({
+    return this.group.add({
       kind: 'server',
       needsServer: true,
       portal: true,
@@ -602,13 +580,13 @@ export class Session implements TrackerOwner {
     if (c.kind === 'S') {
       // The server-side statement is shared with other clients and stays; only this client's name goes.
       this.statements.delete(c.name)
-      return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
+      return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
     }
     if (this.multi?.bind.portal === c.name) this.multi = null
     // Closing a portal that cannot exist (no server holds anything for this client) is not an error.
-    if (this.localPortals.delete(c.name) || !(this.groupConn ?? this.attached))
-      return this.toGroup({ kind: 'synth', bytes: CLOSE_COMPLETE })
-    return this.toGroup({
+    if (this.localPortals.delete(c.name) || !(this.group.conn ?? this.attached))
+      return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
+    return this.group.add({
       kind: 'server',
       needsServer: true,
       portal: true,
@@ -620,10 +598,8 @@ export class Session implements TrackerOwner {
   }
 
   private async onSync(): Promise<void> {
-    if (this.skipToSync) {
-      this.skipToSync = false
-      this.groupBound = false
-      this.held = []
+    if (this.group.skipToSync) {
+      this.group.end()
       this.multi = null
       this.emitAfterPending(readyForQuery(this.txStatus))
       return
@@ -632,17 +608,15 @@ export class Session implements TrackerOwner {
     if (multi) {
       this.multi = null
       // What the group sent to a server before its Bind (postgres.js's Parse and Describe) ends there first.
-      if (await this.groupServer()) this.leaveGroupServer()
-      this.groupConn = null
-      this.groupBound = false
+      if (await this.group.server()) this.group.leaveServer()
+      this.group.end()
       this.localPortals.clear()
       if (!(await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))))
         this.emitAfterPending(readyForQuery(this.txStatus))
       return
     }
-    const conn = await this.groupServer()
-    this.groupConn = null
-    this.groupBound = false
+    const conn = await this.group.server()
+    this.group.end()
     this.localPortals.clear()
     if (conn) {
       conn.tracker.push({ expect: Expect.Sync, mode: 'forward', done: (ok) => this.settlePortals(ok) })
@@ -653,7 +627,7 @@ export class Session implements TrackerOwner {
   }
 
   private async onFlush(frame: Frame): Promise<void> {
-    const conn = await this.groupServer()
+    const conn = await this.group.server()
     if (conn) await this.send(conn, frame.raw)
   }
 
@@ -661,47 +635,6 @@ export class Session implements TrackerOwner {
     const conn = this.currentServer() ?? (await this.connFor(this.defaultShard(), 'primary'))
     conn.tracker.push({ expect: Expect.FunctionCall, mode: 'forward' })
     await this.send(conn, frame.raw)
-  }
-
-  /** The server of the current group, choosing one if held messages need it; null when none is needed. */
-  private async groupServer(): Promise<ServerConnection | null> {
-    let conn = this.groupConn ?? this.currentServer()
-    if (!conn && this.held.some((h) => h.kind === 'server' && (h.needsServer || !h.synthWithoutServer))) {
-      conn = await this.connFor(this.defaultShard(), 'primary')
-    }
-    if (conn) {
-      this.groupConn = conn
-      this.flushHeld(conn)
-      return conn
-    }
-    const out: Buffer[] = []
-    for (const h of this.held) out.push(h.kind === 'synth' ? h.bytes : h.synthWithoutServer!)
-    this.held = []
-    if (out.length) this.emitAfterPending(Buffer.concat(out))
-    return null
-  }
-
-  /** Adds a message to the current group: sent now when the group's server is known, else held. */
-  private toGroup(item: Held): void {
-    const portalHome = item.kind === 'server' && item.portal && this.held.length === 0 ? this.attached?.conn : undefined
-    const conn = this.groupConn ?? this.currentServer() ?? portalHome
-    if (!conn) {
-      this.held.push(item)
-      return
-    }
-    this.groupConn = conn
-    this.flushHeld(conn)
-    if (item.kind === 'synth') conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: item.bytes })
-    else item.send(conn)
-  }
-
-  private flushHeld(conn: ServerConnection): void {
-    const held = this.held
-    this.held = []
-    for (const h of held) {
-      if (h.kind === 'synth') conn.tracker.push({ expect: Expect.Parse, mode: 'synth', bytes: h.bytes })
-      else h.send(conn)
-    }
   }
 
   /** A server that must serve the next message whatever its route: inside a transaction or a pinned session. */
@@ -715,72 +648,11 @@ export class Session implements TrackerOwner {
   }
 
   /**
-   * A refusal inside an extended-protocol group. With a server in the group, the server itself is made to fail
-   * (so it skips to Sync and aborts an open transaction) and its error is replaced by ours; without one, the
-   * proxy answers what is held, the error, and skips to Sync.
-   */
-  private refuseInGroup(err: PgError): void {
-    this.services.metrics.error(err.code)
-    const conn = this.groupConn ?? this.currentServer()
-    if (conn) {
-      this.groupConn = conn
-      this.flushHeld(conn)
-      conn.tracker.push({ expect: Expect.Bind, mode: 'forward', replaceError: errorResponse(err) })
-      conn.write(encodeBind('', INVALID_STATEMENT, [], [], []))
-      return
-    }
-    const out: Buffer[] = []
-    for (const h of this.held) if (h.kind === 'synth') out.push(h.bytes)
-    else if (h.synthWithoutServer) out.push(h.synthWithoutServer)
-    this.held = []
-    out.push(errorResponse(err))
-    if (this.pendingBegin !== null) this.txStatus = 'E'
-    this.emitAfterPending(Buffer.concat(out))
-    this.skipToSync = true
-  }
-
-  /**
    * Why a statement cannot be used: it does not exist (26000), or it is of the other kind. Postgres lets EXECUTE
    * run a Parse'd statement and Bind a PREPAREd one; pgshard keeps the two apart and says so (0A000).
    */
   private noStatement(name: string, use: 'EXECUTE' | 'Bind' | 'Describe'): PgError {
     return name === '' || !this.statements.has(name) ? missingStatement(name) : otherKindOfStatement(name, use)
-  }
-
-  private ensurePrepared(conn: ServerConnection, stmt: ClientStatement): void {
-    if (stmt.serverName === '') {
-      if (conn.unnamedOwner === stmt) return
-      conn.unnamedOwner = stmt
-      conn.tracker.push({ expect: Expect.Parse, mode: 'suppress' })
-      conn.write(renameParse('', stmt.tail))
-      return
-    }
-    if (this.holdsPrepared(conn, stmt.serverName)) return
-    conn.tracker.push({ expect: Expect.Parse, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(stmt.serverName) })
-    conn.write(renameParse(stmt.serverName, stmt.tail))
-  }
-
-  /**
-   * Whether the connection already has statement `name` (marked as just used). If not, it is recorded as being
-   * prepared there, after room was made for it; the caller sends the Parse or PREPARE.
-   */
-  private holdsPrepared(conn: ServerConnection, name: string): boolean {
-    if (conn.prepared.has(name)) {
-      conn.prepared.touch(name)
-      return true
-    }
-    this.evictFor(conn, name)
-    conn.prepared.add(name)
-    return false
-  }
-
-  /** Closes the least recently used statements of a connection that is full. */
-  private evictFor(conn: ServerConnection, keep: string): void {
-    for (const name of conn.prepared.evictions(keep)) {
-      conn.prepared.delete(name)
-      conn.tracker.push({ expect: Expect.Close, mode: 'suppress' })
-      conn.write(encodeTarget('Close', 'S', name))
-    }
   }
 
   // ---------------------------------------------------------------- several shards
@@ -978,7 +850,7 @@ export class Session implements TrackerOwner {
   /** Gives the attached connection back (transaction pooling) or parks it (session pooling). */
   private detach(): void {
     if (!this.attached) return
-    this.groupConn = null
+    this.group.conn = null
     this.lease.release()
   }
 
@@ -1157,7 +1029,7 @@ export class Session implements TrackerOwner {
       return
     }
     this.txWrote = false
-    if (!this.sessionMode && !this.pinnedBy && this.held.length === 0 && this.groupConn === null) this.detach()
+    if (!this.sessionMode && !this.pinnedBy && this.group.held.length === 0 && this.group.conn === null) this.detach()
     if (this.draining && !this.running && this.atBoundary()) this.fatal(shutdownError())
   }
 
@@ -1234,12 +1106,12 @@ export class Session implements TrackerOwner {
   onServerClosed(err: Error | null): void {
     const a = this.lease.lost()
     if (!a) return
-    this.groupConn = null
+    this.group.conn = null
     this.services.serverFailed(a.placement.nodeName, err ?? new Error('server closed the connection'))
     const unit = this.unit
     if (unit?.frames && unit.bytesOut === this.stats.bytesOut && !this.closed) {
       this.unit = null
-      this.held = []
+      this.group.held = []
       this.avoid = a.placement.nodeName
       this.replay.push(...unit.frames)
       this.lease.wakeIdleWaiters()

@@ -1,0 +1,44 @@
+import type { ServerConnection } from '../pool/ServerConnection.js'
+import { encodeTarget, renameParse } from '../protocol/FrontendMessages.js'
+import { Expect } from '../protocol/ResponseTracker.js'
+import type { ClientStatement } from './ClientStatements.js'
+
+// A client's statements on whichever server connection runs them: prepared there under the proxy's names (shared
+// by identical statements) when first needed, the least recently used closed when the connection's cache is full.
+
+/** Prepares the client's statement on the connection unless it holds it already (the Parse's reply is the proxy's). */
+export function ensurePrepared(conn: ServerConnection, stmt: ClientStatement): void {
+  if (stmt.serverName === '') {
+    if (conn.unnamedOwner === stmt) return
+    conn.unnamedOwner = stmt
+    conn.tracker.push({ expect: Expect.Parse, mode: 'suppress' })
+    conn.write(renameParse('', stmt.tail))
+    return
+  }
+  if (holdsPrepared(conn, stmt.serverName)) return
+  conn.tracker.push({ expect: Expect.Parse, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(stmt.serverName) })
+  conn.write(renameParse(stmt.serverName, stmt.tail))
+}
+
+/**
+ * Whether the connection already has statement `name` (marked as just used). If not, it is recorded as being
+ * prepared there, after room was made for it; the caller sends the Parse or PREPARE.
+ */
+export function holdsPrepared(conn: ServerConnection, name: string): boolean {
+  if (conn.prepared.has(name)) {
+    conn.prepared.touch(name)
+    return true
+  }
+  evictFor(conn, name)
+  conn.prepared.add(name)
+  return false
+}
+
+/** Closes the least recently used statements of a connection that is full. */
+function evictFor(conn: ServerConnection, keep: string): void {
+  for (const name of conn.prepared.evictions(keep)) {
+    conn.prepared.delete(name)
+    conn.tracker.push({ expect: Expect.Close, mode: 'suppress' })
+    conn.write(encodeTarget('Close', 'S', name))
+  }
+}
