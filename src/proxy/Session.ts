@@ -33,6 +33,7 @@ import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js
 import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import { searchPathOf } from '../router/SearchPath.js'
 import { ExtendedGroup } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
@@ -88,6 +89,9 @@ export class Session implements TrackerOwner {
   /** SET LOCAL, SET TRANSACTION and savepoints sent while the BEGIN waits: they follow it to its shard. */
   private followBegin: { sql: string; plan: StatementPlan }[] = []
   private txReadOnly = false
+  /** The search_path setting last read, and its schemas (searchPath()). */
+  private searchPathFrom: string | null = null
+  private searchPathNames: string[] | null = null
   /** The isolation level the client's BEGIN named, if it named one. */
   private txIsolation: string | undefined
   private readonly hints = new RoutingHints()
@@ -753,10 +757,25 @@ export class Session implements TrackerOwner {
       inTransaction: inServerTx || this.pendingBegin !== null,
       txReadOnly: this.txReadOnly,
       serializable: this.txIsolation === undefined ? this.settings.serializableByDefault : this.txIsolation === 'serializable',
+      searchPath: this.searchPath(),
     }
     const route = this.services.route(analyzed, param, ctx)
     this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' ? 'scatter' : route.kind)
     return route
+  }
+
+  /**
+   * The client's search_path as schema names, `$user` being its user, to find which table an unqualified name
+   * is: read again only when the setting changes.
+   */
+  private searchPath(): string[] {
+    const sql = this.settings.wanted.get('search_path') ?? null
+    if (this.searchPathNames === null || sql !== this.searchPathFrom) {
+      this.searchPathFrom = sql
+      const names = (sql === null ? null : searchPathOf(sql)) ?? ['$user', 'public']
+      this.searchPathNames = names.map((n) => (n === '$user' ? this.identity.user.name : n))
+    }
+    return this.searchPathNames
   }
 
   /**
