@@ -337,9 +337,14 @@ t.test('sharded tables: unpinned reads scatter, unpinned writes need broadcast_w
       expect: { kind: 'error', code: '0A000', message: /UPDATE on accounts has no condition on the sharding key accounts\.id/, hint: /WHERE id = .*broadcast_writes/ },
     },
     {
-      name: 'UPDATE on two shards',
+      name: 'UPDATE on two shards: the statement on each, summed',
       plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [accounts], writtenTables: [accounts], pins: [pin(accounts, 'id', lit(K0), lit(K2))] }),
-      expect: { kind: 'error', code: '0A000', message: /UPDATE on accounts touches shards s0, s2: a write must stay on one shard/ },
+      expect: { kind: 'broadcast', tag: 'sum', shards: [0, 2], reason: /UPDATE on accounts touches shards s0, s2: the statement on each of them/ },
+    },
+    {
+      name: 'UPDATE on two shards reading the table again',
+      plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [accounts, accounts], writtenTables: [accounts], pins: [pin(accounts, 'id', lit(K0), lit(K2))] }),
+      expect: { kind: 'error', code: '0A000' },
     },
     { name: 'UPDATE unpinned with broadcast_writes', plan: plan({ kind: 'update', tables: [events], writtenTables: [events] }), expect: { kind: 'broadcast', role: 'primary', reason: /broadcast_writes/ } },
     {

@@ -14,7 +14,6 @@ import type { FrontendReader } from '../protocol/FrontendReader.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from '../protocol/ServerMessages.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { StatementPlan } from '../router/StatementPlan.js'
 import { HandshakeInput, readStartup } from './ClientHandshake.js'
 import { Session } from './Session.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
@@ -37,7 +36,6 @@ export interface AdminClient {
 export interface RoutingEngine {
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
-  broadcastTag(plan: StatementPlan): 'first' | 'sum'
   /** The shard map changed (reload). */
   reconfigure(config: Config): void
 }
@@ -112,7 +110,6 @@ export class ProxyServer {
       metrics,
       analyze: (sql) => this.routing.analyze(sql),
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
-      broadcastTag: (plan) => this.routing.broadcastTag(plan),
       place: (shard, role, identity, options) => this.place(shard, role, identity, options),
       cancel: (nodeName, conn) => this.cancelOnServer(nodeName, conn),
       serverFailed: (nodeName, err) => {

@@ -709,7 +709,7 @@ export class Session implements TrackerOwner {
       }
       const transactional = plan.kind !== 'ddl' || !/\bconcurrently\b/i.test(stmt.sql)
       if (route.kind === 'broadcast') {
-        await executor.write(shards.map((shard) => ({ shard, stmt })), this.services.broadcastTag(plan), shape, transactional)
+        await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional)
         return false
       }
       if (route.kind === 'copy_split') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `only COPY FROM STDIN splits its rows (${route.reason})`)

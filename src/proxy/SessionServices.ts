@@ -48,8 +48,6 @@ export interface SessionServices {
   readonly metrics: DataPathMetrics
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
-  /** How a write sent to every shard answers: one shard's tag (reference tables, DDL) or the summed count. */
-  broadcastTag(plan: StatementPlan): 'first' | 'sum'
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */
   place(shard: number, role: Role, identity: Identity, options?: PickOptions): Placement
   /** Sends a CancelRequest to the server holding this backend. */

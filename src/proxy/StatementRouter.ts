@@ -1,7 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import { FunctionVolatility, type CatalogFunction } from '../router/FunctionVolatility.js'
 import type { BoundParam, Route, RoutingContext } from '../router/Route.js'
-import type { StatementPlan } from '../router/StatementPlan.js'
 import { Router } from '../router/Router.js'
 import { ShardMap } from '../router/ShardMap.js'
 import { SqlAnalysisError } from '../router/SqlParser.js'
@@ -50,12 +49,6 @@ export class StatementRouter implements RoutingEngine {
       if (err instanceof SqlAnalysisError) return { plan: null, literals: [], firstParam: 1, text: sql, hit: false }
       throw err
     }
-  }
-
-  /** DDL and writes to reference tables answer like one shard; writes to sharded tables sum their counts. */
-  broadcastTag(plan: StatementPlan): 'first' | 'sum' {
-    if (plan.kind === 'ddl') return 'first'
-    return plan.writtenTables.some((t) => this.map.shardedTable(t, ['public']) !== undefined) ? 'sum' : 'first'
   }
 
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route {

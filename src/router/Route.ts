@@ -35,7 +35,11 @@ export type Route =
   | { kind: 'shard'; shard: number; role: Role; reason: string }
   /** Every shard: a read merged by `scatter`, or a write/DDL sent to all (all or nothing). */
   | { kind: 'scatter'; plan: ScatterPlan; role: Role; reason: string }
-  | { kind: 'broadcast'; role: 'primary'; reason: string }
+  /**
+   * The same statement on several shards (`shards`, else every one), all or nothing; the client gets one
+   * shard's answer (`first`: DDL, a reference table, identical everywhere) or the rows and counts of all (`sum`).
+   */
+  | { kind: 'broadcast'; role: 'primary'; tag: 'first' | 'sum'; shards?: number[]; reason: string }
   /** A multi-row INSERT split into one statement per shard; `sql` is the full text for that shard. */
   | { kind: 'split'; parts: { shard: number; sql: string; rows: number }[]; reason: string }
   /**

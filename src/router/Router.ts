@@ -210,7 +210,7 @@ export class Router {
   private routeDdl(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
     const everywhere = [...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference])]
     if (everywhere.length === 0 && tables.unsharded.length === 0) {
-      return { kind: 'broadcast', role: 'primary', reason: 'DDL naming no table: every shard' }
+      return { kind: 'broadcast', role: 'primary', tag: 'first', reason: 'DDL naming no table: every shard' }
     }
     if (everywhere.length === 0) {
       return this.single(plan, ctx, this.map.defaultShard, `DDL on unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
@@ -221,7 +221,7 @@ export class Router {
         `DDL names ${list(everywhere)} (on every shard) and unsharded table ${list(tables.unsharded)} (only on shard ${this.defaultName()}): it cannot run on one shard or on all`,
       )
     }
-    return { kind: 'broadcast', role: 'primary', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
+    return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
   }
 
   private routeCopyFrom(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
@@ -239,7 +239,7 @@ export class Router {
       return { kind: 'copy_split', copy, key: t.key, keyShard: (text) => this.map.shardForTypedHint(t.keyType, text), reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}` }
     }
     if (tables.writtenReference.length > 0) {
-      return { kind: 'broadcast', role: 'primary', reason: `COPY into reference table ${list(tables.writtenReference)}: every shard` }
+      return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `COPY into reference table ${list(tables.writtenReference)}: every shard` }
     }
     return this.single(plan, ctx, this.map.defaultShard, `COPY into unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
   }
@@ -320,7 +320,7 @@ export class Router {
           `${verb} writes reference table ${list(tables.writtenReference)} using ${list(others)}: a reference table is written on every shard, so the statement may use only reference tables`,
         )
       }
-      return { kind: 'broadcast', role: 'primary', reason: `${verb} on reference table ${list(tables.writtenReference)}: every shard` }
+      return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `${verb} on reference table ${list(tables.writtenReference)}: every shard` }
     }
     if (tables.sharded.length === 0) {
       if (tables.unsharded.length > 0) {
@@ -362,7 +362,14 @@ export class Router {
         tables.sharded.every((u) => tables.writtenSharded.has(u.table)) &&
         [...tables.writtenSharded].every((t) => t.broadcastWrites)
       if (broadcastable) {
-        return { kind: 'broadcast', role: 'primary', reason: `${verb} on ${sharded} ${where}: broadcast_writes, every shard` }
+        return { kind: 'broadcast', role: 'primary', tag: 'sum', reason: `${verb} on ${sharded} ${where}: broadcast_writes, every shard` }
+      }
+      // An UPDATE or DELETE of one sharded table whose key conditions (IN, OR) name rows on several shards, and
+      // that reads no other sharded table: each shard runs it on its own rows.
+      const lone = tables.sharded.length === 1 && tables.writtenSharded.has(tables.sharded[0].table)
+      if ((plan.kind === 'update' || plan.kind === 'delete') && unpinned.length === 0 && lone) {
+        const shards = [...needed].sort((a, b) => a - b)
+        return { kind: 'broadcast', role: 'primary', tag: 'sum', shards, reason: `${verb} on ${sharded} ${where}: the statement on each of them, all or nothing` }
       }
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,

@@ -1,0 +1,40 @@
+// An UPDATE or DELETE whose key conditions (IN, OR) name rows on several shards runs on each of those shards,
+// all or nothing, answering like one server: the summed count and every shard's RETURNING rows.
+import pg from 'pg'
+import t from 'tap'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'bigint' }] }
+const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const keyOn = (shard: number, from = 1): number => {
+  for (let k = from; ; k++) if (map.ring.shardFor(String(k)) === shard) return k
+}
+const [k0, k1] = [keyOn(0), keyOn(1)]
+const client = new pg.Client(fx.pgOptions)
+await client.connect()
+t.teardown(() => client.end())
+await client.query('CREATE TABLE items (id bigint PRIMARY KEY, qty int)')
+await client.query(`INSERT INTO items (id, qty) VALUES (${k0}, 10), (${k1}, 20), (${keyOn(0, k0 + 1)}, 30)`)
+const qty = async (id: number) => (await client.query(`SELECT qty FROM items WHERE id = ${id}`)).rows[0]?.qty
+
+t.test('UPDATE … WHERE key IN (keys on two shards): both rows, one answer', async (t) => {
+  const r = await client.query(`UPDATE items SET qty = qty + 1 WHERE id IN (${k0}, ${k1}) RETURNING id, qty`)
+  t.equal(r.rowCount, 2, 'UPDATE 2')
+  t.same(r.rows.map((row) => [Number(row.id), row.qty]).sort((a, b) => a[0] - b[0]), [[k0, 11], [k1, 21]].sort((a, b) => a[0] - b[0]), 'RETURNING from both shards')
+  const p = await client.query('UPDATE items SET qty = qty * 2 WHERE id = $1 OR id = $2', [k0, k1])
+  t.equal(p.rowCount, 2, 'with parameters and OR (extended protocol)')
+  t.same([await qty(k0), await qty(k1)], [22, 42])
+})
+
+t.test('all or nothing: a shard that fails rolls the others back', async (t) => {
+  await t.rejects(client.query(`UPDATE items SET qty = 1 / (id - ${k1}) WHERE id IN (${k0}, ${k1})`), { code: '22012' })
+  t.same([await qty(k0), await qty(k1)], [22, 42], 'the shard where it succeeded kept nothing')
+  await client.query('BEGIN')
+  await t.rejects(client.query(`DELETE FROM items WHERE id IN (${k0}, ${k1})`), { code: '0A000', message: /cross-shard transactions are not supported/ })
+  await client.query('ROLLBACK')
+  const d = await client.query(`DELETE FROM items WHERE id IN (${k0}, ${k1})`)
+  t.equal(d.rowCount, 2, 'DELETE 2 outside a transaction')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 1, 'the third row stays')
+})
