@@ -38,3 +38,15 @@ t.test('all or nothing: a shard that fails rolls the others back', async (t) => 
   t.equal(d.rowCount, 2, 'DELETE 2 outside a transaction')
   t.equal((await client.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 1, 'the third row stays')
 })
+
+t.test('key = ANY(array): a parameter (node-postgres sends arrays as text) or a literal pins the elements’ shards', async (t) => {
+  await client.query('INSERT INTO items (id, qty) VALUES ($1, 1), ($2, 2)', [k0, k1])
+  const one = await client.query("SELECT id, qty, current_setting('port') AS port FROM items WHERE id = ANY($1)", [[k1]])
+  t.same(one.rows.map((r) => r.qty), [2], 'a one-element array: its shard alone')
+  t.equal(Number(one.rows[0].port), fx.topo.shards[map.ring.shardFor(String(k1))].primary.port, 'and it ran there')
+  const up = await client.query(`UPDATE items SET qty = qty + 10 WHERE id = ANY('{${k0},${k1}}') RETURNING qty`)
+  t.same(up.rows.map((r) => r.qty).sort(), [11, 12], 'a literal array across shards: the UPDATE on each')
+  const del = await client.query('DELETE FROM items WHERE id = ANY($1::bigint[])', [[k0, k1]])
+  t.equal(del.rowCount, 2, 'a parameter array across shards: DELETE 2')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 1)
+})

@@ -14,6 +14,8 @@
 //   unpinned (the safe side).
 //   A NULL compared in WHERE matches no row, so it pins nothing; a NULL key in INSERT VALUES is refused
 //   (23502). Key conditions that match no row at all (k = NULL, k = 1 AND k = 2) go to one shard.
+//   `k = ANY(array)` pins the shards of the array's elements (text or binary, a parameter or a literal); an
+//   array that cannot be read pins nothing.
 // - Reference tables only: reads go to the transaction's shard, else the default shard (deterministic;
 //   replicas spread the load); writes go to every shard and may use only reference tables.
 // - DDL naming a sharded or reference table goes to every shard, DDL naming only other tables to the default
@@ -33,6 +35,7 @@
 //   runs outside a transaction or in a READ ONLY one, and routing.read_from is 'replica'. A role hint
 //   'primary' forces the primary; 'replica' allows a replica despite unknown functions or read_from, but
 //   never for a write or inside a read-write transaction.
+import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
@@ -522,17 +525,30 @@ export class Router {
         this.map.shardedTable(pin.table, searchPath) === use.table &&
         (occurrences === 1 || sameReference(pin.table, use.ref)),
     )
-    if (pins.length === 0) return 'all'
     let result: Set<number> | undefined
     for (const pin of pins) {
       const shards = new Set<number>()
+      let readable = true
       for (const v of pin.values) {
-        const shard = this.valueShard(use.table, v, param, false)
-        if (shard !== undefined) shards.add(shard)
+        const found = 'array' in v && v.array ? this.arrayShards(use.table, v, param) : [this.valueShard(use.table, v, param, false)]
+        if (found === null) readable = false
+        else for (const shard of found) if (shard !== undefined) shards.add(shard)
       }
-      result = result === undefined ? shards : new Set([...result].filter((s) => shards.has(s)))
+      // An array pgshard cannot read narrows nothing (other pins on the key still may).
+      if (readable) result = result === undefined ? shards : new Set([...result].filter((s) => shards.has(s)))
     }
-    return result!
+    return result ?? 'all'
+  }
+
+  /** The shards of each element of an array compared with the key (`k = ANY($1)`); null if it cannot be read. */
+  private arrayShards(table: ShardedTable, v: ValueRef, param: (n: number) => BoundParam | undefined): number[] | null {
+    let bound: BoundParam | undefined
+    if ('literal' in v) bound = { value: v.literal, format: 0, typeOid: 0 }
+    else if ('param' in v) bound = param(v.param)
+    if (bound === undefined) return null
+    const elements = arrayElements(bound)
+    if (elements === null) return null
+    return elements.filter((e) => e.value !== null).map((e) => this.map.shardForKey(table, e))
   }
 
   /** Each INSERT row's shard; a key given by an expression is refused, or undefined when `expressions` allows it. */

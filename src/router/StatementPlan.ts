@@ -2,10 +2,13 @@
 // cached by (normalized) text and survives a reload of the map. The Router turns a plan plus the bound
 // values and the session's hints into a Route.
 
-/** A value the statement compares a column with: a parameter ($n of the analyzed text) or a constant. */
+/**
+ * A value the statement compares a column with: a parameter ($n of the analyzed text) or a constant; `array`
+ * when the column is compared with each element of it (`k = ANY($1)`, `k = ANY('{1,2}')`).
+ */
 export type ValueRef =
-  | { param: number; negate?: boolean; cast?: string }
-  | { literal: string; cast?: string }
+  | { param: number; negate?: boolean; cast?: string; array?: true }
+  | { literal: string; cast?: string; array?: true }
   | { null: true }
 
 export interface TableRef {

@@ -483,14 +483,20 @@ class Scope {
       if (r !== null && lv !== null) facts.pins.set(r, [lv])
       return facts
     }
-    // `k IN (…)` and `k = ANY(ARRAY[…])` with constants or parameters; `k = ANY($1)` (one array) stays unpinned.
+    // `k IN (…)` and `k = ANY(ARRAY[…])` with constants or parameters; `k = ANY($1)` and `k = ANY('{…}')`
+    // compare with each element of one array value.
+    const col = this.column(expr.lexpr)
+    if (expr.kind === 'AEXPR_OP_ANY' && col !== null && asNode(expr.rexpr, 'A_ArrayExpr') === undefined) {
+      const whole = valueRefOf(asNode(expr.rexpr, 'TypeCast')?.arg ?? expr.rexpr)
+      if (whole !== null && !('null' in whole) && !('negate' in whole && whole.negate) && whole.cast === undefined) facts.pins.set(col, [{ ...whole, array: true }])
+      return facts
+    }
     const items =
       expr.kind === 'AEXPR_IN'
         ? asNode(expr.rexpr, 'List')?.items
         : expr.kind === 'AEXPR_OP_ANY'
           ? asNode(expr.rexpr, 'A_ArrayExpr')?.elements
           : undefined
-    const col = this.column(expr.lexpr)
     if (items === undefined || col === null) return facts
     const values = new ValueSet()
     for (const item of items) {
