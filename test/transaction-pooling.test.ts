@@ -382,6 +382,26 @@ t.test('SET TRANSACTION, SET LOCAL and savepoints after BEGIN follow the transac
   t.equal((await c.query('SELECT n FROM tx_items WHERE id = 1')).rows[0].n, 1, 'and the session goes on')
 })
 
+t.test('a shared statement whose table changed columns is prepared again: one error on the connection, not one per client forever', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1 } } })
+  const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
+  await a.query('CREATE TABLE altered (id int, v int)')
+  await a.query('INSERT INTO altered VALUES (1, 10)')
+  const q = { name: 'q', text: 'SELECT * FROM altered WHERE id = $1', values: [1] }
+  t.same((await a.query(q)).rows, [{ id: 1, v: 10 }])
+  await a.query('ALTER TABLE altered ADD COLUMN extra text')
+  // The one server connection holds the statement as A prepared it: Postgres refuses the old plan once.
+  await t.rejects(b.query(q), { code: '0A000', message: /cached plan must not change result type/ })
+  t.same((await b.query(q)).rows, [{ id: 1, v: 10, extra: null }], 'B again: prepared anew, the new columns')
+  t.same((await a.query(q)).rows, [{ id: 1, v: 10, extra: null }], 'A (its driver only Binds now) too')
+  await a.query('PREPARE sq AS SELECT * FROM altered')
+  await a.query('EXECUTE sq')
+  await a.query('ALTER TABLE altered DROP COLUMN extra')
+  await t.rejects(a.query('EXECUTE sq'), { code: '0A000' })
+  t.equal((await b.query('PREPARE sq AS SELECT * FROM altered')).command, 'PREPARE')
+  t.same((await b.query('EXECUTE sq')).rows, [{ id: 1, v: 10 }], 'SQL EXECUTE: prepared anew after the refusal')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

@@ -5,6 +5,8 @@
 export class PreparedSet {
   // A Map iterates in insertion order: delete + set moves a name to the most recent end.
   private readonly names = new Map<string, true>()
+  /** Names still prepared on the server under a plan it refuses to run: closed before they are prepared again. */
+  private readonly stale = new Set<string>()
 
   constructor(readonly capacity: number) {}
 
@@ -27,6 +29,17 @@ export class PreparedSet {
 
   clear(): void {
     this.names.clear()
+    this.stale.clear()
+  }
+
+  /** The server's statement under `name` must be closed and prepared again before its next use. */
+  markStale(name: string): void {
+    if (this.names.delete(name)) this.stale.add(name)
+  }
+
+  /** Whether `name` was stale (it is not any more: the caller closes it). */
+  takeStale(name: string): boolean {
+    return this.stale.delete(name)
   }
 
   get size(): number {

@@ -32,6 +32,8 @@ export interface Pending {
    * The body is only valid during the call.
    */
   captureError?: (body: Buffer) => void
+  /** Sees the server's ErrorResponse body, however it is then handled (valid only during the call). */
+  sawError?: (body: Buffer) => void
   /** Called once when the request is answered (ok false: it failed or was skipped after an earlier error). */
   done?: (ok: boolean) => void
   /** Called with each CommandComplete tag this request produces. */
@@ -225,6 +227,7 @@ export class ResponseTracker implements BackendHandler {
     const code = errorField(body, 0x43) ?? 'XX000'
     const severity = errorField(body, 0x56) ?? errorField(body, 0x53) ?? 'ERROR'
     this.owner?.onError?.(code, severity === 'FATAL' || severity === 'PANIC', p?.replaceError !== undefined)
+    p?.sawError?.(body)
     if (p?.replaceError) this.owner?.toClient(p.replaceError)
     else if (p?.captureError) p.captureError(body)
     else if (this.carried && p) {

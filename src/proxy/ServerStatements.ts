@@ -1,6 +1,6 @@
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { encodeTarget, renameParse } from '../protocol/FrontendMessages.js'
-import { Expect } from '../protocol/ResponseTracker.js'
+import { Expect, errorField } from '../protocol/ResponseTracker.js'
 import type { ClientStatement } from './ClientStatements.js'
 
 // A client's statements on whichever server connection runs them: prepared there under the proxy's names (shared
@@ -30,8 +30,24 @@ export function holdsPrepared(conn: ServerConnection, name: string): boolean {
     return true
   }
   evictFor(conn, name)
+  if (conn.prepared.takeStale(name)) {
+    conn.tracker.push({ expect: Expect.Close, mode: 'suppress' })
+    conn.write(encodeTarget('Close', 'S', name))
+  }
   conn.prepared.add(name)
   return false
+}
+
+/**
+ * After a table a statement reads changed its columns, Postgres refuses to run the statement as prepared
+ * ("cached plan must not change result type") until it is prepared again. Statements are shared on a server
+ * connection, so such a refusal marks this one for closing and preparing again at its next use: one error per
+ * connection, not one for every client that ever runs it there.
+ */
+export function forgetIfReplanRefused(conn: ServerConnection, name: string, error: Buffer): void {
+  if (errorField(error, 0x43) !== '0A000' || errorField(error, 0x52) !== 'RevalidateCachedQuery') return
+  if (name === '') conn.unnamedOwner = null
+  else conn.prepared.markStale(name)
 }
 
 /** Closes the least recently used statements of a connection that is full. */

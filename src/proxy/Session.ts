@@ -54,7 +54,7 @@ import {
 } from './SessionErrors.js'
 import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { ServerLease, type Attachment } from './ServerLease.js'
-import { ensurePrepared, holdsPrepared } from './ServerStatements.js'
+import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
@@ -388,7 +388,7 @@ export class Session implements TrackerOwner {
       conn.tracker.push({ expect: Expect.Query, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(entry.serverName) })
       conn.write(encodeQuery(entry.prepareSql))
     }
-    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(null, conn) })
+    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(null, conn), sawError: (body) => forgetIfReplanRefused(conn, entry.serverName, body) })
     await this.send(conn, encodeQuery(replaceIdentifierAt(sql, e.nameLocation, entry.serverName)))
   }
 
@@ -509,7 +509,12 @@ export class Session implements TrackerOwner {
     // The statement is done when its Execute is: metrics and session effects wait for that.
     const completion = this.completion(stmt.plan, conn)
     this.portalCompletion.set(b.portal, completion)
-    conn.tracker.push({ expect: Expect.Bind, mode: 'forward', done: (ok) => ok || this.failPortal(b.portal, completion) })
+    conn.tracker.push({
+      expect: Expect.Bind,
+      mode: 'forward',
+      done: (ok) => ok || this.failPortal(b.portal, completion),
+      sawError: (body) => forgetIfReplanRefused(conn, stmt.serverName, body),
+    })
     await this.send(conn, stmt.serverName === '' ? frame.raw : renameBind(frame.body, b, stmt.serverName))
   }
 
