@@ -115,6 +115,7 @@ export class CopyInFanout {
     if (full.length > 0) return Promise.all(full.map((c) => c.drained())).then(() => undefined)
   }
 
+  /** `rows` by shard index; `held` is one connection per shard, in shard order (MultiShardExecutor.hold). */
   private writeRows(rows: Buffer[][], full: ServerConnection[]): void {
     rows.forEach((r, i) => {
       if (r.length === 0 || this.over[i]) return
