@@ -176,3 +176,18 @@ t.test('COPY … TO STDOUT of a table or a filtering query: every shard’s rows
   await client.query('ROLLBACK')
   t.equal((await client.query('SELECT count(*)::int AS n FROM items WHERE id = 1')).rows[0].n, 1, 'the session goes on')
 })
+
+t.test('any other message than COPY data during a split COPY ends it with 08P01, as a server does; nothing is kept', async (t) => {
+  const raw = await RawClient.login(fx.port, 'app')
+  t.teardown(() => raw.end())
+  raw.send(encodeQuery('COPY bulk (id, pad) FROM STDIN'))
+  await raw.until('G')
+  raw.send(encodeCopyData([Buffer.from('900001\tx\n900002\ty\n')]))
+  raw.send(encodeQuery('SELECT 1'))
+  const reply = await raw.until('Z')
+  const error = reply.find((m) => m.type === 'E')
+  t.match(error?.body.toString('latin1') ?? 'no error', /08P01.*unexpected message type Q during COPY from stdin/s)
+  raw.send(encodeQuery('SELECT 2'))
+  t.ok((await raw.until('Z')).some((m) => m.type === 'D'), 'the session goes on')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM bulk WHERE id > 900000')).rows[0].n, 0, 'no row of the ended COPY was kept')
+})

@@ -148,6 +148,11 @@ export class CopyInFanout {
     }
   }
 
+  /** The proxy ends the COPY with this error (finish then rolls every shard back). */
+  abort(err: PgError): void {
+    this.fail(errorResponse(err))
+  }
+
   private fail(cause: Buffer): void {
     if (this.cause) return
     this.cause = cause

@@ -260,6 +260,7 @@ export class Session implements TrackerOwner {
   }
 
   private handle(frame: Frame): Promise<void> | void {
+    if (this.copyIn) return this.feedCopy(this.copyIn, frame)
     if (this.group.skipToSync && frame.type !== FE.sync) return
     if (this.multi && frame.type === FE.flush) return
     switch (frame.type) {
@@ -282,7 +283,6 @@ export class Session implements TrackerOwner {
       case FE.copyData:
       case FE.copyDone:
       case FE.copyFail:
-        if (this.copyIn) return this.feedCopy(this.copyIn, frame)
         // Outside COPY a server ignores these too (a client may still be sending after a failed COPY).
         if (this.attached) return this.send(this.attached.conn, frame.raw)
         return
@@ -727,12 +727,19 @@ export class Session implements TrackerOwner {
     return false
   }
 
-  /** A message of the client's COPY data on several shards; the COPY ends with its CopyDone or CopyFail. */
+  /**
+   * A client message while its COPY data goes to several shards: the COPY ends with CopyDone or CopyFail, or, as
+   * on a server, with an error at any other message (Flush and Sync are ignored during COPY).
+   */
   private feedCopy(copy: CopyInFanout, frame: Frame): Promise<void> | void {
+    if (frame.type === FE.flush || frame.type === FE.sync) return
+    if (frame.type === FE.terminate) return this.close()
     if (frame.type === FE.copyData && !copy.failed) {
       const wait = copy.send(frame.raw, frame.body)
       if (!copy.failed) return wait
     }
+    if (frame.type !== FE.copyData && frame.type !== FE.copyDone && frame.type !== FE.copyFail)
+      copy.abort(new PgError(SqlState.PROTOCOL_VIOLATION, `unexpected message type ${printable(frame.type)} during COPY from stdin`))
     this.copyIn = null
     return copy.finish(frame.type === FE.copyFail ? decodeCopyFail(frame.body) : null).then(() => this.emitAfterPending(readyForQuery(this.txStatus)))
   }
