@@ -72,3 +72,18 @@ t.test('a set_config the proxy cannot read makes the connection dirty', async (t
   applySessionEffects([{ kind: 'unknown_set_config' }], new SessionSettings(new Map()), conn)
   t.equal(conn.dirty, true)
 })
+
+t.test('a connection is brought to a client’s settings without waiting only when no server could refuse them', async (t) => {
+  const settings = new SessionSettings(new Map([['application_name', 'worker-7'], ['TimeZone', 'UTC']]))
+  t.equal(settings.mayBeRefused(new Map()), false, 'start-up settings drivers send')
+  t.equal(settings.mayBeRefused(new Map([['role', 'SET ROLE reader']])), false, 'a RESET of the last client’s role')
+  settings.set('search_path', 'SET search_path = ledger')
+  settings.set('statement_timeout', "SET statement_timeout = '5s'")
+  t.equal(settings.mayBeRefused(new Map()), false, 'search_path and the timeouts')
+  settings.set('role', 'SET ROLE reader')
+  t.equal(settings.mayBeRefused(new Map()), true, 'a role may have been dropped since')
+  t.equal(settings.mayBeRefused(new Map(settings.wanted)), false, 'nothing to change')
+  const isolation = new SessionSettings(new Map([['default_transaction_isolation', 'serializable']]))
+  t.equal(isolation.mayBeRefused(new Map()), true, 'a transaction default')
+  t.match(isolation.adopt(new Map())!, /^SET TRANSACTION ISOLATION LEVEL READ COMMITTED;/, 'run as READ COMMITTED whatever the connection’s default')
+})

@@ -57,7 +57,7 @@ export class ServerConnection {
     this.scanner = new BackendScanner({
       onHeader: (t, l) => this.handler.onHeader(t, l),
       onMessage: (t, b) => this.handler.onMessage(t, b),
-      forward: shared ? (b) => this.handler.forward(Buffer.from(b)) : (b) => this.handler.forward(b),
+      forward: shared ? (b) => this.handler.forward(copied(b)) : (b) => this.handler.forward(b),
     })
     const socket = this.socket
     socket.setNoDelay(true)
@@ -158,4 +158,10 @@ export class ServerConnection {
     this.closed = true
     this.events.onClose(this, null)
   }
+}
+
+/** A span of the shared read buffer, copied out; counted, since such copies are what the reclaimer frees. */
+function copied(span: Buffer): Buffer {
+  noteBytesRead(span.length)
+  return Buffer.from(span)
 }

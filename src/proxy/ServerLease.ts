@@ -15,8 +15,8 @@ export interface Attachment {
 /**
  * The server connections one client holds, and how it takes and gives them back: the attached one (for a
  * transaction in transaction pooling, for the session in session pooling, where the others wait parked by shard
- * and role), each brought to the client's settings before it is attached, and those paused because the client reads
- * slower than they answer. Which connection a statement needs is the session's decision; this is the mechanics.
+ * and role), each brought to the client's settings as it is attached (after the server's answer when it could
+ * refuse them), and those paused because the client reads slower than they answer. Which connection a statement needs is the session's decision; this is the mechanics.
  */
 export class ServerLease {
   attached: Attachment | null = null
@@ -52,13 +52,22 @@ export class ServerLease {
     const idle = placement.pool.tryAcquire()
     if (!idle) return null
     this.services.metrics.poolWait(0)
-    if (this.settings.diff(idle.settings) !== null) {
+    if (this.settings.mayBeRefused(idle.settings)) {
       this.found = idle
       return null
     }
     this.chosen = null
+    this.syncAtOnce(idle)
     this.attach({ conn: idle, placement })
     return idle
+  }
+
+  /**
+   * Settings the server cannot refuse go ahead of the client's statement without waiting for their answer (a
+   * failure would still reset the connection: SettingsSync).
+   */
+  private syncAtOnce(conn: ServerConnection): void {
+    syncSettings(conn, this.settings)?.catch(() => undefined)
   }
 
   /**
@@ -90,13 +99,14 @@ export class ServerLease {
     }
     const { conn, placement } = attachment
     try {
-      await syncSettings(conn, this.settings)
+      if (this.settings.mayBeRefused(conn.settings)) await syncSettings(conn, this.settings)
       if (clientGone()) throw new PgError(SqlState.CONNECTION_FAILURE, 'client went away')
     } catch (err) {
       if (!fresh) this.parked.delete(key)
       placement.pool.release(conn, !fresh)
       throw err
     }
+    this.syncAtOnce(conn)
     if (fresh && this.sessionMode) this.parked.set(key, attachment)
     this.attach(attachment)
     return conn

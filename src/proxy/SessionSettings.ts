@@ -1,6 +1,16 @@
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'
 
+/**
+ * Settings a server never refuses with a value another server of the cluster accepted (same binaries, same time
+ * zone data; names and numbers only): the ones drivers set at start-up, and the usual timeouts. RESET never fails.
+ */
+const ALWAYS_ACCEPTED = new Set([
+  'application_name', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone', 'extra_float_digits', 'search_path',
+  'standard_conforming_strings', 'bytea_output', 'client_min_messages', 'statement_timeout', 'lock_timeout',
+  'idle_in_transaction_session_timeout', 'work_mem',
+])
+
 /** Start-up packet keys that are not session settings. */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication'])
 
@@ -97,6 +107,16 @@ export class SessionSettings {
     for (const [k, v] of this.wanted) if (have.get(k) !== v) sql += v + ';'
     for (const k of have.keys()) if (!this.wanted.has(k)) sql += `RESET ${quoteIdent(k)};`
     return sql || null
+  }
+
+  /**
+   * Whether bringing a connection with `have` to this client's settings could be refused by the server: it sets
+   * something beyond the settings any server takes whatever value another one took (a role, a custom setting,
+   * a transaction default). Then the client's statement waits for the answer; otherwise it follows at once.
+   */
+  mayBeRefused(have: Map<string, string>): boolean {
+    for (const [k, v] of this.wanted) if (have.get(k) !== v && !ALWAYS_ACCEPTED.has(k)) return true
+    return false
   }
 
   /**
