@@ -16,7 +16,8 @@ export interface Attachment {
  * The server connections one client holds, and how it takes and gives them back: the attached one (for a
  * transaction in transaction pooling, for the session in session pooling, where the others wait parked by shard
  * and role), each brought to the client's settings as it is attached (after the server's answer when it could
- * refuse them), and those paused because the client reads slower than they answer. Which connection a statement needs is the session's decision; this is the mechanics.
+ * refuse them), and those paused because the client reads slower than they answer. Which connection a statement
+ * needs is the session's decision; this is the mechanics.
  */
 export class ServerLease {
   attached: Attachment | null = null
