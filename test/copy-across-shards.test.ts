@@ -189,5 +189,12 @@ t.test('any other message than COPY data during a split COPY ends it with 08P01,
   t.match(error?.body.toString('latin1') ?? 'no error', /08P01.*unexpected message type Q during COPY from stdin/s)
   raw.send(encodeQuery('SELECT 2'))
   t.ok((await raw.until('Z')).some((m) => m.type === 'D'), 'the session goes on')
+  // A CopyFail without its terminating NUL still ends the COPY (and lets its connections go).
+  raw.send(encodeQuery('COPY bulk (id, pad) FROM STDIN'))
+  await raw.until('G')
+  raw.send(encodeCopyData([Buffer.from('900003\tz\n')]))
+  raw.send(Buffer.from([0x66, 0, 0, 0, 7, 0x6e, 0x6f, 0x21]))
+  const failed = await raw.until('Z')
+  t.match(failed.find((m) => m.type === 'E')?.body.toString('latin1') ?? 'no error', /COPY from stdin failed: no!/, 'a malformed CopyFail ends the COPY too')
   t.equal((await client.query('SELECT count(*)::int AS n FROM bulk WHERE id > 900000')).rows[0].n, 0, 'no row of the ended COPY was kept')
 })

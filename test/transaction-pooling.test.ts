@@ -9,7 +9,7 @@ import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../sr
 import { decodeDataRow } from '../src/protocol/RowMessages.js'
 import { RawClient, errorFields } from './harness/RawClient.js'
 import { runCommand } from './harness/runCommand.js'
-import { APP_PASSWORD, startProxy } from './harness/startProxy.js'
+import { APP_PASSWORD, startProxy, type ProxyFixture } from './harness/startProxy.js'
 
 t.test('pgbench -M prepared, 32 clients over 8 server connections, matches session pooling', async (t) => {
   const results: Record<string, string> = {}
@@ -319,13 +319,8 @@ t.test('a setting changed where pgshard cannot see it (inside a function) follow
 })
 
 t.test('a routing hint SET in a transaction that rolls back is undone, as Postgres undoes a setting', async (t) => {
-  const fx = await startProxy(t, {
-    topology: { shards: 2 },
-    config: { sharding: { tables: [{ name: 'hinted_items', key: 'id', type: 'bigint' }] } },
-  })
+  const fx = await twoShardsWith(t, 'hinted_items', 40)
   const [c] = await connectedClients(t, fx.pgOptions)
-  await c.query('CREATE TABLE hinted_items (id bigint PRIMARY KEY)')
-  await c.query(`INSERT INTO hinted_items (id) VALUES ${Array.from({ length: 40 }, (_, i) => `(${i + 1})`).join(', ')}`)
   const count = async () => (await c.query('SELECT count(*)::int AS n FROM hinted_items')).rows[0].n
   t.equal(await count(), 40, 'a read of every shard')
   const shard = fx.topo.shards[1].name
@@ -342,13 +337,8 @@ t.test('a routing hint SET in a transaction that rolls back is undone, as Postgr
 })
 
 t.test('SET TRANSACTION, SET LOCAL and savepoints after BEGIN follow the transaction to its first statement’s shard', async (t) => {
-  const fx = await startProxy(t, {
-    topology: { shards: 2 },
-    config: { sharding: { tables: [{ name: 'tx_items', key: 'id', type: 'bigint' }] } },
-  })
+  const fx = await twoShardsWith(t, 'tx_items', 12)
   const [c] = await connectedClients(t, fx.pgOptions)
-  await c.query('CREATE TABLE tx_items (id bigint PRIMARY KEY, n int)')
-  await c.query(`INSERT INTO tx_items (id, n) VALUES ${Array.from({ length: 12 }, (_, i) => `(${i + 1}, 0)`).join(', ')}`)
   const ports = new Set<number>()
   for (let id = 1; id <= 12; id++) {
     // Rails' isolated transaction, a row-level-security style SET LOCAL and a nested transaction's savepoint.
@@ -476,6 +466,18 @@ t.test('a cancel that arrives as its query ends never cancels the next client on
 })
 
 /** node-postgres clients through the proxy, one per config, connected; they end with the test. */
+/**
+ * A proxy over two shards where `table` (id bigint PRIMARY KEY, n int DEFAULT 0) is sharded by id, created
+ * through the proxy with ids 1..rows; `pool` settings on top.
+ */
+async function twoShardsWith(t: Test, table: string, rows: number, pool: Record<string, unknown> = {}): Promise<ProxyFixture> {
+  const fx = await startProxy(t, { topology: { shards: 2 }, config: { pool, sharding: { tables: [{ name: table, key: 'id', type: 'bigint' }] } } })
+  const [setup] = await connectedClients(t, fx.pgOptions)
+  await setup.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, n int DEFAULT 0)`)
+  await setup.query(`INSERT INTO ${table} (id) VALUES ${Array.from({ length: rows }, (_, i) => `(${i + 1})`).join(', ')}`)
+  return fx
+}
+
 async function connectedClients(t: Test, ...configs: pg.ClientConfig[]): Promise<pg.Client[]> {
   const clients = configs.map((c) => new pg.Client(c))
   t.teardown(() => Promise.all(clients.map((c) => c.end())))
@@ -498,13 +500,8 @@ function cancelRequest(port: number, client: pg.Client): Promise<void> {
 }
 
 t.test('a cancel reaches a statement still waiting for a server connection, and one running on several shards', async (t) => {
-  const fx = await startProxy(t, {
-    topology: { shards: 2 },
-    config: { pool: { size: 1, checkout_timeout: '30s' }, sharding: { tables: [{ name: 'cancel_items', key: 'id', type: 'bigint' }] } },
-  })
+  const fx = await twoShardsWith(t, 'cancel_items', 20, { size: 1, checkout_timeout: '30s' })
   const [a, b] = await connectedClients(t, fx.pgOptions, fx.pgOptions)
-  await a.query('CREATE TABLE cancel_items (id bigint PRIMARY KEY)')
-  await a.query(`INSERT INTO cancel_items (id) VALUES ${Array.from({ length: 20 }, (_, i) => `(${i + 1})`).join(', ')}`)
 
   // A holds the only connection to the shard B's statement needs.
   await a.query('BEGIN')

@@ -226,8 +226,8 @@ export function encodeCopyFail(message: string): Buffer {
   return new Writer().addCString(message).flush(FE.copyFail)
 }
 
-/** The client's reason in a CopyFail. */
+/** The client's reason in a CopyFail; read leniently: the message only ends a COPY, whatever it says. */
 export function decodeCopyFail(body: Buffer): string {
-  const c = new BodyCursor(body, 'CopyFail')
-  return c.cstring()
+  const nul = body.indexOf(0)
+  return body.toString('utf8', 0, nul < 0 ? body.length : nul)
 }

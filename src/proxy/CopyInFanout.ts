@@ -5,7 +5,7 @@ import { errorResponse } from '../protocol/ServerMessages.js'
 import { CopyRowRouter } from '../router/CopyRowRouter.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { CopyShape } from '../router/StatementPlan.js'
-import type { Held, MultiShardExecutor } from './MultiShardExecutor.js'
+import type { MultiShardExecutor, ShardConnection } from './MultiShardExecutor.js'
 import { callShard, type ShardReply } from './ShardCall.js'
 
 /** Each row to the shard of its key (a sharded table); without it every row goes to every shard. */
@@ -31,7 +31,7 @@ export class CopyInFanout {
 
   private constructor(
     private readonly executor: MultiShardExecutor,
-    private readonly held: Held[],
+    private readonly held: ShardConnection[],
     private readonly finals: Promise<ShardReply>[],
     private readonly router: CopyRowRouter | null,
     private readonly cancel: AbortSignal,

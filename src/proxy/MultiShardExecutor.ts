@@ -37,7 +37,7 @@ export interface ReplyShape {
   execute: boolean
 }
 
-export interface Held {
+export interface ShardConnection {
   placement: Placement
   conn: ServerConnection
 }
@@ -73,7 +73,7 @@ export class MultiShardExecutor {
   ) {}
 
   /** While `work` runs on the held connections, a client's cancel is sent to each of them. */
-  private async cancellable<T>(held: Held[], work: () => Promise<T>): Promise<T> {
+  private async cancellable<T>(held: ShardConnection[], work: () => Promise<T>): Promise<T> {
     const onCancel = () => {
       for (const h of held) this.services.cancel(h.placement.nodeName, h.conn)
     }
@@ -86,8 +86,8 @@ export class MultiShardExecutor {
   }
 
   /** Connections to these shards (each once, taken in shard order), brought to the client's settings. */
-  async hold(shards: number[], role: Role): Promise<Held[]> {
-    const held: Held[] = []
+  async hold(shards: number[], role: Role): Promise<ShardConnection[]> {
+    const held: ShardConnection[] = []
     try {
       for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
         const placement = this.services.place(shard, role, this.identity)
@@ -102,7 +102,7 @@ export class MultiShardExecutor {
     }
   }
 
-  letGo(held: Held[]): void {
+  letGo(held: ShardConnection[]): void {
     for (const h of held) h.placement.pool.release(h.conn)
   }
 
@@ -284,7 +284,7 @@ export class MultiShardExecutor {
    * it committed. The connections stay held.
    */
   async settle(
-    held: Held[],
+    held: ShardConnection[],
     replies: PromiseSettledResult<ShardReply>[],
     tag: 'first' | 'sum',
     shape: ReplyShape,
@@ -334,7 +334,7 @@ export class MultiShardExecutor {
 
   private pausing = false
 
-  private pauseUntilDrained(held: Held[]): void {
+  private pauseUntilDrained(held: ShardConnection[]): void {
     if (this.pausing) return
     this.pausing = true
     for (const h of held) h.conn.pause()
