@@ -504,6 +504,12 @@ t.test('a transaction stays on its shard', async (t) => {
       ctx: { inTransaction: true, txReadOnly: true, txShard: 0 },
       expect: { kind: 'scatter', role: 'replica' },
     },
+    {
+      name: 'a statement for another shard in a READ ONLY transaction: that shard joins it',
+      plan: select([accounts], [pin(accounts, 'id', lit(K1))]),
+      ctx: { inTransaction: true, txReadOnly: true, txShard: 0 },
+      expect: { kind: 'shard', shard: 1, role: 'replica' },
+    },
     { name: 'a broadcast in a transaction', plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries] }), ctx: { inTransaction: true, txShard: 1 }, expect: { kind: 'error', code: '0A000' } },
     { name: 'an unsharded table while pinned to another shard', plan: select([logs]), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'error', code: '0A000', message: /needs shard s1/ } },
   ])
@@ -662,4 +668,16 @@ t.test('analyzed statements: assigning a sharding key, INSERT rows with expressi
     ],
     reason: 'INSERT rows of accounts span shards s0, s2: one INSERT per shard',
   }, 'rows whose other values are expressions still split by their keys')
+})
+
+t.test('LOCK TABLE of sharded or reference tables: every shard in a READ ONLY transaction (pg_dump), refused in others', async (t) => {
+  await initSqlParser()
+  const lock = analyzeStatement('LOCK TABLE accounts, countries IN ACCESS SHARE MODE')
+  const readOnly: RoutingContext = { inTransaction: true, txReadOnly: true, txShard: 0 }
+  t.match(router.route(lock, none, readOnly), { kind: 'broadcast', role: 'replica', tag: 'first', reason: /^LOCK TABLE accounts, countries in a READ ONLY transaction: every shard$/ })
+  t.equal((router.route(lock, none, readOnly) as { shards?: number[] }).shards, undefined, 'every shard, not some')
+  t.match(router.route(lock, none, { ...readOnly, serializable: true }), { kind: 'broadcast', role: 'primary' }, 'SERIALIZABLE: the primaries')
+  t.match(router.route(lock, none, { inTransaction: true, txReadOnly: false, txShard: 0 }), { kind: 'error', code: '0A000' }, 'a read-write transaction cannot take it on every shard')
+  t.match(router.route(analyzeStatement('LOCK TABLE accounts, logs'), none, readOnly), { kind: 'error', code: '0A000', message: /unsharded table logs \(only on shard s1\)/ })
+  t.match(router.route(analyzeStatement('LOCK TABLE logs'), none, { inTransaction: true, txReadOnly: true }), { kind: 'shard', shard: 1 }, 'an unsharded table: its shard alone')
 })

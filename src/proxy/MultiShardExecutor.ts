@@ -42,6 +42,15 @@ export interface ShardConnection {
   conn: ServerConnection
 }
 
+/**
+ * Connections of the client's READ ONLY transaction, one per shard, which the executor uses and leaves in the
+ * transaction (no BEGIN or COMMIT of its own); without it, the executor takes its own from the pools.
+ */
+export interface TransactionConnections {
+  /** The transaction's connection on each of these shards (joining them to it as needed), in shard order. */
+  hold(shards: number[], role: Role): Promise<ShardConnection[]>
+}
+
 const TYPE_SIZE: Record<number, number> = { 20: 8, 21: 2, 23: 4, 700: 4, 701: 8, 16: 1, 1082: 4, 1114: 8, 1184: 8, 2950: 16 }
 
 function encodeStatement(stmt: ShardStatement): Buffer {
@@ -70,7 +79,17 @@ export class MultiShardExecutor {
     private readonly out: ClientOutput,
     /** The client's cancel: gives up waiting for connections, cancels what the shards run. */
     private readonly cancel: AbortSignal,
+    private readonly transaction: TransactionConnections | null = null,
   ) {}
+
+  /** The connections a statement runs on: the transaction's, or the pools' (given back by `letGo`). */
+  private connections(shards: number[], role: Role): Promise<ShardConnection[]> {
+    return this.transaction ? this.transaction.hold(shards, role) : this.hold(shards, role)
+  }
+
+  private giveBack(held: ShardConnection[]): void {
+    if (!this.transaction) this.letGo(held)
+  }
 
   /** While `work` runs on the held connections, a client's cancel is sent to each of them. */
   private async cancellable<T>(held: ShardConnection[], work: () => Promise<T>): Promise<T> {
@@ -108,7 +127,7 @@ export class MultiShardExecutor {
 
   /** A read on every shard, merged. Returns false when the client got an error. */
   async scatter(shards: number[], role: Role, plan: ScatterPlan, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
-    const held = await this.hold(shards, role)
+    const held = await this.connections(shards, role)
     const index = new Map(held.map((h, i) => [h.conn, i]))
     const described: (FieldDescription[] | null)[] = held.map(() => null)
     const waiting: (Buffer | null)[][][] = held.map(() => [])
@@ -187,7 +206,7 @@ export class MultiShardExecutor {
         })
       }),
     ))
-    this.letGo(held)
+    this.giveBack(held)
     const firstError = replies.find((r) => r.status === 'fulfilled' && r.value.error) as PromiseFulfilledResult<ShardReply> | undefined
     const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
     if (firstError) {
@@ -212,7 +231,7 @@ export class MultiShardExecutor {
    * one CopyDone and the total count. A shard's error ends it for the client, as a server's would.
    */
   async copyOut(shards: number[], role: Role, sql: string, header: boolean): Promise<void> {
-    const held = await this.hold(shards, role)
+    const held = await this.connections(shards, role)
     let started = false
     let headerSent = false
     let failure: PgError | null = null
@@ -256,7 +275,7 @@ export class MultiShardExecutor {
       this.out.emit(COPY_DONE_REPLY)
       this.out.emit(commandComplete(`COPY ${total}`))
     } finally {
-      this.letGo(held)
+      this.giveBack(held)
     }
   }
 
@@ -265,16 +284,18 @@ export class MultiShardExecutor {
    * all succeeded. `tag` 'first' answers with the first part's tag (a reference table has the same rows
    * everywhere), 'sum' with the total row count.
    */
-  async write(parts: { shard: number; stmt: ShardStatement }[], tag: 'first' | 'sum', shape: ReplyShape, transactional: boolean): Promise<boolean> {
-    const held = await this.hold(parts.map((p) => p.shard), 'primary')
+  async write(parts: { shard: number; stmt: ShardStatement }[], tag: 'first' | 'sum', shape: ReplyShape, transactional: boolean, role: Role = 'primary'): Promise<boolean> {
+    const held = await this.connections(parts.map((p) => p.shard), role)
     const conn = (shard: number) => held.find((h) => h.placement.shard === shard)!.conn
+    // Inside the client's transaction, its COMMIT or ROLLBACK ends the parts.
+    const own = transactional && !this.transaction
     try {
-      if (transactional) await Promise.all(held.map((h) => callShard(h.conn, encodeQuery('BEGIN'))))
+      if (own) await Promise.all(held.map((h) => callShard(h.conn, encodeQuery('BEGIN'))))
       // COMMIT is not cancellable: a cancel only reaches the statements themselves.
       const replies = await this.cancellable(held, () => Promise.allSettled(parts.map((p) => callShard(conn(p.shard), encodeStatement(p.stmt)))))
-      return await this.settle(held, replies, tag, shape, transactional)
+      return await this.settle(held, replies, tag, shape, own)
     } finally {
-      this.letGo(held)
+      this.giveBack(held)
     }
   }
 

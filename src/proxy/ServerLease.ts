@@ -1,11 +1,13 @@
 import type { PickOptions } from '../health/Topology.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
+import { encodeQuery } from '../protocol/FrontendMessages.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import type { TrackerOwner } from '../protocol/ResponseTracker.js'
 import type { Role } from '../router/Route.js'
 import type { Identity, Placement, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
 import { syncSettings } from './SettingsSync.js'
+import { callShard } from './ShardCall.js'
 
 export interface Attachment {
   conn: ServerConnection
@@ -29,6 +31,8 @@ export class ServerLease {
   private found: ServerConnection | null = null
   private idleWaiters: (() => void)[] = []
   private readonly paused = new Set<ServerConnection>()
+  /** A READ ONLY transaction on several shards: its connections other than the attached one, by shard. */
+  private readonly setAside = new Map<number, Attachment>()
 
   constructor(
     private readonly owner: TrackerOwner,
@@ -118,6 +122,51 @@ export class ServerLease {
     a.conn.tracker.attach(this.owner)
   }
 
+  /** The transaction goes on to another shard: the attached connection waits aside, still in it. */
+  putAside(): void {
+    const a = this.attached
+    if (!a) return
+    this.attached = null
+    this.resume(a.conn)
+    a.conn.tracker.attach(null)
+    this.setAside.set(a.placement.shard, a)
+  }
+
+  /** Attaches the transaction's connection on this shard that waited aside, if there is one. */
+  takeBack(shard: number): ServerConnection | null {
+    const a = this.setAside.get(shard)
+    if (!a) return null
+    this.setAside.delete(shard)
+    this.attach(a)
+    return a.conn
+  }
+
+  /** The transaction's connection on this shard: the attached one or one aside. */
+  inTransaction(shard: number): Attachment | undefined {
+    return this.attached?.placement.shard === shard ? this.attached : this.setAside.get(shard)
+  }
+
+  get spansShards(): boolean {
+    return this.setAside.size > 0
+  }
+
+  /** The connections aside, for a statement every shard of the transaction runs (a savepoint, SET LOCAL). */
+  aside(): Attachment[] {
+    return [...this.setAside.values()]
+  }
+
+  /**
+   * The transaction ended on the attached connection as `ended` says (COMMIT or ROLLBACK): it ends so on the
+   * connections aside, which then go back to the pool (one that fails to end is closed by it).
+   */
+  endAside(ended: 'COMMIT' | 'ROLLBACK'): void {
+    for (const a of this.setAside.values()) {
+      const back = () => a.placement.pool.release(a.conn)
+      void callShard(a.conn, encodeQuery(ended)).then(back, back)
+    }
+    this.setAside.clear()
+  }
+
   /** Gives the attached connection back (transaction pooling) or parks it (session pooling). */
   release(): void {
     const a = this.attached
@@ -180,5 +229,7 @@ export class ServerLease {
     }
     for (const p of this.parked.values()) p.placement.pool.release(p.conn, true)
     this.parked.clear()
+    for (const p of this.setAside.values()) p.placement.pool.release(p.conn, true)
+    this.setAside.clear()
   }
 }

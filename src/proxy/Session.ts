@@ -37,7 +37,7 @@ import { searchPathOf } from '../router/SearchPath.js'
 import { ExtendedGroup } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
-import { MultiShardExecutor, type ReplyShape, type ShardStatement } from './MultiShardExecutor.js'
+import { MultiShardExecutor, type ReplyShape, type ShardConnection, type ShardStatement, type TransactionConnections } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { RoutingHints, valueOfSet } from './RoutingHints.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
@@ -57,6 +57,9 @@ import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
+import { runForClient } from './RunForClient.js'
+import { callShard } from './ShardCall.js'
+import { TransactionOpening } from './TransactionOpening.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
 const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
@@ -88,6 +91,8 @@ export class Session implements TrackerOwner {
   private pendingBegin: string | null = null
   /** SET LOCAL, SET TRANSACTION and savepoints sent while the BEGIN waits: they follow it to its shard. */
   private followBegin: { sql: string; plan: StatementPlan }[] = []
+  /** The transaction's BEGIN and what shaped it since, for a shard that joins a READ ONLY transaction. */
+  private readonly opening = new TransactionOpening()
   private txReadOnly = false
   /** The search_path setting last read, and its schemas (searchPath()). */
   private searchPathFrom: string | null = null
@@ -331,6 +336,11 @@ export class Session implements TrackerOwner {
     const send = (conn: ServerConnection) => {
       conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
       return this.send(conn, frame.raw)
+    }
+    if (this.opening.active && analyzed.plan && shapesOpenTransaction(analyzed.plan)) {
+      if (this.txStatus !== 'E' || analyzed.plan.tx === 'rollback_to') this.opening.record(analyzed.plan, sql)
+      // Every shard of a transaction on several keeps the same savepoints and SET LOCAL.
+      if (this.lease.spansShards) return this.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
     }
     // Most statements find their server at once (the attached one, an idle one in the pool): no await then.
     const ready = this.connNow(route.shard, route.role)
@@ -674,7 +684,14 @@ export class Session implements TrackerOwner {
   private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
     const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     const read = route.kind === 'scatter' || route.kind === 'copy_out'
-    if ((inTx && !(read && this.txReadOnly)) || this.pinnedBy) {
+    const plan = analyzed.plan!
+    // In a READ ONLY transaction that may span shards, the statement runs on the transaction's connections.
+    const joins = inTx && this.mayJoinShards && (read || (route.kind === 'broadcast' && plan.kind !== 'copy_from'))
+    if (joins && this.txStatus === 'E') {
+      this.emitError(new PgError(SqlState.IN_FAILED_SQL_TRANSACTION, 'current transaction is aborted, commands ignored until end of transaction block'))
+      return false
+    }
+    if (!joins && ((inTx && !(read && this.txReadOnly)) || this.pinnedBy)) {
       const what = read ? 'a read from every shard' : 'a write to several shards'
       this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
         hint: read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
@@ -692,8 +709,7 @@ export class Session implements TrackerOwner {
       },
       drained: () => new Promise<void>((resolve) => (this.client.writableNeedDrain ? this.client.once('drain', resolve) : resolve())),
     }
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal)
-    const plan = analyzed.plan!
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.transactionConnections : null)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     const shards = this.services.config().shards.map((_, i) => i)
     try {
@@ -714,7 +730,7 @@ export class Session implements TrackerOwner {
       }
       const transactional = plan.kind !== 'ddl' || !/\bconcurrently\b/i.test(stmt.sql)
       if (route.kind === 'broadcast') {
-        await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional)
+        await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional, route.role)
         return false
       }
       if (route.kind === 'copy_split') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `only COPY FROM STDIN splits its rows (${route.reason})`)
@@ -723,6 +739,8 @@ export class Session implements TrackerOwner {
     } catch (err) {
       if (!(err instanceof PgError)) throw err
       this.emitError(err)
+    } finally {
+      if (joins) this.afterTransactionStatement()
     }
     return false
   }
@@ -828,6 +846,7 @@ export class Session implements TrackerOwner {
   /** The transaction the client opened starts here, on the shard its first statement needs. */
   private startPendingBegin(conn: ServerConnection): void {
     if (this.pendingBegin === null) return
+    this.opening.start(this.pendingBegin, this.followBegin)
     conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
     conn.write(encodeQuery(this.pendingBegin))
     this.pendingBegin = null
@@ -849,6 +868,96 @@ export class Session implements TrackerOwner {
   }
 
   /**
+   * A READ ONLY transaction (in transaction pooling, begun by a BEGIN pgshard held back) may go on to other
+   * shards: each joins it at its first statement there and keeps its snapshot until COMMIT or ROLLBACK.
+   */
+  private get mayJoinShards(): boolean {
+    return this.txReadOnly && !this.sessionMode && !this.pinnedBy && (this.opening.active || this.pendingBegin !== null)
+  }
+
+  /**
+   * The transaction goes on to this shard: the attached connection waits aside, still in the transaction, and
+   * this shard's own comes back, or a connection from the pool joins: it opens the transaction with the
+   * statements that shaped it so far. Attached when it returns, with every reply in.
+   */
+  private async joinShard(shard: number, role: Role): Promise<ServerConnection> {
+    await this.lease.whenIdle()
+    const from = this.attached?.placement.shard
+    if (from === shard) return this.attached!.conn
+    this.lease.putAside()
+    const back = this.lease.takeBack(shard)
+    if (back) {
+      if (back.closed) throw PgError.fatal(SqlState.CONNECTION_FAILURE, `lost the connection to server ${back.nodeName}, which this transaction read from`)
+      if (back.cancelling) await new Promise<void>((resolve) => back.whenNotCancelling(resolve))
+      // A SET the session ran since it went aside. Inside the transaction, which could roll it back: the
+      // connection is reset before another client gets it.
+      const sql = this.settings.adoptInTransaction(back.settings)
+      if (sql !== null) {
+        back.dirty = true
+        await this.joinTransaction(back, sql)
+      }
+      return back
+    }
+    let conn: ServerConnection
+    try {
+      conn = await this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed)
+    } catch (err) {
+      // No connection (a pool timeout, a cancel): the transaction stays where it was, and fails there.
+      if (from !== undefined) this.lease.takeBack(from)
+      throw err
+    }
+    const follow = this.followBegin.splice(0)
+    if (this.pendingBegin !== null) this.opening.start(this.pendingBegin, follow)
+    this.pendingBegin = null
+    await this.joinTransaction(conn, this.opening.sql())
+    for (const f of follow) if (f.plan.kind === 'transaction') this.settingsUndo.onTransactionStatement(f.plan, conn)
+    return conn
+  }
+
+  /**
+   * Statements that bring a connection into the client's transaction, behind its settings (the client waits:
+   * a statement on several shards reads the connection itself); if the server refuses them, the transaction
+   * aborts there and the client's statement gets the reason.
+   */
+  private joinTransaction(conn: ServerConnection, sql: string): Promise<void> {
+    return runForClient(conn, sql, {
+      refused: (message) => `server ${conn.nodeName} could not join this transaction: ${message}`,
+      lost: 'while it joined this transaction',
+    })
+  }
+
+  /** A savepoint or SET LOCAL on the transaction's connections aside (their errors show when they are used). */
+  private async runAside(sql: string): Promise<void> {
+    await Promise.allSettled(this.lease.aside().map((a) => callShard(a.conn, encodeQuery(sql))))
+  }
+
+  /** The transaction's connection on each of these shards, for a statement that needs several. */
+  private readonly transactionConnections: TransactionConnections = {
+    hold: async (shards: number[], role: Role): Promise<ShardConnection[]> => {
+      const ordered = [...new Set(shards)].sort((a, b) => a - b)
+      for (const shard of ordered) await this.joinShard(shard, role)
+      return ordered.map((shard) => this.lease.inTransaction(shard)!)
+    },
+  }
+
+  /**
+   * After a statement on several shards of the transaction: if it failed on one, the transaction is aborted
+   * and that shard's connection is attached, so the client's next statements get 25P02 as from a server.
+   */
+  private afterTransactionStatement(): void {
+    const a = this.attached
+    if (a?.conn.tracker.status === 'E') {
+      this.txStatus = 'E'
+      return
+    }
+    const failed = this.lease.aside().find((p) => p.conn.tracker.status === 'E')
+    if (!failed) return
+    this.lease.putAside()
+    this.lease.takeBack(failed.placement.shard)
+    this.txStatus = 'E'
+  }
+
+  /**
    * A server connection for this shard and role: the one attached when it fits, else (once every reply of the
    * attached one has arrived) a fresh one from the pool, brought to this client's session state.
    */
@@ -861,6 +970,8 @@ export class Session implements TrackerOwner {
       const a = this.attached
       if (a && (a.conn.tracker.status !== 'I' || this.pinnedBy)) {
         if (a.placement.shard === shard) return a.conn
+        // An aborted transaction answers on the shard where it failed: 25P02, as a server would.
+        if (this.mayJoinShards) return this.txStatus === 'E' ? a.conn : this.joinShard(shard, role)
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
           `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
@@ -945,6 +1056,8 @@ export class Session implements TrackerOwner {
   }
 
   private endTransaction(committed: boolean): void {
+    this.lease.endAside(committed ? 'COMMIT' : 'ROLLBACK')
+    this.opening.end()
     this.pendingBegin = null
     this.followBegin = []
     this.txReadOnly = false
@@ -1173,6 +1286,13 @@ const REPORTED_SETTINGS = new Set([
   'application_name', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone', 'standard_conforming_strings',
   'default_transaction_read_only', 'search_path', 'scram_iterations',
 ])
+
+/** A savepoint or SET LOCAL inside a transaction: what a shard joining it later must run too. */
+function shapesOpenTransaction(plan: StatementPlan): boolean {
+  if (plan.multiStatement) return false
+  if (plan.kind === 'transaction') return plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to'
+  return plan.kind === 'set' && plan.session.length > 0 && plan.session.every(shapesTransaction)
+}
 
 /** SET TRANSACTION …, SET LOCAL …: what ends with the transaction it shapes. */
 function shapesTransaction(e: SessionEffect): boolean {

@@ -124,13 +124,20 @@ export class SessionSettings {
    * connection's record is updated as if it ran.
    */
   adopt(settings: Map<string, string>): string | null {
-    const sql = this.diff(settings)
+    const sql = this.adoptInTransaction(settings)
     if (sql === null) return null
-    settings.clear()
-    for (const [k, v] of this.wanted) settings.set(k, v)
     // The statements run as one implicit transaction, begun under the isolation level the connection's last
     // client left as its default: serializable is refused on a hot standby as soon as set_config() takes a
     // snapshot. Read committed works everywhere, and a failure leaves nothing half set.
     return `SET TRANSACTION ISOLATION LEVEL READ COMMITTED;${sql}`
+  }
+
+  /** As adopt, for a connection inside a transaction, whose isolation level is set already. */
+  adoptInTransaction(settings: Map<string, string>): string | null {
+    const sql = this.diff(settings)
+    if (sql === null) return null
+    settings.clear()
+    for (const [k, v] of this.wanted) settings.set(k, v)
+    return sql
   }
 }

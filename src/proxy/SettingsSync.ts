@@ -1,7 +1,5 @@
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { encodeQuery } from '../protocol/FrontendMessages.js'
-import { PgError, SqlState } from '../protocol/PgError.js'
-import { Expect, errorField } from '../protocol/ResponseTracker.js'
+import { runForClient } from './RunForClient.js'
 import type { SessionSettings } from './SessionSettings.js'
 
 /**
@@ -14,25 +12,13 @@ import type { SessionSettings } from './SessionSettings.js'
 export function syncSettings(conn: ServerConnection, settings: SessionSettings): Promise<void> | null {
   const sql = settings.adopt(conn.settings)
   if (sql === null) return null
-  return new Promise((resolve, reject) => {
-    let refusal: PgError | null = null
-    conn.tracker.push({
-      expect: Expect.Query,
-      mode: 'suppress',
-      captureError: (body) => {
-        refusal ??= new PgError(
-          errorField(body, 0x43) ?? SqlState.INTERNAL_ERROR,
-          `server ${conn.nodeName} refused this session's settings: ${errorField(body, 0x4d) ?? 'no message'}`,
-          { hint: 'RESET the setting it names (SHOW it to see its value), or make that value valid on every node.' },
-        )
-      },
-      done: (ok) => {
-        if (ok) return resolve()
-        conn.settings.clear()
-        conn.dirty = true
-        reject(refusal ?? new PgError(SqlState.CONNECTION_FAILURE, `lost the connection to server ${conn.nodeName} while giving it this session's settings`))
-      },
-    })
-    conn.write(encodeQuery(sql))
+  return runForClient(conn, sql, {
+    refused: (message) => `server ${conn.nodeName} refused this session's settings: ${message}`,
+    hint: 'RESET the setting it names (SHOW it to see its value), or make that value valid on every node.',
+    lost: `while giving it this session's settings`,
+    onFailure: () => {
+      conn.settings.clear()
+      conn.dirty = true
+    },
   })
 }

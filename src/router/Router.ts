@@ -121,6 +121,7 @@ export class Router {
     const hinted = this.hintedShard(plan, ctx, tables)
     if (hinted !== undefined) return this.routeHinted(plan, param, ctx, tables, searchPath, hinted)
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
+    if (plan.commandTag === 'LOCK TABLE' && ctx.txReadOnly && tables.sharded.length + tables.reference.length > 0) return this.routeReadOnlyLock(plan, ctx, tables)
     if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
     if (plan.kind === 'insert') {
       const targetRef = plan.insert?.table ?? plan.writtenTables[0]
@@ -225,6 +226,23 @@ export class Router {
       )
     }
     return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
+  }
+
+  /**
+   * LOCK TABLE of a sharded or reference table in a READ ONLY transaction (pg_dump's, before it reads each
+   * table): every shard joins the transaction and takes the lock, as reads of every shard would need.
+   */
+  private routeReadOnlyLock(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
+    const names = list([...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference])])
+    if (tables.unsharded.length > 0) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `LOCK TABLE names ${names} (on every shard) and unsharded table ${list(tables.unsharded)} (only on shard ${this.defaultName()})`,
+        'lock them in two statements',
+      )
+    }
+    const role: Role = this.roleHint(plan, ctx) ?? (ctx.serializable === true || this.readFrom === 'primary' ? 'primary' : 'replica')
+    return { kind: 'broadcast', role, tag: 'first', reason: `LOCK TABLE ${names} in a READ ONLY transaction: every shard` }
   }
 
   private routeCopyFrom(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
@@ -660,7 +678,8 @@ export class Router {
     if (route.kind === 'error') return route
     const pinned = ctx.txShard
     if (route.kind === 'shard') {
-      if (pinned === undefined || route.shard === pinned) return route
+      // A READ ONLY transaction may go on to another shard, which joins it (docs/routing.md).
+      if (pinned === undefined || route.shard === pinned || ctx.txReadOnly) return route
       return {
         kind: 'error',
         code: FEATURE_NOT_SUPPORTED,
@@ -669,8 +688,9 @@ export class Router {
       }
     }
     if (pinned === undefined && !ctx.inTransaction) return route
-    // A READ ONLY transaction may read every shard, each from a snapshot of its own (docs/routing.md).
-    if ((route.kind === 'scatter' || route.kind === 'copy_out') && ctx.txReadOnly) return route
+    // A READ ONLY transaction may read every shard, and lock their tables (docs/routing.md); a write the
+    // server refuses there.
+    if ((route.kind === 'scatter' || route.kind === 'copy_out' || route.kind === 'broadcast') && ctx.txReadOnly) return route
     const first =
       pinned === undefined
         ? 'inside a transaction block'

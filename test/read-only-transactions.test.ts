@@ -1,0 +1,152 @@
+// A READ ONLY transaction may read several shards: each joins it at its first statement there (with the
+// transaction's BEGIN, SET TRANSACTION, SET LOCAL and open savepoints) and keeps that snapshot until COMMIT or
+// ROLLBACK. pg_dump relies on it (LOCK TABLE, then COPY of each table, in one REPEATABLE READ transaction).
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import pg from 'pg'
+import t from 'tap'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { waitFor } from '../src/topology/ProcessScan.js'
+import { runCommand } from './harness/runCommand.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'bigint' }], reference_tables: ['kinds'] }
+const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING, pool: { size: 4 } } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const keysOn = (shard: number, n: number): number[] => {
+  const out: number[] = []
+  for (let k = 1; out.length < n; k++) if (map.ring.shardFor(String(k)) === shard) out.push(k)
+  return out
+}
+const [[a0, b0], [a1, b1]] = [keysOn(0, 2), keysOn(1, 2)]
+const writer = new pg.Client(fx.pgOptions)
+await writer.connect()
+t.teardown(() => writer.end())
+await writer.query('CREATE TABLE items (id bigint PRIMARY KEY, qty int)')
+await writer.query('CREATE TABLE kinds (code text PRIMARY KEY)')
+await writer.query(`INSERT INTO items (id, qty) VALUES (${a0}, 10), (${a1}, 20)`)
+await writer.query("INSERT INTO kinds VALUES ('x'), ('y')")
+
+const connect = async (): Promise<pg.Client> => {
+  const c = new pg.Client(fx.pgOptions)
+  await c.connect()
+  return c
+}
+const qty = async (c: pg.Client, id: number): Promise<number | undefined> => (await c.query(`SELECT qty FROM items WHERE id = ${id}`)).rows[0]?.qty
+/** Server sessions of the app database left inside a transaction, on every primary. */
+const openTransactions = async (): Promise<number> => {
+  let n = 0
+  for (const s of fx.topo.shards) {
+    const [row] = await fx.topo.query(s.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND state LIKE 'idle in transaction%'")
+    n += row.n as number
+  }
+  return n
+}
+
+t.test('each shard reads from the snapshot it took when it joined, until COMMIT', async (t) => {
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  t.equal(await qty(c, a0), 10, 'shard 0 first')
+  t.equal(await qty(c, a1), 20, 'shard 1 joins: refused before (0A000, pinned to the first shard)')
+  await writer.query(`UPDATE items SET qty = qty + 1 WHERE id IN (${a0}, ${a1})`)
+  await writer.query(`INSERT INTO items (id, qty) VALUES (${b0}, 1), (${b1}, 1)`)
+  t.same([await qty(c, a0), await qty(c, a1), await qty(c, b1)], [10, 20, undefined], 'both shards still answer from their snapshots')
+  t.same((await c.query('SELECT count(*) AS n, sum(qty) AS s FROM items')).rows[0], { n: '2', s: '30' }, 'a read of every shard inside the transaction: the same snapshots')
+  const byParam = await c.query('SELECT qty FROM items WHERE id = $1', [a1])
+  t.equal(byParam.rows[0].qty, 20, 'the extended protocol goes to the shard the transaction holds')
+  await c.query('COMMIT')
+  t.same([await qty(c, a0), await qty(c, a1)], [11, 21], 'after COMMIT: the new values')
+  t.ok(await waitFor(async () => (await openTransactions()) === 0, 5000), 'no server session is left inside a transaction')
+  await writer.query(`DELETE FROM items WHERE id IN (${b0}, ${b1})`)
+})
+
+t.test('a write in a READ ONLY transaction on several shards is refused by the server, and nothing changes', async (t) => {
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN READ ONLY')
+  await qty(c, a0)
+  await t.rejects(c.query(`UPDATE items SET qty = 0 WHERE id = ${a1}`), { code: '25006' }, 'cannot execute UPDATE in a read-only transaction')
+  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a0}`), { code: '25P02' }, 'the transaction is aborted, as on a server')
+  await c.query('ROLLBACK')
+  t.same([await qty(c, a0), await qty(c, a1)], [11, 21])
+  await c.query('BEGIN READ ONLY')
+  await t.rejects(c.query('CREATE INDEX ON items (qty)'), { code: '25006' }, 'DDL for every shard inside it: refused by the servers')
+  await c.query('ROLLBACK')
+  await c.query('BEGIN')
+  await qty(c, a0)
+  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a1}`), { code: '0A000', message: /cross-shard transactions are not supported/ }, 'a read-write transaction still stays on one shard')
+  await c.query('ROLLBACK')
+})
+
+t.test('an error on one shard aborts the transaction; ROLLBACK TO a savepoint made before the other shard joined recovers both', async (t) => {
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  await c.query("SET LOCAL application_name = 'ro-report'")
+  await c.query('SAVEPOINT before_reads')
+  t.equal(await qty(c, a0), 11)
+  const joined = await c.query(`SELECT qty, current_setting('application_name') AS app FROM items WHERE id = ${a1}`)
+  t.same(joined.rows[0], { qty: 21, app: 'ro-report' }, 'the joining shard ran SET LOCAL too')
+  await t.rejects(c.query(`SELECT 1 / (qty - 21) FROM items WHERE id = ${a1}`), { code: '22012' })
+  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a0}`), { code: '25P02' }, 'the other shard answers as the aborted transaction')
+  await t.rejects(c.query('SELECT count(*) FROM items'), { code: '25P02' }, 'so does a read of every shard')
+  await c.query('ROLLBACK TO before_reads')
+  t.same([await qty(c, a0), await qty(c, a1)], [11, 21], 'both shards read again after ROLLBACK TO')
+  await t.rejects(c.query('SELECT 1 / (qty - 11) FROM items'), { code: '22012' }, 'a read of every shard that fails on one')
+  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a1}`), { code: '25P02' })
+  await c.query('ROLLBACK')
+  t.equal(await qty(c, a1), 21, 'the session goes on after ROLLBACK')
+  t.ok(await waitFor(async () => (await openTransactions()) === 0, 5000), 'no server session is left inside a transaction')
+})
+
+t.test('a SET inside the transaction reaches the shard that waited aside, and ROLLBACK undoes it everywhere', async (t) => {
+  const c = await connect()
+  t.teardown(() => c.end())
+  const app = async (id: number) => (await c.query(`SELECT current_setting('application_name') AS app FROM items WHERE id = ${id}`)).rows[0].app
+  await c.query("SET application_name = 'before'")
+  await c.query('BEGIN READ ONLY')
+  t.equal(await app(a0), 'before')
+  t.equal(await app(a1), 'before')
+  await c.query("SET application_name = 'inside'")
+  t.equal(await app(a0), 'inside', 'the shard that waited aside has it')
+  t.equal(await app(a1), 'inside')
+  await c.query('ROLLBACK')
+  t.same([await app(a0), await app(a1)], ['before', 'before'], 'ROLLBACK undid it, as Postgres does')
+  const other = await connect()
+  t.teardown(() => other.end())
+  const seen = await Promise.all(Array.from({ length: 8 }, (_, i) => other.query(`SELECT current_setting('application_name') AS app FROM items WHERE id = ${i % 2 ? a1 : a0}`)))
+  t.notOk(seen.some((r) => r.rows[0].app === 'inside' || r.rows[0].app === 'before'), 'no other client inherits either value')
+})
+
+t.test('a client that leaves in the middle leaves no server session in a transaction', async (t) => {
+  const c = await connect()
+  await c.query('BEGIN READ ONLY')
+  await qty(c, a0)
+  await qty(c, a1)
+  c.connection.stream.destroy()
+  await c.end().catch(() => undefined)
+  t.ok(await waitFor(async () => (await openTransactions()) === 0, 5000), 'each shard\u2019s connection was rolled back or closed')
+  const d = await connect()
+  t.teardown(() => d.end())
+  t.same([await qty(d, a0), await qty(d, a1)], [11, 21], 'and the pool serves the next client')
+})
+
+t.test('pg_dump through pgshard: every shard\u2019s rows of a sharded table, the reference table once; the dump loads into one Postgres', async (t) => {
+  await writer.query(`INSERT INTO items (id, qty) VALUES ${Array.from({ length: 200 }, (_, i) => `(${1000 + i}, ${i})`).join(', ')}`)
+  const dump = await runCommand('pg_dump', ['--no-owner', fx.dsn], { env: fx.env })
+  t.equal(dump.code, 0, `pg_dump succeeded: ${dump.stderr}`)
+  const file = join(fx.topo.baseDir, 'app.sql')
+  await writeFile(file, dump.stdout)
+  const shard0 = fx.topo.shards[0].primary
+  await fx.topo.query(shard0, 'CREATE DATABASE restored')
+  const load = await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', file, `host=127.0.0.1 port=${shard0.port} user=postgres dbname=restored`], {
+    env: { ...process.env, PGPASSWORD: fx.topo.superuser.password },
+  })
+  t.equal(load.code, 0, `the dump loads: ${load.stderr}`)
+  const [restored] = await fx.topo.query(shard0, 'SELECT count(*) AS n, sum(qty) AS s, (SELECT count(*) FROM kinds) AS kinds FROM items', 'restored')
+  const proxied = (await writer.query('SELECT count(*) AS n, sum(qty) AS s FROM items')).rows[0]
+  t.same(restored, { ...proxied, kinds: '2' }, 'the same rows as pgshard shows, each once')
+  t.equal(proxied.n, '202')
+  t.ok(await waitFor(async () => (await openTransactions()) === 0, 5000), 'no server session is left inside a transaction')
+})
