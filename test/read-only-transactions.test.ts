@@ -132,6 +132,24 @@ t.test('a client that leaves in the middle leaves no server session in a transac
   t.same([await qty(d, a0), await qty(d, a1)], [11, 21], 'and the pool serves the next client')
 })
 
+t.test('a shard connection that dies while it waits aside: a savepoint does not hang, the next read there ends the client (08006)', async (t) => {
+  const c = await connect()
+  c.on('error', () => undefined)
+  await c.query('BEGIN READ ONLY')
+  const { pid } = (await c.query(`SELECT pg_backend_pid() AS pid FROM items WHERE id = ${a0}`)).rows[0]
+  await qty(c, a1)
+  const shard0 = fx.topo.shards[0].primary
+  await fx.topo.query(shard0, `SELECT pg_terminate_backend(${pid})`)
+  t.ok(await waitFor(async () => (await fx.topo.query(shard0, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${pid}`))[0].n === 0, 5000), 'the server session is gone')
+  await c.query('SAVEPOINT s')
+  t.pass('SAVEPOINT answered although one of the transaction’s connections is closed')
+  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a0}`), { code: '08006', message: /lost the connection to server s0-primary/ })
+  t.ok(await waitFor(async () => (await openTransactions()) === 0, 5000), 'the other shard’s connection did not stay in the transaction')
+  const d = await connect()
+  t.teardown(() => d.end())
+  t.same([await qty(d, a0), await qty(d, a1)], [11, 21], 'other clients go on')
+})
+
 t.test('pg_dump through pgshard: every shard\u2019s rows of a sharded table, the reference table once; the dump loads into one Postgres', async (t) => {
   await writer.query(`INSERT INTO items (id, qty) VALUES ${Array.from({ length: 200 }, (_, i) => `(${1000 + i}, ${i})`).join(', ')}`)
   const dump = await runCommand('pg_dump', ['--no-owner', fx.dsn], { env: fx.env })

@@ -883,12 +883,18 @@ export class Session implements TrackerOwner {
   private async joinShard(shard: number, role: Role): Promise<ServerConnection> {
     await this.lease.whenIdle()
     const from = this.attached?.placement.shard
-    if (from === shard) return this.attached!.conn
+    // A cancel still on its way (a read of every shard that failed cancels the others) must not hit what
+    // the transaction runs next there.
+    const settled = async (conn: ServerConnection) => {
+      if (conn.cancelling) await new Promise<void>((resolve) => conn.whenNotCancelling(resolve))
+      return conn
+    }
+    if (from === shard) return settled(this.attached!.conn)
     this.lease.putAside()
     const back = this.lease.takeBack(shard)
     if (back) {
       if (back.closed) throw PgError.fatal(SqlState.CONNECTION_FAILURE, `lost the connection to server ${back.nodeName}, which this transaction read from`)
-      if (back.cancelling) await new Promise<void>((resolve) => back.whenNotCancelling(resolve))
+      await settled(back)
       // A SET the session ran since it went aside. Inside the transaction, which could roll it back: the
       // connection is reset before another client gets it.
       const sql = this.settings.adoptInTransaction(back.settings)

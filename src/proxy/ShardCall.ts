@@ -33,6 +33,11 @@ const INSPECTED = new Set(Object.values(T))
  */
 export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySink = {}): Promise<ShardReply> {
   return new Promise((resolve, reject) => {
+    // Its 'close' came and went: nothing would ever answer.
+    if (conn.closed) {
+      reject(new Error(`lost the connection to server ${conn.nodeName}`))
+      return
+    }
     const reply: ShardReply = { fields: null, rows: [], tags: [], error: null, status: 'I' }
     const handler: BackendHandler = {
       onHeader: (type) => (INSPECTED.has(type) ? NOTIFY | INSPECT : 0),
