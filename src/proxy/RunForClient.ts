@@ -13,9 +13,10 @@ export interface Refusal {
 }
 
 /**
- * Statements the proxy runs on a client's behalf on the attached connection, queued behind whatever it has in
- * flight, their replies kept from the client: resolves when the server accepted them, rejects with the
- * server's SQLSTATE and a message that says what was refused.
+ * Statements the proxy runs on a client's behalf on a connection the client holds (its settings, a shard
+ * joining its transaction), queued behind whatever is in flight there, their replies kept from the client:
+ * resolves when the server accepted them, rejects with the server's SQLSTATE and a message that says what was
+ * refused (or that the connection was lost).
  */
 export function runForClient(conn: ServerConnection, sql: string, refusal: Refusal): Promise<void> {
   return new Promise((resolve, reject) => {
