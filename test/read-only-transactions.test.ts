@@ -148,6 +148,16 @@ t.test('a shard connection that dies while it waits aside: a savepoint does not 
   const d = await connect()
   t.teardown(() => d.end())
   t.same([await qty(d, a0), await qty(d, a1)], [11, 21], 'other clients go on')
+
+  const e = await connect()
+  e.on('error', () => undefined)
+  await e.query('BEGIN READ ONLY')
+  const pid1 = (await e.query(`SELECT pg_backend_pid() AS pid FROM items WHERE id = ${a0}`)).rows[0].pid
+  await qty(e, a1)
+  await fx.topo.query(shard0, `SELECT pg_terminate_backend(${pid1})`)
+  t.ok(await waitFor(async () => (await fx.topo.query(shard0, `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${pid1}`))[0].n === 0, 5000))
+  await t.rejects(e.query('SELECT count(*) FROM items'), { code: '08006', message: /lost the connection to server s0-primary/ }, 'a read of every shard ends the client the same way')
+  t.ok(await waitFor(async () => (await openTransactions()) === 0, 5000), 'and leaves no server session in a transaction')
 })
 
 t.test('pg_dump through pgshard: every shard\u2019s rows of a sharded table, the reference table once; the dump loads into one Postgres', async (t) => {

@@ -737,7 +737,8 @@ export class Session implements TrackerOwner {
       const parts = route.parts.map((p) => ({ shard: p.shard, stmt: splitPart(restore(p.sql), stmt) }))
       await executor.write(parts, 'sum', shape, true)
     } catch (err) {
-      if (!(err instanceof PgError)) throw err
+      // A FATAL one (a connection of the transaction was lost) ends the client, as in the pump.
+      if (!(err instanceof PgError) || err.severity !== 'ERROR') throw err
       this.emitError(err)
     } finally {
       if (joins) this.afterTransactionStatement()
