@@ -130,7 +130,7 @@ class FakePostgres {
   }
 }
 
-const HEALTH: Config['health'] = { interval: 50, timeout: 300, failures: 3, successes: 2, synchronous_policy: 'durability' }
+const HEALTH: Config['health'] = { interval: 50, timeout: 300, failures: 3, successes: 2, resolve_prepared_interval: 10_000, synchronous_policy: 'durability' }
 const CONTROL: ControlAccess = { user: 'postgres', database: 'postgres', tls: { mode: 'disable' } }
 
 async function checked(t: Test, health: Partial<Config['health']> = {}) {

@@ -8,6 +8,7 @@ import t from 'tap'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
 import { runCommand } from './harness/runCommand.js'
+import { sessionsInTransaction } from './harness/serverSessions.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
 const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'bigint' }], reference_tables: ['kinds'] }
@@ -33,15 +34,7 @@ const connect = async (): Promise<pg.Client> => {
   return c
 }
 const qty = async (c: pg.Client, id: number): Promise<number | undefined> => (await c.query(`SELECT qty FROM items WHERE id = ${id}`)).rows[0]?.qty
-/** Server sessions of the app database left inside a transaction, on every primary. */
-const openTransactions = async (): Promise<number> => {
-  let n = 0
-  for (const s of fx.topo.shards) {
-    const [row] = await fx.topo.query(s.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND state LIKE 'idle in transaction%'")
-    n += row.n as number
-  }
-  return n
-}
+const openTransactions = () => sessionsInTransaction(fx.topo)
 
 t.test('each shard reads from the snapshot it took when it joined, until COMMIT', async (t) => {
   const c = await connect()

@@ -230,9 +230,9 @@ export const ConfigSchema = z
           .default(false)
           .describe('Accept a reload that moves keys between shards (you move the rows)'),
         cross_shard_transactions: z
-          .enum(['reject'])
+          .enum(['reject', 'two_phase'])
           .default('reject')
-          .describe('What a transaction that touches a second shard gets'),
+          .describe('A read-write transaction that touches a second shard: refused (0A000), or spans shards and commits with two-phase commit (servers need max_prepared_transactions > 0)'),
       })
       .strict()
       .prefault({})
@@ -272,6 +272,7 @@ export const ConfigSchema = z
         successes: z.number().int().min(1).default(2).describe('Consecutive successes that bring a node back'),
         max_lag_bytes: z.number().int().min(0).optional().describe('Replicas further behind get no reads'),
         max_lag: duration('Replicas whose replay delay exceeds this get no reads').optional(),
+        resolve_prepared_interval: duration('Time between looks for two-phase transactions left prepared (finished as the transaction decided on its first shard)').default(10_000),
         synchronous_policy: z
           .enum(['durability', 'availability'])
           .default('durability')

@@ -20,6 +20,8 @@ export type Held =
 export interface GroupHost {
   /** The server that must serve the next message whatever its route (in a transaction, a pinned session). */
   currentServer(): ServerConnection | null
+  /** The transaction may go on to another shard: a group's messages wait for its Bind to say which. */
+  mayChangeShard(): boolean
   /** The connection attached to the session, where portals bound earlier live. */
   attachedConn(): ServerConnection | null
   /** A server for held messages that need one when no statement chose a shard (the default shard's primary). */
@@ -61,7 +63,7 @@ export class ExtendedGroup {
   /** Adds a message to the group: sent now when the group's server is known, else held. */
   add(item: Held): void {
     const portalHome = item.kind === 'server' && item.portal && this.held.length === 0 ? this.host.attachedConn() : null
-    const conn = this.conn ?? this.host.currentServer() ?? portalHome
+    const conn = this.conn ?? (this.host.mayChangeShard() ? null : this.host.currentServer()) ?? portalHome
     if (!conn) {
       this.held.push(item)
       return

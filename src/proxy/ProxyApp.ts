@@ -6,6 +6,7 @@ import type { Config } from '../config/ConfigSchema.js'
 import { ReloadCoordinator } from '../config/ReloadCoordinator.js'
 import { FailoverManager } from '../health/FailoverManager.js'
 import { HealthMonitor } from '../health/HealthMonitor.js'
+import { PreparedTransactionResolver } from '../health/PreparedTransactionResolver.js'
 import { createLogger, type Logger } from '../log/Logger.js'
 import { ClientTotals } from '../metrics/ClientTotals.js'
 import { ConfigMetrics } from '../metrics/ConfigMetrics.js'
@@ -31,6 +32,8 @@ export class ProxyApp {
   private metricsServer: MetricsServer | null = null
   /** Health checks of every node (lag, up/down, the function catalog) and failover: set by start(). */
   health!: HealthMonitor
+  /** Finishes cross-shard transactions left prepared (two-phase commit interrupted). */
+  resolver!: PreparedTransactionResolver
   failover!: FailoverManager
   readonly admin: AdminConsole
   /** Counters of clients that have left, per database (SHOW STATS). */
@@ -64,6 +67,7 @@ export class ProxyApp {
         log.level = config.log.level
         this.health?.reconfigure(config)
         this.failover?.reconfigure(config)
+        this.resolver?.reconfigure(config)
       },
     })
   }
@@ -80,8 +84,10 @@ export class ProxyApp {
     app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (rows) => router.learnCatalog(rows) })
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
+    app.resolver = new PreparedTransactionResolver(proxy.topology, config, log)
     app.failover.start()
     app.health.start()
+    app.resolver.start()
     if (config.admin.metrics_port !== undefined) {
       app.metricsServer = new MetricsServer(registry, { notReadyReason: () => proxy.notReadyReason() })
       const a = await app.metricsServer.listen(config.admin.host, config.admin.metrics_port)
@@ -120,6 +126,7 @@ export class ProxyApp {
   async stop(timeoutMs = this.config.shutdown_timeout): Promise<void> {
     this.failover.stop()
     this.health.stop()
+    this.resolver.stop()
     this.log.info({ timeout_ms: timeoutMs }, 'shutdown: refusing new clients, letting transactions finish')
     this.admin.closeAll()
     const ended = await this.proxy.shutdown(timeoutMs)

@@ -117,6 +117,7 @@ export class ProxyServer {
         this.onServerFailure?.(nodeName, err)
       },
       onSessionEnd: (s) => this.forget(s as Session),
+      log: this.log.child({ component: 'transactions' }),
     }
   }
 

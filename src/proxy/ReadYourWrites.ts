@@ -4,6 +4,7 @@ import { encodeQuery } from '../protocol/FrontendMessages.js'
 import { Expect } from '../protocol/ResponseTracker.js'
 import { decodeDataRow } from '../protocol/RowMessages.js'
 import type { Role } from '../router/Route.js'
+import { callShard } from './ShardCall.js'
 
 const CURRENT_LSN_QUERY = encodeQuery('SELECT pg_catalog.pg_current_wal_lsn()')
 
@@ -35,12 +36,20 @@ export class ReadYourWrites {
     conn.tracker.push({
       expect: Expect.Query,
       mode: 'suppress',
-      onRow: (body) => {
-        const lsn = parseLsn(decodeDataRow(body)[0]?.toString())
-        if (lsn > (this.written.get(shard) ?? 0n)) this.written.set(shard, lsn)
-      },
+      onRow: (body) => this.wrote(shard, decodeDataRow(body)[0]),
       done: () => this.pending.delete(shard),
     })
     conn.write(CURRENT_LSN_QUERY)
+  }
+
+  /** The same on a connection the caller reads itself (a cross-shard commit); a lost connection records nothing. */
+  async captureNow(conn: ServerConnection, shard: number): Promise<void> {
+    const reply = await callShard(conn, CURRENT_LSN_QUERY).catch(() => null)
+    if (reply && reply.error === null) this.wrote(shard, reply.rows[0]?.[0])
+  }
+
+  private wrote(shard: number, value: Buffer | null | undefined): void {
+    const lsn = parseLsn(value?.toString())
+    if (lsn > (this.written.get(shard) ?? 0n)) this.written.set(shard, lsn)
   }
 }

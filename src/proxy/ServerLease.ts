@@ -167,6 +167,23 @@ export class ServerLease {
     this.setAside.clear()
   }
 
+  /**
+   * The transaction's connections on every shard (attached and aside, in shard order), handed over to whoever
+   * ends it: the lease forgets them, so a client that leaves meanwhile releases none of them.
+   */
+  takeTransaction(): Attachment[] {
+    const all = [...this.setAside.values()]
+    this.setAside.clear()
+    const a = this.attached
+    this.attached = null
+    if (a) all.push(a)
+    for (const p of all) {
+      this.resume(p.conn)
+      p.conn.tracker.attach(null)
+    }
+    return all.sort((x, y) => x.placement.shard - y.placement.shard)
+  }
+
   /** Gives the attached connection back (transaction pooling) or parks it (session pooling). */
   release(): void {
     const a = this.attached

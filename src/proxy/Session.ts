@@ -58,6 +58,7 @@ import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerSt
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import { runForClient } from './RunForClient.js'
+import { commitAcrossShards } from './TwoPhaseCommit.js'
 import { callShard } from './ShardCall.js'
 import { TransactionOpening } from './TransactionOpening.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
@@ -140,6 +141,7 @@ export class Session implements TrackerOwner {
     this.lease = new ServerLease(this, services, identity, this.settings)
     this.group = new ExtendedGroup({
       currentServer: () => this.currentServer(),
+      mayChangeShard: () => this.mayJoinShards,
       attachedConn: () => this.attached?.conn ?? null,
       defaultServer: () => this.connFor(this.defaultShard(), 'primary'),
       emitAfterPending: (bytes) => this.emitAfterPending(bytes),
@@ -323,6 +325,7 @@ export class Session implements TrackerOwner {
     const prepared = analyzed.plan?.session.find(isSqlPrepared)
     if (prepared && analyzed.plan!.multiStatement) return this.refuseQuery(sqlPrepareAmongOthers(prepared))
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
+    if (analyzed.plan && this.commitsAcrossShards(analyzed.plan)) return this.commitAcrossShards(analyzed.plan)
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard') {
@@ -685,8 +688,8 @@ export class Session implements TrackerOwner {
     const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     const read = route.kind === 'scatter' || route.kind === 'copy_out'
     const plan = analyzed.plan!
-    // In a READ ONLY transaction that may span shards, the statement runs on the transaction's connections.
-    const joins = inTx && this.mayJoinShards && (read || (route.kind === 'broadcast' && plan.kind !== 'copy_from'))
+    // In a transaction that may span shards, the statement runs on the transaction's connections.
+    const joins = inTx && this.mayJoinShards && (read || ((route.kind === 'broadcast' || route.kind === 'split') && plan.kind !== 'copy_from'))
     if (joins && this.txStatus === 'E') {
       this.emitError(new PgError(SqlState.IN_FAILED_SQL_TRANSACTION, 'current transaction is aborted, commands ignored until end of transaction block'))
       return false
@@ -776,7 +779,7 @@ export class Session implements TrackerOwner {
   }
 
   private route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): Route {
-    const unreliable = this.sequenceStateRefusal(analyzed.plan)
+    const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
     if (unreliable) return unreliable
     const a = this.attached
     const inServerTx = a !== null && a.conn.tracker.status !== 'I'
@@ -869,11 +872,63 @@ export class Session implements TrackerOwner {
   }
 
   /**
-   * A READ ONLY transaction (in transaction pooling, begun by a BEGIN pgshard held back) may go on to other
-   * shards: each joins it at its first statement there and keeps its snapshot until COMMIT or ROLLBACK.
+   * A READ ONLY transaction, or any with two-phase commit on (in transaction pooling, begun by a BEGIN pgshard
+   * held back), may go on to other shards: each joins it at its first statement there and keeps its snapshot
+   * until COMMIT or ROLLBACK.
    */
   private get mayJoinShards(): boolean {
-    return this.txReadOnly && !this.sessionMode && !this.pinnedBy && (this.opening.active || this.pendingBegin !== null)
+    const spans = this.txReadOnly || this.services.config().sharding.cross_shard_transactions === 'two_phase'
+    return spans && !this.sessionMode && !this.pinnedBy && (this.opening.active || this.pendingBegin !== null)
+  }
+
+  /** A COMMIT by itself of a read-write transaction that holds several shards: two-phase commit ends it. */
+  private commitsAcrossShards(plan: StatementPlan): boolean {
+    return plan.kind === 'transaction' && plan.tx === 'commit' && !plan.txChain && !plan.multiStatement && this.lease.spansShards && !this.txReadOnly && this.txStatus === 'T'
+  }
+
+  /**
+   * Ends a read-write transaction on several shards all or nothing (TwoPhaseCommit), then gives every
+   * connection back; the client gets COMMIT, or the error that rolled it back everywhere.
+   */
+  private async commitAcrossShards(plan: StatementPlan): Promise<void> {
+    await this.lease.whenIdle()
+    this.group.conn = null
+    const held = this.lease.takeTransaction()
+    const parts = held.map((a) => ({ shardName: a.placement.shardName, nodeName: a.placement.nodeName, conn: a.conn }))
+    const outcome = await commitAcrossShards(parts, this.services.log)
+    if (outcome.committed && this.identity.readYourWrites) await Promise.all(held.map((a) => this.readYourWrites.captureNow(a.conn, a.placement.shard)))
+    // A transaction that failed to commit may have left settings or savepoints anywhere: reset before reuse.
+    for (const a of held) a.placement.pool.release(a.conn, !outcome.committed)
+    if (!outcome.committed) this.settingsUndo.onError()
+    this.settingsUndo.onTransactionStatement(plan, held[0].conn)
+    this.services.metrics.transaction(outcome.committed)
+    this.txWrote = false
+    this.unit = null
+    this.avoid = undefined
+    this.endTransaction(outcome.committed)
+    this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')]))
+  }
+
+  /**
+   * What could not end a read-write transaction on several shards all or nothing: COMMIT through the extended
+   * protocol or among other statements, and AND CHAIN (which would keep one shard's connection in a new
+   * transaction) in any transaction on several shards.
+   */
+  private spanningEndRefusal(plan: StatementPlan | null): Route | null {
+    if (!plan || !this.lease.spansShards) return null
+    const refuse = (what: string): Route => ({
+      kind: 'error',
+      code: SqlState.FEATURE_NOT_SUPPORTED,
+      message: `${what} cannot end a transaction that holds several shards`,
+      hint: 'Send COMMIT or ROLLBACK as a simple query of its own (then BEGIN again).',
+    })
+    if (plan.txChain) return refuse(`${plan.commandTag} AND CHAIN`)
+    if (this.txReadOnly) return null
+    if (plan.multiStatementTx) return refuse('a transaction statement among other statements')
+    if (plan.tx === 'prepare_transaction') return refuse('PREPARE TRANSACTION')
+    // A simple-query COMMIT runs two-phase commit (commitsAcrossShards); one of an aborted transaction rolls back.
+    if (plan.tx === 'commit' && this.txStatus === 'T') return refuse('COMMIT through the extended protocol')
+    return null
   }
 
   /**
@@ -982,7 +1037,7 @@ export class Session implements TrackerOwner {
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
           `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
-          { hint: 'Cross-shard transactions are not supported: keep each transaction on one shard.' },
+          { hint: 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).' },
         )
       }
       this.detach()

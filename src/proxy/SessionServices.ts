@@ -2,6 +2,7 @@ import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.
 import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import type { NodeState } from '../health/NodeState.js'
 import type { PickOptions } from '../health/Topology.js'
+import type { Logger } from '../log/Logger.js'
 import type { Pool } from '../pool/Pool.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
@@ -55,4 +56,6 @@ export interface SessionServices {
   /** Evidence for the health checker: a server connection failed on the data path. */
   serverFailed(nodeName: string, err: Error): void
   onSessionEnd(session: object): void
+  /** For what a session does that operators must hear of (a cross-shard commit left unfinished). */
+  readonly log: Logger
 }

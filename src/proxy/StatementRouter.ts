@@ -28,7 +28,7 @@ export class StatementRouter implements RoutingEngine {
     this.volatility = new FunctionVolatility(config.routing)
     this.volatility.loadCatalog(this.catalog)
     this.map = new ShardMap(config)
-    this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from })
+    this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from, crossShardTransactions: config.sharding.cross_shard_transactions })
   }
 
   /** Functions read from a shard's pg_proc: their volatility decides whether a SELECT may go to a replica. */

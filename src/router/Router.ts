@@ -46,6 +46,8 @@ import type { JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, Va
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
   readFrom?: 'replica' | 'primary'
+  /** sharding.cross_shard_transactions: 'two_phase' lets a read-write transaction go on to other shards. */
+  crossShardTransactions?: 'reject' | 'two_phase'
 }
 
 const FEATURE_NOT_SUPPORTED = '0A000'
@@ -85,6 +87,7 @@ const WRITE_KINDS = new Set<StatementPlan['kind']>(['insert', 'update', 'delete'
 
 export class Router {
   private readonly readFrom: 'replica' | 'primary'
+  private readonly twoPhase: boolean
 
   constructor(
     readonly map: ShardMap,
@@ -92,6 +95,7 @@ export class Router {
     options: RouterOptions = {},
   ) {
     this.readFrom = options.readFrom ?? 'replica'
+    this.twoPhase = options.crossShardTransactions === 'two_phase'
   }
 
   /**
@@ -103,7 +107,7 @@ export class Router {
     try {
       const route = this.decide(plan, param, ctx)
       this.checkAssignments(plan, route, param, ctx.searchPath ?? ['public'])
-      return this.checkTransaction(route, ctx)
+      return this.checkTransaction(route, ctx, plan)
     } catch (err) {
       if (err instanceof Refusal) {
         return err.hint === undefined
@@ -121,7 +125,7 @@ export class Router {
     const hinted = this.hintedShard(plan, ctx, tables)
     if (hinted !== undefined) return this.routeHinted(plan, param, ctx, tables, searchPath, hinted)
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
-    if (plan.commandTag === 'LOCK TABLE' && ctx.txReadOnly && tables.sharded.length + tables.reference.length > 0) return this.routeReadOnlyLock(plan, ctx, tables)
+    if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
     if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
     if (plan.kind === 'insert') {
       const targetRef = plan.insert?.table ?? plan.writtenTables[0]
@@ -232,7 +236,13 @@ export class Router {
    * LOCK TABLE of a sharded or reference table in a READ ONLY transaction (pg_dump's, before it reads each
    * table): every shard joins the transaction and takes the lock, as reads of every shard would need.
    */
-  private routeReadOnlyLock(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
+  /** Whether the open transaction may go on to other shards: READ ONLY, or any with two-phase commit. */
+  private spans(ctx: RoutingContext): boolean {
+    return ctx.inTransaction && (ctx.txReadOnly || this.twoPhase)
+  }
+
+  /** LOCK TABLE of sharded or reference tables in a transaction that may span shards: the lock on every shard. */
+  private routeLock(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
     const names = list([...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference])])
     if (tables.unsharded.length > 0) {
       throw new Refusal(
@@ -241,6 +251,7 @@ export class Router {
         'lock them in two statements',
       )
     }
+    if (!ctx.txReadOnly) return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `LOCK TABLE ${names} in a two-phase transaction: every shard` }
     const role: Role = this.roleHint(plan, ctx) ?? (ctx.serializable === true || this.readFrom === 'primary' ? 'primary' : 'replica')
     return { kind: 'broadcast', role, tag: 'first', reason: `LOCK TABLE ${names} in a READ ONLY transaction: every shard` }
   }
@@ -315,7 +326,7 @@ export class Router {
         `INSERT rows of ${target.name} belong to shards ${names}, and the statement also reads ${list([...reads.map((u) => label(u.ref)), ...tables.unsharded])}: it cannot be split`,
       )
     }
-    if (ctx.inTransaction || ctx.txShard !== undefined) {
+    if ((ctx.inTransaction || ctx.txShard !== undefined) && !(this.twoPhase && ctx.inTransaction)) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `INSERT rows of ${target.name} belong to shards ${names}; inside a transaction a multi-shard INSERT cannot be split: cross-shard transactions are not supported`,
@@ -674,12 +685,12 @@ export class Router {
     return this.volatility.firstVolatile(plan.functions) === undefined ? 'replica' : 'primary'
   }
 
-  private checkTransaction(route: Route, ctx: RoutingContext): Route {
+  private checkTransaction(route: Route, ctx: RoutingContext, plan: StatementPlan): Route {
     if (route.kind === 'error') return route
     const pinned = ctx.txShard
     if (route.kind === 'shard') {
-      // A READ ONLY transaction may go on to another shard, which joins it (docs/routing.md).
-      if (pinned === undefined || route.shard === pinned || ctx.txReadOnly) return route
+      // A READ ONLY or two-phase transaction may go on to another shard, which joins it (docs/routing.md).
+      if (pinned === undefined || route.shard === pinned || this.spans(ctx)) return route
       return {
         kind: 'error',
         code: FEATURE_NOT_SUPPORTED,
@@ -691,6 +702,8 @@ export class Router {
     // A READ ONLY transaction may read every shard, and lock their tables (docs/routing.md); a write the
     // server refuses there.
     if ((route.kind === 'scatter' || route.kind === 'copy_out' || route.kind === 'broadcast') && ctx.txReadOnly) return route
+    // A two-phase transaction may also write several shards, except by COPY FROM (docs/routing.md).
+    if (this.twoPhase && ctx.inTransaction && route.kind !== 'copy_split' && plan.kind !== 'copy_from') return route
     const first =
       pinned === undefined
         ? 'inside a transaction block'

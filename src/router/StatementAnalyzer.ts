@@ -192,6 +192,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.txIsolation = isolationOption(tx.options)
     }
     if (tx.savepoint_name !== undefined) plan.savepoint = tx.savepoint_name
+    if (tx.chain === true) plan.txChain = true
     return plan
   }
   const set = asNode(stmt, 'VariableSetStmt')

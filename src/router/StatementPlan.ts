@@ -204,6 +204,8 @@ export interface StatementPlan {
   txReadOnly?: boolean
   /** BEGIN ISOLATION LEVEL …: 'serializable', 'repeatable read', … (absent: the session's default). */
   txIsolation?: string
+  /** COMMIT AND CHAIN / ROLLBACK AND CHAIN: a new transaction begins at once, on the same connection. */
+  txChain?: boolean
   /** COPY: its columns and data format. */
   copy?: CopyShape
   /** SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name as the server compares it (folded unless quoted). */

@@ -8,6 +8,8 @@ export const TEST_SETTINGS: Record<string, string> = {
   full_page_writes: 'off',
   shared_buffers: '32MB',
   max_connections: '300',
+  // Cross-shard transactions (sharding.cross_shard_transactions: two_phase) prepare on every shard but the first.
+  max_prepared_transactions: '64',
   wal_level: 'replica',
   max_wal_senders: '10',
   max_replication_slots: '10',

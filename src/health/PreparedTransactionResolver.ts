@@ -1,0 +1,138 @@
+import type { Config } from '../config/ConfigSchema.js'
+import type { Logger } from '../log/Logger.js'
+import { quoteLiteral } from '../router/SqlQuoting.js'
+import { TWO_PHASE_GID_PATTERN, parseTwoPhaseId } from '../proxy/TwoPhaseId.js'
+import { controlAccess, queryOnce } from './ControlConnection.js'
+import type { NodeState } from './NodeState.js'
+import type { Topology } from './Topology.js'
+
+/** What one round did, by gid. */
+export interface ResolveRound {
+  committed: string[]
+  rolledBack: string[]
+  /** The deciding shard has not decided yet (its transaction is still open), or cannot be asked now. */
+  waiting: string[]
+}
+
+type Outcome = 'commit' | 'rollback' | 'wait'
+
+/** Postgres: "transaction ID … is in the future" (the deciding shard lost it in a failover). */
+const INVALID_PARAMETER_VALUE = '22023'
+/** Postgres: "prepared transaction with identifier … does not exist" (another proxy finished it first). */
+const UNDEFINED_OBJECT = '42704'
+
+/**
+ * Finishes cross-shard transactions left prepared on a shard (a proxy stopped or lost a server between
+ * PREPARE TRANSACTION and COMMIT PREPARED). Each one's name holds the shard that decided it and its transaction
+ * id there; txid_status() on that shard's primary says committed or aborted, and the prepared part follows.
+ * Safe with several proxies (each decision is the deciding shard's) and alongside the commit in progress
+ * (an open transaction there is left alone).
+ */
+export class PreparedTransactionResolver {
+  private timer: NodeJS.Timeout | null = null
+  private round: Promise<ResolveRound> | null = null
+  private readonly warned = new Set<string>()
+  private readonly log: Logger
+
+  constructor(
+    private readonly topology: Topology,
+    private config: Config,
+    log: Logger,
+  ) {
+    this.log = log.child({ component: 'two-phase' })
+  }
+
+  start(): void {
+    this.stop()
+    const tick = () => {
+      this.timer = setTimeout(() => {
+        this.resolve()
+          .catch((err: Error) => this.log.error({ err: err.message }, 'resolving prepared cross-shard transactions failed'))
+          .finally(tick)
+      }, this.config.health.resolve_prepared_interval)
+      this.timer.unref()
+    }
+    tick()
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  reconfigure(config: Config): void {
+    this.config = config
+  }
+
+  /** Looks at every shard's primary once; rounds asked for while one runs share it. */
+  resolve(): Promise<ResolveRound> {
+    this.round ??= this.resolveAll().finally(() => (this.round = null))
+    return this.round
+  }
+
+  private async resolveAll(): Promise<ResolveRound> {
+    const done: ResolveRound = { committed: [], rolledBack: [], waiting: [] }
+    for (const shard of this.topology.shards) {
+      const primary = this.topology.primaryOf(shard.index)
+      if (!primary?.up) continue
+      let prepared: { gid: string; database: string }[]
+      try {
+        prepared = await this.query(primary, `SELECT gid, database FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE ${quoteLiteral(TWO_PHASE_GID_PATTERN)}`)
+      } catch (err) {
+        this.warnOnce(`list:${primary.name}`, { node: primary.name, err: (err as Error).message }, 'could not look for prepared cross-shard transactions')
+        continue
+      }
+      for (const { gid, database } of prepared) {
+        const outcome = await this.outcomeOf(gid)
+        if (outcome === 'wait') {
+          done.waiting.push(gid)
+          continue
+        }
+        try {
+          await this.query(primary, `${outcome === 'commit' ? 'COMMIT' : 'ROLLBACK'} PREPARED ${quoteLiteral(gid)}`, database)
+          ;(outcome === 'commit' ? done.committed : done.rolledBack).push(gid)
+          this.log.warn({ gid, node: primary.name, outcome }, 'finished a cross-shard transaction left prepared')
+        } catch (err) {
+          if ((err as { code?: string }).code === UNDEFINED_OBJECT) continue
+          done.waiting.push(gid)
+          this.warnOnce(`finish:${gid}`, { gid, node: primary.name, err: (err as Error).message }, 'could not finish a prepared cross-shard transaction')
+        }
+      }
+    }
+    return done
+  }
+
+  /** What the deciding shard did with the transaction. */
+  private async outcomeOf(gid: string): Promise<Outcome> {
+    const id = parseTwoPhaseId(gid)
+    const deciding = id && this.topology.shards.find((s) => s.name === id.decidingShard)
+    const primary = deciding && this.topology.primaryOf(deciding.index)
+    if (!id || !deciding) {
+      this.warnOnce(`unknown:${gid}`, { gid }, 'a prepared cross-shard transaction names a shard not in the map: finish it by hand (COMMIT PREPARED or ROLLBACK PREPARED)')
+      return 'wait'
+    }
+    if (!primary?.up) return 'wait'
+    try {
+      const [row] = await this.query<{ status: string | null }>(primary, `SELECT pg_catalog.txid_status(${id.xid})::text AS status`)
+      if (row?.status === 'committed') return 'commit'
+      if (row?.status === 'aborted') return 'rollback'
+      if (row?.status == null) this.warnOnce(`old:${gid}`, { gid }, 'the deciding shard no longer knows this transaction id: finish it by hand')
+      return 'wait'
+    } catch (err) {
+      // Never assigned on the deciding shard's current primary: its transaction was lost with the old one.
+      if ((err as { code?: string }).code === INVALID_PARAMETER_VALUE) return 'rollback'
+      this.warnOnce(`ask:${gid}`, { gid, node: primary.name, err: (err as Error).message }, 'could not learn the outcome of a cross-shard transaction')
+      return 'wait'
+    }
+  }
+
+  private query<Row extends Record<string, unknown>>(node: NodeState, sql: string, database?: string): Promise<Row[]> {
+    return queryOnce<Row>({ host: node.host, port: node.port }, controlAccess(this.config), sql, this.config.health.timeout * 5, database)
+  }
+
+  private warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
+    if (this.warned.has(key)) return
+    this.warned.add(key)
+    this.log.warn(fields, message)
+  }
+}

@@ -1,0 +1,229 @@
+// sharding.cross_shard_transactions: two_phase. A read-write transaction may go on to other shards; COMMIT
+// prepares it on every shard but the first, commits the first (which decides), then commits the prepared ones.
+// Whatever fails before the decision rolls back everywhere; what is left prepared after it, the resolver
+// finishes as the first shard decided.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { waitFor } from '../src/topology/ProcessScan.js'
+import { runCommand } from './harness/runCommand.js'
+import { sessionsInTransaction } from './harness/serverSessions.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = { tables: [{ name: 'accounts', key: 'id', type: 'bigint' }], reference_tables: ['currencies'], cross_shard_transactions: 'two_phase' }
+// The resolver looks only when asked (the tests call it): an hour between its own rounds.
+const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING, pool: { size: 4 }, health: { resolve_prepared_interval: 3_600_000 } } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const keysOn = (shard: number, n: number): number[] => {
+  const out: number[] = []
+  for (let k = 1; out.length < n; k++) if (map.ring.shardFor(String(k)) === shard) out.push(k)
+  return out
+}
+const [[a0, b0, c0], [a1, b1, c1]] = [keysOn(0, 3), keysOn(1, 3)]
+const [s0, s1] = fx.topo.shards
+
+const connect = async (): Promise<pg.Client> => {
+  const c = new pg.Client(fx.pgOptions)
+  await c.connect()
+  return c
+}
+const admin = await connect()
+t.teardown(() => admin.end())
+// A code unique per shard, checked at COMMIT: a transaction can fail on any shard at its very end.
+await admin.query('CREATE TABLE accounts (id bigint PRIMARY KEY, balance int NOT NULL, code int, UNIQUE (code) DEFERRABLE INITIALLY DEFERRED)')
+await admin.query('CREATE TABLE currencies (code text PRIMARY KEY)')
+
+/** Rows of accounts on one shard's primary, read there directly. */
+const onShard = async (shard: typeof s0): Promise<Record<number, number>> => {
+  const rows = await fx.topo.query(shard.primary, 'SELECT id, balance FROM accounts ORDER BY id', 'app')
+  return Object.fromEntries(rows.map((r) => [Number(r.id), Number(r.balance)]))
+}
+const preparedLeft = async (): Promise<string[]> => {
+  const gids: string[] = []
+  for (const s of fx.topo.shards) gids.push(...(await fx.topo.query(s.primary, 'SELECT gid FROM pg_prepared_xacts')).map((r) => String(r.gid)))
+  return gids
+}
+const settled = async (t: Test) => {
+  t.ok(await waitFor(async () => (await sessionsInTransaction(fx.topo)) === 0, 5000), 'no server session is left inside a transaction')
+  t.same(await preparedLeft(), [], 'no transaction is left prepared')
+}
+const reset = async () => {
+  for (const s of fx.topo.shards) await fx.topo.query(s.primary, 'DELETE FROM accounts', 'app')
+}
+const row = (id: number, code?: number) => `INSERT INTO accounts (id, balance, code) VALUES (${id}, 1, ${code ?? 'NULL'})`
+/** A new client inside a transaction that ran these statements, on accounts emptied first. */
+const inTransaction = async (t: Test, ...statements: string[]): Promise<pg.Client> => {
+  await reset()
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  for (const sql of statements) await c.query(sql)
+  return c
+}
+
+t.test('a transaction writes two shards, reads both, and COMMIT makes both writes visible together', async (t) => {
+  await reset()
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  await c.query('INSERT INTO accounts (id, balance) VALUES ($1, 100)', [a0])
+  await c.query(`INSERT INTO accounts (id, balance) VALUES (${a1}, 200)`)
+  t.same((await c.query('SELECT count(*) AS n, sum(balance) AS s FROM accounts')).rows[0], { n: '2', s: '300' }, 'a read of every shard inside it sees its own writes on both')
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'nothing visible outside before COMMIT')
+  const done = await c.query('COMMIT')
+  t.equal(done.command, 'COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 100 }, { [a1]: 200 }], 'both shards have their row')
+  await settled(t)
+})
+
+t.test('multi-row INSERT, UPDATE of several keys, a reference table and DDL inside one transaction', async (t) => {
+  await reset()
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  const ins = await c.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 1), (${a1}, 2), (${b0}, 3), (${b1}, 4)`)
+  t.equal(ins.rowCount, 4, 'split into one INSERT per shard, inside the transaction (refused before)')
+  const upd = await c.query(`UPDATE accounts SET balance = balance * 10 WHERE id IN (${a0}, ${a1})`)
+  t.equal(upd.rowCount, 2)
+  await c.query("INSERT INTO currencies VALUES ('EUR')")
+  await c.query('CREATE INDEX accounts_balance ON accounts (balance)')
+  await c.query('COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 10, [b0]: 3 }, { [a1]: 20, [b1]: 4 }])
+  for (const s of [s0, s1]) {
+    t.equal((await fx.topo.query(s.primary, "SELECT count(*)::int AS n FROM currencies WHERE code = 'EUR'", 'app'))[0].n, 1, `the reference row on ${s.name}`)
+    t.equal((await fx.topo.query(s.primary, "SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'accounts_balance'", 'app'))[0].n, 1, `the index on ${s.name}`)
+  }
+  await admin.query('DROP INDEX accounts_balance')
+  await admin.query('DELETE FROM currencies')
+  await settled(t)
+})
+
+t.test('ROLLBACK undoes the writes on every shard', async (t) => {
+  const c = await inTransaction(t, row(a0), row(a1))
+  await c.query('ROLLBACK')
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}])
+  await settled(t)
+})
+
+t.test('a shard that fails to prepare (a deferred constraint): the transaction rolls back on every shard', async (t) => {
+  const c = await inTransaction(t, row(a0, 7), row(a1, 5), row(b1, 5))
+  await t.rejects(c.query('COMMIT'), { code: '23505', message: /accounts_code_key/ }, 'the server\u2019s own error from the shard that refused')
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'nothing committed on the first shard either')
+  t.same((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }], 'the client goes on, outside any transaction')
+  await settled(t)
+})
+
+t.test('the deciding shard fails at COMMIT: the shards already prepared are rolled back', async (t) => {
+  const c = await inTransaction(t, row(a1, 5), row(a0, 7), row(b0, 7))
+  await t.rejects(c.query('COMMIT'), { code: '23505' })
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'shard 1 had prepared its row: rolled back')
+  await settled(t)
+})
+
+t.test('an error inside aborts the transaction on every shard; COMMIT then rolls back', async (t) => {
+  const c = await inTransaction(t, row(a0), row(a1))
+  await t.rejects(c.query(row(a1)), { code: '23505' })
+  await t.rejects(c.query(`SELECT balance FROM accounts WHERE id = ${a0}`), { code: '25P02' }, 'the other shard answers as the aborted transaction')
+  t.equal((await c.query('COMMIT')).command, 'ROLLBACK', 'as Postgres answers COMMIT of an aborted transaction')
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}])
+  await settled(t)
+})
+
+t.test('what could not end it all or nothing is refused, and rolls back like any error in a transaction', async (t) => {
+  const refusals: [string, pg.QueryConfig | string, RegExp][] = [
+    ['COMMIT through the extended protocol', { text: 'COMMIT', name: 'commit-extended' }, /COMMIT through the extended protocol/],
+    ['COMMIT AND CHAIN', 'COMMIT AND CHAIN', /AND CHAIN/],
+    ['COMMIT among other statements', `UPDATE accounts SET balance = 2 WHERE id = ${a0}; COMMIT`, /among other statements/],
+    ['PREPARE TRANSACTION by the client', "PREPARE TRANSACTION 'mine'", /PREPARE TRANSACTION/],
+  ]
+  for (const [what, query, message] of refusals) {
+    const c = await inTransaction(t, row(a0), row(a1))
+    await t.rejects(c.query(query), { code: '0A000', message }, what)
+    await t.rejects(c.query(`SELECT balance FROM accounts WHERE id = ${a0}`), { code: '25P02' }, `${what}: the transaction is aborted, as after any error`)
+    t.equal((await c.query('COMMIT')).command, 'ROLLBACK', `${what}: COMMIT then rolls back`)
+    t.same([await onShard(s0), await onShard(s1)], [{}, {}], `${what}: nothing committed anywhere`)
+  }
+  await settled(t)
+})
+
+t.test('concurrent transfers between shards keep the total', async (t) => {
+  await reset()
+  await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 1000), (${a1}, 1000), (${c0}, 1000), (${c1}, 1000)`)
+  const clients = await Promise.all([0, 1, 2, 3].map(() => connect()))
+  t.teardown(() => Promise.all(clients.map((c) => c.end())))
+  const pairs = [[a0, a1], [c0, c1], [a0, c1], [c0, a1]]
+  let committed = 0
+  await Promise.all(
+    clients.map(async (c, i) => {
+      const [from, to] = pairs[i]
+      for (let n = 0; n < 20; n++) {
+        await c.query('BEGIN')
+        // Always shard 0's row first: no two transfers wait on each other in opposite order.
+        await c.query('UPDATE accounts SET balance = balance - 7 WHERE id = $1', [from])
+        await c.query('UPDATE accounts SET balance = balance + 7 WHERE id = $1', [to])
+        await c.query('COMMIT')
+        committed++
+      }
+    }),
+  )
+  t.equal(committed, 80)
+  const [r0, r1] = [await onShard(s0), await onShard(s1)]
+  t.same(r0, { [a0]: 1000 - 7 * 40, [c0]: 1000 - 7 * 40 }, 'shard 0 gave 40 transfers per row')
+  t.same(r1, { [a1]: 1000 + 7 * 40, [c1]: 1000 + 7 * 40 }, 'shard 1 received them')
+  await settled(t)
+})
+
+t.test('a client that leaves in the middle of one leaves nothing behind', async (t) => {
+  const c = await inTransaction(t, row(a0), row(a1))
+  await c.end()
+  await settled(t)
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}])
+})
+
+t.test('psql runs a cross-shard transaction from a script', async (t) => {
+  await reset()
+  const script = join(fx.topo.baseDir, 'two-phase.sql')
+  await writeFile(script, `BEGIN;\nINSERT INTO accounts (id, balance) VALUES (${b0}, 5);\nINSERT INTO accounts (id, balance) VALUES (${b1}, 6);\nCOMMIT;\n`)
+  const out = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-d', fx.dsn, '-f', script], { env: fx.env })
+  t.equal(out.code, 0, out.stderr)
+  t.match(out.stdout, /COMMIT/)
+  t.same([await onShard(s0), await onShard(s1)], [{ [b0]: 5 }, { [b1]: 6 }])
+  await settled(t)
+})
+
+t.test('the resolver finishes prepared parts as the deciding shard decided', async (t) => {
+  await reset()
+  /** A prepared part on shard 1 whose deciding transaction on shard 0 had this end (or is still open). */
+  const leaveOne = async (id: number, end: 'COMMIT' | 'ROLLBACK' | null) => {
+    const deciding = new pg.Client({ host: fx.topo.baseDir, port: s0.primary.port, user: 'postgres', database: 'app' })
+    await deciding.connect()
+    await deciding.query('BEGIN')
+    const xid = (await deciding.query('SELECT txid_current()::text AS x')).rows[0].x as string
+    if (end !== null) {
+      await deciding.query(end)
+      await deciding.end()
+    }
+    const part = new pg.Client({ host: fx.topo.baseDir, port: s1.primary.port, user: 'postgres', database: 'app' })
+    await part.connect()
+    await part.query('BEGIN')
+    await part.query(`INSERT INTO accounts (id, balance) VALUES (${id}, 1)`)
+    await part.query(`PREPARE TRANSACTION 'pgshard:${s0.name}:${xid}'`)
+    await part.end()
+    return { gid: `pgshard:${s0.name}:${xid}`, open: end === null ? deciding : null }
+  }
+  const committed = await leaveOne(a1, 'COMMIT')
+  const aborted = await leaveOne(b1, 'ROLLBACK')
+  const undecided = await leaveOne(c1, null)
+  const round = await fx.app.resolver.resolve()
+  t.same(round.committed, [committed.gid])
+  t.same(round.rolledBack, [aborted.gid])
+  t.same(round.waiting, [undecided.gid], 'a deciding transaction still open is left alone')
+  t.same(await onShard(s1), { [a1]: 1 }, 'the committed part is visible, the aborted one gone')
+  await undecided.open!.query('COMMIT')
+  await undecided.open!.end()
+  t.same((await fx.app.resolver.resolve()).committed, [undecided.gid], 'finished once its deciding transaction committed')
+  t.same(await onShard(s1), { [a1]: 1, [c1]: 1 })
+  await settled(t)
+})
