@@ -681,3 +681,23 @@ t.test('LOCK TABLE of sharded or reference tables: every shard in a READ ONLY tr
   t.match(router.route(analyzeStatement('LOCK TABLE accounts, logs'), none, readOnly), { kind: 'error', code: '0A000', message: /unsharded table logs \(only on shard s1\)/ })
   t.match(router.route(analyzeStatement('LOCK TABLE logs'), none, { inTransaction: true, txReadOnly: true }), { kind: 'shard', shard: 1 }, 'an unsharded table: its shard alone')
 })
+
+t.test('two_phase: a read-write transaction may go on to other shards and write several; COPY FROM stays refused', async (t) => {
+  await initSqlParser()
+  const twoPhase = new Router(map, new FunctionVolatility(config.routing), { crossShardTransactions: 'two_phase' })
+  const tx: RoutingContext = { inTransaction: true, txReadOnly: false, txShard: 0 }
+  const insert = `INSERT INTO accounts (id, name) VALUES (${K0}, 'a'), (${K1}, 'b')`
+  check(t, [
+    { name: 'a key on another shard: that shard joins, on its primary', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), ctx: tx, expect: { kind: 'shard', shard: 1, role: 'primary' } },
+    { name: 'a read of every shard, on the primaries', plan: select([accounts], [], { scatter: SCATTER }), ctx: tx, expect: { kind: 'scatter', role: 'primary' } },
+    { name: 'a reference table write: every shard', plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries] }), ctx: tx, expect: { kind: 'broadcast' } },
+    { name: 'a multi-row INSERT across shards: split', plan: analyzeStatement(insert), text: insert, ctx: tx, expect: { kind: 'split' } },
+    { name: 'LOCK TABLE: every primary', plan: analyzeStatement('LOCK TABLE accounts'), ctx: tx, expect: { kind: 'broadcast', role: 'primary', reason: /two-phase transaction/ } },
+    { name: 'COPY FROM STDIN into a sharded table: refused', plan: analyzeStatement('COPY accounts FROM STDIN'), ctx: tx, expect: { kind: 'error', code: '0A000' } },
+    { name: 'outside a transaction nothing changes', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), expect: { kind: 'shard', shard: 1, role: 'replica' } },
+  ], twoPhase)
+  check(t, [
+    { name: 'reject (the default): the key on another shard is refused', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), ctx: tx, expect: { kind: 'error', code: '0A000', message: /cross-shard transactions are not supported/ } },
+    { name: 'reject: the multi-row INSERT is refused', plan: analyzeStatement(insert), text: insert, ctx: tx, expect: { kind: 'error', code: '0A000' } },
+  ])
+})

@@ -4,8 +4,11 @@
 // finishes as the first shard decided.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import pg from 'pg'
 import t, { type Test } from 'tap'
+import { createLogger } from '../src/log/Logger.js'
+import { ProxyApp } from '../src/proxy/ProxyApp.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
 import { runCommand } from './harness/runCommand.js'
@@ -14,7 +17,8 @@ import { proxyConfig, startProxy } from './harness/startProxy.js'
 
 const SHARDING = { tables: [{ name: 'accounts', key: 'id', type: 'bigint' }], reference_tables: ['currencies'], cross_shard_transactions: 'two_phase' }
 // The resolver looks only when asked (the tests call it): an hour between its own rounds.
-const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING, pool: { size: 4 }, health: { resolve_prepared_interval: 3_600_000 } } })
+const CONFIG = { sharding: SHARDING, pool: { size: 4 }, health: { resolve_prepared_interval: 3_600_000 } }
+const fx = await startProxy(t, { topology: { shards: 2 }, config: CONFIG })
 const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
 const keysOn = (shard: number, n: number): number[] => {
   const out: number[] = []
@@ -180,6 +184,29 @@ t.test('a client that leaves in the middle of one leaves nothing behind', async 
   await c.end()
   await settled(t)
   t.same([await onShard(s0), await onShard(s1)], [{}, {}])
+})
+
+t.test('a shutdown lets a transaction across shards finish: its COMMIT ends it, not the timeout', async (t) => {
+  await reset()
+  const lines: Record<string, unknown>[] = []
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()))
+      done()
+    },
+  })
+  const app = await ProxyApp.start(proxyConfig(fx.topo, CONFIG), { log: createLogger({ level: 'info', destination }) })
+  const c = new pg.Client({ ...fx.pgOptions, port: app.address.port })
+  c.on('error', () => {})
+  await c.connect()
+  for (const sql of ['BEGIN', row(a0), row(a1)]) await c.query(sql)
+  const stopped = app.stop(20_000)
+  t.equal((await c.query('COMMIT')).command, 'COMMIT', 'the transaction in flight commits')
+  await stopped
+  t.match(lines.find((l) => l.msg === 'shutdown: clients ended'), { at_transaction_boundary: 1, forced: 0 }, 'the client was ended right after its COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [a1]: 1 }])
+  await c.end().catch(() => undefined)
+  await settled(t)
 })
 
 t.test('psql runs a cross-shard transaction from a script', async (t) => {

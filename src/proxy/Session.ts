@@ -216,6 +216,12 @@ export class Session implements TrackerOwner {
       this.running = false
       this.replaying = false
     }
+    // A transaction the proxy ended itself (a held-back one, a commit across shards): no ReadyForQuery from a
+    // server will come to end a draining session.
+    if (this.draining && !this.closed && this.atBoundary()) {
+      this.fatal(shutdownError())
+      return
+    }
     if (this.client.isPaused() && !this.closed) this.client.resume()
     // Waiting for the client inside a transaction (also one whose BEGIN is still deferred): the clock runs.
     const a = this.attached
