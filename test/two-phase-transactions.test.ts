@@ -6,6 +6,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import pg from 'pg'
+import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { createLogger } from '../src/log/Logger.js'
 import { ProxyApp } from '../src/proxy/ProxyApp.js'
@@ -137,7 +138,6 @@ t.test('an error inside aborts the transaction on every shard; COMMIT then rolls
 
 t.test('what could not end it all or nothing is refused, and rolls back like any error in a transaction', async (t) => {
   const refusals: [string, pg.QueryConfig | string, RegExp][] = [
-    ['COMMIT through the extended protocol', { text: 'COMMIT', name: 'commit-extended' }, /COMMIT through the extended protocol/],
     ['COMMIT AND CHAIN', 'COMMIT AND CHAIN', /AND CHAIN/],
     ['COMMIT among other statements', `UPDATE accounts SET balance = 2 WHERE id = ${a0}; COMMIT`, /among other statements/],
     ['PREPARE TRANSACTION by the client', "PREPARE TRANSACTION 'mine'", /PREPARE TRANSACTION/],
@@ -149,6 +149,34 @@ t.test('what could not end it all or nothing is refused, and rolls back like any
     t.equal((await c.query('COMMIT')).command, 'ROLLBACK', `${what}: COMMIT then rolls back`)
     t.same([await onShard(s0), await onShard(s1)], [{}, {}], `${what}: nothing committed anywhere`)
   }
+  await settled(t)
+})
+
+t.test('COMMIT through the extended protocol (node-postgres named, postgres.js) commits across shards too', async (t) => {
+  const c = await inTransaction(t, row(a0), row(a1))
+  const done = await c.query({ text: 'COMMIT', name: 'commit-extended' })
+  t.equal(done.command, 'COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [a1]: 1 }], 'node-postgres: Parse/Bind/Describe/Execute/Sync of COMMIT')
+  await reset()
+  const sql = postgres({ ...fx.pgOptions, username: fx.pgOptions.user, max: 1, onnotice: () => undefined })
+  t.teardown(() => sql.end())
+  // postgres.js: BEGIN as a simple query, its statements and COMMIT through the extended protocol.
+  await sql.begin(async (tx) => {
+    await tx`INSERT INTO accounts (id, balance) VALUES (${a0}, 2)`
+    await tx`INSERT INTO accounts (id, balance) VALUES (${a1}, 3)`
+  })
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 2 }, { [a1]: 3 }], 'postgres.js sql.begin across two shards')
+  await reset()
+  await t.rejects(
+    sql.begin(async (tx) => {
+      await tx`INSERT INTO accounts (id, balance, code) VALUES (${a0}, 1, 1)`
+      await tx`INSERT INTO accounts (id, balance, code) VALUES (${a1}, 1, 9), (${b1}, 1, 9)`
+    }),
+    { code: '23505' },
+    'a COMMIT that fails on a shard: the driver gets the server’s error',
+  )
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'and nothing is committed')
+  t.same(await sql`SELECT 1 AS one`, [{ one: 1 }], 'the connection goes on')
   await settled(t)
 })
 

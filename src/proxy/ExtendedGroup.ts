@@ -108,11 +108,11 @@ export class ExtendedGroup {
   /**
    * Ends the group on its server when nothing ran there yet (only Parse and Describe: postgres.js describes
    * before it binds) with a Sync of the proxy's own, so the rest of the group can go elsewhere. False when the
-   * group must stay (a Bind ran, or a transaction holds the server).
+   * group must stay (a Bind ran, or a transaction holds the server and may not go on to another shard).
    */
   leaveServer(): boolean {
     const conn = this.conn
-    if (!conn || this.bound || this.host.currentServer()) return false
+    if (!conn || this.bound || (this.host.currentServer() && !this.host.mayChangeShard())) return false
     conn.tracker.push({ expect: Expect.Sync, mode: 'suppress' })
     conn.write(SYNC)
     this.conn = null
@@ -134,11 +134,19 @@ export class ExtendedGroup {
       conn.write(encodeBind('', INVALID_STATEMENT, [], [], []))
       return
     }
+    this.fail(errorResponse(err))
+  }
+
+  /**
+   * The group failed without a server (or after leaving it): the proxy answers what is held, then the error
+   * (an ErrorResponse, whole), and skips to Sync as a server would.
+   */
+  fail(error: Buffer): void {
     const out: Buffer[] = []
     for (const h of this.held) if (h.kind === 'synth') out.push(h.bytes)
     else if (h.synthWithoutServer) out.push(h.synthWithoutServer)
     this.held = []
-    out.push(errorResponse(err))
+    out.push(error)
     this.host.emitAfterPending(Buffer.concat(out))
     this.skipToSync = true
   }

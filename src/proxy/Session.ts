@@ -58,7 +58,7 @@ import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerSt
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
 import { runForClient } from './RunForClient.js'
-import { commitAcrossShards } from './TwoPhaseCommit.js'
+import { commitAcrossShards, type CommitOutcome } from './TwoPhaseCommit.js'
 import { callShard } from './ShardCall.js'
 import { TransactionOpening } from './TransactionOpening.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
@@ -86,6 +86,8 @@ export class Session implements TrackerOwner {
   private copyIn: CopyInFanout | null = null
   /** Portals the proxy answered itself, with their command tags. */
   private readonly localPortals = new Map<string, () => string>()
+  /** The portal of a COMMIT that ends a transaction across shards (extended protocol): its Execute commits. */
+  private commitPortal: { name: string; plan: StatementPlan } | null = null
   /** Transaction status the client sees. */
   txStatus: TxStatus = 'I'
   /** BEGIN text held back until the transaction's first statement shows which shard it belongs to. */
@@ -331,7 +333,9 @@ export class Session implements TrackerOwner {
     const prepared = analyzed.plan?.session.find(isSqlPrepared)
     if (prepared && analyzed.plan!.multiStatement) return this.refuseQuery(sqlPrepareAmongOthers(prepared))
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
-    if (analyzed.plan && this.commitsAcrossShards(analyzed.plan)) return this.commitAcrossShards(analyzed.plan)
+    if (analyzed.plan && this.commitsAcrossShards(analyzed.plan)) {
+      return this.endAcrossShards(analyzed.plan).then((outcome) => this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')])))
+    }
     const route = this.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard') {
@@ -496,6 +500,11 @@ export class Session implements TrackerOwner {
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     this.localPortals.delete(b.portal)
+    // A COMMIT across shards runs at its Execute, from the proxy; not after a statement bound in the same group.
+    if (stmt.plan && !this.group.bound && !this.multi && this.commitsAcrossShards(stmt.plan)) {
+      this.commitPortal = { name: b.portal, plan: stmt.plan }
+      return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
+    }
     const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, sources: stmt.sources, firstParam: stmt.firstParam, text: stmt.text }
     const route = this.route(analyzed, (n) => bindParam(stmt, b, n))
     if (route.kind === 'error') return this.group.refuse(routeError(route))
@@ -552,7 +561,7 @@ export class Session implements TrackerOwner {
   private onDescribe(frame: Frame): Promise<void> | void {
     const d = decodeTarget(frame.body, 'Describe')
     if (d.kind === 'P') {
-      if (this.localPortals.has(d.name)) return this.group.add({ kind: 'synth', bytes: NO_DATA })
+      if (this.localPortals.has(d.name) || d.name === this.commitPortal?.name) return this.group.add({ kind: 'synth', bytes: NO_DATA })
       if (this.multi && this.multi.bind.portal === d.name) {
         this.multi.shape.describe = true
         return
@@ -584,6 +593,11 @@ export class Session implements TrackerOwner {
     const { portal, maxRows } = decodeExecute(frame.body)
     const local = this.localPortals.get(portal)
     if (local) return this.group.add({ kind: 'synth', bytes: commandComplete(local()) })
+    const commit = this.commitPortal
+    if (commit && portal === commit.name) {
+      this.commitPortal = null
+      return this.endAcrossShards(commit.plan).then((outcome) => (outcome.committed ? this.group.add({ kind: 'synth', bytes: outcome.reply }) : this.group.fail(outcome.reply)))
+    }
     if (this.multi && this.multi.bind.portal === portal) {
       if (maxRows > 0)
         return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
@@ -612,6 +626,7 @@ export class Session implements TrackerOwner {
     }
     if (this.multi?.bind.portal === c.name) this.multi = null
     // Closing a portal that cannot exist (no server holds anything for this client) is not an error.
+    if (c.name === this.commitPortal?.name) this.commitPortal = null
     if (this.localPortals.delete(c.name) || !(this.group.conn ?? this.attached))
       return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
     return this.group.add({
@@ -626,6 +641,7 @@ export class Session implements TrackerOwner {
   }
 
   private async onSync(): Promise<void> {
+    this.commitPortal = null
     if (this.group.skipToSync) {
       this.group.end()
       this.multi = null
@@ -894,9 +910,9 @@ export class Session implements TrackerOwner {
 
   /**
    * Ends a read-write transaction on several shards all or nothing (TwoPhaseCommit), then gives every
-   * connection back; the client gets COMMIT, or the error that rolled it back everywhere.
+   * connection back; what the client gets is COMMIT, or the error that rolled it back everywhere.
    */
-  private async commitAcrossShards(plan: StatementPlan): Promise<void> {
+  private async endAcrossShards(plan: StatementPlan): Promise<CommitOutcome> {
     await this.lease.whenIdle()
     this.group.conn = null
     const held = this.lease.takeTransaction()
@@ -912,7 +928,7 @@ export class Session implements TrackerOwner {
     this.unit = null
     this.avoid = undefined
     this.endTransaction(outcome.committed)
-    this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')]))
+    return outcome
   }
 
   /**
@@ -932,8 +948,8 @@ export class Session implements TrackerOwner {
     if (this.txReadOnly) return null
     if (plan.multiStatementTx) return refuse('a transaction statement among other statements')
     if (plan.tx === 'prepare_transaction') return refuse('PREPARE TRANSACTION')
-    // A simple-query COMMIT runs two-phase commit (commitsAcrossShards); one of an aborted transaction rolls back.
-    if (plan.tx === 'commit' && this.txStatus === 'T') return refuse('COMMIT through the extended protocol')
+    // A COMMIT by itself runs two-phase commit (commitsAcrossShards); one of an aborted transaction rolls back.
+    if (plan.tx === 'commit' && this.txStatus === 'T') return refuse('COMMIT after other statements before one Sync')
     return null
   }
 
