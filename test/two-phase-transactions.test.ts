@@ -3,7 +3,8 @@
 // Whatever fails before the decision rolls back everywhere; what is left prepared after it, the resolver
 // finishes as the first shard decided.
 import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import pg from 'pg'
 import postgres from 'postgres'
@@ -13,6 +14,7 @@ import { ProxyApp } from '../src/proxy/ProxyApp.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
 import { runCommand } from './harness/runCommand.js'
+import { assertDriverChecks } from './harness/driverChecks.js'
 import { sessionsInTransaction } from './harness/serverSessions.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
@@ -177,6 +179,16 @@ t.test('COMMIT through the extended protocol (node-postgres named, postgres.js) 
   )
   t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'and nothing is committed')
   t.same(await sql`SELECT 1 AS one`, [{ one: 1 }], 'the connection goes on')
+  await settled(t)
+})
+
+t.test('pgjdbc: every statement and COMMIT through the extended protocol', async (t) => {
+  await reset()
+  const program = join(dirname(fileURLToPath(import.meta.url)), 'java', 'JdbcTwoPhase.java')
+  const url = `jdbc:postgresql://127.0.0.1:${fx.port}/app`
+  const args = ['-cp', '/usr/share/java/postgresql.jar', program, url, fx.pgOptions.user, fx.pgOptions.password, String(a0), String(a1), String(b1)]
+  await assertDriverChecks(t, 'java', args, ['commit across shards', 'rollback across shards', 'a failing commit rolls back everywhere'], 120_000)
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 10 }, { [a1]: 20 }], 'what the servers hold')
   await settled(t)
 })
 

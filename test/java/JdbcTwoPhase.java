@@ -1,0 +1,89 @@
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.Properties;
+
+/**
+ * pgjdbc against a two-shard map with sharding.cross_shard_transactions: two_phase. pgjdbc sends everything through
+ * the extended protocol: BEGIN in the group of the transaction's first statement, COMMIT in a group of its own.
+ * Arguments: url user password keyOnShard0 keyOnShard1 anotherKeyOnShard1. Prints one JSON line per check.
+ */
+public class JdbcTwoPhase {
+    static final Properties props = new Properties();
+    static String url;
+
+    public static void main(String[] args) throws Exception {
+        url = args[0];
+        props.setProperty("user", args[1]);
+        props.setProperty("password", args[2]);
+        props.setProperty("prepareThreshold", "1");
+        props.setProperty("socketTimeout", "60");
+        long k0 = Long.parseLong(args[3]), k1 = Long.parseLong(args[4]), k1b = Long.parseLong(args[5]);
+        try (Connection c = DriverManager.getConnection(url, props)) {
+            c.setAutoCommit(false);
+            insert(c, k0, 10, null);
+            insert(c, k1, 20, null);
+            c.commit();
+            report("commit across shards", balance(c, k0) == 10 && balance(c, k1) == 20, "balances " + balance(c, k0) + ", " + balance(c, k1));
+            c.commit();
+
+            update(c, k0, 11, null);
+            update(c, k1, 21, null);
+            c.rollback();
+            report("rollback across shards", balance(c, k0) == 10 && balance(c, k1) == 20, "balances after rollback " + balance(c, k0) + ", " + balance(c, k1));
+            c.commit();
+
+            // The code is unique per shard, checked at COMMIT: shard 1 refuses to prepare.
+            update(c, k0, 12, null);
+            update(c, k1, 20, 5);
+            insert(c, k1b, 1, 5);
+            String state = "none";
+            try {
+                c.commit();
+            } catch (SQLException e) {
+                state = e.getSQLState();
+                c.rollback();
+            }
+            boolean untouched = balance(c, k0) == 10 && balance(c, k1b) == -1;
+            c.commit();
+            report("a failing commit rolls back everywhere", untouched && state.equals("23505"), "state " + state + ", shard 0 balance " + balance(c, k0));
+            c.commit();
+        }
+    }
+
+    static void insert(Connection c, long id, int balance, Integer code) throws SQLException {
+        try (PreparedStatement p = c.prepareStatement("INSERT INTO accounts (id, balance, code) VALUES (?, ?, ?)")) {
+            p.setLong(1, id);
+            p.setInt(2, balance);
+            if (code == null) p.setNull(3, java.sql.Types.INTEGER);
+            else p.setInt(3, code);
+            p.executeUpdate();
+        }
+    }
+
+    static void update(Connection c, long id, int balance, Integer code) throws SQLException {
+        try (PreparedStatement p = c.prepareStatement("UPDATE accounts SET balance = ?, code = ? WHERE id = ?")) {
+            p.setInt(1, balance);
+            if (code == null) p.setNull(2, java.sql.Types.INTEGER);
+            else p.setInt(2, code);
+            p.setLong(3, id);
+            p.executeUpdate();
+        }
+    }
+
+    /** The row's balance, -1 when there is none. */
+    static int balance(Connection c, long id) throws SQLException {
+        try (PreparedStatement p = c.prepareStatement("SELECT balance FROM accounts WHERE id = ?")) {
+            p.setLong(1, id);
+            try (ResultSet rs = p.executeQuery()) {
+                return rs.next() ? rs.getInt(1) : -1;
+            }
+        }
+    }
+
+    static void report(String check, boolean ok, String detail) {
+        System.out.println("{\"check\": \"" + check + "\", \"ok\": " + ok + ", \"detail\": \"" + detail.replace("\\", "\\\\").replace("\"", "'") + "\"}");
+    }
+}
