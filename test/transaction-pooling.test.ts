@@ -98,6 +98,20 @@ t.test('named prepared statements: 50 clients over 5 server connections', async 
   t.equal(seen.rows[0].n, 0, 'the client’s own name never reaches a server')
 })
 
+t.test('DEALLOCATE through the extended protocol (psycopg empties its cache so) drops no statement another client shares', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1 } } })
+  const [a, b] = [new pg.Client(fx.pgOptions), new pg.Client(fx.pgOptions)]
+  await Promise.all([a.connect(), b.connect()])
+  t.teardown(() => Promise.all([a.end(), b.end()]))
+  const query = { name: 'q', text: 'SELECT $1::int + 1 AS v' }
+  t.equal((await a.query({ ...query, values: [1] })).rows[0].v, 2, 'prepared on the one server connection')
+  await b.query({ name: 'b', text: 'SELECT 2 AS two' })
+  t.equal((await b.query({ name: 'dealloc', text: 'DEALLOCATE ALL' })).command, 'DEALLOCATE', 'the client is answered')
+  t.equal((await a.query({ ...query, values: [41] })).rows[0].v, 42, 'the other client’s statement still runs on that connection')
+  await t.rejects(b.query({ name: 'b', text: 'SELECT 2 AS two' }).then(() => b.query({ name: 'dealloc-b', text: 'DEALLOCATE b' })), { code: '26000' }, 'its own names are gone, as on a server: DEALLOCATE of one of them fails')
+  await t.rejects(b.query({ name: 'prep', text: 'PREPARE p AS SELECT 1' }), { code: '0A000', message: /SQL PREPARE through the extended protocol/ }, 'SQL PREPARE there is refused, not run under the client’s name')
+})
+
 /** Binds a statement name on a fresh connection that never prepared it: what the proxy answers. */
 async function rawBind(port: number, name: string): Promise<string> {
   const c = await RawClient.login(port, 'trusty')

@@ -192,6 +192,15 @@ t.test('pgjdbc: every statement and COMMIT through the extended protocol', async
   await settled(t)
 })
 
+t.test('psycopg 3: transaction blocks and pipeline mode across shards', async (t) => {
+  await reset()
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'python', 'psycopg_two_phase.py')
+  const args = [script, `${fx.dsn} password=${fx.pgOptions.password}`, String(a0), String(a1), String(b1)]
+  await assertDriverChecks(t, '/usr/bin/python3', args, ['transaction block across shards', 'pipeline across shards', 'an error in a pipeline across shards skips the rest', 'a failing commit rolls back everywhere'], 60_000)
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 11 }, { [a1]: 21 }], 'what the servers hold')
+  await settled(t)
+})
+
 t.test('concurrent transfers between shards keep the total', async (t) => {
   await reset()
   await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 1000), (${a1}, 1000), (${c0}, 1000), (${c1}, 1000)`)

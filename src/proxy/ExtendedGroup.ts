@@ -120,6 +120,32 @@ export class ExtendedGroup {
   }
 
   /**
+   * Inside a transaction, the part of the group sent so far ends on its server with a Sync of the proxy's own
+   * (in a transaction block it commits nothing), so that the rest can go to another shard. True when that part
+   * succeeded; false when it failed: the server skipped the rest of it, and the proxy skips the rest of the
+   * group up to the client's Sync, as one server would.
+   */
+  async endPart(settle: (ok: boolean) => void): Promise<boolean> {
+    const conn = this.conn!
+    this.conn = null
+    this.bound = false
+    await new Promise<void>((resolve) => {
+      conn.tracker.push({
+        expect: Expect.Sync,
+        mode: 'suppress',
+        done: (ok) => {
+          settle(ok)
+          resolve()
+        },
+      })
+      conn.write(SYNC)
+    })
+    const ok = conn.tracker.status !== 'E' && !conn.closed
+    if (!ok) this.skipToSync = true
+    return ok
+  }
+
+  /**
    * A refusal inside the group. With a server in the group, the server itself is made to fail (so it skips to
    * Sync and aborts an open transaction) and its error is replaced by ours; without one, the proxy answers what
    * is held, the error, and skips to Sync.

@@ -415,6 +415,27 @@ export class Session implements TrackerOwner {
     await this.send(conn, encodeQuery(replaceIdentifierAt(sql, e.nameLocation, entry.serverName)))
   }
 
+  /**
+   * SQL DEALLOCATE through the extended protocol (psycopg sends it when it empties its statement cache): it
+   * forgets the client's names as in a simple query, and never reaches a server, where it would drop the
+   * statements that other clients share there. SQL PREPARE and EXECUTE are only followed in simple queries:
+   * refused here rather than run on a server connection under the client's own name.
+   */
+  private bindSqlPrepared(portal: string, plan: StatementPlan, e: SqlPreparedEffect): void {
+    if (e.kind !== 'deallocate' || plan.multiStatement) {
+      return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `SQL ${plan.commandTag || e.kind.toUpperCase()} through the extended protocol is not supported`, {
+        hint: 'Send it as a simple query, or prepare the statement with the protocol (Parse) instead.',
+      }))
+    }
+    if (e.name !== null && !this.statements.has(e.name)) return this.group.refuse(missingStatement(e.name))
+    this.localPortals.set(portal, () => {
+      if (e.name === null) this.statements.deallocateAll()
+      else this.statements.delete(e.name)
+      return plan.commandTag
+    })
+    this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
+  }
+
   /** A statement the proxy answered itself: its tag and ReadyForQuery, then the server goes back if idle. */
   private answerLocally(tag: string): void {
     this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
@@ -494,6 +515,8 @@ export class Session implements TrackerOwner {
     const stmt = this.statements.get(b.statement)
     if (!stmt) return this.group.refuse(this.noStatement(b.statement, 'Bind'))
     this.stats.queries++
+    const sqlPrepared = stmt.plan?.session.find(isSqlPrepared)
+    if (sqlPrepared) return this.bindSqlPrepared(b.portal, stmt.plan!, sqlPrepared)
     const local = stmt.plan && this.localStatement(stmt.plan, stmt.text)
     if (local) {
       this.localPortals.set(b.portal, local)
@@ -518,7 +541,13 @@ export class Session implements TrackerOwner {
     if (route.role !== 'replica') this.notRetryable()
     let conn = this.group.conn
     if (conn && this.attached && this.attached.placement.shard !== route.shard) {
-      if (!this.group.leaveServer())
+      // In a transaction that may go on to other shards, a pipeline may too: what ran so far ends there first.
+      if (this.group.bound && this.mayJoinShards) {
+        if (!(await this.group.endPart((ok) => this.settlePortals(ok)))) {
+          this.txStatus = 'E'
+          return
+        }
+      } else if (!this.group.leaveServer())
         return this.group.refuse(
           new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
             hint: 'Send a Sync between statements for different shards.',

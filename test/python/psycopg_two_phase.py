@@ -1,0 +1,67 @@
+"""psycopg 3 against a two-shard map with sharding.cross_shard_transactions: two_phase. Each check prints one
+JSON line the tap test reads.
+
+Usage: psycopg_two_phase.py CONNINFO KEY_ON_SHARD_0 KEY_ON_SHARD_1 ANOTHER_KEY_ON_SHARD_1
+"""
+import json
+import sys
+
+import psycopg
+
+conninfo, k0, k1, k1b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+
+
+def report(name, ok, detail=""):
+    print(json.dumps({"check": name, "ok": bool(ok), "detail": str(detail)}), flush=True)
+
+
+def balances(conn):
+    return [conn.execute("SELECT balance FROM accounts WHERE id = %s", (k,)).fetchone() for k in (k0, k1, k1b)]
+
+
+with psycopg.connect(conninfo, prepare_threshold=0) as conn:
+    # conn.transaction(): BEGIN, statements with bound parameters (server-side prepared), COMMIT
+    with conn.transaction():
+        conn.execute("INSERT INTO accounts (id, balance) VALUES (%s, %s)", (k0, 10))
+        conn.execute("INSERT INTO accounts (id, balance) VALUES (%s, %s)", (k1, 20))
+    conn.commit()
+    got = balances(conn)
+    conn.commit()
+    report("transaction block across shards", got == [(10,), (20,), None], got)
+
+    # pipeline mode: statements for both shards, then COMMIT, in one pipeline
+    with conn.pipeline() as p:
+        conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = %s", (k0,))
+        conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = %s", (k1,))
+        p.sync()
+        conn.commit()
+    got = balances(conn)
+    conn.commit()
+    report("pipeline across shards", got == [(11,), (21,), None], got)
+
+    # an error in the part for the first shard: the rest of the pipeline is skipped, as on one server
+    state = None
+    try:
+        with conn.pipeline() as p:
+            conn.execute("INSERT INTO accounts (id, balance) VALUES (%s, 1)", (k0,))
+            conn.execute("UPDATE accounts SET balance = 99 WHERE id = %s", (k1,))
+            p.sync()
+    except psycopg.Error as e:
+        state = e.sqlstate
+    conn.rollback()
+    got = balances(conn)
+    conn.commit()
+    report("an error in a pipeline across shards skips the rest", state == "23505" and got == [(11,), (21,), None], f"{state} {got}")
+
+    # a COMMIT that one shard refuses (a deferred unique code): nothing anywhere
+    state = None
+    try:
+        with conn.transaction():
+            conn.execute("UPDATE accounts SET balance = 0 WHERE id = %s", (k0,))
+            conn.execute("UPDATE accounts SET code = 5 WHERE id = %s", (k1,))
+            conn.execute("INSERT INTO accounts (id, balance, code) VALUES (%s, 1, 5)", (k1b,))
+    except psycopg.Error as e:
+        state = e.sqlstate
+    got = balances(conn)
+    conn.commit()
+    report("a failing commit rolls back everywhere", state == "23505" and got == [(11,), (21,), None], f"{state} {got}")
