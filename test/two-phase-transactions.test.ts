@@ -56,6 +56,11 @@ const settled = async (t: Test) => {
   t.ok(await waitFor(async () => (await sessionsInTransaction(fx.topo)) === 0, 5000), 'no server session is left inside a transaction')
   t.same(await preparedLeft(), [], 'no transaction is left prepared')
 }
+/** A counter or gauge of the fixture's proxy, by its labels as Prometheus prints them. */
+const metric = async (name: string, labels = ''): Promise<number> => {
+  const line = (await fx.app.registry.metrics()).split('\n').find((l) => l.startsWith(`${name}${labels} `))
+  return Number(line?.split(' ')[1] ?? NaN)
+}
 const reset = async () => {
   for (const s of fx.topo.shards) await fx.topo.query(s.primary, 'DELETE FROM accounts', 'app')
 }
@@ -115,10 +120,13 @@ t.test('ROLLBACK undoes the writes on every shard', async (t) => {
 })
 
 t.test('a shard that fails to prepare (a deferred constraint): the transaction rolls back on every shard', async (t) => {
+  const [committedBefore, rolledBackBefore] = [await metric('pgshard_cross_shard_commits_total', '{outcome="committed"}'), await metric('pgshard_cross_shard_commits_total', '{outcome="rolled_back"}')]
   const c = await inTransaction(t, row(a0, 7), row(a1, 5), row(b1, 5))
   await t.rejects(c.query('COMMIT'), { code: '23505', message: /accounts_code_key/ }, 'the server\u2019s own error from the shard that refused')
   t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'nothing committed on the first shard either')
   t.same((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }], 'the client goes on, outside any transaction')
+  t.equal(await metric('pgshard_cross_shard_commits_total', '{outcome="rolled_back"}'), rolledBackBefore + 1, 'counted as rolled back')
+  t.equal(await metric('pgshard_cross_shard_commits_total', '{outcome="committed"}'), committedBefore, 'not as committed')
   await settled(t)
 })
 
@@ -301,5 +309,8 @@ t.test('the resolver finishes prepared parts as the deciding shard decided', asy
   await undecided.open!.end()
   t.same((await fx.app.resolver.resolve()).committed, [undecided.gid], 'finished once its deciding transaction committed')
   t.same(await onShard(s1), { [a1]: 1, [c1]: 1 })
+  t.equal(await metric('pgshard_prepared_resolved_total', '{action="commit"}'), 2, 'two parts committed by the resolver')
+  t.equal(await metric('pgshard_prepared_resolved_total', '{action="rollback"}'), 1)
+  t.equal(await metric('pgshard_prepared_waiting'), 0, 'none left waiting')
   await settled(t)
 })

@@ -1,5 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { Logger } from '../log/Logger.js'
+import type { TwoPhaseMetrics } from '../metrics/TwoPhaseMetrics.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import { TWO_PHASE_GID_PATTERN, parseTwoPhaseId } from '../proxy/TwoPhaseId.js'
 import { controlAccess, queryOnce } from './ControlConnection.js'
@@ -38,6 +39,7 @@ export class PreparedTransactionResolver {
     private readonly topology: Topology,
     private config: Config,
     log: Logger,
+    private readonly metrics?: TwoPhaseMetrics,
   ) {
     this.log = log.child({ component: 'two-phase' })
   }
@@ -99,6 +101,7 @@ export class PreparedTransactionResolver {
         }
       }
     }
+    this.metrics?.resolvedRound(done.committed.length, done.rolledBack.length, done.waiting.length)
     return done
   }
 

@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client'
+import { TwoPhaseMetrics } from './TwoPhaseMetrics.js'
 
 export type RouteKind = 'single' | 'scatter' | 'broadcast' | 'split' | 'refused' | 'local'
 
@@ -18,6 +19,8 @@ interface Tally {
 export class DataPathMetrics {
   private readonly queries: Counter<'shard' | 'role' | 'outcome'>
   private readonly transactions: Counter<'outcome'>
+  /** Cross-shard COMMITs (sessions) and the resolver's work (ProxyApp hands it over). */
+  readonly twoPhase: TwoPhaseMetrics
   private readonly duration: Histogram<'shard' | 'role'>
   private readonly routes: Counter<'kind'>
   private readonly cache: Counter<'result'>
@@ -62,6 +65,7 @@ export class DataPathMetrics {
       buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
     })
+    this.twoPhase = new TwoPhaseMetrics(registry)
     this.bytesIn = this.tally(this.bytes, 'in', ['in'])
     this.bytesOut = this.tally(this.bytes, 'out', ['out'])
     this.cacheHit = this.tally(this.cache, 'hit', ['hit'])

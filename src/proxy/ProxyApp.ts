@@ -84,7 +84,7 @@ export class ProxyApp {
     app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (rows) => router.learnCatalog(rows) })
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
-    app.resolver = new PreparedTransactionResolver(proxy.topology, config, log)
+    app.resolver = new PreparedTransactionResolver(proxy.topology, config, log, proxy.metrics.twoPhase)
     app.failover.start()
     app.health.start()
     app.resolver.start()

@@ -625,7 +625,7 @@ export class Session implements TrackerOwner {
     const commit = this.commitPortal
     if (commit && portal === commit.name) {
       this.commitPortal = null
-      return this.endAcrossShards(commit.plan).then((outcome) => (outcome.committed ? this.group.add({ kind: 'synth', bytes: outcome.reply }) : this.group.fail(outcome.reply)))
+      return this.endAcrossShards(commit.plan).then((outcome) => (outcome.outcome === 'committed' ? this.group.add({ kind: 'synth', bytes: outcome.reply }) : this.group.fail(outcome.reply)))
     }
     if (this.multi && this.multi.bind.portal === portal) {
       if (maxRows > 0)
@@ -947,16 +947,18 @@ export class Session implements TrackerOwner {
     const held = this.lease.takeTransaction()
     const parts = held.map((a) => ({ shardName: a.placement.shardName, nodeName: a.placement.nodeName, conn: a.conn }))
     const outcome = await commitAcrossShards(parts, this.services.log)
-    if (outcome.committed && this.identity.readYourWrites) await Promise.all(held.map((a) => this.readYourWrites.captureNow(a.conn, a.placement.shard)))
+    const committed = outcome.outcome === 'committed'
+    if (committed && this.identity.readYourWrites) await Promise.all(held.map((a) => this.readYourWrites.captureNow(a.conn, a.placement.shard)))
     // A transaction that failed to commit may have left settings or savepoints anywhere: reset before reuse.
-    for (const a of held) a.placement.pool.release(a.conn, !outcome.committed)
-    if (!outcome.committed) this.settingsUndo.onError()
+    for (const a of held) a.placement.pool.release(a.conn, !committed)
+    if (!committed) this.settingsUndo.onError()
     this.settingsUndo.onTransactionStatement(plan, held[0].conn)
-    this.services.metrics.transaction(outcome.committed)
+    this.services.metrics.transaction(committed)
+    this.services.metrics.twoPhase.commit(outcome.outcome)
     this.txWrote = false
     this.unit = null
     this.avoid = undefined
-    this.endTransaction(outcome.committed)
+    this.endTransaction(committed)
     return outcome
   }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../log/Logger.js'
+import type { CrossShardCommitOutcome } from '../metrics/TwoPhaseMetrics.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { encodeQuery } from '../protocol/FrontendMessages.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
@@ -15,7 +16,7 @@ export interface Participant {
 }
 
 export interface CommitOutcome {
-  committed: boolean
+  outcome: CrossShardCommitOutcome
   /** What the client gets before ReadyForQuery: CommandComplete, or the ErrorResponse that says why not. */
   reply: Buffer
 }
@@ -44,9 +45,11 @@ export async function commitAcrossShards(parts: Participant[], log: Logger): Pro
     const undo = [ask(first.conn, 'ROLLBACK'), ...others.map((p) => (gid !== null && prepared.includes(p) ? ask(p.conn, `ROLLBACK PREPARED ${quoteLiteral(gid)}`) : ask(p.conn, 'ROLLBACK')))]
     await Promise.all(undo)
   }
-  const lost = (p: Participant, when: string, code: string = SqlState.CONNECTION_FAILURE) =>
-    ({ committed: false, reply: errorResponse(new PgError(code, `lost the connection to server ${p.nodeName} (shard ${p.shardName}) ${when}`)) }) satisfies CommitOutcome
-  const refused = (reply: ShardReply) => ({ committed: false, reply: reply.error?.message ?? commandComplete('ROLLBACK') }) satisfies CommitOutcome
+  const lost = (p: Participant, when: string, outcome: CrossShardCommitOutcome = 'rolled_back'): CommitOutcome => {
+    const code = outcome === 'unknown' ? SqlState.TRANSACTION_RESOLUTION_UNKNOWN : SqlState.CONNECTION_FAILURE
+    return { outcome, reply: errorResponse(new PgError(code, `lost the connection to server ${p.nodeName} (shard ${p.shardName}) ${when}`)) }
+  }
+  const refused = (reply: ShardReply): CommitOutcome => ({ outcome: 'rolled_back', reply: reply.error?.message ?? commandComplete('ROLLBACK') })
 
   const id = await ask(first.conn, 'SELECT pg_catalog.txid_current()')
   if (failed(id, 'SELECT 1') || id!.rows[0]?.[0] == null) {
@@ -67,7 +70,7 @@ export async function commitAcrossShards(parts: Participant[], log: Logger): Pro
   if (commit === null) {
     // Committed or not, the first shard's commit log knows; the resolver finishes the others accordingly.
     log.error({ gid, node: first.nodeName }, 'lost the deciding shard during a cross-shard COMMIT: the prepared shards follow its outcome once it is known')
-    return lost(first, `during COMMIT: whether the transaction committed is unknown until it answers again; its other shards then follow its outcome (${gid})`, SqlState.TRANSACTION_RESOLUTION_UNKNOWN)
+    return lost(first, `during COMMIT: whether the transaction committed is unknown until it answers again; its other shards then follow its outcome (${gid})`, 'unknown')
   }
   if (failed(commit, 'COMMIT')) {
     await Promise.all(others.map((p) => ask(p.conn, `ROLLBACK PREPARED ${quoteLiteral(gid)}`)))
@@ -81,5 +84,5 @@ export async function commitAcrossShards(parts: Participant[], log: Logger): Pro
       log.warn({ gid, node: others[i].nodeName, sqlstate: r?.error?.code ?? 'connection lost' }, 'a committed cross-shard transaction is still prepared on this shard: the resolver will finish it')
     }
   })
-  return { committed: true, reply: commandComplete('COMMIT') }
+  return { outcome: 'committed', reply: commandComplete('COMMIT') }
 }
