@@ -279,7 +279,16 @@ t.test('psql runs a cross-shard transaction from a script', async (t) => {
 
 t.test('the resolver finishes prepared parts as the deciding shard decided', async (t) => {
   await reset()
-  /** A prepared part on shard 1 whose deciding transaction on shard 0 had this end (or is still open). */
+  /** A prepared part on shard 1 whose deciding transaction on shard 0 had this end (or is still open, or never was). */
+  const prepare = async (id: number, xid: string) => {
+    const part = new pg.Client({ host: fx.topo.baseDir, port: s1.primary.port, user: 'postgres', database: 'app' })
+    await part.connect()
+    await part.query('BEGIN')
+    await part.query(`INSERT INTO accounts (id, balance) VALUES (${id}, 1)`)
+    await part.query(`PREPARE TRANSACTION 'pgshard:${s0.name}:${xid}'`)
+    await part.end()
+    return `pgshard:${s0.name}:${xid}`
+  }
   const leaveOne = async (id: number, end: 'COMMIT' | 'ROLLBACK' | null) => {
     const deciding = new pg.Client({ host: fx.topo.baseDir, port: s0.primary.port, user: 'postgres', database: 'app' })
     await deciding.connect()
@@ -289,20 +298,16 @@ t.test('the resolver finishes prepared parts as the deciding shard decided', asy
       await deciding.query(end)
       await deciding.end()
     }
-    const part = new pg.Client({ host: fx.topo.baseDir, port: s1.primary.port, user: 'postgres', database: 'app' })
-    await part.connect()
-    await part.query('BEGIN')
-    await part.query(`INSERT INTO accounts (id, balance) VALUES (${id}, 1)`)
-    await part.query(`PREPARE TRANSACTION 'pgshard:${s0.name}:${xid}'`)
-    await part.end()
-    return { gid: `pgshard:${s0.name}:${xid}`, open: end === null ? deciding : null }
+    return { gid: await prepare(id, xid), open: end === null ? deciding : null }
   }
   const committed = await leaveOne(a1, 'COMMIT')
   const aborted = await leaveOne(b1, 'ROLLBACK')
   const undecided = await leaveOne(c1, null)
+  // An id the deciding shard never assigned: its primary was replaced by one that had not seen the COMMIT.
+  const lost = await prepare(keysOn(1, 4)[3], '999999999999')
   const round = await fx.app.resolver.resolve()
   t.same(round.committed, [committed.gid])
-  t.same(round.rolledBack, [aborted.gid])
+  t.same([...round.rolledBack].sort(), [aborted.gid, lost].sort(), 'aborted, and unknown to the deciding shard: rolled back')
   t.same(round.waiting, [undecided.gid], 'a deciding transaction still open is left alone')
   t.same(await onShard(s1), { [a1]: 1 }, 'the committed part is visible, the aborted one gone')
   await undecided.open!.query('COMMIT')
@@ -310,7 +315,7 @@ t.test('the resolver finishes prepared parts as the deciding shard decided', asy
   t.same((await fx.app.resolver.resolve()).committed, [undecided.gid], 'finished once its deciding transaction committed')
   t.same(await onShard(s1), { [a1]: 1, [c1]: 1 })
   t.equal(await metric('pgshard_prepared_resolved_total', '{action="commit"}'), 2, 'two parts committed by the resolver')
-  t.equal(await metric('pgshard_prepared_resolved_total', '{action="rollback"}'), 1)
+  t.equal(await metric('pgshard_prepared_resolved_total', '{action="rollback"}'), 2)
   t.equal(await metric('pgshard_prepared_waiting'), 0, 'none left waiting')
   await settled(t)
 })

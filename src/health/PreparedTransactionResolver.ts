@@ -1,5 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { Logger } from '../log/Logger.js'
+import { SqlState } from '../protocol/PgError.js'
 import type { TwoPhaseMetrics } from '../metrics/TwoPhaseMetrics.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import { TWO_PHASE_GID_PATTERN, parseTwoPhaseId } from '../proxy/TwoPhaseId.js'
@@ -17,10 +18,6 @@ export interface ResolveRound {
 
 type Outcome = 'commit' | 'rollback' | 'wait'
 
-/** Postgres: "transaction ID … is in the future" (the deciding shard lost it in a failover). */
-const INVALID_PARAMETER_VALUE = '22023'
-/** Postgres: "prepared transaction with identifier … does not exist" (another proxy finished it first). */
-const UNDEFINED_OBJECT = '42704'
 
 /**
  * Finishes cross-shard transactions left prepared on a shard (a proxy stopped or lost a server between
@@ -95,7 +92,8 @@ export class PreparedTransactionResolver {
           ;(outcome === 'commit' ? done.committed : done.rolledBack).push(gid)
           this.log.warn({ gid, node: primary.name, outcome }, 'finished a cross-shard transaction left prepared')
         } catch (err) {
-          if ((err as { code?: string }).code === UNDEFINED_OBJECT) continue
+          // No such prepared transaction: another proxy finished it first.
+          if ((err as { code?: string }).code === SqlState.UNDEFINED_OBJECT) continue
           done.waiting.push(gid)
           this.warnOnce(`finish:${gid}`, { gid, node: primary.name, err: (err as Error).message }, 'could not finish a prepared cross-shard transaction')
         }
@@ -122,8 +120,9 @@ export class PreparedTransactionResolver {
       if (row?.status == null) this.warnOnce(`old:${gid}`, { gid }, 'the deciding shard no longer knows this transaction id: finish it by hand')
       return 'wait'
     } catch (err) {
-      // Never assigned on the deciding shard's current primary: its transaction was lost with the old one.
-      if ((err as { code?: string }).code === INVALID_PARAMETER_VALUE) return 'rollback'
+      // "transaction ID … is in the future": never assigned on the deciding shard's current primary, so its
+      // transaction was lost with the old one.
+      if ((err as { code?: string }).code === SqlState.INVALID_PARAMETER_VALUE) return 'rollback'
       this.warnOnce(`ask:${gid}`, { gid, node: primary.name, err: (err as Error).message }, 'could not learn the outcome of a cross-shard transaction')
       return 'wait'
     }

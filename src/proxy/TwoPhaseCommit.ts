@@ -80,7 +80,8 @@ export async function commitAcrossShards(parts: Participant[], log: Logger): Pro
   // Decided: the transaction committed. A shard that does not confirm now is finished by the resolver.
   const finishes = await Promise.all(others.map((p) => ask(p.conn, `COMMIT PREPARED ${quoteLiteral(gid)}`)))
   finishes.forEach((r, i) => {
-    if (failed(r, 'COMMIT PREPARED')) {
+    // 42704 (no such prepared transaction): a resolver finished it first.
+    if (failed(r, 'COMMIT PREPARED') && r?.error?.code !== SqlState.UNDEFINED_OBJECT) {
       log.warn({ gid, node: others[i].nodeName, sqlstate: r?.error?.code ?? 'connection lost' }, 'a committed cross-shard transaction is still prepared on this shard: the resolver will finish it')
     }
   })
