@@ -682,7 +682,7 @@ t.test('LOCK TABLE of sharded or reference tables: every shard in a READ ONLY tr
   t.match(router.route(analyzeStatement('LOCK TABLE logs'), none, { inTransaction: true, txReadOnly: true }), { kind: 'shard', shard: 1 }, 'an unsharded table: its shard alone')
 })
 
-t.test('two_phase: a read-write transaction may go on to other shards and write several; COPY FROM stays refused', async (t) => {
+t.test('two_phase: a read-write transaction may go on to other shards and write several, COPY FROM included', async (t) => {
   await initSqlParser()
   const twoPhase = new Router(map, new FunctionVolatility(config.routing), { crossShardTransactions: 'two_phase' })
   const tx: RoutingContext = { inTransaction: true, txReadOnly: false, txShard: 0 }
@@ -693,11 +693,31 @@ t.test('two_phase: a read-write transaction may go on to other shards and write 
     { name: 'a reference table write: every shard', plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries] }), ctx: tx, expect: { kind: 'broadcast' } },
     { name: 'a multi-row INSERT across shards: split', plan: analyzeStatement(insert), text: insert, ctx: tx, expect: { kind: 'split' } },
     { name: 'LOCK TABLE: every primary', plan: analyzeStatement('LOCK TABLE accounts'), ctx: tx, expect: { kind: 'broadcast', role: 'primary', reason: /two-phase transaction/ } },
-    { name: 'COPY FROM STDIN into a sharded table: refused', plan: analyzeStatement('COPY accounts FROM STDIN'), ctx: tx, expect: { kind: 'error', code: '0A000' } },
+    { name: 'COPY FROM STDIN into a sharded table: split by key, inside the transaction', plan: analyzeStatement('COPY accounts FROM STDIN'), ctx: tx, expect: { kind: 'copy_split' } },
+    { name: 'binary COPY still refused', plan: analyzeStatement('COPY accounts FROM STDIN (FORMAT binary)'), ctx: tx, expect: { kind: 'error', code: '0A000' } },
     { name: 'outside a transaction nothing changes', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), expect: { kind: 'shard', shard: 1, role: 'replica' } },
   ], twoPhase)
   check(t, [
     { name: 'reject (the default): the key on another shard is refused', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), ctx: tx, expect: { kind: 'error', code: '0A000', message: /cross-shard transactions are not supported/ } },
     { name: 'reject: the multi-row INSERT is refused', plan: analyzeStatement(insert), text: insert, ctx: tx, expect: { kind: 'error', code: '0A000' } },
+    { name: 'reject: COPY FROM in a transaction is refused', plan: analyzeStatement('COPY accounts FROM STDIN'), ctx: tx, expect: { kind: 'error', code: '0A000', message: /unless sharding.cross_shard_transactions is two_phase/ } },
   ])
+})
+
+t.test('VACUUM and ANALYZE of sharded or reference tables: every shard; VACUUM and CONCURRENTLY outside a transaction block', async (t) => {
+  await initSqlParser()
+  const vacuum = analyzeStatement('VACUUM ANALYZE accounts')
+  t.match(router.route(vacuum, none, NO_TX), { kind: 'broadcast', role: 'primary' }, 'VACUUM of a sharded table: every shard (refused before as a write without its key)')
+  t.equal(vacuum.outsideTransactionBlock, true, 'VACUUM cannot run inside BEGIN: each shard runs it without one')
+  t.equal(vacuum.commandTag, 'VACUUM')
+  const analyze = analyzeStatement('ANALYZE countries')
+  t.match(router.route(analyze, none, NO_TX), { kind: 'broadcast' }, 'ANALYZE of a reference table: every shard')
+  t.equal(analyze.commandTag, 'ANALYZE')
+  t.notOk(analyze.outsideTransactionBlock, 'ANALYZE may run in a transaction block')
+  t.match(router.route(analyzeStatement('VACUUM'), none, NO_TX), { kind: 'broadcast', reason: /naming no table/ }, 'the whole database: every shard')
+  t.match(router.route(analyzeStatement('VACUUM logs'), none, NO_TX), { kind: 'shard', shard: 1 }, 'an unsharded table: its shard')
+  for (const sql of ['CREATE INDEX CONCURRENTLY i ON accounts (name)', 'DROP INDEX CONCURRENTLY i', 'REINDEX TABLE CONCURRENTLY accounts']) {
+    t.equal(analyzeStatement(sql).outsideTransactionBlock, true, sql)
+  }
+  for (const sql of ['CREATE INDEX i ON accounts (name)', 'DROP INDEX i', 'REINDEX TABLE accounts']) t.notOk(analyzeStatement(sql).outsideTransactionBlock, sql)
 })

@@ -277,6 +277,24 @@ t.test('psql runs a cross-shard transaction from a script', async (t) => {
   await settled(t)
 })
 
+t.test('COPY FROM STDIN inside the transaction: rows split by key, committed with the rest, or failing it', async (t) => {
+  await reset()
+  const script = join(fx.topo.baseDir, 'two-phase-copy.sql')
+  const copy = (rows: number[][]) => `COPY accounts (id, balance) FROM STDIN;\n${rows.map((r) => r.join('\t')).join('\n')}\n\\.\n`
+  await writeFile(script, `BEGIN;\n${row(c0)};\n${copy([[a0, 1], [a1, 2], [b0, 3], [b1, 4]])}COMMIT;\n`)
+  const ok = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-d', fx.dsn, '-f', script], { env: fx.env })
+  t.equal(ok.code, 0, ok.stderr)
+  t.match(ok.stdout, /COPY 4/)
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1, [b0]: 3, [c0]: 1 }, { [a1]: 2, [b1]: 4 }], 'every row on the shard of its key, with the INSERT before it')
+  await reset()
+  await writeFile(script, `BEGIN;\n${row(c0)};\n${copy([[a0, 1], [a1, 2], [a1, 3]])}SELECT 1;\nCOMMIT;\n`)
+  const failed = await runCommand('psql', ['-X', '-d', fx.dsn, '-f', script], { env: fx.env })
+  t.match(failed.stderr, /duplicate key value violates unique constraint "accounts_pkey"[\s\S]*current transaction is aborted/, 'the shard\u2019s error, then the transaction is aborted')
+  t.match(failed.stdout, /ROLLBACK/, 'COMMIT rolls back')
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'nothing anywhere, not even the rows of the other shard')
+  await settled(t)
+})
+
 t.test('the resolver finishes prepared parts as the deciding shard decided', async (t) => {
   await reset()
   /** A prepared part on shard 1 whose deciding transaction on shard 0 had this end (or is still open, or never was). */

@@ -17,7 +17,8 @@ export interface CopySplit {
 
 /**
  * One COPY … FROM STDIN that runs on several shards: a reference table's rows go to every shard, a sharded
- * table's each to the shard of its key. Every shard runs the client's COPY inside a transaction of its own; the
+ * table's each to the shard of its key. Every shard runs the client's COPY inside a transaction of its own (or
+ * the client's, across shards, which its COMMIT or ROLLBACK ends); the
  * client's data goes on as it arrives (cut into rows when split), and the client is paused while a shard's socket
  * is full. At the client's CopyDone all shards commit — or, if any refused a row, or a row's key was bad, or the
  * client cancelled or sent CopyFail, all roll back and the client gets that error, as from one server.
@@ -57,10 +58,11 @@ export class CopyInFanout {
    * start: the client got the error then, and nothing is held.
    */
   static async open(executor: MultiShardExecutor, emit: (bytes: Buffer) => void, shards: number[], sql: string, split: CopySplit | null, cancel: AbortSignal): Promise<CopyInFanout | null> {
-    const held = await executor.hold(shards, 'primary')
+    const held = await executor.connections(shards, 'primary')
+    const own = !executor.inTransaction
     let finals: Promise<ShardReply>[] = []
     try {
-      for (const h of held) {
+      for (const h of own ? held : []) {
         const begun = await callShard(h.conn, encodeQuery('BEGIN'))
         if (begun.error) throw begun.error.message
       }
@@ -83,12 +85,17 @@ export class CopyInFanout {
       await Promise.allSettled(finals)
       const cause = Buffer.isBuffer(err) ? err : errorResponse(err instanceof PgError ? err : new PgError(SqlState.INTERNAL_ERROR, String(err)))
       try {
-        await executor.settle(held, [], 'sum', { describe: false, execute: true }, true, cause)
+        await executor.settle(held, [], 'sum', { describe: false, execute: true }, own, cause)
       } finally {
-        executor.letGo(held)
+        executor.giveBack(held)
       }
       return null
     }
+  }
+
+  /** The COPY runs inside the client's transaction across shards. */
+  get inTransaction(): boolean {
+    return this.executor.inTransaction
   }
 
   /** Something went wrong: the COPY ends at the client's next message. */
@@ -142,9 +149,9 @@ export class CopyInFanout {
     const replies = await Promise.allSettled(this.finals)
     try {
       // A client's CopyFail: each shard's own answer to it says so, as a server would.
-      await this.executor.settle(this.held, replies, this.router ? 'sum' : 'first', { describe: false, execute: true }, true, clientFailure === null ? this.cause : null)
+      await this.executor.settle(this.held, replies, this.router ? 'sum' : 'first', { describe: false, execute: true }, !this.executor.inTransaction, clientFailure === null ? this.cause : null)
     } finally {
-      this.executor.letGo(this.held)
+      this.executor.giveBack(this.held)
     }
   }
 

@@ -82,12 +82,17 @@ export class MultiShardExecutor {
     private readonly transaction: TransactionConnections | null = null,
   ) {}
 
-  /** The connections a statement runs on: the transaction's, or the pools' (given back by `letGo`). */
-  private connections(shards: number[], role: Role): Promise<ShardConnection[]> {
+  /** The statement runs inside the client's transaction: its COMMIT or ROLLBACK ends what runs here. */
+  get inTransaction(): boolean {
+    return this.transaction !== null
+  }
+
+  /** The connections a statement runs on: the transaction's, or the pools' (given back by `giveBack`). */
+  connections(shards: number[], role: Role): Promise<ShardConnection[]> {
     return this.transaction ? this.transaction.hold(shards, role) : this.hold(shards, role)
   }
 
-  private giveBack(held: ShardConnection[]): void {
+  giveBack(held: ShardConnection[]): void {
     if (!this.transaction) this.letGo(held)
   }
 
@@ -291,8 +296,24 @@ export class MultiShardExecutor {
     const own = transactional && !this.transaction
     try {
       if (own) await Promise.all(held.map((h) => callShard(h.conn, encodeQuery('BEGIN'))))
-      // COMMIT is not cancellable: a cancel only reaches the statements themselves.
-      const replies = await this.cancellable(held, () => Promise.allSettled(parts.map((p) => callShard(conn(p.shard), encodeStatement(p.stmt)))))
+      // One shard after another, in shard order: two writes to the same rows on several shards (a reference
+      // table's) then take their row locks in the same order, so neither holds one shard's lock while waiting for
+      // the other's on another shard, where no server would see the deadlock. COMMIT is not cancellable: a cancel
+      // only reaches the statements themselves.
+      // The first part that fails ends the write: the others would be rolled back.
+      const replies: PromiseSettledResult<ShardReply>[] = []
+      await this.cancellable(held, async () => {
+        for (const p of [...parts].sort((a, b) => a.shard - b.shard)) {
+          try {
+            const reply = await callShard(conn(p.shard), encodeStatement(p.stmt))
+            replies.push({ status: 'fulfilled', value: reply })
+            if (reply.error) return
+          } catch (reason) {
+            replies.push({ status: 'rejected', reason })
+            return
+          }
+        }
+      })
       return await this.settle(held, replies, tag, shape, own)
     } finally {
       this.giveBack(held)

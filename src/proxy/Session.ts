@@ -739,8 +739,9 @@ export class Session implements TrackerOwner {
     const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     const read = route.kind === 'scatter' || route.kind === 'copy_out'
     const plan = analyzed.plan!
-    // In a transaction that may span shards, the statement runs on the transaction's connections.
-    const joins = inTx && this.mayJoinShards && (read || ((route.kind === 'broadcast' || route.kind === 'split') && plan.kind !== 'copy_from'))
+    // In a transaction that may span shards, the statement runs on the transaction's connections (the router
+    // let through only what such a transaction may run: in a READ ONLY one without two-phase commit, reads and locks).
+    const joins = inTx && this.mayJoinShards
     if (joins && this.txStatus === 'E') {
       this.emitError(new PgError(SqlState.IN_FAILED_SQL_TRANSACTION, 'current transaction is aborted, commands ignored until end of transaction block'))
       return false
@@ -782,7 +783,7 @@ export class Session implements TrackerOwner {
         await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param)
         return false
       }
-      const transactional = plan.kind !== 'ddl' || !/\bconcurrently\b/i.test(stmt.sql)
+      const transactional = plan.outsideTransactionBlock !== true
       if (route.kind === 'broadcast') {
         await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional, route.role)
         return false
@@ -814,7 +815,10 @@ export class Session implements TrackerOwner {
     if (frame.type !== FE.copyData && frame.type !== FE.copyDone && frame.type !== FE.copyFail)
       copy.abort(new PgError(SqlState.PROTOCOL_VIOLATION, `unexpected message type ${printable(frame.type)} during COPY from stdin`))
     this.copyIn = null
-    return copy.finish(frame.type === FE.copyFail ? decodeCopyFail(frame.body) : null).then(() => this.emitAfterPending(readyForQuery(this.txStatus)))
+    return copy.finish(frame.type === FE.copyFail ? decodeCopyFail(frame.body) : null).then(() => {
+      if (copy.inTransaction) this.afterTransactionStatement()
+      this.emitAfterPending(readyForQuery(this.txStatus))
+    })
   }
 
   private emitError(err: PgError): void {

@@ -107,7 +107,7 @@ export class Router {
     try {
       const route = this.decide(plan, param, ctx)
       this.checkAssignments(plan, route, param, ctx.searchPath ?? ['public'])
-      return this.checkTransaction(route, ctx, plan)
+      return this.checkTransaction(route, ctx)
     } catch (err) {
       if (err instanceof Refusal) {
         return err.hint === undefined
@@ -232,16 +232,15 @@ export class Router {
     return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
   }
 
-  /**
-   * LOCK TABLE of a sharded or reference table in a READ ONLY transaction (pg_dump's, before it reads each
-   * table): every shard joins the transaction and takes the lock, as reads of every shard would need.
-   */
   /** Whether the open transaction may go on to other shards: READ ONLY, or any with two-phase commit. */
   private spans(ctx: RoutingContext): boolean {
     return ctx.inTransaction && (ctx.txReadOnly || this.twoPhase)
   }
 
-  /** LOCK TABLE of sharded or reference tables in a transaction that may span shards: the lock on every shard. */
+  /**
+   * LOCK TABLE of sharded or reference tables in a transaction that may span shards (pg_dump's READ ONLY one,
+   * before it reads each table): every shard joins the transaction and takes the lock.
+   */
   private routeLock(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
     const names = list([...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference])])
     if (tables.unsharded.length > 0) {
@@ -260,11 +259,16 @@ export class Router {
     if (tables.writtenSharded.size > 0) {
       const t = [...tables.writtenSharded][0]
       const copy = plan.copy
-      if (copy?.stdin !== true || copy.format === 'binary' || ctx.inTransaction)
+      const inTransaction = ctx.inTransaction && !this.twoPhase
+      if (copy?.stdin !== true || copy.format === 'binary' || inTransaction)
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
           `COPY FROM into sharded table ${t.name} must split its rows by ${t.key}, which pgshard does only for ${
-            copy?.stdin !== true ? 'rows sent by the client (FROM STDIN), not a file on the server' : copy.format === 'binary' ? 'text and CSV data, not binary' : 'a COPY outside a transaction block (it is all or nothing by itself)'
+            copy?.stdin !== true
+              ? 'rows sent by the client (FROM STDIN), not a file on the server'
+              : copy.format === 'binary'
+                ? 'text and CSV data, not binary'
+                : 'a COPY outside a transaction block (it is all or nothing by itself), unless sharding.cross_shard_transactions is two_phase'
           }`,
           'use COPY … FROM STDIN in text or CSV format outside a transaction, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
         )
@@ -685,7 +689,7 @@ export class Router {
     return this.volatility.firstVolatile(plan.functions) === undefined ? 'replica' : 'primary'
   }
 
-  private checkTransaction(route: Route, ctx: RoutingContext, plan: StatementPlan): Route {
+  private checkTransaction(route: Route, ctx: RoutingContext): Route {
     if (route.kind === 'error') return route
     const pinned = ctx.txShard
     if (route.kind === 'shard') {
@@ -702,8 +706,8 @@ export class Router {
     // A READ ONLY transaction may read every shard, and lock their tables (docs/routing.md); a write the
     // server refuses there.
     if ((route.kind === 'scatter' || route.kind === 'copy_out' || route.kind === 'broadcast') && ctx.txReadOnly) return route
-    // A two-phase transaction may also write several shards, except by COPY FROM (docs/routing.md).
-    if (this.twoPhase && ctx.inTransaction && route.kind !== 'copy_split' && plan.kind !== 'copy_from') return route
+    // A two-phase transaction may also write several shards (docs/routing.md).
+    if (this.twoPhase && ctx.inTransaction) return route
     const first =
       pinned === undefined
         ? 'inside a transaction block'

@@ -32,7 +32,7 @@ const DML_KINDS: Record<string, StatementKind> = {
 }
 const DDL_TAGS = new Set([
   'IndexStmt', 'RenameStmt', 'TruncateStmt', 'GrantStmt', 'GrantRoleStmt', 'CommentStmt', 'ViewStmt', 'RuleStmt',
-  'CompositeTypeStmt', 'SecLabelStmt', 'RefreshMatViewStmt', 'DefineStmt', 'ReindexStmt', 'ClusterStmt',
+  'CompositeTypeStmt', 'SecLabelStmt', 'RefreshMatViewStmt', 'DefineStmt', 'ReindexStmt', 'ClusterStmt', 'VacuumStmt',
 ])
 // Command tags that the generic rule (CreateFooStmt → CREATE FOO) gets wrong.
 const COMMAND_TAGS: Record<string, string> = {
@@ -247,6 +247,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     plan.kind = 'ddl'
     plan.writtenTables = uniqueTables([...ddlTargets(stmt), ...plan.writtenTables])
     plan.tables = uniqueTables([...plan.tables, ...plan.writtenTables])
+    if (outsideTransactionBlock(stmt)) plan.outsideTransactionBlock = true
   }
   return plan
 }
@@ -398,6 +399,10 @@ function ddlTargets(stmt: Node): TableRef[] {
       if (rv !== undefined) targets.push(tableRefOf(rv))
     }
   }
+  for (const n of asNode(stmt, 'VacuumStmt')?.rels ?? []) {
+    const rv = asNode(n, 'VacuumRelation')?.relation
+    if (isRangeVar(rv)) targets.push(tableRefOf(rv))
+  }
   return targets
 }
 
@@ -421,8 +426,19 @@ function commandTagOf(tag: string, stmt: Node): string {
   if (drop !== undefined) return `DROP ${(drop.removeType ?? '').replace('OBJECT_', '').replaceAll('_', ' ')}`
   const known = COMMAND_TAGS[tag]
   if (known !== undefined) return known
-  // CreateExtensionStmt → CREATE EXTENSION, AlterTableStmt → ALTER TABLE, VacuumStmt → VACUUM.
+  const vacuum = asNode(stmt, 'VacuumStmt')
+  if (vacuum !== undefined) return vacuum.is_vacuumcmd === true ? 'VACUUM' : 'ANALYZE'
+  // CreateExtensionStmt → CREATE EXTENSION, AlterTableStmt → ALTER TABLE.
   return tag.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase()
+}
+
+/** Statements Postgres refuses inside a transaction block: on several shards they run without one. */
+function outsideTransactionBlock(stmt: Node): boolean {
+  const vacuum = asNode(stmt, 'VacuumStmt')
+  if (vacuum !== undefined) return vacuum.is_vacuumcmd === true
+  const concurrent = asNode(stmt, 'IndexStmt')?.concurrent ?? asNode(stmt, 'DropStmt')?.concurrent
+  if (concurrent !== undefined) return concurrent
+  return (asNode(stmt, 'ReindexStmt')?.params ?? []).some((p) => asNode(p, 'DefElem')?.defname === 'concurrently')
 }
 
 function uniqueTables(tables: TableRef[]): TableRef[] {

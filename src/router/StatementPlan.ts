@@ -204,6 +204,8 @@ export interface StatementPlan {
   txReadOnly?: boolean
   /** BEGIN ISOLATION LEVEL …: 'serializable', 'repeatable read', … (absent: the session's default). */
   txIsolation?: string
+  /** VACUUM, CREATE/DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY: Postgres refuses them inside a transaction block. */
+  outsideTransactionBlock?: boolean
   /** COMMIT AND CHAIN / ROLLBACK AND CHAIN: a new transaction begins at once, on the same connection. */
   txChain?: boolean
   /** COPY: its columns and data format. */
