@@ -209,6 +209,29 @@ t.test('psycopg 3: transaction blocks and pipeline mode across shards', async (t
   await settled(t)
 })
 
+t.test('two transactions that wait on each other across shards: one gets 40P01, the other commits', async (t) => {
+  await reset()
+  await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 0), (${a1}, 0)`)
+  const [x, y] = [await connect(), await connect()]
+  t.teardown(() => Promise.all([x.end(), y.end()]))
+  await x.query('BEGIN')
+  await x.query(`UPDATE accounts SET balance = 1 WHERE id = ${a0}`)
+  await y.query('BEGIN')
+  await y.query(`UPDATE accounts SET balance = 2 WHERE id = ${a1}`)
+  // x waits on shard 1 for y's row; then y waits on shard 0 for x's: each server sees one wait, no cycle.
+  const xWaits = x.query(`UPDATE accounts SET balance = 1 WHERE id = ${a1}`)
+  const waiting = async (shard: typeof s0) => (await fx.topo.query(shard.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND wait_event_type = 'Lock'"))[0].n === 1
+  t.ok(await waitFor(() => waiting(s1), 5000), 'x waits on shard 1')
+  await t.rejects(y.query(`UPDATE accounts SET balance = 2 WHERE id = ${a0}`), { code: '40P01', message: 'deadlock detected across shards', detail: /waits on s0-primary for client \d+/ }, 'the newer one is told why, as by a server')
+  // As a server releases an aborted transaction's locks at the error, y's part on shard 1 is gone already.
+  t.equal((await xWaits).rowCount, 1, 'the older one goes on before y even rolls back')
+  await t.rejects(y.query(`SELECT balance FROM accounts WHERE id = ${a1}`), { code: '25P02' }, 'y is aborted')
+  await y.query('ROLLBACK')
+  await x.query('COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [a1]: 1 }], 'x\u2019s writes, on both shards')
+  await settled(t)
+})
+
 t.test('concurrent transfers between shards keep the total', async (t) => {
   await reset()
   await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 1000), (${a1}, 1000), (${c0}, 1000), (${c1}, 1000)`)

@@ -118,6 +118,21 @@ export class ResponseTracker implements BackendHandler {
     return this.pending === 0
   }
 
+  /**
+   * The error the server sends next, for the request it is on, reaches the client as `error` instead; `then`
+   * runs when it came.
+   */
+  replaceNextError(error: Buffer, then: () => void): void {
+    const p = this.current()
+    if (!p) return
+    const saw = p.sawError
+    p.replaceError = error
+    p.sawError = (body) => {
+      saw?.(body)
+      then()
+    }
+  }
+
   push(p: Pending): void {
     this.queue.push(p)
     if (this.pending === 1) this.emitSynthesized()

@@ -7,6 +7,7 @@ import { ReloadCoordinator } from '../config/ReloadCoordinator.js'
 import { FailoverManager } from '../health/FailoverManager.js'
 import { HealthMonitor } from '../health/HealthMonitor.js'
 import { PreparedTransactionResolver } from '../health/PreparedTransactionResolver.js'
+import { CrossShardDeadlockDetector } from './CrossShardDeadlockDetector.js'
 import { createLogger, type Logger } from '../log/Logger.js'
 import { ClientTotals } from '../metrics/ClientTotals.js'
 import { ConfigMetrics } from '../metrics/ConfigMetrics.js'
@@ -34,6 +35,8 @@ export class ProxyApp {
   health!: HealthMonitor
   /** Finishes cross-shard transactions left prepared (two-phase commit interrupted). */
   resolver!: PreparedTransactionResolver
+  /** Breaks deadlocks between transactions across shards, which no server sees. */
+  deadlocks!: CrossShardDeadlockDetector
   failover!: FailoverManager
   readonly admin: AdminConsole
   /** Counters of clients that have left, per database (SHOW STATS). */
@@ -68,6 +71,7 @@ export class ProxyApp {
         this.health?.reconfigure(config)
         this.failover?.reconfigure(config)
         this.resolver?.reconfigure(config)
+        this.deadlocks?.reconfigure(config)
       },
     })
   }
@@ -88,6 +92,8 @@ export class ProxyApp {
     app.failover.start()
     app.health.start()
     app.resolver.start()
+    app.deadlocks = new CrossShardDeadlockDetector(() => proxy.sessions, proxy.topology, config, log)
+    app.deadlocks.start()
     if (config.admin.metrics_port !== undefined) {
       app.metricsServer = new MetricsServer(registry, { notReadyReason: () => proxy.notReadyReason() })
       const a = await app.metricsServer.listen(config.admin.host, config.admin.metrics_port)
@@ -127,6 +133,7 @@ export class ProxyApp {
     this.failover.stop()
     this.health.stop()
     this.resolver.stop()
+    this.deadlocks.stop()
     this.log.info({ timeout_ms: timeoutMs }, 'shutdown: refusing new clients, letting transactions finish')
     this.admin.closeAll()
     const ended = await this.proxy.shutdown(timeoutMs)

@@ -146,6 +146,13 @@ export class ServerLease {
     return this.attached?.placement.shard === shard ? this.attached : this.setAside.get(shard)
   }
 
+  /** The transaction's connections: the attached one and those aside. */
+  transactionConnections(): ServerConnection[] {
+    const out = [...this.setAside.values()].map((a) => a.conn)
+    if (this.attached) out.push(this.attached.conn)
+    return out
+  }
+
   get spansShards(): boolean {
     return this.setAside.size > 0
   }

@@ -125,6 +125,8 @@ export class Session implements TrackerOwner {
   private cancelSignal = new AbortController()
   private idleInTxTimer: NodeJS.Timeout | null = null
   readonly connectedAt = Date.now()
+  /** Grows with each client (the newest of two in a deadlock gives way). */
+  readonly serial = nextSerial++
   lastActivityAt = Date.now()
   /** Counters for the console. */
   readonly stats = { queries: 0, transactions: 0, bytesIn: 0, bytesOut: 0 }
@@ -936,6 +938,25 @@ export class Session implements TrackerOwner {
     return spans && !this.sessionMode && !this.pinnedBy && (this.opening.active || this.pendingBegin !== null)
   }
 
+  /** For the detector of deadlocks across shards: the connections of a transaction that holds several shards. */
+  spanningConnections(): ServerConnection[] {
+    return this.lease.spansShards ? this.lease.transactionConnections() : []
+  }
+
+  /**
+   * Chosen to break a deadlock across shards: its statement waiting on `conn` is cancelled, and the client gets
+   * 40P01. As a server releases an aborted transaction's locks at the error, its parts on the other shards roll
+   * back then too (unless a savepoint is open: the client may roll back to it and go on).
+   */
+  breakDeadlock(conn: ServerConnection, detail: string): void {
+    const err = new PgError(SqlState.DEADLOCK_DETECTED, 'deadlock detected across shards', { detail, hint: 'The transaction is aborted: roll it back and retry it.' })
+    this.services.metrics.error(err.code)
+    conn.tracker.replaceNextError(errorResponse(err), () => {
+      if (!this.opening.inSavepoint) void this.runAside('ROLLBACK')
+    })
+    this.services.cancel(conn.nodeName, conn)
+  }
+
   /** A COMMIT by itself of a read-write transaction that holds several shards: two-phase commit ends it. */
   private commitsAcrossShards(plan: StatementPlan): boolean {
     return plan.kind === 'transaction' && plan.tx === 'commit' && !plan.txChain && !plan.multiStatement && this.lease.spansShards && !this.txReadOnly && this.txStatus === 'T'
@@ -1419,6 +1440,8 @@ function shapesTransaction(e: SessionEffect): boolean {
 }
 
 /** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
+let nextSerial = 0
+
 const READ_AHEAD_LIMIT = 256 * 1024
 
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */

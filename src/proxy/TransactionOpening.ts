@@ -18,6 +18,11 @@ export class TransactionOpening {
     return this.entries.length > 0
   }
 
+  /** A savepoint is open: an error may be rolled back to it, and the transaction go on. */
+  get inSavepoint(): boolean {
+    return this.entries.some((e) => e.savepoint !== undefined)
+  }
+
   /** A SET TRANSACTION, SET LOCAL, SAVEPOINT, RELEASE or ROLLBACK TO the transaction ran. */
   record(plan: StatementPlan, sql: string): void {
     if (!this.active) return
