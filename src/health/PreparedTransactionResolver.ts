@@ -6,6 +6,7 @@ import { quoteLiteral } from '../router/SqlQuoting.js'
 import { TWO_PHASE_GID_PATTERN, parseTwoPhaseId } from '../proxy/TwoPhaseId.js'
 import { controlAccess, queryOnce } from './ControlConnection.js'
 import type { NodeState } from './NodeState.js'
+import { PeriodicTask } from './PeriodicTask.js'
 import type { Topology } from './Topology.js'
 
 /** What one round did, by gid. */
@@ -27,8 +28,11 @@ type Outcome = 'commit' | 'rollback' | 'wait'
  * (an open transaction there is left alone).
  */
 export class PreparedTransactionResolver {
-  private timer: NodeJS.Timeout | null = null
-  private round: Promise<ResolveRound> | null = null
+  private readonly task = new PeriodicTask(
+    () => this.resolveAll(),
+    () => this.config.health.resolve_prepared_interval,
+    (err) => this.log.error({ err: err.message }, 'resolving prepared cross-shard transactions failed'),
+  )
   private readonly warned = new Set<string>()
   private readonly log: Logger
 
@@ -42,21 +46,11 @@ export class PreparedTransactionResolver {
   }
 
   start(): void {
-    this.stop()
-    const tick = () => {
-      this.timer = setTimeout(() => {
-        this.resolve()
-          .catch((err: Error) => this.log.error({ err: err.message }, 'resolving prepared cross-shard transactions failed'))
-          .finally(tick)
-      }, this.config.health.resolve_prepared_interval)
-      this.timer.unref()
-    }
-    tick()
+    this.task.start()
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = null
+    this.task.stop()
   }
 
   reconfigure(config: Config): void {
@@ -65,8 +59,7 @@ export class PreparedTransactionResolver {
 
   /** Looks at every shard's primary once; rounds asked for while one runs share it. */
   resolve(): Promise<ResolveRound> {
-    this.round ??= this.resolveAll().finally(() => (this.round = null))
-    return this.round
+    return this.task.runNow()
   }
 
   private async resolveAll(): Promise<ResolveRound> {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import { controlAccess, queryOnce } from '../health/ControlConnection.js'
+import { PeriodicTask } from '../health/PeriodicTask.js'
 import type { Topology } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
@@ -37,8 +38,11 @@ interface Edge {
  * (Cycles inside one node are the server's: it breaks them itself.)
  */
 export class CrossShardDeadlockDetector {
-  private timer: NodeJS.Timeout | null = null
-  private checking: Promise<string | null> | null = null
+  private readonly task = new PeriodicTask(
+    () => this.look(),
+    () => this.config.sharding.deadlock_check_interval,
+    (err) => this.log.warn({ err: err.message }, 'could not look for deadlocks across shards'),
+  )
   private readonly log: Logger
 
   constructor(
@@ -51,21 +55,11 @@ export class CrossShardDeadlockDetector {
   }
 
   start(): void {
-    this.stop()
-    const tick = () => {
-      this.timer = setTimeout(() => {
-        this.check()
-          .catch((err: Error) => this.log.warn({ err: err.message }, 'could not look for deadlocks across shards'))
-          .finally(tick)
-      }, this.config.sharding.deadlock_check_interval)
-      this.timer.unref()
-    }
-    tick()
+    this.task.start()
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = null
+    this.task.stop()
   }
 
   reconfigure(config: Config): void {
@@ -74,8 +68,7 @@ export class CrossShardDeadlockDetector {
 
   /** One look; resolves with what it broke (for the log and tests), or null. */
   check(): Promise<string | null> {
-    this.checking ??= this.look().finally(() => (this.checking = null))
-    return this.checking
+    return this.task.runNow()
   }
 
   private async look(): Promise<string | null> {

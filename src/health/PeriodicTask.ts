@@ -1,0 +1,43 @@
+/**
+ * A round of work run every `interval()` ms (read again each time, so a reload takes effect), one round at a
+ * time: a round asked for while one runs shares it. The timer never keeps the process alive; a failed round goes
+ * to `onError` and the next one comes as planned.
+ */
+export class PeriodicTask<T> {
+  private timer: NodeJS.Timeout | null = null
+  private running: Promise<T> | null = null
+  private started = false
+
+  constructor(
+    private readonly round: () => Promise<T>,
+    private readonly interval: () => number,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  start(): void {
+    this.stop()
+    this.started = true
+    this.schedule()
+  }
+
+  stop(): void {
+    this.started = false
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+  }
+
+  /** A round now (or the one running). */
+  runNow(): Promise<T> {
+    this.running ??= this.round().finally(() => (this.running = null))
+    return this.running
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.runNow()
+        .catch((err: Error) => this.onError(err))
+        .finally(() => this.started && this.schedule())
+    }, this.interval())
+    this.timer.unref()
+  }
+}
