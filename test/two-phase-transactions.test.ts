@@ -232,6 +232,27 @@ t.test('two transactions that wait on each other across shards: one gets 40P01, 
   await settled(t)
 })
 
+t.test('a deadlock whose newest member waits inside a statement on several shards: cancelled too, nothing hangs', async (t) => {
+  await reset()
+  await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 0), (${a1}, 0), (${b1}, 0)`)
+  const [x, y] = [await connect(), await connect()]
+  t.teardown(() => Promise.all([x.end(), y.end()]))
+  await x.query('BEGIN')
+  await x.query(`UPDATE accounts SET balance = 1 WHERE id = ${a0}`)
+  await y.query('BEGIN')
+  await y.query(`UPDATE accounts SET balance = 2 WHERE id = ${a1}`)
+  const xWaits = x.query(`UPDATE accounts SET balance = 1 WHERE id = ${a1}`)
+  const waiting = async () => (await fx.topo.query(s1.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND wait_event_type = 'Lock'"))[0].n === 1
+  t.ok(await waitFor(waiting, 5000), 'x waits on shard 1')
+  // y's UPDATE of two keys runs on shard 0 (where it waits for x), then shard 1.
+  await t.rejects(y.query(`UPDATE accounts SET balance = 2 WHERE id IN (${a0}, ${b1})`), { code: '57014' }, 'cancelled: the server\u2019s own error')
+  await y.query('ROLLBACK')
+  t.equal((await xWaits).rowCount, 1, 'x goes on once y rolled back')
+  await x.query('COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [a1]: 1, [b1]: 0 }])
+  await settled(t)
+})
+
 t.test('concurrent transfers between shards keep the total', async (t) => {
   await reset()
   await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 1000), (${a1}, 1000), (${c0}, 1000), (${c1}, 1000)`)

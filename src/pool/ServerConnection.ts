@@ -87,6 +87,11 @@ export class ServerConnection {
     this.handler = handler ?? this.tracker
   }
 
+  /** A request is in flight: forwarded (the tracker waits for replies) or read by the proxy itself (callShard). */
+  get busy(): boolean {
+    return this.handler !== this.tracker || !this.tracker.idle
+  }
+
   write(bytes: Buffer): boolean {
     return writeCorked(this.socket, bytes)
   }

@@ -75,7 +75,7 @@ export class CrossShardDeadlockDetector {
     const owners = new Map<string, { participant: DeadlockParticipant; conn: ServerConnection }>()
     for (const p of this.participants()) {
       const conns = p.spanningConnections()
-      if (!conns.some((c) => !c.tracker.idle)) continue
+      if (!conns.some((c) => c.busy)) continue
       for (const conn of conns) owners.set(backendKey({ node: conn.nodeName, pid: conn.pid }), { participant: p, conn })
     }
     if (owners.size === 0) return null

@@ -110,7 +110,7 @@ export class MultiShardExecutor {
   }
 
   /** Connections to these shards (each once, taken in shard order), brought to the client's settings. */
-  async hold(shards: number[], role: Role): Promise<ShardConnection[]> {
+  private async hold(shards: number[], role: Role): Promise<ShardConnection[]> {
     const held: ShardConnection[] = []
     try {
       for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
@@ -126,7 +126,7 @@ export class MultiShardExecutor {
     }
   }
 
-  letGo(held: ShardConnection[]): void {
+  private letGo(held: ShardConnection[]): void {
     for (const h of held) h.placement.pool.release(h.conn)
   }
 

@@ -988,9 +988,9 @@ export class Session implements TrackerOwner {
   }
 
   /**
-   * What could not end a read-write transaction on several shards all or nothing: COMMIT through the extended
-   * protocol or among other statements, and AND CHAIN (which would keep one shard's connection in a new
-   * transaction) in any transaction on several shards.
+   * What could not end a read-write transaction on several shards all or nothing: COMMIT among other
+   * statements (in one query, or before one Sync), the client's own PREPARE TRANSACTION, and AND CHAIN (which
+   * would keep one shard's connection in a new transaction) in any transaction on several shards.
    */
   private spanningEndRefusal(plan: StatementPlan | null): Route | null {
     if (!plan || !this.lease.spansShards) return null
@@ -998,11 +998,11 @@ export class Session implements TrackerOwner {
       kind: 'error',
       code: SqlState.FEATURE_NOT_SUPPORTED,
       message: `${what} cannot end a transaction that holds several shards`,
-      hint: 'Send COMMIT or ROLLBACK as a simple query of its own (then BEGIN again).',
+      hint: 'Send COMMIT or ROLLBACK by itself: as a simple query, or alone before its Sync (then BEGIN again).',
     })
     if (plan.txChain) return refuse(`${plan.commandTag} AND CHAIN`)
     if (this.txReadOnly) return null
-    if (plan.multiStatementTx) return refuse('a transaction statement among other statements')
+    if (plan.multiStatementTx) return refuse('a transaction statement among other statements in one query')
     if (plan.tx === 'prepare_transaction') return refuse('PREPARE TRANSACTION')
     // A COMMIT by itself runs two-phase commit (commitsAcrossShards); one of an aborted transaction rolls back.
     if (plan.tx === 'commit' && this.txStatus === 'T') return refuse('COMMIT after other statements before one Sync')
@@ -1439,9 +1439,9 @@ function shapesTransaction(e: SessionEffect): boolean {
   return e.kind === 'set_transaction' || (e.kind === 'set' && e.local)
 }
 
-/** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
 let nextSerial = 0
 
+/** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
 const READ_AHEAD_LIMIT = 256 * 1024
 
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */

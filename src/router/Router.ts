@@ -259,8 +259,8 @@ export class Router {
     if (tables.writtenSharded.size > 0) {
       const t = [...tables.writtenSharded][0]
       const copy = plan.copy
-      const inTransaction = ctx.inTransaction && !this.twoPhase
-      if (copy?.stdin !== true || copy.format === 'binary' || inTransaction)
+      const refusedInTransaction = ctx.inTransaction && !this.twoPhase
+      if (copy?.stdin !== true || copy.format === 'binary' || refusedInTransaction)
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
           `COPY FROM into sharded table ${t.name} must split its rows by ${t.key}, which pgshard does only for ${
