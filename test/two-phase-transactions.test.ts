@@ -209,30 +209,11 @@ t.test('psycopg 3: transaction blocks and pipeline mode across shards', async (t
   await settled(t)
 })
 
-t.test('two transactions that wait on each other across shards: one gets 40P01, the other commits', async (t) => {
-  await reset()
-  await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 0), (${a1}, 0)`)
-  const [x, y] = [await connect(), await connect()]
-  t.teardown(() => Promise.all([x.end(), y.end()]))
-  await x.query('BEGIN')
-  await x.query(`UPDATE accounts SET balance = 1 WHERE id = ${a0}`)
-  await y.query('BEGIN')
-  await y.query(`UPDATE accounts SET balance = 2 WHERE id = ${a1}`)
-  // x waits on shard 1 for y's row; then y waits on shard 0 for x's: each server sees one wait, no cycle.
-  const xWaits = x.query(`UPDATE accounts SET balance = 1 WHERE id = ${a1}`)
-  const waiting = async (shard: typeof s0) => (await fx.topo.query(shard.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND wait_event_type = 'Lock'"))[0].n === 1
-  t.ok(await waitFor(() => waiting(s1), 5000), 'x waits on shard 1')
-  await t.rejects(y.query(`UPDATE accounts SET balance = 2 WHERE id = ${a0}`), { code: '40P01', message: 'deadlock detected across shards', detail: /waits on s0-primary for client \d+/ }, 'the newer one is told why, as by a server')
-  // As a server releases an aborted transaction's locks at the error, y's part on shard 1 is gone already.
-  t.equal((await xWaits).rowCount, 1, 'the older one goes on before y even rolls back')
-  await t.rejects(y.query(`SELECT balance FROM accounts WHERE id = ${a1}`), { code: '25P02' }, 'y is aborted')
-  await y.query('ROLLBACK')
-  await x.query('COMMIT')
-  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [a1]: 1 }], 'x\u2019s writes, on both shards')
-  await settled(t)
-})
-
-t.test('a deadlock whose newest member waits inside a statement on several shards: cancelled too, nothing hangs', async (t) => {
+/**
+ * x (older) locks a0 on shard 0, y (newer) a1 on shard 1, then x waits on shard 1 for y's row: whatever y does
+ * next on a0 closes a cycle that each server sees only half of.
+ */
+const crosswise = async (t: Test) => {
   await reset()
   await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 0), (${a1}, 0), (${b1}, 0)`)
   const [x, y] = [await connect(), await connect()]
@@ -244,6 +225,23 @@ t.test('a deadlock whose newest member waits inside a statement on several shard
   const xWaits = x.query(`UPDATE accounts SET balance = 1 WHERE id = ${a1}`)
   const waiting = async () => (await fx.topo.query(s1.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND wait_event_type = 'Lock'"))[0].n === 1
   t.ok(await waitFor(waiting, 5000), 'x waits on shard 1')
+  return { x, y, xWaits }
+}
+
+t.test('two transactions that wait on each other across shards: one gets 40P01, the other commits', async (t) => {
+  const { x, y, xWaits } = await crosswise(t)
+  await t.rejects(y.query(`UPDATE accounts SET balance = 2 WHERE id = ${a0}`), { code: '40P01', message: 'deadlock detected across shards', detail: /waits on s0-primary for client \d+/ }, 'the newer one is told why, as by a server')
+  // As a server releases an aborted transaction's locks at the error, y's part on shard 1 is gone already.
+  t.equal((await xWaits).rowCount, 1, 'the older one goes on before y even rolls back')
+  await t.rejects(y.query(`SELECT balance FROM accounts WHERE id = ${a1}`), { code: '25P02' }, 'y is aborted')
+  await y.query('ROLLBACK')
+  await x.query('COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [a1]: 1, [b1]: 0 }], 'x\u2019s writes, on both shards')
+  await settled(t)
+})
+
+t.test('a deadlock whose newest member waits inside a statement on several shards: cancelled too, nothing hangs', async (t) => {
+  const { x, y, xWaits } = await crosswise(t)
   // y's UPDATE of two keys runs on shard 0 (where it waits for x), then shard 1.
   await t.rejects(y.query(`UPDATE accounts SET balance = 2 WHERE id IN (${a0}, ${b1})`), { code: '57014' }, 'cancelled: the server\u2019s own error')
   await y.query('ROLLBACK')
