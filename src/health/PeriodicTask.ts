@@ -14,10 +14,14 @@ export class PeriodicTask<T> {
     private readonly onError: (err: Error) => void,
   ) {}
 
-  start(): void {
+  /** Rounds every interval from now on; with `now`, the first one at once. */
+  start(now = false): void {
     this.stop()
     this.started = true
-    this.schedule()
+    if (!now) return this.schedule()
+    this.runNow()
+      .catch((err: Error) => this.onError(err))
+      .finally(() => this.started && this.schedule())
   }
 
   stop(): void {
@@ -33,11 +37,7 @@ export class PeriodicTask<T> {
   }
 
   private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.runNow()
-        .catch((err: Error) => this.onError(err))
-        .finally(() => this.started && this.schedule())
-    }, this.interval())
+    this.timer = setTimeout(() => this.start(true), this.interval())
     this.timer.unref()
   }
 }

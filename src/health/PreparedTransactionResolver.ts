@@ -34,6 +34,8 @@ export class PreparedTransactionResolver {
     (err) => this.log.error({ err: err.message }, 'resolving prepared cross-shard transactions failed'),
   )
   private readonly warned = new Set<string>()
+  /** Primaries seen with max_prepared_transactions above 0. */
+  private readonly canPrepare = new Set<string>()
   private readonly log: Logger
 
   constructor(
@@ -45,8 +47,9 @@ export class PreparedTransactionResolver {
     this.log = log.child({ component: 'two-phase' })
   }
 
+  /** The first round at once: parts a stopped proxy left are finished at start-up, and a shard that cannot prepare is told of. */
   start(): void {
-    this.task.start()
+    this.task.start(true)
   }
 
   stop(): void {
@@ -67,6 +70,7 @@ export class PreparedTransactionResolver {
     for (const shard of this.topology.shards) {
       const primary = this.topology.primaryOf(shard.index)
       if (!primary?.up) continue
+      if (this.config.sharding.cross_shard_transactions === 'two_phase' && !this.canPrepare.has(primary.name)) await this.checkCanPrepare(primary)
       let prepared: { gid: string; database: string }[]
       try {
         prepared = await this.query(primary, `SELECT gid, database FROM pg_catalog.pg_prepared_xacts WHERE gid LIKE ${quoteLiteral(TWO_PHASE_GID_PATTERN)}`)
@@ -94,6 +98,17 @@ export class PreparedTransactionResolver {
     }
     this.metrics?.resolvedRound(done.committed.length, done.rolledBack.length, done.waiting.length)
     return done
+  }
+
+  /** Two-phase commit needs max_prepared_transactions above 0 on every primary: said once per node, at start-up. */
+  private async checkCanPrepare(primary: NodeState): Promise<void> {
+    try {
+      const [row] = await this.query<{ n: number }>(primary, "SELECT pg_catalog.current_setting('max_prepared_transactions')::int AS n")
+      if ((row?.n ?? 0) > 0) this.canPrepare.add(primary.name)
+      else this.warnOnce(`prepare:${primary.name}`, { node: primary.name }, 'max_prepared_transactions is 0 on this primary: every COMMIT of a transaction across shards that involves it will fail and roll back; set it above 0 and restart the server')
+    } catch (err) {
+      this.warnOnce(`prepare?:${primary.name}`, { node: primary.name, err: (err as Error).message }, 'could not read max_prepared_transactions')
+    }
   }
 
   /** What the deciding shard did with the transaction. */
