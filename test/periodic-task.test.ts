@@ -33,3 +33,23 @@ t.test('a round asked for while one runs shares it; a failed round is reported a
   t.equal(rounds, 2, 'stopped while a round ran: no round is scheduled after it')
   t.same(errors, [], 'the failure of a round asked for directly went to its caller, not to onError')
 })
+
+t.test('start(now): the first round at once; started again, one chain of rounds, not two', async (t) => {
+  let rounds = 0
+  let scheduled = 0
+  const task = new PeriodicTask(
+    async () => ++rounds,
+    () => {
+      scheduled++
+      return 60_000
+    },
+    () => undefined,
+  )
+  task.start(true)
+  t.equal(rounds, 1, 'the first round ran at once')
+  task.start(true)
+  await task.runNow()
+  await tick(0)
+  t.equal(scheduled, 1, 'after both starts\u2019 rounds, one next round is planned: the first start\u2019s chain ended at the second start')
+  task.stop()
+})

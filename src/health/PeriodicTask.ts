@@ -6,7 +6,8 @@
 export class PeriodicTask<T> {
   private timer: NodeJS.Timeout | null = null
   private running: Promise<T> | null = null
-  private started = false
+  /** Moved on by stop(): a round that started before schedules nothing after it. */
+  private generation = 0
 
   constructor(
     private readonly round: () => Promise<T>,
@@ -17,15 +18,23 @@ export class PeriodicTask<T> {
   /** Rounds every interval from now on; with `now`, the first one at once. */
   start(now = false): void {
     this.stop()
-    this.started = true
-    if (!now) return this.schedule()
-    this.runNow()
-      .catch((err: Error) => this.onError(err))
-      .finally(() => this.started && this.schedule())
+    const generation = this.generation
+    const schedule = () => {
+      if (generation !== this.generation) return
+      this.timer = setTimeout(round, this.interval())
+      this.timer.unref()
+    }
+    const round = () => {
+      this.runNow()
+        .catch((err: Error) => this.onError(err))
+        .finally(schedule)
+    }
+    if (now) round()
+    else schedule()
   }
 
   stop(): void {
-    this.started = false
+    this.generation++
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
   }
@@ -34,10 +43,5 @@ export class PeriodicTask<T> {
   runNow(): Promise<T> {
     this.running ??= this.round().finally(() => (this.running = null))
     return this.running
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => this.start(true), this.interval())
-    this.timer.unref()
   }
 }
