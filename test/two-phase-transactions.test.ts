@@ -230,7 +230,9 @@ const crosswise = async (t: Test) => {
 
 t.test('two transactions that wait on each other across shards: one gets 40P01, the other commits', async (t) => {
   const { x, y, xWaits } = await crosswise(t)
+  const before = await metric('pgshard_cross_shard_deadlocks_total')
   await t.rejects(y.query(`UPDATE accounts SET balance = 2 WHERE id = ${a0}`), { code: '40P01', message: 'deadlock detected across shards', detail: /waits on s0-primary for client \d+/ }, 'the newer one is told why, as by a server')
+  t.equal(await metric('pgshard_cross_shard_deadlocks_total'), before + 1, 'counted')
   // As a server releases an aborted transaction's locks at the error, y's part on shard 1 is gone already.
   t.equal((await xWaits).rowCount, 1, 'the older one goes on before y even rolls back')
   await t.rejects(y.query(`SELECT balance FROM accounts WHERE id = ${a1}`), { code: '25P02' }, 'y is aborted')

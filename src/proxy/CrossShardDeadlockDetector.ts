@@ -3,6 +3,7 @@ import { controlAccess, queryOnce } from '../health/ControlConnection.js'
 import { PeriodicTask } from '../health/PeriodicTask.js'
 import type { Topology } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
+import type { TwoPhaseMetrics } from '../metrics/TwoPhaseMetrics.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 
 /** What the detector needs of a client session. */
@@ -50,6 +51,7 @@ export class CrossShardDeadlockDetector {
     private readonly topology: Topology,
     private config: Config,
     log: Logger,
+    private readonly metrics?: TwoPhaseMetrics,
   ) {
     this.log = log.child({ component: 'deadlocks' })
   }
@@ -110,6 +112,7 @@ export class CrossShardDeadlockDetector {
     if (!victim) return null
     const described = cycle.map((e) => `${e.from} waits on ${e.waiter.node} for ${e.to}`).join('; ')
     victim.participant.breakDeadlock(victim.conn, described)
+    this.metrics?.deadlockBroken()
     this.log.warn({ cycle: described, cancelled: `client ${victim.participant.key.pid}` }, 'deadlock across shards: cancelled one transaction')
     return described
   }

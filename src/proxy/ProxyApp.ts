@@ -92,7 +92,7 @@ export class ProxyApp {
     app.failover.start()
     app.health.start()
     app.resolver.start()
-    app.deadlocks = new CrossShardDeadlockDetector(() => proxy.sessions, proxy.topology, config, log)
+    app.deadlocks = new CrossShardDeadlockDetector(() => proxy.sessions, proxy.topology, config, log, proxy.metrics.twoPhase)
     app.deadlocks.start()
     if (config.admin.metrics_port !== undefined) {
       app.metricsServer = new MetricsServer(registry, { notReadyReason: () => proxy.notReadyReason() })
