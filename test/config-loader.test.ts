@@ -273,3 +273,9 @@ t.test('server_tls_ca with a mode that checks no certificate is a mistake', asyn
   ])
   t.equal(parseConfig(`${VALID}server_tls: verify-full\nserver_tls_ca: ca.pem\n`, undefined, {}).server_tls_ca, 'ca.pem', 'with verify-full it is fine')
 })
+
+t.test('a periodic interval of 0 (the loop would run without pause) is refused, naming its path', async (t) => {
+  t.match(problems(t, `${VALID}sharding:\n  deadlock_check_interval: 0s\n`), [/^sharding\.deadlock_check_interval: must be more than 0: it is the time between two rounds/])
+  t.match(problems(t, `${VALID}health:\n  resolve_prepared_interval: 0\n`), [/^health\.resolve_prepared_interval: must be more than 0/])
+  t.equal(parseConfig(`${VALID}health:\n  resolve_prepared_interval: 30s\n`, 'test.yaml', {}).health.resolve_prepared_interval, 30_000)
+})

@@ -20,6 +20,9 @@ export const duration = (description: string) =>
     })
     .describe(description)
 
+/** The time between two rounds of something periodic: 0 would run it without pause. */
+const period = (description: string) => duration(description).refine((ms) => ms > 0, { message: 'must be more than 0: it is the time between two rounds' })
+
 const port = z.number().int().min(1).max(65535)
 /** A port to listen on; 0 picks a free one (tests). */
 const listenPort = z.number().int().min(0).max(65535)
@@ -233,7 +236,7 @@ export const ConfigSchema = z
           .enum(['reject', 'two_phase'])
           .default('reject')
           .describe('A read-write transaction that touches a second shard: refused (0A000), or spans shards and commits with two-phase commit (servers need max_prepared_transactions > 0)'),
-        deadlock_check_interval: duration('How often transactions across shards that wait on each other (which no server sees) are looked for; one of them then gets 40P01').default(1000),
+        deadlock_check_interval: period('How often transactions across shards that wait on each other (which no server sees) are looked for; one of them then gets 40P01').default(1000),
       })
       .strict()
       .prefault({})
@@ -267,13 +270,13 @@ export const ConfigSchema = z
       .describe('Read/write split'),
     health: z
       .object({
-        interval: duration('Time between checks of a node').default(1000),
+        interval: period('Time between checks of a node').default(1000),
         timeout: duration('Time a check may take before it counts as a failure').default(1000),
         failures: z.number().int().min(1).default(3).describe('Consecutive failures that mark a node down'),
         successes: z.number().int().min(1).default(2).describe('Consecutive successes that bring a node back'),
         max_lag_bytes: z.number().int().min(0).optional().describe('Replicas further behind get no reads'),
         max_lag: duration('Replicas whose replay delay exceeds this get no reads').optional(),
-        resolve_prepared_interval: duration('Time between looks for two-phase transactions left prepared (finished as the transaction decided on its first shard)').default(10_000),
+        resolve_prepared_interval: period('Time between looks for two-phase transactions left prepared (finished as the transaction decided on its first shard)').default(10_000),
         synchronous_policy: z
           .enum(['durability', 'availability'])
           .default('durability')

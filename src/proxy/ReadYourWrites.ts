@@ -42,10 +42,17 @@ export class ReadYourWrites {
     conn.write(CURRENT_LSN_QUERY)
   }
 
-  /** The same on a connection the caller reads itself (a cross-shard commit); a lost connection records nothing. */
+  /**
+   * The same on a connection the caller reads itself, after a cross-shard commit the client is still to hear of:
+   * a lost connection, or an answer that is no LSN, records nothing (never fails that commit's answer).
+   */
   async captureNow(conn: ServerConnection, shard: number): Promise<void> {
-    const reply = await callShard(conn, CURRENT_LSN_QUERY).catch(() => null)
-    if (reply && reply.error === null) this.wrote(shard, reply.rows[0]?.[0])
+    try {
+      const reply = await callShard(conn, CURRENT_LSN_QUERY)
+      if (reply.error === null) this.wrote(shard, reply.rows[0]?.[0])
+    } catch {
+      return
+    }
   }
 
   private wrote(shard: number, value: Buffer | null | undefined): void {
