@@ -4,6 +4,7 @@ import { fence } from './commands/Fence.js'
 import { kill } from './commands/Kill.js'
 import { pause } from './commands/Pause.js'
 import { promote } from './commands/Promote.js'
+import { reconnect } from './commands/Reconnect.js'
 import { reload } from './commands/Reload.js'
 import { resume } from './commands/Resume.js'
 import { showClients } from './commands/ShowClients.js'
@@ -32,6 +33,7 @@ export const ADMIN_COMMANDS: readonly AdminCommand[] = [
   reload,
   pause,
   resume,
+  reconnect,
   kill,
   promote,
   fence,

@@ -1,45 +1,92 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { CatalogFunction } from '../router/FunctionVolatility.js'
+import { RoleSearchPaths, type DatabaseSearchPaths } from '../router/RoleSearchPaths.js'
 import { controlAccess, queryOnce } from './ControlConnection.js'
 import type { NodeState } from './NodeState.js'
 
 /** pg_proc is small (about 3,300 rows on a fresh database); this is not a liveness check, so it may take longer. */
 const CATALOG_TIMEOUT_MS = 10_000
 
+/** What the router learns from the shards' catalogs. */
+export interface LearntCatalog {
+  functions: CatalogFunction[]
+  searchPaths: RoleSearchPaths
+}
+
+// Per login role of the database, the search_path Postgres gives its sessions at log-in (role in this database
+// first, then the role anywhere), the database's own, and the configuration's when that is what the control
+// role sees (its own ALTER ROLE would hide it).
+const SEARCH_PATHS_SQL = `
+SELECT r.rolname AS role,
+  (SELECT substr(c, 13) FROM pg_db_role_setting s CROSS JOIN unnest(s.setconfig) AS c
+    WHERE s.setrole = r.oid AND s.setdatabase IN (d.oid, 0) AND c LIKE 'search\\_path=%'
+    ORDER BY s.setdatabase = 0 LIMIT 1) AS role_path,
+  (SELECT substr(c, 13) FROM pg_db_role_setting s CROSS JOIN unnest(s.setconfig) AS c
+    WHERE s.setrole = 0 AND s.setdatabase = d.oid AND c LIKE 'search\\_path=%' LIMIT 1) AS database_path,
+  (SELECT setting FROM pg_settings WHERE name = 'search_path'
+    AND source IN ('default', 'configuration file', 'command line', 'environment variable')) AS server_path
+FROM pg_database d CROSS JOIN pg_roles r
+WHERE d.datname = current_database() AND r.rolcanlogin`
+
+interface SearchPathRow extends Record<string, unknown> {
+  role: string
+  role_path: string | null
+  database_path: string | null
+  server_path: string | null
+}
+
+interface ShardCatalog {
+  functions: CatalogFunction[]
+  searchPaths: Map<string, DatabaseSearchPaths>
+}
+
 /**
- * Reads every function's volatility from the shard primaries, in each database clients use (pg_proc is per
- * database: user functions live in the application's database, not in the control database). The router gets
- * the union of all shards; a name volatile anywhere counts as volatile.
+ * Reads from the shard primaries, in each database clients use (pg_proc is per database: user functions live
+ * in the application's database, not in the control database), every function's volatility and the
+ * search_path each role's sessions start with. The router gets the union of all shards' functions (a name
+ * volatile anywhere counts as volatile) and the first shard's search paths (a schema layout is the same on every
+ * shard).
  */
 export class CatalogReader {
-  private readonly byShard = new Map<number, CatalogFunction[]>()
+  private readonly byShard = new Map<number, ShardCatalog>()
 
   constructor(
     private config: Config,
-    private readonly onCatalog: (rows: CatalogFunction[]) => void,
+    private readonly onCatalog: (catalog: LearntCatalog) => void,
   ) {}
 
   reconfigure(config: Config): void {
     this.config = config
   }
 
-  /** Reads the catalog of one shard from its primary and hands the merged catalog on. */
+  /** Reads the catalog of one shard from its primary and hands the merged catalog on; the functions' count. */
   async read(shard: number, primary: NodeState): Promise<number> {
-    const databases = [...new Set(this.config.databases.map((d) => primary.config.database ?? d.server_database ?? d.name))]
-    const rows: CatalogFunction[] = []
-    for (const database of databases) {
-      rows.push(
-        ...(await queryOnce<{ proname: string; provolatile: CatalogFunction['provolatile']; prokind: CatalogFunction['prokind'] } & Record<string, unknown>>(
-          { host: primary.host, port: primary.port },
-          controlAccess(this.config),
-          'SELECT proname, provolatile, prokind FROM pg_proc',
-          CATALOG_TIMEOUT_MS,
-          database,
-        )),
-      )
+    const target = { host: primary.host, port: primary.port }
+    const access = controlAccess(this.config)
+    const read: ShardCatalog = { functions: [], searchPaths: new Map() }
+    const byServerDatabase = new Map<string, DatabaseSearchPaths>()
+    for (const db of this.config.databases) {
+      const serverDatabase = primary.config.database ?? db.server_database ?? db.name
+      let paths = byServerDatabase.get(serverDatabase)
+      if (paths === undefined) {
+        const functions = await queryOnce<Pick<CatalogFunction, 'proname' | 'provolatile' | 'prokind'> & Record<string, unknown>>(
+          target, access, 'SELECT proname, provolatile, prokind FROM pg_proc', CATALOG_TIMEOUT_MS, serverDatabase,
+        )
+        read.functions.push(...functions.map((r) => ({ proname: r.proname, provolatile: r.provolatile, prokind: r.prokind })))
+        paths = searchPathsOf(await queryOnce<SearchPathRow>(target, access, SEARCH_PATHS_SQL, CATALOG_TIMEOUT_MS, serverDatabase))
+        byServerDatabase.set(serverDatabase, paths)
+      }
+      read.searchPaths.set(db.name, paths)
     }
-    this.byShard.set(shard, rows.map((r) => ({ proname: r.proname, provolatile: r.provolatile, prokind: r.prokind })))
-    this.onCatalog([...this.byShard.values()].flat())
-    return rows.length
+    this.byShard.set(shard, read)
+    const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths) })
+    return read.functions.length
   }
+}
+
+function searchPathsOf(rows: SearchPathRow[]): DatabaseSearchPaths {
+  const roles = new Map<string, string>()
+  for (const r of rows) if (r.role_path !== null) roles.set(r.role, r.role_path)
+  return { roles, database: rows[0]?.database_path ?? null, server: rows[0]?.server_path ?? null }
 }

@@ -1,15 +1,14 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { Logger } from '../log/Logger.js'
-import type { CatalogFunction } from '../router/FunctionVolatility.js'
-import { CatalogReader } from './CatalogReader.js'
+import { CatalogReader, type LearntCatalog } from './CatalogReader.js'
 import { controlAccess } from './ControlConnection.js'
 import { HealthChecker, type CheckOutcome } from './HealthChecker.js'
 import type { NodeState } from './NodeState.js'
 import type { Topology } from './Topology.js'
 
 export interface HealthMonitorOptions {
-  /** Function volatility read from the shard primaries (StatementRouter.learnCatalog). */
-  onCatalog?: (rows: CatalogFunction[]) => void
+  /** Function volatility and roles' search paths read from the shard primaries (StatementRouter.learnCatalog). */
+  onCatalog?: (catalog: LearntCatalog) => void
 }
 
 /**

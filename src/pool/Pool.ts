@@ -45,7 +45,10 @@ export class Pool {
   private readonly beingCanceled = new Set<ServerConnection>()
   private readonly waiters: Waiter[] = []
   private connecting = 0
-  private resetting = 0
+  private readonly resetting = new Set<ServerConnection>()
+  /** Connections made before the last renew(): closed instead of lent again. */
+  private readonly stale = new WeakSet<ServerConnection>()
+  private generation = 0
   closed = false
   paused = false
   /** Cumulative counters for SHOW STATS / metrics. */
@@ -67,10 +70,10 @@ export class Pool {
     return {
       active: this.busy.size,
       idle: this.idle.length,
-      connecting: this.connecting + this.resetting,
+      connecting: this.connecting + this.resetting.size,
       waiting: this.waiters.length,
       beingCanceled: this.beingCanceled.size,
-      total: this.busy.size + this.idle.length + this.connecting + this.resetting + this.beingCanceled.size,
+      total: this.busy.size + this.idle.length + this.connecting + this.resetting.size + this.beingCanceled.size,
     }
   }
 
@@ -165,7 +168,7 @@ export class Pool {
   /** A connection no client holds: closed, reset, or made idle. */
   private settle(conn: ServerConnection, reset: boolean): void {
     const expired = this.options.maxLifetime > 0 && Date.now() - conn.createdAt > this.options.maxLifetime
-    if (this.closed || expired || conn.closed || !conn.tracker.idle || conn.tracker.status !== 'I') {
+    if (this.closed || expired || this.stale.has(conn) || conn.closed || !conn.tracker.idle || conn.tracker.status !== 'I') {
       conn.terminate()
       this.pump()
       return
@@ -178,13 +181,13 @@ export class Pool {
   }
 
   private reset(conn: ServerConnection): void {
-    this.resetting++
+    this.resetting.add(conn)
     this.stats.resets++
     conn.tracker.push({
       expect: Expect.Query,
       mode: 'suppress',
       done: (ok) => {
-        this.resetting--
+        this.resetting.delete(conn)
         conn.prepared.clear()
         conn.settings.clear()
         conn.unnamedOwner = null
@@ -200,6 +203,11 @@ export class Pool {
   }
 
   private putIdle(conn: ServerConnection): void {
+    if (this.stale.has(conn)) {
+      conn.terminate()
+      this.pump()
+      return
+    }
     const waiter = this.paused ? undefined : this.waiters[0]
     if (waiter) {
       this.handTo(waiter, conn)
@@ -252,6 +260,7 @@ export class Pool {
 
   private open(): void {
     this.connecting++
+    const generation = this.generation
     this.connector().then(
       (login) => {
         this.connecting--
@@ -259,6 +268,7 @@ export class Pool {
           onClose: (c, err) => this.onConnectionClosed(c, err),
         })
         this.events.onConnect?.()
+        if (generation !== this.generation) this.stale.add(conn)
         if (this.closed) {
           conn.terminate()
           return
@@ -281,6 +291,7 @@ export class Pool {
     if (wasIdle >= 0) this.idle.splice(wasIdle, 1)
     this.busy.delete(conn)
     this.beingCanceled.delete(conn)
+    this.resetting.delete(conn)
     if (err) this.events.onServerFailure?.(err)
     this.pump()
   }
@@ -305,6 +316,20 @@ export class Pool {
   resume(): void {
     this.paused = false
     this.pump()
+  }
+
+  /**
+   * Replaces every connection, for what a server fixes at log-in (`ALTER ROLE … SET`, a changed configuration):
+   * idle ones close now, the others when they come back; new ones are opened as clients need them.
+   */
+  renew(): number {
+    this.generation++
+    const renewed = this.connections().length + this.connecting + this.resetting.size
+    for (const { conn } of this.connections()) this.stale.add(conn)
+    for (const conn of this.resetting) this.stale.add(conn)
+    for (const c of this.idle.splice(0)) c.terminate()
+    this.pump()
+    return renewed
   }
 
   /** Closes idle connections now; busy ones close when released. */

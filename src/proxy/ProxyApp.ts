@@ -1,9 +1,11 @@
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import { ADMIN_COMMANDS } from '../admin/AdminCommands.js'
 import { AdminConsole } from '../admin/AdminConsole.js'
+import { logicalDatabase } from '../admin/ConsoleFormat.js'
 import { PGSHARD_VERSION } from '../admin/PackageVersion.js'
 import type { Config } from '../config/ConfigSchema.js'
 import { ReloadCoordinator } from '../config/ReloadCoordinator.js'
+import type { LearntCatalog } from '../health/CatalogReader.js'
 import { FailoverManager } from '../health/FailoverManager.js'
 import { HealthMonitor } from '../health/HealthMonitor.js'
 import { PreparedTransactionResolver } from '../health/PreparedTransactionResolver.js'
@@ -85,7 +87,7 @@ export class ProxyApp {
     const proxy = new ProxyServer(config, router, log, new DataPathMetrics(registry))
     await proxy.listen()
     const app = new ProxyApp(proxy, registry, log, options)
-    app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (rows) => router.learnCatalog(rows) })
+    app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (catalog) => learnCatalog(catalog, router, proxy, log) })
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
     app.resolver = new PreparedTransactionResolver(proxy.topology, config, log, proxy.metrics.twoPhase)
@@ -141,4 +143,19 @@ export class ProxyApp {
     this.proxy.pools.close()
     await this.metricsServer?.close()
   }
+}
+
+/**
+ * Hands the shards' catalog to the router. A server fixes a session's search_path at log-in, so the server
+ * connections of a role whose search_path changed are replaced: servers then resolve unqualified names as the
+ * router does.
+ */
+function learnCatalog(catalog: LearntCatalog, router: StatementRouter, proxy: ProxyServer, log: Logger): void {
+  const before = router.searchPaths
+  router.learnCatalog(catalog)
+  let renewed = 0
+  for (const e of proxy.pools.all()) {
+    if (!before.agrees(catalog.searchPaths, logicalDatabase(proxy.config, e.database), e.user)) renewed += e.pool.renew()
+  }
+  if (renewed > 0) log.info({ connections: renewed }, "a role's search_path changed: its server connections are replaced")
 }

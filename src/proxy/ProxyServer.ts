@@ -36,6 +36,8 @@ export interface AdminClient {
 export interface RoutingEngine {
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** The search_path a server session of this role in this database starts with. */
+  defaultSearchPath(database: string, role: string): readonly string[]
   /** The shard map changed (reload). */
   reconfigure(config: Config): void
 }
@@ -110,6 +112,7 @@ export class ProxyServer {
       metrics,
       analyze: (sql) => this.routing.analyze(sql),
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
+      defaultSearchPath: (identity) => this.routing.defaultSearchPath(identity.database.name, identity.user.name),
       place: (shard, role, identity, options) => this.place(shard, role, identity, options),
       cancel: (nodeName, conn) => this.cancelOnServer(nodeName, conn),
       serverFailed: (nodeName, err) => {

@@ -97,8 +97,9 @@ export class Session implements TrackerOwner {
   /** The transaction's BEGIN and what shaped it since, for a shard that joins a READ ONLY transaction. */
   private readonly opening = new TransactionOpening()
   private txReadOnly = false
-  /** The search_path setting last read, and its schemas (searchPath()). */
+  /** The search_path setting and server default last read, and their schemas (searchPath()). */
   private searchPathFrom: string | null = null
+  private searchPathDefault: readonly string[] | null = null
   private searchPathNames: string[] | null = null
   /** The isolation level the client's BEGIN named, if it named one. */
   private txIsolation: string | undefined
@@ -857,13 +858,15 @@ export class Session implements TrackerOwner {
 
   /**
    * The client's search_path as schema names, `$user` being its user, to find which table an unqualified name
-   * is: read again only when the setting changes.
+   * is; without one of the client's, the one its server sessions start with. Read again only when either changes.
    */
   private searchPath(): string[] {
     const sql = this.settings.wanted.get('search_path') ?? null
-    if (this.searchPathNames === null || sql !== this.searchPathFrom) {
+    const byDefault = this.services.defaultSearchPath(this.identity)
+    if (this.searchPathNames === null || sql !== this.searchPathFrom || byDefault !== this.searchPathDefault) {
       this.searchPathFrom = sql
-      const names = (sql === null ? null : searchPathOf(sql)) ?? ['$user', 'public']
+      this.searchPathDefault = byDefault
+      const names = (sql === null ? null : searchPathOf(sql)) ?? byDefault
       this.searchPathNames = names.map((n) => (n === '$user' ? this.identity.user.name : n))
     }
     return this.searchPathNames

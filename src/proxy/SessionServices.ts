@@ -49,6 +49,8 @@ export interface SessionServices {
   readonly metrics: DataPathMetrics
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** The search_path the client's server sessions start with (ALTER ROLE/DATABASE, the servers' configuration). */
+  defaultSearchPath(identity: Identity): readonly string[]
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */
   place(shard: number, role: Role, identity: Identity, options?: PickOptions): Placement
   /** Sends a CancelRequest to the server holding this backend. */

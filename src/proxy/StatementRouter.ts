@@ -1,6 +1,8 @@
 import type { Config } from '../config/ConfigSchema.js'
+import type { LearntCatalog } from '../health/CatalogReader.js'
 import { FunctionVolatility, type CatalogFunction } from '../router/FunctionVolatility.js'
 import type { BoundParam, Route, RoutingContext } from '../router/Route.js'
+import { RoleSearchPaths } from '../router/RoleSearchPaths.js'
 import { Router } from '../router/Router.js'
 import { ShardMap } from '../router/ShardMap.js'
 import { SqlAnalysisError } from '../router/SqlParser.js'
@@ -16,6 +18,7 @@ export class StatementRouter implements RoutingEngine {
   private readonly cache = new StatementCache(20_000)
   volatility!: FunctionVolatility
   private catalog: CatalogFunction[] = []
+  searchPaths = new RoleSearchPaths()
   private router!: Router
   map!: ShardMap
 
@@ -31,10 +34,18 @@ export class StatementRouter implements RoutingEngine {
     this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from, crossShardTransactions: config.sharding.cross_shard_transactions })
   }
 
-  /** Functions read from a shard's pg_proc: their volatility decides whether a SELECT may go to a replica. */
-  learnCatalog(rows: CatalogFunction[]): void {
-    this.catalog = rows
-    this.volatility.loadCatalog(rows)
+  /**
+   * What the shards' catalogs say: functions' volatility decides whether a SELECT may go to a replica, and the
+   * roles' search paths which table an unqualified name is for a client that sets none.
+   */
+  learnCatalog(catalog: LearntCatalog): void {
+    this.catalog = catalog.functions
+    this.volatility.loadCatalog(catalog.functions)
+    this.searchPaths = catalog.searchPaths
+  }
+
+  defaultSearchPath(database: string, role: string): readonly string[] {
+    return this.searchPaths.of(database, role)
   }
 
   get cacheStats(): { hits: number; misses: number; size: number } {
