@@ -66,6 +66,52 @@ t.test('client authentication methods', async (t) => {
   }
 })
 
+t.test('SCRAM pass-through: a user with only its verifier logs in to every shard with its client\u2019s keys', async (t) => {
+  const verifier = verifierText('pass-secret')
+  const fx = await startProxy(t, {
+    topology: { shards: 2, users: [...users, { name: 'passuser', password: 'pass-secret' }, { name: 'stale', password: 'stale-secret' }] },
+    config: {
+      users: [
+        { name: APP_USER, password: APP_PASSWORD },
+        { name: 'passuser', scram_verifier: verifier },
+        { name: 'stale', scram_verifier: verifierText('stale-secret') },
+      ],
+      sharding: { tables: [{ name: 'items', key: 'id', type: 'bigint' }] },
+    },
+  })
+  for (const shard of fx.topo.shards) {
+    // The role's verifier on the servers is the one in the config: what ALTER ROLE … PASSWORD '<verifier>' sets.
+    await fx.topo.query(shard.primary, `ALTER ROLE passuser PASSWORD '${verifier}'`)
+    await fx.topo.query(shard.primary, 'CREATE TABLE items (id bigint PRIMARY KEY); GRANT ALL ON items TO passuser, stale', 'app')
+  }
+  const r = await runCommand('psql', ['-X', '-At', `host=127.0.0.1 port=${fx.port} user=passuser dbname=app`, '-c', 'SELECT current_user'], { env: { ...fx.env, PGPASSWORD: 'pass-secret' } })
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stdout.trim(), 'passuser', 'psql: the server session runs as the user, and pgshard holds no password for it')
+  const c = new pg.Client({ ...fx.pgOptions, user: 'passuser', password: 'pass-secret' })
+  await c.connect()
+  t.teardown(() => c.end())
+  for (let id = 1; id <= 20; id++) await c.query('INSERT INTO items (id) VALUES ($1)', [id])
+  const perShard = await Promise.all(fx.topo.shards.map(async (s) => Number((await fx.topo.query(s.primary, 'SELECT count(*) AS n FROM items', 'app'))[0].n)))
+  t.ok(perShard.every((n) => n > 0), `rows on every shard (${perShard.join(' + ')}): each shard's pool logged in with the keys`)
+  t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 20, 'a read of every shard')
+
+  const wrong = new pg.Client({ ...fx.pgOptions, user: 'passuser', password: 'wrong' })
+  t.equal((await wrong.connect().then(() => null, (e: { code?: string }) => e))?.code, '28P01', 'a wrong password is refused by pgshard')
+  await wrong.end().catch(() => undefined)
+
+  // "stale": the servers were given another password since the verifier was copied.
+  for (const shard of fx.topo.shards) await fx.topo.query(shard.primary, "ALTER ROLE stale PASSWORD 'changed-secret'")
+  const s = new pg.Client({ ...fx.pgOptions, user: 'stale', password: 'stale-secret' })
+  const err = await s
+    .connect()
+    .then(() => s.query('SELECT count(*) FROM items'))
+    .then(() => null, (e: { code?: string; message: string; hint?: string }) => e)
+  await s.end().catch(() => undefined)
+  t.match(err?.message ?? '', /the server's SCRAM verifier for user "stale" is not the one pgshard checked the client with/, 'a verifier the servers no longer hold: said so')
+  t.match(err?.hint ?? '', /scram_verifier/)
+  t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 20, 'other clients go on')
+})
+
 t.test('TLS', async (t) => {
   const { cert, key } = await selfSignedCert(t)
 

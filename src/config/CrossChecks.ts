@@ -86,7 +86,10 @@ function alsoSharded(reference: Item<string>[], sharded: Item<string>[]): RawPro
   })
 }
 
-/** Clients must be checkable, and the proxy must be able to log in to the servers as the user. */
+/**
+ * Clients must be checkable. A user with only a scram_verifier is logged in to the servers with the keys of its
+ * client's SCRAM log-in (pass-through), so it needs no password for them.
+ */
 function credentials(item: Item<unknown>): RawProblem[] {
   const user = parsed(item, UserSchema.strip())[0]?.value
   if (!user) return []
@@ -95,12 +98,6 @@ function credentials(item: Item<unknown>): RawProblem[] {
     problems.push({ path: [...item.path, 'password'], message: 'required for auth md5 (a SCRAM verifier cannot check md5)' })
   } else if (user.auth !== 'trust' && user.password === undefined && user.scram_verifier === undefined) {
     problems.push({ path: [...item.path, 'password'], message: `required (or scram_verifier) for auth ${user.auth}` })
-  }
-  if (user.scram_verifier !== undefined && user.password === undefined && user.server_password === undefined) {
-    problems.push({
-      path: [...item.path, 'server_password'],
-      message: 'required with a scram_verifier and no password (the proxy must log in to the servers)',
-    })
   }
   return problems
 }

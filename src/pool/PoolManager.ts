@@ -2,6 +2,7 @@ import type { Config } from '../config/ConfigSchema.js'
 import type { NodeState } from '../health/NodeState.js'
 import { loginToServer } from '../protocol/ServerLogin.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
+import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import { Pool, type PoolOptions } from './Pool.js'
 
 /** Server answers a client may act on keep their SQLSTATE; any other log-in failure is the proxy's (08001). */
@@ -12,7 +13,9 @@ function serverLoginError(node: NodeState, user: string, err: PgError): PgError 
   return new PgError(code, `pgshard could not log in to server ${node.name} (${node.host}:${node.port}) as "${user}": ${err.message}`, {
     hint: code !== SqlState.SQLCLIENT_UNABLE_TO_ESTABLISH
       ? undefined
-      : /no encryption/.test(err.message)
+      : err.options.hint !== undefined
+        ? err.options.hint
+        : /no encryption/.test(err.message)
         ? 'The server accepts only TLS log-ins: set server_tls to require (or prefer) in the config.'
         : 'Check the server is up and users[].password / server_password match the role on the server.',
   })
@@ -25,6 +28,8 @@ export interface PoolManagerEvents {
 export interface PoolCredentials {
   user: string
   password?: string
+  /** Without a password: the keys of a client's SCRAM log-in (the latest one's, after a password change). */
+  scram?: ScramKeys
   database: string
 }
 
@@ -65,7 +70,11 @@ export class PoolManager {
     const database = node.config.database ?? creds.database
     const key = `${node.name}\u0000${creds.user}\u0000${database}`
     const hit = this.pools.get(key)
-    if (hit) return hit.pool
+    if (hit) {
+      if (creds.scram) hit.creds.scram = creds.scram
+      return hit.pool
+    }
+    const entry = { node, creds: { ...creds, database } }
     const pool = new Pool(
       `${creds.user}@${database}/${node.name}`,
       node.name,
@@ -77,6 +86,7 @@ export class PoolManager {
             user: creds.user,
             database,
             password: creds.password,
+            scram: entry.creds.scram,
             tls: this.config.server_tls,
             tlsCa: this.config.server_tls_ca,
             timeoutMs: this.config.pool.connect_timeout,
@@ -86,7 +96,7 @@ export class PoolManager {
         }),
       { onServerFailure: (err) => this.events.onServerFailure(node, err) },
     )
-    this.pools.set(key, { pool, node, creds: { ...creds, database } })
+    this.pools.set(key, { pool, ...entry })
     if (this.isPaused(database)) pool.pause()
     return pool
   }

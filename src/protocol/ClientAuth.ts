@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { UserConfig } from '../config/ConfigSchema.js'
 import type { Frame } from './FrontendReader.js'
 import { PgError, SqlState } from './PgError.js'
+import type { ScramKeys } from './ScramPassThrough.js'
 import { ScramServer, makeScramVerifier, mockScramVerifier, parseScramVerifier, type ScramVerifier } from './ScramServer.js'
 import { AUTH_OK, authMd5, authSasl, authSaslContinue, authSaslFinal } from './ServerMessages.js'
 
@@ -39,6 +40,7 @@ export class VerifierCache {
 /**
  * Authenticates a client as `userName` by the method its config entry asks for. An unknown user goes through
  * the same exchange as a known one and fails the same way, so that probing cannot tell which users exist.
+ * Resolves with the keys of a SCRAM log-in (to log in to servers without a password), else null.
  */
 export async function authenticateClient(
   userName: string,
@@ -46,11 +48,11 @@ export async function authenticateClient(
   verifiers: VerifierCache,
   send: (b: Buffer) => void,
   next: NextFrame,
-): Promise<void> {
+): Promise<ScramKeys | null> {
   const method = user?.auth ?? 'scram-sha-256'
   if (method === 'trust' && user) {
     send(AUTH_OK)
-    return
+    return null
   }
   if (method === 'md5') {
     const salt = randomBytes(4)
@@ -61,7 +63,7 @@ export async function authenticateClient(
     const want = 'md5' + createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex')
     if (got.length !== want.length || !timingSafeEqual(Buffer.from(got), Buffer.from(want))) throw authFailed(userName)
     send(AUTH_OK)
-    return
+    return null
   }
   const verifier = (user && verifiers.get(user)) ?? mockScramVerifier(userName)
   const scram = new ScramServer(verifier)
@@ -77,7 +79,8 @@ export async function authenticateClient(
   if (len !== data.length) throw PgError.fatal(SqlState.PROTOCOL_VIOLATION, 'malformed SASLInitialResponse: length mismatch')
   send(authSaslContinue(scram.clientFirst(data)))
   const final = scram.clientFinal(expectPassword(await next()))
-  if (final === null || !user) throw authFailed(userName)
+  if (final === null || !user || !scram.clientKey) throw authFailed(userName)
   send(authSaslFinal(final))
   send(AUTH_OK)
+  return { clientKey: scram.clientKey, verifier }
 }

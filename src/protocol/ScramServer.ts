@@ -1,5 +1,6 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { PgError, SqlState } from './PgError.js'
+import { hmac, scramAttributes, sha256, xor } from './ScramPrimitives.js'
 
 // The server side of SCRAM-SHA-256 (RFC 5802, RFC 7677), as Postgres speaks it: the user name in the client's
 // message is ignored (the start-up packet names the user), channel binding is not offered.
@@ -10,9 +11,6 @@ export interface ScramVerifier {
   storedKey: Buffer
   serverKey: Buffer
 }
-
-const hmac = (key: Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest()
-const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest()
 
 /** Parses `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, the form of pg_authid.rolpassword. */
 export function parseScramVerifier(text: string): ScramVerifier | null {
@@ -44,15 +42,6 @@ export function mockScramVerifier(user: string): ScramVerifier {
   return { iterations: 4096, salt, storedKey: randomBytes(32), serverKey: randomBytes(32) }
 }
 
-function attributes(message: string): Map<string, string> {
-  const out = new Map<string, string>()
-  for (const part of message.split(',')) {
-    if (part.length < 2 || part[1] !== '=') continue
-    out.set(part[0], part.slice(2))
-  }
-  return out
-}
-
 function badMessage(detail: string): PgError {
   return new PgError(SqlState.PROTOCOL_VIOLATION, 'malformed SCRAM message', { detail, severity: 'FATAL' })
 }
@@ -62,6 +51,8 @@ export class ScramServer {
   private serverFirst = ''
   private nonce = ''
   private gs2 = ''
+  /** The client's ClientKey, known once its proof checked out: it can log in to servers with the same verifier. */
+  clientKey: Buffer | null = null
 
   constructor(private readonly verifier: ScramVerifier) {}
 
@@ -75,7 +66,7 @@ export class ScramServer {
       throw badMessage('unexpected GS2 header')
     }
     this.clientFirstBare = m[3]
-    const clientNonce = attributes(this.clientFirstBare).get('r')
+    const clientNonce = scramAttributes(this.clientFirstBare).get('r')
     if (!clientNonce || /[^\x21-\x2b\x2d-\x7e]/.test(clientNonce)) throw badMessage('missing or invalid client nonce')
     this.nonce = clientNonce + randomBytes(18).toString('base64')
     this.serverFirst = `r=${this.nonce},s=${this.verifier.salt.toString('base64')},i=${this.verifier.iterations}`
@@ -89,17 +80,16 @@ export class ScramServer {
     const proofAt = text.lastIndexOf(',p=')
     if (proofAt < 0) throw badMessage('missing proof')
     const withoutProof = text.slice(0, proofAt)
-    const attrs = attributes(withoutProof)
+    const attrs = scramAttributes(withoutProof)
     const proof = Buffer.from(text.slice(proofAt + 3), 'base64')
     const binding = attrs.get('c')
     if (binding === undefined || Buffer.from(binding, 'base64').toString('utf8') !== this.gs2) throw badMessage('channel binding data does not match')
     if (attrs.get('r') !== this.nonce) throw badMessage('nonce does not match')
     if (proof.length !== 32) return null
     const authMessage = `${this.clientFirstBare},${this.serverFirst},${withoutProof}`
-    const signature = hmac(this.verifier.storedKey, authMessage)
-    const clientKey = Buffer.alloc(32)
-    for (let i = 0; i < 32; i++) clientKey[i] = proof[i] ^ signature[i]
+    const clientKey = xor(proof, hmac(this.verifier.storedKey, authMessage))
     if (!timingSafeEqual(sha256(clientKey), this.verifier.storedKey)) return null
+    this.clientKey = clientKey
     return `v=${hmac(this.verifier.serverKey, authMessage).toString('base64')}`
   }
 }

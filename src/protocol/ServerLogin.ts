@@ -6,6 +6,7 @@ import { Parser } from 'pg-protocol/dist/parser'
 import type { BackendMessage } from 'pg-protocol/dist/messages'
 import sasl from 'pg/lib/crypto/sasl'
 import { PgError, SqlState } from './PgError.js'
+import { ScramPassThrough, type ScramKeys } from './ScramPassThrough.js'
 import { connectWithSharedReads, type ReadSink } from './SharedReads.js'
 import { serverTlsOptions, type ServerTls, type ServerTlsMode } from './ServerTls.js'
 import { encodeStartup } from './StartupEncoder.js'
@@ -20,6 +21,8 @@ export interface LoginOptions {
   user: string
   database: string
   password?: string
+  /** Without a password: the keys of a client's SCRAM log-in to the proxy, to log in the same way (pass-through). */
+  scram?: ScramKeys
   /** Extra start-up parameters (application_name, options …). */
   params?: Record<string, string>
   tls: ServerTlsMode
@@ -106,10 +109,16 @@ function authenticate(socket: net.Socket, reads: ReadSink | null, opts: LoginOpt
     let pid = 0
     let secret = 0
     let scram: ReturnType<typeof sasl.startSession> | null = null
+    let passThrough: ScramPassThrough | null = null
     // SCRAM's continueSession is async while the parser calls back synchronously: queue the messages.
     let chain = Promise.resolve()
     const needPassword = (): string => {
-      if (!opts.password) throw new PgError(SqlState.INVALID_PASSWORD, `the server asks a password for user "${opts.user}" but none is configured`, { hint: 'Set users[].password or users[].server_password in the config.' })
+      if (!opts.password)
+        throw new PgError(SqlState.INVALID_PASSWORD, `the server asks a password for user "${opts.user}" but none is configured`, {
+          hint: opts.scram
+            ? 'Without a password pgshard logs in to servers with SCRAM-SHA-256 only: set the role\'s password with password_encryption = scram-sha-256 and require scram-sha-256 in pg_hba.conf, or set users[].server_password.'
+            : 'Set users[].password or users[].server_password in the config.',
+        })
       return opts.password
     }
     const onMessage = async (msg: BackendMessage): Promise<void> => {
@@ -126,21 +135,34 @@ function authenticate(socket: net.Socket, reads: ReadSink | null, opts: LoginOpt
         }
         case 'authenticationSASL': {
           const mechanisms = (msg as unknown as { mechanisms: string[] }).mechanisms
+          if (!opts.password && opts.scram && mechanisms.includes('SCRAM-SHA-256')) {
+            passThrough = new ScramPassThrough(opts.user, opts.scram)
+            socket.write(serialize.sendSASLInitialResponseMessage(passThrough.mechanism, passThrough.initialResponse()))
+            return
+          }
           needPassword()
           scram = sasl.startSession(mechanisms)
           socket.write(serialize.sendSASLInitialResponseMessage(scram.mechanism, scram.response))
           return
         }
         case 'authenticationSASLContinue': {
+          const data = (msg as unknown as { data: string }).data
+          if (passThrough) {
+            socket.write(serialize.sendSCRAMClientFinalMessage(passThrough.serverFirst(data)))
+            return
+          }
           if (!scram) throw new PgError(SqlState.PROTOCOL_VIOLATION, 'server sent SASLContinue before SASL')
-          await sasl.continueSession(scram, needPassword(), (msg as unknown as { data: string }).data)
+          await sasl.continueSession(scram, needPassword(), data)
           socket.write(serialize.sendSCRAMClientFinalMessage(scram.response))
           return
         }
-        case 'authenticationSASLFinal':
-          if (!scram) throw new PgError(SqlState.PROTOCOL_VIOLATION, 'server sent SASLFinal before SASL')
-          sasl.finalizeSession(scram, (msg as unknown as { data: string }).data)
+        case 'authenticationSASLFinal': {
+          const data = (msg as unknown as { data: string }).data
+          if (passThrough) passThrough.serverFinal(data)
+          else if (scram) sasl.finalizeSession(scram, data)
+          else throw new PgError(SqlState.PROTOCOL_VIOLATION, 'server sent SASLFinal before SASL')
           return
+        }
         case 'parameterStatus': {
           const m = msg as unknown as { parameterName: string; parameterValue: string }
           params.set(m.parameterName, m.parameterValue)

@@ -7,11 +7,12 @@ import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.
 import { Topology, type PickOptions } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
 import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
-import { PoolManager } from '../pool/PoolManager.js'
+import { PoolManager, type PoolCredentials } from '../pool/PoolManager.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { VerifierCache, authenticateClient } from '../protocol/ClientAuth.js'
 import type { FrontendReader } from '../protocol/FrontendReader.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
+import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from '../protocol/ServerMessages.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import { HandshakeInput, readStartup } from './ClientHandshake.js'
@@ -186,7 +187,7 @@ export class ProxyServer {
           throw PgError.fatal(SqlState.PROTOCOL_VIOLATION, 'replication connections are not supported by pgshard', 'Connect to a Postgres server directly for replication.')
         const dbName = params.get('database') || userName
         const user = this.config.users.find((u) => u.name === userName)
-        await authenticateClient(userName, user, this.verifiers, (b) => socket.write(b), () => input.next(AUTH_TIMEOUT_MS))
+        const keys = await authenticateClient(userName, user, this.verifiers, (b) => socket.write(b), () => input.next(AUTH_TIMEOUT_MS))
         if (dbName === ADMIN_DATABASE) {
           if (!user?.admin) throw PgError.fatal(SqlState.INSUFFICIENT_PRIVILEGE, `user "${userName}" may not use the admin console`, 'Only users with admin: true may connect to the database "pgshard".')
           if (!this.adminConsole) throw PgError.fatal(SqlState.CANNOT_CONNECT_NOW, 'the admin console is not available')
@@ -201,7 +202,7 @@ export class ProxyServer {
         const perUser = user!.max_client_connections
         if (perUser !== undefined && [...this.sessions].filter((s) => s.identity.user.name === userName).length >= perUser)
           throw PgError.fatal(SqlState.TOO_MANY_CONNECTIONS, `too many connections for user "${userName}"`, 'Raise users[].max_client_connections.')
-        const identity = identityOf(this.config, user!, database)
+        const identity = identityOf(this.config, user!, database, keys)
         const reported = await this.reportedParams(identity, params)
         const key = this.newKey()
         const out: Buffer[] = []
@@ -326,21 +327,23 @@ export class ProxyServer {
   }
 }
 
-function credentials(identity: Identity): { user: string; password?: string; database: string } {
+function credentials(identity: Identity): PoolCredentials {
   return {
     user: identity.user.name,
     password: identity.user.server_password ?? identity.user.password,
+    scram: identity.scram,
     database: identity.serverDatabase,
   }
 }
 
-function identityOf(config: Config, user: UserConfig, database: DatabaseConfig): Identity {
+function identityOf(config: Config, user: UserConfig, database: DatabaseConfig, keys: ScramKeys | null): Identity {
   return {
     user,
     database,
     mode: user.pool_mode ?? database.pool_mode ?? config.pool.mode,
     readYourWrites: user.read_your_writes ?? config.routing.read_your_writes,
     serverDatabase: database.server_database ?? database.name,
+    scram: (user.server_password ?? user.password) === undefined ? (keys ?? undefined) : undefined,
   }
 }
 

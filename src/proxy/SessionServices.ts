@@ -3,6 +3,7 @@ import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import type { NodeState } from '../health/NodeState.js'
 import type { PickOptions } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
+import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import type { Pool } from '../pool/Pool.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
@@ -30,6 +31,8 @@ export interface Identity {
   readYourWrites: boolean
   /** The database name on the servers. */
   serverDatabase: string
+  /** For a user without a password for the servers: the keys of its SCRAM log-in, to log in there the same way. */
+  scram?: ScramKeys
 }
 
 /** A node chosen for a statement, with the pool for this client's (user, database) there. */
