@@ -4,11 +4,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { makeScramVerifier } from '../src/protocol/ScramServer.js'
 import { runCommand } from './harness/runCommand.js'
 import { selfSignedCert } from './harness/selfSignedCert.js'
-import { APP_PASSWORD, APP_USER, startProxy } from './harness/startProxy.js'
+import { APP_PASSWORD, APP_USER, startProxy, type ProxyFixture } from './harness/startProxy.js'
 
 function verifierText(password: string): string {
   const v = makeScramVerifier(password)
@@ -66,6 +66,23 @@ t.test('client authentication methods', async (t) => {
   }
 })
 
+/**
+ * As `user`, with psql and node-postgres: the server sessions run as that role, and 20 rows of the sharded table
+ * `items` reach every shard (so every shard's pool logged in). Returns the node-postgres client, still open.
+ */
+async function logInAndWriteEveryShard(t: Test, fx: ProxyFixture, user: string, password: string): Promise<pg.Client> {
+  const r = await runCommand('psql', ['-X', '-At', `host=127.0.0.1 port=${fx.port} user=${user} dbname=app`, '-c', 'SELECT current_user'], { env: { ...fx.env, PGPASSWORD: password } })
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stdout.trim(), user, `psql as ${user}: the server session runs as that role`)
+  const c = new pg.Client({ ...fx.pgOptions, user, password })
+  await c.connect()
+  t.teardown(() => c.end())
+  for (let id = 1; id <= 20; id++) await c.query('INSERT INTO items (id) VALUES ($1)', [id])
+  const perShard = await Promise.all(fx.topo.shards.map(async (s) => Number((await fx.topo.query(s.primary, 'SELECT count(*) AS n FROM items', 'app'))[0].n)))
+  t.ok(perShard.every((n) => n > 0), `rows on every shard (${perShard.join(' + ')}): each shard's pool logged in without a password`)
+  return c
+}
+
 t.test('SCRAM pass-through: a user with only its verifier logs in to every shard with its client\u2019s keys', async (t) => {
   const verifier = verifierText('pass-secret')
   const fx = await startProxy(t, {
@@ -84,15 +101,7 @@ t.test('SCRAM pass-through: a user with only its verifier logs in to every shard
     await fx.topo.query(shard.primary, `ALTER ROLE passuser PASSWORD '${verifier}'`)
     await fx.topo.query(shard.primary, 'CREATE TABLE items (id bigint PRIMARY KEY); GRANT ALL ON items TO passuser, stale', 'app')
   }
-  const r = await runCommand('psql', ['-X', '-At', `host=127.0.0.1 port=${fx.port} user=passuser dbname=app`, '-c', 'SELECT current_user'], { env: { ...fx.env, PGPASSWORD: 'pass-secret' } })
-  t.equal(r.code, 0, r.stderr)
-  t.equal(r.stdout.trim(), 'passuser', 'psql: the server session runs as the user, and pgshard holds no password for it')
-  const c = new pg.Client({ ...fx.pgOptions, user: 'passuser', password: 'pass-secret' })
-  await c.connect()
-  t.teardown(() => c.end())
-  for (let id = 1; id <= 20; id++) await c.query('INSERT INTO items (id) VALUES ($1)', [id])
-  const perShard = await Promise.all(fx.topo.shards.map(async (s) => Number((await fx.topo.query(s.primary, 'SELECT count(*) AS n FROM items', 'app'))[0].n)))
-  t.ok(perShard.every((n) => n > 0), `rows on every shard (${perShard.join(' + ')}): each shard's pool logged in with the keys`)
+  const c = await logInAndWriteEveryShard(t, fx, 'passuser', 'pass-secret')
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 20, 'a read of every shard')
 
   const wrong = new pg.Client({ ...fx.pgOptions, user: 'passuser', password: 'wrong' })
@@ -110,6 +119,35 @@ t.test('SCRAM pass-through: a user with only its verifier logs in to every shard
   t.match(err?.message ?? '', /the server's SCRAM verifier for user "stale" is not the one pgshard checked the client with/, 'a verifier the servers no longer hold: said so')
   t.match(err?.hint ?? '', /scram_verifier/)
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 20, 'other clients go on')
+})
+
+t.test('auth_query: users not in the config log in with the verifier the servers hold, and pgshard keeps no password', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { shards: 2, users: [...users, { name: 'dyn', password: 'dyn-secret' }] },
+    config: { users: [{ name: APP_USER, password: APP_PASSWORD }], auth_query: {}, sharding: { tables: [{ name: 'items', key: 'id', type: 'bigint' }] } },
+  })
+  for (const shard of fx.topo.shards) {
+    await fx.topo.query(shard.primary, 'CREATE TABLE items (id bigint PRIMARY KEY); GRANT ALL ON items TO dyn', 'app')
+    await fx.topo.query(shard.primary, "SET password_encryption = md5; CREATE ROLE oldstyle LOGIN PASSWORD 'old-secret'")
+  }
+  const c = await logInAndWriteEveryShard(t, fx, 'dyn', 'dyn-secret')
+
+  const refused = async (user: string, password: string, database = 'app') => {
+    const x = new pg.Client({ ...fx.pgOptions, user, password, database })
+    const err = await x.connect().then(() => null, (e: { code?: string; message: string; hint?: string }) => e)
+    await x.end().catch(() => undefined)
+    return err
+  }
+  t.equal((await refused('dyn', 'wrong'))?.code, '28P01', 'a wrong password')
+  const unknown = await refused('nobody', 'x')
+  t.equal(unknown?.code, '28P01', 'a role the servers do not have: refused like a wrong password')
+  t.equal(unknown?.message, 'password authentication failed for user "nobody"')
+  t.equal((await refused('dyn', 'dyn-secret', 'pgshard'))?.code, '28P01', 'the admin console takes only the config\u2019s users')
+  const md5 = await refused('oldstyle', 'old-secret')
+  t.equal(md5?.code, '28000')
+  t.match(md5?.message ?? '', /MD5 password for user "oldstyle"/, 'an MD5 password on the servers: said so')
+  t.match(md5?.hint ?? '', /password_encryption = scram-sha-256/)
+  t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 20, 'the proxy goes on serving')
 })
 
 t.test('TLS', async (t) => {

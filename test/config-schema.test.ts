@@ -185,6 +185,7 @@ t.test('pgshard.example.yaml shows every key, each with a comment, and states th
     const stated = written.map((c) => /Default: (\S+(?: \(\[\]\))?)/.exec(c)?.[1]?.replace(/[.,]$/, '')).find(Boolean)
     if (Array.isArray(schema.default)) t.equal(stated, 'none ([])', `${path} states its default`)
     else if (schema.anyOf?.some((option) => option.pattern)) t.equal(durationOf.parse(/^\d+$/.test(stated ?? '') ? Number(stated) : stated), schema.default, `${path} states its default`)
+    else if (typeof schema.default === 'string' && schema.default.includes(' ')) t.ok(written.some((c) => c.includes(`Default: ${schema.default}`)), `${path} states its default`)
     else t.equal(stated, String(schema.default), `${path} states its default`)
   }
 })

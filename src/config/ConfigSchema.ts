@@ -172,6 +172,19 @@ export const ConfigSchema = z
       .prefault({})
       .describe('The proxy\u2019s own connections to the servers'),
     users: z.array(UserSchema).min(1).describe('Users that may connect'),
+    auth_query: z
+      .object({
+        query: z
+          .string()
+          .min(1)
+          .default('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin AND (rolvaliduntil IS NULL OR rolvaliduntil > now())')
+          .describe('Returns the SCRAM verifier of the user named by $1 (no row: no such user); run by the control role'),
+        database: z.string().min(1).default('postgres').describe('Database the query runs in'),
+        cache_ttl: duration('How long an answer (a verifier, or no such user) is kept').default(60_000),
+      })
+      .strict()
+      .optional()
+      .describe('Users not listed in users: their SCRAM verifier is read from the servers, and pgshard logs in to the servers with the client\u2019s own keys (pass-through)'),
     databases: z
       .array(
         z

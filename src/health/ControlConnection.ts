@@ -48,7 +48,7 @@ export class ControlConnection {
   }
 
   /** Runs one statement (connecting first when needed) within `timeoutMs`, connection included. */
-  async query<Row extends Record<string, unknown>>(sql: string, timeoutMs: number): Promise<Row[]> {
+  async query<Row extends Record<string, unknown>>(sql: string, timeoutMs: number, params?: unknown[]): Promise<Row[]> {
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -58,7 +58,7 @@ export class ControlConnection {
     })
     try {
       const client = await Promise.race([this.connect(), timeout])
-      const result = await Promise.race([client.query(sql), timeout])
+      const result = await Promise.race([client.query(sql, params), timeout])
       return result.rows as Row[]
     } catch (err) {
       this.close()
@@ -139,10 +139,11 @@ export async function queryOnce<Row extends Record<string, unknown>>(
   sql: string,
   timeoutMs: number,
   database?: string,
+  params?: unknown[],
 ): Promise<Row[]> {
   const conn = new ControlConnection(target, access, database)
   try {
-    return await conn.query<Row>(sql, timeoutMs)
+    return await conn.query<Row>(sql, timeoutMs, params)
   } finally {
     conn.close()
   }

@@ -106,14 +106,16 @@ export class PoolManager {
   }
 
   /**
-   * Applies new pool settings to every pool (a reload); connections stay. Pools of a user that is gone or logs
-   * in to the servers with another password now are retired (busy connections close when released).
+   * Applies new pool settings to every pool (a reload); connections stay. Pools of a user that is gone (from the
+   * file, and no auth_query may find it) or logs in to the servers with another password now are retired (busy
+   * connections close when released).
    */
   reconfigure(config: Config): void {
     this.config = config
     for (const [key, e] of this.pools) {
       const user = config.users.find((u) => u.name === e.creds.user)
-      if (!user || (user.server_password ?? user.password) !== e.creds.password) {
+      const gone = user === undefined ? config.auth_query === undefined : (user.server_password ?? user.password) !== e.creds.password
+      if (gone) {
         e.pool.close()
         this.pools.delete(key)
         continue

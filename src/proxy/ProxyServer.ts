@@ -4,11 +4,13 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { serialize } from 'pg-protocol/dist/serializer'
 import type { Config, DatabaseConfig, UserConfig } from '../config/ConfigSchema.js'
+import type { NodeState } from '../health/NodeState.js'
 import { Topology, type PickOptions } from '../health/Topology.js'
 import type { Logger } from '../log/Logger.js'
 import type { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { PoolManager, type PoolCredentials } from '../pool/PoolManager.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
+import { AuthQuery } from '../protocol/AuthQuery.js'
 import { VerifierCache, authenticateClient } from '../protocol/ClientAuth.js'
 import type { FrontendReader } from '../protocol/FrontendReader.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
@@ -77,6 +79,7 @@ export class ProxyServer {
   private readonly byPid = new Map<number, Session>()
   private readonly server: net.Server
   private readonly verifiers = new VerifierCache()
+  private readonly authQuery = new AuthQuery(() => this.config, () => this.pickNode(this.routingDefaultShard()))
   private readonly statementNames = new StatementNames()
   private tlsContext: tls.SecureContext | null = null
   private readonly serverParams = new Map<string, Map<string, string>>()
@@ -186,7 +189,7 @@ export class ProxyServer {
         if (replication && !['false', 'off', 'no', '0'].includes(replication.toLowerCase()))
           throw PgError.fatal(SqlState.PROTOCOL_VIOLATION, 'replication connections are not supported by pgshard', 'Connect to a Postgres server directly for replication.')
         const dbName = params.get('database') || userName
-        const user = this.config.users.find((u) => u.name === userName)
+        const user = this.config.users.find((u) => u.name === userName) ?? (await this.lookUpUser(userName, dbName))
         const keys = await authenticateClient(userName, user, this.verifiers, (b) => socket.write(b), () => input.next(AUTH_TIMEOUT_MS))
         if (dbName === ADMIN_DATABASE) {
           if (!user?.admin) throw PgError.fatal(SqlState.INSUFFICIENT_PRIVILEGE, `user "${userName}" may not use the admin console`, 'Only users with admin: true may connect to the database "pgshard".')
@@ -256,6 +259,21 @@ export class ProxyServer {
     out.set('session_authorization', identity.user.name)
     if (!out.has('application_name')) out.set('application_name', '')
     return out
+  }
+
+  /** A user not in the config, from auth_query (never for the admin console: its users are the config's). */
+  private async lookUpUser(name: string, database: string): Promise<UserConfig | undefined> {
+    if (!this.config.auth_query || database === ADMIN_DATABASE) return undefined
+    return (await this.authQuery.lookup(name)) ?? undefined
+  }
+
+  /** The shard's primary, else a replica: either can answer for what every node of a shard holds alike. */
+  private pickNode(shard: number): NodeState {
+    try {
+      return this.topology.pick(shard, 'primary')
+    } catch {
+      return this.topology.pick(shard, 'replica')
+    }
   }
 
   private routingDefaultShard(): number {
