@@ -63,7 +63,7 @@ t.test('schema mistakes name the exact path, a clear message and the line', asyn
   ])
   t.same(problems(t, `${VALID}colour: blue\n`), [
     'colour: unknown key "colour" (allowed: version, map_version, listen, tls, server_tls, server_tls_ca, admin, control, users, ' +
-      'databases, shards, pool, sharding, routing, health, log, shutdown_timeout) (line 13)',
+      'auth_query, databases, shards, pool, sharding, routing, health, log, shutdown_timeout) (line 13)',
   ])
   t.same(problems(t, `${VALID}pool: { mode: statement }\n`), [
     'pool.mode: expected one of transaction, session (line 13)',
