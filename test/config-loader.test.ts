@@ -116,6 +116,9 @@ t.test('cross-field rules name the path of the offending entry', async (t) => {
     ],
   )
   const verifier = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVka2V5:c2VydmVya2V5'
+  t.same(problems(t, `${VALID}auth_query:\n  query: SELECT rolpassword FROM pg_authid WHERE rolname = current_user\n`), [
+    'auth_query.query: must name the user as $1 (it is passed as the only parameter) (line 14)',
+  ])
   const passThrough = parseConfig(VALID.replace('    password: app-secret', `    scram_verifier: "${verifier}"`), undefined, {}).users[0]
   t.same([passThrough.scram_verifier, passThrough.password, passThrough.server_password], [verifier, undefined, undefined], 'a scram_verifier alone: SCRAM pass-through to the servers')
   t.same(problems(t, VALID.replace('    password: app-secret', `    scram_verifier: "${verifier}"\n    server_password: x\n    auth: md5`)), [

@@ -177,6 +177,7 @@ export const ConfigSchema = z
         query: z
           .string()
           .min(1)
+          .refine((q) => /\$1(?!\d)/.test(q), { message: 'must name the user as $1 (it is passed as the only parameter)' })
           .default('SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin AND (rolvaliduntil IS NULL OR rolvaliduntil > now())')
           .describe('Returns the SCRAM verifier of the user named by $1 (no row: no such user); run by the control role'),
         database: z.string().min(1).default('postgres').describe('Database the query runs in'),
