@@ -6,6 +6,7 @@ import { pause } from './commands/Pause.js'
 import { promote } from './commands/Promote.js'
 import { reconnect } from './commands/Reconnect.js'
 import { reload } from './commands/Reload.js'
+import { reshard } from './commands/Reshard.js'
 import { resume } from './commands/Resume.js'
 import { showClients } from './commands/ShowClients.js'
 import { showConfig } from './commands/ShowConfig.js'
@@ -31,6 +32,7 @@ export const ADMIN_COMMANDS: readonly AdminCommand[] = [
   showVersion,
   showRoute,
   reload,
+  reshard,
   pause,
   resume,
   reconnect,

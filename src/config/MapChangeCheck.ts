@@ -8,14 +8,15 @@ import type { Config } from './ConfigSchema.js'
  * move by themselves, so any of these sends queries where the data is not.
  */
 export function keyMovements(before: Config, after: Config): string[] {
-  return describe(diffRings(new ShardMap(before), new ShardMap(after)))
+  return describeMoves(diffRings(new ShardMap(before), new ShardMap(after)))
 }
 
 function percent(share: number): string {
   return `${(share * 100).toFixed(share < 0.001 ? 4 : 2)}%`
 }
 
-function describe(d: RingDiff): string[] {
+/** The lines of keyMovements for a diff already made. */
+export function describeMoves(d: RingDiff): string[] {
   const lines = [...d.ringChanges]
   if (d.movedShare > 0) {
     lines.push(`${percent(d.movedShare)} of the keys change shard`)

@@ -1,14 +1,24 @@
 import type { NodeState } from '../health/NodeState.js'
 import type { Logger } from '../log/Logger.js'
 import type { ConfigMetrics } from '../metrics/ConfigMetrics.js'
-import { PgError } from '../protocol/PgError.js'
+import { controlAccess } from '../health/ControlConnection.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
 import type { ProxyServer } from '../proxy/ProxyServer.js'
+import { MoveTransaction } from '../reshard/MoveTransaction.js'
+import { reshardPlan } from '../reshard/ReshardPlan.js'
+import { moveRows, type MovedRows } from '../reshard/RowMover.js'
+import { diffRings } from '../router/RingDiff.js'
+import { ShardMap } from '../router/ShardMap.js'
 import { loadConfig } from './ConfigLoader.js'
 import type { Config } from './ConfigSchema.js'
-import { keyMovements } from './MapChangeCheck.js'
+import { describeMoves, keyMovements } from './MapChangeCheck.js'
 
 /** Postgres' config_file_error: what RELOAD answers when the file is refused. */
 const CONFIG_FILE_ERROR = 'F0000'
+/** Postgres' object_in_use: RESHARD found server connections that do not come back. */
+const OBJECT_IN_USE = '55006'
+/** One statement of a move (a batch of keys' rows): long enough for big rows, bounded for a hung server. */
+const RESHARD_STATEMENT_TIMEOUT_MS = 300_000
 
 /** Settings read once when the proxy starts (its sockets): a reload cannot change them. */
 const RESTART_ONLY: { key: string; of: (c: Config) => unknown }[] = [
@@ -44,15 +54,28 @@ export class ReloadCoordinator {
 
   /** Resolves with a summary of what changed; rejects (SQLSTATE F0000) with why nothing did. */
   reload(): Promise<string> {
-    const run = this.queue.then(() => this.run())
+    return this.queued(() => this.apply())
+  }
+
+  /**
+   * RESHARD: reads the file like a reload, and when its map moves keys, holds every client (PAUSE), moves
+   * the rows whose shard changes (all or nothing, RowMover), applies the file and lets the clients go on.
+   * Refused, with nothing changed, when the servers do not all become idle or a row cannot be moved.
+   */
+  reshard(): Promise<{ summary: string; moved: MovedRows[] }> {
+    return this.queued(() => this.moveAndApply())
+  }
+
+  private queued<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => this.run(work))
     this.queue = run.catch(() => undefined)
     return run
   }
 
-  private async run(): Promise<string> {
+  private async run<T>(work: () => Promise<T>): Promise<T> {
     const { log, metrics } = this.target
     try {
-      return await this.apply()
+      return await work()
     } catch (err) {
       metrics.reloadFailed()
       log.error({ file: this.file, err: err instanceof Error ? err.message : String(err) }, 'reload refused: nothing changed')
@@ -60,17 +83,69 @@ export class ReloadCoordinator {
     }
   }
 
-  private async apply(): Promise<string> {
-    const { proxy, log } = this.target
+  private async read(): Promise<Config> {
     if (!this.file) throw new PgError(CONFIG_FILE_ERROR, 'this proxy was started without a config file: there is nothing to reload')
-    log.info({ file: this.file }, 'reload: reading the config file')
-    const config = await loadConfig(this.file)
-    const before = proxy.config
-    const moves = keyMovements(before, config)
+    this.target.log.info({ file: this.file }, 'reload: reading the config file')
+    return loadConfig(this.file)
+  }
+
+  private async apply(): Promise<string> {
+    return this.checkAndInstall(await this.read())
+  }
+
+  /** Installs a file whose map moves no key, or whose file says that keys may move. */
+  private checkAndInstall(config: Config): Promise<string> {
+    const moves = keyMovements(this.target.proxy.config, config)
     if (moves.length > 0 && !config.sharding.allow_key_movement)
       throw new PgError(CONFIG_FILE_ERROR, `the new shard map moves keys between shards, so it was not applied:\n${moves.join('\n')}`, {
-        hint: `Run pgshard plan to see what moves, move those rows, then reload with sharding.allow_key_movement: true.`,
+        hint: `Run RESHARD to move those rows and apply the file, or run pgshard plan to see what moves, move the rows yourself, then reload with sharding.allow_key_movement: true.`,
       })
+    return this.install(config, moves, 'allowed by sharding.allow_key_movement')
+  }
+
+  private async moveAndApply(): Promise<{ summary: string; moved: MovedRows[] }> {
+    const { proxy, log } = this.target
+    const config = await this.read()
+    const before = proxy.config
+    const diff = diffRings(new ShardMap(before), new ShardMap(config))
+    if (diff.movedShare === 0) return { summary: await this.checkAndInstall(config), moved: [] }
+    const plan = reshardPlan(before, config, proxy.topology, diff)
+    const wasPaused = proxy.pools.allPaused
+    const pools = proxy.pools.pauseDatabase(null)
+    const resume = () => {
+      if (!wasPaused) proxy.pools.resumeDatabase(null)
+    }
+    const busy = await proxy.pools.untilIdle(pools, before.shutdown_timeout)
+    if (busy > 0) {
+      resume()
+      throw new PgError(OBJECT_IN_USE, `RESHARD needs every server connection idle, and ${busy} still ${busy === 1 ? 'is' : 'are'} in use after ${before.shutdown_timeout} ms; nothing was moved`, {
+        hint: 'Session-mode and pinned clients keep their server connection until they disconnect: see SHOW CLIENTS, KILL them or wait, then RESHARD again.',
+      })
+    }
+    log.warn({ map_version: config.map_version }, 'reshard: clients held, moving rows')
+    const tx = new MoveTransaction(controlAccess(before), log, RESHARD_STATEMENT_TIMEOUT_MS)
+    let moved: MovedRows[]
+    try {
+      moved = await moveRows(plan, tx)
+      await tx.commit(new Set(config.shards.map((s) => s.name)))
+    } catch (err) {
+      // An unknown outcome leaves the clients held: the DBA learns the outcome and applies the matching file.
+      if ((err as PgError).code !== SqlState.TRANSACTION_RESOLUTION_UNKNOWN) {
+        await tx.rollback()
+        resume()
+      }
+      throw err
+    }
+    log.warn({ rows: moved.reduce((n, m) => n + m.rows, 0) }, 'reshard: rows moved and committed')
+    const summary = await this.install(config, describeMoves(diff), 'rows moved by RESHARD')
+    resume()
+    return { summary, moved }
+  }
+
+  /** Applies a valid file as a diff; `moves` says what keys change shard and `why` that is fine. */
+  private async install(config: Config, moves: string[], why: string): Promise<string> {
+    const { proxy, log } = this.target
+    const before = proxy.config
     log.info({ map_version: config.map_version, moves: moves.length }, 'reload: file valid')
 
     proxy.reloadTls(config)
@@ -92,7 +167,7 @@ export class ReloadCoordinator {
     this.target.metrics.reloaded(config.map_version)
     const summary = [
       `reloaded shard map version ${config.map_version}`,
-      ...(moves.length > 0 ? [`keys move (allowed by sharding.allow_key_movement):\n${moves.join('\n')}`] : []),
+      ...(moves.length > 0 ? [`keys move (${why}):\n${moves.join('\n')}`] : []),
       ...(nodes.added.length ? [`nodes added: ${names(nodes.added).join(', ')}`] : []),
       ...(nodes.removed.length ? [`nodes removed (drained): ${names(nodes.removed).join(', ')}`] : []),
       ...(nodes.changed.length ? [`nodes changed (pools drained): ${names(nodes.changed).join(', ')}`] : []),

@@ -34,6 +34,7 @@ export interface PoolCredentials {
 }
 
 const ALL = ''
+const IDLE_POLL_MS = 20
 
 function poolOptions(config: Config): PoolOptions {
   const p = config.pool
@@ -130,6 +131,19 @@ export class PoolManager {
     const pools = this.matching(database)
     for (const p of pools) p.pause()
     return pools
+  }
+
+  /** Waits until none of `pools` has a connection lent (or `timeoutMs` passed); resolves with how many still are. */
+  async untilIdle(pools: Pool[], timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs
+    const busy = () => pools.reduce((n, p) => n + p.counts.active, 0)
+    while (busy() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, IDLE_POLL_MS))
+    return busy()
+  }
+
+  /** Whether PAUSE holds every database. */
+  get allPaused(): boolean {
+    return this.paused.has(ALL)
   }
 
   resumeDatabase(database: string | null): Pool[] {

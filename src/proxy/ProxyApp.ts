@@ -17,6 +17,7 @@ import { DataPathMetrics } from '../metrics/DataPathMetrics.js'
 import { MetricsServer } from '../metrics/MetricsServer.js'
 import { RuntimeGauges } from '../metrics/RuntimeGauges.js'
 import { initSqlParser } from '../router/SqlParser.js'
+import type { MovedRows } from '../reshard/RowMover.js'
 import { ProxyServer } from './ProxyServer.js'
 import { StatementRouter } from './StatementRouter.js'
 
@@ -58,6 +59,7 @@ export class ProxyApp {
       version: PGSHARD_VERSION,
       commands: ADMIN_COMMANDS,
       reload: () => this.reload(),
+      reshard: () => this.reshard(),
       failover: () => this.failover ?? null,
     })
     proxy.adminConsole = (client) => this.admin.serve(client)
@@ -125,6 +127,13 @@ export class ProxyApp {
     const summary = await this.reloader.reload()
     await this.health.refreshCatalogs()
     return summary
+  }
+
+  /** RESHARD (ReloadCoordinator.reshard); the catalogs are read again as after a reload. */
+  async reshard(): Promise<{ summary: string; moved: MovedRows[] }> {
+    const done = await this.reloader.reshard()
+    await this.health.refreshCatalogs()
+    return done
   }
 
   /**

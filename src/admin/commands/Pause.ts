@@ -1,8 +1,6 @@
 import type { AdminCommand } from '../AdminCommand.js'
 import { poolsOf, serverDatabaseOf } from './PoolSelection.js'
 
-const POLL_MS = 20
-
 /**
  * Stops handing out server connections (clients queue) and waits until the connections in use come back, so
  * that the servers are idle when PAUSE returns; after shutdown_timeout it returns anyway and says how many are
@@ -19,10 +17,7 @@ export const pause: AdminCommand = {
     // Pools made later for this database start paused too.
     const pools = ctx.proxy.pools.pauseDatabase(serverDatabaseOf(ctx, db))
     ctx.log.info({ database: db || '(all)', pools: pools.length }, 'pools paused')
-    const deadline = Date.now() + ctx.proxy.config.shutdown_timeout
-    const busy = () => pools.reduce((n, p) => n + p.counts.active, 0)
-    while (busy() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, POLL_MS))
-    const left = busy()
+    const left = await ctx.proxy.pools.untilIdle(pools, ctx.proxy.config.shutdown_timeout)
     return { tag: 'PAUSE', notices: left > 0 ? [`${left} server connection(s) still in use after ${ctx.proxy.config.shutdown_timeout} ms; they return when their clients finish`] : [] }
   },
 }
