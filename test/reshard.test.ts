@@ -22,8 +22,8 @@ const topo = await startTopology(t, { shards: 3, replicas: 0, users: [{ name: AP
 const SCHEMA = `
   CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0, tags text[],
     opened timestamptz, doubled bigint GENERATED ALWAYS AS (id * 2) STORED);
-  CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE, note text, payload jsonb);
+  CREATE TABLE orders (seq bigint GENERATED ALWAYS AS IDENTITY, account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    n integer NOT NULL, note text, payload jsonb, PRIMARY KEY (account_id, n));
   CREATE TABLE audit (at timestamptz DEFAULT now());
   CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO audit DEFAULT VALUES; RETURN NULL; END$$;
   CREATE TRIGGER accounts_audit AFTER INSERT OR DELETE ON accounts FOR EACH ROW EXECUTE FUNCTION audit_row();
@@ -63,13 +63,13 @@ for (let id = 1; id <= ACCOUNTS; id++) {
     id % 3 === 0 ? null : new Date(Date.UTC(2026, 0, 1) + id * 3_600_000),
   ])
   for (let n = 0; n < ORDERS_PER_ACCOUNT; n++) {
-    await appClient.query('INSERT INTO orders (account_id, note, payload) VALUES ($1, $2, $3)', [id, n === 0 ? null : `order ${n}`, { n, id, nested: [1, 'x'] }])
+    await appClient.query('INSERT INTO orders (account_id, n, note, payload) VALUES ($1, $2, $3, $4)', [id, n, n === 0 ? null : `order ${n}`, { n, id, nested: [1, 'x'] }])
   }
 }
 
 const ROW_SQL = {
   accounts: "SELECT id, to_jsonb(a) AS row FROM accounts a ORDER BY id",
-  orders: "SELECT account_id AS id, to_jsonb(o) AS row FROM orders o ORDER BY id",
+  orders: "SELECT account_id AS id, to_jsonb(o) AS row FROM orders o ORDER BY account_id, n",
 }
 /** Every row of a table on every shard's primary: where it is and what it holds. */
 const rowsOnServers = async (table: keyof typeof ROW_SQL) => {
@@ -154,7 +154,7 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
   t.ok(movedAccounts > 0 && movedAccounts < ACCOUNTS, `the new shard got a share of the accounts (${movedAccounts})`)
   t.equal(accountsAfter.length, ACCOUNTS, 'no account lost or doubled')
   t.equal(ordersAfter.length, ACCOUNTS * ORDERS_PER_ACCOUNT, 'no order lost or doubled')
-  t.same(contents(ordersAfter), contents(ordersBefore), 'orders hold the same values (identity ids and jsonb kept)')
+  t.same(contents(ordersAfter), contents(ordersBefore), 'orders hold the same values (identity column and jsonb kept)')
   const withoutBalance = (rows: { row: string }[]) => rows.map((r) => ({ row: JSON.stringify({ ...JSON.parse(r.row), balance: 0 }) }))
   t.same(contents(withoutBalance(accountsAfter)), contents(withoutBalance(accountsBefore)), 'accounts hold the same values (quotes, arrays, NULLs, timestamps, generated column)')
   const balances = new Map(accountsAfter.map((r) => [Number(r.id), Number(JSON.parse(r.row).balance)]))
@@ -170,7 +170,7 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
   const found = await appClient.query('SELECT count(*)::int AS n FROM accounts')
   t.equal(found.rows[0].n, ACCOUNTS, 'pgshard counts every account across the three shards')
   let missing = 0
-  for (let id = 1; id <= ACCOUNTS; id++) if ((await appClient.query('SELECT id FROM orders WHERE account_id = $1', [id])).rowCount !== ORDERS_PER_ACCOUNT) missing++
+  for (let id = 1; id <= ACCOUNTS; id++) if ((await appClient.query('SELECT n FROM orders WHERE account_id = $1', [id])).rowCount !== ORDERS_PER_ACCOUNT) missing++
   t.equal(missing, 0, 'every account\u2019s orders are found by key through pgshard')
 })
 
@@ -206,6 +206,8 @@ t.test('a RESHARD that fails on one server changes nothing; fixed, it completes'
 })
 
 t.test('RESHARD waits for transactions in flight, and refuses when one does not end', async (t) => {
+  await writeFile(file, JSON.stringify(configWith(2, { shutdown_timeout: 500 })))
+  await admin.query('RELOAD')
   await writeFile(file, JSON.stringify(configWith(3, { shutdown_timeout: 500 })))
   const holder = await connect(APP_USER, APP_PASSWORD, 'app')
   t.teardown(() => holder.end())

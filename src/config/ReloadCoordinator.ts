@@ -110,16 +110,11 @@ export class ReloadCoordinator {
     const diff = diffRings(new ShardMap(before), new ShardMap(config))
     if (diff.movedShare === 0) return { summary: await this.checkAndInstall(config), moved: [] }
     const plan = reshardPlan(before, config, proxy.topology, diff)
-    const wasPaused = proxy.pools.allPaused
-    const pools = proxy.pools.pauseDatabase(null)
-    const resume = () => {
-      if (!wasPaused) proxy.pools.resumeDatabase(null)
-    }
-    const busy = await proxy.pools.untilIdle(pools, before.shutdown_timeout)
+    const busy = await proxy.holdClients(before.shutdown_timeout)
     if (busy > 0) {
-      resume()
+      proxy.releaseClients()
       throw new PgError(OBJECT_IN_USE, `RESHARD needs every server connection idle, and ${busy} still ${busy === 1 ? 'is' : 'are'} in use after ${before.shutdown_timeout} ms; nothing was moved`, {
-        hint: 'Session-mode and pinned clients keep their server connection until they disconnect: see SHOW CLIENTS, KILL them or wait, then RESHARD again.',
+        hint: 'Session-mode and pinned clients keep their server connection until they disconnect, and PAUSE holds clients that are already routed: see SHOW CLIENTS, RESUME, KILL or wait, then RESHARD again.',
       })
     }
     log.warn({ map_version: config.map_version }, 'reshard: clients held, moving rows')
@@ -132,14 +127,16 @@ export class ReloadCoordinator {
       // An unknown outcome leaves the clients held: the DBA learns the outcome and applies the matching file.
       if ((err as PgError).code !== SqlState.TRANSACTION_RESOLUTION_UNKNOWN) {
         await tx.rollback()
-        resume()
+        proxy.releaseClients()
       }
       throw err
     }
     log.warn({ rows: moved.reduce((n, m) => n + m.rows, 0) }, 'reshard: rows moved and committed')
-    const summary = await this.install(config, describeMoves(diff), 'rows moved by RESHARD')
-    resume()
-    return { summary, moved }
+    try {
+      return { summary: await this.install(config, describeMoves(diff), 'rows moved by RESHARD'), moved }
+    } finally {
+      proxy.releaseClients()
+    }
   }
 
   /** Applies a valid file as a diff; `moves` says what keys change shard and `why` that is fine. */

@@ -141,11 +141,6 @@ export class PoolManager {
     return busy()
   }
 
-  /** Whether PAUSE holds every database. */
-  get allPaused(): boolean {
-    return this.paused.has(ALL)
-  }
-
   resumeDatabase(database: string | null): Pool[] {
     if (database === null) this.paused.clear()
     else this.paused.delete(database)

@@ -18,6 +18,7 @@ import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from '../protocol/ServerMessages.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import { HandshakeInput, readStartup } from './ClientHandshake.js'
+import { RoutingGate } from './RoutingGate.js'
 import { Session } from './Session.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 import { StatementNames } from './StatementNames.js'
@@ -66,6 +67,7 @@ const REPORTED = [
 const AUTH_TIMEOUT_MS = 60_000
 /** A cancel the server has not confirmed by then is given up (the connection is lent again). */
 const CANCEL_TIMEOUT_MS = 5_000
+const HOLD_POLL_MS = 20
 
 /**
  * The proxy: accepts clients, authenticates them, and hands each to a Session. Owns the live topology, the
@@ -76,6 +78,8 @@ export class ProxyServer {
   readonly topology: Topology
   readonly pools: PoolManager
   readonly sessions = new Set<Session>()
+  /** Closed by holdClients(). */
+  private readonly gate = new RoutingGate()
   private readonly byPid = new Map<number, Session>()
   private readonly server: net.Server
   private readonly verifiers = new VerifierCache()
@@ -124,6 +128,7 @@ export class ProxyServer {
         this.onServerFailure?.(nodeName, err)
       },
       onSessionEnd: (s) => this.forget(s as Session),
+      gate: this.gate,
       log: this.log.child({ component: 'transactions' }),
     }
   }
@@ -337,6 +342,28 @@ export class ProxyServer {
     if (forced > 0) this.log.warn({ clients: forced }, 'shutdown timeout: ending clients still inside a transaction')
     for (const s of [...this.sessions]) s.fatal(PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command'))
     return { atBoundary: clients - forced, forced }
+  }
+
+  /**
+   * Holds every client at its next transaction boundary, before it routes anything, and waits until nothing
+   * runs on a server (transactions in flight end, statements past the gate finish). Resolves with how many
+   * server connections are still in use after `timeoutMs` (0: quiet). releaseClients() lets them go on.
+   */
+  async holdClients(timeoutMs: number): Promise<number> {
+    this.gate.close()
+    const deadline = Date.now() + timeoutMs
+    const busy = () => {
+      let n = 0
+      for (const e of this.pools.all()) n += e.pool.counts.active
+      for (const s of this.sessions) if (!s.quiet) n++
+      return n
+    }
+    while (busy() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, HOLD_POLL_MS))
+    return busy()
+  }
+
+  releaseClients(): void {
+    this.gate.open()
   }
 
   /** Loads the certificate and key of a new config (a reload); an unreadable file leaves TLS as it was. */

@@ -107,6 +107,8 @@ export class Session implements TrackerOwner {
   /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
   pinnedBy: string | null = null
   private running = false
+  /** Waiting at the routing gate (RESHARD), its next frame not yet handled. */
+  private parked = false
   private closed = false
   /** Shutdown: the client is ended (57P01) at its next transaction boundary. */
   private draining = false
@@ -196,6 +198,13 @@ export class Session implements TrackerOwner {
     try {
       for (;;) {
         if (this.closed) return
+        const gate = this.services.gate.closed
+        if (gate && !this.attached && this.atBoundary()) {
+          this.parked = true
+          await gate
+          this.parked = false
+          continue
+        }
         const replayed = this.replay.shift()
         const frame = replayed ?? this.reader.next()
         if (!frame) break
@@ -262,6 +271,11 @@ export class Session implements TrackerOwner {
     if (this.txStatus !== 'I' || this.pendingBegin !== null || this.group.held.length > 0 || this.group.conn || this.multi || this.copyIn) return false
     const a = this.attached
     return !a || (a.conn.tracker.idle && a.conn.tracker.status === 'I')
+  }
+
+  /** Nothing of this client runs: it waits for its own next message, or at the routing gate. */
+  get quiet(): boolean {
+    return !this.running || this.parked
   }
 
   /** Shutdown: ends the client now if it is between transactions, else at the end of its transaction. */

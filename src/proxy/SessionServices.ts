@@ -8,6 +8,7 @@ import type { Pool } from '../pool/Pool.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
+import type { RoutingGate } from './RoutingGate.js'
 import type { StatementNames } from './StatementNames.js'
 
 /** A statement as the router sees it: its plan (null when the parser rejected it) and normalizer values. */
@@ -61,6 +62,8 @@ export interface SessionServices {
   /** Evidence for the health checker: a server connection failed on the data path. */
   serverFailed(nodeName: string, err: Error): void
   onSessionEnd(session: object): void
+  /** Closed while RESHARD moves rows: a client between transactions waits there before routing. */
+  readonly gate: RoutingGate
   /** For what a session does that operators must hear of (a cross-shard commit left unfinished). */
   readonly log: Logger
 }
