@@ -26,6 +26,8 @@ export interface RowMovePlan {
 /** Distinct keys read per round trip: bounds the memory of one step (all rows of those keys). */
 const KEYS_PER_BATCH = 1000
 
+const KEY_CURSOR = 'pgshard_reshard_keys'
+
 const SQL_TYPE: Record<KeyType, string> = { bigint: 'bigint', integer: 'integer', text: 'text', uuid: 'uuid' }
 
 interface Column {
@@ -35,7 +37,7 @@ interface Column {
 
 /**
  * Moves the rows of every sharded table whose key the new map places on another shard, inside `tx` (nothing
- * is committed here). Each old shard's distinct keys are walked in key order, a batch at a time; the rows of
+ * is committed here). Each old shard's distinct keys are read through a cursor, a batch at a time; the rows of
  * keys that move are read as text, inserted on their new shard (cast back column by column, so a table's
  * columns may sit in another order there) and deleted where they were. Generated columns are recomputed by
  * the destination; identity columns keep their values. Rows whose key is NULL stay where they are.
@@ -60,14 +62,15 @@ async function moveTableFrom(plan: RowMovePlan, tx: MoveTransaction, database: D
   const keyType = SQL_TYPE[table.keyType]
   const columns = await columnsOf(source, rel)
   const counts = new Map<string, number>()
-  let after: string | null = null
+  // A cursor reads the keys as they were when it opened: the deletes that follow do not disturb it, and rows
+  // moved here from another shard (which stay) are not seen again.
+  await source.query(`DECLARE ${KEY_CURSOR} NO SCROLL CURSOR FOR SELECT DISTINCT ${key}::text AS k, ${key} AS o FROM ${rel} WHERE ${key} IS NOT NULL ORDER BY o`)
   for (;;) {
-    const keys: { k: string }[] = await source.query<{ k: string }>(
-      `SELECT DISTINCT ${key}::text AS k, ${key} AS o FROM ${rel} WHERE ${key} IS NOT NULL${after === null ? '' : ` AND ${key} > $1::${keyType}`} ORDER BY o LIMIT ${KEYS_PER_BATCH}`,
-      after === null ? [] : [after],
-    )
-    if (keys.length === 0) return counts
-    after = keys[keys.length - 1].k
+    const keys = await source.query<{ k: string }>(`FETCH ${KEYS_PER_BATCH} FROM ${KEY_CURSOR}`)
+    if (keys.length === 0) {
+      await source.query(`CLOSE ${KEY_CURSOR}`)
+      return counts
+    }
     const byOwner = new Map<string, string[]>()
     for (const { k } of keys) {
       const owner = plan.newMap.shardName(plan.newMap.ring.shardFor(canonicalKey(table.keyType, k, 0, 0)))
