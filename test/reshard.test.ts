@@ -12,13 +12,16 @@ import { createLogger } from '../src/log/Logger.js'
 import { ProxyApp } from '../src/proxy/ProxyApp.js'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
+import { encodeBind, encodeExecute, encodeParse, SYNC } from '../src/protocol/FrontendMessages.js'
+import { RawClient } from './harness/RawClient.js'
 import { ADMIN_PASSWORD, ADMIN_USER, APP_PASSWORD, APP_USER, proxyConfig } from './harness/startProxy.js'
 import { startTopology } from './harness/startTopology.js'
 
 const ACCOUNTS = 400
 const ORDERS_PER_ACCOUNT = 3
 
-const topo = await startTopology(t, { shards: 3, replicas: 0, users: [{ name: APP_USER, password: APP_PASSWORD }], databases: ['app'] })
+const RAW_USER = 'trusty'
+const topo = await startTopology(t, { shards: 3, replicas: 0, users: [{ name: APP_USER, password: APP_PASSWORD }, { name: RAW_USER, password: 'unused' }], databases: ['app'] })
 const SCHEMA = `
   CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0, tags text[],
     opened timestamptz, doubled bigint GENERATED ALWAYS AS (id * 2) STORED);
@@ -27,7 +30,7 @@ const SCHEMA = `
   CREATE TABLE audit (at timestamptz DEFAULT now());
   CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO audit DEFAULT VALUES; RETURN NULL; END$$;
   CREATE TRIGGER accounts_audit AFTER INSERT OR DELETE ON accounts FOR EACH ROW EXECUTE FUNCTION audit_row();
-  GRANT ALL ON ALL TABLES IN SCHEMA public TO ${APP_USER};`
+  GRANT ALL ON ALL TABLES IN SCHEMA public TO ${APP_USER}, ${RAW_USER};`
 for (const s of topo.shards) await topo.query(s.primary, SCHEMA, 'app')
 
 const dir = await mkdtemp(join(tmpdir(), 'pgshard-reshard-'))
@@ -36,6 +39,11 @@ const file = join(dir, 'pgshard.json')
 const configWith = (shards: number, extra: Record<string, unknown> = {}): Config =>
   proxyConfig(topo, {
     shards: topo.shardsConfig().slice(0, shards),
+    users: [
+      { name: APP_USER, password: APP_PASSWORD },
+      { name: ADMIN_USER, password: ADMIN_PASSWORD, admin: true },
+      { name: RAW_USER, auth: 'trust', password: 'unused' },
+    ],
     sharding: { tables: [{ name: 'accounts', key: 'id', type: 'bigint' }, { name: 'orders', key: 'account_id', type: 'bigint' }] },
     pool: { size: 4, checkout_timeout: 30_000 },
     health: { interval: 200 },
@@ -219,4 +227,37 @@ t.test('RESHARD waits for transactions in flight, and refuses when one does not 
   t.equal((await rowsOnServers('accounts')).filter((r) => r.shard === 's2').length, 0, 'nothing moved')
   await holder.query('COMMIT')
   t.equal((await appClient.query('SELECT owner FROM accounts WHERE id = 2')).rowCount, 1, 'clients are served again')
+})
+
+t.test('a client whose Parse came before RESHARD routes its Bind by the new map', async (t) => {
+  const three = configWith(3, { shutdown_timeout: 500 })
+  const map = new ShardMap(three)
+  let id = ACCOUNTS + 1
+  while (map.shardName(map.ring.shardFor(String(id))) !== 's2') id++
+  const raw = await RawClient.login(port, RAW_USER)
+  t.teardown(() => raw.end())
+  // A group held for its Bind: nothing routed yet, no server connection.
+  raw.send(encodeParse('', 'INSERT INTO accounts (id, owner) VALUES ($1, $2)', []))
+  await new Promise((r) => setTimeout(r, 100))
+
+  // The move blocks on the new shard until the lock goes: clients stay held meanwhile.
+  const s2 = topo.shardsConfig()[2].primary
+  const locker = new pg.Client({ host: s2.host, port: s2.port, user: 'postgres', password: topo.superuser.password, database: 'app' })
+  await locker.connect()
+  t.teardown(() => locker.end())
+  await locker.query('BEGIN')
+  await locker.query('LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE')
+  await writeFile(file, JSON.stringify(three))
+  const resharding = admin.query('RESHARD')
+  await new Promise((r) => setTimeout(r, 500))
+  raw.send(Buffer.concat([encodeBind('', '', [Buffer.from(String(id)), Buffer.from('late')], [], []), encodeExecute('', 0), SYNC]))
+  const early = await raw.until('Z', 700)
+  t.same(early.map((m) => m.type), [], 'the INSERT waits while the rows move')
+
+  await locker.query('COMMIT')
+  await resharding
+  const late = await raw.until('Z', 10_000)
+  t.ok(late.some((m) => m.type === 'C'), `the INSERT ran after the move (${late.map((m) => m.type).join('')})`)
+  const where = await Promise.all(topo.shards.map(async (s) => Number((await topo.query(s.primary, `SELECT count(*) AS n FROM accounts WHERE id = ${id}`, 'app'))[0].n)))
+  t.same(where, [0, 0, 1], 'the row is on the shard the new map gives it')
 })

@@ -199,7 +199,7 @@ export class Session implements TrackerOwner {
       for (;;) {
         if (this.closed) return
         const gate = this.services.gate.closed
-        if (gate && !this.attached && this.atBoundary()) {
+        if (gate && this.holdsNoServer()) {
           this.parked = true
           await gate
           this.parked = false
@@ -271,6 +271,14 @@ export class Session implements TrackerOwner {
     if (this.txStatus !== 'I' || this.pendingBegin !== null || this.group.held.length > 0 || this.group.conn || this.multi || this.copyIn) return false
     const a = this.attached
     return !a || (a.conn.tracker.idle && a.conn.tracker.status === 'I')
+  }
+
+  /**
+   * No server connection serves this client and nothing it sent is routed yet: what it sends next may wait at
+   * the routing gate. Messages of an extended-protocol group held for their Bind do not count (the Bind routes).
+   */
+  private holdsNoServer(): boolean {
+    return !this.attached && !this.lease.spansShards && this.group.conn === null && this.multi === null && this.copyIn === null
   }
 
   /** Nothing of this client runs: it waits for its own next message, or at the routing gate. */
