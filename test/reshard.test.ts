@@ -229,6 +229,17 @@ t.test('RESHARD waits for transactions in flight, and refuses when one does not 
   t.equal((await appClient.query('SELECT owner FROM accounts WHERE id = 2')).rowCount, 1, 'clients are served again')
 })
 
+t.test('a table missing on the new shard: RESHARD says so and moves nothing', async (t) => {
+  await writeFile(file, JSON.stringify(configWith(3, { shutdown_timeout: 500 })))
+  await topo.query(topo.shards[2].primary, 'ALTER TABLE orders RENAME TO orders_elsewhere', 'app')
+  const err = await admin.query('RESHARD').catch((e: { code?: string; message: string; hint?: string }) => e)
+  await topo.query(topo.shards[2].primary, 'ALTER TABLE orders_elsewhere RENAME TO orders', 'app')
+  t.match(err, { code: '42P01', message: /on s2-primary \(shard s2, database app\): relation "public.orders" does not exist/, hint: /Create every sharded table on every shard/ })
+  t.equal(app.config.shards.length, 2, 'nothing applied')
+  t.equal((await rowsOnServers('accounts')).filter((r) => r.shard === 's2').length, 0, 'no account moved')
+  t.same(await preparedLeft(), [], 'nothing is left prepared')
+})
+
 t.test('a client whose Parse came before RESHARD routes its Bind by the new map', async (t) => {
   const three = configWith(3, { shutdown_timeout: 500 })
   const map = new ShardMap(three)

@@ -20,6 +20,7 @@ export interface MoveParticipant {
 }
 
 const OBJECT_NOT_IN_PREREQUISITE_STATE = '55000'
+const UNDEFINED_TABLE = '42P01'
 
 class Participant implements MoveParticipant {
   readonly conn: ControlConnection
@@ -49,6 +50,7 @@ class Participant implements MoveParticipant {
     let hint = e.hint
     if (code === OBJECT_NOT_IN_PREREQUISITE_STATE && /prepared transactions are disabled/i.test(e.message ?? ''))
       hint = 'RESHARD commits on every primary at once with two-phase commit: set max_prepared_transactions above 0 on every primary and restart it.'
+    if (code === UNDEFINED_TABLE) hint = 'Create every sharded table on every shard before RESHARD (pg_dump --schema-only from a shard that has them).'
     if (code === SqlState.INSUFFICIENT_PRIVILEGE) hint = 'RESHARD runs as control.user, which must be a superuser (it moves rows with triggers and foreign keys off, as replication does).'
     return new PgError(code, `on ${this.primary.node} (shard ${this.primary.shard}, database ${this.database}): ${e.message ?? String(err)}`, {
       ...(e.detail ? { detail: e.detail } : {}),
