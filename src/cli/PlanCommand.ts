@@ -8,7 +8,7 @@ export const ROWS_MUST_MOVE = 3
 
 /**
  * `pgshard plan OLD NEW`: what loading NEW in place of OLD would move — the share of the key space and from which
- * shard to which, changed tables and keys, the default shard — and the warning that pgshard moves no rows itself.
+ * shard to which, changed tables and keys, the default shard — and the warning that rows must move (and how).
  */
 export async function planCommand(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} })
@@ -73,13 +73,18 @@ function describePlan(oldFile: string, newFile: string, before: ShardMap, after:
     out.push(diff.movedShare > 0 ? 'no row moves: no table is sharded' : 'no row moves: every key stays on its shard')
     return out
   }
-  out.push('WARNING: rows must be moved. pgshard routes by the new map as soon as it is loaded, and does not move rows:')
+  out.push('WARNING: rows must be moved. A reload or a restart routes by the new map at once and moves no row:')
   if (diff.movedShare > 0 && shardedTables.length > 0) {
     out.push(`  - rows of ${shardedTables.join(', ')} whose key is in the moving share (pgshard route -c ${newFile} "…" tells each key's new shard)`)
   }
   for (const c of diff.tableChanges) out.push(`  - every row of ${c.table} (${c.from} \u2192 ${c.to})`)
   for (const c of diff.keyTypeChanges) out.push(`  - every row of ${c.table} (new sharding key ${c.to.key})`)
   if (diff.defaultShard !== undefined) out.push(`  - unsharded tables, from ${diff.defaultShard.from} to ${diff.defaultShard.to}`)
-  out.push('  Copy those rows to their new shards, load the new map (a reload needs sharding.allow_key_movement: true), then delete the old copies.')
+  const onlyKeys = diff.tableChanges.length === 0 && diff.keyTypeChanges.length === 0 && diff.defaultShard === undefined
+  out.push(
+    onlyKeys
+      ? '  RESHARD in the admin console does it: it holds the clients between transactions, moves those rows and applies the file.'
+      : '  Copy those rows to their new shards, load the new map (a reload needs sharding.allow_key_movement: true), then delete the old copies.',
+  )
   return out
 }
