@@ -130,6 +130,8 @@ t.test('auth_query: users not in the config log in with the verifier the servers
     await fx.topo.query(shard.primary, 'CREATE TABLE items (id bigint PRIMARY KEY); GRANT ALL ON items TO dyn', 'app')
     await fx.topo.query(shard.primary, "SET password_encryption = md5; CREATE ROLE oldstyle LOGIN PASSWORD 'old-secret'")
   }
+  const sessionsOpened = async () => Number((await fx.topo.query(fx.topo.shards[0].primary, "SELECT sessions AS n FROM pg_stat_database WHERE datname = 'postgres'"))[0].n)
+  const opened = await sessionsOpened()
   const c = await logInAndWriteEveryShard(t, fx, 'dyn', 'dyn-secret')
 
   const refused = async (user: string, password: string, database = 'app') => {
@@ -148,6 +150,10 @@ t.test('auth_query: users not in the config log in with the verifier the servers
   t.match(md5?.message ?? '', /MD5 password for user "oldstyle"/, 'an MD5 password on the servers: said so')
   t.match(md5?.hint ?? '', /password_encryption = scram-sha-256/)
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 20, 'the proxy goes on serving')
+  await Promise.all(['ghost1', 'ghost2', 'ghost3', 'ghost4'].map((name) => refused(name, 'x')))
+  // Seven names looked up; the resolver may have opened one session of its own meanwhile.
+  const lookupSessions = (await sessionsOpened()) - opened
+  t.ok(lookupSessions <= 2, `the lookups share one server connection (${lookupSessions} sessions opened for 7 names)`)
 })
 
 t.test('TLS', async (t) => {

@@ -1,5 +1,5 @@
 import type { Config, UserConfig } from '../config/ConfigSchema.js'
-import { controlAccess, queryOnce } from '../health/ControlConnection.js'
+import { ControlConnection, controlAccess } from '../health/ControlConnection.js'
 import type { NodeState } from '../health/NodeState.js'
 import { PgError, SqlState } from './PgError.js'
 
@@ -20,6 +20,8 @@ interface Cached {
 export class AuthQuery {
   private readonly cache = new Map<string, Cached>()
   private readonly pending = new Map<string, Promise<UserConfig | null>>()
+  /** One connection for every lookup (pg runs them in turn), replaced when the node or the credentials change. */
+  private conn: { id: string; conn: ControlConnection } | null = null
 
   constructor(
     private readonly config: () => Config,
@@ -43,7 +45,7 @@ export class AuthQuery {
     const node = this.server()
     let rows: Record<string, unknown>[]
     try {
-      rows = await queryOnce(node, controlAccess(config), settings.query, LOOKUP_TIMEOUT_MS, settings.database, [name])
+      rows = await this.connection(node, config).query(settings.query, LOOKUP_TIMEOUT_MS, [name])
     } catch (err) {
       throw PgError.fatal(SqlState.CANNOT_CONNECT_NOW, `could not look up user "${name}" with auth_query on ${node.name}: ${(err as Error).message}`, 'Check auth_query.query and that control.user may run it (pg_authid needs a superuser, or a SECURITY DEFINER function).')
     }
@@ -54,5 +56,21 @@ export class AuthQuery {
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!)
     this.cache.set(name, { user, until: Date.now() + settings.cache_ttl })
     return user
+  }
+
+  /** Closes the lookup connection (the proxy stops). */
+  close(): void {
+    this.conn?.conn.close()
+    this.conn = null
+  }
+
+  private connection(node: NodeState, config: Config): ControlConnection {
+    const access = controlAccess(config)
+    const id = JSON.stringify([node.host, node.port, config.auth_query!.database, access])
+    if (this.conn?.id !== id) {
+      this.conn?.conn.close()
+      this.conn = { id, conn: new ControlConnection(node, access, config.auth_query!.database) }
+    }
+    return this.conn.conn
   }
 }

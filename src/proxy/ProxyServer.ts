@@ -334,6 +334,7 @@ export class ProxyServer {
   async shutdown(timeoutMs: number): Promise<{ atBoundary: number; forced: number }> {
     this.accepting = false
     this.server.close()
+    this.authQuery.close()
     const clients = this.sessions.size
     for (const s of this.sessions) s.drain()
     const deadline = Date.now() + timeoutMs
