@@ -21,7 +21,7 @@ const ACCOUNTS = 400
 const ORDERS_PER_ACCOUNT = 3
 
 const RAW_USER = 'trusty'
-const topo = await startTopology(t, { shards: 3, replicas: 0, users: [{ name: APP_USER, password: APP_PASSWORD }, { name: RAW_USER, password: 'unused' }], databases: ['app'] })
+const topo = await startTopology(t, { shards: 3, replicas: 1, users: [{ name: APP_USER, password: APP_PASSWORD }, { name: RAW_USER, password: 'unused' }], databases: ['app'] })
 const SCHEMA = `
   CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2) NOT NULL DEFAULT 0, tags text[],
     opened timestamptz, doubled bigint GENERATED ALWAYS AS (id * 2) STORED);
@@ -147,8 +147,19 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
   const threeShards = configWith(3)
   await writeFile(file, JSON.stringify(threeShards))
 
+  // The new shard's replica replays nothing for a while: the clients must stay held until it has the rows.
+  const replica = topo.shards[2].replicas[0]
+  await topo.query(replica, 'SELECT pg_wal_replay_pause()')
+  let replayResumedAt = 0
+  const resume = setTimeout(() => {
+    replayResumedAt = Date.now()
+    void topo.query(replica, 'SELECT pg_wal_replay_resume()')
+  }, 1500)
+  t.teardown(() => clearTimeout(resume))
+
   notices.length = 0
-  const { result, updates, failures } = await underLoad(() => admin.query('RESHARD'))
+  const { result, updates, failures } = await underLoad(() => admin.query('RESHARD').then((r) => ({ ...r, doneAt: Date.now() })))
+  t.ok(replayResumedAt > 0 && result.doneAt >= replayResumedAt, 'RESHARD let the clients go only once the new shard’s replica had replayed the move')
   t.same(failures, [], 'every read and write through pgshard answered during the move')
   t.ok(updates.size > 0, `clients worked during the move (${[...updates.values()].reduce((a, b) => a + b, 0)} updates)`)
   t.equal(app.config.shards.length, 3, 'the new map is applied')
@@ -176,7 +187,7 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
   t.same(await preparedLeft(), [], 'nothing is left prepared')
 
   const found = await appClient.query('SELECT count(*)::int AS n FROM accounts')
-  t.equal(found.rows[0].n, ACCOUNTS, 'pgshard counts every account across the three shards')
+  t.equal(found.rows[0].n, ACCOUNTS, 'pgshard counts every account across the three shards (read on the replicas)')
   let missing = 0
   for (let id = 1; id <= ACCOUNTS; id++) if ((await appClient.query('SELECT n FROM orders WHERE account_id = $1', [id])).rowCount !== ORDERS_PER_ACCOUNT) missing++
   t.equal(missing, 0, 'every account\u2019s orders are found by key through pgshard')

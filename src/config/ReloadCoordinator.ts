@@ -5,6 +5,7 @@ import { controlAccess } from '../health/ControlConnection.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import type { ProxyServer } from '../proxy/ProxyServer.js'
 import { MoveTransaction } from '../reshard/MoveTransaction.js'
+import { waitForReplicas } from '../reshard/ReplicaCatchUp.js'
 import { reshardPlan } from '../reshard/ReshardPlan.js'
 import { moveRows, type MovedRows } from '../reshard/RowMover.js'
 import { diffRings } from '../router/RingDiff.js'
@@ -19,6 +20,8 @@ const CONFIG_FILE_ERROR = 'F0000'
 const OBJECT_IN_USE = '55006'
 /** One statement of a move (a batch of keys' rows): long enough for big rows, bounded for a hung server. */
 const RESHARD_STATEMENT_TIMEOUT_MS = 300_000
+/** How long the clients stay held after the commit for the replicas to replay the move. */
+const REPLICA_CATCH_UP_MS = 10_000
 
 /** Settings read once when the proxy starts (its sockets): a reload cannot change them. */
 const RESTART_ONLY: { key: string; of: (c: Config) => unknown }[] = [
@@ -120,9 +123,10 @@ export class ReloadCoordinator {
     log.warn({ map_version: config.map_version }, 'reshard: clients held, moving rows')
     const tx = new MoveTransaction(controlAccess(before), log, RESHARD_STATEMENT_TIMEOUT_MS)
     let moved: MovedRows[]
+    let written: Map<string, bigint>
     try {
       moved = await moveRows(plan, tx)
-      await tx.commit(new Set(config.shards.map((s) => s.name)))
+      written = await tx.commit(new Set(config.shards.map((s) => s.name)))
     } catch (err) {
       // An unknown outcome leaves the clients held: the DBA learns the outcome and applies the matching file.
       if ((err as PgError).code !== SqlState.TRANSACTION_RESOLUTION_UNKNOWN) {
@@ -133,7 +137,11 @@ export class ReloadCoordinator {
     }
     log.warn({ rows: moved.reduce((n, m) => n + m.rows, 0) }, 'reshard: rows moved and committed')
     try {
-      return { summary: await this.install(config, describeMoves(diff), 'rows moved by RESHARD'), moved }
+      const lagging = await waitForReplicas(config, written, controlAccess(before), REPLICA_CATCH_UP_MS)
+      if (lagging.length > 0) log.warn({ replicas: lagging }, 'reshard: these replicas had not replayed the move when the clients went on')
+      const summary = await this.install(config, describeMoves(diff), 'rows moved by RESHARD')
+      const late = lagging.length > 0 ? `\nreplicas that had not replayed the move within ${REPLICA_CATCH_UP_MS} ms (reads there may miss moved rows until they do): ${lagging.join(', ')}` : ''
+      return { summary: summary + late, moved }
     } finally {
       proxy.releaseClients()
     }

@@ -1,4 +1,5 @@
 import { ControlConnection, queryOnce, type ControlAccess } from '../health/ControlConnection.js'
+import { parseLsn } from '../health/Lsn.js'
 import type { Logger } from '../log/Logger.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { formatTwoPhaseId } from '../proxy/TwoPhaseId.js'
@@ -92,7 +93,7 @@ export class MoveTransaction {
    * Commits every participant, or none. `deciders` are the shards that may decide: the resolver asks the
    * deciding shard by name, so it must be one of the new map's.
    */
-  async commit(deciders: ReadonlySet<string>): Promise<void> {
+  async commit(deciders: ReadonlySet<string>): Promise<Map<string, bigint>> {
     const parts = [...this.parts.values()]
     const decider = parts.find((p) => deciders.has(p.primary.shard))
     if (!decider) throw new PgError(SqlState.INTERNAL_ERROR, 'no shard of the new map takes part in the move')
@@ -130,7 +131,24 @@ export class MoveTransaction {
         this.log.warn({ gid: p.gid, node: p.primary.node, database: p.database, err: (err as Error).message }, 'RESHARD committed, but this part is still prepared: the resolver finishes it (or run COMMIT PREPARED there if the shard left the map)')
       }
     }
+    const written = await this.walPositions(parts)
     this.close()
+    return written
+  }
+
+  /** Where each shard's primary's WAL stands now, the move included (a primary that does not say is left out). */
+  private async walPositions(parts: Participant[]): Promise<Map<string, bigint>> {
+    const written = new Map<string, bigint>()
+    for (const p of parts) {
+      try {
+        const [row] = await p.query<{ lsn: string }>('SELECT pg_catalog.pg_current_wal_lsn()::text AS lsn')
+        const lsn = parseLsn(row?.lsn)
+        if (lsn > (written.get(p.primary.shard) ?? 0n)) written.set(p.primary.shard, lsn)
+      } catch {
+        // Its replicas are then not waited for; the health checks' lag limits still apply to them.
+      }
+    }
+    return written
   }
 
   /** Undoes every participant: open transactions roll back, prepared ones ROLLBACK PREPARED. Never throws. */
