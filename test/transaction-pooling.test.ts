@@ -406,6 +406,34 @@ t.test('a shared statement whose table changed columns is prepared again: one er
   t.same((await b.query('EXECUTE sq')).rows, [{ id: 1, v: 10 }], 'SQL EXECUTE: prepared anew after the refusal')
 })
 
+t.test('one client meets a table\u2019s new columns: the other server connections prepare the statement again before theirs do', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 4 } } })
+  const clients = await connectedClients(t, fx.pgOptions, fx.pgOptions, fx.pgOptions, fx.pgOptions)
+  await clients[0].query('CREATE TABLE widened (id int, v int)')
+  await clients[0].query('INSERT INTO widened VALUES (1, 10)')
+  const q = { name: 'w', text: 'SELECT * FROM widened WHERE id = $1', values: [1] }
+  const pid = async (c: pg.Client) => (await c.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number
+  // Four transactions at once: four server connections, each preparing the statement.
+  await Promise.all(clients.map((c) => c.query('BEGIN')))
+  const before = await Promise.all(clients.map(pid))
+  await Promise.all(clients.map((c) => c.query(q)))
+  await Promise.all(clients.map((c) => c.query('COMMIT')))
+  t.equal(new Set(before).size, 4, 'the statement is prepared on four server connections')
+
+  await clients[0].query('ALTER TABLE widened ADD COLUMN extra text')
+  // One after the other, each keeping its connection (in a transaction), so that each runs on another one.
+  const after: number[] = []
+  const errors: string[] = []
+  for (const c of clients) {
+    await c.query('BEGIN')
+    after.push(await pid(c))
+    await c.query(q).then((r) => t.same(r.rows, [{ id: 1, v: 10, extra: null }]), (err: Error & { code?: string }) => errors.push(`${err.code}: ${err.message}`))
+  }
+  await Promise.all(clients.map((c) => c.query('ROLLBACK')))
+  t.equal(new Set(after).size, 4, 'the four ran on the four server connections')
+  t.same(errors, ['0A000: cached plan must not change result type'], 'only the first met the old plan')
+})
+
 t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
   const cs = await Promise.all([0, 1, 2].map(async () => {

@@ -4,6 +4,7 @@ import { loginToServer } from '../protocol/ServerLogin.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import { Pool, type PoolOptions } from './Pool.js'
+import type { ServerConnection } from './ServerConnection.js'
 
 /** Server answers a client may act on keep their SQLSTATE; any other log-in failure is the proxy's (08001). */
 const PASS_THROUGH = new Set([SqlState.INVALID_CATALOG_NAME, SqlState.TOO_MANY_CONNECTIONS, SqlState.CANNOT_CONNECT_NOW])
@@ -131,6 +132,11 @@ export class PoolManager {
     const pools = this.matching(database)
     for (const p of pools) p.pause()
     return pools
+  }
+
+  /** Every open connection of every pool, lent or idle. */
+  *serverConnections(): Iterable<ServerConnection> {
+    for (const e of this.pools.values()) for (const { conn } of e.pool.connections()) yield conn
   }
 
   /** Waits until none of `pools` has a connection lent (or `timeoutMs` passed); resolves with how many still are. */

@@ -129,6 +129,7 @@ export class ProxyServer {
       },
       onSessionEnd: (s) => this.forget(s as Session),
       gate: this.gate,
+      serverConnections: () => this.pools.serverConnections(),
       log: this.log.child({ component: 'transactions' }),
     }
   }

@@ -41,13 +41,19 @@ export function holdsPrepared(conn: ServerConnection, name: string): boolean {
 /**
  * After a table a statement reads changed its columns, Postgres refuses to run the statement as prepared
  * ("cached plan must not change result type") until it is prepared again. Statements are shared on a server
- * connection, so such a refusal marks this one for closing and preparing again at its next use: one error per
- * connection, not one for every client that ever runs it there.
+ * connection, so such a refusal marks this one for closing and preparing again at its next use; and the other
+ * connections holding it were prepared against the old columns too (on this server, and on every other one
+ * when the migration ran on every shard), so they are marked as well. One error for the first client, not one
+ * per connection for the clients that come after it.
  */
-export function forgetIfReplanRefused(conn: ServerConnection, name: string, error: Buffer): void {
+export function forgetIfReplanRefused(conn: ServerConnection, name: string, error: Buffer, everyConnection: () => Iterable<ServerConnection>): void {
   if (errorField(error, 0x43) !== '0A000' || errorField(error, 0x52) !== 'RevalidateCachedQuery') return
-  if (name === '') conn.unnamedOwner = null
-  else conn.prepared.markStale(name)
+  if (name === '') {
+    conn.unnamedOwner = null
+    return
+  }
+  conn.prepared.markStale(name)
+  for (const other of everyConnection()) other.prepared.markStale(name)
 }
 
 /** Closes the least recently used statements of a connection that is full. */

@@ -436,7 +436,7 @@ export class Session implements TrackerOwner {
       conn.tracker.push({ expect: Expect.Query, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(entry.serverName) })
       conn.write(encodeQuery(entry.prepareSql))
     }
-    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(null, conn), sawError: (body) => forgetIfReplanRefused(conn, entry.serverName, body) })
+    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(null, conn), sawError: (body) => forgetIfReplanRefused(conn, entry.serverName, body, this.services.serverConnections) })
     await this.send(conn, encodeQuery(replaceIdentifierAt(sql, e.nameLocation, entry.serverName)))
   }
 
@@ -595,7 +595,7 @@ export class Session implements TrackerOwner {
       expect: Expect.Bind,
       mode: 'forward',
       done: (ok) => ok || this.failPortal(b.portal, completion),
-      sawError: (body) => forgetIfReplanRefused(conn, stmt.serverName, body),
+      sawError: (body) => forgetIfReplanRefused(conn, stmt.serverName, body, this.services.serverConnections),
     })
     await this.send(conn, stmt.serverName === '' ? frame.raw : renameBind(frame.body, b, stmt.serverName))
   }

@@ -62,6 +62,8 @@ export interface SessionServices {
   /** Evidence for the health checker: a server connection failed on the data path. */
   serverFailed(nodeName: string, err: Error): void
   onSessionEnd(session: object): void
+  /** Every open server connection of every pool (for what concerns a statement wherever it is prepared). */
+  serverConnections(): Iterable<ServerConnection>
   /** Closed while RESHARD moves rows: a client between transactions waits there before routing. */
   readonly gate: RoutingGate
   /** For what a session does that operators must hear of (a cross-shard commit left unfinished). */
