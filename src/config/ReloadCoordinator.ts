@@ -61,9 +61,10 @@ export class ReloadCoordinator {
   }
 
   /**
-   * RESHARD: reads the file like a reload, and when its map moves keys, holds every client (PAUSE), moves
-   * the rows whose shard changes (all or nothing, RowMover), applies the file and lets the clients go on.
-   * Refused, with nothing changed, when the servers do not all become idle or a row cannot be moved.
+   * RESHARD: reads the file like a reload, and when its map moves keys, holds every client before it routes
+   * (ProxyServer.holdClients), moves the rows whose shard changes (all or nothing, RowMover), waits for the
+   * replicas to replay that, applies the file and lets the clients go on. Refused, with nothing changed, when
+   * the servers do not all become idle or a row cannot be moved.
    */
   reshard(): Promise<{ summary: string; moved: MovedRows[] }> {
     return this.queued(() => this.moveAndApply())
