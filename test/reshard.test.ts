@@ -93,6 +93,11 @@ const misplaced = (rows: { shard: string; id: string }[], config: Config) => {
   return rows.filter((r) => map.shardName(map.ring.shardFor(canonicalKey('bigint', r.id, 0, 0))) !== r.shard)
 }
 const auditCounts = async () => Promise.all(topo.shards.map(async (s) => Number((await topo.query(s.primary, 'SELECT count(*) AS n FROM audit', 'app'))[0].n)))
+/** A metric's values by its labels' JSON, as Prometheus would scrape them now. */
+const metric = async (name: string) => {
+  const m = await app.registry.getSingleMetric(name)?.get()
+  return new Map((m?.values ?? []).map((v) => [JSON.stringify(v.labels), v.value]))
+}
 const preparedLeft = async () => (await Promise.all(topo.shards.map((s) => topo.query(s.primary, 'SELECT gid FROM pg_prepared_xacts')))).flat()
 
 const admin = await connect(ADMIN_USER, ADMIN_PASSWORD, 'pgshard')
@@ -183,6 +188,8 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
   t.ok(rows.every((r) => r.to_shard === 's2' && r.database === 'app'), 'adding a shard moves keys only to it')
   t.equal(rows.filter((r) => r.table === 'public.accounts').reduce((n, r) => n + Number(r.rows), 0), movedAccounts, 'RESHARD reports the accounts it moved')
   t.equal(rows.filter((r) => r.table === 'public.orders').reduce((n, r) => n + Number(r.rows), 0), movedAccounts * ORDERS_PER_ACCOUNT, 'and the orders')
+  const movedMetric = await metric('pgshard_reshard_rows_moved_total')
+  t.equal(movedMetric.get(JSON.stringify({ table: 'public.accounts' })), movedAccounts, 'pgshard_reshard_rows_moved_total counts them')
   t.same(await auditCounts(), audit, 'no trigger fired on the servers (rows were moved, not deleted and inserted)')
   t.same(await preparedLeft(), [], 'nothing is left prepared')
 
@@ -275,6 +282,7 @@ t.test('a client whose Parse came before RESHARD routes its Bind by the new map'
   raw.send(Buffer.concat([encodeBind('', '', [Buffer.from(String(id)), Buffer.from('late')], [], []), encodeExecute('', 0), SYNC]))
   const early = await raw.until('Z', 700)
   t.same(early.map((m) => m.type), [], 'the INSERT waits while the rows move')
+  t.equal((await metric('pgshard_clients_held')).get('{}'), 1, 'pgshard_clients_held shows the client held')
 
   await locker.query('COMMIT')
   await resharding
@@ -282,4 +290,5 @@ t.test('a client whose Parse came before RESHARD routes its Bind by the new map'
   t.ok(late.some((m) => m.type === 'C'), `the INSERT ran after the move (${late.map((m) => m.type).join('')})`)
   const where = await Promise.all(topo.shards.map(async (s) => Number((await topo.query(s.primary, `SELECT count(*) AS n FROM accounts WHERE id = ${id}`, 'app'))[0].n)))
   t.same(where, [0, 0, 1], 'the row is on the shard the new map gives it')
+  t.equal((await metric('pgshard_clients_held')).get('{}'), 0, 'and no client is held after it')
 })

@@ -137,6 +137,7 @@ export class ReloadCoordinator {
       throw err
     }
     log.warn({ rows: moved.reduce((n, m) => n + m.rows, 0) }, 'reshard: rows moved and committed')
+    for (const m of moved) this.target.metrics.rowsMoved(m.table, m.rows)
     try {
       const lagging = await waitForReplicas(config, written, controlAccess(before), REPLICA_CATCH_UP_MS)
       if (lagging.length > 0) log.warn({ replicas: lagging }, 'reshard: these replicas had not replayed the move when the clients went on')

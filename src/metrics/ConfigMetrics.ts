@@ -4,6 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 export class ConfigMetrics {
   private readonly reloads: Counter<'result'>
   private readonly lastReload: Gauge
+  private readonly moved: Counter<'table'>
   private mapVersion: string
 
   constructor(registry: Registry, mapVersion: string) {
@@ -15,6 +16,7 @@ export class ConfigMetrics {
     this.reloads.inc({ result: 'failed' }, 0)
     this.lastReload = new Gauge({ name: 'pgshard_config_last_reload_success_timestamp_seconds', help: 'When the config was last loaded successfully (start or reload), Unix time', registers })
     this.lastReload.setToCurrentTime()
+    this.moved = new Counter({ name: 'pgshard_reshard_rows_moved_total', help: 'Rows RESHARD moved to another shard (committed), by table', labelNames: ['table'], registers })
     const self = this
     new Gauge({
       name: 'pgshard_config_info',
@@ -32,6 +34,10 @@ export class ConfigMetrics {
     this.mapVersion = mapVersion
     this.reloads.inc({ result: 'ok' })
     this.lastReload.setToCurrentTime()
+  }
+
+  rowsMoved(table: string, rows: number): void {
+    this.moved.inc({ table }, rows)
   }
 
   reloadFailed(): void {

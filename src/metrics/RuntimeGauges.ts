@@ -50,6 +50,16 @@ export class RuntimeGauges {
       },
     })
     new Gauge({
+      name: 'pgshard_clients_held',
+      help: 'Clients held between transactions while RESHARD moves rows (they go on when it ends)',
+      registers,
+      collect() {
+        let held = 0
+        for (const s of proxy.sessions) if (s.held) held++
+        this.set(held)
+      },
+    })
+    new Gauge({
       name: 'pgshard_admin_clients',
       help: 'Clients connected to the admin console',
       registers,

@@ -281,6 +281,11 @@ export class Session implements TrackerOwner {
     return !this.attached && !this.lease.spansShards && this.group.conn === null && this.multi === null && this.copyIn === null
   }
 
+  /** Waiting at the routing gate while RESHARD moves rows. */
+  get held(): boolean {
+    return this.parked
+  }
+
   /** Nothing of this client runs: it waits for its own next message, or at the routing gate. */
   get quiet(): boolean {
     return !this.running || this.parked
