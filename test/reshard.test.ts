@@ -27,6 +27,7 @@ const SCHEMA = `
     opened timestamptz, doubled bigint GENERATED ALWAYS AS (id * 2) STORED);
   CREATE TABLE orders (seq bigint GENERATED ALWAYS AS IDENTITY, account_id bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
     n integer NOT NULL, note text, payload jsonb, PRIMARY KEY (account_id, n));
+  CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL);
   CREATE TABLE audit (at timestamptz DEFAULT now());
   CREATE FUNCTION audit_row() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO audit DEFAULT VALUES; RETURN NULL; END$$;
   CREATE TRIGGER accounts_audit AFTER INSERT OR DELETE ON accounts FOR EACH ROW EXECUTE FUNCTION audit_row();
@@ -44,7 +45,7 @@ const configWith = (shards: number, extra: Record<string, unknown> = {}): Config
       { name: ADMIN_USER, password: ADMIN_PASSWORD, admin: true },
       { name: RAW_USER, auth: 'trust', password: 'unused' },
     ],
-    sharding: { tables: [{ name: 'accounts', key: 'id', type: 'bigint' }, { name: 'orders', key: 'account_id', type: 'bigint' }] },
+    sharding: { tables: [{ name: 'accounts', key: 'id', type: 'bigint' }, { name: 'orders', key: 'account_id', type: 'bigint' }], reference_tables: ['countries'] },
     pool: { size: 4, checkout_timeout: 30_000 },
     health: { interval: 200 },
     ...extra,
@@ -74,6 +75,10 @@ for (let id = 1; id <= ACCOUNTS; id++) {
     await appClient.query('INSERT INTO orders (account_id, n, note, payload) VALUES ($1, $2, $3, $4)', [id, n, n === 0 ? null : `order ${n}`, { n, id, nested: [1, 'x'] }])
   }
 }
+
+const COUNTRIES = [['de', 'Germany'], ['fr', 'France'], ['jp', 'Japan'], ['pe', 'Per\u00fa']]
+for (const [code, name] of COUNTRIES) await appClient.query('INSERT INTO countries (code, name) VALUES ($1, $2)', [code, name])
+const countriesOn = async (shard: number) => (await topo.query(topo.shards[shard].primary, 'SELECT code, name FROM countries ORDER BY code', 'app')).map((r) => [r.code, r.name])
 
 const ROW_SQL = {
   accounts: "SELECT id, to_jsonb(a) AS row FROM accounts a ORDER BY id",
@@ -149,6 +154,8 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
   t.same(misplaced(accountsBefore, twoShards), [], 'every account starts on its shard')
   t.equal(accountsBefore.filter((r) => r.shard === 's2').length, 0, 'the new shard starts empty')
   const audit = await auditCounts()
+  t.same(await countriesOn(2), [], 'the new shard has no countries yet')
+  await topo.query(topo.shards[2].primary, "INSERT INTO countries VALUES ('xx', 'left over')", 'app')
   const threeShards = configWith(3)
   await writeFile(file, JSON.stringify(threeShards))
 
@@ -186,6 +193,8 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
 
   const rows = result.rows as { database: string; table: string; from_shard: string; to_shard: string; rows: string }[]
   t.ok(rows.every((r) => r.to_shard === 's2' && r.database === 'app'), 'adding a shard moves keys only to it')
+  t.same(await countriesOn(2), [...COUNTRIES].sort(), 'the new shard has the reference table\u2019s rows, and only them')
+  t.same(rows.filter((r) => r.table === 'public.countries').map((r) => [r.from_shard, Number(r.rows)]), [['s0', COUNTRIES.length]], 'copied from the default shard')
   t.equal(rows.filter((r) => r.table === 'public.accounts').reduce((n, r) => n + Number(r.rows), 0), movedAccounts, 'RESHARD reports the accounts it moved')
   t.equal(rows.filter((r) => r.table === 'public.orders').reduce((n, r) => n + Number(r.rows), 0), movedAccounts * ORDERS_PER_ACCOUNT, 'and the orders')
   const movedMetric = await metric('pgshard_reshard_rows_moved_total')

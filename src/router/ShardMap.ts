@@ -63,6 +63,14 @@ export class ShardMap {
     this.referenceTables = [...this.reference].map((id) => id.replace('\u0000', '.'))
   }
 
+  /** The reference tables, schema and name apart (as Postgres reads them from the config's names). */
+  referenceTableNames(): { schema: string; name: string }[] {
+    return [...this.reference].map((id) => {
+      const [schema, name] = id.split('\u0000')
+      return { schema, name }
+    })
+  }
+
   shardIndex(name: string): number | undefined {
     return this.indexByName.get(name)
   }
