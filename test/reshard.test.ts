@@ -201,6 +201,13 @@ t.test('RESHARD onto an added shard moves exactly the rows the new ring gives it
   t.equal(movedMetric.get(JSON.stringify({ table: 'public.accounts' })), movedAccounts, 'pgshard_reshard_rows_moved_total counts them')
   t.same(await auditCounts(), audit, 'no trigger fired on the servers (rows were moved, not deleted and inserted)')
   t.same(await preparedLeft(), [], 'nothing is left prepared')
+  const applied = await topo.query(topo.shards[0].primary, 'SELECT placement FROM pgshard.applied_map')
+  t.same((applied[0]?.placement as { shards?: string[] })?.shards, ['s0', 's1', 's2'], 'the new map is recorded as applied, in the same commit')
+  const stale = await ProxyApp.start(twoShards, { log: createLogger({ level: 'silent' }) }).then(
+    (other) => other.stop(100).then(() => null),
+    (err: Error) => err,
+  )
+  t.match(stale?.message, /places rows differently/, 'a restart with the old file is refused')
 
   const found = await appClient.query('SELECT count(*)::int AS n FROM accounts')
   t.equal(found.rows[0].n, ACCOUNTS, 'pgshard counts every account across the three shards (read on the replicas)')

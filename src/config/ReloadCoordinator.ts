@@ -10,6 +10,7 @@ import { reshardPlan } from '../reshard/ReshardPlan.js'
 import { moveRows, type MovedRows } from '../reshard/RowMover.js'
 import { diffRings } from '../router/RingDiff.js'
 import { ShardMap } from '../router/ShardMap.js'
+import { recordAppliedMap, recordStatements } from './AppliedMap.js'
 import { loadConfig } from './ConfigLoader.js'
 import type { Config } from './ConfigSchema.js'
 import { describeMoves, keyMovements } from './MapChangeCheck.js'
@@ -127,6 +128,10 @@ export class ReloadCoordinator {
     let written: Map<string, bigint>
     try {
       moved = await moveRows(plan, tx)
+      // Recorded in the same commit: a restart that follows finds the map the rows now follow.
+      const defaultShard = plan.newMap.shardName(plan.newMap.defaultShard)
+      const record = await tx.on(plan.primaries.get(defaultShard)!, config.control.database)
+      for (const s of recordStatements(config)) await record.query(s.sql, s.params)
       written = await tx.commit(new Set(config.shards.map((s) => s.name)))
     } catch (err) {
       // An unknown outcome leaves the clients held: the DBA learns the outcome and applies the matching file.
@@ -172,6 +177,8 @@ export class ReloadCoordinator {
     const restart = RESTART_ONLY.filter((r) => JSON.stringify(r.of(before)) !== JSON.stringify(r.of(config))).map((r) => r.key)
     if (restart.length > 0) log.warn({ keys: restart }, 'reload: these settings take effect only after a restart')
     this.target.metrics.reloaded(config.map_version)
+    const holder = proxy.topology.primaryOf(new ShardMap(config).defaultShard)
+    if (moves.length > 0 && holder) await recordAppliedMap(config, holder, log)
     const summary = [
       `reloaded shard map version ${config.map_version}`,
       ...(moves.length > 0 ? [`keys move (${why}):\n${moves.join('\n')}`] : []),

@@ -4,6 +4,7 @@ import { AdminConsole } from '../admin/AdminConsole.js'
 import { logicalDatabase } from '../admin/ConsoleFormat.js'
 import { PGSHARD_VERSION } from '../admin/PackageVersion.js'
 import type { Config } from '../config/ConfigSchema.js'
+import { checkAppliedMap } from '../config/AppliedMap.js'
 import { ReloadCoordinator } from '../config/ReloadCoordinator.js'
 import type { LearntCatalog } from '../health/CatalogReader.js'
 import { FailoverManager } from '../health/FailoverManager.js'
@@ -83,6 +84,7 @@ export class ProxyApp {
   static async start(config: Config, options: ProxyAppOptions = {}): Promise<ProxyApp> {
     await initSqlParser()
     const log = options.log ?? createLogger({ level: config.log.level, logParameters: config.log.log_parameters })
+    await checkAppliedMap(config, log)
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const router = new StatementRouter(config)
