@@ -233,3 +233,22 @@ t.test('synchronous_policy: availability; a replica down during the failover fol
   await c2.end()
   void c.end().catch(() => {})
 })
+
+t.test('a planned switchover under a write load fails no client: they wait at the gate while the primary changes', async (t) => {
+  const topo = await startTopology(t, { shards: 1, replicas: 2, users: USERS, databases: ['app'] })
+  await topo.query('s0-primary', 'SET ROLE app; CREATE TABLE ledger (writer int, seq int, PRIMARY KEY (writer, seq))', 'app')
+  const { app, node, logged } = await startApp(topo, { health: { interval: 200, timeout: 500, synchronous_policy: 'availability' } })
+  t.teardown(() => app.stop(1000))
+  const load = ledgerLoad(app, 4, 10_000)
+  await new Promise((r) => setTimeout(r, 500))
+  const ackedBefore = load.acked.length
+  const message = await app.failover.promote('s0-replica1')
+  t.match(message, /switched shard s0 over to s0-replica1/)
+  await new Promise((r) => setTimeout(r, 500))
+  await load.stop()
+  t.same(load.failures, [], 'no write failed: the clients waited while the primary changed')
+  t.ok(load.acked.length > ackedBefore, `writes went on after the switch (${load.acked.length - ackedBefore})`)
+  t.equal(node('s0-replica1').role, 'primary')
+  t.same(await missingOn(topo, 's0-replica1', load.acked), [], `every acknowledged write (${load.acked.length}) is on the new primary`)
+  t.notOk(logged('transactions still running on the primary'), 'every transaction on the old primary ended before it was fenced')
+})

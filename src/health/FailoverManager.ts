@@ -17,11 +17,20 @@ const NOT_IN_PREREQUISITE_STATE = '55000'
 const PROMOTE_WAIT_S = 60
 /** How long a planned switchover waits for the target to replay the old primary's last WAL. */
 const SWITCHOVER_CATCH_UP_MS = 30_000
+/** How long a planned switchover lets transactions on the old primary finish before it fences it. */
+const SWITCHOVER_DRAIN_MS = 5_000
 const POLL_MS = 50
 
 /** What pools the manager closes: those of a fenced node. */
 export interface NodePools {
   dropNode(nodeName: string, immediately: boolean): void
+}
+
+/** Holding clients before they route (the proxy's routing gate), so that a planned switchover fails none. */
+export interface ClientHold {
+  /** Holds them and waits until nothing runs on `nodeName` (or `timeoutMs`); resolves with what still does. */
+  holdClients(timeoutMs: number, nodeName: string): Promise<number>
+  releaseClients(): void
 }
 
 export interface FailoverStats {
@@ -74,6 +83,7 @@ export class FailoverManager {
     private readonly pools: NodePools,
     private config: Config,
     log: Logger,
+    private readonly clients?: ClientHold,
   ) {
     this.log = log.child({ component: 'failover' })
     monitor.onOutcome((o) => this.onCheck(o))
@@ -226,7 +236,22 @@ export class FailoverManager {
     }
   }
 
+  /**
+   * A planned switchover holds every client before it routes (they wait, they do not fail) and lets the
+   * transactions on the old primary finish, so that the switch costs the clients a pause, not errors.
+   */
   private async switchover(old: NodeState, target: NodeState, began: number): Promise<string> {
+    const shardName = this.topology.shards[old.shard].name
+    const busy = (await this.clients?.holdClients(SWITCHOVER_DRAIN_MS, old.name)) ?? 0
+    if (busy > 0) this.log.warn({ shard: shardName, node: old.name, busy }, `switchover: transactions still running on the primary after ${SWITCHOVER_DRAIN_MS} ms are cut off`)
+    try {
+      return await this.switchHeld(old, target, began)
+    } finally {
+      this.clients?.releaseClients()
+    }
+  }
+
+  private async switchHeld(old: NodeState, target: NodeState, began: number): Promise<string> {
     const shardName = this.topology.shards[old.shard].name
     this.log.warn({ shard: shardName, from: old.name, to: target.name }, 'switchover: fencing the primary so it gets no more writes')
     this.fenceNode(old, 'switchover')

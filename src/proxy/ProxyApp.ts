@@ -92,7 +92,7 @@ export class ProxyApp {
     await proxy.listen()
     const app = new ProxyApp(proxy, registry, log, options)
     app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (catalog) => learnCatalog(catalog, router, proxy, log) })
-    app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log)
+    app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log, proxy)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
     app.resolver = new PreparedTransactionResolver(proxy.topology, config, log, proxy.metrics.twoPhase)
     app.failover.start()

@@ -348,16 +348,17 @@ export class ProxyServer {
 
   /**
    * Holds every client at its next transaction boundary, before it routes anything, and waits until nothing
-   * runs on a server (transactions in flight end, statements past the gate finish). Resolves with how many
-   * server connections are still in use after `timeoutMs` (0: quiet). releaseClients() lets them go on.
+   * runs on a server (transactions in flight end, statements past the gate finish), or with `nodeName` only
+   * until nothing runs there. Resolves with how many server connections (and clients not yet settled) are
+   * still busy after `timeoutMs` (0: quiet). releaseClients() lets them go on.
    */
-  async holdClients(timeoutMs: number): Promise<number> {
+  async holdClients(timeoutMs: number, nodeName?: string): Promise<number> {
     this.gate.close()
     const deadline = Date.now() + timeoutMs
     const busy = () => {
       let n = 0
-      for (const e of this.pools.all()) n += e.pool.counts.active
-      for (const s of this.sessions) if (!s.quiet) n++
+      for (const e of this.pools.all()) if (nodeName === undefined || e.node.name === nodeName) n += e.pool.counts.active
+      if (nodeName === undefined) for (const s of this.sessions) if (!s.quiet) n++
       return n
     }
     while (busy() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, HOLD_POLL_MS))

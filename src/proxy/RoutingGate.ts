@@ -1,11 +1,13 @@
 /**
- * Holds clients between transactions while the shard map changes under them (RESHARD): a client held here
- * has not routed its next statement yet, so it routes by the new map once the gate opens. Clients inside a
- * transaction pass, so that their transaction can end.
+ * Holds clients between transactions while the shard map or a shard's primary changes under them (RESHARD, a
+ * planned switchover): a client held here has not routed its next statement yet, so it routes by what holds
+ * once the gate opens. Clients inside a transaction pass, so that their transaction can end. Holds nest: the
+ * gate opens when the last holder lets go.
  */
 export class RoutingGate {
   private opened: Promise<void> | null = null
   private release: (() => void) | null = null
+  private holders = 0
 
   /** What a client between transactions waits for; null while the gate is open (the usual case). */
   get closed(): Promise<void> | null {
@@ -13,6 +15,7 @@ export class RoutingGate {
   }
 
   close(): void {
+    this.holders++
     if (this.opened) return
     this.opened = new Promise((resolve) => {
       this.release = resolve
@@ -20,6 +23,8 @@ export class RoutingGate {
   }
 
   open(): void {
+    if (this.holders > 0) this.holders--
+    if (this.holders > 0) return
     this.release?.()
     this.opened = null
     this.release = null
