@@ -129,11 +129,11 @@ t.test('series follow the workload', async (t) => {
   })
 
   t.test('pinned clients by reason, and the resets they cost', async (t) => {
-    const listener = await client()
-    await listener.query('LISTEN metrics_jobs')
+    const locker = await client()
+    await locker.query('SELECT pg_advisory_lock(42)')
     const pinned = await scrape()
-    t.equal(series(pinned, 'pgshard_pinned_clients', { user: APP_USER, database: 'app', reason: 'LISTEN' }), 1, 'the LISTEN client is pinned')
-    await listener.end()
+    t.equal(series(pinned, 'pgshard_pinned_clients', { user: APP_USER, database: 'app', reason: 'a session-level advisory lock' }), 1, 'the client holding a session advisory lock is pinned')
+    await locker.end()
     await sleep(200)
     const after = await scrape()
     t.equal(sum(after, 'pgshard_pinned_clients'), 0, 'not once it left')

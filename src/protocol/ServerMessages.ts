@@ -22,6 +22,7 @@ const TYPE = {
   negotiateProtocol: 0x76, // v
   copyData: 0x64, // d
   copyDone: 0x63, // c
+  notificationResponse: 0x41, // A
 } as const
 
 export type TxStatus = 'I' | 'T' | 'E'
@@ -70,6 +71,10 @@ export function parameterStatus(name: string, value: string): Buffer {
 
 export function backendKeyData(pid: number, secret: number): Buffer {
   return new Writer().addInt32(pid).addInt32(secret).flush(TYPE.backendKeyData)
+}
+
+export function notificationResponse(pid: number, channel: string, payload: string): Buffer {
+  return new Writer().addInt32(pid).addCString(channel).addCString(payload).flush(TYPE.notificationResponse)
 }
 
 export function negotiateProtocolVersion(version: number, unsupportedOptions: string[]): Buffer {

@@ -18,6 +18,7 @@ import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from '../protocol/ServerMessages.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import { HandshakeInput, readStartup } from './ClientHandshake.js'
+import { NotificationHub } from './NotificationHub.js'
 import { RoutingGate } from './RoutingGate.js'
 import { Session } from './Session.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
@@ -80,6 +81,8 @@ export class ProxyServer {
   readonly sessions = new Set<Session>()
   /** Closed by holdClients(). */
   private readonly gate = new RoutingGate()
+  /** LISTEN for clients in transaction pooling, on the default shard's primary. */
+  private readonly notifications: NotificationHub
   private readonly byPid = new Map<number, Session>()
   private readonly server: net.Server
   private readonly verifiers = new VerifierCache()
@@ -114,6 +117,11 @@ export class ProxyServer {
     this.tlsContext = loadTls(config)
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
     this.server.maxConnections = config.listen.max_client_connections + 64
+    this.notifications = new NotificationHub(
+      () => this.config,
+      () => this.topology.primaryOf(this.routingDefaultShard()),
+      log.child({ component: 'listen' }),
+    )
     this.services = {
       config: () => this.config,
       statementNames: this.statementNames,
@@ -129,6 +137,7 @@ export class ProxyServer {
       },
       onSessionEnd: (s) => this.forget(s as Session),
       gate: this.gate,
+      notifications: this.notifications,
       serverConnections: () => this.pools.serverConnections(),
       log: this.log.child({ component: 'transactions' }),
     }
@@ -322,6 +331,7 @@ export class ProxyServer {
   }
 
   private forget(s: Session): void {
+    this.notifications.unlisten(s, null)
     this.sessions.delete(s)
     this.byPid.delete(s.key.pid)
     this.onSessionEnd?.(s)
@@ -336,6 +346,7 @@ export class ProxyServer {
     this.accepting = false
     this.server.close()
     this.authQuery.close()
+    this.notifications.close()
     const clients = this.sessions.size
     for (const s of this.sessions) s.drain()
     const deadline = Date.now() + timeoutMs

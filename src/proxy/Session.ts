@@ -352,6 +352,8 @@ export class Session implements TrackerOwner {
     const sql = decodeQuery(frame.body)
     this.stats.queries++
     const analyzed = this.analyze(sql)
+    const listening = analyzed.plan && this.listenHere(analyzed.plan)
+    if (listening) return listening()
     const local = analyzed.plan && this.localStatement(analyzed.plan, sql)
     if (local) {
       const tag = local()
@@ -1169,6 +1171,38 @@ export class Session implements TrackerOwner {
   // ---------------------------------------------------------------- statements the proxy answers itself
 
   /** Returns the action for a statement the proxy runs itself (it yields the command tag), or null. */
+  /**
+   * LISTEN / UNLISTEN alone in a simple query, between transactions, in transaction pooling: the proxy's
+   * NotificationHub listens for the client, which keeps no server connection (a LISTEN sent to a server would
+   * pin it for the rest of the session). Inside a transaction it takes effect at COMMIT on the server, so it
+   * goes there as before.
+   */
+  private listenHere(plan: StatementPlan): (() => Promise<void>) | null {
+    const e = plan.session.length === 1 && !plan.multiStatement ? plan.session[0] : undefined
+    if (!e || (e.kind !== 'listen' && e.kind !== 'unlisten') || this.sessionMode || this.pinnedBy || this.txStatus !== 'I' || this.pendingBegin !== null) return null
+    if (e.kind === 'listen' && e.channel === '') return null
+    const a = this.attached
+    if (a && (!a.conn.tracker.idle || a.conn.tracker.status !== 'I')) return null
+    this.services.metrics.route('local')
+    const reply = (tag: string) => this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
+    if (e.kind === 'unlisten') {
+      return async () => {
+        this.services.notifications.unlisten(this, e.channel)
+        reply('UNLISTEN')
+      }
+    }
+    return () =>
+      this.services.notifications.listen(this, this.identity.serverDatabase, e.channel).then(
+        () => reply('LISTEN'),
+        (err: PgError) => this.refuseQuery(err),
+      )
+  }
+
+  /** A notification for a channel the client listens on (NotificationHub), after any reply it still waits for. */
+  notify(message: Buffer): void {
+    if (!this.closed) this.emitAfterPending(message)
+  }
+
   private localStatement(plan: StatementPlan, sql: string): (() => string) | null {
     if (plan.multiStatement) return null
     if (plan.kind === 'transaction') {
@@ -1285,6 +1319,8 @@ export class Session implements TrackerOwner {
       // of their settings and not others. The connection is reset before anyone else gets it.
       if (plan.multiStatement && (!ok || plan.multiStatementTx)) conn.dirty = true
       if (!ok) return
+      // UNLISTEN that went to a server (in a transaction, extended protocol) ends the hub's listening too.
+      for (const e of plan.session) if (e.kind === 'unlisten') this.services.notifications.unlisten(this, e.channel)
       this.settingsUndo.beforeChange(conn)
       const outcome = applySessionEffects(plan.session, this.settings, conn)
       if (outcome.discardAll) this.statements.clear()

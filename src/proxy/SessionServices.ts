@@ -8,6 +8,7 @@ import type { Pool } from '../pool/Pool.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
+import type { NotificationHub } from './NotificationHub.js'
 import type { RoutingGate } from './RoutingGate.js'
 import type { StatementNames } from './StatementNames.js'
 
@@ -64,6 +65,8 @@ export interface SessionServices {
   onSessionEnd(session: object): void
   /** Every open server connection of every pool (for what concerns a statement wherever it is prepared). */
   serverConnections(): Iterable<ServerConnection>
+  /** LISTEN without a server connection of the client's own (transaction pooling). */
+  readonly notifications: NotificationHub
   /** Closed while RESHARD moves rows: a client between transactions waits there before routing. */
   readonly gate: RoutingGate
   /** For what a session does that operators must hear of (a cross-shard commit left unfinished). */

@@ -1,0 +1,75 @@
+// LISTEN in transaction pooling without pinning: twenty node-postgres clients listen through a pool of two
+// server connections, get every notification in order (also while a query of theirs runs), stop at UNLISTEN,
+// and keep getting them after a planned switchover moves the primary.
+import pg from 'pg'
+import t from 'tap'
+import { startProxy } from './harness/startProxy.js'
+
+const LISTENERS = 20
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+t.test('LISTEN through the pool: no pinned connection, every notification to every listener', async (t) => {
+  const fx = await startProxy(t, { topology: { replicas: 1 }, config: { pool: { size: 2 }, health: { interval: 200, synchronous_policy: 'availability' } } })
+  const connect = async () => {
+    const c = new pg.Client(fx.pgOptions)
+    c.on('error', () => {})
+    await c.connect()
+    t.teardown(() => c.end().catch(() => {}))
+    return c
+  }
+  const listeners = await Promise.all(Array.from({ length: LISTENERS }, connect))
+  const got = listeners.map(() => [] as string[])
+  listeners.forEach((c, i) => c.on('notification', (n) => got[i].push(`${n.channel}:${n.payload}`)))
+  for (const c of listeners) t.equal((await c.query('LISTEN jobs')).command, 'LISTEN')
+  const other = await connect()
+  const otherGot: string[] = []
+  other.on('notification', (n) => otherGot.push(`${n.channel}:${n.payload}`))
+  await other.query('LISTEN "MixedCase"')
+
+  const lent = () => fx.app.proxy.pools.all().reduce((n, e) => n + e.pool.counts.active, 0)
+  t.equal(lent(), 0, 'no server connection is held by the listening clients')
+  t.same([...fx.app.proxy.sessions].filter((s) => s.pinnedBy !== null).map((s) => s.pinnedBy), [], 'no client is pinned')
+
+  const notifier = await connect()
+  await notifier.query("NOTIFY jobs, 'one'")
+  await notifier.query("SELECT pg_notify('jobs', 'two')")
+  await notifier.query('BEGIN')
+  await notifier.query("NOTIFY jobs, 'three'")
+  await notifier.query('COMMIT')
+  await notifier.query(`NOTIFY "MixedCase", 'quoted'`)
+  const until = async (done: () => boolean, ms = 5000) => {
+    const deadline = Date.now() + ms
+    while (!done() && Date.now() < deadline) await sleep(20)
+  }
+  await until(() => got.every((g) => g.length >= 3) && otherGot.length >= 1)
+  t.ok(got.every((g) => JSON.stringify(g) === JSON.stringify(['jobs:one', 'jobs:two', 'jobs:three'])), `every listener got the three, in order (${JSON.stringify(got[0])})`)
+  t.same(otherGot, ['MixedCase:quoted'], 'a quoted channel name keeps its case; other channels are not delivered')
+
+  // A notification while the listener's own query runs: it comes after the reply, which stays whole.
+  const slow = listeners[0].query('SELECT pg_sleep(0.3), 42 AS n')
+  await sleep(100)
+  await notifier.query("NOTIFY jobs, 'four'")
+  t.equal((await slow).rows[0].n, 42, 'the query in flight answers whole')
+  await until(() => got[0].includes('jobs:four'))
+  t.ok(got[0].includes('jobs:four'), 'and the notification arrives')
+  t.equal((await listeners[1].query('SELECT 7 AS n')).rows[0].n, 7, 'listeners run queries through the pool as usual')
+
+  t.equal((await listeners[1].query('UNLISTEN jobs')).command, 'UNLISTEN')
+  await listeners[2].end()
+  await notifier.query("NOTIFY jobs, 'five'")
+  await until(() => got[0].includes('jobs:five'))
+  await sleep(200)
+  t.notOk(got[1].includes('jobs:five'), 'not after UNLISTEN')
+  t.ok(got.filter((_, i) => i !== 1 && i !== 2).every((g) => g.includes('jobs:five')), 'the others still get them')
+
+  // A planned switchover: the hub follows the primary, and notifications go on.
+  const promoted = await fx.app.failover.promote('s0-replica1')
+  t.match(promoted, /switched shard s0 over to s0-replica1/)
+  let delivered = false
+  for (let i = 0; i < 50 && !delivered; i++) {
+    await notifier.query(`NOTIFY jobs, 'after-${i}'`)
+    await sleep(200)
+    delivered = got[0].some((g) => g.startsWith('jobs:after-'))
+  }
+  t.ok(delivered, 'notifications sent on the new primary reach the listeners')
+})
