@@ -73,3 +73,33 @@ t.test('LISTEN through the pool: no pinned connection, every notification to eve
   }
   t.ok(delivered, 'notifications sent on the new primary reach the listeners')
 })
+
+t.test('a listener that stops reading is ended at a bound; the others go on', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 2 } } })
+  const connect = async () => {
+    const c = new pg.Client(fx.pgOptions)
+    c.on('error', () => {})
+    await c.connect()
+    t.teardown(() => c.end().catch(() => {}))
+    return c
+  }
+  const stalled = await connect()
+  const reader = await connect()
+  const notifier = await connect()
+  let readerGot = 0
+  reader.on('notification', () => readerGot++)
+  await stalled.query('LISTEN flood')
+  await reader.query('LISTEN flood')
+  const socket = (stalled as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream
+  socket.pause()
+  const sessions = fx.app.proxy.sessions.size
+  // 4,000 notifications of about 7,900 bytes (distinct: a transaction delivers identical ones once): 31 MB, past the 16 MiB bound for a client that reads none of it.
+  for (let i = 0; i < 40; i++) await notifier.query(`SELECT pg_notify('flood', g || repeat('x', 7890)) FROM generate_series(1, 100) g`)
+  const deadline = Date.now() + 10_000
+  while (fx.app.proxy.sessions.size === sessions && Date.now() < deadline) await sleep(50)
+  t.equal(fx.app.proxy.sessions.size, sessions - 1, 'the stalled listener was ended')
+  socket.destroy()
+  while (readerGot < 4000 && Date.now() < deadline) await sleep(50)
+  t.equal(readerGot, 4000, 'the listener that reads got every notification')
+  t.equal((await notifier.query('SELECT 1 AS n')).rows[0].n, 1, 'and the proxy serves on')
+})

@@ -75,6 +75,8 @@ class DatabaseListener {
   private connecting: Promise<pg.Client> | null = null
   private retry: NodeJS.Timeout | null = null
   private closed = false
+  /** A reconnect failed since the last success: said once, not every second of an outage. */
+  private failing = false
 
   constructor(
     private readonly database: string,
@@ -193,10 +195,16 @@ class DatabaseListener {
     if (this.closed || this.retry || this.channels.size === 0) return
     this.retry = setTimeout(() => {
       this.retry = null
-      this.connect().catch((err: Error) => {
-        this.log.warn({ database: this.database, err: err.message }, 'could not reconnect the LISTEN connection: trying again')
-        this.reconnect()
-      })
+      this.connect().then(
+        () => {
+          this.failing = false
+        },
+        (err: Error) => {
+          if (!this.failing) this.log.warn({ database: this.database, err: err.message }, 'could not reconnect the LISTEN connection: trying again every second')
+          this.failing = true
+          this.reconnect()
+        },
+      )
     }, RECONNECT_MS)
     this.retry.unref()
   }

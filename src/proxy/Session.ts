@@ -1198,9 +1198,17 @@ export class Session implements TrackerOwner {
       )
   }
 
-  /** A notification for a channel the client listens on (NotificationHub), after any reply it still waits for. */
+  /**
+   * A notification for a channel the client listens on (NotificationHub), after any reply it still waits for.
+   * A client that stops reading them is ended before its backlog grows past a bound: memory stays bounded.
+   */
   notify(message: Buffer): void {
-    if (!this.closed) this.emitAfterPending(message)
+    if (this.closed) return
+    if (this.client.writableLength > NOTIFICATION_BACKLOG_LIMIT) {
+      this.fatal(PgError.fatal(SqlState.PROGRAM_LIMIT_EXCEEDED, `more than ${NOTIFICATION_BACKLOG_LIMIT} bytes of notifications are waiting for this client to read them`, 'Read notifications as they come, or UNLISTEN channels the client does not follow.'))
+      return
+    }
+    this.emitAfterPending(message)
   }
 
   private localStatement(plan: StatementPlan, sql: string): (() => string) | null {
@@ -1509,6 +1517,8 @@ let nextSerial = 0
 
 /** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
 const READ_AHEAD_LIMIT = 256 * 1024
+/** Bytes of notifications a client may leave unread before it is ended (NotificationHub). */
+const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
