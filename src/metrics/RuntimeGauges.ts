@@ -51,7 +51,7 @@ export class RuntimeGauges {
     })
     new Gauge({
       name: 'pgshard_clients_held',
-      help: 'Clients held between transactions while RESHARD moves rows (they go on when it ends)',
+      help: 'Clients held between transactions while RESHARD moves rows or a planned switchover changes a primary (they go on when it ends)',
       registers,
       collect() {
         let held = 0

@@ -107,7 +107,7 @@ export class Session implements TrackerOwner {
   /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
   pinnedBy: string | null = null
   private running = false
-  /** Waiting at the routing gate (RESHARD), its next frame not yet handled. */
+  /** Waiting at the routing gate (RESHARD, a planned switchover), its next frame not yet handled. */
   private parked = false
   private closed = false
   /** Shutdown: the client is ended (57P01) at its next transaction boundary. */
@@ -281,7 +281,7 @@ export class Session implements TrackerOwner {
     return !this.attached && !this.lease.spansShards && this.group.conn === null && this.multi === null && this.copyIn === null
   }
 
-  /** Waiting at the routing gate while RESHARD moves rows. */
+  /** Waiting at the routing gate (RESHARD, a planned switchover). */
   get held(): boolean {
     return this.parked
   }
@@ -1170,7 +1170,6 @@ export class Session implements TrackerOwner {
 
   // ---------------------------------------------------------------- statements the proxy answers itself
 
-  /** Returns the action for a statement the proxy runs itself (it yields the command tag), or null. */
   /**
    * LISTEN / UNLISTEN alone in a simple query, between transactions, in transaction pooling: the proxy's
    * NotificationHub listens for the client, which keeps no server connection (a LISTEN sent to a server would
@@ -1211,6 +1210,7 @@ export class Session implements TrackerOwner {
     this.emitAfterPending(message)
   }
 
+  /** Returns the action for a statement the proxy runs itself (it yields the command tag), or null. */
   private localStatement(plan: StatementPlan, sql: string): (() => string) | null {
     if (plan.multiStatement) return null
     if (plan.kind === 'transaction') {
@@ -1327,8 +1327,11 @@ export class Session implements TrackerOwner {
       // of their settings and not others. The connection is reset before anyone else gets it.
       if (plan.multiStatement && (!ok || plan.multiStatementTx)) conn.dirty = true
       if (!ok) return
-      // UNLISTEN that went to a server (in a transaction, extended protocol) ends the hub's listening too.
-      for (const e of plan.session) if (e.kind === 'unlisten') this.services.notifications.unlisten(this, e.channel)
+      // UNLISTEN (or DISCARD ALL, which includes UNLISTEN *) that went to a server ends the hub's listening too.
+      for (const e of plan.session) {
+        if (e.kind === 'unlisten') this.services.notifications.unlisten(this, e.channel)
+        else if (e.kind === 'discard_all') this.services.notifications.unlisten(this, null)
+      }
       this.settingsUndo.beforeChange(conn)
       const outcome = applySessionEffects(plan.session, this.settings, conn)
       if (outcome.discardAll) this.statements.clear()

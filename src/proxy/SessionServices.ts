@@ -67,7 +67,7 @@ export interface SessionServices {
   serverConnections(): Iterable<ServerConnection>
   /** LISTEN without a server connection of the client's own (transaction pooling). */
   readonly notifications: NotificationHub
-  /** Closed while RESHARD moves rows: a client between transactions waits there before routing. */
+  /** Closed while RESHARD moves rows or a switchover changes a primary: a client between transactions waits there before routing. */
   readonly gate: RoutingGate
   /** For what a session does that operators must hear of (a cross-shard commit left unfinished). */
   readonly log: Logger
