@@ -2,21 +2,24 @@
 // server connections, get every notification in order (also while a query of theirs runs), stop at UNLISTEN,
 // and keep getting them after a planned switchover moves the primary.
 import pg from 'pg'
-import t from 'tap'
-import { startProxy } from './harness/startProxy.js'
+import t, { type Test } from 'tap'
+import { startProxy, type ProxyFixture } from './harness/startProxy.js'
 
 const LISTENERS = 20
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** A node-postgres client through the proxy, ended when the test ends. */
+async function client(t: Test, fx: ProxyFixture): Promise<pg.Client> {
+  const c = new pg.Client(fx.pgOptions)
+  c.on('error', () => {})
+  await c.connect()
+  t.teardown(() => c.end().catch(() => {}))
+  return c
+}
+
 t.test('LISTEN through the pool: no pinned connection, every notification to every listener', async (t) => {
   const fx = await startProxy(t, { topology: { replicas: 1 }, config: { pool: { size: 2 }, health: { interval: 200, synchronous_policy: 'availability' } } })
-  const connect = async () => {
-    const c = new pg.Client(fx.pgOptions)
-    c.on('error', () => {})
-    await c.connect()
-    t.teardown(() => c.end().catch(() => {}))
-    return c
-  }
+  const connect = () => client(t, fx)
   const listeners = await Promise.all(Array.from({ length: LISTENERS }, connect))
   const got = listeners.map(() => [] as string[])
   listeners.forEach((c, i) => c.on('notification', (n) => got[i].push(`${n.channel}:${n.payload}`)))
@@ -78,13 +81,7 @@ t.test('LISTEN through the pool: no pinned connection, every notification to eve
 
 t.test('a listener that stops reading is ended at a bound; the others go on', async (t) => {
   const fx = await startProxy(t, { config: { pool: { size: 2 } } })
-  const connect = async () => {
-    const c = new pg.Client(fx.pgOptions)
-    c.on('error', () => {})
-    await c.connect()
-    t.teardown(() => c.end().catch(() => {}))
-    return c
-  }
+  const connect = () => client(t, fx)
   const stalled = await connect()
   const reader = await connect()
   const notifier = await connect()

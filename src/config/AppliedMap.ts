@@ -78,10 +78,10 @@ export async function checkAppliedMap(config: Config, log: Logger): Promise<void
   }
   if (recorded?.fingerprint === fingerprint(placementOf(config))) return
   if (recorded && !config.sharding.allow_key_movement) {
-    const before = JSON.parse(recorded.placement) as Placement
+    const before = JSON.parse(recorded.placement) as Partial<Placement>
     throw new PlacementMismatch(
       `the shard map places rows differently from the one last applied to these servers (map_version ${recorded.map_version}, applied ${recorded.applied_at}: ` +
-        `shards ${before.shards.join(', ')}), so pgshard did not start: it would look for rows where they are not.\n` +
+        `shards ${(before.shards ?? []).join(', ')}), so pgshard did not start: it would look for rows where they are not.\n` +
         `Start with the file that was applied and run RESHARD in the admin console to move the rows, or, if the rows were moved by hand, ` +
         `start once with sharding.allow_key_movement: true.`,
     )
