@@ -190,13 +190,53 @@ t.test('COMMIT through the extended protocol (node-postgres named, postgres.js) 
   await settled(t)
 })
 
+t.test('savepoints and SET LOCAL through the extended protocol reach every shard of the transaction', async (t) => {
+  await reset()
+  const sql = postgres({ ...fx.pgOptions, username: fx.pgOptions.user, max: 1, onnotice: () => undefined })
+  t.teardown(() => sql.end())
+  // postgres.js sends its savepoint as Parse/Bind/Execute: opened while only shard 0 is held, so shard 1 must
+  // join at it, and the rollback to it must undo the writes on both.
+  await sql.begin(async (tx) => {
+    await tx`INSERT INTO accounts (id, balance) VALUES (${a0}, 1)`
+    await tx
+      .savepoint(async (sp) => {
+        await sp`INSERT INTO accounts (id, balance) VALUES (${a1}, 2)`
+        await sp`INSERT INTO accounts (id, balance) VALUES (${b0}, 3)`
+        throw new Error('undo the savepoint')
+      })
+      .catch((e: Error) => t.equal(e.message, 'undo the savepoint'))
+    await tx`INSERT INTO accounts (id, balance) VALUES (${b1}, 4)`
+  })
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [b1]: 4 }], 'postgres.js: the savepoint’s writes are undone on both shards, the rest committed')
+
+  await reset()
+  // node-postgres in extended mode, with both shards already held when the savepoint and SET LOCAL come.
+  const c = await connect()
+  t.teardown(() => c.end())
+  const run = (text: string, values: unknown[] = []) => c.query({ text, values, queryMode: 'extended' } as pg.QueryConfig)
+  await run('BEGIN')
+  await run('INSERT INTO accounts (id, balance) VALUES ($1, 1), ($2, 1)', [a0, a1])
+  await run('SAVEPOINT inner_work')
+  await run("SET LOCAL pgshard_test.tag = 'inner'")
+  await run('UPDATE accounts SET balance = 5 WHERE id = $1 OR id = $2', [a0, a1])
+  const tags = await Promise.all([a0, a1].map(async (id) => (await run("SELECT current_setting('pgshard_test.tag', true) AS tag FROM accounts WHERE id = $1", [id])).rows[0]?.tag))
+  t.same(tags, ['inner', 'inner'], 'SET LOCAL holds on both shards')
+  await run('ROLLBACK TO SAVEPOINT inner_work')
+  await run('RELEASE SAVEPOINT inner_work')
+  const after = await Promise.all([a0, a1].map(async (id) => (await run("SELECT balance, current_setting('pgshard_test.tag', true) AS tag FROM accounts WHERE id = $1", [id])).rows[0]))
+  t.same(after.map((r) => [r.balance, r.tag ?? '']), [[1, ''], [1, '']], 'ROLLBACK TO undid the update and the SET LOCAL on both shards')
+  await run('COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 1 }, { [a1]: 1 }], 'what was committed')
+  await settled(t)
+})
+
 t.test('pgjdbc: every statement and COMMIT through the extended protocol', async (t) => {
   await reset()
   const program = join(dirname(fileURLToPath(import.meta.url)), 'java', 'JdbcTwoPhase.java')
   const url = `jdbc:postgresql://127.0.0.1:${fx.port}/app`
   const args = ['-cp', '/usr/share/java/postgresql.jar', program, url, fx.pgOptions.user, fx.pgOptions.password, String(a0), String(a1), String(b1)]
-  await assertDriverChecks(t, 'java', args, ['commit across shards', 'rollback across shards', 'a failing commit rolls back everywhere'], 120_000)
-  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 10 }, { [a1]: 20 }], 'what the servers hold')
+  await assertDriverChecks(t, 'java', args, ['commit across shards', 'rollback across shards', 'a failing commit rolls back everywhere', 'a rollback to a savepoint undoes it on every shard'], 120_000)
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 13 }, { [a1]: 20 }], 'what the servers hold')
   await settled(t)
 })
 
@@ -204,8 +244,8 @@ t.test('psycopg 3: transaction blocks and pipeline mode across shards', async (t
   await reset()
   const script = join(dirname(fileURLToPath(import.meta.url)), 'python', 'psycopg_two_phase.py')
   const args = [script, `${fx.dsn} password=${fx.pgOptions.password}`, String(a0), String(a1), String(b1)]
-  await assertDriverChecks(t, '/usr/bin/python3', args, ['transaction block across shards', 'pipeline across shards', 'an error in a pipeline across shards skips the rest', 'a failing commit rolls back everywhere'], 60_000)
-  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 11 }, { [a1]: 21 }], 'what the servers hold')
+  await assertDriverChecks(t, '/usr/bin/python3', args, ['transaction block across shards', 'pipeline across shards', 'an error in a pipeline across shards skips the rest', 'a failing commit rolls back everywhere', 'a nested block rolled back undoes its writes on every shard'], 60_000)
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 12 }, { [a1]: 21 }], 'what the servers hold')
   await settled(t)
 })
 

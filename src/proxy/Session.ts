@@ -382,11 +382,7 @@ export class Session implements TrackerOwner {
       conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
       return this.send(conn, frame.raw)
     }
-    if (this.opening.active && analyzed.plan && shapesOpenTransaction(analyzed.plan)) {
-      if (this.txStatus !== 'E' || analyzed.plan.tx === 'rollback_to') this.opening.record(analyzed.plan, sql)
-      // Every shard of a transaction on several keeps the same savepoints and SET LOCAL.
-      if (this.lease.spansShards) return this.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
-    }
+    if (analyzed.plan && this.shapeOpenTransaction(analyzed.plan, sql)) return this.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
     // Most statements find their server at once (the attached one, an idle one in the pool): no await then.
     const ready = this.connNow(route.shard, route.role)
     return ready ? send(ready) : this.connFor(route.shard, route.role).then(send)
@@ -571,6 +567,8 @@ export class Session implements TrackerOwner {
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     if (route.role !== 'replica') this.notRetryable()
+    // postgres.js, pgjdbc and psycopg send their savepoints this way: they must reach every shard as in a Query.
+    if (stmt.plan && this.shapeOpenTransaction(stmt.plan, stmt.text)) await this.runAside(stmt.text)
     let conn = this.group.conn
     if (conn && this.attached && this.attached.placement.shard !== route.shard) {
       // In a transaction that may go on to other shards, a pipeline may too: what ran so far ends there first.
@@ -1096,6 +1094,16 @@ export class Session implements TrackerOwner {
       refused: (message) => `server ${conn.nodeName} could not join this transaction: ${message}`,
       lost: 'while it joined this transaction',
     })
+  }
+
+  /**
+   * A savepoint or SET LOCAL in an open transaction is recorded for the shards that join it later; true when
+   * the transaction already holds several shards, whose connections aside must then run it too.
+   */
+  private shapeOpenTransaction(plan: StatementPlan, sql: string): boolean {
+    if (!this.opening.active || !shapesOpenTransaction(plan)) return false
+    if (this.txStatus !== 'E' || plan.tx === 'rollback_to') this.opening.record(plan, sql)
+    return this.lease.spansShards
   }
 
   /** A savepoint or SET LOCAL on the transaction's connections aside (their errors show when they are used). */

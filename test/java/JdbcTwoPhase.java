@@ -50,6 +50,17 @@ public class JdbcTwoPhase {
             c.commit();
             report("a failing commit rolls back everywhere", untouched && state.equals("23505"), "state " + state + ", shard 0 balance " + balance(c, k0));
             c.commit();
+
+            // A savepoint taken while only shard 0 is in the transaction: shard 1 joins at it, and the rollback
+            // to it undoes the writes on both.
+            update(c, k0, 13, null);
+            java.sql.Savepoint sp = c.setSavepoint();
+            update(c, k1, 40, null);
+            update(c, k0, 41, null);
+            c.rollback(sp);
+            c.commit();
+            report("a rollback to a savepoint undoes it on every shard", balance(c, k0) == 13 && balance(c, k1) == 20, "balances " + balance(c, k0) + ", " + balance(c, k1));
+            c.commit();
         }
     }
 

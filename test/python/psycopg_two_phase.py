@@ -65,3 +65,14 @@ with psycopg.connect(conninfo, prepare_threshold=0) as conn:
     got = balances(conn)
     conn.commit()
     report("a failing commit rolls back everywhere", state == "23505" and got == [(11,), (21,), None], f"{state} {got}")
+
+    # a nested transaction block is a savepoint, opened while only the first shard is in the transaction
+    with conn.transaction():
+        conn.execute("UPDATE accounts SET balance = 12 WHERE id = %s", (k0,))
+        with conn.transaction():
+            conn.execute("UPDATE accounts SET balance = 40 WHERE id = %s", (k1,))
+            conn.execute("UPDATE accounts SET balance = 41 WHERE id = %s", (k0,))
+            raise psycopg.Rollback()
+    got = balances(conn)
+    conn.commit()
+    report("a nested block rolled back undoes its writes on every shard", got == [(12,), (21,), None], got)
