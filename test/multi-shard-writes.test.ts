@@ -2,11 +2,14 @@
 // all or nothing, answering like one server: the summed count and every shard's RETURNING rows.
 import pg from 'pg'
 import t from 'tap'
+import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
 import { ShardMap } from '../src/router/ShardMap.js'
+import { RawClient, errorFields } from './harness/RawClient.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
 const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'bigint' }] }
-const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING } })
+// Trust, so that the raw protocol client logs in without SCRAM.
+const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
 const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
 const keyOn = (shard: number, from = 1): number => {
   for (let k = from; ; k++) if (map.ring.shardFor(String(k)) === shard) return k
@@ -49,4 +52,22 @@ t.test('key = ANY(array): a parameter (node-postgres sends arrays as text) or a 
   const del = await client.query('DELETE FROM items WHERE id = ANY($1::bigint[])', [[k0, k1]])
   t.equal(del.rowCount, 2, 'a parameter array across shards: DELETE 2')
   t.equal((await client.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 1)
+})
+
+t.test('a simple Query after a statement on several shards, before the group’s Sync: refused, nothing runs', async (t) => {
+  const [j0, j1] = [keyOn(0, 1000), keyOn(1, 1000)]
+  await client.query(`INSERT INTO items (id, qty) VALUES (${j0}, 1), (${j1}, 1)`)
+  const raw = await RawClient.login(fx.port, 'app')
+  t.teardown(() => raw.end())
+  raw.send(encodeParse('', `UPDATE items SET qty = 5 WHERE id IN (${j0}, ${j1})`, []))
+  raw.send(encodeBind('', '', [], [], []))
+  raw.send(encodeExecute('', 0))
+  raw.send(encodeQuery(`UPDATE items SET qty = 6 WHERE id = ${j0}`))
+  raw.send(SYNC)
+  const reply = await raw.until('Z')
+  t.same(reply.map((m) => m.type), ['1', '2', 'E', 'Z'], 'Parse and Bind answered, then the error, and one ReadyForQuery (the Sync’s)')
+  t.match(errorFields(reply.find((m) => m.type === 'E')!.body), { code: '0A000', message: /simple Query after a statement on several shards/ })
+  t.same([await qty(j0), await qty(j1)], [1, 1], 'neither statement ran')
+  raw.send(encodeQuery('SELECT 1'))
+  t.ok((await raw.until('Z')).some((m) => m.type === 'D'), 'the session goes on')
 })

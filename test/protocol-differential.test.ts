@@ -125,6 +125,33 @@ const scenarios: Record<string, Step[]> = {
     { send: [copyData('1\tone\n'), copyData('2\ttwo\n'), COPY_DONE], ready: 1 },
     { send: [encodeQuery('COPY copied TO STDOUT'), encodeQuery('DROP TABLE copied')], ready: 2 },
   ],
+  // pgjdbc with autosave sends its SAVEPOINT as a Query between the BEGIN and the statement of one group.
+  'a Query among extended-protocol messages (pgjdbc autosave)': [
+    {
+      send: [
+        encodeParse('', 'BEGIN', []),
+        encodeBind('', '', [], [], []),
+        encodeExecute('', 0),
+        encodeQuery('SAVEPOINT autosave'),
+        encodeParse('', 'SELECT $1::int AS n', [23]),
+        encodeBind('', '', [Buffer.from('8')], [0], [0]),
+        encodeTarget('Describe', 'P', ''),
+        encodeExecute('', 0),
+        SYNC,
+        encodeQuery('SELECT 1/0'),
+        encodeQuery('ROLLBACK TO SAVEPOINT autosave'),
+        encodeParse('', 'SELECT 9 AS nine', []),
+        encodeBind('', '', [], [], []),
+        encodeExecute('', 0),
+        encodeQuery('RELEASE SAVEPOINT autosave'),
+        encodeParse('', 'COMMIT', []),
+        encodeBind('', '', [], [], []),
+        encodeExecute('', 0),
+        SYNC,
+      ],
+      ready: 6,
+    },
+  ],
   'a Bind to a statement that does not exist, and a duplicate Parse': [
     { send: [encodeBind('', 'nope', [], [], []), encodeExecute('', 0), SYNC], ready: 1 },
     { send: [encodeParse('dup', 'SELECT 1', []), encodeParse('dup', 'SELECT 2', []), SYNC], ready: 1 },

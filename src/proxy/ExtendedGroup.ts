@@ -52,6 +52,11 @@ export class ExtendedGroup {
 
   constructor(private readonly host: GroupHost) {}
 
+  /** Messages of the group wait for their server or went to one. */
+  get open(): boolean {
+    return this.held.length > 0 || this.conn !== null
+  }
+
   /** The group ended at Sync: the next one starts afresh. */
   end(): void {
     this.held = []

@@ -310,7 +310,7 @@ export class Session implements TrackerOwner {
     if (this.multi && frame.type === FE.flush) return
     switch (frame.type) {
       case FE.query:
-        return this.onQuery(frame)
+        return this.group.open || this.multi ? this.queryInGroup(frame) : this.onQuery(frame)
       case FE.parse:
         return this.onParse(frame)
       case FE.bind:
@@ -347,6 +347,22 @@ export class Session implements TrackerOwner {
   }
 
   // ---------------------------------------------------------------- simple query
+
+  /**
+   * A Query among extended-protocol messages, before their Sync (pgjdbc sends its autosave SAVEPOINT so): a
+   * server answers what came before it first, and the Query ends their group as a Sync would, but with only its
+   * own ReadyForQuery.
+   */
+  private async queryInGroup(frame: Frame): Promise<void> {
+    if (this.multi) {
+      // Its reply comes at Sync, after the Query's: failed instead, and the Query skipped as after any error.
+      this.multi = null
+      return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a simple Query after a statement on several shards in the same extended-protocol group is not supported', { hint: 'Send a Sync before the Query.' }))
+    }
+    await this.group.server()
+    this.group.end()
+    return this.onQuery(frame)
+  }
 
   private onQuery(frame: Frame): Promise<void> | void {
     const sql = decodeQuery(frame.body)

@@ -62,6 +62,26 @@ public class JdbcTwoPhase {
             report("a rollback to a savepoint undoes it on every shard", balance(c, k0) == 13 && balance(c, k1) == 20, "balances " + balance(c, k0) + ", " + balance(c, k1));
             c.commit();
         }
+        // autosave=always: pgjdbc puts a savepoint in the group of every statement and rolls back to it after an
+        // error, so the transaction goes on; the failed statement (a duplicate id on shard 1) undoes nothing else.
+        Properties autosave = new Properties();
+        autosave.putAll(props);
+        autosave.setProperty("autosave", "always");
+        try (Connection c = DriverManager.getConnection(url, autosave)) {
+            c.setAutoCommit(false);
+            update(c, k0, 14, null);
+            update(c, k1, 22, null);
+            String state = "none";
+            try {
+                insert(c, k1, 1, null);
+            } catch (SQLException e) {
+                state = e.getSQLState();
+            }
+            update(c, k0, 15, null);
+            c.commit();
+            report("autosave recovers from an error and commits across shards", state.equals("23505") && balance(c, k0) == 15 && balance(c, k1) == 22, "state " + state + ", balances " + balance(c, k0) + ", " + balance(c, k1));
+            c.commit();
+        }
     }
 
     static void insert(Connection c, long id, int balance, Integer code) throws SQLException {
