@@ -1,7 +1,9 @@
 // LISTEN in transaction pooling without pinning: twenty node-postgres clients listen through a pool of two
 // server connections, get every notification in order (also while a query of theirs runs), stop at UNLISTEN,
-// and keep getting them after a planned switchover moves the primary.
+// and keep getting them after a planned switchover moves the primary; postgres.js's sql.listen, whose LISTEN
+// comes through the extended protocol, does too.
 import pg from 'pg'
+import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { startProxy, type ProxyFixture } from './harness/startProxy.js'
 
@@ -101,4 +103,37 @@ t.test('a listener that stops reading is ended at a bound; the others go on', as
   while (readerGot < 4000 && Date.now() < deadline) await sleep(50)
   t.equal(readerGot, 4000, 'the listener that reads got every notification')
   t.equal((await notifier.query('SELECT 1 AS n')).rows[0].n, 1, 'and the proxy serves on')
+})
+
+t.test('LISTEN through the extended protocol (postgres.js sql.listen, node-postgres extended mode): no pinned connection either', async (t) => {
+  const fx = await startProxy(t, { config: { pool: { size: 1, checkout_timeout: 2000 } } })
+  const got: string[][] = [[], [], []]
+  const apps = got.map(() => postgres({ ...fx.pgOptions, username: fx.pgOptions.user, max: 1, onnotice: () => undefined }))
+  t.teardown(() => Promise.all(apps.map((sql) => sql.end({ timeout: 1 }))))
+  // postgres.js listens on a connection of its own, with LISTEN as Parse/Bind/Describe/Execute/Sync.
+  const subscriptions = await Promise.all(apps.map((sql, i) => sql.listen('orders', (payload) => got[i].push(payload))))
+  const extended = await client(t, fx)
+  const extendedGot: string[] = []
+  extended.on('notification', (n) => extendedGot.push(n.payload ?? ''))
+  const listen = await extended.query({ text: 'LISTEN orders', queryMode: 'extended' } as pg.QueryConfig)
+  t.equal(listen.command, 'LISTEN', 'LISTEN through Parse/Bind/Execute answers LISTEN')
+  t.same([...fx.app.proxy.sessions].filter((s) => s.pinnedBy !== null).map((s) => s.pinnedBy), [], 'no client is pinned')
+  const lent = () => fx.app.proxy.pools.all().reduce((n, e) => n + e.pool.counts.active, 0)
+  t.equal(lent(), 0, 'no server connection is held by a listener')
+
+  // With the pool's only connection pinned by any of the four, this client would time out.
+  const notifier = await client(t, fx)
+  for (const payload of ['a', 'b', 'c']) await notifier.query(`NOTIFY orders, '${payload}'`)
+  const deadline = Date.now() + 5000
+  while ((got.some((g) => g.length < 3) || extendedGot.length < 3) && Date.now() < deadline) await sleep(20)
+  t.same(got, [['a', 'b', 'c'], ['a', 'b', 'c'], ['a', 'b', 'c']], 'every postgres.js listener got them, in order')
+  t.same(extendedGot, ['a', 'b', 'c'], 'and the node-postgres one')
+
+  await subscriptions[0].unlisten()
+  t.equal((await extended.query({ text: 'UNLISTEN orders', queryMode: 'extended' } as pg.QueryConfig)).command, 'UNLISTEN')
+  await notifier.query("NOTIFY orders, 'd'")
+  while (got[1].length < 4 && Date.now() < deadline + 5000) await sleep(20)
+  await sleep(200)
+  t.same([got[0].length, extendedGot.length, got[1].at(-1), got[2].at(-1)], [3, 3, 'd', 'd'], 'unlisten through the extended protocol stops them; the others go on')
+  t.equal((await apps[1]`SELECT 5 AS n`)[0].n, 5, 'listening clients query through the pool as usual')
 })

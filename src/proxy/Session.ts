@@ -84,8 +84,8 @@ export class Session implements TrackerOwner {
   private readonly portalCompletion = new Map<string, (ok: boolean) => void>()
   /** A COPY FROM STDIN running on several shards, reading the client's data. */
   private copyIn: CopyInFanout | null = null
-  /** Portals the proxy answered itself, with their command tags. */
-  private readonly localPortals = new Map<string, () => string>()
+  /** Portals the proxy answers itself: what their Execute does, and its command tag. */
+  private readonly localPortals = new Map<string, () => string | Promise<string>>()
   /** The portal of a COMMIT that ends a transaction across shards (extended protocol): its Execute commits. */
   private commitPortal: { name: string; plan: StatementPlan } | null = null
   /** Transaction status the client sees. */
@@ -369,7 +369,12 @@ export class Session implements TrackerOwner {
     this.stats.queries++
     const analyzed = this.analyze(sql)
     const listening = analyzed.plan && this.listenHere(analyzed.plan)
-    if (listening) return listening()
+    if (listening) {
+      return listening().then(
+        (tag) => this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)])),
+        (err: PgError) => this.refuseQuery(err),
+      )
+    }
     const local = analyzed.plan && this.localStatement(analyzed.plan, sql)
     if (local) {
       const tag = local()
@@ -561,7 +566,8 @@ export class Session implements TrackerOwner {
     this.stats.queries++
     const sqlPrepared = stmt.plan?.session.find(isSqlPrepared)
     if (sqlPrepared) return this.bindSqlPrepared(b.portal, stmt.plan!, sqlPrepared)
-    const local = stmt.plan && this.localStatement(stmt.plan, stmt.text)
+    // postgres.js's sql.listen() sends its LISTEN so: served by the hub too when nothing of the group is on a server.
+    const local = stmt.plan && ((!this.group.conn && this.listenHere(stmt.plan)) || this.localStatement(stmt.plan, stmt.text))
     if (local) {
       this.localPortals.set(b.portal, local)
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
@@ -667,7 +673,14 @@ export class Session implements TrackerOwner {
   private onExecute(frame: Frame): Promise<void> | void {
     const { portal, maxRows } = decodeExecute(frame.body)
     const local = this.localPortals.get(portal)
-    if (local) return this.group.add({ kind: 'synth', bytes: commandComplete(local()) })
+    if (local) {
+      const tag = local()
+      if (typeof tag === 'string') return this.group.add({ kind: 'synth', bytes: commandComplete(tag) })
+      return tag.then(
+        (t) => this.group.add({ kind: 'synth', bytes: commandComplete(t) }),
+        (err: PgError) => this.group.refuse(err),
+      )
+    }
     const commit = this.commitPortal
     if (commit && portal === commit.name) {
       this.commitPortal = null
@@ -1195,30 +1208,26 @@ export class Session implements TrackerOwner {
   // ---------------------------------------------------------------- statements the proxy answers itself
 
   /**
-   * LISTEN / UNLISTEN alone in a simple query, between transactions, in transaction pooling: the proxy's
+   * LISTEN / UNLISTEN alone in a statement, between transactions, in transaction pooling: the proxy's
    * NotificationHub listens for the client, which keeps no server connection (a LISTEN sent to a server would
    * pin it for the rest of the session). Inside a transaction it takes effect at COMMIT on the server, so it
-   * goes there as before.
+   * goes there as before. The action resolves to the command tag once the hub listens, so that no notification
+   * sent after the client's LISTEN completes is missed.
    */
-  private listenHere(plan: StatementPlan): (() => Promise<void>) | null {
+  private listenHere(plan: StatementPlan): (() => Promise<string>) | null {
     const e = plan.session.length === 1 && !plan.multiStatement ? plan.session[0] : undefined
     if (!e || (e.kind !== 'listen' && e.kind !== 'unlisten') || this.sessionMode || this.pinnedBy || this.txStatus !== 'I' || this.pendingBegin !== null) return null
     if (e.kind === 'listen' && e.channel === '') return null
     const a = this.attached
     if (a && (!a.conn.tracker.idle || a.conn.tracker.status !== 'I')) return null
     this.services.metrics.route('local')
-    const reply = (tag: string) => this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
     if (e.kind === 'unlisten') {
       return async () => {
         this.services.notifications.unlisten(this, e.channel)
-        reply('UNLISTEN')
+        return 'UNLISTEN'
       }
     }
-    return () =>
-      this.services.notifications.listen(this, this.identity.serverDatabase, e.channel).then(
-        () => reply('LISTEN'),
-        (err: PgError) => this.refuseQuery(err),
-      )
+    return () => this.services.notifications.listen(this, this.identity.serverDatabase, e.channel).then(() => 'LISTEN')
   }
 
   /**
