@@ -3,7 +3,7 @@
 // reference-table INSERTs and a COPY split by aid, then VACUUM) and its TPC-B transactions (an account's shard,
 // every shard for the reference rows) run as on one server, and the balances agree at the end.
 import pg from 'pg'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { runCommand } from './harness/runCommand.js'
 import { sessionsInTransaction } from './harness/serverSessions.js'
 import { startProxy } from './harness/startProxy.js'
@@ -32,7 +32,24 @@ t.test('pgbench -i, then TPC-B from 4 clients: no failure, and every balance agr
   t.equal(run.code, 0, run.stderr)
   t.match(run.stdout, /number of transactions actually processed: 200\/200/)
   t.match(run.stdout, /number of failed transactions: 0 /)
+  await balancesAgree(t, 200)
+})
 
+t.test('TPC-B from 24 clients over pools of 8: transactions across shards do not wait on each other\u2019s pools', async (t) => {
+  // Each transaction holds its account's shard and then needs every other for the reference rows. With every
+  // connection of s0 held by transactions waiting for s1 and the other way round, all of them waited until
+  // the checkout timeout; the cross-shard reserve lets one at a time finish and give both back.
+  const run = await pgbench(['-n', '-c', '24', '-j', '2', '-t', '20'])
+  t.equal(run.code, 0, run.stderr)
+  t.match(run.stdout, /number of transactions actually processed: 480\/480/)
+  t.match(run.stdout, /number of failed transactions: 0 /)
+  await balancesAgree(t, 680)
+  const totals = fx.app.proxy.pools.all().map((e) => e.pool.counts.total)
+  t.ok(totals.every((n) => n <= 8 + 2), `no pool grew past its size and reserve (${totals.join(', ')} connections)`)
+})
+
+/** The accounts, branches, tellers and history add up, the reference tables agree on both shards. */
+async function balancesAgree(t: Test, transactions: number): Promise<void> {
   const c = new pg.Client(fx.pgOptions)
   await c.connect()
   t.teardown(() => c.end())
@@ -41,13 +58,13 @@ t.test('pgbench -i, then TPC-B from 4 clients: no failure, and every balance agr
   t.equal(await sum('SELECT sum(bbalance) AS s FROM pgbench_branches'), accounts, 'branches add up to the accounts')
   t.equal(await sum('SELECT sum(tbalance) AS s FROM pgbench_tellers'), accounts, 'tellers too')
   t.equal(await sum('SELECT sum(delta) AS s FROM pgbench_history'), accounts, 'and the history')
-  t.equal(Number((await c.query('SELECT count(*) AS n FROM pgbench_history')).rows[0].n), 200, 'one history row per transaction')
+  t.equal(Number((await c.query('SELECT count(*) AS n FROM pgbench_history')).rows[0].n), transactions, 'one history row per transaction')
   for (const table of ['pgbench_branches', 'pgbench_tellers']) {
     const [a, b] = [await onServer(0, `SELECT sum(${table === 'pgbench_branches' ? 'bbalance' : 'tbalance'})::int AS s FROM ${table}`), await onServer(1, `SELECT sum(${table === 'pgbench_branches' ? 'bbalance' : 'tbalance'})::int AS s FROM ${table}`)]
     t.equal(a.s, b.s, `${table}: the same on both shards`)
   }
   t.equal(await sessionsInTransaction(fx.topo), 0, 'no server session left in a transaction')
-})
+}
 
 t.test('concurrent writes to the same reference rows do not wait on each other across shards', async (t) => {
   const admin = new pg.Client(fx.pgOptions)

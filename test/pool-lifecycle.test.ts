@@ -11,6 +11,7 @@ import { startTopology } from './harness/startTopology.js'
 
 const options = (o: Partial<PoolOptions>): PoolOptions => ({
   size: 4,
+  crossShardReserve: 0,
   minIdle: 0,
   maxQueue: 100,
   checkoutTimeout: 2000,
@@ -69,6 +70,32 @@ t.test('pool settings against a real server', async (t) => {
     const again = await pool.acquire()
     t.equal(again, held, 'the released connection is handed out again')
     pool.release(again)
+  })
+
+  t.test('a caller holding another pool\u2019s connection goes first, and may use the cross-shard reserve', async (t) => {
+    // Two transactions across shards, each holding the only connection of one pool and wanting the other's.
+    const pools = [0, 1].map((i) => new Pool(`s${i}`, `n${i}`, options({ size: 1, crossShardReserve: 1, checkoutTimeout: 1000 }), connector))
+    t.teardown(() => pools.forEach((p) => p.close()))
+    const [x0, y1] = await Promise.all([pools[0].acquire(), pools[1].acquire()])
+    const [x1, y0] = await Promise.all([pools[1].acquire(undefined, true), pools[0].acquire(undefined, true)])
+    t.same(pools.map((p) => p.counts.total), [2, 2], 'each got a connection beyond the size instead of waiting for the other')
+    for (const [pool, conn] of [[pools[0], x0], [pools[1], x1], [pools[1], y1], [pools[0], y0]] as const) pool.release(conn)
+    t.same(pools.map((p) => p.counts.total), [1, 1], 'back to the size once they are given back')
+
+    const without = new Pool('none', 'n', options({ size: 1, checkoutTimeout: 200 }), connector)
+    t.teardown(() => without.close())
+    const only = await without.acquire()
+    const err = await without.acquire(undefined, true).then(() => null, (e: unknown) => e)
+    t.ok(err instanceof PgError && err.code === '53300', 'with no reserve, the same wait ends at the checkout timeout')
+
+    // A caller holding nothing, queued first, waits behind one that holds another pool's connection.
+    const order: string[] = []
+    const plain = without.acquire().then((c) => (order.push('plain'), c))
+    const holder = without.acquire(undefined, true).then((c) => (order.push('holder'), c))
+    without.release(only)
+    without.release(await holder)
+    without.release(await plain)
+    t.same(order, ['holder', 'plain'], 'the freed connection went to the caller holding another')
   })
 
   t.test('connect timeout: a server that accepts and never answers', async (t) => {

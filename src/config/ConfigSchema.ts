@@ -207,6 +207,12 @@ export const ConfigSchema = z
       .object({
         mode: z.enum(['transaction', 'session']).default('transaction').describe('Default pool mode'),
         size: z.number().int().min(1).default(20).describe('Server connections per (node, user, database)'),
+        cross_shard_reserve: z
+          .number()
+          .int()
+          .min(0)
+          .default(2)
+          .describe('Server connections per pool beyond size, only for a transaction or statement that already holds a connection of another shard'),
         min_idle: z.number().int().min(0).default(0).describe('Idle server connections kept open per pool'),
         max_queue: z.number().int().min(0).default(10000).describe('Clients that may wait for a server connection per pool'),
         checkout_timeout: duration('How long a client waits for a server connection before 53300').default(5000),

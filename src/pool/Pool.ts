@@ -6,6 +6,8 @@ import { ServerConnection } from './ServerConnection.js'
 
 export interface PoolOptions {
   size: number
+  /** Connections beyond `size` that only a caller already holding another pool's connection may use. */
+  crossShardReserve: number
   minIdle: number
   maxQueue: number
   checkoutTimeout: number
@@ -21,6 +23,8 @@ export interface PoolEvents {
 }
 
 interface Waiter {
+  /** Holds a connection of another pool meanwhile (a transaction or statement across shards). */
+  holding: boolean
   resolve(conn: ServerConnection): void
   reject(err: Error): void
   timer: NodeJS.Timeout | null
@@ -37,6 +41,12 @@ function cancelled(): PgError {
  * Server connections to one node for one (user, database). Bounded: at most `size` connections, at most
  * `maxQueue` clients waiting, each for at most `checkoutTimeout`. Idle connections are reused most recent first
  * so that the rest age out by idle timeout.
+ *
+ * A caller that waits while it holds a connection of another pool (a transaction across shards) goes ahead of
+ * those that hold none, and may open up to `crossShardReserve` connections beyond `size`. Without that, two
+ * such transactions whose pools are full of each other's kind wait on each other until the checkout timeout:
+ * with a connection of each shard, a transaction finishes and gives both back. A connection beyond `size` is
+ * closed when it comes back and no such caller waits.
  */
 export class Pool {
   private readonly idle: ServerConnection[] = []
@@ -104,8 +114,11 @@ export class Pool {
     return conn
   }
 
-  /** A connection, now or when one is free; `signal` (a client's cancel) gives up the wait with 57014. */
-  acquire(signal?: AbortSignal): Promise<ServerConnection> {
+  /**
+   * A connection, now or when one is free; `signal` (a client's cancel) gives up the wait with 57014.
+   * `holding`: the caller holds a connection of another pool meanwhile.
+   */
+  acquire(signal?: AbortSignal, holding = false): Promise<ServerConnection> {
     if (this.closed) return Promise.reject(new PgError(SqlState.ADMIN_SHUTDOWN, `pool ${this.name} is closed`))
     if (signal?.aborted) return Promise.reject(cancelled())
     if (!this.paused) {
@@ -123,7 +136,7 @@ export class Pool {
         }),
       )
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, timer: null, since: Date.now(), unlisten: null }
+      const waiter: Waiter = { holding, resolve, reject, timer: null, since: Date.now(), unlisten: null }
       if (signal) {
         const onAbort = () => this.failWaiter(waiter, cancelled())
         signal.addEventListener('abort', onAbort, { once: true })
@@ -141,7 +154,9 @@ export class Pool {
             ),
           )
         }, this.options.checkoutTimeout)
-      this.waiters.push(waiter)
+      const firstNotHolding = holding ? this.waiters.findIndex((w) => !w.holding) : -1
+      if (firstNotHolding >= 0) this.waiters.splice(firstNotHolding, 0, waiter)
+      else this.waiters.push(waiter)
       this.pump()
     })
   }
@@ -209,6 +224,12 @@ export class Pool {
       return
     }
     const waiter = this.paused ? undefined : this.waiters[0]
+    if (this.counts.total + 1 > this.options.size && !waiter?.holding) {
+      // Beyond the size (the reserve, or a size lowered by a reload): only a caller holding another pool's gets it.
+      conn.terminate()
+      this.pump()
+      return
+    }
     if (waiter) {
       this.handTo(waiter, conn)
       return
@@ -255,7 +276,9 @@ export class Pool {
     }
     const total = this.counts.total
     const wanted = Math.max(this.waiters.length - this.connecting, this.options.minIdle - this.idle.length - this.connecting, 0)
-    for (let i = 0; i < Math.min(wanted, this.options.size - total); i++) this.open()
+    const holding = this.waiters.filter((w) => w.holding).length
+    const limit = this.options.size + Math.min(holding, this.options.crossShardReserve)
+    for (let i = 0; i < Math.min(wanted, limit - total); i++) this.open()
   }
 
   private open(): void {

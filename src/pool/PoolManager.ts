@@ -41,6 +41,7 @@ function poolOptions(config: Config): PoolOptions {
   const p = config.pool
   return {
     size: p.size,
+    crossShardReserve: p.cross_shard_reserve,
     minIdle: p.min_idle,
     maxQueue: p.max_queue,
     checkoutTimeout: p.checkout_timeout,

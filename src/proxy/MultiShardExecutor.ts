@@ -115,7 +115,7 @@ export class MultiShardExecutor {
     try {
       for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
         const placement = this.services.place(shard, role, this.identity)
-        const conn = await placement.pool.acquire(this.cancel)
+        const conn = await placement.pool.acquire(this.cancel, held.length > 0)
         held.push({ placement, conn })
         await syncSettings(conn, this.settings)
       }

@@ -97,7 +97,8 @@ export class ServerLease {
       let conn = found && placement === chosen ? found : null
       if (!conn) {
         const waitStart = performance.now()
-        conn = await placement.pool.acquire(signal)
+        // With connections of the transaction waiting aside, it goes ahead of others (and may use the reserve).
+        conn = await placement.pool.acquire(signal, this.setAside.size > 0)
         this.services.metrics.poolWait((performance.now() - waitStart) / 1000)
       }
       attachment = { conn, placement }
