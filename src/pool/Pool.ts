@@ -83,8 +83,13 @@ export class Pool {
       connecting: this.connecting + this.resetting.size,
       waiting: this.waiters.length,
       beingCanceled: this.beingCanceled.size,
-      total: this.busy.size + this.idle.length + this.connecting + this.resetting.size + this.beingCanceled.size,
+      total: this.total,
     }
+  }
+
+  /** Connections open or opening, whatever their state. */
+  private get total(): number {
+    return this.busy.size + this.idle.length + this.connecting + this.resetting.size + this.beingCanceled.size
   }
 
   /** Microseconds the oldest waiting client has waited. */
@@ -224,7 +229,7 @@ export class Pool {
       return
     }
     const waiter = this.paused ? undefined : this.waiters[0]
-    if (this.counts.total + 1 > this.options.size && !waiter?.holding) {
+    if (this.total >= this.options.size && !waiter?.holding) {
       // Beyond the size (the reserve, or a size lowered by a reload): only a caller holding another pool's gets it.
       conn.terminate()
       this.pump()
@@ -274,7 +279,7 @@ export class Pool {
       if (!conn) break
       this.handTo(this.waiters[0], conn)
     }
-    const total = this.counts.total
+    const total = this.total
     const wanted = Math.max(this.waiters.length - this.connecting, this.options.minIdle - this.idle.length - this.connecting, 0)
     const holding = this.waiters.filter((w) => w.holding).length
     const limit = this.options.size + Math.min(holding, this.options.crossShardReserve)
