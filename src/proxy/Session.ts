@@ -34,7 +34,7 @@ import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { searchPathOf } from '../router/SearchPath.js'
-import { ExtendedGroup } from './ExtendedGroup.js'
+import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ReplyShape, type ShardConnection, type ShardStatement, type TransactionConnections } from './MultiShardExecutor.js'
@@ -84,6 +84,8 @@ export class Session implements TrackerOwner {
   private readonly portalCompletion = new Map<string, (ok: boolean) => void>()
   /** A COPY FROM STDIN running on several shards, reading the client's data. */
   private copyIn: CopyInFanout | null = null
+  /** Named portals bound in a transaction that may span shards: the shard whose connection holds each. */
+  private readonly portalShards = new Map<string, { shard: number; role: Role }>()
   /** Portals the proxy answers itself: what their Execute does, and its command tag. */
   private readonly localPortals = new Map<string, () => string | Promise<string>>()
   /** The portal of a COMMIT that ends a transaction across shards (extended protocol): its Execute commits. */
@@ -611,6 +613,7 @@ export class Session implements TrackerOwner {
       conn = this.connNow(route.shard, route.role) ?? (await this.connFor(route.shard, route.role))
       this.group.conn = conn
     }
+    if (b.portal !== '' && this.mayJoinShards) this.portalShards.set(b.portal, { shard: route.shard, role: route.role })
     // What the group held back (its Parse, a Describe) goes first, in the order the client sent it.
     this.group.flushHeld(conn)
     ensurePrepared(conn, stmt)
@@ -647,7 +650,7 @@ export class Session implements TrackerOwner {
         this.multi.shape.describe = true
         return
       }
-      return this.group.add({
+      return this.addForPortal(d.name, {
         kind: 'server',
         needsServer: true,
         portal: true,
@@ -684,7 +687,7 @@ export class Session implements TrackerOwner {
     const commit = this.commitPortal
     if (commit && portal === commit.name) {
       this.commitPortal = null
-      return this.endAcrossShards(commit.plan).then((outcome) => (outcome.outcome === 'committed' ? this.group.add({ kind: 'synth', bytes: outcome.reply }) : this.group.fail(outcome.reply)))
+      return this.commitInGroup(commit.plan)
     }
     if (this.multi && this.multi.bind.portal === portal) {
       if (maxRows > 0)
@@ -692,7 +695,7 @@ export class Session implements TrackerOwner {
       this.multi.shape.execute = true
       return
     }
-    return this.group.add({
+    return this.addForPortal(portal, {
       kind: 'server',
       needsServer: true,
       portal: true,
@@ -703,6 +706,22 @@ export class Session implements TrackerOwner {
         conn.write(frame.raw)
       },
     })
+  }
+
+  /**
+   * A COMMIT across shards at its Execute. What its group sent to a server before it (pgjdbc closes its finished
+   * portal there) ends first with a Sync of the proxy's own, which ends no transaction: without it the server
+   * would keep those replies until the client's Sync. If that part failed, the COMMIT is skipped as a server
+   * skips the rest of a failed group, and the transaction is aborted.
+   */
+  private async commitInGroup(plan: StatementPlan): Promise<void> {
+    if (this.group.conn && !(await this.group.endPart((ok) => this.settlePortals(ok)))) {
+      this.txStatus = 'E'
+      return
+    }
+    const outcome = await this.endAcrossShards(plan)
+    if (outcome.outcome === 'committed') this.group.add({ kind: 'synth', bytes: outcome.reply })
+    else this.group.fail(outcome.reply)
   }
 
   private onClose(frame: Frame): Promise<void> | void {
@@ -717,7 +736,7 @@ export class Session implements TrackerOwner {
     if (c.name === this.commitPortal?.name) this.commitPortal = null
     if (this.localPortals.delete(c.name) || !(this.group.conn ?? this.attached))
       return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
-    return this.group.add({
+    const closed = this.addForPortal(c.name, {
       kind: 'server',
       needsServer: true,
       portal: true,
@@ -726,6 +745,33 @@ export class Session implements TrackerOwner {
         conn.write(frame.raw)
       },
     })
+    this.portalShards.delete(c.name)
+    return closed
+  }
+
+  /**
+   * A message for a portal bound earlier goes where the portal lives. In a transaction across shards that is
+   * the connection of the shard where it was bound, which may wait aside by now (pgjdbc reads with a fetch size
+   * while it writes to another shard): that connection is taken back first, and serves the group.
+   */
+  private addForPortal(portal: string, item: Held): Promise<void> | void {
+    const home = this.portalShards.get(portal)
+    if (!home || this.attached?.placement.shard === home.shard || !this.lease.inTransaction(home.shard)) return this.group.add(item)
+    return this.toPortalShard(home).then((ok) => {
+      if (ok) this.group.add(item)
+    })
+  }
+
+  /** The group goes on on the shard of a portal: what it sent elsewhere ends there first. False when that failed. */
+  private async toPortalShard(home: { shard: number; role: Role }): Promise<boolean> {
+    if (this.group.bound) {
+      if (!(await this.group.endPart((ok) => this.settlePortals(ok)))) {
+        this.txStatus = 'E'
+        return false
+      }
+    } else this.group.leaveServer()
+    this.group.conn = await this.joinShard(home.shard, home.role)
+    return true
   }
 
   private async onSync(): Promise<void> {
@@ -1303,6 +1349,7 @@ export class Session implements TrackerOwner {
   private endTransaction(committed: boolean): void {
     this.lease.endAside(committed ? 'COMMIT' : 'ROLLBACK')
     this.opening.end()
+    this.portalShards.clear()
     this.pendingBegin = null
     this.followBegin = []
     this.txReadOnly = false

@@ -62,6 +62,25 @@ public class JdbcTwoPhase {
             report("a rollback to a savepoint undoes it on every shard", balance(c, k0) == 13 && balance(c, k1) == 20, "balances " + balance(c, k0) + ", " + balance(c, k1));
             c.commit();
         }
+        // A fetch-size cursor over shard 0 (a portal read 10 rows at a time) with a write to shard 1 for each row:
+        // every fetch goes back to the connection that holds the portal; COMMIT comes with the portal's Close.
+        try (Connection c = DriverManager.getConnection(url, props)) {
+            c.setAutoCommit(false);
+            PreparedStatement read = c.prepareStatement("SELECT n FROM accounts, generate_series(1, 50) n WHERE accounts.id = ?");
+            read.setFetchSize(10);
+            read.setLong(1, k0);
+            int rows = 0;
+            try (ResultSet rs = read.executeQuery()) {
+                while (rs.next()) {
+                    rows++;
+                    update(c, k1, 20 + rs.getInt(1), null);
+                }
+            }
+            c.commit();
+            report("a cursor on one shard while writing to another", rows == 50 && balance(c, k1) == 70, rows + " rows, balance " + balance(c, k1));
+            update(c, k1, 20, null);
+            c.commit();
+        }
         // autosave=always: pgjdbc puts a savepoint in the group of every statement and rolls back to it after an
         // error, so the transaction goes on; the failed statement (a duplicate id on shard 1) undoes nothing else.
         Properties autosave = new Properties();
