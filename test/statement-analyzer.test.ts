@@ -199,6 +199,16 @@ t.test('transactions', async (t) => {
   t.match(analyzeStatement("ROLLBACK PREPARED 'g1'"), { tx: 'rollback_prepared' })
 })
 
+t.test('SQL cursors: the name each DECLARE, FETCH, MOVE and CLOSE uses', async (t) => {
+  t.same(analyzeStatement('DECLARE "Batch" NO SCROLL CURSOR FOR SELECT * FROM users WHERE id = 1').cursor, { use: 'declare', name: 'Batch' })
+  t.match(analyzeStatement('DECLARE c CURSOR FOR SELECT * FROM users WHERE id = 1'), { tables: [{ name: 'users' }] }, 'DECLARE routes by its query')
+  t.same(analyzeStatement('FETCH FORWARD 10 FROM C').cursor, { use: 'fetch', name: 'c' })
+  t.same(analyzeStatement('MOVE 5 IN c').cursor, { use: 'fetch', name: 'c' })
+  t.same(analyzeStatement('CLOSE c').cursor, { use: 'close', name: 'c' })
+  t.same(analyzeStatement('CLOSE ALL').cursor, { use: 'close', name: null })
+  t.equal(analyzeStatement('SELECT 1').cursor, undefined)
+})
+
 t.test('session effects', async (t) => {
   const effects = (sql: string) => analyzeStatement(sql).session
   t.same(effects("SET application_name = 'x'"), [{ kind: 'set', name: 'application_name', local: false, text: "SET application_name = 'x'" }])

@@ -86,6 +86,8 @@ export class Session implements TrackerOwner {
   private copyIn: CopyInFanout | null = null
   /** Named portals bound in a transaction that may span shards: the shard whose connection holds each. */
   private readonly portalShards = new Map<string, { shard: number; role: Role }>()
+  /** SQL cursors declared in a transaction that may span shards: the shard where each was declared. */
+  private readonly cursorShards = new Map<string, { shard: number; role: Role }>()
   /** Portals the proxy answers itself: what their Execute does, and its command tag. */
   private readonly localPortals = new Map<string, () => string | Promise<string>>()
   /** The portal of a COMMIT that ends a transaction across shards (extended protocol): its Execute commits. */
@@ -941,6 +943,14 @@ export class Session implements TrackerOwner {
   private route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): Route {
     const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
     if (unreliable) return unreliable
+    const cursor = analyzed.plan?.cursor
+    if (cursor && cursor.use !== 'declare') {
+      const home = this.cursorHome(cursor.name, cursor.use === 'close')
+      if (home) {
+        this.services.metrics.route('single')
+        return { kind: 'shard', shard: home.shard, role: home.role, reason: `cursor ${cursor.name} was declared there` }
+      }
+    }
     const a = this.attached
     const inServerTx = a !== null && a.conn.tracker.status !== 'I'
     const ctx: RoutingContext = {
@@ -954,8 +964,23 @@ export class Session implements TrackerOwner {
       searchPath: this.searchPath(),
     }
     const route = this.services.route(analyzed, param, ctx)
+    if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && this.mayJoinShards) this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role })
     this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' ? 'scatter' : route.kind)
     return route
+  }
+
+  /**
+   * In a transaction across shards, a SQL cursor lives on the shard where it was declared (psycopg's named
+   * cursors read one shard while the transaction writes another): FETCH, MOVE and CLOSE go back there.
+   * `closing` forgets it (CLOSE ALL forgets every one).
+   */
+  private cursorHome(name: string | null, closing: boolean): { shard: number; role: Role } | undefined {
+    const home = name === null ? undefined : this.cursorShards.get(name)
+    if (closing) {
+      if (name === null) this.cursorShards.clear()
+      else this.cursorShards.delete(name)
+    }
+    return home && this.lease.inTransaction(home.shard) ? home : undefined
   }
 
   /**
@@ -1350,6 +1375,7 @@ export class Session implements TrackerOwner {
     this.lease.endAside(committed ? 'COMMIT' : 'ROLLBACK')
     this.opening.end()
     this.portalShards.clear()
+    this.cursorShards.clear()
     this.pendingBegin = null
     this.followBegin = []
     this.txReadOnly = false

@@ -195,6 +195,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if (tx.chain === true) plan.txChain = true
     return plan
   }
+  const cursor = cursorOf(stmt)
+  if (cursor !== undefined) plan.cursor = cursor
   const set = asNode(stmt, 'VariableSetStmt')
   if (set !== undefined) {
     plan.kind = 'set'
@@ -404,6 +406,17 @@ function ddlTargets(stmt: Node): TableRef[] {
     if (isRangeVar(rv)) targets.push(tableRefOf(rv))
   }
   return targets
+}
+
+/** The SQL cursor a DECLARE creates, a FETCH or MOVE reads, or a CLOSE ends. */
+function cursorOf(stmt: Node): StatementPlan['cursor'] {
+  const declare = asNode(stmt, 'DeclareCursorStmt')
+  if (declare?.portalname !== undefined) return { use: 'declare', name: declare.portalname }
+  const fetch = asNode(stmt, 'FetchStmt')
+  if (fetch?.portalname !== undefined) return { use: 'fetch', name: fetch.portalname }
+  const close = asNode(stmt, 'ClosePortalStmt')
+  if (close !== undefined) return { use: 'close', name: close.portalname ?? null }
+  return undefined
 }
 
 function commandTagOf(tag: string, stmt: Node): string {

@@ -212,6 +212,8 @@ export interface StatementPlan {
   copy?: CopyShape
   /** SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name as the server compares it (folded unless quoted). */
   savepoint?: string
+  /** DECLARE, FETCH/MOVE and CLOSE: the SQL cursor's name as the server compares it (null: CLOSE ALL). */
+  cursor?: { use: 'declare' | 'fetch' | 'close'; name: string | null }
   /** The CommandComplete tag the statement produces when it succeeds, for answers the proxy makes itself. */
   commandTag: string
   /** Every relation the statement reads or writes (CTE names excluded). */

@@ -76,3 +76,16 @@ with psycopg.connect(conninfo, prepare_threshold=0) as conn:
     got = balances(conn)
     conn.commit()
     report("a nested block rolled back undoes its writes on every shard", got == [(12,), (21,), None], got)
+
+    # a named (server-side) cursor over shard 0 read 10 rows at a time, while each row updates shard 1
+    n = 0
+    with conn.transaction():
+        with conn.cursor(name="batches") as cur:
+            cur.itersize = 10
+            cur.execute("SELECT g FROM accounts, generate_series(1, 50) g WHERE accounts.id = %s", (k0,))
+            for (g,) in cur:
+                n += 1
+                conn.execute("UPDATE accounts SET balance = %s WHERE id = %s", (g, k1))
+    got = balances(conn)
+    conn.commit()
+    report("a named cursor on one shard while writing to another", n == 50 and got == [(12,), (50,), None], f"{n} rows, {got}")
