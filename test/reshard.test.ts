@@ -299,6 +299,7 @@ t.test('a client whose Parse came before RESHARD routes its Bind by the new map'
   const early = await raw.until('Z', 700)
   t.same(early.map((m) => m.type), [], 'the INSERT waits while the rows move')
   t.equal((await metric('pgshard_clients_held')).get('{}'), 1, 'pgshard_clients_held shows the client held')
+  t.same([...app.proxy.sessions].filter((s) => s.state === 'held').map((s) => s.identity.user.name), [RAW_USER], 'SHOW CLIENTS and pgshard_clients say held')
 
   await locker.query('COMMIT')
   await resharding

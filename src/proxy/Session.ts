@@ -181,7 +181,9 @@ export class Session implements TrackerOwner {
     return this.lease.attached
   }
 
-  get state(): 'active' | 'idle' | 'waiting' {
+  /** `held`: at the routing gate (RESHARD, a planned switchover); `waiting`: queued for a server connection. */
+  get state(): 'active' | 'idle' | 'waiting' | 'held' {
+    if (this.parked) return 'held'
     if (this.attached) return 'active'
     return this.running ? 'waiting' : 'idle'
   }

@@ -29,7 +29,7 @@ export const showClients: AdminCommand = {
       const sock = s.client as TLSSocket
       const conn = s.serverConnection
       const state = s.state
-      const waitedUs = state === 'waiting' ? (now - s.lastActivityAt) * 1000 : 0
+      const waitedUs = state === 'waiting' || state === 'held' ? (now - s.lastActivityAt) * 1000 : 0
       return [
         'C',
         s.identity.user.name,
