@@ -71,3 +71,19 @@ t.test('a simple Query after a statement on several shards, before the group’s
   raw.send(encodeQuery('SELECT 1'))
   t.ok((await raw.until('Z')).some((m) => m.type === 'D'), 'the session goes on')
 })
+
+t.test('an Execute with a row limit (pgjdbc batches ask for one row) of a write on several shards without RETURNING', async (t) => {
+  const [j0, j1] = [keyOn(0, 2000), keyOn(1, 2000)]
+  const raw = await RawClient.login(fx.port, 'app')
+  t.teardown(() => raw.end())
+  const execute = async (sql: string) => {
+    raw.send(Buffer.concat([encodeParse('', sql, []), encodeBind('', '', [], [], []), encodeExecute('', 1), SYNC]))
+    return raw.until('Z')
+  }
+  const insert = await execute(`INSERT INTO items (id, qty) VALUES (${j0}, 1), (${j1}, 1)`)
+  t.same(insert.map((m) => m.type), ['1', '2', 'C', 'Z'], 'runs: the limit does not matter to a write that answers no rows (refused before)')
+  t.same([await qty(j0), await qty(j1)], [1, 1], 'both rows written')
+  const returning = await execute(`UPDATE items SET qty = 2 WHERE id IN (${j0}, ${j1}) RETURNING id`)
+  t.match(errorFields(returning.find((m) => m.type === 'E')!.body), { code: '0A000', message: /fetching part of a result/ }, 'with RETURNING the limit would cut the rows: refused')
+  t.same([await qty(j0), await qty(j1)], [1, 1], 'and nothing changed')
+})

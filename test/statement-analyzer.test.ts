@@ -199,6 +199,14 @@ t.test('transactions', async (t) => {
   t.match(analyzeStatement("ROLLBACK PREPARED 'g1'"), { tx: 'rollback_prepared' })
 })
 
+t.test('a write that answers with rows (RETURNING) and one that does not', async (t) => {
+  t.equal(analyzeStatement('INSERT INTO users (id) VALUES (1) RETURNING id').returning, true)
+  t.equal(analyzeStatement('UPDATE users SET name = 1 WHERE id = 2 RETURNING *').returning, true)
+  t.equal(analyzeStatement('DELETE FROM users WHERE id = 2 RETURNING id').returning, true)
+  t.equal(analyzeStatement('INSERT INTO users (id) VALUES (1)').returning, undefined)
+  t.equal(analyzeStatement('DELETE FROM users WHERE id = 2').returning, undefined)
+})
+
 t.test('SQL cursors: the name each DECLARE, FETCH, MOVE and CLOSE uses', async (t) => {
   t.same(analyzeStatement('DECLARE "Batch" NO SCROLL CURSOR FOR SELECT * FROM users WHERE id = 1').cursor, { use: 'declare', name: 'Batch' })
   t.match(analyzeStatement('DECLARE c CURSOR FOR SELECT * FROM users WHERE id = 1'), { tables: [{ name: 'users' }] }, 'DECLARE routes by its query')

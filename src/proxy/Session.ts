@@ -694,7 +694,10 @@ export class Session implements TrackerOwner {
       return this.commitInGroup(commit.plan)
     }
     if (this.multi && this.multi.bind.portal === portal) {
-      if (maxRows > 0)
+      // pgjdbc asks for one row of the statements whose results it ignores (a batch): a write without
+      // RETURNING answers none, so the limit does not matter.
+      const plan = this.multi.analyzed.plan
+      if (maxRows > 0 && (plan === null || plan.kind === 'select' || plan.returning === true))
         return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
       this.multi.shape.execute = true
       return

@@ -174,6 +174,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
   const dml = DML_KINDS[tag]
   if (dml !== undefined) {
     plan.kind = dml
+    const target = asNode(stmt, 'InsertStmt') ?? asNode(stmt, 'UpdateStmt') ?? asNode(stmt, 'DeleteStmt') ?? asNode(stmt, 'MergeStmt')
+    if ((target?.returningClause?.exprs?.length ?? 0) > 0) plan.returning = true
     const insert = asNode(stmt, 'InsertStmt')
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows

@@ -227,6 +227,8 @@ export interface StatementPlan {
   /** Equality pins found in WHERE / JOIN ON / VALUES, propagated through key = key joins. */
   pins: ColumnPin[]
   insert?: InsertRows
+  /** INSERT/UPDATE/DELETE … RETURNING: the write answers with rows. */
+  returning?: boolean
   /**
    * For `PREPARE name AS query`: the plan of the query, whose $n are EXECUTE's arguments. An EXECUTE must be
    * routed by it (with the execute effect's args), not by the EXECUTE text, which names no table.
