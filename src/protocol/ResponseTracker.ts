@@ -104,6 +104,8 @@ export class ResponseTracker implements BackendHandler {
   status: TxStatus = 'I'
   /** An error of the proxy's own request that the client is told of at its next failing request (carryError). */
   private carried: Buffer | null = null
+  /** An extended-protocol request failed: the server skips what comes before the next Sync. */
+  private skipping = false
 
   attach(owner: TrackerOwner | null): void {
     this.owner = owner
@@ -134,6 +136,11 @@ export class ResponseTracker implements BackendHandler {
   }
 
   push(p: Pending): void {
+    // Sent after the server's error, before its Sync: the server skips it, nothing will answer.
+    if (this.skipping && EXTENDED.has(p.expect)) {
+      p.done?.(false)
+      return
+    }
     this.queue.push(p)
     if (this.pending === 1) this.emitSynthesized()
   }
@@ -207,6 +214,7 @@ export class ResponseTracker implements BackendHandler {
         return this.onErrorResponse(p, body!)
       case T.readyForQuery: {
         this.status = String.fromCharCode(body![0]) as TxStatus
+        this.skipping = false
         if (this.status === 'I') this.carried = null
         const forwarded = p?.mode !== 'suppress'
         if (p && (p.expect === Expect.Sync || p.expect === Expect.Query || p.expect === Expect.FunctionCall)) {
@@ -255,6 +263,7 @@ export class ResponseTracker implements BackendHandler {
       return
     }
     // The server now skips every request up to the next Sync: those get no reply.
+    this.skipping = true
     this.pop(false)
     for (let q = this.current(); q && q.expect !== Expect.Sync; q = this.current()) {
       this.pop(false)

@@ -9,6 +9,9 @@ import {
   decodeQuery,
   decodeTarget,
   encodeQuery,
+  encodeBind,
+  encodeExecute,
+  encodeParse,
   encodeTarget,
   renameBind,
   renameParse,
@@ -64,6 +67,8 @@ import { TransactionOpening } from './TransactionOpening.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
 const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
+/** Turns a pipeline's implicit transaction into a regular one (beginImplicitTransaction), as unnamed messages. */
+const IMPLICIT_BEGIN = Buffer.concat([encodeParse('', 'BEGIN', []), encodeBind('', '', [], [], []), encodeExecute('', 0)])
 
 /**
  * One client, from log-in to disconnect. Reads the client's messages in order, decides for each statement
@@ -86,6 +91,8 @@ export class Session implements TrackerOwner {
   private copyIn: CopyInFanout | null = null
   /** Named portals bound in a transaction that may span shards: the shard whose connection holds each. */
   private readonly portalShards = new Map<string, { shard: number; role: Role }>()
+  /** A pipeline outside a transaction became one across shards (beginImplicitTransaction): it ends at Sync. */
+  private implicitTransaction = false
   /** SQL cursors declared in a transaction that may span shards: the shard where each was declared. */
   private readonly cursorShards = new Map<string, { shard: number; role: Role }>()
   /** Portals the proxy answers itself: what their Execute does, and its command tag. */
@@ -316,7 +323,7 @@ export class Session implements TrackerOwner {
     if (this.multi && frame.type === FE.flush) return
     switch (frame.type) {
       case FE.query:
-        return this.group.open || this.multi ? this.queryInGroup(frame) : this.onQuery(frame)
+        return this.group.open || this.multi || this.implicitTransaction ? this.queryInGroup(frame) : this.onQuery(frame)
       case FE.parse:
         return this.onParse(frame)
       case FE.bind:
@@ -360,6 +367,8 @@ export class Session implements TrackerOwner {
    * own ReadyForQuery.
    */
   private async queryInGroup(frame: Frame): Promise<void> {
+    // A Query ends a pipeline's implicit transaction, as on one server.
+    if (this.implicitTransaction) await this.endImplicitTransaction(false)
     if (this.multi) {
       // Its reply comes at Sync, after the Query's: failed instead, and the Query skipped as after any error.
       this.multi = null
@@ -595,6 +604,8 @@ export class Session implements TrackerOwner {
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     if (route.role !== 'replica') this.notRetryable()
+    if (this.implicitTransaction && stmt.plan?.kind === 'transaction')
+      return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${stmt.plan.commandTag} inside a pipeline that runs on several shards outside a transaction is not supported`, { hint: 'Begin the transaction before the pipeline, or send a Sync first.' }))
     // postgres.js, pgjdbc and psycopg send their savepoints this way: they must reach every shard as in a Query.
     if (stmt.plan && this.shapeOpenTransaction(stmt.plan, stmt.text)) await this.runAside(stmt.text)
     let conn = this.group.conn
@@ -605,6 +616,8 @@ export class Session implements TrackerOwner {
           this.txStatus = 'E'
           return
         }
+      } else if (this.group.bound && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction()) {
+        if (!(await this.beginImplicitTransaction(conn))) return
       } else if (!this.group.leaveServer())
         return this.group.refuse(
           new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
@@ -783,6 +796,7 @@ export class Session implements TrackerOwner {
 
   private async onSync(): Promise<void> {
     this.commitPortal = null
+    if (this.implicitTransaction) return this.endImplicitTransaction(true)
     if (this.group.skipToSync) {
       this.group.end()
       this.multi = null
@@ -1071,6 +1085,76 @@ export class Session implements TrackerOwner {
   private get mayJoinShards(): boolean {
     const spans = this.txReadOnly || this.services.config().sharding.cross_shard_transactions === 'two_phase'
     return spans && !this.sessionMode && !this.pinnedBy && (this.opening.active || this.pendingBegin !== null)
+  }
+
+  /**
+   * Outside a transaction, with two-phase commit on: a pipeline may become a transaction across shards, when
+   * what it ran so far ran on a primary (a replica cannot take part in two-phase commit).
+   */
+  private mayBecomeTransaction(): boolean {
+    const twoPhase = this.services.config().sharding.cross_shard_transactions === 'two_phase'
+    return twoPhase && !this.sessionMode && !this.pinnedBy && this.txStatus === 'I' && this.pendingBegin === null && !this.opening.active && this.attached?.placement.role === 'primary'
+  }
+
+  /**
+   * A pipeline outside a transaction (pgjdbc's executeBatch, psycopg's executemany) goes on to another shard.
+   * Postgres runs a pipeline as one implicit transaction, all or nothing at its Sync; a BEGIN on the connection
+   * it ran on so far turns that into a regular transaction (what ran stays in it, uncommitted), and the pipeline
+   * goes on as a transaction across shards that ends at the client's Sync (endImplicitTransaction). False when
+   * the part so far failed: the rest is skipped up to the Sync, as on one server.
+   */
+  private async beginImplicitTransaction(conn: ServerConnection): Promise<boolean> {
+    conn.unnamedOwner = null
+    let begun = false
+    conn.tracker.push({ expect: Expect.Parse, mode: 'suppress' })
+    conn.tracker.push({ expect: Expect.Bind, mode: 'suppress' })
+    conn.tracker.push({ expect: Expect.Execute, mode: 'suppress', done: (ok) => (begun = ok) })
+    conn.write(IMPLICIT_BEGIN)
+    this.opening.start('BEGIN', [])
+    this.implicitTransaction = true
+    this.txStatus = 'T'
+    // An implicit transaction that failed ends at the Sync (status I, not E): the BEGIN's own answer tells.
+    if ((await this.group.endPart((ok) => this.settlePortals(ok))) && begun) return true
+    this.group.skipToSync = true
+    this.txStatus = 'E'
+    return false
+  }
+
+  /**
+   * The end of a pipeline that became a transaction across shards, at the client's Sync (`sync`: answered with
+   * ReadyForQuery) or a Query: committed on every shard with two-phase commit if every statement succeeded, else
+   * rolled back everywhere, as one server ends an implicit transaction. A failed commit's error goes to the client.
+   */
+  private async endImplicitTransaction(sync: boolean): Promise<void> {
+    const multi = this.multi
+    this.multi = null
+    let failed = this.group.skipToSync
+    if (!failed && multi) {
+      if (await this.group.server()) this.group.leaveServer()
+      this.group.end()
+      await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
+    } else {
+      const conn = await this.group.server()
+      if (conn && !(await this.group.endPart((ok) => this.settlePortals(ok)))) failed = true
+    }
+    this.group.end()
+    this.localPortals.clear()
+    const parts = this.lease.transactionConnections()
+    failed ||= this.txStatus === 'E' || parts.length === 0 || parts.some((c) => c.tracker.status === 'E')
+    const out: Buffer[] = []
+    if (failed) {
+      const held = this.lease.takeTransaction()
+      await Promise.all(held.map((a) => callShard(a.conn, encodeQuery('ROLLBACK')).catch(() => null)))
+      for (const a of held) a.placement.pool.release(a.conn, true)
+      this.settingsUndo.onError()
+      this.services.metrics.transaction(false)
+      this.endTransaction(false)
+    } else {
+      const outcome = await this.endAcrossShards(this.analyze('COMMIT').plan!)
+      if (outcome.outcome !== 'committed') out.push(outcome.reply)
+    }
+    if (sync) out.push(readyForQuery('I'))
+    if (out.length > 0) this.emitAfterPending(Buffer.concat(out))
   }
 
   /** For the detector of deadlocks across shards: the connections of a transaction that holds several shards. */
@@ -1381,6 +1465,7 @@ export class Session implements TrackerOwner {
     this.opening.end()
     this.portalShards.clear()
     this.cursorShards.clear()
+    this.implicitTransaction = false
     this.pendingBegin = null
     this.followBegin = []
     this.txReadOnly = false

@@ -101,6 +101,26 @@ public class JdbcTwoPhase {
             report("autosave recovers from an error and commits across shards", state.equals("23505") && balance(c, k0) == 15 && balance(c, k1) == 22, "state " + state + ", balances " + balance(c, k0) + ", " + balance(c, k1));
             c.commit();
         }
+        // executeBatch in autocommit: one pipeline, one implicit transaction on a server; across shards all or
+        // nothing too. The second batch fails on shard 1 (division by zero): its update on shard 0 does not stay.
+        try (Connection c = DriverManager.getConnection(url, props)) {
+            try (PreparedStatement p = c.prepareStatement("UPDATE accounts SET balance = ? WHERE id = ?")) {
+                p.setInt(1, 16); p.setLong(2, k0); p.addBatch();
+                p.setInt(1, 23); p.setLong(2, k1); p.addBatch();
+                p.executeBatch();
+            }
+            boolean both = balance(c, k0) == 16 && balance(c, k1) == 23;
+            String state = "none";
+            try (PreparedStatement p = c.prepareStatement("UPDATE accounts SET balance = 100 / ? WHERE id = ?")) {
+                p.setInt(1, 1); p.setLong(2, k0); p.addBatch();
+                p.setInt(1, 0); p.setLong(2, k1); p.addBatch();
+                p.executeBatch();
+            } catch (SQLException e) {
+                state = e.getSQLState();
+            }
+            boolean none = balance(c, k0) == 16 && balance(c, k1) == 23;
+            report("an autocommit batch across shards is all or nothing", both && none && state.equals("22012"), "first batch " + both + ", the failed one left nothing " + none + ", state " + state);
+        }
     }
 
     static void insert(Connection c, long id, int balance, Integer code) throws SQLException {

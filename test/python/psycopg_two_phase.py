@@ -89,3 +89,29 @@ with psycopg.connect(conninfo, prepare_threshold=0) as conn:
     got = balances(conn)
     conn.commit()
     report("a named cursor on one shard while writing to another", n == 50 and got == [(12,), (50,), None], f"{n} rows, {got}")
+
+# executemany in autocommit: one pipeline, all or nothing across shards as on one server
+with psycopg.connect(conninfo, autocommit=True) as auto:
+    with auto.cursor() as cur:
+        cur.executemany("UPDATE accounts SET balance = %s WHERE id = %s", [(13, k0), (51, k1)])
+        both = balances(auto)
+        state = None
+        try:
+            cur.executemany("UPDATE accounts SET balance = 100 / %s WHERE id = %s", [(1, k0), (0, k1)])
+        except psycopg.Error as e:
+            state = e.sqlstate
+        after = balances(auto)
+    report("executemany in autocommit across shards is all or nothing", both == [(13,), (51,), None] and state == "22012" and after == both, f"{both} {state} {after}")
+
+    # an autocommit pipeline across shards that fails on the second shard, or on the first before it reaches
+    # the second: nothing stays, and the connection goes on
+    states = []
+    for steps in ([(14, k0, 1), (0, k1, 0), (15, k0, 1)], [(0, k0, 0), (52, k1, 1)]):
+        try:
+            with auto.pipeline():
+                for balance, key, divisor in steps:
+                    auto.execute("UPDATE accounts SET balance = %s / %s WHERE id = %s", (balance * max(divisor, 1), divisor, key))
+        except psycopg.Error as e:
+            states.append(e.sqlstate)
+    after = balances(auto)
+    report("an autocommit pipeline across shards that fails leaves nothing", states == ["22012", "22012"] and after == [(13,), (51,), None], f"{states} {after}")
