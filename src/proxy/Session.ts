@@ -93,6 +93,8 @@ export class Session implements TrackerOwner {
   private readonly portalShards = new Map<string, { shard: number; role: Role }>()
   /** A pipeline outside a transaction became one across shards (beginImplicitTransaction): it ends at Sync. */
   private implicitTransaction = false
+  /** Errors the proxy sent the client itself (emitError), to tell whether a statement it ran failed. */
+  private errorsSent = 0
   /** SQL cursors declared in a transaction that may span shards: the shard where each was declared. */
   private readonly cursorShards = new Map<string, { shard: number; role: Role }>()
   /** Portals the proxy answers itself: what their Execute does, and its command tag. */
@@ -594,12 +596,29 @@ export class Session implements TrackerOwner {
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, sources: stmt.sources, firstParam: stmt.firstParam, text: stmt.text }
+    // Another statement after one on several shards (pgjdbc's rewritten batch): the pipeline becomes a transaction.
+    if (this.multi && this.multi.shape.execute && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction()) {
+      this.pendingBegin = 'BEGIN'
+      this.implicitTransaction = true
+      this.txStatus = 'T'
+      if (!(await this.runMultiNow())) return
+    }
     const route = this.route(analyzed, (n) => bindParam(stmt, b, n))
     if (route.kind === 'error') return this.group.refuse(routeError(route))
     if (this.multi) return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
     if (route.kind !== 'shard') {
-      if (this.group.conn && !this.group.leaveServer())
-        return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+      if (this.group.conn && !this.group.leaveServer()) {
+        const upgrade = this.group.bound && !this.mayJoinShards && this.mayBecomeTransaction() && this.attached?.placement.role === 'primary'
+        if (!this.group.bound || (!this.mayJoinShards && !upgrade))
+          return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+        // In a transaction across shards (or a pipeline becoming one), what ran so far ends on its shard first.
+        if (upgrade) {
+          if (!(await this.beginImplicitTransaction(this.group.conn))) return
+        } else if (!(await this.group.endPart((ok) => this.settlePortals(ok)))) {
+          this.txStatus = 'E'
+          return
+        }
+      }
       this.multi = { route, analyzed, stmt, bind: b, shape: { describe: false, execute: false } }
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
@@ -616,7 +635,7 @@ export class Session implements TrackerOwner {
           this.txStatus = 'E'
           return
         }
-      } else if (this.group.bound && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction()) {
+      } else if (this.group.bound && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction() && this.attached?.placement.role === 'primary') {
         if (!(await this.beginImplicitTransaction(conn))) return
       } else if (!this.group.leaveServer())
         return this.group.refuse(
@@ -713,6 +732,7 @@ export class Session implements TrackerOwner {
       if (maxRows > 0 && (plan === null || plan.kind === 'select' || plan.returning === true))
         return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
       this.multi.shape.execute = true
+      if (this.mayJoinShards) return this.runMultiNow().then(() => undefined)
       return
     }
     return this.addForPortal(portal, {
@@ -948,6 +968,7 @@ export class Session implements TrackerOwner {
   }
 
   private emitError(err: PgError): void {
+    this.errorsSent++
     this.services.metrics.error(err.code)
     this.emitAfterPending(errorResponse(err))
   }
@@ -1088,12 +1109,30 @@ export class Session implements TrackerOwner {
   }
 
   /**
-   * Outside a transaction, with two-phase commit on: a pipeline may become a transaction across shards, when
-   * what it ran so far ran on a primary (a replica cannot take part in two-phase commit).
+   * Outside a transaction, with two-phase commit on: a pipeline may become a transaction across shards (when what
+   * it ran so far ran on a primary: a replica cannot take part in two-phase commit).
    */
   private mayBecomeTransaction(): boolean {
     const twoPhase = this.services.config().sharding.cross_shard_transactions === 'two_phase'
-    return twoPhase && !this.sessionMode && !this.pinnedBy && this.txStatus === 'I' && this.pendingBegin === null && !this.opening.active && this.attached?.placement.role === 'primary'
+    return twoPhase && !this.sessionMode && !this.pinnedBy && this.txStatus === 'I' && this.pendingBegin === null && !this.opening.active
+  }
+
+  /**
+   * In a transaction that may span shards, a statement on several shards runs at its Execute, on the
+   * transaction's connections, so that the pipeline goes on after it. False when it failed: the rest of the
+   * group is skipped up to Sync, as after a server's error.
+   */
+  private async runMultiNow(): Promise<boolean> {
+    const multi = this.multi!
+    this.multi = null
+    if (await this.group.server()) this.group.leaveServer()
+    this.group.end()
+    const errors = this.errorsSent
+    await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
+    if (this.txStatus !== 'E' && this.errorsSent === errors) return true
+    this.txStatus = 'E'
+    this.group.skipToSync = true
+    return false
   }
 
   /**

@@ -121,6 +121,35 @@ public class JdbcTwoPhase {
             boolean none = balance(c, k0) == 16 && balance(c, k1) == 23;
             report("an autocommit batch across shards is all or nothing", both && none && state.equals("22012"), "first batch " + both + ", the failed one left nothing " + none + ", state " + state);
         }
+        // reWriteBatchedInserts: 100 rows become multi-row INSERTs of 64, 32 and 4 rows, each on both shards, in
+        // one pipeline. Then the same with a duplicate id last: nothing of that batch stays.
+        Properties rewrite = new Properties();
+        rewrite.putAll(props);
+        rewrite.setProperty("reWriteBatchedInserts", "true");
+        try (Connection c = DriverManager.getConnection(url, rewrite)) {
+            Long[] ids = new Long[100];
+            for (int i = 0; i < 100; i++) ids[i] = 5_000_000L + i;
+            long stored = -1, after = -1;
+            String state = "none";
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO accounts (id, balance) VALUES (?, ?)")) {
+                for (long id : ids) { p.setLong(1, id); p.setInt(2, 1); p.addBatch(); }
+                p.executeBatch();
+                stored = countOf(c, ids);
+                for (int i = 0; i < 100; i++) { p.setLong(1, 6_000_000L + i); p.setInt(2, 1); p.addBatch(); }
+                p.setLong(1, ids[0]); p.setInt(2, 1); p.addBatch();
+                p.executeBatch();
+            } catch (SQLException e) {
+                state = e.getSQLState();
+            }
+            Long[] failed = new Long[100];
+            for (int i = 0; i < 100; i++) failed[i] = 6_000_000L + i;
+            after = countOf(c, failed);
+            try (PreparedStatement d = c.prepareStatement("DELETE FROM accounts WHERE id = ANY(?)")) {
+                d.setArray(1, c.createArrayOf("bigint", ids));
+                d.executeUpdate();
+            }
+            report("a rewritten batch across shards is all or nothing", stored == 100 && after == 0 && state.equals("23505"), stored + " rows stored, " + after + " of the failed batch, state " + state);
+        }
     }
 
     static void insert(Connection c, long id, int balance, Integer code) throws SQLException {
@@ -140,6 +169,17 @@ public class JdbcTwoPhase {
             else p.setInt(2, code);
             p.setLong(3, id);
             p.executeUpdate();
+        }
+    }
+
+    /** How many of these ids have a row (a read of every shard). */
+    static long countOf(Connection c, Long[] ids) throws SQLException {
+        try (PreparedStatement p = c.prepareStatement("SELECT count(*) FROM accounts WHERE id = ANY(?)")) {
+            p.setArray(1, c.createArrayOf("bigint", ids));
+            try (ResultSet rs = p.executeQuery()) {
+                rs.next();
+                return rs.getLong(1);
+            }
         }
     }
 
