@@ -590,8 +590,14 @@ export class Session implements TrackerOwner {
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     this.localPortals.delete(b.portal)
-    // A COMMIT across shards runs at its Execute, from the proxy; not after a statement bound in the same group.
-    if (stmt.plan && !this.group.bound && !this.multi && this.commitsAcrossShards(stmt.plan)) {
+    // A COMMIT across shards runs at its Execute, from the proxy. After other statements of its pipeline
+    // (psycopg's commit() in pipeline mode), what ran before it ends on its server first, with a Sync of the
+    // proxy's own (which ends no transaction); if that failed, the COMMIT is skipped as a server would skip it.
+    if (stmt.plan && !this.multi && this.commitsAcrossShards(stmt.plan)) {
+      if (this.group.bound && !(await this.group.endPart((ok) => this.settlePortals(ok)))) {
+        this.txStatus = 'E'
+        return
+      }
       this.commitPortal = { name: b.portal, plan: stmt.plan }
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
@@ -1262,8 +1268,9 @@ export class Session implements TrackerOwner {
     if (this.txReadOnly) return null
     if (plan.multiStatementTx) return refuse('a transaction statement among other statements in one query')
     if (plan.tx === 'prepare_transaction') return refuse('PREPARE TRANSACTION')
-    // A COMMIT by itself runs two-phase commit (commitsAcrossShards); one of an aborted transaction rolls back.
-    if (plan.tx === 'commit' && this.txStatus === 'T') return refuse('COMMIT after other statements before one Sync')
+    // A COMMIT runs two-phase commit (commitsAcrossShards), one of an aborted transaction rolls back; what is left
+    // is one bound while a statement on several shards of its pipeline still waits for its Execute.
+    if (plan.tx === 'commit' && this.txStatus === 'T') return refuse('a COMMIT bound before the statement ahead of it ran')
     return null
   }
 

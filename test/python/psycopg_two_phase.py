@@ -15,6 +15,24 @@ def report(name, ok, detail=""):
     print(json.dumps({"check": name, "ok": bool(ok), "detail": str(detail)}), flush=True)
 
 
+def failing_pipeline(conn, statements, commit=False):
+    """Runs the statements in one pipeline ending with a sync, or with commit() inside it; returns the SQLSTATE it
+    failed with, after rolling back."""
+    state = None
+    try:
+        with conn.pipeline() as p:
+            for sql, args in statements:
+                conn.execute(sql, args)
+            if commit:
+                conn.commit()
+            else:
+                p.sync()
+    except psycopg.Error as e:
+        state = e.sqlstate
+    conn.rollback()
+    return state
+
+
 def balances(conn):
     return [conn.execute("SELECT balance FROM accounts WHERE id = %s", (k,)).fetchone() for k in (k0, k1, k1b)]
 
@@ -40,15 +58,7 @@ with psycopg.connect(conninfo, prepare_threshold=0) as conn:
     report("pipeline across shards", got == [(11,), (21,), None], got)
 
     # an error in the part for the first shard: the rest of the pipeline is skipped, as on one server
-    state = None
-    try:
-        with conn.pipeline() as p:
-            conn.execute("INSERT INTO accounts (id, balance) VALUES (%s, 1)", (k0,))
-            conn.execute("UPDATE accounts SET balance = 99 WHERE id = %s", (k1,))
-            p.sync()
-    except psycopg.Error as e:
-        state = e.sqlstate
-    conn.rollback()
+    state = failing_pipeline(conn, [("INSERT INTO accounts (id, balance) VALUES (%s, 1)", (k0,)), ("UPDATE accounts SET balance = 99 WHERE id = %s", (k1,))])
     got = balances(conn)
     conn.commit()
     report("an error in a pipeline across shards skips the rest", state == "23505" and got == [(11,), (21,), None], f"{state} {got}")
@@ -89,6 +99,19 @@ with psycopg.connect(conninfo, prepare_threshold=0) as conn:
     got = balances(conn)
     conn.commit()
     report("a named cursor on one shard while writing to another", n == 50 and got == [(12,), (50,), None], f"{n} rows, {got}")
+
+    # commit() inside the pipeline: the COMMIT comes before the pipeline's Sync, after statements on both shards;
+    # then the same with a failing statement: the COMMIT is skipped and nothing stays
+    with conn.pipeline():
+        conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = %s", (k0,))
+        conn.execute("UPDATE accounts SET balance = balance - 1 WHERE id = %s", (k1,))
+        conn.commit()
+    committed = balances(conn)
+    conn.commit()
+    state = failing_pipeline(conn, [("UPDATE accounts SET balance = 0 WHERE id = %s", (k0,)), ("UPDATE accounts SET balance = 1 / 0 WHERE id = %s", (k1,))], commit=True)
+    got = balances(conn)
+    conn.commit()
+    report("commit inside a pipeline across shards", committed == [(13,), (49,), None] and state == "22012" and got == committed, f"{committed} {state} {got}")
 
 # executemany in autocommit: one pipeline, all or nothing across shards as on one server
 with psycopg.connect(conninfo, autocommit=True) as auto:
