@@ -603,7 +603,8 @@ export class Session implements TrackerOwner {
     }
     const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, sources: stmt.sources, firstParam: stmt.firstParam, text: stmt.text }
     // Another statement after one on several shards (pgjdbc's rewritten batch): the pipeline becomes a transaction.
-    if (this.multi && this.multi.shape.execute && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction()) {
+    const pending = this.multi
+    if (pending && pending.shape.execute && (!('role' in pending.route) || pending.route.role === 'primary') && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction()) {
       this.pendingBegin = 'BEGIN'
       this.implicitTransaction = true
       this.txStatus = 'T'
