@@ -612,12 +612,12 @@ export class Session implements TrackerOwner {
     }
     const route = this.route(analyzed, (n) => bindParam(stmt, b, n))
     if (route.kind === 'error') return this.group.refuse(routeError(route))
-    if (this.multi) return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+    if (this.multi) return this.group.refuse(notAloneBetweenSyncs())
     if (route.kind !== 'shard') {
       if (this.group.conn && !this.group.leaveServer()) {
         const upgrade = this.group.bound && !this.mayJoinShards && this.mayBecomeTransaction() && this.attached?.placement.role === 'primary'
         if (!this.group.bound || (!this.mayJoinShards && !upgrade))
-          return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs'))
+          return this.group.refuse(notAloneBetweenSyncs())
         // In a transaction across shards (or a pipeline becoming one), what ran so far ends on its shard first.
         if (upgrade) {
           if (!(await this.beginImplicitTransaction(this.group.conn))) return
@@ -647,7 +647,7 @@ export class Session implements TrackerOwner {
       } else if (!this.group.leaveServer())
         return this.group.refuse(
           new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
-            hint: 'Send a Sync between statements for different shards.',
+            hint: `Send a Sync between statements for different shards${PIPELINE_HINT}`,
           }),
         )
       conn = null
@@ -1760,6 +1760,13 @@ function shapesTransaction(e: SessionEffect): boolean {
 }
 
 let nextSerial = 0
+
+/** How a pipeline across shards can run as one transaction, for the refusals that say it cannot. */
+const PIPELINE_HINT = '; with sharding.cross_shard_transactions: two_phase, a pipeline whose statements run on primaries runs as one transaction across shards.'
+
+function notAloneBetweenSyncs(): PgError {
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs', { hint: `Send a Sync before and after it${PIPELINE_HINT}` })
+}
 
 /** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */
 const READ_AHEAD_LIMIT = 256 * 1024
