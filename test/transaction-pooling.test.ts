@@ -5,7 +5,7 @@ import net from 'node:net'
 import pg from 'pg'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
+import { FLUSH, SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
 import { decodeDataRow } from '../src/protocol/RowMessages.js'
 import { RawClient, errorFields } from './harness/RawClient.js'
 import { runCommand } from './harness/runCommand.js'
@@ -112,6 +112,14 @@ t.test('DEALLOCATE through the extended protocol (psycopg empties its cache so) 
   await t.rejects(b.query({ name: 'prep', text: 'PREPARE p AS SELECT 1' }), { code: '0A000', message: /SQL PREPARE through the extended protocol/ }, 'SQL PREPARE there is refused, not run under the client’s name')
 })
 
+/** A proxy with `app` and `trusty`, whom it trusts: a raw protocol client logs in as trusty without SCRAM. */
+function proxyWithTrusty(t: Test, poolSize: number): Promise<ProxyFixture> {
+  return startProxy(t, {
+    topology: { users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', password: 'trusty-pw' }] },
+    config: { pool: { size: poolSize }, users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', auth: 'trust', server_password: 'trusty-pw' }] },
+  })
+}
+
 /** Binds a statement name on a fresh connection that never prepared it: what the proxy answers. */
 async function rawBind(port: number, name: string): Promise<string> {
   const c = await RawClient.login(port, 'trusty')
@@ -154,10 +162,7 @@ t.test('session settings: one client’s never leak to another sharing its serve
 })
 
 t.test('a SET that Postgres undid (ROLLBACK, an aborted transaction, ROLLBACK TO, a failed pipeline) is undone in the proxy too', async (t) => {
-  const fx = await startProxy(t, {
-    topology: { users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', password: 'trusty-pw' }] },
-    config: { pool: { size: 2 }, users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', auth: 'trust', server_password: 'trusty-pw' }] },
-  })
+  const fx = await proxyWithTrusty(t, 2)
   const [a, b] = await connectedClients(t, { ...fx.pgOptions, user: 'trusty', password: undefined }, { ...fx.pgOptions, user: 'trusty', password: undefined })
   const raw = await RawClient.login(fx.port, 'trusty')
   t.teardown(() => raw.end())
@@ -454,10 +459,7 @@ t.test('SQL PREPARE / EXECUTE / DEALLOCATE in transaction pooling', async (t) =>
 })
 
 t.test('SQL PREPARE and protocol-level statements share one namespace, as in Postgres', async (t) => {
-  const fx = await startProxy(t, {
-    topology: { users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', password: 'trusty-pw' }] },
-    config: { pool: { size: 2 }, users: [{ name: 'app', password: APP_PASSWORD }, { name: 'trusty', auth: 'trust', server_password: 'trusty-pw' }] },
-  })
+  const fx = await proxyWithTrusty(t, 2)
   const c = new pg.Client(fx.pgOptions)
   await c.connect()
   t.teardown(() => c.end())
@@ -566,6 +568,30 @@ t.test('a cancel reaches a statement still waiting for a server connection, and 
   t.equal((await b.query('SELECT count(*)::int AS n FROM cancel_items')).rows[0].n, 20, 'B goes on across shards')
   await cancelRequest(fx.port, b)
   t.equal((await b.query('SELECT 1 AS one')).rows[0].one, 1, 'a cancel with nothing running changes nothing')
+})
+
+t.test('a client that leaves inside a pipeline, before its Sync, leaves nothing to the next client', async (t) => {
+  const fx = await proxyWithTrusty(t, 1)
+  const owner = new pg.Client(fx.pgOptions)
+  await owner.connect()
+  await owner.query('CREATE TABLE pipelined (id int)')
+  await owner.query('GRANT ALL ON pipelined TO trusty')
+  await owner.end()
+  // The same user as the leaving clients: the same pool, and so the same one server connection.
+  const next = new pg.Client({ host: '127.0.0.1', port: fx.port, user: 'trusty', database: 'app', query_timeout: 5000 } as pg.ClientConfig)
+  await next.connect()
+  t.teardown(() => next.end())
+  // Each leaves with its statement answered (a Flush) and no Sync: the server is still inside their group.
+  for (const [sql, until] of [['INSERT INTO pipelined VALUES (1)', 'C'], ['SELECT 1 / 0', 'E']] as const) {
+    const raw = await RawClient.login(fx.port, 'trusty')
+    raw.send(Buffer.concat([encodeParse('', sql, []), encodeBind('', '', [], [], []), encodeExecute('', 0), FLUSH]))
+    await raw.until(until)
+    raw.end()
+    await new Promise((r) => setTimeout(r, 200))
+    // Before, the one server connection went back to the pool as it was: the next client's statement committed
+    // the dead client's INSERT, or was skipped by a server waiting for the dead client's Sync (a timeout).
+    t.equal((await next.query('SELECT count(*)::int AS n FROM pipelined')).rows[0].n, 0, `after ${sql}: the next client is answered and no row stays`)
+  }
 })
 
 t.test('a client killed mid-transaction leaves a clean server connection', async (t) => {

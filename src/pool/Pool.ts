@@ -188,7 +188,9 @@ export class Pool {
   /** A connection no client holds: closed, reset, or made idle. */
   private settle(conn: ServerConnection, reset: boolean): void {
     const expired = this.options.maxLifetime > 0 && Date.now() - conn.createdAt > this.options.maxLifetime
-    if (this.closed || expired || this.stale.has(conn) || conn.closed || !conn.tracker.idle || conn.tracker.status !== 'I') {
+    // Not at a boundary (a transaction, or a pipeline without its Sync, whose writes a Sync would commit): closed,
+    // so the server rolls it back.
+    if (this.closed || expired || this.stale.has(conn) || conn.closed || !conn.tracker.idle || conn.tracker.status !== 'I' || conn.tracker.inGroup) {
       conn.terminate()
       this.pump()
       return

@@ -106,6 +106,11 @@ export class ResponseTracker implements BackendHandler {
   private carried: Buffer | null = null
   /** An extended-protocol request failed: the server skips what comes before the next Sync. */
   private skipping = false
+  /**
+   * Extended-protocol requests went to the server since the last Sync: it is inside their group (an implicit
+   * transaction not yet committed, or skipping after an error). Such a connection cannot be handed on.
+   */
+  inGroup = false
 
   attach(owner: TrackerOwner | null): void {
     this.owner = owner
@@ -136,6 +141,10 @@ export class ResponseTracker implements BackendHandler {
   }
 
   push(p: Pending): void {
+    if (p.mode !== 'synth') {
+      if (p.expect === Expect.Sync || p.expect === Expect.Query) this.inGroup = false
+      else if (EXTENDED.has(p.expect)) this.inGroup = true
+    }
     // Sent after the server's error, before its Sync: the server skips it, nothing will answer.
     if (this.skipping && EXTENDED.has(p.expect)) {
       p.done?.(false)
