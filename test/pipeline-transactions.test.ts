@@ -68,3 +68,14 @@ t.test('a transaction statement inside such a pipeline is refused and nothing st
   t.same(await onShards(), [[`${k0}:4`], [`${k1}:4`]])
   await settled(t)
 })
+
+t.test('a simple Query for the other shard right after a statement without its Sync: refused, and the statement rolled back', async (t) => {
+  raw.send(Buffer.concat([...set(k0, '6'), encodeQuery(`SELECT qty FROM items WHERE id = ${k1}`)]))
+  const reply = await raw.until('Z')
+  t.equal(types(reply), '1 2 C E ZI', 'the statement, then the refusal and ReadyForQuery, as for a failing Query')
+  t.match(errorFields(reply.find((m) => m.type === 'E')!.body), { code: '0A000', message: /another shard right after extended-protocol messages/ })
+  t.same(await onShards(), [[`${k0}:4`], [`${k1}:4`]], 'the statement before it did not stay, as when a Query fails inside a pipeline on one server')
+  raw.send(encodeQuery(`SELECT qty FROM items WHERE id = ${k1}`))
+  t.equal(types(await raw.until('Z')), 'T D C ZI', 'the client goes on')
+  await settled(t)
+})

@@ -152,6 +152,33 @@ const scenarios: Record<string, Step[]> = {
       ready: 6,
     },
   ],
+  // Extended messages without their Sync, then simple Queries: the server decides what the pipeline's implicit
+  // transaction becomes (a BEGIN keeps it open and ROLLBACK undoes it; another statement commits it).
+  'simple Queries after extended messages that have no Sync yet': [
+    { send: [encodeQuery('CREATE TABLE IF NOT EXISTS unsynced (x int)'), encodeQuery('TRUNCATE unsynced')], ready: 2 },
+    {
+      send: [
+        encodeParse('', 'INSERT INTO unsynced VALUES (1)', []),
+        encodeBind('', '', [], [], []),
+        encodeExecute('', 0),
+        encodeQuery('BEGIN'),
+        encodeQuery('ROLLBACK'),
+        encodeQuery('SELECT count(*) AS n FROM unsynced'),
+      ],
+      ready: 3,
+    },
+    {
+      send: [
+        encodeParse('', 'INSERT INTO unsynced VALUES (2)', []),
+        encodeBind('', '', [], [], []),
+        encodeExecute('', 0),
+        encodeQuery('SELECT 1 AS one'),
+        SYNC,
+        encodeQuery('SELECT count(*) AS n FROM unsynced'),
+      ],
+      ready: 3,
+    },
+  ],
   'a Bind to a statement that does not exist, and a duplicate Parse': [
     { send: [encodeBind('', 'nope', [], [], []), encodeExecute('', 0), SYNC], ready: 1 },
     { send: [encodeParse('dup', 'SELECT 1', []), encodeParse('dup', 'SELECT 2', []), SYNC], ready: 1 },

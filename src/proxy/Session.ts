@@ -376,9 +376,33 @@ export class Session implements TrackerOwner {
       this.multi = null
       return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a simple Query after a statement on several shards in the same extended-protocol group is not supported', { hint: 'Send a Sync before the Query.' }))
     }
-    await this.group.server()
+    const conn = await this.group.server()
+    // The server is still inside the group, with its implicit transaction open: the Query runs there, and the
+    // server decides what that transaction becomes (a BEGIN keeps it open, a ROLLBACK undoes it), as on one server.
+    if (conn?.tracker.inGroup) return this.queryOnGroupServer(conn, frame)
     this.group.end()
     return this.onQuery(frame)
+  }
+
+  /**
+   * A Query for the server whose pipeline it follows (queryInGroup). One that needs another shard is refused,
+   * and, as its error would on one server, aborts the pipeline's implicit transaction there.
+   */
+  private async queryOnGroupServer(conn: ServerConnection, frame: Frame): Promise<void> {
+    const analyzed = this.analyze(decodeQuery(frame.body))
+    this.stats.queries++
+    this.notRetryable()
+    const route = this.route(analyzed, (n) => literalParam(analyzed, n))
+    const tables = analyzed.plan?.tables.length ?? 0
+    if (tables > 0 && (route.kind !== 'shard' || route.shard !== this.attached?.placement.shard)) {
+      this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a simple Query for another shard right after extended-protocol messages without their Sync is not supported', { hint: 'Send a Sync before the Query.' }))
+      conn.tracker.push({ expect: Expect.Sync, mode: 'forward', done: (ok) => this.settlePortals(ok) })
+      this.group.end()
+      return this.send(conn, SYNC)
+    }
+    this.group.end()
+    conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
+    return this.send(conn, frame.raw)
   }
 
   private onQuery(frame: Frame): Promise<void> | void {
