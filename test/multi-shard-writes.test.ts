@@ -2,7 +2,7 @@
 // all or nothing, answering like one server: the summed count and every shard's RETURNING rows.
 import pg from 'pg'
 import t from 'tap'
-import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
+import { SYNC, encodeQuery, encodeUnnamedRun } from '../src/protocol/FrontendMessages.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { RawClient, errorFields } from './harness/RawClient.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
@@ -59,9 +59,7 @@ t.test('a simple Query after a statement on several shards, before the group’s
   await client.query(`INSERT INTO items (id, qty) VALUES (${j0}, 1), (${j1}, 1)`)
   const raw = await RawClient.login(fx.port, 'app')
   t.teardown(() => raw.end())
-  raw.send(encodeParse('', `UPDATE items SET qty = 5 WHERE id IN (${j0}, ${j1})`, []))
-  raw.send(encodeBind('', '', [], [], []))
-  raw.send(encodeExecute('', 0))
+  raw.send(encodeUnnamedRun(`UPDATE items SET qty = 5 WHERE id IN (${j0}, ${j1})`))
   raw.send(encodeQuery(`UPDATE items SET qty = 6 WHERE id = ${j0}`))
   raw.send(SYNC)
   const reply = await raw.until('Z')
@@ -77,7 +75,7 @@ t.test('an Execute with a row limit (pgjdbc batches ask for one row) of a write 
   const raw = await RawClient.login(fx.port, 'app')
   t.teardown(() => raw.end())
   const execute = async (sql: string) => {
-    raw.send(Buffer.concat([encodeParse('', sql, []), encodeBind('', '', [], [], []), encodeExecute('', 1), SYNC]))
+    raw.send(Buffer.concat([encodeUnnamedRun(sql, 1), SYNC]))
     return raw.until('Z')
   }
   const insert = await execute(`INSERT INTO items (id, qty) VALUES (${j0}, 1), (${j1}, 1)`)

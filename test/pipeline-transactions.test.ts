@@ -3,7 +3,7 @@
 // nothing at its Sync; pgshard does the same across shards. Raw protocol messages, so the replies are checked
 // message by message; rows are read directly on each shard's primary.
 import t, { type Test } from 'tap'
-import { SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
+import { SYNC, encodeQuery, encodeUnnamedRun } from '../src/protocol/FrontendMessages.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { RawClient, errorFields, type ServerMessage } from './harness/RawClient.js'
 import { sessionsInTransaction } from './harness/serverSessions.js'
@@ -21,9 +21,7 @@ t.teardown(() => raw.end())
 raw.send(encodeQuery('CREATE TABLE items (id bigint PRIMARY KEY, qty int NOT NULL)'))
 await raw.until('Z')
 
-/** Parse, Bind and Execute of one statement (unnamed), as pgjdbc and psycopg pipeline them. */
-const statement = (sql: string) => [encodeParse('', sql, []), encodeBind('', '', [], [], []), encodeExecute('', 0)]
-const set = (id: number, qty: string) => statement(`INSERT INTO items (id, qty) VALUES (${id}, ${qty}) ON CONFLICT (id) DO UPDATE SET qty = EXCLUDED.qty`)
+const set = (id: number, qty: string) => encodeUnnamedRun(`INSERT INTO items (id, qty) VALUES (${id}, ${qty}) ON CONFLICT (id) DO UPDATE SET qty = EXCLUDED.qty`)
 const types = (msgs: ServerMessage[]) => msgs.map((m) => (m.type === 'Z' ? `Z${m.body.toString('latin1')}` : m.type)).join(' ')
 /** Each shard's rows, read on its primary. */
 const onShards = async () => Promise.all(fx.topo.shards.map(async (s) => (await fx.topo.query(s.primary, 'SELECT id, qty FROM items ORDER BY id', 'app')).map((r) => `${r.id}:${r.qty}`)))
@@ -34,25 +32,25 @@ const settled = async (t: Test) => {
 }
 
 t.test('a pipeline across two shards commits both at its Sync', async (t) => {
-  raw.send(Buffer.concat([...set(k0, '1'), ...set(k1, '1'), SYNC]))
+  raw.send(Buffer.concat([set(k0, '1'), set(k1, '1'), SYNC]))
   t.equal(types(await raw.until('Z')), '1 2 C 1 2 C ZI', 'both statements answered, then ReadyForQuery outside a transaction')
   t.same(await onShards(), [[`${k0}:1`], [`${k1}:1`]])
   await settled(t)
 })
 
 t.test('a failure on the second shard leaves nothing, nor does one on the first before it reaches the second', async (t) => {
-  raw.send(Buffer.concat([...set(k0, '2'), ...set(k1, '1 / 0'), ...set(k0, '3'), SYNC]))
+  raw.send(Buffer.concat([set(k0, '2'), set(k1, '1 / 0'), set(k0, '3'), SYNC]))
   const second = await raw.until('Z')
   t.equal(types(second), '1 2 C 1 E ZI', 'the error (at Bind: the server plans the division there), the rest skipped')
   t.match(errorFields(second.find((m) => m.type === 'E')!.body), { code: '22012' })
-  raw.send(Buffer.concat([...set(k0, '1 / 0'), ...set(k1, '2'), SYNC]))
+  raw.send(Buffer.concat([set(k0, '1 / 0'), set(k1, '2'), SYNC]))
   t.equal(types(await raw.until('Z')), '1 E ZI')
   t.same(await onShards(), [[`${k0}:1`], [`${k1}:1`]], 'both shards as before')
   await settled(t)
 })
 
 t.test('a simple Query in the pipeline ends its transaction first, as on one server', async (t) => {
-  raw.send(Buffer.concat([...set(k0, '4'), ...set(k1, '4'), encodeQuery('SELECT 1')]))
+  raw.send(Buffer.concat([set(k0, '4'), set(k1, '4'), encodeQuery('SELECT 1')]))
   t.equal(types(await raw.until('Z')), '1 2 C 1 2 C T D C ZI', 'the pipeline, then the Query')
   t.same(await onShards(), [[`${k0}:4`], [`${k1}:4`]], 'committed before the Query ran')
   raw.send(SYNC)
@@ -61,7 +59,7 @@ t.test('a simple Query in the pipeline ends its transaction first, as on one ser
 })
 
 t.test('a transaction statement inside such a pipeline is refused and nothing stays', async (t) => {
-  raw.send(Buffer.concat([...set(k0, '5'), ...set(k1, '5'), ...statement('SAVEPOINT inside'), SYNC]))
+  raw.send(Buffer.concat([set(k0, '5'), set(k1, '5'), encodeUnnamedRun('SAVEPOINT inside'), SYNC]))
   const reply = await raw.until('Z')
   t.equal(types(reply), '1 2 C 1 2 C 1 E ZI')
   t.match(errorFields(reply.find((m) => m.type === 'E')!.body), { code: '0A000', message: /SAVEPOINT inside a pipeline that runs on several shards/ })
@@ -70,7 +68,7 @@ t.test('a transaction statement inside such a pipeline is refused and nothing st
 })
 
 t.test('a simple Query for the other shard right after a statement without its Sync: refused, and the statement rolled back', async (t) => {
-  raw.send(Buffer.concat([...set(k0, '6'), encodeQuery(`SELECT qty FROM items WHERE id = ${k1}`)]))
+  raw.send(Buffer.concat([set(k0, '6'), encodeQuery(`SELECT qty FROM items WHERE id = ${k1}`)]))
   const reply = await raw.until('Z')
   t.equal(types(reply), '1 2 C E ZI', 'the statement, then the refusal and ReadyForQuery, as for a failing Query')
   t.match(errorFields(reply.find((m) => m.type === 'E')!.body), { code: '0A000', message: /another shard right after extended-protocol messages/ })

@@ -10,6 +10,7 @@ import {
   encodeParse,
   encodeQuery,
   encodeTarget,
+  encodeUnnamedRun,
 } from '../src/protocol/FrontendMessages.js'
 import { decodeCommandTag, decodeDataRow, decodeRowDescription } from '../src/protocol/RowMessages.js'
 import { encodeStartup } from '../src/protocol/StartupEncoder.js'
@@ -129,9 +130,7 @@ const scenarios: Record<string, Step[]> = {
   'a Query among extended-protocol messages (pgjdbc autosave)': [
     {
       send: [
-        encodeParse('', 'BEGIN', []),
-        encodeBind('', '', [], [], []),
-        encodeExecute('', 0),
+        encodeUnnamedRun('BEGIN'),
         encodeQuery('SAVEPOINT autosave'),
         encodeParse('', 'SELECT $1::int AS n', [23]),
         encodeBind('', '', [Buffer.from('8')], [0], [0]),
@@ -140,13 +139,9 @@ const scenarios: Record<string, Step[]> = {
         SYNC,
         encodeQuery('SELECT 1/0'),
         encodeQuery('ROLLBACK TO SAVEPOINT autosave'),
-        encodeParse('', 'SELECT 9 AS nine', []),
-        encodeBind('', '', [], [], []),
-        encodeExecute('', 0),
+        encodeUnnamedRun('SELECT 9 AS nine'),
         encodeQuery('RELEASE SAVEPOINT autosave'),
-        encodeParse('', 'COMMIT', []),
-        encodeBind('', '', [], [], []),
-        encodeExecute('', 0),
+        encodeUnnamedRun('COMMIT'),
         SYNC,
       ],
       ready: 6,
@@ -158,9 +153,7 @@ const scenarios: Record<string, Step[]> = {
     { send: [encodeQuery('CREATE TABLE IF NOT EXISTS unsynced (x int)'), encodeQuery('TRUNCATE unsynced')], ready: 2 },
     {
       send: [
-        encodeParse('', 'INSERT INTO unsynced VALUES (1)', []),
-        encodeBind('', '', [], [], []),
-        encodeExecute('', 0),
+        encodeUnnamedRun('INSERT INTO unsynced VALUES (1)'),
         encodeQuery('BEGIN'),
         encodeQuery('ROLLBACK'),
         encodeQuery('SELECT count(*) AS n FROM unsynced'),
@@ -169,9 +162,7 @@ const scenarios: Record<string, Step[]> = {
     },
     {
       send: [
-        encodeParse('', 'INSERT INTO unsynced VALUES (2)', []),
-        encodeBind('', '', [], [], []),
-        encodeExecute('', 0),
+        encodeUnnamedRun('INSERT INTO unsynced VALUES (2)'),
         encodeQuery('SELECT 1 AS one'),
         SYNC,
         encodeQuery('SELECT count(*) AS n FROM unsynced'),

@@ -5,7 +5,7 @@ import net from 'node:net'
 import pg from 'pg'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
-import { FLUSH, SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery } from '../src/protocol/FrontendMessages.js'
+import { FLUSH, SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery, encodeUnnamedRun } from '../src/protocol/FrontendMessages.js'
 import { decodeDataRow } from '../src/protocol/RowMessages.js'
 import { RawClient, errorFields } from './harness/RawClient.js'
 import { runCommand } from './harness/runCommand.js'
@@ -584,7 +584,7 @@ t.test('a client that leaves inside a pipeline, before its Sync, leaves nothing 
   // Each leaves with its statement answered (a Flush) and no Sync: the server is still inside their group.
   for (const [sql, until] of [['INSERT INTO pipelined VALUES (1)', 'C'], ['SELECT 1 / 0', 'E']] as const) {
     const raw = await RawClient.login(fx.port, 'trusty')
-    raw.send(Buffer.concat([encodeParse('', sql, []), encodeBind('', '', [], [], []), encodeExecute('', 0), FLUSH]))
+    raw.send(Buffer.concat([encodeUnnamedRun(sql), FLUSH]))
     await raw.until(until)
     raw.end()
     await new Promise((r) => setTimeout(r, 200))

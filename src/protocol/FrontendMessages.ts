@@ -210,6 +210,11 @@ export function encodeExecute(portal: string, maxRows: number): Buffer {
   return new Writer().addCString(portal).addInt32(maxRows).flush(FE.execute)
 }
 
+/** Parse, Bind and Execute of the unnamed statement, without parameters and without a Sync: one statement of a pipeline. */
+export function encodeUnnamedRun(text: string, maxRows = 0): Buffer {
+  return Buffer.concat([encodeParse('', text, []), encodeBind('', '', [], [], []), encodeExecute('', maxRows)])
+}
+
 export const SYNC = Buffer.from([FE.sync, 0, 0, 0, 4])
 export const FLUSH = Buffer.from([FE.flush, 0, 0, 0, 4])
 export const TERMINATE = Buffer.from([FE.terminate, 0, 0, 0, 4])

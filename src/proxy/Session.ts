@@ -9,10 +9,8 @@ import {
   decodeQuery,
   decodeTarget,
   encodeQuery,
-  encodeBind,
-  encodeExecute,
-  encodeParse,
   encodeTarget,
+  encodeUnnamedRun,
   renameBind,
   renameParse,
   type BindMessage,
@@ -67,8 +65,8 @@ import { TransactionOpening } from './TransactionOpening.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
 const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
-/** Turns a pipeline's implicit transaction into a regular one (beginImplicitTransaction), as unnamed messages. */
-const IMPLICIT_BEGIN = Buffer.concat([encodeParse('', 'BEGIN', []), encodeBind('', '', [], [], []), encodeExecute('', 0)])
+/** Turns a pipeline's implicit transaction into a regular one (beginImplicitTransaction). */
+const IMPLICIT_BEGIN = encodeUnnamedRun('BEGIN')
 
 /**
  * One client, from log-in to disconnect. Reads the client's messages in order, decides for each statement
