@@ -54,7 +54,7 @@ const SCATTER: ScatterPlan = {
   limit: null,
   offset: null,
   having: null,
-  sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], calls: [] },
+  sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], calls: [], distinctCounts: [], derived: [] },
 }
 
 const accounts: TableRef = { name: 'accounts' }
@@ -620,6 +620,45 @@ t.test('analyzed statements: co-located joins, reference tables, subqueries, agg
   ], withAggregates)
   catalog.loadCatalog([{ proname: 'new_fn', provolatile: 's', prokind: 'f' }])
   check(t, [sql('SELECT new_fn(x) FROM accounts', { kind: 'scatter' })], withAggregates)
+})
+
+t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across shards', async (t) => {
+  await initSqlParser()
+  const catalog = new FunctionVolatility()
+  catalog.loadCatalog([{ proname: 'my_agg', provolatile: 'i', prokind: 'a' }, { proname: 'lower', provolatile: 'i', prokind: 'f' }])
+  const withCatalog = new Router(map, catalog)
+  const sql = (text: string, expect: Record<string, unknown>): Case => ({ name: text, plan: analyzeStatement(text), param: none, text, expect })
+  const notKey = { kind: 'error', code: '0A000', message: /only distinct sharding keys add up across shards/, hint: /pin the key/ }
+  check(t, [
+    sql('SELECT count(DISTINCT id) FROM accounts', { kind: 'scatter' }),
+    sql('SELECT a.country, count(DISTINCT a.id) FROM accounts a LEFT JOIN countries c ON c.code = a.country GROUP BY a.country', { kind: 'scatter' }),
+    sql('SELECT count(DISTINCT o.account_id) FROM accounts a JOIN orders o ON o.account_id = a.id', { kind: 'scatter' }),
+    sql('SELECT count(DISTINCT name) FROM accounts', { ...notKey, message: /count\(DISTINCT accounts\.name\) in a read across shards/ }),
+    sql('SELECT count(DISTINCT c.code) FROM accounts a JOIN countries c ON c.code = a.country', notKey),
+    sql(`SELECT count(DISTINCT name) FROM accounts WHERE id = ${K1}`, { kind: 'shard', shard: 1 }),
+    sql('SELECT max(DISTINCT name) FROM accounts', { kind: 'scatter' }),
+  ], withCatalog)
+  const derivedJoin = /a join across shards of a subquery in FROM over sharded tables/
+  check(t, [
+    sql('SELECT DISTINCT d.i FROM (SELECT a.id AS i, c.name FROM accounts a LEFT JOIN countries c ON c.code = a.country WHERE c.code = $1) d ORDER BY d.i LIMIT 2', { kind: 'scatter' }),
+    sql('SELECT n FROM (SELECT lower(name) AS n FROM accounts) s ORDER BY n', { kind: 'scatter' }),
+    sql(`SELECT n FROM (SELECT name AS n FROM accounts WHERE id = ${K2}) s`, { kind: 'shard', shard: 2 }),
+    sql('SELECT s.id, r.n FROM (SELECT id, country FROM accounts) s JOIN (SELECT code, count(*) AS n FROM countries GROUP BY code) r ON r.code = s.country', { kind: 'scatter' }),
+    sql('SELECT x FROM (SELECT id AS x FROM (SELECT id FROM accounts) a) b', { kind: 'scatter' }),
+    sql('SELECT k, n FROM (SELECT country AS k, count(*) AS n FROM accounts GROUP BY country) s', {
+      kind: 'error', code: '0A000', message: /GROUP BY in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only/,
+    }),
+    sql('SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5) s', { kind: 'error', message: /LIMIT or OFFSET in a subquery in FROM/ }),
+    sql('SELECT x FROM (SELECT my_agg(id) AS x FROM accounts) s', { kind: 'error', message: /the aggregate my_agg\(\) in a read across shards/ }),
+    sql('SELECT x FROM (SELECT new_fn(id) AS x FROM accounts) s', { kind: 'error', message: /the function new_fn\(\) in a read across shards: it is not in the catalog/ }),
+    sql('SELECT 1 FROM (SELECT id FROM accounts) s JOIN accounts a ON a.id = s.id', { kind: 'error', code: '0A000', message: derivedJoin }),
+    sql('SELECT 1 FROM (SELECT id FROM accounts) s, (SELECT account_id FROM orders) o', { kind: 'error', message: derivedJoin }),
+    sql('SELECT 1 FROM (SELECT code FROM countries) c LEFT JOIN (SELECT id, country FROM accounts) s ON s.country = c.code', {
+      kind: 'error', message: /an outer join across shards that keeps rows of a subquery over no sharded table/,
+    }),
+    sql('SELECT x FROM (SELECT a.id AS x FROM accounts a WHERE a.id IN (SELECT account_id FROM orders)) s', { kind: 'error', message: /a subquery over sharded table orders in a read across shards/ }),
+    sql('SELECT count(DISTINCT s.id) FROM (SELECT id FROM accounts) s', { kind: 'error', message: /count\(DISTINCT …\) of a column pgshard cannot tell the table of/ }),
+  ], withCatalog)
 })
 
 t.test('analyzed statements: assigning a sharding key, INSERT rows with expressions', async (t) => {

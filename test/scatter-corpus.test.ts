@@ -137,6 +137,25 @@ const CORPUS: Query[] = [
   Q('SELECT count(*) FROM items WHERE id = ANY($1::bigint[])', 'ordered', { params: ['{1,2,3}'] }),
   Q('SELECT id FROM sparse ORDER BY id DESC', 'ordered'),
   Q('SELECT a, b FROM empty_t ORDER BY a', 'ordered'),
+  // count(DISTINCT key): a key lives on one shard, so the shards' counts add up.
+  Q('SELECT count(DISTINCT id), count(*) FROM items', 'ordered'),
+  Q('SELECT count(DISTINCT i.id), count(t.tag) FROM items i LEFT JOIN item_tags t ON t.item_id = i.id', 'ordered'),
+  Q('SELECT i.grp, count(DISTINCT t.item_id), count(*), min(DISTINCT t.tag) FROM items i JOIN item_tags t ON t.item_id = i.id GROUP BY i.grp ORDER BY i.grp NULLS FIRST', 'ordered'),
+  Q('SELECT COUNT(DISTINCT("Item"."id")) AS "cnt" FROM "items" "Item" LEFT JOIN "categories" "C" ON "C"."grp"="Item"."grp" WHERE "C"."label" = $1', 'ordered', { params: ['common'] }),
+  // Subqueries in FROM that only filter, join and compute per row (TypeORM's pagination of joined entities).
+  Q(
+    'SELECT DISTINCT "distinctAlias"."Item_id" AS "ids_Item_id", "distinctAlias"."Item_id" FROM (SELECT "Item"."id" AS "Item_id", "Item"."name" AS "Item_name", "C"."label" AS "C_label" FROM "items" "Item" LEFT JOIN "categories" "C" ON "C"."grp"="Item"."grp" WHERE "C"."label" = $1) "distinctAlias" ORDER BY "distinctAlias"."Item_id" ASC, "Item_id" ASC LIMIT 5',
+    'ordered',
+    { params: ['common'] },
+  ),
+  Q(
+    'SELECT DISTINCT "distinctAlias"."Item_id" AS "ids_Item_id", "distinctAlias"."Item_name" FROM (SELECT "Item"."id" AS "Item_id", "Item"."name" AS "Item_name", "T"."tag" AS "T_tag" FROM "items" "Item" LEFT JOIN "item_tags" "T" ON "T"."item_id"="Item"."id") "distinctAlias" ORDER BY "distinctAlias"."Item_name" DESC, "Item_id" ASC LIMIT 7 OFFSET 4',
+    'ordered',
+  ),
+  Q('SELECT count(*), sum(q), max(n) FROM (SELECT qty AS q, lower(name) AS n FROM items WHERE qty > 10) s', 'ordered'),
+  Q('SELECT g, sum(q), count(*) FROM (SELECT grp AS g, qty * 2 AS q FROM items) s GROUP BY g ORDER BY g NULLS FIRST', 'ordered'),
+  Q('SELECT s.id, r.n FROM (SELECT id, grp FROM items) s JOIN (SELECT grp, count(*) AS n FROM categories GROUP BY grp) r ON r.grp = s.grp ORDER BY s.id LIMIT 20', 'ordered'),
+  Q('SELECT x FROM (SELECT id AS x FROM (SELECT id FROM items WHERE flag) a) b ORDER BY x DESC LIMIT 10', 'ordered'),
   // Binary result format.
   Q('SELECT id, price, ratio, f4, created, day, ts, u, flag, small, qty, data FROM items ORDER BY created, id LIMIT 40', 'ordered', { binary: true }),
   Q('SELECT grp, count(*), sum(price), avg(price), avg(qty), sum(ratio), min(created), max(small) FROM items GROUP BY grp ORDER BY grp', 'ordered', { binary: true }),

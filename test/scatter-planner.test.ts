@@ -29,7 +29,7 @@ t.test('plain rows pass through unchanged', async (t) => {
     limit: null,
     offset: null,
     having: null,
-    sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], calls: [] },
+    sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], calls: [], distinctCounts: [], derived: [] },
   })
   t.equal(scatter('SELECT id FROM accounts LIMIT 10').shardSql, 'SELECT id FROM accounts LIMIT 10', 'LIMIT alone: each shard may stop at n')
   t.same(scatter('SELECT id FROM accounts LIMIT 10').limit, { literal: '10' })
@@ -160,8 +160,10 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
   const cases: [string, string][] = [
     ['SELECT a, row_number() OVER (ORDER BY a) FROM t', 'a window function'],
     ['SELECT a, sum(x) OVER w FROM t WINDOW w AS (PARTITION BY a)', 'a window function'],
-    ['SELECT count(DISTINCT a) FROM t', 'count(DISTINCT …)'],
+    ['SELECT count(DISTINCT a + 1) FROM t', 'count(DISTINCT …) of an expression (only of a sharding key)'],
+    ['SELECT count(DISTINCT a) FROM t JOIN u ON t.k = u.k', 'count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)'],
     ['SELECT sum(DISTINCT a) FROM t', 'sum(DISTINCT …)'],
+    ['SELECT avg(DISTINCT a) FROM t', 'avg(DISTINCT …)'],
     ["SELECT string_agg(a, ',') FROM t", 'the aggregate string_agg()'],
     ['SELECT array_agg(a) FROM t', 'the aggregate array_agg()'],
     ['SELECT stddev(a) FROM t', 'the aggregate stddev()'],
@@ -174,14 +176,15 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT a FROM t INTERSECT SELECT a FROM t', 'a set operation (INTERSECT) across shards'],
     ['SELECT a, count(*) FROM t GROUP BY ROLLUP (a)', 'GROUPING SETS, ROLLUP or CUBE'],
     ['SELECT a, b, count(*) FROM t GROUP BY GROUPING SETS ((a), (b))', 'GROUPING SETS, ROLLUP or CUBE'],
-    ['SELECT a FROM (SELECT a FROM t) s', 'a subquery in FROM across shards'],
+    ['SELECT a FROM (SELECT a FROM t UNION ALL SELECT a FROM u) s', 'a set operation in a subquery in FROM across shards'],
+    ['SELECT a FROM (WITH w AS (SELECT 1) SELECT a FROM t, w) s', 'a WITH query (CTE) across shards'],
     ['WITH x AS (SELECT a FROM t) SELECT a FROM x', 'a WITH query (CTE) across shards'],
     ['SELECT a INTO b FROM t', 'SELECT … INTO'],
     ['SELECT a FROM t FOR UPDATE', 'a locking clause (FOR UPDATE/SHARE) across shards'],
     ['VALUES (1), (2)', 'a VALUES list'],
     ['SELECT json_agg(a) FROM t', 'the aggregate json_agg()'],
     ['SELECT 1; SELECT 2', 'several statements in one query'],
-    ['SELECT a FROM t, LATERAL (SELECT a FROM u) s', 'a subquery in FROM across shards'],
+    ['SELECT a FROM t, LATERAL (SELECT a FROM u) s', 'a LATERAL subquery in FROM across shards'],
     ['WITH x AS (SELECT 1) SELECT a FROM t JOIN x ON true', 'a WITH query (CTE) across shards'],
     ['SELECT a FROM XMLTABLE(\'/r\' PASSING t.doc COLUMNS a int) x', 'a FROM item that is not a table across shards'],
     ['SELECT a.*, count(*), b.* FROM a JOIN b ON a.k = b.k GROUP BY a.k, b.k', 'a merge by a column between two * in the select list (name the columns)'],
@@ -219,6 +222,8 @@ t.test('sources: FROM relations, join tree, key equalities, subquery tables, cal
     equalities: [[{ relation: 1, column: 'account_id' }, { relation: 0, column: 'id' }]],
     nested: [{ name: 'regions' }],
     calls: ['lower'],
+    distinctCounts: [],
+    derived: [],
   })
   t.same(scatter('SELECT 1 FROM a, b WHERE a.k = b.k AND b.k = 1').sources.join, { join: 'inner', left: { relation: 0 }, right: { relation: 1 } }, 'a comma is an inner join')
   t.same(scatter('SELECT 1 FROM a FULL JOIN b ON a.k = b.k').sources.equalities, [[{ relation: 0, column: 'k' }, { relation: 1, column: 'k' }]], 'FULL JOIN rows with both sides satisfy ON')
@@ -231,6 +236,49 @@ t.test('sources: FROM relations, join tree, key equalities, subquery tables, cal
   t.same(scatter('SELECT 1 FROM a JOIN b ON k = b.k').sources.equalities, [], 'an unqualified column of a join is not resolved')
   t.same(scatter('SELECT g FROM t, generate_series(1, 3) g').sources.join, { join: 'inner', left: { relation: 0 }, right: { function: 'generate_series' } })
   t.same(scatter("SELECT my_agg(x), count(*), max(y) FROM t").sources.calls, ['my_agg'], 'unknown functions are listed for the router to check against the catalog')
+})
+
+t.test('count(DISTINCT col) and subqueries in FROM are described for the router to judge', async (t) => {
+  const counted = scatter('SELECT count(DISTINCT i.id), count(DISTINCT id), min(DISTINCT x) FROM items i')
+  t.same(counted.sources.distinctCounts, [{ relation: 0, column: 'id' }, { relation: 0, column: 'id' }], 'qualified, or unqualified with one table')
+  t.same(counted.columns.slice(0, 3), [{ kind: 'aggregate', fn: 'count' }, { kind: 'aggregate', fn: 'count' }, { kind: 'aggregate', fn: 'min' }], 'merged as plain counts; DISTINCT changes nothing for min')
+  t.same(scatter('SELECT count(DISTINCT public.t.k) FROM public.t').sources.distinctCounts, [{ relation: 0, column: 'k' }], 'schema.table.column')
+  const typeorm = scatter(
+    'SELECT DISTINCT "d"."I_id" AS "ids", "d"."I_id" FROM (SELECT "I"."id" AS "I_id", lower("I"."name") AS "I_name" FROM "items" "I" LEFT JOIN "countries" "C" ON "C"."code" = "I"."country" WHERE "C"."code" = $1) "d" ORDER BY "d"."I_id" ASC, "I_id" ASC LIMIT 2',
+  )
+  t.same(typeorm.sources.join, { derived: 0 })
+  t.same(typeorm.orderBy.map((k) => k.column), [0, 1], 'ORDER BY "I_id" names the output column "I_id"')
+  const byInput = scatter('SELECT DISTINCT d.id AS ids, d.name FROM (SELECT i.id, i.name FROM items i) d ORDER BY d.name DESC, id')
+  t.same(byInput.orderBy.map((k) => k.column), [1, 0], 'with one relation in FROM, a bare input column is the qualified one in the select list')
+  t.equal(refusal('SELECT DISTINCT d.id AS ids FROM (SELECT id FROM items) d, generate_series(1, 2) g ORDER BY id'), 'SELECT DISTINCT with ORDER BY keys that are not in the select list', 'not with two FROM items')
+  t.same(typeorm.sources.relations, [], 'the outer level reads no table of its own')
+  t.same(typeorm.sources.derived, [{
+    relations: [{ name: 'items', alias: 'I' }, { name: 'countries', alias: 'C' }],
+    join: { join: 'left', left: { relation: 0 }, right: { relation: 1 } },
+    equalities: [[{ relation: 1, column: 'code' }, { relation: 0, column: 'country' }]],
+    calls: ['lower'],
+    derived: [],
+    nested: [],
+    distinctCounts: [],
+  }], 'the subquery is described like a FROM level: its tables, joins and calls')
+  const nested = scatter('SELECT x FROM (SELECT x FROM (SELECT t.x, count(*) OVER () FROM t) a) b JOIN r ON r.x = b.x')
+  t.same(nested.sources.join, { join: 'inner', left: { derived: 0 }, right: { relation: 0 } })
+  t.same(nested.sources.derived[0]!.derived[0]!.combines, 'a window function', 'subqueries in FROM nest')
+  const combining: [string, string][] = [
+    ['SELECT k, n FROM (SELECT k, count(*) AS n FROM t GROUP BY k) s', 'GROUP BY'],
+    ['SELECT n FROM (SELECT count(*) AS n FROM t) s', 'the aggregate count()'],
+    ['SELECT k FROM (SELECT DISTINCT k FROM t) s', 'DISTINCT'],
+    ['SELECT k FROM (SELECT k FROM t ORDER BY k LIMIT 5) s', 'LIMIT or OFFSET'],
+    ['SELECT k FROM (SELECT k, rank() OVER (ORDER BY k) FROM t) s', 'a window function'],
+    ["SELECT k FROM (SELECT string_agg(k, ',') AS k FROM t) s", 'the aggregate string_agg()'],
+  ]
+  for (const [sql, what] of combining) t.equal(scatter(sql).sources.derived[0]!.combines, what, sql)
+  t.equal(scatter('SELECT k FROM (SELECT k, upper(v) FROM t WHERE v > $1 ORDER BY k) s').sources.derived[0]!.combines, undefined, 'filtering, computing per row and ordering combine nothing')
+  t.same(
+    scatter('SELECT x FROM t WHERE x IN (SELECT y FROM (SELECT y FROM u) s)').sources.nested,
+    [{ name: 'u' }],
+    'a subquery in FROM of a subquery elsewhere stays nested',
+  )
 })
 
 t.test('the text is mapped with keywords used as labels, strings, comments and non-ASCII', async (t) => {

@@ -41,7 +41,7 @@ import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import type { BoundParam, Role, Route, RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
-import type { JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import type { DerivedSources, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -443,18 +443,64 @@ export class Router {
         )
       }
     }
+    this.checkLevel(sources, searchPath, false)
+    for (const { relation, column } of sources.distinctCounts) {
+      const ref = sources.relations[relation]!
+      const table = this.map.shardedTable(ref, searchPath)
+      if (table?.key !== column) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `count(DISTINCT ${label(ref)}.${column}) in a read across shards: only distinct sharding keys add up across shards (a key is on one shard only)`,
+          'pin the key to one shard, or count the distinct values in the application',
+        )
+      }
+    }
+  }
+
+  /**
+   * Refuses a FROM level (the statement's, or a subquery in FROM) whose rows on each shard are not that shard's
+   * share of its rows; answers whether its rows are spread over the shards (it reads a sharded table).
+   */
+  private checkLevel(sources: DerivedSources, searchPath: string[], derived: boolean): boolean {
+    const derivedSpread = sources.derived.map((d) => this.checkLevel(d, searchPath, true))
     const sharded = sources.relations.map((ref) => this.map.shardedTable(ref, searchPath))
     this.checkColocated(sources, sharded)
-    const uncovered = uncoveredJoin(sources.join, (i) => sharded[i] !== undefined)
+    const spreadTables = sharded.filter((t) => t !== undefined).length
+    const spreadSubqueries = derivedSpread.filter((spread) => spread).length
+    if (spreadSubqueries > 0 && spreadTables + spreadSubqueries > 1) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        'a join across shards of a subquery in FROM over sharded tables with another sharded table or such subquery: pgshard cannot tell whether they are joined on their sharding keys',
+        'join the sharded tables inside one subquery, or pin the key to one shard',
+      )
+    }
+    const spread = spreadTables + spreadSubqueries > 0
+    // A subquery over reference tables only gives every shard the same rows, whatever it computes.
+    if (derived && !spread) return false
+    const uncovered = uncoveredJoin(sources.join, (leaf) => ('relation' in leaf ? sharded[leaf.relation] !== undefined : derivedSpread[leaf.derived]!))
     if (uncovered !== undefined) {
-      const what = 'relation' in uncovered ? `reference table ${label(sources.relations[uncovered.relation]!)}` : `${uncovered.function}()`
+      const what =
+        'relation' in uncovered ? `reference table ${label(sources.relations[uncovered.relation]!)}` : 'derived' in uncovered ? 'a subquery over no sharded table' : `${uncovered.function}()`
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `an outer join across shards that keeps rows of ${what} without a row of a sharded table: every shard would return them`,
         'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
       )
     }
-    for (const name of sources.calls) {
+    if (sources.combines !== undefined) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${sources.combines} in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only`,
+        'pin the key to one shard, or apply it in the outer query',
+      )
+    }
+    this.checkCalls(sources.calls)
+    return spread
+  }
+
+  /** Refuses calls the shards cannot answer as parts of one answer: aggregates pgshard does not merge, unknown functions. */
+  private checkCalls(calls: string[]): void {
+    for (const name of calls) {
       if (this.volatility.isAggregate(name)) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
@@ -730,18 +776,21 @@ function keyFamily(type: ShardedTable['keyType']): string {
  * The first leaf of a join tree whose rows a result row may hold without any sharded row (every shard would
  * produce such a row), or undefined when every result row holds a sharded row.
  */
-function uncoveredJoin(tree: JoinTree, isSharded: (relation: number) => boolean): Exclude<JoinTree, { join: string }> | undefined {
+type JoinLeaf = Exclude<JoinTree, { join: string }>
+
+/** A leaf of `tree` whose rows an outer join keeps without a row of a sharded table, if any. */
+function uncoveredJoin(tree: JoinTree, isSharded: (leaf: Exclude<JoinLeaf, { function: string }>) => boolean): JoinLeaf | undefined {
   const covered = (t: JoinTree): boolean => {
-    if ('relation' in t) return isSharded(t.relation)
     if ('function' in t) return false
+    if (!('join' in t)) return isSharded(t)
     if (t.join === 'inner') return covered(t.left) || covered(t.right)
     if (t.join === 'left') return covered(t.left)
     if (t.join === 'right') return covered(t.right)
     return covered(t.left) && covered(t.right)
   }
   if (covered(tree)) return undefined
-  const leaves = (t: JoinTree): Exclude<JoinTree, { join: string }>[] => ('join' in t ? [...leaves(t.left), ...leaves(t.right)] : [t])
-  return leaves(tree).find((leaf) => !('relation' in leaf) || !isSharded(leaf.relation)) ?? leaves(tree)[0]
+  const leaves = (t: JoinTree): JoinLeaf[] => ('join' in t ? [...leaves(t.left), ...leaves(t.right)] : [t])
+  return leaves(tree).find((leaf) => 'function' in leaf || !isSharded(leaf)) ?? leaves(tree)[0]
 }
 
 function isWrite(plan: StatementPlan): boolean {

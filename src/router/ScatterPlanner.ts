@@ -11,7 +11,9 @@
 // subquery's table is a reference table depends on the shard map, which the Router holds.
 import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
 import type { FromSources } from './ast/QueryScopes.js'
-import type { AggregateKind, MergeExpr, OrderKey, OutputColumn, ScatterPlan, ScatterSources, TableRef, ValueRef } from './StatementPlan.js'
+import type {
+  AggregateKind, DerivedSources, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
+} from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
 import { layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
@@ -42,6 +44,67 @@ class Unmergeable extends Error {}
 
 function refuse(reason: string): never {
   throw new Unmergeable(reason)
+}
+
+/** Refuses a FROM level, or one of its subqueries in FROM, that reads what the router cannot judge (a CTE …). */
+function refuseOther(from: FromSources): void {
+  if (from.other !== undefined) refuse(`${from.other} across shards`)
+  for (const d of from.derived) refuseOther(d.from)
+}
+
+/**
+ * What a FROM level reads (its tables, joins, subqueries in FROM) and the functions it calls in `merged`, the
+ * parts whose results the proxy merges (for a subquery in FROM: its select list).
+ */
+function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources, 'nested' | 'distinctCounts'> {
+  const calls = new Set<string>()
+  walkAst(merged, (tag, body) => {
+    if (tag === 'SubLink') return false
+    if (tag === 'FuncCall') {
+      const name = functionName((body as FuncCall).funcname)
+      if (MERGEABLE[name] === undefined) calls.add(name)
+    }
+    return true
+  })
+  return {
+    relations: from.relations.map((r) => r.table),
+    join: from.join,
+    equalities: from.equalities,
+    calls: [...calls],
+    derived: from.derived.map(({ select, from: inner }) => derivedSources(select, inner)),
+  }
+}
+
+function derivedSources(s: SelectStmt, from: FromSources): DerivedSources {
+  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], distinctCounts: [] }
+  const combines = rowCombining(s)
+  if (combines !== undefined) sources.combines = combines
+  return sources
+}
+
+/** The construct of a subquery in FROM that makes one of its rows depend on several rows it reads, if any. */
+function rowCombining(s: SelectStmt): string | undefined {
+  if (s.groupClause !== undefined || s.groupDistinct === true) return 'GROUP BY'
+  if (s.havingClause !== undefined) return 'HAVING'
+  if (s.distinctClause !== undefined) return 'DISTINCT'
+  if (s.limitCount !== undefined || s.limitOffset !== undefined) return 'LIMIT or OFFSET'
+  if (s.windowClause !== undefined) return 'a window function'
+  let found: string | undefined
+  walkAst(s.targetList, (tag, body) => {
+    if (tag === 'SubLink' || found !== undefined) return false
+    if (tag === 'JsonArrayAgg' || tag === 'JsonObjectAgg') found = 'an aggregate'
+    if (tag !== 'FuncCall') return true
+    const call = body as FuncCall
+    const name = functionName(call.funcname)
+    if (call.over !== undefined) found = 'a window function'
+    else if (MERGEABLE[name] !== undefined || UNMERGEABLE_AGGREGATES.has(name) || call.agg_star === true) found = `the aggregate ${name}()`
+    return true
+  })
+  return found
+}
+
+function indexesWhere<T>(items: T[], test: (item: T) => boolean): number[] {
+  return items.flatMap((item, i) => (test(item) ? [i] : []))
 }
 
 /**
@@ -78,6 +141,8 @@ class ScatterBuilder {
   private layout!: SelectLayout
   private readonly columns: OutputColumn[] = []
   private readonly hidden: Hidden[] = []
+  private readonly distinctCounts: RelationColumn[] = []
+  private from!: FromSources
   private readonly edits: { start: number; end: number; text: string }[] = []
 
   constructor(
@@ -92,6 +157,7 @@ class ScatterBuilder {
 
   build(from: FromSources | undefined, nested: TableRef[]): ScatterPlan {
     this.refuseShape(from)
+    this.from = from!
     const layout = layoutSelect(this.text.bytes, this.start, this.end)
     if (layout === null || layout.targets.length !== this.targets.length) refuse('a SELECT whose text pgshard cannot map')
     if (this.targets.some((target, i) => target.location !== undefined && target.location !== layout.targets[i]!.start)) {
@@ -144,27 +210,26 @@ class ScatterBuilder {
       limit,
       offset,
       having,
-      sources: this.sources(from!, nested),
+      sources: {
+        ...levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause]),
+        nested,
+        distinctCounts: this.distinctCounts,
+      },
     }
   }
 
-  private sources(from: FromSources, nested: TableRef[]): ScatterSources {
-    const calls = new Set<string>()
-    walkAst([this.s.targetList, this.s.havingClause, this.s.sortClause], (tag, body) => {
-      if (tag === 'SubLink') return false
-      if (tag === 'FuncCall') {
-        const name = functionName((body as FuncCall).funcname)
-        if (MERGEABLE[name] === undefined) calls.add(name)
-      }
-      return true
-    })
-    return {
-      relations: from.relations.map((r) => r.table),
-      join: from.join,
-      equalities: from.equalities,
-      nested,
-      calls: [...calls],
-    }
+  /** count(DISTINCT col): records which table's column col is, for the router to check it is a sharding key. */
+  private distinctCount(call: FuncCall): void {
+    const ref = call.args?.length === 1 ? asNode(call.args[0], 'ColumnRef') : undefined
+    const fields = ref !== undefined ? stringList(ref.fields) : null
+    if (fields === null || fields.length === 0) refuse('count(DISTINCT …) of an expression (only of a sharding key)')
+    const relations = this.from.relations
+    let matches: number[] = []
+    if (fields.length === 1) matches = 'relation' in this.from.join ? [0] : []
+    else if (fields.length === 2) matches = indexesWhere(relations, ({ rv }) => (rv.alias?.aliasname ?? rv.relname) === fields[0])
+    else if (fields.length === 3) matches = indexesWhere(relations, ({ rv }) => rv.alias === undefined && rv.schemaname === fields[0] && rv.relname === fields[1])
+    if (matches.length !== 1) refuse('count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)')
+    this.distinctCounts.push({ relation: matches[0]!, column: fields.at(-1)! })
   }
 
   /**
@@ -189,7 +254,7 @@ class ScatterBuilder {
     if (s.lockingClause !== undefined) refuse('a locking clause (FOR UPDATE/SHARE) across shards')
     if (s.withClause !== undefined) refuse('a WITH query (CTE) across shards')
     if (from === undefined) refuse('a SELECT whose FROM clause pgshard cannot map')
-    if (from.other !== undefined) refuse(`${from.other} across shards`)
+    refuseOther(from)
     if ((s.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) refuse('DISTINCT ON')
     if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH FIRST … WITH TIES')
     if (s.windowClause !== undefined) refuse('a window function')
@@ -211,7 +276,9 @@ class ScatterBuilder {
     const name = call !== undefined ? functionName(call.funcname) : ''
     const fn = MERGEABLE[name]
     if (call !== undefined && fn !== undefined && call.over === undefined) {
-      if (call.agg_distinct === true) refuse(`${name}(DISTINCT …)`)
+      // DISTINCT changes nothing for min, max, bool_and and bool_or; a count of distinct keys adds up across shards.
+      if (call.agg_distinct === true && fn === 'count') this.distinctCount(call)
+      else if (call.agg_distinct === true && (fn === 'sum' || fn === 'avg')) refuse(`${name}(DISTINCT …)`)
       if (call.agg_order !== undefined || call.agg_within_group === true) refuse(`an ordered aggregate ${name}(… ORDER BY …)`)
       if (call.func_variadic === true) refuse(`${name}(VARIADIC …)`)
       return { fn, call }
@@ -337,6 +404,12 @@ class ScatterBuilder {
       const named = this.targets.flatMap((t, i) => (outputName(t) === name ? [i] : []))
       if (named.length > 1) refuse(`ORDER BY ${name}, which names several output columns`)
       if (named.length === 1) return named[0]!
+      // With one relation in FROM, the bare name is its column: the same as a qualified reference to it.
+      const qualified = 'join' in this.from.join || 'function' in this.from.join ? -1 : this.targets.findIndex((t) => {
+        const fields = stringList(asNode(t.val, 'ColumnRef')?.fields)
+        return fields !== null && fields.length >= 2 && fields.at(-1) === name
+      })
+      if (qualified >= 0) return qualified
     }
     return this.columnFor(n, span)
   }

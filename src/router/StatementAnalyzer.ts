@@ -267,7 +267,12 @@ function addScatter(
   rangeVars: RangeVar[],
 ): void {
   if (!single) return
-  const own = new Set<RangeVar>(from?.relations.map((r) => r.rv))
+  const own = new Set<RangeVar>()
+  const addLevel = (level: FromSources): void => {
+    for (const r of level.relations) own.add(r.rv)
+    for (const d of level.derived) addLevel(d.from)
+  }
+  if (from !== undefined) addLevel(from)
   const nested = rangeVars.filter((rv) => !own.has(rv)).map(tableRefOf)
   const result = planScatter(s, text, start, end, from, nested)
   if ('scatter' in result) plan.scatter = result.scatter

@@ -111,9 +111,10 @@ export interface RelationColumn {
   column: string
 }
 
-/** How the FROM items of a scattered SELECT are joined: a relation, a set-returning function, or a join. */
+/** How the FROM items of a scattered SELECT are joined: a relation, a subquery, a set-returning function, or a join. */
 export type JoinTree =
   | { relation: number }
+  | { derived: number }
   | { function: string }
   | { join: 'inner' | 'left' | 'right' | 'full'; left: JoinTree; right: JoinTree }
 
@@ -131,6 +132,20 @@ export interface ScatterSources {
   nested: TableRef[]
   /** Functions called where the proxy merges (select list, HAVING, ORDER BY) other than the aggregates it merges. */
   calls: string[]
+  /** Columns counted with count(DISTINCT col): the shards' counts add up only when col is a sharding key. */
+  distinctCounts: RelationColumn[]
+  /** Subqueries in FROM (a JoinTree `derived` leaf indexes them). */
+  derived: DerivedSources[]
+}
+
+/**
+ * A subquery in FROM of a scattered SELECT, described like a FROM level (its `nested` and `distinctCounts` stay
+ * empty: the statement's cover them). Over sharded tables, each shard's rows of it must be that shard's share of
+ * the whole: no construct that combines rows.
+ */
+export interface DerivedSources extends ScatterSources {
+  /** The construct that combines rows (GROUP BY, an aggregate, DISTINCT, LIMIT, a window function), if any. */
+  combines?: string
 }
 
 /** How to send a read to every shard and merge the answers into one result. */

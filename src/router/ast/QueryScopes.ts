@@ -26,7 +26,9 @@ export interface FromSources {
   relations: { rv: RangeVar; table: TableRef }[]
   join: JoinTree
   equalities: [RelationColumn, RelationColumn][]
-  /** A FROM item that is neither a table nor a function (a subquery, a CTE, XMLTABLE …), if any. */
+  /** Its subqueries in FROM (not LATERAL), each with its own FROM level; a JoinTree `derived` leaf indexes them. */
+  derived: { select: SelectStmt; from: FromSources }[]
+  /** A FROM item that is neither a table, a plain subquery nor a function (a CTE, XMLTABLE …), if any. */
   other?: string
 }
 
@@ -53,6 +55,8 @@ interface Relation {
   name?: string
   /** Set when the relation is a table (not a CTE, subquery or function). */
   rv?: RangeVar
+  /** Set for a subquery in FROM that is not LATERAL. */
+  subquery?: SelectStmt
   /** What the relation is when it is not a table. */
   other?: 'cte' | 'subquery' | { function: string } | 'other'
 }
@@ -83,6 +87,9 @@ class ScopeWalker {
   readonly uses: TableUse[] = []
   readonly cteRefs = new Set<RangeVar>()
   from?: FromSources
+  /** Subqueries in FROM of the root SELECT's FROM level and of theirs, at any depth: the scatter planner's levels. */
+  private readonly levels = new Set<SelectStmt>()
+  private readonly levelSources = new Map<SelectStmt, FromSources>()
 
   constructor(private readonly root: SelectStmt | undefined) {}
 
@@ -144,8 +151,9 @@ class ScopeWalker {
     const items = (s.fromClause ?? []).map((item) => this.fromItem(item, scope, visible))
     if (s.whereClause !== undefined) scope.conditions.push({ expr: s.whereClause })
     this.finish(scope)
-    // Only the statement's own FROM level: the scatter planner looks no deeper.
-    if (s === this.root) this.from = scope.sources(items)
+    const level = s === this.root || this.levels.has(s)
+    // A level's subqueries in FROM are levels too; they are walked (below) before this level's sources are built.
+    if (level) for (const r of scope.relations) if (r.subquery !== undefined) this.levels.add(r.subquery)
     this.nested(
       [s.targetList, s.fromClause, s.whereClause, s.groupClause, s.havingClause, s.windowClause, s.valuesLists,
         s.sortClause, s.limitOffset, s.limitCount, s.distinctClause],
@@ -153,6 +161,10 @@ class ScopeWalker {
       false,
       top,
     )
+    if (!level) return
+    const sources = scope.sources(items, (sub) => this.levelSources.get(sub))
+    if (s === this.root) this.from = sources
+    else this.levelSources.set(s, sources)
   }
 
   private insert(i: InsertStmt, ctes: ReadonlySet<string>, top: boolean): void {
@@ -221,7 +233,10 @@ class ScopeWalker {
       const subquery = asNode(item, 'RangeSubselect')
       const fn = asNode(item, 'RangeFunction')
       const alias = subquery?.alias ?? fn?.alias
-      scope.relations.push({ refname: alias?.aliasname ?? '', hasAlias: true, other: subquery !== undefined ? 'subquery' : fn !== undefined ? { function: rangeFunctionName(fn.functions) } : 'other' })
+      const relation: Relation = { refname: alias?.aliasname ?? '', hasAlias: true, other: subquery !== undefined ? 'subquery' : fn !== undefined ? { function: rangeFunctionName(fn.functions) } : 'other' }
+      const select = subquery?.lateral !== true ? asNode(subquery?.subquery, 'SelectStmt') : undefined
+      if (select !== undefined) relation.subquery = select
+      scope.relations.push(relation)
       return { relation: scope.relations.length - 1 }
     }
     const a = scope.relations.length
@@ -330,23 +345,34 @@ class Scope {
 
   constructor(private readonly top: boolean) {}
 
-  /** The FROM level's tables, join tree and column equalities, for the scatter planner. */
-  sources(items: FromTree[]): FromSources {
+  /**
+   * The FROM level's tables, join tree and column equalities, for the scatter planner; `levelOf` gives the FROM
+   * level of a subquery in FROM (none for one that is not a plain SELECT, such as a UNION).
+   */
+  sources(items: FromTree[], levelOf: (subquery: SelectStmt) => FromSources | undefined): FromSources {
     const tableIndex = new Map<number, number>()
+    const derivedIndex = new Map<number, number>()
     const relations: FromSources['relations'] = []
+    const derived: FromSources['derived'] = []
     let other: string | undefined
     this.relations.forEach((r, i) => {
+      const level = r.subquery !== undefined ? levelOf(r.subquery) : undefined
       if (r.rv !== undefined) {
         tableIndex.set(i, relations.length)
         relations.push({ rv: r.rv, table: tableRefOf(r.rv) })
+      } else if (level !== undefined) {
+        derivedIndex.set(i, derived.length)
+        derived.push({ select: r.subquery!, from: level })
       } else if (r.other === 'cte') other ??= 'a WITH query (CTE)'
-      else if (r.other === 'subquery') other ??= 'a subquery in FROM'
+      else if (r.other === 'subquery') other ??= r.subquery === undefined ? 'a LATERAL subquery in FROM' : 'a set operation in a subquery in FROM'
       else if (typeof r.other !== 'object') other ??= 'a FROM item that is not a table'
     })
     const tree = (t: FromTree): JoinTree => {
       if ('join' in t) return { join: t.join, left: tree(t.left), right: tree(t.right) }
       const index = tableIndex.get(t.relation)
       if (index !== undefined) return { relation: index }
+      const sub = derivedIndex.get(t.relation)
+      if (sub !== undefined) return { derived: sub }
       const r = this.relations[t.relation]
       return { function: typeof r?.other === 'object' ? r.other.function : 'a FROM item' }
     }
@@ -368,7 +394,7 @@ class Scope {
       const r = at(y)
       if (l !== undefined && r !== undefined) equalities.push([l, r])
     }
-    const from: FromSources = { relations, join: joined, equalities }
+    const from: FromSources = { relations, join: joined, equalities, derived }
     if (other !== undefined) from.other = other
     return from
   }
