@@ -13,6 +13,7 @@ import { createLogger } from '../src/log/Logger.js'
 import { PgError } from '../src/protocol/PgError.js'
 import { AUTH_OK, commandComplete, dataRow, errorResponse, readyForQuery, rowDescription } from '../src/protocol/ServerMessages.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
+import { startTopology } from './harness/startTopology.js'
 
 t.test('LSNs: Postgres text form ⇄ numbers', async (t) => {
   t.equal(parseLsn('16/B374D848'), (0x16n << 32n) | 0xb374d848n)
@@ -205,4 +206,26 @@ t.test('data-path evidence counts as one failure per interval and triggers a che
   t.ok(node.up, 'the threshold (3) needs another check: evidence cannot take a node down on its own')
   checker.evidence(new Error('again'))
   t.equal(node.failures, 2, 'further evidence waits for the next scheduled check')
+})
+
+t.test('a real server asking the control user for a password that is not configured: alive, and the log says which setting', async (t) => {
+  const topo = await startTopology(t, { shards: 1, replicas: 0, users: [], databases: [] })
+  const { host, port } = topo.shards[0]!.primary
+  const node = new NodeState('s0-primary', 0, 'primary', { host, port, weight: 1 })
+  const outcomes: CheckOutcome[] = []
+  const logLines: string[] = []
+  const log = createLogger({ level: 'info', destination: { write: (s: string) => void logLines.push(s) } })
+  const checker = new HealthChecker(node, HEALTH, { ...CONTROL, user: 'postgres', password: undefined }, log, (o) => outcomes.push(o))
+  t.teardown(() => checker.stop())
+  checker.start()
+  t.ok(await waitFor(() => outcomes.length >= 4, 5000), `${outcomes.length} checks`)
+  t.ok(outcomes.every((o) => o.ok), 'every check counts the server alive')
+  t.ok(node.up, 'never marked down (a failover would promote over a live primary)')
+  const refused = logLines.filter((l) => l.includes('refused the control connection'))
+  t.equal(refused.length, 1, 'said once')
+  t.match(refused[0], /the server asks control\.user \\"postgres\\" for a password, and control\.password is not set/)
+  const access = { ...CONTROL, user: 'postgres', password: topo.superuser.password }
+  const ok = new HealthChecker(node, HEALTH, access, log, (o) => outcomes.push(o))
+  t.teardown(() => ok.stop())
+  t.match(await ok.checkNow(), { ok: true, probe: { inRecovery: false } }, 'with the password the check reads the server')
 })

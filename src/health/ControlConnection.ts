@@ -15,6 +15,12 @@ export function controlAccess(config: Config): ControlAccess {
   return { ...config.control, tls: { mode: config.server_tls, ...(config.server_tls_ca ? { ca: config.server_tls_ca } : {}) } }
 }
 
+function missingPassword(user: string): Error {
+  return Object.assign(new Error(`the server asks control.user "${user}" for a password, and control.password is not set`), {
+    code: '28P01',
+  })
+}
+
 /** A check or action that did not finish in time: the server may be hung (SIGSTOP, swap, network black hole). */
 export class ControlTimeoutError extends Error {
   constructor(
@@ -100,7 +106,9 @@ export class ControlConnection {
       host: this.target.host,
       port: this.target.port,
       user: this.access.user,
-      password: this.access.password,
+      // Without one, pg would fail a password request with a bare client-side error (no SQLSTATE), and the
+      // health check would count a live, merely misconfigured server as down: answer as the server would.
+      password: this.access.password ?? (() => Promise.reject(missingPassword(this.access.user))),
       database: this.database,
       application_name: 'pgshard-control',
       ssl: useTls ? serverTlsOptions(this.access.tls, this.target.host) : false,
