@@ -23,7 +23,7 @@ if [ ! -d node_modules ] || [ ! -f "$installed_lock" ] || { [ -f package-lock.js
 fi
 
 # Debian packages: the PostgreSQL server (the local topology runs real servers); with --tests also the drivers
-# the tests run: psycopg 3 (for /usr/bin/python3) and pgjdbc with a JDK (a single-file Java program).
+# the tests run: psycopg 3 and asyncpg (for /usr/bin/python3) and pgjdbc with a JDK (a single-file Java program).
 missing=""
 has_postgres=no
 for initdb in /usr/lib/postgresql/*/bin/initdb; do [ -x "$initdb" ] && has_postgres=yes; done
@@ -31,6 +31,7 @@ command -v initdb >/dev/null 2>&1 && has_postgres=yes
 [ "$has_postgres" = yes ] || missing="postgresql postgresql-contrib"
 if [ "${1:-}" = --tests ]; then
   /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || missing="$missing python3-psycopg"
+  /usr/bin/python3 -c 'import asyncpg' >/dev/null 2>&1 || missing="$missing python3-asyncpg"
   [ -f /usr/share/java/postgresql.jar ] || missing="$missing libpostgresql-jdbc-java"
   command -v javac >/dev/null 2>&1 || missing="$missing default-jdk-headless"
 fi

@@ -1,7 +1,10 @@
-// COPY data cut into rows and sent to the shard of each row's key, as Postgres reads text and CSV: the rows
-// must come out byte for byte, however the client chunks them.
+// COPY data cut into rows and sent to the shard of each row's key, as Postgres reads text, CSV and binary: the
+// rows must come out byte for byte, however the client chunks them.
 import t from 'tap'
+import type { PgError } from '../src/protocol/PgError.js'
+import { BinaryCopyRowRouter } from '../src/router/BinaryCopyRowRouter.js'
 import { CopyRowRouter } from '../src/router/CopyRowRouter.js'
+import { KeyEncodingError } from '../src/router/KeyEncoding.js'
 import type { CopyShape } from '../src/router/StatementPlan.js'
 
 const TEXT: CopyShape = { table: 'items', columns: ['id', 'label'], stdin: true, format: 'text', delimiter: '\t', quote: '"', escape: '"', nullText: '\\N', header: false }
@@ -59,4 +62,79 @@ t.test('rows pgshard cannot place are refused with the row number and a SQLSTATE
     throw Object.assign(new Error('x'), { code: 'never' })
   }, 2)
   t.throws(() => bad.push(Buffer.from('a\tb\n')), { message: 'x' }, 'other errors are not disguised')
+})
+
+/** A binary COPY stream: the header (with an extension of `ext` bytes), the tuples, and the trailer. */
+function binaryCopy(tuples: (Buffer | null)[][], ext = 0, trailer = true): Buffer {
+  const parts = [Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(4), int32(ext), Buffer.alloc(ext, 7)]
+  for (const fields of tuples) {
+    const count = Buffer.alloc(2)
+    count.writeInt16BE(fields.length)
+    parts.push(count)
+    for (const f of fields) parts.push(f === null ? int32(-1) : Buffer.concat([int32(f.length), f]))
+  }
+  if (trailer) parts.push(Buffer.from([0xff, 0xff]))
+  return Buffer.concat(parts)
+}
+function int32(n: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeInt32BE(n)
+  return b
+}
+
+/** Routes binary COPY data by an int4 key (even to shard 0, odd to shard 1) in chunks of `chunk` bytes. */
+function routeBinary(data: Buffer, chunk: number, keyIndex = 0, columns = 2): { shards: Buffer[]; keys: number[]; rows: number } {
+  const keys: number[] = []
+  const router = new BinaryCopyRowRouter(columns, keyIndex, 'id', (v) => {
+    const k = v.readInt32BE(0)
+    keys.push(k)
+    return k % 2 === 0 ? 0 : 1
+  }, 2)
+  const out: Buffer[][] = [[], []]
+  const take = (parts: Buffer[][]) => parts.forEach((rows, i) => out[i]!.push(...rows.map((r) => Buffer.from(r))))
+  for (let i = 0; i < data.length; i += chunk) take(router.push(data.subarray(i, i + chunk)))
+  take(router.end())
+  return { shards: out.map((rows) => Buffer.concat(rows)), keys, rows: router.rows }
+}
+
+t.test('binary format: tuples whole to the shard of their key, header and trailer to every shard; any chunking', async (t) => {
+  const label = (s: string) => Buffer.from(s)
+  const tuples = [[int32(2), label('two')], [int32(3), null], [int32(4), label('')], [int32(5), label('x'.repeat(300))]]
+  const data = binaryCopy(tuples, 3)
+  const even = binaryCopy([tuples[0]!, tuples[2]!], 3)
+  const odd = binaryCopy([tuples[1]!, tuples[3]!], 3)
+  for (const chunk of [1, 2, 5, 19, 23, 64, 10_000]) {
+    const r = routeBinary(data, chunk)
+    t.same(r.keys, [2, 3, 4, 5], `chunks of ${chunk}: keys read`)
+    t.ok(r.shards[0]!.equals(even) && r.shards[1]!.equals(odd), `chunks of ${chunk}: each shard gets the header, its tuples as sent, the trailer`)
+    t.equal(r.rows, 4)
+  }
+  t.ok(routeBinary(binaryCopy([], 0), 4).shards.every((s) => s.equals(binaryCopy([], 0))), 'no rows: every shard gets header and trailer')
+  const key2 = routeBinary(binaryCopy([[label('a'), int32(6)], [label('b'), int32(7)]]), 3, 1)
+  t.same(key2.keys, [6, 7], 'the key in another column')
+  const noTrailer = routeBinary(binaryCopy([[int32(8), label('y')]], 0, false), 4)
+  t.same([noTrailer.keys, noTrailer.rows], [[8], 1], 'the trailer may be left out (the COPY ends at CopyDone)')
+  const after = routeBinary(Buffer.concat([binaryCopy([[int32(8), label('y')]]), Buffer.from('junk')]), 4)
+  t.same(after.keys, [8], 'what follows the trailer is ignored')
+})
+
+t.test('binary format: data pgshard cannot place is refused with the row number and a SQLSTATE', async (t) => {
+  const refused = (data: Buffer, chunk = 3) => {
+    try {
+      routeBinary(data, chunk)
+      return null
+    } catch (err) {
+      return { code: (err as PgError).code, message: (err as Error).message }
+    }
+  }
+  t.same(refused(Buffer.from('COPY data in text\n')), { code: '22P04', message: 'COPY file signature not recognized' })
+  t.same(refused(binaryCopy([[int32(2), Buffer.from('a')], [null, Buffer.from('b')]])), {
+    code: '23502', message: 'COPY row 2 has no value (NULL) for the sharding key "id": pgshard cannot tell its shard',
+  })
+  t.same(refused(binaryCopy([[int32(2)]])), { code: '22P04', message: 'row field count is 1, expected 2 (COPY row 1)' })
+  t.same(refused(binaryCopy([[int32(2), Buffer.from('abc')]], 0, false).subarray(0, -2)), { code: '22P04', message: 'unexpected end of COPY data in row 1' })
+  const badKey = new BinaryCopyRowRouter(1, 0, 'id', () => {
+    throw new KeyEncodingError('invalid binary integer of 3 bytes for a integer sharding key', '22P03')
+  }, 2)
+  t.throws(() => badKey.push(binaryCopy([[Buffer.from('abc')]])), { code: '22P03', message: /\(COPY row 1, column "id"\)$/ })
 })

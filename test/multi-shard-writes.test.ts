@@ -82,6 +82,6 @@ t.test('an Execute with a row limit (pgjdbc batches ask for one row) of a write 
   t.same(insert.map((m) => m.type), ['1', '2', 'C', 'Z'], 'runs: the limit does not matter to a write that answers no rows (refused before)')
   t.same([await qty(j0), await qty(j1)], [1, 1], 'both rows written')
   const returning = await execute(`UPDATE items SET qty = 2 WHERE id IN (${j0}, ${j1}) RETURNING id`)
-  t.match(errorFields(returning.find((m) => m.type === 'E')!.body), { code: '0A000', message: /fetching part of a result/ }, 'with RETURNING the limit would cut the rows: refused')
+  t.match(errorFields(returning.find((m) => m.type === 'E')!.body), { code: '0A000', message: /fetching part of the rows a write across shards returns/ }, 'with RETURNING the limit would cut the rows: refused')
   t.same([await qty(j0), await qty(j1)], [1, 1], 'and nothing changed')
 })

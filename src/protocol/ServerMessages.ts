@@ -23,6 +23,7 @@ const TYPE = {
   copyData: 0x64, // d
   copyDone: 0x63, // c
   notificationResponse: 0x41, // A
+  portalSuspended: 0x73, // s
 } as const
 
 export type TxStatus = 'I' | 'T' | 'E'
@@ -34,6 +35,8 @@ export const BIND_COMPLETE = fixed(TYPE.bindComplete)
 export const CLOSE_COMPLETE = fixed(TYPE.closeComplete)
 export const NO_DATA = fixed(TYPE.noData)
 export const EMPTY_QUERY = fixed(TYPE.emptyQuery)
+/** An Execute's row limit was reached (instead of CommandComplete). */
+export const PORTAL_SUSPENDED = fixed(TYPE.portalSuspended)
 /** The end of a COPY … TO's data. */
 export const COPY_DONE_REPLY = fixed(TYPE.copyDone)
 export const AUTH_OK = new Writer().addInt32(0).flush(TYPE.authentication)

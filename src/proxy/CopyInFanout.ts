@@ -2,7 +2,9 @@ import type { ServerConnection } from '../pool/ServerConnection.js'
 import { COPY_DONE, encodeCopyData, encodeCopyFail, encodeQuery } from '../protocol/FrontendMessages.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { errorResponse } from '../protocol/ServerMessages.js'
-import { CopyRowRouter } from '../router/CopyRowRouter.js'
+import { BinaryCopyRowRouter } from '../router/BinaryCopyRowRouter.js'
+import { CopyRowRouter, type CopyRows } from '../router/CopyRowRouter.js'
+import type { KeyShard } from '../router/Route.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { CopyShape } from '../router/StatementPlan.js'
 import type { MultiShardExecutor, ShardConnection } from './MultiShardExecutor.js'
@@ -12,7 +14,7 @@ import { callShard, type ShardReply } from './ShardCall.js'
 export interface CopySplit {
   copy: CopyShape
   key: string
-  keyShard: (keyText: string) => number
+  keyShard: KeyShard
 }
 
 /**
@@ -34,7 +36,7 @@ export class CopyInFanout {
     private readonly executor: MultiShardExecutor,
     private readonly held: ShardConnection[],
     private readonly finals: Promise<ShardReply>[],
-    private readonly router: CopyRowRouter | null,
+    private readonly router: CopyRows | null,
     private readonly cancel: AbortSignal,
   ) {
     this.over = held.map(() => false)
@@ -168,23 +170,31 @@ export class CopyInFanout {
   }
 }
 
-/** The row router for a split COPY: the key's position among the columns, read from the table when none are listed. */
-async function rowRouter(split: CopySplit, conn: ServerConnection, shards: number): Promise<CopyRowRouter> {
+/**
+ * The row router for a split COPY: the key's position among the columns, read from the table when none are
+ * listed, and for binary data the key column's type (its binary form depends on it).
+ */
+async function rowRouter(split: CopySplit, conn: ServerConnection, shards: number): Promise<CopyRows> {
+  const binary = split.copy.format === 'binary'
   let columns = split.copy.columns
-  if (columns === null) {
+  let keyType = 0
+  if (columns === null || binary) {
     const reply = await callShard(
       conn,
       encodeQuery(
-        `SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = ${quoteLiteral(split.copy.table)}::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
+        `SELECT attname, atttypid FROM pg_catalog.pg_attribute WHERE attrelid = ${quoteLiteral(split.copy.table)}::pg_catalog.regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
       ),
     )
     if (reply.error) throw reply.error.message
-    columns = reply.rows.map((r) => r[0]!.toString('utf8'))
+    const all = reply.rows.map((r) => ({ name: r[0]!.toString('utf8'), type: Number(r[1]!.toString('utf8')) }))
+    columns ??= all.map((c) => c.name)
+    keyType = all.find((c) => c.name === split.key)?.type ?? 0
   }
   const keyIndex = columns.indexOf(split.key)
   if (keyIndex < 0)
     throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY into ${split.copy.table} must include its sharding key column ${split.key}: pgshard sends each row to the shard of its key`)
-  return new CopyRowRouter(split.copy, keyIndex, split.key, split.keyShard, shards)
+  if (binary) return new BinaryCopyRowRouter(columns.length, keyIndex, split.key, (value) => split.keyShard(value, 1, keyType), shards)
+  return new CopyRowRouter(split.copy, keyIndex, split.key, (text) => split.keyShard(text, 0, 0), shards)
 }
 
 function unexpected(): PgError {

@@ -8,7 +8,9 @@ import {
 } from '../protocol/FrontendMessages.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { tagCount, withCount } from '../protocol/RowMessages.js'
-import { commandComplete, copyData, COPY_DONE_REPLY, dataRow, errorResponse, rowDescription, type FieldDescription } from '../protocol/ServerMessages.js'
+import {
+  commandComplete, copyData, COPY_DONE_REPLY, dataRow, errorResponse, PORTAL_SUSPENDED, rowDescription, type FieldDescription,
+} from '../protocol/ServerMessages.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
 import type { BoundParam, Role } from '../router/Route.js'
@@ -35,6 +37,11 @@ export interface ReplyShape {
   describe: boolean
   /** The client asked for the rows and the CommandComplete (false for Describe-only). */
   execute: boolean
+  /**
+   * The Execute's row limit (0: none). Reached, the answer ends with PortalSuspended as a server's would; the
+   * shards' other rows are read and dropped (the portal cannot go on: its rows come from several servers).
+   */
+  maxRows?: number
 }
 
 export interface ShardConnection {
@@ -141,11 +148,13 @@ export class MultiShardExecutor {
     let failure: PgError | null = null
     let sent = 0
     const started = performance.now()
+    const limit = shape.maxRows ?? 0
     const flush = () => {
       if (!merger || failure) return
       const rows = merger.take()
       if (!shape.execute) return
       for (const r of rows) {
+        if (limit > 0 && sent === limit) return
         sent++
         if (!this.out.emit(dataRow(r))) this.pauseUntilDrained(held)
       }
@@ -226,7 +235,8 @@ export class MultiShardExecutor {
       this.out.emit(errorResponse(failure))
       return false
     }
-    if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
+    // As a server does, a limit reached ends in PortalSuspended even when no row was left.
+    if (shape.execute) this.out.emit(limit > 0 && sent === limit ? PORTAL_SUSPENDED : commandComplete(`SELECT ${sent}`))
     for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
     return true
   }

@@ -82,13 +82,16 @@ export class Session implements TrackerOwner {
   /** The extended-protocol messages since the last Sync. */
   private readonly group: ExtendedGroup
   /** A statement of this group that runs on several shards: answered whole at Sync. */
-  private multi: { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape } | null = null
+  /** A statement on several shards, bound: it runs at Sync (or at its Execute in a transaction across shards). */
+  private multi: { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape; closed?: boolean } | null = null
   /** What to do when a bound portal's Execute is answered (metrics, session effects), by portal name. */
   private readonly portalCompletion = new Map<string, (ok: boolean) => void>()
   /** A COPY FROM STDIN running on several shards, reading the client's data. */
   private copyIn: CopyInFanout | null = null
   /** Named portals bound in a transaction that may span shards: the shard whose connection holds each. */
   private readonly portalShards = new Map<string, { shard: number; role: Role }>()
+  /** Portals of reads across shards whose first Execute had a row limit: they cannot give more rows. */
+  private readonly partialPortals = new Set<string>()
   /** A pipeline outside a transaction became one across shards (beginImplicitTransaction): it ends at Sync. */
   private implicitTransaction = false
   /** Errors the proxy sent the client itself (emitError), to tell whether a statement it ran failed. */
@@ -320,7 +323,7 @@ export class Session implements TrackerOwner {
   private handle(frame: Frame): Promise<void> | void {
     if (this.copyIn) return this.feedCopy(this.copyIn, frame)
     if (this.group.skipToSync && frame.type !== FE.sync) return
-    if (this.multi && frame.type === FE.flush) return
+    if (this.multi && frame.type === FE.flush) return this.multi.shape.execute ? this.runMultiAtFlush() : undefined
     switch (frame.type) {
       case FE.query:
         return this.group.open || this.multi || this.implicitTransaction ? this.queryInGroup(frame) : this.onQuery(frame)
@@ -377,7 +380,9 @@ export class Session implements TrackerOwner {
     const conn = await this.group.server()
     // The server is still inside the group, with its implicit transaction open: the Query runs there, and the
     // server decides what that transaction becomes (a BEGIN keeps it open, a ROLLBACK undoes it), as on one server.
-    if (conn?.tracker.inGroup) return this.queryOnGroupServer(conn, frame)
+    // A group that ran nothing (asyncpg's prepare: Parse, Describe, Flush) ends there instead, with a Sync of the
+    // proxy's own, and the Query goes where it belongs.
+    if (conn?.tracker.inGroup && !this.group.leaveServer()) return this.queryOnGroupServer(conn, frame)
     this.group.end()
     return this.onQuery(frame)
   }
@@ -432,8 +437,8 @@ export class Session implements TrackerOwner {
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard') {
       return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(
-        (copying) => {
-          if (!copying) this.emitAfterPending(readyForQuery(this.txStatus))
+        (outcome) => {
+          if (outcome !== 'copy') this.emitAfterPending(readyForQuery(this.txStatus))
         },
       )
     }
@@ -600,6 +605,7 @@ export class Session implements TrackerOwner {
 
   private async onBind(frame: Frame): Promise<void> {
     const b = decodeBind(frame.body)
+    this.partialPortals.delete(b.portal)
     const stmt = this.statements.get(b.statement)
     if (!stmt) return this.group.refuse(this.noStatement(b.statement, 'Bind'))
     this.stats.queries++
@@ -756,13 +762,22 @@ export class Session implements TrackerOwner {
     }
     if (this.multi && this.multi.bind.portal === portal) {
       // pgjdbc asks for one row of the statements whose results it ignores (a batch): a write without
-      // RETURNING answers none, so the limit does not matter.
+      // RETURNING answers none, so the limit does not matter. A read across shards gives the first rows
+      // (asyncpg's fetchval and fetchrow, pgjdbc's setMaxRows); a write's RETURNING rows cannot be cut so.
       const plan = this.multi.analyzed.plan
-      if (maxRows > 0 && (plan === null || plan.kind === 'select' || plan.returning === true))
-        return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of a result that spans several shards (Execute with a row limit, a cursor) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
+      if (maxRows > 0 && this.multi.route.kind === 'scatter') {
+        this.multi.shape.maxRows = maxRows
+        this.partialPortals.add(portal)
+      } else if (maxRows > 0 && (plan === null || plan.kind === 'select' || plan.returning === true))
+        return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of the rows a write across shards returns (Execute with a row limit) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
       this.multi.shape.execute = true
       if (this.mayJoinShards) return this.runMultiNow().then(() => undefined)
       return
+    }
+    if (this.partialPortals.has(portal)) {
+      return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `fetching more rows of portal "${portal}", a read across shards: pgshard answers only its first Execute's rows`, {
+        hint: 'Fetch the whole result at once (no fetch size or cursor), or pin the key to one shard.',
+      }))
     }
     return this.addForPortal(portal, {
       kind: 'server',
@@ -800,7 +815,15 @@ export class Session implements TrackerOwner {
       this.statements.delete(c.name)
       return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
     }
-    if (this.multi?.bind.portal === c.name) this.multi = null
+    this.partialPortals.delete(c.name)
+    if (this.multi?.bind.portal === c.name) {
+      // Executed already (pgjdbc closes its portal before the Sync): answered after the statement's rows.
+      if (this.multi.shape.execute) {
+        this.multi.closed = true
+        return
+      }
+      this.multi = null
+    }
     // Closing a portal that cannot exist (no server holds anything for this client) is not an error.
     if (c.name === this.commitPortal?.name) this.commitPortal = null
     if (this.localPortals.delete(c.name) || !(this.group.conn ?? this.attached))
@@ -845,6 +868,8 @@ export class Session implements TrackerOwner {
 
   private async onSync(): Promise<void> {
     this.commitPortal = null
+    // Outside a transaction block a Sync ends every portal.
+    if (this.txStatus === 'I') this.partialPortals.clear()
     if (this.implicitTransaction) return this.endImplicitTransaction(true)
     if (this.group.skipToSync) {
       this.group.end()
@@ -859,8 +884,10 @@ export class Session implements TrackerOwner {
       if (await this.group.server()) this.group.leaveServer()
       this.group.end()
       this.localPortals.clear()
-      if (!(await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))))
-        this.emitAfterPending(readyForQuery(this.txStatus))
+      const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
+      if (outcome === 'copy') return
+      if (multi.closed && outcome === 'done') this.emitAfterPending(CLOSE_COMPLETE)
+      this.emitAfterPending(readyForQuery(this.txStatus))
       return
     }
     const conn = await this.group.server()
@@ -907,10 +934,10 @@ export class Session implements TrackerOwner {
 
   /**
    * Runs a statement that needs several shards, outside any server connection of the session. Not inside a
-   * read-write transaction: its parts would commit apart from it. True when it opened a COPY FROM STDIN: the
-   * client's data comes next, and ReadyForQuery when the COPY ends.
+   * read-write transaction: its parts would commit apart from it. 'copy' when it opened a COPY FROM STDIN: the
+   * client's data comes next, and ReadyForQuery when the COPY ends; 'failed' when the client got an error.
    */
-  private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
+  private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<'done' | 'failed' | 'copy'> {
     const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     const read = route.kind === 'scatter' || route.kind === 'copy_out'
     const plan = analyzed.plan!
@@ -919,14 +946,14 @@ export class Session implements TrackerOwner {
     const joins = inTx && this.mayJoinShards
     if (joins && this.txStatus === 'E') {
       this.emitError(new PgError(SqlState.IN_FAILED_SQL_TRANSACTION, 'current transaction is aborted, commands ignored until end of transaction block'))
-      return false
+      return 'failed'
     }
     if (!joins && ((inTx && !(read && this.txReadOnly)) || this.pinnedBy)) {
       const what = read ? 'a read from every shard' : 'a write to several shards'
       this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
         hint: read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
       }))
-      return false
+      return 'failed'
     }
     if (this.attached && !inTx) {
       await this.lease.whenIdle()
@@ -948,32 +975,30 @@ export class Session implements TrackerOwner {
           throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY FROM STDIN on several shards must come as a simple query of its own (${route.reason})`)
         const split = route.kind === 'copy_split' ? route : null
         this.copyIn = await CopyInFanout.open(executor, output.emit, shards, stmt.sql, split, this.cancelSignal.signal)
-        return this.copyIn !== null
+        return this.copyIn !== null ? 'copy' : 'failed'
       }
       if (route.kind === 'copy_out') {
         await executor.copyOut(shards, route.role, stmt.sql, plan.copy?.header === true)
-        return false
+        return 'done'
       }
       if (route.kind === 'scatter') {
-        await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param)
-        return false
+        return (await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param)) ? 'done' : 'failed'
       }
       const transactional = plan.outsideTransactionBlock !== true
       if (route.kind === 'broadcast') {
-        await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional, route.role)
-        return false
+        return (await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional, route.role)) ? 'done' : 'failed'
       }
       if (route.kind === 'copy_split') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `only COPY FROM STDIN splits its rows (${route.reason})`)
       const parts = route.parts.map((p) => ({ shard: p.shard, stmt: splitPart(restore(p.sql), stmt) }))
-      await executor.write(parts, 'sum', shape, true)
+      return (await executor.write(parts, 'sum', shape, true)) ? 'done' : 'failed'
     } catch (err) {
       // A FATAL one (a connection of the transaction was lost) ends the client, as in the pump.
       if (!(err instanceof PgError) || err.severity !== 'ERROR') throw err
       this.emitError(err)
+      return 'failed'
     } finally {
       if (joins) this.afterTransactionStatement()
     }
-    return false
   }
 
   /**
@@ -1144,6 +1169,20 @@ export class Session implements TrackerOwner {
   private mayBecomeTransaction(): boolean {
     const twoPhase = this.services.config().sharding.cross_shard_transactions === 'two_phase'
     return twoPhase && !this.sessionMode && !this.pinnedBy && this.txStatus === 'I' && this.pendingBegin === null && !this.opening.active
+  }
+
+  /**
+   * A Flush after the Execute of a statement on several shards (pg-cursor reads so): the client waits for its
+   * rows now, not at a Sync. After a failure the rest of the group is skipped up to Sync, as after a server's error.
+   */
+  private async runMultiAtFlush(): Promise<void> {
+    const multi = this.multi!
+    this.multi = null
+    if (await this.group.server()) this.group.leaveServer()
+    this.group.end()
+    const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
+    if (outcome !== 'done') this.group.skipToSync = true
+    else if (multi.closed) this.emitAfterPending(CLOSE_COMPLETE)
   }
 
   /**
@@ -1533,6 +1572,7 @@ export class Session implements TrackerOwner {
     this.lease.endAside(committed ? 'COMMIT' : 'ROLLBACK')
     this.opening.end()
     this.portalShards.clear()
+    this.partialPortals.clear()
     this.cursorShards.clear()
     this.implicitTransaction = false
     this.pendingBegin = null

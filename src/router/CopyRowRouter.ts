@@ -12,13 +12,23 @@ const BAD_COPY_FORMAT = '22P04'
 const NOT_NULL_VIOLATION = '23502'
 const PROGRAM_LIMIT_EXCEEDED = '54000'
 
+/** Cuts a COPY's data into rows, by shard. */
+export interface CopyRows {
+  /** The complete rows of `chunk` (with what was left of the last one), by shard. */
+  push(chunk: Buffer): Buffer[][]
+  /** End of data: what is left, by shard. */
+  end(): Buffer[][]
+  /** Rows routed so far. */
+  readonly rows: number
+}
+
 /**
  * Cuts the data of a COPY … FROM STDIN in text or CSV format, arriving in chunks of any size, into rows as
  * Postgres reads them (a backslash escapes the next byte in text; a newline inside CSV quotes is data), reads
  * each row's key column, and says which shard it goes to. Rows are passed on as the bytes that arrived; only
  * the key field is decoded. The header line (HEADER) goes to every shard, whose COPY skips it too.
  */
-export class CopyRowRouter {
+export class CopyRowRouter implements CopyRows {
   /** The start of a row whose end has not arrived yet. */
   private carry: Buffer | null = null
   /** Scan state at the end of `carry`: inside CSV quotes; the last byte escapes the next one. */

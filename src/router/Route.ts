@@ -46,7 +46,7 @@ export type Route =
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).
    */
-  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: (keyText: string) => number; reason: string }
+  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; reason: string }
   /** COPY … TO STDOUT of a table or a filtering query on every shard: the client gets all their rows. */
   | { kind: 'copy_out'; role: Role; reason: string }
   /** Refused: the client gets this SQLSTATE and message. */
@@ -56,3 +56,6 @@ export interface RoutedStatement {
   plan: StatementPlan
   route: Route
 }
+
+/** The shard of a key value: text (format 0) or the binary form of the column's type `typeOid` (format 1; 0: unknown). */
+export type KeyShard = (value: string | Buffer, format: 0 | 1, typeOid: number) => number

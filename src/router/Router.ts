@@ -124,6 +124,7 @@ export class Router {
     const tables = this.place(plan, searchPath)
     const hinted = this.hintedShard(plan, ctx, tables)
     if (hinted !== undefined) return this.routeHinted(plan, param, ctx, tables, searchPath, hinted)
+    if (plan.statements) this.checkStatementsTogether(plan.statements, param, ctx)
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
     if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
     if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
@@ -232,6 +233,33 @@ export class Router {
     return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
   }
 
+  /**
+   * The statements of one Query run together wherever it goes: refuses a statement that must run on every shard
+   * (DDL on a sharded or reference table, a write to a reference table) next to one that must not (a write or
+   * read of a sharded table's rows, which every shard would run on its own rows: an INSERT would be stored on
+   * every shard).
+   */
+  private checkStatementsTogether(statements: StatementPlan[], param: (n: number) => BoundParam | undefined, ctx: RoutingContext): void {
+    const routed: { plan: StatementPlan; route: Route }[] = []
+    for (const plan of statements) {
+      if (plan.tables.length === 0) continue
+      try {
+        routed.push({ plan, route: this.decide(plan, param, ctx) })
+      } catch (err) {
+        // One that cannot run alone is refused with the query as a whole, below.
+        if (!(err instanceof Refusal) && !(err instanceof KeyEncodingError)) throw err
+      }
+    }
+    const everywhere = routed.find(({ plan, route }) => route.kind === 'broadcast' && (plan.kind === 'ddl' || route.tag === 'first'))
+    const other = routed.find(({ plan, route }) => route.kind !== 'broadcast' || (plan.kind !== 'ddl' && route.tag !== 'first'))
+    if (everywhere === undefined || other === undefined) return
+    throw new Refusal(
+      FEATURE_NOT_SUPPORTED,
+      `a query of several statements runs ${statementVerb(everywhere.plan)} on every shard (${routeReason(everywhere.route)}) and ${statementVerb(other.plan)} where its rows are (${routeReason(other.route)}): run together, each would run in the other's place`,
+      'send them as separate queries',
+    )
+  }
+
   /** Whether the open transaction may go on to other shards: READ ONLY, or any with two-phase commit. */
   private spans(ctx: RoutingContext): boolean {
     return ctx.inTransaction && (ctx.txReadOnly || this.twoPhase)
@@ -260,19 +288,24 @@ export class Router {
       const t = [...tables.writtenSharded][0]
       const copy = plan.copy
       const refusedInTransaction = ctx.inTransaction && !this.twoPhase
-      if (copy?.stdin !== true || copy.format === 'binary' || refusedInTransaction)
+      if (copy?.stdin !== true || refusedInTransaction)
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
           `COPY FROM into sharded table ${t.name} must split its rows by ${t.key}, which pgshard does only for ${
             copy?.stdin !== true
               ? 'rows sent by the client (FROM STDIN), not a file on the server'
-              : copy.format === 'binary'
-                ? 'text and CSV data, not binary'
-                : 'a COPY outside a transaction block (it is all or nothing by itself), unless sharding.cross_shard_transactions is two_phase'
+              : 'a COPY outside a transaction block (it is all or nothing by itself), unless sharding.cross_shard_transactions is two_phase'
           }`,
-          'use COPY … FROM STDIN in text or CSV format outside a transaction, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
+          'use COPY … FROM STDIN outside a transaction, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
         )
-      return { kind: 'copy_split', copy, key: t.key, keyShard: (text) => this.map.shardForTypedHint(t.keyType, text), reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}` }
+      const map = this.map
+      return {
+        kind: 'copy_split',
+        copy,
+        key: t.key,
+        keyShard: (value, format, typeOid) => map.shardForValue(t.keyType, value, format, typeOid),
+        reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}`,
+      }
     }
     if (tables.writtenReference.length > 0) {
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `COPY into reference table ${list(tables.writtenReference)}: every shard` }
@@ -797,6 +830,10 @@ function isWrite(plan: StatementPlan): boolean {
   if (plan.writtenTables.length > 0) return true
   // SELECT … FOR UPDATE locks rows but writes none: it may still be scattered.
   return plan.kind !== 'select' && (plan.writes || WRITE_KINDS.has(plan.kind))
+}
+
+function routeReason(route: Route): string {
+  return 'reason' in route ? route.reason : route.message
 }
 
 function statementVerb(plan: StatementPlan): string {

@@ -113,7 +113,12 @@ export class ShardMap {
 
   /** The shard of a hint value for a known key type; throws KeyEncodingError. */
   shardForTypedHint(keyType: KeyType, keyHint: string): number {
-    return this.ring.shardFor(canonicalKey(keyType, keyHint, 0, 0))
+    return this.shardForValue(keyType, keyHint, 0, 0)
+  }
+
+  /** The shard of a key value in text or binary form (a COPY field); throws KeyEncodingError. */
+  shardForValue(keyType: KeyType, value: string | Buffer, format: 0 | 1, typeOid: number): number {
+    return this.ring.shardFor(canonicalKey(keyType, value, format, typeOid))
   }
 }
 

@@ -495,6 +495,7 @@ function combine(plans: StatementPlan[], hints: Hint[]): StatementPlan {
     hints,
     multiStatement: true,
     paramCount: Math.max(...plans.map((p) => p.paramCount)),
+    statements: plans,
   }
   const assignments = plans.flatMap((p) => p.assignments ?? [])
   if (assignments.length > 0) combined.assignments = assignments

@@ -261,6 +261,8 @@ export interface StatementPlan {
   multiStatement: boolean
   /** Several statements, one of them BEGIN/COMMIT/ROLLBACK/SAVEPOINT/…: which of their settings stick is unknown. */
   multiStatementTx?: boolean
+  /** Of several statements in one Query, each one's own plan (they run together, wherever the query goes). */
+  statements?: StatementPlan[]
   /** Number of $n parameters the text uses. */
   paramCount: number
 }

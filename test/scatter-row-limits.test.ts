@@ -1,0 +1,81 @@
+// Reads across shards asked for part of their rows (an Execute with a row limit: asyncpg's fetchval and fetchrow,
+// pgjdbc's setMaxRows) and extended-protocol groups around them, message by message with a raw client. A server
+// answers a limit reached with PortalSuspended, even when no row was left; pgshard does the same for the merged
+// result, and refuses clearly to go on with such a portal.
+import t from 'tap'
+import { FLUSH, SYNC, encodeBind, encodeExecute, encodeParse, encodeQuery, encodeTarget, encodeUnnamedRun } from '../src/protocol/FrontendMessages.js'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { RawClient, errorFields, type ServerMessage } from './harness/RawClient.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'bigint' }] }
+const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const raw = await RawClient.login(fx.port, 'app')
+t.teardown(() => raw.end())
+raw.send(encodeQuery('CREATE TABLE items (id bigint PRIMARY KEY, qty int)'))
+await raw.until('Z')
+raw.send(encodeQuery(`INSERT INTO items (id, qty) VALUES ${Array.from({ length: 10 }, (_, i) => `(${i + 1}, ${i})`).join(', ')}`))
+await raw.until('Z')
+const spread = await Promise.all(fx.topo.shards.map(async (s) => (await fx.topo.query(s.primary, 'SELECT count(*)::int AS n FROM items', 'app'))[0]!.n))
+t.ok(spread.every((n) => (n as number) > 0), `rows on both shards: ${spread.join(', ')}`)
+
+const types = (msgs: ServerMessage[]) => msgs.map((m) => (m.type === 'Z' ? `Z${m.body.toString('latin1')}` : m.type)).join(' ')
+const ids = (msgs: ServerMessage[]) => msgs.filter((m) => m.type === 'D').map((m) => Number(m.body.toString('latin1', 6)))
+const tag = (msgs: ServerMessage[]) => msgs.find((m) => m.type === 'C')?.body.toString('latin1').replace(/\0$/, '')
+const ORDERED = 'SELECT id FROM items ORDER BY id'
+
+t.test('an Execute row limit: the first rows of the merged result, then PortalSuspended', async (t) => {
+  raw.send(Buffer.concat([encodeUnnamedRun(ORDERED, 3), SYNC]))
+  const three = await raw.until('Z')
+  t.equal(types(three), '1 2 D D D s ZI')
+  t.same(ids(three), [1, 2, 3], 'the first three in order, from both shards')
+  raw.send(Buffer.concat([encodeUnnamedRun(ORDERED, 20), SYNC]))
+  const all = await raw.until('Z')
+  t.same([ids(all), tag(all)], [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'SELECT 10'], 'a limit above the row count: every row and CommandComplete')
+  raw.send(Buffer.concat([encodeUnnamedRun(ORDERED, 10), SYNC]))
+  t.equal(types(await raw.until('Z')), `1 2 ${'D '.repeat(10)}s ZI`, 'exactly the row count: PortalSuspended, as a server answers')
+  raw.send(Buffer.concat([encodeUnnamedRun('SELECT count(*) FROM items', 1), SYNC]))
+  const count = await raw.until('Z')
+  t.same([types(count), count.find((m) => m.type === 'D')!.body.toString('latin1', 6)], ['1 2 D s ZI', '10'], 'an aggregate (asyncpg fetchval)')
+})
+
+t.test('Close of the executed portal before Sync is answered after its rows', async (t) => {
+  raw.send(Buffer.concat([encodeUnnamedRun(ORDERED, 2), encodeTarget('Close', 'P', ''), SYNC]))
+  t.equal(types(await raw.until('Z')), '1 2 D D s 3 ZI', 'limited')
+  raw.send(Buffer.concat([encodeUnnamedRun(ORDERED), encodeTarget('Close', 'P', ''), SYNC]))
+  const whole = await raw.until('Z')
+  t.equal(types(whole), `1 2 ${'D '.repeat(10)}C 3 ZI`, 'whole: the rows were run, not dropped with the portal')
+  raw.send(Buffer.concat([encodeUnnamedRun('SELECT id FROM items WHERE id / 0 = 1'), encodeTarget('Close', 'P', ''), SYNC]))
+  const failed = await raw.until('Z')
+  t.equal(types(failed), '1 2 E ZI', 'after an error the Close is skipped, as a server skips it')
+  t.match(errorFields(failed.find((m) => m.type === 'E')!.body), { code: '22012' })
+})
+
+t.test('a portal cut by its row limit cannot give more rows: a clear error, not a wrong answer', async (t) => {
+  raw.send(encodeQuery('BEGIN READ ONLY'))
+  await raw.until('Z')
+  raw.send(Buffer.concat([encodeParse('', ORDERED, []), encodeBind('p1', '', [], [], []), encodeExecute('p1', 4), SYNC]))
+  const first = await raw.until('Z')
+  t.same([types(first), ids(first)], ['1 2 D D D D s ZT', [1, 2, 3, 4]])
+  raw.send(Buffer.concat([encodeExecute('p1', 4), SYNC]))
+  const more = await raw.until('Z')
+  t.equal(types(more), 'E ZE')
+  t.match(errorFields(more[0]!.body), { code: '0A000', message: /fetching more rows of portal "p1", a read across shards: pgshard answers only its first Execute's rows/ })
+  raw.send(encodeQuery('ROLLBACK'))
+  t.equal(types(await raw.until('Z')), 'C ZI')
+})
+
+t.test('a group that ran nothing (Parse, Describe, Flush: asyncpg\u2019s prepare) then a Query for any shard', async (t) => {
+  const onOther = (shard: number) => {
+    for (let k = 100; ; k++) if (map.ring.shardFor(String(k)) === shard) return k
+  }
+  for (const shard of [0, 1]) {
+    raw.send(Buffer.concat([encodeParse(`s${shard}`, 'SELECT qty FROM items WHERE id = $1', [20]), encodeTarget('Describe', 'S', `s${shard}`), FLUSH]))
+    t.equal(types(await raw.until('T')), '1 t T', 'described at the Flush')
+    raw.send(encodeQuery(`INSERT INTO items (id, qty) VALUES (${onOther(shard)}, 1)`))
+    t.equal(types(await raw.until('Z')), 'C ZI', `the INSERT for shard s${shard} runs`)
+  }
+  raw.send(encodeQuery('SELECT count(*) FROM items WHERE id >= 100'))
+  t.equal((await raw.until('Z')).find((m) => m.type === 'D')!.body.toString('latin1', 6), '2')
+})
