@@ -633,6 +633,11 @@ t.test('several statements in one query go together: DDL on every shard never ca
     sql("CREATE TABLE countries (code text); INSERT INTO countries VALUES ('FR')", { kind: 'broadcast' }),
     sql('CREATE TABLE accounts (id bigint); CREATE INDEX ON accounts (id); SET search_path = public', { kind: 'broadcast' }),
     sql(`UPDATE accounts SET name = 'x' WHERE id = ${K2}; SELECT 1`, { kind: 'shard', shard: 2 }),
+    sql(`UPDATE accounts SET name = 'x' WHERE id = ${K2}; SELECT name FROM accounts WHERE id = ${K2}`, { kind: 'shard', shard: 2 }),
+    sql(`UPDATE accounts SET name = 'x' WHERE id = ${K2}; SELECT count(*) FROM accounts WHERE id = ${K0}`, {
+      kind: 'error', code: '0A000', message: /a query of several statements that runs on shards s0, s2 reads sharded rows .*: the shards' rows would not be merged/,
+    }),
+    sql(`SELECT name FROM accounts WHERE id IN (${K0}, ${K2}); SELECT 1`, { kind: 'error', code: '0A000', message: /touches shards s0, s2 and cannot be merged across shards: several statements in one query/ }),
   ])
 })
 

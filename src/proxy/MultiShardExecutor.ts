@@ -373,15 +373,33 @@ export class MultiShardExecutor {
       }
     }
     const used = tag === 'first' ? ok.slice(0, 1) : ok
+    if (ok[0].tags.length > 1) {
+      this.emitStatements(used, ok, tag)
+      return true
+    }
     const fields = used.find((r) => r.fields)?.fields
     if (fields && shape.describe) this.out.emit(rowDescription(fields))
     if (shape.execute) {
       for (const r of used) for (const row of r.rows) this.out.emit(dataRow(row))
-      const first = ok[0].tags.at(-1) ?? ''
-      const total = ok.reduce((a, r) => a + (tagCount(r.tags.at(-1) ?? '') ?? 0), 0)
-      this.out.emit(commandComplete(tag === 'sum' && tagCount(first) !== null ? withCount(first, total) : first))
+      this.out.emit(commandComplete(mergedTag(ok, tag, ok[0].tags.length - 1)))
     }
     return true
+  }
+
+  /** Several statements in one Query: each one's rows and command tag in turn, as one server answers them. */
+  private emitStatements(used: ShardReply[], ok: ShardReply[], tag: 'first' | 'sum'): void {
+    const offsets = used.map(() => 0)
+    ok[0].tags.forEach((_, i) => {
+      const fields = used.find((r) => r.statements[i]?.fields)?.statements[i]!.fields
+      if (fields) this.out.emit(rowDescription(fields))
+      used.forEach((r, j) => {
+        const start = offsets[j]!
+        const end = start + (r.statements[i]?.rows ?? 0)
+        for (let k = start; k < end; k++) this.out.emit(dataRow(r.rows[k]!))
+        offsets[j] = end
+      })
+      this.out.emit(commandComplete(mergedTag(ok, tag, i)))
+    })
   }
 
   private pausing = false
@@ -408,4 +426,11 @@ function clientFields(fields: FieldDescription[], output: { name: string; typeOi
     if (f.typeOid === o.typeOid) return f
     return { name: o.name, typeOid: o.typeOid, typeSize: TYPE_SIZE[o.typeOid] ?? -1, typeModifier: -1, format: o.format }
   })
+}
+
+/** The command tag of statement `i` of the shards' replies: the first shard's, or with the counts added up. */
+function mergedTag(replies: ShardReply[], tag: 'first' | 'sum', i: number): string {
+  const first = replies[0]!.tags[i] ?? ''
+  if (tag !== 'sum' || tagCount(first) === null) return first
+  return withCount(first, replies.reduce((a, r) => a + (tagCount(r.tags[i] ?? '') ?? 0), 0))
 }

@@ -19,6 +19,8 @@ export interface ShardReply {
   fields: FieldDescription[] | null
   rows: (Buffer | null)[][]
   tags: string[]
+  /** Per statement answered (several in one Query), in order: its row description and how many of `rows` are its. */
+  statements: { fields: FieldDescription[] | null; rows: number }[]
   /** The server's ErrorResponse (whole message) and its SQLSTATE. */
   error: { code: string; message: Buffer } | null
   status: TxStatus
@@ -38,7 +40,8 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
       reject(new Error(`lost the connection to server ${conn.nodeName}`))
       return
     }
-    const reply: ShardReply = { fields: null, rows: [], tags: [], error: null, status: 'I' }
+    const reply: ShardReply = { fields: null, rows: [], tags: [], statements: [], error: null, status: 'I' }
+    let statement: ShardReply['statements'][number] = { fields: null, rows: 0 }
     const handler: BackendHandler = {
       onHeader: (type) => (INSPECTED.has(type) ? NOTIFY | INSPECT : 0),
       forward: () => undefined,
@@ -46,12 +49,16 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
         switch (type) {
           case T.rowDescription:
             reply.fields = decodeRowDescription(body!)
+            statement.fields = reply.fields
             sink.description?.(reply.fields)
             return
           case T.dataRow: {
             const values = decodeDataRow(body!)
             if (sink.row) sink.row(values)
-            else reply.rows.push(values)
+            else {
+              reply.rows.push(values)
+              statement.rows++
+            }
             return
           }
           case T.copyInResponse:
@@ -65,6 +72,8 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
             return
           case T.commandComplete:
             reply.tags.push(decodeCommandTag(body!))
+            reply.statements.push(statement)
+            statement = { fields: null, rows: 0 }
             return
           case T.errorResponse:
             if (!reply.error) reply.error = { code: errorField(body!, 0x43) ?? 'XX000', message: messageWithHeader(T.errorResponse, body!) }

@@ -240,24 +240,34 @@ export class Router {
    * every shard).
    */
   private checkStatementsTogether(statements: StatementPlan[], param: (n: number) => BoundParam | undefined, ctx: RoutingContext): void {
-    const routed: { plan: StatementPlan; route: Route }[] = []
-    for (const plan of statements) {
-      if (plan.tables.length === 0) continue
-      try {
-        routed.push({ plan, route: this.decide(plan, param, ctx) })
-      } catch (err) {
-        // One that cannot run alone is refused with the query as a whole, below.
-        if (!(err instanceof Refusal) && !(err instanceof KeyEncodingError)) throw err
-      }
-    }
+    // One that cannot run alone (a read of several shards: no merge is planned among several statements) is refused.
+    const routed = statements.filter((p) => p.tables.length > 0).map((plan) => ({ plan, route: this.decide(plan, param, ctx) }))
     const everywhere = routed.find(({ plan, route }) => route.kind === 'broadcast' && (plan.kind === 'ddl' || route.tag === 'first'))
     const other = routed.find(({ plan, route }) => route.kind !== 'broadcast' || (plan.kind !== 'ddl' && route.tag !== 'first'))
+    // Rows read on several shards come back one shard's after the other's, not merged (nor in ORDER BY order).
+    const read = routed.find(({ plan, route }) => plan.kind === 'select' && route.kind !== 'broadcast' && plan.writtenTables.length === 0)
+    const shards = new Set(routed.flatMap(({ route }) => this.routeShards(route)))
+    if (read !== undefined && shards.size > 1) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `a query of several statements that runs on shards ${[...shards].sort((a, b) => a - b).map((s) => this.map.shardName(s)).join(', ')} reads sharded rows (${routeReason(read.route)}): the shards' rows would not be merged`,
+        'send the SELECT as a query of its own',
+      )
+    }
     if (everywhere === undefined || other === undefined) return
     throw new Refusal(
       FEATURE_NOT_SUPPORTED,
       `a query of several statements runs ${statementVerb(everywhere.plan)} on every shard (${routeReason(everywhere.route)}) and ${statementVerb(other.plan)} where its rows are (${routeReason(other.route)}): run together, each would run in the other's place`,
       'send them as separate queries',
     )
+  }
+
+  /** The shards a route runs on. */
+  private routeShards(route: Route): number[] {
+    if (route.kind === 'shard') return [route.shard]
+    if (route.kind === 'split') return route.parts.map((p) => p.shard)
+    if (route.kind === 'broadcast' && route.shards) return route.shards
+    return route.kind === 'error' ? [] : this.map.shards.map((_, i) => i)
   }
 
   /** Whether the open transaction may go on to other shards: READ ONLY, or any with two-phase commit. */

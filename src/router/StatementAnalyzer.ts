@@ -482,6 +482,7 @@ function combine(plans: StatementPlan[], hints: Hint[]): StatementPlan {
       pins.add(table, columns)
     }
   }
+  for (const p of plans) if (p.kind === 'select' && p.scatter === undefined) p.unmergeable ??= 'several statements in one query'
   const combined: StatementPlan = {
     kind: main.kind,
     commandTag: '',
