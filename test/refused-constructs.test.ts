@@ -77,6 +77,7 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     { construct: 'set operation', sql: 'SELECT id FROM accounts UNION SELECT account_id FROM orders', message: /a set operation \(UNION\) across shards/ },
     { construct: 'CTE', sql: 'WITH rich AS (SELECT id FROM accounts WHERE balance > 0) SELECT count(*) FROM rich', message: /a WITH query \(CTE\) across shards/ },
     { construct: 'subquery in FROM that groups', sql: 'SELECT count(*) FROM (SELECT owner, count(*) FROM accounts GROUP BY owner) s', message: /GROUP BY in a subquery in FROM over sharded tables, in a read across shards/ },
+    { construct: 'cursor', sql: 'DECLARE c CURSOR WITH HOLD FOR SELECT id FROM accounts ORDER BY id', message: /DECLARE of a cursor over accounts, which has no condition on the sharding key accounts\.id: a cursor reads from one shard/ },
     { construct: 'LATERAL subquery', sql: 'SELECT a.id, x.n FROM accounts a, LATERAL (SELECT a.balance * 2 AS n) x', message: /a LATERAL subquery in FROM across shards/ },
     { construct: 'subquery over a sharded table', sql: 'SELECT id FROM accounts WHERE id IN (SELECT account_id FROM orders WHERE total > 1)', message: /a subquery over sharded table orders in a read across shards/ },
     { construct: 'cross-shard join (not on the keys)', sql: 'SELECT a.id, o.id FROM accounts a JOIN orders o ON o.id = a.id', message: /a join across shards: orders is not joined on its sharding key to accounts/ },

@@ -434,6 +434,13 @@ export class Router {
         `pin the key to a value owned by shard ${this.defaultName()}`,
       )
     }
+    if (plan.cursor?.use === 'declare') {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `DECLARE of a cursor over ${sharded}, which ${where}: a cursor reads from one shard (psycopg's and Django's named cursors declare one)`,
+        'pin the key to one shard, or read without a cursor (pgshard merges a plain SELECT across shards)',
+      )
+    }
     if (isWrite(plan)) {
       const broadcastable =
         (plan.kind === 'update' || plan.kind === 'delete') &&
