@@ -132,15 +132,23 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     }
   }
 
-  t.test('a cursor over a result from every shard: its first read, then a clear refusal', async (t) => {
+  t.test('pg-cursor over a result from every shard, outside a transaction: read in parts; inside one, a clear refusal after the first', async (t) => {
     const client = new pg.Client(fx.pgOptions)
     await client.connect()
     t.teardown(() => client.end())
+    const all = (await client.query('SELECT id FROM accounts ORDER BY id')).rows.map((r: { id: string }) => r.id)
     const cursor = client.query(new Cursor('SELECT id FROM accounts ORDER BY id'))
-    t.same(await cursor.read(1), [{ id: '1' }], 'the first read: the first row of the merged result')
-    const err = await cursor.read(1).then(() => null, (e: { code?: string; message: string }) => e)
+    const read: string[] = []
+    for (let batch = await cursor.read(2); batch.length > 0; batch = await cursor.read(2)) read.push(...batch.map((r: { id: string }) => r.id))
+    t.same(read, all, `${all.length} rows in batches of 2, in order`)
+    await cursor.close()
+    await client.query('BEGIN READ ONLY')
+    const inTx = client.query(new Cursor('SELECT id FROM accounts ORDER BY id'))
+    t.same(await inTx.read(1), [{ id: all[0] }], 'in a transaction: the first read')
+    const err = await inTx.read(1).then(() => null, (e: { code?: string; message: string }) => e)
     t.equal(err?.code, '0A000')
     t.match(err?.message, /fetching more rows of portal "[^"]*", a read across shards: pgshard answers only its first Execute's rows/)
+    await client.query('ROLLBACK')
   })
 
   const after = await Promise.all([0, 1, 2].map((s) => setup.query(`/* pgshard: shard=s${s} */ SELECT id, owner, balance::text FROM accounts ORDER BY id`).then((r) => r.rows)))

@@ -79,3 +79,43 @@ t.test('a group that ran nothing (Parse, Describe, Flush: asyncpg\u2019s prepare
   raw.send(encodeQuery('SELECT count(*) FROM items WHERE id >= 100'))
   t.equal((await raw.until('Z')).find((m) => m.type === 'D')!.body.toString('latin1', 6), '2')
 })
+
+t.test('outside a transaction, Execute after Execute (Flush, no Sync: pg-cursor) goes on where the last stopped', async (t) => {
+  const FIRST_TEN = 'SELECT id FROM items WHERE id <= 10 ORDER BY id'
+  const lent = () => fx.app.proxy.pools.all().reduce((n, e) => n + e.pool.counts.active, 0)
+  raw.send(Buffer.concat([encodeParse('', FIRST_TEN, []), encodeBind('c1', '', [], [], []), encodeExecute('c1', 4), FLUSH]))
+  const first = await raw.until('s')
+  t.same([types(first), ids(first)], ['1 2 D D D D s', [1, 2, 3, 4]])
+  raw.send(Buffer.concat([encodeExecute('c1', 4), FLUSH]))
+  const second = await raw.until('s')
+  t.same([types(second), ids(second)], ['D D D D s', [5, 6, 7, 8]], 'the next four, in order across both shards')
+  raw.send(Buffer.concat([encodeExecute('c1', 4), FLUSH]))
+  const last = await raw.until('C')
+  t.same([types(last), ids(last), tag(last)], ['D D C', [9, 10], 'SELECT 2'], 'the rest, and CommandComplete with that Execute’s count')
+  raw.send(SYNC)
+  t.equal(types(await raw.until('Z')), 'ZI')
+  t.equal(lent(), 0, 'the shards’ connections are back in their pools')
+
+  raw.send(Buffer.concat([encodeParse('', FIRST_TEN, []), encodeBind('c2', '', [], [], []), encodeExecute('c2', 3), FLUSH]))
+  t.same(ids(await raw.until('s')), [1, 2, 3])
+  raw.send(Buffer.concat([encodeTarget('Close', 'P', 'c2'), SYNC]))
+  t.equal(types(await raw.until('Z')), '3 ZI', 'closed part way: CloseComplete, and the rest is dropped')
+  raw.send(Buffer.concat([encodeParse('', FIRST_TEN, []), encodeBind('c3', '', [], [], []), encodeExecute('c3', 3), FLUSH]))
+  t.same(ids(await raw.until('s')), [1, 2, 3])
+  raw.send(SYNC)
+  t.equal(types(await raw.until('Z')), 'ZI', 'a Sync ends the portal')
+  raw.send(Buffer.concat([encodeExecute('c3', 3), SYNC]))
+  t.equal(types(await raw.until('Z')), 'E ZI', 'which is gone after it, as on one server')
+  t.equal(lent(), 0, 'the connections are back')
+
+  const other = await RawClient.login(fx.port, 'app')
+  other.send(Buffer.concat([encodeParse('', FIRST_TEN, []), encodeBind('c4', '', [], [], []), encodeExecute('c4', 2), FLUSH]))
+  t.same(ids(await other.until('s')), [1, 2])
+  t.equal(lent(), 2, 'a client part way through holds a connection to each shard')
+  other.end()
+  const settle = async () => {
+    for (let i = 0; i < 100 && lent() !== 0; i++) await new Promise((r) => setTimeout(r, 20))
+    return lent()
+  }
+  t.equal(await settle(), 0, 'one that leaves part way gives them back')
+})

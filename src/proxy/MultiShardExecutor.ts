@@ -44,6 +44,14 @@ export interface ReplyShape {
   maxRows?: number
 }
 
+/** A read across shards stopped by an Execute row limit, outside a transaction: its portal may go on. */
+export interface SuspendedScatter {
+  /** Sends up to `maxRows` more rows (0: all the rest); false when the client got an error. */
+  more(maxRows: number): Promise<boolean>
+  /** Ends it without more rows: what the shards still run is cancelled, their connections given back. */
+  close(): Promise<void>
+}
+
 export interface ShardConnection {
   placement: Placement
   conn: ServerConnection
@@ -137,8 +145,21 @@ export class MultiShardExecutor {
     for (const h of held) h.placement.pool.release(h.conn)
   }
 
-  /** A read on every shard, merged. Returns false when the client got an error. */
-  async scatter(shards: number[], role: Role, plan: ScatterPlan, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<boolean> {
+  /**
+   * A read on every shard, merged. Returns false when the client got an error. With a row limit
+   * (`shape.maxRows`) the answer stops at that many rows with PortalSuspended; outside a transaction, given
+   * `onSuspend`, the rest waits for the client's next Execute (the shards' connections paused, so that nothing
+   * piles up) and `onSuspend` gets the handle; otherwise the rest is read and dropped.
+   */
+  async scatter(
+    shards: number[],
+    role: Role,
+    plan: ScatterPlan,
+    stmt: ShardStatement,
+    shape: ReplyShape,
+    param: (n: number) => BoundParam | undefined,
+    onSuspend?: (portal: SuspendedScatter) => void,
+  ): Promise<boolean> {
     const held = await this.connections(shards, role)
     const index = new Map(held.map((h, i) => [h.conn, i]))
     const described: (FieldDescription[] | null)[] = held.map(() => null)
@@ -146,18 +167,32 @@ export class MultiShardExecutor {
     const finished: boolean[] = held.map(() => false)
     let merger: ResultMerger | null = null
     let failure: PgError | null = null
-    let sent = 0
     const started = performance.now()
-    const limit = shape.maxRows ?? 0
+    const keep = onSuspend !== undefined && !this.transaction
+    /** Merged rows the client has not had yet (kept only while the portal may go on). */
+    let ready: (Buffer | string | null)[][] = []
+    let next = 0
+    /** Rows the current Execute may still send, and how many it sent. */
+    let budget = (shape.maxRows ?? 0) > 0 ? shape.maxRows! : Infinity
+    let sent = 0
+    let parked = false
+    let ended = false
+    let spent: (() => void) | null = null
     const flush = () => {
-      if (!merger || failure) return
+      if (!merger || failure || ended) return
       const rows = merger.take()
       if (!shape.execute) return
-      for (const r of rows) {
-        if (limit > 0 && sent === limit) return
+      for (const r of rows) ready.push(r)
+      while (budget > 0 && next < ready.length) {
+        budget--
         sent++
-        if (!this.out.emit(dataRow(r))) this.pauseUntilDrained(held)
+        if (!this.out.emit(dataRow(ready[next++]!))) this.pauseUntilDrained(held, () => parked)
       }
+      if (next === ready.length || !keep) {
+        ready = []
+        next = 0
+      }
+      if (budget === 0) spent?.()
     }
     const fail = (err: unknown) => {
       if (failure) return
@@ -183,13 +218,13 @@ export class MultiShardExecutor {
         fail(err)
       }
     }
-    const replies = await this.cancellable(held, () => Promise.allSettled(
+    const replies = this.cancellable(held, () => Promise.allSettled(
       held.map((h) => {
         const s = index.get(h.conn)!
         return callShard(h.conn, encodeStatement(stmt), {
           description: (fields) => onDescription(s, fields),
           row: (values) => {
-            if (failure) return
+            if (failure || ended) return
             if (!merger) {
               waiting[s].push(values)
               return
@@ -202,13 +237,13 @@ export class MultiShardExecutor {
             }
           },
         }).then((reply) => {
-          if (reply.error && !failure) {
+          if (reply.error && !failure && !ended) {
             // The statement fails as a whole: stop the other shards' work.
             failure = new PgError(reply.error.code, 'failed on another shard')
             for (const o of held) if (o !== h) this.services.cancel(o.placement.nodeName, o.conn)
           }
           finished[s] = true
-          if (!reply.error && merger && !failure) {
+          if (!reply.error && merger && !failure && !ended) {
             try {
               merger.end(s)
               flush()
@@ -220,25 +255,79 @@ export class MultiShardExecutor {
         })
       }),
     ))
-    this.giveBack(held)
-    const firstError = replies.find((r) => r.status === 'fulfilled' && r.value.error) as PromiseFulfilledResult<ShardReply> | undefined
-    const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
-    if (firstError) {
-      this.out.emit(firstError.value.error!.message)
-      return false
+    let given = false
+    let measured = false
+    const settled = async (): Promise<PromiseSettledResult<ShardReply>[]> => {
+      const all = await replies
+      if (!given) this.giveBack(held)
+      given = true
+      return all
     }
-    if (lost) {
-      this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
-      return false
+    const handle: SuspendedScatter = {
+      more: (maxRows) => {
+        budget = maxRows > 0 ? maxRows : Infinity
+        sent = 0
+        flush()
+        if (parked && budget > 0) {
+          parked = false
+          for (const h of held) if (!h.conn.closed) h.conn.resume()
+        }
+        return answer()
+      },
+      close: async () => {
+        ended = true
+        ready = []
+        if (!finished.every(Boolean)) for (const [i, h] of held.entries()) if (!finished[i]) this.services.cancel(h.placement.nodeName, h.conn)
+        parked = false
+        for (const h of held) if (!h.conn.closed) h.conn.resume()
+        await settled()
+      },
     }
-    if (failure) {
-      this.out.emit(errorResponse(failure))
-      return false
+    // Until the current Execute's rows are all sent (and more may come), or every shard answered.
+    const stop = (): Promise<void> =>
+      budget === 0 && keep
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            spent = keep ? resolve : null
+            void replies.then(() => resolve())
+          })
+    const answer = async (): Promise<boolean> => {
+      await stop()
+      spent = null
+      if (keep && budget === 0 && !finished.every(Boolean) && !failure) {
+        parked = true
+        for (const h of held) h.conn.pause()
+        if (shape.execute) this.out.emit(PORTAL_SUSPENDED)
+        onSuspend!(handle)
+        return true
+      }
+      const all = await settled()
+      const firstError = all.find((r) => r.status === 'fulfilled' && r.value.error) as PromiseFulfilledResult<ShardReply> | undefined
+      const lost = all.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+      if (firstError) {
+        this.out.emit(firstError.value.error!.message)
+        return false
+      }
+      if (lost) {
+        this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
+        return false
+      }
+      if (failure) {
+        this.out.emit(errorResponse(failure))
+        return false
+      }
+      if (!measured) for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
+      measured = true
+      // As a server does, a limit reached ends in PortalSuspended even when no row was left.
+      if (budget === 0) {
+        if (shape.execute) this.out.emit(PORTAL_SUSPENDED)
+        if (keep) onSuspend!(handle)
+        return true
+      }
+      if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
+      return true
     }
-    // As a server does, a limit reached ends in PortalSuspended even when no row was left.
-    if (shape.execute) this.out.emit(limit > 0 && sent === limit ? PORTAL_SUSPENDED : commandComplete(`SELECT ${sent}`))
-    for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
-    return true
+    return answer()
   }
 
   /**
@@ -404,13 +493,14 @@ export class MultiShardExecutor {
 
   private pausing = false
 
-  private pauseUntilDrained(held: ShardConnection[]): void {
+  /** Pauses the shards until the client's socket drains; they stay paused if `parked` says so by then. */
+  private pauseUntilDrained(held: ShardConnection[], parked: () => boolean = () => false): void {
     if (this.pausing) return
     this.pausing = true
     for (const h of held) h.conn.pause()
     void this.out.drained().then(() => {
       this.pausing = false
-      for (const h of held) if (!h.conn.closed) h.conn.resume()
+      if (!parked()) for (const h of held) if (!h.conn.closed) h.conn.resume()
     })
   }
 }

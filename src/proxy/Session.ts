@@ -38,7 +38,9 @@ import { searchPathOf } from '../router/SearchPath.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
-import { MultiShardExecutor, type ReplyShape, type ShardConnection, type ShardStatement, type TransactionConnections } from './MultiShardExecutor.js'
+import {
+  MultiShardExecutor, type ReplyShape, type ShardConnection, type ShardStatement, type SuspendedScatter, type TransactionConnections,
+} from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { RoutingHints, valueOfSet } from './RoutingHints.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
@@ -92,6 +94,8 @@ export class Session implements TrackerOwner {
   private readonly portalShards = new Map<string, { shard: number; role: Role }>()
   /** Portals of reads across shards whose first Execute had a row limit: they cannot give more rows. */
   private readonly partialPortals = new Set<string>()
+  /** A read across shards stopped at its Execute's row limit, outside a transaction (pg-cursor): it may go on. */
+  private suspended: { portal: string; scatter: SuspendedScatter } | null = null
   /** A pipeline outside a transaction became one across shards (beginImplicitTransaction): it ends at Sync. */
   private implicitTransaction = false
   /** Errors the proxy sent the client itself (emitError), to tell whether a statement it ran failed. */
@@ -324,6 +328,8 @@ export class Session implements TrackerOwner {
     if (this.copyIn) return this.feedCopy(this.copyIn, frame)
     if (this.group.skipToSync && frame.type !== FE.sync) return
     if (this.multi && frame.type === FE.flush) return this.multi.shape.execute ? this.runMultiAtFlush() : undefined
+    // A Query ends the group's implicit transaction, and with it the portal.
+    if (this.suspended && frame.type === FE.query) return this.endSuspended().then(() => this.handle(frame))
     switch (frame.type) {
       case FE.query:
         return this.group.open || this.multi || this.implicitTransaction ? this.queryInGroup(frame) : this.onQuery(frame)
@@ -605,6 +611,7 @@ export class Session implements TrackerOwner {
 
   private async onBind(frame: Frame): Promise<void> {
     const b = decodeBind(frame.body)
+    if (this.suspended?.portal === b.portal) await this.endSuspended()
     this.partialPortals.delete(b.portal)
     const stmt = this.statements.get(b.statement)
     if (!stmt) return this.group.refuse(this.noStatement(b.statement, 'Bind'))
@@ -774,6 +781,13 @@ export class Session implements TrackerOwner {
       if (this.mayJoinShards) return this.runMultiNow().then(() => undefined)
       return
     }
+    const suspended = this.suspended
+    if (suspended?.portal === portal && !this.group.open) {
+      this.suspended = null
+      return suspended.scatter.more(maxRows).then((ok) => {
+        if (!ok) this.group.skipToSync = true
+      })
+    }
     if (this.partialPortals.has(portal)) {
       return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `fetching more rows of portal "${portal}", a read across shards: pgshard answers only its first Execute's rows`, {
         hint: 'Fetch the whole result at once (no fetch size or cursor), or pin the key to one shard.',
@@ -816,6 +830,7 @@ export class Session implements TrackerOwner {
       return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
     }
     this.partialPortals.delete(c.name)
+    if (this.suspended?.portal === c.name) return this.endSuspended().then(() => this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE }))
     if (this.multi?.bind.portal === c.name) {
       // Executed already (pgjdbc closes its portal before the Sync): answered after the statement's rows.
       if (this.multi.shape.execute) {
@@ -868,6 +883,7 @@ export class Session implements TrackerOwner {
 
   private async onSync(): Promise<void> {
     this.commitPortal = null
+    await this.endSuspended()
     // Outside a transaction block a Sync ends every portal.
     if (this.txStatus === 'I') this.partialPortals.clear()
     if (this.implicitTransaction) return this.endImplicitTransaction(true)
@@ -937,7 +953,14 @@ export class Session implements TrackerOwner {
    * read-write transaction: its parts would commit apart from it. 'copy' when it opened a COPY FROM STDIN: the
    * client's data comes next, and ReadyForQuery when the COPY ends; 'failed' when the client got an error.
    */
-  private async runMultiShard(route: MultiRoute, analyzed: Analyzed, stmt: ShardStatement, shape: ReplyShape, param: (n: number) => BoundParam | undefined): Promise<'done' | 'failed' | 'copy'> {
+  private async runMultiShard(
+    route: MultiRoute,
+    analyzed: Analyzed,
+    stmt: ShardStatement,
+    shape: ReplyShape,
+    param: (n: number) => BoundParam | undefined,
+    onSuspend?: (scatter: SuspendedScatter) => void,
+  ): Promise<'done' | 'failed' | 'copy'> {
     const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     const read = route.kind === 'scatter' || route.kind === 'copy_out'
     const plan = analyzed.plan!
@@ -982,7 +1005,7 @@ export class Session implements TrackerOwner {
         return 'done'
       }
       if (route.kind === 'scatter') {
-        return (await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param)) ? 'done' : 'failed'
+        return (await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param, onSuspend)) ? 'done' : 'failed'
       }
       const transactional = plan.outsideTransactionBlock !== true
       if (route.kind === 'broadcast') {
@@ -1180,9 +1203,22 @@ export class Session implements TrackerOwner {
     this.multi = null
     if (await this.group.server()) this.group.leaveServer()
     this.group.end()
-    const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
+    const portal = multi.bind.portal
+    const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n), (scatter) => {
+      this.suspended = { portal, scatter }
+    })
     if (outcome !== 'done') this.group.skipToSync = true
-    else if (multi.closed) this.emitAfterPending(CLOSE_COMPLETE)
+    else if (multi.closed) {
+      await this.endSuspended()
+      this.emitAfterPending(CLOSE_COMPLETE)
+    }
+  }
+
+  /** Ends a suspended read across shards: its portal is gone. */
+  private async endSuspended(): Promise<void> {
+    const suspended = this.suspended
+    this.suspended = null
+    if (suspended) await suspended.scatter.close()
   }
 
   /**
@@ -1792,6 +1828,7 @@ export class Session implements TrackerOwner {
     this.closed = true
     this.clearIdleInTxTimer()
     this.settlePortals(false)
+    void this.endSuspended()
     void this.copyIn?.finish('the client disconnected')
     this.lease.releaseAll(this.pinnedBy !== null)
     this.client.destroy()
