@@ -235,7 +235,7 @@ t.test('pgjdbc: every statement and COMMIT through the extended protocol', async
   const program = join(dirname(fileURLToPath(import.meta.url)), 'java', 'JdbcTwoPhase.java')
   const url = `jdbc:postgresql://127.0.0.1:${fx.port}/app`
   const args = ['-cp', '/usr/share/java/postgresql.jar', program, url, fx.pgOptions.user, fx.pgOptions.password, String(a0), String(a1), String(b1)]
-  await assertDriverChecks(t, 'java', args, ['commit across shards', 'rollback across shards', 'a failing commit rolls back everywhere', 'a rollback to a savepoint undoes it on every shard', 'a cursor on one shard while writing to another', 'autosave recovers from an error and commits across shards', 'an autocommit batch across shards is all or nothing', 'a rewritten batch across shards is all or nothing'], 120_000)
+  await assertDriverChecks(t, 'java', args, ['commit across shards', 'rollback across shards', 'a failing commit rolls back everywhere', 'a rollback to a savepoint undoes it on every shard', 'a cursor on one shard while writing to another', 'a fetch-size read across shards in a transaction', 'autosave recovers from an error and commits across shards', 'an autocommit batch across shards is all or nothing', 'a rewritten batch across shards is all or nothing'], 120_000)
   t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 16 }, { [a1]: 23 }], 'what the servers hold')
   await settled(t)
 })

@@ -68,6 +68,11 @@ export interface TransactionConnections {
 
 const TYPE_SIZE: Record<number, number> = { 20: 8, 21: 2, 23: 4, 700: 4, 701: 8, 16: 1, 1082: 4, 1114: 8, 1184: 8, 2950: 16 }
 
+/** Names the shard-side portals of reads fetched in parts (unique in the process, hence on every connection). */
+let scanPortals = 0
+/** The smallest batch a shard's part of such a read is fetched in, however few rows the client asks for. */
+const MIN_BATCH_ROWS = 100
+
 function encodeStatement(stmt: ShardStatement): Buffer {
   if (!stmt.bind) return encodeQuery(stmt.sql)
   const b = stmt.bind
@@ -161,6 +166,7 @@ export class MultiShardExecutor {
     onSuspend?: (portal: SuspendedScatter) => void,
   ): Promise<boolean> {
     const held = await this.connections(shards, role)
+    if (this.transaction && onSuspend && (shape.maxRows ?? 0) > 0 && stmt.bind) return this.scatterInBatches(held, plan, stmt, shape, param, onSuspend)
     const index = new Map(held.map((h, i) => [h.conn, i]))
     const described: (FieldDescription[] | null)[] = held.map(() => null)
     const waiting: (Buffer | null)[][][] = held.map(() => [])
@@ -203,10 +209,7 @@ export class MultiShardExecutor {
       described[shard] = fields
       if (described.some((d) => d === null)) return
       try {
-        const mismatch = described.findIndex((d) => !sameShape(d!, described[0]!))
-        if (mismatch > 0)
-          throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${held[0].placement.shardName} and ${held[mismatch].placement.shardName} describe the result differently; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
-        merger = new ResultMerger(plan, described[0]!.map((f) => ({ name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 })), held.length, param)
+        merger = mergerFor(plan, held, described as FieldDescription[][], param)
         if (shape.describe) this.out.emit(rowDescription(clientFields(described[0]!, merger.outputColumns())))
         held.forEach((_, s) => {
           for (const row of waiting[s]) merger!.push(s, row)
@@ -328,6 +331,107 @@ export class MultiShardExecutor {
       return true
     }
     return answer()
+  }
+
+  /**
+   * A read across shards inside a transaction, fetched a part at a time (asyncpg's cursors, pgjdbc's fetch
+   * size): each shard runs it as a portal of its own in the transaction, read a batch at a time when the merge
+   * needs its rows, so that between the client's Executes the transaction's connections are free for its other
+   * statements. The portals end with the transaction, or at `close`.
+   */
+  private async scatterInBatches(
+    held: ShardConnection[],
+    plan: ScatterPlan,
+    stmt: ShardStatement,
+    shape: ReplyShape,
+    param: (n: number) => BoundParam | undefined,
+    onSuspend: (portal: SuspendedScatter) => void,
+  ): Promise<boolean> {
+    const portal = `pgshard_scan_${++scanPortals}`
+    const batch = Math.max(shape.maxRows!, MIN_BATCH_ROWS)
+    const open = held.map(() => true)
+    let merger: ResultMerger | null = null
+    let ready: (Buffer | string | null)[][] = []
+    let next = 0
+    const started = performance.now()
+    /** One request on the shards `which`; their rows go to the merge. False when the client got an error. */
+    const fetch = async (which: number[], request: Buffer): Promise<boolean> => {
+      const replies = await this.cancellable(which.map((i) => held[i]!), () => Promise.allSettled(which.map((i) => callShard(held[i]!.conn, request))))
+      const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+      if (lost) {
+        this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
+        return false
+      }
+      const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
+      const failed = ok.find((r) => r.error)
+      if (failed) {
+        this.out.emit(failed.error!.message)
+        return false
+      }
+      try {
+        if (!merger) {
+          merger = mergerFor(plan, held, ok.map((r) => r.fields!), param)
+          if (shape.describe) this.out.emit(rowDescription(clientFields(ok[0]!.fields!, merger.outputColumns())))
+        }
+        which.forEach((i, j) => {
+          for (const row of ok[j]!.rows) merger!.push(i, row)
+          if (!ok[j]!.suspended) {
+            open[i] = false
+            merger!.end(i)
+          }
+        })
+        for (const r of merger.take()) ready.push(r)
+        return true
+      } catch (err) {
+        this.out.emit(errorResponse(err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))))
+        return false
+      }
+    }
+    const closeOpen = async (): Promise<void> => {
+      const which = open.flatMap((o, i) => (o ? [i] : []))
+      open.fill(false)
+      if (which.length > 0) await Promise.allSettled(which.map((i) => callShard(held[i]!.conn, Buffer.concat([encodeTarget('Close', 'P', portal), SYNC]))))
+    }
+    const serve = async (maxRows: number): Promise<boolean> => {
+      let budget = maxRows > 0 ? maxRows : Infinity
+      let sent = 0
+      for (;;) {
+        while (budget > 0 && next < ready.length) {
+          budget--
+          sent++
+          this.out.emit(dataRow(ready[next++]!))
+        }
+        if (next === ready.length) {
+          ready = []
+          next = 0
+        }
+        // As a server does, a limit reached ends in PortalSuspended even when no row was left.
+        if (budget === 0) {
+          if (shape.execute) this.out.emit(PORTAL_SUSPENDED)
+          onSuspend(handle)
+          return true
+        }
+        const waiting = merger!.waitingOn()
+        if (waiting.length === 0) break
+        await this.out.drained()
+        if (!(await fetch(waiting, Buffer.concat([encodeExecute(portal, batch), SYNC])))) return false
+      }
+      await closeOpen()
+      for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
+      if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
+      return true
+    }
+    const handle: SuspendedScatter = { more: serve, close: closeOpen }
+    const b = stmt.bind!
+    const start = Buffer.concat([
+      encodeParse('', stmt.sql, b.types),
+      encodeBind(portal, '', b.params, b.formats, b.resultFormats),
+      encodeTarget('Describe', 'P', portal),
+      encodeExecute(portal, batch),
+      SYNC,
+    ])
+    if (!(await fetch(held.map((_, i) => i), start))) return false
+    return serve(shape.maxRows!)
   }
 
   /**
@@ -503,6 +607,14 @@ export class MultiShardExecutor {
       if (!parked()) for (const h of held) if (!h.conn.closed) h.conn.resume()
     })
   }
+}
+
+/** The merge of the shards' answers, once every shard described its rows alike. */
+function mergerFor(plan: ScatterPlan, held: ShardConnection[], described: FieldDescription[][], param: (n: number) => BoundParam | undefined): ResultMerger {
+  const mismatch = described.findIndex((d) => !sameShape(d, described[0]!))
+  if (mismatch > 0)
+    throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${held[0]!.placement.shardName} and ${held[mismatch]!.placement.shardName} describe the result differently; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
+  return new ResultMerger(plan, described[0]!.map((f) => ({ name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 })), held.length, param)
 }
 
 function sameShape(a: FieldDescription[], b: FieldDescription[]): boolean {

@@ -76,6 +76,17 @@ const IMPLICIT_BEGIN = encodeUnnamedRun('BEGIN')
  * replies as the bytes the server sent. The proxy's own answers (deferred BEGIN, routing errors, re-prepared
  * statements) are slotted into the reply stream at the position the client expects them.
  */
+/** A read across shards stopped at an Execute's row limit; `inTx`: its portal lives until the transaction ends. */
+type SuspendedPortal = { scatter: SuspendedScatter; inTx: boolean }
+
+/** A simple Query ends the unnamed portal, and outside a transaction block every portal. */
+function endsWithQuery(portal: string, s: SuspendedPortal): boolean {
+  return !s.inTx || portal === ''
+}
+
+/** A statement on several shards waiting for its Execute or Sync. */
+type PendingMulti = { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape; closed?: boolean }
+
 export class Session implements TrackerOwner {
   private readonly lease: ServerLease
   private readonly statements: ClientStatements
@@ -85,17 +96,20 @@ export class Session implements TrackerOwner {
   private readonly group: ExtendedGroup
   /** A statement of this group that runs on several shards: answered whole at Sync. */
   /** A statement on several shards, bound: it runs at Sync (or at its Execute in a transaction across shards). */
-  private multi: { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape; closed?: boolean } | null = null
+  private multi: PendingMulti | null = null
+  /** Reads on several shards bound in a transaction and not executed before the Sync (asyncpg binds its cursors so). */
+  private readonly boundPortals = new Map<string, PendingMulti>()
   /** What to do when a bound portal's Execute is answered (metrics, session effects), by portal name. */
   private readonly portalCompletion = new Map<string, (ok: boolean) => void>()
   /** A COPY FROM STDIN running on several shards, reading the client's data. */
   private copyIn: CopyInFanout | null = null
   /** Named portals bound in a transaction that may span shards: the shard whose connection holds each. */
   private readonly portalShards = new Map<string, { shard: number; role: Role }>()
-  /** Portals of reads across shards whose first Execute had a row limit: they cannot give more rows. */
-  private readonly partialPortals = new Set<string>()
-  /** A read across shards stopped at its Execute's row limit, outside a transaction (pg-cursor): it may go on. */
-  private suspended: { portal: string; scatter: SuspendedScatter } | null = null
+  /**
+   * Reads across shards stopped at their Execute's row limit, by portal, which may go on: outside a transaction
+   * until the Sync (pg-cursor), inside one until its end (asyncpg's cursors, pgjdbc's fetch size).
+   */
+  private readonly suspended = new Map<string, SuspendedPortal>()
   /** A pipeline outside a transaction became one across shards (beginImplicitTransaction): it ends at Sync. */
   private implicitTransaction = false
   /** Errors the proxy sent the client itself (emitError), to tell whether a statement it ran failed. */
@@ -328,8 +342,8 @@ export class Session implements TrackerOwner {
     if (this.copyIn) return this.feedCopy(this.copyIn, frame)
     if (this.group.skipToSync && frame.type !== FE.sync) return
     if (this.multi && frame.type === FE.flush) return this.multi.shape.execute ? this.runMultiAtFlush() : undefined
-    // A Query ends the group's implicit transaction, and with it the portal.
-    if (this.suspended && frame.type === FE.query) return this.endSuspended().then(() => this.handle(frame))
+    // A Query ends the group's implicit transaction and the unnamed portal, and with them such a portal.
+    if (this.suspended.size > 0 && frame.type === FE.query && [...this.suspended].some(([p, s]) => endsWithQuery(p, s))) return this.endSuspended(endsWithQuery).then(() => this.handle(frame))
     switch (frame.type) {
       case FE.query:
         return this.group.open || this.multi || this.implicitTransaction ? this.queryInGroup(frame) : this.onQuery(frame)
@@ -611,8 +625,8 @@ export class Session implements TrackerOwner {
 
   private async onBind(frame: Frame): Promise<void> {
     const b = decodeBind(frame.body)
-    if (this.suspended?.portal === b.portal) await this.endSuspended()
-    this.partialPortals.delete(b.portal)
+    await this.endSuspended((portal) => portal === b.portal)
+    this.boundPortals.delete(b.portal)
     const stmt = this.statements.get(b.statement)
     if (!stmt) return this.group.refuse(this.noStatement(b.statement, 'Bind'))
     this.stats.queries++
@@ -767,31 +781,34 @@ export class Session implements TrackerOwner {
       this.commitPortal = null
       return this.commitInGroup(commit.plan)
     }
+    const bound = this.multi ? undefined : this.boundPortals.get(portal)
+    if (bound) {
+      this.boundPortals.delete(portal)
+      this.multi = bound
+    }
+    if (this.multi?.bind.portal === portal && this.multi.shape.execute && !this.mayJoinShards) {
+      // A second Execute of it before any Flush or Sync: the first one's rows go first.
+      return this.runMultiAtFlush().then(() => (this.group.skipToSync ? undefined : this.onExecute(frame)))
+    }
     if (this.multi && this.multi.bind.portal === portal) {
       // pgjdbc asks for one row of the statements whose results it ignores (a batch): a write without
       // RETURNING answers none, so the limit does not matter. A read across shards gives the first rows
       // (asyncpg's fetchval and fetchrow, pgjdbc's setMaxRows); a write's RETURNING rows cannot be cut so.
       const plan = this.multi.analyzed.plan
-      if (maxRows > 0 && this.multi.route.kind === 'scatter') {
-        this.multi.shape.maxRows = maxRows
-        this.partialPortals.add(portal)
-      } else if (maxRows > 0 && (plan === null || plan.kind === 'select' || plan.returning === true))
+      if (maxRows > 0 && this.multi.route.kind === 'scatter') this.multi.shape.maxRows = maxRows
+      else if (maxRows > 0 && (plan === null || plan.kind === 'select' || plan.returning === true))
         return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'fetching part of the rows a write across shards returns (Execute with a row limit) is not supported', { hint: 'Fetch the whole result, or pin the key to one shard.' }))
       this.multi.shape.execute = true
       if (this.mayJoinShards) return this.runMultiNow().then(() => undefined)
       return
     }
-    const suspended = this.suspended
-    if (suspended?.portal === portal && !this.group.open) {
-      this.suspended = null
-      return suspended.scatter.more(maxRows).then((ok) => {
+    const suspended = this.suspended.get(portal)
+    // Its rows go to the client now: nothing of the group may still be waiting for a server's answer.
+    if (suspended && this.group.held.length === 0 && (this.group.conn?.tracker.idle ?? true)) {
+      this.suspended.delete(portal)
+      return this.lease.whenIdle().then(() => suspended.scatter.more(maxRows)).then((ok) => {
         if (!ok) this.group.skipToSync = true
       })
-    }
-    if (this.partialPortals.has(portal)) {
-      return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `fetching more rows of portal "${portal}", a read across shards: pgshard answers only its first Execute's rows`, {
-        hint: 'Fetch the whole result at once (no fetch size or cursor), or pin the key to one shard.',
-      }))
     }
     return this.addForPortal(portal, {
       kind: 'server',
@@ -829,8 +846,8 @@ export class Session implements TrackerOwner {
       this.statements.delete(c.name)
       return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
     }
-    this.partialPortals.delete(c.name)
-    if (this.suspended?.portal === c.name) return this.endSuspended().then(() => this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE }))
+    if (this.suspended.has(c.name)) return this.endSuspended((portal) => portal === c.name).then(() => this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE }))
+    if (this.boundPortals.delete(c.name)) return this.group.add({ kind: 'synth', bytes: CLOSE_COMPLETE })
     if (this.multi?.bind.portal === c.name) {
       // Executed already (pgjdbc closes its portal before the Sync): answered after the statement's rows.
       if (this.multi.shape.execute) {
@@ -883,9 +900,7 @@ export class Session implements TrackerOwner {
 
   private async onSync(): Promise<void> {
     this.commitPortal = null
-    await this.endSuspended()
-    // Outside a transaction block a Sync ends every portal.
-    if (this.txStatus === 'I') this.partialPortals.clear()
+    await this.endSuspended((_, s) => !s.inTx)
     if (this.implicitTransaction) return this.endImplicitTransaction(true)
     if (this.group.skipToSync) {
       this.group.end()
@@ -894,7 +909,11 @@ export class Session implements TrackerOwner {
       return
     }
     const multi = this.multi
-    if (multi) {
+    // Bound, not executed, in a transaction block: the portal outlives the Sync, and runs at its Execute.
+    if (multi && !multi.shape.execute && !multi.shape.describe && this.txStatus === 'T' && this.mayJoinShards && multi.route.kind === 'scatter') {
+      this.multi = null
+      this.boundPortals.set(multi.bind.portal, multi)
+    } else if (multi) {
       this.multi = null
       // What the group sent to a server before its Bind (postgres.js's Parse and Describe) ends there first.
       if (await this.group.server()) this.group.leaveServer()
@@ -1205,20 +1224,24 @@ export class Session implements TrackerOwner {
     this.group.end()
     const portal = multi.bind.portal
     const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n), (scatter) => {
-      this.suspended = { portal, scatter }
+      this.suspended.set(portal, { scatter, inTx: false })
     })
     if (outcome !== 'done') this.group.skipToSync = true
     else if (multi.closed) {
-      await this.endSuspended()
+      await this.endSuspended((p) => p === portal)
       this.emitAfterPending(CLOSE_COMPLETE)
     }
   }
 
-  /** Ends a suspended read across shards: its portal is gone. */
-  private async endSuspended(): Promise<void> {
-    const suspended = this.suspended
-    this.suspended = null
-    if (suspended) await suspended.scatter.close()
+  /** Ends the suspended reads across shards that `which` picks (all by default): their portals are gone. */
+  private async endSuspended(which: (portal: string, s: SuspendedPortal) => boolean = () => true): Promise<void> {
+    if (this.suspended.size === 0) return
+    const ending = [...this.suspended].filter(([portal, s]) => which(portal, s))
+    if (ending.length === 0) return
+    for (const [portal] of ending) this.suspended.delete(portal)
+    // In a transaction the shards' portals are closed on its connections: nothing forwarded may be in flight there.
+    await this.lease.whenIdle()
+    await Promise.all(ending.map(([, s]) => s.scatter.close()))
   }
 
   /**
@@ -1232,8 +1255,11 @@ export class Session implements TrackerOwner {
     if (await this.group.server()) this.group.leaveServer()
     this.group.end()
     const errors = this.errorsSent
-    await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
-    if (this.txStatus !== 'E' && this.errorsSent === errors) return true
+    const portal = multi.bind.portal
+    const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n), (scatter) => {
+      this.suspended.set(portal, { scatter, inTx: true })
+    })
+    if (this.txStatus !== 'E' && this.errorsSent === errors && outcome !== 'failed') return true
     this.txStatus = 'E'
     this.group.skipToSync = true
     return false
@@ -1608,7 +1634,9 @@ export class Session implements TrackerOwner {
     this.lease.endAside(committed ? 'COMMIT' : 'ROLLBACK')
     this.opening.end()
     this.portalShards.clear()
-    this.partialPortals.clear()
+    // Its shards' portals ended with the transaction.
+    for (const [portal, s] of this.suspended) if (s.inTx) this.suspended.delete(portal)
+    this.boundPortals.clear()
     this.cursorShards.clear()
     this.implicitTransaction = false
     this.pendingBegin = null

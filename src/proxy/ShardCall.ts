@@ -19,6 +19,8 @@ export interface ShardReply {
   fields: FieldDescription[] | null
   rows: (Buffer | null)[][]
   tags: string[]
+  /** The Execute's row limit was reached (PortalSuspended): the portal has more rows. */
+  suspended: boolean
   /** Per statement answered (several in one Query), in order: its row description and how many of `rows` are its. */
   statements: { fields: FieldDescription[] | null; rows: number }[]
   /** The server's ErrorResponse (whole message) and its SQLSTATE. */
@@ -26,7 +28,10 @@ export interface ShardReply {
   status: TxStatus
 }
 
-const T = { rowDescription: 0x54, dataRow: 0x44, commandComplete: 0x43, errorResponse: 0x45, readyForQuery: 0x5a, copyInResponse: 0x47, copyOutResponse: 0x48, copyData: 0x64 }
+const T = {
+  rowDescription: 0x54, dataRow: 0x44, commandComplete: 0x43, portalSuspended: 0x73, errorResponse: 0x45, readyForQuery: 0x5a,
+  copyInResponse: 0x47, copyOutResponse: 0x48, copyData: 0x64,
+}
 const INSPECTED = new Set(Object.values(T))
 
 /**
@@ -40,7 +45,7 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
       reject(new Error(`lost the connection to server ${conn.nodeName}`))
       return
     }
-    const reply: ShardReply = { fields: null, rows: [], tags: [], statements: [], error: null, status: 'I' }
+    const reply: ShardReply = { fields: null, rows: [], tags: [], suspended: false, statements: [], error: null, status: 'I' }
     let statement: ShardReply['statements'][number] = { fields: null, rows: 0 }
     const handler: BackendHandler = {
       onHeader: (type) => (INSPECTED.has(type) ? NOTIFY | INSPECT : 0),
@@ -69,6 +74,9 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
             return
           case T.copyData:
             sink.copyData?.(body!)
+            return
+          case T.portalSuspended:
+            reply.suspended = true
             return
           case T.commandComplete:
             reply.tags.push(decodeCommandTag(body!))

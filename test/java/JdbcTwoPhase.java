@@ -81,6 +81,29 @@ public class JdbcTwoPhase {
             update(c, k1, 20, null);
             c.commit();
         }
+        // A fetch-size read across both shards (merged in ORDER BY order, 7 rows at a time: each shard's part is a
+        // portal of its own in the transaction), with a write to shard 1 between fetches.
+        try (Connection c = DriverManager.getConnection(url, props)) {
+            c.setAutoCommit(false);
+            PreparedStatement read = c.prepareStatement("SELECT a.id, n FROM accounts a, generate_series(1, 20) n WHERE a.id IN (?, ?) ORDER BY n, a.id");
+            read.setFetchSize(7);
+            read.setLong(1, k0);
+            read.setLong(2, k1);
+            StringBuilder got = new StringBuilder();
+            StringBuilder want = new StringBuilder();
+            for (int n = 1; n <= 20; n++) want.append(n).append(':').append(Math.min(k0, k1)).append(' ').append(n).append(':').append(Math.max(k0, k1)).append(' ');
+            int rows = 0;
+            try (ResultSet rs = read.executeQuery()) {
+                while (rs.next()) {
+                    got.append(rs.getInt(2)).append(':').append(rs.getLong(1)).append(' ');
+                    if (++rows % 10 == 0) update(c, k1, 20 + rows, null);
+                }
+            }
+            int during = balance(c, k1);
+            c.rollback();
+            report("a fetch-size read across shards in a transaction", got.toString().equals(want.toString()) && during == 60 && balance(c, k1) == 20, rows + " rows, balance " + during);
+            c.commit();
+        }
         // autosave=always: pgjdbc puts a savepoint in the group of every statement and rolls back to it after an
         // error, so the transaction goes on; the failed statement (a duplicate id on shard 1) undoes nothing else.
         Properties autosave = new Properties();

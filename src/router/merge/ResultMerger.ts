@@ -103,6 +103,16 @@ export class ResultMerger {
     return this.limitReached || this.endedCount === this.shardCount
   }
 
+  /**
+   * The shards whose next rows the merge needs before it can give more: for an ordered merge those that have
+   * none queued and have not ended, otherwise every shard that has not ended. None once done.
+   */
+  waitingOn(): number[] {
+    if (this.done) return []
+    const ordered = !this.aggregating && this.plan.orderBy.length > 0
+    return this.ended.flatMap((ended, s) => (!ended && (!ordered || this.buffered(s) === 0) ? [s] : []))
+  }
+
   /** Rows held for a shard while the ordered merge waits for the others (for backpressure). */
   buffered(shard: number): number {
     return this.queues[shard] ? this.queues[shard].length - this.heads[shard] : 0
