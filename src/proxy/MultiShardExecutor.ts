@@ -37,14 +37,11 @@ export interface ReplyShape {
   describe: boolean
   /** The client asked for the rows and the CommandComplete (false for Describe-only). */
   execute: boolean
-  /**
-   * The Execute's row limit (0: none). Reached, the answer ends with PortalSuspended as a server's would; the
-   * shards' other rows are read and dropped (the portal cannot go on: its rows come from several servers).
-   */
+  /** The Execute's row limit (0: none). Reached, the answer ends with PortalSuspended, as a server's would. */
   maxRows?: number
 }
 
-/** A read across shards stopped by an Execute row limit, outside a transaction: its portal may go on. */
+/** A read across shards stopped by an Execute row limit, whose portal may go on. */
 export interface SuspendedScatter {
   /** Sends up to `maxRows` more rows (0: all the rest); false when the client got an error. */
   more(maxRows: number): Promise<boolean>
@@ -70,8 +67,9 @@ const TYPE_SIZE: Record<number, number> = { 20: 8, 21: 2, 23: 4, 700: 4, 701: 8,
 
 /** Names the shard-side portals of reads fetched in parts (unique in the process, hence on every connection). */
 let scanPortals = 0
-/** The smallest batch a shard's part of such a read is fetched in, however few rows the client asks for. */
+/** The batch a shard's part of such a read is fetched in: the client's row limit, within these bounds. */
 const MIN_BATCH_ROWS = 100
+const MAX_BATCH_ROWS = 1000
 
 function encodeStatement(stmt: ShardStatement): Buffer {
   if (!stmt.bind) return encodeQuery(stmt.sql)
@@ -348,7 +346,7 @@ export class MultiShardExecutor {
     onSuspend: (portal: SuspendedScatter) => void,
   ): Promise<boolean> {
     const portal = `pgshard_scan_${++scanPortals}`
-    const batch = Math.max(shape.maxRows!, MIN_BATCH_ROWS)
+    const batch = Math.min(Math.max(shape.maxRows!, MIN_BATCH_ROWS), MAX_BATCH_ROWS)
     const open = held.map(() => true)
     let merger: ResultMerger | null = null
     let ready: (Buffer | string | null)[][] = []

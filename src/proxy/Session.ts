@@ -70,12 +70,6 @@ const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', 
 /** Turns a pipeline's implicit transaction into a regular one (beginImplicitTransaction). */
 const IMPLICIT_BEGIN = encodeUnnamedRun('BEGIN')
 
-/**
- * One client, from log-in to disconnect. Reads the client's messages in order, decides for each statement
- * where it runs, lends itself a server connection for as long as the pool mode allows, and forwards the
- * replies as the bytes the server sent. The proxy's own answers (deferred BEGIN, routing errors, re-prepared
- * statements) are slotted into the reply stream at the position the client expects them.
- */
 /** A read across shards stopped at an Execute's row limit; `inTx`: its portal lives until the transaction ends. */
 type SuspendedPortal = { scatter: SuspendedScatter; inTx: boolean }
 
@@ -87,6 +81,12 @@ function endsWithQuery(portal: string, s: SuspendedPortal): boolean {
 /** A statement on several shards waiting for its Execute or Sync. */
 type PendingMulti = { route: MultiRoute; analyzed: Analyzed; stmt: ClientStatement; bind: BindMessage; shape: ReplyShape; closed?: boolean }
 
+/**
+ * One client, from log-in to disconnect. Reads the client's messages in order, decides for each statement
+ * where it runs, lends itself a server connection for as long as the pool mode allows, and forwards the
+ * replies as the bytes the server sent. The proxy's own answers (deferred BEGIN, routing errors, re-prepared
+ * statements) are slotted into the reply stream at the position the client expects them.
+ */
 export class Session implements TrackerOwner {
   private readonly lease: ServerLease
   private readonly statements: ClientStatements
@@ -94,7 +94,6 @@ export class Session implements TrackerOwner {
   private readonly settingsUndo: SettingsUndo
   /** The extended-protocol messages since the last Sync. */
   private readonly group: ExtendedGroup
-  /** A statement of this group that runs on several shards: answered whole at Sync. */
   /** A statement on several shards, bound: it runs at Sync (or at its Execute in a transaction across shards). */
   private multi: PendingMulti | null = null
   /** Reads on several shards bound in a transaction and not executed before the Sync (asyncpg binds its cursors so). */
@@ -625,7 +624,7 @@ export class Session implements TrackerOwner {
 
   private async onBind(frame: Frame): Promise<void> {
     const b = decodeBind(frame.body)
-    await this.endSuspended((portal) => portal === b.portal)
+    if (this.suspended.size > 0) await this.endSuspended((portal) => portal === b.portal)
     this.boundPortals.delete(b.portal)
     const stmt = this.statements.get(b.statement)
     if (!stmt) return this.group.refuse(this.noStatement(b.statement, 'Bind'))
@@ -900,7 +899,7 @@ export class Session implements TrackerOwner {
 
   private async onSync(): Promise<void> {
     this.commitPortal = null
-    await this.endSuspended((_, s) => !s.inTx)
+    if (this.suspended.size > 0) await this.endSuspended((_, s) => !s.inTx)
     if (this.implicitTransaction) return this.endImplicitTransaction(true)
     if (this.group.skipToSync) {
       this.group.end()
