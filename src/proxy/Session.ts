@@ -1855,6 +1855,8 @@ export class Session implements TrackerOwner {
     this.closed = true
     this.clearIdleInTxTimer()
     this.settlePortals(false)
+    // A transaction's connections go back (rolled back) below: its shards' portals end there, untouched here.
+    for (const [portal, s] of this.suspended) if (s.inTx) this.suspended.delete(portal)
     void this.endSuspended()
     void this.copyIn?.finish('the client disconnected')
     this.lease.releaseAll(this.pinnedBy !== null)
