@@ -152,3 +152,16 @@ t.test('a client that leaves in a transaction with a portal part way read: its c
   const busy = await Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = 'app' AND state LIKE 'idle in transaction%'", 'app')))
   t.same(busy.map((x) => x[0]!.n), [0, 0], 'no server session is left in a transaction')
 })
+
+t.test('a transaction whose first statement is described before it runs reads in parts inside it', async (t) => {
+  raw.send(encodeQuery('BEGIN READ ONLY'))
+  await raw.until('Z')
+  // The Describe sends the held-back BEGIN to a server in the same group: its ReadyForQuery is still to come.
+  raw.send(Buffer.concat([encodeParse('', ORDERED, []), encodeTarget('Describe', 'S', ''), encodeBind('', '', [], [], []), encodeExecute('', 3), SYNC]))
+  const first = await raw.until('Z')
+  t.same([types(first), ids(first)], ['1 t T 2 D D D s ZT', [1, 2, 3]])
+  raw.send(Buffer.concat([encodeExecute('', 3), SYNC]))
+  t.same(ids(await raw.until('Z')), [4, 5, 6], 'the portal goes on')
+  raw.send(encodeQuery('COMMIT'))
+  t.equal(types(await raw.until('Z')), 'C ZI', 'COMMIT finds the transaction the read ran in (no "there is no transaction in progress" notice)')
+})

@@ -979,7 +979,8 @@ export class Session implements TrackerOwner {
     param: (n: number) => BoundParam | undefined,
     onSuspend?: (scatter: SuspendedScatter) => void,
   ): Promise<'done' | 'failed' | 'copy'> {
-    const inTx = this.pendingBegin !== null || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
+    // The session's status, not only the attached server's: a BEGIN sent in this group has no ReadyForQuery yet.
+    const inTx = this.pendingBegin !== null || this.txStatus !== 'I' || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     const read = route.kind === 'scatter' || route.kind === 'copy_out'
     const plan = analyzed.plan!
     // In a transaction that may span shards, the statement runs on the transaction's connections (the router
