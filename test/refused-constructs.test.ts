@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import Cursor from 'pg-cursor'
+import postgres from 'postgres'
 import t from 'tap'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
@@ -149,6 +150,23 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     t.same(readInTx, all, 'in a READ ONLY transaction too, in batches of 3')
     await inTx.close()
     await client.query('ROLLBACK')
+  })
+
+  t.test('postgres.js cursors over a result from every shard, outside a transaction and in a READ ONLY one', async (t) => {
+    const sql = postgres(fx.url, { max: 1, onnotice: (n) => notices.push(n.message) })
+    const notices: string[] = []
+    t.teardown(() => sql.end())
+    const all = (await sql`SELECT id FROM accounts ORDER BY id`).map((r) => String(r.id))
+    const outside: string[] = []
+    for await (const rows of sql`SELECT id FROM accounts ORDER BY id`.cursor(2)) outside.push(...rows.map((r) => String(r.id)))
+    t.same(outside, all, `outside a transaction: ${all.length} rows in batches of 2`)
+    const inside = await sql.begin('read only', async (tx) => {
+      const got: string[] = []
+      for await (const rows of tx`SELECT id FROM accounts ORDER BY id DESC`.cursor(3)) got.push(...rows.map((r) => String(r.id)))
+      return got
+    })
+    t.same(inside, [...all].reverse(), 'in a READ ONLY transaction, in batches of 3')
+    t.same(notices, [], 'no notice: its COMMIT found the transaction the reads ran in')
   })
 
   const after = await Promise.all([0, 1, 2].map((s) => setup.query(`/* pgshard: shard=s${s} */ SELECT id, owner, balance::text FROM accounts ORDER BY id`).then((r) => r.rows)))
