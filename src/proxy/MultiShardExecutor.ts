@@ -319,10 +319,11 @@ export class MultiShardExecutor {
       }
       if (!measured) for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
       measured = true
-      // As a server does, a limit reached ends in PortalSuspended even when no row was left.
+      // As a server does, a limit reached ends in PortalSuspended even when no row was left; a portal run to
+      // its end stays until its Sync too, and answers a further Execute with no rows.
+      if (keep) onSuspend!(handle)
       if (budget === 0) {
         if (shape.execute) this.out.emit(PORTAL_SUSPENDED)
-        if (keep) onSuspend!(handle)
         return true
       }
       if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
@@ -351,6 +352,7 @@ export class MultiShardExecutor {
     let merger: ResultMerger | null = null
     let ready: (Buffer | string | null)[][] = []
     let next = 0
+    let measured = false
     const started = performance.now()
     /** One request on the shards `which`; their rows go to the merge. False when the client got an error. */
     const fetch = async (which: number[], request: Buffer): Promise<boolean> => {
@@ -415,8 +417,11 @@ export class MultiShardExecutor {
         if (!(await fetch(waiting, Buffer.concat([encodeExecute(portal, batch), SYNC])))) return false
       }
       await closeOpen()
-      for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
+      if (!measured) for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
+      measured = true
       if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
+      // Run to its end, the portal stays until the transaction ends and answers a further Execute with no rows.
+      onSuspend(handle)
       return true
     }
     const handle: SuspendedScatter = { more: serve, close: closeOpen }
