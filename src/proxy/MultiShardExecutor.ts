@@ -200,7 +200,7 @@ export class MultiShardExecutor {
     }
     const fail = (err: unknown) => {
       if (failure) return
-      failure = err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))
+      failure = asMergeFailure(err)
       for (const h of held) this.services.cancel(h.placement.nodeName, h.conn)
     }
     const onDescription = (shard: number, fields: FieldDescription[]) => {
@@ -310,7 +310,7 @@ export class MultiShardExecutor {
         return false
       }
       if (lost) {
-        this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
+        this.out.emit(lostConnection(lost.reason))
         return false
       }
       if (failure) {
@@ -359,7 +359,7 @@ export class MultiShardExecutor {
       const replies = await this.cancellable(which.map((i) => held[i]!), () => Promise.allSettled(which.map((i) => callShard(held[i]!.conn, request))))
       const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
       if (lost) {
-        this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
+        this.out.emit(lostConnection(lost.reason))
         return false
       }
       const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
@@ -383,7 +383,7 @@ export class MultiShardExecutor {
         for (const r of merger.take()) ready.push(r)
         return true
       } catch (err) {
-        this.out.emit(errorResponse(err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))))
+        this.out.emit(errorResponse(asMergeFailure(err)))
         return false
       }
     }
@@ -479,7 +479,7 @@ export class MultiShardExecutor {
       if (failure !== null) return
       const lost = replies.find((r) => r.status === 'rejected')
       if (lost) {
-        this.out.emit(errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(lost.reason instanceof Error ? lost.reason.message : lost.reason))))
+        this.out.emit(lostConnection(lost.reason))
         return
       }
       const total = replies.reduce((n, r) => n + (tagCount((r as PromiseFulfilledResult<ShardReply>).value.tags.at(-1) ?? '') ?? 0), 0)
@@ -547,7 +547,7 @@ export class MultiShardExecutor {
         cause ??
           (failed!.status === 'fulfilled'
             ? failed!.value.error!.message
-            : errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(failed!.reason instanceof Error ? failed!.reason.message : failed!.reason)))),
+            : lostConnection(failed!.reason)),
       )
       return false
     }
@@ -610,6 +610,16 @@ export class MultiShardExecutor {
       if (!parked()) for (const h of held) if (!h.conn.closed) h.conn.resume()
     })
   }
+}
+
+/** The ErrorResponse for a shard whose connection was lost while it answered. */
+function lostConnection(reason: unknown): Buffer {
+  return errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(reason instanceof Error ? reason.message : reason)))
+}
+
+/** What failed while merging, as the client's error. */
+function asMergeFailure(err: unknown): PgError {
+  return err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))
 }
 
 /** The merge of the shards' answers, once every shard described its rows alike. */

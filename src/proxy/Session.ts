@@ -625,7 +625,7 @@ export class Session implements TrackerOwner {
   private async onBind(frame: Frame): Promise<void> {
     const b = decodeBind(frame.body)
     if (this.suspended.size > 0) await this.endSuspended((portal) => portal === b.portal)
-    this.boundPortals.delete(b.portal)
+    if (this.boundPortals.size > 0) this.boundPortals.delete(b.portal)
     const stmt = this.statements.get(b.statement)
     if (!stmt) return this.group.refuse(this.noStatement(b.statement, 'Bind'))
     this.stats.queries++
