@@ -30,11 +30,10 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
+import type { BoundParam, Role, Route } from '../router/Route.js'
 import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
-import { searchPathOf } from '../router/SearchPath.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
@@ -42,11 +41,11 @@ import {
   MultiShardExecutor, type ReplyShape, type ShardConnection, type ShardStatement, type SuspendedScatter, type TransactionConnections,
 } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
-import { RoutingHints, valueOfSet } from './RoutingHints.js'
+import { valueOfSet } from './RoutingHints.js'
+import { SessionRouting, type RoutedSession } from './SessionRouting.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { applySessionEffects } from './SessionEffects.js'
 import {
-  UNRELIABLE_SEQUENCE_STATE,
   duplicateStatement,
   missingStatement,
   otherKindOfStatement,
@@ -63,7 +62,7 @@ import { bindParam, bindStatement, executeArg, literalParam, splitPart } from '.
 import { runForClient } from './RunForClient.js'
 import { commitAcrossShards, type CommitOutcome } from './TwoPhaseCommit.js'
 import { callShard } from './ShardCall.js'
-import { TransactionOpening } from './TransactionOpening.js'
+import { ClientTransaction } from './ClientTransaction.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
 const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
@@ -87,7 +86,7 @@ type PendingMulti = { route: MultiRoute; analyzed: Analyzed; stmt: ClientStateme
  * replies as the bytes the server sent. The proxy's own answers (deferred BEGIN, routing errors, re-prepared
  * statements) are slotted into the reply stream at the position the client expects them.
  */
-export class Session implements TrackerOwner {
+export class Session implements TrackerOwner, RoutedSession {
   private readonly lease: ServerLease
   private readonly statements: ClientStatements
   readonly settings: SessionSettings
@@ -109,32 +108,15 @@ export class Session implements TrackerOwner {
    * until the Sync (pg-cursor), inside one until its end (asyncpg's cursors, pgjdbc's fetch size).
    */
   private readonly suspended = new Map<string, SuspendedPortal>()
-  /** A pipeline outside a transaction became one across shards (beginImplicitTransaction): it ends at Sync. */
-  private implicitTransaction = false
   /** Errors the proxy sent the client itself (emitError), to tell whether a statement it ran failed. */
   private errorsSent = 0
-  /** SQL cursors declared in a transaction that may span shards: the shard where each was declared. */
-  private readonly cursorShards = new Map<string, { shard: number; role: Role }>()
   /** Portals the proxy answers itself: what their Execute does, and its command tag. */
   private readonly localPortals = new Map<string, () => string | Promise<string>>()
   /** The portal of a COMMIT that ends a transaction across shards (extended protocol): its Execute commits. */
   private commitPortal: { name: string; plan: StatementPlan } | null = null
-  /** Transaction status the client sees. */
-  txStatus: TxStatus = 'I'
-  /** BEGIN text held back until the transaction's first statement shows which shard it belongs to. */
-  private pendingBegin: string | null = null
-  /** SET LOCAL, SET TRANSACTION and savepoints sent while the BEGIN waits: they follow it to its shard. */
-  private followBegin: { sql: string; plan: StatementPlan }[] = []
-  /** The transaction's BEGIN and what shaped it since, for a shard that joins a READ ONLY transaction. */
-  private readonly opening = new TransactionOpening()
-  private txReadOnly = false
-  /** The search_path setting and server default last read, and their schemas (searchPath()). */
-  private searchPathFrom: string | null = null
-  private searchPathDefault: readonly string[] | null = null
-  private searchPathNames: string[] | null = null
-  /** The isolation level the client's BEGIN named, if it named one. */
-  private txIsolation: string | undefined
-  private readonly hints = new RoutingHints()
+  /** The client's transaction: its status, a BEGIN held back, what shaped it. */
+  private readonly tx = new ClientTransaction()
+  private readonly routing: SessionRouting
   /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
   pinnedBy: string | null = null
   private running = false
@@ -144,10 +126,6 @@ export class Session implements TrackerOwner {
   /** Shutdown: the client is ended (57P01) at its next transaction boundary. */
   private draining = false
   private readonly readYourWrites = new ReadYourWrites()
-  /** A write went to a primary in the current transaction. */
-  private txWrote = false
-  /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */
-  private txCommitted = true
   /** The unit in flight (a Query, or a group up to Sync) as the client sent it, while it may still be retried. */
   private unit: { frames: Frame[] | null; bytesOut: number } | null = null
   /** Frames to run again (a read whose replica died before answering), before reading the client. */
@@ -177,15 +155,16 @@ export class Session implements TrackerOwner {
     this.settings = new SessionSettings(startupParams)
     this.settingsUndo = new SettingsUndo(this.settings)
     this.lease = new ServerLease(this, services, identity, this.settings)
+    this.routing = new SessionRouting(services, identity, this.settings, this.lease, this.tx, this)
     this.group = new ExtendedGroup({
       currentServer: () => this.currentServer(),
       mayChangeShard: () => this.mayJoinShards,
       attachedConn: () => this.attached?.conn ?? null,
-      defaultServer: () => this.connFor(this.defaultShard(), 'primary'),
+      defaultServer: () => this.connFor(this.routing.defaultShard(), 'primary'),
       emitAfterPending: (bytes) => this.emitAfterPending(bytes),
       refused: (err) => {
         this.services.metrics.error(err.code)
-        if (this.pendingBegin !== null) this.txStatus = 'E'
+        if (this.tx.pendingBegin !== null) this.tx.status = 'E'
       },
     })
     client.on('data', (chunk: Buffer) => {
@@ -202,6 +181,11 @@ export class Session implements TrackerOwner {
     client.on('error', () => this.close())
     client.on('close', () => this.close())
     void this.pump()
+  }
+
+  /** Transaction status the client sees (for the console). */
+  get txStatus(): TxStatus {
+    return this.tx.status
   }
 
   private get attached(): Attachment | null {
@@ -272,7 +256,7 @@ export class Session implements TrackerOwner {
     if (this.client.isPaused() && !this.closed) this.client.resume()
     // Waiting for the client inside a transaction (also one whose BEGIN is still deferred): the clock runs.
     const a = this.attached
-    if (this.txStatus !== 'I' && (!a || a.conn.tracker.idle)) this.armIdleInTxTimer()
+    if (this.tx.status !== 'I' && (!a || a.conn.tracker.idle)) this.armIdleInTxTimer()
   }
 
   /**
@@ -281,7 +265,7 @@ export class Session implements TrackerOwner {
    */
   private record(frame: Frame): void {
     if (this.replaying) return
-    const outsideTx = this.txStatus === 'I' && this.pendingBegin === null && !this.pinnedBy
+    const outsideTx = this.tx.status === 'I' && this.tx.pendingBegin === null && !this.pinnedBy
     if (!outsideTx) {
       this.unit = null
       return
@@ -301,7 +285,7 @@ export class Session implements TrackerOwner {
 
   /** Between transactions with nothing in flight: ending the client now loses nothing it was told succeeded. */
   private atBoundary(): boolean {
-    if (this.txStatus !== 'I' || this.pendingBegin !== null || this.group.held.length > 0 || this.group.conn || this.multi || this.copyIn) return false
+    if (this.tx.status !== 'I' || this.tx.pendingBegin !== null || this.group.held.length > 0 || this.group.conn || this.multi || this.copyIn) return false
     const a = this.attached
     return !a || (a.conn.tracker.idle && a.conn.tracker.status === 'I')
   }
@@ -345,7 +329,7 @@ export class Session implements TrackerOwner {
     if (this.suspended.size > 0 && frame.type === FE.query && [...this.suspended].some(([p, s]) => endsWithQuery(p, s))) return this.endSuspended(endsWithQuery).then(() => this.handle(frame))
     switch (frame.type) {
       case FE.query:
-        return this.group.open || this.multi || this.implicitTransaction ? this.queryInGroup(frame) : this.onQuery(frame)
+        return this.group.open || this.multi || this.tx.implicit ? this.queryInGroup(frame) : this.onQuery(frame)
       case FE.parse:
         return this.onParse(frame)
       case FE.bind:
@@ -390,7 +374,7 @@ export class Session implements TrackerOwner {
    */
   private async queryInGroup(frame: Frame): Promise<void> {
     // A Query ends a pipeline's implicit transaction, as on one server.
-    if (this.implicitTransaction) await this.endImplicitTransaction(false)
+    if (this.tx.implicit) await this.endImplicitTransaction(false)
     if (this.multi) {
       // Its reply comes at Sync, after the Query's: failed instead, and the Query skipped as after any error.
       this.multi = null
@@ -411,10 +395,10 @@ export class Session implements TrackerOwner {
    * and, as its error would on one server, aborts the pipeline's implicit transaction there.
    */
   private async queryOnGroupServer(conn: ServerConnection, frame: Frame): Promise<void> {
-    const analyzed = this.analyze(decodeQuery(frame.body))
+    const analyzed = this.routing.analyze(decodeQuery(frame.body))
     this.stats.queries++
     this.notRetryable()
-    const route = this.route(analyzed, (n) => literalParam(analyzed, n))
+    const route = this.routing.route(analyzed, (n) => literalParam(analyzed, n))
     const tables = analyzed.plan?.tables.length ?? 0
     if (tables > 0 && (route.kind !== 'shard' || route.shard !== this.attached?.placement.shard)) {
       this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a simple Query for another shard right after extended-protocol messages without their Sync is not supported', { hint: 'Send a Sync before the Query.' }))
@@ -430,11 +414,11 @@ export class Session implements TrackerOwner {
   private onQuery(frame: Frame): Promise<void> | void {
     const sql = decodeQuery(frame.body)
     this.stats.queries++
-    const analyzed = this.analyze(sql)
+    const analyzed = this.routing.analyze(sql)
     const listening = analyzed.plan && this.listenHere(analyzed.plan)
     if (listening) {
       return listening().then(
-        (tag) => this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)])),
+        (tag) => this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.tx.status)])),
         (err: PgError) => this.refuseQuery(err),
       )
     }
@@ -442,7 +426,7 @@ export class Session implements TrackerOwner {
     if (local) {
       const tag = local()
       this.services.metrics.route('local')
-      this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
+      this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.tx.status)]))
       return
     }
     if (analyzed.plan) this.resetAhead(analyzed.plan)
@@ -452,12 +436,12 @@ export class Session implements TrackerOwner {
     if (analyzed.plan && this.commitsAcrossShards(analyzed.plan)) {
       return this.endAcrossShards(analyzed.plan).then((outcome) => this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')])))
     }
-    const route = this.route(analyzed, (n) => literalParam(analyzed, n))
+    const route = this.routing.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard') {
       return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(
         (outcome) => {
-          if (outcome !== 'copy') this.emitAfterPending(readyForQuery(this.txStatus))
+          if (outcome !== 'copy') this.emitAfterPending(readyForQuery(this.tx.status))
         },
       )
     }
@@ -493,8 +477,8 @@ export class Session implements TrackerOwner {
     // (PREPARE itself may run on any shard: every shard has the same schema.)
     const prepared = e.kind === 'execute' ? known!.plan : null
     const route = prepared
-      ? this.route({ plan: prepared, literals: [], firstParam: prepared.paramCount + 1 }, (n) => executeArg(e.kind === 'execute' ? e.args[n - 1] : undefined))
-      : this.route(analyzed, () => undefined)
+      ? this.routing.route({ plan: prepared, literals: [], firstParam: prepared.paramCount + 1 }, (n) => executeArg(e.kind === 'execute' ? e.args[n - 1] : undefined))
+      : this.routing.route(analyzed, () => undefined)
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind !== 'shard')
       return this.refuseQuery(
@@ -550,7 +534,7 @@ export class Session implements TrackerOwner {
 
   /** A statement the proxy answered itself: its tag and ReadyForQuery, then the server goes back if idle. */
   private answerLocally(tag: string): void {
-    this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.txStatus)]))
+    this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.tx.status)]))
     const a = this.attached
     if (a && a.conn.tracker.idle && a.conn.tracker.status === 'I' && !this.sessionMode && !this.pinnedBy) this.detach()
   }
@@ -565,8 +549,8 @@ export class Session implements TrackerOwner {
       await this.send(a.conn, encodeQuery('pgshard refused this statement'))
       return
     }
-    if (this.pendingBegin !== null) this.txStatus = 'E'
-    this.emitAfterPending(Buffer.concat([errorResponse(err), readyForQuery(this.txStatus)]))
+    if (this.tx.pendingBegin !== null) this.tx.status = 'E'
+    this.emitAfterPending(Buffer.concat([errorResponse(err), readyForQuery(this.tx.status)]))
   }
 
   // ---------------------------------------------------------------- extended protocol
@@ -575,7 +559,7 @@ export class Session implements TrackerOwner {
     const p = decodeParse(frame.body)
     if (this.replaying && p.name !== '') this.statements.delete(p.name)
     if (p.name !== '' && this.statements.has(p.name)) return this.group.refuse(duplicateStatement(p.name))
-    const analyzed = this.analyze(p.text)
+    const analyzed = this.routing.analyze(p.text)
     const stmt: ClientStatement = {
       text: p.text,
       paramTypes: p.paramTypes,
@@ -643,7 +627,7 @@ export class Session implements TrackerOwner {
     // proxy's own (which ends no transaction); if that failed, the COMMIT is skipped as a server would skip it.
     if (stmt.plan && !this.multi && this.commitsAcrossShards(stmt.plan)) {
       if (this.group.bound && !(await this.group.endPart((ok) => this.settlePortals(ok)))) {
-        this.txStatus = 'E'
+        this.tx.status = 'E'
         return
       }
       this.commitPortal = { name: b.portal, plan: stmt.plan }
@@ -653,12 +637,10 @@ export class Session implements TrackerOwner {
     // Another statement after one on several shards (pgjdbc's rewritten batch): the pipeline becomes a transaction.
     const pending = this.multi
     if (pending && pending.shape.execute && (!('role' in pending.route) || pending.route.role === 'primary') && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction()) {
-      this.pendingBegin = 'BEGIN'
-      this.implicitTransaction = true
-      this.txStatus = 'T'
+      this.tx.holdImplicitBegin()
       if (!(await this.runMultiNow())) return
     }
-    const route = this.route(analyzed, (n) => bindParam(stmt, b, n))
+    const route = this.routing.route(analyzed, (n) => bindParam(stmt, b, n))
     if (route.kind === 'error') return this.group.refuse(routeError(route))
     if (this.multi) return this.group.refuse(notAloneBetweenSyncs())
     if (route.kind !== 'shard') {
@@ -670,7 +652,7 @@ export class Session implements TrackerOwner {
         if (upgrade) {
           if (!(await this.beginImplicitTransaction(this.group.conn))) return
         } else if (!(await this.group.endPart((ok) => this.settlePortals(ok)))) {
-          this.txStatus = 'E'
+          this.tx.status = 'E'
           return
         }
       }
@@ -678,7 +660,7 @@ export class Session implements TrackerOwner {
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     if (route.role !== 'replica') this.notRetryable()
-    if (this.implicitTransaction && stmt.plan?.kind === 'transaction')
+    if (this.tx.implicit && stmt.plan?.kind === 'transaction')
       return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${stmt.plan.commandTag} inside a pipeline that runs on several shards outside a transaction is not supported`, { hint: 'Begin the transaction before the pipeline, or send a Sync first.' }))
     // postgres.js, pgjdbc and psycopg send their savepoints this way: they must reach every shard as in a Query.
     if (stmt.plan && this.shapeOpenTransaction(stmt.plan, stmt.text)) await this.runAside(stmt.text)
@@ -687,7 +669,7 @@ export class Session implements TrackerOwner {
       // In a transaction that may go on to other shards, a pipeline may too: what ran so far ends there first.
       if (this.group.bound && this.mayJoinShards) {
         if (!(await this.group.endPart((ok) => this.settlePortals(ok)))) {
-          this.txStatus = 'E'
+          this.tx.status = 'E'
           return
         }
       } else if (this.group.bound && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction() && this.attached?.placement.role === 'primary') {
@@ -830,7 +812,7 @@ export class Session implements TrackerOwner {
    */
   private async commitInGroup(plan: StatementPlan): Promise<void> {
     if (this.group.conn && !(await this.group.endPart((ok) => this.settlePortals(ok)))) {
-      this.txStatus = 'E'
+      this.tx.status = 'E'
       return
     }
     const outcome = await this.endAcrossShards(plan)
@@ -889,7 +871,7 @@ export class Session implements TrackerOwner {
   private async toPortalShard(home: { shard: number; role: Role }): Promise<boolean> {
     if (this.group.bound) {
       if (!(await this.group.endPart((ok) => this.settlePortals(ok)))) {
-        this.txStatus = 'E'
+        this.tx.status = 'E'
         return false
       }
     } else this.group.leaveServer()
@@ -900,16 +882,16 @@ export class Session implements TrackerOwner {
   private async onSync(): Promise<void> {
     this.commitPortal = null
     if (this.suspended.size > 0) await this.endSuspended((_, s) => !s.inTx)
-    if (this.implicitTransaction) return this.endImplicitTransaction(true)
+    if (this.tx.implicit) return this.endImplicitTransaction(true)
     if (this.group.skipToSync) {
       this.group.end()
       this.multi = null
-      this.emitAfterPending(readyForQuery(this.txStatus))
+      this.emitAfterPending(readyForQuery(this.tx.status))
       return
     }
     const multi = this.multi
     // Bound, not executed, in a transaction block: the portal outlives the Sync, and runs at its Execute.
-    if (multi && !multi.shape.execute && !multi.shape.describe && this.txStatus === 'T' && this.mayJoinShards && multi.route.kind === 'scatter') {
+    if (multi && !multi.shape.execute && !multi.shape.describe && this.tx.status === 'T' && this.mayJoinShards && multi.route.kind === 'scatter') {
       this.multi = null
       this.boundPortals.set(multi.bind.portal, multi)
     } else if (multi) {
@@ -921,7 +903,7 @@ export class Session implements TrackerOwner {
       const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n))
       if (outcome === 'copy') return
       if (multi.closed && outcome === 'done') this.emitAfterPending(CLOSE_COMPLETE)
-      this.emitAfterPending(readyForQuery(this.txStatus))
+      this.emitAfterPending(readyForQuery(this.tx.status))
       return
     }
     const conn = await this.group.server()
@@ -932,7 +914,7 @@ export class Session implements TrackerOwner {
       await this.send(conn, SYNC)
       return
     }
-    this.emitAfterPending(readyForQuery(this.txStatus))
+    this.emitAfterPending(readyForQuery(this.tx.status))
   }
 
   private async onFlush(frame: Frame): Promise<void> {
@@ -941,7 +923,7 @@ export class Session implements TrackerOwner {
   }
 
   private async onFunctionCall(frame: Frame): Promise<void> {
-    const conn = this.currentServer() ?? (await this.connFor(this.defaultShard(), 'primary'))
+    const conn = this.currentServer() ?? (await this.connFor(this.routing.defaultShard(), 'primary'))
     conn.tracker.push({ expect: Expect.FunctionCall, mode: 'forward' })
     await this.send(conn, frame.raw)
   }
@@ -952,7 +934,7 @@ export class Session implements TrackerOwner {
     if (!a) return null
     if (this.pinnedBy || a.conn.tracker.status !== 'I') return a.conn
     // A transaction whose BEGIN reached this server but whose ReadyForQuery is still on its way.
-    if (this.txStatus !== 'I' && this.pendingBegin === null) return a.conn
+    if (this.tx.status !== 'I' && this.tx.pendingBegin === null) return a.conn
     return null
   }
 
@@ -980,17 +962,17 @@ export class Session implements TrackerOwner {
     onSuspend?: (scatter: SuspendedScatter) => void,
   ): Promise<'done' | 'failed' | 'copy'> {
     // The session's status, not only the attached server's: a BEGIN sent in this group has no ReadyForQuery yet.
-    const inTx = this.pendingBegin !== null || this.txStatus !== 'I' || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
+    const inTx = this.tx.pendingBegin !== null || this.tx.status !== 'I' || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
     const read = route.kind === 'scatter' || route.kind === 'copy_out'
     const plan = analyzed.plan!
     // In a transaction that may span shards, the statement runs on the transaction's connections (the router
     // let through only what such a transaction may run: in a READ ONLY one without two-phase commit, reads and locks).
     const joins = inTx && this.mayJoinShards
-    if (joins && this.txStatus === 'E') {
+    if (joins && this.tx.status === 'E') {
       this.emitError(new PgError(SqlState.IN_FAILED_SQL_TRANSACTION, 'current transaction is aborted, commands ignored until end of transaction block'))
       return 'failed'
     }
-    if (!joins && ((inTx && !(read && this.txReadOnly)) || this.pinnedBy)) {
+    if (!joins && ((inTx && !(read && this.tx.readOnly)) || this.pinnedBy)) {
       const what = read ? 'a read from every shard' : 'a write to several shards'
       this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
         hint: read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
@@ -1059,7 +1041,7 @@ export class Session implements TrackerOwner {
     this.copyIn = null
     return copy.finish(frame.type === FE.copyFail ? decodeCopyFail(frame.body) : null).then(() => {
       if (copy.inTransaction) this.afterTransactionStatement()
-      this.emitAfterPending(readyForQuery(this.txStatus))
+      this.emitAfterPending(readyForQuery(this.tx.status))
     })
   }
 
@@ -1069,90 +1051,7 @@ export class Session implements TrackerOwner {
     this.emitAfterPending(errorResponse(err))
   }
 
-  // ---------------------------------------------------------------- routing
-
-  private defaultShard(): number {
-    const r = this.route({ plan: null, literals: [], firstParam: 1 }, () => undefined)
-    return r.kind === 'shard' ? r.shard : 0
-  }
-
-  private route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): Route {
-    const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
-    if (unreliable) return unreliable
-    const cursor = analyzed.plan?.cursor
-    if (cursor && cursor.use !== 'declare') {
-      const home = this.cursorHome(cursor.name, cursor.use === 'close')
-      if (home) {
-        this.services.metrics.route('single')
-        return { kind: 'shard', shard: home.shard, role: home.role, reason: `cursor ${cursor.name} was declared there` }
-      }
-    }
-    const a = this.attached
-    const inServerTx = a !== null && a.conn.tracker.status !== 'I'
-    const ctx: RoutingContext = {
-      shardHint: this.hints.shard,
-      keyHint: this.hints.key,
-      roleHint: this.hints.role,
-      txShard: inServerTx || this.pinnedBy ? a!.placement.shard : undefined,
-      inTransaction: inServerTx || this.pendingBegin !== null,
-      txReadOnly: this.txReadOnly,
-      serializable: this.txIsolation === undefined ? this.settings.serializableByDefault : this.txIsolation === 'serializable',
-      searchPath: this.searchPath(),
-    }
-    const route = this.services.route(analyzed, param, ctx)
-    if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && this.mayJoinShards) this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role })
-    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' ? 'scatter' : route.kind)
-    return route
-  }
-
-  /**
-   * In a transaction across shards, a SQL cursor lives on the shard where it was declared (psycopg's named
-   * cursors read one shard while the transaction writes another): FETCH, MOVE and CLOSE go back there.
-   * `closing` forgets it (CLOSE ALL forgets every one).
-   */
-  private cursorHome(name: string | null, closing: boolean): { shard: number; role: Role } | undefined {
-    const home = name === null ? undefined : this.cursorShards.get(name)
-    if (closing) {
-      if (name === null) this.cursorShards.clear()
-      else this.cursorShards.delete(name)
-    }
-    return home && this.lease.inTransaction(home.shard) ? home : undefined
-  }
-
-  /**
-   * The client's search_path as schema names, `$user` being its user, to find which table an unqualified name
-   * is; without one of the client's, the one its server sessions start with. Read again only when either changes.
-   */
-  private searchPath(): string[] {
-    const sql = this.settings.wanted.get('search_path') ?? null
-    const byDefault = this.services.defaultSearchPath(this.identity)
-    if (this.searchPathNames === null || sql !== this.searchPathFrom || byDefault !== this.searchPathDefault) {
-      this.searchPathFrom = sql
-      this.searchPathDefault = byDefault
-      const names = (sql === null ? null : searchPathOf(sql)) ?? byDefault
-      this.searchPathNames = names.map((n) => (n === '$user' ? this.identity.user.name : n))
-    }
-    return this.searchPathNames
-  }
-
-  /**
-   * currval() and lastval() answer from the sequence state of the server connection that runs them. In
-   * transaction pooling that state is this client's only right after its own write on that same connection (in
-   * the same transaction, query or pipeline); otherwise the value may be another client's nextval. Refused then:
-   * an error rather than someone else's id.
-   */
-  private sequenceStateRefusal(plan: StatementPlan | null): Route | null {
-    if (!plan || this.sessionMode || this.pinnedBy || plan.multiStatement) return null
-    if (!plan.functions.includes('currval') && !plan.functions.includes('lastval')) return null
-    if (plan.kind !== 'select' || plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
-    return this.txWrote && this.attached ? null : UNRELIABLE_SEQUENCE_STATE
-  }
-
-  private analyze(sql: string): Analyzed {
-    const a = this.services.analyze(sql)
-    this.services.metrics.cacheLookup(a.hit === true)
-    return a
-  }
+  // ---------------------------------------------------------------- server connections
 
   /**
    * The server for a statement when it is at hand without waiting: the attached connection if it fits, or an
@@ -1172,12 +1071,11 @@ export class Session implements TrackerOwner {
 
   /** The transaction the client opened starts here, on the shard its first statement needs. */
   private startPendingBegin(conn: ServerConnection): void {
-    if (this.pendingBegin === null) return
-    this.opening.start(this.pendingBegin, this.followBegin)
+    const started = this.tx.start()
+    if (!started) return
     conn.tracker.push({ expect: Expect.Query, mode: 'suppress' })
-    conn.write(encodeQuery(this.pendingBegin))
-    this.pendingBegin = null
-    for (const { sql, plan } of this.followBegin.splice(0)) {
+    conn.write(encodeQuery(started.begin))
+    for (const { sql, plan } of started.following) {
       conn.tracker.push({
         expect: Expect.Query,
         mode: 'suppress',
@@ -1194,14 +1092,17 @@ export class Session implements TrackerOwner {
     return conn
   }
 
+  private get twoPhase(): boolean {
+    return this.services.config().sharding.cross_shard_transactions === 'two_phase'
+  }
+
   /**
    * A READ ONLY transaction, or any with two-phase commit on (in transaction pooling, begun by a BEGIN pgshard
    * held back), may go on to other shards: each joins it at its first statement there and keeps its snapshot
    * until COMMIT or ROLLBACK.
    */
-  private get mayJoinShards(): boolean {
-    const spans = this.txReadOnly || this.services.config().sharding.cross_shard_transactions === 'two_phase'
-    return spans && !this.sessionMode && !this.pinnedBy && (this.opening.active || this.pendingBegin !== null)
+  get mayJoinShards(): boolean {
+    return !this.sessionMode && !this.pinnedBy && this.tx.spans(this.twoPhase)
   }
 
   /**
@@ -1209,8 +1110,7 @@ export class Session implements TrackerOwner {
    * it ran so far ran on a primary: a replica cannot take part in two-phase commit).
    */
   private mayBecomeTransaction(): boolean {
-    const twoPhase = this.services.config().sharding.cross_shard_transactions === 'two_phase'
-    return twoPhase && !this.sessionMode && !this.pinnedBy && this.txStatus === 'I' && this.pendingBegin === null && !this.opening.active
+    return this.twoPhase && !this.sessionMode && !this.pinnedBy && this.tx.none
   }
 
   /**
@@ -1259,8 +1159,8 @@ export class Session implements TrackerOwner {
     const outcome = await this.runMultiShard(multi.route, multi.analyzed, bindStatement(multi.stmt, multi.bind), multi.shape, (n) => bindParam(multi.stmt, multi.bind, n), (scatter) => {
       this.suspended.set(portal, { scatter, inTx: true })
     })
-    if (this.txStatus !== 'E' && this.errorsSent === errors && outcome !== 'failed') return true
-    this.txStatus = 'E'
+    if (this.tx.status !== 'E' && this.errorsSent === errors && outcome !== 'failed') return true
+    this.tx.status = 'E'
     this.group.skipToSync = true
     return false
   }
@@ -1279,13 +1179,11 @@ export class Session implements TrackerOwner {
     conn.tracker.push({ expect: Expect.Bind, mode: 'suppress' })
     conn.tracker.push({ expect: Expect.Execute, mode: 'suppress', done: (ok) => (begun = ok) })
     conn.write(IMPLICIT_BEGIN)
-    this.opening.start('BEGIN', [])
-    this.implicitTransaction = true
-    this.txStatus = 'T'
+    this.tx.beginImplicit()
     // An implicit transaction that failed ends at the Sync (status I, not E): the BEGIN's own answer tells.
     if ((await this.group.endPart((ok) => this.settlePortals(ok))) && begun) return true
     this.group.skipToSync = true
-    this.txStatus = 'E'
+    this.tx.status = 'E'
     return false
   }
 
@@ -1309,7 +1207,7 @@ export class Session implements TrackerOwner {
     this.group.end()
     this.localPortals.clear()
     const parts = this.lease.transactionConnections()
-    failed ||= this.txStatus === 'E' || parts.length === 0 || parts.some((c) => c.tracker.status === 'E')
+    failed ||= this.tx.status === 'E' || parts.length === 0 || parts.some((c) => c.tracker.status === 'E')
     const out: Buffer[] = []
     if (failed) {
       const held = this.lease.takeTransaction()
@@ -1319,7 +1217,7 @@ export class Session implements TrackerOwner {
       this.services.metrics.transaction(false)
       this.endTransaction(false)
     } else {
-      const outcome = await this.endAcrossShards(this.analyze('COMMIT').plan!)
+      const outcome = await this.endAcrossShards(this.routing.analyze('COMMIT').plan!)
       if (outcome.outcome !== 'committed') out.push(outcome.reply)
     }
     if (sync) out.push(readyForQuery('I'))
@@ -1340,14 +1238,14 @@ export class Session implements TrackerOwner {
     const err = new PgError(SqlState.DEADLOCK_DETECTED, 'deadlock detected across shards', { detail, hint: 'The transaction is aborted: roll it back and retry it.' })
     this.services.metrics.error(err.code)
     conn.tracker.replaceNextError(errorResponse(err), () => {
-      if (!this.opening.inSavepoint) void this.runAside('ROLLBACK')
+      if (!this.tx.opening.inSavepoint) void this.runAside('ROLLBACK')
     })
     this.services.cancel(conn.nodeName, conn)
   }
 
   /** A COMMIT by itself of a read-write transaction that holds several shards: two-phase commit ends it. */
   private commitsAcrossShards(plan: StatementPlan): boolean {
-    return plan.kind === 'transaction' && plan.tx === 'commit' && !plan.txChain && !plan.multiStatement && this.lease.spansShards && !this.txReadOnly && this.txStatus === 'T'
+    return plan.kind === 'transaction' && plan.tx === 'commit' && !plan.txChain && !plan.multiStatement && this.lease.spansShards && !this.tx.readOnly && this.tx.status === 'T'
   }
 
   /**
@@ -1368,34 +1266,11 @@ export class Session implements TrackerOwner {
     this.settingsUndo.onTransactionStatement(plan, held[0].conn)
     this.services.metrics.transaction(committed)
     this.services.metrics.twoPhase.commit(outcome.outcome)
-    this.txWrote = false
+    this.tx.wrote = false
     this.unit = null
     this.avoid = undefined
     this.endTransaction(committed)
     return outcome
-  }
-
-  /**
-   * What could not end a read-write transaction on several shards all or nothing: COMMIT among other
-   * statements (in one query, or before one Sync), the client's own PREPARE TRANSACTION, and AND CHAIN (which
-   * would keep one shard's connection in a new transaction) in any transaction on several shards.
-   */
-  private spanningEndRefusal(plan: StatementPlan | null): Route | null {
-    if (!plan || !this.lease.spansShards) return null
-    const refuse = (what: string): Route => ({
-      kind: 'error',
-      code: SqlState.FEATURE_NOT_SUPPORTED,
-      message: `${what} cannot end a transaction that holds several shards`,
-      hint: 'Send COMMIT or ROLLBACK by itself: as a simple query, or alone before its Sync (then BEGIN again).',
-    })
-    if (plan.txChain) return refuse(`${plan.commandTag} AND CHAIN`)
-    if (this.txReadOnly) return null
-    if (plan.multiStatementTx) return refuse('a transaction statement among other statements in one query')
-    if (plan.tx === 'prepare_transaction') return refuse('PREPARE TRANSACTION')
-    // A COMMIT runs two-phase commit (commitsAcrossShards), one of an aborted transaction rolls back; what is left
-    // is one bound while a statement on several shards of its pipeline still waits for its Execute.
-    if (plan.tx === 'commit' && this.txStatus === 'T') return refuse('a COMMIT bound before the statement ahead of it ran')
-    return null
   }
 
   /**
@@ -1435,11 +1310,9 @@ export class Session implements TrackerOwner {
       if (from !== undefined) this.lease.takeBack(from)
       throw err
     }
-    const follow = this.followBegin.splice(0)
-    if (this.pendingBegin !== null) this.opening.start(this.pendingBegin, follow)
-    this.pendingBegin = null
-    await this.joinTransaction(conn, this.opening.sql())
-    for (const f of follow) if (f.plan.kind === 'transaction') this.settingsUndo.onTransactionStatement(f.plan, conn)
+    const following = this.tx.start()?.following ?? []
+    await this.joinTransaction(conn, this.tx.opening.sql())
+    for (const f of following) if (f.plan.kind === 'transaction') this.settingsUndo.onTransactionStatement(f.plan, conn)
     return conn
   }
 
@@ -1460,8 +1333,8 @@ export class Session implements TrackerOwner {
    * the transaction already holds several shards, whose connections aside must then run it too.
    */
   private shapeOpenTransaction(plan: StatementPlan, sql: string): boolean {
-    if (!this.opening.active || !shapesOpenTransaction(plan)) return false
-    if (this.txStatus !== 'E' || plan.tx === 'rollback_to') this.opening.record(plan, sql)
+    if (!this.tx.opening.active || !shapesOpenTransaction(plan)) return false
+    if (this.tx.status !== 'E' || plan.tx === 'rollback_to') this.tx.opening.record(plan, sql)
     return this.lease.spansShards
   }
 
@@ -1486,14 +1359,14 @@ export class Session implements TrackerOwner {
   private afterTransactionStatement(): void {
     const a = this.attached
     if (a?.conn.tracker.status === 'E') {
-      this.txStatus = 'E'
+      this.tx.status = 'E'
       return
     }
     const failed = this.lease.aside().find((p) => p.conn.tracker.status === 'E')
     if (!failed) return
     this.lease.putAside()
     this.lease.takeBack(failed.placement.shard)
-    this.txStatus = 'E'
+    this.tx.status = 'E'
   }
 
   /**
@@ -1510,7 +1383,7 @@ export class Session implements TrackerOwner {
       if (a && (a.conn.tracker.status !== 'I' || this.pinnedBy)) {
         if (a.placement.shard === shard) return a.conn
         // An aborted transaction answers on the shard where it failed: 25P02, as a server would.
-        if (this.mayJoinShards) return this.txStatus === 'E' ? a.conn : this.joinShard(shard, role)
+        if (this.mayJoinShards) return this.tx.status === 'E' ? a.conn : this.joinShard(shard, role)
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
           `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
@@ -1546,7 +1419,7 @@ export class Session implements TrackerOwner {
    */
   private listenHere(plan: StatementPlan): (() => Promise<string>) | null {
     const e = plan.session.length === 1 && !plan.multiStatement ? plan.session[0] : undefined
-    if (!e || (e.kind !== 'listen' && e.kind !== 'unlisten') || this.sessionMode || this.pinnedBy || this.txStatus !== 'I' || this.pendingBegin !== null) return null
+    if (!e || (e.kind !== 'listen' && e.kind !== 'unlisten') || this.sessionMode || this.pinnedBy || this.tx.status !== 'I' || this.tx.pendingBegin !== null) return null
     if (e.kind === 'listen' && e.channel === '') return null
     const a = this.attached
     if (a && (!a.conn.tracker.idle || a.conn.tracker.status !== 'I')) return null
@@ -1578,22 +1451,19 @@ export class Session implements TrackerOwner {
     if (plan.multiStatement) return null
     if (plan.kind === 'transaction') {
       const serverTx = this.attached !== null && this.attached.conn.tracker.status !== 'I'
-      if (plan.tx === 'begin' && this.txStatus === 'I' && !serverTx && !this.pinnedBy) {
+      if (plan.tx === 'begin' && this.tx.status === 'I' && !serverTx && !this.pinnedBy) {
         return () => {
-          this.pendingBegin = sql
-          this.txReadOnly = plan.txReadOnly ?? false
-          this.txIsolation = plan.txIsolation
-          this.txStatus = 'T'
+          this.tx.holdBegin(sql, plan)
           this.stats.transactions++
           return plan.commandTag || 'BEGIN'
         }
       }
-      if ((plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to') && this.pendingBegin !== null && this.txStatus === 'T' && !serverTx) {
+      if ((plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to') && this.tx.pendingBegin !== null && this.tx.status === 'T' && !serverTx) {
         return this.followingBegin(plan, sql)
       }
-      if ((plan.tx === 'commit' || plan.tx === 'rollback') && this.pendingBegin !== null && !serverTx) {
+      if ((plan.tx === 'commit' || plan.tx === 'rollback') && this.tx.pendingBegin !== null && !serverTx) {
         return () => {
-          const aborted = this.txStatus === 'E'
+          const aborted = this.tx.status === 'E'
           this.endTransaction(plan.tx === 'commit' && !aborted)
           return aborted ? 'ROLLBACK' : PSEUDO_TAGS[plan.tx!] ?? plan.commandTag
         }
@@ -1603,13 +1473,13 @@ export class Session implements TrackerOwner {
     const hint = plan.session.find((e) => (e.kind === 'set' || e.kind === 'reset') && e.name.startsWith('pgshard.'))
     if (hint && plan.session.length === 1) {
       return () => {
-        const inTransaction = this.txStatus !== 'I'
-        if (hint.kind === 'set') this.hints.apply(hint.name, valueOfSet(hint.text), hint.local, inTransaction)
-        else if (hint.kind === 'reset') this.hints.apply(hint.name, null, false, inTransaction)
+        const inTransaction = this.tx.status !== 'I'
+        if (hint.kind === 'set') this.routing.hints.apply(hint.name, valueOfSet(hint.text), hint.local, inTransaction)
+        else if (hint.kind === 'reset') this.routing.hints.apply(hint.name, null, false, inTransaction)
         return plan.commandTag || (hint.kind === 'set' ? 'SET' : 'RESET')
       }
     }
-    if (plan.kind === 'set' && this.pendingBegin !== null && this.txStatus === 'T' && plan.session.length > 0 && plan.session.every(shapesTransaction)) {
+    if (plan.kind === 'set' && this.tx.pendingBegin !== null && this.tx.status === 'T' && plan.session.length > 0 && plan.session.every(shapesTransaction)) {
       return this.followingBegin(plan, sql)
     }
     return null
@@ -1623,28 +1493,19 @@ export class Session implements TrackerOwner {
    */
   private followingBegin(plan: StatementPlan, sql: string): () => string {
     return () => {
-      this.followBegin.push({ sql, plan })
-      if (plan.txReadOnly !== undefined) this.txReadOnly = plan.txReadOnly
-      if (plan.txIsolation !== undefined) this.txIsolation = plan.txIsolation
+      this.tx.follow(plan, sql)
       return plan.commandTag || 'SET'
     }
   }
 
   private endTransaction(committed: boolean): void {
     this.lease.endAside(committed ? 'COMMIT' : 'ROLLBACK')
-    this.opening.end()
+    this.tx.end()
     this.portalShards.clear()
     // Its shards' portals ended with the transaction.
     for (const [portal, s] of this.suspended) if (s.inTx) this.suspended.delete(portal)
     this.boundPortals.clear()
-    this.cursorShards.clear()
-    this.implicitTransaction = false
-    this.pendingBegin = null
-    this.followBegin = []
-    this.txReadOnly = false
-    this.txIsolation = undefined
-    this.txStatus = 'I'
-    this.hints.endTransaction(committed)
+    this.routing.endTransaction(committed)
   }
 
   /** What happens when the server answered a statement: metrics, and the session state it changed. */
@@ -1653,10 +1514,10 @@ export class Session implements TrackerOwner {
     const placement = this.attached!.placement
     const effects = this.sessionEffects(plan, conn)
     const ends = plan?.kind === 'transaction' && (plan.tx === 'commit' || plan.tx === 'rollback') ? plan.tx : null
-    const aborted = this.txStatus === 'E'
+    const aborted = this.tx.status === 'E'
     const node = placement.node
     const reads = plan !== null && !plan.writes
-    if (!reads && placement.role === 'primary') this.txWrote = true
+    if (!reads && placement.role === 'primary') this.tx.wrote = true
     node.outstanding++
     // query_timeout: a statement still running then is cancelled on its server (the client gets 57014).
     const limit = this.services.config().pool.query_timeout
@@ -1670,7 +1531,7 @@ export class Session implements TrackerOwner {
       this.services.metrics.query(placement.shardName, placement.role, ok, (performance.now() - started) / 1000)
       if (ends) this.services.metrics.transaction(ends === 'commit' && ok && !aborted)
       // Read when ReadyForQuery closes the transaction; a COMMIT after an error rolls back.
-      if (ends && ok) this.txCommitted = ends === 'commit' && this.txStatus !== 'E'
+      if (ends && ok) this.tx.committed = ends === 'commit' && this.tx.status !== 'E'
       effects?.(ok)
     }
   }
@@ -1681,7 +1542,7 @@ export class Session implements TrackerOwner {
    * must not stand in the way of the statement that resets it.
    */
   private resetAhead(plan: StatementPlan): void {
-    if (plan.multiStatement || this.attached || this.txStatus !== 'I') return
+    if (plan.multiStatement || this.attached || this.tx.status !== 'I') return
     for (const e of plan.session) {
       if (e.kind === 'reset') this.settings.reset(e.name)
       else if (e.kind === 'reset_all' || e.kind === 'discard_all') this.settings.resetAll()
@@ -1740,11 +1601,11 @@ export class Session implements TrackerOwner {
     if (!a) return
     if (status === 'I') this.settingsUndo.onIdle()
     if (forwarded) {
-      if (status === 'I' && this.txStatus !== 'I') this.endTransaction(this.txCommitted)
-      else if (status !== 'I' && this.txStatus === 'I') this.stats.transactions++
-      this.txStatus = status
+      if (status === 'I' && this.tx.status !== 'I') this.endTransaction(this.tx.committed)
+      else if (status !== 'I' && this.tx.status === 'I') this.stats.transactions++
+      this.tx.status = status
     }
-    if (status === 'I') this.txCommitted = true
+    if (status === 'I') this.tx.committed = true
     if (!idle) return
     this.lease.wakeIdleWaiters()
     if (status !== 'I') {
@@ -1753,12 +1614,12 @@ export class Session implements TrackerOwner {
     }
     this.unit = null
     this.avoid = undefined
-    if (this.txWrote && this.identity.readYourWrites && a.placement.role === 'primary') {
-      this.txWrote = false
+    if (this.tx.wrote && this.identity.readYourWrites && a.placement.role === 'primary') {
+      this.tx.wrote = false
       this.readYourWrites.capture(a.conn, a.placement.shard)
       return
     }
-    this.txWrote = false
+    this.tx.wrote = false
     if (!this.sessionMode && !this.pinnedBy && this.group.held.length === 0 && this.group.conn === null) this.detach()
     if (this.draining && !this.running && this.atBoundary()) this.fatal(shutdownError())
   }

@@ -1,0 +1,104 @@
+import type { TxStatus } from '../protocol/ServerMessages.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
+import { TransactionOpening } from './TransactionOpening.js'
+
+/** A statement sent while the BEGIN waits, to follow it to its shard. */
+export interface FollowingStatement {
+  sql: string
+  plan: StatementPlan
+}
+
+/**
+ * The client's transaction as the proxy sees it: the status the client was told, the BEGIN held back until the
+ * transaction's first statement shows which shard it belongs to, and what shaped the transaction since. A
+ * server's ReadyForQuery may still be on its way: this is what the client was answered, not what a server says.
+ */
+export class ClientTransaction {
+  /** Transaction status the client sees. */
+  status: TxStatus = 'I'
+  /** BEGIN text held back until the transaction's first statement shows which shard it belongs to. */
+  pendingBegin: string | null = null
+  /** SET LOCAL, SET TRANSACTION and savepoints sent while the BEGIN waits: they follow it to its shard. */
+  private following: FollowingStatement[] = []
+  /** The transaction's BEGIN and what shaped it since, for a shard that joins the transaction. */
+  readonly opening = new TransactionOpening()
+  readOnly = false
+  /** The isolation level the client's BEGIN named, if it named one. */
+  isolation: string | undefined
+  /** A write went to a primary in the current transaction. */
+  wrote = false
+  /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */
+  committed = true
+  /** A pipeline outside a transaction became one across shards: it ends at the client's Sync. */
+  implicit = false
+
+  /** The client's BEGIN, answered by the proxy and held back. */
+  holdBegin(sql: string, plan: StatementPlan): void {
+    this.pendingBegin = sql
+    this.readOnly = plan.txReadOnly ?? false
+    this.isolation = plan.txIsolation
+    this.status = 'T'
+  }
+
+  /** A statement that shapes the transaction whose BEGIN is held back: it follows the BEGIN. */
+  follow(plan: StatementPlan, sql: string): void {
+    this.following.push({ sql, plan })
+    if (plan.txReadOnly !== undefined) this.readOnly = plan.txReadOnly
+    if (plan.txIsolation !== undefined) this.isolation = plan.txIsolation
+  }
+
+  /**
+   * A pipeline outside a transaction goes on to another shard after a statement on several shards: it becomes
+   * a transaction across shards, begun by a BEGIN the proxy holds back, that ends at the client's Sync.
+   */
+  holdImplicitBegin(): void {
+    this.pendingBegin = 'BEGIN'
+    this.implicit = true
+    this.status = 'T'
+  }
+
+  /** A pipeline's implicit transaction became a regular one, begun by the proxy. */
+  beginImplicit(): void {
+    this.opening.start('BEGIN', [])
+    this.implicit = true
+    this.status = 'T'
+  }
+
+  /**
+   * The held-back BEGIN reaches a server now: what to send there, in order (null when nothing is held back).
+   * From here on the transaction is open, and a shard that joins it later opens it with the same statements.
+   */
+  start(): { begin: string; following: FollowingStatement[] } | null {
+    const begin = this.pendingBegin
+    if (begin === null) return null
+    const following = this.following
+    this.opening.start(begin, following)
+    this.pendingBegin = null
+    this.following = []
+    return { begin, following }
+  }
+
+  /**
+   * A READ ONLY transaction, or any with two-phase commit on, may go on to other shards once it began (or its
+   * BEGIN is held back).
+   */
+  spans(twoPhase: boolean): boolean {
+    return (this.readOnly || twoPhase) && (this.opening.active || this.pendingBegin !== null)
+  }
+
+  /** Nothing is begun, held back or implicit: a pipeline may still become a transaction. */
+  get none(): boolean {
+    return this.status === 'I' && this.pendingBegin === null && !this.opening.active
+  }
+
+  /** The transaction ended (committed or not): back to no transaction. */
+  end(): void {
+    this.opening.end()
+    this.implicit = false
+    this.pendingBegin = null
+    this.following = []
+    this.readOnly = false
+    this.isolation = undefined
+    this.status = 'I'
+  }
+}

@@ -1,0 +1,159 @@
+import { SqlState } from '../protocol/PgError.js'
+import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
+import { searchPathOf } from '../router/SearchPath.js'
+import type { ClientTransaction } from './ClientTransaction.js'
+import { RoutingHints } from './RoutingHints.js'
+import type { ServerLease } from './ServerLease.js'
+import { UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
+import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
+import type { SessionSettings } from './SessionSettings.js'
+
+/** What routing reads of the session that owns it. */
+export interface RoutedSession {
+  /** Why the session keeps its server connection, if it does. */
+  readonly pinnedBy: string | null
+  /** The transaction may go on to other shards. */
+  readonly mayJoinShards: boolean
+}
+
+type Home = { shard: number; role: Role }
+
+/**
+ * Where one client's statements go: the router's answer for this session's state (its transaction, hints,
+ * search_path, pinned shard), and what the session itself refuses before the router is asked (another client's
+ * sequence state, a statement that cannot end a transaction on several shards). Keeps the SQL cursors of a
+ * transaction across shards on the shard where each was declared.
+ */
+export class SessionRouting {
+  readonly hints = new RoutingHints()
+  /** SQL cursors declared in a transaction that may span shards: the shard where each was declared. */
+  private readonly cursorShards = new Map<string, Home>()
+  /** The search_path setting and server default last read, and their schemas (searchPath()). */
+  private searchPathFrom: string | null = null
+  private searchPathDefault: readonly string[] | null = null
+  private searchPathNames: string[] | null = null
+
+  constructor(
+    private readonly services: SessionServices,
+    private readonly identity: Identity,
+    private readonly settings: SessionSettings,
+    private readonly lease: ServerLease,
+    private readonly tx: ClientTransaction,
+    private readonly session: RoutedSession,
+  ) {}
+
+  analyze(sql: string): Analyzed {
+    const a = this.services.analyze(sql)
+    this.services.metrics.cacheLookup(a.hit === true)
+    return a
+  }
+
+  /** The shard of a statement that names no table (a function call, the first of a group). */
+  defaultShard(): number {
+    const r = this.route({ plan: null, literals: [], firstParam: 1 }, () => undefined)
+    return r.kind === 'shard' ? r.shard : 0
+  }
+
+  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): Route {
+    const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
+    if (unreliable) return unreliable
+    const cursor = analyzed.plan?.cursor
+    if (cursor && cursor.use !== 'declare') {
+      const home = this.cursorHome(cursor.name, cursor.use === 'close')
+      if (home) {
+        this.services.metrics.route('single')
+        return { kind: 'shard', shard: home.shard, role: home.role, reason: `cursor ${cursor.name} was declared there` }
+      }
+    }
+    const a = this.lease.attached
+    const pinnedBy = this.session.pinnedBy
+    const inServerTx = a !== null && a.conn.tracker.status !== 'I'
+    const ctx: RoutingContext = {
+      shardHint: this.hints.shard,
+      keyHint: this.hints.key,
+      roleHint: this.hints.role,
+      txShard: inServerTx || pinnedBy ? a!.placement.shard : undefined,
+      inTransaction: inServerTx || this.tx.pendingBegin !== null,
+      txReadOnly: this.tx.readOnly,
+      serializable: this.tx.isolation === undefined ? this.settings.serializableByDefault : this.tx.isolation === 'serializable',
+      searchPath: this.searchPath(),
+    }
+    const route = this.services.route(analyzed, param, ctx)
+    if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && this.session.mayJoinShards) this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role })
+    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' ? 'scatter' : route.kind)
+    return route
+  }
+
+  /** The transaction ended: its cursors and SET LOCAL hints with it. */
+  endTransaction(committed: boolean): void {
+    this.cursorShards.clear()
+    this.hints.endTransaction(committed)
+  }
+
+  /**
+   * In a transaction across shards, a SQL cursor lives on the shard where it was declared (psycopg's named
+   * cursors read one shard while the transaction writes another): FETCH, MOVE and CLOSE go back there.
+   * `closing` forgets it (CLOSE ALL forgets every one).
+   */
+  private cursorHome(name: string | null, closing: boolean): Home | undefined {
+    const home = name === null ? undefined : this.cursorShards.get(name)
+    if (closing) {
+      if (name === null) this.cursorShards.clear()
+      else this.cursorShards.delete(name)
+    }
+    return home && this.lease.inTransaction(home.shard) ? home : undefined
+  }
+
+  /**
+   * The client's search_path as schema names, `$user` being its user, to find which table an unqualified name
+   * is; without one of the client's, the one its server sessions start with. Read again only when either changes.
+   */
+  private searchPath(): string[] {
+    const sql = this.settings.wanted.get('search_path') ?? null
+    const byDefault = this.services.defaultSearchPath(this.identity)
+    if (this.searchPathNames === null || sql !== this.searchPathFrom || byDefault !== this.searchPathDefault) {
+      this.searchPathFrom = sql
+      this.searchPathDefault = byDefault
+      const names = (sql === null ? null : searchPathOf(sql)) ?? byDefault
+      this.searchPathNames = names.map((n) => (n === '$user' ? this.identity.user.name : n))
+    }
+    return this.searchPathNames
+  }
+
+  /**
+   * currval() and lastval() answer from the sequence state of the server connection that runs them. In
+   * transaction pooling that state is this client's only right after its own write on that same connection (in
+   * the same transaction, query or pipeline); otherwise the value may be another client's nextval. Refused then:
+   * an error rather than someone else's id.
+   */
+  private sequenceStateRefusal(plan: StatementPlan | null): Route | null {
+    if (!plan || this.identity.mode === 'session' || this.session.pinnedBy || plan.multiStatement) return null
+    if (!plan.functions.includes('currval') && !plan.functions.includes('lastval')) return null
+    if (plan.kind !== 'select' || plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
+    return this.tx.wrote && this.lease.attached ? null : UNRELIABLE_SEQUENCE_STATE
+  }
+
+  /**
+   * What could not end a read-write transaction on several shards all or nothing: COMMIT among other
+   * statements (in one query, or before one Sync), the client's own PREPARE TRANSACTION, and AND CHAIN (which
+   * would keep one shard's connection in a new transaction) in any transaction on several shards.
+   */
+  private spanningEndRefusal(plan: StatementPlan | null): Route | null {
+    if (!plan || !this.lease.spansShards) return null
+    const refuse = (what: string): Route => ({
+      kind: 'error',
+      code: SqlState.FEATURE_NOT_SUPPORTED,
+      message: `${what} cannot end a transaction that holds several shards`,
+      hint: 'Send COMMIT or ROLLBACK by itself: as a simple query, or alone before its Sync (then BEGIN again).',
+    })
+    if (plan.txChain) return refuse(`${plan.commandTag} AND CHAIN`)
+    if (this.tx.readOnly) return null
+    if (plan.multiStatementTx) return refuse('a transaction statement among other statements in one query')
+    if (plan.tx === 'prepare_transaction') return refuse('PREPARE TRANSACTION')
+    // A COMMIT runs two-phase commit (commitsAcrossShards), one of an aborted transaction rolls back; what is left
+    // is one bound while a statement on several shards of its pipeline still waits for its Execute.
+    if (plan.tx === 'commit' && this.tx.status === 'T') return refuse('a COMMIT bound before the statement ahead of it ran')
+    return null
+  }
+}
