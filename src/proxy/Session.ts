@@ -31,18 +31,17 @@ import {
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam, Role, Route } from '../router/Route.js'
-import type { SessionEffect, StatementPlan } from '../router/StatementPlan.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
-import {
-  MultiShardExecutor, type ReplyShape, type ShardConnection, type ShardStatement, type SuspendedScatter, type TransactionConnections,
-} from './MultiShardExecutor.js'
+import { MultiShardExecutor, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { valueOfSet } from './RoutingHints.js'
 import { SessionRouting, type RoutedSession } from './SessionRouting.js'
+import { SpanningTransaction, shapesTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { applySessionEffects } from './SessionEffects.js'
 import {
@@ -59,9 +58,7 @@ import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
-import { runForClient } from './RunForClient.js'
-import { commitAcrossShards, type CommitOutcome } from './TwoPhaseCommit.js'
-import { callShard } from './ShardCall.js'
+import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
@@ -117,6 +114,8 @@ export class Session implements TrackerOwner, RoutedSession {
   /** The client's transaction: its status, a BEGIN held back, what shaped it. */
   private readonly tx = new ClientTransaction()
   private readonly routing: SessionRouting
+  /** The transaction's connections on several shards, and its end there. */
+  private readonly spanning: SpanningTransaction
   /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
   pinnedBy: string | null = null
   private running = false
@@ -156,6 +155,9 @@ export class Session implements TrackerOwner, RoutedSession {
     this.settingsUndo = new SettingsUndo(this.settings)
     this.lease = new ServerLease(this, services, identity, this.settings)
     this.routing = new SessionRouting(services, identity, this.settings, this.lease, this.tx, this)
+    this.spanning = new SpanningTransaction(services, identity, this.settings, this.settingsUndo, this.lease, this.tx, this.readYourWrites, (shard, role) =>
+      this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed),
+    )
     this.group = new ExtendedGroup({
       currentServer: () => this.currentServer(),
       mayChangeShard: () => this.mayJoinShards,
@@ -433,7 +435,7 @@ export class Session implements TrackerOwner, RoutedSession {
     const prepared = analyzed.plan?.session.find(isSqlPrepared)
     if (prepared && analyzed.plan!.multiStatement) return this.refuseQuery(sqlPrepareAmongOthers(prepared))
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
-    if (analyzed.plan && this.commitsAcrossShards(analyzed.plan)) {
+    if (analyzed.plan && this.spanning.commits(analyzed.plan)) {
       return this.endAcrossShards(analyzed.plan).then((outcome) => this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')])))
     }
     const route = this.routing.route(analyzed, (n) => literalParam(analyzed, n))
@@ -450,7 +452,7 @@ export class Session implements TrackerOwner, RoutedSession {
       conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
       return this.send(conn, frame.raw)
     }
-    if (analyzed.plan && this.shapeOpenTransaction(analyzed.plan, sql)) return this.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
+    if (analyzed.plan && this.spanning.shape(analyzed.plan, sql)) return this.spanning.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
     // Most statements find their server at once (the attached one, an idle one in the pool): no await then.
     const ready = this.connNow(route.shard, route.role)
     return ready ? send(ready) : this.connFor(route.shard, route.role).then(send)
@@ -625,7 +627,7 @@ export class Session implements TrackerOwner, RoutedSession {
     // A COMMIT across shards runs at its Execute, from the proxy. After other statements of its pipeline
     // (psycopg's commit() in pipeline mode), what ran before it ends on its server first, with a Sync of the
     // proxy's own (which ends no transaction); if that failed, the COMMIT is skipped as a server would skip it.
-    if (stmt.plan && !this.multi && this.commitsAcrossShards(stmt.plan)) {
+    if (stmt.plan && !this.multi && this.spanning.commits(stmt.plan)) {
       if (this.group.bound && !(await this.group.endPart((ok) => this.settlePortals(ok)))) {
         this.tx.status = 'E'
         return
@@ -663,7 +665,7 @@ export class Session implements TrackerOwner, RoutedSession {
     if (this.tx.implicit && stmt.plan?.kind === 'transaction')
       return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${stmt.plan.commandTag} inside a pipeline that runs on several shards outside a transaction is not supported`, { hint: 'Begin the transaction before the pipeline, or send a Sync first.' }))
     // postgres.js, pgjdbc and psycopg send their savepoints this way: they must reach every shard as in a Query.
-    if (stmt.plan && this.shapeOpenTransaction(stmt.plan, stmt.text)) await this.runAside(stmt.text)
+    if (stmt.plan && this.spanning.shape(stmt.plan, stmt.text)) await this.spanning.runAside(stmt.text)
     let conn = this.group.conn
     if (conn && this.attached && this.attached.placement.shard !== route.shard) {
       // In a transaction that may go on to other shards, a pipeline may too: what ran so far ends there first.
@@ -875,7 +877,7 @@ export class Session implements TrackerOwner, RoutedSession {
         return false
       }
     } else this.group.leaveServer()
-    this.group.conn = await this.joinShard(home.shard, home.role)
+    this.group.conn = await this.spanning.join(home.shard, home.role)
     return true
   }
 
@@ -990,7 +992,7 @@ export class Session implements TrackerOwner, RoutedSession {
       },
       drained: () => new Promise<void>((resolve) => (this.client.writableNeedDrain ? this.client.once('drain', resolve) : resolve())),
     }
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.transactionConnections : null)
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     const shards = this.services.config().shards.map((_, i) => i)
     try {
@@ -1021,7 +1023,7 @@ export class Session implements TrackerOwner, RoutedSession {
       this.emitError(err)
       return 'failed'
     } finally {
-      if (joins) this.afterTransactionStatement()
+      if (joins) this.spanning.afterStatement()
     }
   }
 
@@ -1040,7 +1042,7 @@ export class Session implements TrackerOwner, RoutedSession {
       copy.abort(new PgError(SqlState.PROTOCOL_VIOLATION, `unexpected message type ${printable(frame.type)} during COPY from stdin`))
     this.copyIn = null
     return copy.finish(frame.type === FE.copyFail ? decodeCopyFail(frame.body) : null).then(() => {
-      if (copy.inTransaction) this.afterTransactionStatement()
+      if (copy.inTransaction) this.spanning.afterStatement()
       this.emitAfterPending(readyForQuery(this.tx.status))
     })
   }
@@ -1210,11 +1212,7 @@ export class Session implements TrackerOwner, RoutedSession {
     failed ||= this.tx.status === 'E' || parts.length === 0 || parts.some((c) => c.tracker.status === 'E')
     const out: Buffer[] = []
     if (failed) {
-      const held = this.lease.takeTransaction()
-      await Promise.all(held.map((a) => callShard(a.conn, encodeQuery('ROLLBACK')).catch(() => null)))
-      for (const a of held) a.placement.pool.release(a.conn, true)
-      this.settingsUndo.onError()
-      this.services.metrics.transaction(false)
+      await this.spanning.rollback()
       this.endTransaction(false)
     } else {
       const outcome = await this.endAcrossShards(this.routing.analyze('COMMIT').plan!)
@@ -1226,26 +1224,12 @@ export class Session implements TrackerOwner, RoutedSession {
 
   /** For the detector of deadlocks across shards: the connections of a transaction that holds several shards. */
   spanningConnections(): ServerConnection[] {
-    return this.lease.spansShards ? this.lease.transactionConnections() : []
+    return this.spanning.connections()
   }
 
-  /**
-   * Chosen to break a deadlock across shards: its statement waiting on `conn` is cancelled, and the client gets
-   * 40P01. As a server releases an aborted transaction's locks at the error, its parts on the other shards roll
-   * back then too (unless a savepoint is open: the client may roll back to it and go on).
-   */
+  /** Chosen to break a deadlock across shards (SpanningTransaction.breakDeadlock). */
   breakDeadlock(conn: ServerConnection, detail: string): void {
-    const err = new PgError(SqlState.DEADLOCK_DETECTED, 'deadlock detected across shards', { detail, hint: 'The transaction is aborted: roll it back and retry it.' })
-    this.services.metrics.error(err.code)
-    conn.tracker.replaceNextError(errorResponse(err), () => {
-      if (!this.tx.opening.inSavepoint) void this.runAside('ROLLBACK')
-    })
-    this.services.cancel(conn.nodeName, conn)
-  }
-
-  /** A COMMIT by itself of a read-write transaction that holds several shards: two-phase commit ends it. */
-  private commitsAcrossShards(plan: StatementPlan): boolean {
-    return plan.kind === 'transaction' && plan.tx === 'commit' && !plan.txChain && !plan.multiStatement && this.lease.spansShards && !this.tx.readOnly && this.tx.status === 'T'
+    this.spanning.breakDeadlock(conn, detail)
   }
 
   /**
@@ -1253,120 +1237,13 @@ export class Session implements TrackerOwner, RoutedSession {
    * connection back; what the client gets is COMMIT, or the error that rolled it back everywhere.
    */
   private async endAcrossShards(plan: StatementPlan): Promise<CommitOutcome> {
-    await this.lease.whenIdle()
     this.group.conn = null
-    const held = this.lease.takeTransaction()
-    const parts = held.map((a) => ({ shardName: a.placement.shardName, nodeName: a.placement.nodeName, conn: a.conn }))
-    const outcome = await commitAcrossShards(parts, this.services.log)
-    const committed = outcome.outcome === 'committed'
-    if (committed && this.identity.readYourWrites) await Promise.all(held.map((a) => this.readYourWrites.captureNow(a.conn, a.placement.shard)))
-    // A transaction that failed to commit may have left settings or savepoints anywhere: reset before reuse.
-    for (const a of held) a.placement.pool.release(a.conn, !committed)
-    if (!committed) this.settingsUndo.onError()
-    this.settingsUndo.onTransactionStatement(plan, held[0].conn)
-    this.services.metrics.transaction(committed)
-    this.services.metrics.twoPhase.commit(outcome.outcome)
+    const outcome = await this.spanning.commit(plan)
     this.tx.wrote = false
     this.unit = null
     this.avoid = undefined
-    this.endTransaction(committed)
+    this.endTransaction(outcome.outcome === 'committed')
     return outcome
-  }
-
-  /**
-   * The transaction goes on to this shard: the attached connection waits aside, still in the transaction, and
-   * this shard's own comes back, or a connection from the pool joins: it opens the transaction with the
-   * statements that shaped it so far. Attached when it returns, with every reply in.
-   */
-  private async joinShard(shard: number, role: Role): Promise<ServerConnection> {
-    await this.lease.whenIdle()
-    const from = this.attached?.placement.shard
-    // A cancel still on its way (a read of every shard that failed cancels the others) must not hit what
-    // the transaction runs next there.
-    const settled = async (conn: ServerConnection) => {
-      if (conn.cancelling) await new Promise<void>((resolve) => conn.whenNotCancelling(resolve))
-      return conn
-    }
-    if (from === shard) return settled(this.attached!.conn)
-    this.lease.putAside()
-    const back = this.lease.takeBack(shard)
-    if (back) {
-      if (back.closed) throw PgError.fatal(SqlState.CONNECTION_FAILURE, `lost the connection to server ${back.nodeName}, which this transaction read from`)
-      await settled(back)
-      // A SET the session ran since it went aside. Inside the transaction, which could roll it back: the
-      // connection is reset before another client gets it.
-      const sql = this.settings.adoptInTransaction(back.settings)
-      if (sql !== null) {
-        back.dirty = true
-        await this.joinTransaction(back, sql)
-      }
-      return back
-    }
-    let conn: ServerConnection
-    try {
-      conn = await this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed)
-    } catch (err) {
-      // No connection (a pool timeout, a cancel): the transaction stays where it was, and fails there.
-      if (from !== undefined) this.lease.takeBack(from)
-      throw err
-    }
-    const following = this.tx.start()?.following ?? []
-    await this.joinTransaction(conn, this.tx.opening.sql())
-    for (const f of following) if (f.plan.kind === 'transaction') this.settingsUndo.onTransactionStatement(f.plan, conn)
-    return conn
-  }
-
-  /**
-   * Statements that bring a connection into the client's transaction, behind its settings (the client waits:
-   * a statement on several shards reads the connection itself); if the server refuses them, the transaction
-   * aborts there and the client's statement gets the reason.
-   */
-  private joinTransaction(conn: ServerConnection, sql: string): Promise<void> {
-    return runForClient(conn, sql, {
-      refused: (message) => `server ${conn.nodeName} could not join this transaction: ${message}`,
-      lost: 'while it joined this transaction',
-    })
-  }
-
-  /**
-   * A savepoint or SET LOCAL in an open transaction is recorded for the shards that join it later; true when
-   * the transaction already holds several shards, whose connections aside must then run it too.
-   */
-  private shapeOpenTransaction(plan: StatementPlan, sql: string): boolean {
-    if (!this.tx.opening.active || !shapesOpenTransaction(plan)) return false
-    if (this.tx.status !== 'E' || plan.tx === 'rollback_to') this.tx.opening.record(plan, sql)
-    return this.lease.spansShards
-  }
-
-  /** A savepoint or SET LOCAL on the transaction's connections aside (their errors show when they are used). */
-  private async runAside(sql: string): Promise<void> {
-    await Promise.allSettled(this.lease.aside().map((a) => callShard(a.conn, encodeQuery(sql))))
-  }
-
-  /** The transaction's connection on each of these shards, for a statement that needs several. */
-  private readonly transactionConnections: TransactionConnections = {
-    hold: async (shards: number[], role: Role): Promise<ShardConnection[]> => {
-      const ordered = [...new Set(shards)].sort((a, b) => a - b)
-      for (const shard of ordered) await this.joinShard(shard, role)
-      return ordered.map((shard) => this.lease.inTransaction(shard)!)
-    },
-  }
-
-  /**
-   * After a statement on several shards of the transaction: if it failed on one, the transaction is aborted
-   * and that shard's connection is attached, so the client's next statements get 25P02 as from a server.
-   */
-  private afterTransactionStatement(): void {
-    const a = this.attached
-    if (a?.conn.tracker.status === 'E') {
-      this.tx.status = 'E'
-      return
-    }
-    const failed = this.lease.aside().find((p) => p.conn.tracker.status === 'E')
-    if (!failed) return
-    this.lease.putAside()
-    this.lease.takeBack(failed.placement.shard)
-    this.tx.status = 'E'
   }
 
   /**
@@ -1383,7 +1260,7 @@ export class Session implements TrackerOwner, RoutedSession {
       if (a && (a.conn.tracker.status !== 'I' || this.pinnedBy)) {
         if (a.placement.shard === shard) return a.conn
         // An aborted transaction answers on the shard where it failed: 25P02, as a server would.
-        if (this.mayJoinShards) return this.tx.status === 'E' ? a.conn : this.joinShard(shard, role)
+        if (this.mayJoinShards) return this.tx.status === 'E' ? a.conn : this.spanning.join(shard, role)
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
           `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
@@ -1736,18 +1613,6 @@ const REPORTED_SETTINGS = new Set([
   'application_name', 'client_encoding', 'datestyle', 'intervalstyle', 'timezone', 'standard_conforming_strings',
   'default_transaction_read_only', 'search_path', 'scram_iterations',
 ])
-
-/** A savepoint or SET LOCAL inside a transaction: what a shard joining it later must run too. */
-function shapesOpenTransaction(plan: StatementPlan): boolean {
-  if (plan.multiStatement) return false
-  if (plan.kind === 'transaction') return plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to'
-  return plan.kind === 'set' && plan.session.length > 0 && plan.session.every(shapesTransaction)
-}
-
-/** SET TRANSACTION …, SET LOCAL …: what ends with the transaction it shapes. */
-function shapesTransaction(e: SessionEffect): boolean {
-  return e.kind === 'set_transaction' || (e.kind === 'set' && e.local)
-}
 
 let nextSerial = 0
 
