@@ -39,9 +39,9 @@ import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement,
 import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
-import { valueOfSet } from './RoutingHints.js'
+import { LocalStatements, type LocalSession } from './LocalStatements.js'
 import { SessionRouting, type RoutedSession } from './SessionRouting.js'
-import { SpanningTransaction, shapesTransaction } from './SpanningTransaction.js'
+import { SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { applySessionEffects } from './SessionEffects.js'
 import {
@@ -62,7 +62,6 @@ import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
-const PSEUDO_TAGS: Record<string, string> = { begin: 'BEGIN', commit: 'COMMIT', rollback: 'ROLLBACK' }
 /** Turns a pipeline's implicit transaction into a regular one (beginImplicitTransaction). */
 const IMPLICIT_BEGIN = encodeUnnamedRun('BEGIN')
 
@@ -83,7 +82,7 @@ type PendingMulti = { route: MultiRoute; analyzed: Analyzed; stmt: ClientStateme
  * replies as the bytes the server sent. The proxy's own answers (deferred BEGIN, routing errors, re-prepared
  * statements) are slotted into the reply stream at the position the client expects them.
  */
-export class Session implements TrackerOwner, RoutedSession {
+export class Session implements TrackerOwner, RoutedSession, LocalSession {
   private readonly lease: ServerLease
   private readonly statements: ClientStatements
   readonly settings: SessionSettings
@@ -116,6 +115,8 @@ export class Session implements TrackerOwner, RoutedSession {
   private readonly routing: SessionRouting
   /** The transaction's connections on several shards, and its end there. */
   private readonly spanning: SpanningTransaction
+  /** Statements answered without a server: a held-back BEGIN, routing hints, LISTEN through the hub. */
+  private readonly local: LocalStatements
   /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
   pinnedBy: string | null = null
   private running = false
@@ -158,6 +159,7 @@ export class Session implements TrackerOwner, RoutedSession {
     this.spanning = new SpanningTransaction(services, identity, this.settings, this.settingsUndo, this.lease, this.tx, this.readYourWrites, (shard, role) =>
       this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed),
     )
+    this.local = new LocalStatements(services, identity, this.lease, this.tx, this.routing.hints, this)
     this.group = new ExtendedGroup({
       currentServer: () => this.currentServer(),
       mayChangeShard: () => this.mayJoinShards,
@@ -417,14 +419,14 @@ export class Session implements TrackerOwner, RoutedSession {
     const sql = decodeQuery(frame.body)
     this.stats.queries++
     const analyzed = this.routing.analyze(sql)
-    const listening = analyzed.plan && this.listenHere(analyzed.plan)
+    const listening = analyzed.plan && this.local.listen(analyzed.plan)
     if (listening) {
       return listening().then(
         (tag) => this.emitAfterPending(Buffer.concat([commandComplete(tag), readyForQuery(this.tx.status)])),
         (err: PgError) => this.refuseQuery(err),
       )
     }
-    const local = analyzed.plan && this.localStatement(analyzed.plan, sql)
+    const local = analyzed.plan && this.local.statement(analyzed.plan, sql)
     if (local) {
       const tag = local()
       this.services.metrics.route('local')
@@ -618,7 +620,7 @@ export class Session implements TrackerOwner, RoutedSession {
     const sqlPrepared = stmt.plan?.session.find(isSqlPrepared)
     if (sqlPrepared) return this.bindSqlPrepared(b.portal, stmt.plan!, sqlPrepared)
     // postgres.js's sql.listen() sends its LISTEN so: served by the hub too when nothing of the group is on a server.
-    const local = stmt.plan && ((!this.group.conn && this.listenHere(stmt.plan)) || this.localStatement(stmt.plan, stmt.text))
+    const local = stmt.plan && ((!this.group.conn && this.local.listen(stmt.plan)) || this.local.statement(stmt.plan, stmt.text))
     if (local) {
       this.localPortals.set(b.portal, local)
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
@@ -1288,29 +1290,6 @@ export class Session implements TrackerOwner, RoutedSession {
   // ---------------------------------------------------------------- statements the proxy answers itself
 
   /**
-   * LISTEN / UNLISTEN alone in a statement, between transactions, in transaction pooling: the proxy's
-   * NotificationHub listens for the client, which keeps no server connection (a LISTEN sent to a server would
-   * pin it for the rest of the session). Inside a transaction it takes effect at COMMIT on the server, so it
-   * goes there as before. The action resolves to the command tag once the hub listens, so that no notification
-   * sent after the client's LISTEN completes is missed.
-   */
-  private listenHere(plan: StatementPlan): (() => Promise<string>) | null {
-    const e = plan.session.length === 1 && !plan.multiStatement ? plan.session[0] : undefined
-    if (!e || (e.kind !== 'listen' && e.kind !== 'unlisten') || this.sessionMode || this.pinnedBy || this.tx.status !== 'I' || this.tx.pendingBegin !== null) return null
-    if (e.kind === 'listen' && e.channel === '') return null
-    const a = this.attached
-    if (a && (!a.conn.tracker.idle || a.conn.tracker.status !== 'I')) return null
-    this.services.metrics.route('local')
-    if (e.kind === 'unlisten') {
-      return async () => {
-        this.services.notifications.unlisten(this, e.channel)
-        return 'UNLISTEN'
-      }
-    }
-    return () => this.services.notifications.listen(this, this.identity.serverDatabase, e.channel).then(() => 'LISTEN')
-  }
-
-  /**
    * A notification for a channel the client listens on (NotificationHub), after any reply it still waits for.
    * A client that stops reading them is ended before its backlog grows past a bound: memory stays bounded.
    */
@@ -1323,56 +1302,14 @@ export class Session implements TrackerOwner, RoutedSession {
     this.emitAfterPending(message)
   }
 
-  /** Returns the action for a statement the proxy runs itself (it yields the command tag), or null. */
-  private localStatement(plan: StatementPlan, sql: string): (() => string) | null {
-    if (plan.multiStatement) return null
-    if (plan.kind === 'transaction') {
-      const serverTx = this.attached !== null && this.attached.conn.tracker.status !== 'I'
-      if (plan.tx === 'begin' && this.tx.status === 'I' && !serverTx && !this.pinnedBy) {
-        return () => {
-          this.tx.holdBegin(sql, plan)
-          this.stats.transactions++
-          return plan.commandTag || 'BEGIN'
-        }
-      }
-      if ((plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to') && this.tx.pendingBegin !== null && this.tx.status === 'T' && !serverTx) {
-        return this.followingBegin(plan, sql)
-      }
-      if ((plan.tx === 'commit' || plan.tx === 'rollback') && this.tx.pendingBegin !== null && !serverTx) {
-        return () => {
-          const aborted = this.tx.status === 'E'
-          this.endTransaction(plan.tx === 'commit' && !aborted)
-          return aborted ? 'ROLLBACK' : PSEUDO_TAGS[plan.tx!] ?? plan.commandTag
-        }
-      }
-      return null
-    }
-    const hint = plan.session.find((e) => (e.kind === 'set' || e.kind === 'reset') && e.name.startsWith('pgshard.'))
-    if (hint && plan.session.length === 1) {
-      return () => {
-        const inTransaction = this.tx.status !== 'I'
-        if (hint.kind === 'set') this.routing.hints.apply(hint.name, valueOfSet(hint.text), hint.local, inTransaction)
-        else if (hint.kind === 'reset') this.routing.hints.apply(hint.name, null, false, inTransaction)
-        return plan.commandTag || (hint.kind === 'set' ? 'SET' : 'RESET')
-      }
-    }
-    if (plan.kind === 'set' && this.tx.pendingBegin !== null && this.tx.status === 'T' && plan.session.length > 0 && plan.session.every(shapesTransaction)) {
-      return this.followingBegin(plan, sql)
-    }
-    return null
+  /** LocalSession: a transaction whose BEGIN never reached a server ended (its COMMIT or ROLLBACK answered here). */
+  endHeldTransaction(committed: boolean): void {
+    this.endTransaction(committed)
   }
 
-  /**
-   * A statement that only shapes the transaction whose BEGIN is still held back (Rails' `BEGIN; SET TRANSACTION
-   * ISOLATION LEVEL …`, `SET LOCAL` for row-level security, a savepoint): answered now and sent after the BEGIN,
-   * so that the transaction still goes to the shard of its first real statement. Should the server refuse it,
-   * the client learns so at that statement (ResponseTracker.carryError).
-   */
-  private followingBegin(plan: StatementPlan, sql: string): () => string {
-    return () => {
-      this.tx.follow(plan, sql)
-      return plan.commandTag || 'SET'
-    }
+  /** LocalSession: the client began a transaction (its BEGIN answered here). */
+  transactionBegun(): void {
+    this.stats.transactions++
   }
 
   private endTransaction(committed: boolean): void {
