@@ -1,6 +1,7 @@
 import t from 'tap'
 import { PreparedSet } from '../src/pool/PreparedSet.js'
 import { applySessionEffects, type ConnectionState } from '../src/proxy/SessionEffects.js'
+import { SessionPins } from '../src/proxy/SessionPins.js'
 import { SessionSettings } from '../src/proxy/SessionSettings.js'
 
 function connection(): ConnectionState {
@@ -21,7 +22,7 @@ t.test('SET is recorded for the client and for the connection that ran it; SET L
   )
   t.same([...settings.wanted], [['search_path', 'SET search_path = app']])
   t.same([...conn.settings], [['search_path', 'SET search_path = app']])
-  t.same(out, { discardAll: false, pinReason: null })
+  t.same(out, { discardAll: false, pinReason: null, holdsCursor: false })
   t.equal(conn.dirty, false)
 })
 
@@ -50,7 +51,7 @@ t.test('DISCARD ALL forgets settings, the connection\'s statements and tells the
   conn.unnamedOwner = {}
   applySessionEffects([{ kind: 'set', name: 'search_path', local: false, text: 'SET search_path = app' }], settings, conn)
   const out = applySessionEffects([{ kind: 'discard_all' }], settings, conn)
-  t.same(out, { discardAll: true, pinReason: null })
+  t.same(out, { discardAll: true, pinReason: null, holdsCursor: false })
   t.equal(settings.wanted.size, 0)
   t.equal(conn.settings.size, 0)
   t.equal(conn.prepared.has('pgshard_1'), false)
@@ -63,7 +64,8 @@ t.test('state the proxy cannot move between connections pins the client, naming 
   const out = applySessionEffects([{ kind: 'listen', channel: 'jobs' }, { kind: 'temp_table' }], settings, conn)
   t.equal(out.pinReason, 'LISTEN')
   t.equal(applySessionEffects([{ kind: 'advisory_lock_session' }], settings, conn).pinReason, 'a session-level advisory lock')
-  t.equal(applySessionEffects([{ kind: 'hold_cursor' }], settings, conn).pinReason, 'a WITH HOLD cursor')
+  const hold = applySessionEffects([{ kind: 'hold_cursor' }], settings, conn)
+  t.same([hold.pinReason, hold.holdsCursor], [null, true], 'a WITH HOLD cursor pins until it is closed (SessionPins), not for the session')
   t.equal(applySessionEffects([{ kind: 'set_transaction' }], settings, conn).pinReason, null, 'SET TRANSACTION pins nothing')
 })
 
@@ -86,4 +88,27 @@ t.test('a connection is brought to a client’s settings without waiting only wh
   const isolation = new SessionSettings(new Map([['default_transaction_isolation', 'serializable']]))
   t.equal(isolation.mayBeRefused(new Map()), true, 'a transaction default')
   t.match(isolation.adopt(new Map())!, /^SET TRANSACTION ISOLATION LEVEL READ COMMITTED;/, 'run as READ COMMITTED whatever the connection’s default')
+})
+
+t.test('SessionPins: a WITH HOLD cursor pins until closed, a lasting reason until DISCARD ALL', async (t) => {
+  const pins = new SessionPins()
+  t.equal(pins.reason, null)
+  pins.holdCursor('a')
+  pins.holdCursor('b')
+  t.equal(pins.reason, 'a WITH HOLD cursor')
+  pins.closeCursor('a')
+  t.equal(pins.reason, 'a WITH HOLD cursor', 'one of two closed')
+  pins.closeCursor('b')
+  t.equal(pins.reason, null, 'the last one closed')
+  pins.holdCursor('c')
+  pins.add('a session-level advisory lock')
+  pins.closeCursor(null)
+  t.equal(pins.reason, 'a session-level advisory lock', 'CLOSE ALL leaves a lasting reason')
+  pins.holdCursor(null)
+  t.equal(pins.reason, 'a session-level advisory lock', 'the first lasting reason is named')
+  pins.clear()
+  t.equal(pins.reason, null, 'DISCARD ALL ends every pin')
+  pins.holdCursor(null)
+  pins.closeCursor(null)
+  t.equal(pins.reason, 'a WITH HOLD cursor', 'a cursor whose name pgshard could not read pins for the session')
 })

@@ -30,7 +30,7 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import type { BoundParam, Role, Route } from '../router/Route.js'
+import { PINNED_SESSION_HINT, type BoundParam, type Role, type Route } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
@@ -40,6 +40,7 @@ import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
+import { SessionPins } from './SessionPins.js'
 import { SessionRouting, type RoutedSession } from './SessionRouting.js'
 import { SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
@@ -117,8 +118,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   private readonly spanning: SpanningTransaction
   /** Statements answered without a server: a held-back BEGIN, routing hints, LISTEN through the hub. */
   private readonly local: LocalStatements
-  /** Why the session keeps its server connection (LISTEN, advisory lock …), if it does. */
-  pinnedBy: string | null = null
+  /** What keeps the session on its server connection (LISTEN, advisory lock, WITH HOLD cursor …). */
+  private readonly pins = new SessionPins()
   private running = false
   /** Waiting at the routing gate (RESHARD, a planned switchover), its next frame not yet handled. */
   private parked = false
@@ -185,6 +186,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     client.on('error', () => this.close())
     client.on('close', () => this.close())
     void this.pump()
+  }
+
+  /** Why the session keeps its server connection, if it does. */
+  get pinnedBy(): string | null {
+    return this.pins.reason
   }
 
   /** Transaction status the client sees (for the console). */
@@ -646,12 +652,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     }
     const route = this.routing.route(analyzed, (n) => bindParam(stmt, b, n))
     if (route.kind === 'error') return this.group.refuse(routeError(route))
-    if (this.multi) return this.group.refuse(notAloneBetweenSyncs())
+    if (this.multi) return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
     if (route.kind !== 'shard') {
       if (this.group.conn && !this.group.leaveServer()) {
         const upgrade = this.group.bound && !this.mayJoinShards && this.mayBecomeTransaction() && this.attached?.placement.role === 'primary'
         if (!this.group.bound || (!this.mayJoinShards && !upgrade))
-          return this.group.refuse(notAloneBetweenSyncs())
+          return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
         // In a transaction across shards (or a pipeline becoming one), what ran so far ends on its shard first.
         if (upgrade) {
           if (!(await this.beginImplicitTransaction(this.group.conn))) return
@@ -681,7 +687,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       } else if (!this.group.leaveServer())
         return this.group.refuse(
           new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
-            hint: `Send a Sync between statements for different shards${PIPELINE_HINT}`,
+            hint: `Send a Sync between statements for different shards${pipelineHint(this.sessionMode)}`,
           }),
         )
       conn = null
@@ -979,7 +985,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (!joins && ((inTx && !(read && this.tx.readOnly)) || this.pinnedBy)) {
       const what = read ? 'a read from every shard' : 'a write to several shards'
       this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
-        hint: read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
+        hint: this.pinnedBy ? PINNED_SESSION_HINT : read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
       }))
       return 'failed'
     }
@@ -1265,8 +1271,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (this.mayJoinShards) return this.tx.status === 'E' ? a.conn : this.spanning.join(shard, role)
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
-          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} (${this.pinnedBy})` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
-          { hint: 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).' },
+          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} by ${this.pinnedBy}` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
+          { hint: this.pinnedBy ? PINNED_SESSION_HINT : 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).' },
         )
       }
       this.detach()
@@ -1365,12 +1371,16 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
 
   /** Session state the statement changes, applied when the server says it succeeded. */
   private sessionEffects(plan: StatementPlan | null, conn: ServerConnection): ((ok: boolean) => void) | undefined {
-    if (!plan || plan.session.length === 0) return undefined
+    if (!plan) return undefined
+    // CLOSE of a WITH HOLD cursor may end what pins the session.
+    const closing = plan.cursor?.use === 'close' && this.pinnedBy !== null ? plan.cursor.name : undefined
+    if (plan.session.length === 0 && closing === undefined) return undefined
     return (ok) => {
       // Several statements with a COMMIT or ROLLBACK among them, or failing part way: the server may keep some
       // of their settings and not others. The connection is reset before anyone else gets it.
       if (plan.multiStatement && (!ok || plan.multiStatementTx)) conn.dirty = true
       if (!ok) return
+      if (closing !== undefined) this.pins.closeCursor(closing)
       // UNLISTEN (or DISCARD ALL, which includes UNLISTEN *) that went to a server ends the hub's listening too.
       for (const e of plan.session) {
         if (e.kind === 'unlisten') this.services.notifications.unlisten(this, e.channel)
@@ -1378,17 +1388,16 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       }
       this.settingsUndo.beforeChange(conn)
       const outcome = applySessionEffects(plan.session, this.settings, conn)
-      if (outcome.discardAll) this.statements.clear()
-      if (outcome.pinReason !== null) this.pin(outcome.pinReason)
+      if (outcome.discardAll) {
+        this.statements.clear()
+        this.pins.clear()
+      }
+      if (this.sessionMode || (outcome.pinReason === null && !outcome.holdsCursor)) return
+      // A pinned connection carries state no other client may inherit: reset before anyone else gets it.
+      conn.dirty = true
+      if (outcome.pinReason !== null) this.pins.add(outcome.pinReason)
+      if (outcome.holdsCursor) this.pins.holdCursor(plan.cursor?.use === 'declare' ? plan.cursor.name : null)
     }
-  }
-
-  private pin(reason: string): void {
-    if (this.sessionMode || this.pinnedBy) return
-    this.pinnedBy = reason
-    const a = this.attached
-    // A pinned connection carries state no other client may inherit: reset it when the session ends.
-    if (a) a.conn.dirty = true
   }
 
   // ---------------------------------------------------------------- replies
@@ -1554,10 +1563,14 @@ const REPORTED_SETTINGS = new Set([
 let nextSerial = 0
 
 /** How a pipeline across shards can run as one transaction, for the refusals that say it cannot. */
-const PIPELINE_HINT = '; with sharding.cross_shard_transactions: two_phase, a pipeline whose statements run on primaries runs as one transaction across shards.'
+function pipelineHint(sessionMode: boolean): string {
+  return sessionMode
+    ? '; in session pooling a pipeline runs on one shard (transaction pooling with sharding.cross_shard_transactions: two_phase runs one across shards as one transaction).'
+    : '; with sharding.cross_shard_transactions: two_phase, a pipeline whose statements run on primaries runs as one transaction across shards.'
+}
 
-function notAloneBetweenSyncs(): PgError {
-  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs', { hint: `Send a Sync before and after it${PIPELINE_HINT}` })
+function notAloneBetweenSyncs(sessionMode: boolean): PgError {
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'a statement that runs on several shards must be alone between two Syncs', { hint: `Send a Sync before and after it${pipelineHint(sessionMode)}` })
 }
 
 /** Bytes a client may send ahead while its session waits, before the proxy stops reading it. */

@@ -11,6 +11,8 @@ export interface EffectOutcome {
   discardAll: boolean
   /** Why the client must keep this connection for the rest of its session (transaction pooling), if it must. */
   pinReason: string | null
+  /** A WITH HOLD cursor: the client keeps this connection until it closes it. */
+  holdsCursor: boolean
 }
 
 /** State a server connection keeps that no other client may inherit, by the effect that creates it. */
@@ -18,7 +20,6 @@ const PIN_REASONS: Partial<Record<SessionEffect['kind'], string>> = {
   listen: 'LISTEN',
   advisory_lock_session: 'a session-level advisory lock',
   temp_table: 'a temporary table',
-  hold_cursor: 'a WITH HOLD cursor',
 }
 
 /**
@@ -27,7 +28,7 @@ const PIN_REASONS: Partial<Record<SessionEffect['kind'], string>> = {
  * that it is reset before another client gets it.
  */
 export function applySessionEffects(effects: readonly SessionEffect[], settings: SessionSettings, conn: ConnectionState): EffectOutcome {
-  const outcome: EffectOutcome = { discardAll: false, pinReason: null }
+  const outcome: EffectOutcome = { discardAll: false, pinReason: null, holdsCursor: false }
   for (const e of effects) {
     switch (e.kind) {
       case 'set':
@@ -56,6 +57,9 @@ export function applySessionEffects(effects: readonly SessionEffect[], settings:
         break
       case 'unknown_set_config':
         conn.dirty = true
+        break
+      case 'hold_cursor':
+        outcome.holdsCursor = true
         break
       default:
         outcome.pinReason ??= PIN_REASONS[e.kind] ?? null

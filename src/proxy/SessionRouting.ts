@@ -17,7 +17,8 @@ export interface RoutedSession {
   readonly mayJoinShards: boolean
 }
 
-type Home = { shard: number; role: Role }
+/** Where a SQL cursor was declared; `hold`: WITH HOLD, it outlives its transaction. */
+type Home = { shard: number; role: Role; hold: boolean }
 
 /**
  * Where one client's statements go: the router's answer for this session's state (its transaction, hints,
@@ -27,7 +28,10 @@ type Home = { shard: number; role: Role }
  */
 export class SessionRouting {
   readonly hints = new RoutingHints()
-  /** SQL cursors declared in a transaction that may span shards: the shard where each was declared. */
+  /**
+   * SQL cursors declared in a transaction that may span shards, or in session pooling (where the client keeps
+   * a connection on each shard it used): the shard where each was declared.
+   */
   private readonly cursorShards = new Map<string, Home>()
   /** The search_path setting and server default last read, and their schemas (searchPath()). */
   private searchPathFrom: string | null = null
@@ -74,26 +78,31 @@ export class SessionRouting {
       keyHint: this.hints.key,
       roleHint: this.hints.role,
       txShard: inServerTx || pinnedBy ? a!.placement.shard : undefined,
+      pinnedBy: pinnedBy && a ? pinnedBy : undefined,
       inTransaction: inServerTx || this.tx.pendingBegin !== null,
       txReadOnly: this.tx.readOnly,
       serializable: this.tx.isolation === undefined ? this.settings.serializableByDefault : this.tx.isolation === 'serializable',
       searchPath: this.searchPath(),
     }
     const route = this.services.route(analyzed, param, ctx)
-    if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && this.session.mayJoinShards) this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role })
+    if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && (this.session.mayJoinShards || this.identity.mode === 'session')) {
+      this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role, hold: analyzed.plan!.session.some((e) => e.kind === 'hold_cursor') })
+    }
     this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' ? 'scatter' : route.kind)
     return route
   }
 
-  /** The transaction ended: its cursors and SET LOCAL hints with it. */
+  /** The transaction ended: its cursors (but a WITH HOLD one in session pooling) and SET LOCAL hints with it. */
   endTransaction(committed: boolean): void {
-    this.cursorShards.clear()
+    const session = this.identity.mode === 'session'
+    for (const [name, home] of this.cursorShards) if (!session || !home.hold) this.cursorShards.delete(name)
     this.hints.endTransaction(committed)
   }
 
   /**
    * In a transaction across shards, a SQL cursor lives on the shard where it was declared (psycopg's named
-   * cursors read one shard while the transaction writes another): FETCH, MOVE and CLOSE go back there.
+   * cursors read one shard while the transaction writes another): FETCH, MOVE and CLOSE go back there. So they
+   * do in session pooling, where a cursor lives on the client's connection to the shard where it was declared.
    * `closing` forgets it (CLOSE ALL forgets every one).
    */
   private cursorHome(name: string | null, closing: boolean): Home | undefined {
@@ -102,7 +111,7 @@ export class SessionRouting {
       if (name === null) this.cursorShards.clear()
       else this.cursorShards.delete(name)
     }
-    return home && this.lease.inTransaction(home.shard) ? home : undefined
+    return home && (this.identity.mode === 'session' || this.lease.inTransaction(home.shard)) ? home : undefined
   }
 
   /**

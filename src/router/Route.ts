@@ -11,14 +11,20 @@ export interface BoundParam {
   typeOid: number
 }
 
+/** What a client refused because its session is pinned (transaction pooling) can do about it. */
+export const PINNED_SESSION_HINT =
+  'A pinned session runs on its one server connection: close its WITH HOLD cursors (or run DISCARD ALL, which also ends advisory locks, temporary tables and LISTEN) to use every shard again, or connect again.'
+
 /** Session-level routing state the Router reads (SET pgshard.*, the pinned transaction shard). */
 export interface RoutingContext {
   /** SET pgshard.shard / pgshard.key / pgshard.role, session or LOCAL, already merged. */
   shardHint?: string
   keyHint?: string
   roleHint?: Role
-  /** Shard the open transaction is pinned to, if any. */
+  /** Shard the open transaction (or the pinned session) is pinned to, if any. */
   txShard?: number
+  /** What pins the session to its server connection in transaction pooling (a WITH HOLD cursor …), if anything. */
+  pinnedBy?: string
   /** Inside an explicit transaction (BEGIN seen). */
   inTransaction: boolean
   /** The explicit transaction is READ ONLY. */

@@ -39,7 +39,7 @@ import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
-import type { BoundParam, Role, Route, RoutingContext } from './Route.js'
+import { PINNED_SESSION_HINT, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
 import type { DerivedSources, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
@@ -788,6 +788,7 @@ export class Router {
   private checkTransaction(route: Route, ctx: RoutingContext): Route {
     if (route.kind === 'error') return route
     const pinned = ctx.txShard
+    if (ctx.pinnedBy !== undefined && pinned !== undefined && (route.kind !== 'shard' || route.shard !== pinned)) return pinnedSessionRefusal(route, this.map.shardName(pinned), ctx.pinnedBy, (s) => this.map.shardName(s))
     if (route.kind === 'shard') {
       // A READ ONLY or two-phase transaction may go on to another shard, which joins it (docs/routing.md).
       if (pinned === undefined || route.shard === pinned || this.spans(ctx)) return route
@@ -795,7 +796,7 @@ export class Router {
         kind: 'error',
         code: FEATURE_NOT_SUPPORTED,
         message: `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement; this statement needs shard ${this.map.shardName(route.shard)} (${route.reason}); cross-shard transactions are not supported`,
-        hint: 'commit the transaction first, or keep a transaction to one shard\u2019s keys',
+        hint: 'commit the transaction first, keep a transaction to one shard\u2019s keys, or set sharding.cross_shard_transactions: two_phase (docs/routing.md)',
       }
     }
     if (pinned === undefined && !ctx.inTransaction) return route
@@ -812,8 +813,22 @@ export class Router {
       kind: 'error',
       code: FEATURE_NOT_SUPPORTED,
       message: `${first} this statement needs every shard (${route.reason}); cross-shard transactions are not supported`,
-      hint: 'run it outside the transaction block',
+      hint: 'run it outside the transaction block or in a READ ONLY transaction, or set sharding.cross_shard_transactions: two_phase (docs/routing.md)',
     }
+  }
+}
+
+/**
+ * A statement for another shard than the one whose server connection a pinned session keeps (transaction
+ * pooling): the pin, not a transaction, is why it cannot go there.
+ */
+function pinnedSessionRefusal(route: Exclude<Route, { kind: 'error' }>, pinnedName: string, pinnedBy: string, shardName: (s: number) => string): Route {
+  const needs = route.kind === 'shard' ? `shard ${shardName(route.shard)}` : 'every shard'
+  return {
+    kind: 'error',
+    code: FEATURE_NOT_SUPPORTED,
+    message: `this session is pinned to shard ${pinnedName} by ${pinnedBy}; this statement needs ${needs} (${route.reason})`,
+    hint: PINNED_SESSION_HINT,
   }
 }
 

@@ -1,0 +1,40 @@
+/**
+ * Why a client in transaction pooling keeps its server connection: state there that no other client may
+ * inherit. A session advisory lock, a temporary table or a LISTEN in a transaction lasts for the session (or
+ * until DISCARD ALL, which ends them all); a WITH HOLD cursor lasts until it is closed, and with the last one
+ * closed the client goes back to sharing connections.
+ */
+export class SessionPins {
+  private lasting: string | null = null
+  /** Open WITH HOLD cursors, by the name the server compares. */
+  private readonly cursors = new Set<string>()
+
+  get reason(): string | null {
+    return this.lasting ?? (this.cursors.size > 0 ? HOLD_CURSOR : null)
+  }
+
+  /** State that lasts for the session. */
+  add(reason: string): void {
+    this.lasting ??= reason
+  }
+
+  /** A WITH HOLD cursor was declared (a name pgshard could not read counts for the session). */
+  holdCursor(name: string | null): void {
+    if (name === null) this.add(HOLD_CURSOR)
+    else this.cursors.add(name)
+  }
+
+  /** CLOSE of a cursor (null: CLOSE ALL). */
+  closeCursor(name: string | null): void {
+    if (name === null) this.cursors.clear()
+    else this.cursors.delete(name)
+  }
+
+  /** DISCARD ALL: cursors closed, advisory locks released, temporary objects dropped, every channel unlistened. */
+  clear(): void {
+    this.lasting = null
+    this.cursors.clear()
+  }
+}
+
+const HOLD_CURSOR = 'a WITH HOLD cursor'
