@@ -12,13 +12,15 @@ import {
   commandComplete, copyData, COPY_DONE_REPLY, dataRow, errorResponse, PORTAL_SUSPENDED, rowDescription, type FieldDescription,
 } from '../protocol/ServerMessages.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
+import type { ResultMerger } from '../router/merge/ResultMerger.js'
 import type { BoundParam, Role } from '../router/Route.js'
 import type { ScatterPlan } from '../router/StatementPlan.js'
 import type { Identity, Placement, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
 import { syncSettings } from './SettingsSync.js'
 import { callShard, type ShardReply } from './ShardCall.js'
+import { BatchedScatterRead, type BatchedReadContext } from './BatchedScatterRead.js'
+import { asMergeFailure, clientFields, lostConnection, mergerFor } from './ScatterMerge.js'
 
 /** One statement as a shard runs it: a simple Query, or (with `bind`) Parse/Bind/Describe/Execute/Sync. */
 export interface ShardStatement {
@@ -63,10 +65,6 @@ export interface TransactionConnections {
   hold(shards: number[], role: Role): Promise<ShardConnection[]>
 }
 
-const TYPE_SIZE: Record<number, number> = { 20: 8, 21: 2, 23: 4, 700: 4, 701: 8, 16: 1, 1082: 4, 1114: 8, 1184: 8, 2950: 16 }
-
-/** Names the shard-side portals of reads fetched in parts (unique in the process, hence on every connection). */
-let scanPortals = 0
 /** The batch a shard's part of such a read is fetched in: the client's row limit, within these bounds. */
 const MIN_BATCH_ROWS = 100
 const MAX_BATCH_ROWS = 1000
@@ -89,12 +87,12 @@ function encodeStatement(stmt: ShardStatement): Buffer {
  * only when every shard succeeded). Connections are taken in shard order, so two executors never wait on each
  * other in a cycle.
  */
-export class MultiShardExecutor {
+export class MultiShardExecutor implements BatchedReadContext {
   constructor(
     private readonly services: SessionServices,
     private readonly identity: Identity,
     private readonly settings: SessionSettings,
-    private readonly out: ClientOutput,
+    readonly out: ClientOutput,
     /** The client's cancel: gives up waiting for connections, cancels what the shards run. */
     private readonly cancel: AbortSignal,
     private readonly transaction: TransactionConnections | null = null,
@@ -115,7 +113,7 @@ export class MultiShardExecutor {
   }
 
   /** While `work` runs on the held connections, a client's cancel is sent to each of them. */
-  private async cancellable<T>(held: ShardConnection[], work: () => Promise<T>): Promise<T> {
+  async cancellable<T>(held: ShardConnection[], work: () => Promise<T>): Promise<T> {
     const onCancel = () => {
       for (const h of held) this.services.cancel(h.placement.nodeName, h.conn)
     }
@@ -333,10 +331,9 @@ export class MultiShardExecutor {
   }
 
   /**
-   * A read across shards inside a transaction, fetched a part at a time (asyncpg's cursors, pgjdbc's fetch
-   * size): each shard runs it as a portal of its own in the transaction, read a batch at a time when the merge
-   * needs its rows, so that between the client's Executes the transaction's connections are free for its other
-   * statements. The portals end with the transaction, or at `close`.
+   * A read across shards inside a transaction with an Execute row limit (asyncpg's cursors, pgjdbc's fetch
+   * size), fetched a part at a time (BatchedScatterRead): each Execute gets its rows and PortalSuspended, the
+   * last one CommandComplete.
    */
   private async scatterInBatches(
     held: ShardConnection[],
@@ -346,94 +343,27 @@ export class MultiShardExecutor {
     param: (n: number) => BoundParam | undefined,
     onSuspend: (portal: SuspendedScatter) => void,
   ): Promise<boolean> {
-    const portal = `pgshard_scan_${++scanPortals}`
     const batch = Math.min(Math.max(shape.maxRows!, MIN_BATCH_ROWS), MAX_BATCH_ROWS)
-    const open = held.map(() => true)
-    let merger: ResultMerger | null = null
-    let ready: (Buffer | string | null)[][] = []
-    let next = 0
-    let measured = false
-    const started = performance.now()
-    /** One request on the shards `which`; their rows go to the merge. False when the client got an error. */
-    const fetch = async (which: number[], request: Buffer): Promise<boolean> => {
-      const replies = await this.cancellable(which.map((i) => held[i]!), () => Promise.allSettled(which.map((i) => callShard(held[i]!.conn, request))))
-      const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
-      if (lost) {
-        this.out.emit(lostConnection(lost.reason))
-        return false
-      }
-      const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
-      const failed = ok.find((r) => r.error)
-      if (failed) {
-        this.out.emit(failed.error!.message)
-        return false
-      }
-      try {
-        if (!merger) {
-          merger = mergerFor(plan, held, ok.map((r) => r.fields!), param)
-          if (shape.describe) this.out.emit(rowDescription(clientFields(ok[0]!.fields!, merger.outputColumns())))
-        }
-        which.forEach((i, j) => {
-          for (const row of ok[j]!.rows) merger!.push(i, row)
-          if (!ok[j]!.suspended) {
-            open[i] = false
-            merger!.end(i)
-          }
-        })
-        for (const r of merger.take()) ready.push(r)
-        return true
-      } catch (err) {
-        this.out.emit(errorResponse(asMergeFailure(err)))
-        return false
-      }
-    }
-    const closeOpen = async (): Promise<void> => {
-      const which = open.flatMap((o, i) => (o ? [i] : []))
-      open.fill(false)
-      if (which.length > 0) await Promise.allSettled(which.map((i) => callShard(held[i]!.conn, Buffer.concat([encodeTarget('Close', 'P', portal), SYNC]))))
-    }
+    const read = await BatchedScatterRead.start(this, this.services, held, plan, { sql: stmt.sql, bind: stmt.bind! }, batch, param)
+    if (!read) return false
+    if (shape.describe) this.out.emit(read.description)
     const serve = async (maxRows: number): Promise<boolean> => {
-      let budget = maxRows > 0 ? maxRows : Infinity
-      let sent = 0
-      for (;;) {
-        while (budget > 0 && next < ready.length) {
-          budget--
-          sent++
-          this.out.emit(dataRow(ready[next++]!))
-        }
-        if (next === ready.length) {
-          ready = []
-          next = 0
-        }
-        // As a server does, a limit reached ends in PortalSuspended even when no row was left.
-        if (budget === 0) {
-          if (shape.execute) this.out.emit(PORTAL_SUSPENDED)
-          onSuspend(handle)
-          return true
-        }
-        const waiting = merger!.waitingOn()
-        if (waiting.length === 0) break
-        await this.out.drained()
-        if (!(await fetch(waiting, Buffer.concat([encodeExecute(portal, batch), SYNC])))) return false
+      const budget = maxRows > 0 ? maxRows : Infinity
+      const sent = await read.rows(this, budget, (row) => this.out.emit(dataRow(row)))
+      if (sent === null) return false
+      // As a server does, a limit reached ends in PortalSuspended even when no row was left.
+      if (sent === budget) {
+        if (shape.execute) this.out.emit(PORTAL_SUSPENDED)
+        onSuspend(handle)
+        return true
       }
-      await closeOpen()
-      if (!measured) for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
-      measured = true
+      await read.close()
       if (shape.execute) this.out.emit(commandComplete(`SELECT ${sent}`))
       // Run to its end, the portal stays until the transaction ends and answers a further Execute with no rows.
       onSuspend(handle)
       return true
     }
-    const handle: SuspendedScatter = { more: serve, close: closeOpen }
-    const b = stmt.bind!
-    const start = Buffer.concat([
-      encodeParse('', stmt.sql, b.types),
-      encodeBind(portal, '', b.params, b.formats, b.resultFormats),
-      encodeTarget('Describe', 'P', portal),
-      encodeExecute(portal, batch),
-      SYNC,
-    ])
-    if (!(await fetch(held.map((_, i) => i), start))) return false
+    const handle: SuspendedScatter = { more: serve, close: () => read.close() }
     return serve(shape.maxRows!)
   }
 
@@ -610,37 +540,6 @@ export class MultiShardExecutor {
       if (!parked()) for (const h of held) if (!h.conn.closed) h.conn.resume()
     })
   }
-}
-
-/** The ErrorResponse for a shard whose connection was lost while it answered. */
-function lostConnection(reason: unknown): Buffer {
-  return errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(reason instanceof Error ? reason.message : reason)))
-}
-
-/** What failed while merging, as the client's error. */
-function asMergeFailure(err: unknown): PgError {
-  return err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))
-}
-
-/** The merge of the shards' answers, once every shard described its rows alike. */
-function mergerFor(plan: ScatterPlan, held: ShardConnection[], described: FieldDescription[][], param: (n: number) => BoundParam | undefined): ResultMerger {
-  const mismatch = described.findIndex((d) => !sameShape(d, described[0]!))
-  if (mismatch > 0)
-    throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${held[0]!.placement.shardName} and ${held[mismatch]!.placement.shardName} describe the result differently; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
-  return new ResultMerger(plan, described[0]!.map((f) => ({ name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 })), held.length, param)
-}
-
-function sameShape(a: FieldDescription[], b: FieldDescription[]): boolean {
-  return a.length === b.length && a.every((f, i) => f.name === b[i].name && f.typeOid === b[i].typeOid && f.format === b[i].format)
-}
-
-/** The client's RowDescription: visible columns, with the type the merge produces (avg becomes numeric …). */
-function clientFields(fields: FieldDescription[], output: { name: string; typeOid: number; format: 0 | 1 }[]): FieldDescription[] {
-  return output.map((o, i) => {
-    const f = fields[i]
-    if (f.typeOid === o.typeOid) return f
-    return { name: o.name, typeOid: o.typeOid, typeSize: TYPE_SIZE[o.typeOid] ?? -1, typeModifier: -1, format: o.format }
-  })
 }
 
 /** The command tag of statement `i` of the shards' replies: the first shard's, or with the counts added up. */

@@ -1,0 +1,43 @@
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { errorResponse, type FieldDescription } from '../protocol/ServerMessages.js'
+import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
+import type { BoundParam } from '../router/Route.js'
+import type { ScatterPlan } from '../router/StatementPlan.js'
+import type { ShardConnection } from './MultiShardExecutor.js'
+
+// What every read across shards shares: the merge of the shards' rows, the client's view of its columns, and
+// the errors of a merge or a lost shard as the client gets them.
+
+/** Sizes of the types a merge may produce (avg of integers becomes numeric …), for the RowDescription. */
+const TYPE_SIZE: Record<number, number> = { 20: 8, 21: 2, 23: 4, 700: 4, 701: 8, 16: 1, 1082: 4, 1114: 8, 1184: 8, 2950: 16 }
+
+/** The ErrorResponse for a shard whose connection was lost while it answered. */
+export function lostConnection(reason: unknown): Buffer {
+  return errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(reason instanceof Error ? reason.message : reason)))
+}
+
+/** What failed while merging, as the client's error. */
+export function asMergeFailure(err: unknown): PgError {
+  return err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))
+}
+
+/** The merge of the shards' answers, once every shard described its rows alike. */
+export function mergerFor(plan: ScatterPlan, held: ShardConnection[], described: FieldDescription[][], param: (n: number) => BoundParam | undefined): ResultMerger {
+  const mismatch = described.findIndex((d) => !sameShape(d, described[0]!))
+  if (mismatch > 0)
+    throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${held[0]!.placement.shardName} and ${held[mismatch]!.placement.shardName} describe the result differently; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
+  return new ResultMerger(plan, described[0]!.map((f) => ({ name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 })), held.length, param)
+}
+
+function sameShape(a: FieldDescription[], b: FieldDescription[]): boolean {
+  return a.length === b.length && a.every((f, i) => f.name === b[i].name && f.typeOid === b[i].typeOid && f.format === b[i].format)
+}
+
+/** The client's RowDescription: visible columns, with the type the merge produces (avg becomes numeric …). */
+export function clientFields(fields: FieldDescription[], output: { name: string; typeOid: number; format: 0 | 1 }[]): FieldDescription[] {
+  return output.map((o, i) => {
+    const f = fields[i]
+    if (f.typeOid === o.typeOid) return f
+    return { name: o.name, typeOid: o.typeOid, typeSize: TYPE_SIZE[o.typeOid] ?? -1, typeModifier: -1, format: o.format }
+  })
+}
