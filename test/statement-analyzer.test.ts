@@ -207,11 +207,20 @@ t.test('a write that answers with rows (RETURNING) and one that does not', async
   t.equal(analyzeStatement('DELETE FROM users WHERE id = 2').returning, undefined)
 })
 
-t.test('SQL cursors: the name each DECLARE, FETCH, MOVE and CLOSE uses', async (t) => {
-  t.same(analyzeStatement('DECLARE "Batch" NO SCROLL CURSOR FOR SELECT * FROM users WHERE id = 1').cursor, { use: 'declare', name: 'Batch' })
+t.test('SQL cursors: the name each DECLARE, FETCH, MOVE and CLOSE uses, a DECLARE’s options and query, how far a FETCH goes', async (t) => {
+  t.same(analyzeStatement('DECLARE "Batch" NO SCROLL CURSOR FOR SELECT * FROM users WHERE id = 1').cursor, {
+    use: 'declare', name: 'Batch', declare: { binary: false, scroll: false, hold: false, query: 'SELECT * FROM users WHERE id = 1' },
+  })
+  t.same(analyzeStatement('DECLARE cursor BINARY SCROLL CURSOR WITH HOLD FOR (SELECT 1 FROM users)').cursor?.declare, { binary: true, scroll: true, hold: true, query: '(SELECT 1 FROM users)' }, 'a cursor named cursor, every option')
+  t.same(analyzeStatement("DECLARE c CURSOR WITHOUT HOLD FOR SELECT 'für' FROM users -- trailing").cursor?.declare?.query, "SELECT 'für' FROM users", 'the query as written, multibyte text kept')
   t.match(analyzeStatement('DECLARE c CURSOR FOR SELECT * FROM users WHERE id = 1'), { tables: [{ name: 'users' }] }, 'DECLARE routes by its query')
-  t.same(analyzeStatement('FETCH FORWARD 10 FROM C').cursor, { use: 'fetch', name: 'c' })
-  t.same(analyzeStatement('MOVE 5 IN c').cursor, { use: 'fetch', name: 'c' })
+  t.same(analyzeStatement('FETCH FORWARD 10 FROM C').cursor, { use: 'fetch', name: 'c', fetch: { forward: true, count: 10, move: false } })
+  t.same(analyzeStatement('FETCH c').cursor?.fetch, { forward: true, count: 1, move: false }, 'FETCH alone is FETCH NEXT')
+  t.same(analyzeStatement('FETCH ALL FROM c').cursor?.fetch, { forward: true, count: 'all', move: false })
+  t.same(analyzeStatement('MOVE 5 IN c').cursor, { use: 'fetch', name: 'c', fetch: { forward: true, count: 5, move: true } })
+  for (const other of ['FETCH PRIOR FROM c', 'FETCH ABSOLUTE 3 FROM c', 'FETCH BACKWARD 2 FROM c', 'FETCH FORWARD 0 FROM c', 'FETCH RELATIVE 1 FROM c']) {
+    t.equal(analyzeStatement(other).cursor?.fetch?.forward, false, `${other}: not a plain step forward`)
+  }
   t.same(analyzeStatement('CLOSE c').cursor, { use: 'close', name: 'c' })
   t.same(analyzeStatement('CLOSE ALL').cursor, { use: 'close', name: null })
   t.equal(analyzeStatement('SELECT 1').cursor, undefined)

@@ -30,7 +30,7 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { PINNED_SESSION_HINT, type BoundParam, type Role, type Route } from '../router/Route.js'
+import { PINNED_SESSION_HINT, type BoundParam, type Role } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
@@ -41,7 +41,8 @@ import { MultiShardExecutor, type ReplyShape, type ShardStatement, type Suspende
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
 import { SessionPins } from './SessionPins.js'
-import { SessionRouting, type RoutedSession } from './SessionRouting.js'
+import { SessionRouting, type RoutedSession, type SessionRoute } from './SessionRouting.js'
+import { ShardCursors } from './ShardCursors.js'
 import { SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { applySessionEffects } from './SessionEffects.js'
@@ -114,6 +115,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   /** The client's transaction: its status, a BEGIN held back, what shaped it. */
   private readonly tx = new ClientTransaction()
   private readonly routing: SessionRouting
+  /** SQL cursors declared over several shards in the transaction. */
+  private readonly shardCursors: ShardCursors
   /** The transaction's connections on several shards, and its end there. */
   private readonly spanning: SpanningTransaction
   /** Statements answered without a server: a held-back BEGIN, routing hints, LISTEN through the hub. */
@@ -156,7 +159,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     this.settings = new SessionSettings(startupParams)
     this.settingsUndo = new SettingsUndo(this.settings)
     this.lease = new ServerLease(this, services, identity, this.settings)
-    this.routing = new SessionRouting(services, identity, this.settings, this.lease, this.tx, this)
+    this.shardCursors = new ShardCursors(services)
+    this.routing = new SessionRouting(services, identity, this.settings, this.lease, this.tx, this, this.shardCursors)
     this.spanning = new SpanningTransaction(services, identity, this.settings, this.settingsUndo, this.lease, this.tx, this.readYourWrites, (shard, role) =>
       this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed),
     )
@@ -729,6 +733,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const d = decodeTarget(frame.body, 'Describe')
     if (d.kind === 'P') {
       if (this.localPortals.has(d.name) || d.name === this.commitPortal?.name) return this.group.add({ kind: 'synth', bytes: NO_DATA })
+      // A SQL cursor across shards described as a portal (psycopg does so after its DECLARE).
+      const cursorRows = this.shardCursors.description(d.name)
+      if (cursorRows) return this.group.add({ kind: 'synth', bytes: cursorRows })
       if (this.multi && this.multi.bind.portal === d.name) {
         this.multi.shape.describe = true
         return
@@ -1010,6 +1017,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         const split = route.kind === 'copy_split' ? route : null
         this.copyIn = await CopyInFanout.open(executor, output.emit, shards, stmt.sql, split, this.cancelSignal.signal)
         return this.copyIn !== null ? 'copy' : 'failed'
+      }
+      if (route.kind === 'cursor') {
+        // The cursor's shards read on the transaction's connections, and its rows follow every reply in flight.
+        await this.lease.whenIdle()
+        return (await this.shardCursors.run(route, executor, shards, stmt, shape, restore, param)) ? 'done' : 'failed'
       }
       if (route.kind === 'copy_out') {
         await executor.copyOut(shards, route.role, stmt.sql, plan.copy?.header === true)
@@ -1581,4 +1593,4 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
 
-type MultiRoute = Exclude<Route, { kind: 'shard' } | { kind: 'error' }>
+type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' }>

@@ -1,6 +1,6 @@
 import { SqlState } from '../protocol/PgError.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { StatementPlan } from '../router/StatementPlan.js'
+import type { CursorUse, StatementPlan } from '../router/StatementPlan.js'
 import { searchPathOf } from '../router/SearchPath.js'
 import type { ClientTransaction } from './ClientTransaction.js'
 import { RoutingHints } from './RoutingHints.js'
@@ -8,6 +8,8 @@ import type { ServerLease } from './ServerLease.js'
 import { UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
+import { innerParam } from './StatementParams.js'
+import type { CursorRoute, ShardCursors } from './ShardCursors.js'
 
 /** What routing reads of the session that owns it. */
 export interface RoutedSession {
@@ -19,6 +21,18 @@ export interface RoutedSession {
 
 /** Where a SQL cursor was declared; `hold`: WITH HOLD, it outlives its transaction. */
 type Home = { shard: number; role: Role; hold: boolean }
+
+/** Where a statement goes for this session: the router's answer, or a statement on a cursor across shards. */
+export type SessionRoute = Route | CursorRoute
+
+/** FETCH, MOVE or CLOSE of a cursor across shards (forward only). */
+function cursorStatement(cursor: CursorUse, name: string): SessionRoute {
+  if (cursor.use === 'close') return { kind: 'cursor', op: 'close', name, reason: `cursor ${name} across shards` }
+  const fetch = cursor.fetch!
+  if (!fetch.forward)
+    return { kind: 'error', code: SqlState.FEATURE_NOT_SUPPORTED, message: `cursor "${name}" reads several shards and only moves forward`, hint: 'Use FETCH NEXT, FETCH FORWARD n or FETCH ALL (and MOVE likewise).' }
+  return { kind: 'cursor', op: 'fetch', name, count: fetch.count, move: fetch.move, reason: `cursor ${name} across shards` }
+}
 
 /**
  * Where one client's statements go: the router's answer for this session's state (its transaction, hints,
@@ -45,6 +59,7 @@ export class SessionRouting {
     private readonly lease: ServerLease,
     private readonly tx: ClientTransaction,
     private readonly session: RoutedSession,
+    private readonly cursors: ShardCursors,
   ) {}
 
   analyze(sql: string): Analyzed {
@@ -59,10 +74,12 @@ export class SessionRouting {
     return r.kind === 'shard' ? r.shard : 0
   }
 
-  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): Route {
+  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): SessionRoute {
     const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
     if (unreliable) return unreliable
     const cursor = analyzed.plan?.cursor
+    if (cursor?.name === null) this.cursors.clear()
+    else if (cursor && cursor.use !== 'declare' && this.cursors.has(cursor.name)) return this.counted(cursorStatement(cursor, cursor.name))
     if (cursor && cursor.use !== 'declare') {
       const home = this.cursorHome(cursor.name, cursor.use === 'close')
       if (home) {
@@ -84,16 +101,44 @@ export class SessionRouting {
       serializable: this.tx.isolation === undefined ? this.settings.serializableByDefault : this.tx.isolation === 'serializable',
       searchPath: this.searchPath(),
     }
+    const across = cursor?.use === 'declare' && this.session.mayJoinShards ? this.declareAcrossShards(cursor, param, ctx) : null
+    if (across) return this.counted(across)
     const route = this.services.route(analyzed, param, ctx)
     if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && (this.session.mayJoinShards || this.identity.mode === 'session')) {
       this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role, hold: analyzed.plan!.session.some((e) => e.kind === 'hold_cursor') })
     }
-    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' ? 'scatter' : route.kind)
+    return this.counted(route)
+  }
+
+  private counted<R extends SessionRoute>(route: R): R {
+    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
     return route
+  }
+
+  /**
+   * A DECLARE whose query reads several shards, in a transaction that may span shards: a cursor across shards
+   * (ShardCursors), or why it cannot be one. Null when its query reads one shard: it goes there as a DECLARE.
+   */
+  private declareAcrossShards(cursor: CursorUse, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): SessionRoute | null {
+    const declared = cursor.declare
+    if (!declared?.query || cursor.name === null) return null
+    // The query as the DECLARE's normalized text has it: the DECLARE's literals and parameters, same numbers.
+    const query = this.analyze(declared.query)
+    if (!query.plan) return null
+    const route = this.services.route(query, innerParam(query, param), ctx)
+    // A query no read across shards can answer: the reason, as for the query by itself.
+    if (route.kind === 'error') return route
+    if (route.kind !== 'scatter') return null
+    const refuse = (what: string, hint: string): Route => ({ kind: 'error', code: SqlState.FEATURE_NOT_SUPPORTED, message: `${what} of cursor "${cursor.name}", whose query reads several shards (${route.reason}), is not supported`, hint })
+    if (declared.scroll) return refuse('SCROLL', 'Declare it NO SCROLL: a cursor across shards reads forward only.')
+    if (declared.hold) return refuse('WITH HOLD', 'Declare it WITHOUT HOLD inside the transaction that reads it (a cursor across shards ends with its transaction), or pin the key to one shard.')
+    if (this.cursors.has(cursor.name)) return { kind: 'error', code: SqlState.DUPLICATE_CURSOR, message: `cursor "${cursor.name}" already exists` }
+    return { kind: 'cursor', op: 'declare', name: cursor.name, query, scatter: route, binary: declared.binary, reason: `cursor ${cursor.name} across shards: ${route.reason}` }
   }
 
   /** The transaction ended: its cursors (but a WITH HOLD one in session pooling) and SET LOCAL hints with it. */
   endTransaction(committed: boolean): void {
+    this.cursors.clear()
     const session = this.identity.mode === 'session'
     for (const [name, home] of this.cursorShards) if (!session || !home.hold) this.cursorShards.delete(name)
     this.hints.endTransaction(committed)

@@ -41,6 +41,14 @@ export function splitPart(sql: string, whole: ShardStatement): ShardStatement {
   }
 }
 
+/**
+ * The parameters of a query analyzed on its own inside a statement (a DECLARE's query): its own literals, then
+ * the statement's parameters (the client's Bind) under the same numbers.
+ */
+export function innerParam(inner: Analyzed, outer: (n: number) => BoundParam | undefined): (n: number) => BoundParam | undefined {
+  return (n) => (n >= inner.firstParam && inner.literals.length > 0 ? literalParam(inner, n) : outer(n))
+}
+
 export function literalParam(analyzed: Analyzed, n: number): BoundParam | undefined {
   const i = n - analyzed.firstParam
   if (i < 0 || i >= analyzed.literals.length) return undefined

@@ -1,7 +1,7 @@
 // Statement text → StatementPlan: what the statement is, which tables it reads and writes, which key values pin it,
 // how a cross-shard read would be merged, and what it does to session state. Independent of the shard map.
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
-import type { CopyShape, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
+import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
@@ -197,7 +197,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if (tx.chain === true) plan.txChain = true
     return plan
   }
-  const cursor = cursorOf(stmt)
+  const cursor = cursorOf(stmt, text, start, end)
   if (cursor !== undefined) plan.cursor = cursor
   const set = asNode(stmt, 'VariableSetStmt')
   if (set !== undefined) {
@@ -416,13 +416,53 @@ function ddlTargets(stmt: Node): TableRef[] {
 }
 
 /** The SQL cursor a DECLARE creates, a FETCH or MOVE reads, or a CLOSE ends. */
-function cursorOf(stmt: Node): StatementPlan['cursor'] {
+function cursorOf(stmt: Node, text: StatementText, start: number, end: number): CursorUse | undefined {
   const declare = asNode(stmt, 'DeclareCursorStmt')
-  if (declare?.portalname !== undefined) return { use: 'declare', name: declare.portalname }
+  if (declare?.portalname !== undefined) {
+    const options = declare.options ?? 0
+    const from = declaredQueryStart(text, start, end)
+    return {
+      use: 'declare',
+      name: declare.portalname,
+      declare: {
+        binary: (options & CURSOR_OPT_BINARY) !== 0,
+        scroll: (options & CURSOR_OPT_SCROLL) !== 0,
+        hold: (options & CURSOR_OPT_HOLD) !== 0,
+        query: from === undefined ? '' : text.slice(from, end).trim(),
+      },
+    }
+  }
   const fetch = asNode(stmt, 'FetchStmt')
-  if (fetch?.portalname !== undefined) return { use: 'fetch', name: fetch.portalname }
+  if (fetch?.portalname !== undefined) {
+    // The parser's type allows a bigint (the server's FETCH_ALL is LONG_MAX): anything that large means ALL.
+    const howMany = Number(fetch.howMany ?? 0)
+    const forward = (fetch.direction ?? 'FETCH_FORWARD') === 'FETCH_FORWARD' && howMany > 0
+    return { use: 'fetch', name: fetch.portalname, fetch: { forward, count: howMany >= FETCH_ALL ? 'all' : howMany, move: fetch.ismove === true } }
+  }
   const close = asNode(stmt, 'ClosePortalStmt')
   if (close !== undefined) return { use: 'close', name: close.portalname ?? null }
+  return undefined
+}
+
+// DeclareCursorStmt.options bits (parsenodes.h), and FETCH ALL's count as the parser reports it.
+const CURSOR_OPT_BINARY = 0x1
+const CURSOR_OPT_SCROLL = 0x2
+const CURSOR_OPT_HOLD = 0x20
+const FETCH_ALL = 2147483647
+
+/**
+ * Where the query of `DECLARE name [options] CURSOR [WITH[OUT] HOLD] FOR query` starts: after the first FOR
+ * following the CURSOR keyword (the name, which may itself be the word cursor, is skipped).
+ */
+function declaredQueryStart(text: StatementText, start: number, end: number): number | undefined {
+  const lexer = new SqlLexer(text.bytes, start, end)
+  lexer.nextSignificant()
+  lexer.nextSignificant()
+  let cursor = false
+  for (let k = lexer.nextSignificant(); k !== Tok.End; k = lexer.nextSignificant()) {
+    if (!cursor) cursor = lexer.isWord('cursor')
+    else if (lexer.isWord('for')) return lexer.end
+  }
   return undefined
 }
 

@@ -211,6 +211,16 @@ export interface CopyShape {
   header: boolean
 }
 
+/** What a statement does with a SQL cursor. */
+export interface CursorUse {
+  use: 'declare' | 'fetch' | 'close'
+  name: string | null
+  /** DECLARE: its options, and the query it reads as written (from its text). */
+  declare?: { binary: boolean; scroll: boolean; hold: boolean; query: string }
+  /** FETCH or MOVE: how many rows forward ('all'), or another direction (PRIOR, ABSOLUTE, BACKWARD …). */
+  fetch?: { forward: boolean; count: number | 'all'; move: boolean }
+}
+
 export interface StatementPlan {
   kind: StatementKind
   /** For kind 'transaction'. */
@@ -228,7 +238,7 @@ export interface StatementPlan {
   /** SAVEPOINT / RELEASE / ROLLBACK TO: the savepoint's name as the server compares it (folded unless quoted). */
   savepoint?: string
   /** DECLARE, FETCH/MOVE and CLOSE: the SQL cursor's name as the server compares it (null: CLOSE ALL). */
-  cursor?: { use: 'declare' | 'fetch' | 'close'; name: string | null }
+  cursor?: CursorUse
   /** The CommandComplete tag the statement produces when it succeeds, for answers the proxy makes itself. */
   commandTag: string
   /** Every relation the statement reads or writes (CTE names excluded). */

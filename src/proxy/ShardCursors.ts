@@ -1,0 +1,116 @@
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { NO_DATA, commandComplete, dataRow } from '../protocol/ServerMessages.js'
+import type { BoundParam, Route } from '../router/Route.js'
+import { BatchedScatterRead, type BatchedReadContext } from './BatchedScatterRead.js'
+import type { MultiShardExecutor, ReplyShape, ShardStatement } from './MultiShardExecutor.js'
+import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import type { Analyzed, SessionServices } from './SessionServices.js'
+import { innerParam } from './StatementParams.js'
+
+type ScatterRoute = Extract<Route, { kind: 'scatter' }>
+
+/** A statement on a SQL cursor whose query reads several shards (SessionRouting decides, ShardCursors runs). */
+export type CursorRoute =
+  | { kind: 'cursor'; op: 'declare'; name: string; query: Analyzed; scatter: ScatterRoute; binary: boolean; reason: string }
+  | { kind: 'cursor'; op: 'fetch'; name: string; count: number | 'all'; move: boolean; reason: string }
+  | { kind: 'cursor'; op: 'close'; name: string; reason: string }
+
+interface OpenCursor {
+  read: BatchedScatterRead
+  binary: boolean
+  /** A FETCH or MOVE read from it: its format is settled. */
+  fetched: boolean
+  /** Starts the read on the shards again, in text or binary format. */
+  start(ctx: BatchedReadContext, binary: boolean): Promise<BatchedScatterRead | null>
+}
+
+/** Rows a shard sends per fetch of a cursor across shards (and holds ahead of the merge). */
+const CURSOR_BATCH_ROWS = 1000
+
+/**
+ * SQL cursors declared over several shards inside a transaction that may span shards (psycopg's named cursors,
+ * SQLAlchemy's stream_results, Django's iterator() in a transaction): each shard reads the cursor's query as a
+ * portal of its own in the transaction, and FETCH merges them a part at a time (BatchedScatterRead), in the
+ * query's order, so that the transaction's other statements run between fetches. Forward only; they end with
+ * CLOSE or with the transaction.
+ */
+export class ShardCursors {
+  private readonly open = new Map<string, OpenCursor>()
+
+  constructor(private readonly services: SessionServices) {}
+
+  has(name: string): boolean {
+    return this.open.has(name)
+  }
+
+  /** The RowDescription of a cursor's rows (a client's Describe of the cursor as a portal), if it is one of these. */
+  description(name: string): Buffer | undefined {
+    return this.open.get(name)?.read.description
+  }
+
+  /** The transaction ended (or CLOSE ALL): the shards' portals ended, or end with it. */
+  clear(): void {
+    this.open.clear()
+  }
+
+  /**
+   * Runs a DECLARE, FETCH, MOVE or CLOSE on such a cursor; `stmt` is the client's statement (its Bind, in the
+   * extended protocol, where a Describe answers NoData for all but FETCH). False when the client got an error.
+   */
+  async run(route: CursorRoute, executor: MultiShardExecutor, shards: number[], stmt: ShardStatement, shape: ReplyShape, restore: (sql: string) => string, param: (n: number) => BoundParam | undefined): Promise<boolean> {
+    const extended = stmt.bind !== undefined
+    const out = executor.out
+    if (shape.describe && extended && !(route.op === 'fetch' && !route.move)) out.emit(NO_DATA)
+    if (route.op === 'declare') {
+      if (!shape.execute) return true
+      if (this.open.has(route.name)) throw new PgError(SqlState.DUPLICATE_CURSOR, `cursor "${route.name}" already exists`)
+      const held = await executor.connections(shards, route.scatter.role)
+      // The query was analyzed on its own: its literals are its own, the DECLARE's parameters (a Bind's) are not.
+      const q = route.query
+      const sql = restore(restoreLiterals(route.scatter.plan.shardSql, q.firstParam, q.sources ?? []))
+      const start = (ctx: BatchedReadContext, binary: boolean) => {
+        const resultFormats = binary ? [1] : []
+        const bind = stmt.bind ? { ...stmt.bind, resultFormats } : { params: [], formats: [], types: [], resultFormats }
+        return BatchedScatterRead.start(ctx, this.services, held, route.scatter.plan, { sql, bind }, CURSOR_BATCH_ROWS, innerParam(q, param))
+      }
+      const read = await start(executor, route.binary)
+      if (!read) return false
+      this.open.set(route.name, { read, binary: route.binary, fetched: false, start })
+      out.emit(commandComplete('DECLARE CURSOR'))
+      return true
+    }
+    const cursor = this.open.get(route.name)!
+    if (route.op === 'close') {
+      if (!shape.execute) return true
+      this.open.delete(route.name)
+      await cursor.read.close()
+      out.emit(commandComplete('CLOSE CURSOR'))
+      return true
+    }
+    // The rows come in the format the FETCH's Bind asks for (psycopg's binary cursors), else the DECLARE's.
+    const formats = stmt.bind?.resultFormats ?? []
+    const binary = formats.length > 0 ? formats.every((f) => f === 1) : cursor.binary
+    if (formats.length > 0 && !binary && formats.some((f) => f === 1))
+      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `rows of cursor "${route.name}", which reads several shards, in text and binary formats at once are not supported`, { hint: 'Fetch every column in one format.' })
+    if (binary !== cursor.binary && !route.move) {
+      // Read again in that format on every shard, before the client had any row; afterwards it cannot change.
+      if (cursor.fetched) throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `cursor "${route.name}" reads several shards: its rows cannot change format after the first FETCH`, { hint: 'Fetch it in one format.' })
+      await cursor.read.close()
+      const again = await cursor.start(executor, binary)
+      if (!again) {
+        this.open.delete(route.name)
+        return false
+      }
+      cursor.read = again
+      cursor.binary = binary
+    }
+    cursor.fetched = true
+    if (shape.describe && !route.move) out.emit(cursor.read.description)
+    if (!shape.execute) return true
+    const max = route.count === 'all' ? Infinity : route.count
+    const sent = await cursor.read.rows(executor, max, route.move ? null : (row) => out.emit(dataRow(row)))
+    if (sent === null) return false
+    out.emit(commandComplete(`${route.move ? 'MOVE' : 'FETCH'} ${sent}`))
+    return true
+  }
+}
