@@ -20,7 +20,7 @@ const desc = (column: number, nullsFirst = true): OrderKey => ({ column, descend
 const none = () => undefined
 
 function scatter(p: Partial<ScatterPlan> & { columns: OutputColumn[] }): ScatterPlan {
-  const sources = { relations: [{ name: 't' }], join: { relation: 0 }, equalities: [], nested: [], calls: [], distinctCounts: [], derived: [] }
+  const sources = { relations: [{ name: 't' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctCounts: [], derived: [] }
   return { shardSql: '', visibleColumns: p.columns.length, groupBy: null, distinct: false, orderBy: [], limit: null, offset: null, having: null, sources, ...p }
 }
 

@@ -54,7 +54,7 @@ const SCATTER: ScatterPlan = {
   limit: null,
   offset: null,
   having: null,
-  sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], calls: [], distinctCounts: [], derived: [] },
+  sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctCounts: [], derived: [] },
 }
 
 const accounts: TableRef = { name: 'accounts' }
@@ -602,7 +602,9 @@ t.test('analyzed statements: co-located joins, reference tables, subqueries, agg
     sql('SELECT a.id, g FROM accounts a, generate_series(1, 3) g', { kind: 'scatter' }),
     sql('SELECT g FROM generate_series(1, 3) g LEFT JOIN accounts a ON a.id = g', { kind: 'error', message: /keeps rows of generate_series\(\)/ }),
     sql('SELECT id FROM accounts WHERE country IN (SELECT code FROM countries)', { kind: 'scatter' }),
-    sql('SELECT id FROM accounts WHERE id IN (SELECT account_id FROM orders)', { kind: 'error', code: '0A000', message: /a subquery over sharded table orders in a read across shards/ }),
+    sql('SELECT id FROM accounts WHERE id IN (SELECT account_id FROM orders)', { kind: 'scatter' }),
+    sql('SELECT a.id FROM accounts a WHERE EXISTS (SELECT 1 FROM orders o WHERE o.account_id = a.id)', { kind: 'scatter' }),
+    sql('SELECT id FROM accounts WHERE owner IN (SELECT account_id FROM orders)', { kind: 'error', code: '0A000', message: /a subquery over sharded table orders in a read across shards, tied to accounts\.owner by orders\.account_id, which are not both sharding keys/ }),
     sql('SELECT id, (SELECT max(x) FROM accounts) FROM accounts', { kind: 'error', message: /a subquery over sharded table accounts/ }),
     sql('SELECT id FROM accounts WHERE id IN (SELECT id FROM logs)', { kind: 'error', message: /unsharded table logs exists only on shard s1/ }),
     sql('SELECT a.id FROM accounts a JOIN logs l ON l.id = a.id', { kind: 'error', message: /unsharded table logs/ }),

@@ -156,6 +156,15 @@ const CORPUS: Query[] = [
   Q('SELECT g, sum(q), count(*) FROM (SELECT grp AS g, qty * 2 AS q FROM items) s GROUP BY g ORDER BY g NULLS FIRST', 'ordered'),
   Q('SELECT s.id, r.n FROM (SELECT id, grp FROM items) s JOIN (SELECT grp, count(*) AS n FROM categories GROUP BY grp) r ON r.grp = s.grp ORDER BY s.id LIMIT 20', 'ordered'),
   Q('SELECT x FROM (SELECT id AS x FROM (SELECT id FROM items WHERE flag) a) b ORDER BY x DESC LIMIT 10', 'ordered'),
+  // Subqueries tied to the outer row on co-located sharding keys: every row they read is on that row's shard
+  // (Django's Exists(OuterRef('pk')), Subquery annotations and __in querysets).
+  Q(`SELECT i.id, i.name FROM items i WHERE EXISTS (SELECT 1 FROM item_tags t WHERE t.item_id = i.id AND t.tag = 'red') ORDER BY i.id`, 'ordered'),
+  Q('SELECT "items"."id" FROM "items" WHERE NOT EXISTS (SELECT 1 AS "a" FROM "item_tags" U0 WHERE U0."item_id" = ("items"."id") LIMIT 1) ORDER BY "items"."id" LIMIT 25', 'ordered'),
+  Q('SELECT "items"."id" FROM "items" WHERE "items"."id" IN (SELECT U0."item_id" FROM "item_tags" U0 WHERE U0."tag" <> $1) ORDER BY "items"."id" DESC', 'ordered', { params: ['x'] }),
+  Q('SELECT i.id, (SELECT count(*) FROM item_tags t WHERE t.item_id = i.id) AS tags, (SELECT max(t.tag) FROM item_tags t WHERE t.item_id = i.id) AS last FROM items i ORDER BY tags DESC, i.id LIMIT 20', 'ordered'),
+  Q('SELECT i.grp, count(*) FROM items i WHERE EXISTS (SELECT 1 FROM item_tags t WHERE i.id = t.item_id) GROUP BY i.grp ORDER BY i.grp NULLS FIRST', 'ordered'),
+  Q('SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp WHERE i.id IN (SELECT item_id FROM item_tags) AND i.qty > 5 ORDER BY i.id', 'ordered'),
+  Q('SELECT id, ARRAY(SELECT t.tag FROM item_tags t WHERE t.item_id = items.id ORDER BY t.tag) AS tags FROM items ORDER BY id LIMIT 15', 'ordered'),
   // Binary result format.
   Q('SELECT id, price, ratio, f4, created, day, ts, u, flag, small, qty, data FROM items ORDER BY created, id LIMIT 40', 'ordered', { binary: true }),
   Q('SELECT grp, count(*), sum(price), avg(price), avg(qty), sum(ratio), min(created), max(small) FROM items GROUP BY grp ORDER BY grp', 'ordered', { binary: true }),

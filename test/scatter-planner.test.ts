@@ -29,7 +29,7 @@ t.test('plain rows pass through unchanged', async (t) => {
     limit: null,
     offset: null,
     having: null,
-    sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], calls: [], distinctCounts: [], derived: [] },
+    sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctCounts: [], derived: [] },
   })
   t.equal(scatter('SELECT id FROM accounts LIMIT 10').shardSql, 'SELECT id FROM accounts LIMIT 10', 'LIMIT alone: each shard may stop at n')
   t.same(scatter('SELECT id FROM accounts LIMIT 10').limit, { literal: '10' })
@@ -221,6 +221,7 @@ t.test('sources: FROM relations, join tree, key equalities, subquery tables, cal
     join: { join: 'left', left: { join: 'inner', left: { relation: 0 }, right: { relation: 1 } }, right: { relation: 2 } },
     equalities: [[{ relation: 1, column: 'account_id' }, { relation: 0, column: 'id' }]],
     nested: [{ name: 'regions' }],
+    correlated: [],
     calls: ['lower'],
     distinctCounts: [],
     derived: [],
@@ -259,6 +260,7 @@ t.test('count(DISTINCT col) and subqueries in FROM are described for the router 
     calls: ['lower'],
     derived: [],
     nested: [],
+    correlated: [],
     distinctCounts: [],
   }], 'the subquery is described like a FROM level: its tables, joins and calls')
   const nested = scatter('SELECT x FROM (SELECT x FROM (SELECT t.x, count(*) OVER () FROM t) a) b JOIN r ON r.x = b.x')

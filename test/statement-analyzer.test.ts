@@ -480,3 +480,24 @@ t.test('no input takes the analyzer down: every prefix of real statements, and a
   const ors = analyzeStatement(`SELECT a FROM t WHERE ${Array.from({ length: 5000 }, (_, i) => `k = ${i % 100}`).join(' OR ')}`)
   t.equal(ors.pins[0]?.values.length, 100)
 })
+
+t.test('subqueries tied to the FROM level on a column are told apart from other subqueries', async (t) => {
+  const sources = (sql: string) => analyzeStatement(sql).scatter?.sources
+  const django = sources('SELECT "items"."id" FROM "items" WHERE EXISTS(SELECT 1 AS "a" FROM "orders" U0 WHERE U0."customer_id" = ("items"."id") LIMIT 1)')
+  t.same(django?.correlated, [{ inner: { name: 'orders', alias: 'u0' }, ties: [{ outer: { relation: 0, column: 'id' }, innerColumn: 'customer_id' }] }], 'EXISTS tied on a column')
+  t.same(django?.nested, [], 'and not among the other subqueries')
+  t.same(sources('SELECT id FROM items WHERE id IN (SELECT customer_id FROM orders)')?.correlated, [{ inner: { name: 'orders' }, ties: [{ outer: { relation: 0, column: 'id' }, innerColumn: 'customer_id' }] }], 'IN of one column')
+  t.same(sources('SELECT i.id, (SELECT count(*) FROM orders o WHERE i.id = o.customer_id AND o.total > 1) FROM items i')?.correlated?.length, 1, 'a scalar subquery in the select list, either side of =')
+  for (const sql of [
+    'SELECT id FROM items WHERE EXISTS (SELECT 1 FROM items WHERE items.id = items.id)',
+    'SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = i.id OR o.total > 1)',
+    'SELECT i.id FROM items i WHERE NOT (i.id IN (SELECT customer_id FROM orders))',
+    'SELECT i.id FROM items i WHERE i.id IN (SELECT customer_id FROM orders LIMIT 3)',
+    'SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM orders o JOIN lines l ON l.order_id = o.id WHERE o.customer_id = i.id)',
+    'SELECT i.id FROM items i WHERE i.id IN (SELECT o.customer_id FROM orders o UNION SELECT 1)',
+  ]) {
+    const s = sources(sql)
+    t.same(s?.correlated, [], `${sql}: not tied`)
+    t.ok((s?.nested.length ?? 0) > 0, 'an ordinary subquery, whose tables each shard sees only its own rows of')
+  }
+})

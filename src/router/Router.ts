@@ -494,6 +494,7 @@ export class Router {
       }
     }
     this.checkLevel(sources, searchPath, false)
+    for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
     for (const { relation, column } of sources.distinctCounts) {
       const ref = sources.relations[relation]!
       const table = this.map.shardedTable(ref, searchPath)
@@ -505,6 +506,29 @@ export class Router {
         )
       }
     }
+  }
+
+  /**
+   * A subquery over a sharded table tied to a relation of the FROM level: exact on each shard only when a tie
+   * joins the two tables' sharding keys (co-located: of one key type), so that every row it reads for an outer
+   * row is on that row's shard. A reference table's subquery reads the same rows everywhere.
+   */
+  private checkCorrelated(c: ScatterSources['correlated'][number], sources: ScatterSources, searchPath: string[]): void {
+    const inner = this.map.shardedTable(c.inner, searchPath)
+    if (inner === undefined) return
+    const colocated = c.ties.some(({ outer, innerColumn }) => {
+      const table = this.map.shardedTable(sources.relations[outer.relation]!, searchPath)
+      return table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
+    })
+    if (colocated) return
+    const tie = c.ties[0]!
+    const outer = this.map.shardedTable(sources.relations[tie.outer.relation]!, searchPath)
+    const why = outer?.key === tie.outer.column && inner.key === tie.innerColumn ? `sharding keys of different types (${outer.keyType}, ${inner.keyType}), not placed alike` : 'which are not both sharding keys'
+    throw new Refusal(
+      FEATURE_NOT_SUPPORTED,
+      `a subquery over sharded table ${label(c.inner)} in a read across shards, tied to ${label(sources.relations[tie.outer.relation]!)}.${tie.outer.column} by ${label(c.inner)}.${tie.innerColumn}, ${why}: each shard would see only its own rows of ${label(c.inner)}`,
+      `tie the subquery on the sharding keys (${label(c.inner)}.${inner.key} = the outer table's key), pin the key to one shard, or join ${label(c.inner)} on its sharding key instead`,
+    )
   }
 
   /**

@@ -56,7 +56,7 @@ function refuseOther(from: FromSources): void {
  * What a FROM level reads (its tables, joins, subqueries in FROM) and the functions it calls in `merged`, the
  * parts whose results the proxy merges (for a subquery in FROM: its select list).
  */
-function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources, 'nested' | 'distinctCounts'> {
+function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources, 'nested' | 'correlated' | 'distinctCounts'> {
   const calls = new Set<string>()
   walkAst(merged, (tag, body) => {
     if (tag === 'SubLink') return false
@@ -76,7 +76,7 @@ function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources
 }
 
 function derivedSources(s: SelectStmt, from: FromSources): DerivedSources {
-  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], distinctCounts: [] }
+  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], correlated: [], distinctCounts: [] }
   const combines = rowCombining(s)
   if (combines !== undefined) sources.combines = combines
   return sources
@@ -109,7 +109,7 @@ function indexesWhere<T>(items: T[], test: (item: T) => boolean): number[] {
 
 /**
  * Plans the scatter of the SELECT `s`, written at bytes [start, end) of `text`. `from` is its FROM level
- * (QueryScopes), `nested` the tables its subqueries read.
+ * (QueryScopes), `nested` the tables its subqueries read, `correlated` those of its subqueries tied to its FROM level.
  */
 export function planScatter(
   s: SelectStmt,
@@ -118,9 +118,10 @@ export function planScatter(
   end: number,
   from: FromSources | undefined,
   nested: TableRef[],
+  correlated: ScatterSources['correlated'],
 ): ScatterResult {
   try {
-    return { scatter: new ScatterBuilder(s, text, start, end).build(from, nested) }
+    return { scatter: new ScatterBuilder(s, text, start, end).build(from, nested, correlated) }
   } catch (err) {
     if (err instanceof Unmergeable) return { unmergeable: err.message }
     throw err
@@ -155,7 +156,7 @@ class ScatterBuilder {
     this.stars = this.targets.flatMap((t, i) => (isStar(t.val) ? [i] : []))
   }
 
-  build(from: FromSources | undefined, nested: TableRef[]): ScatterPlan {
+  build(from: FromSources | undefined, nested: TableRef[], correlated: ScatterSources['correlated']): ScatterPlan {
     this.refuseShape(from)
     this.from = from!
     const layout = layoutSelect(this.text.bytes, this.start, this.end)
@@ -213,6 +214,7 @@ class ScatterBuilder {
       sources: {
         ...levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause]),
         nested,
+        correlated,
         distinctCounts: this.distinctCounts,
       },
     }

@@ -5,6 +5,7 @@ import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef
 import { assignmentsOf } from './ast/Assignments.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
+import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { analyzeScopes, type FromSources } from './ast/QueryScopes.js'
 import { parseHints } from './HintParser.js'
 import { insertRows } from './InsertRowsAnalyzer.js'
@@ -273,8 +274,10 @@ function addScatter(
     for (const d of level.derived) addLevel(d.from)
   }
   if (from !== undefined) addLevel(from)
+  const correlated = from !== undefined ? correlatedSubqueries(s, from) : []
+  for (const c of correlated) own.add(c.rv)
   const nested = rangeVars.filter((rv) => !own.has(rv)).map(tableRefOf)
-  const result = planScatter(s, text, start, end, from, nested)
+  const result = planScatter(s, text, start, end, from, nested, correlated.map(({ inner, ties }) => ({ inner, ties })))
   if ('scatter' in result) plan.scatter = result.scatter
   else plan.unmergeable = result.unmergeable
 }

@@ -130,6 +130,11 @@ export interface ScatterSources {
   equalities: [RelationColumn, RelationColumn][]
   /** Tables read by subqueries (in WHERE, the select list, …): each shard would see only its own rows of them. */
   nested: TableRef[]
+  /**
+   * Subqueries (in WHERE, the select list) tied to a relation of the FROM level by column equalities: exact on
+   * each shard when a tie joins co-located sharding keys (CorrelatedSubqueries).
+   */
+  correlated: { inner: TableRef; ties: { outer: RelationColumn; innerColumn: string }[] }[]
   /** Functions called where the proxy merges (select list, HAVING, ORDER BY) other than the aggregates it merges. */
   calls: string[]
   /** Columns counted with count(DISTINCT col): the shards' counts add up only when col is a sharding key. */
