@@ -165,6 +165,9 @@ const CORPUS: Query[] = [
   Q('SELECT i.grp, count(*) FROM items i WHERE EXISTS (SELECT 1 FROM item_tags t WHERE i.id = t.item_id) GROUP BY i.grp ORDER BY i.grp NULLS FIRST', 'ordered'),
   Q('SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp WHERE i.id IN (SELECT item_id FROM item_tags) AND i.qty > 5 ORDER BY i.id', 'ordered'),
   Q('SELECT id, ARRAY(SELECT t.tag FROM item_tags t WHERE t.item_id = items.id ORDER BY t.tag) AS tags FROM items ORDER BY id LIMIT 15', 'ordered'),
+  // Locking reads: each shard locks the rows it returns.
+  Q('SELECT id, qty FROM items WHERE qty > 40 ORDER BY id FOR UPDATE', 'ordered'),
+  Q('SELECT i.id FROM items i JOIN categories c ON c.grp = i.grp WHERE i.flag ORDER BY i.id FOR SHARE OF i SKIP LOCKED', 'ordered'),
   // Binary result format.
   Q('SELECT id, price, ratio, f4, created, day, ts, u, flag, small, qty, data FROM items ORDER BY created, id LIMIT 40', 'ordered', { binary: true }),
   Q('SELECT grp, count(*), sum(price), avg(price), avg(qty), sum(ratio), min(created), max(small) FROM items GROUP BY grp ORDER BY grp', 'ordered', { binary: true }),

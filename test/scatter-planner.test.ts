@@ -34,6 +34,9 @@ t.test('plain rows pass through unchanged', async (t) => {
   t.equal(scatter('SELECT id FROM accounts LIMIT 10').shardSql, 'SELECT id FROM accounts LIMIT 10', 'LIMIT alone: each shard may stop at n')
   t.same(scatter('SELECT id FROM accounts LIMIT 10').limit, { literal: '10' })
   t.equal(scatter('SELECT 1').shardSql, 'SELECT 1')
+  const locking = scatter('SELECT a.id FROM accounts a JOIN countries c ON c.code = a.country ORDER BY a.created DESC FOR NO KEY UPDATE OF a FOR SHARE OF c SKIP LOCKED')
+  t.equal(locking.shardSql, 'SELECT a.id, a.created FROM accounts a JOIN countries c ON c.code = a.country ORDER BY a.created DESC FOR NO KEY UPDATE OF a FOR SHARE OF c SKIP LOCKED', 'locking clauses stay, after the hidden sort key')
+  t.same(locking.orderBy.map((k) => k.column), [1], 'ORDER BY ends where the locking clauses begin')
 })
 
 t.test('ORDER BY: positions, names, expressions and hidden keys', async (t) => {
@@ -180,7 +183,7 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT a FROM (WITH w AS (SELECT 1) SELECT a FROM t, w) s', 'a WITH query (CTE) across shards'],
     ['WITH x AS (SELECT a FROM t) SELECT a FROM x', 'a WITH query (CTE) across shards'],
     ['SELECT a INTO b FROM t', 'SELECT … INTO'],
-    ['SELECT a FROM t FOR UPDATE', 'a locking clause (FOR UPDATE/SHARE) across shards'],
+    ['SELECT a FROM t ORDER BY a LIMIT 5 FOR UPDATE SKIP LOCKED', 'a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets'],
     ['VALUES (1), (2)', 'a VALUES list'],
     ['SELECT json_agg(a) FROM t', 'the aggregate json_agg()'],
     ['SELECT 1; SELECT 2', 'several statements in one query'],

@@ -249,6 +249,24 @@ t.test('psycopg 3: transaction blocks and pipeline mode across shards', async (t
   await settled(t)
 })
 
+t.test('SELECT … FOR UPDATE across shards locks the rows it returns on every shard until COMMIT', async (t) => {
+  await reset()
+  await admin.query(`INSERT INTO accounts (id, balance) VALUES (${a0}, 1), (${a1}, 1), (${b1}, 5)`)
+  const [x, y] = [await connect(), await connect()]
+  t.teardown(() => Promise.all([x.end(), y.end()]))
+  await x.query('BEGIN')
+  const locked = await x.query('SELECT id FROM accounts WHERE balance = 1 ORDER BY id FOR UPDATE')
+  t.same(locked.rows.map((r) => Number(r.id)), [a0, a1].sort((p, q) => p - q), 'the rows of both shards, merged in order')
+  await y.query("SET lock_timeout = '200ms'")
+  for (const id of [a0, a1]) await t.rejects(y.query(`UPDATE accounts SET balance = 2 WHERE id = ${id}`), { code: '55P03' }, `row ${id} is locked on its shard`)
+  t.equal((await y.query(`UPDATE accounts SET balance = 6 WHERE id = ${b1}`)).rowCount, 1, 'a row it did not return is not locked')
+  await x.query(`UPDATE accounts SET balance = 3 WHERE id IN (${a0}, ${a1})`)
+  await x.query('COMMIT')
+  t.equal((await y.query(`UPDATE accounts SET balance = balance + 1 WHERE id IN (${a0}, ${a1})`)).rowCount, 2, 'after COMMIT the rows are free')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 4 }, { [a1]: 4, [b1]: 6 }])
+  await settled(t)
+})
+
 /**
  * x (older) locks a0 on shard 0, y (newer) a1 on shard 1, then x waits on shard 1 for y's row: whatever y does
  * next on a0 closes a cycle that each server sees only half of.

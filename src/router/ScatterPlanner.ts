@@ -253,7 +253,11 @@ class ScatterBuilder {
     if (s.op !== undefined && s.op !== 'SETOP_NONE') refuse(`a set operation (${s.op.replace('SETOP_', '')}) across shards`)
     if (s.valuesLists !== undefined) refuse('a VALUES list')
     if (s.intoClause !== undefined) refuse('SELECT … INTO')
-    if (s.lockingClause !== undefined) refuse('a locking clause (FOR UPDATE/SHARE) across shards')
+    // Each shard locks the rows it returns, which are the client's: but with LIMIT or OFFSET each shard would lock
+    // its own first rows, more than the client gets (and FOR UPDATE SKIP LOCKED job queues would take them).
+    if (s.lockingClause !== undefined && (s.limitCount !== undefined || s.limitOffset !== undefined)) {
+      refuse('a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets')
+    }
     if (s.withClause !== undefined) refuse('a WITH query (CTE) across shards')
     if (from === undefined) refuse('a SELECT whose FROM clause pgshard cannot map')
     refuseOther(from)

@@ -25,12 +25,13 @@ export interface SelectLayout {
   orderItems: OrderItem[]
 }
 
-export type Clause = 'from' | 'where' | 'group' | 'having' | 'window' | 'order' | 'limit' | 'offset' | 'fetch'
+export type Clause = 'from' | 'where' | 'group' | 'having' | 'window' | 'order' | 'limit' | 'offset' | 'fetch' | 'locking'
 
 const CLAUSE_WORDS: readonly Clause[] = ['from', 'where', 'group', 'having', 'window', 'order', 'limit', 'offset', 'fetch']
 // Clauses the planner refuses before it asks for a layout; seeing one here means the text is not what it expects.
 const UNEXPECTED_WORDS = ['for', 'into', 'union', 'intersect', 'except']
 const SORT_SUFFIX_WORDS = ['asc', 'desc', 'nulls', 'using']
+const LOCK_WORDS = ['update', 'share', 'no', 'key']
 
 interface Token {
   kind: Tok
@@ -102,6 +103,14 @@ export function layoutSelect(bytes: string, start: number, end: number): SelectL
   for (; i < tokens.length; i++) {
     const t = tokens[i]!
     if (t.depth !== 0 || t.kind !== Tok.Ident || isLabel(i)) continue
+    // FOR UPDATE / SHARE / NO KEY UPDATE / KEY SHARE [OF …] [NOWAIT | SKIP LOCKED], one or more, to the end.
+    if (word(i, 'for') && LOCK_WORDS.some((w) => word(i + 1, w))) {
+      if (clause === 'locking') continue
+      if (!close(i)) return null
+      clause = 'locking'
+      clauseStart = i
+      continue
+    }
     if (UNEXPECTED_WORDS.some((w) => word(i, w))) return null
     const next = CLAUSE_WORDS.find((w) => word(i, w))
     if (next === undefined) continue
