@@ -513,3 +513,17 @@ t.test('what cannot be merged is refused with a clear error', async (t) => {
   refuse('a HAVING constant of the wrong type', () => h.end(0), '22P02', /"many"/)
   t.same(new ResultMerger(scatter({ columns: [value] }), [col('j', OID.jsonb)], 1, none).outputColumns(), [col('j', OID.jsonb)], 'a jsonb column only passed through is fine')
 })
+
+t.test('DISTINCT ON: the first row of each key in the merged order, NULL keys alike, before OFFSET and LIMIT', async (t) => {
+  // Each shard already kept its first row per grp (ORDER BY grp, price DESC): shard 0 and 1 both have grp 1.
+  const plan = scatter({ columns: [value, value, value], visibleColumns: 1, distinctOn: 1, orderBy: [asc(1, true), desc(2, false)] })
+  const columns = [col('id', OID.int4), col('grp', OID.int4), col('price', OID.numeric)]
+  const shards: Cell[][][] = [
+    [['10', null, '5'], ['11', '1', '9.50'], ['12', '3', '1']],
+    [['20', null, '7'], ['21', '1', '12'], ['22', '2', '4']],
+  ]
+  check(t, [
+    { name: 'the higher price of each grp, NULL grp first', plan, columns, shards, expect: one('20', '21', '22', '12') },
+    { name: 'with OFFSET 1 LIMIT 2', plan: { ...plan, offset: { literal: '1' }, limit: { literal: '2' } }, columns, shards, expect: one('21', '22') },
+  ])
+})

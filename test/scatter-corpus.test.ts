@@ -165,6 +165,12 @@ const CORPUS: Query[] = [
   Q('SELECT i.grp, count(*) FROM items i WHERE EXISTS (SELECT 1 FROM item_tags t WHERE i.id = t.item_id) GROUP BY i.grp ORDER BY i.grp NULLS FIRST', 'ordered'),
   Q('SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp WHERE i.id IN (SELECT item_id FROM item_tags) AND i.qty > 5 ORDER BY i.id', 'ordered'),
   Q('SELECT id, ARRAY(SELECT t.tag FROM item_tags t WHERE t.item_id = items.id ORDER BY t.tag) AS tags FROM items ORDER BY id LIMIT 15', 'ordered'),
+  // DISTINCT ON: each shard's first row per key, the merge keeps the first of those (Django's distinct('field')).
+  Q('SELECT DISTINCT ON (grp) grp, id, name FROM items ORDER BY grp, id DESC', 'ordered'),
+  Q('SELECT DISTINCT ON (grp) id, price FROM items ORDER BY grp NULLS FIRST, price DESC NULLS LAST, id', 'ordered'),
+  Q('SELECT DISTINCT ON ("items"."code", "items"."flag") "items"."code", "items"."flag", "items"."id" FROM "items" ORDER BY "items"."code" ASC, "items"."flag" ASC, "items"."id" DESC LIMIT 7 OFFSET 2', 'ordered'),
+  Q('SELECT DISTINCT ON (flag, grp) flag, grp, qty FROM items WHERE qty > $1 ORDER BY grp, flag, qty DESC, id', 'ordered', { params: [5] }),
+  Q('SELECT DISTINCT ON (i.grp) i.grp, c.label, i.id FROM items i LEFT JOIN categories c ON c.grp = i.grp ORDER BY i.grp DESC, i.id', 'ordered'),
   // Locking reads: each shard locks the rows it returns.
   Q('SELECT id, qty FROM items WHERE qty > 40 ORDER BY id FOR UPDATE', 'ordered'),
   Q('SELECT i.id FROM items i JOIN categories c ON c.grp = i.grp WHERE i.flag ORDER BY i.id FOR SHARE OF i SKIP LOCKED', 'ordered'),

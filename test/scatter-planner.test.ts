@@ -34,6 +34,9 @@ t.test('plain rows pass through unchanged', async (t) => {
   t.equal(scatter('SELECT id FROM accounts LIMIT 10').shardSql, 'SELECT id FROM accounts LIMIT 10', 'LIMIT alone: each shard may stop at n')
   t.same(scatter('SELECT id FROM accounts LIMIT 10').limit, { literal: '10' })
   t.equal(scatter('SELECT 1').shardSql, 'SELECT 1')
+  const on = scatter('SELECT DISTINCT ON (a.grp) a.id FROM accounts a ORDER BY a.grp, a.created DESC LIMIT 3')
+  t.same([on.distinctOn, on.distinct, on.orderBy.map((k) => k.column)], [1, false, [1, 2]], 'DISTINCT ON: the leading ORDER BY key, hidden columns as for any ORDER BY')
+  t.equal(on.shardSql, 'SELECT DISTINCT ON (a.grp) a.id, a.grp, a.created FROM accounts a ORDER BY a.grp, a.created DESC LIMIT 3', 'DISTINCT ON stays in the shards’ text')
   const locking = scatter('SELECT a.id FROM accounts a JOIN countries c ON c.code = a.country ORDER BY a.created DESC FOR NO KEY UPDATE OF a FOR SHARE OF c SKIP LOCKED')
   t.equal(locking.shardSql, 'SELECT a.id, a.created FROM accounts a JOIN countries c ON c.code = a.country ORDER BY a.created DESC FOR NO KEY UPDATE OF a FOR SHARE OF c SKIP LOCKED', 'locking clauses stay, after the hidden sort key')
   t.same(locking.orderBy.map((k) => k.column), [1], 'ORDER BY ends where the locking clauses begin')
@@ -174,7 +177,8 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT max(a ORDER BY b) FROM t', 'an ordered aggregate max(… ORDER BY …)'],
     ['SELECT sum(x) / count(x) FROM t', 'an expression over the aggregate sum() (only bare aggregates can be merged)'],
     ['SELECT coalesce(max(x), 0) FROM t', 'an expression over the aggregate max() (only bare aggregates can be merged)'],
-    ['SELECT DISTINCT ON (a) a, b FROM t', 'DISTINCT ON'],
+    ['SELECT DISTINCT ON (a) a, b FROM t', 'DISTINCT ON without ORDER BY starting with its expressions'],
+    ['SELECT DISTINCT ON (a) a, count(*) FROM t GROUP BY a ORDER BY a', 'DISTINCT ON with GROUP BY or aggregates'],
     ['SELECT a FROM t UNION SELECT a FROM u', 'a set operation (UNION) across shards'],
     ['SELECT a FROM t INTERSECT SELECT a FROM t', 'a set operation (INTERSECT) across shards'],
     ['SELECT a, count(*) FROM t GROUP BY ROLLUP (a)', 'GROUPING SETS, ROLLUP or CUBE'],

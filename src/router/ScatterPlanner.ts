@@ -185,6 +185,8 @@ class ScatterBuilder {
     const offset = this.limitValue(this.s.limitOffset, 'OFFSET')
     const distinct = layout.distinct !== null
     if (distinct && !aggregated && this.hidden.length > 0) refuse('SELECT DISTINCT with ORDER BY keys that are not in the select list')
+    const distinctOn = (this.s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length
+    if (distinctOn > 0 && aggregated) refuse('DISTINCT ON with GROUP BY or aggregates')
 
     if (aggregated) {
       for (const clause of ['having', 'order', 'limit', 'offset', 'fetch'] as const) this.remove(layout.clauses.get(clause))
@@ -207,6 +209,7 @@ class ScatterBuilder {
       visibleColumns: this.targets.length,
       groupBy,
       distinct,
+      ...(distinctOn > 0 ? { distinctOn } : {}),
       orderBy,
       limit,
       offset,
@@ -261,7 +264,8 @@ class ScatterBuilder {
     if (s.withClause !== undefined) refuse('a WITH query (CTE) across shards')
     if (from === undefined) refuse('a SELECT whose FROM clause pgshard cannot map')
     refuseOther(from)
-    if ((s.distinctClause ?? []).some((d) => Object.keys(d).length > 0)) refuse('DISTINCT ON')
+    const distinctOn = (s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length
+    if (distinctOn > 0 && (s.sortClause?.length ?? 0) < distinctOn) refuse('DISTINCT ON without ORDER BY starting with its expressions')
     if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH FIRST … WITH TIES')
     if (s.windowClause !== undefined) refuse('a window function')
     if (s.groupDistinct === true || (s.groupClause ?? []).some((g) => asNode(g, 'GroupingSet') !== undefined)) {

@@ -54,8 +54,13 @@ export function layoutSelect(bytes: string, start: number, end: number): SelectL
   if (!word(0, 'select')) return null
   let i = 1
   let distinct: Span | null = null
-  if (word(1, 'distinct')) {
-    if (word(2, 'on')) return null
+  if (word(1, 'distinct') && word(2, 'on')) {
+    // DISTINCT ON (…) stays in the shards' text as it is: the targets start after its parenthesis.
+    if (tokens[3]?.kind !== Tok.LParen) return null
+    const close = tokens.findIndex((t, j) => j > 3 && t.depth === 0 && t.kind === Tok.RParen)
+    if (close < 0) return null
+    i = close + 1
+  } else if (word(1, 'distinct')) {
     distinct = { start: tokens[1]!.start, end: tokens[1]!.end }
     i = 2
   } else if (word(1, 'all')) i = 2

@@ -163,6 +163,11 @@ export interface ScatterPlan {
   visibleColumns: number
   groupBy: number[] | null
   distinct: boolean
+  /**
+   * DISTINCT ON: how many leading ORDER BY keys are its expressions (Postgres requires them first). Each shard
+   * keeps its first row of each key; the ordered merge keeps the first of those.
+   */
+  distinctOn?: number
   orderBy: OrderKey[]
   limit: ValueRef | null
   offset: ValueRef | null

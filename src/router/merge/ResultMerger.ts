@@ -52,6 +52,8 @@ export class ResultMerger {
   private endedCount = 0
   private ready: Row[] = []
   private readonly seen: Set<string> | undefined
+  /** DISTINCT ON: the key of the last row kept (rows of one key come together in the ordered merge). */
+  private lastDistinctOn: string | undefined
   private toSkip: number
   private remaining: number
   private limitReached = false
@@ -211,6 +213,12 @@ export class ResultMerger {
   }
 
   private emit(row: Row): void {
+    const on = this.plan.distinctOn ?? 0
+    if (on > 0) {
+      const key = JSON.stringify(this.plan.orderBy.slice(0, on).map((k) => this.equality(row, k.column)))
+      if (key === this.lastDistinctOn) return
+      this.lastDistinctOn = key
+    }
     if (this.seen) {
       const key = JSON.stringify(row.slice(0, this.plan.visibleColumns).map((_, c) => this.equality(row, c)))
       if (this.seen.has(key)) return
