@@ -411,6 +411,7 @@ export class Router {
     }
 
     const sets = tables.sharded.map((use) => this.useShards(use, plan, param, tables, searchPath))
+    this.pinThroughTies(plan, tables, sets, searchPath)
     const unpinned = tables.sharded.filter((_, i) => sets[i] === 'all')
     const needed = new Set<number>()
     for (const s of sets) if (s !== 'all') for (const shard of s) needed.add(shard)
@@ -513,14 +514,9 @@ export class Router {
    * joins the two tables' sharding keys (co-located: of one key type), so that every row it reads for an outer
    * row is on that row's shard. A reference table's subquery reads the same rows everywhere.
    */
-  private checkCorrelated(c: ScatterSources['correlated'][number], sources: ScatterSources, searchPath: string[]): void {
+  private checkCorrelated(c: Correlated, sources: ScatterSources, searchPath: string[]): void {
     const inner = this.map.shardedTable(c.inner, searchPath)
-    if (inner === undefined) return
-    const colocated = c.ties.some(({ outer, innerColumn }) => {
-      const table = this.map.shardedTable(sources.relations[outer.relation]!, searchPath)
-      return table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
-    })
-    if (colocated) return
+    if (inner === undefined || this.colocatedTie(c, sources, searchPath) !== undefined) return
     const tie = c.ties[0]!
     const outer = this.map.shardedTable(sources.relations[tie.outer.relation]!, searchPath)
     const why = outer?.key === tie.outer.column && inner.key === tie.innerColumn ? `sharding keys of different types (${outer.keyType}, ${inner.keyType}), not placed alike` : 'which are not both sharding keys'
@@ -529,6 +525,40 @@ export class Router {
       `a subquery over sharded table ${label(c.inner)} in a read across shards, tied to ${label(sources.relations[tie.outer.relation]!)}.${tie.outer.column} by ${label(c.inner)}.${tie.innerColumn}, ${why}: each shard would see only its own rows of ${label(c.inner)}`,
       `tie the subquery on the sharding keys (${label(c.inner)}.${inner.key} = the outer table's key), pin the key to one shard, or join ${label(c.inner)} on its sharding key instead`,
     )
+  }
+
+  /** The outer relation a subquery over a sharded table is tied to on co-located sharding keys, if any. */
+  private colocatedTie(c: Correlated, sources: ScatterSources, searchPath: string[]): number | undefined {
+    const inner = this.map.shardedTable(c.inner, searchPath)
+    if (inner === undefined) return undefined
+    return c.ties.find(({ outer, innerColumn }) => {
+      const table = this.map.shardedTable(sources.relations[outer.relation]!, searchPath)
+      return table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
+    })?.outer.relation
+  }
+
+  /**
+   * A subquery tied on co-located keys reads only rows with the outer row's key: when that key is pinned, so is
+   * the subquery's table (`WHERE i.id = 5 AND EXISTS (… t.item_id = i.id)` runs on one shard). Only where each
+   * of the two names one occurrence of its table, so that no other subquery's rows are taken for its.
+   */
+  private pinThroughTies(plan: StatementPlan, tables: Placement, sets: ShardSet[], searchPath: string[]): void {
+    const sources = plan.scatter?.sources
+    if (sources === undefined) return
+    // Every place the statement names a table (its uses are listed once per name).
+    const named: TableRef[] = [...sources.nested, ...sources.correlated.map((c) => c.inner)]
+    const level = (l: DerivedSources | ScatterSources): void => {
+      named.push(...l.relations)
+      for (const d of l.derived) level(d)
+    }
+    level(sources)
+    const only = (ref: TableRef): number => (named.filter((r) => sameReference(r, ref)).length === 1 ? tables.sharded.findIndex((u) => sameReference(u.ref, ref)) : -1)
+    for (const c of sources.correlated) {
+      const outer = this.colocatedTie(c, sources, searchPath)
+      if (outer === undefined) continue
+      const [o, i] = [only(sources.relations[outer]!), only(c.inner)]
+      if (o >= 0 && i >= 0 && sets[o] !== 'all' && sets[i] === 'all') sets[i] = sets[o]!
+    }
   }
 
   /**
@@ -855,6 +885,8 @@ function pinnedSessionRefusal(route: Exclude<Route, { kind: 'error' }>, pinnedNa
     hint: PINNED_SESSION_HINT,
   }
 }
+
+type Correlated = ScatterSources['correlated'][number]
 
 /** Key types whose equal values are placed alike (integers of any width are encoded as int64). */
 function keyFamily(type: ShardedTable['keyType']): string {
