@@ -165,6 +165,10 @@ const CORPUS: Query[] = [
   Q('SELECT i.grp, count(*) FROM items i WHERE EXISTS (SELECT 1 FROM item_tags t WHERE i.id = t.item_id) GROUP BY i.grp ORDER BY i.grp NULLS FIRST', 'ordered'),
   Q('SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp WHERE i.id IN (SELECT item_id FROM item_tags) AND i.qty > 5 ORDER BY i.id', 'ordered'),
   Q('SELECT id, ARRAY(SELECT t.tag FROM item_tags t WHERE t.item_id = items.id ORDER BY t.tag) AS tags FROM items ORDER BY id LIMIT 15', 'ordered'),
+  // LATERAL subqueries tied the same way (Drizzle's relational queries), or computing per row.
+  Q(`SELECT "items"."id", "t"."data" AS "tags" FROM "items" "items" LEFT JOIN LATERAL (SELECT coalesce(json_agg(json_build_array("t"."item_id", "t"."tag") ORDER BY "t"."tag"), '[]'::json) AS "data" FROM "item_tags" "t" WHERE "t"."item_id" = "items"."id") "t" ON true ORDER BY "items"."id" LIMIT 25`, 'ordered'),
+  Q(`SELECT i.id, x.data FROM items i LEFT JOIN LATERAL (SELECT json_agg(json_build_array(t.tag) ORDER BY t.tag) AS data FROM (SELECT * FROM item_tags t WHERE t.item_id = i.id ORDER BY t.tag LIMIT $1) t) x ON true WHERE i.qty > 20 ORDER BY i.id`, 'ordered', { params: [2] }),
+  Q('SELECT i.id, x.n, y.label FROM items i CROSS JOIN LATERAL (SELECT count(*) AS n FROM item_tags t WHERE t.item_id = i.id) x LEFT JOIN LATERAL (SELECT c.label FROM categories c WHERE c.grp = i.grp LIMIT 1) y ON true ORDER BY x.n DESC, i.id LIMIT 20', 'ordered'),
   // DISTINCT ON: each shard's first row per key, the merge keeps the first of those (Django's distinct('field')).
   Q('SELECT DISTINCT ON (grp) grp, id, name FROM items ORDER BY grp, id DESC', 'ordered'),
   Q('SELECT DISTINCT ON (grp) id, price FROM items ORDER BY grp NULLS FIRST, price DESC NULLS LAST, id', 'ordered'),

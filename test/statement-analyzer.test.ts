@@ -488,6 +488,9 @@ t.test('subqueries tied to the FROM level on a column are told apart from other 
   t.same(django?.nested, [], 'and not among the other subqueries')
   t.same(sources('SELECT id FROM items WHERE id IN (SELECT customer_id FROM orders)')?.correlated, [{ inner: { name: 'orders' }, ties: [{ outer: { relation: 0, column: 'id' }, innerColumn: 'customer_id' }] }], 'IN of one column')
   t.same(sources('SELECT i.id, (SELECT count(*) FROM orders o WHERE i.id = o.customer_id AND o.total > 1) FROM items i')?.correlated?.length, 1, 'a scalar subquery in the select list, either side of =')
+  const drizzle = sources('select "items"."id", "items_orders"."data" from "items" "items" left join lateral (select json_agg(json_build_array("items_orders"."id")) as "data" from (select * from "orders" "items_orders" where "items_orders"."customer_id" = "items"."id" order by "items_orders"."total" limit $1) "items_orders") "items_orders" on true')
+  t.same(drizzle?.correlated, [{ inner: { name: 'orders', alias: 'items_orders' }, ties: [{ outer: { relation: 0, column: 'id' }, innerColumn: 'customer_id' }] }], 'a LATERAL subquery, through the subquery in FROM that wraps the table')
+  t.same(drizzle?.join, { join: 'left', left: { relation: 0 }, right: { function: 'a LATERAL subquery' } })
   for (const sql of [
     'SELECT id FROM items WHERE EXISTS (SELECT 1 FROM items WHERE items.id = items.id)',
     'SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = i.id OR o.total > 1)',
@@ -495,6 +498,8 @@ t.test('subqueries tied to the FROM level on a column are told apart from other 
     'SELECT i.id FROM items i WHERE i.id IN (SELECT customer_id FROM orders LIMIT 3)',
     'SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM orders o JOIN lines l ON l.order_id = o.id WHERE o.customer_id = i.id)',
     'SELECT i.id FROM items i WHERE i.id IN (SELECT o.customer_id FROM orders o UNION SELECT 1)',
+    'SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM (SELECT o.customer_id AS i FROM orders o) i WHERE i.customer_id = i.id)',
+    'SELECT i.id, x.n FROM items i, LATERAL (SELECT count(*) AS n FROM orders o WHERE o.total > i.id) x',
   ]) {
     const s = sources(sql)
     t.same(s?.correlated, [], `${sql}: not tied`)

@@ -1,10 +1,11 @@
-// Subqueries of a SELECT's own level (in its WHERE and select list) that read one table tied to a relation of the
-// SELECT's FROM on one column: `EXISTS (SELECT … FROM t WHERE t.k = outer.k …)`, `(SELECT count(*) FROM t WHERE
-// t.k = outer.k)`, `outer.k IN (SELECT t.k FROM t …)`. When both columns are the sharding keys of co-located
+// Subqueries of a SELECT's own level (in its WHERE, its select list, or LATERAL in its FROM) that read one table
+// tied to a relation of the SELECT's FROM on one column: `EXISTS (SELECT … FROM t WHERE t.k = outer.k …)`,
+// `(SELECT count(*) FROM t WHERE t.k = outer.k)`, `LEFT JOIN LATERAL (SELECT json_agg(…) FROM t WHERE t.k =
+// outer.k) x ON true`, `outer.k IN (SELECT t.k FROM t …)`. When both columns are the sharding keys of co-located
 // tables (the router decides, with the shard map), every row such a subquery reads for an outer row lives on
 // that row's shard, so each shard answers it exactly for its own rows: what Django's Exists(OuterRef('pk')),
-// Subquery annotations and `__in` querysets send.
-import type { A_Expr, BoolExpr, ColumnRef, Node, RangeVar, SelectStmt, SubLink } from 'libpg-query'
+// Subquery annotations and `__in` querysets, and Drizzle's relational queries send.
+import type { A_Expr, BoolExpr, ColumnRef, Node, RangeSubselect, RangeVar, SelectStmt, SubLink } from 'libpg-query'
 import type { RelationColumn, TableRef } from '../StatementPlan.js'
 import { asNode, stringList, walkAst } from './AstNode.js'
 import { tableRefOf } from './PinCollector.js'
@@ -18,7 +19,7 @@ export interface CorrelatedSubquery {
   ties: { outer: RelationColumn; innerColumn: string }[]
 }
 
-/** The subqueries of `s`'s WHERE and select list that read one table and are tied to its FROM level. */
+/** The subqueries of `s`'s WHERE, select list and LATERAL FROM items that read one table tied to its FROM level. */
 export function correlatedSubqueries(s: SelectStmt, from: FromSources): CorrelatedSubquery[] {
   const refnames = from.relations.map((r) => r.rv.alias?.aliasname ?? r.rv.relname ?? '')
   const found: CorrelatedSubquery[] = []
@@ -26,69 +27,94 @@ export function correlatedSubqueries(s: SelectStmt, from: FromSources): Correlat
   const visit = (root: unknown, conjunct: boolean) =>
     walkAst([root], (tag, body) => {
       if (tag !== 'SubLink') return true
-      const c = correlated(body as SubLink, refnames, conjunct)
+      const c = sublink(body as SubLink, refnames, conjunct)
       if (c !== undefined) found.push(c)
       return false
     })
   for (const part of conjuncts(s.whereClause)) visit(part, asNode(part, 'SubLink') !== undefined)
   visit(s.targetList, false)
+  for (const lateral of from.laterals) {
+    const c = tiedQuery(lateral, refnames)
+    if (c !== undefined) found.push(c)
+  }
   return found
 }
 
 /**
- * The subquery's table and ties, or undefined. `conjunct`: the subquery is a whole AND-part of the WHERE clause,
- * where `outer.k IN (SELECT t.k …)` filters as a join would (elsewhere its NULLs would count, or under NOT).
+ * A subquery in an expression. Tied as any subquery, or, as a whole AND-part of the WHERE clause (`conjunct`),
+ * `outer.k IN (SELECT t.k FROM t …)` without a tie: it filters as a join would (elsewhere its NULLs would count,
+ * or under NOT), when it combines no rows (an aggregate or LIMIT would pick from every shard's rows).
  */
-function correlated(link: SubLink, refnames: string[], conjunct: boolean): CorrelatedSubquery | undefined {
+function sublink(link: SubLink, refnames: string[], conjunct: boolean): CorrelatedSubquery | undefined {
   const sub = asNode(link.subselect, 'SelectStmt')
-  if (sub === undefined || (sub.op ?? 'SETOP_NONE') !== 'SETOP_NONE' || sub.withClause !== undefined) return undefined
-  const rv = onlyTable(sub)
-  if (rv === undefined) return undefined
-  const innerRef = rv.alias?.aliasname ?? rv.relname ?? ''
-  const innerColumn = (n: Node | undefined): string | undefined => {
-    const f = columnFields(n)
-    return f?.length === 1 || (f?.length === 2 && f[0] === innerRef) ? f[f.length - 1] : undefined
-  }
-  // Inside the subquery a qualified name is the outer relation's only when the subquery's table has another name.
-  const outerColumn = (n: Node | undefined): RelationColumn | undefined => {
-    const f = columnFields(n)
-    return f?.[0] === innerRef ? undefined : outerColumnOf(f, refnames)
-  }
+  if (sub === undefined) return undefined
+  const tied = tiedQuery(sub, refnames)
+  if (tied !== undefined) return tied
+  const op = stringList(link.operName)
+  const equal = op === null || op.length === 0 || (op.length === 1 && op[0] === '=')
+  if (!conjunct || link.subLinkType !== 'ANY_SUBLINK' || !equal || !combinesNoRows(sub)) return undefined
+  const read = tableRead(sub)
+  if (read === undefined || read.reader !== sub) return undefined
+  const target = sub.targetList?.length === 1 ? asNode(sub.targetList[0], 'ResTarget')?.val : undefined
+  const inner = innerColumnOf(columnFields(target), read.refname)
+  const testFields = columnFields(link.testexpr)
+  const outer = testFields?.length === 1 && refnames.length === 1 ? { relation: 0, column: testFields[0]! } : outerColumnOf(testFields, refnames, read.names)
+  return inner !== undefined && outer !== undefined ? { rv: read.rv, inner: tableRefOf(read.rv), ties: [{ outer, innerColumn: inner }] } : undefined
+}
+
+/**
+ * A query that reads one table, tied by `t.k = outer.k` among the AND-ed conditions of the query level that reads
+ * it (which subqueries in FROM may wrap: every row the whole query computes from then has the outer row's value).
+ */
+function tiedQuery(sub: SelectStmt, refnames: string[]): CorrelatedSubquery | undefined {
+  const read = tableRead(sub)
+  if (read === undefined) return undefined
   const ties: CorrelatedSubquery['ties'] = []
-  // `… WHERE t.k = outer.k AND …`: every row it reads has the outer row's value.
-  for (const part of conjuncts(sub.whereClause)) {
+  for (const part of conjuncts(read.reader.whereClause)) {
     const eq = equality(part)
     if (eq === undefined) continue
     for (const [a, b] of [eq, [eq[1], eq[0]] as const]) {
-      const inner = innerColumn(a)
-      const outer = outerColumn(b)
+      const inner = innerColumnOf(columnFields(a), read.refname)
+      const outer = outerColumnOf(columnFields(b), refnames, read.names)
       if (inner !== undefined && outer !== undefined) ties.push({ outer, innerColumn: inner })
     }
   }
-  // `outer.k IN (SELECT t.k FROM t …)`, uncorrelated: only the rows of t with the outer row's value match, as
-  // long as the subquery combines no rows (an aggregate or LIMIT would pick from every shard's rows).
-  const op = stringList(link.operName)
-  if (ties.length === 0 && conjunct && link.subLinkType === 'ANY_SUBLINK' && (op === null || op.length === 0 || (op.length === 1 && op[0] === '=')) && combinesNoRows(sub)) {
-    const target = sub.targetList?.length === 1 ? asNode(sub.targetList[0], 'ResTarget')?.val : undefined
-    const inner = innerColumn(target)
-    const testFields = columnFields(link.testexpr)
-    const outer = testFields?.length === 1 && refnames.length === 1 ? { relation: 0, column: testFields[0]! } : outerColumnOf(testFields, refnames)
-    if (inner !== undefined && outer !== undefined) ties.push({ outer, innerColumn: inner })
-  }
-  return ties.length > 0 ? { rv, inner: tableRefOf(rv), ties } : undefined
+  return ties.length > 0 ? { rv: read.rv, inner: tableRefOf(read.rv), ties } : undefined
 }
 
-/** The one table a subquery reads, named alone in its FROM; undefined when it reads none or several. */
-function onlyTable(sub: SelectStmt): RangeVar | undefined {
-  const from = sub.fromClause ?? []
-  const rv = from.length === 1 ? asNode(from[0], 'RangeVar') : undefined
-  if (rv === undefined) return undefined
+/**
+ * The one table a query reads, named alone in the FROM of the query itself or of plain subqueries in FROM that
+ * wrap it (`reader`), and every name the query defines (which hide the outer query's names inside it).
+ */
+function tableRead(sub: SelectStmt): { rv: RangeVar; refname: string; reader: SelectStmt; names: Set<string> } | undefined {
   let tables = 0
-  walkAst(sub, (tag) => {
-    if (tag === 'RangeVar' || tag === 'RangeSubselect' || tag === 'RangeFunction' || tag === 'JoinExpr') tables++
+  let other = false
+  const names = new Set<string>()
+  walkAst([{ SelectStmt: sub }], (tag, body) => {
+    if (tag === 'RangeVar') {
+      tables++
+      const rv = body as RangeVar
+      names.add(rv.alias?.aliasname ?? rv.relname ?? '')
+    } else if (tag === 'RangeSubselect') {
+      const alias = (body as RangeSubselect).alias?.aliasname
+      if (alias !== undefined) names.add(alias)
+    } else if (tag === 'RangeFunction' || tag === 'JoinExpr' || tag === 'CommonTableExpr') other = true
+    else if (tag === 'SelectStmt') {
+      const s = body as SelectStmt
+      if ((s.op ?? 'SETOP_NONE') !== 'SETOP_NONE') other = true
+    }
     return true
   })
-  return tables === 1 ? rv : undefined
+  if (tables !== 1 || other) return undefined
+  for (let level: SelectStmt | undefined = sub; level !== undefined; ) {
+    const from: Node[] = level.fromClause ?? []
+    if (from.length !== 1) return undefined
+    const rv = asNode(from[0], 'RangeVar')
+    if (rv !== undefined) return { rv, refname: rv.alias?.aliasname ?? rv.relname ?? '', reader: level, names }
+    const wrapped: RangeSubselect | undefined = asNode(from[0], 'RangeSubselect')
+    level = wrapped?.lateral === true ? undefined : asNode(wrapped?.subquery, 'SelectStmt')
+  }
+  return undefined
 }
 
 function combinesNoRows(sub: SelectStmt): boolean {
@@ -101,9 +127,14 @@ function combinesNoRows(sub: SelectStmt): boolean {
   return !calls
 }
 
-/** `rel.col` of a relation named once in the FROM level. */
-function outerColumnOf(fields: string[] | undefined, refnames: string[]): RelationColumn | undefined {
-  if (fields?.length !== 2) return undefined
+/** `t.col` of the table read (or `col`, which names the table's column when it has one: the key always). */
+function innerColumnOf(fields: string[] | undefined, refname: string): string | undefined {
+  return fields?.length === 1 || (fields?.length === 2 && fields[0] === refname) ? fields[fields.length - 1] : undefined
+}
+
+/** `rel.col` of a relation named once in the FROM level, and by no name the subquery itself defines. */
+function outerColumnOf(fields: string[] | undefined, refnames: string[], hidden: ReadonlySet<string>): RelationColumn | undefined {
+  if (fields?.length !== 2 || hidden.has(fields[0]!)) return undefined
   const relation = refnames.indexOf(fields[0]!)
   return relation < 0 || refnames.indexOf(fields[0]!, relation + 1) >= 0 ? undefined : { relation, column: fields[1]! }
 }

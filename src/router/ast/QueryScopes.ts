@@ -28,6 +28,8 @@ export interface FromSources {
   equalities: [RelationColumn, RelationColumn][]
   /** Its subqueries in FROM (not LATERAL), each with its own FROM level; a JoinTree `derived` leaf indexes them. */
   derived: { select: SelectStmt; from: FromSources }[]
+  /** Its LATERAL subqueries in FROM (each a JoinTree `function` leaf): what they read, CorrelatedSubqueries judges. */
+  laterals: SelectStmt[]
   /** A FROM item that is neither a table, a plain subquery nor a function (a CTE, XMLTABLE …), if any. */
   other?: string
 }
@@ -57,6 +59,8 @@ interface Relation {
   rv?: RangeVar
   /** Set for a subquery in FROM that is not LATERAL. */
   subquery?: SelectStmt
+  /** Set for a LATERAL subquery in FROM. */
+  lateral?: SelectStmt
   /** What the relation is when it is not a table. */
   other?: 'cte' | 'subquery' | { function: string } | 'other'
 }
@@ -234,8 +238,9 @@ class ScopeWalker {
       const fn = asNode(item, 'RangeFunction')
       const alias = subquery?.alias ?? fn?.alias
       const relation: Relation = { refname: alias?.aliasname ?? '', hasAlias: true, other: subquery !== undefined ? 'subquery' : fn !== undefined ? { function: rangeFunctionName(fn.functions) } : 'other' }
-      const select = subquery?.lateral !== true ? asNode(subquery?.subquery, 'SelectStmt') : undefined
-      if (select !== undefined) relation.subquery = select
+      const select = asNode(subquery?.subquery, 'SelectStmt')
+      if (select !== undefined && subquery?.lateral === true) relation.lateral = select
+      else if (select !== undefined) relation.subquery = select
       scope.relations.push(relation)
       return { relation: scope.relations.length - 1 }
     }
@@ -354,6 +359,7 @@ class Scope {
     const derivedIndex = new Map<number, number>()
     const relations: FromSources['relations'] = []
     const derived: FromSources['derived'] = []
+    const laterals: SelectStmt[] = []
     let other: string | undefined
     this.relations.forEach((r, i) => {
       const level = r.subquery !== undefined ? levelOf(r.subquery) : undefined
@@ -363,7 +369,8 @@ class Scope {
       } else if (level !== undefined) {
         derivedIndex.set(i, derived.length)
         derived.push({ select: r.subquery!, from: level })
-      } else if (r.other === 'cte') other ??= 'a WITH query (CTE)'
+      } else if (r.lateral !== undefined) laterals.push(r.lateral)
+      else if (r.other === 'cte') other ??= 'a WITH query (CTE)'
       else if (r.other === 'subquery') other ??= r.subquery === undefined ? 'a LATERAL subquery in FROM' : 'a set operation in a subquery in FROM'
       else if (typeof r.other !== 'object') other ??= 'a FROM item that is not a table'
     })
@@ -374,7 +381,7 @@ class Scope {
       const sub = derivedIndex.get(t.relation)
       if (sub !== undefined) return { derived: sub }
       const r = this.relations[t.relation]
-      return { function: typeof r?.other === 'object' ? r.other.function : 'a FROM item' }
+      return { function: typeof r?.other === 'object' ? r.other.function : r?.lateral !== undefined ? 'a LATERAL subquery' : 'a FROM item' }
     }
     const joined: JoinTree =
       items.length === 0 ? { function: 'no FROM' } : items.map(tree).reduce((left, right) => ({ join: 'inner', left, right }))
@@ -394,7 +401,7 @@ class Scope {
       const r = at(y)
       if (l !== undefined && r !== undefined) equalities.push([l, r])
     }
-    const from: FromSources = { relations, join: joined, equalities, derived }
+    const from: FromSources = { relations, join: joined, equalities, derived, laterals }
     if (other !== undefined) from.other = other
     return from
   }
