@@ -165,6 +165,7 @@ const CORPUS: Query[] = [
   Q('SELECT i.grp, count(*) FROM items i WHERE EXISTS (SELECT 1 FROM item_tags t WHERE i.id = t.item_id) GROUP BY i.grp ORDER BY i.grp NULLS FIRST', 'ordered'),
   Q('SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp WHERE i.id IN (SELECT item_id FROM item_tags) AND i.qty > 5 ORDER BY i.id', 'ordered'),
   Q('SELECT id, ARRAY(SELECT t.tag FROM item_tags t WHERE t.item_id = items.id ORDER BY t.tag) AS tags FROM items ORDER BY id LIMIT 15', 'ordered'),
+  Q('SELECT "items"."id" FROM "items" ORDER BY EXISTS(SELECT (1) AS "a" FROM "item_tags" U0 WHERE U0."item_id" = "items"."id" LIMIT 1) DESC, "items"."id" LIMIT 12', 'ordered'),
   // LATERAL subqueries tied the same way (Drizzle's relational queries), or computing per row.
   Q(`SELECT "items"."id", "t"."data" AS "tags" FROM "items" "items" LEFT JOIN LATERAL (SELECT coalesce(json_agg(json_build_array("t"."item_id", "t"."tag") ORDER BY "t"."tag"), '[]'::json) AS "data" FROM "item_tags" "t" WHERE "t"."item_id" = "items"."id") "t" ON true ORDER BY "items"."id" LIMIT 25`, 'ordered'),
   Q(`SELECT i.id, x.data FROM items i LEFT JOIN LATERAL (SELECT json_agg(json_build_array(t.tag) ORDER BY t.tag) AS data FROM (SELECT * FROM item_tags t WHERE t.item_id = i.id ORDER BY t.tag LIMIT $1) t) x ON true WHERE i.qty > 20 ORDER BY i.id`, 'ordered', { params: [2] }),

@@ -107,6 +107,27 @@ t.test('what a cursor across shards cannot do is refused, and ends with its tran
   await t.rejects(c.query('DECLARE o CURSOR FOR SELECT id FROM items ORDER BY id'), { code: '0A000', message: /unless it is declared WITHOUT HOLD in a transaction that may span shards/ }, 'outside a transaction it is refused, saying where it would work')
 })
 
+t.test('ROLLBACK TO a savepoint ends the cursors declared since, as on a server; those declared before stay', async (t) => {
+  const c = await client(t)
+  await c.query('BEGIN')
+  await c.query('DECLARE outer_c CURSOR FOR SELECT id FROM items ORDER BY id')
+  t.same(ids(await c.query('FETCH 2 FROM outer_c')), [1, 2])
+  await c.query('SAVEPOINT sp')
+  await c.query('DECLARE inner_c CURSOR FOR SELECT id FROM items ORDER BY id DESC')
+  t.same(ids(await c.query('FETCH 1 FROM inner_c')), [ROWS])
+  await c.query('SAVEPOINT sp2')
+  await c.query('ROLLBACK TO SAVEPOINT sp2')
+  t.same(ids(await c.query('FETCH 1 FROM inner_c')), [ROWS - 1], 'a rollback to a later savepoint keeps it')
+  await c.query('ROLLBACK TO SAVEPOINT sp')
+  await c.query('SAVEPOINT probe')
+  await t.rejects(c.query('FETCH 1 FROM inner_c'), { code: '34000' }, 'the cursor declared after the savepoint is gone')
+  await c.query('ROLLBACK TO SAVEPOINT probe')
+  await c.query('DECLARE inner_c CURSOR FOR SELECT id FROM items ORDER BY id DESC')
+  t.same(ids(await c.query('FETCH 1 FROM inner_c')), [ROWS], 'its name may be declared again')
+  t.same(ids(await c.query('FETCH 1 FROM outer_c')), [3], 'the cursor declared before the savepoint goes on')
+  await c.query('COMMIT')
+})
+
 t.test('an error on one shard while the cursor reads fails the statement and aborts the transaction', async (t) => {
   const c = await client(t)
   await c.query('BEGIN')

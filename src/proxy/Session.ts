@@ -159,7 +159,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     this.settings = new SessionSettings(startupParams)
     this.settingsUndo = new SettingsUndo(this.settings)
     this.lease = new ServerLease(this, services, identity, this.settings)
-    this.shardCursors = new ShardCursors(services)
+    this.shardCursors = new ShardCursors(services, () => this.tx.opening.savepointDepth)
     this.routing = new SessionRouting(services, identity, this.settings, this.lease, this.tx, this, this.shardCursors)
     this.spanning = new SpanningTransaction(services, identity, this.settings, this.settingsUndo, this.lease, this.tx, this.readYourWrites, (shard, role) =>
       this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed),
@@ -464,7 +464,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
       return this.send(conn, frame.raw)
     }
-    if (analyzed.plan && this.spanning.shape(analyzed.plan, sql)) return this.spanning.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
+    if (analyzed.plan && this.shapeTransaction(analyzed.plan, sql)) return this.spanning.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
     // Most statements find their server at once (the attached one, an idle one in the pool): no await then.
     const ready = this.connNow(route.shard, route.role)
     return ready ? send(ready) : this.connFor(route.shard, route.role).then(send)
@@ -677,7 +677,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (this.tx.implicit && stmt.plan?.kind === 'transaction')
       return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${stmt.plan.commandTag} inside a pipeline that runs on several shards outside a transaction is not supported`, { hint: 'Begin the transaction before the pipeline, or send a Sync first.' }))
     // postgres.js, pgjdbc and psycopg send their savepoints this way: they must reach every shard as in a Query.
-    if (stmt.plan && this.spanning.shape(stmt.plan, stmt.text)) await this.spanning.runAside(stmt.text)
+    if (stmt.plan && this.shapeTransaction(stmt.plan, stmt.text)) await this.spanning.runAside(stmt.text)
     let conn = this.group.conn
     if (conn && this.attached && this.attached.placement.shard !== route.shard) {
       // In a transaction that may go on to other shards, a pipeline may too: what ran so far ends there first.
@@ -1112,6 +1112,18 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const conn = await this.serverFor(shard, role)
     this.startPendingBegin(conn)
     return conn
+  }
+
+  /**
+   * A savepoint or SET LOCAL shapes the transaction for shards that join it later (SpanningTransaction.shape);
+   * a ROLLBACK TO also ends the cursors across shards declared since its savepoint. True when connections aside
+   * must run it too.
+   */
+  private shapeTransaction(plan: StatementPlan, sql: string): boolean {
+    const depth = plan.tx === 'rollback_to' ? this.tx.opening.depthOf(plan.savepoint) : 0
+    const aside = this.spanning.shape(plan, sql)
+    if (depth > 0) this.shardCursors.rolledBackTo(depth)
+    return aside
   }
 
   private get twoPhase(): boolean {

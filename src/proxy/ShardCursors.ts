@@ -22,6 +22,8 @@ interface OpenCursor {
   fetched: boolean
   /** Starts the read on the shards again, in text or binary format. */
   start(ctx: BatchedReadContext, binary: boolean): Promise<BatchedScatterRead | null>
+  /** Savepoints open when it was declared. */
+  depth: number
 }
 
 /** Rows a shard sends per fetch of a cursor across shards (and holds ahead of the merge). */
@@ -37,7 +39,11 @@ const CURSOR_BATCH_ROWS = 1000
 export class ShardCursors {
   private readonly open = new Map<string, OpenCursor>()
 
-  constructor(private readonly services: SessionServices) {}
+  /** `savepoints`: how many savepoints the transaction has open now. */
+  constructor(
+    private readonly services: SessionServices,
+    private readonly savepoints: () => number,
+  ) {}
 
   has(name: string): boolean {
     return this.open.has(name)
@@ -51,6 +57,14 @@ export class ShardCursors {
   /** The transaction ended (or CLOSE ALL): the shards' portals ended, or end with it. */
   clear(): void {
     this.open.clear()
+  }
+
+  /**
+   * ROLLBACK TO a savepoint, which is now the innermost of `depth` open ones: the cursors declared since it are
+   * gone, as on a server (the shards dropped their portals with the subtransaction).
+   */
+  rolledBackTo(depth: number): void {
+    for (const [name, cursor] of this.open) if (cursor.depth >= depth) this.open.delete(name)
   }
 
   /**
@@ -75,7 +89,7 @@ export class ShardCursors {
       }
       const read = await start(executor, route.binary)
       if (!read) return false
-      this.open.set(route.name, { read, binary: route.binary, fetched: false, start })
+      this.open.set(route.name, { read, binary: route.binary, fetched: false, start, depth: this.savepoints() })
       out.emit(commandComplete('DECLARE CURSOR'))
       return true
     }

@@ -20,7 +20,18 @@ export class TransactionOpening {
 
   /** A savepoint is open: an error may be rolled back to it, and the transaction go on. */
   get inSavepoint(): boolean {
-    return this.entries.some((e) => e.savepoint !== undefined)
+    return this.savepointDepth > 0
+  }
+
+  /** How many savepoints are open up to the innermost one named so, itself included; 0 when none is. */
+  depthOf(name: string | undefined): number {
+    const at = this.find(name)
+    return at < 0 ? 0 : this.entries.slice(0, at + 1).filter((e) => e.savepoint !== undefined).length
+  }
+
+  /** How many savepoints are open. */
+  get savepointDepth(): number {
+    return this.entries.filter((e) => e.savepoint !== undefined).length
   }
 
   /** A SET TRANSACTION, SET LOCAL, SAVEPOINT, RELEASE or ROLLBACK TO the transaction ran. */

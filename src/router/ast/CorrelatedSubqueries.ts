@@ -1,4 +1,4 @@
-// Subqueries of a SELECT's own level (in its WHERE, its select list, or LATERAL in its FROM) that read one table
+// Subqueries of a SELECT's own level (in its WHERE, select list, ORDER BY, or LATERAL in FROM) that read one table
 // tied to a relation of the SELECT's FROM on one column: `EXISTS (SELECT … FROM t WHERE t.k = outer.k …)`,
 // `(SELECT count(*) FROM t WHERE t.k = outer.k)`, `LEFT JOIN LATERAL (SELECT json_agg(…) FROM t WHERE t.k =
 // outer.k) x ON true`, `outer.k IN (SELECT t.k FROM t …)`. When both columns are the sharding keys of co-located
@@ -33,6 +33,8 @@ export function correlatedSubqueries(s: SelectStmt, from: FromSources): Correlat
     })
   for (const part of conjuncts(s.whereClause)) visit(part, asNode(part, 'SubLink') !== undefined)
   visit(s.targetList, false)
+  // ORDER BY an Exists or Subquery annotation (Django): each shard computes it for its own rows.
+  visit(s.sortClause, false)
   for (const lateral of from.laterals) {
     const c = tiedQuery(lateral, refnames)
     if (c !== undefined) found.push(c)
