@@ -680,7 +680,9 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
     sql('SELECT 1 FROM (SELECT code FROM countries) c LEFT JOIN (SELECT id, country FROM accounts) s ON s.country = c.code', {
       kind: 'error', message: /an outer join across shards that keeps rows of a subquery over no sharded table/,
     }),
-    sql('SELECT x FROM (SELECT a.id AS x FROM accounts a WHERE a.id IN (SELECT account_id FROM orders)) s', { kind: 'error', message: /a subquery over sharded table orders in a read across shards/ }),
+    sql('SELECT x FROM (SELECT a.id AS x FROM accounts a WHERE a.id IN (SELECT account_id FROM orders)) s', { kind: 'scatter' }),
+    sql('SELECT x FROM (SELECT a.id AS x FROM accounts a WHERE a.balance IN (SELECT total FROM orders)) s', { kind: 'error', message: /a subquery over sharded table orders in a read across shards/ }),
+    sql('SELECT n FROM (SELECT account_id, count(*) AS n FROM orders GROUP BY account_id) s ORDER BY n DESC LIMIT 3', { kind: 'scatter' }),
     sql('SELECT count(DISTINCT s.id) FROM (SELECT id FROM accounts) s', { kind: 'error', message: /count\(DISTINCT …\) of a column pgshard cannot tell the table of/ }),
   ], withCatalog)
 })

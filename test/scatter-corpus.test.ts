@@ -166,6 +166,14 @@ const CORPUS: Query[] = [
   Q('SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp WHERE i.id IN (SELECT item_id FROM item_tags) AND i.qty > 5 ORDER BY i.id', 'ordered'),
   Q('SELECT id, ARRAY(SELECT t.tag FROM item_tags t WHERE t.item_id = items.id ORDER BY t.tag) AS tags FROM items ORDER BY id LIMIT 15', 'ordered'),
   Q('SELECT "items"."id" FROM "items" ORDER BY EXISTS(SELECT (1) AS "a" FROM "item_tags" U0 WHERE U0."item_id" = "items"."id" LIMIT 1) DESC, "items"."id" LIMIT 12', 'ordered'),
+  // Subqueries in FROM with tied subqueries, or grouped (or made DISTINCT) by a sharding key: every group on one
+  // shard (Django's count() and aggregate() over annotated querysets, its Paginator).
+  Q('SELECT COUNT(*) FROM (SELECT "items"."id" AS Col1, EXISTS(SELECT (1) AS "a" FROM "item_tags" U0 WHERE U0."item_id" = "items"."id" LIMIT 1) AS "h" FROM "items") subquery', 'ordered'),
+  Q('SELECT COUNT(*) FROM (SELECT "items"."id" AS Col1, COUNT("item_tags"."tag") AS "n" FROM "items" LEFT OUTER JOIN "item_tags" ON ("items"."id" = "item_tags"."item_id") GROUP BY "items"."id" HAVING COUNT("item_tags"."tag") > 0) subquery', 'ordered'),
+  Q('SELECT sum(n), max(n), count(*) FROM (SELECT (SELECT count(*) FROM item_tags t WHERE t.item_id = i.id) AS n FROM items i WHERE i.qty > 10) s', 'ordered'),
+  Q('SELECT count(*) FROM (SELECT DISTINCT item_id FROM item_tags) s', 'ordered'),
+  Q(`SELECT s.item_id, s.tags FROM (SELECT item_id, string_agg(tag, ',' ORDER BY tag) AS tags FROM item_tags GROUP BY item_id) s ORDER BY s.item_id LIMIT 10`, 'ordered'),
+  Q('SELECT g, count(*) FROM (SELECT item_id, count(*) AS g FROM item_tags GROUP BY 1) s GROUP BY g ORDER BY g', 'ordered'),
   // LATERAL subqueries tied the same way (Drizzle's relational queries), or computing per row.
   Q(`SELECT "items"."id", "t"."data" AS "tags" FROM "items" "items" LEFT JOIN LATERAL (SELECT coalesce(json_agg(json_build_array("t"."item_id", "t"."tag") ORDER BY "t"."tag"), '[]'::json) AS "data" FROM "item_tags" "t" WHERE "t"."item_id" = "items"."id") "t" ON true ORDER BY "items"."id" LIMIT 25`, 'ordered'),
   Q(`SELECT i.id, x.data FROM items i LEFT JOIN LATERAL (SELECT json_agg(json_build_array(t.tag) ORDER BY t.tag) AS data FROM (SELECT * FROM item_tags t WHERE t.item_id = i.id ORDER BY t.tag LIMIT $1) t) x ON true WHERE i.qty > 20 ORDER BY i.id`, 'ordered', { params: [2] }),

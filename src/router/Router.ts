@@ -495,7 +495,6 @@ export class Router {
       }
     }
     this.checkLevel(sources, searchPath, false)
-    for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
     for (const { relation, column } of sources.distinctCounts) {
       const ref = sources.relations[relation]!
       const table = this.map.shardedTable(ref, searchPath)
@@ -591,14 +590,18 @@ export class Router {
         'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
       )
     }
-    if (sources.combines !== undefined) {
+    for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
+    // Grouped (or made DISTINCT) by a sharding key, every group's rows are on one shard: each shard computes
+    // its groups whole, with any aggregate.
+    const keyed = sources.groupKeys?.some((k) => sharded[k.relation]?.key === k.column) === true
+    if (sources.combines !== undefined && !keyed) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `${sources.combines} in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only`,
         'pin the key to one shard, or apply it in the outer query',
       )
     }
-    this.checkCalls(sources.calls)
+    if (!keyed) this.checkCalls(sources.calls)
     return spread
   }
 

@@ -10,6 +10,7 @@
 // Which tables the SELECT reads is recorded, not judged, here (ScatterSources): whether a join is co-located or a
 // subquery's table is a reference table depends on the shard map, which the Router holds.
 import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
+import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import type { FromSources } from './ast/QueryScopes.js'
 import type {
   AggregateKind, DerivedSources, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
@@ -76,10 +77,48 @@ function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources
 }
 
 function derivedSources(s: SelectStmt, from: FromSources): DerivedSources {
-  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], correlated: [], distinctCounts: [] }
+  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], correlated: tiedSubqueries(s, from), distinctCounts: [] }
   const combines = rowCombining(s)
-  if (combines !== undefined) sources.combines = combines
+  if (combines !== undefined) {
+    sources.combines = combines
+    const keys = combiningKeys(s, from)
+    if (keys !== undefined) sources.groupKeys = keys
+  }
   return sources
+}
+
+function tiedSubqueries(s: SelectStmt, from: FromSources): ScatterSources['correlated'] {
+  return correlatedSubqueries(s, from).map(({ inner, ties }) => ({ inner, ties }))
+}
+
+/**
+ * The columns by whose equal values a subquery in FROM combines rows, when only GROUP BY (with its aggregates and
+ * HAVING) or a plain DISTINCT combines them: the router lets it scatter when one is a sharding key (every row of
+ * a group is then on one shard). Undefined when something else combines rows, or no column can be told.
+ */
+function combiningKeys(s: SelectStmt, from: FromSources): RelationColumn[] | undefined {
+  if (s.limitCount !== undefined || s.limitOffset !== undefined || s.windowClause !== undefined || s.groupDistinct === true) return undefined
+  let window = false
+  walkAst(s.targetList, (tag, body) => {
+    if (tag === 'SubLink') return false
+    if (tag === 'FuncCall' && (body as FuncCall).over !== undefined) window = true
+    return !window
+  })
+  if (window) return undefined
+  const refnames = from.relations.map((r) => r.rv.alias?.aliasname ?? r.rv.relname ?? '')
+  const targets = (s.targetList ?? []).map((t) => asNode(t, 'ResTarget')?.val)
+  const column = (n: Node | undefined): RelationColumn | undefined => {
+    const position = asNode(n, 'A_Const')?.ival
+    if (position !== undefined) return column(targets[(position.ival ?? 0) - 1])
+    const fields = stringList(asNode(n, 'ColumnRef')?.fields)
+    if (fields?.length === 1 && refnames.length === 1) return { relation: 0, column: fields[0]! }
+    const relation = fields?.length === 2 ? refnames.indexOf(fields[0]!) : -1
+    return relation < 0 || refnames.indexOf(fields![0]!, relation + 1) >= 0 ? undefined : { relation, column: fields![1]! }
+  }
+  const items = s.groupClause !== undefined ? s.groupClause : s.distinctClause !== undefined && s.distinctClause.every((d) => Object.keys(d).length === 0) ? targets : undefined
+  if (items === undefined || items.some((g) => asNode(g, 'GroupingSet') !== undefined)) return undefined
+  const keys = items.flatMap((g) => column(g) ?? [])
+  return keys.length > 0 ? keys : undefined
 }
 
 /** The construct of a subquery in FROM that makes one of its rows depend on several rows it reads, if any. */
@@ -109,7 +148,7 @@ function indexesWhere<T>(items: T[], test: (item: T) => boolean): number[] {
 
 /**
  * Plans the scatter of the SELECT `s`, written at bytes [start, end) of `text`. `from` is its FROM level
- * (QueryScopes), `nested` the tables its subqueries read, `correlated` those of its subqueries tied to its FROM level.
+ * (QueryScopes), `nested` the tables its subqueries read but for those tied to a FROM level (CorrelatedSubqueries).
  */
 export function planScatter(
   s: SelectStmt,
@@ -118,10 +157,9 @@ export function planScatter(
   end: number,
   from: FromSources | undefined,
   nested: TableRef[],
-  correlated: ScatterSources['correlated'],
 ): ScatterResult {
   try {
-    return { scatter: new ScatterBuilder(s, text, start, end).build(from, nested, correlated) }
+    return { scatter: new ScatterBuilder(s, text, start, end).build(from, nested) }
   } catch (err) {
     if (err instanceof Unmergeable) return { unmergeable: err.message }
     throw err
@@ -156,7 +194,7 @@ class ScatterBuilder {
     this.stars = this.targets.flatMap((t, i) => (isStar(t.val) ? [i] : []))
   }
 
-  build(from: FromSources | undefined, nested: TableRef[], correlated: ScatterSources['correlated']): ScatterPlan {
+  build(from: FromSources | undefined, nested: TableRef[]): ScatterPlan {
     this.refuseShape(from)
     this.from = from!
     const layout = layoutSelect(this.text.bytes, this.start, this.end)
@@ -217,7 +255,7 @@ class ScatterBuilder {
       sources: {
         ...levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause]),
         nested,
-        correlated,
+        correlated: tiedSubqueries(this.s, from!),
         distinctCounts: this.distinctCounts,
       },
     }

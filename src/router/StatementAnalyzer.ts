@@ -268,16 +268,16 @@ function addScatter(
   rangeVars: RangeVar[],
 ): void {
   if (!single) return
+  // The tables each level reads itself, and those its tied subqueries read (the planner describes both).
   const own = new Set<RangeVar>()
-  const addLevel = (level: FromSources): void => {
+  const addLevel = (level: FromSources, select: SelectStmt): void => {
     for (const r of level.relations) own.add(r.rv)
-    for (const d of level.derived) addLevel(d.from)
+    for (const c of correlatedSubqueries(select, level)) own.add(c.rv)
+    for (const d of level.derived) addLevel(d.from, d.select)
   }
-  if (from !== undefined) addLevel(from)
-  const correlated = from !== undefined ? correlatedSubqueries(s, from) : []
-  for (const c of correlated) own.add(c.rv)
+  if (from !== undefined) addLevel(from, s)
   const nested = rangeVars.filter((rv) => !own.has(rv)).map(tableRefOf)
-  const result = planScatter(s, text, start, end, from, nested, correlated.map(({ inner, ties }) => ({ inner, ties })))
+  const result = planScatter(s, text, start, end, from, nested)
   if ('scatter' in result) plan.scatter = result.scatter
   else plan.unmergeable = result.unmergeable
 }

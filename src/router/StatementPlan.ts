@@ -151,6 +151,8 @@ export interface ScatterSources {
 export interface DerivedSources extends ScatterSources {
   /** The construct that combines rows (GROUP BY, an aggregate, DISTINCT, LIMIT, a window function), if any. */
   combines?: string
+  /** When only GROUP BY or DISTINCT combines its rows: the columns that group them (the router looks for a key). */
+  groupKeys?: RelationColumn[]
 }
 
 /** How to send a read to every shard and merge the answers into one result. */
