@@ -165,6 +165,8 @@ const CORPUS: Query[] = [
   Q('SELECT i.grp, count(*) FROM items i WHERE EXISTS (SELECT 1 FROM item_tags t WHERE i.id = t.item_id) GROUP BY i.grp ORDER BY i.grp NULLS FIRST', 'ordered'),
   Q('SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp WHERE i.id IN (SELECT item_id FROM item_tags) AND i.qty > 5 ORDER BY i.id', 'ordered'),
   Q('SELECT id, ARRAY(SELECT t.tag FROM item_tags t WHERE t.item_id = items.id ORDER BY t.tag) AS tags FROM items ORDER BY id LIMIT 15', 'ordered'),
+  Q(`SELECT t.item_id, t.tag FROM item_tags t WHERE EXISTS (SELECT 1 FROM items U0 INNER JOIN categories U1 ON U1.grp = U0.grp WHERE U1.label LIKE 'c%' AND U0.id = t.item_id) ORDER BY t.item_id, t.tag`, 'ordered'),
+  Q(`SELECT t.item_id FROM item_tags t WHERE t.item_id IN (SELECT U0.id FROM items U0 WHERE U0.flag) AND EXISTS (SELECT 1 FROM items U0 INNER JOIN categories U1 ON U1.grp = U0.grp WHERE U0.id = t.item_id) ORDER BY 1`, 'ordered'),
   Q('SELECT "items"."id" FROM "items" ORDER BY EXISTS(SELECT (1) AS "a" FROM "item_tags" U0 WHERE U0."item_id" = "items"."id" LIMIT 1) DESC, "items"."id" LIMIT 12', 'ordered'),
   // Subqueries in FROM with tied subqueries, or grouped (or made DISTINCT) by a sharding key: every group on one
   // shard (Django's count() and aggregate() over annotated querysets, its Paginator).

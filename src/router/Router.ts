@@ -511,29 +511,41 @@ export class Router {
   /**
    * A subquery over a sharded table tied to a relation of the FROM level: exact on each shard only when a tie
    * joins the two tables' sharding keys (co-located: of one key type), so that every row it reads for an outer
-   * row is on that row's shard. A reference table's subquery reads the same rows everywhere.
+   * row is on that row's shard; tables it joins with that one must be reference tables (every shard has their
+   * rows). A subquery over reference tables only reads the same rows everywhere.
    */
   private checkCorrelated(c: Correlated, sources: ScatterSources, searchPath: string[]): void {
-    const inner = this.map.shardedTable(c.inner, searchPath)
-    if (inner === undefined || this.colocatedTie(c, sources, searchPath) !== undefined) return
-    const tie = c.ties[0]!
+    const sharded = c.tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
+    if (sharded.length === 0 || this.colocatedTie(c, sources, searchPath) !== undefined) return
+    const refused = (detail: string) =>
+      new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `a subquery over sharded table ${detail}: each shard would see only its own rows of it`,
+        'tie the subquery on the sharding keys (its table\u2019s key = the outer table\u2019s key), join only reference tables with it, pin the key to one shard, or join the table on its sharding key instead',
+      )
+    if (sharded.length > 1) throw refused(`${list(sharded.map((i) => label(c.tables[i]!)))} in a read across shards, which joins several sharded tables`)
+    const inner = c.tables[sharded[0]!]!
+    const table = this.map.shardedTable(inner, searchPath)!
+    const tie = c.ties.find((t) => t.table === sharded[0])
+    if (tie === undefined) throw refused(`${label(inner)} in a read across shards, tied to the outer query by a reference table only`)
     const outer = this.map.shardedTable(sources.relations[tie.outer.relation]!, searchPath)
-    const why = outer?.key === tie.outer.column && inner.key === tie.innerColumn ? `sharding keys of different types (${outer.keyType}, ${inner.keyType}), not placed alike` : 'which are not both sharding keys'
-    throw new Refusal(
-      FEATURE_NOT_SUPPORTED,
-      `a subquery over sharded table ${label(c.inner)} in a read across shards, tied to ${label(sources.relations[tie.outer.relation]!)}.${tie.outer.column} by ${label(c.inner)}.${tie.innerColumn}, ${why}: each shard would see only its own rows of ${label(c.inner)}`,
-      `tie the subquery on the sharding keys (${label(c.inner)}.${inner.key} = the outer table's key), pin the key to one shard, or join ${label(c.inner)} on its sharding key instead`,
-    )
+    const why = outer?.key === tie.outer.column && table.key === tie.innerColumn ? `sharding keys of different types (${outer.keyType}, ${table.keyType}), not placed alike` : 'which are not both sharding keys'
+    throw refused(`${label(inner)} in a read across shards, tied to ${label(sources.relations[tie.outer.relation]!)}.${tie.outer.column} by ${label(inner)}.${tie.innerColumn}, ${why}`)
   }
 
-  /** The outer relation a subquery over a sharded table is tied to on co-located sharding keys, if any. */
-  private colocatedTie(c: Correlated, sources: ScatterSources, searchPath: string[]): number | undefined {
-    const inner = this.map.shardedTable(c.inner, searchPath)
-    if (inner === undefined) return undefined
-    return c.ties.find(({ outer, innerColumn }) => {
+  /**
+   * The outer relation a subquery is tied to on co-located sharding keys, when it reads one sharded table (and
+   * reference tables); its index in `tables` too.
+   */
+  private colocatedTie(c: Correlated, sources: ScatterSources, searchPath: string[]): { outer: number; table: number } | undefined {
+    const sharded = c.tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
+    if (sharded.length !== 1) return undefined
+    const inner = this.map.shardedTable(c.tables[sharded[0]!]!, searchPath)!
+    const tie = c.ties.find(({ outer, table: i, innerColumn }) => {
       const table = this.map.shardedTable(sources.relations[outer.relation]!, searchPath)
-      return table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
-    })?.outer.relation
+      return i === sharded[0] && table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
+    })
+    return tie === undefined ? undefined : { outer: tie.outer.relation, table: tie.table }
   }
 
   /**
@@ -545,17 +557,17 @@ export class Router {
     const sources = plan.scatter?.sources
     if (sources === undefined) return
     // Every place the statement names a table (its uses are listed once per name).
-    const named: TableRef[] = [...sources.nested, ...sources.correlated.map((c) => c.inner)]
+    const named: TableRef[] = [...sources.nested]
     const level = (l: DerivedSources | ScatterSources): void => {
-      named.push(...l.relations)
+      named.push(...l.relations, ...l.correlated.flatMap((c) => c.tables))
       for (const d of l.derived) level(d)
     }
     level(sources)
     const only = (ref: TableRef): number => (named.filter((r) => sameReference(r, ref)).length === 1 ? tables.sharded.findIndex((u) => sameReference(u.ref, ref)) : -1)
     for (const c of sources.correlated) {
-      const outer = this.colocatedTie(c, sources, searchPath)
-      if (outer === undefined) continue
-      const [o, i] = [only(sources.relations[outer]!), only(c.inner)]
+      const tie = this.colocatedTie(c, sources, searchPath)
+      if (tie === undefined) continue
+      const [o, i] = [only(sources.relations[tie.outer]!), only(c.tables[tie.table]!)]
       if (o >= 0 && i >= 0 && sets[o] !== 'all' && sets[i] === 'all') sets[i] = sets[o]!
     }
   }

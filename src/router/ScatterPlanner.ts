@@ -88,7 +88,7 @@ function derivedSources(s: SelectStmt, from: FromSources): DerivedSources {
 }
 
 function tiedSubqueries(s: SelectStmt, from: FromSources): ScatterSources['correlated'] {
-  return correlatedSubqueries(s, from).map(({ inner, ties }) => ({ inner, ties }))
+  return correlatedSubqueries(s, from).map(({ tables, ties }) => ({ tables, ties }))
 }
 
 /**

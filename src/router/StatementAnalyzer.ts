@@ -272,7 +272,7 @@ function addScatter(
   const own = new Set<RangeVar>()
   const addLevel = (level: FromSources, select: SelectStmt): void => {
     for (const r of level.relations) own.add(r.rv)
-    for (const c of correlatedSubqueries(select, level)) own.add(c.rv)
+    for (const c of correlatedSubqueries(select, level)) for (const rv of c.rvs) own.add(rv)
     for (const d of level.derived) addLevel(d.from, d.select)
   }
   if (from !== undefined) addLevel(from, s)

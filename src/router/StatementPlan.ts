@@ -134,7 +134,7 @@ export interface ScatterSources {
    * Subqueries (in WHERE, the select list) tied to a relation of the FROM level by column equalities: exact on
    * each shard when a tie joins co-located sharding keys (CorrelatedSubqueries).
    */
-  correlated: { inner: TableRef; ties: { outer: RelationColumn; innerColumn: string }[] }[]
+  correlated: { tables: TableRef[]; ties: { outer: RelationColumn; table: number; innerColumn: string }[] }[]
   /** Functions called where the proxy merges (select list, HAVING, ORDER BY) other than the aggregates it merges. */
   calls: string[]
   /** Columns counted with count(DISTINCT col): the shards' counts add up only when col is a sharding key. */

@@ -11,12 +11,15 @@ import { asNode, stringList, walkAst } from './AstNode.js'
 import { tableRefOf } from './PinCollector.js'
 import type { FromSources } from './QueryScopes.js'
 
-/** A subquery tied to the statement's FROM level: the table it reads, and the column pairs that tie them. */
+/**
+ * A subquery tied to the statement's FROM level: the tables it reads (one, or several joined: the router lets
+ * only one be sharded, the others reference tables), and the column pairs that tie them.
+ */
 export interface CorrelatedSubquery {
-  rv: RangeVar
-  inner: TableRef
-  /** Equal column pairs: a relation of the FROM level (index) and the inner table's column. */
-  ties: { outer: RelationColumn; innerColumn: string }[]
+  rvs: RangeVar[]
+  tables: TableRef[]
+  /** Equal column pairs: a relation of the FROM level (index) and a column of one of `tables` (index). */
+  ties: { outer: RelationColumn; table: number; innerColumn: string }[]
 }
 
 /** The subqueries of `s`'s WHERE, select list and LATERAL FROM items that read one table tied to its FROM level. */
@@ -56,12 +59,12 @@ function sublink(link: SubLink, refnames: string[], conjunct: boolean): Correlat
   const equal = op === null || op.length === 0 || (op.length === 1 && op[0] === '=')
   if (!conjunct || link.subLinkType !== 'ANY_SUBLINK' || !equal || !combinesNoRows(sub)) return undefined
   const read = tableRead(sub)
-  if (read === undefined || read.reader !== sub) return undefined
+  if (read === undefined || read.reader !== sub || read.rvs.length !== 1) return undefined
   const target = sub.targetList?.length === 1 ? asNode(sub.targetList[0], 'ResTarget')?.val : undefined
-  const inner = innerColumnOf(columnFields(target), read.refname)
+  const inner = innerColumnOf(columnFields(target), read.refnames)
   const testFields = columnFields(link.testexpr)
   const outer = testFields?.length === 1 && refnames.length === 1 ? { relation: 0, column: testFields[0]! } : outerColumnOf(testFields, refnames, read.names)
-  return inner !== undefined && outer !== undefined ? { rv: read.rv, inner: tableRefOf(read.rv), ties: [{ outer, innerColumn: inner }] } : undefined
+  return inner !== undefined && outer !== undefined ? { rvs: read.rvs, tables: read.rvs.map(tableRefOf), ties: [{ outer, ...inner }] } : undefined
 }
 
 /**
@@ -76,19 +79,20 @@ function tiedQuery(sub: SelectStmt, refnames: string[]): CorrelatedSubquery | un
     const eq = equality(part)
     if (eq === undefined) continue
     for (const [a, b] of [eq, [eq[1], eq[0]] as const]) {
-      const inner = innerColumnOf(columnFields(a), read.refname)
+      const inner = innerColumnOf(columnFields(a), read.refnames)
       const outer = outerColumnOf(columnFields(b), refnames, read.names)
-      if (inner !== undefined && outer !== undefined) ties.push({ outer, innerColumn: inner })
+      if (inner !== undefined && outer !== undefined) ties.push({ outer, ...inner })
     }
   }
-  return ties.length > 0 ? { rv: read.rv, inner: tableRefOf(read.rv), ties } : undefined
+  return ties.length > 0 ? { rvs: read.rvs, tables: read.rvs.map(tableRefOf), ties } : undefined
 }
 
 /**
- * The one table a query reads, named alone in the FROM of the query itself or of plain subqueries in FROM that
- * wrap it (`reader`), and every name the query defines (which hide the outer query's names inside it).
+ * The tables a query reads, all in the FROM of one query level (`reader`: the query itself, or a plain subquery in
+ * FROM that it wraps, alone), named or joined there, and every name the query defines (which hide the outer
+ * query's names inside it).
  */
-function tableRead(sub: SelectStmt): { rv: RangeVar; refname: string; reader: SelectStmt; names: Set<string> } | undefined {
+function tableRead(sub: SelectStmt): { rvs: RangeVar[]; refnames: string[]; reader: SelectStmt; names: Set<string> } | undefined {
   let tables = 0
   let other = false
   const names = new Set<string>()
@@ -100,23 +104,39 @@ function tableRead(sub: SelectStmt): { rv: RangeVar; refname: string; reader: Se
     } else if (tag === 'RangeSubselect') {
       const alias = (body as RangeSubselect).alias?.aliasname
       if (alias !== undefined) names.add(alias)
-    } else if (tag === 'RangeFunction' || tag === 'JoinExpr' || tag === 'CommonTableExpr') other = true
+    } else if (tag === 'RangeFunction' || tag === 'CommonTableExpr') other = true
     else if (tag === 'SelectStmt') {
       const s = body as SelectStmt
       if ((s.op ?? 'SETOP_NONE') !== 'SETOP_NONE') other = true
     }
     return true
   })
-  if (tables !== 1 || other) return undefined
+  if (tables === 0 || other) return undefined
   for (let level: SelectStmt | undefined = sub; level !== undefined; ) {
     const from: Node[] = level.fromClause ?? []
-    if (from.length !== 1) return undefined
-    const rv = asNode(from[0], 'RangeVar')
-    if (rv !== undefined) return { rv, refname: rv.alias?.aliasname ?? rv.relname ?? '', reader: level, names }
-    const wrapped: RangeSubselect | undefined = asNode(from[0], 'RangeSubselect')
-    level = wrapped?.lateral === true ? undefined : asNode(wrapped?.subquery, 'SelectStmt')
+    const wrapped: RangeSubselect | undefined = from.length === 1 ? asNode(from[0], 'RangeSubselect') : undefined
+    if (wrapped === undefined) {
+      const rvs = joinedTables(from)
+      if (rvs === undefined || rvs.length !== tables) return undefined
+      return { rvs, refnames: rvs.map((rv) => rv.alias?.aliasname ?? rv.relname ?? ''), reader: level, names }
+    }
+    level = wrapped.lateral === true ? undefined : asNode(wrapped.subquery, 'SelectStmt')
   }
   return undefined
+}
+
+/** The tables of FROM items that are tables or joins of tables; undefined for anything else. */
+function joinedTables(items: (Node | undefined)[]): RangeVar[] | undefined {
+  const out: RangeVar[] = []
+  for (const item of items) {
+    const rv = asNode(item, 'RangeVar')
+    const join = asNode(item, 'JoinExpr')
+    const sides = join === undefined ? undefined : joinedTables([join.larg, join.rarg])
+    if (rv !== undefined) out.push(rv)
+    else if (sides !== undefined) out.push(...sides)
+    else return undefined
+  }
+  return out
 }
 
 function combinesNoRows(sub: SelectStmt): boolean {
@@ -129,9 +149,14 @@ function combinesNoRows(sub: SelectStmt): boolean {
   return !calls
 }
 
-/** `t.col` of the table read (or `col`, which names the table's column when it has one: the key always). */
-function innerColumnOf(fields: string[] | undefined, refname: string): string | undefined {
-  return fields?.length === 1 || (fields?.length === 2 && fields[0] === refname) ? fields[fields.length - 1] : undefined
+/**
+ * `t.col` of a table read (or `col` when it reads one table: the table's column when it has one, the key always),
+ * as that table's index and the column.
+ */
+function innerColumnOf(fields: string[] | undefined, refnames: string[]): { table: number; innerColumn: string } | undefined {
+  if (fields?.length === 1 && refnames.length === 1) return { table: 0, innerColumn: fields[0]! }
+  const table = fields?.length === 2 ? refnames.indexOf(fields[0]!) : -1
+  return table < 0 || refnames.indexOf(fields![0]!, table + 1) >= 0 ? undefined : { table, innerColumn: fields![1]! }
 }
 
 /** `rel.col` of a relation named once in the FROM level, and by no name the subquery itself defines. */
