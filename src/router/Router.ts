@@ -514,7 +514,7 @@ export class Router {
    * row is on that row's shard; tables it joins with that one must be reference tables (every shard has their
    * rows). A subquery over reference tables only reads the same rows everywhere.
    */
-  private checkCorrelated(c: Correlated, sources: ScatterSources, searchPath: string[]): void {
+  private checkCorrelated(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): void {
     const sharded = c.tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
     if (sharded.length === 0 || this.colocatedTie(c, sources, searchPath) !== undefined) return
     const refused = (detail: string) =>
@@ -537,7 +537,7 @@ export class Router {
    * The outer relation a subquery is tied to on co-located sharding keys, when it reads one sharded table (and
    * reference tables); its index in `tables` too.
    */
-  private colocatedTie(c: Correlated, sources: ScatterSources, searchPath: string[]): { outer: number; table: number } | undefined {
+  private colocatedTie(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): { outer: number; table: number } | undefined {
     const sharded = c.tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
     if (sharded.length !== 1) return undefined
     const inner = this.map.shardedTable(c.tables[sharded[0]!]!, searchPath)!
@@ -554,15 +554,15 @@ export class Router {
    * of the two names one occurrence of its table, so that no other subquery's rows are taken for its.
    */
   private pinThroughTies(plan: StatementPlan, tables: Placement, sets: ShardSet[], searchPath: string[]): void {
-    const sources = plan.scatter?.sources
+    const sources = plan.scatter?.sources ?? plan.writeTies
     if (sources === undefined) return
     // Every place the statement names a table (its uses are listed once per name).
-    const named: TableRef[] = [...sources.nested]
+    const named: TableRef[] = plan.writeTies?.named ?? [...plan.scatter!.sources.nested]
     const level = (l: DerivedSources | ScatterSources): void => {
       named.push(...l.relations, ...l.correlated.flatMap((c) => c.tables))
       for (const d of l.derived) level(d)
     }
-    level(sources)
+    if (plan.scatter) level(plan.scatter.sources)
     const only = (ref: TableRef): number => (named.filter((r) => sameReference(r, ref)).length === 1 ? tables.sharded.findIndex((u) => sameReference(u.ref, ref)) : -1)
     for (const c of sources.correlated) {
       const tie = this.colocatedTie(c, sources, searchPath)

@@ -5,7 +5,7 @@ import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef
 import { assignmentsOf } from './ast/Assignments.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
-import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
+import { correlatedSubqueries, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { analyzeScopes, type FromSources } from './ast/QueryScopes.js'
 import { parseHints } from './HintParser.js'
 import { insertRows } from './InsertRowsAnalyzer.js'
@@ -180,6 +180,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     const insert = asNode(stmt, 'InsertStmt')
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows
+    addWriteTies(plan, stmt, facts.rangeVars)
     return plan
   }
   const tx = asNode(stmt, 'TransactionStmt')
@@ -280,6 +281,21 @@ function addScatter(
   const result = planScatter(s, text, start, end, from, nested)
   if ('scatter' in result) plan.scatter = result.scatter
   else plan.unmergeable = result.unmergeable
+}
+
+/**
+ * An UPDATE's or DELETE's subqueries tied to its target table (`UPDATE customers SET name = (SELECT … FROM orders
+ * U0 WHERE U0.customer_id = customers.id …) WHERE customers.id = 4`), for the router to carry the target's pin to
+ * them; `named`: every table the statement names.
+ */
+function addWriteTies(plan: StatementPlan, stmt: Node, rangeVars: RangeVar[]): void {
+  const update = asNode(stmt, 'UpdateStmt')
+  const write = update ?? asNode(stmt, 'DeleteStmt')
+  const rv = write?.relation
+  if (rv === undefined) return
+  const tied = tiedSubqueries({ where: write!.whereClause, expressions: [update?.targetList], laterals: [] }, [rv.alias?.aliasname ?? rv.relname ?? ''])
+  if (tied.length === 0) return
+  plan.writeTies = { relations: [tableRefOf(rv)], correlated: tied.map(({ tables, ties }) => ({ tables, ties })), named: rangeVars.map(tableRefOf) }
 }
 
 /** Where the query of `PREPARE name [(types)] AS query` starts, or -1. */

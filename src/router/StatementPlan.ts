@@ -251,6 +251,8 @@ export interface StatementPlan {
   savepoint?: string
   /** DECLARE, FETCH/MOVE and CLOSE: the SQL cursor's name as the server compares it (null: CLOSE ALL). */
   cursor?: CursorUse
+  /** UPDATE/DELETE: subqueries tied to the target table (`relations`), and every table the statement names. */
+  writeTies?: { relations: TableRef[]; correlated: ScatterSources['correlated']; named: TableRef[] }
   /** The CommandComplete tag the statement produces when it succeeds, for answers the proxy makes itself. */
   commandTag: string
   /** Every relation the statement reads or writes (CTE names excluded). */

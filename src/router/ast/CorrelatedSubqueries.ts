@@ -22,9 +22,18 @@ export interface CorrelatedSubquery {
   ties: { outer: RelationColumn; table: number; innerColumn: string }[]
 }
 
-/** The subqueries of `s`'s WHERE, select list and LATERAL FROM items that read one table tied to its FROM level. */
+/** The subqueries of `s`'s WHERE, select list, ORDER BY and LATERAL FROM items tied to its FROM level. */
 export function correlatedSubqueries(s: SelectStmt, from: FromSources): CorrelatedSubquery[] {
   const refnames = from.relations.map((r) => r.rv.alias?.aliasname ?? r.rv.relname ?? '')
+  // ORDER BY an Exists or Subquery annotation (Django): each shard computes it for its own rows.
+  return tiedSubqueries({ where: s.whereClause, expressions: [s.targetList, s.sortClause], laterals: from.laterals }, refnames)
+}
+
+/**
+ * The subqueries of one query level tied to its relations (named `refnames`): in its WHERE, in other expressions
+ * (a select list, ORDER BY, an UPDATE's SET), and LATERAL in its FROM.
+ */
+export function tiedSubqueries(level: { where: Node | undefined; expressions: unknown[]; laterals: SelectStmt[] }, refnames: string[]): CorrelatedSubquery[] {
   const found: CorrelatedSubquery[] = []
   // `conjunct`: `root` is itself a subquery that is an AND-part of the WHERE clause.
   const visit = (root: unknown, conjunct: boolean) =>
@@ -34,11 +43,9 @@ export function correlatedSubqueries(s: SelectStmt, from: FromSources): Correlat
       if (c !== undefined) found.push(c)
       return false
     })
-  for (const part of conjuncts(s.whereClause)) visit(part, asNode(part, 'SubLink') !== undefined)
-  visit(s.targetList, false)
-  // ORDER BY an Exists or Subquery annotation (Django): each shard computes it for its own rows.
-  visit(s.sortClause, false)
-  for (const lateral of from.laterals) {
+  for (const part of conjuncts(level.where)) visit(part, asNode(part, 'SubLink') !== undefined)
+  for (const e of level.expressions) visit(e, false)
+  for (const lateral of level.laterals) {
     const c = tiedQuery(lateral, refnames)
     if (c !== undefined) found.push(c)
   }
