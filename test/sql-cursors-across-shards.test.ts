@@ -137,6 +137,21 @@ t.test('an error on one shard while the cursor reads fails the statement and abo
   t.same((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, ROWS, 'the client goes on')
 })
 
+t.test('a statement across shards that fails in pgshard fails the transaction on its servers too: COMMIT rolls back', async (t) => {
+  // Shard 1's column of another type: the shards describe a read differently, which the merge refuses.
+  const [, s1] = fx.topo.shards
+  await fx.topo.query(s1!.primary, 'ALTER TABLE items ALTER COLUMN label TYPE varchar(40)', 'app')
+  t.teardown(() => fx.topo.query(s1!.primary, 'ALTER TABLE items ALTER COLUMN label TYPE text', 'app'))
+  const c = await client(t)
+  await c.query('BEGIN')
+  await c.query(`UPDATE items SET label = 'lost' WHERE id = ${k0}`)
+  await t.rejects(c.query('SELECT id, label FROM items ORDER BY id'), { code: '0A000', message: /describe the result differently/ }, 'refused by the merge')
+  await t.rejects(c.query('SELECT 1'), { code: '25P02' }, 'the transaction is aborted, as after a server’s error')
+  const end = await c.query('COMMIT')
+  t.equal(end.command, 'ROLLBACK', 'COMMIT of the aborted transaction rolls back')
+  t.equal((await c.query(`SELECT label FROM items WHERE id = ${k0}`)).rows[0].label, `item ${k0}`, 'the update is not committed')
+})
+
 t.test('a client that leaves with a cursor open: its connections come back clean', async (t) => {
   const c = new pg.Client(fx.pgOptions)
   await c.connect()

@@ -64,6 +64,8 @@ import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 
+/** An error of the proxy's own the client never sees (failTransaction). */
+const NOTHING = Buffer.alloc(0)
 /** Turns a pipeline's implicit transaction into a regular one (beginImplicitTransaction). */
 const IMPLICIT_BEGIN = encodeUnnamedRun('BEGIN')
 
@@ -1010,7 +1012,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     const shards = this.services.config().shards.map((_, i) => i)
-    try {
+    const onShards = async (): Promise<'done' | 'failed' | 'copy'> => {
       if (plan.kind === 'copy_from' && (route.kind === 'broadcast' || route.kind === 'copy_split')) {
         if (plan.multiStatement || stmt.bind)
           throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY FROM STDIN on several shards must come as a simple query of its own (${route.reason})`)
@@ -1037,14 +1039,36 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       if (route.kind === 'copy_split') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `only COPY FROM STDIN splits its rows (${route.reason})`)
       const parts = route.parts.map((p) => ({ shard: p.shard, stmt: splitPart(restore(p.sql), stmt) }))
       return (await executor.write(parts, 'sum', shape, true)) ? 'done' : 'failed'
+    }
+    let outcome: 'done' | 'failed' | 'copy' = 'failed'
+    try {
+      outcome = await onShards()
+      return outcome
     } catch (err) {
       // A FATAL one (a connection of the transaction was lost) ends the client, as in the pump.
       if (!(err instanceof PgError) || err.severity !== 'ERROR') throw err
       this.emitError(err)
       return 'failed'
     } finally {
-      if (joins) this.spanning.afterStatement()
+      if (joins) {
+        this.spanning.afterStatement()
+        if (outcome === 'failed') this.failTransaction()
+      }
     }
+  }
+
+  /**
+   * A statement of the transaction failed in pgshard rather than on a server (a merge, a refusal at its Execute):
+   * the transaction fails as a server's error fails it. The attached server's transaction is made to fail too
+   * (an error of the proxy's own, unseen), so that statements until ROLLBACK get 25P02 from it and a COMMIT
+   * rolls back, as the client was told.
+   */
+  private failTransaction(): void {
+    this.tx.status = 'E'
+    const a = this.attached
+    if (this.closed || !a || a.conn.closed || a.conn.tracker.status !== 'T') return
+    a.conn.tracker.push({ expect: Expect.Query, mode: 'suppress', replaceError: NOTHING })
+    a.conn.write(encodeQuery('pgshard failed this transaction'))
   }
 
   /**
