@@ -555,7 +555,7 @@ export class Router {
    */
   private pinThroughTies(plan: StatementPlan, tables: Placement, sets: ShardSet[], searchPath: string[]): void {
     const sources = plan.scatter?.sources ?? plan.writeTies
-    if (sources === undefined) return
+    if (sources === undefined || sources.correlated.length === 0) return
     // Every place the statement names a table (its uses are listed once per name).
     const named: TableRef[] = plan.writeTies?.named ?? [...plan.scatter!.sources.nested]
     const level = (l: DerivedSources | ScatterSources): void => {
