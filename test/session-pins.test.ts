@@ -73,6 +73,23 @@ t.test('a WITH HOLD cursor pins its client until it is closed; then the client r
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 6)
 })
 
+t.test('a WITH HOLD cursor declared in a transaction that rolls back pins nothing after it', async (t) => {
+  const { fx, keys } = await itemsOnTwoShards(t, 'transaction')
+  const c = await client(t, fx)
+  await c.query('BEGIN')
+  await c.query(`DECLARE gone CURSOR WITH HOLD FOR SELECT id FROM items WHERE id = ${keys[1][0]}`)
+  await c.query('ROLLBACK')
+  t.equal(pinnedCount(fx), 0, 'the rollback took the cursor, and the pin, with it')
+  t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 6, 'the client reads every shard')
+  await c.query('BEGIN')
+  await c.query(`DECLARE kept CURSOR WITH HOLD FOR SELECT id FROM items WHERE id = ${keys[1][0]}`)
+  await c.query('COMMIT')
+  t.equal(pinnedCount(fx), 1, 'committed, it outlives the transaction and pins')
+  t.same((await c.query('FETCH ALL FROM kept')).rows, [{ id: keys[1][0] }])
+  await c.query('CLOSE kept')
+  t.equal(pinnedCount(fx), 0)
+})
+
 t.test('the connection a closed WITH HOLD cursor pinned goes back to the pool clean', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'transaction')
   const [a, b] = [await client(t, fx), await client(t, fx)]

@@ -1374,6 +1374,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     for (const [portal, s] of this.suspended) if (s.inTx) this.suspended.delete(portal)
     this.boundPortals.clear()
     this.routing.endTransaction(committed)
+    this.pins.transactionEnded(committed)
   }
 
   /** What happens when the server answered a statement: metrics, and the session state it changed. */
@@ -1444,7 +1445,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       // A pinned connection carries state no other client may inherit: reset before anyone else gets it.
       conn.dirty = true
       if (outcome.pinReason !== null) this.pins.add(outcome.pinReason)
-      if (outcome.holdsCursor) this.pins.holdCursor(plan.cursor?.use === 'declare' ? plan.cursor.name : null)
+      if (outcome.holdsCursor) this.pins.holdCursor(plan.cursor?.use === 'declare' ? plan.cursor.name : null, this.tx.status !== 'I')
     }
   }
 

@@ -6,8 +6,8 @@
  */
 export class SessionPins {
   private lasting: string | null = null
-  /** Open WITH HOLD cursors, by the name the server compares. */
-  private readonly cursors = new Set<string>()
+  /** Open WITH HOLD cursors, by the name the server compares: true while the transaction declaring it is open. */
+  private readonly cursors = new Map<string, boolean>()
 
   get reason(): string | null {
     return this.lasting ?? (this.cursors.size > 0 ? HOLD_CURSOR : null)
@@ -18,10 +18,21 @@ export class SessionPins {
     this.lasting ??= reason
   }
 
-  /** A WITH HOLD cursor was declared (a name pgshard could not read counts for the session). */
-  holdCursor(name: string | null): void {
+  /**
+   * A WITH HOLD cursor was declared, in a transaction block (`inTransaction`) or not; a name pgshard could not
+   * read counts for the session.
+   */
+  holdCursor(name: string | null, inTransaction: boolean): void {
     if (name === null) this.add(HOLD_CURSOR)
-    else this.cursors.add(name)
+    else this.cursors.set(name, inTransaction)
+  }
+
+  /** The transaction ended: a rollback takes the WITH HOLD cursors it declared with it. */
+  transactionEnded(committed: boolean): void {
+    for (const [name, pending] of this.cursors) {
+      if (pending && !committed) this.cursors.delete(name)
+      else if (pending) this.cursors.set(name, false)
+    }
   }
 
   /** CLOSE of a cursor (null: CLOSE ALL). */
