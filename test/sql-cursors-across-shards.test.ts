@@ -128,6 +128,20 @@ t.test('ROLLBACK TO a savepoint ends the cursors declared since, as on a server;
   await c.query('COMMIT')
 })
 
+t.test('CLOSE ALL closes the cursors on every shard the transaction holds', async (t) => {
+  const c = await client(t)
+  const cursorsOn = async (shard: string) => (await c.query(`/* pgshard: shard=${shard} */ SELECT count(*)::int AS n FROM pg_cursors`)).rows[0].n
+  await c.query('BEGIN')
+  await c.query(`DECLARE on0 CURSOR FOR SELECT id FROM items WHERE id = ${k0}`)
+  await c.query(`DECLARE on1 CURSOR FOR SELECT id FROM items WHERE id = ${k1}`)
+  await c.query('DECLARE across CURSOR FOR SELECT id FROM items ORDER BY id')
+  t.same([await cursorsOn('s0'), await cursorsOn('s1')].map((n) => n > 0), [true, true], 'cursors on both shards')
+  await c.query('CLOSE ALL')
+  t.same([await cursorsOn('s0'), await cursorsOn('s1')], [0, 0], 'none left on either')
+  await t.rejects(c.query('FETCH 1 FROM across'), { code: '34000' })
+  await c.query('ROLLBACK')
+})
+
 t.test('an error on one shard while the cursor reads fails the statement and aborts the transaction', async (t) => {
   const c = await client(t)
   await c.query('BEGIN')

@@ -1141,13 +1141,14 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   /**
    * A savepoint or SET LOCAL shapes the transaction for shards that join it later (SpanningTransaction.shape);
    * a ROLLBACK TO also ends the cursors across shards declared since its savepoint. True when connections aside
-   * must run it too.
+   * must run it too, as they must a CLOSE ALL (the transaction's cursors are on every shard it holds).
    */
   private shapeTransaction(plan: StatementPlan, sql: string): boolean {
     const depth = plan.tx === 'rollback_to' ? this.tx.opening.depthOf(plan.savepoint) : 0
     const aside = this.spanning.shape(plan, sql)
     if (depth > 0) this.shardCursors.rolledBackTo(depth)
-    return aside
+    const closeAll = plan.cursor?.use === 'close' && plan.cursor.name === null && !plan.multiStatement
+    return aside || (closeAll && this.lease.spansShards)
   }
 
   private get twoPhase(): boolean {
