@@ -18,7 +18,7 @@ import { assertDriverChecks } from './harness/driverChecks.js'
 import { sessionsInTransaction } from './harness/serverSessions.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
-const SHARDING = { tables: [{ name: 'accounts', key: 'id', type: 'bigint' }], reference_tables: ['currencies'], cross_shard_transactions: 'two_phase' }
+const SHARDING = { tables: [{ name: 'accounts', key: 'id', type: 'bigint' }, { name: 'entries', key: 'account_id', type: 'bigint' }], reference_tables: ['currencies'], cross_shard_transactions: 'two_phase' }
 // The resolver looks only when asked (the tests call it): an hour between its own rounds.
 const CONFIG = { sharding: SHARDING, pool: { size: 4 }, health: { resolve_prepared_interval: 3_600_000 } }
 const fx = await startProxy(t, { topology: { shards: 2 }, config: CONFIG })
@@ -247,6 +247,24 @@ t.test('psycopg 3: transaction blocks and pipeline mode across shards', async (t
   await assertDriverChecks(t, '/usr/bin/python3', args, ['transaction block across shards', 'pipeline across shards', 'an error in a pipeline across shards skips the rest', 'a failing commit rolls back everywhere', 'a nested block rolled back undoes its writes on every shard', 'a named cursor on one shard while writing to another', 'commit inside a pipeline across shards', 'executemany in autocommit across shards is all or nothing', 'an autocommit pipeline across shards that fails leaves nothing'], 60_000)
   t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 13 }, { [a1]: 51 }], 'what the servers hold')
   await settled(t)
+})
+
+t.test('lastval() and currval() answer only from the server session that made the transaction’s sequence values', async (t) => {
+  await admin.query('CREATE TABLE IF NOT EXISTS entries (id serial, account_id bigint NOT NULL)')
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  const first = (await c.query(`INSERT INTO entries (account_id) VALUES (${a0}) RETURNING id`)).rows[0].id
+  t.equal((await c.query('SELECT lastval() AS v')).rows[0].v, String(first), 'after nextval() on one shard: its value')
+  await c.query(`INSERT INTO entries (account_id) VALUES (${a1}) RETURNING id`)
+  await c.query(`SELECT count(*) FROM accounts WHERE id = ${a0}`)
+  await t.rejects(c.query('SELECT lastval()'), { code: '0A000', message: /called nextval\(\) on several shards/ }, 'after nextval() on two shards: refused, not the first shard’s older value')
+  await c.query('ROLLBACK')
+  await c.query('BEGIN')
+  const made = (await c.query(`INSERT INTO entries (account_id) VALUES (${a1}) RETURNING id`)).rows[0].id
+  await c.query(`SELECT count(*) FROM accounts WHERE id = ${a0}`)
+  t.equal((await c.query("SELECT currval('entries_id_seq') AS v")).rows[0].v, String(made), 'asked after a statement on another shard: answered by the shard that made it')
+  await c.query('ROLLBACK')
 })
 
 t.test('SELECT … FOR UPDATE across shards locks the rows it returns on every shard until COMMIT', async (t) => {

@@ -27,10 +27,24 @@ export class ClientTransaction {
   isolation: string | undefined
   /** A write went to a primary in the current transaction. */
   wrote = false
+  /**
+   * Shards whose server sessions ran a statement that may call nextval() (an INSERT, a MERGE, a call of nextval
+   * or setval) in the current transaction: lastval() and currval() answer from one server session only.
+   */
+  readonly sequenceShards = new Set<number>()
   /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */
   committed = true
   /** A pipeline outside a transaction became one across shards: it ends at the client's Sync. */
   implicit = false
+  /** The text of the statement being handled, and of the one that took the held-back BEGIN to a server. */
+  current = ''
+  startedBy: string | null = null
+
+  /** The writes of the transaction (or query, or pipeline) are over: committed, rolled back or captured. */
+  writesDone(): void {
+    this.wrote = false
+    this.sequenceShards.clear()
+  }
 
   /** The client's BEGIN, answered by the proxy and held back. */
   holdBegin(sql: string, plan: StatementPlan): void {
@@ -73,6 +87,7 @@ export class ClientTransaction {
     if (begin === null) return null
     const following = this.following
     this.opening.start(begin, following)
+    this.startedBy = this.current
     this.pendingBegin = null
     this.following = []
     return { begin, following }
@@ -94,6 +109,7 @@ export class ClientTransaction {
   /** The transaction ended (committed or not): back to no transaction. */
   end(): void {
     this.opening.end()
+    this.startedBy = null
     this.implicit = false
     this.pendingBegin = null
     this.following = []

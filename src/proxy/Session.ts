@@ -30,7 +30,7 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { PINNED_SESSION_HINT, type BoundParam, type Role } from '../router/Route.js'
+import { PINNED_SESSION_HINT, startedByNote, type BoundParam, type Role } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
@@ -429,6 +429,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
 
   private onQuery(frame: Frame): Promise<void> | void {
     const sql = decodeQuery(frame.body)
+    this.tx.current = sql
     this.stats.queries++
     const analyzed = this.routing.analyze(sql)
     const listening = analyzed.plan && this.local.listen(analyzed.plan)
@@ -650,6 +651,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       return this.group.add({ kind: 'synth', bytes: BIND_COMPLETE })
     }
     const analyzed: Analyzed = { plan: stmt.plan, literals: stmt.literals, sources: stmt.sources, firstParam: stmt.firstParam, text: stmt.text }
+    this.tx.current = stmt.text
     // Another statement after one on several shards (pgjdbc's rewritten batch): the pipeline becomes a transaction.
     const pending = this.multi
     if (pending && pending.shape.execute && (!('role' in pending.route) || pending.route.role === 'primary') && stmt.plan?.kind !== 'transaction' && this.mayBecomeTransaction()) {
@@ -1033,6 +1035,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         return (await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param, onSuspend)) ? 'done' : 'failed'
       }
       const transactional = plan.outsideTransactionBlock !== true
+      // Each shard's server session now holds its own sequence values (lastval() answers for one only).
+      if (joins && mayCallNextval(plan)) for (const s of route.kind === 'split' ? route.parts.map((p) => p.shard) : shards) this.tx.sequenceShards.add(s)
       if (route.kind === 'broadcast') {
         return (await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional, route.role)) ? 'done' : 'failed'
       }
@@ -1296,7 +1300,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   private async endAcrossShards(plan: StatementPlan): Promise<CommitOutcome> {
     this.group.conn = null
     const outcome = await this.spanning.commit(plan)
-    this.tx.wrote = false
+    this.tx.writesDone()
     this.unit = null
     this.avoid = undefined
     this.endTransaction(outcome.outcome === 'committed')
@@ -1320,7 +1324,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (this.mayJoinShards) return this.tx.status === 'E' ? a.conn : this.spanning.join(shard, role)
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
-          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} by ${this.pinnedBy}` : 'transaction is pinned to the shard of its first statement'}; the statement needs another shard`,
+          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} by ${this.pinnedBy}` : `transaction is pinned to shard ${a.placement.shardName} by its first statement${startedByNote(this.tx.startedBy)}`}; the statement needs another shard`,
           { hint: this.pinnedBy ? PINNED_SESSION_HINT : 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).' },
         )
       }
@@ -1388,6 +1392,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const node = placement.node
     const reads = plan !== null && !plan.writes
     if (!reads && placement.role === 'primary') this.tx.wrote = true
+    if (plan !== null && mayCallNextval(plan)) this.tx.sequenceShards.add(placement.shard)
     node.outstanding++
     // query_timeout: a statement still running then is cancelled on its server (the client gets 57014).
     const limit = this.services.config().pool.query_timeout
@@ -1488,11 +1493,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     this.unit = null
     this.avoid = undefined
     if (this.tx.wrote && this.identity.readYourWrites && a.placement.role === 'primary') {
-      this.tx.wrote = false
+      this.tx.writesDone()
       this.readYourWrites.capture(a.conn, a.placement.shard)
       return
     }
-    this.tx.wrote = false
+    this.tx.writesDone()
     if (!this.sessionMode && !this.pinnedBy && this.group.held.length === 0 && this.group.conn === null) this.detach()
     if (this.draining && !this.running && this.atBoundary()) this.fatal(shutdownError())
   }
@@ -1611,6 +1616,12 @@ const REPORTED_SETTINGS = new Set([
 ])
 
 let nextSerial = 0
+
+/** A statement that may call nextval(): an INSERT or MERGE (a column default), or a call of nextval or setval. */
+function mayCallNextval(plan: StatementPlan): boolean {
+  if (plan.kind === 'insert' || plan.kind === 'merge') return true
+  return plan.functions.length > 0 && (plan.functions.includes('nextval') || plan.functions.includes('setval'))
+}
 
 /** How a pipeline across shards can run as one transaction, for the refusals that say it cannot. */
 function pipelineHint(sessionMode: boolean): string {

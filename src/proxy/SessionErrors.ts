@@ -44,6 +44,13 @@ export const UNRELIABLE_SEQUENCE_STATE: Route = {
   hint: 'Use INSERT … RETURNING, or call it in the transaction that called nextval() (BEGIN; INSERT …; SELECT lastval(); COMMIT).',
 }
 
+export const SEQUENCE_STATE_ACROSS_SHARDS: Route = {
+  kind: 'error',
+  code: SqlState.FEATURE_NOT_SUPPORTED,
+  message: 'currval()/lastval() in a transaction that called nextval() on several shards: each shard’s server session has its own sequence values, and the one answering may not hold the last',
+  hint: 'Use INSERT … RETURNING.',
+}
+
 export function shutdownError(): PgError {
   return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')
 }

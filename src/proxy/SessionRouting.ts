@@ -5,7 +5,7 @@ import { searchPathOf } from '../router/SearchPath.js'
 import type { ClientTransaction } from './ClientTransaction.js'
 import { RoutingHints } from './RoutingHints.js'
 import type { ServerLease } from './ServerLease.js'
-import { UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
+import { SEQUENCE_STATE_ACROSS_SHARDS, UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
 import { innerParam } from './StatementParams.js'
@@ -76,7 +76,7 @@ export class SessionRouting {
 
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): SessionRoute {
     const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
-    if (unreliable) return unreliable
+    if (unreliable) return this.counted(unreliable)
     const cursor = analyzed.plan?.cursor
     if (cursor?.name === null) this.cursors.clear()
     else if (cursor && cursor.use !== 'declare' && this.cursors.has(cursor.name)) return this.counted(cursorStatement(cursor, cursor.name))
@@ -96,6 +96,7 @@ export class SessionRouting {
       roleHint: this.hints.role,
       txShard: inServerTx || pinnedBy ? a!.placement.shard : undefined,
       pinnedBy: pinnedBy && a ? pinnedBy : undefined,
+      txStartedBy: this.tx.startedBy ?? undefined,
       inTransaction: inServerTx || this.tx.pendingBegin !== null,
       txReadOnly: this.tx.readOnly,
       serializable: this.tx.isolation === undefined ? this.settings.serializableByDefault : this.tx.isolation === 'serializable',
@@ -185,7 +186,16 @@ export class SessionRouting {
     if (!plan || this.identity.mode === 'session' || this.session.pinnedBy || plan.multiStatement) return null
     if (!plan.functions.includes('currval') && !plan.functions.includes('lastval')) return null
     if (plan.kind !== 'select' || plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
-    return this.tx.wrote && this.lease.attached ? null : UNRELIABLE_SEQUENCE_STATE
+    // Answered by the one server session that made the transaction's sequence values, or not at all.
+    const shards = this.tx.sequenceShards
+    if (shards.size > 1) return SEQUENCE_STATE_ACROSS_SHARDS
+    const a = this.lease.attached
+    if (!this.tx.wrote || !a) return UNRELIABLE_SEQUENCE_STATE
+    if (shards.size === 0 || shards.has(a.placement.shard)) return null
+    // The transaction has gone on to another shard since: back to the one that made them.
+    const [shard] = shards
+    if (!this.session.mayJoinShards) return UNRELIABLE_SEQUENCE_STATE
+    return { kind: 'shard', shard: shard!, role: 'primary', reason: 'currval()/lastval(): the shard whose server session made the transaction’s sequence values' }
   }
 
   /**

@@ -15,6 +15,13 @@ export interface BoundParam {
 export const PINNED_SESSION_HINT =
   'A pinned session runs on its one server connection: close its WITH HOLD cursors (or run DISCARD ALL, which also ends advisory locks, temporary tables and LISTEN) to use every shard again, or connect again.'
 
+/** The statement that started a transaction, as a refusal names it (an ORM's catalog read is often the one). */
+export function startedByNote(sql: string | null | undefined): string {
+  const text = sql?.replace(/\s+/g, ' ').trim()
+  if (!text) return ''
+  return ` (${text.length > 80 ? `${text.slice(0, 77)}…` : text})`
+}
+
 /** Session-level routing state the Router reads (SET pgshard.*, the pinned transaction shard). */
 export interface RoutingContext {
   /** SET pgshard.shard / pgshard.key / pgshard.role, session or LOCAL, already merged. */
@@ -25,6 +32,8 @@ export interface RoutingContext {
   txShard?: number
   /** What pins the session to its server connection in transaction pooling (a WITH HOLD cursor …), if anything. */
   pinnedBy?: string
+  /** The statement that started the open transaction on its shard (named when a later one is refused). */
+  txStartedBy?: string
   /** Inside an explicit transaction (BEGIN seen). */
   inTransaction: boolean
   /** The explicit transaction is READ ONLY. */

@@ -39,7 +39,7 @@ import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
-import { PINNED_SESSION_HINT, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
+import { PINNED_SESSION_HINT, startedByNote, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
 import type { DerivedSources, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
@@ -864,7 +864,7 @@ export class Router {
       return {
         kind: 'error',
         code: FEATURE_NOT_SUPPORTED,
-        message: `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement; this statement needs shard ${this.map.shardName(route.shard)} (${route.reason}); cross-shard transactions are not supported`,
+        message: `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement${startedByNote(ctx.txStartedBy)}; this statement needs shard ${this.map.shardName(route.shard)} (${route.reason}); cross-shard transactions are not supported`,
         hint: 'commit the transaction first, keep a transaction to one shard\u2019s keys, or set sharding.cross_shard_transactions: two_phase (docs/routing.md)',
       }
     }
@@ -877,7 +877,7 @@ export class Router {
     const first =
       pinned === undefined
         ? 'inside a transaction block'
-        : `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement;`
+        : `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement${startedByNote(ctx.txStartedBy)};`
     return {
       kind: 'error',
       code: FEATURE_NOT_SUPPORTED,
