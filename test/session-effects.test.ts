@@ -22,7 +22,7 @@ t.test('SET is recorded for the client and for the connection that ran it; SET L
   )
   t.same([...settings.wanted], [['search_path', 'SET search_path = app']])
   t.same([...conn.settings], [['search_path', 'SET search_path = app']])
-  t.same(out, { discardAll: false, pinReason: null, holdsCursor: false })
+  t.same(out, { discardAll: false, pinReason: null, holdsCursor: false, unlocksAdvisory: false })
   t.equal(conn.dirty, false)
 })
 
@@ -51,7 +51,7 @@ t.test('DISCARD ALL forgets settings, the connection\'s statements and tells the
   conn.unnamedOwner = {}
   applySessionEffects([{ kind: 'set', name: 'search_path', local: false, text: 'SET search_path = app' }], settings, conn)
   const out = applySessionEffects([{ kind: 'discard_all' }], settings, conn)
-  t.same(out, { discardAll: true, pinReason: null, holdsCursor: false })
+  t.same(out, { discardAll: true, pinReason: null, holdsCursor: false, unlocksAdvisory: false })
   t.equal(settings.wanted.size, 0)
   t.equal(conn.settings.size, 0)
   t.equal(conn.prepared.has('pgshard_1'), false)

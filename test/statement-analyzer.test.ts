@@ -228,6 +228,8 @@ t.test('SQL cursors: the name each DECLARE, FETCH, MOVE and CLOSE uses, a DECLAR
 
 t.test('session effects', async (t) => {
   const effects = (sql: string) => analyzeStatement(sql).session
+  t.same(effects('SELECT pg_advisory_unlock_all()'), [{ kind: 'advisory_unlock_all' }], 'every advisory lock released')
+  t.same(effects('SELECT pg_advisory_lock(1), pg_advisory_unlock_all()'), [{ kind: 'advisory_lock_session' }], 'a lock taken in the same statement still pins')
   t.same(effects("SET application_name = 'x'"), [{ kind: 'set', name: 'application_name', local: false, text: "SET application_name = 'x'" }])
   t.match(analyzeStatement('SET TIME ZONE UTC'), { kind: 'set', commandTag: 'SET', session: [{ kind: 'set', name: 'timezone' }] })
   t.same(effects('SET LOCAL search_path = a, b'), [{ kind: 'set', name: 'search_path', local: true, text: 'SET LOCAL search_path = a, b' }])

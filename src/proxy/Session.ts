@@ -30,7 +30,7 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { PINNED_SESSION_HINT, startedByNote, type BoundParam, type Role } from '../router/Route.js'
+import { pinnedSessionHint, startedByNote, type BoundParam, type Role } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
@@ -45,7 +45,7 @@ import { SessionRouting, type RoutedSession, type SessionRoute } from './Session
 import { ShardCursors } from './ShardCursors.js'
 import { SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
-import { applySessionEffects } from './SessionEffects.js'
+import { ADVISORY_LOCK, applySessionEffects } from './SessionEffects.js'
 import {
   duplicateStatement,
   missingStatement,
@@ -996,7 +996,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (!joins && ((inTx && !(read && this.tx.readOnly)) || this.pinnedBy)) {
       const what = read ? 'a read from every shard' : 'a write to several shards'
       this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
-        hint: this.pinnedBy ? PINNED_SESSION_HINT : read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
+        hint: this.pinnedBy ? pinnedSessionHint(this.pinnedBy) : read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
       }))
       return 'failed'
     }
@@ -1325,7 +1325,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         throw new PgError(
           SqlState.FEATURE_NOT_SUPPORTED,
           `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} by ${this.pinnedBy}` : `transaction is pinned to shard ${a.placement.shardName} by its first statement${startedByNote(this.tx.startedBy)}`}; the statement needs another shard`,
-          { hint: this.pinnedBy ? PINNED_SESSION_HINT : 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).' },
+          { hint: this.pinnedBy ? pinnedSessionHint(this.pinnedBy) : 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).' },
         )
       }
       this.detach()
@@ -1447,6 +1447,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         this.statements.clear()
         this.pins.clear()
       }
+      if (outcome.unlocksAdvisory) this.pins.release(ADVISORY_LOCK)
       if (this.sessionMode || (outcome.pinReason === null && !outcome.holdsCursor)) return
       // A pinned connection carries state no other client may inherit: reset before anyone else gets it.
       conn.dirty = true

@@ -13,12 +13,17 @@ export interface EffectOutcome {
   pinReason: string | null
   /** A WITH HOLD cursor: the client keeps this connection until it closes it. */
   holdsCursor: boolean
+  /** pg_advisory_unlock_all(): no session advisory lock holds the client any more. */
+  unlocksAdvisory: boolean
 }
+
+/** Why a session advisory lock pins its client (and what pg_advisory_unlock_all() ends). */
+export const ADVISORY_LOCK = 'a session-level advisory lock'
 
 /** State a server connection keeps that no other client may inherit, by the effect that creates it. */
 const PIN_REASONS: Partial<Record<SessionEffect['kind'], string>> = {
   listen: 'LISTEN',
-  advisory_lock_session: 'a session-level advisory lock',
+  advisory_lock_session: ADVISORY_LOCK,
   temp_table: 'a temporary table',
 }
 
@@ -28,7 +33,7 @@ const PIN_REASONS: Partial<Record<SessionEffect['kind'], string>> = {
  * that it is reset before another client gets it.
  */
 export function applySessionEffects(effects: readonly SessionEffect[], settings: SessionSettings, conn: ConnectionState): EffectOutcome {
-  const outcome: EffectOutcome = { discardAll: false, pinReason: null, holdsCursor: false }
+  const outcome: EffectOutcome = { discardAll: false, pinReason: null, holdsCursor: false, unlocksAdvisory: false }
   for (const e of effects) {
     switch (e.kind) {
       case 'set':
@@ -60,6 +65,9 @@ export function applySessionEffects(effects: readonly SessionEffect[], settings:
         break
       case 'hold_cursor':
         outcome.holdsCursor = true
+        break
+      case 'advisory_unlock_all':
+        outcome.unlocksAdvisory = true
         break
       default:
         outcome.pinReason ??= PIN_REASONS[e.kind] ?? null

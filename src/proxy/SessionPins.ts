@@ -1,21 +1,28 @@
 /**
  * Why a client in transaction pooling keeps its server connection: state there that no other client may
- * inherit. A session advisory lock, a temporary table or a LISTEN in a transaction lasts for the session (or
- * until DISCARD ALL, which ends them all); a WITH HOLD cursor lasts until it is closed, and with the last one
- * closed the client goes back to sharing connections.
+ * inherit. A temporary table or a LISTEN in a transaction lasts for the session (or until DISCARD ALL, which ends
+ * them all), session advisory locks until pg_advisory_unlock_all(), a WITH HOLD cursor until it is closed; with
+ * the last pin gone the client goes back to sharing connections.
  */
 export class SessionPins {
-  private lasting: string | null = null
+  /** Reasons that last for the session (or until what ends them), the first named. */
+  private readonly lasting = new Set<string>()
   /** Open WITH HOLD cursors, by the name the server compares: true while the transaction declaring it is open. */
   private readonly cursors = new Map<string, boolean>()
 
   get reason(): string | null {
-    return this.lasting ?? (this.cursors.size > 0 ? HOLD_CURSOR : null)
+    for (const r of this.lasting) return r
+    return this.cursors.size > 0 ? HOLD_CURSOR : null
   }
 
   /** State that lasts for the session. */
   add(reason: string): void {
-    this.lasting ??= reason
+    this.lasting.add(reason)
+  }
+
+  /** What pinned for that reason is gone (pg_advisory_unlock_all() released every advisory lock). */
+  release(reason: string): void {
+    this.lasting.delete(reason)
   }
 
   /**
@@ -43,7 +50,7 @@ export class SessionPins {
 
   /** DISCARD ALL: cursors closed, advisory locks released, temporary objects dropped, every channel unlistened. */
   clear(): void {
-    this.lasting = null
+    this.lasting.clear()
     this.cursors.clear()
   }
 }

@@ -11,9 +11,11 @@ export interface BoundParam {
   typeOid: number
 }
 
-/** What a client refused because its session is pinned (transaction pooling) can do about it. */
-export const PINNED_SESSION_HINT =
-  'A pinned session runs on its one server connection: close its WITH HOLD cursors (or run DISCARD ALL, which also ends advisory locks, temporary tables and LISTEN) to use every shard again, or connect again.'
+/** What a client refused because its session is pinned (transaction pooling, `reason`) can do about it. */
+export function pinnedSessionHint(reason: string): string {
+  const end = reason.includes('WITH HOLD') ? 'close its WITH HOLD cursors' : reason.includes('advisory') ? 'release its advisory locks with pg_advisory_unlock_all()' : 'run DISCARD ALL'
+  return `A pinned session runs on its one server connection: ${end} to use every shard again (DISCARD ALL ends every pin: cursors, advisory locks, temporary tables, LISTEN), or connect again.`
+}
 
 /** The statement that started a transaction, as a refusal names it (an ORM's catalog read is often the one). */
 export function startedByNote(sql: string | null | undefined): string {

@@ -39,7 +39,7 @@ import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
-import { PINNED_SESSION_HINT, startedByNote, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
+import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
 import type { DerivedSources, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
@@ -897,7 +897,7 @@ function pinnedSessionRefusal(route: Exclude<Route, { kind: 'error' }>, pinnedNa
     kind: 'error',
     code: FEATURE_NOT_SUPPORTED,
     message: `this session is pinned to shard ${pinnedName} by ${pinnedBy}; this statement needs ${needs} (${route.reason})`,
-    hint: PINNED_SESSION_HINT,
+    hint: pinnedSessionHint(pinnedBy),
   }
 }
 

@@ -90,6 +90,7 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
   if (cursor !== undefined && ((cursor.options ?? 0) & CURSOR_OPT_HOLD) !== 0) effects.push({ kind: 'hold_cursor' })
 
   let advisory = false
+  let unlockAll = false
   let temp = false
   walkAst(stmt, (tag, body) => {
     // A literal names nothing: 'pg_temp' in quotes creates no temporary object.
@@ -103,10 +104,12 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
     if (tag !== 'FuncCall') return true
     const name = functionName((body as FuncCall).funcname)
     if (SESSION_ADVISORY_LOCKS.has(name)) advisory = true
+    if (name === 'pg_advisory_unlock_all') unlockAll = true
     if (name === 'set_config') effects.push(setConfigEffect(body as FuncCall))
     return true
   })
   if (advisory) effects.push({ kind: 'advisory_lock_session' })
+  else if (unlockAll) effects.push({ kind: 'advisory_unlock_all' })
   if (temp) effects.push({ kind: 'temp_table' })
   return effects
 }

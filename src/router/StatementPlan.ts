@@ -50,6 +50,8 @@ export type SessionEffect =
   | { kind: 'listen'; channel: string }
   | { kind: 'unlisten'; channel: string | null }
   | { kind: 'advisory_lock_session' }
+  /** pg_advisory_unlock_all(): every session advisory lock released. */
+  | { kind: 'advisory_unlock_all' }
   | { kind: 'temp_table' }
   | { kind: 'hold_cursor' }
   | { kind: 'unknown_set_config' }
