@@ -133,4 +133,9 @@ t.test('session pooling: a WITH HOLD cursor is read on the shard where it was de
   t.same((await c.query('FETCH ALL FROM ht')).rows, [{ id: keys[1][1] }], 'a WITH HOLD cursor declared in a transaction is read after its COMMIT')
   await c.query('CLOSE ht')
   await t.rejects(c.query('FETCH ALL FROM ht'), { code: '34000' }, 'a closed cursor is gone, as on a server')
+  // A read of every shard inside a read-write transaction, through the extended protocol: refused for that reason.
+  await c.query('BEGIN')
+  await c.query('UPDATE items SET label = $1 WHERE id = $2', ['x', keys[1][0]])
+  await t.rejects(c.query('SELECT count(*) FROM items WHERE label <> $1', ['y']), { code: '0A000', message: /^a read from every shard cannot run inside a read-write transaction/ })
+  await c.query('ROLLBACK')
 })

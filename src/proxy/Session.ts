@@ -664,6 +664,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (route.kind !== 'shard') {
       if (this.group.conn && !this.group.leaveServer()) {
         const upgrade = this.group.bound && !this.mayJoinShards && this.mayBecomeTransaction() && this.attached?.placement.role === 'primary'
+        // Held on the server of a transaction (or pinned session) it cannot leave: the reason is that, not the Syncs.
+        const held = this.group.bound ? null : this.notInThisSession(route, this.inTransaction)
+        if (held) return this.group.refuse(held)
         if (!this.group.bound || (!this.mayJoinShards && !upgrade))
           return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
         // In a transaction across shards (or a pipeline becoming one), what ran so far ends on its shard first.
@@ -982,9 +985,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     param: (n: number) => BoundParam | undefined,
     onSuspend?: (scatter: SuspendedScatter) => void,
   ): Promise<'done' | 'failed' | 'copy'> {
-    // The session's status, not only the attached server's: a BEGIN sent in this group has no ReadyForQuery yet.
-    const inTx = this.tx.pendingBegin !== null || this.tx.status !== 'I' || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
-    const read = route.kind === 'scatter' || route.kind === 'copy_out'
+    const inTx = this.inTransaction
     const plan = analyzed.plan!
     // In a transaction that may span shards, the statement runs on the transaction's connections (the router
     // let through only what such a transaction may run: in a READ ONLY one without two-phase commit, reads and locks).
@@ -993,11 +994,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       this.emitError(new PgError(SqlState.IN_FAILED_SQL_TRANSACTION, 'current transaction is aborted, commands ignored until end of transaction block'))
       return 'failed'
     }
-    if (!joins && ((inTx && !(read && this.tx.readOnly)) || this.pinnedBy)) {
-      const what = read ? 'a read from every shard' : 'a write to several shards'
-      this.emitError(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
-        hint: this.pinnedBy ? pinnedSessionHint(this.pinnedBy) : read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
-      }))
+    const refusal = joins ? null : this.notInThisSession(route, inTx)
+    if (refusal) {
+      this.emitError(refusal)
       return 'failed'
     }
     if (this.attached && !inTx) {
@@ -1073,6 +1072,19 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (this.closed || !a || a.conn.closed || a.conn.tracker.status !== 'T') return
     a.conn.tracker.push({ expect: Expect.Query, mode: 'suppress', replaceError: NOTHING })
     a.conn.write(encodeQuery('pgshard failed this transaction'))
+  }
+
+  /**
+   * Why a statement on several shards cannot run in this session now (it does not join the transaction's shards):
+   * inside a read-write transaction (a READ ONLY one may read every shard), or a pinned session.
+   */
+  private notInThisSession(route: MultiRoute, inTx: boolean): PgError | null {
+    const read = route.kind === 'scatter' || route.kind === 'copy_out'
+    if (!((inTx && !(read && this.tx.readOnly)) || this.pinnedBy)) return null
+    const what = read ? 'a read from every shard' : 'a write to several shards'
+    return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${what} cannot run inside ${this.pinnedBy ? `a session pinned by ${this.pinnedBy}` : 'a read-write transaction'}: ${route.reason}`, {
+      hint: this.pinnedBy ? pinnedSessionHint(this.pinnedBy) : read ? 'Run it outside the transaction, in a READ ONLY transaction, or pin the key to one shard.' : 'Run it outside the transaction (it is all or nothing by itself), or pin the key to one shard.',
+    })
   }
 
   /**
@@ -1153,6 +1165,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (depth > 0) this.shardCursors.rolledBackTo(depth)
     const closeAll = plan.cursor?.use === 'close' && plan.cursor.name === null && !plan.multiStatement
     return aside || (closeAll && this.lease.spansShards)
+  }
+
+  /** In a transaction: the session's status, not only the attached server's (a BEGIN sent in this group has no ReadyForQuery yet). */
+  private get inTransaction(): boolean {
+    return this.tx.pendingBegin !== null || this.tx.status !== 'I' || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
   }
 
   private get twoPhase(): boolean {
