@@ -123,7 +123,7 @@ export class SessionRouting {
   private declareAcrossShards(cursor: CursorUse, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): SessionRoute | null {
     const declared = cursor.declare
     if (!declared?.query || cursor.name === null) return null
-    // The query as the DECLARE's normalized text has it: the DECLARE's literals and parameters, same numbers.
+    // The query analyzed on its own (its literals taken out anew); the DECLARE's parameters keep their numbers.
     const query = this.analyze(declared.query)
     if (!query.plan) return null
     const route = this.services.route(query, innerParam(query, param), ctx)

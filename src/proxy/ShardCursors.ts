@@ -77,7 +77,6 @@ export class ShardCursors {
     if (shape.describe && extended && !(route.op === 'fetch' && !route.move)) out.emit(NO_DATA)
     if (route.op === 'declare') {
       if (!shape.execute) return true
-      if (this.open.has(route.name)) throw new PgError(SqlState.DUPLICATE_CURSOR, `cursor "${route.name}" already exists`)
       const held = await executor.connections(shards, route.scatter.role)
       // The query was analyzed on its own: its literals are its own, the DECLARE's parameters (a Bind's) are not.
       const q = route.query

@@ -515,7 +515,7 @@ export class Router {
    * rows). A subquery over reference tables only reads the same rows everywhere.
    */
   private checkCorrelated(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): void {
-    const sharded = c.tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
+    const sharded = this.shardedOf(c.tables, searchPath)
     if (sharded.length === 0 || this.colocatedTie(c, sources, searchPath) !== undefined) return
     const refused = (detail: string) =>
       new Refusal(
@@ -538,7 +538,7 @@ export class Router {
    * reference tables); its index in `tables` too.
    */
   private colocatedTie(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): { outer: number; table: number } | undefined {
-    const sharded = c.tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
+    const sharded = this.shardedOf(c.tables, searchPath)
     if (sharded.length !== 1) return undefined
     const inner = this.map.shardedTable(c.tables[sharded[0]!]!, searchPath)!
     const tie = c.ties.find(({ outer, table: i, innerColumn }) => {
@@ -546,6 +546,11 @@ export class Router {
       return i === sharded[0] && table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
     })
     return tie === undefined ? undefined : { outer: tie.outer.relation, table: tie.table }
+  }
+
+  /** The indexes of the sharded tables among `tables`. */
+  private shardedOf(tables: TableRef[], searchPath: string[]): number[] {
+    return tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
   }
 
   /**
