@@ -110,6 +110,7 @@ export class ClientTransaction {
   end(): void {
     this.opening.end()
     this.startedBy = null
+    this.sequenceShards.clear()
     this.implicit = false
     this.pendingBegin = null
     this.following = []
