@@ -606,6 +606,7 @@ t.test('analyzed statements: co-located joins, reference tables, subqueries, agg
     sql('SELECT a.id FROM accounts a WHERE EXISTS (SELECT 1 FROM orders o WHERE o.account_id = a.id)', { kind: 'scatter' }),
     sql(`SELECT a.id FROM accounts a WHERE a.id = ${K2} AND EXISTS (SELECT 1 FROM orders o WHERE o.account_id = a.id)`, { kind: 'shard', shard: 2 }),
     sql(`SELECT a.id, (SELECT count(*) FROM orders o WHERE o.account_id = a.id) FROM accounts a WHERE a.id IN (${K1}, ${K1})`, { kind: 'shard', shard: 1 }),
+    sql(`SELECT "a"."id", "o"."data" FROM "accounts" "a" LEFT JOIN LATERAL (SELECT json_agg("o"."total") AS "data" FROM (SELECT * FROM "orders" "o" WHERE "o"."account_id" = "a"."id" ORDER BY "o"."total") "o") "o" ON true WHERE "a"."id" = ${K1} LIMIT 1`, { kind: 'shard', shard: 1 }),
     sql(`UPDATE accounts SET owner = (SELECT max(U0.total)::text FROM orders U0 WHERE U0.account_id = (accounts.id)) WHERE accounts.id = ${K2}`, { kind: 'shard', shard: 2 }),
     sql(`DELETE FROM accounts WHERE accounts.id = ${K1} AND NOT EXISTS (SELECT 1 FROM orders U0 WHERE U0.account_id = accounts.id)`, { kind: 'shard', shard: 1 }),
     sql(`UPDATE accounts SET owner = (SELECT max(o.total)::text FROM orders o) WHERE id = ${K2}`, { kind: 'error', message: /a write must stay on one shard/ }),
