@@ -11,7 +11,7 @@
 // subquery's table is a reference table depends on the shard map, which the Router holds.
 import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
 import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
-import type { FromSources } from './ast/QueryScopes.js'
+import { relationColumn, type FromSources } from './ast/QueryScopes.js'
 import type {
   AggregateKind, DerivedSources, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
@@ -105,15 +105,12 @@ function combiningKeys(s: SelectStmt, from: FromSources): RelationColumn[] | und
     return !window
   })
   if (window) return undefined
-  const refnames = from.relations.map((r) => r.rv.alias?.aliasname ?? r.rv.relname ?? '')
   const targets = (s.targetList ?? []).map((t) => asNode(t, 'ResTarget')?.val)
   const column = (n: Node | undefined): RelationColumn | undefined => {
     const position = asNode(n, 'A_Const')?.ival
     if (position !== undefined) return column(targets[(position.ival ?? 0) - 1])
     const fields = stringList(asNode(n, 'ColumnRef')?.fields)
-    if (fields?.length === 1 && refnames.length === 1) return { relation: 0, column: fields[0]! }
-    const relation = fields?.length === 2 ? refnames.indexOf(fields[0]!) : -1
-    return relation < 0 || refnames.indexOf(fields![0]!, relation + 1) >= 0 ? undefined : { relation, column: fields![1]! }
+    return fields === null || fields.length === 0 ? undefined : relationColumn(from, fields)
   }
   const items = s.groupClause !== undefined ? s.groupClause : s.distinctClause !== undefined && s.distinctClause.every((d) => Object.keys(d).length === 0) ? targets : undefined
   if (items === undefined || items.some((g) => asNode(g, 'GroupingSet') !== undefined)) return undefined
@@ -140,10 +137,6 @@ function rowCombining(s: SelectStmt): string | undefined {
     return true
   })
   return found
-}
-
-function indexesWhere<T>(items: T[], test: (item: T) => boolean): number[] {
-  return items.flatMap((item, i) => (test(item) ? [i] : []))
 }
 
 /**
@@ -266,13 +259,9 @@ class ScatterBuilder {
     const ref = call.args?.length === 1 ? asNode(call.args[0], 'ColumnRef') : undefined
     const fields = ref !== undefined ? stringList(ref.fields) : null
     if (fields === null || fields.length === 0) refuse('count(DISTINCT …) of an expression (only of a sharding key)')
-    const relations = this.from.relations
-    let matches: number[] = []
-    if (fields.length === 1) matches = 'relation' in this.from.join ? [0] : []
-    else if (fields.length === 2) matches = indexesWhere(relations, ({ rv }) => (rv.alias?.aliasname ?? rv.relname) === fields[0])
-    else if (fields.length === 3) matches = indexesWhere(relations, ({ rv }) => rv.alias === undefined && rv.schemaname === fields[0] && rv.relname === fields[1])
-    if (matches.length !== 1) refuse('count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)')
-    this.distinctCounts.push({ relation: matches[0]!, column: fields.at(-1)! })
+    const column = relationColumn(this.from, fields)
+    if (column === undefined) refuse('count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)')
+    this.distinctCounts.push(column)
   }
 
   /**

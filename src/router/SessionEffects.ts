@@ -3,12 +3,12 @@
 import type { FuncCall, Node } from 'libpg-query'
 import type { SessionEffect, ValueRef } from './StatementPlan.js'
 import { asNode, functionName, walkAst } from './ast/AstNode.js'
+import { declareOptions } from './ast/DeclareOptions.js'
 import { constantText, valueRefOf } from './ast/ValueRefs.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { quoteLiteral } from './SqlQuoting.js'
 import type { StatementText } from './StatementText.js'
 
-const CURSOR_OPT_HOLD = 0x20
 const SESSION_ADVISORY_LOCKS = new Set([
   'pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
 ])
@@ -87,7 +87,7 @@ export function sessionEffects(stmt: Node, text: StatementText, start: number, e
     for (const [words, effect] of DO_BLOCK_EFFECTS) if (words.test(body)) effects.push(effect)
   }
   const cursor = asNode(stmt, 'DeclareCursorStmt')
-  if (cursor !== undefined && ((cursor.options ?? 0) & CURSOR_OPT_HOLD) !== 0) effects.push({ kind: 'hold_cursor' })
+  if (cursor !== undefined && declareOptions(cursor.options).hold) effects.push({ kind: 'hold_cursor' })
 
   let advisory = false
   let unlockAll = false

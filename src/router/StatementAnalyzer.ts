@@ -6,6 +6,7 @@ import { assignmentsOf } from './ast/Assignments.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
 import { correlatedSubqueries, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
+import { declareOptions } from './ast/DeclareOptions.js'
 import { analyzeScopes, type FromSources } from './ast/QueryScopes.js'
 import { parseHints } from './HintParser.js'
 import { insertRows } from './InsertRowsAnalyzer.js'
@@ -438,17 +439,11 @@ function ddlTargets(stmt: Node): TableRef[] {
 function cursorOf(stmt: Node, text: StatementText, start: number, end: number): CursorUse | undefined {
   const declare = asNode(stmt, 'DeclareCursorStmt')
   if (declare?.portalname !== undefined) {
-    const options = declare.options ?? 0
     const from = declaredQueryStart(text, start, end)
     return {
       use: 'declare',
       name: declare.portalname,
-      declare: {
-        binary: (options & CURSOR_OPT_BINARY) !== 0,
-        scroll: (options & CURSOR_OPT_SCROLL) !== 0,
-        hold: (options & CURSOR_OPT_HOLD) !== 0,
-        query: from === undefined ? '' : text.slice(from, end).trim(),
-      },
+      declare: { ...declareOptions(declare.options), query: from === undefined ? '' : text.slice(from, end).trim() },
     }
   }
   const fetch = asNode(stmt, 'FetchStmt')
@@ -463,10 +458,7 @@ function cursorOf(stmt: Node, text: StatementText, start: number, end: number): 
   return undefined
 }
 
-// DeclareCursorStmt.options bits (parsenodes.h), and FETCH ALL's count as the parser reports it.
-const CURSOR_OPT_BINARY = 0x1
-const CURSOR_OPT_SCROLL = 0x2
-const CURSOR_OPT_HOLD = 0x20
+/** FETCH ALL's count as the parser reports it. */
 const FETCH_ALL = 2147483647
 
 /**

@@ -34,6 +34,23 @@ export interface FromSources {
   other?: string
 }
 
+/**
+ * The relation of a FROM level a column reference names, and the column: `col` with one relation (in the level's
+ * FROM alone), `rel.col` of a relation named once, `schema.table.col` of a table without an alias.
+ */
+export function relationColumn(from: FromSources, fields: string[]): RelationColumn | undefined {
+  const relations = from.relations
+  const matches =
+    fields.length === 1
+      ? 'relation' in from.join ? [0] : []
+      : fields.length === 2
+        ? relations.flatMap(({ rv }, i) => ((rv.alias?.aliasname ?? rv.relname) === fields[0] ? [i] : []))
+        : fields.length === 3
+          ? relations.flatMap(({ rv }, i) => (rv.alias === undefined && rv.schemaname === fields[0] && rv.relname === fields[1] ? [i] : []))
+          : []
+  return matches.length === 1 ? { relation: matches[0]!, column: fields.at(-1)! } : undefined
+}
+
 export interface ScopeAnalysis {
   uses: TableUse[]
   /** RangeVars that name a CTE. */
