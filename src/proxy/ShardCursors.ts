@@ -92,7 +92,9 @@ export class ShardCursors {
       out.emit(commandComplete('DECLARE CURSOR'))
       return true
     }
-    const cursor = this.open.get(route.name)!
+    // Ended since its statement was routed (the transaction, CLOSE ALL, a rollback to a savepoint): gone, as on a server.
+    const cursor = this.open.get(route.name)
+    if (cursor === undefined) throw new PgError(SqlState.INVALID_CURSOR_NAME, `cursor "${route.name}" does not exist`)
     if (route.op === 'close') {
       if (!shape.execute) return true
       this.open.delete(route.name)
