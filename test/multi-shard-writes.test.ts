@@ -104,3 +104,17 @@ t.test('several statements in one query on several shards: each statement answer
   t.match(errorFields(mixed.find((m) => m.type === 'E')!.body), { code: '0A000', message: /reads sharded rows .*: the shards' rows would not be merged/ }, 'a read among them would get one answer per shard: refused')
   t.equal(await qty(k0), 5, 'and nothing ran')
 })
+
+t.test('a multi-row INSERT split across shards returns its RETURNING rows in VALUES order (ORMs match them by position)', async (t) => {
+  // Rows alternate between the shards, so shard-by-shard order differs from the statement's.
+  const keys = [keyOn(1, 3000), keyOn(0, 3000), keyOn(1, keyOn(1, 3000) + 1), keyOn(0, keyOn(0, 3000) + 1)]
+  const qtys = [1, 2, 3, 4]
+  const literal = await client.query(`INSERT INTO items (id, qty) VALUES ${keys.map((k, i) => `(${k}, ${qtys[i]})`).join(', ')} RETURNING id, qty`)
+  t.same(literal.rows.map((r) => [Number(r.id), r.qty]), keys.map((k, i) => [k, qtys[i]]), 'a simple query: one row per VALUES row, in their order')
+  await client.query(`DELETE FROM items WHERE id IN (${keys.join(', ')})`)
+  const bound = await client.query('INSERT INTO items (id, qty) VALUES ($1, 11), ($2, 12), ($3, 13), ($4, 14) RETURNING qty', keys)
+  t.same(bound.rows.map((r) => r.qty), [11, 12, 13, 14], 'with parameters (extended protocol) too')
+  const skipped = await client.query(`INSERT INTO items (id, qty) VALUES (${keys[0]}, 0), (${keyOn(0, 4000)}, 5) ON CONFLICT (id) DO NOTHING RETURNING qty`)
+  t.same(skipped.rows.map((r) => r.qty), [5], 'a row ON CONFLICT skipped: the rows written, as many as the count')
+  t.equal(skipped.rowCount, 1)
+})

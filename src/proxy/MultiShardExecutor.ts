@@ -425,7 +425,15 @@ export class MultiShardExecutor implements BatchedReadContext {
    * all succeeded. `tag` 'first' answers with the first part's tag (a reference table has the same rows
    * everywhere), 'sum' with the total row count.
    */
-  async write(parts: { shard: number; stmt: ShardStatement }[], tag: 'first' | 'sum', shape: ReplyShape, transactional: boolean, role: Role = 'primary'): Promise<boolean> {
+  async write(
+    parts: { shard: number; stmt: ShardStatement }[],
+    tag: 'first' | 'sum',
+    shape: ReplyShape,
+    transactional: boolean,
+    role: Role = 'primary',
+    /** A split INSERT's shard of each VALUES row, in the client's order: its RETURNING rows come back in it. */
+    rowShards: number[] | null = null,
+  ): Promise<boolean> {
     const held = await this.connections(parts.map((p) => p.shard), role)
     const conn = (shard: number) => held.find((h) => h.placement.shard === shard)!.conn
     // Inside the client's transaction, its COMMIT or ROLLBACK ends the parts.
@@ -438,8 +446,9 @@ export class MultiShardExecutor implements BatchedReadContext {
       // only reaches the statements themselves.
       // The first part that fails ends the write: the others would be rolled back.
       const replies: PromiseSettledResult<ShardReply>[] = []
+      const sorted = [...parts].sort((a, b) => a.shard - b.shard)
       await this.cancellable(held, async () => {
-        for (const p of [...parts].sort((a, b) => a.shard - b.shard)) {
+        for (const p of sorted) {
           try {
             const reply = await callShard(conn(p.shard), encodeStatement(p.stmt))
             replies.push({ status: 'fulfilled', value: reply })
@@ -450,7 +459,8 @@ export class MultiShardExecutor implements BatchedReadContext {
           }
         }
       })
-      return await this.settle(held, replies, tag, shape, own)
+      const rowReplies = rowShards?.map((shard) => sorted.findIndex((p) => p.shard === shard)) ?? null
+      return await this.settle(held, replies, tag, shape, own, null, rowReplies)
     } finally {
       this.giveBack(held)
     }
@@ -469,6 +479,8 @@ export class MultiShardExecutor implements BatchedReadContext {
     transactional: boolean,
     /** The error the client gets if any part failed (an ErrorResponse), when the first reply's is not the cause. */
     cause: Buffer | null = null,
+    /** The reply that holds each returned row, in the client's order (a split INSERT's VALUES rows). */
+    rowReplies: number[] | null = null,
   ): Promise<boolean> {
     const failed = replies.find((r) => r.status === 'rejected' || r.value.error)
     if (failed || cause) {
@@ -506,7 +518,7 @@ export class MultiShardExecutor implements BatchedReadContext {
     const fields = used.find((r) => r.fields)?.fields
     if (fields && shape.describe) this.out.emit(rowDescription(fields))
     if (shape.execute) {
-      for (const r of used) for (const row of r.rows) this.out.emit(dataRow(row))
+      for (const row of inClientOrder(used, rowReplies)) this.out.emit(dataRow(row))
       this.out.emit(commandComplete(mergedTag(ok, tag, ok[0].tags.length - 1)))
     }
     return true
@@ -547,4 +559,20 @@ function mergedTag(replies: ShardReply[], tag: 'first' | 'sum', i: number): stri
   const first = replies[0]!.tags[i] ?? ''
   if (tag !== 'sum' || tagCount(first) === null) return first
   return withCount(first, replies.reduce((a, r) => a + (tagCount(r.tags[i] ?? '') ?? 0), 0))
+}
+
+/**
+ * The replies' rows, in the client's order when `rowReplies` gives it and every reply returned one row per
+ * row it was given (each server returns an INSERT's RETURNING rows in VALUES order; ORMs such as Django's
+ * bulk_create match them to their objects by position). When a reply returned fewer (ON CONFLICT DO NOTHING),
+ * which rows are missing is unknown and they come shard by shard.
+ */
+function inClientOrder(replies: ShardReply[], rowReplies: number[] | null): (Buffer | null)[][] {
+  const whole = () => replies.flatMap((r) => r.rows)
+  if (rowReplies === null) return whole()
+  const given = replies.map(() => 0)
+  for (const k of rowReplies) given[k]++
+  if (replies.some((r, k) => r.rows.length !== given[k])) return whole()
+  const next = replies.map(() => 0)
+  return rowReplies.map((k) => replies[k]!.rows[next[k]++]!)
 }

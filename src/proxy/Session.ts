@@ -1041,7 +1041,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       }
       if (route.kind === 'copy_split') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `only COPY FROM STDIN splits its rows (${route.reason})`)
       const parts = route.parts.map((p) => ({ shard: p.shard, stmt: splitPart(restore(p.sql), stmt) }))
-      return (await executor.write(parts, 'sum', shape, true)) ? 'done' : 'failed'
+      return (await executor.write(parts, 'sum', shape, true, 'primary', route.rowShards)) ? 'done' : 'failed'
     }
     let outcome: 'done' | 'failed' | 'copy' = 'failed'
     try {

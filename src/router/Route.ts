@@ -57,8 +57,11 @@ export type Route =
    * shard's answer (`first`: DDL, a reference table, identical everywhere) or the rows and counts of all (`sum`).
    */
   | { kind: 'broadcast'; role: Role; tag: 'first' | 'sum'; shards?: number[]; reason: string }
-  /** A multi-row INSERT split into one statement per shard; `sql` is the full text for that shard. */
-  | { kind: 'split'; parts: { shard: number; sql: string; rows: number }[]; reason: string }
+  /**
+   * A multi-row INSERT split into one statement per shard; `sql` is the full text for that shard. `rowShards`
+   * is the shard of each VALUES row in the client's order, which its RETURNING rows keep.
+   */
+  | { kind: 'split'; parts: { shard: number; sql: string; rows: number }[]; rowShards: number[]; reason: string }
   /**
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).

@@ -380,7 +380,7 @@ export class Router {
         'insert each shard\u2019s rows in its own transaction, or run the INSERT outside a transaction block',
       )
     }
-    return { kind: 'split', parts: splitInsert(insert, rowShards), reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
+    return { kind: 'split', parts: splitInsert(insert, rowShards), rowShards, reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
   }
 
   private routeTables(
