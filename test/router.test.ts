@@ -174,7 +174,7 @@ t.test('hints', async (t) => {
         kind: 'insert',
         tables: [accounts],
         writtenTables: [accounts],
-        insert: { text: '', table: accounts, columns: ['id'], rows: [{ values: [lit(K2)], start: 0, end: 0 }], valuesStart: 0, valuesEnd: 0 },
+        insert: { text: '', table: accounts, columns: ['id'], columnsAt: null, rows: [{ values: [lit(K2)], start: 0, end: 0 }], valuesStart: 0, valuesEnd: 0 },
         hints: [{ kind: 'shard', value: 's0' }],
       }),
       expect: { kind: 'error', code: '0A000', message: /belongs to shard s2/ },
@@ -378,10 +378,10 @@ t.test('INSERT into a sharded table', async (t) => {
     const start = bytes.indexOf(r, i === 0 ? 0 : bytes.indexOf(rowText[i - 1]) + 1)
     return { values: [i === 1 ? { param: 1 } : lit(r.slice(1, r.indexOf(','))), lit('x')] as ValueRef[], start, end: start + Buffer.byteLength(r) }
   })
-  const insert = { text, table: accounts, columns: ['id', 'name'], rows, valuesStart: rows[0].start, valuesEnd: rows[3].end }
+  const insert = { text, table: accounts, columns: ['id', 'name'], columnsAt: null, rows, valuesStart: rows[0].start, valuesEnd: rows[3].end }
   const multi = plan({ kind: 'insert', commandTag: 'INSERT 0 4', tables: [accounts], writtenTables: [accounts], insert })
   const one = (v: ValueRef, columns = ['id', 'name']) =>
-    plan({ kind: 'insert', tables: [accounts], writtenTables: [accounts], insert: { text: '', table: accounts, columns, rows: [{ values: [v, lit('x')], start: 0, end: 0 }], valuesStart: 0, valuesEnd: 0 } })
+    plan({ kind: 'insert', tables: [accounts], writtenTables: [accounts], insert: { text: '', table: accounts, columns, columnsAt: null, rows: [{ values: [v, lit('x')], start: 0, end: 0 }], valuesStart: 0, valuesEnd: 0 } })
   check(t, [
     { name: 'single row', plan: one(lit(K2)), expect: { kind: 'shard', shard: 2, role: 'primary', reason: /accounts\.id in VALUES \u2192 s2/ } },
     { name: 'single row, parameter', plan: one({ param: 1 }), param: textParams(K0), expect: { kind: 'shard', shard: 0 } },
@@ -736,6 +736,7 @@ t.test('analyzed statements: assigning a sharding key, INSERT rows with expressi
       { shard: 0, sql: `INSERT INTO accounts (id, created, name) VALUES (${K0}, now(), $1 || 'x'), ($2, now(), 'z')`, rows: 2 },
       { shard: 2, sql: `INSERT INTO accounts (id, created, name) VALUES (${K2}, DEFAULT, 'y')`, rows: 1 },
     ],
+    rowShards: [0, 2, 0],
     reason: 'INSERT rows of accounts span shards s0, s2: one INSERT per shard',
   }, 'rows whose other values are expressions still split by their keys')
 })
@@ -790,4 +791,28 @@ t.test('VACUUM and ANALYZE of sharded or reference tables: every shard; VACUUM a
     t.equal(analyzeStatement(sql).outsideTransactionBlock, true, sql)
   }
   for (const sql of ['CREATE INDEX i ON accounts (name)', 'DROP INDEX i', 'REINDEX TABLE accounts']) t.notOk(analyzeStatement(sql).outsideTransactionBlock, sql)
+})
+
+t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, of the transaction\u2019s shard when it cannot leave it', async (t) => {
+  await initSqlParser()
+  const withSeq = ConfigSchema.parse({ ...input, sharding: { ...input.sharding, tables: [{ name: 'customers', key: 'id', type: 'bigint', key_sequence: 'app.customers_seq' }, ...input.sharding!.tables!] } })
+  const seqMap = new ShardMap(withSeq)
+  const reject = new Router(seqMap, new FunctionVolatility(withSeq.routing))
+  const twoPhase = new Router(seqMap, new FunctionVolatility(withSeq.routing), { crossShardTransactions: 'two_phase' })
+  const insert = analyzeStatement('INSERT INTO customers (name) VALUES ($1), ($2) RETURNING id')
+  const outside = reject.route(insert, none, NO_TX)
+  t.match(outside, { kind: 'keys', key: 'id', sequence: 'app.customers_seq', sequenceShard: 1, shard: undefined, oneShard: false, reason: /keys from sequence app\.customers_seq \(shard s1\), the shards of the keys/ })
+  if (outside.kind === 'keys') {
+    t.equal(outside.insert.rows.length, 2)
+    t.same([K0, K1, K2].map((k) => outside.shardOf(BigInt(k))), [0, 1, 2], 'keys placed by the map')
+  }
+  const held: RoutingContext = { inTransaction: true, txReadOnly: false, txShard: 2 }
+  t.match(reject.route(insert, none, held), { kind: 'keys', shard: 2, oneShard: true }, 'a transaction held on s2: keys of s2')
+  t.match(reject.route(insert, none, { inTransaction: true, txReadOnly: false }), { kind: 'keys', shard: undefined, oneShard: true }, 'its first statement: keys of one shard')
+  t.match(twoPhase.route(insert, none, held), { kind: 'keys', shard: undefined, oneShard: false }, 'a two-phase transaction: anywhere')
+  t.match(twoPhase.route(insert, none, { ...held, pinnedBy: 'a WITH HOLD cursor' }), { kind: 'keys', shard: 2, oneShard: true }, 'a pinned session: its shard')
+  t.match(reject.route(analyzeStatement("INSERT INTO customers (id, name) VALUES (7, 'x')"), none, NO_TX), { kind: 'shard' }, 'a key given: routed by it')
+  t.match(reject.route(analyzeStatement("INSERT INTO customers (name) VALUES ('x'); SELECT 1"), none, NO_TX), { kind: 'error', code: '0A000', message: /must be a query of its own, not among other statements/ }, 'among other statements in one query: refused')
+  t.match(reject.route(analyzeStatement('INSERT INTO customers DEFAULT VALUES'), none, NO_TX), { kind: 'error', code: '0A000' }, 'no column list: refused as before')
+  t.match(reject.route(analyzeStatement("INSERT INTO accounts (name) VALUES ('x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /key_sequence/ }, 'a table without one: refused, with a hint')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { buildInsertText } from '../src/router/InsertRowsAnalyzer.js'
+import { buildInsertText, insertWithKeys } from '../src/router/InsertRowsAnalyzer.js'
 import { InvalidHintError } from '../src/router/HintParser.js'
 import { resolveSessionEffect } from '../src/router/SessionEffects.js'
 import { analyzeStatement } from '../src/router/StatementAnalyzer.js'
@@ -353,6 +353,14 @@ t.test('INSERT rows and their byte ranges', async (t) => {
     buildInsertText(plan.insert!, [2, 0]),
     "INSERT INTO s.accounts AS a (id, name) VALUES (-3, NULL), (1, 'é') ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id",
   )
+  const keyless = analyzeStatement("INSERT INTO s.accounts AS a (\"Name\", note) VALUES ('é', /* ( */ $1) , ($2, DEFAULT) RETURNING id")
+  t.equal(
+    insertWithKeys(keyless.insert!, 'id', ['41', '$3']),
+    "INSERT INTO s.accounts AS a (\"id\", \"Name\", note) VALUES (41, 'é', /* ( */ $1) , ($3, $2, DEFAULT) RETURNING id",
+    'keys drawn for an INSERT that left its key out: the column first in the list, a key first in each row',
+  )
+  t.throws(() => insertWithKeys(keyless.insert!, 'id', ['1']), RangeError, 'one key per row')
+  t.equal(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columnsAt, null, 'no column list: nowhere to put a key')
   t.same(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columns, [], 'no column list: the router decides')
   t.same(pinsOf(analyzeStatement('INSERT INTO t VALUES (1, 2)')), {})
   t.equal(analyzeStatement('INSERT INTO t (k) SELECT k FROM u').insert, undefined)

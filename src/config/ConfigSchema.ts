@@ -105,8 +105,17 @@ export const TableSchema = z
       .boolean()
       .default(false)
       .describe('Allow UPDATE/DELETE without a pinned key: sent to every shard'),
+    key_sequence: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Sequence (optionally schema-qualified) that gives the key to an INSERT that leaves it out: nextval on the default shard\'s primary; integer and bigint keys only'),
   })
   .strict()
+  .refine((t) => t.key_sequence === undefined || t.type === 'integer' || t.type === 'bigint', {
+    message: 'only an integer or bigint key can come from a sequence: remove key_sequence, or give the key in every INSERT',
+    path: ['key_sequence'],
+  })
 
 export const ConfigSchema = z
   .object({

@@ -172,6 +172,11 @@ export function encodeParse(name: string, text: string, paramTypes: number[]): B
   return w.flush(FE.parse)
 }
 
+/** A Parse body after the statement name (text and types), as `renameParse` takes it. */
+export function parseTail(text: string, paramTypes: number[]): Buffer {
+  return encodeParse('', text, paramTypes).subarray(6)
+}
+
 /** A Parse with a new statement name and the original text and types. */
 export function renameParse(name: string, tail: Buffer): Buffer {
   return new Writer().addCString(name).add(tail).flush(FE.parse)

@@ -23,6 +23,7 @@ import { RoutingGate } from './RoutingGate.js'
 import { Session } from './Session.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 import { StatementNames } from './StatementNames.js'
+import { SequenceKeys } from './SequenceKeys.js'
 
 
 export const ADMIN_DATABASE = 'pgshard'
@@ -125,6 +126,7 @@ export class ProxyServer {
     this.services = {
       config: () => this.config,
       statementNames: this.statementNames,
+      sequenceKeys: new SequenceKeys(),
       metrics,
       analyze: (sql) => this.routing.analyze(sql),
       route: (a, p, ctx) => this.routing.route(a, p, ctx),

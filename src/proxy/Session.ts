@@ -11,6 +11,7 @@ import {
   encodeQuery,
   encodeTarget,
   encodeUnnamedRun,
+  parseTail,
   renameBind,
   renameParse,
   type BindMessage,
@@ -30,7 +31,8 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { pinnedSessionHint, startedByNote, type BoundParam, type Role } from '../router/Route.js'
+import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route } from '../router/Route.js'
+import { insertWithKeys } from '../router/InsertRowsAnalyzer.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
@@ -40,6 +42,7 @@ import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
+import { nextValues, type KeyRequest } from './SequenceKeys.js'
 import { SessionPins } from './SessionPins.js'
 import { SessionRouting, type RoutedSession, type SessionRoute } from './SessionRouting.js'
 import { ShardCursors } from './ShardCursors.js'
@@ -47,6 +50,7 @@ import { SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { ADVISORY_LOCK, applySessionEffects } from './SessionEffects.js'
 import {
+  asStatementError,
   duplicateStatement,
   missingStatement,
   otherKindOfStatement,
@@ -428,9 +432,13 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   }
 
   private onQuery(frame: Frame): Promise<void> | void {
-    const sql = decodeQuery(frame.body)
-    this.tx.current = sql
     this.stats.queries++
+    return this.runQuery(decodeQuery(frame.body), frame.raw)
+  }
+
+  /** A simple query (`raw`: its Query message), as the client sent it or with keys pgshard drew written in. */
+  private runQuery(sql: string, raw: Buffer): Promise<void> | void {
+    this.tx.current = sql
     const analyzed = this.routing.analyze(sql)
     const listening = analyzed.plan && this.local.listen(analyzed.plan)
     if (listening) {
@@ -455,6 +463,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     }
     const route = this.routing.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
+    if (route.kind === 'keys') {
+      return this.withDrawnKeys(route, analyzed).then(
+        (keyed) => this.runQuery(keyed, encodeQuery(keyed)),
+        (err: unknown) => this.refuseQuery(asStatementError(err)),
+      )
+    }
     if (route.kind !== 'shard') {
       return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(
         (outcome) => {
@@ -465,7 +479,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (route.role !== 'replica') this.notRetryable()
     const send = (conn: ServerConnection) => {
       conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
-      return this.send(conn, frame.raw)
+      return this.send(conn, raw)
     }
     if (analyzed.plan && this.shapeTransaction(analyzed.plan, sql)) return this.spanning.runAside(sql).then(() => this.connFor(route.shard, route.role)).then(send)
     // Most statements find their server at once (the attached one, an idle one in the pool): no await then.
@@ -659,7 +673,40 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       if (!(await this.runMultiNow())) return
     }
     const route = this.routing.route(analyzed, (n) => bindParam(stmt, b, n))
+    if (route.kind === 'keys') return this.bindWithKeys(frame, b, analyzed, stmt, route)
+    return this.bindRouted(frame, b, analyzed, stmt, route)
+  }
+
+  /**
+   * A Bind of an INSERT that leaves out keys pgshard draws: the statement with the keys written in runs in its
+   * place (prepared on the server as the unnamed statement, the client's parameters bound to it unchanged).
+   */
+  private async bindWithKeys(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: KeysRoute): Promise<void> {
+    let text: string
+    try {
+      text = await this.withDrawnKeys(route, analyzed)
+    } catch (err) {
+      return this.group.refuse(asStatementError(err))
+    }
+    const a = this.routing.analyze(text)
+    const keyed: ClientStatement = {
+      text,
+      paramTypes: stmt.paramTypes,
+      tail: parseTail(text, stmt.paramTypes),
+      serverName: '',
+      plan: a.plan,
+      literals: a.literals,
+      sources: a.sources ?? [],
+      firstParam: a.firstParam,
+    }
+    const analyzedKeyed: Analyzed = { plan: a.plan, literals: a.literals, sources: a.sources, firstParam: a.firstParam, text: a.text }
+    return this.bindRouted(frame, b, analyzedKeyed, keyed, this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n)))
+  }
+
+  /** A Bind whose statement is routed: to one shard's server, or held to run on several at its Execute. */
+  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: SessionRoute): Promise<void> {
     if (route.kind === 'error') return this.group.refuse(routeError(route))
+    if (route.kind === 'keys') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'an INSERT with drawn keys still lacks them'))
     if (this.multi) return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
     if (route.kind !== 'shard') {
       if (this.group.conn && !this.group.leaveServer()) {
@@ -721,7 +768,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       done: (ok) => ok || this.failPortal(b.portal, completion),
       sawError: (body) => forgetIfReplanRefused(conn, stmt.serverName, body, this.services.serverConnections),
     })
-    await this.send(conn, stmt.serverName === '' ? frame.raw : renameBind(frame.body, b, stmt.serverName))
+    await this.send(conn, stmt.serverName === b.statement ? frame.raw : renameBind(frame.body, b, stmt.serverName))
   }
 
   /** At Sync: statements bound but never executed are over too. */
@@ -1058,6 +1105,25 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (outcome === 'failed') this.failTransaction()
       }
     }
+  }
+
+  /**
+   * The INSERT of a `keys` route with a key drawn for each row written in, as the client would have sent it with
+   * them: keys of the transaction's shard when it cannot leave it, else the next ones drawn.
+   */
+  private async withDrawnKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
+    const request: KeyRequest = {
+      source: `${this.identity.serverDatabase}\0${this.identity.user.name}\0${route.sequence}`,
+      sequence: route.sequence,
+      count: route.insert.rows.length,
+      fits: route.oneShard ? keysOfOneShard(route) : null,
+      odds: this.services.config().shards.length,
+    }
+    const placement = this.services.place(route.sequenceShard, 'primary', this.identity)
+    const keys = await this.services.sequenceKeys.take(request, (n) =>
+      nextValues(placement, this.settings, this.cancelSignal.signal, this.attached !== null, route.sequence, n),
+    )
+    return restoreLiterals(insertWithKeys(route.insert, route.key, keys.map(String)), analyzed.firstParam, analyzed.sources ?? [])
   }
 
   /**
@@ -1660,4 +1726,15 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
 
-type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' }>
+type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' }>
+type KeysRoute = Extract<Route, { kind: 'keys' }>
+
+/** Accepts keys of the route's shard, or, without one, of the shard of the first key it sees. */
+function keysOfOneShard(route: KeysRoute): (key: bigint) => boolean {
+  let shard = route.shard
+  return (key) => {
+    const s = route.shardOf(key)
+    shard ??= s
+    return s === shard
+  }
+}

@@ -54,3 +54,9 @@ export const SEQUENCE_STATE_ACROSS_SHARDS: Route = {
 export function shutdownError(): PgError {
   return PgError.fatal(SqlState.ADMIN_SHUTDOWN, 'terminating connection due to administrator command', 'pgshard is shutting down; reconnect to another instance.')
 }
+
+/** A statement's error for the client (an ERROR); anything else (a FATAL, a bug) is thrown on to end the session. */
+export function asStatementError(err: unknown): PgError {
+  if (err instanceof PgError && err.severity === 'ERROR') return err
+  throw err
+}

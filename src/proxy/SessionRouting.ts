@@ -112,6 +112,8 @@ export class SessionRouting {
   }
 
   private counted<R extends SessionRoute>(route: R): R {
+    // Counted when the INSERT with its drawn keys is routed.
+    if (route.kind === 'keys') return route
     this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
     return route
   }

@@ -10,6 +10,7 @@ import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { NotificationHub } from './NotificationHub.js'
 import type { RoutingGate } from './RoutingGate.js'
+import type { SequenceKeys } from './SequenceKeys.js'
 import type { StatementNames } from './StatementNames.js'
 
 /** A statement as the router sees it: its plan (null when the parser rejected it) and normalizer values. */
@@ -51,6 +52,8 @@ export interface Placement {
 export interface SessionServices {
   config(): Config
   readonly statementNames: StatementNames
+  /** Spare keys drawn from sequences for INSERTs that leave their key out. */
+  readonly sequenceKeys: SequenceKeys
   readonly metrics: DataPathMetrics
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route

@@ -6,6 +6,7 @@ import { asNode } from './ast/AstNode.js'
 import { tableRefOf } from './ast/PinCollector.js'
 import { valueRefOf } from './ast/ValueRefs.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
+import { quoteIdent } from './SqlQuoting.js'
 import { decodeBytes, StatementText } from './StatementText.js'
 
 /**
@@ -20,9 +21,11 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
   if (select.sortClause !== undefined || select.limitCount !== undefined || select.limitOffset !== undefined) return undefined
   if (select.withClause !== undefined) return undefined
   const columns: string[] = []
+  let columnsAt: number | null = null
   for (const c of ins.cols ?? []) {
     const target = asNode(c, 'ResTarget')
     if (target?.name === undefined || target.indirection !== undefined) return undefined
+    columnsAt ??= target.location ?? null
     columns.push(target.name)
   }
   const values = lists.map((list): (ValueRef | null)[] => (asNode(list, 'List')?.items ?? []).map(valueRefOf))
@@ -32,6 +35,7 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
     text: text.sql,
     table: tableRefOf(ins.relation),
     columns,
+    columnsAt,
     rows: values.map((v, i) => ({ values: v, start: spans[i]!.start, end: spans[i]!.end })),
     valuesStart: spans[0]!.start,
     valuesEnd: spans[spans.length - 1]!.end,
@@ -78,4 +82,22 @@ export function buildInsertText(insert: InsertRows, rowIndexes: readonly number[
     return bytes.slice(row.start, row.end)
   })
   return decodeBytes(bytes.slice(0, insert.valuesStart) + rows.join(', ') + bytes.slice(insert.valuesEnd), text.ascii)
+}
+
+/**
+ * The INSERT with column `key` first in its column list and `values[i]` (SQL text: a literal or a parameter)
+ * first in row i: the rows of an INSERT that left the key out, given keys drawn from a sequence.
+ */
+export function insertWithKeys(insert: InsertRows, key: string, values: readonly string[]): string {
+  if (insert.columnsAt === null) throw new RangeError('INSERT has no column list')
+  if (values.length !== insert.rows.length) throw new RangeError(`INSERT has ${insert.rows.length} rows, not ${values.length}`)
+  const text = new StatementText(insert.text)
+  const bytes = text.bytes
+  let out = bytes.slice(0, insert.columnsAt) + quoteIdent(key) + ', '
+  let at = insert.columnsAt
+  insert.rows.forEach((row, i) => {
+    out += bytes.slice(at, row.start + 1) + values[i] + ', '
+    at = row.start + 1
+  })
+  return decodeBytes(out + bytes.slice(at), text.ascii)
 }

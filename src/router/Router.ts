@@ -41,7 +41,7 @@ import { buildInsertText } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
-import type { DerivedSources, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import type { DerivedSources, InsertRows, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -332,6 +332,13 @@ export class Router {
     target: ShardedTable,
   ): Route {
     const insert = plan.insert
+    if (!insert && plan.multiStatement && target.keySequence !== undefined) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `an INSERT into ${target.name} whose key ${target.key} comes from sequence ${target.keySequence} must be a query of its own, not among other statements`,
+        'send the INSERT as a query of its own, or give the key',
+      )
+    }
     if (!insert) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
@@ -340,10 +347,14 @@ export class Router {
       )
     }
     const keyIndex = insert.columns.indexOf(target.key)
+    if (keyIndex < 0 && target.keySequence !== undefined && insert.columnsAt !== null) return this.keysFromSequence(plan, ctx, target, insert, target.keySequence)
     if (keyIndex < 0) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `INSERT into sharded table ${target.name} must name its key column ${target.key} in the column list`,
+        target.keySequence === undefined && (target.keyType === 'bigint' || target.keyType === 'integer')
+          ? `give the key, or let pgshard draw it from a sequence: key_sequence for the table in sharding.tables (docs/routing.md)`
+          : undefined,
       )
     }
     const rowShards = this.rowShards(plan, target, keyIndex, param, false) as number[]
@@ -381,6 +392,25 @@ export class Router {
       )
     }
     return { kind: 'split', parts: splitInsert(insert, rowShards), rowShards, reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
+  }
+
+  /** An INSERT that leaves out a key its table draws from a sequence: the keys are drawn, then it is routed. */
+  private keysFromSequence(plan: StatementPlan, ctx: RoutingContext, target: ShardedTable, insert: InsertRows, sequence: string): Route {
+    // A transaction that cannot go on to other shards (or a pinned session) keeps its rows on one: its own.
+    const oneShard = ctx.pinnedBy !== undefined || (ctx.inTransaction && !this.spans(ctx))
+    const held = oneShard ? ctx.txShard : undefined
+    const where = held !== undefined ? `keys of shard ${this.map.shardName(held)}, the transaction's` : oneShard ? 'keys of one shard' : 'the shards of the keys'
+    return {
+      kind: 'keys',
+      key: target.key,
+      sequence,
+      sequenceShard: this.map.defaultShard,
+      insert,
+      shard: held,
+      oneShard,
+      shardOf: (key) => this.map.shardForTypedHint(target.keyType, key.toString()),
+      reason: `INSERT into ${target.name} leaves out ${target.key}: keys from sequence ${sequence} (shard ${this.defaultName()}), ${where}`,
+    }
   }
 
   private routeTables(
@@ -860,7 +890,8 @@ export class Router {
   }
 
   private checkTransaction(route: Route, ctx: RoutingContext): Route {
-    if (route.kind === 'error') return route
+    // The INSERT with its drawn keys is checked when it is routed.
+    if (route.kind === 'error' || route.kind === 'keys') return route
     const pinned = ctx.txShard
     if (ctx.pinnedBy !== undefined && pinned !== undefined && (route.kind !== 'shard' || route.shard !== pinned)) return pinnedSessionRefusal(route, this.map.shardName(pinned), ctx.pinnedBy, (s) => this.map.shardName(s))
     if (route.kind === 'shard') {

@@ -18,6 +18,8 @@ export interface ShardedTable {
   key: string
   keyType: KeyType
   broadcastWrites: boolean
+  /** Sequence whose nextval on the default shard's primary gives the key of a row an INSERT leaves it out of. */
+  keySequence?: string
 }
 
 const DEFAULT_SCHEMA = 'public'
@@ -53,6 +55,7 @@ export class ShardMap {
         key: parseIdentifiers(t.key).at(-1) ?? t.key,
         keyType: t.type,
         broadcastWrites: t.broadcast_writes,
+        keySequence: t.key_sequence,
       })
     }
     for (const r of config.sharding.reference_tables) {

@@ -185,6 +185,8 @@ export interface InsertRows {
   text: string
   table: TableRef
   columns: string[]
+  /** Byte offset of the first column of the column list (null without one): where a generated key's column goes. */
+  columnsAt: number | null
   /**
    * For each row: its values (null for an expression such as now() or DEFAULT, which routes nothing), and its
    * byte range in the text (to rebuild one INSERT per shard).

@@ -1,0 +1,105 @@
+// A table sharded by its own serial id (sharding.tables[].key_sequence): an INSERT that leaves the key out, as
+// every ORM's create() does, gets keys drawn from one sequence on the default shard, written into the rows, and
+// each row lands on the shard of its key; a transaction that cannot leave its shard gets keys of that shard.
+import pg from 'pg'
+import postgres from 'postgres'
+import t from 'tap'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { runCommand } from './harness/runCommand.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = {
+  tables: [
+    { name: 'customers', key: 'id', type: 'bigint', key_sequence: 'customers_id_seq' },
+    { name: 'tenants', key: 'id', type: 'integer', key_sequence: 'no_such_seq' },
+    { name: 'plain', key: 'id', type: 'bigint' },
+  ],
+}
+const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const shardOf = (id: string | number) => map.shardForTypedHint('bigint', String(id))
+const ports = fx.topo.shards.map((s) => String(s.primary.port))
+const client = new pg.Client(fx.pgOptions)
+await client.connect()
+t.teardown(() => client.end())
+await client.query('CREATE TABLE customers (id bigserial PRIMARY KEY, name text)')
+await client.query('CREATE TABLE tenants (id serial PRIMARY KEY, name text)')
+await client.query('CREATE TABLE plain (id bigserial PRIMARY KEY, name text)')
+
+/** Each shard's customer ids, read directly from its primary. */
+async function idsOnShards(): Promise<number[][]> {
+  const out: number[][] = []
+  for (const shard of fx.topo.shards) {
+    const direct = new pg.Client({ host: '127.0.0.1', port: shard.primary.port, user: 'postgres', password: fx.topo.superuser.password, database: 'app' })
+    await direct.connect()
+    try {
+      out.push((await direct.query('SELECT id FROM customers ORDER BY id')).rows.map((r) => Number(r.id)))
+    } finally {
+      await direct.end()
+    }
+  }
+  return out
+}
+
+t.test('a multi-row INSERT without the key (simple query): each row gets the next key and goes to its shard', async (t) => {
+  const r = await client.query("INSERT INTO customers (name) VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f'), ('g'), ('h') RETURNING id, name, current_setting('port') AS port")
+  t.equal(r.rowCount, 8)
+  const ids = r.rows.map((row) => Number(row.id))
+  t.same(ids, [...ids].sort((a, b) => a - b), 'keys in VALUES order, increasing, as one sequence gives them')
+  t.equal(new Set(ids).size, 8, 'no key twice')
+  t.same(r.rows.map((row) => row.name), ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'])
+  t.same(r.rows.map((row) => row.port), ids.map((id) => ports[shardOf(id)]), 'each row written on the shard of its key')
+  t.equal(new Set(r.rows.map((row) => row.port)).size, 2, 'both shards got rows')
+})
+
+t.test('node-postgres: a named prepared INSERT without the key, run again and again, with parameters', async (t) => {
+  const got: { id: number; port: string }[] = []
+  for (let i = 0; i < 12; i++) {
+    const r = await client.query({ name: 'create-customer', text: "INSERT INTO customers (name) VALUES ($1) RETURNING id, current_setting('port') AS port", values: [`n${i}`] })
+    got.push({ id: Number(r.rows[0].id), port: r.rows[0].port })
+  }
+  t.equal(new Set(got.map((g) => g.id)).size, 12, 'a new key each time')
+  t.same(got.map((g) => g.port), got.map((g) => ports[shardOf(g.id)]), 'each on the shard of its key')
+  const two = await client.query('INSERT INTO customers (name) VALUES ($1), ($2) RETURNING name', ['x', 'y'])
+  t.same(two.rows.map((r) => r.name), ['x', 'y'], 'two rows through the extended protocol')
+  const named = await client.query({ name: 'find', text: 'SELECT name FROM customers WHERE id = $1', values: [got[3].id] })
+  t.same(named.rows, [{ name: 'n3' }], 'the client’s other statements are untouched')
+})
+
+t.test('a transaction that cannot span shards gets keys of one shard, its own', async (t) => {
+  await client.query('BEGIN')
+  const first = await client.query("INSERT INTO customers (name) VALUES ('t1'), ('t2'), ('t3') RETURNING id, current_setting('port') AS port")
+  const rest = []
+  for (let i = 0; i < 6; i++) rest.push((await client.query("INSERT INTO customers (name) VALUES ($1) RETURNING id, current_setting('port') AS port", [`t${i + 4}`])).rows[0])
+  await client.query('COMMIT')
+  const rows = [...first.rows, ...rest]
+  const port = rows[0].port
+  t.ok(rows.every((r) => r.port === port), 'every row on the shard of the first')
+  t.ok(rows.every((r) => ports[shardOf(r.id)] === port), 'and every key belongs to that shard')
+  t.equal(new Set(rows.map((r) => r.id)).size, 9)
+  const count = await client.query("SELECT count(*)::int AS n FROM customers WHERE name LIKE 't%'")
+  t.equal(count.rows[0].n, 9, 'committed')
+})
+
+t.test('concurrent clients (postgres.js, psql): no key is given twice, no row is misplaced', async (t) => {
+  const sql = postgres({ ...fx.pgOptions, username: fx.pgOptions.user, max: 8 })
+  t.teardown(() => sql.end())
+  await Promise.all(Array.from({ length: 8 }, (_, c) => (async () => {
+    for (let i = 0; i < 10; i++) await sql`INSERT INTO customers (name) VALUES (${`c${c}-${i}`})`
+  })()))
+  const r = await runCommand('psql', ['-X', '-At', fx.dsn, '-c', "INSERT INTO customers (name) SELECT 'never' WHERE false", '-c', "INSERT INTO customers (name) VALUES ('psql') RETURNING id"], { env: fx.env })
+  t.match(r.stderr, /INSERT into sharded table customers must give its key column id in VALUES/, 'INSERT … SELECT without the key stays refused')
+  t.match(r.stdout, /^\d+\nINSERT 0 1$/m, 'psql’s INSERT got its key')
+  const onShards = await idsOnShards()
+  const all = onShards.flat()
+  t.equal(all.length, new Set(all).size, 'every id once over all shards')
+  t.equal(onShards.reduce((n, ids, shard) => n + ids.filter((id) => shardOf(id) !== shard).length, 0), 0, 'every row on the shard of its key')
+  t.equal((await client.query("SELECT count(*)::int AS n FROM customers WHERE name LIKE 'c%-%'")).rows[0].n, 80)
+})
+
+t.test('a key_sequence that does not exist: a clear error, and the session goes on', async (t) => {
+  await t.rejects(client.query("INSERT INTO tenants (name) VALUES ('x')"), { code: '42P01', message: /could not draw keys from sequence no_such_seq on shard s0: relation "no_such_seq" does not exist/ })
+  await t.rejects(client.query('INSERT INTO tenants (name) VALUES ($1)', ['y']), { code: '42P01' }, 'through the extended protocol too')
+  t.same((await client.query('SELECT 1 AS one')).rows, [{ one: 1 }])
+  await t.rejects(client.query("INSERT INTO plain (name) VALUES ('x')"), { code: '0A000', message: /must name its key column id/, hint: /key_sequence/ }, 'a table without key_sequence still needs the key, and is told of the setting')
+})
