@@ -4,6 +4,7 @@
 import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
+import { ProxyApp } from '../src/proxy/ProxyApp.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { runCommand } from './harness/runCommand.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
@@ -102,4 +103,28 @@ t.test('a key_sequence that does not exist: a clear error, and the session goes 
   await t.rejects(client.query('INSERT INTO tenants (name) VALUES ($1)', ['y']), { code: '42P01' }, 'through the extended protocol too')
   t.same((await client.query('SELECT 1 AS one')).rows, [{ one: 1 }])
   await t.rejects(client.query("INSERT INTO plain (name) VALUES ('x')"), { code: '0A000', message: /must name its key column id/, hint: /key_sequence/ }, 'a table without key_sequence still needs the key, and is told of the setting')
+})
+
+t.test('two-phase transactions: keys go where they fall; in session pooling a transaction still keeps to one shard', async (t) => {
+  const proxyFor = async (mode: 'transaction' | 'session') => {
+    const app = await ProxyApp.start(proxyConfig(fx.topo, { sharding: { ...SHARDING, cross_shard_transactions: 'two_phase' }, users: [{ name: 'app', auth: 'trust' }], pool: { size: 4, mode } }))
+    t.teardown(() => app.stop(500))
+    const c = new pg.Client({ ...fx.pgOptions, port: app.address.port })
+    await c.connect()
+    t.teardown(() => c.end())
+    return c
+  }
+  const inOneTransaction = async (c: pg.Client) => {
+    await c.query('BEGIN')
+    const rows = []
+    for (let i = 0; i < 8; i++) rows.push((await c.query("INSERT INTO customers (name) VALUES ('2pc') RETURNING id, current_setting('port') AS port")).rows[0])
+    await c.query('COMMIT')
+    t.ok(rows.every((r) => ports[shardOf(r.id)] === r.port), 'each row on the shard of its key')
+    return new Set(rows.map((r) => r.port)).size
+  }
+  const spanning = await proxyFor('transaction')
+  const [a, b] = [await inOneTransaction(spanning), await inOneTransaction(spanning)]
+  t.ok(a === 2 || b === 2, 'a transaction across shards: 16 keys in their drawn order fell on both shards')
+  const session = await proxyFor('session')
+  t.equal(await inOneTransaction(session), 1, 'session pooling: one shard')
 })

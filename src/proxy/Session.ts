@@ -1112,11 +1112,14 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
    * them: keys of the transaction's shard when it cannot leave it, else the next ones drawn.
    */
   private async withDrawnKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
+    // Session pooling keeps a transaction on one shard whatever the map's cross_shard_transactions says.
+    const held = this.inTransaction && !this.mayJoinShards
+    const shard = route.shard ?? (held ? this.attached?.placement.shard : undefined)
     const request: KeyRequest = {
       source: `${this.identity.serverDatabase}\0${this.identity.user.name}\0${route.sequence}`,
       sequence: route.sequence,
       count: route.insert.rows.length,
-      fits: route.oneShard ? keysOfOneShard(route) : null,
+      fits: route.oneShard || held ? keysOfOneShard(route.shardOf, shard) : null,
       odds: this.services.config().shards.length,
     }
     const placement = this.services.place(route.sequenceShard, 'primary', this.identity)
@@ -1729,11 +1732,10 @@ const MAX_REPLAYED_FRAMES = 64
 type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' }>
 type KeysRoute = Extract<Route, { kind: 'keys' }>
 
-/** Accepts keys of the route's shard, or, without one, of the shard of the first key it sees. */
-function keysOfOneShard(route: KeysRoute): (key: bigint) => boolean {
-  let shard = route.shard
+/** Accepts keys of `shard`, or, without one, of the shard of the first key it sees. */
+function keysOfOneShard(shardOf: (key: bigint) => number, shard: number | undefined): (key: bigint) => boolean {
   return (key) => {
-    const s = route.shardOf(key)
+    const s = shardOf(key)
     shard ??= s
     return s === shard
   }
