@@ -67,6 +67,15 @@ t.test('node-postgres: a named prepared INSERT without the key, run again and ag
   t.same(named.rows, [{ name: 'n3' }], 'the client’s other statements are untouched')
 })
 
+t.test('DEFAULT as the key of every row (Sequelize sends so) gets drawn keys too', async (t) => {
+  const one = await client.query(`INSERT INTO "customers" ("id","name") VALUES (DEFAULT,$1) RETURNING "id","name", current_setting('port') AS port`, ['sq1'])
+  t.equal(one.rows[0].port, ports[shardOf(one.rows[0].id)], 'on the shard of its key')
+  const bulk = await client.query(`INSERT INTO "customers" ("id","name") VALUES (DEFAULT,'sq2'),(DEFAULT,'sq3'),(DEFAULT,'sq4') RETURNING "id","name"`)
+  t.same(bulk.rows.map((r) => r.name), ['sq2', 'sq3', 'sq4'])
+  t.equal(new Set([one.rows[0].id, ...bulk.rows.map((r) => r.id)]).size, 4, 'four new keys')
+  await t.rejects(client.query("INSERT INTO customers (id, name) VALUES (DEFAULT, 'x'), (5, 'y')"), { code: '0A000', message: /row 1 gives its key column id by an expression \(or DEFAULT\)/ }, 'DEFAULT in some rows only: refused as before')
+})
+
 t.test('a transaction that cannot span shards gets keys of one shard, its own', async (t) => {
   await client.query('BEGIN')
   const first = await client.query("INSERT INTO customers (name) VALUES ('t1'), ('t2'), ('t3') RETURNING id, current_setting('port') AS port")

@@ -812,6 +812,8 @@ t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, o
   t.match(twoPhase.route(insert, none, held), { kind: 'keys', shard: undefined, oneShard: false }, 'a two-phase transaction: anywhere')
   t.match(twoPhase.route(insert, none, { ...held, pinnedBy: 'a WITH HOLD cursor' }), { kind: 'keys', shard: 2, oneShard: true }, 'a pinned session: its shard')
   t.match(reject.route(analyzeStatement("INSERT INTO customers (id, name) VALUES (7, 'x')"), none, NO_TX), { kind: 'shard' }, 'a key given: routed by it')
+  t.match(reject.route(analyzeStatement("INSERT INTO customers (id, name) VALUES (DEFAULT, 'x'), (DEFAULT, 'y')"), none, NO_TX), { kind: 'keys', keyIndex: 0, reason: /gives DEFAULT for id/ }, 'DEFAULT in every row: drawn')
+  t.match(outside, { keyIndex: null }, 'left out: the column is added')
   t.match(reject.route(analyzeStatement("INSERT INTO customers (name) VALUES ('x'); SELECT 1"), none, NO_TX), { kind: 'error', code: '0A000', message: /must be a query of its own, not among other statements/ }, 'among other statements in one query: refused')
   t.match(reject.route(analyzeStatement('INSERT INTO customers DEFAULT VALUES'), none, NO_TX), { kind: 'error', code: '0A000' }, 'no column list: refused as before')
   t.match(reject.route(analyzeStatement("INSERT INTO accounts (name) VALUES ('x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /key_sequence/ }, 'a table without one: refused, with a hint')

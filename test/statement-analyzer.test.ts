@@ -355,11 +355,19 @@ t.test('INSERT rows and their byte ranges', async (t) => {
   )
   const keyless = analyzeStatement("INSERT INTO s.accounts AS a (\"Name\", note) VALUES ('é', /* ( */ $1) , ($2, DEFAULT) RETURNING id")
   t.equal(
-    insertWithKeys(keyless.insert!, 'id', ['41', '$3']),
+    insertWithKeys(keyless.insert!, 'id', null, ['41', '$3']),
     "INSERT INTO s.accounts AS a (\"id\", \"Name\", note) VALUES (41, 'é', /* ( */ $1) , ($3, $2, DEFAULT) RETURNING id",
     'keys drawn for an INSERT that left its key out: the column first in the list, a key first in each row',
   )
-  t.throws(() => insertWithKeys(keyless.insert!, 'id', ['1']), RangeError, 'one key per row')
+  t.throws(() => insertWithKeys(keyless.insert!, 'id', null, ['1']), RangeError, 'one key per row')
+  const defaults = analyzeStatement('INSERT INTO "customers" ("id","name") VALUES (DEFAULT,$1), (default , \'é\') RETURNING "id"')
+  t.same(defaults.insert!.rows.map((r) => r.defaults), [[46, null], [60, null]], 'where each row writes DEFAULT')
+  t.equal(
+    insertWithKeys(defaults.insert!, 'id', 0, ['7', '8']),
+    'INSERT INTO "customers" ("id","name") VALUES (7,$1), (8 , \'é\') RETURNING "id"',
+    'keys for the DEFAULT each row gives its key (Sequelize)',
+  )
+  t.throws(() => insertWithKeys(defaults.insert!, 'id', 1, ['7', '8']), RangeError, 'only in place of a DEFAULT')
   t.equal(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columnsAt, null, 'no column list: nowhere to put a key')
   t.same(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columns, [], 'no column list: the router decides')
   t.same(pinsOf(analyzeStatement('INSERT INTO t VALUES (1, 2)')), {})

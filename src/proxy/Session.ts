@@ -1126,7 +1126,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const keys = await this.services.sequenceKeys.take(request, (n) =>
       nextValues(placement, this.settings, this.cancelSignal.signal, this.attached !== null, route.sequence, n),
     )
-    return restoreLiterals(insertWithKeys(route.insert, route.key, keys.map(String)), analyzed.firstParam, analyzed.sources ?? [])
+    return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, keys.map(String)), analyzed.firstParam, analyzed.sources ?? [])
   }
 
   /**

@@ -28,7 +28,9 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
     columnsAt ??= target.location ?? null
     columns.push(target.name)
   }
-  const values = lists.map((list): (ValueRef | null)[] => (asNode(list, 'List')?.items ?? []).map(valueRefOf))
+  const items = lists.map((list) => asNode(list, 'List')?.items ?? [])
+  const values = items.map((list): (ValueRef | null)[] => list.map(valueRefOf))
+  const defaults = items.map((list) => list.map((item) => asNode(item, 'SetToDefault')?.location ?? null))
   const spans = rowSpans(text.bytes, ins.relation.location ?? 0, end)
   if (spans === null || spans.length !== values.length) return undefined
   return {
@@ -36,7 +38,12 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
     table: tableRefOf(ins.relation),
     columns,
     columnsAt,
-    rows: values.map((v, i) => ({ values: v, start: spans[i]!.start, end: spans[i]!.end })),
+    rows: values.map((v, i) => ({
+      values: v,
+      start: spans[i]!.start,
+      end: spans[i]!.end,
+      ...(defaults[i]!.some((d) => d !== null) ? { defaults: defaults[i] } : {}),
+    })),
     valuesStart: spans[0]!.start,
     valuesEnd: spans[spans.length - 1]!.end,
   }
@@ -85,19 +92,39 @@ export function buildInsertText(insert: InsertRows, rowIndexes: readonly number[
 }
 
 /**
- * The INSERT with column `key` first in its column list and `values[i]` (SQL text: a literal or a parameter)
- * first in row i: the rows of an INSERT that left the key out, given keys drawn from a sequence.
+ * The INSERT with `values[i]` (SQL text: a literal or a parameter) as row i's key, given keys drawn from a
+ * sequence: in place of the DEFAULT each row gives it (`keyIndex`: the key's column), or, when the column list
+ * left the key out, with column `key` first in the list and a key first in each row.
  */
-export function insertWithKeys(insert: InsertRows, key: string, values: readonly string[]): string {
-  if (insert.columnsAt === null) throw new RangeError('INSERT has no column list')
+export function insertWithKeys(insert: InsertRows, key: string, keyIndex: number | null, values: readonly string[]): string {
   if (values.length !== insert.rows.length) throw new RangeError(`INSERT has ${insert.rows.length} rows, not ${values.length}`)
   const text = new StatementText(insert.text)
   const bytes = text.bytes
-  let out = bytes.slice(0, insert.columnsAt) + quoteIdent(key) + ', '
-  let at = insert.columnsAt
-  insert.rows.forEach((row, i) => {
-    out += bytes.slice(at, row.start + 1) + values[i] + ', '
-    at = row.start + 1
-  })
+  // Edits in text order: [offset, bytes replaced, text put there].
+  const edits: [number, number, string][] = []
+  if (keyIndex === null) {
+    if (insert.columnsAt === null) throw new RangeError('INSERT has no column list')
+    edits.push([insert.columnsAt, 0, quoteIdent(key) + ', '])
+    insert.rows.forEach((row, i) => edits.push([row.start + 1, 0, values[i] + ', ']))
+  } else {
+    insert.rows.forEach((row, i) => {
+      const at = row.defaults?.[keyIndex]
+      if (at === undefined || at === null) throw new RangeError(`INSERT row ${i} gives its key`)
+      edits.push([at, DEFAULT.length, values[i]!])
+    })
+  }
+  let out = ''
+  let at = 0
+  for (const [offset, length, put] of edits) {
+    out += bytes.slice(at, offset) + put
+    at = offset + length
+  }
   return decodeBytes(out + bytes.slice(at), text.ascii)
+}
+
+const DEFAULT = 'DEFAULT'
+
+/** Whether every row of the INSERT writes DEFAULT as its value of column `index`. */
+export function defaultsIn(insert: InsertRows, index: number): boolean {
+  return insert.rows.every((row) => row.defaults?.[index] !== undefined && row.defaults[index] !== null)
 }

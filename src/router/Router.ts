@@ -37,7 +37,7 @@
 //   never for a write or inside a read-write transaction.
 import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
-import { buildInsertText } from './InsertRowsAnalyzer.js'
+import { buildInsertText, defaultsIn } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
 import type { ShardedTable, ShardMap } from './ShardMap.js'
@@ -347,7 +347,9 @@ export class Router {
       )
     }
     const keyIndex = insert.columns.indexOf(target.key)
-    if (keyIndex < 0 && target.keySequence !== undefined && insert.columnsAt !== null) return this.keysFromSequence(plan, ctx, target, insert, target.keySequence)
+    // Keys drawn from the table's sequence: for an INSERT that leaves the key out, or gives DEFAULT in every row (Sequelize).
+    const drawn = target.keySequence !== undefined && (keyIndex < 0 ? insert.columnsAt !== null : defaultsIn(insert, keyIndex))
+    if (drawn) return this.keysFromSequence(ctx, target, insert, target.keySequence!, keyIndex < 0 ? null : keyIndex)
     if (keyIndex < 0) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
@@ -395,7 +397,7 @@ export class Router {
   }
 
   /** An INSERT that leaves out a key its table draws from a sequence: the keys are drawn, then it is routed. */
-  private keysFromSequence(plan: StatementPlan, ctx: RoutingContext, target: ShardedTable, insert: InsertRows, sequence: string): Route {
+  private keysFromSequence(ctx: RoutingContext, target: ShardedTable, insert: InsertRows, sequence: string, keyIndex: number | null): Route {
     // A transaction that cannot go on to other shards (or a pinned session) keeps its rows on one: its own.
     const oneShard = ctx.pinnedBy !== undefined || (ctx.inTransaction && !this.spans(ctx))
     const held = oneShard ? ctx.txShard : undefined
@@ -403,13 +405,14 @@ export class Router {
     return {
       kind: 'keys',
       key: target.key,
+      keyIndex,
       sequence,
       sequenceShard: this.map.defaultShard,
       insert,
       shard: held,
       oneShard,
       shardOf: (key) => this.map.shardForTypedHint(target.keyType, key.toString()),
-      reason: `INSERT into ${target.name} leaves out ${target.key}: keys from sequence ${sequence} (shard ${this.defaultName()}), ${where}`,
+      reason: `INSERT into ${target.name} ${keyIndex === null ? 'leaves out' : 'gives DEFAULT for'} ${target.key}: keys from sequence ${sequence} (shard ${this.defaultName()}), ${where}`,
     }
   }
 

@@ -189,9 +189,10 @@ export interface InsertRows {
   columnsAt: number | null
   /**
    * For each row: its values (null for an expression such as now() or DEFAULT, which routes nothing), and its
-   * byte range in the text (to rebuild one INSERT per shard).
+   * byte range in the text (to rebuild one INSERT per shard); `defaults`, when the row has a DEFAULT, the byte
+   * offset of each value written DEFAULT (null for the others).
    */
-  rows: { values: (ValueRef | null)[]; start: number; end: number }[]
+  rows: { values: (ValueRef | null)[]; start: number; end: number; defaults?: (number | null)[] }[]
   /** Byte range of the whole VALUES list (what a split replaces). */
   valuesStart: number
   valuesEnd: number
