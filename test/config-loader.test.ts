@@ -118,6 +118,9 @@ t.test('cross-field rules name the path of the offending entry', async (t) => {
   t.same(problems(t, `${VALID}sharding:\n  tables:\n    - { name: accounts, key: id, type: bigint, key_sequence: accounts_id_seq }\n    - { name: notes, key: tenant, type: text, key_sequence: notes_seq }\n`), [
     'sharding.tables[1].key_sequence: only an integer or bigint key can come from a sequence: remove key_sequence, or give the key in every INSERT (line 16)',
   ])
+  t.same(problems(t, `${VALID}sharding:\n  tables:\n    - { name: accounts, key: id, type: bigint, key_uuid: true }\n`), [
+    'sharding.tables[0].key_uuid: only a uuid key can be a random UUID: remove key_uuid, or use key_sequence for an integer key (line 15)',
+  ])
   const verifier = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVka2V5:c2VydmVya2V5'
   t.same(problems(t, `${VALID}auth_query:\n  query: SELECT rolpassword FROM pg_authid WHERE rolname = current_user\n`), [
     'auth_query.query: must name the user as $1 (it is passed as the only parameter) (line 14)',

@@ -795,16 +795,19 @@ t.test('VACUUM and ANALYZE of sharded or reference tables: every shard; VACUUM a
 
 t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, of the transaction\u2019s shard when it cannot leave it', async (t) => {
   await initSqlParser()
-  const withSeq = ConfigSchema.parse({ ...input, sharding: { ...input.sharding, tables: [{ name: 'customers', key: 'id', type: 'bigint', key_sequence: 'app.customers_seq' }, ...input.sharding!.tables!] } })
+  const withSeq = ConfigSchema.parse({
+    ...input,
+    sharding: { ...input.sharding, tables: [{ name: 'customers', key: 'id', type: 'bigint', key_sequence: 'app.customers_seq' }, { name: 'users', key: 'id', type: 'uuid', key_uuid: true }, ...input.sharding!.tables!] },
+  })
   const seqMap = new ShardMap(withSeq)
   const reject = new Router(seqMap, new FunctionVolatility(withSeq.routing))
   const twoPhase = new Router(seqMap, new FunctionVolatility(withSeq.routing), { crossShardTransactions: 'two_phase' })
   const insert = analyzeStatement('INSERT INTO customers (name) VALUES ($1), ($2) RETURNING id')
   const outside = reject.route(insert, none, NO_TX)
-  t.match(outside, { kind: 'keys', key: 'id', sequence: 'app.customers_seq', sequenceShard: 1, shard: undefined, oneShard: false, reason: /keys from sequence app\.customers_seq \(shard s1\), the shards of the keys/ })
+  t.match(outside, { kind: 'keys', key: 'id', from: { sequence: 'app.customers_seq', shard: 1 }, shard: undefined, oneShard: false, reason: /keys from sequence app\.customers_seq \(shard s1\), the shards of the keys/ })
   if (outside.kind === 'keys') {
     t.equal(outside.insert.rows.length, 2)
-    t.same([K0, K1, K2].map((k) => outside.shardOf(BigInt(k))), [0, 1, 2], 'keys placed by the map')
+    t.same([K0, K1, K2].map((k) => outside.shardOf(k)), [0, 1, 2], 'keys placed by the map')
   }
   const held: RoutingContext = { inTransaction: true, txReadOnly: false, txShard: 2 }
   t.match(reject.route(insert, none, held), { kind: 'keys', shard: 2, oneShard: true }, 'a transaction held on s2: keys of s2')
@@ -814,6 +817,10 @@ t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, o
   t.match(reject.route(analyzeStatement("INSERT INTO customers (id, name) VALUES (7, 'x')"), none, NO_TX), { kind: 'shard' }, 'a key given: routed by it')
   t.match(reject.route(analyzeStatement("INSERT INTO customers (id, name) VALUES (DEFAULT, 'x'), (DEFAULT, 'y')"), none, NO_TX), { kind: 'keys', keyIndex: 0, reason: /gives DEFAULT for id/ }, 'DEFAULT in every row: drawn')
   t.match(outside, { keyIndex: null }, 'left out: the column is added')
+  const uuid = reject.route(analyzeStatement('INSERT INTO users (name) VALUES ($1) RETURNING id'), none, held)
+  t.match(uuid, { kind: 'keys', from: 'uuid', shard: 2, oneShard: true, reason: /random UUIDs, keys of shard s2/ }, 'a uuid key pgshard makes')
+  if (uuid.kind === 'keys') t.equal(uuid.shardOf('0E1B6C2A-9C1F-4B2E-8D3A-1F2E3D4C5B6A'), uuid.shardOf('0e1b6c2a9c1f4b2e8d3a1f2e3d4c5b6a'), 'placed as the canonical UUID')
+  t.match(reject.route(analyzeStatement("INSERT INTO devices (name) VALUES ('x')"), none, NO_TX), { kind: 'error', hint: /key_uuid: true/ }, 'a uuid table without it: the hint names key_uuid')
   t.match(reject.route(analyzeStatement("INSERT INTO customers (name) VALUES ('x'); SELECT 1"), none, NO_TX), { kind: 'error', code: '0A000', message: /must be a query of its own, not among other statements/ }, 'among other statements in one query: refused')
   t.match(reject.route(analyzeStatement('INSERT INTO customers DEFAULT VALUES'), none, NO_TX), { kind: 'error', code: '0A000' }, 'no column list: refused as before')
   t.match(reject.route(analyzeStatement("INSERT INTO accounts (name) VALUES ('x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /key_sequence/ }, 'a table without one: refused, with a hint')

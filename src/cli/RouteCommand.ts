@@ -54,7 +54,7 @@ export function describeRoute(route: Route, shardNames: string[]): string {
     case 'split':
       return [`split into ${route.parts.length} statements`, `why: ${route.reason}`, ...route.parts.map((p) => `  ${shardNames[p.shard]}: ${p.rows} row(s): ${p.sql}`)].join('\n')
     case 'keys':
-      return `keys drawn from sequence ${route.sequence} on shard ${shardNames[route.sequenceShard]}, then the INSERT routed by them\nwhy: ${route.reason}`
+      return `${route.from === 'uuid' ? 'random UUID keys' : `keys drawn from sequence ${route.from.sequence} on shard ${shardNames[route.from.shard]}`}, then the INSERT routed by them\nwhy: ${route.reason}`
     case 'copy_split':
       return `each row to the shard of its ${route.key} (primary), all or nothing\nwhy: ${route.reason}`
     case 'copy_out':

@@ -110,11 +110,19 @@ export const TableSchema = z
       .min(1)
       .optional()
       .describe('Sequence (optionally schema-qualified) that gives the key to an INSERT that leaves it out: nextval on the default shard\'s primary; integer and bigint keys only'),
+    key_uuid: z
+      .boolean()
+      .default(false)
+      .describe('pgshard makes a random UUID (version 4) for each row of an INSERT that leaves the key out; uuid keys only'),
   })
   .strict()
   .refine((t) => t.key_sequence === undefined || t.type === 'integer' || t.type === 'bigint', {
     message: 'only an integer or bigint key can come from a sequence: remove key_sequence, or give the key in every INSERT',
     path: ['key_sequence'],
+  })
+  .refine((t) => !t.key_uuid || t.type === 'uuid', {
+    message: 'only a uuid key can be a random UUID: remove key_uuid, or use key_sequence for an integer key',
+    path: ['key_uuid'],
   })
 
 export const ConfigSchema = z

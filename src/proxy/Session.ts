@@ -33,6 +33,7 @@ import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route } from '../router/Route.js'
 import { insertWithKeys } from '../router/InsertRowsAnalyzer.js'
+import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
@@ -42,6 +43,7 @@ import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
+import { randomUuids } from './RandomKeys.js'
 import { nextValues, type KeyRequest } from './SequenceKeys.js'
 import { SessionPins } from './SessionPins.js'
 import { SessionRouting, type RoutedSession, type SessionRoute } from './SessionRouting.js'
@@ -1108,25 +1110,33 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   }
 
   /**
-   * The INSERT of a `keys` route with a key drawn for each row written in, as the client would have sent it with
-   * them: keys of the transaction's shard when it cannot leave it, else the next ones drawn.
+   * The INSERT of a `keys` route with a key made for each row written in, as the client would have sent it with
+   * them: keys of the transaction's shard when it cannot leave it, else the next ones drawn (or made).
    */
   private async withDrawnKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
     // Session pooling keeps a transaction on one shard whatever the map's cross_shard_transactions says.
     const held = this.inTransaction && !this.mayJoinShards
-    const shard = route.shard ?? (held ? this.attached?.placement.shard : undefined)
-    const request: KeyRequest = {
-      source: `${this.identity.serverDatabase}\0${this.identity.user.name}\0${route.sequence}`,
-      sequence: route.sequence,
-      count: route.insert.rows.length,
-      fits: route.oneShard || held ? keysOfOneShard(route.shardOf, shard) : null,
-      odds: this.services.config().shards.length,
+    const fits = route.oneShard || held ? keysOfOneShard(route.shardOf, route.shard ?? (held ? this.attached?.placement.shard : undefined)) : null
+    const count = route.insert.rows.length
+    const odds = this.services.config().shards.length
+    const from = route.from
+    let literals: string[]
+    if (from === 'uuid') literals = randomUuids(count, fits, odds).map(quoteLiteral)
+    else {
+      const request: KeyRequest = {
+        source: `${this.identity.serverDatabase}\0${this.identity.user.name}\0${from.sequence}`,
+        sequence: from.sequence,
+        count,
+        fits: fits && ((key) => fits(key.toString())),
+        odds,
+      }
+      const placement = this.services.place(from.shard, 'primary', this.identity)
+      const keys = await this.services.sequenceKeys.take(request, (n) =>
+        nextValues(placement, this.settings, this.cancelSignal.signal, this.attached !== null, from.sequence, n),
+      )
+      literals = keys.map(String)
     }
-    const placement = this.services.place(route.sequenceShard, 'primary', this.identity)
-    const keys = await this.services.sequenceKeys.take(request, (n) =>
-      nextValues(placement, this.settings, this.cancelSignal.signal, this.attached !== null, route.sequence, n),
-    )
-    return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, keys.map(String)), analyzed.firstParam, analyzed.sources ?? [])
+    return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, literals), analyzed.firstParam, analyzed.sources ?? [])
   }
 
   /**
@@ -1733,7 +1743,7 @@ type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | 
 type KeysRoute = Extract<Route, { kind: 'keys' }>
 
 /** Accepts keys of `shard`, or, without one, of the shard of the first key it sees. */
-function keysOfOneShard(shardOf: (key: bigint) => number, shard: number | undefined): (key: bigint) => boolean {
+function keysOfOneShard(shardOf: (key: string) => number, shard: number | undefined): (key: string) => boolean {
   return (key) => {
     const s = shardOf(key)
     shard ??= s

@@ -46,6 +46,9 @@ export interface RoutingContext {
   searchPath?: string[]
 }
 
+/** Where the keys of a `keys` route come from. */
+export type KeySource = { sequence: string; shard: number } | 'uuid'
+
 /** Where one statement goes. Plain data: deciding where is kept apart from moving bytes. */
 export type Route =
   /** One shard. role 'replica' means a replica may serve it (the pool falls back to the primary). */
@@ -63,13 +66,14 @@ export type Route =
    */
   | { kind: 'split'; parts: { shard: number; sql: string; rows: number }[]; rowShards: number[]; reason: string }
   /**
-   * An INSERT … VALUES that leaves out the key (or gives DEFAULT) of a table whose keys come from `sequence`: pgshard draws a key
-   * per row (nextval on shard `sequenceShard`'s primary) and routes the INSERT with them written in (`insert`'s
-   * rows; `shardOf` is bound to the shard map of this decision). `oneShard`: all keys of one shard, `shard` when
-   * given (a transaction that cannot leave its shard, a pinned session). `keyIndex`: the key's column, whose
-   * DEFAULT in each row the keys replace, or null when the column list leaves it out.
+   * An INSERT … VALUES that leaves out the key (or gives DEFAULT) of a table whose keys pgshard makes: a key per
+   * row (`from`: nextval of a sequence on a shard's primary, or a random UUID), and the INSERT routed with them
+   * written in (`insert`'s rows; `shardOf` takes a key's text and is bound to the shard map of this decision).
+   * `oneShard`: all keys of one shard, `shard` when given (a transaction that cannot leave its shard, a pinned
+   * session). `keyIndex`: the key's column, whose DEFAULT in each row the keys replace, or null when the column
+   * list leaves it out.
    */
-  | { kind: 'keys'; key: string; keyIndex: number | null; sequence: string; sequenceShard: number; insert: InsertRows; shard?: number; oneShard: boolean; shardOf: (key: bigint) => number; reason: string }
+  | { kind: 'keys'; key: string; keyIndex: number | null; from: KeySource; insert: InsertRows; shard?: number; oneShard: boolean; shardOf: (key: string) => number; reason: string }
   /**
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).

@@ -40,7 +40,7 @@ import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText, defaultsIn } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
-import type { ShardedTable, ShardMap } from './ShardMap.js'
+import type { GeneratedKey, ShardedTable, ShardMap } from './ShardMap.js'
 import type { DerivedSources, InsertRows, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
@@ -332,10 +332,10 @@ export class Router {
     target: ShardedTable,
   ): Route {
     const insert = plan.insert
-    if (!insert && plan.multiStatement && target.keySequence !== undefined) {
+    if (!insert && plan.multiStatement && target.generatedKey !== undefined) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `an INSERT into ${target.name} whose key ${target.key} comes from sequence ${target.keySequence} must be a query of its own, not among other statements`,
+        `an INSERT into ${target.name} whose key ${target.key} pgshard makes must be a query of its own, not among other statements`,
         'send the INSERT as a query of its own, or give the key',
       )
     }
@@ -347,16 +347,18 @@ export class Router {
       )
     }
     const keyIndex = insert.columns.indexOf(target.key)
-    // Keys drawn from the table's sequence: for an INSERT that leaves the key out, or gives DEFAULT in every row (Sequelize).
-    const drawn = target.keySequence !== undefined && (keyIndex < 0 ? insert.columnsAt !== null : defaultsIn(insert, keyIndex))
-    if (drawn) return this.keysFromSequence(ctx, target, insert, target.keySequence!, keyIndex < 0 ? null : keyIndex)
+    // Keys pgshard makes: for an INSERT that leaves the key out, or gives DEFAULT in every row (Sequelize).
+    const made = target.generatedKey !== undefined && (keyIndex < 0 ? insert.columnsAt !== null : defaultsIn(insert, keyIndex))
+    if (made) return this.generatedKeys(ctx, target, insert, target.generatedKey!, keyIndex < 0 ? null : keyIndex)
     if (keyIndex < 0) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `INSERT into sharded table ${target.name} must name its key column ${target.key} in the column list`,
-        target.keySequence === undefined && (target.keyType === 'bigint' || target.keyType === 'integer')
-          ? `give the key, or let pgshard draw it from a sequence: key_sequence for the table in sharding.tables (docs/routing.md)`
-          : undefined,
+        target.keyType === 'bigint' || target.keyType === 'integer'
+          ? 'give the key, or let pgshard draw it from a sequence: key_sequence for the table in sharding.tables (docs/routing.md)'
+          : target.keyType === 'uuid'
+            ? 'give the key, or let pgshard make random UUIDs: key_uuid: true for the table in sharding.tables (docs/routing.md)'
+            : undefined,
       )
     }
     const rowShards = this.rowShards(plan, target, keyIndex, param, false) as number[]
@@ -396,8 +398,8 @@ export class Router {
     return { kind: 'split', parts: splitInsert(insert, rowShards), rowShards, reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
   }
 
-  /** An INSERT that leaves out a key its table draws from a sequence: the keys are drawn, then it is routed. */
-  private keysFromSequence(ctx: RoutingContext, target: ShardedTable, insert: InsertRows, sequence: string, keyIndex: number | null): Route {
+  /** An INSERT that leaves out a key pgshard makes for its table: the keys are made, then it is routed. */
+  private generatedKeys(ctx: RoutingContext, target: ShardedTable, insert: InsertRows, generated: GeneratedKey, keyIndex: number | null): Route {
     // A transaction that cannot go on to other shards (or a pinned session) keeps its rows on one: its own.
     const oneShard = ctx.pinnedBy !== undefined || (ctx.inTransaction && !this.spans(ctx))
     const held = oneShard ? ctx.txShard : undefined
@@ -406,13 +408,12 @@ export class Router {
       kind: 'keys',
       key: target.key,
       keyIndex,
-      sequence,
-      sequenceShard: this.map.defaultShard,
+      from: generated === 'uuid' ? 'uuid' : { sequence: generated.sequence, shard: this.map.defaultShard },
       insert,
       shard: held,
       oneShard,
-      shardOf: (key) => this.map.shardForTypedHint(target.keyType, key.toString()),
-      reason: `INSERT into ${target.name} ${keyIndex === null ? 'leaves out' : 'gives DEFAULT for'} ${target.key}: keys from sequence ${sequence} (shard ${this.defaultName()}), ${where}`,
+      shardOf: (key) => this.map.shardForTypedHint(target.keyType, key),
+      reason: `INSERT into ${target.name} ${keyIndex === null ? 'leaves out' : 'gives DEFAULT for'} ${target.key}: ${generated === 'uuid' ? 'random UUIDs' : `keys from sequence ${generated.sequence} (shard ${this.defaultName()})`}, ${where}`,
     }
   }
 

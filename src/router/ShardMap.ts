@@ -12,14 +12,19 @@ import type { BoundParam } from './Route.js'
 import { ShardRing } from './ShardRing.js'
 import type { TableRef } from './StatementPlan.js'
 
+export type GeneratedKey = { sequence: string } | 'uuid'
+
 export interface ShardedTable {
   name: string
   schema?: string
   key: string
   keyType: KeyType
   broadcastWrites: boolean
-  /** Sequence whose nextval on the default shard's primary gives the key of a row an INSERT leaves it out of. */
-  keySequence?: string
+  /**
+   * Where the key of a row an INSERT leaves it out of comes from: nextval of a sequence on the default shard's
+   * primary, or a random UUID pgshard makes.
+   */
+  generatedKey?: GeneratedKey
 }
 
 const DEFAULT_SCHEMA = 'public'
@@ -55,7 +60,7 @@ export class ShardMap {
         key: parseIdentifiers(t.key).at(-1) ?? t.key,
         keyType: t.type,
         broadcastWrites: t.broadcast_writes,
-        keySequence: t.key_sequence,
+        generatedKey: t.key_sequence !== undefined ? { sequence: t.key_sequence } : t.key_uuid ? 'uuid' : undefined,
       })
     }
     for (const r of config.sharding.reference_tables) {

@@ -1,6 +1,7 @@
-// A table sharded by its own serial id (sharding.tables[].key_sequence): an INSERT that leaves the key out, as
-// every ORM's create() does, gets keys drawn from one sequence on the default shard, written into the rows, and
-// each row lands on the shard of its key; a transaction that cannot leave its shard gets keys of that shard.
+// Keys pgshard makes for a table sharded by its own serial id (sharding.tables[].key_sequence: drawn from one
+// sequence on the default shard) or uuid (key_uuid: random): an INSERT that leaves the key out, as every ORM's
+// create() does, gets them written into its rows, and each row lands on the shard of its key; a transaction that
+// cannot leave its shard gets keys of that shard.
 import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
@@ -14,6 +15,7 @@ const SHARDING = {
     { name: 'customers', key: 'id', type: 'bigint', key_sequence: 'customers_id_seq' },
     { name: 'tenants', key: 'id', type: 'integer', key_sequence: 'no_such_seq' },
     { name: 'plain', key: 'id', type: 'bigint' },
+    { name: 'users', key: 'id', type: 'uuid', key_uuid: true },
   ],
 }
 const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
@@ -26,6 +28,7 @@ t.teardown(() => client.end())
 await client.query('CREATE TABLE customers (id bigserial PRIMARY KEY, name text)')
 await client.query('CREATE TABLE tenants (id serial PRIMARY KEY, name text)')
 await client.query('CREATE TABLE plain (id bigserial PRIMARY KEY, name text)')
+await client.query('CREATE TABLE users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text)')
 
 /** Each shard's customer ids, read directly from its primary. */
 async function idsOnShards(): Promise<number[][]> {
@@ -105,6 +108,26 @@ t.test('concurrent clients (postgres.js, psql): no key is given twice, no row is
   t.equal(all.length, new Set(all).size, 'every id once over all shards')
   t.equal(onShards.reduce((n, ids, shard) => n + ids.filter((id) => shardOf(id) !== shard).length, 0), 0, 'every row on the shard of its key')
   t.equal((await client.query("SELECT count(*)::int AS n FROM customers WHERE name LIKE 'c%-%'")).rows[0].n, 80)
+})
+
+t.test('a uuid key pgshard makes (key_uuid): Rails-like INSERTs without the id, alone and in a transaction', async (t) => {
+  const uuidShard = (id: string) => map.shardForTypedHint('uuid', id)
+  const rows = []
+  for (let i = 0; i < 6; i++) {
+    rows.push((await client.query(`INSERT INTO "users" ("name") VALUES ($1) RETURNING "id", current_setting('port') AS port`, [`u${i}`])).rows[0])
+  }
+  const many = await client.query("INSERT INTO users (name) VALUES ('m1'), ('m2'), ('m3'), ('m4') RETURNING id, name, current_setting('port') AS port")
+  t.same(many.rows.map((r) => r.name), ['m1', 'm2', 'm3', 'm4'], 'RETURNING in VALUES order')
+  const all = [...rows, ...many.rows]
+  t.equal(new Set(all.map((r) => r.id)).size, 10, 'ten different UUIDs')
+  t.ok(all.every((r) => /^[0-9a-f-]{36}$/.test(r.id) && r.id[14] === '4'), 'version 4')
+  t.same(all.map((r) => r.port), all.map((r) => ports[uuidShard(r.id)]), 'each row on the shard of its key')
+  await client.query('BEGIN')
+  const inTx = []
+  for (let i = 0; i < 5; i++) inTx.push((await client.query("INSERT INTO users (name) VALUES ('tx') RETURNING id, current_setting('port') AS port")).rows[0])
+  await client.query('COMMIT')
+  t.equal(new Set(inTx.map((r) => r.port)).size, 1, 'a transaction that cannot span shards: one shard')
+  t.ok(inTx.every((r) => ports[uuidShard(r.id)] === r.port), 'and each key is that shard’s')
 })
 
 t.test('a key_sequence that does not exist: a clear error, and the session goes on', async (t) => {
