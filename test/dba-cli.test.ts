@@ -115,7 +115,7 @@ t.test('pgshard check: the summary, a ring warning, an invalid file', async (t) 
   const balance = Number(/max\/mean share ([\d.]+)/.exec(r.stdout)?.[1])
   t.ok(balance >= 1 && balance <= 1.05, `ring balance ${balance}`)
   t.notMatch(r.stdout, /warning/)
-  t.match(r.stdout, /sharded tables:\n {2}public\.accounts by id \(bigint\)\n {2}public\.events by tenant \(text\)\n {2}public\.sessions by id \(uuid\)/)
+  t.match(r.stdout, /sharded tables:\n {2}public\.accounts by id \(bigint\), keys from sequence accounts_id_seq\n {2}public\.events by tenant \(text\)\n {2}public\.sessions by id \(uuid\), random UUID keys\n/)
   t.match(r.stdout, /reference tables: public\.countries\neverything else lives on shard1/)
 
   const dir = await mkdtemp(join(tmpdir(), 'pgshard-dba-cli-'))

@@ -34,7 +34,10 @@ export async function checkCommand(argv: string[]): Promise<number> {
   out.push('', `ring: version ${ring.version}, ${ring.points_per_shard} points per shard, seed "${ring.seed}", max/mean share ${balance.toFixed(3)}`)
   if (balance > BALANCE_LIMIT) out.push(...balanceWarning(map, balance))
   out.push('', 'sharded tables:')
-  for (const t of map.shardedTables) out.push(`  ${t.schema ?? 'public'}.${t.name} by ${t.key} (${t.keyType})${t.broadcastWrites ? ', unpinned writes broadcast' : ''}`)
+  for (const t of map.shardedTables) {
+    const made = t.generatedKey === undefined ? '' : t.generatedKey === 'uuid' ? ', random UUID keys' : `, keys from sequence ${t.generatedKey.sequence}`
+    out.push(`  ${t.schema ?? 'public'}.${t.name} by ${t.key} (${t.keyType})${made}${t.broadcastWrites ? ', unpinned writes broadcast' : ''}`)
+  }
   if (map.shardedTables.length === 0) out.push('  (none)')
   out.push('', `reference tables: ${map.referenceTables.length ? map.referenceTables.join(', ') : '(none)'}`)
   out.push(`everything else lives on ${config.shards[map.defaultShard].name}`)
