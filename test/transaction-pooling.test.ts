@@ -389,6 +389,22 @@ t.test('SET TRANSACTION, SET LOCAL and savepoints after BEGIN follow the transac
   await t.rejects(c.query('SELECT 1'), { code: '25P02' }, 'the transaction is aborted, as it would be on the server')
   await c.query('ROLLBACK')
   t.equal((await c.query('SELECT n FROM tx_items WHERE id = 1')).rows[0].n, 1, 'and the session goes on')
+
+  // A statement pgshard refuses before the transaction reached a server fails it as a server's error would:
+  // what follows must not begin it on a server, run there, and be committed.
+  await c.query('BEGIN')
+  await t.rejects(c.query('INSERT INTO tx_items SELECT 99, 0'), { code: '0A000' })
+  await t.rejects(c.query('UPDATE tx_items SET n = 50 WHERE id = $1', [2]), { code: '25P02' }, 'a statement with parameters after it: 25P02')
+  await t.rejects(c.query('UPDATE tx_items SET n = 50 WHERE id = 3'), { code: '25P02' }, 'a simple query: 25P02')
+  t.equal((await c.query('COMMIT')).command, 'ROLLBACK', 'COMMIT rolls back')
+  t.same((await c.query('SELECT n FROM tx_items WHERE id IN (2, 3) ORDER BY id')).rows, [{ n: 1 }, { n: 1 }], 'nothing of it was written')
+  await c.query('BEGIN')
+  await c.query('SAVEPOINT s')
+  await t.rejects(c.query('INSERT INTO tx_items SELECT 99, 0'), { code: '0A000' })
+  await c.query('ROLLBACK TO SAVEPOINT s')
+  await c.query('UPDATE tx_items SET n = 2 WHERE id = 2')
+  await c.query('COMMIT')
+  t.equal((await c.query('SELECT n FROM tx_items WHERE id = 2')).rows[0].n, 2, 'ROLLBACK TO a savepoint made before it recovers the transaction')
 })
 
 t.test('a shared statement whose table changed columns is prepared again: one error on the connection, not one per client forever', async (t) => {

@@ -54,6 +54,11 @@ export class ClientTransaction {
     this.status = 'T'
   }
 
+  /** A savepoint of that name follows the held-back BEGIN. */
+  holdsSavepoint(name: string | undefined): boolean {
+    return this.following.some((f) => f.plan.tx === 'savepoint' && f.plan.savepoint === name)
+  }
+
   /** A statement that shapes the transaction whose BEGIN is held back: it follows the BEGIN. */
   follow(plan: StatementPlan, sql: string): void {
     this.following.push({ sql, plan })

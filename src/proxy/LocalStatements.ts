@@ -74,6 +74,15 @@ export class LocalStatements {
       if ((plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to') && this.tx.pendingBegin !== null && this.tx.status === 'T' && !serverTx) {
         return this.followingBegin(plan, sql)
       }
+      // A statement refused while the BEGIN waited failed the transaction after a savepoint that also waits:
+      // rolling back to it recovers the transaction, which has still run nothing on a server.
+      if (plan.tx === 'rollback_to' && this.tx.pendingBegin !== null && this.tx.status === 'E' && !serverTx && this.tx.holdsSavepoint(plan.savepoint)) {
+        const follow = this.followingBegin(plan, sql)
+        return () => {
+          this.tx.status = 'T'
+          return follow()
+        }
+      }
       if ((plan.tx === 'commit' || plan.tx === 'rollback') && this.tx.pendingBegin !== null && !serverTx) {
         return () => {
           const aborted = this.tx.status === 'E'

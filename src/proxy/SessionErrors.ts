@@ -37,6 +37,12 @@ export function routeError(route: Route): PgError {
 }
 
 /** currval()/lastval() where the connection's sequence state may be another client's. */
+export const ABORTED_TRANSACTION: Route = {
+  kind: 'error',
+  code: SqlState.IN_FAILED_SQL_TRANSACTION,
+  message: 'current transaction is aborted, commands ignored until end of transaction block',
+}
+
 export const UNRELIABLE_SEQUENCE_STATE: Route = {
   kind: 'error',
   code: SqlState.FEATURE_NOT_SUPPORTED,

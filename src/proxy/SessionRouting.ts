@@ -5,7 +5,7 @@ import { searchPathOf } from '../router/SearchPath.js'
 import type { ClientTransaction } from './ClientTransaction.js'
 import { RoutingHints } from './RoutingHints.js'
 import type { ServerLease } from './ServerLease.js'
-import { SEQUENCE_STATE_ACROSS_SHARDS, UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
+import { ABORTED_TRANSACTION, SEQUENCE_STATE_ACROSS_SHARDS, UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
 import { innerParam } from './StatementParams.js'
@@ -75,7 +75,7 @@ export class SessionRouting {
   }
 
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): SessionRoute {
-    const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
+    const unreliable = this.abortedRefusal(analyzed.plan) ?? this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
     if (unreliable) return this.counted(unreliable)
     const cursor = analyzed.plan?.cursor
     if (cursor?.name === null) this.cursors.clear()
@@ -198,6 +198,17 @@ export class SessionRouting {
     const [shard] = shards
     if (!this.session.mayJoinShards) return UNRELIABLE_SEQUENCE_STATE
     return { kind: 'shard', shard: shard!, role: 'primary', reason: 'currval()/lastval(): the shard whose server session made the transaction’s sequence values' }
+  }
+
+  /**
+   * A statement of a transaction that failed while its BEGIN was still held back (a statement pgshard refused):
+   * as on a server, only what ends the failure (COMMIT and ROLLBACK, which pgshard answers, ROLLBACK TO SAVEPOINT)
+   * may run. Sent on, it would begin the transaction on a server, run there, and COMMIT would commit it.
+   */
+  private abortedRefusal(plan: StatementPlan | null): Route | null {
+    if (!plan || this.tx.status !== 'E' || this.tx.pendingBegin === null) return null
+    if (plan.tx === 'commit' || plan.tx === 'rollback' || plan.tx === 'rollback_to') return null
+    return ABORTED_TRANSACTION
   }
 
   /**
