@@ -405,6 +405,27 @@ t.test('SET TRANSACTION, SET LOCAL and savepoints after BEGIN follow the transac
   await c.query('UPDATE tx_items SET n = 2 WHERE id = 2')
   await c.query('COMMIT')
   t.equal((await c.query('SELECT n FROM tx_items WHERE id = 2')).rows[0].n, 2, 'ROLLBACK TO a savepoint made before it recovers the transaction')
+
+  // ActiveRecord reads a table's columns inside the first transaction that uses it: a catalog read while the
+  // BEGIN waits runs outside the transaction, which then begins on the shard of its first real statement.
+  const txPorts = new Set<number>()
+  for (let id = 1; id <= 6; id++) {
+    await c.query('BEGIN')
+    const columns = await c.query("SELECT a.attname FROM pg_attribute a WHERE a.attrelid = '\"tx_items\"'::regclass AND a.attnum > 0 ORDER BY a.attnum")
+    t.same(columns.rows.map((r) => r.attname), ['id', 'n'])
+    const typed = await c.query('SELECT format_type(t.oid, NULL) AS name FROM pg_catalog.pg_type t WHERE t.typname = $1', ['int8'])
+    t.same(typed.rows, [{ name: 'bigint' }], 'through the extended protocol too')
+    await c.query('UPDATE tx_items SET n = n + 1 WHERE id = $1', [id])
+    const row = (await c.query('SELECT inet_server_port() AS port, count(*)::int AS tables FROM pg_class WHERE relname = $1', ['tx_items'])).rows[0]
+    t.equal(row.tables, 1, 'a catalog read once the transaction began: on its shard')
+    txPorts.add(row.port)
+    await c.query('COMMIT')
+  }
+  t.equal(txPorts.size, 2, 'the transactions began on both shards, not on the one that answered the catalog reads')
+  await c.query('BEGIN')
+  await t.rejects(c.query("SELECT 1 FROM pg_class WHERE oid = 'no_such_table'::regclass"), { code: '42P01' })
+  await t.rejects(c.query('UPDATE tx_items SET n = 0 WHERE id = 1'), { code: '25P02' }, 'a catalog read that failed aside fails the transaction')
+  t.equal((await c.query('COMMIT')).command, 'ROLLBACK')
 })
 
 t.test('a shared statement whose table changed columns is prepared again: one error on the connection, not one per client forever', async (t) => {

@@ -54,6 +54,11 @@ export class ClientTransaction {
     this.status = 'T'
   }
 
+  /** Statements follow the held-back BEGIN (SET LOCAL, savepoints …): what runs outside it would not see them. */
+  get shaped(): boolean {
+    return this.following.length > 0
+  }
+
   /** A savepoint of that name follows the held-back BEGIN. */
   holdsSavepoint(name: string | undefined): boolean {
     return this.following.some((f) => f.plan.tx === 'savepoint' && f.plan.savepoint === name)

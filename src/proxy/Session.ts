@@ -40,13 +40,13 @@ import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
-import { MultiShardExecutor, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
+import { MultiShardExecutor, type ClientOutput, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
 import { randomUuids } from './RandomKeys.js'
 import { nextValues, type KeyRequest } from './SequenceKeys.js'
 import { SessionPins } from './SessionPins.js'
-import { SessionRouting, type RoutedSession, type SessionRoute } from './SessionRouting.js'
+import { SessionRouting, type AsideRoute, type RoutedSession, type SessionRoute } from './SessionRouting.js'
 import { ShardCursors } from './ShardCursors.js'
 import { SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
@@ -1034,6 +1034,14 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     param: (n: number) => BoundParam | undefined,
     onSuspend?: (scatter: SuspendedScatter) => void,
   ): Promise<'done' | 'failed' | 'copy'> {
+    const output = {
+      emit: (bytes: Buffer) => {
+        this.toClient(bytes)
+        return this.client.writableLength < this.client.writableHighWaterMark
+      },
+      drained: () => new Promise<void>((resolve) => (this.client.writableNeedDrain ? this.client.once('drain', resolve) : resolve())),
+    }
+    if (route.kind === 'aside') return this.runAside(route, stmt, shape, output)
     const inTx = this.inTransaction
     const plan = analyzed.plan!
     // In a transaction that may span shards, the statement runs on the transaction's connections (the router
@@ -1051,13 +1059,6 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (this.attached && !inTx) {
       await this.lease.whenIdle()
       this.detach()
-    }
-    const output = {
-      emit: (bytes: Buffer) => {
-        this.toClient(bytes)
-        return this.client.writableLength < this.client.writableHighWaterMark
-      },
-      drained: () => new Promise<void>((resolve) => (this.client.writableNeedDrain ? this.client.once('drain', resolve) : resolve())),
     }
     const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
@@ -1137,6 +1138,17 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       literals = keys.map(String)
     }
     return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, literals), analyzed.firstParam, analyzed.sources ?? [])
+  }
+
+  /**
+   * A catalog read outside the transaction whose BEGIN is held back, on a connection of the pool for the time
+   * of it. Its error fails the client's transaction, as it would have inside it.
+   */
+  private async runAside(route: AsideRoute, stmt: ShardStatement, shape: ReplyShape, output: ClientOutput): Promise<'done' | 'failed'> {
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal)
+    if (await executor.write([{ shard: route.shard, stmt }], 'first', shape, false, 'primary')) return 'done'
+    this.tx.status = 'E'
+    return 'failed'
   }
 
   /**

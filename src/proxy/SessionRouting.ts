@@ -23,7 +23,14 @@ export interface RoutedSession {
 type Home = { shard: number; role: Role; hold: boolean }
 
 /** Where a statement goes for this session: the router's answer, or a statement on a cursor across shards. */
-export type SessionRoute = Route | CursorRoute
+export type SessionRoute = Route | CursorRoute | AsideRoute
+
+/**
+ * A read of system catalogs while the transaction's BEGIN is held back: it runs outside the transaction, which
+ * stays free to begin on the shard of its first real statement (ActiveRecord reads a table's columns inside the
+ * first transaction that uses it, which would otherwise begin on the default shard).
+ */
+export type AsideRoute = { kind: 'aside'; shard: number; reason: string }
 
 /** FETCH, MOVE or CLOSE of a cursor across shards (forward only). */
 function cursorStatement(cursor: CursorUse, name: string): SessionRoute {
@@ -105,6 +112,9 @@ export class SessionRouting {
     const across = cursor?.use === 'declare' && this.session.mayJoinShards ? this.declareAcrossShards(cursor, param, ctx) : null
     if (across) return this.counted(across)
     const route = this.services.route(analyzed, param, ctx)
+    if (route.kind === 'shard' && route.catalog && this.tx.pendingBegin !== null && this.tx.status === 'T' && !inServerTx && !pinnedBy && !this.tx.shaped) {
+      return this.counted({ kind: 'aside', shard: route.shard, reason: `${route.reason}, outside the transaction, whose BEGIN waits for its first statement` })
+    }
     if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && (this.session.mayJoinShards || this.identity.mode === 'session')) {
       this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role, hold: analyzed.plan!.session.some((e) => e.kind === 'hold_cursor') })
     }
@@ -114,7 +124,7 @@ export class SessionRouting {
   private counted<R extends SessionRoute>(route: R): R {
     // Counted when the INSERT with its drawn keys is routed.
     if (route.kind === 'keys') return route
-    this.services.metrics.route(route.kind === 'shard' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
+    this.services.metrics.route(route.kind === 'shard' || route.kind === 'aside' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
     return route
   }
 

@@ -51,8 +51,11 @@ export type KeySource = { sequence: string; shard: number } | 'uuid'
 
 /** Where one statement goes. Plain data: deciding where is kept apart from moving bytes. */
 export type Route =
-  /** One shard. role 'replica' means a replica may serve it (the pool falls back to the primary). */
-  | { kind: 'shard'; shard: number; role: Role; reason: string }
+  /**
+   * One shard. role 'replica' means a replica may serve it (the pool falls back to the primary). `catalog`: it
+   * reads only system catalogs, which every shard has.
+   */
+  | { kind: 'shard'; shard: number; role: Role; reason: string; catalog?: true }
   /** Every shard: a read merged by `scatter`, or a write/DDL sent to all (all or nothing). */
   | { kind: 'scatter'; plan: ScatterPlan; role: Role; reason: string }
   /**

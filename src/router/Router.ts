@@ -436,6 +436,11 @@ export class Router {
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `${verb} on reference table ${list(tables.writtenReference)}: every shard` }
     }
     if (tables.sharded.length === 0) {
+      if (tables.reference.length === 0 && this.readsCatalogOnly(plan)) {
+        // Every shard has its own catalog: the transaction's shard answers, else the default one.
+        const shard = ctx.txShard ?? this.map.defaultShard
+        return { kind: 'shard', shard, role: this.role(plan, ctx), reason: `system catalog ${list(tables.unsharded)} only: shard ${this.map.shardName(shard)}`, catalog: true }
+      }
       if (tables.unsharded.length > 0) {
         return this.single(plan, ctx, this.map.defaultShard, `unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
       }
@@ -874,6 +879,16 @@ export class Router {
 
   private defaultName(): string {
     return this.map.shardName(this.map.defaultShard)
+  }
+
+  /**
+   * A read of system catalogs only (pg_catalog, information_schema, an unqualified pg_ name), calling no
+   * volatile function: what drivers and ORMs read to learn a table's columns.
+   */
+  private readsCatalogOnly(plan: StatementPlan): boolean {
+    if (plan.kind !== 'select' || plan.writes || plan.multiStatement || plan.tables.length === 0) return false
+    const catalog = (t: TableRef) => t.schema === 'pg_catalog' || t.schema === 'information_schema' || (t.schema === undefined && t.name.startsWith('pg_'))
+    return plan.tables.every(catalog) && this.volatility.firstVolatile(plan.functions) === undefined
   }
 
   private single(plan: StatementPlan, ctx: RoutingContext, shard: number, reason: string): Route {
