@@ -6,7 +6,9 @@ import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
 import { ProxyApp } from '../src/proxy/ProxyApp.js'
+import { SYNC, encodeBind, encodeExecute, encodeParse } from '../src/protocol/FrontendMessages.js'
 import { ShardMap } from '../src/router/ShardMap.js'
+import { RawClient } from './harness/RawClient.js'
 import { runCommand } from './harness/runCommand.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
@@ -128,6 +130,23 @@ t.test('a uuid key pgshard makes (key_uuid): Rails-like INSERTs without the id, 
   await client.query('COMMIT')
   t.equal(new Set(inTx.map((r) => r.port)).size, 1, 'a transaction that cannot span shards: one shard')
   t.ok(inTx.every((r) => ports[uuidShard(r.id)] === r.port), 'and each key is that shard’s')
+})
+
+t.test('a pipeline of INSERTs without the key before one Sync (psycopg 3 executemany) gets keys of its first shard', async (t) => {
+  const raw = await RawClient.login(fx.port, 'app')
+  t.teardown(() => raw.end())
+  const rows = 8
+  const binds = Array.from({ length: rows }, (_, i) => Buffer.concat([encodeBind('', 'ins', [Buffer.from(`pipe${i}`)], [], []), encodeExecute('', 0)]))
+  raw.send(Buffer.concat([encodeParse('ins', "INSERT INTO customers (name) VALUES ($1) RETURNING id, current_setting('port')", []), ...binds, SYNC]))
+  const reply = await raw.until('Z')
+  t.equal(reply.filter((m) => m.type === 'E').length, 0, 'no error (the statements of a group run on one shard)')
+  const got = reply.filter((m) => m.type === 'D').map((m) => {
+    const idLength = m.body.readInt32BE(2)
+    return { id: m.body.toString('utf8', 6, 6 + idLength), port: m.body.toString('utf8', 10 + idLength) }
+  })
+  t.equal(got.length, rows)
+  t.equal(new Set(got.map((g) => g.port)).size, 1, 'all on one shard')
+  t.ok(got.every((g) => ports[shardOf(g.id)] === g.port), 'each key that shard’s')
 })
 
 t.test('a key_sequence that does not exist: a clear error, and the session goes on', async (t) => {

@@ -1115,8 +1115,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
    * them: keys of the transaction's shard when it cannot leave it, else the next ones drawn (or made).
    */
   private async withDrawnKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
-    // Session pooling keeps a transaction on one shard whatever the map's cross_shard_transactions says.
-    const held = this.inTransaction && !this.mayJoinShards
+    // Session pooling keeps a transaction on one shard whatever the map's cross_shard_transactions says; a
+    // pipeline that already runs on a shard (psycopg's executemany) stays there.
+    const held = (this.inTransaction && !this.mayJoinShards) || this.group.conn !== null
     const fits = route.oneShard || held ? keysOfOneShard(route.shardOf, route.shard ?? (held ? this.attached?.placement.shard : undefined)) : null
     const count = route.insert.rows.length
     const odds = this.services.config().shards.length
