@@ -18,6 +18,7 @@ const SHARDING = {
     { name: 'tenants', key: 'id', type: 'integer', key_sequence: 'no_such_seq' },
     { name: 'plain', key: 'id', type: 'bigint' },
     { name: 'users', key: 'id', type: 'uuid', key_uuid: true },
+    { name: 'reset_me', key: 'id', type: 'bigint', key_sequence: 'reset_me_id_seq' },
   ],
 }
 const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
@@ -147,6 +148,22 @@ t.test('a pipeline of INSERTs without the key before one Sync (psycopg 3 execute
   t.equal(got.length, rows)
   t.equal(new Set(got.map((g) => g.port)).size, 1, 'all on one shard')
   t.ok(got.every((g) => ports[shardOf(g.id)] === g.port), 'each key that shard’s')
+})
+
+t.test('a sequence reset through pgshard (DROP and CREATE, RESTART, setval): its spare keys are not given again', async (t) => {
+  const c = client
+  await c.query('CREATE TABLE reset_me (id bigserial PRIMARY KEY, name text)')
+  const insert = async () => Number((await c.query("INSERT INTO reset_me (name) VALUES ('x') RETURNING id")).rows[0].id)
+  t.equal(await insert(), 1, 'the first key drawn (more wait spare)')
+  await c.query('DROP TABLE reset_me')
+  await c.query('CREATE TABLE reset_me (id bigserial PRIMARY KEY, name text)')
+  t.equal(await insert(), 1, 'the new table’s sequence counts from 1 again: the old spare keys were dropped')
+  t.equal(await insert(), 2)
+  await c.query('TRUNCATE reset_me')
+  await c.query('ALTER SEQUENCE reset_me_id_seq RESTART')
+  t.equal(await insert(), 1, 'after ALTER SEQUENCE … RESTART')
+  await c.query("SELECT setval('reset_me_id_seq', 100)")
+  t.equal(await insert(), 101, 'after setval')
 })
 
 t.test('a key_sequence that does not exist: a clear error, and the session goes on', async (t) => {

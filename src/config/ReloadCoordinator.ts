@@ -164,6 +164,8 @@ export class ReloadCoordinator {
     const nodes = proxy.topology.apply(config)
     log.info({ added: names(nodes.added), removed: names(nodes.removed), changed: names(nodes.changed) }, 'reload: topology updated')
     proxy.routing.reconfigure(config)
+    // A sequence reset on the servers directly: RELOAD is how pgshard learns its spare keys are stale.
+    proxy.services.sequenceKeys.forget()
     proxy.config = config
     proxy.pools.reconfigure(config)
     log.info({ size: config.pool.size, min_idle: config.pool.min_idle, max_queue: config.pool.max_queue }, 'reload: router and pool settings updated')

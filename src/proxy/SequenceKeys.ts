@@ -68,6 +68,14 @@ export class SequenceKeys {
     return taken
   }
 
+  /**
+   * Drops every spare value: a sequence may have been reset (ALTER SEQUENCE … RESTART, setval, TRUNCATE …
+   * RESTART IDENTITY, its table dropped and made again), and its old values would come back as duplicates.
+   */
+  forget(): void {
+    this.spare.clear()
+  }
+
   /** Values back to the spare ones of `source` (in their order), up to the limit. */
   private give(source: string, values: bigint[]): void {
     let spare = this.spare.get(source)

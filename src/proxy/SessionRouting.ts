@@ -82,6 +82,8 @@ export class SessionRouting {
   }
 
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): SessionRoute {
+    // DDL or setval() may reset a sequence whose values pgshard keeps spare.
+    if (analyzed.plan && (analyzed.plan.kind === 'ddl' || analyzed.plan.functions.includes('setval'))) this.services.sequenceKeys.forget()
     const unreliable = this.abortedRefusal(analyzed.plan) ?? this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
     if (unreliable) return this.counted(unreliable)
     const cursor = analyzed.plan?.cursor
