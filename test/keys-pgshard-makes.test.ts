@@ -95,6 +95,15 @@ t.test('a transaction that cannot span shards gets keys of one shard, its own', 
   t.equal(new Set(rows.map((r) => r.id)).size, 9)
   const count = await client.query("SELECT count(*)::int AS n FROM customers WHERE name LIKE 't%'")
   t.equal(count.rows[0].n, 9, 'committed')
+  // No server session called nextval() for these keys: lastval() there would answer another value.
+  await client.query('BEGIN')
+  await client.query("INSERT INTO customers (name) VALUES ('lv')")
+  await t.rejects(client.query('SELECT lastval()'), { code: '0A000', message: /after an INSERT whose keys pgshard drew from a sequence/, hint: /RETURNING/ })
+  await client.query('ROLLBACK')
+  await client.query('BEGIN')
+  await client.query("INSERT INTO customers (name) VALUES ('cv')")
+  await t.rejects(client.query('SELECT CURRVAL($1)', ['customers_id_seq']), { code: '0A000' }, 'PDO’s lastInsertId(name) too')
+  await client.query('ROLLBACK')
 })
 
 t.test('concurrent clients (postgres.js, psql): no key is given twice, no row is misplaced', async (t) => {
@@ -195,4 +204,6 @@ t.test('two-phase transactions: keys go where they fall; in session pooling a tr
   t.ok(a === 2 || b === 2, 'a transaction across shards: 16 keys in their drawn order fell on both shards')
   const session = await proxyFor('session')
   t.equal(await inOneTransaction(session), 1, 'session pooling: one shard')
+  await session.query("INSERT INTO customers (name) VALUES ('sess')")
+  await t.rejects(session.query('SELECT lastval()'), { code: '0A000' }, 'session pooling: lastval() after drawn keys is refused outside a transaction too')
 })

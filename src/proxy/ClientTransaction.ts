@@ -32,6 +32,11 @@ export class ClientTransaction {
    * or setval) in the current transaction: lastval() and currval() answer from one server session only.
    */
   readonly sequenceShards = new Set<number>()
+  /**
+   * An INSERT got keys pgshard drew from a sequence (key_sequence): no server session called nextval() for
+   * them, so lastval() and currval() would answer another value.
+   */
+  keysDrawn = false
   /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */
   committed = true
   /** A pipeline outside a transaction became one across shards: it ends at the client's Sync. */
@@ -44,6 +49,7 @@ export class ClientTransaction {
   writesDone(): void {
     this.wrote = false
     this.sequenceShards.clear()
+    this.keysDrawn = false
   }
 
   /** The client's BEGIN, answered by the proxy and held back. */

@@ -1132,6 +1132,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         fits: fits && ((key) => fits(key.toString())),
         odds,
       }
+      this.routing.keysDrawn()
       const placement = this.services.place(from.shard, 'primary', this.identity)
       const keys = await this.services.sequenceKeys.take(request, (n) =>
         nextValues(placement, this.settings, this.cancelSignal.signal, this.attached !== null, from.sequence, n),

@@ -50,6 +50,13 @@ export const UNRELIABLE_SEQUENCE_STATE: Route = {
   hint: 'Use INSERT … RETURNING, or call it in the transaction that called nextval() (BEGIN; INSERT …; SELECT lastval(); COMMIT).',
 }
 
+export const AFTER_DRAWN_KEYS: Route = {
+  kind: 'error',
+  code: SqlState.FEATURE_NOT_SUPPORTED,
+  message: 'currval()/lastval() after an INSERT whose keys pgshard drew from a sequence (key_sequence): no server session called nextval() for them, so the answer would be another value',
+  hint: 'Use INSERT … RETURNING to get the keys.',
+}
+
 export const SEQUENCE_STATE_ACROSS_SHARDS: Route = {
   kind: 'error',
   code: SqlState.FEATURE_NOT_SUPPORTED,

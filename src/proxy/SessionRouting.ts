@@ -5,7 +5,7 @@ import { searchPathOf } from '../router/SearchPath.js'
 import type { ClientTransaction } from './ClientTransaction.js'
 import { RoutingHints } from './RoutingHints.js'
 import type { ServerLease } from './ServerLease.js'
-import { ABORTED_TRANSACTION, SEQUENCE_STATE_ACROSS_SHARDS, UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
+import { ABORTED_TRANSACTION, AFTER_DRAWN_KEYS, SEQUENCE_STATE_ACROSS_SHARDS, UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
 import { innerParam } from './StatementParams.js'
@@ -54,6 +54,7 @@ export class SessionRouting {
    * a connection on each shard it used): the shard where each was declared.
    */
   private readonly cursorShards = new Map<string, Home>()
+  private keysDrawnInSession = false
   /** The search_path setting and server default last read, and their schemas (searchPath()). */
   private searchPathFrom: string | null = null
   private searchPathDefault: readonly string[] | null = null
@@ -68,6 +69,15 @@ export class SessionRouting {
     private readonly session: RoutedSession,
     private readonly cursors: ShardCursors,
   ) {}
+
+  /**
+   * pgshard drew keys from a sequence for the client's INSERT: lastval() and currval() would not answer them,
+   * for the rest of the transaction, and of the session where it keeps its server connection.
+   */
+  keysDrawn(): void {
+    this.tx.keysDrawn = true
+    this.keysDrawnInSession = true
+  }
 
   analyze(sql: string): Analyzed {
     const a = this.services.analyze(sql)
@@ -197,9 +207,12 @@ export class SessionRouting {
    * an error rather than someone else's id.
    */
   private sequenceStateRefusal(plan: StatementPlan | null): Route | null {
-    if (!plan || this.identity.mode === 'session' || this.session.pinnedBy || plan.multiStatement) return null
+    if (!plan || plan.multiStatement) return null
     if (!plan.functions.includes('currval') && !plan.functions.includes('lastval')) return null
     if (plan.kind !== 'select' || plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
+    const ownServer = this.identity.mode === 'session' || this.session.pinnedBy !== null
+    if (this.tx.keysDrawn || (ownServer && this.keysDrawnInSession)) return AFTER_DRAWN_KEYS
+    if (ownServer) return null
     // Answered by the one server session that made the transaction's sequence values, or not at all.
     const shards = this.tx.sequenceShards
     if (shards.size > 1) return SEQUENCE_STATE_ACROSS_SHARDS
