@@ -793,6 +793,17 @@ t.test('VACUUM and ANALYZE of sharded or reference tables: every shard; VACUUM a
   for (const sql of ['CREATE INDEX i ON accounts (name)', 'DROP INDEX i', 'REINDEX TABLE accounts']) t.notOk(analyzeStatement(sql).outsideTransactionBlock, sql)
 })
 
+t.test('a read of system catalogs only: the default shard, but in a transaction held on another shard, that one', async (t) => {
+  await initSqlParser()
+  const catalog = analyzeStatement("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE c.relname = 'accounts'")
+  t.match(router.route(catalog, none, NO_TX), { kind: 'shard', shard: 1, catalog: true, reason: /system catalog .* only: shard s1/ }, 'the default shard (s1 here)')
+  t.match(router.route(catalog, none, { inTransaction: true, txReadOnly: false, txShard: 2 }), { kind: 'shard', shard: 2, catalog: true }, 'a transaction held on s2 reads its catalog')
+  t.match(router.route(catalog, none, { inTransaction: true, txReadOnly: true, txShard: 2 }), { kind: 'shard', shard: 1 }, 'one that may span shards (pg_dump’s) keeps to the default shard: oids differ between shards')
+  t.match(router.route(analyzeStatement('SELECT * FROM information_schema.columns'), none, NO_TX), { catalog: true })
+  t.notMatch(router.route(analyzeStatement('SELECT * FROM pg_class, logs'), none, NO_TX), { catalog: true }, 'with a table of the application’s: not a catalog read')
+  t.notMatch(router.route(analyzeStatement('SELECT nextval(relname) FROM pg_class'), none, NO_TX), { catalog: true }, 'nor one calling a volatile function')
+})
+
 t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, of the transaction\u2019s shard when it cannot leave it', async (t) => {
   await initSqlParser()
   const withSeq = ConfigSchema.parse({

@@ -124,13 +124,24 @@ export class SessionRouting {
     const across = cursor?.use === 'declare' && this.session.mayJoinShards ? this.declareAcrossShards(cursor, param, ctx) : null
     if (across) return this.counted(across)
     const route = this.services.route(analyzed, param, ctx)
-    if (route.kind === 'shard' && route.catalog && this.tx.pendingBegin !== null && this.tx.status === 'T' && !inServerTx && !pinnedBy && !this.tx.shaped) {
+    if (route.kind === 'shard' && route.catalog && this.readsAsideNow(inServerTx)) {
       return this.counted({ kind: 'aside', shard: route.shard, reason: `${route.reason}, outside the transaction, whose BEGIN waits for its first statement` })
     }
     if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && (this.session.mayJoinShards || this.identity.mode === 'session')) {
       this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role, hold: analyzed.plan!.session.some((e) => e.kind === 'hold_cursor') })
     }
     return this.counted(route)
+  }
+
+  /**
+   * A catalog read may run outside the transaction now: its BEGIN waits, nothing shaped it, and it is a READ
+   * COMMITTED read-write one, where each statement takes its own snapshot anyway (pg_dump's READ ONLY
+   * REPEATABLE READ transaction reads the catalog in its snapshot).
+   */
+  private readsAsideNow(inServerTx: boolean): boolean {
+    if (this.tx.pendingBegin === null || this.tx.status !== 'T' || inServerTx || this.session.pinnedBy || this.tx.shaped || this.tx.readOnly) return false
+    const isolation = this.tx.isolation
+    return isolation === undefined ? !this.settings.snapshotPerTransaction : isolation === 'read committed' || isolation === 'read uncommitted'
   }
 
   private counted<R extends SessionRoute>(route: R): R {

@@ -82,6 +82,15 @@ export class SessionSettings {
     return sql !== undefined && /serializable/i.test(sql)
   }
 
+  /**
+   * The client's default isolation level takes one snapshot per transaction (REPEATABLE READ, SERIALIZABLE), as
+   * far as its settings say: the statement setting it names the level.
+   */
+  get snapshotPerTransaction(): boolean {
+    const sql = this.wanted.get('default_transaction_isolation')
+    return sql !== undefined && /serializable|repeatable/i.test(sql)
+  }
+
   set(name: string, sql: string): void {
     this.wanted.set(name, sql)
   }

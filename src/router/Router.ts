@@ -437,8 +437,9 @@ export class Router {
     }
     if (tables.sharded.length === 0) {
       if (tables.reference.length === 0 && this.readsCatalogOnly(plan)) {
-        // Every shard has its own catalog: the transaction's shard answers, else the default one.
-        const shard = ctx.txShard ?? this.map.defaultShard
+        // Every shard has its own catalog, with its own oids: the default shard answers all of a session's catalog
+        // reads, but in a transaction that cannot leave its shard, which answers them.
+        const shard = ctx.txShard !== undefined && !this.spans(ctx) ? ctx.txShard : this.map.defaultShard
         return { kind: 'shard', shard, role: this.role(plan, ctx), reason: `system catalog ${list(tables.unsharded)} only: shard ${this.map.shardName(shard)}`, catalog: true }
       }
       if (tables.unsharded.length > 0) {
