@@ -834,5 +834,6 @@ t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, o
   t.match(reject.route(analyzeStatement("INSERT INTO devices (name) VALUES ('x')"), none, NO_TX), { kind: 'error', hint: /key_uuid: true/ }, 'a uuid table without it: the hint names key_uuid')
   t.match(reject.route(analyzeStatement("INSERT INTO customers (name) VALUES ('x'); SELECT 1"), none, NO_TX), { kind: 'error', code: '0A000', message: /must be a query of its own, not among other statements/ }, 'among other statements in one query: refused')
   t.match(reject.route(analyzeStatement('INSERT INTO customers DEFAULT VALUES'), none, NO_TX), { kind: 'error', code: '0A000' }, 'no column list: refused as before')
+  t.match(reject.route(analyzeStatement("INSERT INTO customers VALUES (DEFAULT, 'x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /name the columns/ }, 'VALUES without a column list: told to name the columns')
   t.match(reject.route(analyzeStatement("INSERT INTO accounts (name) VALUES ('x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /key_sequence/ }, 'a table without one: refused, with a hint')
 })

@@ -466,7 +466,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const route = this.routing.route(analyzed, (n) => literalParam(analyzed, n))
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind === 'keys') {
-      return this.withDrawnKeys(route, analyzed).then(
+      return this.insertWithMadeKeys(route, analyzed).then(
         (keyed) => this.runQuery(keyed, encodeQuery(keyed)),
         (err: unknown) => this.refuseQuery(asStatementError(err)),
       )
@@ -686,7 +686,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   private async bindWithKeys(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: KeysRoute): Promise<void> {
     let text: string
     try {
-      text = await this.withDrawnKeys(route, analyzed)
+      text = await this.insertWithMadeKeys(route, analyzed)
     } catch (err) {
       return this.group.refuse(asStatementError(err))
     }
@@ -702,13 +702,14 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       firstParam: a.firstParam,
     }
     const analyzedKeyed: Analyzed = { plan: a.plan, literals: a.literals, sources: a.sources, firstParam: a.firstParam, text: a.text }
-    return this.bindRouted(frame, b, analyzedKeyed, keyed, this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n)))
+    const routed = this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n))
+    if (routed.kind === 'keys') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'an INSERT with the keys pgshard made still lacks them'))
+    return this.bindRouted(frame, b, analyzedKeyed, keyed, routed)
   }
 
   /** A Bind whose statement is routed: to one shard's server, or held to run on several at its Execute. */
-  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: SessionRoute): Promise<void> {
+  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute>): Promise<void> {
     if (route.kind === 'error') return this.group.refuse(routeError(route))
-    if (route.kind === 'keys') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'an INSERT with drawn keys still lacks them'))
     if (this.multi) return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
     if (route.kind !== 'shard') {
       if (this.group.conn && !this.group.leaveServer()) {
@@ -1114,7 +1115,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
    * The INSERT of a `keys` route with a key made for each row written in, as the client would have sent it with
    * them: keys of the transaction's shard when it cannot leave it, else the next ones drawn (or made).
    */
-  private async withDrawnKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
+  private async insertWithMadeKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
     // Session pooling keeps a transaction on one shard whatever the map's cross_shard_transactions says; a
     // pipeline that already runs on a shard (psycopg's executemany) stays there.
     const held = (this.inTransaction && !this.mayJoinShards) || this.group.conn !== null

@@ -348,17 +348,21 @@ export class Router {
     }
     const keyIndex = insert.columns.indexOf(target.key)
     // Keys pgshard makes: for an INSERT that leaves the key out, or gives DEFAULT in every row (Sequelize).
-    const made = target.generatedKey !== undefined && (keyIndex < 0 ? insert.columnsAt !== null : defaultsIn(insert, keyIndex))
-    if (made) return this.generatedKeys(ctx, target, insert, target.generatedKey!, keyIndex < 0 ? null : keyIndex)
+    const generated = target.generatedKey
+    if (generated !== undefined && (keyIndex < 0 ? insert.columnsAt !== null : defaultsIn(insert, keyIndex))) {
+      return this.generatedKeys(ctx, target, insert, generated, keyIndex < 0 ? null : keyIndex)
+    }
     if (keyIndex < 0) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `INSERT into sharded table ${target.name} must name its key column ${target.key} in the column list`,
-        target.keyType === 'bigint' || target.keyType === 'integer'
-          ? 'give the key, or let pgshard draw it from a sequence: key_sequence for the table in sharding.tables (docs/routing.md)'
-          : target.keyType === 'uuid'
-            ? 'give the key, or let pgshard make random UUIDs: key_uuid: true for the table in sharding.tables (docs/routing.md)'
-            : undefined,
+        generated !== undefined
+          ? 'name the columns (INSERT INTO t (a, b) VALUES …): pgshard adds the key it makes to a column list'
+          : target.keyType === 'bigint' || target.keyType === 'integer'
+            ? 'give the key, or let pgshard draw it from a sequence: key_sequence for the table in sharding.tables (docs/routing.md)'
+            : target.keyType === 'uuid'
+              ? 'give the key, or let pgshard make random UUIDs: key_uuid: true for the table in sharding.tables (docs/routing.md)'
+              : undefined,
       )
     }
     const rowShards = this.rowShards(plan, target, keyIndex, param, false) as number[]
