@@ -21,15 +21,20 @@ t.test('a held-back BEGIN starts with what followed it, once', async (t) => {
   t.equal(tx.startedBy, 'SELECT 1 FROM items WHERE id = 5', 'the statement that took it to a server')
   t.equal(tx.start(), null, 'started once')
   t.ok(tx.opening.active, 'a shard joining later opens it the same way')
-  t.ok(tx.spans(false), 'READ ONLY: it may span shards without two-phase commit')
+  t.ok(tx.spans(false, false), 'READ ONLY: it may span shards without two-phase commit, SERIALIZABLE too')
 })
 
 t.test('its end clears what belonged to it', async (t) => {
   const tx = new ClientTransaction()
   tx.holdBegin('BEGIN', analyzeStatement('BEGIN'))
-  t.notOk(tx.spans(false), 'read-write without two_phase stays on one shard')
-  t.ok(tx.spans(true))
+  t.ok(tx.spans(false, false), 'read-write without two_phase: it may read other shards (the router keeps its writes to one)')
+  t.notOk(tx.spans(false, true), 'but not when SERIALIZABLE by default')
+  t.ok(tx.spans(true, true), 'with two_phase, always')
+  const serializable = new ClientTransaction()
+  serializable.holdBegin('BEGIN ISOLATION LEVEL SERIALIZABLE', analyzeStatement('BEGIN ISOLATION LEVEL SERIALIZABLE'))
+  t.notOk(serializable.spans(false, false), 'nor when its BEGIN says SERIALIZABLE')
   tx.start()
+  tx.writer = 1
   tx.sequenceShards.add(0)
   tx.sequenceShards.add(1)
   tx.end()
@@ -37,5 +42,5 @@ t.test('its end clears what belonged to it', async (t) => {
   tx.wrote = true
   tx.sequenceShards.add(1)
   tx.writesDone()
-  t.same([tx.wrote, tx.sequenceShards.size], [false, 0], 'a unit outside a transaction ends its writes at ReadyForQuery')
+  t.same([tx.wrote, tx.sequenceShards.size, tx.writer], [false, 0, undefined], 'a unit outside a transaction ends its writes at ReadyForQuery')
 })

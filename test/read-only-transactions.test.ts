@@ -66,10 +66,50 @@ t.test('a write in a READ ONLY transaction on several shards is refused by the s
   await c.query('BEGIN READ ONLY')
   await t.rejects(c.query('CREATE INDEX ON items (qty)'), { code: '25006' }, 'DDL for every shard inside it: refused by the servers')
   await c.query('ROLLBACK')
+  await c.query('BEGIN ISOLATION LEVEL SERIALIZABLE')
+  await qty(c, a0)
+  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a1}`), { code: '0A000', message: /cross-shard transactions are not supported/ }, 'a SERIALIZABLE read-write transaction stays on one shard')
+  await c.query('ROLLBACK')
+})
+
+t.test('a read-write transaction (reject) reads any shard and writes one; COMMIT needs no two-phase commit', async (t) => {
+  const c = await connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  t.equal(await qty(c, a0), 11)
+  t.equal(await qty(c, a1), 21, 'another shard joins it to be read')
+  t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 2, 'and every shard, for a read of all')
+  await c.query(`UPDATE items SET qty = qty + 1 WHERE id = ${a1}`)
+  await t.rejects(c.query(`UPDATE items SET qty = qty + 1 WHERE id = ${a0}`), { code: '0A000', message: /transaction writes shard s1; this statement may write shard s0/ }, 'a write on a second shard is refused')
+  await c.query('ROLLBACK')
+  t.same([await qty(c, a0), await qty(c, a1)], [11, 21], 'nothing of it was kept')
+
   await c.query('BEGIN')
   await qty(c, a0)
-  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a1}`), { code: '0A000', message: /cross-shard transactions are not supported/ }, 'a read-write transaction still stays on one shard')
-  await c.query('ROLLBACK')
+  await c.query(`UPDATE items SET qty = qty + 1 WHERE id = ${a1}`)
+  t.equal(await qty(c, a0), 11, 'reads go on after the write')
+  t.equal((await c.query('COMMIT')).command, 'COMMIT')
+  t.same([await qty(c, a0), await qty(c, a1)], [11, 22], 'the shard it wrote committed')
+  t.equal(await openTransactions(), 0, 'no server session is left in the transaction')
+  const prepared = await Promise.all(fx.topo.shards.map(async (s) => {
+    const d = new pg.Client({ host: '127.0.0.1', port: s.primary.port, user: 'postgres', password: fx.topo.superuser.password, database: 'app' })
+    await d.connect()
+    try {
+      return (await d.query('SELECT count(*)::int AS n FROM pg_prepared_xacts')).rows[0].n
+    } finally {
+      await d.end()
+    }
+  }))
+  t.same(prepared, [0, 0], 'and nothing was prepared')
+
+  // txid_current() is stable: the router sees a read, but the shard assigned a transaction id. COMMIT finds the
+  // second shard written and rolls back everywhere rather than commit one shard of two.
+  await c.query('BEGIN')
+  await c.query(`UPDATE items SET qty = qty + 1 WHERE id = ${a1}`)
+  await c.query(`SELECT txid_current() FROM items WHERE id = ${a0}`)
+  await t.rejects(c.query('COMMIT'), { code: '0A000', message: /the transaction wrote shards s0, s1, and cross-shard transactions are not supported: it was rolled back on every shard/ })
+  t.same([await qty(c, a0), await qty(c, a1)], [11, 22], 'rolled back on both')
+  await c.query(`UPDATE items SET qty = 21 WHERE id = ${a1}`)
 })
 
 t.test('an error on one shard aborts the transaction; ROLLBACK TO a savepoint made before the other shard joined recovers both', async (t) => {

@@ -185,9 +185,15 @@ t.test('hints', async (t) => {
       expect: { kind: 'error', code: '0A000', message: /reference table countries, which must change on every shard/ },
     },
     {
-      name: 'a hint in a transaction pinned elsewhere',
+      name: 'a hint in a transaction that writes elsewhere',
+      plan: plan({ kind: 'update', tables: [accounts], writtenTables: [accounts], hints: [{ kind: 'shard', value: 's2' }] }),
+      ctx: { inTransaction: true, txShard: 0, txWriter: 0 },
+      expect: { kind: 'error', code: '0A000', message: /transaction writes shard s0; this statement may write shard s2/ },
+    },
+    {
+      name: 'a hint in a SERIALIZABLE transaction pinned elsewhere',
       plan: plan({ hints: [{ kind: 'shard', value: 's2' }] }),
-      ctx: { inTransaction: true, txShard: 0 },
+      ctx: { inTransaction: true, txShard: 0, serializable: true },
       expect: { kind: 'error', code: '0A000', message: /pinned to shard s0.*needs shard s2/ },
     },
   ])
@@ -473,12 +479,33 @@ t.test('reference, unsharded and table-less statements; DDL', async (t) => {
   ])
 })
 
-t.test('a transaction stays on its shard', async (t) => {
+t.test('a read-write transaction reads any shard and writes one (without two-phase commit)', async (t) => {
+  const update = (k: string) => plan({ kind: 'update', tables: [accounts], writtenTables: [accounts], pins: [pin(accounts, 'id', lit(k))] })
   check(t, [
     {
-      name: 'a statement for another shard',
+      name: 'a read for another shard: that shard joins',
       plan: select([accounts], [pin(accounts, 'id', lit(K1))]),
-      ctx: { inTransaction: true, txShard: 0 },
+      ctx: { inTransaction: true, txShard: 0, txWriter: 0 },
+      expect: { kind: 'shard', shard: 1, role: 'primary' },
+    },
+    { name: 'its first write, on another shard than it read', plan: update(K1), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'shard', shard: 1, write: true } },
+    { name: 'a write on the shard it writes, attached elsewhere', plan: update(K1), ctx: { inTransaction: true, txShard: 0, txWriter: 1 }, expect: { kind: 'shard', shard: 1, write: true } },
+    {
+      name: 'a write on a second shard',
+      plan: update(K1),
+      ctx: { inTransaction: true, txShard: 1, txWriter: 0 },
+      expect: { kind: 'error', code: '0A000', message: /^transaction writes shard s0; this statement may write shard s1 \(.*\); cross-shard transactions are not supported: a transaction reads any shard but writes one$/ },
+    },
+    {
+      name: 'a read calling a volatile function counts as a write',
+      plan: select([accounts], [pin(accounts, 'id', lit(K1))], { functions: ['nextval'] }),
+      ctx: { inTransaction: true, txShard: 0, txWriter: 0 },
+      expect: { kind: 'error', code: '0A000', message: /may write shard s1/ },
+    },
+    {
+      name: 'a SERIALIZABLE transaction stays on its shard',
+      plan: select([accounts], [pin(accounts, 'id', lit(K1))]),
+      ctx: { inTransaction: true, txShard: 0, serializable: true },
       expect: {
         kind: 'error',
         code: '0A000',
@@ -486,16 +513,17 @@ t.test('a transaction stays on its shard', async (t) => {
       },
     },
     { name: 'a statement for the same shard', plan: select([accounts], [pin(accounts, 'id', lit(K0))]), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'shard', shard: 0, role: 'primary' } },
+    { name: 'a scatter read in a transaction on a shard', plan: select([accounts], [], { scatter: SCATTER }), ctx: { inTransaction: true, txShard: 0, txWriter: 0 }, expect: { kind: 'scatter', role: 'primary' } },
     {
-      name: 'a scatter in a pinned transaction',
-      plan: select([accounts], [], { scatter: SCATTER }),
+      name: 'a locking scatter (FOR UPDATE) would write every shard',
+      plan: select([accounts], [], { scatter: SCATTER, writes: true }),
       ctx: { inTransaction: true, txShard: 0 },
       expect: { kind: 'error', code: '0A000', message: /pinned to shard s0 by its first statement; this statement needs every shard/ },
     },
     {
-      name: 'a scatter in a transaction not yet pinned',
+      name: 'a scatter in a SERIALIZABLE transaction not yet pinned',
       plan: select([accounts], [], { scatter: SCATTER }),
-      ctx: { inTransaction: true },
+      ctx: { inTransaction: true, serializable: true },
       expect: { kind: 'error', code: '0A000', message: /inside a transaction block this statement needs every shard/ },
     },
     {
@@ -511,7 +539,8 @@ t.test('a transaction stays on its shard', async (t) => {
       expect: { kind: 'shard', shard: 1, role: 'replica' },
     },
     { name: 'a broadcast in a transaction', plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries] }), ctx: { inTransaction: true, txShard: 1 }, expect: { kind: 'error', code: '0A000' } },
-    { name: 'an unsharded table while pinned to another shard', plan: select([logs]), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'error', code: '0A000', message: /needs shard s1/ } },
+    { name: 'an unsharded table read while on another shard: its shard joins', plan: select([logs]), ctx: { inTransaction: true, txShard: 0 }, expect: { kind: 'shard', shard: 1 } },
+    { name: 'an unsharded table read in a SERIALIZABLE one', plan: select([logs]), ctx: { inTransaction: true, txShard: 0, serializable: true }, expect: { kind: 'error', code: '0A000', message: /needs shard s1/ } },
   ])
 })
 
@@ -769,7 +798,8 @@ t.test('two_phase: a read-write transaction may go on to other shards and write 
     { name: 'outside a transaction nothing changes', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), expect: { kind: 'shard', shard: 1, role: 'replica' } },
   ], twoPhase)
   check(t, [
-    { name: 'reject (the default): the key on another shard is refused', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), ctx: tx, expect: { kind: 'error', code: '0A000', message: /cross-shard transactions are not supported/ } },
+    { name: 'reject (the default): a read of another shard joins it', plan: select([accounts], [pin(accounts, 'id', lit(K1))]), ctx: tx, expect: { kind: 'shard', shard: 1 } },
+    { name: 'reject: a write there after one here is refused', plan: plan({ kind: 'delete', tables: [accounts], writtenTables: [accounts], pins: [pin(accounts, 'id', lit(K1))] }), ctx: { ...tx, txWriter: 0 }, expect: { kind: 'error', code: '0A000', message: /cross-shard transactions are not supported/ } },
     { name: 'reject: the multi-row INSERT is refused', plan: analyzeStatement(insert), text: insert, ctx: tx, expect: { kind: 'error', code: '0A000' } },
     { name: 'reject: COPY FROM in a transaction is refused', plan: analyzeStatement('COPY accounts FROM STDIN'), ctx: tx, expect: { kind: 'error', code: '0A000', message: /unless sharding.cross_shard_transactions is two_phase/ } },
   ])
@@ -797,7 +827,8 @@ t.test('a read of system catalogs only: the default shard, but in a transaction 
   await initSqlParser()
   const catalog = analyzeStatement("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE c.relname = 'accounts'")
   t.match(router.route(catalog, none, NO_TX), { kind: 'shard', shard: 1, catalog: true, reason: /system catalog .* only: shard s1/ }, 'the default shard (s1 here)')
-  t.match(router.route(catalog, none, { inTransaction: true, txReadOnly: false, txShard: 2 }), { kind: 'shard', shard: 2, catalog: true }, 'a transaction held on s2 reads its catalog')
+  t.match(router.route(catalog, none, { inTransaction: true, txReadOnly: false, txShard: 2, serializable: true }), { kind: 'shard', shard: 2, catalog: true }, 'a transaction held on s2 (SERIALIZABLE) reads its catalog')
+  t.match(router.route(catalog, none, { inTransaction: true, txReadOnly: false, txShard: 2 }), { kind: 'shard', shard: 1, catalog: true }, 'another read-write one reads the default shard’s, which joins it')
   t.match(router.route(catalog, none, { inTransaction: true, txReadOnly: true, txShard: 2 }), { kind: 'shard', shard: 1 }, 'one that may span shards (pg_dump’s) keeps to the default shard: oids differ between shards')
   t.match(router.route(analyzeStatement('SELECT * FROM information_schema.columns'), none, NO_TX), { catalog: true })
   t.notMatch(router.route(analyzeStatement('SELECT * FROM pg_class, logs'), none, NO_TX), { catalog: true }, 'with a table of the application’s: not a catalog read')
@@ -820,8 +851,10 @@ t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, o
     t.equal(outside.insert.rows.length, 2)
     t.same([K0, K1, K2].map((k) => outside.shardOf(k)), [0, 1, 2], 'keys placed by the map')
   }
-  const held: RoutingContext = { inTransaction: true, txReadOnly: false, txShard: 2 }
-  t.match(reject.route(insert, none, held), { kind: 'keys', shard: 2, oneShard: true }, 'a transaction held on s2: keys of s2')
+  const held: RoutingContext = { inTransaction: true, txReadOnly: false, txShard: 2, txWriter: 2 }
+  t.match(reject.route(insert, none, held), { kind: 'keys', shard: 2, oneShard: true }, 'a transaction that writes s2: keys of s2')
+  t.match(reject.route(insert, none, { ...held, txWriter: undefined }), { kind: 'keys', shard: undefined, oneShard: true }, 'one that only read s2 so far: keys of any one shard')
+  t.match(reject.route(insert, none, { ...held, txWriter: undefined, serializable: true }), { kind: 'keys', shard: 2, oneShard: true }, 'a SERIALIZABLE one held on s2: keys of s2')
   t.match(reject.route(insert, none, { inTransaction: true, txReadOnly: false }), { kind: 'keys', shard: undefined, oneShard: true }, 'its first statement: keys of one shard')
   t.match(twoPhase.route(insert, none, held), { kind: 'keys', shard: undefined, oneShard: false }, 'a two-phase transaction: anywhere')
   t.match(twoPhase.route(insert, none, { ...held, pinnedBy: 'a WITH HOLD cursor' }), { kind: 'keys', shard: 2, oneShard: true }, 'a pinned session: its shard')

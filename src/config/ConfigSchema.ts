@@ -272,7 +272,7 @@ export const ConfigSchema = z
         cross_shard_transactions: z
           .enum(['reject', 'two_phase'])
           .default('reject')
-          .describe('A read-write transaction that touches a second shard: refused (0A000), or spans shards and commits with two-phase commit (servers need max_prepared_transactions > 0)'),
+          .describe('A read-write transaction that writes a second shard: refused (0A000; it may read any shard, unless SERIALIZABLE), or it writes several and commits with two-phase commit (servers need max_prepared_transactions > 0)'),
         deadlock_check_interval: period('How often transactions across shards that wait on each other (which no server sees) are looked for; one of them then gets 40P01').default(1000),
       })
       .strict()

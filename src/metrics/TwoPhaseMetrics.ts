@@ -13,7 +13,7 @@ export class TwoPhaseMetrics {
     const registers = [registry]
     this.commits = new Counter({
       name: 'pgshard_cross_shard_commits_total',
-      help: 'COMMITs of transactions across shards (two_phase), by outcome: committed, rolled_back, unknown (the deciding shard was lost during its COMMIT)',
+      help: 'COMMITs of read-write transactions that held several shards (with two-phase commit when they wrote several), by outcome: committed, rolled_back, unknown (the deciding shard was lost during its COMMIT)',
       labelNames: ['outcome'],
       registers,
     })

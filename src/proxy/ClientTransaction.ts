@@ -37,6 +37,8 @@ export class ClientTransaction {
    * them, so lastval() and currval() would answer another value.
    */
   keysDrawn = false
+  /** The shard a statement that may write went to in the current transaction (the first such). */
+  writer: number | undefined
   /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */
   committed = true
   /** A pipeline outside a transaction became one across shards: it ends at the client's Sync. */
@@ -50,6 +52,7 @@ export class ClientTransaction {
     this.wrote = false
     this.sequenceShards.clear()
     this.keysDrawn = false
+    this.writer = undefined
   }
 
   /** The client's BEGIN, answered by the proxy and held back. */
@@ -110,11 +113,13 @@ export class ClientTransaction {
   }
 
   /**
-   * A READ ONLY transaction, or any with two-phase commit on, may go on to other shards once it began (or its
-   * BEGIN is held back).
+   * Whether the transaction may go on to other shards once it began (or its BEGIN is held back): any but a
+   * SERIALIZABLE read-write one without two-phase commit, which could not stay serializable across shards.
+   * Without two-phase commit, only one of the shards may be written (the router keeps writes to `writer`).
    */
-  spans(twoPhase: boolean): boolean {
-    return (this.readOnly || twoPhase) && (this.opening.active || this.pendingBegin !== null)
+  spans(twoPhase: boolean, serializableByDefault: boolean): boolean {
+    const serializable = this.isolation === undefined ? serializableByDefault : this.isolation === 'serializable'
+    return (this.readOnly || twoPhase || !serializable) && (this.opening.active || this.pendingBegin !== null)
   }
 
   /** Nothing is begun, held back or implicit: a pipeline may still become a transaction. */

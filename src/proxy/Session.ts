@@ -1271,12 +1271,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   }
 
   /**
-   * A READ ONLY transaction, or any with two-phase commit on (in transaction pooling, begun by a BEGIN pgshard
-   * held back), may go on to other shards: each joins it at its first statement there and keeps its snapshot
-   * until COMMIT or ROLLBACK.
+   * A transaction (in transaction pooling, begun by a BEGIN pgshard held back) may go on to other shards: each
+   * joins it at its first statement there and keeps its snapshot until COMMIT or ROLLBACK. Without two-phase
+   * commit, the router lets a read-write one write only one of them.
    */
   get mayJoinShards(): boolean {
-    return !this.sessionMode && !this.pinnedBy && this.tx.spans(this.twoPhase)
+    return !this.sessionMode && !this.pinnedBy && this.tx.spans(this.twoPhase, this.settings.serializableByDefault)
   }
 
   /**

@@ -114,6 +114,7 @@ export class SessionRouting {
       keyHint: this.hints.key,
       roleHint: this.hints.role,
       txShard: inServerTx || pinnedBy ? a!.placement.shard : undefined,
+      txWriter: this.tx.writer,
       pinnedBy: pinnedBy && a ? pinnedBy : undefined,
       txStartedBy: this.tx.startedBy ?? undefined,
       inTransaction: inServerTx || this.tx.pendingBegin !== null,
@@ -127,6 +128,7 @@ export class SessionRouting {
     if (route.kind === 'shard' && route.catalog && this.readsAsideNow(inServerTx)) {
       return this.counted({ kind: 'aside', shard: route.shard, reason: `${route.reason}, outside the transaction, whose BEGIN waits for its first statement` })
     }
+    if (route.kind === 'shard' && route.write) this.tx.writer ??= route.shard
     if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && (this.session.mayJoinShards || this.identity.mode === 'session')) {
       this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role, hold: analyzed.plan!.session.some((e) => e.kind === 'hold_cursor') })
     }

@@ -111,20 +111,21 @@ export class SpanningTransaction implements TransactionConnections {
     this.tx.status = 'E'
   }
 
-  /** A COMMIT by itself of a read-write transaction that holds several shards: two-phase commit ends it. */
+  /** A COMMIT by itself of a read-write transaction that holds several shards: commitAcrossShards ends it. */
   commits(plan: StatementPlan): boolean {
     return plan.kind === 'transaction' && plan.tx === 'commit' && !plan.txChain && !plan.multiStatement && this.lease.spansShards && !this.tx.readOnly && this.tx.status === 'T'
   }
 
   /**
-   * Ends a read-write transaction on several shards all or nothing (TwoPhaseCommit), then gives every
-   * connection back; what the client gets is COMMIT, or the error that rolled it back everywhere.
+   * Ends a read-write transaction on several shards all or nothing (TwoPhaseCommit: the shard it wrote commits,
+   * or, when it wrote several, two-phase commit), then gives every connection back; what the client gets is
+   * COMMIT, or the error that rolled it back everywhere.
    */
   async commit(plan: StatementPlan): Promise<CommitOutcome> {
     await this.lease.whenIdle()
     const held = this.lease.takeTransaction()
     const parts = held.map((a) => ({ shardName: a.placement.shardName, nodeName: a.placement.nodeName, conn: a.conn }))
-    const outcome = await commitAcrossShards(parts, this.services.log)
+    const outcome = await commitAcrossShards(parts, this.services.log, this.services.config().sharding.cross_shard_transactions === 'two_phase')
     const committed = outcome.outcome === 'committed'
     if (committed && this.identity.readYourWrites) await Promise.all(held.map((a) => this.readYourWrites.captureNow(a.conn, a.placement.shard)))
     // A transaction that failed to commit may have left settings or savepoints anywhere: reset before reuse.

@@ -33,13 +33,51 @@ async function ask(conn: ServerConnection, sql: string): Promise<ShardReply | nu
 const failed = (reply: ShardReply | null, tag: string) => reply === null || reply.error !== null || reply.tags[reply.tags.length - 1] !== tag
 
 /**
- * Commits a transaction that ran on several shards (`parts`, in shard order), all or nothing. The first shard
- * decides: the others PREPARE TRANSACTION under a name holding the first shard's transaction id, then the first
- * COMMITs, then the others COMMIT PREPARED. Should pgshard or a server fail in between, the outcome is on record
- * in the first shard's commit log, and PreparedTransactionResolver finishes the others the same way
- * (txid_status), whichever proxy finds them.
+ * Commits a read-write transaction that holds several shards (`parts`, in shard order), all or nothing. Only the
+ * shards where it wrote (a transaction id was assigned there) have anything to agree on: with one, that one
+ * commits alone and the others, which only read, end after it; with several, two-phase commit when `twoPhase`
+ * (commitPrepared), else everything rolls back (the router keeps such a transaction's writes to one shard: a
+ * write it could not see, in a function, is caught here).
  */
-export async function commitAcrossShards(parts: Participant[], log: Logger): Promise<CommitOutcome> {
+export async function commitAcrossShards(parts: Participant[], log: Logger, twoPhase: boolean): Promise<CommitOutcome> {
+  const assigned = await Promise.all(parts.map((p) => ask(p.conn, 'SELECT pg_catalog.pg_current_xact_id_if_assigned()')))
+  // A shard that did not say it only read counts as written.
+  const writers = parts.filter((_, i) => failed(assigned[i], 'SELECT 1') || assigned[i]!.rows[0]?.[0] != null)
+  if (writers.length > 1 && twoPhase) return commitPrepared(parts, log)
+  const readers = parts.filter((p) => !writers.includes(p))
+  if (writers.length > 1) {
+    await Promise.all(parts.map((p) => ask(p.conn, 'ROLLBACK')))
+    const names = writers.map((p) => p.shardName).join(', ')
+    return {
+      outcome: 'rolled_back',
+      reply: errorResponse(
+        new PgError(SqlState.FEATURE_NOT_SUPPORTED, `the transaction wrote shards ${names}, and cross-shard transactions are not supported: it was rolled back on every shard`, {
+          hint: 'keep a transaction\u2019s writes to one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md)',
+        }),
+      ),
+    }
+  }
+  const decider = writers[0] ?? parts[0]
+  const others = parts.filter((p) => p !== decider)
+  const commit = await ask(decider.conn, 'COMMIT')
+  // The others only read: whatever the decider's outcome, there is nothing of theirs to keep.
+  await Promise.all(others.map((p) => ask(p.conn, readers.includes(p) && commit !== null && !failed(commit, 'COMMIT') ? 'COMMIT' : 'ROLLBACK')))
+  if (commit === null) {
+    const code = SqlState.TRANSACTION_RESOLUTION_UNKNOWN
+    return { outcome: 'unknown', reply: errorResponse(new PgError(code, `lost the connection to server ${decider.nodeName} (shard ${decider.shardName}) during COMMIT: whether the transaction committed is unknown`)) }
+  }
+  if (failed(commit, 'COMMIT')) return { outcome: 'rolled_back', reply: commit.error?.message ?? commandComplete('ROLLBACK') }
+  return { outcome: 'committed', reply: commandComplete('COMMIT') }
+}
+
+/**
+ * Two-phase commit of a transaction that wrote several shards. The first shard decides: the others PREPARE
+ * TRANSACTION under a name holding the first shard's transaction id, then the first COMMITs, then the others
+ * COMMIT PREPARED. Should pgshard or a server fail in between, the outcome is on record in the first shard's
+ * commit log, and PreparedTransactionResolver finishes the others the same way (txid_status), whichever proxy
+ * finds them.
+ */
+async function commitPrepared(parts: Participant[], log: Logger): Promise<CommitOutcome> {
   const [first, ...others] = parts
   const rollBack = async (prepared: Participant[], gid: string | null) => {
     const undo = [ask(first.conn, 'ROLLBACK'), ...others.map((p) => (gid !== null && prepared.includes(p) ? ask(p.conn, `ROLLBACK PREPARED ${quoteLiteral(gid)}`) : ask(p.conn, 'ROLLBACK')))]

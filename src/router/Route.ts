@@ -32,6 +32,11 @@ export interface RoutingContext {
   roleHint?: Role
   /** Shard the open transaction (or the pinned session) is pinned to, if any. */
   txShard?: number
+  /**
+   * Shard a statement of the open read-write transaction that may write went to. Without two-phase commit the
+   * transaction may read other shards but write only this one.
+   */
+  txWriter?: number
   /** What pins the session to its server connection in transaction pooling (a WITH HOLD cursor …), if anything. */
   pinnedBy?: string
   /** The statement that started the open transaction on its shard (named when a later one is refused). */
@@ -53,9 +58,9 @@ export type KeySource = { sequence: string; shard: number } | 'uuid'
 export type Route =
   /**
    * One shard. role 'replica' means a replica may serve it (the pool falls back to the primary). `catalog`: it
-   * reads only system catalogs, which every shard has.
+   * reads only system catalogs, which every shard has. `write`: inside a read-write transaction, it may write.
    */
-  | { kind: 'shard'; shard: number; role: Role; reason: string; catalog?: true }
+  | { kind: 'shard'; shard: number; role: Role; reason: string; catalog?: true; write?: true }
   /** Every shard: a read merged by `scatter`, or a write/DDL sent to all (all or nothing). */
   | { kind: 'scatter'; plan: ScatterPlan; role: Role; reason: string }
   /**

@@ -107,7 +107,7 @@ export class Router {
     try {
       const route = this.decide(plan, param, ctx)
       this.checkAssignments(plan, route, param, ctx.searchPath ?? ['public'])
-      return this.checkTransaction(route, ctx)
+      return this.checkTransaction(plan, route, ctx)
     } catch (err) {
       if (err instanceof Refusal) {
         return err.hint === undefined
@@ -270,9 +270,24 @@ export class Router {
     return route.kind === 'error' ? [] : this.map.shards.map((_, i) => i)
   }
 
-  /** Whether the open transaction may go on to other shards: READ ONLY, or any with two-phase commit. */
+  /** Whether the open transaction may write, or lock, on other shards: READ ONLY, or any with two-phase commit. */
   private spans(ctx: RoutingContext): boolean {
     return ctx.inTransaction && (ctx.txReadOnly || this.twoPhase)
+  }
+
+  /**
+   * Whether the open transaction may read other shards: any but a SERIALIZABLE read-write one without two-phase
+   * commit (serializable on each shard is not serializable across them). Its writes stay on one shard.
+   */
+  private readsSpan(ctx: RoutingContext): boolean {
+    return this.spans(ctx) || (ctx.inTransaction && ctx.pinnedBy === undefined && ctx.serializable !== true)
+  }
+
+  /** A statement that may write (or lock rows): a write, DDL, a locking read, a call of a volatile function. */
+  private mayWrite(plan: StatementPlan): boolean {
+    if (plan.kind === 'transaction' || plan.kind === 'set' || plan.kind === 'show' || plan.kind === 'empty') return false
+    if (plan.writes || plan.writtenTables.length > 0 || WRITE_KINDS.has(plan.kind) || plan.kind === 'ddl' || plan.kind === 'utility') return true
+    return this.volatility.firstVolatile(plan.functions) !== undefined
   }
 
   /**
@@ -406,7 +421,8 @@ export class Router {
   private generatedKeys(ctx: RoutingContext, target: ShardedTable, insert: InsertRows, generated: GeneratedKey, keyIndex: number | null): Route {
     // A transaction that cannot go on to other shards (or a pinned session) keeps its rows on one: its own.
     const oneShard = ctx.pinnedBy !== undefined || (ctx.inTransaction && !this.spans(ctx))
-    const held = oneShard ? ctx.txShard : undefined
+    // The shard the transaction writes, or, where it cannot leave its shard, that one.
+    const held = !oneShard ? undefined : ctx.pinnedBy !== undefined || !this.readsSpan(ctx) ? ctx.txShard : ctx.txWriter
     const where = held !== undefined ? `keys of shard ${this.map.shardName(held)}, the transaction's` : oneShard ? 'keys of one shard' : 'the shards of the keys'
     return {
       kind: 'keys',
@@ -443,7 +459,7 @@ export class Router {
       if (tables.reference.length === 0 && this.readsCatalogOnly(plan)) {
         // Every shard has its own catalog, with its own oids: the default shard answers all of a session's catalog
         // reads, but in a transaction that cannot leave its shard, which answers them.
-        const shard = ctx.txShard !== undefined && !this.spans(ctx) ? ctx.txShard : this.map.defaultShard
+        const shard = ctx.txShard !== undefined && !this.readsSpan(ctx) ? ctx.txShard : this.map.defaultShard
         return { kind: 'shard', shard, role: this.role(plan, ctx), reason: `system catalog ${list(tables.unsharded)} only: shard ${this.map.shardName(shard)}`, catalog: true }
       }
       if (tables.unsharded.length > 0) {
@@ -897,7 +913,8 @@ export class Router {
   }
 
   private single(plan: StatementPlan, ctx: RoutingContext, shard: number, reason: string): Route {
-    return { kind: 'shard', shard, role: this.role(plan, ctx), reason }
+    const route: Route = { kind: 'shard', shard, role: this.role(plan, ctx), reason }
+    return ctx.inTransaction && !ctx.txReadOnly && this.mayWrite(plan) ? { ...route, write: true } : route
   }
 
   private scatter(plan: StatementPlan, ctx: RoutingContext, scatter: ScatterPlan, reason: string): Route {
@@ -913,14 +930,24 @@ export class Router {
     return this.volatility.firstVolatile(plan.functions) === undefined ? 'replica' : 'primary'
   }
 
-  private checkTransaction(route: Route, ctx: RoutingContext): Route {
+  private checkTransaction(plan: StatementPlan, route: Route, ctx: RoutingContext): Route {
     // The INSERT with its drawn keys is checked when it is routed.
     if (route.kind === 'error' || route.kind === 'keys') return route
     const pinned = ctx.txShard
     if (ctx.pinnedBy !== undefined && pinned !== undefined && (route.kind !== 'shard' || route.shard !== pinned)) return pinnedSessionRefusal(route, this.map.shardName(pinned), ctx.pinnedBy, (s) => this.map.shardName(s))
     if (route.kind === 'shard') {
-      // A READ ONLY or two-phase transaction may go on to another shard, which joins it (docs/routing.md).
-      if (pinned === undefined || route.shard === pinned || this.spans(ctx)) return route
+      // A READ ONLY or two-phase transaction may go on to another shard, which joins it (docs/routing.md); another
+      // read-write one reads any shard and writes one.
+      const writer = ctx.txWriter
+      if (this.readsSpan(ctx) && !this.spans(ctx) && route.write === true && writer !== undefined && writer !== route.shard) {
+        return {
+          kind: 'error',
+          code: FEATURE_NOT_SUPPORTED,
+          message: `transaction writes shard ${this.map.shardName(writer)}; this statement may write shard ${this.map.shardName(route.shard)} (${route.reason}); cross-shard transactions are not supported: a transaction reads any shard but writes one`,
+          hint: 'commit the transaction first, keep its writes to one shard\u2019s keys, or set sharding.cross_shard_transactions: two_phase (docs/routing.md)',
+        }
+      }
+      if (pinned === undefined || route.shard === pinned || this.spans(ctx) || this.readsSpan(ctx)) return route
       return {
         kind: 'error',
         code: FEATURE_NOT_SUPPORTED,
@@ -932,6 +959,8 @@ export class Router {
     // A READ ONLY transaction may read every shard, and lock their tables (docs/routing.md); a write the
     // server refuses there.
     if ((route.kind === 'scatter' || route.kind === 'copy_out' || route.kind === 'broadcast') && ctx.txReadOnly) return route
+    // And a read-write one may read every shard (its writes stay on one).
+    if ((route.kind === 'scatter' || route.kind === 'copy_out') && this.readsSpan(ctx) && !this.mayWrite(plan)) return route
     // A two-phase transaction may also write several shards (docs/routing.md).
     if (this.twoPhase && ctx.inTransaction) return route
     const first =
