@@ -823,6 +823,15 @@ t.test('VACUUM and ANALYZE of sharded or reference tables: every shard; VACUUM a
   for (const sql of ['CREATE INDEX i ON accounts (name)', 'DROP INDEX i', 'REINDEX TABLE accounts']) t.notOk(analyzeStatement(sql).outsideTransactionBlock, sql)
 })
 
+t.test('a query of several statements with an INSERT into a sharded table: where they all go, if one shard', async (t) => {
+  await initSqlParser()
+  const both = `INSERT INTO accounts (id, name) VALUES (${K0}, 'a'); UPDATE accounts SET name = 'b' WHERE id = ${K0}; SELECT 1`
+  t.match(router.route(analyzeStatement(both), none, NO_TX), { kind: 'shard', shard: 0, reason: /every statement of the query \u2192 s0/ }, 'refused before: the INSERT alone routes')
+  const apart = `INSERT INTO accounts (id, name) VALUES (${K0}, 'a'); INSERT INTO accounts (id, name) VALUES (${K1}, 'b')`
+  t.match(router.route(analyzeStatement(apart), none, NO_TX), { kind: 'error', code: '0A000', message: /they do not go to one shard \(accounts\.id in VALUES \u2192 s0; accounts\.id in VALUES \u2192 s1\)/, hint: /a query of its own/ })
+  t.match(router.route(analyzeStatement("INSERT INTO accounts (name) VALUES ('x'); SELECT 1"), none, NO_TX), { kind: 'error', code: '0A000', message: /must name its key column id/ }, 'a statement refused alone: its own reason')
+})
+
 t.test('a read of system catalogs only: the default shard, but in a transaction held on another shard, that one', async (t) => {
   await initSqlParser()
   const catalog = analyzeStatement("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid WHERE c.relname = 'accounts'")
@@ -865,7 +874,7 @@ t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, o
   t.match(uuid, { kind: 'keys', from: 'uuid', shard: 2, oneShard: true, reason: /random UUIDs, keys of shard s2/ }, 'a uuid key pgshard makes')
   if (uuid.kind === 'keys') t.equal(uuid.shardOf('0E1B6C2A-9C1F-4B2E-8D3A-1F2E3D4C5B6A'), uuid.shardOf('0e1b6c2a9c1f4b2e8d3a1f2e3d4c5b6a'), 'placed as the canonical UUID')
   t.match(reject.route(analyzeStatement("INSERT INTO devices (name) VALUES ('x')"), none, NO_TX), { kind: 'error', hint: /key_uuid: true/ }, 'a uuid table without it: the hint names key_uuid')
-  t.match(reject.route(analyzeStatement("INSERT INTO customers (name) VALUES ('x'); SELECT 1"), none, NO_TX), { kind: 'error', code: '0A000', message: /must be a query of its own, not among other statements/ }, 'among other statements in one query: refused')
+  t.match(reject.route(analyzeStatement("INSERT INTO customers (name) VALUES ('x'); SELECT 1"), none, NO_TX), { kind: 'error', code: '0A000', message: /do not go to one shard \(INSERT into customers leaves out id: keys from sequence/ }, 'among other statements in one query: refused')
   t.match(reject.route(analyzeStatement('INSERT INTO customers DEFAULT VALUES'), none, NO_TX), { kind: 'error', code: '0A000' }, 'no column list: refused as before')
   t.match(reject.route(analyzeStatement("INSERT INTO customers VALUES (DEFAULT, 'x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /name the columns/ }, 'VALUES without a column list: told to name the columns')
   t.match(reject.route(analyzeStatement("INSERT INTO accounts (name) VALUES ('x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /key_sequence/ }, 'a table without one: refused, with a hint')

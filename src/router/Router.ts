@@ -347,13 +347,7 @@ export class Router {
     target: ShardedTable,
   ): Route {
     const insert = plan.insert
-    if (!insert && plan.multiStatement && target.generatedKey !== undefined) {
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        `an INSERT into ${target.name} whose key ${target.key} pgshard makes must be a query of its own, not among other statements`,
-        'send the INSERT as a query of its own, or give the key',
-      )
-    }
+    if (!insert && plan.statements) return this.routeStatementsWithInsert(plan, plan.statements, param, ctx, target)
     if (!insert) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
@@ -415,6 +409,28 @@ export class Router {
       )
     }
     return { kind: 'split', parts: splitInsert(insert, rowShards), rowShards, reason: `INSERT rows of ${target.name} span shards ${names}: one INSERT per shard` }
+  }
+
+  /**
+   * A query of several statements, one an INSERT into sharded table `target`: it runs where every statement
+   * that names a table goes, when that is one shard.
+   */
+  private routeStatementsWithInsert(
+    plan: StatementPlan,
+    statements: StatementPlan[],
+    param: (n: number) => BoundParam | undefined,
+    ctx: RoutingContext,
+    target: ShardedTable,
+  ): Route {
+    const routes = statements.filter((p) => p.tables.length > 0).map((p) => this.decide(p, param, ctx))
+    const shards = new Set(routes.map((r) => (r.kind === 'shard' ? r.shard : -1)))
+    const [shard] = shards
+    if (shards.size === 1 && shard !== undefined && shard >= 0) return this.single(plan, ctx, shard, `every statement of the query \u2192 ${this.map.shardName(shard)}`)
+    throw new Refusal(
+      FEATURE_NOT_SUPPORTED,
+      `a query of several statements with an INSERT into sharded table ${target.name} runs only where all its statements go together, and they do not go to one shard (${routes.map((r) => routeReason(r)).join('; ')})`,
+      'send the INSERT as a query of its own',
+    )
   }
 
   /** An INSERT that leaves out a key pgshard makes for its table: the keys are made, then it is routed. */
