@@ -1,4 +1,4 @@
-// A READ ONLY transaction may read several shards: each joins it at its first statement there (with the
+// A READ ONLY transaction may read several shards, and a read-write one too (writing one of them): each joins it at its first statement there (with the
 // transaction's BEGIN, SET TRANSACTION, SET LOCAL and open savepoints) and keeps that snapshot until COMMIT or
 // ROLLBACK. pg_dump relies on it (LOCK TABLE, then COPY of each table, in one REPEATABLE READ transaction).
 import { writeFile } from 'node:fs/promises'
@@ -110,6 +110,31 @@ t.test('a read-write transaction (reject) reads any shard and writes one; COMMIT
   await t.rejects(c.query('COMMIT'), { code: '0A000', message: /the transaction wrote shards s0, s1, and cross-shard transactions are not supported: it was rolled back on every shard/ })
   t.same([await qty(c, a0), await qty(c, a1)], [11, 22], 'rolled back on both')
   await c.query(`UPDATE items SET qty = 21 WHERE id = ${a1}`)
+
+  // Savepoints reach the shard read as well as the one written.
+  await c.query('BEGIN')
+  await qty(c, a0)
+  await c.query('SAVEPOINT s')
+  await c.query(`UPDATE items SET qty = 0 WHERE id = ${a1}`)
+  await t.rejects(c.query(`SELECT 1 / (qty - 11) FROM items WHERE id = ${a0}`), { code: '22012' }, 'an error on the shard read')
+  await t.rejects(c.query(`SELECT qty FROM items WHERE id = ${a1}`), { code: '25P02' }, 'aborts the whole transaction')
+  await c.query('ROLLBACK TO s')
+  t.same([await qty(c, a0), await qty(c, a1)], [11, 21], 'ROLLBACK TO undid the write and recovered both shards')
+  await c.query(`UPDATE items SET qty = 23 WHERE id = ${a1}`)
+  await c.query('COMMIT')
+  t.equal(await qty(c, a1), 23)
+  await c.query(`UPDATE items SET qty = 21 WHERE id = ${a1}`)
+
+  // A client that leaves in the middle: nothing of it is kept, no server session stays in it.
+  const gone = await connect()
+  gone.on('error', () => undefined)
+  await gone.query('BEGIN')
+  await qty(gone, a0)
+  await gone.query(`UPDATE items SET qty = 99 WHERE id = ${a1}`)
+  gone.connection.stream.destroy()
+  await gone.end().catch(() => undefined)
+  t.ok(await waitFor(async () => (await openTransactions()) === 0, 5000), 'both shards’ sessions left the transaction')
+  t.equal(await qty(c, a1), 21, 'its write was rolled back')
 })
 
 t.test('an error on one shard aborts the transaction; ROLLBACK TO a savepoint made before the other shard joined recovers both', async (t) => {
