@@ -1,6 +1,7 @@
-// A READ ONLY transaction may read several shards, and a read-write one too (writing one of them): each joins it at its first statement there (with the
-// transaction's BEGIN, SET TRANSACTION, SET LOCAL and open savepoints) and keeps that snapshot until COMMIT or
-// ROLLBACK. pg_dump relies on it (LOCK TABLE, then COPY of each table, in one REPEATABLE READ transaction).
+// A READ ONLY transaction may read several shards, and a read-write one too, writing one of them: each shard
+// joins it at its first statement there (with the transaction's BEGIN, SET TRANSACTION, SET LOCAL and open
+// savepoints) and keeps that snapshot until COMMIT or ROLLBACK. pg_dump relies on it (LOCK TABLE, then COPY of
+// each table, in one REPEATABLE READ transaction).
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import pg from 'pg'
