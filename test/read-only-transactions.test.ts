@@ -126,6 +126,20 @@ t.test('a read-write transaction (reject) reads any shard and writes one; COMMIT
   t.equal(await qty(c, a1), 23)
   await c.query(`UPDATE items SET qty = 21 WHERE id = ${a1}`)
 
+  // Row-level security's settings: SET LOCAL reaches every shard that joins; set_config(…, true) in a query is
+  // not carried, so a shard may not join after it (it would answer without the setting).
+  const setting = async (id: number) => (await c.query(`SELECT current_setting('app.uid', true) AS v FROM items WHERE id = ${id}`)).rows[0].v
+  await c.query('BEGIN')
+  await c.query("SET LOCAL app.uid = 'bob'")
+  t.same([await setting(a0), await setting(a1)], ['bob', 'bob'], 'SET LOCAL on both shards')
+  await c.query('COMMIT')
+  await c.query('BEGIN')
+  await c.query('SELECT set_config($1, $2, true)', ['app.uid', 'carol'])
+  t.equal(await setting(a0), 'carol', 'on the shard it ran')
+  await t.rejects(setting(a1), { code: '0A000', message: /made a setting with set_config\(…, true\), which pgshard does not carry to another shard: shard s1 cannot join it/ })
+  await c.query('ROLLBACK')
+  t.notOk(await setting(a1), 'and the session goes on, the setting gone with the transaction')
+
   // A client that leaves in the middle: nothing of it is kept, no server session stays in it.
   const gone = await connect()
   gone.on('error', () => undefined)

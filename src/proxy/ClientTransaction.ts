@@ -39,6 +39,11 @@ export class ClientTransaction {
   keysDrawn = false
   /** The shard a statement that may write went to in the current transaction (the first such). */
   writer: number | undefined
+  /**
+   * A setting made for the transaction by set_config(…, true) in a query (row-level security's way): unlike SET
+   * LOCAL, pgshard does not replay it on a shard that joins later, which must then not join.
+   */
+  settingByFunction: string | null = null
   /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */
   committed = true
   /** A pipeline outside a transaction became one across shards: it ends at the client's Sync. */
@@ -137,6 +142,7 @@ export class ClientTransaction {
     this.following = []
     this.readOnly = false
     this.isolation = undefined
+    this.settingByFunction = null
     this.status = 'I'
   }
 }

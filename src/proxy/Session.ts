@@ -1551,6 +1551,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       for (const e of plan.session) {
         if (e.kind === 'unlisten') this.services.notifications.unlisten(this, e.channel)
         else if (e.kind === 'discard_all') this.services.notifications.unlisten(this, null)
+        else if (e.kind === 'set' && e.local && plan.kind !== 'set' && this.tx.status !== 'I') this.tx.settingByFunction = e.name
       }
       this.settingsUndo.beforeChange(conn)
       const outcome = applySessionEffects(plan.session, this.settings, conn)

@@ -66,6 +66,14 @@ export class SpanningTransaction implements TransactionConnections {
       }
       return back
     }
+    if (this.tx.settingByFunction !== null) {
+      if (from !== undefined) this.lease.takeBack(from)
+      throw new PgError(
+        SqlState.FEATURE_NOT_SUPPORTED,
+        `this transaction made ${this.tx.settingByFunction.startsWith('$') ? 'a setting' : this.tx.settingByFunction} with set_config(…, true), which pgshard does not carry to another shard: shard ${this.services.config().shards[shard]?.name ?? shard} cannot join it`,
+        { hint: 'Use SET LOCAL, which every shard of the transaction runs, or keep the transaction to one shard.' },
+      )
+    }
     let conn: ServerConnection
     try {
       conn = await this.take(shard, role)

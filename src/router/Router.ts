@@ -85,6 +85,13 @@ type ShardSet = Set<number> | 'all'
 
 const WRITE_KINDS = new Set<StatementPlan['kind']>(['insert', 'update', 'delete', 'merge', 'copy_from'])
 
+/**
+ * Volatile functions that write nothing and take no transaction id, so that calling them does not make a shard
+ * the one a read-write transaction writes (set_config(…, true) starts the transactions of row-level security).
+ * Not nextval: it takes a transaction id when it logs the sequence, which COMMIT would find as a second write.
+ */
+const WRITE_NO_ROWS = new Set(['set_config', 'random', 'setseed', 'clock_timestamp', 'timeofday', 'pg_sleep', 'gen_random_uuid', 'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared', 'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared'])
+
 export class Router {
   private readonly readFrom: 'replica' | 'primary'
   private readonly twoPhase: boolean
@@ -283,11 +290,15 @@ export class Router {
     return this.spans(ctx) || (ctx.inTransaction && ctx.pinnedBy === undefined && ctx.serializable !== true)
   }
 
-  /** A statement that may write (or lock rows): a write, DDL, a locking read, a call of a volatile function. */
+  /**
+   * A statement that may write (or lock rows): a write, DDL, a locking read, a call of a volatile function but
+   * those that write no rows (set_config for row-level security, random …).
+   */
   private mayWrite(plan: StatementPlan): boolean {
     if (plan.kind === 'transaction' || plan.kind === 'set' || plan.kind === 'show' || plan.kind === 'empty') return false
     if (plan.writes || plan.writtenTables.length > 0 || WRITE_KINDS.has(plan.kind) || plan.kind === 'ddl' || plan.kind === 'utility') return true
-    return this.volatility.firstVolatile(plan.functions) !== undefined
+    const calls = plan.functions.filter((f) => !WRITE_NO_ROWS.has(f))
+    return calls.length > 0 && this.volatility.firstVolatile(calls) !== undefined
   }
 
   /**
@@ -979,10 +990,15 @@ export class Router {
     if ((route.kind === 'scatter' || route.kind === 'copy_out') && this.readsSpan(ctx) && !this.mayWrite(plan)) return route
     // A two-phase transaction may also write several shards (docs/routing.md).
     if (this.twoPhase && ctx.inTransaction) return route
+    const writer = ctx.txWriter
     const first =
-      pinned === undefined
-        ? 'inside a transaction block'
-        : `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement${startedByNote(ctx.txStartedBy)};`
+      this.readsSpan(ctx)
+        ? writer === undefined
+          ? 'a read-write transaction writes one shard;'
+          : `transaction writes shard ${this.map.shardName(writer)};`
+        : pinned === undefined
+          ? 'inside a transaction block'
+          : `transaction is pinned to shard ${this.map.shardName(pinned)} by its first statement${startedByNote(ctx.txStartedBy)};`
     return {
       kind: 'error',
       code: FEATURE_NOT_SUPPORTED,
