@@ -475,7 +475,7 @@ t.test('reference, unsharded and table-less statements; DDL', async (t) => {
       plan: plan({ kind: 'ddl', tables: [accounts, logs], writtenTables: [accounts] }),
       expect: { kind: 'error', code: '0A000', message: /unsharded table logs \(only on shard s1\)/ },
     },
-    { name: 'DDL on a sharded table inside a transaction', plan: plan({ kind: 'ddl', tables: [accounts], writtenTables: [accounts] }), ctx: { inTransaction: true }, expect: { kind: 'error', code: '0A000', message: /inside a transaction block/ } },
+    { name: 'DDL on a sharded table inside a transaction', plan: plan({ kind: 'ddl', tables: [accounts], writtenTables: [accounts] }), ctx: { inTransaction: true }, expect: { kind: 'error', code: '0A000', message: /a read-write transaction writes one shard; this statement needs every shard/ } },
   ])
 })
 
@@ -503,6 +503,18 @@ t.test('a read-write transaction reads any shard and writes one (without two-pha
       expect: { kind: 'error', code: '0A000', message: /may write shard s1/ },
     },
     {
+      name: 'set_config (row-level security) is not a write',
+      plan: select([], [], { functions: ['set_config'] }),
+      ctx: { inTransaction: true, txShard: 0 },
+      expect: { kind: 'shard', shard: 0, write: undefined },
+    },
+    {
+      name: 'a reference-table write in a transaction that writes a shard names that shard',
+      plan: plan({ kind: 'update', tables: [countries], writtenTables: [countries] }),
+      ctx: { inTransaction: true, txShard: 0, txWriter: 1 },
+      expect: { kind: 'error', code: '0A000', message: /^transaction writes shard s1; this statement needs every shard/ },
+    },
+    {
       name: 'a SERIALIZABLE transaction stays on its shard',
       plan: select([accounts], [pin(accounts, 'id', lit(K1))]),
       ctx: { inTransaction: true, txShard: 0, serializable: true },
@@ -518,7 +530,7 @@ t.test('a read-write transaction reads any shard and writes one (without two-pha
       name: 'a locking scatter (FOR UPDATE) would write every shard',
       plan: select([accounts], [], { scatter: SCATTER, writes: true }),
       ctx: { inTransaction: true, txShard: 0 },
-      expect: { kind: 'error', code: '0A000', message: /pinned to shard s0 by its first statement; this statement needs every shard/ },
+      expect: { kind: 'error', code: '0A000', message: /a read-write transaction writes one shard; this statement needs every shard/ },
     },
     {
       name: 'a scatter in a SERIALIZABLE transaction not yet pinned',
