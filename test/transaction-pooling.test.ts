@@ -150,6 +150,17 @@ t.test('session settings: one client’s never leak to another sharing its serve
     t.same([rb.sp, rb.tz, rb.app, rb.st], [defaults.sp, defaults.tz, 'client-b', defaults.st], `round ${round}: B sees none of A’s`)
     t.equal(ra.pid, rb.pid, 'they share the one server connection')
   }
+  // set_config() with parameters (node-postgres binds them): the values are kept, not `$1`, which replayed on
+  // the connection after B used it made the server refuse A's settings ("syntax error at or near $1").
+  await a.query('SELECT set_config($1, $2, false)', ['lock_timeout', '4321'])
+  await a.query("SELECT set_config('idle_in_transaction_session_timeout', $1, false)", ['7654'])
+  for (let round = 0; round < 3; round++) {
+    const timeouts = "SELECT current_setting('lock_timeout') AS lt, current_setting('idle_in_transaction_session_timeout') AS it"
+    const rb = (await b.query(timeouts)).rows[0]
+    const ra = (await a.query(timeouts)).rows[0]
+    t.same([ra.lt, ra.it], ['4321ms', '7654ms'], `round ${round}: A's bound set_config settings follow it`)
+    t.notSame([rb.lt, rb.it], ['4321ms', '7654ms'], `round ${round}: B has none of them`)
+  }
   await a.query('RESET TimeZone')
   await a.query('RESET ALL')
   const after = (await show(a)).rows[0]

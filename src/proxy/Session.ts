@@ -65,7 +65,7 @@ import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
-import { bindParam, bindStatement, executeArg, literalParam, splitPart } from './StatementParams.js'
+import { bindParam, bindStatement, boundPlan, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
@@ -763,7 +763,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     ensurePrepared(conn, stmt)
     this.group.bound = true
     // The statement is done when its Execute is: metrics and session effects wait for that.
-    const completion = this.completion(stmt.plan, conn)
+    const completion = this.completion(boundPlan(stmt, b), conn)
     this.portalCompletion.set(b.portal, completion)
     conn.tracker.push({
       expect: Expect.Bind,

@@ -1,6 +1,7 @@
 import { paramFormat, type BindMessage } from '../protocol/FrontendMessages.js'
 import type { BoundParam } from '../router/Route.js'
-import type { ValueRef } from '../router/StatementPlan.js'
+import { resolveSessionEffect, sessionEffectParams } from '../router/SessionEffects.js'
+import type { StatementPlan, ValueRef } from '../router/StatementPlan.js'
 import type { ClientStatement } from './ClientStatements.js'
 import type { ShardStatement } from './MultiShardExecutor.js'
 import { renumberParams } from './ParamRenumbering.js'
@@ -53,6 +54,21 @@ export function literalParam(analyzed: Analyzed, n: number): BoundParam | undefi
   const i = n - analyzed.firstParam
   if (i < 0 || i >= analyzed.literals.length) return undefined
   return { value: analyzed.literals[i], format: 0, typeOid: 0 }
+}
+
+/**
+ * The statement's plan with its set_config() effects made concrete by the Bind's values (`SELECT set_config(
+ * 'app.tenant', $1, false)`), so that the setting replayed on other connections is the value, not `$1`. The
+ * plan itself when no effect needs a parameter.
+ */
+export function boundPlan(stmt: ClientStatement, b: BindMessage): StatementPlan | null {
+  const plan = stmt.plan
+  if (!plan || !plan.session.some((e) => sessionEffectParams(e).length > 0)) return plan
+  const text = (n: number): string | null | undefined => {
+    const p = bindParam(stmt, b, n)
+    return p === undefined ? undefined : p.value === null ? null : p.value.toString()
+  }
+  return { ...plan, session: plan.session.map((e) => resolveSessionEffect(e, text)) }
 }
 
 export function bindParam(stmt: ClientStatement, b: BindMessage, n: number): BoundParam | undefined {
