@@ -126,17 +126,25 @@ t.test('a read-write transaction (reject) reads any shard and writes one; COMMIT
   t.equal(await qty(c, a1), 23)
   await c.query(`UPDATE items SET qty = 21 WHERE id = ${a1}`)
 
-  // Row-level security's settings: SET LOCAL reaches every shard that joins; set_config(…, true) in a query is
-  // not carried, so a shard may not join after it (it would answer without the setting).
+  // Row-level security's settings: SET LOCAL, and set_config(…, true) in a SELECT of its own (PostgREST's way,
+  // with bound values), reach every shard of the transaction, before and after they join; one made among other
+  // work in a query is not carried, so a shard may not join after it (it would answer without the setting).
   const setting = async (id: number) => (await c.query(`SELECT current_setting('app.uid', true) AS v FROM items WHERE id = ${id}`)).rows[0].v
   await c.query('BEGIN')
   await c.query("SET LOCAL app.uid = 'bob'")
   t.same([await setting(a0), await setting(a1)], ['bob', 'bob'], 'SET LOCAL on both shards')
   await c.query('COMMIT')
   await c.query('BEGIN')
-  await c.query('SELECT set_config($1, $2, true)', ['app.uid', 'carol'])
-  t.equal(await setting(a0), 'carol', 'on the shard it ran')
-  await t.rejects(setting(a1), { code: '0A000', message: /made a setting with set_config\(…, true\), which pgshard does not carry to another shard: shard s1 cannot join it/ })
+  await c.query('SELECT set_config($1, $2, true), set_config($3, $4, true)', ['app.uid', 'carol', 'app.role', 'reader'])
+  t.equal(await setting(a0), 'carol', 'set_config as the first statement')
+  t.equal(await setting(a1), 'carol', 'reaches a shard that joins later')
+  await c.query("SELECT set_config('app.uid', 'dave', true)")
+  t.same([await setting(a0), await setting(a1)], ['dave', 'dave'], 'and one made while both are in it reaches both')
+  t.equal((await c.query(`SELECT current_setting('app.role') AS r FROM items WHERE id = ${a1}`)).rows[0].r, 'reader')
+  await c.query('COMMIT')
+  await c.query('BEGIN')
+  await c.query(`SELECT set_config('app.uid', 'erin', true), qty FROM items WHERE id = ${a0}`)
+  await t.rejects(setting(a1), { code: '0A000', message: /made app\.uid with set_config\(…, true\) among other work in a query, which pgshard does not carry to another shard: shard s1 cannot join it/ })
   await c.query('ROLLBACK')
   t.notOk(await setting(a1), 'and the session goes on, the setting gone with the transaction')
 

@@ -33,6 +33,7 @@ import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route } from '../router/Route.js'
 import { insertWithKeys } from '../router/InsertRowsAnalyzer.js'
+import { sessionEffectParams } from '../router/SessionEffects.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
@@ -48,7 +49,7 @@ import { nextValues, type KeyRequest } from './SequenceKeys.js'
 import { SessionPins } from './SessionPins.js'
 import { SessionRouting, type AsideRoute, type RoutedSession, type SessionRoute } from './SessionRouting.js'
 import { ShardCursors } from './ShardCursors.js'
-import { SpanningTransaction } from './SpanningTransaction.js'
+import { setsLocally, SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { ADVISORY_LOCK, applySessionEffects } from './SessionEffects.js'
 import {
@@ -479,6 +480,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       )
     }
     if (route.role !== 'replica') this.notRetryable()
+    // set_config(…, true) before the transaction reached a server: shards that join later run it too.
+    if (analyzed.plan && this.tx.pendingBegin !== null && setsLocally(analyzed.plan)) this.tx.follow(analyzed.plan, sql)
     const send = (conn: ServerConnection) => {
       conn.tracker.push({ expect: Expect.Query, mode: 'forward', done: this.completion(analyzed.plan, conn) })
       return this.send(conn, raw)
@@ -734,7 +737,10 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (this.tx.implicit && stmt.plan?.kind === 'transaction')
       return this.group.refuse(new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${stmt.plan.commandTag} inside a pipeline that runs on several shards outside a transaction is not supported`, { hint: 'Begin the transaction before the pipeline, or send a Sync first.' }))
     // postgres.js, pgjdbc and psycopg send their savepoints this way: they must reach every shard as in a Query.
-    if (stmt.plan && this.shapeTransaction(stmt.plan, stmt.text)) await this.spanning.runAside(stmt.text)
+    // A set_config(…, true) query replays on other shards as SET LOCAL with the bound values.
+    const replay = stmt.plan && setsLocally(stmt.plan) ? localSettings(boundPlan(stmt, b)) : stmt.text
+    if (stmt.plan && replay !== null && this.tx.pendingBegin !== null && setsLocally(stmt.plan)) this.tx.follow(stmt.plan, replay)
+    if (stmt.plan && replay !== null && this.shapeTransaction(stmt.plan, replay)) await this.spanning.runAside(replay)
     let conn = this.group.conn
     if (conn && this.attached && this.attached.placement.shard !== route.shard) {
       // In a transaction that may go on to other shards, a pipeline may too: what ran so far ends there first.
@@ -1551,7 +1557,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       for (const e of plan.session) {
         if (e.kind === 'unlisten') this.services.notifications.unlisten(this, e.channel)
         else if (e.kind === 'discard_all') this.services.notifications.unlisten(this, null)
-        else if (e.kind === 'set' && e.local && plan.kind !== 'set' && this.tx.status !== 'I') this.tx.settingByFunction = e.name
+        else if (this.tx.status !== 'I' && ((e.kind === 'set' && e.local && plan.kind !== 'set' && !setsLocally(plan)) || e.kind === 'unknown_set_config')) {
+          this.tx.settingByFunction = e.kind === 'set' ? e.name : 'a setting'
+        }
       }
       this.settingsUndo.beforeChange(conn)
       const outcome = applySessionEffects(plan.session, this.settings, conn)
@@ -1757,6 +1765,12 @@ const MAX_REPLAYED_FRAMES = 64
 
 type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' }>
 type KeysRoute = Extract<Route, { kind: 'keys' }>
+
+/** The SET LOCAL statements a set_config(…, true) query amounts to, or null when a value is not known. */
+function localSettings(plan: StatementPlan | null): string | null {
+  const texts = plan?.session.map((e) => (e.kind === 'set' && sessionEffectParams(e).length === 0 ? e.text : null)) ?? [null]
+  return texts.every((t) => t !== null) ? texts.join('; ') : null
+}
 
 /** Accepts keys of `shard`, or, without one, of the shard of the first key it sees. */
 function keysOfOneShard(shardOf: (key: string) => number, shard: number | undefined): (key: string) => boolean {

@@ -70,8 +70,8 @@ export class SpanningTransaction implements TransactionConnections {
       if (from !== undefined) this.lease.takeBack(from)
       throw new PgError(
         SqlState.FEATURE_NOT_SUPPORTED,
-        `this transaction made ${this.tx.settingByFunction.startsWith('$') ? 'a setting' : this.tx.settingByFunction} with set_config(…, true), which pgshard does not carry to another shard: shard ${this.services.config().shards[shard]?.name ?? shard} cannot join it`,
-        { hint: 'Use SET LOCAL, which every shard of the transaction runs, or keep the transaction to one shard.' },
+        `this transaction made ${this.tx.settingByFunction.startsWith('$') ? 'a setting' : this.tx.settingByFunction} with set_config(…, true) among other work in a query, which pgshard does not carry to another shard: shard ${this.services.config().shards[shard]?.name ?? shard} cannot join it`,
+        { hint: 'Use SET LOCAL, or set_config in a SELECT of its own, which every shard of the transaction runs; or keep the transaction to one shard.' },
       )
     }
     let conn: ServerConnection
@@ -199,7 +199,16 @@ function joinTransaction(conn: ServerConnection, sql: string): Promise<void> {
 function shapesOpenTransaction(plan: StatementPlan): boolean {
   if (plan.multiStatement) return false
   if (plan.kind === 'transaction') return plan.tx === 'savepoint' || plan.tx === 'release' || plan.tx === 'rollback_to'
-  return plan.kind === 'set' && plan.session.length > 0 && plan.session.every(shapesTransaction)
+  return (plan.kind === 'set' && plan.session.length > 0 && plan.session.every(shapesTransaction)) || setsLocally(plan)
+}
+
+/**
+ * A SELECT of set_config(…, true) calls only: a SET LOCAL in a query (how PostgREST and row-level security start
+ * each transaction: the role, the claims). It shapes the transaction as SET LOCAL does, on every shard.
+ */
+export function setsLocally(plan: StatementPlan): boolean {
+  if (plan.kind !== 'select' || plan.multiStatement || plan.tables.length > 0 || plan.functions.length === 0) return false
+  return plan.functions.every((f) => f === 'set_config') && plan.session.length > 0 && plan.session.every((e) => e.kind === 'set' && e.local)
 }
 
 /** SET TRANSACTION …, SET LOCAL …: what ends with the transaction it shapes. */
