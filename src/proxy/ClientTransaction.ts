@@ -40,8 +40,9 @@ export class ClientTransaction {
   /** The shard a statement that may write went to in the current transaction (the first such). */
   writer: number | undefined
   /**
-   * A setting made for the transaction by set_config(…, true) in a query (row-level security's way): unlike SET
-   * LOCAL, pgshard does not replay it on a shard that joins later, which must then not join.
+   * A setting made for the transaction by set_config(…, true) among other work in a query: unlike SET LOCAL (and
+   * a SELECT of set_config calls alone), pgshard does not replay it on a shard that joins later, which must then
+   * not join.
    */
   settingByFunction: string | null = null
   /** How the server transaction in progress ended, as its COMMIT or ROLLBACK said (committed until one did). */

@@ -70,7 +70,7 @@ export class SpanningTransaction implements TransactionConnections {
       if (from !== undefined) this.lease.takeBack(from)
       throw new PgError(
         SqlState.FEATURE_NOT_SUPPORTED,
-        `this transaction made ${this.tx.settingByFunction.startsWith('$') ? 'a setting' : this.tx.settingByFunction} with set_config(…, true) among other work in a query, which pgshard does not carry to another shard: shard ${this.services.config().shards[shard]?.name ?? shard} cannot join it`,
+        `this transaction made ${this.tx.settingByFunction} with set_config(…, true) among other work in a query, which pgshard does not carry to another shard: shard ${this.services.config().shards[shard]?.name ?? shard} cannot join it`,
         { hint: 'Use SET LOCAL, or set_config in a SELECT of its own, which every shard of the transaction runs; or keep the transaction to one shard.' },
       )
     }
