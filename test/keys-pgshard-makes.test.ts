@@ -34,19 +34,8 @@ await client.query('CREATE TABLE plain (id bigserial PRIMARY KEY, name text)')
 await client.query('CREATE TABLE users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text)')
 
 /** Each shard's customer ids, read directly from its primary. */
-async function idsOnShards(): Promise<number[][]> {
-  const out: number[][] = []
-  for (const shard of fx.topo.shards) {
-    const direct = new pg.Client({ host: '127.0.0.1', port: shard.primary.port, user: 'postgres', password: fx.topo.superuser.password, database: 'app' })
-    await direct.connect()
-    try {
-      out.push((await direct.query('SELECT id FROM customers ORDER BY id')).rows.map((r) => Number(r.id)))
-    } finally {
-      await direct.end()
-    }
-  }
-  return out
-}
+const idsOnShards = (): Promise<number[][]> =>
+  Promise.all(fx.topo.shards.map(async (shard) => (await fx.topo.query(shard.primary, 'SELECT id FROM customers ORDER BY id', 'app')).map((r) => Number(r.id))))
 
 t.test('a multi-row INSERT without the key (simple query): each row gets the next key and goes to its shard', async (t) => {
   const r = await client.query("INSERT INTO customers (name) VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f'), ('g'), ('h') RETURNING id, name, current_setting('port') AS port")

@@ -92,15 +92,7 @@ t.test('a read-write transaction (reject) reads any shard and writes one; COMMIT
   t.equal((await c.query('COMMIT')).command, 'COMMIT')
   t.same([await qty(c, a0), await qty(c, a1)], [11, 22], 'the shard it wrote committed')
   t.equal(await openTransactions(), 0, 'no server session is left in the transaction')
-  const prepared = await Promise.all(fx.topo.shards.map(async (s) => {
-    const d = new pg.Client({ host: '127.0.0.1', port: s.primary.port, user: 'postgres', password: fx.topo.superuser.password, database: 'app' })
-    await d.connect()
-    try {
-      return (await d.query('SELECT count(*)::int AS n FROM pg_prepared_xacts')).rows[0].n
-    } finally {
-      await d.end()
-    }
-  }))
+  const prepared = await Promise.all(fx.topo.shards.map(async (s) => (await fx.topo.query(s.primary, 'SELECT count(*)::int AS n FROM pg_prepared_xacts'))[0]!.n))
   t.same(prepared, [0, 0], 'and nothing was prepared')
 
   // txid_current() is stable: the router sees a read, but the shard assigned a transaction id. COMMIT finds the
