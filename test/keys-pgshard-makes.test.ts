@@ -84,15 +84,35 @@ t.test('a transaction that cannot span shards gets keys of one shard, its own', 
   t.equal(new Set(rows.map((r) => r.id)).size, 9)
   const count = await client.query("SELECT count(*)::int AS n FROM customers WHERE name LIKE 't%'")
   t.equal(count.rows[0].n, 9, 'committed')
-  // No server session called nextval() for these keys: lastval() there would answer another value.
+})
+
+t.test('lastval() and currval() after an INSERT whose keys pgshard drew answer its last row\'s key (PDO, Doctrine)', async (t) => {
+  await client.query('CREATE TABLE notes (id serial PRIMARY KEY, body text)')
+  t.teardown(() => client.query('DROP TABLE notes'))
+  const last = async (sql: string, values?: unknown[]) => Object.values((await client.query(sql, values)).rows[0] as object)[0] as string
+  const rows = (await client.query("INSERT INTO customers (name) VALUES ('lv1'), ('lv2'), ('lv3') RETURNING id")).rows
+  const id = rows[2].id as string
+  t.equal(await last('SELECT lastval()'), id, 'autocommit: lastval() is the last row\'s key, though no server session drew it')
+  t.equal(await last('SELECT CURRVAL($1)', ['customers_id_seq']), id, 'PDO\'s lastInsertId(name): currval of a bound name')
+  t.equal(await last("SELECT currval('public.customers_id_seq'::regclass)"), id, 'a qualified name, cast to regclass')
+  const aliased = await client.query('SELECT pg_catalog.lastval() AS "newId"')
+  t.same(aliased.fields.map((f) => [f.name, f.dataTypeID]), [['newId', 20]], 'under the alias, as bigint')
+  t.equal(aliased.rows[0].newId, id)
   await client.query('BEGIN')
-  await client.query("INSERT INTO customers (name) VALUES ('lv')")
-  await t.rejects(client.query('SELECT lastval()'), { code: '0A000', message: /after an INSERT whose keys pgshard drew from a sequence/, hint: /RETURNING/ })
+  const inTx = (await client.query("INSERT INTO customers (name) VALUES ('lv4') RETURNING id")).rows[0].id as string
+  t.equal(await last('SELECT lastval()'), inTx, 'in a transaction')
+  // A write that drew no key may have called nextval() on its server (notes' serial): lastval() is the server's again.
+  await client.query("INSERT INTO notes (body) VALUES ('n')")
+  t.equal(await last("SELECT currval('customers_id_seq')"), inTx, 'currval() of the drawn sequence still answers it')
+  await t.rejects(client.query('SELECT lastval()'), { code: '0A000', message: /after an INSERT whose keys pgshard drew/ }, 'after a write that drew none: refused, not a stale key')
   await client.query('ROLLBACK')
   await client.query('BEGIN')
-  await client.query("INSERT INTO customers (name) VALUES ('cv')")
-  await t.rejects(client.query('SELECT CURRVAL($1)', ['customers_id_seq']), { code: '0A000' }, 'PDO’s lastInsertId(name) too')
+  await client.query("INSERT INTO customers (name) VALUES ('lv5')")
+  await t.rejects(client.query("SELECT currval('notes_id_seq')"), { code: '0A000' }, 'another sequence\'s currval() stays refused')
   await client.query('ROLLBACK')
+  await client.query("SELECT nextval('customers_id_seq')")
+  await t.rejects(client.query("SELECT currval('customers_id_seq')"), { code: '0A000' }, 'after the client\'s own nextval(): the server\'s value again, refused outside its transaction')
+  await t.rejects(client.query('SELECT lastval() + 1'), { code: '0A000' }, 'lastval() in another expression is not answered from drawn keys')
 })
 
 t.test('concurrent clients (postgres.js, psql): no key is given twice, no row is misplaced', async (t) => {
@@ -193,6 +213,8 @@ t.test('two-phase transactions: keys go where they fall; in session pooling a tr
   t.ok(a === 2 || b === 2, 'a transaction across shards: 16 keys in their drawn order fell on both shards')
   const session = await proxyFor('session')
   t.equal(await inOneTransaction(session), 1, 'session pooling: one shard')
-  await session.query("INSERT INTO customers (name) VALUES ('sess')")
-  await t.rejects(session.query('SELECT lastval()'), { code: '0A000' }, 'session pooling: lastval() after drawn keys is refused outside a transaction too')
+  const made = (await session.query("INSERT INTO customers (name) VALUES ('sess') RETURNING id")).rows[0].id
+  t.same((await session.query('SELECT lastval()')).rows, [{ lastval: made }], 'session pooling: lastval() answers the drawn key')
+  await session.query("INSERT INTO customers (id, name) VALUES (1000000, 'given')")
+  await t.rejects(session.query('SELECT lastval()'), { code: '0A000' }, 'session pooling: after a write that drew none, refused')
 })

@@ -5,6 +5,7 @@ import { resolveSessionEffect } from '../src/router/SessionEffects.js'
 import { analyzeStatement } from '../src/router/StatementAnalyzer.js'
 import type { ColumnPin, StatementPlan } from '../src/router/StatementPlan.js'
 import { initSqlParser, SqlAnalysisError, SqlSyntaxError } from '../src/router/SqlParser.js'
+import { qualifiedNameParts } from '../src/router/SqlQuoting.js'
 
 await initSqlParser()
 
@@ -526,4 +527,20 @@ t.test('subqueries tied to the FROM level on a column are told apart from other 
     t.same(s?.correlated, [], `${sql}: not tied`)
     t.ok((s?.nested.length ?? 0) > 0, 'an ordinary subquery, whose tables each shard sees only its own rows of')
   }
+})
+
+t.test('lastval() / currval() alone are told apart from other calls of them', async (t) => {
+  t.same(analyzeStatement('SELECT lastval()').sequenceRead, { fn: 'lastval', column: 'lastval' })
+  t.same(analyzeStatement('SELECT CURRVAL($1)').sequenceRead, { fn: 'currval', sequence: { param: 1 }, column: 'currval' })
+  t.same(analyzeStatement("select pg_catalog.currval('public.s'::regclass) AS id").sequenceRead, { fn: 'currval', sequence: { literal: 'public.s', cast: 'regclass' }, column: 'id' })
+  for (const sql of ['SELECT lastval() + 1', 'SELECT lastval(), 1', 'SELECT lastval() FROM t', 'SELECT app.lastval()', 'SELECT currval(name) FROM seqs', 'SELECT currval(NULL)', 'SELECT lastval() UNION SELECT 1', 'SELECT lastval() WHERE false']) {
+    t.equal(analyzeStatement(sql).sequenceRead, undefined, sql)
+  }
+})
+
+t.test('qualified names read as Postgres reads regclass text', async (t) => {
+  t.same(qualifiedNameParts('Public.Customers_ID_seq'), ['public', 'customers_id_seq'])
+  t.same(qualifiedNameParts('"My ""Seq"""'), ['My "Seq"'])
+  t.same(qualifiedNameParts('s."A".b'), ['s', 'A', 'b'])
+  for (const bad of ['', 'a.', '.a', 'a b', '"unclosed', '""', 'a.b.c.d', '1abc']) t.equal(qualifiedNameParts(bad), null, bad)
 })

@@ -22,6 +22,7 @@ import { NotificationHub } from './NotificationHub.js'
 import { RoutingGate } from './RoutingGate.js'
 import { Session } from './Session.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
 import { StatementNames } from './StatementNames.js'
 import { SequenceKeys } from './SequenceKeys.js'
 
@@ -42,6 +43,8 @@ export interface AdminClient {
 export interface RoutingEngine {
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** The statement may write or lock rows, or call a volatile function that may (nextval …). */
+  mayWrite(plan: StatementPlan): boolean
   /** The search_path a server session of this role in this database starts with. */
   defaultSearchPath(database: string, role: string): readonly string[]
   /** The shard map changed (reload). */
@@ -130,6 +133,7 @@ export class ProxyServer {
       metrics,
       analyze: (sql) => this.routing.analyze(sql),
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
+      mayWrite: (plan) => this.routing.mayWrite(plan),
       defaultSearchPath: (identity) => this.routing.defaultSearchPath(identity.database.name, identity.user.name),
       place: (shard, role, identity, options) => this.place(shard, role, identity, options),
       cancel: (nodeName, conn) => this.cancelOnServer(nodeName, conn),

@@ -47,7 +47,7 @@ import { LocalStatements, type LocalSession } from './LocalStatements.js'
 import { randomUuids } from './RandomKeys.js'
 import { nextValues, type KeyRequest } from './SequenceKeys.js'
 import { SessionPins } from './SessionPins.js'
-import { SessionRouting, type AsideRoute, type RoutedSession, type SessionRoute } from './SessionRouting.js'
+import { drawnValueQuery, SessionRouting, type AsideRoute, type DrawnValueRoute, type RoutedSession, type SessionRoute } from './SessionRouting.js'
 import { ShardCursors } from './ShardCursors.js'
 import { setsLocally, SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
@@ -472,6 +472,10 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         (err: unknown) => this.refuseQuery(asStatementError(err)),
       )
     }
+    if (route.kind === 'drawn') {
+      const answer = drawnValueQuery(route, 0)
+      return this.runQuery(answer, encodeQuery(answer))
+    }
     if (route.kind !== 'shard') {
       return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(
         (outcome) => {
@@ -678,21 +682,25 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       if (!(await this.runMultiNow())) return
     }
     const route = this.routing.route(analyzed, (n) => bindParam(stmt, b, n))
-    if (route.kind === 'keys') return this.bindWithKeys(frame, b, analyzed, stmt, route)
+    if (route.kind === 'keys') {
+      let keyed: string
+      try {
+        keyed = await this.insertWithMadeKeys(route, analyzed)
+      } catch (err) {
+        return this.group.refuse(asStatementError(err))
+      }
+      return this.bindInstead(frame, b, stmt, keyed)
+    }
+    if (route.kind === 'drawn') return this.bindInstead(frame, b, stmt, drawnValueQuery(route, b.params.length))
     return this.bindRouted(frame, b, analyzed, stmt, route)
   }
 
   /**
-   * A Bind of an INSERT that leaves out keys pgshard draws: the statement with the keys written in runs in its
-   * place (prepared on the server as the unnamed statement, the client's parameters bound to it unchanged).
+   * A Bind that runs `text` in place of the client's statement (an INSERT with the keys pgshard drew written in,
+   * the answer to lastval() with one): prepared on the server as the unnamed statement, the client's parameters
+   * bound to it unchanged.
    */
-  private async bindWithKeys(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: KeysRoute): Promise<void> {
-    let text: string
-    try {
-      text = await this.insertWithMadeKeys(route, analyzed)
-    } catch (err) {
-      return this.group.refuse(asStatementError(err))
-    }
+  private bindInstead(frame: Frame, b: BindMessage, stmt: ClientStatement, text: string): Promise<void> | void {
     const a = this.routing.analyze(text)
     const keyed: ClientStatement = {
       text,
@@ -706,12 +714,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     }
     const analyzedKeyed: Analyzed = { plan: a.plan, literals: a.literals, sources: a.sources, firstParam: a.firstParam, text: a.text }
     const routed = this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n))
-    if (routed.kind === 'keys') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'an INSERT with the keys pgshard made still lacks them'))
+    if (routed.kind === 'keys' || routed.kind === 'drawn') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
     return this.bindRouted(frame, b, analyzedKeyed, keyed, routed)
   }
 
   /** A Bind whose statement is routed: to one shard's server, or held to run on several at its Execute. */
-  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute>): Promise<void> {
+  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute | DrawnValueRoute>): Promise<void> {
     if (route.kind === 'error') return this.group.refuse(routeError(route))
     if (this.multi) return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
     if (route.kind !== 'shard') {
@@ -1145,6 +1153,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         nextValues(placement, this.settings, this.cancelSignal.signal, this.attached !== null, from.sequence, n),
       )
       literals = keys.map(String)
+      this.routing.drew(from.sequence, literals.at(-1)!)
     }
     return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, literals), analyzed.firstParam, analyzed.sources ?? [])
   }
@@ -1763,7 +1772,7 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
 
-type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' }>
+type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | DrawnValueRoute>
 type KeysRoute = Extract<Route, { kind: 'keys' }>
 
 /** The SET LOCAL statements a set_config(…, true) query amounts to, or null when a value is not known. */

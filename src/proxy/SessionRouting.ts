@@ -2,6 +2,7 @@ import { SqlState } from '../protocol/PgError.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { CursorUse, StatementPlan } from '../router/StatementPlan.js'
 import { searchPathOf } from '../router/SearchPath.js'
+import { qualifiedNameParts, quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'
 import type { ClientTransaction } from './ClientTransaction.js'
 import { RoutingHints } from './RoutingHints.js'
 import type { ServerLease } from './ServerLease.js'
@@ -22,8 +23,23 @@ export interface RoutedSession {
 /** Where a SQL cursor was declared; `hold`: WITH HOLD, it outlives its transaction. */
 type Home = { shard: number; role: Role; hold: boolean }
 
+/**
+ * lastval() or currval() right after keys pgshard drew for the client's INSERT: no server session called
+ * nextval() for them, so pgshard answers with the key it drew (its last row's), as the server would have.
+ */
+export type DrawnValueRoute = { kind: 'drawn'; value: string; column: string; reason: string }
+
 /** Where a statement goes for this session: the router's answer, or a statement on a cursor across shards. */
-export type SessionRoute = Route | CursorRoute | AsideRoute
+export type SessionRoute = Route | CursorRoute | AsideRoute | DrawnValueRoute
+
+/**
+ * The query that answers a DrawnValueRoute on a server, so that every protocol (simple, extended, Describe)
+ * gets the reply Postgres would make; it takes the client's `params` bound values and reads none of them.
+ */
+export function drawnValueQuery(route: DrawnValueRoute, params: number): string {
+  const bound = Array.from({ length: params }, (_, i) => `$${i + 1}::text`).join(', ')
+  return `SELECT ${quoteLiteral(route.value)}::int8 AS ${quoteIdent(route.column)}${params > 0 ? ` FROM (SELECT ${bound}) AS bound` : ''}`
+}
 
 /**
  * A read of system catalogs while the transaction's BEGIN is held back: it runs outside the transaction, which
@@ -55,6 +71,12 @@ export class SessionRouting {
    */
   private readonly cursorShards = new Map<string, Home>()
   private keysDrawnInSession = false
+  /** Keys pgshard drew for the INSERT about to be routed: the sequence, and the key of its last row. */
+  private drawing: { sequence: string; last: string } | null = null
+  /** What lastval() answers: the last key drawn for the client's latest write; null when that write drew none. */
+  private lastDrawn: string | null = null
+  /** What currval() answers for each sequence pgshard drew from since the client last called nextval() or setval(). */
+  private readonly drawnBySequence: { name: string[]; value: string }[] = []
   /** The search_path setting and server default last read, and their schemas (searchPath()). */
   private searchPathFrom: string | null = null
   private searchPathDefault: readonly string[] | null = null
@@ -79,6 +101,11 @@ export class SessionRouting {
     this.keysDrawnInSession = true
   }
 
+  /** The keys drawn from `sequence` for the INSERT routed next; `last` is its last row's. */
+  drew(sequence: string, last: string): void {
+    this.drawing = { sequence, last }
+  }
+
   analyze(sql: string): Analyzed {
     const a = this.services.analyze(sql)
     this.services.metrics.cacheLookup(a.hit === true)
@@ -94,7 +121,14 @@ export class SessionRouting {
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): SessionRoute {
     // DDL or setval() may reset a sequence whose values pgshard keeps spare.
     if (analyzed.plan && (analyzed.plan.kind === 'ddl' || analyzed.plan.functions.includes('setval'))) this.services.sequenceKeys.forget()
-    const unreliable = this.abortedRefusal(analyzed.plan) ?? this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
+    const aborted = this.abortedRefusal(analyzed.plan)
+    if (aborted) return this.counted(aborted)
+    if (analyzed.plan) {
+      const drawn = this.drawnValue(analyzed.plan, param)
+      if (drawn) return this.counted(drawn)
+      this.noteSequenceUse(analyzed.plan)
+    }
+    const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
     if (unreliable) return this.counted(unreliable)
     const cursor = analyzed.plan?.cursor
     if (cursor?.name === null) this.cursors.clear()
@@ -149,7 +183,7 @@ export class SessionRouting {
   private counted<R extends SessionRoute>(route: R): R {
     // Counted when the INSERT with its drawn keys is routed.
     if (route.kind === 'keys') return route
-    this.services.metrics.route(route.kind === 'shard' || route.kind === 'aside' ? 'single' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
+    this.services.metrics.route(route.kind === 'shard' || route.kind === 'aside' ? 'single' : route.kind === 'drawn' ? 'local' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
     return route
   }
 
@@ -214,6 +248,44 @@ export class SessionRouting {
   }
 
   /**
+   * lastval() after a write whose keys pgshard drew, or currval() of the sequence it drew them from (until the
+   * client calls nextval() or setval() itself): answered with the key drawn, whatever connection served the write.
+   * Null for any other statement, and when the name is a binary parameter (an oid pgshard cannot name).
+   */
+  private drawnValue(plan: StatementPlan, param: (n: number) => BoundParam | undefined): DrawnValueRoute | null {
+    const read = plan.sequenceRead
+    if (read === undefined) return null
+    const reason = `${read.fn}(): a key pgshard drew for the client's INSERT`
+    if (read.fn === 'lastval') return this.lastDrawn === null ? null : { kind: 'drawn', value: this.lastDrawn, column: read.column, reason }
+    const arg = read.sequence!
+    const bound = 'param' in arg ? param(arg.param) : 'literal' in arg ? { value: arg.literal, format: 0 } : undefined
+    if (bound === undefined || bound.format !== 0 || bound.value === null) return null
+    const name = qualifiedNameParts(bound.value.toString())
+    const drawn = name && this.drawnBySequence.find((d) => sameSequence(d.name, name))
+    return drawn ? { kind: 'drawn', value: drawn.value, column: read.column, reason } : null
+  }
+
+  /**
+   * What a statement does to the values lastval() and currval() answer: a write answers lastval() with the keys
+   * pgshard drew for it, or no longer from drawn keys when it drew none (it may have called nextval() on a server,
+   * through a column's default); nextval(), setval(), DDL and DISCARD leave currval() to the servers again.
+   */
+  private noteSequenceUse(plan: StatementPlan): void {
+    const drawing = this.drawing
+    this.drawing = null
+    if (plan.kind === 'ddl' || plan.functions.includes('nextval') || plan.functions.includes('setval') || plan.commandTag === 'DISCARD ALL' || plan.commandTag === 'DISCARD SEQUENCES') {
+      this.drawnBySequence.length = 0
+    }
+    if (!this.services.mayWrite(plan)) return
+    this.lastDrawn = drawing?.last ?? null
+    const name = drawing && qualifiedNameParts(drawing.sequence)
+    if (!name) return
+    const known = this.drawnBySequence.find((d) => sameSequence(d.name, name))
+    if (known) known.value = drawing.last
+    else this.drawnBySequence.push({ name, value: drawing.last })
+  }
+
+  /**
    * currval() and lastval() answer from the sequence state of the server connection that runs them. In
    * transaction pooling that state is this client's only right after its own write on that same connection (in
    * the same transaction, query or pipeline); otherwise the value may be another client's nextval. Refused then:
@@ -271,4 +343,13 @@ export class SessionRouting {
     if (plan.tx === 'commit' && this.tx.status === 'T') return refuse('a COMMIT bound before the statement ahead of it ran')
     return null
   }
+}
+
+/**
+ * Two names of one sequence as the client and the configuration write them: equal parts, or equal names when
+ * only one of them gives the schema (both resolve through the client's search_path then).
+ */
+function sameSequence(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length === b.length) return a.every((part, i) => part === b[i])
+  return a.at(-1) === b.at(-1)
 }

@@ -57,6 +57,8 @@ export interface SessionServices {
   readonly metrics: DataPathMetrics
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** The statement may write or lock rows, or call a volatile function that may (nextval …). */
+  mayWrite(plan: StatementPlan): boolean
   /** The search_path the client's server sessions start with (ALTER ROLE/DATABASE, the servers' configuration). */
   defaultSearchPath(identity: Identity): readonly string[]
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */

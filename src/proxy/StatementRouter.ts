@@ -9,6 +9,7 @@ import { SqlAnalysisError } from '../router/SqlParser.js'
 import { StatementCache } from '../router/StatementCache.js'
 import type { RoutingEngine } from './ProxyServer.js'
 import type { Analyzed } from './SessionServices.js'
+import type { StatementPlan } from '../router/StatementPlan.js'
 
 /**
  * The analyzer (cached by normalized text) and the router over the current shard map. A statement the parser
@@ -68,5 +69,9 @@ export class StatementRouter implements RoutingEngine {
       return { kind: 'shard', shard, role: 'primary', reason: 'the parser rejected the statement: the server reports the error' }
     }
     return this.router.route(analyzed.plan, param, ctx, analyzed.text)
+  }
+
+  mayWrite(plan: StatementPlan): boolean {
+    return this.router.mayWrite(plan)
   }
 }

@@ -294,7 +294,7 @@ export class Router {
    * A statement that may write (or lock rows): a write, DDL, a locking read, a call of a volatile function but
    * those that write no rows (set_config for row-level security, random …).
    */
-  private mayWrite(plan: StatementPlan): boolean {
+  mayWrite(plan: StatementPlan): boolean {
     if (plan.kind === 'transaction' || plan.kind === 'set' || plan.kind === 'show' || plan.kind === 'empty') return false
     if (plan.writes || plan.writtenTables.length > 0 || WRITE_KINDS.has(plan.kind) || plan.kind === 'ddl' || plan.kind === 'utility') return true
     const calls = plan.functions.filter((f) => !WRITE_NO_ROWS.has(f))

@@ -13,3 +13,34 @@ export function quoteLiteral(value: string): string {
   const quoted = value.replaceAll("'", "''")
   return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`
 }
+
+/**
+ * The parts of a possibly qualified name as Postgres reads it (`public.seq`, `"My Seq"`): unquoted parts folded
+ * to lower case, quoted ones as written. Null when the text is not such a name.
+ */
+export function qualifiedNameParts(text: string): string[] | null {
+  const parts: string[] = []
+  let i = 0
+  for (;;) {
+    if (text[i] === '"') {
+      let part = ''
+      for (i++; ; i++) {
+        if (i >= text.length) return null
+        if (text[i] === '"' && text[i + 1] === '"') part += text[i++]
+        else if (text[i] === '"') break
+        else part += text[i]
+      }
+      i++
+      if (part === '') return null
+      parts.push(part)
+    } else {
+      const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(text.slice(i))
+      if (m === null) return null
+      parts.push(m[0].toLowerCase())
+      i += m[0].length
+    }
+    if (i === text.length) return parts.length <= 3 ? parts : null
+    if (text[i] !== '.') return null
+    i++
+  }
+}

@@ -3,6 +3,7 @@
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
+import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
 import { correlatedSubqueries, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
@@ -171,6 +172,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     plan.writes = facts.lockingClause || facts.nestedWrite || select.intoClause !== undefined
     if (select.intoClause?.rel !== undefined) plan.writtenTables = uniqueTables([...plan.writtenTables, tableRefOf(select.intoClause.rel)])
     addScatter(plan, select, text, start, end, single, scopes.from, facts.rangeVars)
+    const sequenceRead = sequenceReadOf(select)
+    if (sequenceRead !== undefined) plan.sequenceRead = sequenceRead
     return plan
   }
   const dml = DML_KINDS[tag]

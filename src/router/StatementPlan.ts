@@ -228,6 +228,14 @@ export interface CopyShape {
   header: boolean
 }
 
+/** `SELECT lastval()` / `SELECT currval(sequence)` and nothing else, with the column it answers under. */
+export interface SequenceRead {
+  fn: 'lastval' | 'currval'
+  /** currval's argument: the sequence's name as a constant or a parameter. */
+  sequence?: ValueRef
+  column: string
+}
+
 /** What a statement does with a SQL cursor. */
 export interface CursorUse {
   use: 'declare' | 'fetch' | 'close'
@@ -280,6 +288,8 @@ export interface StatementPlan {
   prepared?: StatementPlan
   /** Columns the statement assigns to rows that already exist (UPDATE SET, ON CONFLICT DO UPDATE, MERGE). */
   assignments?: Assignment[]
+  /** The statement is a lastval() or currval() call alone (pgshard answers it after keys it drew). */
+  sequenceRead?: SequenceRead
   /** Present for a SELECT that may be scattered; absent when the statement cannot be merged. */
   scatter?: ScatterPlan
   /** Why a scatter of this SELECT cannot be merged correctly (window function, cross-shard join, …). */
