@@ -719,6 +719,8 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
       kind: 'error', code: '0A000', message: /GROUP BY in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only/,
     }),
     sql('SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5) s', { kind: 'error', message: /LIMIT or OFFSET in a subquery in FROM/ }),
+    sql('SELECT count(*) FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5 OFFSET 2) s', { kind: 'scatter' }),
+    sql('SELECT count(*) FROM (SELECT DISTINCT name FROM accounts LIMIT 5) s', { kind: 'error', message: /DISTINCT in a subquery in FROM/ }),
     sql('SELECT x FROM (SELECT my_agg(id) AS x FROM accounts) s', { kind: 'error', message: /the aggregate my_agg\(\) in a read across shards/ }),
     sql('SELECT x FROM (SELECT new_fn(id) AS x FROM accounts) s', { kind: 'error', message: /the function new_fn\(\) in a read across shards: it is not in the catalog/ }),
     sql('SELECT 1 FROM (SELECT id FROM accounts) s JOIN accounts a ON a.id = s.id', { kind: 'error', code: '0A000', message: derivedJoin }),

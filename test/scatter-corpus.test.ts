@@ -193,6 +193,18 @@ const CORPUS: Query[] = [
   Q('SELECT id, price, ratio, f4, created, day, ts, u, flag, small, qty, data FROM items ORDER BY created, id LIMIT 40', 'ordered', { binary: true }),
   Q('SELECT grp, count(*), sum(price), avg(price), avg(qty), sum(ratio), min(created), max(small) FROM items GROUP BY grp ORDER BY grp', 'ordered', { binary: true }),
   Q('SELECT * FROM items ORDER BY u DESC, id LIMIT 25', 'ordered', { binary: true }),
+  // count(*) of a subquery with LIMIT / OFFSET (Rails' limit(n).count, Django's qs[m:n].count(), SQLAlchemy's
+  // query.limit(n).count()): each shard counts its first n + m rows, the proxy caps the sum.
+  Q('SELECT COUNT(*) FROM (SELECT 1 AS one FROM items LIMIT 25) subquery_for_count', 'ordered'),
+  Q('SELECT COUNT(*) FROM (SELECT "items"."id" AS "col1" FROM "items" WHERE qty > 10 ORDER BY id LIMIT 10 OFFSET 5) subquery', 'ordered'),
+  Q('SELECT count(*) AS count_1 FROM (SELECT items.id AS items_id FROM items LIMIT $1 OFFSET $2) AS anon_1', 'ordered', { params: ['50', '590'] }),
+  Q('SELECT count(*) FROM (SELECT id FROM items LIMIT $1 OFFSET $2) AS s', 'ordered', { params: ['50', '580'], binary: true }),
+  Q('SELECT count(*) FROM (SELECT id FROM items LIMIT 10 OFFSET 700) s', 'ordered'),
+  Q('SELECT count(*) FROM (SELECT id FROM items OFFSET 100) s', 'ordered'),
+  Q('SELECT count(*) FROM (SELECT id, name FROM items FETCH FIRST 7 ROWS ONLY) s', 'ordered'),
+  Q('SELECT count(*) FROM (SELECT * FROM items LIMIT 1000) s', 'ordered'),
+  Q('SELECT count(*) FROM (SELECT id FROM sparse ORDER BY id LIMIT 3 OFFSET 1) s', 'ordered'),
+  Q('SELECT count(*) FROM (SELECT i.id FROM items i JOIN item_tags g ON g.item_id = i.id LIMIT 30 OFFSET 3) s', 'ordered'),
   Q('SELECT DISTINCT day FROM items ORDER BY day', 'ordered', { binary: true }),
 ]
 

@@ -346,3 +346,24 @@ t.test('select-list items starting with any token are mapped', async (t) => {
   t.equal(p.visibleColumns, 10)
   t.match(p.shardSql, /LIMIT \(2\)::int8 \+ \(3\)::int8$/)
 })
+
+t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first n + m rows, the merger caps the sum', async (t) => {
+  const p = scatter('SELECT count(*) FROM (SELECT id FROM t ORDER BY id LIMIT $1 OFFSET $2) s')
+  t.equal(p.shardSql, 'SELECT count(*) FROM (SELECT id FROM t ORDER BY id LIMIT ($1)::int8 + ($2)::int8) s')
+  t.same(p.countCap, { limit: { param: 1 }, offset: { param: 2 } })
+  t.equal(p.sources.derived[0]!.combines, undefined, 'the LIMIT no longer combines rows the shards must see together')
+  const noOffset = scatter('SELECT COUNT(*) FROM (SELECT 1 AS one FROM t LIMIT 5) subquery_for_count')
+  t.equal(noOffset.shardSql, 'SELECT COUNT(*) FROM (SELECT 1 AS one FROM t LIMIT 5) subquery_for_count', 'without OFFSET the text stays')
+  t.same(noOffset.countCap, { limit: { literal: '5' }, offset: null })
+  for (const sql of [
+    'SELECT count(*) FROM (SELECT DISTINCT k FROM t LIMIT 5) s',
+    'SELECT count(*) FROM (SELECT k FROM t LIMIT 5) s WHERE k > 1',
+    'SELECT count(k) FROM (SELECT k FROM t LIMIT 5) s',
+    'SELECT count(*), 1 FROM (SELECT k FROM t LIMIT 5) s',
+    'SELECT count(*) FROM (SELECT k, count(*) FROM t GROUP BY k LIMIT 5) s',
+  ]) {
+    const plan = scatter(sql)
+    t.equal(plan.countCap, undefined, sql)
+    t.ok(plan.sources.derived[0]!.combines !== undefined, `${sql}: combines`)
+  }
+})

@@ -17,7 +17,7 @@ import type {
 } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
-import { layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
+import { firstParenthesized, layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
 import { parseSql } from './SqlParser.js'
@@ -116,6 +116,25 @@ function combiningKeys(s: SelectStmt, from: FromSources): RelationColumn[] | und
   if (items === undefined || items.some((g) => asNode(g, 'GroupingSet') !== undefined)) return undefined
   const keys = items.flatMap((g) => column(g) ?? [])
   return keys.length > 0 ? keys : undefined
+}
+
+/**
+ * The subquery of `SELECT count(*) FROM (SELECT … LIMIT n OFFSET m) sub` (Rails' `limit(n).count`, Django's
+ * `qs[m:m + n].count()`), when nothing but its LIMIT and OFFSET combines rows and the outer query does nothing
+ * else: each shard can count its first n + m rows and the proxy cap the sum.
+ */
+function countedLimit(s: SelectStmt): SelectStmt | undefined {
+  const targets = s.targetList ?? []
+  const call = targets.length === 1 ? asNode(asNode(targets[0], 'ResTarget')?.val, 'FuncCall') : undefined
+  if (call?.agg_star !== true || functionName(call.funcname) !== 'count' || call.agg_filter !== undefined || call.over !== undefined) return undefined
+  const outer = [s.whereClause, s.groupClause, s.havingClause, s.distinctClause, s.sortClause, s.limitCount, s.limitOffset, s.windowClause]
+  if (outer.some((c) => c !== undefined) || s.fromClause?.length !== 1) return undefined
+  const sub = asNode(s.fromClause[0], 'RangeSubselect')
+  const inner = sub?.lateral === true ? undefined : asNode(sub?.subquery, 'SelectStmt')
+  if (inner === undefined || (inner.limitCount === undefined && inner.limitOffset === undefined)) return undefined
+  if (inner.lockingClause !== undefined || inner.withClause !== undefined || inner.limitOption === 'LIMIT_OPTION_WITH_TIES') return undefined
+  if ((inner.op !== undefined && inner.op !== 'SETOP_NONE') || inner.valuesLists !== undefined) return undefined
+  return rowCombining({ ...inner, limitCount: undefined, limitOffset: undefined }) === undefined ? inner : undefined
 }
 
 /** The construct of a subquery in FROM that makes one of its rows depend on several rows it reads, if any. */
@@ -222,11 +241,8 @@ class ScatterBuilder {
     if (aggregated) {
       for (const clause of ['having', 'order', 'limit', 'offset', 'fetch'] as const) this.remove(layout.clauses.get(clause))
       if (layout.distinct !== null) this.remove(layout.distinct)
-    } else if (offset !== null) {
-      const at = [layout.clauses.get('limit'), layout.clauses.get('offset'), layout.clauses.get('fetch')]
-      const first = Math.min(...at.map((span) => this.remove(span)))
-      if (limit !== null) this.edits.push({ start: first, end: first, text: ` LIMIT ${int8(limit)} + ${int8(offset)}` })
-    }
+    } else if (offset !== null) this.foldOffset(layout, limit, offset)
+    const countCap = this.capCount()
     this.keepRemovedParams()
     const lastTarget = layout.targets[layout.targets.length - 1]!
     if (this.hidden.length > 0) {
@@ -245,13 +261,39 @@ class ScatterBuilder {
       limit,
       offset,
       having,
+      ...(countCap ? { countCap } : {}),
       sources: {
         ...levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause]),
         nested,
         correlated: tiedSubqueries(this.s, from!),
         distinctCounts: this.distinctCounts,
+        // The proxy caps the count: the subquery's LIMIT combines no rows the shards must see together.
+        ...(countCap ? { derived: levelSources(from!, []).derived.map(({ combines: _, ...d }) => d) } : {}),
       },
     }
+  }
+
+  /**
+   * count(*) of a subquery with LIMIT n OFFSET m: the subquery's OFFSET folded into its LIMIT for the shards,
+   * and what the merger caps the sum of their counts with. Undefined for any other query.
+   */
+  private capCount(): ScatterPlan['countCap'] {
+    const inner = countedLimit(this.s)
+    const from = this.layout.clauses.get('from')
+    if (inner === undefined || from === undefined) return undefined
+    const inside = firstParenthesized(this.text.bytes, from.start, from.end)
+    const layout = inside && layoutSelect(this.text.bytes, inside.start, inside.end)
+    if (!layout) return refuse('a subquery in FROM whose text pgshard cannot map')
+    const limit = this.limitValue(inner.limitCount, 'LIMIT')
+    const offset = this.limitValue(inner.limitOffset, 'OFFSET')
+    if (offset !== null) this.foldOffset(layout, limit, offset)
+    return { limit, offset }
+  }
+
+  /** LIMIT n OFFSET m (or FETCH) of a SELECT laid out as `layout` becomes LIMIT n + m: each shard's first rows. */
+  private foldOffset(layout: SelectLayout, limit: ValueRef | null, offset: ValueRef): void {
+    const first = Math.min(...(['limit', 'offset', 'fetch'] as const).map((c) => this.remove(layout.clauses.get(c))))
+    if (limit !== null) this.edits.push({ start: first, end: first, text: ` LIMIT ${int8(limit)} + ${int8(offset)}` })
   }
 
   /** count(DISTINCT col): records which table's column col is, for the router to check it is a sharding key. */

@@ -142,6 +142,15 @@ function significantTokens(bytes: string, start: number, end: number): Token[] |
   return depth === 0 ? tokens : null
 }
 
+/** Inside the first parentheses at depth 0 of bytes[start, end) (a subquery in a FROM clause), or null. */
+export function firstParenthesized(bytes: string, start: number, end: number): Span | null {
+  const tokens = significantTokens(bytes, start, end)
+  const open = tokens?.findIndex((t) => t.depth === 0 && t.kind === Tok.LParen) ?? -1
+  if (tokens === null || open < 0) return null
+  const close = tokens.findIndex((t, i) => i > open && t.depth === 0 && t.kind === Tok.RParen)
+  return close < 0 ? null : { start: tokens[open]!.end, end: tokens[close]!.start }
+}
+
 /** The parts of a function call written at `start`: its name, argument list and optional FILTER (…). */
 export interface CallLayout {
   /** The last part of the (possibly schema-qualified) name. */

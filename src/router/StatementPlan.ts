@@ -176,6 +176,11 @@ export interface ScatterPlan {
   limit: ValueRef | null
   offset: ValueRef | null
   having: MergeExpr | null
+  /**
+   * `SELECT count(*) FROM (… LIMIT n OFFSET m) sub`: each shard counts at most n + m rows of its own, and the
+   * answer is min(n + m, their sum) − m, at least 0 (n null: no LIMIT).
+   */
+  countCap?: { limit: ValueRef | null; offset: ValueRef | null }
   sources: ScatterSources
 }
 

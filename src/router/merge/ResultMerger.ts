@@ -17,7 +17,7 @@ import { avgResultType, createFold, type AggregateFold } from './AggregateFold.j
 import type { ColumnInfo } from './ColumnInfo.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
-import { canOrder, compareValues, decodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
+import { canOrder, compareValues, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
 import { expandStars } from './StarExpansion.js'
 
 export type { ColumnInfo } from './ColumnInfo.js'
@@ -56,6 +56,8 @@ export class ResultMerger {
   private lastDistinctOn: string | undefined
   private toSkip: number
   private remaining: number
+  /** count(*) of a subquery with LIMIT and OFFSET: the sum of the shards' counts is capped by them. */
+  private readonly countCap: { limit: number; offset: number } | undefined
   private limitReached = false
 
   constructor(
@@ -90,6 +92,8 @@ export class ResultMerger {
     this.toSkip = count(plan.offset, 'OFFSET', param) ?? 0
     this.remaining = count(plan.limit, 'LIMIT', param) ?? Infinity
     this.limitReached = this.remaining === 0
+    const cap = plan.countCap
+    if (cap) this.countCap = { limit: count(cap.limit, 'LIMIT', param) ?? Infinity, offset: count(cap.offset, 'OFFSET', param) ?? 0 }
     this.queues = Array.from({ length: shardCount }, () => [])
     this.heads = new Array<number>(shardCount).fill(0)
     this.ended = new Array<boolean>(shardCount).fill(false)
@@ -254,6 +258,15 @@ export class ResultMerger {
     for (const fold of group.folds) fold.add(row)
   }
 
+  /** The count of the rows LIMIT n OFFSET m leaves of `total`: min(n + m, total) − m, at least 0. */
+  private capped(total: Buffer, cap: { limit: number; offset: number }): Buffer {
+    const { typeOid, format } = this.output[0]!
+    const sum = decodeValue(total, typeOid, format)
+    if (sum.kind !== 'int') throw new MergeError('the shards counted rows as a non-integer', 'XX000')
+    const kept = Math.max(0, Math.min(cap.limit + cap.offset, Number(sum.value)) - cap.offset)
+    return encodeValue({ kind: 'int', value: BigInt(kept) }, typeOid, format)
+  }
+
   private finishGroups(): void {
     if (this.groups.size === 0 && this.plan.groupBy === null) {
       // Aggregates without GROUP BY answer one row even over no rows (count 0, the others NULL).
@@ -263,6 +276,7 @@ export class ResultMerger {
     for (const group of this.groups.values()) {
       const row = group.first.slice()
       this.aggregates.forEach((a, i) => (row[a.column] = group.folds[i].result()))
+      if (this.countCap) row[0] = this.capped(row[0]!, this.countCap)
       rows.push(row)
     }
     this.groups.clear()
