@@ -138,3 +138,31 @@ t.test('binary format: data pgshard cannot place is refused with the row number 
   }, 2)
   t.throws(() => badKey.push(binaryCopy([[Buffer.from('abc')]])), { code: '22P03', message: /\(COPY row 1, column "id"\)$/ })
 })
+
+t.test('keys pgshard makes: each row gets the next one as its last field, cut and routed in two steps, any chunking', async (t) => {
+  const made = (keys: string[]) => ({ column: 'id', next: () => keys.shift()! })
+  for (const chunk of [1, 3, 1000]) {
+    const router = new CopyRowRouter({ ...CSV, columns: ['label'], header: true }, -1, 'id', (k) => Number(k) % 2, 2, made(['10', '11', '12']))
+    const out = ['', '']
+    const data = Buffer.from('label\r\n"x, y"\r\n"two\nlines"\r\nlast')
+    let cut = 0
+    for (let i = 0; i < data.length; i += chunk) {
+      const rows = router.cut(data.subarray(i, i + chunk))
+      cut += rows.length
+      router.route(rows).forEach((r, s) => (out[s] += Buffer.concat(r).toString()))
+    }
+    router.end().forEach((r, s) => (out[s] += Buffer.concat(r).toString()))
+    t.equal(cut, 3, `chunks of ${chunk}: the header and two rows cut before the end`)
+    t.same(out, ['label,"id"\r\n"x, y","10"\r\nlast,"12"\n', 'label,"id"\r\n"two\nlines","11"\r\n'], `chunks of ${chunk}: key added before each line end, the header names it`)
+  }
+  const text = new CopyRowRouter({ ...TEXT, columns: ['label'] }, -1, 'id', () => 0, 1, made(['7']))
+  t.same(text.push(Buffer.from('a\\tb\n')).map((r) => Buffer.concat(r).toString()), ['a\\tb\t7\n'], 'text format: after a tab')
+  const keys = ['4', '5']
+  const binary = new BinaryCopyRowRouter(1, -1, 'id', (v) => v.readInt32BE(0) % 2, 2, { keys: made(keys), encode: (k) => int32(Number(k)) })
+  const parts = [binary.push(binaryCopy([[Buffer.from('p')], [null]]))]
+  parts.push(binary.end())
+  const [even, odd] = [0, 1].map((s) => Buffer.concat(parts.flatMap((p) => p[s]!)))
+  const header = binaryCopy([], 0, false)
+  t.same(even, Buffer.concat([header, binaryCopy([[Buffer.from('p'), int32(4)]]).subarray(header.length)]), 'binary: a field count one higher, the key last; header and trailer to every shard')
+  t.same(odd, Buffer.concat([header, binaryCopy([[null, int32(5)]]).subarray(header.length)]))
+})

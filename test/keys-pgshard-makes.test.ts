@@ -218,3 +218,55 @@ t.test('two-phase transactions: keys go where they fall; in session pooling a tr
   await session.query("INSERT INTO customers (id, name) VALUES (1000000, 'given')")
   await t.rejects(session.query('SELECT lastval()'), { code: '0A000' }, 'session pooling: after a write that drew none, refused')
 })
+
+t.test('COPY … FROM STDIN that leaves the key out: each row gets a made key and goes to its shard (psql, postgres.js, psycopg binary)', async (t) => {
+  const named = async (pattern: string) =>
+    (await Promise.all(fx.topo.shards.map((s, shard) => fx.topo.query(s.primary, `SELECT id, name FROM customers WHERE name LIKE '${pattern}' ORDER BY id`, 'app').then((rows) => rows.map((r) => ({ id: Number(r.id), name: r.name as string, shard })))))).flat()
+  const lines = Array.from({ length: 300 }, (_, i) => `copied\\t${i}`).join('\n')
+  const text = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', fx.dsn, '-c', '\\copy customers (name) FROM stdin'], { env: fx.env, input: `${lines}\n\\.\n` })
+  t.equal(text.code, 0, `psql text COPY: ${text.stderr}`)
+  t.match(text.stdout, /COPY 300/)
+  const csv = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', fx.dsn, '-c', '\\copy customers (name) FROM stdin WITH (FORMAT csv, HEADER match)'], {
+    env: fx.env,
+    input: 'name\r\n"csv, one"\r\n"csv\ntwo"\r\n',
+  })
+  t.equal(csv.code, 0, `psql CSV COPY with a header that must match: ${csv.stderr}`)
+  const sql = postgres({ ...fx.pgOptions, username: fx.pgOptions.user, max: 1 })
+  t.teardown(() => sql.end())
+  const writable = await sql`COPY customers (name) FROM STDIN`.writable()
+  await new Promise<void>((resolve, reject) => writable.end('pj one\npj two', (err?: Error | null) => (err ? reject(err) : resolve())))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const py = await runCommand('/usr/bin/python3', ['-c', `
+import psycopg
+with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
+    with conn.cursor() as cur:
+        with cur.copy("COPY customers (name) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text"])
+            for i in range(50):
+                copy.write_row((f"bin {i}",))
+        print(cur.rowcount)
+    with conn.cursor() as cur:
+        with cur.copy("COPY users (name) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text"])
+            for i in range(20):
+                copy.write_row((f"ubin {i}",))
+`], { env: fx.env })
+  t.equal(py.code, 0, `psycopg binary COPY: ${py.stderr}`)
+  t.match(py.stdout, /^50$/m)
+
+  const rows = await named('copied%')
+  t.same(rows.map((r) => r.name).sort(), lines.split('\n').map((l) => l.replace('\\t', '\t')).sort(), 'every text row, with its escapes, once')
+  const all = [...rows, ...(await named('csv%')), ...(await named('pj%')), ...(await named('bin%'))]
+  t.same((await named('csv%')).map((r) => r.name).sort(), ['csv\ntwo', 'csv, one'], 'CSV: quoted delimiter and line end, CRLF line ends, the header matched')
+  t.same((await named('pj%')).map((r) => r.name).sort(), ['pj one', 'pj two'], 'a last row without a line end gets a key too')
+  t.equal((await named('bin%')).length, 50, 'binary rows')
+  t.equal(new Set(all.map((r) => r.id)).size, all.length, 'no key twice')
+  t.ok(all.every((r) => shardOf(r.id) === r.shard), 'every row on the shard of its key')
+  t.same(new Set(all.map((r) => r.shard)).size, 2, 'rows on both shards')
+  const users = (await Promise.all(fx.topo.shards.map((s, shard) => fx.topo.query(s.primary, "SELECT id FROM users WHERE name LIKE 'ubin%'", 'app').then((r) => r.map((u) => ({ id: u.id as string, shard })))))).flat()
+  t.equal(users.length, 20, 'uuid keys made for binary rows too')
+  t.ok(users.every((u) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(u.id) && map.shardForTypedHint('uuid', u.id) === u.shard), 'random v4 UUIDs, each row on its shard')
+  await t.rejects(client.query('SELECT lastval()'), { code: '0A000' }, 'lastval() after a COPY whose keys pgshard drew: refused, not answered with one of them')
+  const bad = await runCommand('psql', ['-X', fx.dsn, '-c', '\\copy plain (name) FROM stdin'], { env: fx.env, input: 'x\n\\.\n' })
+  t.match(bad.stderr, /must include its sharding key column id/, 'a table whose keys pgshard does not make still needs the key')
+})

@@ -8,6 +8,8 @@ import type { KeyShard } from '../router/Route.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { CopyShape } from '../router/StatementPlan.js'
 import type { MultiShardExecutor, ShardConnection } from './MultiShardExecutor.js'
+import { TypeOid } from '../router/merge/TypeOid.js'
+import { CopyKeyQueue } from './CopyKeyQueue.js'
 import { callShard, type ShardReply } from './ShardCall.js'
 
 /** Each row to the shard of its key (a sharded table); without it every row goes to every shard. */
@@ -15,6 +17,8 @@ export interface CopySplit {
   copy: CopyShape
   key: string
   keyShard: KeyShard
+  /** The column list leaves out the key, which pgshard makes: `count` more keys, as text. */
+  makeKeys?: (count: number) => Promise<string[]>
 }
 
 /**
@@ -37,6 +41,7 @@ export class CopyInFanout {
     private readonly held: ShardConnection[],
     private readonly finals: Promise<ShardReply>[],
     private readonly router: CopyRows | null,
+    private readonly keys: CopyKeyQueue | null,
     private readonly cancel: AbortSignal,
   ) {
     this.over = held.map(() => false)
@@ -68,7 +73,8 @@ export class CopyInFanout {
         const begun = await callShard(h.conn, encodeQuery('BEGIN'))
         if (begun.error) throw begun.error.message
       }
-      const router = split && (await rowRouter(split, held[0].conn, held.length))
+      const keys = split?.makeKeys ? new CopyKeyQueue(split.key, split.makeKeys) : null
+      const router = split && (await rowRouter(split, held[0].conn, held.length, keys))
       const ready: Promise<Buffer>[] = []
       finals = held.map((h) => {
         let copyIn!: (message: Buffer) => void
@@ -78,7 +84,7 @@ export class CopyInFanout {
       const failedFirst = Promise.race(finals.map((f) => f.then((r) => r.error?.message ?? errorResponse(unexpected()), () => errorResponse(unexpected()))))
       const started = await Promise.race([Promise.all(ready), failedFirst])
       if (!Array.isArray(started)) throw started
-      const fanout = new CopyInFanout(executor, held, finals, router, cancel)
+      const fanout = new CopyInFanout(executor, held, finals, router, keys, cancel)
       emit(started[0])
       return fanout
     } catch (err) {
@@ -108,20 +114,38 @@ export class CopyInFanout {
   /** Passes on one CopyData message of the client; resolves when every shard written to can take more. */
   send(raw: Buffer, body: Buffer): Promise<void> | void {
     if (this.cause) return
-    const full: ServerConnection[] = []
     if (this.router === null) {
+      const full: ServerConnection[] = []
       this.held.forEach((h, i) => this.over[i] || h.conn.write(raw) || full.push(h.conn))
-    } else {
-      let rows: Buffer[][]
-      try {
-        rows = this.router.push(body)
-      } catch (err) {
-        this.fail(errorResponse(asPgError(err)))
-        return
-      }
-      this.writeRows(rows, full)
+      return drained(full)
     }
-    if (full.length > 0) return Promise.all(full.map((c) => c.drained())).then(() => undefined)
+    let rows: Buffer[]
+    try {
+      rows = this.router.cut(body)
+    } catch (err) {
+      this.fail(errorResponse(asPgError(err)))
+      return
+    }
+    const waiting = this.keys?.ensure(rows.length)
+    if (!waiting) return this.routeRows(rows)
+    // The client's read buffer is not ours past this call: the rows wait for their keys in copies.
+    const kept = rows.map((r) => Buffer.from(r))
+    return waiting.then(
+      () => this.routeRows(kept),
+      (err: unknown) => this.fail(errorResponse(asPgError(err))),
+    )
+  }
+
+  private routeRows(rows: Buffer[]): Promise<void> | void {
+    if (this.cause) return
+    const full: ServerConnection[] = []
+    try {
+      this.writeRows(this.router!.route(rows), full)
+    } catch (err) {
+      this.fail(errorResponse(asPgError(err)))
+      return
+    }
+    return drained(full)
   }
 
   /** `rows` by shard index; `held` is one connection per shard, in shard order (MultiShardExecutor.hold). */
@@ -141,6 +165,8 @@ export class CopyInFanout {
     this.cancel.removeEventListener('abort', this.onCancel)
     if (this.router && !this.cause && clientFailure === null) {
       try {
+        // A last row without a line end needs its key too.
+        await this.keys?.ensure(1)
         this.writeRows(this.router.end(), [])
       } catch (err) {
         this.fail(errorResponse(asPgError(err)))
@@ -174,7 +200,7 @@ export class CopyInFanout {
  * The row router for a split COPY: the key's position among the columns, read from the table when none are
  * listed, and for binary data the key column's type (its binary form depends on it).
  */
-async function rowRouter(split: CopySplit, conn: ServerConnection, shards: number): Promise<CopyRows> {
+async function rowRouter(split: CopySplit, conn: ServerConnection, shards: number, keys: CopyKeyQueue | null): Promise<CopyRows> {
   const binary = split.copy.format === 'binary'
   let columns = split.copy.columns
   let keyType = 0
@@ -190,15 +216,37 @@ async function rowRouter(split: CopySplit, conn: ServerConnection, shards: numbe
     columns ??= all.map((c) => c.name)
     keyType = all.find((c) => c.name === split.key)?.type ?? 0
   }
-  const keyIndex = columns.indexOf(split.key)
-  if (keyIndex < 0)
+  const keyIndex = keys ? -1 : columns.indexOf(split.key)
+  if (keyIndex < 0 && !keys)
     throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY into ${split.copy.table} must include its sharding key column ${split.key}: pgshard sends each row to the shard of its key`)
-  if (binary) return new BinaryCopyRowRouter(columns.length, keyIndex, split.key, (value) => split.keyShard(value, 1, keyType), shards)
-  return new CopyRowRouter(split.copy, keyIndex, split.key, (text) => split.keyShard(text, 0, 0), shards)
+  if (binary) {
+    const made = keys && { keys, encode: binaryKey(keyType, split.copy.table, split.key) }
+    return new BinaryCopyRowRouter(columns.length, keyIndex, split.key, (value) => split.keyShard(value, 1, keyType), shards, made)
+  }
+  return new CopyRowRouter(split.copy, keyIndex, split.key, (text) => split.keyShard(text, 0, 0), shards, keys)
+}
+
+/** How a made key's text is written in a binary COPY, by the key column's type. */
+function binaryKey(typeOid: number, table: string, column: string): (key: string) => Buffer {
+  const integer = (bytes: number) => (key: string) => {
+    const b = Buffer.alloc(bytes)
+    if (bytes === 8) b.writeBigInt64BE(BigInt(key))
+    else b.writeInt32BE(Number(key))
+    return b
+  }
+  if (typeOid === TypeOid.int8) return integer(8)
+  if (typeOid === TypeOid.int4) return integer(4)
+  if (typeOid === TypeOid.uuid) return (key) => Buffer.from(key.replaceAll('-', ''), 'hex')
+  throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `binary COPY into ${table}: pgshard makes keys for column ${column} of type oid ${typeOid} only in text and CSV format`)
 }
 
 function unexpected(): PgError {
   return new PgError(SqlState.CONNECTION_FAILURE, 'a shard ended the COPY before it started')
+}
+
+/** Resolves when every full connection has drained; nothing to wait for when none is full. */
+function drained(full: ServerConnection[]): Promise<void> | void {
+  if (full.length > 0) return Promise.all(full.map((c) => c.drained())).then(() => undefined)
 }
 
 function asPgError(err: unknown): PgError {

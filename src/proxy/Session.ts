@@ -31,8 +31,9 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route } from '../router/Route.js'
+import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route } from '../router/Route.js'
 import { insertWithKeys } from '../router/InsertRowsAnalyzer.js'
+import { withCopyColumn } from '../router/CopyRowRouter.js'
 import { sessionEffectParams } from '../router/SessionEffects.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
@@ -1083,7 +1084,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (plan.multiStatement || stmt.bind)
           throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY FROM STDIN on several shards must come as a simple query of its own (${route.reason})`)
         const split = route.kind === 'copy_split' ? route : null
-        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, stmt.sql, split, this.cancelSignal.signal)
+        const from = split?.keys
+        // Keys pgshard makes for the rows: added to the column list, drawn while the rows come.
+        const made = from && { ...split!, makeKeys: (count: number) => this.madeKeys(from, count, null, true) }
+        const sql = made ? withCopyColumn(stmt.sql, made.key) : stmt.sql
+        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, made || split, this.cancelSignal.signal)
         return this.copyIn !== null ? 'copy' : 'failed'
       }
       if (route.kind === 'cursor') {
@@ -1134,28 +1139,31 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     // pipeline that already runs on a shard (psycopg's executemany) stays there.
     const held = (this.inTransaction && !this.mayJoinShards) || this.group.conn !== null
     const fits = route.oneShard || held ? keysOfOneShard(route.shardOf, route.shard ?? (held ? this.attached?.placement.shard : undefined)) : null
-    const count = route.insert.rows.length
-    const odds = this.services.config().shards.length
     const from = route.from
-    let literals: string[]
-    if (from === 'uuid') literals = randomUuids(count, fits, odds).map(quoteLiteral)
-    else {
-      const request: KeyRequest = {
-        source: `${this.identity.serverDatabase}\0${this.identity.user.name}\0${from.sequence}`,
-        sequence: from.sequence,
-        count,
-        fits: fits && ((key) => fits(key.toString())),
-        odds,
-      }
-      this.routing.keysDrawn()
-      const placement = this.services.place(from.shard, 'primary', this.identity)
-      const keys = await this.services.sequenceKeys.take(request, (n) =>
-        nextValues(placement, this.settings, this.cancelSignal.signal, this.attached !== null, from.sequence, n),
-      )
-      literals = keys.map(String)
-      this.routing.drew(from.sequence, literals.at(-1)!)
-    }
+    const keys = await this.madeKeys(from, route.insert.rows.length, fits, this.attached !== null)
+    if (from !== 'uuid') this.routing.drew(from.sequence, keys.at(-1)!)
+    const literals = from === 'uuid' ? keys.map(quoteLiteral) : keys
     return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, literals), analyzed.firstParam, analyzed.sources ?? [])
+  }
+
+  /**
+   * `count` keys pgshard makes, as text: drawn from the sequence on its shard's primary, or random UUIDs; only
+   * those `fits` takes when given. `holding`: the client holds server connections meanwhile (see nextValues).
+   */
+  private async madeKeys(from: KeySource, count: number, fits: ((key: string) => boolean) | null, holding: boolean): Promise<string[]> {
+    const odds = this.services.config().shards.length
+    if (from === 'uuid') return randomUuids(count, fits, odds)
+    const request: KeyRequest = {
+      source: `${this.identity.serverDatabase}\0${this.identity.user.name}\0${from.sequence}`,
+      sequence: from.sequence,
+      count,
+      fits: fits && ((key) => fits(key.toString())),
+      odds,
+    }
+    this.routing.keysDrawn()
+    const placement = this.services.place(from.shard, 'primary', this.identity)
+    const keys = await this.services.sequenceKeys.take(request, (n) => nextValues(placement, this.settings, this.cancelSignal.signal, holding, from.sequence, n))
+    return keys.map(String)
   }
 
   /**

@@ -1,6 +1,6 @@
 import { PgError } from '../protocol/PgError.js'
 import { KeyEncodingError } from './KeyEncoding.js'
-import type { CopyRows } from './CopyRowRouter.js'
+import type { CopyRows, MadeKeys } from './CopyRowRouter.js'
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1')
 /** Signature, flags and the length of the header extension. */
@@ -19,8 +19,11 @@ const PROGRAM_LIMIT_EXCEEDED = '54000'
  */
 export class BinaryCopyRowRouter implements CopyRows {
   private carry: Buffer | null = null
+  /** The header has been cut (headerDone), and routed to every shard (headerSent). */
   private headerDone = false
-  /** The trailer (a field count of -1) was seen: whatever follows is ignored. */
+  private headerSent = false
+  /** The trailer (a field count of -1) was cut (trailerCut) and routed (ended): whatever follows is ignored. */
+  private trailerCut = false
   private ended = false
   rows = 0
 
@@ -31,37 +34,57 @@ export class BinaryCopyRowRouter implements CopyRows {
     /** The shard of a key field's bytes, in the column type's binary format. */
     private readonly keyShard: (value: Buffer) => number,
     private readonly shards: number,
+    /** Keys pgshard makes: the tuples have no key field and get one as their last, in binary form (`encode`). */
+    private readonly made: { keys: MadeKeys; encode: (key: string) => Buffer } | null = null,
   ) {}
 
   push(chunk: Buffer): Buffer[][] {
-    const out: Buffer[][] = Array.from({ length: this.shards }, () => [])
-    if (this.ended) return out
+    return this.route(this.cut(chunk))
+  }
+
+  cut(chunk: Buffer): Buffer[] {
+    const tuples: Buffer[] = []
+    if (this.trailerCut) return tuples
     const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk
     let at = 0
     if (!this.headerDone) {
       const end = this.headerEnd(buf)
       if (end < 0) {
         this.keep(buf, 0)
-        return out
+        return tuples
       }
-      for (const rows of out) rows.push(buf.subarray(0, end))
+      tuples.push(buf.subarray(0, end))
       this.headerDone = true
       at = end
     }
-    while (!this.ended) {
-      const end = this.tupleEnd(buf, at)
+    for (let n = this.rows + 1; !this.trailerCut; n++) {
+      const end = this.tupleEnd(buf, at, n)
       if (end < 0) break
-      this.route(buf.subarray(at, end), out)
+      if (end === at + 2) this.trailerCut = true
+      tuples.push(buf.subarray(at, end))
       at = end
     }
     this.keep(buf, at)
+    return tuples
+  }
+
+  route(tuples: Buffer[]): Buffer[][] {
+    const out: Buffer[][] = Array.from({ length: this.shards }, () => [])
+    for (const tuple of tuples) {
+      if (this.ended) break
+      if (this.headerSent) this.routeTuple(tuple, out)
+      else {
+        this.headerSent = true
+        for (const rows of out) rows.push(tuple)
+      }
+    }
     return out
   }
 
   end(): Buffer[][] {
     const rest = this.carry
     this.carry = null
-    if (rest !== null && !this.ended) {
+    if (rest !== null && !this.trailerCut) {
       throw new PgError(BAD_COPY_FORMAT, this.headerDone ? `unexpected end of COPY data in row ${this.rows + 1}` : 'COPY file signature not recognized')
     }
     return Array.from({ length: this.shards }, () => [])
@@ -69,7 +92,7 @@ export class BinaryCopyRowRouter implements CopyRows {
 
   /** Keeps what follows `at` for the next chunk (the chunk's memory belongs to the client reader). */
   private keep(buf: Buffer, at: number): void {
-    this.carry = at < buf.length && !this.ended ? Buffer.from(buf.subarray(at)) : null
+    this.carry = at < buf.length && !this.trailerCut ? Buffer.from(buf.subarray(at)) : null
     if (this.carry && this.carry.length > MAX_ROW_BYTES) {
       throw new PgError(PROGRAM_LIMIT_EXCEEDED, `binary COPY row ${this.rows + 1} is longer than ${MAX_ROW_BYTES / 1024 / 1024} MB`)
     }
@@ -85,30 +108,41 @@ export class BinaryCopyRowRouter implements CopyRows {
     return buf.length < HEADER_BYTES + extension ? -1 : HEADER_BYTES + extension
   }
 
-  /** Where the tuple (or trailer) starting at `at` ends, or -1 when it has not all arrived. */
-  private tupleEnd(buf: Buffer, at: number): number {
+  /** Where tuple `n` (or the trailer), starting at `at`, ends, or -1 when it has not all arrived. */
+  private tupleEnd(buf: Buffer, at: number, n: number): number {
     if (buf.length < at + 2) return -1
     const fields = buf.readInt16BE(at)
     if (fields === -1) return at + 2
-    if (fields !== this.columns) throw new PgError(BAD_COPY_FORMAT, `row field count is ${fields}, expected ${this.columns} (COPY row ${this.rows + 1})`)
+    if (fields !== this.columns) throw new PgError(BAD_COPY_FORMAT, `row field count is ${fields}, expected ${this.columns} (COPY row ${n})`)
     let p = at + 2
     for (let f = 0; f < fields; f++) {
       if (buf.length < p + 4) return -1
       const length = buf.readInt32BE(p)
-      if (length < -1) throw new PgError(BAD_COPY_FORMAT, `invalid field size in COPY row ${this.rows + 1}`)
+      if (length < -1) throw new PgError(BAD_COPY_FORMAT, `invalid field size in COPY row ${n}`)
       p += 4 + Math.max(length, 0)
       if (buf.length < p) return -1
     }
     return p
   }
 
-  private route(tuple: Buffer, out: Buffer[][]): void {
+  private routeTuple(tuple: Buffer, out: Buffer[][]): void {
     if (tuple.length === 2) {
       this.ended = true
       for (const rows of out) rows.push(tuple)
       return
     }
     const n = this.rows + 1
+    if (this.made) {
+      const value = this.made.encode(this.made.keys.next())
+      const added = Buffer.allocUnsafe(tuple.length + 4 + value.length)
+      tuple.copy(added)
+      added.writeInt16BE(this.columns + 1, 0)
+      added.writeInt32BE(value.length, tuple.length)
+      value.copy(added, tuple.length + 4)
+      out[this.keyShard(value)]!.push(added)
+      this.rows = n
+      return
+    }
     let p = 2
     for (let f = 0; f < this.keyIndex; f++) p += 4 + Math.max(tuple.readInt32BE(p), 0)
     const length = tuple.readInt32BE(p)

@@ -1,6 +1,9 @@
-import { PgError } from '../protocol/PgError.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
 import { KeyEncodingError } from './KeyEncoding.js'
+import { firstParenthesized } from './SelectLayout.js'
+import { quoteIdent } from './SqlQuoting.js'
 import type { CopyShape } from './StatementPlan.js'
+import { decodeBytes, StatementText } from './StatementText.js'
 
 const NL = 0x0a
 const CR = 0x0d
@@ -16,10 +19,35 @@ const PROGRAM_LIMIT_EXCEEDED = '54000'
 export interface CopyRows {
   /** The complete rows of `chunk` (with what was left of the last one), by shard. */
   push(chunk: Buffer): Buffer[][]
-  /** End of data: what is left, by shard. */
+  /**
+   * push() in two steps, for keys pgshard makes: the complete rows of `chunk` as they arrived (the header
+   * included), then route() them, once there is a made key for each.
+   */
+  cut(chunk: Buffer): Buffer[]
+  route(rows: Buffer[]): Buffer[][]
+  /** End of data: what is left, by shard (at most one row). */
   end(): Buffer[][]
   /** Rows routed so far. */
   readonly rows: number
+}
+
+/**
+ * Keys pgshard makes for a COPY whose column list leaves the sharding key out (key_sequence, key_uuid): each
+ * row gets the next one as an added last field, and goes to its shard.
+ */
+export interface MadeKeys {
+  /** The next key's text; there is one for every row cut (the caller made sure). */
+  next(): string
+  /** The key column's name, added to a header line. */
+  readonly column: string
+}
+
+/** `COPY t (a, b) FROM STDIN …` with `column` added to its column list, for rows that get a made key last. */
+export function withCopyColumn(sql: string, column: string): string {
+  const text = new StatementText(sql)
+  const list = firstParenthesized(text.bytes, 0, text.bytes.length)
+  if (list === null) throw new PgError(SqlState.INTERNAL_ERROR, 'a COPY with a column list pgshard could not find')
+  return decodeBytes(`${text.bytes.slice(0, list.end)}, ${quoteIdent(column)}${text.bytes.slice(list.end)}`, text.ascii)
 }
 
 /**
@@ -45,12 +73,14 @@ export class CopyRowRouter implements CopyRows {
   /** Rows routed so far (the header not counted). */
   rows = 0
 
+  /** `keyIndex` is the key's field; with `made`, the rows have none and get the made keys as a last field. */
   constructor(
     shape: CopyShape,
     private readonly keyIndex: number,
     private readonly keyColumn: string,
     private readonly keyShard: (keyText: string) => number,
     private readonly shards: number,
+    private readonly made: MadeKeys | null = null,
   ) {
     this.csv = shape.format === 'csv'
     this.delimiter = shape.delimiter.charCodeAt(0)
@@ -62,19 +92,32 @@ export class CopyRowRouter implements CopyRows {
 
   /** The complete rows of `chunk` (with what was left of the last one), by shard. */
   push(chunk: Buffer): Buffer[][] {
-    const out = this.empty()
-    if (this.ended) return out
+    return this.route(this.cut(chunk))
+  }
+
+  cut(chunk: Buffer): Buffer[] {
+    const rows: Buffer[] = []
+    if (this.ended) return rows
     const buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk
     let start = 0
-    for (let i = this.carry ? this.carry.length : 0; i < buf.length && !this.ended; i++) {
+    for (let i = this.carry ? this.carry.length : 0; i < buf.length; i++) {
       if (!this.rowEndsAt(buf[i])) continue
-      this.route(buf.subarray(start, i + 1), out)
+      rows.push(buf.subarray(start, i + 1))
       start = i + 1
     }
     // The chunk's memory belongs to the client reader: what is kept is copied.
-    this.carry = start < buf.length && !this.ended ? Buffer.from(buf.subarray(start)) : null
+    this.carry = start < buf.length ? Buffer.from(buf.subarray(start)) : null
     if (this.carry && this.carry.length > MAX_ROW_BYTES) {
-      throw new PgError(PROGRAM_LIMIT_EXCEEDED, `COPY row ${this.rows + 1} is longer than ${MAX_ROW_BYTES / 1024 / 1024} MB without a line end`)
+      throw new PgError(PROGRAM_LIMIT_EXCEEDED, `COPY row ${this.rows + 1 + rows.length} is longer than ${MAX_ROW_BYTES / 1024 / 1024} MB without a line end`)
+    }
+    return rows
+  }
+
+  route(rows: Buffer[]): Buffer[][] {
+    const out = this.empty()
+    for (const row of rows) {
+      if (this.ended) break
+      this.routeRow(row, out)
     }
     return out
   }
@@ -86,7 +129,7 @@ export class CopyRowRouter implements CopyRows {
     this.carry = null
     if (this.ended || rest === null) return out
     if (this.inQuote) throw new PgError(BAD_COPY_FORMAT, `unterminated CSV quoted field in COPY row ${this.rows + 1}`)
-    this.route(Buffer.concat([rest, Buffer.from([NL])]), out)
+    this.routeRow(Buffer.concat([rest, Buffer.from([NL])]), out)
     return out
   }
 
@@ -115,7 +158,7 @@ export class CopyRowRouter implements CopyRows {
     return b === NL && !this.inQuote
   }
 
-  private route(row: Buffer, out: Buffer[][]): void {
+  private routeRow(row: Buffer, out: Buffer[][]): void {
     let end = row.length - 1
     if (end > 0 && row[end - 1] === CR) end--
     const content = row.subarray(0, end)
@@ -125,10 +168,17 @@ export class CopyRowRouter implements CopyRows {
     }
     if (this.headerPending) {
       this.headerPending = false
-      for (const rows of out) rows.push(row)
+      const header = this.made ? this.withField(row, end, this.made.column) : row
+      for (const rows of out) rows.push(header)
       return
     }
     const n = this.rows + 1
+    if (this.made) {
+      const key = this.made.next()
+      out[this.keyShard(key)].push(this.withField(row, end, key))
+      this.rows = n
+      return
+    }
     const key = this.csv ? this.csvField(content) : this.textField(content)
     if (key === undefined) throw new PgError(BAD_COPY_FORMAT, `missing data for column "${this.keyColumn}" in COPY row ${n}`)
     if (key === null) throw new PgError(NOT_NULL_VIOLATION, `COPY row ${n} has no value (NULL) for the sharding key "${this.keyColumn}": pgshard cannot tell its shard`)
@@ -141,6 +191,16 @@ export class CopyRowRouter implements CopyRows {
     }
     out[shard].push(row)
     this.rows = n
+  }
+
+  /**
+   * The row with `value` added as its last field, before its line end (at `end`). Quoted in CSV, so that no
+   * delimiter or NULL marker can read it otherwise; made keys and column names need no text-format escape.
+   */
+  private withField(row: Buffer, end: number, value: string): Buffer {
+    const quote = this.csv ? String.fromCharCode(this.quote) : ''
+    const field = Buffer.from(`${String.fromCharCode(this.delimiter)}${quote}${value}${quote}`)
+    return Buffer.concat([row.subarray(0, end), field, row.subarray(end)])
   }
 
   /** The key field of a text-format row, unescaped; null for the NULL marker, undefined when the row is short. */

@@ -85,8 +85,9 @@ export type Route =
   /**
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).
+   * `keys`: the column list leaves out a key pgshard makes; each row gets one, from there.
    */
-  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; reason: string }
+  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; keys?: KeySource; reason: string }
   /** COPY … TO STDOUT of a table or a filtering query on every shard: the client gets all their rows. */
   | { kind: 'copy_out'; role: Role; reason: string }
   /** Refused: the client gets this SQLSTATE and message. */

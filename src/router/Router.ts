@@ -39,7 +39,7 @@ import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText, defaultsIn } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
-import { pinnedSessionHint, startedByNote, type BoundParam, type Role, type Route, type RoutingContext } from './Route.js'
+import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import type { GeneratedKey, ShardedTable, ShardMap } from './ShardMap.js'
 import type { DerivedSources, InsertRows, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
@@ -335,12 +335,14 @@ export class Router {
           'use COPY … FROM STDIN outside a transaction, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
         )
       const map = this.map
+      const generated = copy.columns !== null && !copy.columns.includes(t.key) ? t.generatedKey : undefined
       return {
         kind: 'copy_split',
         copy,
         key: t.key,
         keyShard: (value, format, typeOid) => map.shardForValue(t.keyType, value, format, typeOid),
-        reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}`,
+        ...(generated !== undefined ? { keys: this.keySource(generated) } : {}),
+        reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}${generated === undefined ? '' : generated === 'uuid' ? ', a random UUID made for each' : `, drawn for each from sequence ${generated.sequence} (shard ${this.defaultName()})`}`,
       }
     }
     if (tables.writtenReference.length > 0) {
@@ -444,6 +446,11 @@ export class Router {
     )
   }
 
+  /** Where a table's made keys come from: random UUIDs, or its sequence on the default shard. */
+  private keySource(generated: GeneratedKey): KeySource {
+    return generated === 'uuid' ? 'uuid' : { sequence: generated.sequence, shard: this.map.defaultShard }
+  }
+
   /** An INSERT that leaves out a key pgshard makes for its table: the keys are made, then it is routed. */
   private generatedKeys(ctx: RoutingContext, target: ShardedTable, insert: InsertRows, generated: GeneratedKey, keyIndex: number | null): Route {
     // A transaction that cannot go on to other shards (or a pinned session) keeps its rows on one: its own.
@@ -455,7 +462,7 @@ export class Router {
       kind: 'keys',
       key: target.key,
       keyIndex,
-      from: generated === 'uuid' ? 'uuid' : { sequence: generated.sequence, shard: this.map.defaultShard },
+      from: this.keySource(generated),
       insert,
       shard: held,
       oneShard,
