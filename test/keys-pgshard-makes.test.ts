@@ -69,6 +69,9 @@ t.test('DEFAULT as the key of every row (Sequelize sends so) gets drawn keys too
   t.same(bulk.rows.map((r) => r.name), ['sq2', 'sq3', 'sq4'])
   t.equal(new Set([one.rows[0].id, ...bulk.rows.map((r) => r.id)]).size, 4, 'four new keys')
   await t.rejects(client.query("INSERT INTO customers (id, name) VALUES (DEFAULT, 'x'), (5, 'y')"), { code: '0A000', message: /row 1 gives its key column id by an expression \(or DEFAULT\)/ }, 'DEFAULT in some rows only: refused as before')
+  const bare = await client.query(`INSERT INTO "customers" DEFAULT VALUES RETURNING "id", current_setting('port') AS port`)
+  t.equal(bare.rows[0].port, ports[shardOf(bare.rows[0].id)], 'DEFAULT VALUES (ActiveRecord, SQLAlchemy for a row of defaults): a key, on its shard')
+  await t.rejects(client.query('INSERT INTO plain DEFAULT VALUES'), { code: '0A000', message: /DEFAULT VALUES into sharded table plain gives no key \(column id\)/ })
 })
 
 t.test('a transaction that cannot span shards gets keys of one shard, its own', async (t) => {

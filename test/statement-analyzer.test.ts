@@ -379,7 +379,10 @@ t.test('INSERT rows and their byte ranges', async (t) => {
     'expressions and DEFAULT are null; the key values are still known',
   )
   t.same(pins('INSERT INTO t (k, ts) VALUES (1, now()), (2, now())'), { 't.k': [{ literal: '1' }, { literal: '2' }] })
-  t.equal(analyzeStatement('INSERT INTO t DEFAULT VALUES').insert, undefined)
+  const defaultValues = analyzeStatement('INSERT INTO t DEFAULT VALUES RETURNING k').insert!
+  t.match(defaultValues, { columns: [], columnsAt: null, defaultValues: true, rows: [{ values: [] }] }, 'DEFAULT VALUES: one row of no values')
+  t.equal(defaultValues.text.slice(defaultValues.valuesStart, defaultValues.valuesEnd), 'DEFAULT VALUES')
+  t.equal(insertWithKeys(defaultValues, 'k', null, ['42']), 'INSERT INTO t ("k") VALUES (42) RETURNING k', 'a made key replaces DEFAULT VALUES')
 })
 
 t.test('multi-statement queries', async (t) => {

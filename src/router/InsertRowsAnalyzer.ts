@@ -15,6 +15,7 @@ import { decodeBytes, StatementText } from './StatementText.js'
  * routed when its key is a constant or a parameter.
  */
 export function insertRows(ins: InsertStmt, text: StatementText, end: number): InsertRows | undefined {
+  if (ins.selectStmt === undefined && ins.relation !== undefined && (ins.cols ?? []).length === 0) return defaultValuesRow(ins, text, end)
   const select = asNode(ins.selectStmt, 'SelectStmt')
   const lists = select?.valuesLists
   if (ins.relation === undefined || lists === undefined || select === undefined) return undefined
@@ -47,6 +48,20 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
     valuesStart: spans[0]!.start,
     valuesEnd: spans[spans.length - 1]!.end,
   }
+}
+
+/** `INSERT INTO t DEFAULT VALUES`: one row of no values, where `DEFAULT VALUES` is written. */
+function defaultValuesRow(ins: InsertStmt, text: StatementText, end: number): InsertRows | undefined {
+  const lexer = new SqlLexer(text.bytes, ins.relation!.location ?? 0, end)
+  let start = -1
+  for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+    if (lexer.isWord('default')) start = lexer.start
+    else if (start >= 0 && lexer.isWord('values')) {
+      const span = { start, end: lexer.end }
+      return { text: text.sql, table: tableRefOf(ins.relation!), columns: [], columnsAt: null, rows: [{ values: [], ...span }], valuesStart: span.start, valuesEnd: span.end, defaultValues: true }
+    } else start = -1
+  }
+  return undefined
 }
 
 /** The `(…)` rows after the first VALUES at depth 0 from `from`. */
@@ -102,7 +117,8 @@ export function insertWithKeys(insert: InsertRows, key: string, keyIndex: number
   const bytes = text.bytes
   // Edits in text order: [offset, bytes replaced, text put there].
   const edits: [number, number, string][] = []
-  if (keyIndex === null) {
+  if (insert.defaultValues) edits.push([insert.valuesStart, insert.valuesEnd - insert.valuesStart, `(${quoteIdent(key)}) VALUES (${values[0]})`])
+  else if (keyIndex === null) {
     if (insert.columnsAt === null) throw new RangeError('INSERT has no column list')
     edits.push([insert.columnsAt, 0, quoteIdent(key) + ', '])
     insert.rows.forEach((row, i) => edits.push([row.start + 1, 0, values[i] + ', ']))

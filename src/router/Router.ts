@@ -371,15 +371,18 @@ export class Router {
     const keyIndex = insert.columns.indexOf(target.key)
     // Keys pgshard makes: for an INSERT that leaves the key out, or gives DEFAULT in every row (Sequelize).
     const generated = target.generatedKey
-    if (generated !== undefined && (keyIndex < 0 ? insert.columnsAt !== null : defaultsIn(insert, keyIndex))) {
+    if (generated !== undefined && (keyIndex < 0 ? insert.columnsAt !== null || insert.defaultValues === true : defaultsIn(insert, keyIndex))) {
       return this.generatedKeys(ctx, target, insert, generated, keyIndex < 0 ? null : keyIndex)
     }
     if (keyIndex < 0) {
+      const unnamed = insert.columnsAt === null && !insert.defaultValues
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `INSERT into sharded table ${target.name} must name its key column ${target.key} in the column list`,
-        generated !== undefined
-          ? 'name the columns (INSERT INTO t (a, b) VALUES …): pgshard adds the key it makes to a column list'
+        insert.defaultValues
+          ? `INSERT … DEFAULT VALUES into sharded table ${target.name} gives no key (column ${target.key})`
+          : `INSERT into sharded table ${target.name} must name its key column ${target.key} in the column list`,
+        unnamed
+          ? `name the columns (INSERT INTO t (a, b) VALUES …): pgshard finds the key by its name${generated !== undefined ? ' and adds the key it makes to a column list' : ''} (pg_dump: --column-inserts)`
           : target.keyType === 'bigint' || target.keyType === 'integer'
             ? 'give the key, or let pgshard draw it from a sequence: key_sequence for the table in sharding.tables (docs/routing.md)'
             : target.keyType === 'uuid'

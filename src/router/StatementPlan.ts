@@ -201,6 +201,8 @@ export interface InsertRows {
   /** Byte range of the whole VALUES list (what a split replaces). */
   valuesStart: number
   valuesEnd: number
+  /** `DEFAULT VALUES` (its byte range is the VALUES list's): one row, no column given. */
+  defaultValues?: true
 }
 
 /** `SET column = …` of an UPDATE, an INSERT … ON CONFLICT DO UPDATE or a MERGE … UPDATE, on `table`. */
