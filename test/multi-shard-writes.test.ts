@@ -7,7 +7,7 @@ import { ShardMap } from '../src/router/ShardMap.js'
 import { RawClient, errorFields } from './harness/RawClient.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
-const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'bigint' }] }
+const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'bigint' }, { name: 'members', key: 'id', type: 'bigint' }], reference_tables: ['countries'] }
 // Trust, so that the raw protocol client logs in without SCRAM.
 const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
 const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
@@ -122,4 +122,17 @@ t.test('a multi-row INSERT split across shards returns its RETURNING rows in VAL
   const skipped = await client.query(`INSERT INTO items (id, qty) VALUES (${keys[0]}, 0), (${keyOn(0, 4000)}, 5) ON CONFLICT (id) DO NOTHING RETURNING qty`)
   t.same(skipped.rows.map((r) => r.qty), [5], 'a row ON CONFLICT skipped: the rows written, as many as the count')
   t.equal(skipped.rowCount, 1)
+})
+
+t.test('a deferred foreign key broken by a write on every shard: the server\'s 23503, and every shard as it was', async (t) => {
+  await client.query('CREATE TABLE countries (id int PRIMARY KEY)')
+  // Django makes every foreign key DEFERRABLE INITIALLY DEFERRED: it is checked at COMMIT.
+  await client.query('CREATE TABLE members (id bigint PRIMARY KEY, country int REFERENCES countries (id) DEFERRABLE INITIALLY DEFERRED)')
+  await client.query('INSERT INTO countries (id) VALUES (7), (8)')
+  await client.query('INSERT INTO members (id, country) VALUES ($1, 7)', [k1])
+  await t.rejects(client.query('DELETE FROM countries WHERE id = 7'), { code: '23503', message: /violates foreign key constraint/ })
+  const onShards = async () => Promise.all(fx.topo.shards.map(async (s) => (await fx.topo.query(s.primary, 'SELECT id FROM countries ORDER BY id', 'app')).map((r) => r.id)))
+  t.same(await onShards(), [[7, 8], [7, 8]], 'the reference table unchanged on every shard')
+  t.equal((await client.query('DELETE FROM countries WHERE id = 8')).rowCount, 1, 'a delete that breaks nothing')
+  t.same(await onShards(), [[7], [7]])
 })

@@ -482,27 +482,35 @@ export class MultiShardExecutor implements BatchedReadContext {
     /** The reply that holds each returned row, in the client's order (a split INSERT's VALUES rows). */
     rowReplies: number[] | null = null,
   ): Promise<boolean> {
-    const failed = replies.find((r) => r.status === 'rejected' || r.value.error)
-    if (failed || cause) {
+    const rollBack = async (error: Buffer): Promise<false> => {
       if (transactional) await Promise.allSettled(held.filter((h) => !h.conn.closed).map((h) => callShard(h.conn, encodeQuery('ROLLBACK'))))
-      this.out.emit(
-        cause ??
-          (failed!.status === 'fulfilled'
-            ? failed!.value.error!.message
-            : lostConnection(failed!.reason)),
-      )
+      this.out.emit(error)
       return false
     }
+    const failed = replies.find(isFailure)
+    if (failed || cause) return rollBack(cause ?? failureMessage(failed!))
     const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
     if (transactional) {
+      if (held.length > 1) {
+        // Deferred constraints (a foreign key to a reference table's deleted row) are checked now on every
+        // shard: a violation rolls all back with its own error, rather than failing one shard's COMMIT.
+        const checks = await Promise.allSettled(held.map((h) => callShard(h.conn, encodeQuery('SET CONSTRAINTS ALL IMMEDIATE'))))
+        const violated = checks.find(isFailure)
+        if (violated) return rollBack(failureMessage(violated))
+      }
       const commits = await Promise.allSettled(held.map((h) => callShard(h.conn, encodeQuery('COMMIT'))))
-      const bad = commits.findIndex((r) => r.status === 'rejected' || r.value.error)
-      if (bad >= 0) {
-        // Earlier shards may have committed: say so plainly rather than pretend nothing happened.
-        const committed = commits.filter((r) => r.status === 'fulfilled' && !r.value.error).map((_, i) => held[i].placement.shardName)
+      const bad = commits.find(isFailure)
+      if (bad) {
+        const committed = held.filter((_, i) => !isFailure(commits[i]!)).map((h) => h.placement.shardName)
+        // Every shard refused its COMMIT (none lost): the shards are as they were, and the client gets the error.
+        if (committed.length === 0 && commits.every((c) => c.status === 'fulfilled')) {
+          this.out.emit(failureMessage(bad))
+          return false
+        }
+        const failedOn = held.filter((_, i) => isFailure(commits[i]!)).map((h) => h.placement.shardName)
         this.out.emit(
           errorResponse(
-            new PgError(SqlState.CONNECTION_FAILURE, `COMMIT failed on shard ${held[bad].placement.shardName} after it succeeded on ${committed.join(', ') || 'no shard'}`, {
+            new PgError(SqlState.CONNECTION_FAILURE, `COMMIT failed on shard ${failedOn.join(', ')} after it succeeded on ${committed.join(', ') || 'no shard (a lost connection leaves its outcome unknown)'}`, {
               hint: 'The shards now differ for this statement: check and repair by hand.',
             }),
           ),
@@ -575,4 +583,13 @@ function inClientOrder(replies: ShardReply[], rowReplies: number[] | null): (Buf
   if (replies.some((r, k) => r.rows.length !== given[k])) return whole()
   const next = replies.map(() => 0)
   return rowReplies.map((k) => replies[k]!.rows[next[k]++]!)
+}
+
+function isFailure(r: PromiseSettledResult<ShardReply>): boolean {
+  return r.status === 'rejected' || r.value.error !== null
+}
+
+/** The ErrorResponse a failed shard call gives the client: the server's own, or a lost connection's. */
+function failureMessage(r: PromiseSettledResult<ShardReply>): Buffer {
+  return r.status === 'fulfilled' ? r.value.error!.message : lostConnection(r.reason)
 }
