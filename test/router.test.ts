@@ -894,3 +894,22 @@ t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, o
   t.match(reject.route(analyzeStatement("INSERT INTO customers VALUES (DEFAULT, 'x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /name the columns/ }, 'VALUES without a column list: told to name the columns')
   t.match(reject.route(analyzeStatement("INSERT INTO accounts (name) VALUES ('x')"), none, NO_TX), { kind: 'error', code: '0A000', hint: /key_sequence/ }, 'a table without one: refused, with a hint')
 })
+
+t.test('sequences are on every shard: their DDL and setval() go to every shard, nextval() to the default one', async (t) => {
+  await initSqlParser()
+  const sql = (text: string, expect: Record<string, unknown>): Case => ({ name: text, plan: analyzeStatement(text), param: none, text, expect })
+  const everywhere = { kind: 'broadcast', tag: 'first' }
+  check(t, [
+    sql('CREATE SEQUENCE public.accounts_id_seq START WITH 1 INCREMENT BY 1 NO MINVALUE NO MAXVALUE CACHE 1', everywhere),
+    sql('ALTER SEQUENCE public.accounts_id_seq OWNED BY public.accounts.id', everywhere),
+    sql('ALTER SEQUENCE logs_id_seq OWNER TO app', everywhere),
+    sql('ALTER SEQUENCE logs_id_seq RENAME TO logs_seq', everywhere),
+    sql('GRANT USAGE ON SEQUENCE logs_id_seq TO app', everywhere),
+    sql('DROP SEQUENCE IF EXISTS logs_id_seq, other_seq', everywhere),
+    sql("ALTER TABLE ONLY public.accounts ALTER COLUMN id SET DEFAULT nextval('public.accounts_id_seq'::regclass)", everywhere),
+    sql("SELECT pg_catalog.setval('public.accounts_id_seq', 1000, true)", { ...everywhere, reason: /setval\(\): the sequence on every shard/ }),
+    sql("SELECT nextval('logs_id_seq')", { kind: 'shard', shard: 1 }),
+    sql('CREATE TABLE logs (id serial PRIMARY KEY)', { kind: 'shard', shard: 1 }),
+    sql('GRANT SELECT ON logs TO app', { kind: 'shard', shard: 1 }),
+  ])
+})

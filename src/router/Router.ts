@@ -140,6 +140,11 @@ export class Router {
       const table = targetRef && this.map.shardedTable(targetRef, searchPath)
       if (table) return this.routeShardedInsert(plan, param, ctx, tables, searchPath, table)
     }
+    if (plan.tables.length === 0 && plan.kind === 'select' && plan.functions.includes('setval')) {
+      // Every shard has the sequence (serial columns of sharded and reference tables): pg_dump's setval after
+      // loading rows sets each, so that no shard's next value is one its rows already have.
+      return { kind: 'broadcast', role: 'primary', tag: 'first', reason: 'setval(): the sequence on every shard' }
+    }
     if (plan.tables.length === 0) {
       const shard = ctx.txShard ?? this.map.defaultShard
       return this.single(plan, ctx, shard, `no table: ${ctx.txShard === undefined ? 'default shard' : 'the transaction\u2019s shard'} ${this.map.shardName(shard)}`)

@@ -257,6 +257,13 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     plan.kind = 'ddl'
     plan.writtenTables = uniqueTables([...ddlTargets(stmt), ...plan.writtenTables])
     plan.tables = uniqueTables([...plan.tables, ...plan.writtenTables])
+    // Sequences are on every shard (a serial column of a sharded or reference table has one on each): DDL on a
+    // sequence names no table for the router, and goes where its tables go, or to every shard.
+    const sequences = new Set(sequenceRefs(stmt).map(tableKey))
+    if (sequences.size > 0) {
+      plan.tables = plan.tables.filter((t) => !sequences.has(tableKey(t)))
+      plan.writtenTables = plan.writtenTables.filter((t) => !sequences.has(tableKey(t)))
+    }
     if (outsideTransactionBlock(stmt)) plan.outsideTransactionBlock = true
   }
   return plan
@@ -406,6 +413,21 @@ function optionIsOn(arg: Node | undefined): boolean {
 }
 
 /** The relations a DDL statement creates, alters or drops (not those it only references, like FK targets). */
+/** The sequences a statement names as such: CREATE/ALTER/DROP/RENAME SEQUENCE, ALTER SEQUENCE … OWNER, GRANT ON SEQUENCE. */
+function sequenceRefs(stmt: Node): TableRef[] {
+  const create = asNode(stmt, 'CreateSeqStmt') ?? asNode(stmt, 'AlterSeqStmt')
+  if (create?.sequence !== undefined) return [tableRefOf(create.sequence)]
+  const drop = asNode(stmt, 'DropStmt')
+  if (drop?.removeType === 'OBJECT_SEQUENCE') return ddlTargets(stmt)
+  const alter = asNode(stmt, 'AlterTableStmt')
+  if (alter?.objtype === 'OBJECT_SEQUENCE' && alter.relation !== undefined) return [tableRefOf(alter.relation)]
+  const rename = asNode(stmt, 'RenameStmt')
+  if (rename?.renameType === 'OBJECT_SEQUENCE' && rename.relation !== undefined) return [tableRefOf(rename.relation)]
+  const grant = asNode(stmt, 'GrantStmt')
+  if (grant?.objtype === 'OBJECT_SEQUENCE') return (grant.objects ?? []).flatMap((o) => { const rv = asNode(o, 'RangeVar'); return rv ? [tableRefOf(rv)] : [] })
+  return []
+}
+
 function ddlTargets(stmt: Node): TableRef[] {
   const targets: TableRef[] = []
   const drop = asNode(stmt, 'DropStmt')
