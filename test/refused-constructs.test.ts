@@ -101,8 +101,8 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     { construct: 'EXPLAIN across shards', sql: 'EXPLAIN SELECT * FROM accounts', message: /EXPLAIN across shards/ },
     { construct: 'several statements in one query', sql: 'SELECT count(*) FROM accounts; SELECT 1', message: /several statements in one query/ },
     // Writes.
-    { construct: 'unpinned write without broadcast_writes', sql: 'UPDATE accounts SET balance = 0', message: /UPDATE on accounts has no condition on the sharding key accounts\.id: a write must stay on one shard/ },
-    { construct: 'unpinned DELETE (extended protocol)', sql: 'DELETE FROM accounts WHERE balance > $1', params: [0], message: /DELETE on accounts has no condition on the sharding key/ },
+    { construct: 'unpinned write reading another table (UPDATE … FROM)', sql: 'UPDATE accounts SET balance = 0 FROM countries c WHERE c.code = accounts.country', message: /UPDATE on accounts has no condition on the sharding key accounts\.id: a write must stay on one shard/ },
+    { construct: 'unpinned DELETE … USING (extended protocol)', sql: 'DELETE FROM accounts USING countries c WHERE c.code = accounts.country AND balance > $1', params: [0], message: /DELETE on accounts has no condition on the sharding key/ },
     { construct: 'write on two shards that also reads another sharded table', sql: `DELETE FROM accounts WHERE id IN (${k0}, ${k1}) AND id IN (SELECT account_id FROM orders WHERE account_id IN (${k0}, ${k1}))`, message: /DELETE on accounts, orders .*: a write must stay on one shard/ },
     { construct: 'key update to an expression', sql: `UPDATE accounts SET id = id + 1000 WHERE id = ${k0}`, message: /UPDATE sets sharding key accounts\.id to an expression: the row would move to a shard that does not own it/ },
     { construct: 'key update to another shard\u2019s key', sql: 'UPDATE accounts SET id = $1 WHERE id = $2', params: [keyOn(2, k2 + 1), k0], message: /UPDATE sets sharding key accounts\.id to a value owned by shard s2, but the statement runs on shard s0/ },

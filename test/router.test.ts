@@ -913,3 +913,20 @@ t.test('sequences are on every shard: their DDL and setval() go to every shard, 
     sql('GRANT SELECT ON logs TO app', { kind: 'shard', shard: 1 }),
   ])
 })
+
+t.test('an UPDATE or DELETE without a pinned key finds its rows\u2019 shards first, then goes to them', async (t) => {
+  await initSqlParser()
+  const sql = (text: string, expect: Record<string, unknown>, ctx?: Partial<RoutingContext>): Case => ({ name: `${text} ${JSON.stringify(ctx ?? {})}`, plan: analyzeStatement(text), param: none, text, expect, ctx })
+  check(t, [
+    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'locate', probe: "SELECT 1 FROM accounts WHERE owner = 'y'\nLIMIT 1", reason: /the shards that hold its rows are found first/ }),
+    sql('DELETE FROM accounts AS a WHERE a.balance < $1 RETURNING a.id', { kind: 'locate', probe: 'SELECT 1 FROM accounts AS a WHERE a.balance < $1\nLIMIT 1' }),
+    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'shard', shard: 2 }, { located: [2] }),
+    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'broadcast', shards: [0, 2], tag: 'sum' }, { located: [0, 2] }),
+    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'shard', shard: 1 }, { located: [] }),
+    sql(`UPDATE accounts SET id = ${K0} WHERE owner = 'y'`, { kind: 'error', message: /to a value owned by shard s0, but the statement runs on shard s2/ }, { located: [2] }),
+    sql("DELETE FROM accounts WHERE owner = 'y'", { kind: 'error', code: '0A000', message: /transaction writes shard s0; this statement may write shard s2/ }, { located: [2], inTransaction: true, txWriter: 0, txShard: 0 }),
+    sql('UPDATE events SET n = 1', { kind: 'broadcast', reason: /broadcast_writes, every shard/ }),
+    sql("UPDATE accounts SET name = 'x' FROM countries c WHERE c.code = accounts.country", { kind: 'error', message: /a write must stay on one shard/ }),
+    sql("DELETE FROM accounts WHERE id IN (SELECT account_id FROM orders WHERE total > 5)", { kind: 'error', code: '0A000' }),
+  ])
+})

@@ -55,6 +55,8 @@ export function describeRoute(route: Route, shardNames: string[]): string {
       return [`split into ${route.parts.length} statements`, `why: ${route.reason}`, ...route.parts.map((p) => `  ${shardNames[p.shard]}: ${p.rows} row(s): ${p.sql}`)].join('\n')
     case 'keys':
       return `${route.from === 'uuid' ? 'random UUID keys' : `keys drawn from sequence ${route.from.sequence} on shard ${shardNames[route.from.shard]}`}, then the INSERT routed by them\nwhy: ${route.reason}`
+    case 'locate':
+      return `each shard asked first which holds its rows, then those shards (primary), all or nothing\nwhy: ${route.reason}\neach shard is asked: ${route.probe}`
     case 'copy_split':
       return `each row to the shard of its ${route.key} (primary), all or nothing\nwhy: ${route.reason}`
     case 'copy_out':

@@ -69,7 +69,7 @@ export interface TransactionConnections {
 const MIN_BATCH_ROWS = 100
 const MAX_BATCH_ROWS = 1000
 
-function encodeStatement(stmt: ShardStatement): Buffer {
+export function encodeStatement(stmt: ShardStatement): Buffer {
   if (!stmt.bind) return encodeQuery(stmt.sql)
   const b = stmt.bind
   return Buffer.concat([

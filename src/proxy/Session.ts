@@ -43,6 +43,7 @@ import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ClientOutput, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
+import { locateRows } from './RowLocator.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
 import { randomUuids } from './RandomKeys.js'
@@ -465,8 +466,19 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (analyzed.plan && this.spanning.commits(analyzed.plan)) {
       return this.endAcrossShards(analyzed.plan).then((outcome) => this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')])))
     }
-    const route = this.routing.route(analyzed, (n) => literalParam(analyzed, n))
+    const param = (n: number) => literalParam(analyzed, n)
+    const route = this.routing.route(analyzed, param)
+    if (route.kind !== 'locate') return this.runRoutedQuery(sql, raw, analyzed, route)
+    return this.located(route, analyzed, { sql }).then(
+      (shards) => this.runRoutedQuery(sql, raw, analyzed, this.routing.route(analyzed, param, shards)),
+      (err: unknown) => this.refuseQuery(asStatementError(err)),
+    )
+  }
+
+  /** A simple query's statement where its route sends it. */
+  private runRoutedQuery(sql: string, raw: Buffer, analyzed: Analyzed, route: SessionRoute): Promise<void> | void {
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
+    if (route.kind === 'locate') return this.refuseQuery(new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found'))
     if (route.kind === 'keys') {
       return this.insertWithMadeKeys(route, analyzed).then(
         (keyed) => this.runQuery(keyed, encodeQuery(keyed)),
@@ -682,7 +694,16 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       this.tx.holdImplicitBegin()
       if (!(await this.runMultiNow())) return
     }
-    const route = this.routing.route(analyzed, (n) => bindParam(stmt, b, n))
+    const param = (n: number) => bindParam(stmt, b, n)
+    let route = this.routing.route(analyzed, param)
+    if (route.kind === 'locate') {
+      try {
+        route = this.routing.route(analyzed, param, await this.located(route, analyzed, bindStatement(stmt, b)))
+      } catch (err) {
+        return this.group.refuse(asStatementError(err))
+      }
+      if (route.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found'))
+    }
     if (route.kind === 'keys') {
       let keyed: string
       try {
@@ -715,12 +736,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     }
     const analyzedKeyed: Analyzed = { plan: a.plan, literals: a.literals, sources: a.sources, firstParam: a.firstParam, text: a.text }
     const routed = this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n))
-    if (routed.kind === 'keys' || routed.kind === 'drawn') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
+    if (routed.kind === 'keys' || routed.kind === 'drawn' || routed.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
     return this.bindRouted(frame, b, analyzedKeyed, keyed, routed)
   }
 
   /** A Bind whose statement is routed: to one shard's server, or held to run on several at its Execute. */
-  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute | DrawnValueRoute>): Promise<void> {
+  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute | LocateRoute | DrawnValueRoute>): Promise<void> {
     if (route.kind === 'error') return this.group.refuse(routeError(route))
     if (this.multi) return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
     if (route.kind !== 'shard') {
@@ -1164,6 +1185,23 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const placement = this.services.place(from.shard, 'primary', this.identity)
     const keys = await this.services.sequenceKeys.take(request, (n) => nextValues(placement, this.settings, this.cancelSignal.signal, holding, from.sequence, n))
     return keys.map(String)
+  }
+
+  /**
+   * The shards an UPDATE or DELETE without a pinned key changes rows on: those whose committed rows match it
+   * (RowLocator), and those where the client's open transaction or pipeline wrote, whose changes only it sees.
+   */
+  private async located(route: LocateRoute, analyzed: Analyzed, whole: ShardStatement): Promise<number[]> {
+    const probe = splitPart(restoreLiterals(route.probe, analyzed.firstParam, analyzed.sources ?? []), whole)
+    const shards = new Set(await locateRows(this.services, this.identity, this.settings, this.cancelSignal.signal, probe, this.attached !== null))
+    if (this.tx.writer !== undefined) shards.add(this.tx.writer)
+    const a = this.attached
+    if (a && (this.group.conn !== null || a.conn.tracker.status !== 'I')) {
+      // With two-phase commit any shard of the transaction may have written; otherwise only its writer.
+      if (this.group.conn !== null || this.twoPhase) shards.add(a.placement.shard)
+      if (this.twoPhase) for (const aside of this.lease.aside()) shards.add(aside.placement.shard)
+    }
+    return [...shards].sort((x, y) => x - y)
   }
 
   /**
@@ -1780,7 +1818,8 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
 
-type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | DrawnValueRoute>
+type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | LocateRoute | DrawnValueRoute>
+type LocateRoute = Extract<Route, { kind: 'locate' }>
 type KeysRoute = Extract<Route, { kind: 'keys' }>
 
 /** The SET LOCAL statements a set_config(…, true) query amounts to, or null when a value is not known. */

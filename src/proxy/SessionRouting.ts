@@ -118,7 +118,8 @@ export class SessionRouting {
     return r.kind === 'shard' ? r.shard : 0
   }
 
-  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined): SessionRoute {
+  /** `located`: for a write whose `locate` route found the shards that hold its rows, those shards. */
+  route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, located?: number[]): SessionRoute {
     // DDL or setval() may reset a sequence whose values pgshard keeps spare.
     if (analyzed.plan && (analyzed.plan.kind === 'ddl' || analyzed.plan.functions.includes('setval'))) this.services.sequenceKeys.forget()
     const aborted = this.abortedRefusal(analyzed.plan)
@@ -155,6 +156,7 @@ export class SessionRouting {
       txReadOnly: this.tx.readOnly,
       serializable: this.tx.isolation === undefined ? this.settings.serializableByDefault : this.tx.isolation === 'serializable',
       searchPath: this.searchPath(),
+      ...(located ? { located } : {}),
     }
     const across = cursor?.use === 'declare' && this.session.mayJoinShards ? this.declareAcrossShards(cursor, param, ctx) : null
     if (across) return this.counted(across)
@@ -181,8 +183,8 @@ export class SessionRouting {
   }
 
   private counted<R extends SessionRoute>(route: R): R {
-    // Counted when the INSERT with its drawn keys is routed.
-    if (route.kind === 'keys') return route
+    // Counted when the INSERT with its drawn keys, or the write on the shards found, is routed.
+    if (route.kind === 'keys' || route.kind === 'locate') return route
     this.services.metrics.route(route.kind === 'shard' || route.kind === 'aside' ? 'single' : route.kind === 'drawn' ? 'local' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
     return route
   }

@@ -49,6 +49,8 @@ export interface RoutingContext {
   serializable?: boolean
   /** The session's search_path, to resolve unqualified table names (default ['public']). */
   searchPath?: string[]
+  /** An UPDATE/DELETE whose key is not pinned, after its `locate` route: the shards that hold its rows. */
+  located?: number[]
 }
 
 /** Where the keys of a `keys` route come from. */
@@ -88,6 +90,12 @@ export type Route =
    * `keys`: the column list leaves out a key pgshard makes; each row gets one, from there.
    */
   | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; keys?: KeySource; reason: string }
+  /**
+   * An UPDATE or DELETE of one sharded table whose WHERE does not pin the key: the shards that hold its rows are
+   * found first (`probe`, its plan's `locate` query, on every shard), then it is routed to them
+   * (RoutingContext.located).
+   */
+  | { kind: 'locate'; probe: string; reason: string }
   /** COPY … TO STDOUT of a table or a filtering query on every shard: the client gets all their rows. */
   | { kind: 'copy_out'; role: Role; reason: string }
   /** Refused: the client gets this SQLSTATE and message. */

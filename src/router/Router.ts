@@ -514,6 +514,9 @@ export class Router {
 
     const sets = tables.sharded.map((use) => this.useShards(use, plan, param, tables, searchPath))
     this.pinThroughTies(plan, tables, sets, searchPath)
+    // A write that found where its rows are (locate): those shards, as if its key had pinned them.
+    const located = ctx.located !== undefined && this.locatable(plan, tables) ? ctx.located : undefined
+    if (located !== undefined) sets[0] = new Set(located)
     const unpinned = tables.sharded.filter((_, i) => sets[i] === 'all')
     const needed = new Set<number>()
     for (const s of sets) if (s !== 'all') for (const shard of s) needed.add(shard)
@@ -552,6 +555,9 @@ export class Router {
         [...tables.writtenSharded].every((t) => t.broadcastWrites)
       if (broadcastable) {
         return { kind: 'broadcast', role: 'primary', tag: 'sum', reason: `${verb} on ${sharded} ${where}: broadcast_writes, every shard` }
+      }
+      if (unpinned.length > 0 && this.locatable(plan, tables)) {
+        return { kind: 'locate', probe: plan.locate!, reason: `${verb} on ${sharded} ${where}: the shards that hold its rows are found first` }
       }
       // An UPDATE or DELETE of one sharded table whose key conditions (IN, OR) name rows on several shards, and
       // that reads no other sharded table: each shard runs it on its own rows.
@@ -781,6 +787,11 @@ export class Router {
     }
   }
 
+  /** An UPDATE or DELETE of one sharded table that reads no other: its rows can be found by its `locate` query. */
+  private locatable(plan: StatementPlan, tables: Placement): boolean {
+    return plan.locate !== undefined && tables.sharded.length === 1 && tables.writtenSharded.has(tables.sharded[0]!.table) && tables.unsharded.length === 0
+  }
+
   // ---- key assignments --------------------------------------------------------------------------------
 
   /** Refuses giving a row a sharding key that the shard the statement runs on does not own. */
@@ -790,7 +801,8 @@ export class Router {
     param: (n: number) => BoundParam | undefined,
     searchPath: string[],
   ): void {
-    if (route.kind === 'error' || plan.assignments === undefined) return
+    // A write whose rows are found first is checked once it is routed to the shards that hold them.
+    if (route.kind === 'error' || route.kind === 'locate' || plan.assignments === undefined) return
     for (const a of plan.assignments) {
       const table = this.map.shardedTable(a.table, searchPath)
       if (table === undefined || a.column !== table.key || a.value === 'unchanged') continue
@@ -973,8 +985,8 @@ export class Router {
   }
 
   private checkTransaction(plan: StatementPlan, route: Route, ctx: RoutingContext): Route {
-    // The INSERT with its drawn keys is checked when it is routed.
-    if (route.kind === 'error' || route.kind === 'keys') return route
+    // The INSERT with its drawn keys, and the write whose rows are found first, are checked when routed.
+    if (route.kind === 'error' || route.kind === 'keys' || route.kind === 'locate') return route
     const pinned = ctx.txShard
     if (ctx.pinnedBy !== undefined && pinned !== undefined && (route.kind !== 'shard' || route.shard !== pinned)) return pinnedSessionRefusal(route, this.map.shardName(pinned), ctx.pinnedBy, (s) => this.map.shardName(s))
     if (route.kind === 'shard') {

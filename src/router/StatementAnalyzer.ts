@@ -3,6 +3,7 @@
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
+import { locateProbe } from './ast/LocateProbe.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
@@ -184,6 +185,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     const insert = asNode(stmt, 'InsertStmt')
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows
+    const probe = dml === 'update' || dml === 'delete' ? locateProbe(stmt, text, end) : undefined
+    if (probe !== undefined) plan.locate = probe
     addWriteTies(plan, stmt, facts.rangeVars)
     return plan
   }

@@ -286,6 +286,11 @@ export interface StatementPlan {
   /** Equality pins found in WHERE / JOIN ON / VALUES, propagated through key = key joins. */
   pins: ColumnPin[]
   insert?: InsertRows
+  /**
+   * UPDATE/DELETE of one table: a SELECT of its table and WHERE clause that a shard answers with a row when it
+   * holds rows the statement would change (to find them when the key is not pinned).
+   */
+  locate?: string
   /** INSERT/UPDATE/DELETE … RETURNING: the write answers with rows. */
   returning?: boolean
   /**

@@ -1,0 +1,56 @@
+// An UPDATE or DELETE whose WHERE does not pin the sharding key (an ORM's save() and delete() of a row it
+// addresses by its own id, a cleanup by another column) asks every shard first which holds its rows, then runs
+// on those shards only: one shard as a pinned write would, several all or nothing. Inside a transaction the
+// shard it wrote counts too (its own rows are not visible elsewhere), and the one-writer rule still holds.
+import pg from 'pg'
+import t from 'tap'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = { tables: [{ name: 'orders', key: 'customer_id', type: 'bigint' }] }
+const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const shardOf = (customer: number) => map.shardForTypedHint('bigint', String(customer))
+const customerOn = (shard: number, from = 1): number => {
+  for (let c = from; ; c++) if (shardOf(c) === shard) return c
+}
+const [c0, c1] = [customerOn(0), customerOn(1)]
+const client = new pg.Client(fx.pgOptions)
+await client.connect()
+t.teardown(() => client.end())
+await client.query('CREATE TABLE orders (customer_id bigint NOT NULL, id bigint NOT NULL, status text, total int, PRIMARY KEY (customer_id, id))')
+await client.query(`INSERT INTO orders (customer_id, id, status, total) VALUES (${c0}, 1, 'new', 10), (${c1}, 2, 'new', 20), (${c0}, 3, 'old', 30), (${c1}, 4, 'old', 40)`)
+const onShards = async () =>
+  Promise.all(fx.topo.shards.map(async (s) => (await fx.topo.query(s.primary, 'SELECT id, total FROM orders ORDER BY id', 'app')).map((r) => `${r.id}:${r.total}`)))
+
+t.test('Django\u2019s save() and delete() of a row by its id (the key set to its own value): the shard that holds it', async (t) => {
+  const saved = await client.query('UPDATE "orders" SET "customer_id" = $1, "status" = $2, "total" = $3 WHERE "orders"."id" = $4', [c1, 'paid', 21, 2])
+  t.equal(saved.rowCount, 1, 'UPDATE 1')
+  const gone = await client.query('DELETE FROM orders WHERE id = 3 RETURNING id, current_setting(\'port\') AS port')
+  t.same(gone.rows, [{ id: '3', port: String(fx.topo.shards[0]!.primary.port) }], 'DELETE … RETURNING from the shard that held it')
+  t.same(await onShards(), [['1:10'], ['2:21', '4:40']])
+  t.equal((await client.query('UPDATE orders SET total = 0 WHERE id = 99')).rowCount, 0, 'no shard holds it: UPDATE 0')
+  await t.rejects(client.query('UPDATE orders SET customer_id = $1 WHERE id = 2', [c0]), { code: '0A000', message: /sets sharding key orders\.customer_id to a value owned by shard s0, but the statement runs on shard s1/ }, 'moving the row to another shard is still refused')
+})
+
+t.test('rows on several shards: each of them, all or nothing', async (t) => {
+  const r = await client.query("UPDATE orders SET status = 'seen' WHERE status <> 'seen' RETURNING id")
+  t.same(r.rows.map((row) => Number(row.id)).sort(), [1, 2, 4], 'UPDATE 3 over both shards')
+  await t.rejects(client.query('UPDATE orders SET total = 1 / (total - 40) WHERE total >= 10'), { code: '22012' })
+  t.same(await onShards(), [['1:10'], ['2:21', '4:40']], 'a shard\u2019s error rolled every shard back')
+})
+
+t.test('in a transaction: its own rows are found, and it still writes one shard', async (t) => {
+  await client.query('BEGIN')
+  await client.query('INSERT INTO orders (customer_id, id, total) VALUES ($1, 5, 50)', [c0])
+  const own = await client.query('UPDATE orders SET total = 55 WHERE id = 5 RETURNING total')
+  t.same(own.rows, [{ total: 55 }], 'a row the transaction made, seen only by it')
+  t.equal((await client.query('UPDATE orders SET total = 11 WHERE id = 1')).rowCount, 1, 'another row of the same shard')
+  await t.rejects(client.query('DELETE FROM orders WHERE id = 4'), { code: '0A000', message: /transaction writes shard s0|needs every shard/ }, 'a row of the other shard: a second writer, refused')
+  await client.query('ROLLBACK')
+  t.same(await onShards(), [['1:10'], ['2:21', '4:40']], 'rolled back')
+  await client.query('BEGIN')
+  t.equal((await client.query('UPDATE orders SET total = 41 WHERE id = 4')).rowCount, 1, 'the first write of a transaction goes where its row is')
+  await client.query('COMMIT')
+  t.same(await onShards(), [['1:10'], ['2:21', '4:41']])
+})
