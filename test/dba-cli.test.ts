@@ -46,7 +46,10 @@ t.test('pgshard route: a pinned key, a parameter, a scatter, a split, refusals',
     t.ok(ids.every((id) => owner('bigint', id) === shard), `${shard} gets only its own keys (${ids.join(', ')})`)
   }
 
-  const refused = await pgshard('route', '-c', FOUR, 'UPDATE accounts SET balance = 0')
+  const located = await pgshard('route', '-c', FOUR, "UPDATE accounts SET balance = 0 WHERE owner = 'x'")
+  t.equal(located.code, 0)
+  t.match(located.stdout, /^each shard asked first which holds its rows, then that shard \(primary\); rows on several are refused\nwhy: .*\neach shard is asked: SELECT 1 FROM accounts WHERE owner = 'x'\nLIMIT 1/, 'a write without its key: the query that finds its rows')
+  const refused = await pgshard('route', '-c', FOUR, 'UPDATE accounts SET balance = 0 FROM countries c WHERE c.code = accounts.country')
   t.equal(refused.code, 1, 'a refused statement exits 1')
   t.match(refused.stdout, /^refused: 0A000 UPDATE on accounts has no condition on the sharding key accounts\.id: a write must stay on one shard\nhint: /)
   const keyMove = await pgshard('route', '-c', FOUR, 'UPDATE accounts SET id = id + 1 WHERE id = 42')

@@ -37,7 +37,9 @@ export async function routeCommand(argv: string[]): Promise<number> {
       ? { ...route, plan: { ...route.plan, shardSql: restore(route.plan.shardSql) } }
       : route.kind === 'split'
         ? { ...route, parts: route.parts.map((p) => ({ ...p, sql: restore(p.sql) })) }
-        : route
+        : route.kind === 'locate'
+          ? { ...route, probe: restore(route.probe) }
+          : route
   process.stdout.write(describeRoute(shown, config.shards.map((s) => s.name)) + '\n')
   return route.kind === 'error' ? 1 : 0
 }
@@ -56,7 +58,7 @@ export function describeRoute(route: Route, shardNames: string[]): string {
     case 'keys':
       return `${route.from === 'uuid' ? 'random UUID keys' : `keys drawn from sequence ${route.from.sequence} on shard ${shardNames[route.from.shard]}`}, then the INSERT routed by them\nwhy: ${route.reason}`
     case 'locate':
-      return `each shard asked first which holds its rows, then those shards (primary), all or nothing\nwhy: ${route.reason}\neach shard is asked: ${route.probe}`
+      return `each shard asked first which holds its rows, then that shard (primary); rows on several are refused\nwhy: ${route.reason}\neach shard is asked: ${route.probe}`
     case 'copy_split':
       return `each row to the shard of its ${route.key} (primary), all or nothing\nwhy: ${route.reason}`
     case 'copy_out':

@@ -39,6 +39,8 @@ export class ClientTransaction {
   keysDrawn = false
   /** The shard a statement that may write went to in the current transaction (the first such). */
   writer: number | undefined
+  /** Every shard a statement that may write went to in the current transaction (its rows only it sees). */
+  readonly writtenShards = new Set<number>()
   /**
    * A setting made for the transaction by set_config(…, true) among other work in a query: unlike SET LOCAL (and
    * a SELECT of set_config calls alone), pgshard does not replay it on a shard that joins later, which must then
@@ -59,6 +61,7 @@ export class ClientTransaction {
     this.sequenceShards.clear()
     this.keysDrawn = false
     this.writer = undefined
+    this.writtenShards.clear()
   }
 
   /** The client's BEGIN, answered by the proxy and held back. */

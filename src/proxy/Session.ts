@@ -1194,13 +1194,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   private async located(route: LocateRoute, analyzed: Analyzed, whole: ShardStatement): Promise<number[]> {
     const probe = splitPart(restoreLiterals(route.probe, analyzed.firstParam, analyzed.sources ?? []), whole)
     const shards = new Set(await locateRows(this.services, this.identity, this.settings, this.cancelSignal.signal, probe, this.attached !== null))
-    if (this.tx.writer !== undefined) shards.add(this.tx.writer)
-    const a = this.attached
-    if (a && (this.group.conn !== null || a.conn.tracker.status !== 'I')) {
-      // With two-phase commit any shard of the transaction may have written; otherwise only its writer.
-      if (this.group.conn !== null || this.twoPhase) shards.add(a.placement.shard)
-      if (this.twoPhase) for (const aside of this.lease.aside()) shards.add(aside.placement.shard)
-    }
+    for (const shard of this.tx.writtenShards) shards.add(shard)
+    // A pipeline's statements before its Sync ran on their server in a transaction of their own.
+    if (this.group.conn !== null && this.attached) shards.add(this.attached.placement.shard)
     return [...shards].sort((x, y) => x - y)
   }
 

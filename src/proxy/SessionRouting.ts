@@ -164,7 +164,13 @@ export class SessionRouting {
     if (route.kind === 'shard' && route.catalog && this.readsAsideNow(inServerTx)) {
       return this.counted({ kind: 'aside', shard: route.shard, reason: `${route.reason}, outside the transaction, whose BEGIN waits for its first statement` })
     }
-    if (route.kind === 'shard' && route.write) this.tx.writer ??= route.shard
+    if (route.kind === 'shard' && route.write) {
+      this.tx.writer ??= route.shard
+      this.tx.writtenShards.add(route.shard)
+    } else if (ctx.inTransaction && (route.kind === 'broadcast' || route.kind === 'split')) {
+      const shards = route.kind === 'split' ? route.parts.map((p) => p.shard) : (route.shards ?? this.services.config().shards.map((_, i) => i))
+      for (const shard of shards) this.tx.writtenShards.add(shard)
+    }
     if (cursor?.use === 'declare' && cursor.name !== null && route.kind === 'shard' && (this.session.mayJoinShards || this.identity.mode === 'session')) {
       this.cursorShards.set(cursor.name, { shard: route.shard, role: route.role, hold: analyzed.plan!.session.some((e) => e.kind === 'hold_cursor') })
     }

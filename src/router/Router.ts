@@ -514,8 +514,17 @@ export class Router {
 
     const sets = tables.sharded.map((use) => this.useShards(use, plan, param, tables, searchPath))
     this.pinThroughTies(plan, tables, sets, searchPath)
-    // A write that found where its rows are (locate): those shards, as if its key had pinned them.
+    // A write that found where its rows are (locate): that shard, as if its key had pinned it. Rows on several
+    // shards are refused: a table's serial ids repeat across shards (each shard counts its own), and an ORM's
+    // delete() by id would change another tenant's row with the same id.
     const located = ctx.located !== undefined && this.locatable(plan, tables) ? ctx.located : undefined
+    if (located !== undefined && located.length > 1) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${verb} on ${label(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may change rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: a write without its key runs on one shard`,
+        `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own)`,
+      )
+    }
     if (located !== undefined) sets[0] = new Set(located)
     const unpinned = tables.sharded.filter((_, i) => sets[i] === 'all')
     const needed = new Set<number>()
