@@ -121,6 +121,25 @@ t.test('cross-field rules name the path of the offending entry', async (t) => {
   t.same(problems(t, `${VALID}sharding:\n  tables:\n    - { name: accounts, key: id, type: bigint, key_uuid: true }\n`), [
     'sharding.tables[0].key_uuid: only a uuid key can be a random UUID: remove key_uuid, or use key_sequence for an integer key (line 15)',
   ])
+  t.same(
+    problems(
+      t,
+      `${VALID}sharding:
+  tables: [{ name: orders, key: customer_id, type: bigint }]
+  reference_tables: [countries]
+  column_sequences:
+    - { table: orderz, column: id, sequence: s }
+    - { table: orders, column: customer_id, sequence: s }
+    - { table: countries, column: id, sequence: s }
+    - { table: countries, column: id, sequence: t }
+`,
+    ),
+    [
+      'sharding.column_sequences[0].table: "orderz" is not in sharding.tables or sharding.reference_tables (did you mean "orders"?) (line 17)',
+      'sharding.column_sequences[1].column: "customer_id" is the sharding key of orders: use key_sequence on the table for it (line 18)',
+      'sharding.column_sequences[3]: countries.id is listed twice (line 20)',
+    ],
+  )
   const verifier = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVka2V5:c2VydmVya2V5'
   t.same(problems(t, `${VALID}auth_query:\n  query: SELECT rolpassword FROM pg_authid WHERE rolname = current_user\n`), [
     'auth_query.query: must name the user as $1 (it is passed as the only parameter) (line 14)',

@@ -19,6 +19,14 @@ const SHARDING = {
     { name: 'plain', key: 'id', type: 'bigint' },
     { name: 'users', key: 'id', type: 'uuid', key_uuid: true },
     { name: 'reset_me', key: 'id', type: 'bigint', key_sequence: 'reset_me_id_seq' },
+    { name: 'orders', key: 'customer_id', type: 'bigint' },
+    { name: 'tickets', key: 'id', type: 'bigint', key_sequence: 'tickets_id_seq' },
+  ],
+  reference_tables: ['countries'],
+  column_sequences: [
+    { table: 'orders', column: 'id', sequence: 'orders_id_seq' },
+    { table: 'countries', column: 'id', sequence: 'countries_id_seq' },
+    { table: 'tickets', column: 'number', sequence: 'ticket_numbers' },
   ],
 }
 const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
@@ -272,4 +280,37 @@ with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
   await t.rejects(client.query('SELECT lastval()'), { code: '0A000' }, 'lastval() after a COPY whose keys pgshard drew: refused, not answered with one of them')
   const bad = await runCommand('psql', ['-X', fx.dsn, '-c', '\\copy plain (name) FROM stdin'], { env: fx.env, input: 'x\n\\.\n' })
   t.match(bad.stderr, /must include its sharding key column id/, 'a table whose keys pgshard does not make still needs the key')
+})
+
+t.test('column_sequences: a serial id pgshard draws never repeats across shards, and a reference table\'s is the same on every shard', async (t) => {
+  await client.query('CREATE TABLE orders (customer_id bigint NOT NULL, id bigserial, total int, PRIMARY KEY (customer_id, id))')
+  await client.query('CREATE TABLE countries (id serial PRIMARY KEY, code text UNIQUE NOT NULL)')
+  const perShard = (sql: string) => Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, sql, 'app')))
+  const [a, b] = [[1, 2, 3, 4, 5, 6].find((c) => shardOf(c) === 0)!, [1, 2, 3, 4, 5, 6].find((c) => shardOf(c) === 1)!]
+  const made = await client.query(`INSERT INTO orders (customer_id, total) VALUES (${a}, 1), (${b}, 2), (${a}, 3) RETURNING id, customer_id, current_setting('port') AS port`)
+  t.same(made.rows.map((r) => r.port), made.rows.map((r) => ports[shardOf(r.customer_id)]), 'each row on its customer\'s shard')
+  const viaParams = await client.query('INSERT INTO orders (customer_id, total) VALUES ($1, $2) RETURNING id', [b, 4])
+  await client.query('BEGIN')
+  const inTx = await client.query('INSERT INTO orders (customer_id, id, total) VALUES ($1, DEFAULT, 5) RETURNING id', [a])
+  await client.query('COMMIT')
+  const ids = [...made.rows, ...viaParams.rows, ...inTx.rows].map((r) => Number(r.id))
+  t.equal(new Set(ids).size, 5, 'five ids, none twice though two shards have the table')
+  t.same((await perShard('SELECT count(*)::int AS n FROM orders')).map((r) => r[0]!.n).reduce((x, y) => x + y), 5)
+  const drawnFrom = (await perShard("SELECT last_value::int AS v FROM pg_sequences WHERE sequencename = 'orders_id_seq'")).map((r) => r[0]?.v ?? null)
+  t.ok(drawnFrom[0]! >= Math.max(...ids) && drawnFrom[1] === null, `drawn from the default shard's sequence only (last values ${drawnFrom.join(', ')})`)
+
+  const fr = await client.query("INSERT INTO countries (code) VALUES ('FR') RETURNING id")
+  await t.rejects(client.query("INSERT INTO countries (code) VALUES ('FR')"), { code: '23505' }, 'a reference INSERT refused by a shard')
+  const de = await client.query("INSERT INTO countries (code) VALUES ('DE') RETURNING id")
+  t.ok(Number(de.rows[0].id) > Number(fr.rows[0].id))
+  t.same((await perShard('SELECT id, code FROM countries ORDER BY id')).map((rows) => rows.map((r) => `${r.id}:${r.code}`)), [[`${fr.rows[0].id}:FR`, `${de.rows[0].id}:DE`], [`${fr.rows[0].id}:FR`, `${de.rows[0].id}:DE`]], 'the same ids on every shard, even after a refused INSERT')
+  t.same((await client.query('SELECT lastval() AS v')).rows, [{ v: de.rows[0].id }], 'lastval() answers the drawn id')
+
+  await client.query('CREATE TABLE tickets (id bigint PRIMARY KEY, number bigint NOT NULL, title text)')
+  await client.query('CREATE SEQUENCE tickets_id_seq')
+  await client.query('CREATE SEQUENCE ticket_numbers')
+  const ticket = await client.query("INSERT INTO tickets (title) VALUES ($1) RETURNING id, number, current_setting('port') AS port", ['help'])
+  t.ok(Number(ticket.rows[0].number) >= 1, 'a drawn column and a drawn key in one INSERT (extended protocol): both made')
+  t.equal(ticket.rows[0].port, ports[shardOf(ticket.rows[0].id)], 'routed by the key')
+  t.teardown(() => client.query('DROP TABLE orders, countries, tickets; DROP SEQUENCE tickets_id_seq, ticket_numbers'))
 })

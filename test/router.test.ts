@@ -930,3 +930,20 @@ t.test('an UPDATE or DELETE without a pinned key finds its rows\u2019 shards fir
     sql("DELETE FROM accounts WHERE id IN (SELECT account_id FROM orders WHERE total > 5)", { kind: 'error', code: '0A000' }),
   ])
 })
+
+t.test('column_sequences: an INSERT that leaves out a drawn column gets its values first, on any table it lists', async (t) => {
+  await initSqlParser()
+  const drawnConfig = ConfigSchema.parse({
+    ...input,
+    sharding: { ...input.sharding, column_sequences: [{ table: 'orders', column: 'id', sequence: 'orders_id_seq' }, { table: 'countries', column: 'id', sequence: 'countries_id_seq' }] },
+  })
+  const r = new Router(new ShardMap(drawnConfig), new FunctionVolatility(drawnConfig.routing))
+  const route = (sql: string, ctx: RoutingContext = NO_TX) => r.route(analyzeStatement(sql), none, ctx)
+  t.match(route(`INSERT INTO orders (account_id, total) VALUES (${K0}, 1), (${K2}, 2)`), { kind: 'keys', key: 'id', keyIndex: null, places: false, oneShard: false, from: { sequence: 'orders_id_seq', shard: 1 }, reason: /leaves out id: values from sequence orders_id_seq \(shard s1\)/ })
+  t.match(route(`INSERT INTO orders (id, account_id) VALUES (DEFAULT, ${K0})`), { kind: 'keys', key: 'id', keyIndex: 0, places: false })
+  t.match(route(`INSERT INTO orders (id, account_id) VALUES (7, ${K0})`), { kind: 'shard', shard: 0 }, 'the id given: routed by the key as before')
+  t.match(route("INSERT INTO countries (code) VALUES ('FR')"), { kind: 'keys', key: 'id', places: false }, 'a reference table')
+  t.match(route("INSERT INTO countries (id, code) VALUES (3, 'FR')"), { kind: 'broadcast' })
+  t.match(route(`INSERT INTO orders (account_id) VALUES (${K0})`, { inTransaction: true, txReadOnly: false, txShard: 0 }), { kind: 'keys', places: false, oneShard: false }, 'in a transaction: the values place nothing')
+  t.match(route("INSERT INTO accounts (id, owner) VALUES (1, 'x')"), { kind: 'shard' }, 'a table without drawn columns')
+})

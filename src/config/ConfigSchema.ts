@@ -96,6 +96,14 @@ export const UserSchema = z
   })
   .strict()
 
+export const ColumnSequenceSchema = z
+  .object({
+    table: z.string().min(1).describe('A table of sharding.tables or sharding.reference_tables, optionally schema-qualified'),
+    column: z.string().min(1).describe('The column; not a sharded table\'s key (key_sequence draws that)'),
+    sequence: z.string().min(1).describe('Sequence (optionally schema-qualified) on the default shard that gives the values'),
+  })
+  .strict()
+
 export const TableSchema = z
   .object({
     name: z.string().min(1).describe('Table name, optionally schema-qualified (schema.table)'),
@@ -265,6 +273,10 @@ export const ConfigSchema = z
           .array(z.string().min(1))
           .default([])
           .describe('Tables with the same rows on every shard'),
+        column_sequences: z
+          .array(ColumnSequenceSchema)
+          .default([])
+          .describe('Columns of sharded and reference tables whose values pgshard draws from one sequence on the default shard\'s primary when an INSERT leaves them out (or gives DEFAULT): serial ids unique across shards, and equal on every shard for a reference table'),
         allow_key_movement: z
           .boolean()
           .default(false)

@@ -33,6 +33,7 @@ export function crossCheck(input: unknown): RawProblem[] {
     ...unique(sharded, 'sharded table'),
     ...unique(reference, 'reference table'),
     ...alsoSharded(reference, sharded),
+    ...columnSequences(sharding, sharded, reference),
     ...unique(
       users.flatMap((u) => field(u, 'name', z.string())),
       'user name',
@@ -75,6 +76,32 @@ function defaultShard(name: unknown, shardNames: Item<string>[], listed: number)
   const near = closestName(name, names)
   const hint = near ? `did you mean "${near}"?` : `shards: ${names.join(', ')}`
   return [{ path: ['sharding', 'default_shard'], message: `no shard named "${name}" (${hint})` }]
+}
+
+/** A drawn column belongs to a listed table, once, and is not a sharded table's key (key_sequence draws that). */
+function columnSequences(sharding: Record<string, unknown>, sharded: Item<string>[], reference: Item<string>[]): RawProblem[] {
+  const items = list(sharding.column_sequences, ['sharding', 'column_sequences'])
+  const keys = new Map(list(sharding.tables, ['sharding', 'tables']).flatMap((t) => {
+    const table = asRecord(t.value)
+    return typeof table.name === 'string' && typeof table.key === 'string' ? [[table.name, table.key] as const] : []
+  }))
+  const tables = new Set([...sharded, ...reference].map((t) => t.value))
+  const problems: RawProblem[] = []
+  const seen = new Set<string>()
+  for (const item of items) {
+    const { table, column } = asRecord(item.value)
+    if (typeof table !== 'string' || typeof column !== 'string') continue
+    if (!tables.has(table)) {
+      const near = closestName(table, [...tables])
+      problems.push({ path: [...item.path, 'table'], message: `"${table}" is not in sharding.tables or sharding.reference_tables${near ? ` (did you mean "${near}"?)` : ''}` })
+    } else if (keys.get(table) === column) {
+      problems.push({ path: [...item.path, 'column'], message: `"${column}" is the sharding key of ${table}: use key_sequence on the table for it` })
+    }
+    const id = `${table}\u0000${column}`
+    if (seen.has(id)) problems.push({ path: item.path, message: `${table}.${column} is listed twice` })
+    seen.add(id)
+  }
+  return problems
 }
 
 function alsoSharded(reference: Item<string>[], sharded: Item<string>[]): RawProblem[] {

@@ -704,17 +704,20 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       }
       if (route.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found'))
     }
-    if (route.kind === 'keys') {
-      let keyed: string
-      try {
-        keyed = await this.insertWithMadeKeys(route, analyzed)
-      } catch (err) {
-        return this.group.refuse(asStatementError(err))
-      }
-      return this.bindInstead(frame, b, stmt, keyed)
-    }
+    if (route.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzed, stmt, route)
     if (route.kind === 'drawn') return this.bindInstead(frame, b, stmt, drawnValueQuery(route, b.params.length))
     return this.bindRouted(frame, b, analyzed, stmt, route)
+  }
+
+  /** A Bind of an INSERT that leaves out values pgshard makes: the INSERT with them written in runs instead. */
+  private async bindWithMadeKeys(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: KeysRoute): Promise<void> {
+    let keyed: string
+    try {
+      keyed = await this.insertWithMadeKeys(route, analyzed)
+    } catch (err) {
+      return this.group.refuse(asStatementError(err))
+    }
+    return this.bindInstead(frame, b, stmt, keyed)
   }
 
   /**
@@ -736,7 +739,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     }
     const analyzedKeyed: Analyzed = { plan: a.plan, literals: a.literals, sources: a.sources, firstParam: a.firstParam, text: a.text }
     const routed = this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n))
-    if (routed.kind === 'keys' || routed.kind === 'drawn' || routed.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
+    // A second column pgshard makes (a drawn id, then the key): written in the same way.
+    if (routed.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzedKeyed, keyed, routed)
+    if (routed.kind === 'drawn' || routed.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
     return this.bindRouted(frame, b, analyzedKeyed, keyed, routed)
   }
 
@@ -1158,8 +1163,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   private async insertWithMadeKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
     // Session pooling keeps a transaction on one shard whatever the map's cross_shard_transactions says; a
     // pipeline that already runs on a shard (psycopg's executemany) stays there.
-    const held = (this.inTransaction && !this.mayJoinShards) || this.group.conn !== null
-    const fits = route.oneShard || held ? keysOfOneShard(route.shardOf, route.shard ?? (held ? this.attached?.placement.shard : undefined)) : null
+    const held = route.places && ((this.inTransaction && !this.mayJoinShards) || this.group.conn !== null)
+    const fits = (route.places && route.oneShard) || held ? keysOfOneShard(route.shardOf, route.shard ?? (held ? this.attached?.placement.shard : undefined)) : null
     const from = route.from
     const keys = await this.madeKeys(from, route.insert.rows.length, fits, this.attached !== null)
     if (from !== 'uuid') this.routing.drew(from.sequence, keys.at(-1)!)

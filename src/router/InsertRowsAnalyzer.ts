@@ -140,7 +140,16 @@ export function insertWithKeys(insert: InsertRows, key: string, keyIndex: number
 
 const DEFAULT = 'DEFAULT'
 
+/**
+ * Whether the INSERT gives no value of column `index` (-1: not in its column list) that pgshard could not
+ * make: the column list leaves it out, DEFAULT VALUES, or DEFAULT in every row. An INSERT without a column
+ * list gives every column.
+ */
+export function leavesOut(insert: InsertRows, index: number): boolean {
+  return index < 0 ? insert.columnsAt !== null || insert.defaultValues === true : defaultsIn(insert, index)
+}
+
 /** Whether every row of the INSERT writes DEFAULT as its value of column `index`. */
-export function defaultsIn(insert: InsertRows, index: number): boolean {
+function defaultsIn(insert: InsertRows, index: number): boolean {
   return insert.rows.every((row) => row.defaults?.[index] !== undefined && row.defaults[index] !== null)
 }

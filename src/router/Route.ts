@@ -81,9 +81,10 @@ export type Route =
    * written in (`insert`'s rows; `shardOf` takes a key's text and is bound to the shard map of this decision).
    * `oneShard`: all keys of one shard, `shard` when given (a transaction that cannot leave its shard, a pinned
    * session). `keyIndex`: the key's column, whose DEFAULT in each row the keys replace, or null when the column
-   * list leaves it out.
+   * list leaves it out. `places`: the values are the sharding key, which places the rows; false for another
+   * column pgshard draws (sharding.column_sequences), named by `key` too.
    */
-  | { kind: 'keys'; key: string; keyIndex: number | null; from: KeySource; insert: InsertRows; shard?: number; oneShard: boolean; shardOf: (key: string) => number; reason: string }
+  | { kind: 'keys'; key: string; keyIndex: number | null; from: KeySource; insert: InsertRows; shard?: number; oneShard: boolean; places: boolean; shardOf: (key: string) => number; reason: string }
   /**
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).

@@ -37,7 +37,7 @@
 //   never for a write or inside a read-write transaction.
 import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
-import { buildInsertText, defaultsIn } from './InsertRowsAnalyzer.js'
+import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import type { GeneratedKey, ShardedTable, ShardMap } from './ShardMap.js'
@@ -135,6 +135,10 @@ export class Router {
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
     if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
     if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
+    if (plan.kind === 'insert' && plan.insert) {
+      const drawn = this.drawnColumnRoute(plan.insert, searchPath)
+      if (drawn) return drawn
+    }
     if (plan.kind === 'insert') {
       const targetRef = plan.insert?.table ?? plan.writtenTables[0]
       const table = targetRef && this.map.shardedTable(targetRef, searchPath)
@@ -376,7 +380,7 @@ export class Router {
     const keyIndex = insert.columns.indexOf(target.key)
     // Keys pgshard makes: for an INSERT that leaves the key out, or gives DEFAULT in every row (Sequelize).
     const generated = target.generatedKey
-    if (generated !== undefined && (keyIndex < 0 ? insert.columnsAt !== null || insert.defaultValues === true : defaultsIn(insert, keyIndex))) {
+    if (generated !== undefined && leavesOut(insert, keyIndex)) {
       return this.generatedKeys(ctx, target, insert, generated, keyIndex < 0 ? null : keyIndex)
     }
     if (keyIndex < 0) {
@@ -454,6 +458,29 @@ export class Router {
     )
   }
 
+  /**
+   * An INSERT that leaves out (or gives DEFAULT in every row for) a column whose values pgshard draws
+   * (sharding.column_sequences): they are drawn and written in, then the INSERT is routed.
+   */
+  private drawnColumnRoute(insert: InsertRows, searchPath: string[]): Route | undefined {
+    for (const { column, sequence } of this.map.drawnColumns(insert.table, searchPath)) {
+      const index = insert.columns.indexOf(column)
+      if (!leavesOut(insert, index)) continue
+      return {
+        kind: 'keys',
+        key: column,
+        keyIndex: index < 0 ? null : index,
+        from: { sequence, shard: this.map.defaultShard },
+        insert,
+        oneShard: false,
+        places: false,
+        shardOf: () => this.map.defaultShard,
+        reason: `INSERT into ${label(insert.table)} ${index < 0 ? 'leaves out' : 'gives DEFAULT for'} ${column}: values from sequence ${sequence} (shard ${this.defaultName()})`,
+      }
+    }
+    return undefined
+  }
+
   /** Where a table's made keys come from: random UUIDs, or its sequence on the default shard. */
   private keySource(generated: GeneratedKey): KeySource {
     return generated === 'uuid' ? 'uuid' : { sequence: generated.sequence, shard: this.map.defaultShard }
@@ -474,6 +501,7 @@ export class Router {
       insert,
       shard: held,
       oneShard,
+      places: true,
       shardOf: (key) => this.map.shardForTypedHint(target.keyType, key),
       reason: `INSERT into ${target.name} ${keyIndex === null ? 'leaves out' : 'gives DEFAULT for'} ${target.key}: ${generated === 'uuid' ? 'random UUIDs' : `keys from sequence ${generated.sequence} (shard ${this.defaultName()})`}, ${where}`,
     }

@@ -27,6 +27,12 @@ export interface ShardedTable {
   generatedKey?: GeneratedKey
 }
 
+/** A column whose values pgshard draws from `sequence` (on the default shard) for INSERTs that leave it out. */
+export interface DrawnColumn {
+  column: string
+  sequence: string
+}
+
 const DEFAULT_SCHEMA = 'public'
 
 export class ShardMap {
@@ -38,6 +44,8 @@ export class ShardMap {
   readonly referenceTables: string[]
   private readonly sharded = new Map<string, ShardedTable>()
   private readonly reference = new Set<string>()
+  /** Columns whose values pgshard draws (sharding.column_sequences), by table. */
+  private readonly drawn = new Map<string, DrawnColumn[]>()
   private readonly indexByName = new Map<string, number>()
 
   constructor(config: Config) {
@@ -67,6 +75,11 @@ export class ShardMap {
       const id = tableId(...qualifiedName(r))
       if (!this.sharded.has(id)) this.reference.add(id)
     }
+    for (const c of config.sharding.column_sequences) {
+      const id = tableId(...qualifiedName(c.table))
+      const column = parseIdentifiers(c.column).at(-1) ?? c.column
+      this.drawn.set(id, [...(this.drawn.get(id) ?? []), { column, sequence: c.sequence }])
+    }
     this.shardedTables = [...this.sharded.values()]
     this.referenceTables = [...this.reference].map((id) => id.replace('\u0000', '.'))
   }
@@ -93,6 +106,15 @@ export class ShardMap {
       if (t) return t
     }
     return undefined
+  }
+
+  /** The columns of a sharded or reference table whose values pgshard draws from a sequence. */
+  drawnColumns(ref: TableRef, searchPath: string[]): DrawnColumn[] {
+    for (const schema of candidateSchemas(ref, searchPath)) {
+      const id = tableId(schema, ref.name)
+      if (this.sharded.has(id) || this.reference.has(id)) return this.drawn.get(id) ?? []
+    }
+    return []
   }
 
   isReferenceTable(ref: TableRef, searchPath: string[]): boolean {
