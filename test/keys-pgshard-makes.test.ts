@@ -295,8 +295,8 @@ t.test('column_sequences: a serial id pgshard draws never repeats across shards,
   await client.query('COMMIT')
   const ids = [...made.rows, ...viaParams.rows, ...inTx.rows].map((r) => Number(r.id))
   t.equal(new Set(ids).size, 5, 'five ids, none twice though two shards have the table')
-  t.same((await perShard('SELECT count(*)::int AS n FROM orders')).map((r) => r[0]!.n).reduce((x, y) => x + y), 5)
-  const drawnFrom = (await perShard("SELECT last_value::int AS v FROM pg_sequences WHERE sequencename = 'orders_id_seq'")).map((r) => r[0]?.v ?? null)
+  t.same((await perShard('SELECT count(*)::int AS n FROM orders')).map((r) => r[0]!.n as number).reduce((x, y) => x + y), 5)
+  const drawnFrom = (await perShard("SELECT last_value::int AS v FROM pg_sequences WHERE sequencename = 'orders_id_seq'")).map((r) => (r[0]?.v ?? null) as number | null)
   t.ok(drawnFrom[0]! >= Math.max(...ids) && drawnFrom[1] === null, `drawn from the default shard's sequence only (last values ${drawnFrom.join(', ')})`)
 
   const fr = await client.query("INSERT INTO countries (code) VALUES ('FR') RETURNING id")
