@@ -947,3 +947,20 @@ t.test('column_sequences: an INSERT that leaves out a drawn column gets its valu
   t.match(route(`INSERT INTO orders (account_id) VALUES (${K0})`, { inTransaction: true, txReadOnly: false, txShard: 0 }), { kind: 'keys', places: false, oneShard: false }, 'in a transaction: the values place nothing')
   t.match(route("INSERT INTO accounts (id, owner) VALUES (1, 'x')"), { kind: 'shard' }, 'a table without drawn columns')
 })
+
+t.test('a call of a user function whose body names a sharded table, from a statement naming none: refused', async (t) => {
+  await initSqlParser()
+  const volatility = new FunctionVolatility()
+  volatility.loadCatalog([
+    { proname: 'account_total', provolatile: 's', prokind: 'f', prosrc: 'SELECT sum(balance) FROM public.Accounts WHERE id = $1' },
+    { proname: 'label_of', provolatile: 'i', prokind: 'f', prosrc: "SELECT 'accounts_' || $1" },
+    { proname: 'lower', provolatile: 'i', prokind: 'f', prosrc: null },
+  ])
+  const r = new Router(map, volatility)
+  const route = (sql: string) => r.route(analyzeStatement(sql), none, NO_TX)
+  t.match(route('SELECT account_total(5)'), { kind: 'error', code: '0A000', message: /account_total\(\) reads sharded table accounts/ })
+  t.match(route('SELECT code, account_total(1) FROM countries'), { kind: 'error', code: '0A000' }, 'a statement reading a reference table only')
+  t.match(route(`SELECT account_total(id) FROM accounts WHERE id = ${K2}`), { kind: 'shard', shard: 2 }, 'a statement pinned to a key')
+  t.match(route("SELECT label_of('x'), lower('Y')"), { kind: 'shard' }, 'a body naming accounts_ only as part of a word')
+  t.match(route('/* pgshard: shard=s0 */ SELECT account_total(5)'), { kind: 'shard', shard: 0 }, 'a hint says where')
+})

@@ -7,6 +7,13 @@ import type { NodeState } from './NodeState.js'
 /** pg_proc is small (about 3,300 rows on a fresh database); this is not a liveness check, so it may take longer. */
 const CATALOG_TIMEOUT_MS = 10_000
 
+// Every function's volatility and kind, and the source of user functions in SQL or PL/pgSQL (which tables a call
+// reads decides where it may run).
+const FUNCTIONS_SQL = `
+SELECT p.proname, p.provolatile, p.prokind,
+  CASE WHEN l.lanname IN ('sql', 'plpgsql') AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN p.prosrc END AS prosrc
+FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.oid = p.pronamespace`
+
 /** What the router learns from the shards' catalogs. */
 export interface LearntCatalog {
   functions: CatalogFunction[]
@@ -69,10 +76,10 @@ export class CatalogReader {
       const serverDatabase = primary.config.database ?? db.server_database ?? db.name
       let paths = byServerDatabase.get(serverDatabase)
       if (paths === undefined) {
-        const functions = await queryOnce<Pick<CatalogFunction, 'proname' | 'provolatile' | 'prokind'> & Record<string, unknown>>(
-          target, access, 'SELECT proname, provolatile, prokind FROM pg_proc', CATALOG_TIMEOUT_MS, serverDatabase,
+        const functions = await queryOnce<Pick<CatalogFunction, 'proname' | 'provolatile' | 'prokind' | 'prosrc'> & Record<string, unknown>>(
+          target, access, FUNCTIONS_SQL, CATALOG_TIMEOUT_MS, serverDatabase,
         )
-        read.functions.push(...functions.map((r) => ({ proname: r.proname, provolatile: r.provolatile, prokind: r.prokind })))
+        read.functions.push(...functions.map((r) => ({ proname: r.proname, provolatile: r.provolatile, prokind: r.prokind, prosrc: r.prosrc })))
         paths = searchPathsOf(await queryOnce<SearchPathRow>(target, access, SEARCH_PATHS_SQL, CATALOG_TIMEOUT_MS, serverDatabase))
         byServerDatabase.set(serverDatabase, paths)
       }

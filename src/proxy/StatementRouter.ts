@@ -68,6 +68,9 @@ export class StatementRouter implements RoutingEngine {
       const shard = ctx.txShard ?? this.map.defaultShard
       return { kind: 'shard', shard, role: 'primary', reason: 'the parser rejected the statement: the server reports the error' }
     }
+    // A function created through pgshard: what its body reads is known before the catalog is read again.
+    const defines = analyzed.plan.defines
+    if (defines !== undefined) this.volatility.learnBody(defines.name, defines.body)
     return this.router.route(analyzed.plan, param, ctx, analyzed.text)
   }
 

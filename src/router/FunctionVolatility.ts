@@ -11,6 +11,8 @@ export interface CatalogFunction {
   provolatile: 'i' | 's' | 'v'
   /** pg_proc.prokind: f function, p procedure, a aggregate, w window function (absent: not read). */
   prokind?: 'f' | 'p' | 'a' | 'w'
+  /** The source of a user function in SQL or PL/pgSQL (null for others, absent: not read). */
+  prosrc?: string | null
 }
 
 // Immutable or stable in every overload (checked against pg_proc of Postgres 15), plus the SQL constructs
@@ -58,6 +60,8 @@ export class FunctionVolatility {
   private readonly builtIn = new Map<string, Volatility>(BUILT_IN_READ_ONLY.map((name) => [name, 'stable']))
   private catalog = new Map<string, Volatility>()
   private aggregates = new Set<string>()
+  /** Bodies of user functions in SQL or PL/pgSQL (lower case; overloads joined), from the catalog and from CREATEs seen. */
+  private bodies = new Map<string, string>()
   private readonly overrides = new Map<string, Volatility>()
 
   constructor(routing: { volatile_functions?: string[]; stable_functions?: string[] } = {}) {
@@ -74,15 +78,30 @@ export class FunctionVolatility {
   loadCatalog(rows: CatalogFunction[]): void {
     const catalog = new Map<string, Volatility>()
     const aggregates = new Set<string>()
+    const bodies = new Map<string, string>()
     for (const row of rows) {
       const name = row.proname.toLowerCase()
       const v = FROM_CATALOG[row.provolatile] ?? 'volatile'
       const known = catalog.get(name)
       if (known === undefined || RANK[v] > RANK[known]) catalog.set(name, v)
       if (row.prokind === 'a') aggregates.add(name)
+      if (row.prosrc) bodies.set(name, `${bodies.get(name) ?? ''}\n${row.prosrc.toLowerCase()}`)
     }
     this.catalog = catalog
     this.aggregates = aggregates
+    // A function created through pgshard since the last read keeps what its CREATE said.
+    for (const [name, body] of this.bodies) if (!bodies.has(name)) bodies.set(name, body)
+    this.bodies = bodies
+  }
+
+  /** What a CREATE FUNCTION/PROCEDURE seen on its way to the shards defines, before the catalog is read again. */
+  learnBody(name: string, body: string): void {
+    this.bodies.set(name.toLowerCase(), body.toLowerCase())
+  }
+
+  /** The body of a user function in SQL or PL/pgSQL, lower case; undefined when pgshard knows none. */
+  body(name: string): string | undefined {
+    return this.bodies.get(name.toLowerCase())
   }
 
   /** Whether a function called by name (lower case, schema dropped) is an aggregate in the learnt catalog. */

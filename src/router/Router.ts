@@ -150,6 +150,7 @@ export class Router {
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: 'setval(): the sequence on every shard' }
     }
     if (plan.tables.length === 0) {
+      this.refuseCallsReadingShards(plan)
       const shard = ctx.txShard ?? this.map.defaultShard
       return this.single(plan, ctx, shard, `no table: ${ctx.txShard === undefined ? 'default shard' : 'the transaction\u2019s shard'} ${this.map.shardName(shard)}`)
     }
@@ -526,6 +527,7 @@ export class Router {
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `${verb} on reference table ${list(tables.writtenReference)}: every shard` }
     }
     if (tables.sharded.length === 0) {
+      this.refuseCallsReadingShards(plan)
       if (tables.reference.length === 0 && this.readsCatalogOnly(plan)) {
         // Every shard has its own catalog, with its own oids: the default shard answers all of a session's catalog
         // reads, but in a transaction that cannot leave its shard, which answers them.
@@ -821,6 +823,24 @@ export class Router {
           `a join across shards of ${name(first)} (${first.table.keyType}) with ${name(other)} (${other.table.keyType}): keys of different types are not placed alike`,
         )
       }
+    }
+  }
+
+  /**
+   * A call of a user function whose body names a sharded table, from a statement that names none (so it runs on
+   * one shard): the function would read only that shard's rows. Refused rather than answered with a part.
+   */
+  private refuseCallsReadingShards(plan: StatementPlan): void {
+    if (plan.kind === 'ddl') return
+    for (const fn of plan.functions) {
+      const body = this.volatility.body(fn)
+      const table = body === undefined ? undefined : this.map.shardedTables.find((t) => namesWord(body, t.name.toLowerCase()))
+      if (table === undefined) continue
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${fn}() reads sharded table ${table.name} (its body names it), and the statement names no sharded table: on one shard it would read only that shard's rows`,
+        `pin the shard that holds the rows it reads: /* pgshard: shard=NAME */, or read ${table.name} in the statement itself with its key`,
+      )
     }
   }
 
@@ -1148,4 +1168,12 @@ function splitInsert(insert: NonNullable<StatementPlan['insert']>, rowShards: nu
   return [...rowsByShard.entries()]
     .sort(([a], [b]) => a - b)
     .map(([shard, rows]) => ({ shard, sql: buildInsertText(insert, rows), rows: rows.length }))
+}
+
+/** Whether `text` has `word` with no identifier character either side. */
+function namesWord(text: string, word: string): boolean {
+  for (let at = text.indexOf(word); at >= 0; at = text.indexOf(word, at + 1)) {
+    if (!/[a-z0-9_$]/.test(text[at - 1] ?? ' ') && !/[a-z0-9_$]/.test(text[at + word.length] ?? ' ')) return true
+  }
+  return false
 }

@@ -3,6 +3,7 @@
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
+import { definedFunction } from './ast/FunctionBody.js'
 import { locateProbe } from './ast/LocateProbe.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
@@ -137,6 +138,9 @@ function treeFacts(stmt: Node, cteRefs: ReadonlySet<object>, registered: Readonl
     }
     return true
   })
+  // CALL holds its call untagged (CallStmt.funccall): the procedure is a function called too.
+  const call = asNode(stmt, 'CallStmt')?.funccall
+  if (call !== undefined) functions.add(functionName(call.funcname))
   facts.functions = [...functions]
   return facts
 }
@@ -268,6 +272,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.writtenTables = plan.writtenTables.filter((t) => !sequences.has(tableKey(t)))
     }
     if (outsideTransactionBlock(stmt)) plan.outsideTransactionBlock = true
+    const defines = definedFunction(stmt)
+    if (defines !== undefined) plan.defines = defines
   }
   return plan
 }

@@ -1,0 +1,30 @@
+// The body of a function or procedure a CREATE defines, as text the router can search for table names: what it
+// runs when called decides where a call must go, but pgshard routes the call by the calling statement alone.
+import type { Node } from 'libpg-query'
+import { asNode, stringList, walkAst } from './AstNode.js'
+
+/** Languages whose bodies name tables as SQL does. */
+const SQL_LANGUAGES = new Set(['sql', 'plpgsql'])
+
+/**
+ * The function a CREATE [OR REPLACE] FUNCTION/PROCEDURE defines: its name (lower case, schema dropped) and its
+ * body (the source of `AS '…'`, or the table names of a `BEGIN ATOMIC` body); undefined for another statement
+ * or a language whose body pgshard cannot read.
+ */
+export function definedFunction(stmt: Node): { name: string; body: string } | undefined {
+  const create = asNode(stmt, 'CreateFunctionStmt')
+  const name = stringList(create?.funcname)?.at(-1)?.toLowerCase()
+  if (create === undefined || name === undefined) return undefined
+  const option = (defname: string) => (create.options ?? []).map((o) => asNode(o, 'DefElem')).find((d) => d?.defname === defname)?.arg
+  const language = asNode(option('language'), 'String')?.sval?.toLowerCase()
+  if (language !== undefined && !SQL_LANGUAGES.has(language)) return undefined
+  if (create.sql_body !== undefined) {
+    const tables: string[] = []
+    walkAst(create.sql_body, (tag, body) => {
+      if (tag === 'RangeVar') tables.push((body as { relname?: string }).relname ?? '')
+    })
+    return { name, body: tables.join(' ') }
+  }
+  const source = stringList(asNode(option('as'), 'List')?.items)
+  return source === null || source.length !== 1 ? undefined : { name, body: source[0]! }
+}

@@ -1,0 +1,36 @@
+// A user function whose body reads a sharded table, called from a statement that names no sharded table, would
+// run on one shard and read only its rows (a silent part of the answer). pgshard refuses such a call, and runs
+// it where a hint says. It knows the body from the shards' catalogs and from a CREATE it routed.
+import pg from 'pg'
+import t from 'tap'
+import { ShardMap } from '../src/router/ShardMap.js'
+import { proxyConfig, startProxy } from './harness/startProxy.js'
+
+const SHARDING = { tables: [{ name: 'orders', key: 'customer_id', type: 'bigint' }], reference_tables: ['countries'] }
+const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING } })
+const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
+const client = new pg.Client(fx.pgOptions)
+await client.connect()
+t.teardown(() => client.end())
+
+t.test('a function created through pgshard that reads a sharded table: called alone, refused; with a shard hint, answered there', async (t) => {
+  await client.query('CREATE TABLE orders (customer_id bigint NOT NULL, id int NOT NULL, PRIMARY KEY (customer_id, id))')
+  await client.query('CREATE TABLE countries (code text PRIMARY KEY)')
+  const c1 = [1, 2, 3, 4, 5, 6].find((c) => map.shardForTypedHint('bigint', String(c)) === 1)!
+  await client.query(`INSERT INTO orders (customer_id, id) VALUES (${c1}, 1), (${c1}, 2), (${c1}, 3)`)
+  await client.query('CREATE FUNCTION customer_order_count(cid bigint) RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM orders WHERE customer_id = cid $$')
+  await client.query('CREATE FUNCTION twice(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x * 2 $$')
+  await client.query('CREATE PROCEDURE purge_orders() LANGUAGE plpgsql AS $$ BEGIN DELETE FROM public.orders; END $$')
+  await t.rejects(client.query('SELECT customer_order_count($1)', [c1]), {
+    code: '0A000',
+    message: /customer_order_count\(\) reads sharded table orders \(its body names it\), and the statement names no sharded table/,
+    hint: /pgshard: shard=NAME/,
+  }, 'alone it would have answered 0 from the default shard')
+  await t.rejects(client.query('SELECT code, customer_order_count(1) FROM countries'), { code: '0A000' }, 'from a statement that reads a reference table only, too')
+  await t.rejects(client.query('CALL purge_orders()'), { code: '0A000', message: /purge_orders\(\) reads sharded table orders/ }, 'a procedure')
+  const hinted = await client.query(`/* pgshard: shard=s1 */ SELECT customer_order_count(${c1}) AS n`)
+  t.same(hinted.rows, [{ n: '3' }], 'on the shard a hint names')
+  const pinned = await client.query(`SELECT customer_order_count(customer_id) AS n FROM orders WHERE customer_id = ${c1} LIMIT 1`)
+  t.same(pinned.rows, [{ n: '3' }], 'called from a statement pinned to the key: its shard')
+  t.same((await client.query('SELECT twice(21) AS v')).rows, [{ v: 42 }], 'a function that reads no sharded table runs as before')
+})
