@@ -156,7 +156,7 @@ export class SessionRouting {
       txReadOnly: this.tx.readOnly,
       serializable: this.tx.isolation === undefined ? this.settings.serializableByDefault : this.tx.isolation === 'serializable',
       searchPath: this.searchPath(),
-      ...(located ? { located } : {}),
+      located,
     }
     const across = cursor?.use === 'declare' && this.session.mayJoinShards ? this.declareAcrossShards(cursor, param, ctx) : null
     if (across) return this.counted(across)
@@ -279,6 +279,8 @@ export class SessionRouting {
    * through a column's default); nextval(), setval(), DDL and DISCARD leave currval() to the servers again.
    */
   private noteSequenceUse(plan: StatementPlan): void {
+    // Nothing drawn in this session: nothing to forget (the common case, kept cheap).
+    if (this.drawing === null && this.lastDrawn === null && this.drawnBySequence.length === 0) return
     const drawing = this.drawing
     this.drawing = null
     if (plan.kind === 'ddl' || plan.functions.includes('nextval') || plan.functions.includes('setval') || plan.commandTag === 'DISCARD ALL' || plan.commandTag === 'DISCARD SEQUENCES') {
