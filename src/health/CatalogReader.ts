@@ -1,5 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { CatalogFunction } from '../router/FunctionVolatility.js'
+import type { TableRef } from '../router/StatementPlan.js'
 import { RoleSearchPaths, type DatabaseSearchPaths } from '../router/RoleSearchPaths.js'
 import { controlAccess, queryOnce } from './ControlConnection.js'
 import type { NodeState } from './NodeState.js'
@@ -18,6 +19,21 @@ FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang JOIN pg_namespace n ON n.
 export interface LearntCatalog {
   functions: CatalogFunction[]
   searchPaths: RoleSearchPaths
+  /** Every partition and the table it is part of (the router keeps those of sharded tables). */
+  partitions: { child: TableRef; parent: TableRef }[]
+}
+
+const PARTITIONS_SQL = `
+SELECT cn.nspname AS child_schema, c.relname AS child, pn.nspname AS parent_schema, p.relname AS parent
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+  JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE p.relkind = 'p'`
+
+interface PartitionRow extends Record<string, unknown> {
+  child_schema: string
+  child: string
+  parent_schema: string
+  parent: string
 }
 
 // Per login role of the database, the search_path Postgres gives its sessions at log-in (role in this database
@@ -45,6 +61,7 @@ interface SearchPathRow extends Record<string, unknown> {
 interface ShardCatalog {
   functions: CatalogFunction[]
   searchPaths: Map<string, DatabaseSearchPaths>
+  partitions: { child: TableRef; parent: TableRef }[]
 }
 
 /**
@@ -70,7 +87,7 @@ export class CatalogReader {
   async read(shard: number, primary: NodeState): Promise<number> {
     const target = { host: primary.host, port: primary.port }
     const access = controlAccess(this.config)
-    const read: ShardCatalog = { functions: [], searchPaths: new Map() }
+    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [] }
     const byServerDatabase = new Map<string, DatabaseSearchPaths>()
     for (const db of this.config.databases) {
       const serverDatabase = primary.config.database ?? db.server_database ?? db.name
@@ -81,13 +98,15 @@ export class CatalogReader {
         )
         read.functions.push(...functions.map((r) => ({ proname: r.proname, provolatile: r.provolatile, prokind: r.prokind, prosrc: r.prosrc })))
         paths = searchPathsOf(await queryOnce<SearchPathRow>(target, access, SEARCH_PATHS_SQL, CATALOG_TIMEOUT_MS, serverDatabase))
+        const partitions = await queryOnce<PartitionRow>(target, access, PARTITIONS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
+        read.partitions.push(...partitions.map((r) => ({ child: { schema: r.child_schema, name: r.child }, parent: { schema: r.parent_schema, name: r.parent } })))
         byServerDatabase.set(serverDatabase, paths)
       }
       read.searchPaths.set(db.name, paths)
     }
     this.byShard.set(shard, read)
     const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
-    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths) })
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions) })
     return read.functions.length
   }
 }

@@ -9,7 +9,7 @@ import { SqlAnalysisError } from '../router/SqlParser.js'
 import { StatementCache } from '../router/StatementCache.js'
 import type { RoutingEngine } from './ProxyServer.js'
 import type { Analyzed } from './SessionServices.js'
-import type { StatementPlan } from '../router/StatementPlan.js'
+import type { StatementPlan, TableRef } from '../router/StatementPlan.js'
 
 /**
  * The analyzer (cached by normalized text) and the router over the current shard map. A statement the parser
@@ -19,6 +19,9 @@ export class StatementRouter implements RoutingEngine {
   private readonly cache = new StatementCache(20_000)
   volatility!: FunctionVolatility
   private catalog: CatalogFunction[] = []
+  /** Learnt since start, kept across reloads: partitions of sharded tables, and bodies of functions created. */
+  private readonly partitions = new Map<string, { child: TableRef; parent: TableRef }>()
+  private readonly bodies = new Map<string, string>()
   searchPaths = new RoleSearchPaths()
   private router!: Router
   map!: ShardMap
@@ -30,8 +33,10 @@ export class StatementRouter implements RoutingEngine {
   reconfigure(config: Config): void {
     // Catalog knowledge learnt from the shards survives a reload; the overrides come from the new file.
     this.volatility = new FunctionVolatility(config.routing)
+    for (const [name, body] of this.bodies) this.volatility.learnBody(name, body)
     this.volatility.loadCatalog(this.catalog)
     this.map = new ShardMap(config)
+    this.learnPartitions([...this.partitions.values()])
     this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from, crossShardTransactions: config.sharding.cross_shard_transactions })
   }
 
@@ -43,6 +48,23 @@ export class StatementRouter implements RoutingEngine {
     this.catalog = catalog.functions
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
+    this.learnPartitions(catalog.partitions)
+  }
+
+  /** Partitions of sharded tables (a partition of a partition once its parent is known, in any order). */
+  private learnPartitions(partitions: { child: TableRef; parent: TableRef }[]): void {
+    let left = partitions
+    for (let progress = true; progress && left.length > 0; ) {
+      const before = left.length
+      left = left.filter((p) => !this.learnPartition(p.child, p.parent, ['public']))
+      progress = left.length < before
+    }
+  }
+
+  private learnPartition(child: TableRef, parent: TableRef, searchPath: string[]): boolean {
+    const learnt = this.map.learnPartition(child, parent, searchPath)
+    if (learnt) this.partitions.set(`${learnt.child.schema}.${learnt.child.name}`, learnt)
+    return learnt !== undefined
   }
 
   defaultSearchPath(database: string, role: string): readonly string[] {
@@ -70,7 +92,13 @@ export class StatementRouter implements RoutingEngine {
     }
     // A function created through pgshard: what its body reads is known before the catalog is read again.
     const defines = analyzed.plan.defines
-    if (defines !== undefined) this.volatility.learnBody(defines.name, defines.body)
+    if (defines !== undefined) {
+      this.volatility.learnBody(defines.name, defines.body)
+      this.bodies.set(defines.name, defines.body)
+    }
+    // A partition of a sharded table is made on every shard, and its rows go where the table's would.
+    const partition = analyzed.plan.partitionOf
+    if (partition !== undefined) this.learnPartition(partition.child, partition.parent, ctx.searchPath ?? ['public'])
     return this.router.route(analyzed.plan, param, ctx, analyzed.text)
   }
 

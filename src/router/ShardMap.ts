@@ -108,6 +108,25 @@ export class ShardMap {
     return undefined
   }
 
+  /**
+   * A partition of a sharded table (CREATE TABLE … PARTITION OF, ATTACH PARTITION, or read from a catalog) is
+   * sharded by the same key: its rows are that table's rows, on the shards of their keys. `child` unqualified
+   * is in the first schema of the search path, where Postgres creates it. Returns both names qualified (to learn
+   * again into another map), or undefined when `parent` is not sharded.
+   */
+  learnPartition(child: TableRef, parent: TableRef, searchPath: string[]): { child: TableRef; parent: TableRef } | undefined {
+    const table = this.shardedTable(parent, searchPath)
+    if (table === undefined) return undefined
+    const schema = child.schema ?? candidateSchemas(child, searchPath)[0] ?? DEFAULT_SCHEMA
+    const id = tableId(schema, child.name)
+    if (!this.sharded.has(id)) {
+      const partition: ShardedTable = { ...table, name: child.name, schema }
+      this.sharded.set(id, partition)
+      this.shardedTables.push(partition)
+    }
+    return { child: { schema, name: child.name }, parent: { schema: table.schema ?? DEFAULT_SCHEMA, name: table.name } }
+  }
+
   /** The columns of a sharded or reference table whose values pgshard draws from a sequence. */
   drawnColumns(ref: TableRef, searchPath: string[]): DrawnColumn[] {
     for (const schema of candidateSchemas(ref, searchPath)) {

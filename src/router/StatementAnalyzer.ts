@@ -274,6 +274,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if (outsideTransactionBlock(stmt)) plan.outsideTransactionBlock = true
     const defines = definedFunction(stmt)
     if (defines !== undefined) plan.defines = defines
+    const partition = partitionOf(stmt)
+    if (partition !== undefined) plan.partitionOf = partition
   }
   return plan
 }
@@ -422,6 +424,20 @@ function optionIsOn(arg: Node | undefined): boolean {
 }
 
 /** The relations a DDL statement creates, alters or drops (not those it only references, like FK targets). */
+/** The partition a CREATE TABLE … PARTITION OF or an ALTER TABLE … ATTACH PARTITION makes, and its table. */
+function partitionOf(stmt: Node): { child: TableRef; parent: TableRef } | undefined {
+  const create = asNode(stmt, 'CreateStmt')
+  const parent = asNode(create?.inhRelations?.[0], 'RangeVar')
+  if (create?.partbound !== undefined && create.relation !== undefined && parent !== undefined) return { child: tableRefOf(create.relation), parent: tableRefOf(parent) }
+  const alter = asNode(stmt, 'AlterTableStmt')
+  for (const c of alter?.cmds ?? []) {
+    const cmd = asNode(c, 'AlterTableCmd')
+    const attached = cmd?.subtype === 'AT_AttachPartition' ? asNode(cmd.def, 'PartitionCmd')?.name : undefined
+    if (attached !== undefined && alter!.relation !== undefined) return { child: tableRefOf(attached), parent: tableRefOf(alter!.relation) }
+  }
+  return undefined
+}
+
 /** The sequences a statement names as such: CREATE/ALTER/DROP/RENAME SEQUENCE, ALTER SEQUENCE … OWNER, GRANT ON SEQUENCE. */
 function sequenceRefs(stmt: Node): TableRef[] {
   const create = asNode(stmt, 'CreateSeqStmt') ?? asNode(stmt, 'AlterSeqStmt')

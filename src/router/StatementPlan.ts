@@ -300,6 +300,8 @@ export interface StatementPlan {
   prepared?: StatementPlan
   /** Columns the statement assigns to rows that already exist (UPDATE SET, ON CONFLICT DO UPDATE, MERGE). */
   assignments?: Assignment[]
+  /** CREATE TABLE … PARTITION OF, ALTER TABLE … ATTACH PARTITION: the partition and the table it is part of. */
+  partitionOf?: { child: TableRef; parent: TableRef }
   /** CREATE FUNCTION/PROCEDURE in SQL or PL/pgSQL: the name and the body it defines (to see what a call reads). */
   defines?: { name: string; body: string }
   /** The statement is a lastval() or currval() call alone (pgshard answers it after keys it drew). */
