@@ -964,3 +964,11 @@ t.test('a call of a user function whose body names a sharded table, from a state
   t.match(route("SELECT label_of('x'), lower('Y')"), { kind: 'shard' }, 'a body naming accounts_ only as part of a word')
   t.match(route('/* pgshard: shard=s0 */ SELECT account_total(5)'), { kind: 'shard', shard: 0 }, 'a hint says where')
 })
+
+t.test('DDL naming sharded and unsharded tables: the refusal says what to do instead', async (t) => {
+  await initSqlParser()
+  const route = (sql: string) => router.route(analyzeStatement(sql), none, NO_TX)
+  t.match(route('CREATE VIEW account_totals AS SELECT a.id, sum(o.total) FROM accounts a JOIN orders o ON o.account_id = a.id GROUP BY a.id'), { kind: 'error', code: '0A000', hint: /a view \(or a table made from a query\) over sharded tables would read one shard.s rows: query the tables themselves/ })
+  t.match(route('CREATE MATERIALIZED VIEW totals AS SELECT count(*) FROM accounts'), { kind: 'error', hint: /query the tables themselves/ })
+  t.match(route('GRANT SELECT ON accounts, logs TO app'), { kind: 'error', hint: /in separate statements/ })
+})

@@ -242,9 +242,14 @@ export class Router {
       return this.single(plan, ctx, this.map.defaultShard, `DDL on unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
     }
     if (tables.unsharded.length > 0) {
+      // CREATE VIEW, CREATE MATERIALIZED VIEW and CREATE TABLE … AS (whose command tag is SELECT).
+      const view = plan.commandTag === 'CREATE VIEW' || plan.commandTag === 'SELECT'
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `DDL names ${list(everywhere)} (on every shard) and unsharded table ${list(tables.unsharded)} (only on shard ${this.defaultName()}): it cannot run on one shard or on all`,
+        view
+          ? 'a view (or a table made from a query) over sharded tables would read one shard\u2019s rows: query the tables themselves (pgshard merges reads across shards), or make it on every shard and read it with /* pgshard: shard=NAME */ shard by shard'
+          : 'run it for the sharded and reference tables and for the others in separate statements',
       )
     }
     return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
