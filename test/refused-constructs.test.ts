@@ -95,7 +95,7 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     { construct: 'join with an unsharded table', sql: 'SELECT a.id FROM accounts a JOIN logs l ON l.id = a.id', message: /unsharded table logs exists only on shard s0/ },
     { construct: 'outer join keeping reference rows', sql: 'SELECT c.code, a.id FROM countries c LEFT JOIN accounts a ON a.country = c.code', message: /an outer join across shards that keeps rows of reference table countries/ },
     { construct: 'ORDER BY a type the merge cannot order', sql: 'SELECT id, meta FROM accounts ORDER BY meta', message: /cannot order values of jsonb when merging results from several shards/ },
-    { construct: 'FOR UPDATE with LIMIT across shards', sql: 'SELECT id FROM accounts ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED', message: /a locking clause \(FOR UPDATE\/SHARE\) with LIMIT or OFFSET across shards/ },
+    { construct: 'FOR UPDATE with LIMIT over rows on several shards', sql: 'SELECT id FROM accounts ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED', message: /SELECT on accounts has no condition on the sharding key id, and may lock rows on shards s0, s1, s2: a locking read without its key runs on one shard/ },
     { construct: 'COPY (query) TO across shards that must be merged', sql: 'COPY (SELECT id FROM accounts ORDER BY id) TO STDOUT', message: /COPY \(query\) TO across shards, for a query that does more than filter and pick columns/ },
     { construct: 'binary COPY TO across shards', sql: 'COPY accounts TO STDOUT (FORMAT binary)', message: /binary COPY … TO across shards/ },
     { construct: 'EXPLAIN across shards', sql: 'EXPLAIN SELECT * FROM accounts', message: /EXPLAIN across shards/ },

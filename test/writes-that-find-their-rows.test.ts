@@ -56,3 +56,16 @@ t.test('in a transaction: its own rows are found, and it still writes one shard'
   await client.query('COMMIT')
   t.same(await onShards(), [['1:10'], ['2:21', '4:41']])
 })
+
+t.test('a locking read without the key (Django\u2019s update_or_create(), select_for_update()[:n]) goes to the shard that holds its rows', async (t) => {
+  const locked = await client.query('SELECT "orders"."id", "orders"."total" FROM "orders" WHERE "orders"."id" = $1 LIMIT 21 FOR UPDATE', [2])
+  t.same(locked.rows, [{ id: '2', total: 21 }], 'FOR UPDATE with LIMIT: on the one shard with the row')
+  await client.query('BEGIN')
+  t.same((await client.query('SELECT id, total FROM orders WHERE id = 1 LIMIT 21 FOR UPDATE')).rows, [{ id: '1', total: 10 }], 'update_or_create: the lock in a transaction')
+  t.equal((await client.query('UPDATE orders SET total = 12 WHERE id = 1')).rowCount, 1, 'then the update, on the same shard')
+  await client.query('COMMIT')
+  t.same(await onShards(), [['1:12'], ['2:21', '4:41']])
+  await client.query(`INSERT INTO orders (customer_id, id, total) VALUES (${c0}, 8, 80), (${c1}, 8, 81)`)
+  await t.rejects(client.query('SELECT id FROM orders WHERE id = 8 LIMIT 1 FOR UPDATE'), { code: '0A000', message: /may lock rows on shards s0, s1/ }, 'rows on both shards: refused')
+  await client.query(`DELETE FROM orders WHERE customer_id IN (${c0}, ${c1}) AND id = 8`)
+})

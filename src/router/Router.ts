@@ -556,7 +556,7 @@ export class Router {
     if (located !== undefined && located.length > 1) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `${verb} on ${label(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may change rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: a write without its key runs on one shard`,
+        `${verb} on ${label(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may ${plan.kind === 'select' ? 'lock' : 'change'} rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: ${plan.kind === 'select' ? 'a locking read' : 'a write'} without its key runs on one shard`,
         `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own)`,
       )
     }
@@ -620,6 +620,11 @@ export class Router {
     }
     if (plan.kind === 'copy_to' && plan.unmergeable === undefined) {
       return { kind: 'copy_out', role: this.role(plan, ctx), reason: `${verb} on ${sharded} ${where}: every shard's rows, one shard after another` }
+    }
+    // A locking read that could not run on every shard (with LIMIT, or in a transaction that writes one shard,
+    // which its locks would make a writer): where its rows are, if on one shard.
+    if (plan.kind === 'select' && plan.writes && unpinned.length > 0 && this.locatable(plan, tables) && (!plan.scatter || (ctx.inTransaction && !ctx.txReadOnly && !this.spans(ctx)))) {
+      return { kind: 'locate', probe: plan.locate!, reason: `${verb} on ${sharded} ${where}: the shard that holds the rows it locks is found first` }
     }
     if (!plan.scatter) {
       throw new Refusal(
@@ -849,9 +854,13 @@ export class Router {
     }
   }
 
-  /** An UPDATE or DELETE of one sharded table that reads no other: its rows can be found by its `locate` query. */
+  /**
+   * An UPDATE or DELETE of one sharded table, or a locking read of one, that reads no other: its rows can be
+   * found by its `locate` query.
+   */
   private locatable(plan: StatementPlan, tables: Placement): boolean {
-    return plan.locate !== undefined && tables.sharded.length === 1 && tables.writtenSharded.has(tables.sharded[0]!.table) && tables.unsharded.length === 0
+    const table = tables.sharded.length === 1 ? tables.sharded[0]!.table : undefined
+    return plan.locate !== undefined && table !== undefined && (plan.kind === 'select' || tables.writtenSharded.has(table)) && tables.unsharded.length === 0
   }
 
   // ---- key assignments --------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
 import { definedFunction } from './ast/FunctionBody.js'
-import { locateProbe } from './ast/LocateProbe.js'
+import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
@@ -179,6 +179,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     addScatter(plan, select, text, start, end, single, scopes.from, facts.rangeVars)
     const sequenceRead = sequenceReadOf(select)
     if (sequenceRead !== undefined) plan.sequenceRead = sequenceRead
+    const probe = lockingReadProbe(select, text, start, end)
+    if (probe !== undefined) plan.locate = probe
     return plan
   }
   const dml = DML_KINDS[tag]

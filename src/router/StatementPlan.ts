@@ -287,8 +287,9 @@ export interface StatementPlan {
   pins: ColumnPin[]
   insert?: InsertRows
   /**
-   * UPDATE/DELETE of one table: a SELECT of its table and WHERE clause that a shard answers with a row when it
-   * holds rows the statement would change (to find them when the key is not pinned).
+   * UPDATE/DELETE or a locking read (FOR UPDATE) of one table: a SELECT of its table and WHERE clause that a
+   * shard answers with a row when it holds rows the statement would change or lock (to find them when the key
+   * is not pinned).
    */
   locate?: string
   /** INSERT/UPDATE/DELETE … RETURNING: the write answers with rows. */

@@ -1,7 +1,8 @@
 // The query that finds which shards hold the rows of an UPDATE or DELETE whose WHERE does not pin the sharding
 // key (an ORM's save() or delete() of a row it addresses by its own id): the statement's table and WHERE clause
 // as a SELECT, which each shard answers before the write goes where rows are.
-import type { Node } from 'libpg-query'
+import type { Node, SelectStmt } from 'libpg-query'
+import { layoutSelect } from '../SelectLayout.js'
 import { SqlLexer, Tok } from '../SqlLexer.js'
 import { decodeBytes, type StatementText } from '../StatementText.js'
 import { asNode } from './AstNode.js'
@@ -40,4 +41,21 @@ export function locateProbe(stmt: Node, text: StatementText, end: number): strin
   }
   const where = whereStart < 0 ? '' : ` ${text.bytes.slice(whereStart, lastEnd)}`
   return decodeBytes(`SELECT 1 FROM ${text.bytes.slice(target.relation.location, tableEnd)}${where}\nLIMIT 1`, text.ascii)
+}
+
+/**
+ * The same for a locking read of one table (SELECT … FROM t WHERE … FOR UPDATE [LIMIT n], as Django's
+ * select_for_update() and update_or_create() send): its FROM and WHERE, at bytes [start, end) of `text`.
+ * Undefined when it reads more than one table or combines rows.
+ */
+export function lockingReadProbe(select: SelectStmt, text: StatementText, start: number, end: number): string | undefined {
+  if (select.lockingClause === undefined || select.fromClause?.length !== 1 || asNode(select.fromClause[0], 'RangeVar') === undefined) return undefined
+  if (select.groupClause !== undefined || select.havingClause !== undefined || select.distinctClause !== undefined || select.windowClause !== undefined) return undefined
+  if (select.withClause !== undefined || (select.op !== undefined && select.op !== 'SETOP_NONE')) return undefined
+  const layout = layoutSelect(text.bytes, start, end)
+  const from = layout?.clauses.get('from')
+  if (!layout || from === undefined) return undefined
+  const where = layout.clauses.get('where')
+  const span = (s: { start: number; end: number } | undefined) => (s === undefined ? '' : ` ${text.bytes.slice(s.start, s.end)}`)
+  return decodeBytes(`SELECT 1${span(from)}${span(where)}\nLIMIT 1`, text.ascii)
 }
