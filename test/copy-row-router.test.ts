@@ -140,7 +140,7 @@ t.test('binary format: data pgshard cannot place is refused with the row number 
 })
 
 t.test('keys pgshard makes: each row gets the next one as its last field, cut and routed in two steps, any chunking', async (t) => {
-  const made = (keys: string[]) => ({ column: 'id', next: () => keys.shift()! })
+  const made = (keys: string[]) => ({ column: 'id', places: true, next: () => keys.shift()! })
   for (const chunk of [1, 3, 1000]) {
     const router = new CopyRowRouter({ ...CSV, columns: ['label'], header: true }, -1, 'id', (k) => Number(k) % 2, 2, made(['10', '11', '12']))
     const out = ['', '']

@@ -34,3 +34,11 @@ t.test('a function created through pgshard that reads a sharded table: called al
   t.same(pinned.rows, [{ n: '3' }], 'called from a statement pinned to the key: its shard')
   t.same((await client.query('SELECT twice(21) AS v')).rows, [{ v: 42 }], 'a function that reads no sharded table runs as before')
 })
+
+t.test('a DO block that names a sharded table: refused, or run on the shard a hint names', async (t) => {
+  const block = "DO $$ DECLARE n int; BEGIN UPDATE public.orders SET id = id WHERE customer_id = 1; GET DIAGNOSTICS n = ROW_COUNT; RAISE NOTICE 'updated % rows', n; END $$"
+  await t.rejects(client.query(block), { code: '0A000', message: /the DO block reads sharded table orders/ })
+  await client.query(`/* pgshard: shard=s1 */ ${block}`)
+  await client.query("DO $$ BEGIN PERFORM 1; END $$")
+  t.pass('a DO block that names no sharded table runs as before')
+})

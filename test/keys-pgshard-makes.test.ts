@@ -306,6 +306,25 @@ t.test('column_sequences: a serial id pgshard draws never repeats across shards,
   t.same((await perShard('SELECT id, code FROM countries ORDER BY id')).map((rows) => rows.map((r) => `${r.id}:${r.code}`)), [[`${fr.rows[0].id}:FR`, `${de.rows[0].id}:DE`], [`${fr.rows[0].id}:FR`, `${de.rows[0].id}:DE`]], 'the same ids on every shard, even after a refused INSERT')
   t.same((await client.query('SELECT lastval() AS v')).rows, [{ v: de.rows[0].id }], 'lastval() answers the drawn id')
 
+  const copied = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', fx.dsn, '-c', '\\copy orders (customer_id, total) FROM stdin'], { env: fx.env, input: `${a}\t6\n${b}\t7\n${b}\t8\n\\.\n` })
+  t.equal(copied.code, 0, `COPY leaving out the drawn id: ${copied.stderr}`)
+  const py = await runCommand('/usr/bin/python3', ['-c', `
+import psycopg
+with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
+    with conn.cursor() as cur:
+        with cur.copy("COPY orders (customer_id, total) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int4"])
+            for i in range(4):
+                copy.write_row((${a} if i % 2 else ${b}, 100 + i))
+`], { env: fx.env })
+  t.equal(py.code, 0, `binary COPY leaving out the drawn id: ${py.stderr}`)
+  const all = (await perShard('SELECT id, customer_id FROM orders')).flatMap((rows, shard) => rows.map((r) => ({ id: Number(r.id), customer: Number(r.customer_id), shard })))
+  t.equal(all.length, 12)
+  t.equal(new Set(all.map((r) => r.id)).size, 12, 'COPY rows get drawn ids too: none repeats across shards')
+  t.ok(all.every((r) => shardOf(r.customer) === r.shard), 'each row on its customer\'s shard')
+  const refCopy = await runCommand('psql', ['-X', fx.dsn, '-c', '\\copy countries (code) FROM stdin'], { env: fx.env, input: 'JP\n\\.\n' })
+  t.match(refCopy.stderr, /COPY into reference table countries leaves out id, which pgshard draws/, 'a reference table\'s COPY without the drawn id: refused, not numbered per shard')
+  await t.rejects(client.query("INSERT INTO countries (code) SELECT 'X' || g FROM generate_series(1, 2) g"), { code: '0A000', message: /INSERT … SELECT into countries leaves out id, which pgshard draws/ })
   await client.query('CREATE TABLE tickets (id bigint PRIMARY KEY, number bigint NOT NULL, title text)')
   await client.query('CREATE SEQUENCE tickets_id_seq')
   await client.query('CREATE SEQUENCE ticket_numbers')

@@ -5,6 +5,7 @@
 // (its own rows are not visible elsewhere), and the one-writer rule still holds.
 import pg from 'pg'
 import t from 'tap'
+import { ProxyApp } from '../src/proxy/ProxyApp.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
@@ -48,7 +49,7 @@ t.test('in a transaction: its own rows are found, and it still writes one shard'
   const own = await client.query('UPDATE orders SET total = 55 WHERE id = 5 RETURNING total')
   t.same(own.rows, [{ total: 55 }], 'a row the transaction made, seen only by it')
   t.equal((await client.query('UPDATE orders SET total = 11 WHERE id = 1')).rowCount, 1, 'another row of the same shard')
-  await t.rejects(client.query('DELETE FROM orders WHERE id = 4'), { code: '0A000', message: /may change rows on shards s0, s1/ }, 'a row of the other shard while the transaction writes s0: refused')
+  await t.rejects(client.query('DELETE FROM orders WHERE id = 4'), { code: '0A000', message: /transaction writes shard s0; this statement may write shard s1/ }, 'a row of the other shard while the transaction writes s0: a second writer, refused')
   await client.query('ROLLBACK')
   t.same(await onShards(), [['1:10'], ['2:21', '4:40']], 'rolled back')
   await client.query('BEGIN')
@@ -68,4 +69,19 @@ t.test('a locking read without the key (Django\u2019s update_or_create(), select
   await client.query(`INSERT INTO orders (customer_id, id, total) VALUES (${c0}, 8, 80), (${c1}, 8, 81)`)
   await t.rejects(client.query('SELECT id FROM orders WHERE id = 8 LIMIT 1 FOR UPDATE'), { code: '0A000', message: /may lock rows on shards s0, s1/ }, 'rows on both shards: refused')
   await client.query(`DELETE FROM orders WHERE customer_id IN (${c0}, ${c1}) AND id = 8`)
+})
+
+t.test('with two-phase commit: saves by id on two shards in one transaction, each found inside it', async (t) => {
+  const app = await ProxyApp.start(proxyConfig(fx.topo, { sharding: { ...SHARDING, cross_shard_transactions: 'two_phase' } }))
+  t.teardown(() => app.stop(500))
+  const c = new pg.Client({ ...fx.pgOptions, port: app.address.port })
+  await c.connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  t.equal((await c.query('UPDATE orders SET total = 13 WHERE id = 1')).rowCount, 1, 'a row of s0')
+  t.equal((await c.query('UPDATE orders SET total = 42 WHERE id = 4')).rowCount, 1, 'then a row of s1: the shard written before is asked inside the transaction, and holds no such row')
+  t.equal((await c.query('UPDATE orders SET total = 14 WHERE id = 1')).rowCount, 1, 'and s0 again')
+  await c.query('COMMIT')
+  t.same(await onShards(), [['1:14'], ['2:21', '4:42']])
+  t.equal((await c.query(`UPDATE orders SET customer_id = ${c1}, total = 0 WHERE id = 999`)).rowCount, 0, 'a key set to another shard\u2019s value, no row anywhere: UPDATE 0 (Django\u2019s save() of a missing row)')
 })

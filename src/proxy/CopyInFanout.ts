@@ -17,8 +17,11 @@ export interface CopySplit {
   copy: CopyShape
   key: string
   keyShard: KeyShard
-  /** The column list leaves out the key, which pgshard makes: `count` more keys, as text. */
-  makeKeys?: (count: number) => Promise<string[]>
+  /**
+   * The column list leaves out a column pgshard makes: the key (`places`), or a column it draws; `take` gives
+   * `count` more values, as text.
+   */
+  made?: { column: string; places: boolean; take: (count: number) => Promise<string[]> }
 }
 
 /**
@@ -73,7 +76,7 @@ export class CopyInFanout {
         const begun = await callShard(h.conn, encodeQuery('BEGIN'))
         if (begun.error) throw begun.error.message
       }
-      const keys = split?.makeKeys ? new CopyKeyQueue(split.key, split.makeKeys) : null
+      const keys = split?.made ? new CopyKeyQueue(split.made.column, split.made.places, split.made.take) : null
       const router = split && (await rowRouter(split, held[0].conn, held.length, keys))
       const ready: Promise<Buffer>[] = []
       finals = held.map((h) => {
@@ -204,6 +207,7 @@ async function rowRouter(split: CopySplit, conn: ServerConnection, shards: numbe
   const binary = split.copy.format === 'binary'
   let columns = split.copy.columns
   let keyType = 0
+  let madeType = 0
   if (columns === null || binary) {
     const reply = await callShard(
       conn,
@@ -215,12 +219,13 @@ async function rowRouter(split: CopySplit, conn: ServerConnection, shards: numbe
     const all = reply.rows.map((r) => ({ name: r[0]!.toString('utf8'), type: Number(r[1]!.toString('utf8')) }))
     columns ??= all.map((c) => c.name)
     keyType = all.find((c) => c.name === split.key)?.type ?? 0
+    madeType = keys ? (all.find((c) => c.name === keys.column)?.type ?? 0) : 0
   }
-  const keyIndex = keys ? -1 : columns.indexOf(split.key)
-  if (keyIndex < 0 && !keys)
+  const keyIndex = keys?.places ? -1 : columns.indexOf(split.key)
+  if (keyIndex < 0 && !keys?.places)
     throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY into ${split.copy.table} must include its sharding key column ${split.key}: pgshard sends each row to the shard of its key`)
   if (binary) {
-    const made = keys && { keys, encode: binaryKey(keyType, split.copy.table, split.key) }
+    const made = keys && { keys, encode: binaryKey(madeType, split.copy.table, keys.column) }
     return new BinaryCopyRowRouter(columns.length, keyIndex, split.key, (value) => split.keyShard(value, 1, keyType), shards, made)
   }
   return new CopyRowRouter(split.copy, keyIndex, split.key, (text) => split.keyShard(text, 0, 0), shards, keys)

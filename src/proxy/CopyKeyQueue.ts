@@ -2,7 +2,8 @@ import { PgError, SqlState } from '../protocol/PgError.js'
 import type { MadeKeys } from '../router/CopyRowRouter.js'
 
 /**
- * Keys pgshard makes for the rows of a COPY that leaves the key out, taken ahead of routing the rows: one
+ * Values pgshard makes for the rows of a COPY that leaves out the key or a drawn column, taken ahead of routing
+ * the rows: one
  * request per chunk of rows that finds too few waiting, for at least BATCH (psql sends a row per message).
  * Those left at the end are not used: a gap in the sequence, as a rolled-back nextval() leaves.
  */
@@ -13,6 +14,7 @@ export class CopyKeyQueue implements MadeKeys {
 
   constructor(
     readonly column: string,
+    readonly places: boolean,
     private readonly take: (count: number) => Promise<string[]>,
   ) {}
 

@@ -41,9 +41,9 @@ import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
-import { CopyInFanout } from './CopyInFanout.js'
+import { CopyInFanout, type CopySplit } from './CopyInFanout.js'
 import { MultiShardExecutor, type ClientOutput, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
-import { locateRows } from './RowLocator.js'
+import { holdsRows, locateRows } from './RowLocator.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
 import { randomUuids } from './RandomKeys.js'
@@ -1110,11 +1110,16 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (plan.multiStatement || stmt.bind)
           throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY FROM STDIN on several shards must come as a simple query of its own (${route.reason})`)
         const split = route.kind === 'copy_split' ? route : null
-        const from = split?.keys
-        // Keys pgshard makes for the rows: added to the column list, drawn while the rows come.
-        const made = from && { ...split!, makeKeys: (count: number) => this.madeKeys(from, count, null, true) }
-        const sql = made ? withCopyColumn(stmt.sql, made.key) : stmt.sql
-        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, made || split, this.cancelSignal.signal)
+        const made = split?.made
+        // Values pgshard makes for the rows: their column added to the column list, drawn while the rows come.
+        const copySplit: CopySplit | null = split && {
+          copy: split.copy,
+          key: split.key,
+          keyShard: split.keyShard,
+          ...(made ? { made: { column: made.column, places: made.places, take: (count: number) => this.madeKeys(made.from, count, null, true) } } : {}),
+        }
+        const sql = made ? withCopyColumn(stmt.sql, made.column) : stmt.sql
+        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, copySplit, this.cancelSignal.signal)
         return this.copyIn !== null ? 'copy' : 'failed'
       }
       if (route.kind === 'cursor') {
@@ -1193,16 +1198,23 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   }
 
   /**
-   * The shards an UPDATE or DELETE without a pinned key changes rows on: those whose committed rows match it
-   * (RowLocator), and those where the client's open transaction or pipeline wrote, whose changes only it sees.
+   * The shards an UPDATE, DELETE or locking read without a pinned key touches rows on: asked on the connections
+   * of the shards the client's transaction wrote (whose own rows only it sees), and on pool connections of the
+   * others (RowLocator). A pipeline's statements before its Sync are still on their way to their server: its
+   * shard counts as holding rows.
    */
   private async located(route: LocateRoute, analyzed: Analyzed, whole: ShardStatement): Promise<number[]> {
     const probe = splitPart(restoreLiterals(route.probe, analyzed.firstParam, analyzed.sources ?? []), whole)
-    const shards = new Set(await locateRows(this.services, this.identity, this.settings, this.cancelSignal.signal, probe, this.attached !== null))
-    for (const shard of this.tx.writtenShards) shards.add(shard)
-    // A pipeline's statements before its Sync ran on their server in a transaction of their own.
-    if (this.group.conn !== null && this.attached) shards.add(this.attached.placement.shard)
-    return [...shards].sort((x, y) => x - y)
+    const all = this.services.config().shards.map((_, i) => i)
+    const own = this.inTransaction && this.group.conn === null ? [...this.tx.writtenShards] : []
+    const found = new Set(await locateRows(this.services, this.identity, this.settings, this.cancelSignal.signal, probe, this.attached !== null, all.filter((s) => !own.includes(s))))
+    for (const shard of own) {
+      await this.lease.whenIdle()
+      const held = this.lease.inTransaction(shard)
+      if (!held || (await holdsRows(held.conn, probe, held.placement.shardName))) found.add(shard)
+    }
+    if (this.group.conn !== null && this.attached) found.add(this.attached.placement.shard)
+    return [...found].sort((x, y) => x - y)
   }
 
   /**

@@ -34,7 +34,10 @@ export class BinaryCopyRowRouter implements CopyRows {
     /** The shard of a key field's bytes, in the column type's binary format. */
     private readonly keyShard: (value: Buffer) => number,
     private readonly shards: number,
-    /** Keys pgshard makes: the tuples have no key field and get one as their last, in binary form (`encode`). */
+    /**
+     * Values pgshard makes: each tuple gets one as its last field, in binary form (`encode`); the key that places
+     * it when `keys.places` (the tuples have no key field then), else a drawn column's.
+     */
     private readonly made: { keys: MadeKeys; encode: (key: string) => Buffer } | null = null,
   ) {}
 
@@ -132,14 +135,10 @@ export class BinaryCopyRowRouter implements CopyRows {
       return
     }
     const n = this.rows + 1
-    if (this.made) {
-      const value = this.made.encode(this.made.keys.next())
-      const added = Buffer.allocUnsafe(tuple.length + 4 + value.length)
-      tuple.copy(added)
-      added.writeInt16BE(this.columns + 1, 0)
-      added.writeInt32BE(value.length, tuple.length)
-      value.copy(added, tuple.length + 4)
-      out[this.keyShard(value)]!.push(added)
+    const value = this.made?.encode(this.made.keys.next())
+    const row = value === undefined ? tuple : withField(tuple, this.columns + 1, value)
+    if (value !== undefined && this.made!.keys.places) {
+      out[this.keyShard(value)]!.push(row)
       this.rows = n
       return
     }
@@ -154,7 +153,17 @@ export class BinaryCopyRowRouter implements CopyRows {
       if (err instanceof KeyEncodingError) throw new PgError(err.code, `${err.message} (COPY row ${n}, column "${this.keyColumn}")`)
       throw err
     }
-    out[shard]!.push(tuple)
+    out[shard]!.push(row)
     this.rows = n
   }
+}
+
+/** The tuple with `value` as one more field at its end (`fields` in all). */
+function withField(tuple: Buffer, fields: number, value: Buffer): Buffer {
+  const added = Buffer.allocUnsafe(tuple.length + 4 + value.length)
+  tuple.copy(added)
+  added.writeInt16BE(fields, 0)
+  added.writeInt32BE(value.length, tuple.length)
+  value.copy(added, tuple.length + 4)
+  return added
 }

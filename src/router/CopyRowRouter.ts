@@ -32,14 +32,16 @@ export interface CopyRows {
 }
 
 /**
- * Keys pgshard makes for a COPY whose column list leaves the sharding key out (key_sequence, key_uuid): each
- * row gets the next one as an added last field, and goes to its shard.
+ * Values pgshard makes for a COPY whose column list leaves out the sharding key (key_sequence, key_uuid) or a
+ * column it draws (column_sequences): each row gets the next one as an added last field.
  */
 export interface MadeKeys {
-  /** The next key's text; there is one for every row cut (the caller made sure). */
+  /** The next value's text; there is one for every row cut (the caller made sure). */
   next(): string
-  /** The key column's name, added to a header line. */
+  /** The column's name, added to a header line. */
   readonly column: string
+  /** The values are the sharding key: they place the rows (which have no key field). */
+  readonly places: boolean
 }
 
 /** `COPY t (a, b) FROM STDIN …` with `column` added to its column list, for rows that get a made key last. */
@@ -73,7 +75,7 @@ export class CopyRowRouter implements CopyRows {
   /** Rows routed so far (the header not counted). */
   rows = 0
 
-  /** `keyIndex` is the key's field; with `made`, the rows have none and get the made keys as a last field. */
+  /** `keyIndex` is the key's field (none when `made` places the rows); `made` values go last in each row. */
   constructor(
     shape: CopyShape,
     private readonly keyIndex: number,
@@ -173,7 +175,7 @@ export class CopyRowRouter implements CopyRows {
       return
     }
     const n = this.rows + 1
-    if (this.made) {
+    if (this.made?.places) {
       const key = this.made.next()
       out[this.keyShard(key)].push(this.withField(row, end, key))
       this.rows = n
@@ -189,7 +191,7 @@ export class CopyRowRouter implements CopyRows {
       if (err instanceof KeyEncodingError) throw new PgError(err.code, `${err.message} (COPY row ${n}, column "${this.keyColumn}")`)
       throw err
     }
-    out[shard].push(row)
+    out[shard].push(this.made ? this.withField(row, end, this.made.next()) : row)
     this.rows = n
   }
 

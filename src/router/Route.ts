@@ -88,9 +88,10 @@ export type Route =
   /**
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).
-   * `keys`: the column list leaves out a key pgshard makes; each row gets one, from there.
+   * `made`: the column list leaves out a column pgshard makes, the key (`places`: its values place the rows)
+   * or a column it draws (sharding.column_sequences); each row gets a value, from `from`.
    */
-  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; keys?: KeySource; reason: string }
+  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; made?: { column: string; from: KeySource; places: boolean }; reason: string }
   /**
    * An UPDATE or DELETE of one sharded table whose WHERE does not pin the key: the shards that hold its rows are
    * found first (`probe`, its plan's `locate` query, on every shard), then it is routed to them

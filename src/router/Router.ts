@@ -40,7 +40,7 @@ import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
-import type { GeneratedKey, ShardedTable, ShardMap } from './ShardMap.js'
+import type { DrawnColumn, GeneratedKey, ShardedTable, ShardMap } from './ShardMap.js'
 import type { DerivedSources, InsertRows, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
@@ -138,6 +138,18 @@ export class Router {
     if (plan.kind === 'insert' && plan.insert) {
       const drawn = this.drawnColumnRoute(plan.insert, searchPath)
       if (drawn) return drawn
+    }
+    const listed = plan.insertColumns
+    const target = plan.writtenTables[0]
+    if (plan.kind === 'insert' && listed !== undefined && listed.length > 0 && target !== undefined) {
+      const left = this.map.drawnColumns(target, searchPath).filter((d) => !listed.includes(d.column))
+      if (left.length > 0) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `INSERT … SELECT into ${label(target)} leaves out ${left.map((d) => d.column).join(', ')}, which pgshard draws (sharding.column_sequences) only for INSERT … VALUES: each shard would number the rows on its own`,
+          'insert the rows with INSERT … VALUES (pgshard draws the column there), or give its values in the SELECT',
+        )
+      }
     }
     if (plan.kind === 'insert') {
       const targetRef = plan.insert?.table ?? plan.writtenTables[0]
@@ -351,16 +363,35 @@ export class Router {
         )
       const map = this.map
       const generated = copy.columns !== null && !copy.columns.includes(t.key) ? t.generatedKey : undefined
+      const drawn = this.drawnLeftOut(plan, ctx)
+      if (drawn.length + (generated === undefined ? 0 : 1) > 1) {
+        const names = [...(generated === undefined ? [] : [t.key]), ...drawn.map((d) => d.column)].join(', ')
+        throw new Refusal(FEATURE_NOT_SUPPORTED, `COPY into ${t.name} leaves out ${names}, which pgshard makes: it makes one column of a COPY`, 'give the other columns in the data')
+      }
+      const made =
+        generated !== undefined
+          ? { column: t.key, from: this.keySource(generated), places: true }
+          : drawn[0] !== undefined
+            ? { column: drawn[0].column, from: { sequence: drawn[0].sequence, shard: map.defaultShard }, places: false }
+            : undefined
       return {
         kind: 'copy_split',
         copy,
         key: t.key,
         keyShard: (value, format, typeOid) => map.shardForValue(t.keyType, value, format, typeOid),
-        ...(generated !== undefined ? { keys: this.keySource(generated) } : {}),
-        reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}${generated === undefined ? '' : generated === 'uuid' ? ', a random UUID made for each' : `, drawn for each from sequence ${generated.sequence} (shard ${this.defaultName()})`}`,
+        ...(made !== undefined ? { made } : {}),
+        reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}${made === undefined ? '' : made.from === 'uuid' ? ', a random UUID made for each' : `, ${made.column} drawn for each from sequence ${made.from.sequence} (shard ${this.defaultName()})`}`,
       }
     }
     if (tables.writtenReference.length > 0) {
+      const drawn = this.drawnLeftOut(plan, ctx)
+      if (drawn.length > 0) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `COPY into reference table ${list(tables.writtenReference)} leaves out ${drawn.map((d) => d.column).join(', ')}, which pgshard draws (sharding.column_sequences): each shard would number the rows on its own`,
+          'give the column in the data, or insert the rows with INSERT … VALUES',
+        )
+      }
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `COPY into reference table ${list(tables.writtenReference)}: every shard` }
     }
     return this.single(plan, ctx, this.map.defaultShard, `COPY into unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
@@ -487,6 +518,23 @@ export class Router {
     return undefined
   }
 
+  /**
+   * The shard of the key value a write assigns (`SET key = 50`), where a write that found no rows runs to answer
+   * `UPDATE 0` (Django's save() of a row that is gone sets the key it had); none when it assigns none.
+   */
+  private assignedKeyShards(plan: StatementPlan, table: ShardedTable, param: (n: number) => BoundParam | undefined): number[] {
+    const value = plan.assignments?.find((a) => a.column === table.key && a.value !== null && a.value !== 'unchanged')?.value
+    return value === undefined || value === null || value === 'unchanged' ? [] : [this.valueShard(table, value, param, true)!]
+  }
+
+  /** The columns pgshard draws (sharding.column_sequences) that a COPY's column list leaves out. */
+  private drawnLeftOut(plan: StatementPlan, ctx: RoutingContext): DrawnColumn[] {
+    const columns = plan.copy?.columns
+    const target = plan.writtenTables[0]
+    if (columns === null || columns === undefined || target === undefined) return []
+    return this.map.drawnColumns(target, ctx.searchPath ?? ['public']).filter((d) => !columns.includes(d.column))
+  }
+
   /** Where a table's made keys come from: random UUIDs, or its sequence on the default shard. */
   private keySource(generated: GeneratedKey): KeySource {
     return generated === 'uuid' ? 'uuid' : { sequence: generated.sequence, shard: this.map.defaultShard }
@@ -560,7 +608,7 @@ export class Router {
         `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own)`,
       )
     }
-    if (located !== undefined) sets[0] = new Set(located)
+    if (located !== undefined) sets[0] = new Set(located.length > 0 ? located : this.assignedKeyShards(plan, tables.sharded[0]!.table, param))
     const unpinned = tables.sharded.filter((_, i) => sets[i] === 'all')
     const needed = new Set<number>()
     for (const s of sets) if (s !== 'all') for (const shard of s) needed.add(shard)
@@ -842,13 +890,14 @@ export class Router {
    */
   private refuseCallsReadingShards(plan: StatementPlan): void {
     if (plan.kind === 'ddl') return
-    for (const fn of plan.functions) {
-      const body = this.volatility.body(fn)
+    const bodies = plan.functions.map((fn) => ({ what: `${fn}()`, body: this.volatility.body(fn) }))
+    if (plan.doBody !== undefined) bodies.push({ what: 'the DO block', body: plan.doBody })
+    for (const { what, body } of bodies) {
       const table = body === undefined ? undefined : this.map.shardedTables.find((t) => namesWord(body, t.name.toLowerCase()))
       if (table === undefined) continue
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `${fn}() reads sharded table ${table.name} (its body names it), and the statement names no sharded table: on one shard it would read only that shard's rows`,
+        `${what} reads sharded table ${table.name} (its body names it), and the statement names no sharded table: on one shard it would read only that shard's rows`,
         `pin the shard that holds the rows it reads: /* pgshard: shard=NAME */, or read ${table.name} in the statement itself with its key`,
       )
     }

@@ -3,7 +3,7 @@
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
-import { definedFunction } from './ast/FunctionBody.js'
+import { definedFunction, doBlockBody } from './ast/FunctionBody.js'
 import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
@@ -191,6 +191,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     const insert = asNode(stmt, 'InsertStmt')
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows
+    else if (insert !== undefined) plan.insertColumns = (insert.cols ?? []).map((c) => asNode(c, 'ResTarget')?.name ?? '')
     const probe = dml === 'update' || dml === 'delete' ? locateProbe(stmt, text, end) : undefined
     if (probe !== undefined) plan.locate = probe
     addWriteTies(plan, stmt, facts.rangeVars)
@@ -214,6 +215,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
   }
   const cursor = cursorOf(stmt, text, start, end)
   if (cursor !== undefined) plan.cursor = cursor
+  const block = doBlockBody(stmt)
+  if (block !== undefined) plan.doBody = block.toLowerCase()
   const set = asNode(stmt, 'VariableSetStmt')
   if (set !== undefined) {
     plan.kind = 'set'

@@ -286,6 +286,8 @@ export interface StatementPlan {
   /** Equality pins found in WHERE / JOIN ON / VALUES, propagated through key = key joins. */
   pins: ColumnPin[]
   insert?: InsertRows
+  /** INSERT … SELECT (or another INSERT without rows pgshard reads): the columns it lists (none: every column). */
+  insertColumns?: string[]
   /**
    * UPDATE/DELETE or a locking read (FOR UPDATE) of one table: a SELECT of its table and WHERE clause that a
    * shard answers with a row when it holds rows the statement would change or lock (to find them when the key
@@ -303,6 +305,8 @@ export interface StatementPlan {
   assignments?: Assignment[]
   /** CREATE TABLE … PARTITION OF, ALTER TABLE … ATTACH PARTITION: the partition and the table it is part of. */
   partitionOf?: { child: TableRef; parent: TableRef }
+  /** DO: its source, lower case (what it reads decides where it may run, as for a function's body). */
+  doBody?: string
   /** CREATE FUNCTION/PROCEDURE in SQL or PL/pgSQL: the name and the body it defines (to see what a call reads). */
   defines?: { name: string; body: string }
   /** The statement is a lastval() or currval() call alone (pgshard answers it after keys it drew). */

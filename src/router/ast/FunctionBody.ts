@@ -28,3 +28,13 @@ export function definedFunction(stmt: Node): { name: string; body: string } | un
   const source = stringList(asNode(option('as'), 'List')?.items)
   return source === null || source.length !== 1 ? undefined : { name, body: source[0]! }
 }
+
+/** The source of a DO block in PL/pgSQL (or SQL), which runs where the DO goes; undefined for another statement. */
+export function doBlockBody(stmt: Node): string | undefined {
+  const block = asNode(stmt, 'DoStmt')
+  if (block === undefined) return undefined
+  const arg = (name: string) => (block.args ?? []).map((a) => asNode(a, 'DefElem')).find((d) => d?.defname === name)?.arg
+  const language = asNode(arg('language'), 'String')?.sval?.toLowerCase()
+  if (language !== undefined && !SQL_LANGUAGES.has(language)) return undefined
+  return asNode(arg('as'), 'String')?.sval
+}
