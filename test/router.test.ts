@@ -475,7 +475,7 @@ t.test('reference, unsharded and table-less statements; DDL', async (t) => {
       plan: plan({ kind: 'ddl', tables: [accounts, logs], writtenTables: [accounts] }),
       expect: { kind: 'error', code: '0A000', message: /unsharded table logs \(only on shard s1\)/ },
     },
-    { name: 'DDL on a sharded table inside a transaction', plan: plan({ kind: 'ddl', tables: [accounts], writtenTables: [accounts] }), ctx: { inTransaction: true }, expect: { kind: 'error', code: '0A000', message: /a read-write transaction writes one shard; this statement needs every shard/ } },
+    { name: 'DDL on a sharded table inside a transaction', plan: plan({ kind: 'ddl', tables: [accounts], writtenTables: [accounts] }), ctx: { inTransaction: true }, expect: { kind: 'error', code: '0A000', message: /a read-write transaction writes at most one shard \(cross_shard_transactions: reject\); this statement needs every shard/ } },
   ])
 })
 
@@ -530,7 +530,7 @@ t.test('a read-write transaction reads any shard and writes one (without two-pha
       name: 'a locking scatter (FOR UPDATE) would write every shard',
       plan: select([accounts], [], { scatter: SCATTER, writes: true }),
       ctx: { inTransaction: true, txShard: 0 },
-      expect: { kind: 'error', code: '0A000', message: /a read-write transaction writes one shard; this statement needs every shard/ },
+      expect: { kind: 'error', code: '0A000', message: /a read-write transaction writes at most one shard \(cross_shard_transactions: reject\); this statement needs every shard/ },
     },
     {
       name: 'a scatter in a SERIALIZABLE transaction not yet pinned',

@@ -1141,7 +1141,7 @@ export class Router {
     const first =
       this.readsSpan(ctx)
         ? writer === undefined
-          ? 'a read-write transaction writes one shard;'
+          ? 'a read-write transaction writes at most one shard (cross_shard_transactions: reject);'
           : `transaction writes shard ${this.map.shardName(writer)};`
         : pinned === undefined
           ? 'inside a transaction block'
