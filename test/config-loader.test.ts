@@ -127,17 +127,19 @@ t.test('cross-field rules name the path of the offending entry', async (t) => {
       `${VALID}sharding:
   tables: [{ name: orders, key: customer_id, type: bigint }]
   reference_tables: [countries]
-  column_sequences:
+  made_columns:
     - { table: orderz, column: id, sequence: s }
     - { table: orders, column: customer_id, sequence: s }
     - { table: countries, column: id, sequence: s }
     - { table: countries, column: id, sequence: t }
+    - { table: countries, column: code, sequence: s, uuid: true }
 `,
     ),
     [
-      'sharding.column_sequences[0].table: "orderz" is not in sharding.tables or sharding.reference_tables (did you mean "orders"?) (line 17)',
-      'sharding.column_sequences[1].column: "customer_id" is the sharding key of orders: use key_sequence on the table for it (line 18)',
-      'sharding.column_sequences[3]: countries.id is listed twice (line 20)',
+      'sharding.made_columns[0].table: "orderz" is not in sharding.tables or sharding.reference_tables (did you mean "orders"?) (line 17)',
+      'sharding.made_columns[1].column: "customer_id" is the sharding key of orders: use key_sequence on the table for it (line 18)',
+      'sharding.made_columns[3]: countries.id is listed twice (line 20)',
+      'sharding.made_columns[4]: give either a sequence or uuid: true (where the column\'s values come from) (line 21)',
     ],
   )
   const verifier = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVka2V5:c2VydmVya2V5'

@@ -22,11 +22,12 @@ const SHARDING = {
     { name: 'orders', key: 'customer_id', type: 'bigint' },
     { name: 'tickets', key: 'id', type: 'bigint', key_sequence: 'tickets_id_seq' },
   ],
-  reference_tables: ['countries'],
-  column_sequences: [
+  reference_tables: ['countries', 'labels'],
+  made_columns: [
     { table: 'orders', column: 'id', sequence: 'orders_id_seq' },
     { table: 'countries', column: 'id', sequence: 'countries_id_seq' },
     { table: 'tickets', column: 'number', sequence: 'ticket_numbers' },
+    { table: 'labels', column: 'id', uuid: true },
   ],
 }
 const fx = await startProxy(t, { topology: { shards: 2, auth: 'trust' }, config: { sharding: SHARDING, users: [{ name: 'app', auth: 'trust' }] } })
@@ -282,7 +283,7 @@ with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
   t.match(bad.stderr, /must include its sharding key column id/, 'a table whose keys pgshard does not make still needs the key')
 })
 
-t.test('column_sequences: a serial id pgshard draws never repeats across shards, and a reference table\'s is the same on every shard', async (t) => {
+t.test('made_columns: a serial id pgshard draws never repeats across shards, and a reference table\'s is the same on every shard', async (t) => {
   await client.query('CREATE TABLE orders (customer_id bigint NOT NULL, id bigserial, total int, PRIMARY KEY (customer_id, id))')
   await client.query('CREATE TABLE countries (id serial PRIMARY KEY, code text UNIQUE NOT NULL)')
   const perShard = (sql: string) => Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, sql, 'app')))
@@ -332,4 +333,14 @@ with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
   t.ok(Number(ticket.rows[0].number) >= 1, 'a drawn column and a drawn key in one INSERT (extended protocol): both made')
   t.equal(ticket.rows[0].port, ports[shardOf(ticket.rows[0].id)], 'routed by the key')
   t.teardown(() => client.query('DROP TABLE orders, countries, tickets; DROP SEQUENCE tickets_id_seq, ticket_numbers'))
+})
+
+t.test('made_columns with uuid: a reference table\'s gen_random_uuid() id is made once, the same on every shard', async (t) => {
+  await client.query('CREATE TABLE labels (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text UNIQUE)')
+  t.teardown(() => client.query('DROP TABLE labels'))
+  const made = await client.query("INSERT INTO labels (name) VALUES ('red'), ('blue') RETURNING id, name")
+  t.equal(made.rows.length, 2)
+  const perShard = await Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, 'SELECT id, name FROM labels ORDER BY name', 'app')))
+  t.same(perShard[0], perShard[1], 'every shard stores the same ids')
+  t.same(perShard[0]!.map((r) => r.id).sort(), made.rows.map((r) => r.id).sort(), 'the ids RETURNING gave')
 })

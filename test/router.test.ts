@@ -931,11 +931,11 @@ t.test('an UPDATE or DELETE without a pinned key finds its rows\u2019 shards fir
   ])
 })
 
-t.test('column_sequences: an INSERT that leaves out a drawn column gets its values first, on any table it lists', async (t) => {
+t.test('made_columns: an INSERT that leaves out a drawn column gets its values first, on any table it lists', async (t) => {
   await initSqlParser()
   const drawnConfig = ConfigSchema.parse({
     ...input,
-    sharding: { ...input.sharding, column_sequences: [{ table: 'orders', column: 'id', sequence: 'orders_id_seq' }, { table: 'countries', column: 'id', sequence: 'countries_id_seq' }] },
+    sharding: { ...input.sharding, made_columns: [{ table: 'orders', column: 'id', sequence: 'orders_id_seq' }, { table: 'countries', column: 'id', sequence: 'countries_id_seq' }] },
   })
   const r = new Router(new ShardMap(drawnConfig), new FunctionVolatility(drawnConfig.routing))
   const route = (sql: string, ctx: RoutingContext = NO_TX) => r.route(analyzeStatement(sql), none, ctx)

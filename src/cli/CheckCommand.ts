@@ -40,7 +40,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   }
   if (map.shardedTables.length === 0) out.push('  (none)')
   out.push('', `reference tables: ${map.referenceTables.length ? map.referenceTables.join(', ') : '(none)'}`)
-  for (const c of config.sharding.column_sequences) out.push(`  ${c.table}.${c.column}: values from sequence ${c.sequence} when an INSERT leaves it out`)
+  for (const c of config.sharding.made_columns) out.push(`  ${c.table}.${c.column}: ${c.sequence !== undefined ? `values from sequence ${c.sequence}` : 'random UUIDs'} when an INSERT leaves it out`)
   out.push(`everything else lives on ${config.shards[map.defaultShard].name}`)
   out.push('', `pool: ${config.pool.mode} mode, ${config.pool.size} connections per node, user and database`)
   out.push(`users: ${config.users.map((u) => `${u.name} (${u.auth}${u.admin ? ', admin' : ''})`).join(', ')}`)

@@ -96,13 +96,17 @@ export const UserSchema = z
   })
   .strict()
 
-export const ColumnSequenceSchema = z
+export const MadeColumnSchema = z
   .object({
     table: z.string().min(1).describe('A table of sharding.tables or sharding.reference_tables, optionally schema-qualified'),
-    column: z.string().min(1).describe('The column; not a sharded table\'s key (key_sequence draws that)'),
-    sequence: z.string().min(1).describe('Sequence (optionally schema-qualified) on the default shard that gives the values'),
+    column: z.string().min(1).describe('The column; not a sharded table\'s key (key_sequence and key_uuid make that)'),
+    sequence: z.string().min(1).optional().describe('Sequence (optionally schema-qualified) on the default shard that gives the values'),
+    uuid: z.boolean().default(false).describe('pgshard makes a random UUID (version 4) for each row instead'),
   })
   .strict()
+  .refine((c) => (c.sequence !== undefined) !== c.uuid, {
+    message: 'give either a sequence or uuid: true (where the column\'s values come from)',
+  })
 
 export const TableSchema = z
   .object({
@@ -273,10 +277,10 @@ export const ConfigSchema = z
           .array(z.string().min(1))
           .default([])
           .describe('Tables with the same rows on every shard'),
-        column_sequences: z
-          .array(ColumnSequenceSchema)
+        made_columns: z
+          .array(MadeColumnSchema)
           .default([])
-          .describe('Columns of sharded and reference tables whose values pgshard draws from one sequence on the default shard\'s primary when an INSERT leaves them out (or gives DEFAULT): serial ids unique across shards, and equal on every shard for a reference table'),
+          .describe('Columns of sharded and reference tables whose values pgshard makes when an INSERT leaves them out (or gives DEFAULT): drawn from one sequence on the default shard\'s primary, or random UUIDs; serial ids unique across shards, and a reference row\'s equal on every shard'),
         allow_key_movement: z
           .boolean()
           .default(false)

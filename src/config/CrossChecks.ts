@@ -80,7 +80,7 @@ function defaultShard(name: unknown, shardNames: Item<string>[], listed: number)
 
 /** A drawn column belongs to a listed table, once, and is not a sharded table's key (key_sequence draws that). */
 function columnSequences(sharding: Record<string, unknown>, sharded: Item<string>[], reference: Item<string>[]): RawProblem[] {
-  const items = list(sharding.column_sequences, ['sharding', 'column_sequences'])
+  const items = list(sharding.made_columns, ['sharding', 'made_columns'])
   const keys = new Map(list(sharding.tables, ['sharding', 'tables']).flatMap((t) => {
     const table = asRecord(t.value)
     return typeof table.name === 'string' && typeof table.key === 'string' ? [[table.name, table.key] as const] : []

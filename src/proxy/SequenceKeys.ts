@@ -102,7 +102,7 @@ export async function nextValues(placement: Placement, settings: SessionSettings
     if (reply.error) {
       const message = errorField(reply.error.message.subarray(5), 0x4d) ?? 'error'
       throw new PgError(reply.error.code, `could not draw keys from sequence ${sequence} on shard ${placement.shardName}: ${message}`, {
-        hint: 'A sequence of sharding.tables[].key_sequence or sharding.column_sequences must exist on the default shard, with USAGE for this user.',
+        hint: 'A sequence of sharding.tables[].key_sequence or sharding.made_columns must exist on the default shard, with USAGE for this user.',
       })
     }
     return reply.rows.map((row) => BigInt(row[0]!.toString()))

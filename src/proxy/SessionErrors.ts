@@ -53,7 +53,7 @@ export const UNRELIABLE_SEQUENCE_STATE: Route = {
 export const AFTER_DRAWN_KEYS: Route = {
   kind: 'error',
   code: SqlState.FEATURE_NOT_SUPPORTED,
-  message: 'currval()/lastval() after an INSERT or COPY whose keys pgshard drew from a sequence (key_sequence, column_sequences): no server session called nextval() for them, so the answer would be another value',
+  message: 'currval()/lastval() after an INSERT or COPY whose keys pgshard drew from a sequence (key_sequence, made_columns): no server session called nextval() for them, so the answer would be another value',
   hint: 'Use INSERT … RETURNING to get the keys; pgshard answers SELECT lastval() alone right after the INSERT, and SELECT currval(\'sequence\') of the key_sequence.',
 }
 

@@ -33,7 +33,7 @@ export interface CopyRows {
 
 /**
  * Values pgshard makes for a COPY whose column list leaves out the sharding key (key_sequence, key_uuid) or a
- * column it draws (column_sequences): each row gets the next one as an added last field.
+ * column it draws (made_columns): each row gets the next one as an added last field.
  */
 export interface MadeKeys {
   /** The next value's text; there is one for every row cut (the caller made sure). */

@@ -82,14 +82,14 @@ export type Route =
    * `oneShard`: all keys of one shard, `shard` when given (a transaction that cannot leave its shard, a pinned
    * session). `keyIndex`: the key's column, whose DEFAULT in each row the keys replace, or null when the column
    * list leaves it out. `places`: the values are the sharding key, which places the rows; false for another
-   * column pgshard draws (sharding.column_sequences), named by `key` too.
+   * column pgshard draws (sharding.made_columns), named by `key` too.
    */
   | { kind: 'keys'; key: string; keyIndex: number | null; from: KeySource; insert: InsertRows; shard?: number; oneShard: boolean; places: boolean; shardOf: (key: string) => number; reason: string }
   /**
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).
    * `made`: the column list leaves out a column pgshard makes, the key (`places`: its values place the rows)
-   * or a column it draws (sharding.column_sequences); each row gets a value, from `from`.
+   * or a column it draws (sharding.made_columns); each row gets a value, from `from`.
    */
   | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; made?: { column: string; from: KeySource; places: boolean }; reason: string }
   /**

@@ -146,7 +146,7 @@ export class Router {
       if (left.length > 0) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `INSERT … SELECT into ${label(target)} leaves out ${left.map((d) => d.column).join(', ')}, which pgshard draws (sharding.column_sequences) only for INSERT … VALUES: each shard would number the rows on its own`,
+          `INSERT … SELECT into ${label(target)} leaves out ${left.map((d) => d.column).join(', ')}, which pgshard draws (sharding.made_columns) only for INSERT … VALUES: each shard would number the rows on its own`,
           'insert the rows with INSERT … VALUES (pgshard draws the column there), or give its values in the SELECT',
         )
       }
@@ -372,7 +372,7 @@ export class Router {
         generated !== undefined
           ? { column: t.key, from: this.keySource(generated), places: true }
           : drawn[0] !== undefined
-            ? { column: drawn[0].column, from: { sequence: drawn[0].sequence, shard: map.defaultShard }, places: false }
+            ? { column: drawn[0].column, from: this.keySource(drawn[0].made), places: false }
             : undefined
       return {
         kind: 'copy_split',
@@ -388,7 +388,7 @@ export class Router {
       if (drawn.length > 0) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `COPY into reference table ${list(tables.writtenReference)} leaves out ${drawn.map((d) => d.column).join(', ')}, which pgshard draws (sharding.column_sequences): each shard would number the rows on its own`,
+          `COPY into reference table ${list(tables.writtenReference)} leaves out ${drawn.map((d) => d.column).join(', ')}, which pgshard draws (sharding.made_columns): each shard would number the rows on its own`,
           'give the column in the data, or insert the rows with INSERT … VALUES',
         )
       }
@@ -497,22 +497,22 @@ export class Router {
 
   /**
    * An INSERT that leaves out (or gives DEFAULT in every row for) a column whose values pgshard draws
-   * (sharding.column_sequences): they are drawn and written in, then the INSERT is routed.
+   * (sharding.made_columns): they are drawn and written in, then the INSERT is routed.
    */
   private drawnColumnRoute(insert: InsertRows, searchPath: string[]): Route | undefined {
-    for (const { column, sequence } of this.map.drawnColumns(insert.table, searchPath)) {
+    for (const { column, made } of this.map.drawnColumns(insert.table, searchPath)) {
       const index = insert.columns.indexOf(column)
       if (!leavesOut(insert, index)) continue
       return {
         kind: 'keys',
         key: column,
         keyIndex: index < 0 ? null : index,
-        from: { sequence, shard: this.map.defaultShard },
+        from: this.keySource(made),
         insert,
         oneShard: false,
         places: false,
         shardOf: () => this.map.defaultShard,
-        reason: `INSERT into ${label(insert.table)} ${index < 0 ? 'leaves out' : 'gives DEFAULT for'} ${column}: values from sequence ${sequence} (shard ${this.defaultName()})`,
+        reason: `INSERT into ${label(insert.table)} ${index < 0 ? 'leaves out' : 'gives DEFAULT for'} ${column}: ${made === 'uuid' ? 'random UUIDs' : `values from sequence ${made.sequence} (shard ${this.defaultName()})`}`,
       }
     }
     return undefined
@@ -527,7 +527,7 @@ export class Router {
     return value === undefined || value === null || value === 'unchanged' ? [] : [this.valueShard(table, value, param, true)!]
   }
 
-  /** The columns pgshard draws (sharding.column_sequences) that a COPY's column list leaves out. */
+  /** The columns pgshard draws (sharding.made_columns) that a COPY's column list leaves out. */
   private drawnLeftOut(plan: StatementPlan, ctx: RoutingContext): DrawnColumn[] {
     const columns = plan.copy?.columns
     const target = plan.writtenTables[0]

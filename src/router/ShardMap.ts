@@ -27,10 +27,10 @@ export interface ShardedTable {
   generatedKey?: GeneratedKey
 }
 
-/** A column whose values pgshard draws from `sequence` (on the default shard) for INSERTs that leave it out. */
+/** A column whose values pgshard makes (from a sequence on the default shard, or random UUIDs) for INSERTs that leave it out. */
 export interface DrawnColumn {
   column: string
-  sequence: string
+  made: GeneratedKey
 }
 
 const DEFAULT_SCHEMA = 'public'
@@ -44,7 +44,7 @@ export class ShardMap {
   readonly referenceTables: string[]
   private readonly sharded = new Map<string, ShardedTable>()
   private readonly reference = new Set<string>()
-  /** Columns whose values pgshard draws (sharding.column_sequences), by table. */
+  /** Columns whose values pgshard draws (sharding.made_columns), by table. */
   private readonly drawn = new Map<string, DrawnColumn[]>()
   private readonly indexByName = new Map<string, number>()
 
@@ -75,10 +75,10 @@ export class ShardMap {
       const id = tableId(...qualifiedName(r))
       if (!this.sharded.has(id)) this.reference.add(id)
     }
-    for (const c of config.sharding.column_sequences) {
+    for (const c of config.sharding.made_columns) {
       const id = tableId(...qualifiedName(c.table))
       const column = parseIdentifiers(c.column).at(-1) ?? c.column
-      this.drawn.set(id, [...(this.drawn.get(id) ?? []), { column, sequence: c.sequence }])
+      this.drawn.set(id, [...(this.drawn.get(id) ?? []), { column, made: c.sequence !== undefined ? { sequence: c.sequence } : 'uuid' }])
     }
     this.shardedTables = [...this.sharded.values()]
     this.referenceTables = [...this.reference].map((id) => id.replace('\u0000', '.'))
