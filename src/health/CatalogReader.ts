@@ -21,6 +21,18 @@ export interface LearntCatalog {
   searchPaths: RoleSearchPaths
   /** Every partition and the table it is part of (the router keeps those of sharded tables). */
   partitions: { child: TableRef; parent: TableRef }[]
+  /** Every view and materialized view of the application's schemas, with its definition. */
+  views: { view: TableRef; definition: string }[]
+}
+
+const VIEWS_SQL = `
+SELECT schemaname AS schema, viewname AS name, definition FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+UNION ALL SELECT schemaname, matviewname, definition FROM pg_matviews`
+
+interface ViewRow extends Record<string, unknown> {
+  schema: string
+  name: string
+  definition: string | null
 }
 
 const PARTITIONS_SQL = `
@@ -62,6 +74,7 @@ interface ShardCatalog {
   functions: CatalogFunction[]
   searchPaths: Map<string, DatabaseSearchPaths>
   partitions: { child: TableRef; parent: TableRef }[]
+  views: { view: TableRef; definition: string }[]
 }
 
 /**
@@ -87,7 +100,7 @@ export class CatalogReader {
   async read(shard: number, primary: NodeState): Promise<number> {
     const target = { host: primary.host, port: primary.port }
     const access = controlAccess(this.config)
-    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [] }
+    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [] }
     const byServerDatabase = new Map<string, DatabaseSearchPaths>()
     for (const db of this.config.databases) {
       const serverDatabase = primary.config.database ?? db.server_database ?? db.name
@@ -100,13 +113,15 @@ export class CatalogReader {
         paths = searchPathsOf(await queryOnce<SearchPathRow>(target, access, SEARCH_PATHS_SQL, CATALOG_TIMEOUT_MS, serverDatabase))
         const partitions = await queryOnce<PartitionRow>(target, access, PARTITIONS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.partitions.push(...partitions.map((r) => ({ child: { schema: r.child_schema, name: r.child }, parent: { schema: r.parent_schema, name: r.parent } })))
+        const views = await queryOnce<ViewRow>(target, access, VIEWS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
+        read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '' })))
         byServerDatabase.set(serverDatabase, paths)
       }
       read.searchPaths.set(db.name, paths)
     }
     this.byShard.set(shard, read)
     const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
-    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions) })
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views) })
     return read.functions.length
   }
 }

@@ -22,6 +22,7 @@ export class StatementRouter implements RoutingEngine {
   /** Learnt since start, kept across reloads: partitions of sharded tables, and bodies of functions created. */
   private readonly partitions = new Map<string, { child: TableRef; parent: TableRef }>()
   private readonly bodies = new Map<string, string>()
+  private readonly views = new Map<string, { view: TableRef; definition: string }>()
   searchPaths = new RoleSearchPaths()
   private router!: Router
   map!: ShardMap
@@ -37,6 +38,7 @@ export class StatementRouter implements RoutingEngine {
     this.volatility.loadCatalog(this.catalog)
     this.map = new ShardMap(config)
     this.learnPartitions([...this.partitions.values()])
+    for (const v of this.views.values()) this.map.learnView(v.view, v.definition, ['public'])
     this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from, crossShardTransactions: config.sharding.cross_shard_transactions })
   }
 
@@ -49,6 +51,7 @@ export class StatementRouter implements RoutingEngine {
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
     this.learnPartitions(catalog.partitions)
+    for (const v of catalog.views) this.learnView(v.view, v.definition, ['public'])
   }
 
   /** Partitions of sharded tables (a partition of a partition once its parent is known, in any order). */
@@ -59,6 +62,11 @@ export class StatementRouter implements RoutingEngine {
       left = left.filter((p) => !this.learnPartition(p.child, p.parent, ['public']))
       progress = left.length < before
     }
+  }
+
+  private learnView(view: TableRef, definition: string, searchPath: string[]): void {
+    const qualified = this.map.learnView(view, definition, searchPath)
+    this.views.set(`${qualified.schema}.${qualified.name}`, { view: qualified, definition })
   }
 
   private learnPartition(child: TableRef, parent: TableRef, searchPath: string[]): boolean {
@@ -99,6 +107,8 @@ export class StatementRouter implements RoutingEngine {
     // A partition of a sharded table is made on every shard, and its rows go where the table's would.
     const partition = analyzed.plan.partitionOf
     if (partition !== undefined) this.learnPartition(partition.child, partition.parent, ctx.searchPath ?? ['public'])
+    const view = analyzed.plan.definesView
+    if (view !== undefined) this.learnView(view.view, view.body, ctx.searchPath ?? ['public'])
     return this.router.route(analyzed.plan, param, ctx, analyzed.text)
   }
 

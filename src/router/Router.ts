@@ -40,7 +40,7 @@ import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
-import type { DrawnColumn, GeneratedKey, ShardedTable, ShardMap } from './ShardMap.js'
+import { namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
 import type { DerivedSources, InsertRows, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
@@ -581,6 +581,7 @@ export class Router {
     }
     if (tables.sharded.length === 0) {
       this.refuseCallsReadingShards(plan)
+      this.refuseViewsOverShards(plan, searchPath)
       if (tables.reference.length === 0 && this.readsCatalogOnly(plan)) {
         // Every shard has its own catalog, with its own oids: the default shard answers all of a session's catalog
         // reads, but in a transaction that cannot leave its shard, which answers them.
@@ -893,12 +894,29 @@ export class Router {
     const bodies = plan.functions.map((fn) => ({ what: `${fn}()`, body: this.volatility.body(fn) }))
     if (plan.doBody !== undefined) bodies.push({ what: 'the DO block', body: plan.doBody })
     for (const { what, body } of bodies) {
-      const table = body === undefined ? undefined : this.map.shardedTables.find((t) => namesWord(body, t.name.toLowerCase()))
+      const table = body === undefined ? undefined : this.map.shardedTables.find((t) => namesTable(body, t))
       if (table === undefined) continue
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `${what} reads sharded table ${table.name} (its body names it), and the statement names no sharded table: on one shard it would read only that shard's rows`,
         `pin the shard that holds the rows it reads: /* pgshard: shard=NAME */, or read ${table.name} in the statement itself with its key`,
+      )
+    }
+  }
+
+  /**
+   * A view whose definition names a sharded table (made on the shards directly, or with a shard hint): a
+   * statement naming it would run on one shard and read only that shard's rows. Refused rather than a part.
+   */
+  private refuseViewsOverShards(plan: StatementPlan, searchPath: string[]): void {
+    if (plan.kind === 'ddl') return
+    for (const ref of plan.tables) {
+      const table = this.map.shardsUnderView(ref, searchPath)
+      if (table === undefined) continue
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `view ${label(ref)} reads sharded table ${table.name}, and the statement names no sharded table: on one shard it would read only that shard's rows`,
+        `query ${table.name} itself (pgshard merges reads across shards), or read the view shard by shard with /* pgshard: shard=NAME */`,
       )
     }
   }
@@ -1231,12 +1249,4 @@ function splitInsert(insert: NonNullable<StatementPlan['insert']>, rowShards: nu
   return [...rowsByShard.entries()]
     .sort(([a], [b]) => a - b)
     .map(([shard, rows]) => ({ shard, sql: buildInsertText(insert, rows), rows: rows.length }))
-}
-
-/** Whether `text` has `word` with no identifier character either side. */
-function namesWord(text: string, word: string): boolean {
-  for (let at = text.indexOf(word); at >= 0; at = text.indexOf(word, at + 1)) {
-    if (!/[a-z0-9_$]/.test(text[at - 1] ?? ' ') && !/[a-z0-9_$]/.test(text[at + word.length] ?? ' ')) return true
-  }
-  return false
 }

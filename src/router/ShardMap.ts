@@ -44,6 +44,8 @@ export class ShardMap {
   readonly referenceTables: string[]
   private readonly sharded = new Map<string, ShardedTable>()
   private readonly reference = new Set<string>()
+  /** Views pgshard knows (from the catalogs and the CREATE VIEWs it routed) and their definitions, by name. */
+  private readonly views = new Map<string, string>()
   /** Columns whose values pgshard draws (sharding.made_columns), by table. */
   private readonly drawn = new Map<string, DrawnColumn[]>()
   private readonly indexByName = new Map<string, number>()
@@ -125,6 +127,23 @@ export class ShardMap {
       this.shardedTables.push(partition)
     }
     return { child: { schema, name: child.name }, parent: { schema: table.schema ?? DEFAULT_SCHEMA, name: table.name } }
+  }
+
+  /** A view (or materialized view) and its definition, lower case: what it reads decides where it may be read. */
+  learnView(view: TableRef, definition: string, searchPath: string[]): TableRef {
+    const schema = view.schema ?? candidateSchemas(view, searchPath)[0] ?? DEFAULT_SCHEMA
+    this.views.set(tableId(schema, view.name), definition.toLowerCase())
+    return { schema, name: view.name }
+  }
+
+  /** The sharded table a known view's definition names, if `ref` is such a view. */
+  shardsUnderView(ref: TableRef, searchPath: string[]): ShardedTable | undefined {
+    if (this.views.size === 0) return undefined
+    for (const schema of candidateSchemas(ref, searchPath)) {
+      const definition = this.views.get(tableId(schema, ref.name))
+      if (definition !== undefined) return this.shardedTables.find((t) => namesTable(definition, t))
+    }
+    return undefined
   }
 
   /** The columns of a sharded or reference table whose values pgshard draws from a sequence. */
@@ -209,4 +228,13 @@ export function parseIdentifiers(text: string): string[] {
     i++
   }
   return parts
+}
+
+/** Whether SQL text (lower case: a function's body, a view's definition) names `table`, as a whole word. */
+export function namesTable(text: string, table: ShardedTable): boolean {
+  const word = table.name.toLowerCase()
+  for (let at = text.indexOf(word); at >= 0; at = text.indexOf(word, at + 1)) {
+    if (!/[a-z0-9_$]/.test(text[at - 1] ?? ' ') && !/[a-z0-9_$]/.test(text[at + word.length] ?? ' ')) return true
+  }
+  return false
 }

@@ -3,7 +3,7 @@
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
-import { definedFunction, doBlockBody } from './ast/FunctionBody.js'
+import { definedFunction, definedView, doBlockBody } from './ast/FunctionBody.js'
 import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
@@ -281,6 +281,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if (defines !== undefined) plan.defines = defines
     const partition = partitionOf(stmt)
     if (partition !== undefined) plan.partitionOf = partition
+    const view = definedView(stmt)
+    if (view !== undefined) plan.definesView = view
   }
   return plan
 }

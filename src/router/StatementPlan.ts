@@ -305,6 +305,8 @@ export interface StatementPlan {
   assignments?: Assignment[]
   /** CREATE TABLE … PARTITION OF, ALTER TABLE … ATTACH PARTITION: the partition and the table it is part of. */
   partitionOf?: { child: TableRef; parent: TableRef }
+  /** CREATE [MATERIALIZED] VIEW: the view, and the tables its query names. */
+  definesView?: { view: TableRef; body: string }
   /** DO: its source, lower case (what it reads decides where it may run, as for a function's body). */
   doBody?: string
   /** CREATE FUNCTION/PROCEDURE in SQL or PL/pgSQL: the name and the body it defines (to see what a call reads). */

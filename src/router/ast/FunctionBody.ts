@@ -1,7 +1,9 @@
-// The body of a function or procedure a CREATE defines, as text the router can search for table names: what it
-// runs when called decides where a call must go, but pgshard routes the call by the calling statement alone.
+// The bodies of functions, procedures, DO blocks and views, as text the router can search for table names: what
+// they read decides where they may run, but pgshard routes by the calling statement alone.
 import type { Node } from 'libpg-query'
+import type { TableRef } from '../StatementPlan.js'
 import { asNode, stringList, walkAst } from './AstNode.js'
+import { tableRefOf } from './PinCollector.js'
 
 /** Languages whose bodies name tables as SQL does. */
 const SQL_LANGUAGES = new Set(['sql', 'plpgsql'])
@@ -37,4 +39,18 @@ export function doBlockBody(stmt: Node): string | undefined {
   const language = asNode(arg('language'), 'String')?.sval?.toLowerCase()
   if (language !== undefined && !SQL_LANGUAGES.has(language)) return undefined
   return asNode(arg('as'), 'String')?.sval
+}
+
+/** The view (or materialized view) a CREATE defines, and the tables its query names. */
+export function definedView(stmt: Node): { view: TableRef; body: string } | undefined {
+  const view = asNode(stmt, 'ViewStmt')
+  const matview = asNode(stmt, 'CreateTableAsStmt')
+  const target = view?.view ?? (matview?.objtype === 'OBJECT_MATVIEW' ? matview.into?.rel : undefined)
+  const query = view?.query ?? matview?.query
+  if (target === undefined || query === undefined) return undefined
+  const tables: string[] = []
+  walkAst(query, (tag, body) => {
+    if (tag === 'RangeVar') tables.push((body as { relname?: string }).relname ?? '')
+  })
+  return { view: tableRefOf(target), body: tables.join(' ') }
 }
