@@ -44,7 +44,7 @@ await client.query('CREATE TABLE users (id uuid PRIMARY KEY DEFAULT gen_random_u
 
 /** Each shard's customer ids, read directly from its primary. */
 const idsOnShards = (): Promise<number[][]> =>
-  Promise.all(fx.topo.shards.map(async (shard) => (await fx.topo.query(shard.primary, 'SELECT id FROM customers ORDER BY id', 'app')).map((r) => Number(r.id))))
+  fx.topo.queryPrimaries('SELECT id FROM customers ORDER BY id', 'app').then((shards) => shards.map((rows) => rows.map((r) => Number(r.id))))
 
 t.test('a multi-row INSERT without the key (simple query): each row gets the next key and goes to its shard', async (t) => {
   const r = await client.query("INSERT INTO customers (name) VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f'), ('g'), ('h') RETURNING id, name, current_setting('port') AS port")
@@ -233,7 +233,7 @@ t.test('two-phase transactions: keys go where they fall; in session pooling a tr
 
 t.test('COPY … FROM STDIN that leaves the key out: each row gets a made key and goes to its shard (psql, postgres.js, psycopg binary)', async (t) => {
   const named = async (pattern: string) =>
-    (await Promise.all(fx.topo.shards.map((s, shard) => fx.topo.query(s.primary, `SELECT id, name FROM customers WHERE name LIKE '${pattern}' ORDER BY id`, 'app').then((rows) => rows.map((r) => ({ id: Number(r.id), name: r.name as string, shard })))))).flat()
+    (await fx.topo.queryPrimaries(`SELECT id, name FROM customers WHERE name LIKE '${pattern}' ORDER BY id`, 'app')).flatMap((rows, shard) => rows.map((r) => ({ id: Number(r.id), name: r.name as string, shard })))
   const lines = Array.from({ length: 300 }, (_, i) => `copied\\t${i}`).join('\n')
   const text = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', fx.dsn, '-c', '\\copy customers (name) FROM stdin'], { env: fx.env, input: `${lines}\n\\.\n` })
   t.equal(text.code, 0, `psql text COPY: ${text.stderr}`)
@@ -275,7 +275,7 @@ with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
   t.equal(new Set(all.map((r) => r.id)).size, all.length, 'no key twice')
   t.ok(all.every((r) => shardOf(r.id) === r.shard), 'every row on the shard of its key')
   t.same(new Set(all.map((r) => r.shard)).size, 2, 'rows on both shards')
-  const users = (await Promise.all(fx.topo.shards.map((s, shard) => fx.topo.query(s.primary, "SELECT id FROM users WHERE name LIKE 'ubin%'", 'app').then((r) => r.map((u) => ({ id: u.id as string, shard })))))).flat()
+  const users = (await fx.topo.queryPrimaries("SELECT id FROM users WHERE name LIKE 'ubin%'", 'app')).flatMap((rows, shard) => rows.map((u) => ({ id: u.id as string, shard })))
   t.equal(users.length, 20, 'uuid keys made for binary rows too')
   t.ok(users.every((u) => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(u.id) && map.shardForTypedHint('uuid', u.id) === u.shard), 'random v4 UUIDs, each row on its shard')
   await t.rejects(client.query('SELECT lastval()'), { code: '0A000' }, 'lastval() after a COPY whose keys pgshard drew: refused, not answered with one of them')
@@ -286,7 +286,7 @@ with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
 t.test('made_columns: a serial id pgshard draws never repeats across shards, and a reference table\'s is the same on every shard', async (t) => {
   await client.query('CREATE TABLE orders (customer_id bigint NOT NULL, id bigserial, total int, PRIMARY KEY (customer_id, id))')
   await client.query('CREATE TABLE countries (id serial PRIMARY KEY, code text UNIQUE NOT NULL)')
-  const perShard = (sql: string) => Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, sql, 'app')))
+  const perShard = (sql: string) => fx.topo.queryPrimaries(sql, 'app')
   const [a, b] = [[1, 2, 3, 4, 5, 6].find((c) => shardOf(c) === 0)!, [1, 2, 3, 4, 5, 6].find((c) => shardOf(c) === 1)!]
   const made = await client.query(`INSERT INTO orders (customer_id, total) VALUES (${a}, 1), (${b}, 2), (${a}, 3) RETURNING id, customer_id, current_setting('port') AS port`)
   t.same(made.rows.map((r) => r.port), made.rows.map((r) => ports[shardOf(r.customer_id)]), 'each row on its customer\'s shard')
@@ -324,8 +324,8 @@ with psycopg.connect(${JSON.stringify(fx.dsn)}, autocommit=True) as conn:
   t.equal(new Set(all.map((r) => r.id)).size, 12, 'COPY rows get drawn ids too: none repeats across shards')
   t.ok(all.every((r) => shardOf(r.customer) === r.shard), 'each row on its customer\'s shard')
   const refCopy = await runCommand('psql', ['-X', fx.dsn, '-c', '\\copy countries (code) FROM stdin'], { env: fx.env, input: 'JP\n\\.\n' })
-  t.match(refCopy.stderr, /COPY into reference table countries leaves out id, which pgshard draws/, 'a reference table\'s COPY without the drawn id: refused, not numbered per shard')
-  await t.rejects(client.query("INSERT INTO countries (code) SELECT 'X' || g FROM generate_series(1, 2) g"), { code: '0A000', message: /INSERT … SELECT into countries leaves out id, which pgshard draws/ })
+  t.match(refCopy.stderr, /COPY into reference table countries leaves out id, which pgshard makes/, 'a reference table\'s COPY without the drawn id: refused, not numbered per shard')
+  await t.rejects(client.query("INSERT INTO countries (code) SELECT 'X' || g FROM generate_series(1, 2) g"), { code: '0A000', message: /INSERT … SELECT into countries leaves out id, which pgshard makes/ })
   await client.query('CREATE TABLE tickets (id bigint PRIMARY KEY, number bigint NOT NULL, title text)')
   await client.query('CREATE SEQUENCE tickets_id_seq')
   await client.query('CREATE SEQUENCE ticket_numbers')
@@ -340,7 +340,7 @@ t.test('made_columns with uuid: a reference table\'s gen_random_uuid() id is mad
   t.teardown(() => client.query('DROP TABLE labels'))
   const made = await client.query("INSERT INTO labels (name) VALUES ('red'), ('blue') RETURNING id, name")
   t.equal(made.rows.length, 2)
-  const perShard = await Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, 'SELECT id, name FROM labels ORDER BY name', 'app')))
+  const perShard = await fx.topo.queryPrimaries('SELECT id, name FROM labels ORDER BY name', 'app')
   t.same(perShard[0], perShard[1], 'every shard stores the same ids')
   t.same(perShard[0]!.map((r) => r.id).sort(), made.rows.map((r) => r.id).sort(), 'the ids RETURNING gave')
 })

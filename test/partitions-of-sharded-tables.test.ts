@@ -15,7 +15,7 @@ const [a, b] = [tenantOn(0), tenantOn(1)]
 const client = new pg.Client(fx.pgOptions)
 await client.connect()
 t.teardown(() => client.end())
-const perShard = (sql: string) => Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, sql, 'app')))
+const perShard = (sql: string) => fx.topo.queryPrimaries(sql, 'app')
 
 t.test('a partition made through pgshard: on every shard, its rows on the shards of their keys', async (t) => {
   await client.query('CREATE TABLE events (tenant bigint NOT NULL, at date NOT NULL, n int) PARTITION BY RANGE (at)')

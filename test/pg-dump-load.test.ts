@@ -35,7 +35,7 @@ t.test('a pg_dump of one database loads through pgshard; serial ids go on from t
   const load = await runCommand('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', fx.dsn], { env: fx.env, input: dump.stdout })
   t.equal(load.code, 0, `psql loaded the dump through pgshard: ${load.stderr}`)
 
-  const perShard = (sql: string) => Promise.all(fx.topo.shards.map((s) => fx.topo.query(s.primary, sql, 'app')))
+  const perShard = (sql: string) => fx.topo.queryPrimaries(sql, 'app')
   const customers = await perShard('SELECT id FROM customers')
   t.equal(customers.flat().length, 60, 'every customer once')
   t.ok(customers.every((rows, shard) => rows.every((r) => map.shardForTypedHint('bigint', String(r.id)) === shard)), 'each on the shard of its id')

@@ -23,7 +23,7 @@ t.teardown(() => client.end())
 await client.query('CREATE TABLE orders (customer_id bigint NOT NULL, id bigint NOT NULL, status text, total int, PRIMARY KEY (customer_id, id))')
 await client.query(`INSERT INTO orders (customer_id, id, status, total) VALUES (${c0}, 1, 'new', 10), (${c1}, 2, 'new', 20), (${c0}, 3, 'old', 30), (${c1}, 4, 'old', 40)`)
 const onShards = async () =>
-  Promise.all(fx.topo.shards.map(async (s) => (await fx.topo.query(s.primary, 'SELECT id, total FROM orders ORDER BY id', 'app')).map((r) => `${r.id}:${r.total}`)))
+  (await fx.topo.queryPrimaries('SELECT id, total FROM orders ORDER BY id', 'app')).map((rows) => rows.map((r) => `${r.id}:${r.total}`))
 
 t.test('Django\u2019s save() and delete() of a row by its id (the key set to its own value): the shard that holds it', async (t) => {
   const saved = await client.query('UPDATE "orders" SET "customer_id" = $1, "status" = $2, "total" = $3 WHERE "orders"."id" = $4', [c1, 'paid', 21, 2])

@@ -146,8 +146,8 @@ export class Router {
       if (left.length > 0) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `INSERT … SELECT into ${label(target)} leaves out ${left.map((d) => d.column).join(', ')}, which pgshard draws (sharding.made_columns) only for INSERT … VALUES: each shard would number the rows on its own`,
-          'insert the rows with INSERT … VALUES (pgshard draws the column there), or give its values in the SELECT',
+          `INSERT … SELECT into ${label(target)} leaves out ${left.map((d) => d.column).join(', ')}, which pgshard makes (sharding.made_columns) only for INSERT … VALUES: each shard would number the rows on its own`,
+          'insert the rows with INSERT … VALUES (pgshard makes the column there), or give its values in the SELECT',
         )
       }
     }
@@ -388,7 +388,7 @@ export class Router {
       if (drawn.length > 0) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `COPY into reference table ${list(tables.writtenReference)} leaves out ${drawn.map((d) => d.column).join(', ')}, which pgshard draws (sharding.made_columns): each shard would number the rows on its own`,
+          `COPY into reference table ${list(tables.writtenReference)} leaves out ${drawn.map((d) => d.column).join(', ')}, which pgshard makes (sharding.made_columns): each shard would number the rows on its own`,
           'give the column in the data, or insert the rows with INSERT … VALUES',
         )
       }
@@ -890,7 +890,7 @@ export class Router {
    * one shard): the function would read only that shard's rows. Refused rather than answered with a part.
    */
   private refuseCallsReadingShards(plan: StatementPlan): void {
-    if (plan.kind === 'ddl') return
+    if (plan.kind === 'ddl' || (plan.functions.length === 0 && plan.doBody === undefined)) return
     const bodies = plan.functions.map((fn) => ({ what: `${fn}()`, body: this.volatility.body(fn) }))
     if (plan.doBody !== undefined) bodies.push({ what: 'the DO block', body: plan.doBody })
     for (const { what, body } of bodies) {

@@ -150,6 +150,11 @@ export class LocalTopology {
     }
   }
 
+  /** The same SQL on every shard's primary (as query() runs it): one result per shard, in shard order. */
+  queryPrimaries(sql: string, database = 'postgres'): Promise<Record<string, unknown>[][]> {
+    return Promise.all(this.shards.map((s) => this.query(s.primary, sql, database)))
+  }
+
   /**
    * Waits until `replica` has replayed everything `from` (default: its shard's first primary) has written so far.
    */
