@@ -735,6 +735,36 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
   ], withCatalog)
 })
 
+t.test('analyzed statements: window functions across shards when every window partitions by a sharding key', async (t) => {
+  await initSqlParser()
+  const catalog = new FunctionVolatility()
+  catalog.loadCatalog([{ proname: 'row_number', provolatile: 'i', prokind: 'w' }, { proname: 'array_agg', provolatile: 'i', prokind: 'a' }])
+  const withCatalog = new Router(map, catalog)
+  const sql = (text: string, expect: Record<string, unknown>): Case => ({ name: text, plan: analyzeStatement(text), param: none, text, expect })
+  const unpartitioned = { kind: 'error', code: '0A000', message: /a window function in a read across shards whose windows are not all partitioned by a sharding key/, hint: /PARTITION BY the sharding key/ }
+  const derived = { kind: 'error', code: '0A000', message: /a window function in a subquery in FROM over sharded tables/ }
+  check(t, [
+    sql('SELECT id, row_number() OVER (PARTITION BY id ORDER BY balance) FROM accounts ORDER BY id LIMIT 3', { kind: 'scatter' }),
+    sql('SELECT id, array_agg(balance) OVER w FROM accounts WINDOW w AS (PARTITION BY id)', { kind: 'scatter' }),
+    sql('SELECT o.id, sum(o.total) OVER (PARTITION BY a.id) FROM accounts a JOIN orders o ON o.account_id = a.id', { kind: 'scatter' }),
+    sql('SELECT id, row_number() OVER (ORDER BY balance) FROM accounts', unpartitioned),
+    sql('SELECT id, row_number() OVER (PARTITION BY country) FROM accounts', unpartitioned),
+    sql('SELECT id, row_number() OVER (PARTITION BY id), count(*) OVER () FROM accounts', unpartitioned),
+    sql('SELECT c.code, row_number() OVER (PARTITION BY a.id) FROM countries c LEFT JOIN accounts a ON a.country = c.code', {
+      kind: 'error', message: /an outer join across shards that keeps rows of reference table countries/,
+    }),
+    sql('SELECT a.id, row_number() OVER (PARTITION BY o.account_id) FROM accounts a LEFT JOIN orders o ON o.account_id = a.id', unpartitioned),
+    sql(`SELECT id, row_number() OVER (ORDER BY balance) FROM accounts WHERE id = ${K2}`, { kind: 'shard', shard: 2 }),
+    sql('SELECT * FROM (SELECT id, row_number() OVER (PARTITION BY id ORDER BY balance DESC) AS rn FROM accounts) s WHERE rn = 1', { kind: 'scatter' }),
+    sql('SELECT * FROM (SELECT o.account_id, row_number() OVER (PARTITION BY o.account_id ORDER BY o.total) AS rn FROM accounts a JOIN orders o ON o.account_id = a.id) s WHERE rn <= 2', { kind: 'scatter' }),
+    sql('SELECT * FROM (SELECT id, row_number() OVER (PARTITION BY country) AS rn FROM accounts) s WHERE rn = 1', derived),
+    sql('SELECT * FROM (SELECT a.id, o.account_id, count(*) AS n FROM accounts a LEFT JOIN orders o ON o.account_id = a.id GROUP BY o.account_id, a.id) s', { kind: 'scatter' }),
+    sql('SELECT * FROM (SELECT o.account_id, count(*) AS n FROM accounts a LEFT JOIN orders o ON o.account_id = a.id GROUP BY o.account_id) s', {
+      kind: 'error', message: /GROUP BY in a subquery in FROM over sharded tables/,
+    }),
+  ], withCatalog)
+})
+
 t.test('analyzed statements: assigning a sharding key, INSERT rows with expressions', async (t) => {
   await initSqlParser()
   const sql = (text: string, expect: Record<string, unknown>, params: (string | null)[] = [], ctx: Partial<RoutingContext> = {}): Case => ({

@@ -206,6 +206,13 @@ const CORPUS: Query[] = [
   Q('SELECT count(*) FROM (SELECT id FROM sparse ORDER BY id LIMIT 3 OFFSET 1) s', 'ordered'),
   Q('SELECT count(*) FROM (SELECT i.id FROM items i JOIN item_tags g ON g.item_id = i.id LIMIT 30 OFFSET 3) s', 'ordered'),
   Q('SELECT DISTINCT day FROM items ORDER BY day', 'ordered', { binary: true }),
+  // Window functions partitioned by the sharding key: each partition's rows are on one shard.
+  Q('SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag DESC) AS rn, count(*) OVER (PARTITION BY item_id) FROM item_tags ORDER BY item_id, tag', 'ordered'),
+  Q('SELECT item_id, tag, lag(tag) OVER w, first_value(tag) OVER w, count(*) OVER (w ORDER BY tag) FROM item_tags WINDOW w AS (PARTITION BY item_id) ORDER BY item_id DESC, tag LIMIT 40 OFFSET 5', 'ordered'),
+  Q('SELECT i.id, t.tag, i.qty, sum(i.qty) OVER (PARTITION BY i.id ORDER BY t.tag), rank() OVER (PARTITION BY t.item_id ORDER BY t.tag) FROM items i JOIN item_tags t ON t.item_id = i.id ORDER BY i.id, t.tag', 'ordered', { binary: true }),
+  Q('SELECT item_id, tag FROM (SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag) AS rn FROM item_tags) s WHERE rn = 1 ORDER BY item_id', 'ordered'),
+  Q('SELECT count(*), max(n) FROM (SELECT t.item_id, count(*) OVER (PARTITION BY t.item_id) AS n FROM item_tags t WHERE t.tag > $1) s', 'ordered', { params: ['tag2'] }),
+  Q('SELECT id, name, array_agg(id) OVER (PARTITION BY id) FROM items ORDER BY name NULLS FIRST, id LIMIT 12', 'ordered'),
 ]
 
 // Values as the server sent them: text as is, binary as hex.

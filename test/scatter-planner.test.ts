@@ -162,10 +162,25 @@ t.test('DISTINCT without aggregates stays on the shards', async (t) => {
   t.same([p.distinct, p.orderBy], [true, [{ column: 0, descending: false, nullsFirst: false }]])
 })
 
+t.test('window functions: the columns every window partitions by, for the router to find a sharding key', async (t) => {
+  const keys = (sql: string) => scatter(sql).sources.windowKeys
+  const [a, b, c] = ['a', 'b', 'c'].map((column) => ({ relation: 0, column }))
+  t.same(keys('SELECT a, row_number() OVER (ORDER BY a) FROM t'), [[]], 'no PARTITION BY: no column')
+  t.same(keys('SELECT a, sum(x) OVER w FROM t WINDOW w AS (PARTITION BY a)'), [[a]], 'a named window')
+  t.same(keys('SELECT a, rank() OVER (w ORDER BY b) FROM t WINDOW w AS (PARTITION BY a, c)'), [[a, c]], 'a window that copies a named one, and rank() is not taken for an aggregate')
+  t.same(keys('SELECT lag(x) OVER (PARTITION BY a, b ORDER BY x), count(*) OVER (PARTITION BY t.a, upper(c)) FROM t'), [[a, b], [a]], 'a list per window function, of its columns')
+  t.same(keys('SELECT t.a, rank() OVER (PARTITION BY u.k ORDER BY u.x) FROM t JOIN u ON t.k = u.k ORDER BY t.a LIMIT 3'), [[{ relation: 1, column: 'k' }]])
+  t.same(keys('SELECT a FROM t ORDER BY row_number() OVER (PARTITION BY b)'), [[b]], 'a window in ORDER BY counts')
+  t.equal(keys('SELECT a, (SELECT row_number() OVER () FROM u LIMIT 1) FROM t'), undefined, 'a window of a subquery is that subquery\u2019s')
+  t.equal(keys('SELECT a FROM t'), undefined)
+  const p = scatter('SELECT a, row_number() OVER (PARTITION BY a ORDER BY b) AS rn FROM t ORDER BY rn DESC LIMIT 5')
+  t.equal(p.shardSql, 'SELECT a, row_number() OVER (PARTITION BY a ORDER BY b) AS rn FROM t ORDER BY rn DESC LIMIT 5', 'the shards compute it; the merge orders and limits its values like any column')
+  t.same([p.columns, p.orderBy], [[value, value], [{ column: 1, descending: true, nullsFirst: true }]])
+})
+
 t.test('what cannot be merged is refused, naming the construct', async (t) => {
   const cases: [string, string][] = [
-    ['SELECT a, row_number() OVER (ORDER BY a) FROM t', 'a window function'],
-    ['SELECT a, sum(x) OVER w FROM t WINDOW w AS (PARTITION BY a)', 'a window function'],
+    ['SELECT g, count(*), row_number() OVER (PARTITION BY g) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates'],
     ['SELECT count(DISTINCT a + 1) FROM t', 'count(DISTINCT …) of an expression (only of a sharding key)'],
     ['SELECT count(DISTINCT a) FROM t JOIN u ON t.k = u.k', 'count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)'],
     ['SELECT sum(DISTINCT a) FROM t', 'sum(DISTINCT …)'],
@@ -280,10 +295,20 @@ t.test('count(DISTINCT col) and subqueries in FROM are described for the router 
     ['SELECT k FROM (SELECT DISTINCT k FROM t) s', 'DISTINCT'],
     ['SELECT k FROM (SELECT k FROM t ORDER BY k LIMIT 5) s', 'LIMIT or OFFSET'],
     ['SELECT k FROM (SELECT k, rank() OVER (ORDER BY k) FROM t) s', 'a window function'],
+    ['SELECT k FROM (SELECT k, row_number() OVER (PARTITION BY k) FROM t) s', 'a window function'],
     ["SELECT k FROM (SELECT string_agg(k, ',') AS k FROM t) s", 'the aggregate string_agg()'],
   ]
   for (const [sql, what] of combining) t.equal(scatter(sql).sources.derived[0]!.combines, what, sql)
   t.equal(scatter('SELECT k FROM (SELECT k, upper(v) FROM t WHERE v > $1 ORDER BY k) s').sources.derived[0]!.combines, undefined, 'filtering, computing per row and ordering combine nothing')
+  const groupKeys = (sql: string) => scatter(sql).sources.derived[0]!.groupKeys
+  const k = { relation: 0, column: 'k' }
+  const j = { relation: 0, column: 'j' }
+  t.same(groupKeys('SELECT * FROM (SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) s WHERE rn = 1'), [[k]], 'windows partition by their columns')
+  t.same(groupKeys('SELECT * FROM (SELECT k, j, sum(v), rank() OVER (PARTITION BY k ORDER BY sum(v)) FROM t GROUP BY k, j) s'), [[k, j], [k]], 'GROUP BY and windows: a list each')
+  t.equal(groupKeys('SELECT * FROM (SELECT k, j, rank() OVER (ORDER BY j) FROM t GROUP BY k) s'), undefined, 'a window without PARTITION BY')
+  t.equal(groupKeys('SELECT * FROM (SELECT DISTINCT ON (v) k, row_number() OVER (PARTITION BY k) FROM t ORDER BY v) s'), undefined, 'DISTINCT ON combines rows by no column')
+  t.equal(groupKeys('SELECT * FROM (SELECT count(*) AS n, max(k) OVER (PARTITION BY k) FROM t) s'), undefined, 'nor does an aggregate without GROUP BY')
+  t.equal(groupKeys('SELECT * FROM (SELECT k, row_number() OVER (PARTITION BY k) FROM t LIMIT 3) s'), undefined, 'nor LIMIT')
   t.same(
     scatter('SELECT x FROM t WHERE x IN (SELECT y FROM (SELECT y FROM u) s)').sources.nested,
     [{ name: 'u' }],

@@ -41,7 +41,7 @@ import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import { namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
-import type { DerivedSources, InsertRows, JoinTree, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import type { DerivedSources, InsertRows, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -701,6 +701,13 @@ export class Router {
       }
     }
     this.checkLevel(sources, searchPath, false)
+    if (sources.windowKeys !== undefined && !this.keyInEach(sources.windowKeys, sources, searchPath)) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        'a window function in a read across shards whose windows are not all partitioned by a sharding key: each shard would compute it over its own rows only',
+        'PARTITION BY the sharding key (of a table not on the outer side of a join) in every window, so that each partition is on one shard; or pin the key to one shard',
+      )
+    }
     for (const { relation, column } of sources.distinctCounts) {
       const ref = sources.relations[relation]!
       const table = this.map.shardedTable(ref, searchPath)
@@ -816,7 +823,7 @@ export class Router {
     for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
     // Grouped (or made DISTINCT) by a sharding key, every group's rows are on one shard: each shard computes
     // its groups whole, with any aggregate.
-    const keyed = sources.groupKeys?.some((k) => sharded[k.relation]?.key === k.column) === true
+    const keyed = sources.groupKeys !== undefined && this.keyInEach(sources.groupKeys, sources, searchPath)
     if (sources.combines !== undefined && !keyed) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
@@ -826,6 +833,16 @@ export class Router {
     }
     if (!keyed) this.checkCalls(sources.calls)
     return spread
+  }
+
+  /**
+   * Whether each list holds the sharding key of a relation that no outer join pads with NULLs: the rows with one
+   * value of it are then on one shard (a padded key is NULL on every shard).
+   */
+  private keyInEach(lists: RelationColumn[][], sources: ScatterSources, searchPath: string[]): boolean {
+    const padded = paddedRelations(sources.join)
+    const isKey = (k: RelationColumn) => !padded.has(k.relation) && this.map.shardedTable(sources.relations[k.relation]!, searchPath)?.key === k.column
+    return lists.every((columns) => columns.some(isKey))
   }
 
   /** Refuses calls the shards cannot answer as parts of one answer: aggregates pgshard does not merge, unknown functions. */
@@ -1213,6 +1230,21 @@ function uncoveredJoin(tree: JoinTree, isSharded: (leaf: Exclude<JoinLeaf, { fun
   if (covered(tree)) return undefined
   const leaves = (t: JoinTree): JoinLeaf[] => ('join' in t ? [...leaves(t.left), ...leaves(t.right)] : [t])
   return leaves(tree).find((leaf) => 'function' in leaf || !isSharded(leaf)) ?? leaves(tree)[0]
+}
+
+/** The relations of a join tree that an outer join may pad with NULLs (the inner side of LEFT or RIGHT, both of FULL). */
+function paddedRelations(tree: JoinTree): Set<number> {
+  const out = new Set<number>()
+  const walk = (t: JoinTree, padded: boolean): void => {
+    if ('relation' in t) {
+      if (padded) out.add(t.relation)
+    } else if ('join' in t) {
+      walk(t.left, padded || t.join === 'right' || t.join === 'full')
+      walk(t.right, padded || t.join === 'left' || t.join === 'full')
+    }
+  }
+  walk(tree, false)
+  return out
 }
 
 function isWrite(plan: StatementPlan): boolean {

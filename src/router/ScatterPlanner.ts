@@ -12,6 +12,7 @@
 import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
 import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { relationColumn, type FromSources } from './ast/QueryScopes.js'
+import { windowPartitionColumns } from './ast/WindowPartitions.js'
 import type {
   AggregateKind, DerivedSources, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
@@ -61,7 +62,8 @@ function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources
   const calls = new Set<string>()
   walkAst(merged, (tag, body) => {
     if (tag === 'SubLink') return false
-    if (tag === 'FuncCall') {
+    // A window function computes over its partition's rows, which the router makes sure one shard holds.
+    if (tag === 'FuncCall' && (body as FuncCall).over === undefined) {
       const name = functionName((body as FuncCall).funcname)
       if (MERGEABLE[name] === undefined) calls.add(name)
     }
@@ -93,18 +95,12 @@ function tiedSubqueries(s: SelectStmt, from: FromSources): ScatterSources['corre
 
 /**
  * The columns by whose equal values a subquery in FROM combines rows, when only GROUP BY (with its aggregates and
- * HAVING) or a plain DISTINCT combines them: the router lets it scatter when one is a sharding key (every row of
- * a group is then on one shard). Undefined when something else combines rows, or no column can be told.
+ * HAVING), a plain DISTINCT or window functions combine them: one list for the grouping, one per window function.
+ * The router lets it scatter when each list holds a sharding key (every row of a group or partition is then on
+ * one shard). Undefined when something else combines rows, or a list would be empty.
  */
-function combiningKeys(s: SelectStmt, from: FromSources): RelationColumn[] | undefined {
-  if (s.limitCount !== undefined || s.limitOffset !== undefined || s.windowClause !== undefined || s.groupDistinct === true) return undefined
-  let window = false
-  walkAst(s.targetList, (tag, body) => {
-    if (tag === 'SubLink') return false
-    if (tag === 'FuncCall' && (body as FuncCall).over !== undefined) window = true
-    return !window
-  })
-  if (window) return undefined
+function combiningKeys(s: SelectStmt, from: FromSources): RelationColumn[][] | undefined {
+  if (s.limitCount !== undefined || s.limitOffset !== undefined || s.groupDistinct === true) return undefined
   const targets = (s.targetList ?? []).map((t) => asNode(t, 'ResTarget')?.val)
   const column = (n: Node | undefined): RelationColumn | undefined => {
     const position = asNode(n, 'A_Const')?.ival
@@ -112,10 +108,14 @@ function combiningKeys(s: SelectStmt, from: FromSources): RelationColumn[] | und
     const fields = stringList(asNode(n, 'ColumnRef')?.fields)
     return fields === null || fields.length === 0 ? undefined : relationColumn(from, fields)
   }
-  const items = s.groupClause !== undefined ? s.groupClause : s.distinctClause !== undefined && s.distinctClause.every((d) => Object.keys(d).length === 0) ? targets : undefined
-  if (items === undefined || items.some((g) => asNode(g, 'GroupingSet') !== undefined)) return undefined
-  const keys = items.flatMap((g) => column(g) ?? [])
-  return keys.length > 0 ? keys : undefined
+  const plainDistinct = s.distinctClause?.every((d) => Object.keys(d).length === 0) === true
+  // DISTINCT ON, and aggregates over all rows, combine rows by no column.
+  if (s.distinctClause !== undefined && !plainDistinct) return undefined
+  if (s.groupClause === undefined && (s.havingClause !== undefined || combiningCalls(s.targetList).aggregate !== undefined)) return undefined
+  const items = s.groupClause ?? (plainDistinct ? targets : undefined)
+  if (items?.some((g) => asNode(g, 'GroupingSet') !== undefined)) return undefined
+  const lists = [...(items !== undefined ? [items.flatMap((g) => column(g) ?? [])] : []), ...(windowPartitionColumns(s, from) ?? [])]
+  return lists.length > 0 && lists.every((l) => l.length > 0) ? lists : undefined
 }
 
 /**
@@ -143,16 +143,21 @@ function rowCombining(s: SelectStmt): string | undefined {
   if (s.havingClause !== undefined) return 'HAVING'
   if (s.distinctClause !== undefined) return 'DISTINCT'
   if (s.limitCount !== undefined || s.limitOffset !== undefined) return 'LIMIT or OFFSET'
-  if (s.windowClause !== undefined) return 'a window function'
-  let found: string | undefined
-  walkAst(s.targetList, (tag, body) => {
-    if (tag === 'SubLink' || found !== undefined) return false
-    if (tag === 'JsonArrayAgg' || tag === 'JsonObjectAgg') found = 'an aggregate'
+  const calls = combiningCalls(s.targetList)
+  return calls.aggregate ?? (s.windowClause !== undefined || calls.window ? 'a window function' : undefined)
+}
+
+/** The first aggregate a select list calls (as an aggregate, not a window function), and whether it calls a window function. */
+function combiningCalls(targets: Node[] | undefined): { aggregate?: string; window: boolean } {
+  const found: { aggregate?: string; window: boolean } = { window: false }
+  walkAst(targets, (tag, body) => {
+    if (tag === 'SubLink' || found.aggregate !== undefined) return false
+    if (tag === 'JsonArrayAgg' || tag === 'JsonObjectAgg') found.aggregate = 'an aggregate'
     if (tag !== 'FuncCall') return true
     const call = body as FuncCall
     const name = functionName(call.funcname)
-    if (call.over !== undefined) found = 'a window function'
-    else if (MERGEABLE[name] !== undefined || UNMERGEABLE_AGGREGATES.has(name) || call.agg_star === true) found = `the aggregate ${name}()`
+    if (call.over !== undefined) found.window = true
+    else if (MERGEABLE[name] !== undefined || UNMERGEABLE_AGGREGATES.has(name) || call.agg_star === true) found.aggregate = `the aggregate ${name}()`
     return true
   })
   return found
@@ -237,6 +242,8 @@ class ScatterBuilder {
     if (distinct && !aggregated && this.hidden.length > 0) refuse('SELECT DISTINCT with ORDER BY keys that are not in the select list')
     const distinctOn = (this.s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length
     if (distinctOn > 0 && aggregated) refuse('DISTINCT ON with GROUP BY or aggregates')
+    const windowKeys = windowPartitionColumns(this.s, from)
+    if (windowKeys !== undefined && aggregated) refuse('a window function with GROUP BY or aggregates')
 
     if (aggregated) {
       for (const clause of ['having', 'order', 'limit', 'offset', 'fetch'] as const) this.remove(layout.clauses.get(clause))
@@ -267,6 +274,7 @@ class ScatterBuilder {
         nested,
         correlated: tiedSubqueries(this.s, from!),
         distinctCounts: this.distinctCounts,
+        ...(windowKeys !== undefined ? { windowKeys } : {}),
         // The proxy caps the count: the subquery's LIMIT combines no rows the shards must see together.
         ...(countCap ? { derived: levelSources(from!, []).derived.map(({ combines: _, ...d }) => d) } : {}),
       },
@@ -336,15 +344,9 @@ class ScatterBuilder {
     const distinctOn = (s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length
     if (distinctOn > 0 && (s.sortClause?.length ?? 0) < distinctOn) refuse('DISTINCT ON without ORDER BY starting with its expressions')
     if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH FIRST … WITH TIES')
-    if (s.windowClause !== undefined) refuse('a window function')
     if (s.groupDistinct === true || (s.groupClause ?? []).some((g) => asNode(g, 'GroupingSet') !== undefined)) {
       refuse('GROUPING SETS, ROLLUP or CUBE')
     }
-    walkAst([s.targetList, s.havingClause, s.sortClause], (tag, body) => {
-      if (tag === 'SubLink') return false
-      if (tag === 'FuncCall' && (body as FuncCall).over !== undefined) refuse('a window function')
-      return true
-    })
   }
 
   /** The mergeable aggregate `n` is, null when `n` uses no aggregate; refuses any other use of aggregates. */
@@ -365,7 +367,8 @@ class ScatterBuilder {
     walkAst(n, (tag, body) => {
       if (tag === 'SubLink') return false
       if (tag === 'JsonArrayAgg' || tag === 'JsonObjectAgg') refuse('JSON_ARRAYAGG/JSON_OBJECTAGG')
-      if (tag !== 'FuncCall') return true
+      // A window function is not an aggregate of the merge (windowKeys: the router checks its partitions).
+      if (tag !== 'FuncCall' || (body as FuncCall).over !== undefined) return true
       const inner = functionName((body as FuncCall).funcname)
       if (UNMERGEABLE_AGGREGATES.has(inner)) refuse(`the aggregate ${inner}()`)
       if (MERGEABLE[inner] !== undefined && (body as FuncCall).over === undefined) {

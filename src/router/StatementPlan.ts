@@ -141,6 +141,12 @@ export interface ScatterSources {
   calls: string[]
   /** Columns counted with count(DISTINCT col): the shards' counts add up only when col is a sharding key. */
   distinctCounts: RelationColumn[]
+  /**
+   * When the statement's own level calls window functions: the columns each of them partitions by. Exact on each
+   * shard when every list holds a sharding key (each partition's rows are then on one shard). A subquery in FROM
+   * reports its windows in `groupKeys` instead.
+   */
+  windowKeys?: RelationColumn[][]
   /** Subqueries in FROM (a JoinTree `derived` leaf indexes them). */
   derived: DerivedSources[]
 }
@@ -153,8 +159,11 @@ export interface ScatterSources {
 export interface DerivedSources extends ScatterSources {
   /** The construct that combines rows (GROUP BY, an aggregate, DISTINCT, LIMIT, a window function), if any. */
   combines?: string
-  /** When only GROUP BY or DISTINCT combines its rows: the columns that group them (the router looks for a key). */
-  groupKeys?: RelationColumn[]
+  /**
+   * When only GROUP BY, DISTINCT or window functions combine its rows: the columns that group them, and those each
+   * window function partitions by, a list each (the router looks for a key in every list).
+   */
+  groupKeys?: RelationColumn[][]
 }
 
 /** How to send a read to every shard and merge the answers into one result. */

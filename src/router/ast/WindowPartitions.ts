@@ -1,0 +1,40 @@
+// The columns a SELECT level's window functions partition by. Partitioned by a sharding key, every row of a
+// partition is on one shard, so each shard computes the window functions of its rows exactly.
+import type { FuncCall, SelectStmt, WindowDef } from 'libpg-query'
+import type { RelationColumn } from '../StatementPlan.js'
+import { asNode, stringList, walkAst } from './AstNode.js'
+import { relationColumn, type FromSources } from './QueryScopes.js'
+
+/**
+ * Undefined when the level calls no window function; else, for each of its window functions, the columns of `from`
+ * in its PARTITION BY (empty without one, or when none can be told).
+ */
+export function windowPartitionColumns(s: SelectStmt, from: FromSources | undefined): RelationColumn[][] | undefined {
+  const named = new Map<string, WindowDef>()
+  for (const w of s.windowClause ?? []) {
+    const def = asNode(w, 'WindowDef')
+    if (def?.name !== undefined) named.set(def.name, def)
+  }
+  const windows: RelationColumn[][] = []
+  walkAst([s.targetList, s.sortClause, s.distinctClause], (tag, body) => {
+    if (tag === 'SubLink') return false
+    const over = tag === 'FuncCall' ? (body as FuncCall).over : undefined
+    if (over !== undefined) windows.push(partitionColumns(over, named, from))
+    return true
+  })
+  return windows.length > 0 ? windows : undefined
+}
+
+/**
+ * The columns a window partitions by. `OVER w` names a window of the WINDOW clause; `OVER (w ORDER BY …)` and
+ * `WINDOW v AS (w …)` copy w's PARTITION BY (Postgres forbids giving another).
+ */
+function partitionColumns(over: WindowDef, named: Map<string, WindowDef>, from: FromSources | undefined): RelationColumn[] {
+  let def: WindowDef | undefined = over.partitionClause === undefined && over.refname === undefined && over.name !== undefined ? named.get(over.name) : over
+  for (let hops = 0; def !== undefined && def.partitionClause === undefined && def.refname !== undefined && hops < named.size; hops++) def = named.get(def.refname)
+  if (def?.partitionClause === undefined || from === undefined) return []
+  return def.partitionClause.flatMap((p) => {
+    const fields = stringList(asNode(p, 'ColumnRef')?.fields)
+    return fields === null || fields.length === 0 ? [] : (relationColumn(from, fields) ?? [])
+  })
+}
