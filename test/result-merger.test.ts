@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import type { BoundParam } from '../src/router/Route.js'
 import type { MergeExpr, OrderKey, OutputColumn, ScatterPlan } from '../src/router/StatementPlan.js'
+import { DistinctCountFold, DistinctValueBudget } from '../src/router/merge/DistinctCountFold.js'
 import { MergeError, ResultMerger, type ColumnInfo } from '../src/router/merge/ResultMerger.js'
 import { formatFloat4, formatFloat8 } from '../src/router/merge/FloatText.js'
 import { numericFromBinary, numericToBinary, numericToText, parseNumeric } from '../src/router/merge/NumericValue.js'
@@ -526,4 +527,46 @@ t.test('DISTINCT ON: the first row of each key in the merged order, NULL keys al
     { name: 'the higher price of each grp, NULL grp first', plan, columns, shards, expect: one('20', '21', '22', '12') },
     { name: 'with OFFSET 1 LIMIT 2', plan: { ...plan, offset: { literal: '1' }, limit: { literal: '2' } }, columns, shards, expect: one('21', '22') },
   ])
+})
+
+t.test('count(DISTINCT x) of a column that is not a key: a shard row per value, each value counted once', async (t) => {
+  const distinct = (distinctColumn: number): OutputColumn => ({ kind: 'aggregate', fn: 'count', distinctColumn })
+  check(t, [
+    {
+      name: 'values on several shards count once; a row whose shard count is 0 (FILTER, NULL) does not count',
+      plan: scatter({ columns: [distinct(2), agg('count'), value], visibleColumns: 2 }),
+      columns: [col('count', OID.int8), col('count', OID.int8), col('x', OID.text)],
+      shards: [
+        [['1', '3', 'a'], ['1', '1', 'b'], ['0', '2', null]],
+        [['1', '2', 'b'], ['0', '5', 'c'], ['1', '1', 'd']],
+        [],
+      ],
+      expect: [['3', '14']],
+    },
+    {
+      name: 'numeric values equal in value count once (1.0 and 1.00), per group; count(DISTINCT x)::int4',
+      plan: scatter({ columns: [value, distinct(2), value], visibleColumns: 2, groupBy: [0], orderBy: [asc(0)] }),
+      columns: [col('g', OID.int4), col('count', OID.int4), col('x', OID.numeric)],
+      shards: [
+        [['1', '1', '1.0'], ['1', '1', '2'], ['2', '1', '5']],
+        [['1', '1', '1.00'], ['2', '1', '6'], ['2', '1', '5.000']],
+      ],
+      expect: [['1', '2'], ['2', '2']],
+    },
+    {
+      name: 'no rows: 0 (the planner gives an aggregate without GROUP BY an empty list)',
+      plan: scatter({ columns: [distinct(1), value], visibleColumns: 1, groupBy: [] }),
+      columns: [col('count', OID.int8), col('x', OID.int4)],
+      shards: [[], []],
+      expect: [['0']],
+    },
+  ])
+  t.throws(() => new ResultMerger(scatter({ columns: [distinct(1), value], visibleColumns: 1 }), [col('count', OID.int8), col('x', OID.jsonb)], 2, none), { code: '0A000', message: /count distinct values of jsonb/ }, 'a type the merge cannot compare is refused before a row')
+
+  const budget = new DistinctValueBudget(2)
+  const folds = [0, 1].map(() => new DistinctCountFold([col('count', OID.int8), col('x', OID.int4)], 0, 1, budget))
+  folds[0]!.add([Buffer.from('1'), Buffer.from('7')])
+  folds[0]!.add([Buffer.from('1'), Buffer.from('7')])
+  folds[1]!.add([Buffer.from('1'), Buffer.from('7')])
+  t.throws(() => folds[1]!.add([Buffer.from('1'), Buffer.from('8')]), { code: '54000', message: /more than 2 distinct values/ }, 'the values every group of a merge holds are bounded')
 })

@@ -206,6 +206,13 @@ const CORPUS: Query[] = [
   Q('SELECT count(*) FROM (SELECT id FROM sparse ORDER BY id LIMIT 3 OFFSET 1) s', 'ordered'),
   Q('SELECT count(*) FROM (SELECT i.id FROM items i JOIN item_tags g ON g.item_id = i.id LIMIT 30 OFFSET 3) s', 'ordered'),
   Q('SELECT DISTINCT day FROM items ORDER BY day', 'ordered', { binary: true }),
+  // count(DISTINCT x) of columns that are not keys: each shard answers a row per value, pgshard counts them once.
+  Q('SELECT count(DISTINCT grp), count(DISTINCT name), count(*), sum(qty) FROM items', 'ordered'),
+  Q('SELECT grp, count(DISTINCT qty), count(DISTINCT code)::int AS codes, avg(qty) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
+  Q('SELECT count(DISTINCT t.tag), count(DISTINCT i.id) FROM items i JOIN item_tags t ON t.item_id = i.id WHERE i.qty > $1', 'ordered', { params: ['5'] }),
+  Q('SELECT count(DISTINCT price) FILTER (WHERE qty > 10), count(DISTINCT ratio), count(DISTINCT u), count(DISTINCT day), max(id) FROM items', 'ordered', { binary: true }),
+  Q('SELECT grp FROM items GROUP BY grp HAVING count(DISTINCT code) > 3 ORDER BY count(DISTINCT note) DESC, grp', 'ordered'),
+  Q('SELECT count(DISTINCT a), count(DISTINCT b) FROM empty_t', 'ordered'),
   // Window functions partitioned by the sharding key: each partition's rows are on one shard.
   Q('SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag DESC) AS rn, count(*) OVER (PARTITION BY item_id) FROM item_tags ORDER BY item_id, tag', 'ordered'),
   Q('SELECT item_id, tag, lag(tag) OVER w, first_value(tag) OVER w, count(*) OVER (w ORDER BY tag) FROM item_tags WINDOW w AS (PARTITION BY item_id) ORDER BY item_id DESC, tag LIMIT 40 OFFSET 5', 'ordered'),

@@ -181,7 +181,7 @@ t.test('window functions: the columns every window partitions by, for the router
 t.test('what cannot be merged is refused, naming the construct', async (t) => {
   const cases: [string, string][] = [
     ['SELECT g, count(*), row_number() OVER (PARTITION BY g) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates'],
-    ['SELECT count(DISTINCT a + 1) FROM t', 'count(DISTINCT …) of an expression (only of a sharding key)'],
+    ['SELECT count(DISTINCT a + 1) FROM t', 'count(DISTINCT …) of an expression (only of a column)'],
     ['SELECT count(DISTINCT a) FROM t JOIN u ON t.k = u.k', 'count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)'],
     ['SELECT sum(DISTINCT a) FROM t', 'sum(DISTINCT …)'],
     ['SELECT avg(DISTINCT a) FROM t', 'avg(DISTINCT …)'],

@@ -682,14 +682,18 @@ export class Router {
         'pin the key to one shard, or use /* pgshard: shard=NAME */',
       )
     }
-    this.checkScatterSources(plan.scatter.sources, searchPath)
-    return this.scatter(plan, ctx, plan.scatter, `${verb} on ${sharded} ${where}: scatter to ${this.map.shards.length} shards`)
+    const scatter = this.checkScatterSources(plan.scatter, searchPath)
+    return this.scatter(plan, ctx, scatter, `${verb} on ${sharded} ${where}: scatter to ${this.map.shards.length} shards`)
   }
 
   // ---- scatter sources ----------------------------------------------------------------------------------
 
-  /** Refuses a scatter whose shards' answers would not add up to the whole answer. */
-  private checkScatterSources(sources: ScatterSources, searchPath: string[]): void {
+  /**
+   * Refuses a scatter whose shards' answers would not add up to the whole answer; the plan to run, which counts
+   * distinct values in the proxy when a count(DISTINCT x) is not of a sharding key.
+   */
+  private checkScatterSources(plan: ScatterPlan, searchPath: string[]): ScatterPlan {
+    const sources = plan.sources
     for (const ref of sources.nested) {
       const table = this.map.shardedTable(ref, searchPath)
       if (table) {
@@ -708,17 +712,16 @@ export class Router {
         'PARTITION BY the sharding key (of a table not on the outer side of a join) in every window, so that each partition is on one shard; or pin the key to one shard',
       )
     }
-    for (const { relation, column } of sources.distinctCounts) {
-      const ref = sources.relations[relation]!
-      const table = this.map.shardedTable(ref, searchPath)
-      if (table?.key !== column) {
-        throw new Refusal(
-          FEATURE_NOT_SUPPORTED,
-          `count(DISTINCT ${label(ref)}.${column}) in a read across shards: only distinct sharding keys add up across shards (a key is on one shard only)`,
-          'pin the key to one shard, or count the distinct values in the application',
-        )
-      }
+    const byValues = sources.distinctCounts.some(({ relation, column }) => this.map.shardedTable(sources.relations[relation]!, searchPath)?.key !== column)
+    if (!byValues) return plan
+    if (plan.byDistinctValues === undefined) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        'count(DISTINCT …) in a read across shards that pgshard cannot rewrite to count the distinct values itself',
+        'count a plain column (count(DISTINCT t.col)), pin the key to one shard, or count the distinct values in the application',
+      )
     }
+    return { ...plan, ...plan.byDistinctValues }
   }
 
   /**

@@ -20,6 +20,7 @@ import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
 import { firstParenthesized, layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
+import { quoteIdent } from './SqlQuoting.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
 import { parseSql } from './SqlParser.js'
 
@@ -185,6 +186,12 @@ export function planScatter(
 
 type Aggregate = { fn: AggregateKind; call: FuncCall }
 
+interface Edit {
+  start: number
+  end: number
+  text: string
+}
+
 interface Hidden {
   text: string
   key: string | null
@@ -198,8 +205,10 @@ class ScatterBuilder {
   private readonly columns: OutputColumn[] = []
   private readonly hidden: Hidden[] = []
   private readonly distinctCounts: RelationColumn[] = []
+  /** The columns of count(DISTINCT x) calls, with their calls (countedByValues). */
+  private readonly distinctCalls = new Map<number, FuncCall>()
   private from!: FromSources
-  private readonly edits: { start: number; end: number; text: string }[] = []
+  private readonly edits: Edit[] = []
 
   constructor(
     private readonly s: SelectStmt,
@@ -232,6 +241,7 @@ class ScatterBuilder {
     for (let i = 0; i < visible.length; i++) this.columns.push(this.stars.includes(i) ? { kind: 'star' } : { kind: 'value' })
     visible.forEach((agg, i) => {
       if (agg !== null) this.columns[i] = this.visibleAggregate(i, agg)
+      if (agg?.call.agg_distinct === true && agg.fn === 'count') this.distinctCalls.set(i, agg.call)
     })
     const groupBy = aggregated ? this.groupBy() : null
     const orderBy = this.orderBy()
@@ -256,7 +266,8 @@ class ScatterBuilder {
       this.edits.push({ start: lastTarget.end, end: lastTarget.end, text: this.hidden.map((h) => ', ' + h.text).join('') })
     }
     this.refuseBetweenStars([...orderBy.map((k) => k.column), ...(groupBy ?? []), ...mergeColumns(having)])
-    const shardSql = this.shardSql()
+    const shardSql = this.rewrite(this.edits, this.columns.length)
+    const byDistinctValues = this.distinctCalls.size > 0 ? this.countedByValues() : undefined
     return {
       shardSql,
       columns: this.columns,
@@ -269,6 +280,7 @@ class ScatterBuilder {
       offset,
       having,
       ...(countCap ? { countCap } : {}),
+      ...(byDistinctValues ? { byDistinctValues } : {}),
       sources: {
         ...levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause]),
         nested,
@@ -304,11 +316,11 @@ class ScatterBuilder {
     if (limit !== null) this.edits.push({ start: first, end: first, text: ` LIMIT ${int8(limit)} + ${int8(offset)}` })
   }
 
-  /** count(DISTINCT col): records which table's column col is, for the router to check it is a sharding key. */
+  /** count(DISTINCT col): records which table's column col is, for the router to tell whether it is a sharding key. */
   private distinctCount(call: FuncCall): void {
     const ref = call.args?.length === 1 ? asNode(call.args[0], 'ColumnRef') : undefined
     const fields = ref !== undefined ? stringList(ref.fields) : null
-    if (fields === null || fields.length === 0) refuse('count(DISTINCT …) of an expression (only of a sharding key)')
+    if (fields === null || fields.length === 0) refuse('count(DISTINCT …) of an expression (only of a column)')
     const column = relationColumn(this.from, fields)
     if (column === undefined) refuse('count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)')
     this.distinctCounts.push(column)
@@ -438,7 +450,11 @@ class ScatterBuilder {
     if (agg !== null) {
       const call = this.call(agg.call)
       const callText = this.text.bytes.slice(agg.call.location!, call.end)
-      if (agg.fn !== 'avg') return this.addHidden(callText, { kind: 'aggregate', fn: agg.fn }, key)
+      if (agg.fn !== 'avg') {
+        const column = this.addHidden(callText, { kind: 'aggregate', fn: agg.fn }, key)
+        if (agg.call.agg_distinct === true && agg.fn === 'count') this.distinctCalls.set(column, agg.call)
+        return column
+      }
       const known = this.hidden.findIndex((h) => h.key === key)
       if (known >= 0) return this.targets.length + known
       const nameStart = call.name.start - agg.call.location!
@@ -582,9 +598,9 @@ class ScatterBuilder {
     }
   }
 
-  private applyEdits(): string {
+  private applyEdits(edits: readonly Edit[] = this.edits): string {
     const bytes = this.text.bytes
-    const edits = [...this.edits].sort((a, b) => a.start - b.start || a.end - b.end)
+    edits = [...edits].sort((a, b) => a.start - b.start || a.end - b.end)
     let out = ''
     let at = this.start
     for (const e of edits) {
@@ -594,14 +610,52 @@ class ScatterBuilder {
     return out + bytes.slice(at, this.end)
   }
 
-  private shardSql(): string {
-    if (this.edits.length === 0) return this.text.slice(this.start, this.end)
-    const sql = decodeBytes(this.applyEdits(), false)
+  /**
+   * The plan for count(DISTINCT x) of columns that are not sharding keys: each x becomes a hidden column and a
+   * GROUP BY item of the shards' query, so that each shard answers a row per value and the proxy counts them
+   * (DistinctCountFold). Undefined when the text cannot be rewritten so.
+   */
+  private countedByValues(): ScatterPlan['byDistinctValues'] {
+    const columns = [...this.columns]
+    const values = new Map<string, number>()
+    const texts: string[] = []
+    for (const [column, call] of this.distinctCalls) {
+      const fields = stringList(asNode(call.args?.[0], 'ColumnRef')?.fields)
+      if (fields === null) return undefined
+      const text = fields.map(quoteIdent).join('.')
+      let at = values.get(text)
+      if (at === undefined) {
+        at = columns.push({ kind: 'value' }) - 1
+        values.set(text, at)
+        texts.push(text)
+      }
+      columns[column] = { kind: 'aggregate', fn: 'count', distinctColumn: at }
+    }
+    const group = this.layout.clauses.get('group')
+    const after = group ?? this.layout.clauses.get('where') ?? this.layout.clauses.get('from')!
+    const lastTarget = this.layout.targets[this.layout.targets.length - 1]!
+    const edits: Edit[] = [
+      ...this.edits,
+      { start: lastTarget.end, end: lastTarget.end, text: texts.map((t) => ', ' + t).join('') },
+      { start: after.end, end: after.end, text: (group ? ', ' : ' GROUP BY ') + texts.join(', ') },
+    ]
+    try {
+      return { shardSql: this.rewrite(edits, columns.length), columns }
+    } catch (err) {
+      if (err instanceof Unmergeable) return undefined
+      throw err
+    }
+  }
+
+  /** The shards' text: the statement with `edits` applied, checked to parse as one SELECT of `width` columns. */
+  private rewrite(edits: readonly Edit[], width: number): string {
+    if (edits.length === 0) return this.text.slice(this.start, this.end)
+    const sql = decodeBytes(this.applyEdits(edits), false)
     // The rewrite is checked by the real parser: a shard must never run a text pgshard did not mean.
     let ok = false
     try {
       const stmt = parseSql(sql).stmts
-      ok = stmt?.length === 1 && asNode(stmt[0]?.stmt, 'SelectStmt')?.targetList?.length === this.columns.length
+      ok = stmt?.length === 1 && asNode(stmt[0]?.stmt, 'SelectStmt')?.targetList?.length === width
     } catch {
       ok = false
     }

@@ -88,8 +88,11 @@ export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and'
 
 export type OutputColumn =
   | { kind: 'value' }
-  /** An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from. */
-  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number }
+  /**
+   * An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from; for
+   * count(DISTINCT x) counted by the proxy, distinctColumn names the hidden column of x (a shard row per value).
+   */
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number }
   /**
    * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
    * column; the merger resolves them against the shards' RowDescription.
@@ -191,6 +194,11 @@ export interface ScatterPlan {
    */
   countCap?: { limit: ValueRef | null; offset: ValueRef | null }
   sources: ScatterSources
+  /**
+   * count(DISTINCT x) of columns that are not sharding keys: the shards' text and columns when each shard also
+   * groups by x and the proxy counts the values (the router takes it when an x is not a key).
+   */
+  byDistinctValues?: { shardSql: string; columns: OutputColumn[] }
 }
 
 /** A multi-row INSERT whose rows may belong to several shards. */

@@ -15,6 +15,7 @@ import type { BoundParam } from '../Route.js'
 import type { ScatterPlan, ValueRef } from '../StatementPlan.js'
 import { avgResultType, createFold, type AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
+import { DistinctCountFold, DistinctValueBudget } from './DistinctCountFold.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
 import { canOrder, compareValues, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
@@ -77,9 +78,10 @@ export class ResultMerger {
       const sum = oc.kind === 'aggregate' && oc.fn === 'avg' && oc.sumColumn !== undefined ? columns[oc.sumColumn] : undefined
       return sum ? { ...c, typeOid: avgResultType(sum.typeOid) } : c
     })
+    const distinctValues = new DistinctValueBudget()
     this.aggregates = plan.columns.flatMap((oc, column) =>
       oc.kind === 'aggregate'
-        ? [{ column, fold: () => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn) }]
+        ? [{ column, fold: () => (oc.distinctColumn !== undefined ? new DistinctCountFold(columns, column, oc.distinctColumn, distinctValues) : createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn)) }]
         : [],
     )
     for (const a of this.aggregates) a.fold()
@@ -268,8 +270,9 @@ export class ResultMerger {
   }
 
   private finishGroups(): void {
-    if (this.groups.size === 0 && this.plan.groupBy === null) {
-      // Aggregates without GROUP BY answer one row even over no rows (count 0, the others NULL).
+    if (this.groups.size === 0 && (this.plan.groupBy?.length ?? 0) === 0) {
+      // Aggregates without GROUP BY answer one row even over no rows (count 0, the others NULL); the shards
+      // answer none when they group by values the proxy counts (DistinctCountFold).
       this.groups.set('', { first: this.columns.map(() => null), folds: this.aggregates.map((a) => a.fold()) })
     }
     let rows: Row[] = []

@@ -30,6 +30,7 @@ export function expandStars(plan: ScatterPlan, width: number): ScatterPlan {
     const column: OutputColumn = { kind: 'aggregate', fn: planned.fn }
     if (planned.sumColumn !== undefined) column.sumColumn = at(planned.sumColumn)
     if (planned.countColumn !== undefined) column.countColumn = at(planned.countColumn)
+    if (planned.distinctColumn !== undefined) column.distinctColumn = at(planned.distinctColumn)
     columns.push(column)
   }
   return {
