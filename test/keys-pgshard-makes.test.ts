@@ -127,6 +127,39 @@ t.test('lastval() and currval() after an INSERT whose keys pgshard drew answer i
   await t.rejects(client.query('SELECT lastval() + 1'), { code: '0A000' }, 'lastval() in another expression is not answered from drawn keys')
 })
 
+t.test('nextval() alone in a transaction (Doctrine\'s and Hibernate\'s id generators) draws on the default shard, whatever shard the transaction is on', async (t) => {
+  await client.query('CREATE SEQUENCE gen_seq')
+  t.teardown(() => client.query('DROP SEQUENCE gen_seq'))
+  const ids = (await client.query(`INSERT INTO customers (name) VALUES ${Array.from({ length: 40 }, (_, i) => `('g${i}')`).join(', ')} RETURNING id`)).rows.map((r) => r.id as string)
+  const onShard = [0, 1].map((s) => ids.find((id) => shardOf(id) === s)!)
+  t.ok(onShard.every((id) => id !== undefined), 'customers on both shards')
+  const value = async (sql: string, values?: unknown[]) => String(Object.values((await client.query(sql, values)).rows[0] as object)[0])
+  const drawn = [await value("SELECT nextval('gen_seq')")]
+  for (const id of [onShard[1], onShard[0], onShard[1]]) {
+    await client.query('BEGIN')
+    await client.query('SELECT name FROM customers WHERE id = $1', [id])
+    drawn.push(await value("SELECT nextval('gen_seq')"))
+    drawn.push(await value('SELECT NEXTVAL($1) AS id', ['gen_seq']))
+    t.equal(await value("SELECT currval('gen_seq')"), drawn.at(-1), 'currval() answers the value drawn')
+    t.equal(await value('SELECT lastval()'), drawn.at(-1), 'and lastval()')
+    await client.query('COMMIT')
+  }
+  t.same(drawn, ['1', '2', '3', '4', '5', '6', '7'], 'one sequence: every value once, in order, in every transaction')
+  const states = await fx.topo.queryPrimaries('SELECT last_value::text AS v, is_called FROM gen_seq', 'app')
+  t.same(states.map((rows) => [rows[0]!.v, rows[0]!.is_called]), [['7', true], ['1', false]], 'drawn on the default shard only: the other shard\'s copy was never used')
+
+  // Not a write of the default shard: a transaction that may write one shard still writes the other.
+  await client.query('BEGIN')
+  await value("SELECT nextval('gen_seq')")
+  await client.query("UPDATE customers SET name = 'g-upd' WHERE id = $1", [onShard[1]])
+  await client.query('COMMIT')
+  t.equal(await value('SELECT name FROM customers WHERE id = $1', [onShard[1]]), 'g-upd', 'nextval() then a write on a shard that is not the default one: committed')
+  await client.query('BEGIN')
+  await t.rejects(client.query("SELECT nextval('no_such_gen')"), { code: '42P01', message: 'relation "no_such_gen" does not exist' }, 'a sequence that does not exist: the server\'s error')
+  await client.query('ROLLBACK')
+  t.equal(await value('SELECT count(*) FROM customers WHERE id = $1', [onShard[0]]), '1', 'and the session goes on')
+})
+
 t.test('concurrent clients (postgres.js, psql): no key is given twice, no row is misplaced', async (t) => {
   const sql = postgres({ ...fx.pgOptions, username: fx.pgOptions.user, max: 8 })
   t.teardown(() => sql.end())

@@ -532,11 +532,12 @@ t.test('subqueries tied to the FROM level on a column are told apart from other 
   }
 })
 
-t.test('lastval() / currval() alone are told apart from other calls of them', async (t) => {
+t.test('lastval() / currval() / nextval() alone are told apart from other calls of them', async (t) => {
   t.same(analyzeStatement('SELECT lastval()').sequenceRead, { fn: 'lastval', column: 'lastval' })
+  t.same(analyzeStatement("SELECT NEXTVAL('orders_id_seq')").sequenceRead, { fn: 'nextval', sequence: { literal: 'orders_id_seq' }, column: 'nextval' }, 'Doctrine\'s id generator')
   t.same(analyzeStatement('SELECT CURRVAL($1)').sequenceRead, { fn: 'currval', sequence: { param: 1 }, column: 'currval' })
   t.same(analyzeStatement("select pg_catalog.currval('public.s'::regclass) AS id").sequenceRead, { fn: 'currval', sequence: { literal: 'public.s', cast: 'regclass' }, column: 'id' })
-  for (const sql of ['SELECT lastval() + 1', 'SELECT lastval(), 1', 'SELECT lastval() FROM t', 'SELECT app.lastval()', 'SELECT currval(name) FROM seqs', 'SELECT currval(NULL)', 'SELECT lastval() UNION SELECT 1', 'SELECT lastval() WHERE false']) {
+  for (const sql of ['SELECT lastval() + 1', 'SELECT lastval(), 1', 'SELECT lastval() FROM t', 'SELECT app.lastval()', 'SELECT currval(name) FROM seqs', 'SELECT currval(NULL)', 'SELECT lastval() UNION SELECT 1', 'SELECT lastval() WHERE false', "SELECT nextval('s') FROM generate_series(1, 5)", "SELECT nextval('s'), nextval('t')"]) {
     t.equal(analyzeStatement(sql).sequenceRead, undefined, sql)
   }
 })

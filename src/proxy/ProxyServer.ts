@@ -133,6 +133,7 @@ export class ProxyServer {
       metrics,
       analyze: (sql) => this.routing.analyze(sql),
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
+      defaultShard: () => this.routingDefaultShard(),
       mayWrite: (plan) => this.routing.mayWrite(plan),
       defaultSearchPath: (identity) => this.routing.defaultSearchPath(identity.database.name, identity.user.name),
       place: (shard, role, identity, options) => this.place(shard, role, identity, options),

@@ -91,22 +91,28 @@ export class SequenceKeys {
  * `n` values of `sequence` from a connection of `placement`'s pool, brought to the client's settings (its
  * search_path finds the sequence, its role needs USAGE on it). `holding`: the client holds a connection of its
  * transaction meanwhile, so the pool's reserve may serve it (no two clients wait on each other for the last one).
+ * A server's error comes as that server's code and message.
  */
-export async function nextValues(placement: Placement, settings: SessionSettings, signal: AbortSignal, holding: boolean, sequence: string, n: number): Promise<bigint[]> {
+export async function drawFromSequence(placement: Placement, settings: SessionSettings, signal: AbortSignal, holding: boolean, sequence: string, n: number): Promise<bigint[]> {
   const conn = await placement.pool.acquire(signal, holding)
   try {
     await syncSettings(conn, settings)
     const reply = await callShard(conn, encodeQuery(`SELECT nextval(${quoteLiteral(sequence)}) FROM generate_series(1, ${n})`)).catch((err: Error) => {
-      throw new PgError(SqlState.CONNECTION_FAILURE, `could not draw keys from sequence ${sequence}: ${err.message}`)
+      throw new PgError(SqlState.CONNECTION_FAILURE, `could not draw from sequence ${sequence}: ${err.message}`)
     })
-    if (reply.error) {
-      const message = errorField(reply.error.message.subarray(5), 0x4d) ?? 'error'
-      throw new PgError(reply.error.code, `could not draw keys from sequence ${sequence} on shard ${placement.shardName}: ${message}`, {
-        hint: 'A sequence of sharding.tables[].key_sequence or sharding.made_columns must exist on the default shard, with USAGE for this user.',
-      })
-    }
+    if (reply.error) throw new PgError(reply.error.code, errorField(reply.error.message.subarray(5), 0x4d) ?? 'error')
     return reply.rows.map((row) => BigInt(row[0]!.toString()))
   } finally {
     placement.pool.release(conn)
   }
+}
+
+/** Keys drawn for rows (drawFromSequence), a server's error saying which sequence of the configuration failed. */
+export async function nextValues(placement: Placement, settings: SessionSettings, signal: AbortSignal, holding: boolean, sequence: string, n: number): Promise<bigint[]> {
+  return drawFromSequence(placement, settings, signal, holding, sequence, n).catch((err: unknown) => {
+    if (!(err instanceof PgError) || err.code === SqlState.CONNECTION_FAILURE) throw err
+    throw new PgError(err.code, `could not draw keys from sequence ${sequence} on shard ${placement.shardName}: ${err.message}`, {
+      hint: 'A sequence of sharding.tables[].key_sequence or sharding.made_columns must exist on the default shard, with USAGE for this user.',
+    })
+  })
 }

@@ -47,9 +47,9 @@ import { holdsRows, locateRows } from './RowLocator.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
 import { randomUuids } from './RandomKeys.js'
-import { nextValues, type KeyRequest } from './SequenceKeys.js'
+import { drawFromSequence, nextValues, type KeyRequest } from './SequenceKeys.js'
 import { SessionPins } from './SessionPins.js'
-import { drawnValueQuery, SessionRouting, type AsideRoute, type DrawnValueRoute, type RoutedSession, type SessionRoute } from './SessionRouting.js'
+import { drawnValueQuery, SessionRouting, type AsideRoute, type DrawnValueRoute, type RoutedSession, type SequenceDrawRoute, type SessionRoute } from './SessionRouting.js'
 import { ShardCursors } from './ShardCursors.js'
 import { setsLocally, SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
@@ -489,6 +489,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       const answer = drawnValueQuery(route, 0)
       return this.runQuery(answer, encodeQuery(answer))
     }
+    if (route.kind === 'draw') {
+      return this.drawForClient(route).then(
+        (drawn) => this.runRoutedQuery(sql, raw, analyzed, drawn),
+        (err: unknown) => this.refuseQuery(asStatementError(err)),
+      )
+    }
     if (route.kind !== 'shard') {
       return this.runMultiShard(route, analyzed, { sql }, { describe: true, execute: true }, (n) => literalParam(analyzed, n)).then(
         (outcome) => {
@@ -705,6 +711,13 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       if (route.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found'))
     }
     if (route.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzed, stmt, route)
+    if (route.kind === 'draw') {
+      try {
+        route = await this.drawForClient(route)
+      } catch (err) {
+        return this.group.refuse(asStatementError(err))
+      }
+    }
     if (route.kind === 'drawn') return this.bindInstead(frame, b, stmt, drawnValueQuery(route, b.params.length))
     return this.bindRouted(frame, b, analyzed, stmt, route)
   }
@@ -741,12 +754,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const routed = this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n))
     // A second column pgshard makes (a drawn id, then the key): written in the same way.
     if (routed.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzedKeyed, keyed, routed)
-    if (routed.kind === 'drawn' || routed.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
+    if (routed.kind === 'drawn' || routed.kind === 'draw' || routed.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
     return this.bindRouted(frame, b, analyzedKeyed, keyed, routed)
   }
 
   /** A Bind whose statement is routed: to one shard's server, or held to run on several at its Execute. */
-  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute | LocateRoute | DrawnValueRoute>): Promise<void> {
+  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute | LocateRoute | DrawnValueRoute | SequenceDrawRoute>): Promise<void> {
     if (route.kind === 'error') return this.group.refuse(routeError(route))
     if (this.multi) return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
     if (route.kind !== 'shard') {
@@ -1175,6 +1188,14 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (from !== 'uuid') this.routing.drew(from.sequence, keys.at(-1)!)
     const literals = from === 'uuid' ? keys.map(quoteLiteral) : keys
     return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, literals), analyzed.firstParam, analyzed.sources ?? [])
+  }
+
+  /** The client's nextval() in a transaction, drawn on the default shard's primary (SequenceDrawRoute). */
+  private async drawForClient(route: SequenceDrawRoute): Promise<DrawnValueRoute> {
+    const placement = this.services.place(this.services.defaultShard(), 'primary', this.identity)
+    const [value] = await drawFromSequence(placement, this.settings, this.cancelSignal.signal, this.attached !== null, route.sequence, 1)
+    this.routing.drewForClient(route.sequence, String(value))
+    return { kind: 'drawn', value: String(value), column: route.column, reason: route.reason }
   }
 
   /**
@@ -1831,7 +1852,7 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
 
-type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | LocateRoute | DrawnValueRoute>
+type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | LocateRoute | DrawnValueRoute | SequenceDrawRoute>
 type LocateRoute = Extract<Route, { kind: 'locate' }>
 type KeysRoute = Extract<Route, { kind: 'keys' }>
 

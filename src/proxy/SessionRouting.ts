@@ -1,6 +1,6 @@
 import { SqlState } from '../protocol/PgError.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { CursorUse, StatementPlan } from '../router/StatementPlan.js'
+import type { CursorUse, StatementPlan, ValueRef } from '../router/StatementPlan.js'
 import { searchPathOf } from '../router/SearchPath.js'
 import { qualifiedNameParts, quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'
 import type { ClientTransaction } from './ClientTransaction.js'
@@ -29,8 +29,15 @@ type Home = { shard: number; role: Role; hold: boolean }
  */
 export type DrawnValueRoute = { kind: 'drawn'; value: string; column: string; reason: string }
 
+/**
+ * nextval() alone in a transaction: drawn on the default shard's primary outside the transaction (as every
+ * nextval outside one is), then answered as a DrawnValueRoute. On the transaction's own shard it would draw from
+ * that shard's copy of the sequence, whose values other shards give out too.
+ */
+export type SequenceDrawRoute = { kind: 'draw'; sequence: string; column: string; reason: string }
+
 /** Where a statement goes for this session: the router's answer, or a statement on a cursor across shards. */
-export type SessionRoute = Route | CursorRoute | AsideRoute | DrawnValueRoute
+export type SessionRoute = Route | CursorRoute | AsideRoute | DrawnValueRoute | SequenceDrawRoute
 
 /**
  * The query that answers a DrawnValueRoute on a server, so that every protocol (simple, extended, Describe)
@@ -106,6 +113,18 @@ export class SessionRouting {
     this.drawing = { sequence, last }
   }
 
+  /** The client's nextval() of `sequence` that pgshard drew (SequenceDrawRoute): lastval() and currval() answer it. */
+  drewForClient(sequence: string, value: string): void {
+    this.keysDrawn()
+    this.drawing = null
+    this.lastDrawn = value
+    const name = qualifiedNameParts(sequence)
+    if (!name) return
+    const known = this.drawnBySequence.find((d) => sameSequence(d.name, name))
+    if (known) known.value = value
+    else this.drawnBySequence.push({ name, value })
+  }
+
   analyze(sql: string): Analyzed {
     const a = this.services.analyze(sql)
     this.services.metrics.cacheLookup(a.hit === true)
@@ -125,6 +144,8 @@ export class SessionRouting {
     const aborted = this.abortedRefusal(analyzed.plan)
     if (aborted) return this.counted(aborted)
     if (analyzed.plan) {
+      const draw = this.sequenceDraw(analyzed.plan, param)
+      if (draw) return this.counted(draw)
       const drawn = this.drawnValue(analyzed.plan, param)
       if (drawn) return this.counted(drawn)
       this.noteSequenceUse(analyzed.plan)
@@ -191,7 +212,7 @@ export class SessionRouting {
   private counted<R extends SessionRoute>(route: R): R {
     // Counted when the INSERT with its drawn keys, or the write on the shards found, is routed.
     if (route.kind === 'keys' || route.kind === 'locate') return route
-    this.services.metrics.route(route.kind === 'shard' || route.kind === 'aside' ? 'single' : route.kind === 'drawn' ? 'local' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
+    this.services.metrics.route(route.kind === 'shard' || route.kind === 'aside' ? 'single' : route.kind === 'drawn' || route.kind === 'draw' ? 'local' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
     return route
   }
 
@@ -262,15 +283,32 @@ export class SessionRouting {
    */
   private drawnValue(plan: StatementPlan, param: (n: number) => BoundParam | undefined): DrawnValueRoute | null {
     const read = plan.sequenceRead
-    if (read === undefined) return null
+    if (read === undefined || read.fn === 'nextval') return null
     const reason = `${read.fn}(): a key pgshard drew for the client's INSERT`
     if (read.fn === 'lastval') return this.lastDrawn === null ? null : { kind: 'drawn', value: this.lastDrawn, column: read.column, reason }
-    const arg = read.sequence!
-    const bound = 'param' in arg ? param(arg.param) : 'literal' in arg ? { value: arg.literal, format: 0 } : undefined
-    if (bound === undefined || bound.format !== 0 || bound.value === null) return null
-    const name = qualifiedNameParts(bound.value.toString())
+    const text = sequenceText(read.sequence!, param)
+    const name = text !== null && qualifiedNameParts(text)
     const drawn = name && this.drawnBySequence.find((d) => sameSequence(d.name, name))
     return drawn ? { kind: 'drawn', value: drawn.value, column: read.column, reason } : null
+  }
+
+  /**
+   * nextval() alone in a transaction (Doctrine's and Hibernate's id generators, inside the unit of work's
+   * transaction): drawn on the default shard, not on the shard the transaction is on. Null outside a
+   * transaction, where it runs on the default shard anyway, and for a name in a binary parameter.
+   */
+  private sequenceDraw(plan: StatementPlan, param: (n: number) => BoundParam | undefined): SequenceDrawRoute | null {
+    const read = plan.sequenceRead
+    if (read?.fn !== 'nextval' || !this.inTransaction()) return null
+    const sequence = sequenceText(read.sequence!, param)
+    if (sequence === null) return null
+    return { kind: 'draw', sequence, column: read.column, reason: 'nextval() in a transaction: drawn on the default shard, where every nextval() of the cluster draws' }
+  }
+
+  /** The client is in a transaction (begun on a server, or its BEGIN held back), or pinned to its server connection. */
+  private inTransaction(): boolean {
+    const a = this.lease.attached
+    return (a !== null && a.conn.tracker.status !== 'I') || this.tx.pendingBegin !== null || this.session.pinnedBy !== null
   }
 
   /**
@@ -362,4 +400,10 @@ export class SessionRouting {
 function sameSequence(a: readonly string[], b: readonly string[]): boolean {
   if (a.length === b.length) return a.every((part, i) => part === b[i])
   return a.at(-1) === b.at(-1)
+}
+
+/** A sequence name given as a constant or a text parameter; null for a binary one (an oid pgshard cannot name) or NULL. */
+function sequenceText(arg: ValueRef, param: (n: number) => BoundParam | undefined): string | null {
+  const bound = 'param' in arg ? param(arg.param) : 'literal' in arg ? { value: arg.literal, format: 0 } : undefined
+  return bound === undefined || bound.format !== 0 || bound.value === null ? null : bound.value.toString()
 }

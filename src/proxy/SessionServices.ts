@@ -57,6 +57,8 @@ export interface SessionServices {
   readonly metrics: DataPathMetrics
   analyze(sql: string): Analyzed
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route
+  /** The shard of unsharded tables, where sequences are drawn from. */
+  defaultShard(): number
   /** The statement may write or lock rows, or call a volatile function that may (nextval …). */
   mayWrite(plan: StatementPlan): boolean
   /** The search_path the client's server sessions start with (ALTER ROLE/DATABASE, the servers' configuration). */

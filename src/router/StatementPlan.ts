@@ -252,10 +252,10 @@ export interface CopyShape {
   header: boolean
 }
 
-/** `SELECT lastval()` / `SELECT currval(sequence)` and nothing else, with the column it answers under. */
+/** `SELECT lastval()` / `SELECT currval(sequence)` / `SELECT nextval(sequence)` alone, with the column it answers under. */
 export interface SequenceRead {
-  fn: 'lastval' | 'currval'
-  /** currval's argument: the sequence's name as a constant or a parameter. */
+  fn: 'lastval' | 'currval' | 'nextval'
+  /** currval's or nextval's argument: the sequence's name as a constant or a parameter. */
   sequence?: ValueRef
   column: string
 }
@@ -328,7 +328,7 @@ export interface StatementPlan {
   doBody?: string
   /** CREATE FUNCTION/PROCEDURE in SQL or PL/pgSQL: the name and the body it defines (to see what a call reads). */
   defines?: { name: string; body: string }
-  /** The statement is a lastval() or currval() call alone (pgshard answers it after keys it drew). */
+  /** The statement is a lastval(), currval() or nextval() call alone (SessionRouting: drawn and answered by pgshard). */
   sequenceRead?: SequenceRead
   /** Present for a SELECT that may be scattered; absent when the statement cannot be merged. */
   scatter?: ScatterPlan

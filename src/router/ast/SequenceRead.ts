@@ -1,11 +1,13 @@
 // `SELECT lastval()` or `SELECT currval(name)` alone: the statements drivers send for the id of the row they just
-// inserted (PDO's lastInsertId, Doctrine), which pgshard can answer for keys it drew itself.
+// inserted (PDO's lastInsertId, Doctrine), which pgshard can answer for keys it drew itself; `SELECT nextval(name)`
+// alone: the id an ORM draws before its INSERT (Doctrine's and Hibernate's sequence generators), which pgshard
+// draws on the default shard.
 import type { SelectStmt } from 'libpg-query'
 import type { SequenceRead } from '../StatementPlan.js'
 import { asNode, stringList } from './AstNode.js'
 import { valueRefOf } from './ValueRefs.js'
 
-/** The call when `select` is one lastval()/currval() and nothing else (no FROM, WHERE, set operation …). */
+/** The call when `select` is one lastval()/currval()/nextval() and nothing else (no FROM, WHERE, set operation …). */
 export function sequenceReadOf(select: SelectStmt): SequenceRead | undefined {
   const targets = select.targetList ?? []
   if (targets.length !== 1 || (select.op !== undefined && select.op !== 'SETOP_NONE')) return undefined
@@ -20,7 +22,7 @@ export function sequenceReadOf(select: SelectStmt): SequenceRead | undefined {
   const fn = name.at(-1)!.toLowerCase()
   const args = call.args ?? []
   if (fn === 'lastval' && args.length === 0) return { fn, column: target?.name ?? fn }
-  if (fn !== 'currval' || args.length !== 1) return undefined
+  if ((fn !== 'currval' && fn !== 'nextval') || args.length !== 1) return undefined
   const sequence = valueRefOf(args[0])
   if (sequence === null || 'null' in sequence || sequence.array === true || ('param' in sequence && sequence.negate === true)) return undefined
   return { fn, sequence, column: target?.name ?? fn }
