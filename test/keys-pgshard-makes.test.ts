@@ -339,6 +339,9 @@ t.test('made_columns: a serial id pgshard draws never repeats across shards, and
   t.ok(Number(de.rows[0].id) > Number(fr.rows[0].id))
   t.same((await perShard('SELECT id, code FROM countries ORDER BY id')).map((rows) => rows.map((r) => `${r.id}:${r.code}`)), [[`${fr.rows[0].id}:FR`, `${de.rows[0].id}:DE`], [`${fr.rows[0].id}:FR`, `${de.rows[0].id}:DE`]], 'the same ids on every shard, even after a refused INSERT')
   t.same((await client.query('SELECT lastval() AS v')).rows, [{ v: de.rows[0].id }], 'lastval() answers the drawn id')
+  await t.rejects(client.query("INSERT INTO countries (id, code) VALUES (nextval('countries_id_seq'), 'IT')"), { code: '0A000', message: /calling nextval\(\), which every shard would call on its own/ }, 'nextval() written in a reference INSERT: refused, not drawn once per shard')
+  await t.rejects(client.query("UPDATE countries SET code = md5(random()::text) WHERE code = 'DE'"), { code: '0A000', message: /calling random\(\)/ })
+  t.same((await perShard("SELECT count(*)::int AS n FROM countries WHERE code IN ('IT', 'DE')")).map((r) => r[0]!.n), [1, 1], 'nothing changed on any shard')
 
   const copied = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', fx.dsn, '-c', '\\copy orders (customer_id, total) FROM stdin'], { env: fx.env, input: `${a}\t6\n${b}\t7\n${b}\t8\n\\.\n` })
   t.equal(copied.code, 0, `COPY leaving out the drawn id: ${copied.stderr}`)

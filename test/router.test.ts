@@ -459,6 +459,17 @@ t.test('reference, unsharded and table-less statements; DDL', async (t) => {
     { name: 'reference tables only: default shard', plan: select([countries, { name: 'currencies', schema: 'public' }]), expect: { kind: 'shard', shard: 1, role: 'replica', reason: /reference table countries, public\.currencies only/ } },
     { name: 'reference tables only in a pinned transaction', plan: select([countries]), ctx: { inTransaction: true, txReadOnly: true, txShard: 2 }, expect: { kind: 'shard', shard: 2 } },
     { name: 'UPDATE of a reference table', plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [countries], writtenTables: [countries] }), expect: { kind: 'broadcast', role: 'primary', reason: /UPDATE on reference table countries/ } },
+    {
+      name: 'a reference table write calling nextval(): refused, each shard would draw its own value',
+      plan: plan({ kind: 'insert', commandTag: 'INSERT 0 1', tables: [countries], writtenTables: [countries], functions: ['nextval'] }),
+      expect: { kind: 'error', code: '0A000', message: /INSERT writes reference table countries calling nextval\(\), which every shard would call on its own/, hint: /sharding\.made_columns/ },
+    },
+    {
+      name: 'and random(): refused too',
+      plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [countries], writtenTables: [countries], functions: ['upper', 'random'] }),
+      expect: { kind: 'error', code: '0A000', message: /calling random\(\)/, hint: /compute the value first/ },
+    },
+    { name: 'a stable or immutable call (now(), upper()) is the same on every shard', plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [countries], writtenTables: [countries], functions: ['now', 'upper'] }), expect: { kind: 'broadcast' } },
     { name: 'unsharded table: default shard', plan: select([logs]), expect: { kind: 'shard', shard: 1, reason: /default shard s1/ } },
     { name: 'unsharded joined with reference', plan: select([logs, countries]), expect: { kind: 'shard', shard: 1 } },
     { name: 'SELECT 1', plan: plan({ kind: 'select' }), expect: { kind: 'shard', shard: 1, role: 'replica', reason: /no table/ } },

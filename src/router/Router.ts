@@ -577,6 +577,17 @@ export class Router {
           `${verb} writes reference table ${list(tables.writtenReference)} using ${list(others)}: a reference table is written on every shard, so the statement may use only reference tables`,
         )
       }
+      // Each shard would call it on its own: a different id, UUID or random value in each copy of the table.
+      const volatile = this.volatility.firstVolatile(plan.functions)
+      if (volatile !== undefined) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `${verb} writes reference table ${list(tables.writtenReference)} calling ${volatile}(), which every shard would call on its own: the copies of the table would differ`,
+          volatile === 'nextval' || volatile === 'gen_random_uuid' || volatile === 'uuid_generate_v4'
+            ? 'leave the column out and list it in sharding.made_columns (pgshard makes the value once), or make the value first (SELECT nextval(…)) and give it'
+            : 'compute the value first and give it as a constant or parameter',
+        )
+      }
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `${verb} on reference table ${list(tables.writtenReference)}: every shard` }
     }
     if (tables.sharded.length === 0) {
