@@ -446,10 +446,15 @@ t.test('a shared statement whose table changed columns is prepared again: one er
   const q = { name: 'q', text: 'SELECT * FROM altered WHERE id = $1', values: [1] }
   t.same((await a.query(q)).rows, [{ id: 1, v: 10 }])
   await a.query('ALTER TABLE altered ADD COLUMN extra text')
-  // The one server connection holds the statement as A prepared it: Postgres refuses the old plan once.
-  await t.rejects(b.query(q), { code: '0A000', message: /cached plan must not change result type/ })
-  t.same((await b.query(q)).rows, [{ id: 1, v: 10, extra: null }], 'B again: prepared anew, the new columns')
-  t.same((await a.query(q)).rows, [{ id: 1, v: 10, extra: null }], 'A (its driver only Binds now) too')
+  // B prepares the statement after the ALTER, which went through pgshard: planned anew, as on its own server session.
+  t.same((await b.query(q)).rows, [{ id: 1, v: 10, extra: null }], 'B prepares it after the ALTER: the new columns at once')
+  // A's statement was prepared before: the server refuses its old plan once, as Postgres does in A's own session.
+  await t.rejects(a.query(q), { code: '0A000', message: /cached plan must not change result type/ })
+  t.same((await a.query(q)).rows, [{ id: 1, v: 10, extra: null }], 'A again (its driver only Binds): prepared anew, the new columns')
+  await b.query('BEGIN')
+  await b.query('ALTER TABLE altered ADD COLUMN more int')
+  t.same((await b.query({ ...q, name: 'q2' })).rows, [{ id: 1, v: 10, extra: null, more: null }], 'prepared after an ALTER in the same transaction (Rails after PreparedStatementCacheExpired)')
+  await b.query('ROLLBACK')
   await a.query('PREPARE sq AS SELECT * FROM altered')
   await a.query('EXECUTE sq')
   await a.query('ALTER TABLE altered DROP COLUMN extra')

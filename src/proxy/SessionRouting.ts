@@ -139,8 +139,10 @@ export class SessionRouting {
 
   /** `located`: for a write whose `locate` route found the shards that hold its rows, those shards. */
   route(analyzed: Analyzed, param: (n: number) => BoundParam | undefined, located?: number[]): SessionRoute {
-    // DDL or setval() may reset a sequence whose values pgshard keeps spare.
+    // DDL or setval() may reset a sequence whose values pgshard keeps spare; DDL may change what a shared
+    // prepared statement answers.
     if (analyzed.plan && (analyzed.plan.kind === 'ddl' || analyzed.plan.functions.includes('setval'))) this.services.sequenceKeys.forget()
+    if (analyzed.plan?.kind === 'ddl') this.services.statementNames.forget()
     const aborted = this.abortedRefusal(analyzed.plan)
     if (aborted) return this.counted(aborted)
     if (analyzed.plan) {

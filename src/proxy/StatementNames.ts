@@ -18,4 +18,13 @@ export class StatementNames {
     this.names.set(key, name)
     return name
   }
+
+  /**
+   * DDL went through the proxy: a statement prepared from now on gets a new name, so it is planned against the
+   * new tables, as a server plans a new statement. Those prepared before keep theirs, and meet the server's
+   * "cached plan must not change result type" as they would on their own session.
+   */
+  forget(): void {
+    this.names.clear()
+  }
 }

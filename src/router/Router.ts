@@ -904,7 +904,7 @@ export class Router {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
           `a join across shards: ${label(sources.relations[other.i]!)} is not joined on its sharding key to ${label(sources.relations[first.i]!)} (${name(other)} = ${name(first)}), so matching rows may be on different shards`,
-          'join sharded tables on their sharding keys (qualify the columns: ON a.key = b.key), or pin the key to one shard',
+          `add ${name(other)} = ${name(first)} to the join, both columns qualified (for an ORM association joined by an id, add the key to its join condition), or pin both tables' keys to one shard`,
         )
       }
       if (keyFamily(other.table.keyType) !== keyFamily(first.table.keyType)) {
