@@ -1,9 +1,9 @@
 import t from 'tap'
-import { buildInsertText, insertWithKeys } from '../src/router/InsertRowsAnalyzer.js'
+import { buildInsertText, insertWithKeys, leavesOut } from '../src/router/InsertRowsAnalyzer.js'
 import { InvalidHintError } from '../src/router/HintParser.js'
 import { resolveSessionEffect } from '../src/router/SessionEffects.js'
 import { analyzeStatement } from '../src/router/StatementAnalyzer.js'
-import type { ColumnPin, StatementPlan } from '../src/router/StatementPlan.js'
+import type { ColumnPin, StatementPlan, ValueRef } from '../src/router/StatementPlan.js'
 import { initSqlParser, SqlAnalysisError, SqlSyntaxError } from '../src/router/SqlParser.js'
 import { qualifiedNameParts } from '../src/router/SqlQuoting.js'
 
@@ -362,13 +362,21 @@ t.test('INSERT rows and their byte ranges', async (t) => {
   )
   t.throws(() => insertWithKeys(keyless.insert!, 'id', null, ['1']), RangeError, 'one key per row')
   const defaults = analyzeStatement('INSERT INTO "customers" ("id","name") VALUES (DEFAULT,$1), (default , \'é\') RETURNING "id"')
-  t.same(defaults.insert!.rows.map((r) => r.defaults), [[46, null], [60, null]], 'where each row writes DEFAULT')
+  t.same(defaults.insert!.rows.map((r) => r.fillable), [[{ start: 46, end: 53 }, null], [{ start: 60, end: 67 }, null]], 'where each row writes DEFAULT')
   t.equal(
     insertWithKeys(defaults.insert!, 'id', 0, ['7', '8']),
     'INSERT INTO "customers" ("id","name") VALUES (7,$1), (8 , \'é\') RETURNING "id"',
     'keys for the DEFAULT each row gives its key (Sequelize)',
   )
   t.throws(() => insertWithKeys(defaults.insert!, 'id', 1, ['7', '8']), RangeError, 'only in place of a DEFAULT')
+  const nextvals = analyzeStatement("INSERT INTO orders (id, customer_id) VALUES (nextval('orders_id_seq'::regclass), 5), (pg_catalog.NEXTVAL( $1 ), 6), (nextval('x') + 1, 7)")
+  t.same(nextvals.insert!.rows.map((r) => r.fillable?.[0]), [{ start: 45, end: 79, nextval: { literal: 'orders_id_seq', cast: 'regclass' } }, { start: 86, end: 110, nextval: { param: 1 } }, undefined], 'nextval(name) alone is a value pgshard may make instead; in an expression it is not')
+  const [one, two] = [analyzeStatement("INSERT INTO orders (id, customer_id) VALUES (nextval('public.orders_id_seq'), 5), (DEFAULT, 6)"), analyzeStatement("INSERT INTO orders (id, customer_id) VALUES (nextval('other_seq'), 5)")]
+  const named = (ref: ValueRef) => ('literal' in ref ? ref.literal : null)
+  t.ok(leavesOut(one.insert!, 0, 'orders_id_seq', named), 'nextval of the sequence pgshard draws the column from, or DEFAULT: left to pgshard')
+  t.notOk(leavesOut(two.insert!, 0, 'orders_id_seq', named), 'nextval of another sequence: a value the client gives')
+  t.notOk(leavesOut(one.insert!, 0), 'with no sequence to draw from (uuid), nextval is a value the client gives')
+  t.equal(insertWithKeys(one.insert!, 'id', 0, ['11', '12']), 'INSERT INTO orders (id, customer_id) VALUES (11, 5), (12, 6)', 'the drawn values in place of the calls')
   t.equal(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columnsAt, null, 'no column list: nowhere to put a key')
   t.same(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columns, [], 'no column list: the router decides')
   t.same(pinsOf(analyzeStatement('INSERT INTO t VALUES (1, 2)')), {})

@@ -1,8 +1,8 @@
 import { SqlState } from '../protocol/PgError.js'
-import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
-import type { CursorUse, StatementPlan, ValueRef } from '../router/StatementPlan.js'
+import { sequenceText, type BoundParam, type Role, type Route, type RoutingContext } from '../router/Route.js'
+import type { CursorUse, StatementPlan } from '../router/StatementPlan.js'
 import { searchPathOf } from '../router/SearchPath.js'
-import { qualifiedNameParts, quoteIdent, quoteLiteral } from '../router/SqlQuoting.js'
+import { qualifiedNameParts, quoteIdent, quoteLiteral, sameSequence } from '../router/SqlQuoting.js'
 import type { ClientTransaction } from './ClientTransaction.js'
 import { RoutingHints } from './RoutingHints.js'
 import type { ServerLease } from './ServerLease.js'
@@ -395,17 +395,3 @@ export class SessionRouting {
   }
 }
 
-/**
- * Two names of one sequence as the client and the configuration write them: equal parts, or equal names when
- * only one of them gives the schema (both resolve through the client's search_path then).
- */
-function sameSequence(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length === b.length) return a.every((part, i) => part === b[i])
-  return a.at(-1) === b.at(-1)
-}
-
-/** A sequence name given as a constant or a text parameter; null for a binary one (an oid pgshard cannot name) or NULL. */
-function sequenceText(arg: ValueRef, param: (n: number) => BoundParam | undefined): string | null {
-  const bound = 'param' in arg ? param(arg.param) : 'literal' in arg ? { value: arg.literal, format: 0 } : undefined
-  return bound === undefined || bound.format !== 0 || bound.value === null ? null : bound.value.toString()
-}

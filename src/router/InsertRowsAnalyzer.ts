@@ -1,12 +1,13 @@
 // The rows of an INSERT … VALUES and where each `(…)` row is written, so a multi-row INSERT whose rows belong to
 // several shards can be rebuilt as one INSERT per shard.
-import type { InsertStmt } from 'libpg-query'
-import type { InsertRows, ValueRef } from './StatementPlan.js'
-import { asNode } from './ast/AstNode.js'
+import type { InsertStmt, Node } from 'libpg-query'
+import type { FillableValue, InsertRows, ValueRef } from './StatementPlan.js'
+import { asNode, functionName, stringList } from './ast/AstNode.js'
 import { tableRefOf } from './ast/PinCollector.js'
 import { valueRefOf } from './ast/ValueRefs.js'
+import { layoutCall } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
-import { quoteIdent } from './SqlQuoting.js'
+import { qualifiedNameParts, quoteIdent, sameSequence } from './SqlQuoting.js'
 import { decodeBytes, StatementText } from './StatementText.js'
 
 /**
@@ -31,7 +32,7 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
   }
   const items = lists.map((list) => asNode(list, 'List')?.items ?? [])
   const values = items.map((list): (ValueRef | null)[] => list.map(valueRefOf))
-  const defaults = items.map((list) => list.map((item) => asNode(item, 'SetToDefault')?.location ?? null))
+  const fillable = items.map((list) => list.map((item) => fillableValue(item, text.bytes, end)))
   const spans = rowSpans(text.bytes, ins.relation.location ?? 0, end)
   if (spans === null || spans.length !== values.length) return undefined
   return {
@@ -43,11 +44,25 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
       values: v,
       start: spans[i]!.start,
       end: spans[i]!.end,
-      ...(defaults[i]!.some((d) => d !== null) ? { defaults: defaults[i] } : {}),
+      ...(fillable[i]!.some((d) => d !== null) ? { fillable: fillable[i] } : {}),
     })),
     valuesStart: spans[0]!.start,
     valuesEnd: spans[spans.length - 1]!.end,
   }
+}
+
+/** A value written DEFAULT, or `nextval(name)` with a constant or parameter name (SQLAlchemy's Sequence columns). */
+function fillableValue(item: Node, bytes: string, end: number): FillableValue | null {
+  const location = asNode(item, 'SetToDefault')?.location
+  if (location !== undefined) return { start: location, end: location + DEFAULT.length }
+  const call = asNode(item, 'FuncCall')
+  const name = call === undefined ? null : stringList(call.funcname)
+  if (call === undefined || name === null || name.length > 2 || (name.length === 2 && name[0] !== 'pg_catalog') || functionName(call.funcname) !== 'nextval') return null
+  if (call.args?.length !== 1 || call.location === undefined || call.agg_filter !== undefined || call.over !== undefined) return null
+  const sequence = valueRefOf(call.args[0])
+  const layout = layoutCall(bytes, call.location, end)
+  if (sequence === null || 'null' in sequence || layout === null || layout.filter !== null) return null
+  return { start: call.location, end: layout.end, nextval: sequence }
 }
 
 /** `INSERT INTO t DEFAULT VALUES`: one row of no values, where `DEFAULT VALUES` is written. */
@@ -124,9 +139,9 @@ export function insertWithKeys(insert: InsertRows, key: string, keyIndex: number
     insert.rows.forEach((row, i) => edits.push([row.start + 1, 0, values[i] + ', ']))
   } else {
     insert.rows.forEach((row, i) => {
-      const at = row.defaults?.[keyIndex]
+      const at = row.fillable?.[keyIndex]
       if (at === undefined || at === null) throw new RangeError(`INSERT row ${i} gives its key`)
-      edits.push([at, DEFAULT.length, values[i]!])
+      edits.push([at.start, at.end - at.start, values[i]!])
     })
   }
   let out = ''
@@ -142,14 +157,19 @@ const DEFAULT = 'DEFAULT'
 
 /**
  * Whether the INSERT gives no value of column `index` (-1: not in its column list) that pgshard could not
- * make: the column list leaves it out, DEFAULT VALUES, or DEFAULT in every row. An INSERT without a column
- * list gives every column.
+ * make: the column list leaves it out, DEFAULT VALUES, or DEFAULT in every row, or `nextval(sequence)`, the
+ * sequence pgshard draws the column from (`sequenceName` reads a nextval's name: null when unknown). An INSERT
+ * without a column list gives every column.
  */
-export function leavesOut(insert: InsertRows, index: number): boolean {
-  return index < 0 ? insert.columnsAt !== null || insert.defaultValues === true : defaultsIn(insert, index)
-}
-
-/** Whether every row of the INSERT writes DEFAULT as its value of column `index`. */
-function defaultsIn(insert: InsertRows, index: number): boolean {
-  return insert.rows.every((row) => row.defaults?.[index] !== undefined && row.defaults[index] !== null)
+export function leavesOut(insert: InsertRows, index: number, sequence?: string, sequenceName?: (ref: ValueRef) => string | null): boolean {
+  if (index < 0) return insert.columnsAt !== null || insert.defaultValues === true
+  const drawnFrom = sequence === undefined ? null : qualifiedNameParts(sequence)
+  return insert.rows.every((row) => {
+    const value = row.fillable?.[index]
+    if (value === undefined || value === null) return false
+    if (value.nextval === undefined) return true
+    const name = drawnFrom && sequenceName ? sequenceName(value.nextval) : null
+    const parts = name === null ? null : qualifiedNameParts(name)
+    return drawnFrom !== null && parts !== null && sameSequence(parts, drawnFrom)
+  })
 }

@@ -1,4 +1,4 @@
-import type { CopyShape, InsertRows, ScatterPlan, StatementPlan } from './StatementPlan.js'
+import type { CopyShape, InsertRows, ScatterPlan, StatementPlan, ValueRef } from './StatementPlan.js'
 
 export type Role = 'primary' | 'replica'
 
@@ -110,3 +110,9 @@ export interface RoutedStatement {
 
 /** The shard of a key value: text (format 0) or the binary form of the column's type `typeOid` (format 1; 0: unknown). */
 export type KeyShard = (value: string | Buffer, format: 0 | 1, typeOid: number) => number
+
+/** A sequence name given as a constant or a text parameter; null for a binary one (an oid pgshard cannot name) or NULL. */
+export function sequenceText(arg: ValueRef, param: (n: number) => BoundParam | undefined): string | null {
+  const bound = 'param' in arg ? param(arg.param) : 'literal' in arg ? { value: arg.literal, format: 0 } : undefined
+  return bound === undefined || bound.format !== 0 || bound.value === null ? null : bound.value.toString()
+}

@@ -39,7 +39,7 @@ import { arrayElements } from './ArrayValue.js'
 import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
-import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
+import { pinnedSessionHint, sequenceText, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import { namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
 import type { DerivedSources, InsertRows, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
@@ -136,7 +136,7 @@ export class Router {
     if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
     if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
     if (plan.kind === 'insert' && plan.insert) {
-      const drawn = this.drawnColumnRoute(plan.insert, searchPath)
+      const drawn = this.drawnColumnRoute(plan.insert, param, searchPath)
       if (drawn) return drawn
     }
     const listed = plan.insertColumns
@@ -417,7 +417,7 @@ export class Router {
     const keyIndex = insert.columns.indexOf(target.key)
     // Keys pgshard makes: for an INSERT that leaves the key out, or gives DEFAULT in every row (Sequelize).
     const generated = target.generatedKey
-    if (generated !== undefined && leavesOut(insert, keyIndex)) {
+    if (generated !== undefined && leavesOut(insert, keyIndex, generated === 'uuid' ? undefined : generated.sequence, (ref) => sequenceText(ref, param))) {
       return this.generatedKeys(ctx, target, insert, generated, keyIndex < 0 ? null : keyIndex)
     }
     if (keyIndex < 0) {
@@ -499,10 +499,10 @@ export class Router {
    * An INSERT that leaves out (or gives DEFAULT in every row for) a column whose values pgshard draws
    * (sharding.made_columns): they are drawn and written in, then the INSERT is routed.
    */
-  private drawnColumnRoute(insert: InsertRows, searchPath: string[]): Route | undefined {
+  private drawnColumnRoute(insert: InsertRows, param: (n: number) => BoundParam | undefined, searchPath: string[]): Route | undefined {
     for (const { column, made } of this.map.drawnColumns(insert.table, searchPath)) {
       const index = insert.columns.indexOf(column)
-      if (!leavesOut(insert, index)) continue
+      if (!leavesOut(insert, index, made === 'uuid' ? undefined : made.sequence, (ref) => sequenceText(ref, param))) continue
       return {
         kind: 'keys',
         key: column,

@@ -44,3 +44,12 @@ export function qualifiedNameParts(text: string): string[] | null {
     i++
   }
 }
+
+/**
+ * Two names of one sequence as the client and the configuration write them (qualifiedNameParts): equal parts, or
+ * equal names when only one of them gives the schema (both resolve through the client's search_path then).
+ */
+export function sameSequence(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length === b.length) return a.every((part, i) => part === b[i])
+  return a.at(-1) === b.at(-1)
+}

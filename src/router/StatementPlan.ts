@@ -211,15 +211,23 @@ export interface InsertRows {
   columnsAt: number | null
   /**
    * For each row: its values (null for an expression such as now() or DEFAULT, which routes nothing), and its
-   * byte range in the text (to rebuild one INSERT per shard); `defaults`, when the row has a DEFAULT, the byte
-   * offset of each value written DEFAULT (null for the others).
+   * byte range in the text (to rebuild one INSERT per shard); `fillable`, when the row has one, each value
+   * written DEFAULT or `nextval(name)` (a value pgshard may make in its place), null for the others.
    */
-  rows: { values: (ValueRef | null)[]; start: number; end: number; defaults?: (number | null)[] }[]
+  rows: { values: (ValueRef | null)[]; start: number; end: number; fillable?: (FillableValue | null)[] }[]
   /** Byte range of the whole VALUES list (what a split replaces). */
   valuesStart: number
   valuesEnd: number
   /** `DEFAULT VALUES` (its byte range is the VALUES list's): one row, no column given. */
   defaultValues?: true
+}
+
+/** A value of an INSERT row written DEFAULT, or `nextval(sequence)`: its byte range in the text. */
+export interface FillableValue {
+  start: number
+  end: number
+  /** nextval's sequence name (a constant or a parameter); absent for DEFAULT. */
+  nextval?: ValueRef
 }
 
 /** `SET column = …` of an UPDATE, an INSERT … ON CONFLICT DO UPDATE or a MERGE … UPDATE, on `table`. */
