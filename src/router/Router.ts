@@ -617,7 +617,9 @@ export class Router {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `${verb} on ${label(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may ${plan.kind === 'select' ? 'lock' : 'change'} rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: ${plan.kind === 'select' ? 'a locking read' : 'a write'} without its key runs on one shard`,
-        `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own)`,
+        plan.kind === 'select'
+          ? `pin the key (WHERE ${tables.sharded[0]!.table.key} = …); without LIMIT, a transaction with sharding.cross_shard_transactions: two_phase locks the rows of every shard`
+          : `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own) unless sharding.made_columns draws it`,
       )
     }
     if (located !== undefined) sets[0] = new Set(located.length > 0 ? located : this.assignedKeyShards(plan, tables.sharded[0]!.table, param))
