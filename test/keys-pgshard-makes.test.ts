@@ -116,7 +116,7 @@ t.test('lastval() and currval() after an INSERT whose keys pgshard drew answer i
   // A write that drew no key may have called nextval() on its server (notes' serial): lastval() is the server's again.
   await client.query("INSERT INTO notes (body) VALUES ('n')")
   t.equal(await last("SELECT currval('customers_id_seq')"), inTx, 'currval() of the drawn sequence still answers it')
-  await t.rejects(client.query('SELECT lastval()'), { code: '0A000', message: /after an INSERT or COPY whose keys pgshard drew/ }, 'after a write that drew none: refused, not a stale key')
+  await t.rejects(client.query('SELECT lastval()'), { code: '0A000', message: /after values pgshard drew from a sequence/ }, 'after a write that drew none: refused, not a stale key')
   await client.query('ROLLBACK')
   await client.query('BEGIN')
   await client.query("INSERT INTO customers (name) VALUES ('lv5')")
@@ -147,6 +147,19 @@ t.test('nextval() alone in a transaction (Doctrine\'s and Hibernate\'s id genera
   t.same(drawn, ['1', '2', '3', '4', '5', '6', '7'], 'one sequence: every value once, in order, in every transaction')
   const states = await fx.topo.queryPrimaries('SELECT last_value::text AS v, is_called FROM gen_seq', 'app')
   t.same(states.map((rows) => [rows[0]!.v, rows[0]!.is_called]), [['7', true], ['1', false]], 'drawn on the default shard only: the other shard\'s copy was never used')
+  await client.query('BEGIN')
+  await value("SELECT nextval('gen_seq')")
+  await t.rejects(client.query("UPDATE customers SET name = 'n' || currval('gen_seq') WHERE id = $1", [onShard[1]]), { code: '0A000', message: /currval\(\)\/lastval\(\) after values pgshard drew/ }, 'currval() inside a write: refused, the server session never drew it')
+  await client.query('ROLLBACK')
+  await client.query("INSERT INTO customers (name) VALUES ('parent')")
+  await t.rejects(client.query("INSERT INTO plain (id, name) VALUES (currval('customers_id_seq'), 'child')"), { code: '0A000', message: /currval/ }, 'nor in a write of its own after the INSERT: the pool may serve it with another client\'s sequence state')
+  await client.query('CREATE TABLE seq_parents (id serial PRIMARY KEY); CREATE TABLE seq_children (parent int)')
+  t.teardown(() => client.query('DROP TABLE seq_parents, seq_children'))
+  await client.query('BEGIN')
+  const first = (await client.query('INSERT INTO seq_parents DEFAULT VALUES RETURNING id')).rows[0].id
+  const second = await client.query("INSERT INTO seq_children (parent) VALUES (currval('seq_parents_id_seq')) RETURNING parent")
+  await client.query('COMMIT')
+  t.equal(second.rows[0].parent, first, 'in the transaction whose write called nextval() on its server: currval() inside a write works')
 
   // Not a write of the default shard: a transaction that may write one shard still writes the other.
   await client.query('BEGIN')
@@ -256,6 +269,12 @@ t.test('two-phase transactions: keys go where they fall; in session pooling a tr
   const spanning = await proxyFor('transaction')
   const [a, b] = [await inOneTransaction(spanning), await inOneTransaction(spanning)]
   t.ok(a === 2 || b === 2, 'a transaction across shards: 16 keys in their drawn order fell on both shards')
+  await spanning.query('CREATE TABLE serial_parents (id serial PRIMARY KEY)')
+  await spanning.query('BEGIN')
+  await spanning.query('INSERT INTO serial_parents DEFAULT VALUES')
+  await t.rejects(spanning.query("INSERT INTO plain (id, name) VALUES (1, 'c' || currval('serial_parents_id_seq'))"), { code: '0A000', message: /inside a write of a transaction that may span shards/ }, 'currval() inside a write that may run on another shard\'s server session: refused')
+  await spanning.query('ROLLBACK')
+  await spanning.query('DROP TABLE serial_parents')
   const session = await proxyFor('session')
   t.equal(await inOneTransaction(session), 1, 'session pooling: one shard')
   const made = (await session.query("INSERT INTO customers (name) VALUES ('sess') RETURNING id")).rows[0].id

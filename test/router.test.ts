@@ -756,6 +756,24 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
   ], withCatalog)
 })
 
+t.test('analyzed statements: INSERT … SELECT whose rows take their key from a constant or a pinned key', async (t) => {
+  await initSqlParser()
+  const sql = (text: string, expect: Record<string, unknown>, params: (string | null)[] = []): Case => ({ name: text, plan: analyzeStatement(text), param: textParams(...params), text, expect })
+  const unroutable = { kind: 'error', code: '0A000', message: /this INSERT … SELECT cannot be routed/, hint: /select the key as a constant or as the pinned key/ }
+  check(t, [
+    sql(`INSERT INTO orders (account_id, total) SELECT a.id, a.balance FROM accounts a WHERE a.id = ${K2}`, { kind: 'shard', shard: 2 }),
+    sql(`INSERT INTO accounts (id, owner) SELECT s.id, s.owner FROM accounts s WHERE s.id = ${K0}`, { kind: 'shard', shard: 0 }),
+    sql('INSERT INTO orders (total, account_id) SELECT sum(o.total), $1 FROM orders o WHERE o.account_id = $1', { kind: 'shard', shard: 0 }, [K0]),
+    sql(`INSERT INTO orders (account_id, total) SELECT ${K1}, 1 FROM countries c`, { kind: 'shard', shard: 1 }),
+    sql(`INSERT INTO orders (account_id, total) SELECT ${K1}, o.total FROM orders o WHERE o.account_id = ${K2}`, { kind: 'error', code: '0A000', message: /touches shards s1, s2: a write must stay on one shard/ }),
+    sql(`INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a WHERE a.id IN (${K0}, ${K2})`, { kind: 'error', code: '0A000', message: /touches shards s0, s2/ }),
+    sql('INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a', unroutable),
+    sql(`INSERT INTO orders (account_id, total) SELECT a.balance, 1 FROM accounts a WHERE a.id = ${K0}`, unroutable),
+    sql(`INSERT INTO orders (account_id, total) SELECT e.tenant, 1 FROM events e WHERE e.tenant = 'x'`, unroutable),
+    sql(`INSERT INTO orders SELECT * FROM orders WHERE account_id = ${K0}`, unroutable),
+  ])
+})
+
 t.test('analyzed statements: window functions across shards when every window partitions by a sharding key', async (t) => {
   await initSqlParser()
   const catalog = new FunctionVolatility()

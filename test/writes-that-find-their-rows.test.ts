@@ -9,7 +9,7 @@ import { ProxyApp } from '../src/proxy/ProxyApp.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
-const SHARDING = { tables: [{ name: 'orders', key: 'customer_id', type: 'bigint' }] }
+const SHARDING = { tables: [{ name: 'orders', key: 'customer_id', type: 'bigint' }, { name: 'orders_archive', key: 'customer_id', type: 'bigint' }] }
 const fx = await startProxy(t, { topology: { shards: 2 }, config: { sharding: SHARDING } })
 const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
 const shardOf = (customer: number) => map.shardForTypedHint('bigint', String(customer))
@@ -84,4 +84,17 @@ t.test('with two-phase commit: saves by id on two shards in one transaction, eac
   await c.query('COMMIT')
   t.same(await onShards(), [['1:14'], ['2:21', '4:42']])
   t.equal((await c.query(`UPDATE orders SET customer_id = ${c1}, total = 0 WHERE id = 999`)).rowCount, 0, 'a key set to another shard\u2019s value, no row anywhere: UPDATE 0 (Django\u2019s save() of a missing row)')
+})
+
+t.test('INSERT … SELECT whose rows take their key from the pinned key they read, or from a constant: on that shard', async (t) => {
+  await client.query('CREATE TABLE orders_archive (customer_id bigint NOT NULL, id bigint NOT NULL, total int, PRIMARY KEY (customer_id, id))')
+  t.teardown(() => client.query('DROP TABLE orders_archive'))
+  const moved = await client.query('INSERT INTO orders_archive (customer_id, id, total) SELECT o.customer_id, o.id, o.total FROM orders o WHERE o.customer_id = $1 RETURNING id', [c1])
+  const expected = (await client.query('SELECT id FROM orders WHERE customer_id = $1 ORDER BY id', [c1])).rows.map((r) => r.id)
+  t.same(moved.rows.map((r) => r.id).sort(), expected, 'every row of the customer copied')
+  await client.query(`INSERT INTO orders_archive (customer_id, id, total) SELECT ${c0}, 100 + count(*), sum(total) FROM orders WHERE customer_id = ${c0}`)
+  const archived = await fx.topo.queryPrimaries('SELECT customer_id, id FROM orders_archive ORDER BY id', 'app')
+  t.same(archived.map((rows) => rows.map((r) => Number(r.customer_id))), [[c0], expected.map(() => c1)], 'each row on its customer\'s shard')
+  await t.rejects(client.query('INSERT INTO orders_archive (customer_id, id, total) SELECT o.customer_id, o.id, o.total FROM orders o'), { code: '0A000', message: /this INSERT … SELECT cannot be routed/ }, 'rows of every shard: refused')
+  await t.rejects(client.query(`INSERT INTO orders_archive (customer_id, id, total) SELECT ${c1}, o.id + 1000, o.total FROM orders o WHERE o.customer_id = ${c0}`), { code: '0A000', message: /touches shards s0, s1: a write must stay on one shard/ }, 'read on one shard, written to another: refused')
 })

@@ -53,8 +53,15 @@ export const UNRELIABLE_SEQUENCE_STATE: Route = {
 export const AFTER_DRAWN_KEYS: Route = {
   kind: 'error',
   code: SqlState.FEATURE_NOT_SUPPORTED,
-  message: 'currval()/lastval() after an INSERT or COPY whose keys pgshard drew from a sequence (key_sequence, made_columns): no server session called nextval() for them, so the answer would be another value',
-  hint: 'Use INSERT … RETURNING to get the keys; pgshard answers SELECT lastval() alone right after the INSERT, and SELECT currval(\'sequence\') of the key_sequence.',
+  message: 'currval()/lastval() after values pgshard drew from a sequence (the keys of an INSERT or COPY, key_sequence and made_columns, or a nextval() it answered): no server session called nextval() for them, so the answer would be another value',
+  hint: 'Use INSERT … RETURNING to get the keys, or the value nextval() answered; pgshard answers SELECT lastval() and SELECT currval(\'sequence\') alone, not inside another statement.',
+}
+
+export const SEQUENCE_STATE_IN_SPANNING_WRITE: Route = {
+  kind: 'error',
+  code: SqlState.FEATURE_NOT_SUPPORTED,
+  message: 'currval()/lastval() inside a write of a transaction that may span shards: the write runs on the shard of its rows, whose server session may not be the one that called nextval()',
+  hint: 'Use INSERT … RETURNING and give the value to the next statement.',
 }
 
 export const SEQUENCE_STATE_ACROSS_SHARDS: Route = {

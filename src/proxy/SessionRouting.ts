@@ -6,7 +6,7 @@ import { qualifiedNameParts, quoteIdent, quoteLiteral, sameSequence } from '../r
 import type { ClientTransaction } from './ClientTransaction.js'
 import { RoutingHints } from './RoutingHints.js'
 import type { ServerLease } from './ServerLease.js'
-import { ABORTED_TRANSACTION, AFTER_DRAWN_KEYS, SEQUENCE_STATE_ACROSS_SHARDS, UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
+import { ABORTED_TRANSACTION, AFTER_DRAWN_KEYS, SEQUENCE_STATE_ACROSS_SHARDS, SEQUENCE_STATE_IN_SPANNING_WRITE, UNRELIABLE_SEQUENCE_STATE } from './SessionErrors.js'
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
 import { innerParam } from './StatementParams.js'
@@ -344,8 +344,9 @@ export class SessionRouting {
   private sequenceStateRefusal(plan: StatementPlan | null): Route | null {
     if (!plan || plan.multiStatement) return null
     if (!plan.functions.includes('currval') && !plan.functions.includes('lastval')) return null
-    if (plan.kind !== 'select' || plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
+    if (plan.functions.includes('nextval') || plan.functions.includes('setval')) return null
     const ownServer = this.identity.mode === 'session' || this.session.pinnedBy !== null
+    // In any statement (INSERT … VALUES (currval('s'))): the server session's value is not the one pgshard drew.
     if (this.tx.keysDrawn || (ownServer && this.keysDrawnInSession)) return AFTER_DRAWN_KEYS
     if (ownServer) return null
     // Answered by the one server session that made the transaction's sequence values, or not at all.
@@ -353,6 +354,9 @@ export class SessionRouting {
     if (shards.size > 1) return SEQUENCE_STATE_ACROSS_SHARDS
     const a = this.lease.attached
     if (!this.tx.wrote || !a) return UNRELIABLE_SEQUENCE_STATE
+    // A write goes where its rows go: the shard the transaction wrote (it writes one), unless two-phase commit
+    // lets it write others, whose server sessions did not make the values.
+    if (plan.kind !== 'select') return this.session.mayJoinShards && this.services.config().sharding.cross_shard_transactions === 'two_phase' ? SEQUENCE_STATE_IN_SPANNING_WRITE : null
     if (shards.size === 0 || shards.has(a.placement.shard)) return null
     // The transaction has gone on to another shard since: back to the one that made them.
     const [shard] = shards

@@ -41,7 +41,7 @@ import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, sequenceText, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import { namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
-import type { DerivedSources, InsertRows, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import type { ColumnPin, DerivedSources, InsertRows, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -408,10 +408,12 @@ export class Router {
     const insert = plan.insert
     if (!insert && plan.statements) return this.routeStatementsWithInsert(plan, plan.statements, param, ctx, target)
     if (!insert) {
+      const keyPins = this.insertSelectKeyPins(plan, target, searchPath)
+      if (keyPins !== undefined) return this.routeTables({ ...plan, pins: [...plan.pins, ...keyPins] }, param, ctx, tables, searchPath)
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `INSERT into sharded table ${target.name} must give its key column ${target.key} in VALUES; INSERT \u2026 SELECT and DEFAULT VALUES cannot be routed`,
-        'use INSERT \u2026 VALUES, or /* pgshard: shard=NAME */ when every row belongs to that shard',
+        `INSERT into sharded table ${target.name} must give its key column ${target.key} in VALUES, or take it in its SELECT from a constant or from a sharded table's key that the WHERE clause pins; this INSERT \u2026 SELECT cannot be routed`,
+        'name the columns, and select the key as a constant or as the pinned key of the table read (INSERT INTO t (key, …) SELECT s.key, … FROM s WHERE s.key = …); or use /* pgshard: shard=NAME */ when every row belongs to that shard',
       )
     }
     const keyIndex = insert.columns.indexOf(target.key)
@@ -493,6 +495,23 @@ export class Router {
       `a query of several statements with an INSERT into sharded table ${target.name} runs only where all its statements go together, and they do not go to one shard (${routes.map((r) => routeReason(r)).join('; ')})`,
       'send the INSERT as a query of its own',
     )
+  }
+
+  /**
+   * INSERT … SELECT that takes the key of every row from a constant or parameter, or from the key of a sharded
+   * table it reads (placed alike), which its WHERE clause pins: those values pin the inserted rows too, so the
+   * statement runs on one shard when everything it reads is there. Undefined when the key's source is unknown.
+   */
+  private insertSelectKeyPins(plan: StatementPlan, target: ShardedTable, searchPath: string[]): ColumnPin[] | undefined {
+    const index = plan.insertColumns?.indexOf(target.key) ?? -1
+    const source = index < 0 ? undefined : plan.insertSources?.[index]
+    const ref = plan.writtenTables[0]
+    if (!source || ref === undefined) return undefined
+    if ('value' in source) return [{ table: ref, column: target.key, values: [source.value] }]
+    const from = this.map.shardedTable(source.table, searchPath)
+    if (from?.key !== source.column || keyFamily(from.keyType) !== keyFamily(target.keyType)) return undefined
+    const pins = plan.pins.filter((p) => p.column === source.column && sameReference(p.table, source.table))
+    return pins.length === 0 ? undefined : pins.map((p) => ({ table: ref, column: target.key, values: p.values }))
   }
 
   /**

@@ -5,6 +5,7 @@ import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef
 import { assignmentsOf } from './ast/Assignments.js'
 import { definedFunction, definedView, doBlockBody } from './ast/FunctionBody.js'
 import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
+import { insertSelectSources } from './ast/InsertSelectSources.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
@@ -191,7 +192,11 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     const insert = asNode(stmt, 'InsertStmt')
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows
-    else if (insert !== undefined) plan.insertColumns = (insert.cols ?? []).map((c) => asNode(c, 'ResTarget')?.name ?? '')
+    else if (insert !== undefined) {
+      plan.insertColumns = (insert.cols ?? []).map((c) => asNode(c, 'ResTarget')?.name ?? '')
+      const sources = insertSelectSources(asNode(insert.selectStmt, 'SelectStmt'))
+      if (sources !== undefined) plan.insertSources = sources
+    }
     const probe = dml === 'update' || dml === 'delete' ? locateProbe(stmt, text, end) : undefined
     if (probe !== undefined) plan.locate = probe
     addWriteTies(plan, stmt, facts.rangeVars)

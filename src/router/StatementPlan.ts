@@ -222,6 +222,9 @@ export interface InsertRows {
   defaultValues?: true
 }
 
+/** The value of a column of INSERT … SELECT: a constant or parameter, a column of a table in FROM, or unknown (null). */
+export type InsertSource = { value: ValueRef } | { table: TableRef; column: string } | null
+
 /** A value of an INSERT row written DEFAULT, or `nextval(sequence)`: its byte range in the text. */
 export interface FillableValue {
   start: number
@@ -313,6 +316,8 @@ export interface StatementPlan {
   insert?: InsertRows
   /** INSERT … SELECT (or another INSERT without rows pgshard reads): the columns it lists (none: every column). */
   insertColumns?: string[]
+  /** INSERT … SELECT: where the select list takes each value from (InsertSelectSources), in the listed columns' order. */
+  insertSources?: InsertSource[]
   /**
    * UPDATE/DELETE or a locking read (FOR UPDATE) of one table: a SELECT of its table and WHERE clause that a
    * shard answers with a row when it holds rows the statement would change or lock (to find them when the key
