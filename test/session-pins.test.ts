@@ -115,6 +115,15 @@ t.test('the connection a closed WITH HOLD cursor pinned goes back to the pool cl
   t.equal((await a.query('SHOW application_name')).rows[0].application_name, 'pinned-a', 'A keeps its setting on whichever connection serves it')
 })
 
+t.test('session pooling: a client holding the last connection of a shard still reads every shard (the reserve serves it)', async (t) => {
+  const { fx, keys } = await itemsOnTwoShards(t, 'session')
+  const [a, b] = [await client(t, fx), await client(t, fx)]
+  // Each session keeps the connection its read took: both of shard s0's two are taken.
+  for (const c of [a, b]) await c.query('SELECT label FROM items WHERE id = $1', [keys[0][0]])
+  t.same((await a.query('SELECT count(*)::int AS n FROM items')).rows, [{ n: 6 }], 'a read of every shard needs one more connection of s0: not a wait for itself')
+  t.same((await b.query('SELECT count(*)::int AS n FROM items')).rows, [{ n: 6 }])
+})
+
 t.test('session pooling: a WITH HOLD cursor is read on the shard where it was declared', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'session')
   const c = await client(t, fx)

@@ -241,7 +241,7 @@ export const ConfigSchema = z
           .int()
           .min(0)
           .default(2)
-          .describe('Server connections per pool beyond size, only for a transaction or statement that already holds a connection of another shard'),
+          .describe('Server connections per pool beyond size, only for a transaction or statement that already holds a connection of another shard (or a session-pooling client, which keeps its own)'),
         min_idle: z.number().int().min(0).default(0).describe('Idle server connections kept open per pool'),
         max_queue: z.number().int().min(0).default(10000).describe('Clients that may wait for a server connection per pool'),
         checkout_timeout: duration('How long a client waits for a server connection before 53300').default(5000),

@@ -96,6 +96,11 @@ export class MultiShardExecutor implements BatchedReadContext {
     /** The client's cancel: gives up waiting for connections, cancels what the shards run. */
     private readonly cancel: AbortSignal,
     private readonly transaction: TransactionConnections | null = null,
+    /**
+     * The client keeps server connections meanwhile (session pooling parks one per shard it used): the pool's
+     * reserve may serve it, or a client holding the last connection of a pool would wait for itself.
+     */
+    private readonly holding = false,
   ) {}
 
   /** The statement runs inside the client's transaction: its COMMIT or ROLLBACK ends what runs here. */
@@ -131,7 +136,7 @@ export class MultiShardExecutor implements BatchedReadContext {
     try {
       for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
         const placement = this.services.place(shard, role, this.identity)
-        const conn = await placement.pool.acquire(this.cancel, held.length > 0)
+        const conn = await placement.pool.acquire(this.cancel, this.holding || held.length > 0)
         held.push({ placement, conn })
         await syncSettings(conn, this.settings)
       }

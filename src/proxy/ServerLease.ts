@@ -158,6 +158,11 @@ export class ServerLease {
     return this.setAside.size > 0
   }
 
+  /** Whether the client keeps any server connection: attached, parked (session pooling) or aside. */
+  get holdsConnections(): boolean {
+    return this.attached !== null || this.parked.size > 0 || this.setAside.size > 0
+  }
+
   /** The connections aside, for a statement every shard of the transaction runs (a savepoint, SET LOCAL). */
   aside(): Attachment[] {
     return [...this.setAside.values()]

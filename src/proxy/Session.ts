@@ -1115,7 +1115,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       await this.lease.whenIdle()
       this.detach()
     }
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null)
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null, this.lease.holdsConnections)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     const shards = this.services.config().shards.map((_, i) => i)
     const onShards = async (): Promise<'done' | 'failed' | 'copy'> => {
@@ -1243,7 +1243,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
    * of it. Its error fails the client's transaction, as it would have inside it.
    */
   private async runAside(route: AsideRoute, stmt: ShardStatement, shape: ReplyShape, output: ClientOutput): Promise<'done' | 'failed'> {
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal)
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, null, this.lease.holdsConnections)
     if (await executor.write([{ shard: route.shard, stmt }], 'first', shape, false, 'primary')) return 'done'
     this.tx.status = 'E'
     return 'failed'
