@@ -118,11 +118,7 @@ export class SessionRouting {
     this.keysDrawn()
     this.drawing = null
     this.lastDrawn = value
-    const name = qualifiedNameParts(sequence)
-    if (!name) return
-    const known = this.drawnBySequence.find((d) => sameSequence(d.name, name))
-    if (known) known.value = value
-    else this.drawnBySequence.push({ name, value })
+    this.rememberDrawn(sequence, value)
   }
 
   analyze(sql: string): Analyzed {
@@ -328,11 +324,16 @@ export class SessionRouting {
     }
     if (!this.services.mayWrite(plan)) return
     this.lastDrawn = drawing?.last ?? null
-    const name = drawing && qualifiedNameParts(drawing.sequence)
+    if (drawing) this.rememberDrawn(drawing.sequence, drawing.last)
+  }
+
+  /** What currval() of `sequence` answers from now on. */
+  private rememberDrawn(sequence: string, value: string): void {
+    const name = qualifiedNameParts(sequence)
     if (!name) return
     const known = this.drawnBySequence.find((d) => sameSequence(d.name, name))
-    if (known) known.value = drawing.last
-    else this.drawnBySequence.push({ name, value: drawing.last })
+    if (known) known.value = value
+    else this.drawnBySequence.push({ name, value })
   }
 
   /**
@@ -398,4 +399,3 @@ export class SessionRouting {
     return null
   }
 }
-
