@@ -470,6 +470,11 @@ t.test('reference, unsharded and table-less statements; DDL', async (t) => {
       expect: { kind: 'error', code: '0A000', message: /calling random\(\)/, hint: /compute the value first/ },
     },
     { name: 'a stable or immutable call (now(), upper()) is the same on every shard', plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [countries], writtenTables: [countries], functions: ['now', 'upper'] }), expect: { kind: 'broadcast' } },
+    {
+      name: 'a function the catalog pgshard read does not know: refused, with what to do',
+      plan: plan({ kind: 'update', commandTag: 'UPDATE 0', tables: [countries], writtenTables: [countries], functions: ['slugify'] }),
+      expect: { kind: 'error', code: '0A000', message: /calling slugify\(\)/, hint: /RELOAD \(or SIGHUP\) makes pgshard read the catalog again/ },
+    },
     { name: 'unsharded table: default shard', plan: select([logs]), expect: { kind: 'shard', shard: 1, reason: /default shard s1/ } },
     { name: 'unsharded joined with reference', plan: select([logs, countries]), expect: { kind: 'shard', shard: 1 } },
     { name: 'SELECT 1', plan: plan({ kind: 'select' }), expect: { kind: 'shard', shard: 1, role: 'replica', reason: /no table/ } },

@@ -604,7 +604,9 @@ export class Router {
           `${verb} writes reference table ${list(tables.writtenReference)} calling ${volatile}(), which every shard would call on its own: the copies of the table would differ`,
           volatile === 'nextval' || volatile === 'gen_random_uuid' || volatile === 'uuid_generate_v4'
             ? 'leave the column out and list it in sharding.made_columns (pgshard makes the value once), or make the value first (SELECT nextval(…)) and give it'
-            : 'compute the value first and give it as a constant or parameter',
+            : this.volatility.isKnown(volatile)
+              ? 'compute the value first and give it as a constant or parameter'
+              : `compute the value first and give it as a constant or parameter; if ${volatile}() is immutable or stable and was created since pgshard started, RELOAD (or SIGHUP) makes pgshard read the catalog again`,
         )
       }
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `${verb} on reference table ${list(tables.writtenReference)}: every shard` }
