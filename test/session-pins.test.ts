@@ -124,6 +124,20 @@ t.test('session pooling: a client holding the last connection of a shard still r
   t.same((await b.query('SELECT count(*)::int AS n FROM items')).rows, [{ n: 6 }])
 })
 
+t.test('session pooling: a transaction\u2019s statement for another shard is refused naming the transaction, not the Syncs (extended protocol)', async (t) => {
+  const { fx, keys } = await itemsOnTwoShards(t, 'session')
+  const c = await client(t, fx)
+  await c.query('BEGIN')
+  await c.query('SELECT label FROM items WHERE id = $1', [keys[0][0]])
+  await t.rejects(c.query('UPDATE items SET label = $2 WHERE id = $1', [keys[1][0], 'x']), {
+    code: '0A000',
+    message: /transaction is pinned to shard s0 by its first statement.*; the statement needs another shard/,
+    hint: /in session pooling a transaction stays on the shard of its first statement/,
+  })
+  await c.query('ROLLBACK')
+  t.same((await c.query('SELECT label FROM items WHERE id = $1', [keys[1][0]])).rows, [{ label: `item ${keys[1][0]}` }], 'nothing changed; the session goes on')
+})
+
 t.test('session pooling: a WITH HOLD cursor is read on the shard where it was declared', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'session')
   const c = await client(t, fx)

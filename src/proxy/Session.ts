@@ -801,9 +801,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (!(await this.beginImplicitTransaction(conn))) return
       } else if (!this.group.leaveServer())
         return this.group.refuse(
-          new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
-            hint: `Send a Sync between statements for different shards${pipelineHint(this.sessionMode)}`,
-          }),
+          // Not bound yet: what holds the group on its server is the transaction (or a pinned session), not the Syncs.
+          this.group.bound
+            ? new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statements up to one Sync run on one shard; this one needs another shard than the group's first`, {
+                hint: `Send a Sync between statements for different shards${pipelineHint(this.sessionMode)}`,
+              })
+            : this.pinnedElsewhere(this.attached),
         )
       conn = null
     }
@@ -1528,15 +1531,26 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (a.placement.shard === shard) return a.conn
         // An aborted transaction answers on the shard where it failed: 25P02, as a server would.
         if (this.mayJoinShards) return this.tx.status === 'E' ? a.conn : this.spanning.join(shard, role)
-        throw new PgError(
-          SqlState.FEATURE_NOT_SUPPORTED,
-          `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} by ${this.pinnedBy}` : `transaction is pinned to shard ${a.placement.shardName} by its first statement${startedByNote(this.tx.startedBy)}`}; the statement needs another shard`,
-          { hint: this.pinnedBy ? pinnedSessionHint(this.pinnedBy) : 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).' },
-        )
+        throw this.pinnedElsewhere(a)
       }
       this.detach()
     }
     return this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed)
+  }
+
+  /** A statement for another shard than the one the client's transaction (or pinned session) is held on. */
+  private pinnedElsewhere(a: Attachment): PgError {
+    return new PgError(
+      SqlState.FEATURE_NOT_SUPPORTED,
+      `this ${this.pinnedBy ? `session is pinned to shard ${a.placement.shardName} by ${this.pinnedBy}` : `transaction is pinned to shard ${a.placement.shardName} by its first statement${startedByNote(this.tx.startedBy)}`}; the statement needs another shard`,
+      {
+        hint: this.pinnedBy
+          ? pinnedSessionHint(this.pinnedBy)
+          : this.sessionMode
+            ? 'Keep each transaction on one shard: in session pooling a transaction stays on the shard of its first statement (transaction pooling lets a transaction read any shard, and with sharding.cross_shard_transactions: two_phase write several).'
+            : 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).',
+      },
+    )
   }
 
   /** Read-your-writes: a replica must have replayed this client's last write on the shard; a failed node is avoided. */
