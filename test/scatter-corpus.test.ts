@@ -213,6 +213,8 @@ const CORPUS: Query[] = [
   Q('SELECT count(DISTINCT price) FILTER (WHERE qty > 10), count(DISTINCT ratio), count(DISTINCT u), count(DISTINCT day), max(id) FROM items', 'ordered', { binary: true }),
   Q('SELECT grp FROM items GROUP BY grp HAVING count(DISTINCT code) > 3 ORDER BY count(DISTINCT note) DESC, grp', 'ordered'),
   Q('SELECT count(DISTINCT a), count(DISTINCT b) FROM empty_t', 'ordered'),
+  Q("SELECT count(DISTINCT lower(name)), count(DISTINCT date_trunc('month', created)), count(DISTINCT qty % 7) FILTER (WHERE flag) FROM items", 'ordered'),
+  Q('SELECT grp, count(DISTINCT tag) FROM items i JOIN item_tags t ON t.item_id = i.id GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
   // Window functions partitioned by the sharding key: each partition's rows are on one shard.
   Q('SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag DESC) AS rn, count(*) OVER (PARTITION BY item_id) FROM item_tags ORDER BY item_id, tag', 'ordered'),
   Q('SELECT item_id, tag, lag(tag) OVER w, first_value(tag) OVER w, count(*) OVER (w ORDER BY tag) FROM item_tags WINDOW w AS (PARTITION BY item_id) ORDER BY item_id DESC, tag LIMIT 40 OFFSET 5', 'ordered'),

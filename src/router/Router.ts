@@ -746,7 +746,7 @@ export class Router {
         'PARTITION BY the sharding key (of a table not on the outer side of a join) in every window, so that each partition is on one shard; or pin the key to one shard',
       )
     }
-    const byValues = sources.distinctCounts.some(({ relation, column }) => this.map.shardedTable(sources.relations[relation]!, searchPath)?.key !== column)
+    const byValues = sources.distinctCounts.some((c) => c === null || this.map.shardedTable(sources.relations[c.relation]!, searchPath)?.key !== c.column)
     if (!byValues) return plan
     if (plan.byDistinctValues === undefined) {
       throw new Refusal(

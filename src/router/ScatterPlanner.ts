@@ -20,7 +20,6 @@ import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
 import { firstParenthesized, layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
-import { quoteIdent } from './SqlQuoting.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
 import { parseSql } from './SqlParser.js'
 
@@ -204,7 +203,7 @@ class ScatterBuilder {
   private layout!: SelectLayout
   private readonly columns: OutputColumn[] = []
   private readonly hidden: Hidden[] = []
-  private readonly distinctCounts: RelationColumn[] = []
+  private readonly distinctCounts: (RelationColumn | null)[] = []
   /** The columns of count(DISTINCT x) calls, with their calls (countedByValues). */
   private readonly distinctCalls = new Map<number, FuncCall>()
   private from!: FromSources
@@ -316,14 +315,14 @@ class ScatterBuilder {
     if (limit !== null) this.edits.push({ start: first, end: first, text: ` LIMIT ${int8(limit)} + ${int8(offset)}` })
   }
 
-  /** count(DISTINCT col): records which table's column col is, for the router to tell whether it is a sharding key. */
+  /**
+   * count(DISTINCT x): records which table's column x is, for the router to tell whether it is a sharding key;
+   * null for an expression, or a column whose table cannot be told.
+   */
   private distinctCount(call: FuncCall): void {
-    const ref = call.args?.length === 1 ? asNode(call.args[0], 'ColumnRef') : undefined
-    const fields = ref !== undefined ? stringList(ref.fields) : null
-    if (fields === null || fields.length === 0) refuse('count(DISTINCT …) of an expression (only of a column)')
-    const column = relationColumn(this.from, fields)
-    if (column === undefined) refuse('count(DISTINCT …) of a column pgshard cannot tell the table of (qualify it with its table)')
-    this.distinctCounts.push(column)
+    if (call.args?.length !== 1) refuse('count(DISTINCT …) of several values')
+    const fields = stringList(asNode(call.args[0], 'ColumnRef')?.fields)
+    this.distinctCounts.push((fields !== null && fields.length > 0 ? relationColumn(this.from, fields) : undefined) ?? null)
   }
 
   /**
@@ -620,13 +619,13 @@ class ScatterBuilder {
     const values = new Map<string, number>()
     const texts: string[] = []
     for (const [column, call] of this.distinctCalls) {
-      const fields = stringList(asNode(call.args?.[0], 'ColumnRef')?.fields)
-      if (fields === null) return undefined
-      const text = fields.map(quoteIdent).join('.')
-      let at = values.get(text)
+      const key = expressionKey(call.args?.[0])
+      let at = values.get(key)
       if (at === undefined) {
+        const text = this.distinctArgument(call)
+        if (text === null) return undefined
         at = columns.push({ kind: 'value' }) - 1
-        values.set(text, at)
+        values.set(key, at)
         texts.push(text)
       }
       columns[column] = { kind: 'aggregate', fn: 'count', distinctColumn: at }
@@ -645,6 +644,16 @@ class ScatterBuilder {
       if (err instanceof Unmergeable) return undefined
       throw err
     }
+  }
+
+  /** The text of count(DISTINCT x)'s x as written (bytes, as the other edits), null if it cannot be found. */
+  private distinctArgument(call: FuncCall): string | null {
+    const layout = call.location !== undefined ? layoutCall(this.text.bytes, call.location, this.end) : null
+    if (layout === null) return null
+    const lexer = new SqlLexer(this.text.bytes, layout.args.start, layout.args.end)
+    if (lexer.nextSignificant() !== Tok.Ident || !lexer.isWord('distinct')) return null
+    const text = this.text.bytes.slice(lexer.end, layout.args.end).trim()
+    return text === '' ? null : text
   }
 
   /** The shards' text: the statement with `edits` applied, checked to parse as one SELECT of `width` columns. */

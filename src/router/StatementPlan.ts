@@ -142,8 +142,11 @@ export interface ScatterSources {
   correlated: { tables: TableRef[]; ties: { outer: RelationColumn; table: number; innerColumn: string }[] }[]
   /** Functions called where the proxy merges (select list, HAVING, ORDER BY) other than the aggregates it merges. */
   calls: string[]
-  /** Columns counted with count(DISTINCT col): the shards' counts add up only when col is a sharding key. */
-  distinctCounts: RelationColumn[]
+  /**
+   * What each count(DISTINCT …) counts: a column (the shards' counts add up when it is a sharding key), or null
+   * for an expression or a column whose table cannot be told (the proxy counts their values: byDistinctValues).
+   */
+  distinctCounts: (RelationColumn | null)[]
   /**
    * When the statement's own level calls window functions: the columns each of them partitions by. Exact on each
    * shard when every list holds a sharding key (each partition's rows are then on one shard). A subquery in FROM
