@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { ConfigSchema, type ConfigInput } from '../src/config/ConfigSchema.js'
-import { FunctionVolatility } from '../src/router/FunctionVolatility.js'
+import { FunctionVolatility, type CatalogFunction } from '../src/router/FunctionVolatility.js'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import type { BoundParam, Route, RoutingContext } from '../src/router/Route.js'
 import { Router } from '../src/router/Router.js'
@@ -105,6 +105,18 @@ function check(t: Test, cases: Case[], r: Router = router): void {
     const route = r.route(c.plan, c.param ?? none, { ...NO_TX, ...c.ctx }, c.text)
     t.match(route, c.expect, c.name)
   }
+}
+
+/** A case of a statement as the analyzer plans it, with its bound text parameters (parse with initSqlParser first). */
+function sql(text: string, expect: Record<string, unknown>, params: (string | null)[] = [], ctx: Partial<RoutingContext> = {}): Case {
+  return { name: text, plan: analyzeStatement(text), param: textParams(...params), text, expect, ctx }
+}
+
+/** A router whose catalog (pg_proc as the shards report it) holds these functions. */
+function routerKnowing(functions: CatalogFunction[]): Router {
+  const catalog = new FunctionVolatility()
+  catalog.loadCatalog(functions)
+  return new Router(map, catalog)
 }
 
 t.test('the shard map: names, keys, search_path', async (t) => {
@@ -629,15 +641,10 @@ t.test('canonical keys and the router agree', async (t) => {
 
 t.test('analyzed statements: co-located joins, reference tables, subqueries, aggregates from the catalog', async (t) => {
   await initSqlParser()
-  const catalog = new FunctionVolatility()
-  catalog.loadCatalog([
+  const withAggregates = routerKnowing([
     { proname: 'my_agg', provolatile: 'i', prokind: 'a' },
     { proname: 'lower', provolatile: 'i', prokind: 'f' },
   ])
-  const withAggregates = new Router(map, catalog)
-  const sql = (text: string, expect: Record<string, unknown>, params: (string | null)[] = []): Case => ({
-    name: text, plan: analyzeStatement(text), param: textParams(...params), text, expect,
-  })
   check(t, [
     sql('SELECT * FROM accounts ORDER BY id LIMIT 10', { kind: 'scatter', plan: { shardSql: 'SELECT *, id FROM accounts ORDER BY id LIMIT 10' } }),
     sql('SELECT a.id, o.total FROM accounts a JOIN orders o ON o.account_id = a.id', { kind: 'scatter' }),
@@ -686,13 +693,12 @@ t.test('analyzed statements: co-located joins, reference tables, subqueries, agg
     sql(`SELECT new_fn(x) FROM accounts WHERE id = ${K0}`, { kind: 'shard', shard: 0 }),
     sql('SELECT id FROM accounts WHERE new_fn(x) > 1', { kind: 'scatter' }),
   ], withAggregates)
-  catalog.loadCatalog([{ proname: 'new_fn', provolatile: 's', prokind: 'f' }])
-  check(t, [sql('SELECT new_fn(x) FROM accounts', { kind: 'scatter' })], withAggregates)
+  // The catalog read again (RELOAD) knows it.
+  check(t, [sql('SELECT new_fn(x) FROM accounts', { kind: 'scatter' })], routerKnowing([{ proname: 'new_fn', provolatile: 's', prokind: 'f' }]))
 })
 
 t.test('several statements in one query go together: DDL on every shard never carries a statement for one shard', async (t) => {
   await initSqlParser()
-  const sql = (text: string, expect: Record<string, unknown>): Case => ({ name: text, plan: analyzeStatement(text), param: none, text, expect })
   const apart = { kind: 'error', code: '0A000', message: /a query of several statements runs CREATE on every shard .* and INSERT where its rows are .*: run together, each would run in the other's place/, hint: /separate queries/ }
   check(t, [
     sql(`CREATE TABLE accounts (id bigint); INSERT INTO accounts (id) VALUES (${K1})`, apart),
@@ -711,10 +717,7 @@ t.test('several statements in one query go together: DDL on every shard never ca
 
 t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across shards', async (t) => {
   await initSqlParser()
-  const catalog = new FunctionVolatility()
-  catalog.loadCatalog([{ proname: 'my_agg', provolatile: 'i', prokind: 'a' }, { proname: 'lower', provolatile: 'i', prokind: 'f' }])
-  const withCatalog = new Router(map, catalog)
-  const sql = (text: string, expect: Record<string, unknown>): Case => ({ name: text, plan: analyzeStatement(text), param: none, text, expect })
+  const withCatalog = routerKnowing([{ proname: 'my_agg', provolatile: 'i', prokind: 'a' }, { proname: 'lower', provolatile: 'i', prokind: 'f' }])
   check(t, [
     sql('SELECT count(DISTINCT id) FROM accounts', { kind: 'scatter' }),
     sql('SELECT a.country, count(DISTINCT a.id) FROM accounts a LEFT JOIN countries c ON c.code = a.country GROUP BY a.country', { kind: 'scatter' }),
@@ -767,7 +770,6 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
 
 t.test('analyzed statements: INSERT … SELECT whose rows take their key from a constant or a pinned key', async (t) => {
   await initSqlParser()
-  const sql = (text: string, expect: Record<string, unknown>, params: (string | null)[] = []): Case => ({ name: text, plan: analyzeStatement(text), param: textParams(...params), text, expect })
   const unroutable = { kind: 'error', code: '0A000', message: /this INSERT … SELECT cannot be routed/, hint: /select the key as a constant or as the pinned key/ }
   check(t, [
     sql(`INSERT INTO orders (account_id, total) SELECT a.id, a.balance FROM accounts a WHERE a.id = ${K2}`, { kind: 'shard', shard: 2 }),
@@ -785,10 +787,7 @@ t.test('analyzed statements: INSERT … SELECT whose rows take their key from a 
 
 t.test('analyzed statements: window functions across shards when every window partitions by a sharding key', async (t) => {
   await initSqlParser()
-  const catalog = new FunctionVolatility()
-  catalog.loadCatalog([{ proname: 'row_number', provolatile: 'i', prokind: 'w' }, { proname: 'array_agg', provolatile: 'i', prokind: 'a' }])
-  const withCatalog = new Router(map, catalog)
-  const sql = (text: string, expect: Record<string, unknown>): Case => ({ name: text, plan: analyzeStatement(text), param: none, text, expect })
+  const withCatalog = routerKnowing([{ proname: 'row_number', provolatile: 'i', prokind: 'w' }, { proname: 'array_agg', provolatile: 'i', prokind: 'a' }])
   const unpartitioned = { kind: 'error', code: '0A000', message: /a window function in a read across shards whose windows are not all partitioned by a sharding key/, hint: /PARTITION BY the sharding key/ }
   const derived = { kind: 'error', code: '0A000', message: /a window function in a subquery in FROM over sharded tables/ }
   check(t, [
@@ -815,9 +814,6 @@ t.test('analyzed statements: window functions across shards when every window pa
 
 t.test('analyzed statements: assigning a sharding key, INSERT rows with expressions', async (t) => {
   await initSqlParser()
-  const sql = (text: string, expect: Record<string, unknown>, params: (string | null)[] = [], ctx: Partial<RoutingContext> = {}): Case => ({
-    name: text, plan: analyzeStatement(text), param: textParams(...params), text, expect, ctx,
-  })
   const K0b = keyOn(0, Number(K0) + 1)
   check(t, [
     sql('UPDATE accounts SET id = $1 WHERE id = $2', { kind: 'error', code: '0A000', message: /UPDATE sets sharding key accounts\.id to a value owned by shard s2, but the statement runs on shard s0/, hint: /DELETE it and INSERT it again/ }, [K2, K0]),
@@ -975,7 +971,6 @@ t.test('an INSERT that leaves out a key drawn from a sequence: keys are drawn, o
 
 t.test('sequences are on every shard: their DDL and setval() go to every shard, nextval() to the default one', async (t) => {
   await initSqlParser()
-  const sql = (text: string, expect: Record<string, unknown>): Case => ({ name: text, plan: analyzeStatement(text), param: none, text, expect })
   const everywhere = { kind: 'broadcast', tag: 'first' }
   check(t, [
     sql('CREATE SEQUENCE public.accounts_id_seq START WITH 1 INCREMENT BY 1 NO MINVALUE NO MAXVALUE CACHE 1', everywhere),
@@ -994,18 +989,18 @@ t.test('sequences are on every shard: their DDL and setval() go to every shard, 
 
 t.test('an UPDATE or DELETE without a pinned key finds its rows\u2019 shards first, then goes to them', async (t) => {
   await initSqlParser()
-  const sql = (text: string, expect: Record<string, unknown>, ctx?: Partial<RoutingContext>): Case => ({ name: `${text} ${JSON.stringify(ctx ?? {})}`, plan: analyzeStatement(text), param: none, text, expect, ctx })
+  const inContext = (text: string, expect: Record<string, unknown>, ctx?: Partial<RoutingContext>): Case => ({ name: `${text} ${JSON.stringify(ctx ?? {})}`, plan: analyzeStatement(text), param: none, text, expect, ctx })
   check(t, [
-    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'locate', probe: "SELECT 1 FROM accounts WHERE owner = 'y'\nLIMIT 1", reason: /the shards that hold its rows are found first/ }),
-    sql('DELETE FROM accounts AS a WHERE a.balance < $1 RETURNING a.id', { kind: 'locate', probe: 'SELECT 1 FROM accounts AS a WHERE a.balance < $1\nLIMIT 1' }),
-    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'shard', shard: 2 }, { located: [2] }),
-    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'error', code: '0A000', message: /has no condition on the sharding key id, and may change rows on shards s0, s2: a write without its key runs on one shard/, hint: /serial id of a sharded table repeats across shards/ }, { located: [0, 2] }),
-    sql("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'shard', shard: 1 }, { located: [] }),
-    sql(`UPDATE accounts SET id = ${K0} WHERE owner = 'y'`, { kind: 'error', message: /to a value owned by shard s0, but the statement runs on shard s2/ }, { located: [2] }),
-    sql("DELETE FROM accounts WHERE owner = 'y'", { kind: 'error', code: '0A000', message: /transaction writes shard s0; this statement may write shard s2/ }, { located: [2], inTransaction: true, txWriter: 0, txShard: 0 }),
-    sql('UPDATE events SET n = 1', { kind: 'broadcast', reason: /broadcast_writes, every shard/ }),
-    sql("UPDATE accounts SET name = 'x' FROM countries c WHERE c.code = accounts.country", { kind: 'error', message: /a write must stay on one shard/ }),
-    sql("DELETE FROM accounts WHERE id IN (SELECT account_id FROM orders WHERE total > 5)", { kind: 'error', code: '0A000' }),
+    inContext("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'locate', probe: "SELECT 1 FROM accounts WHERE owner = 'y'\nLIMIT 1", reason: /the shards that hold its rows are found first/ }),
+    inContext('DELETE FROM accounts AS a WHERE a.balance < $1 RETURNING a.id', { kind: 'locate', probe: 'SELECT 1 FROM accounts AS a WHERE a.balance < $1\nLIMIT 1' }),
+    inContext("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'shard', shard: 2 }, { located: [2] }),
+    inContext("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'error', code: '0A000', message: /has no condition on the sharding key id, and may change rows on shards s0, s2: a write without its key runs on one shard/, hint: /serial id of a sharded table repeats across shards/ }, { located: [0, 2] }),
+    inContext("UPDATE accounts SET name = 'x' WHERE owner = 'y'", { kind: 'shard', shard: 1 }, { located: [] }),
+    inContext(`UPDATE accounts SET id = ${K0} WHERE owner = 'y'`, { kind: 'error', message: /to a value owned by shard s0, but the statement runs on shard s2/ }, { located: [2] }),
+    inContext("DELETE FROM accounts WHERE owner = 'y'", { kind: 'error', code: '0A000', message: /transaction writes shard s0; this statement may write shard s2/ }, { located: [2], inTransaction: true, txWriter: 0, txShard: 0 }),
+    inContext('UPDATE events SET n = 1', { kind: 'broadcast', reason: /broadcast_writes, every shard/ }),
+    inContext("UPDATE accounts SET name = 'x' FROM countries c WHERE c.code = accounts.country", { kind: 'error', message: /a write must stay on one shard/ }),
+    inContext("DELETE FROM accounts WHERE id IN (SELECT account_id FROM orders WHERE total > 5)", { kind: 'error', code: '0A000' }),
   ])
 })
 

@@ -631,7 +631,8 @@ class ScatterBuilder {
       columns[column] = { kind: 'aggregate', fn: 'count', distinctColumn: at }
     }
     const group = this.layout.clauses.get('group')
-    const after = group ?? this.layout.clauses.get('where') ?? this.layout.clauses.get('from')!
+    const after = group ?? this.layout.clauses.get('where') ?? this.layout.clauses.get('from')
+    if (after === undefined) return undefined
     const lastTarget = this.layout.targets[this.layout.targets.length - 1]!
     const edits: Edit[] = [
       ...this.edits,
