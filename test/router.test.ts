@@ -768,6 +768,38 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
   ], withCatalog)
 })
 
+t.test('analyzed statements: a filter on a subquery\u2019s column pins the table inside when it could be written there', async (t) => {
+  await initSqlParser()
+  const withCatalog = routerKnowing([{ proname: 'row_number', provolatile: 'i', prokind: 'w' }])
+  const unpinned = (what: RegExp) => ({ kind: 'error', code: '0A000', message: what })
+  check(t, [
+    sql(`SELECT * FROM (SELECT * FROM accounts WHERE balance > 0) s WHERE s.id = ${K2}`, { kind: 'shard', shard: 2 }),
+    sql(`SELECT * FROM (SELECT a.id AS k, a.balance FROM accounts a) s WHERE k = ${K0}`, { kind: 'shard', shard: 0 }),
+    sql('SELECT * FROM (SELECT o.account_id, o.total FROM orders o) AS s (acct, total) WHERE acct = $1', { kind: 'shard', shard: 1 }, [K1]),
+    sql(`SELECT * FROM (SELECT a.* FROM accounts a JOIN countries c ON c.code = a.country) s WHERE s.id IN (${K1}, ${K1b})`, { kind: 'shard', shard: 1 }),
+    sql(`SELECT * FROM (SELECT * FROM (SELECT * FROM accounts) x) y WHERE y.id = ${K2}`, { kind: 'shard', shard: 2 }),
+    sql(`SELECT * FROM (SELECT o.account_id, count(*) AS n FROM orders o GROUP BY o.account_id) s WHERE s.account_id = ${K0}`, { kind: 'shard', shard: 0 }),
+    sql(`SELECT * FROM (SELECT o.account_id AS a, count(*) AS n FROM orders o GROUP BY 1) s WHERE a = ${K0}`, { kind: 'shard', shard: 0 }),
+    sql(`SELECT * FROM (SELECT DISTINCT ON (o.account_id) o.account_id, o.total FROM orders o ORDER BY o.account_id, o.total) s WHERE s.account_id = ${K2}`, { kind: 'shard', shard: 2 }),
+    sql(`SELECT * FROM (SELECT o.account_id, row_number() OVER (PARTITION BY o.account_id ORDER BY o.total) rn FROM orders o) s WHERE account_id = ${K2} AND rn = 1`, { kind: 'shard', shard: 2 }),
+    sql(`SELECT * FROM (SELECT id FROM accounts UNION ALL SELECT account_id FROM orders) s (k) WHERE k = ${K1}`, { kind: 'shard', shard: 1 }),
+    sql(`SELECT a.id, s.total FROM accounts a JOIN (SELECT * FROM orders) s ON s.account_id = a.id WHERE a.id = ${K0}`, { kind: 'shard', shard: 0 }),
+    sql(`SELECT * FROM accounts a WHERE a.id = ${K0} AND EXISTS (SELECT 1 FROM (SELECT o.account_id FROM orders o) s WHERE s.account_id = ${K0})`, { kind: 'shard', shard: 0 }),
+    // The rows the subquery makes for the value would change: it stays a read of every shard (refused or merged).
+    sql(`SELECT * FROM (SELECT a.id, a.balance FROM accounts a ORDER BY a.balance LIMIT 3) s WHERE s.id = ${K0}`, unpinned(/LIMIT or OFFSET in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT o.account_id, count(*) AS n FROM orders o GROUP BY o.total, o.account_id, ROLLUP (o.id)) s WHERE s.account_id = ${K0}`, unpinned(/GROUP BY in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT o.account_id, max(o.total) AS m FROM orders o GROUP BY o.total) s WHERE s.account_id = ${K0}`, unpinned(/GROUP BY in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT DISTINCT ON (o.total) o.account_id FROM orders o) s WHERE s.account_id = ${K0}`, unpinned(/DISTINCT in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT o.account_id, row_number() OVER (ORDER BY o.total) rn FROM orders o) s WHERE account_id = ${K2}`, unpinned(/a window function in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT a.id + 0 AS id FROM accounts a) s WHERE s.id = ${K0}`, { kind: 'scatter' }),
+    sql(`SELECT * FROM (SELECT a.id AS x, a.balance AS id FROM accounts a) s WHERE s.id = ${K0}`, { kind: 'scatter' }),
+    sql(`SELECT * FROM (SELECT a.id, a.balance FROM accounts a) AS s (x) WHERE s.id = ${K0}`, { kind: 'scatter' }),
+    sql(`SELECT * FROM (SELECT id FROM accounts UNION SELECT id FROM accounts ORDER BY 1 LIMIT 2) s WHERE s.id = ${K0}`, unpinned(/a set operation in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT id FROM accounts UNION ALL SELECT id + 0 FROM accounts) s WHERE s.id = ${K0}`, unpinned(/a set operation in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT a.*, c.* FROM accounts a JOIN countries c ON c.code = a.country) s WHERE s.id = ${K0}`, { kind: 'scatter' }),
+  ], withCatalog)
+})
+
 t.test('analyzed statements: INSERT … SELECT whose rows take their key from a constant or a pinned key', async (t) => {
   await initSqlParser()
   const unroutable = { kind: 'error', code: '0A000', message: /this INSERT … SELECT cannot be routed/, hint: /select the key as a constant or as the pinned key/ }

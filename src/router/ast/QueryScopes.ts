@@ -12,6 +12,7 @@ import type {
 } from 'libpg-query'
 import type { JoinTree, RelationColumn, TableRef, ValueRef } from '../StatementPlan.js'
 import { asNode, functionName, stringList, walkAst } from './AstNode.js'
+import { pushdownTargets } from './DerivedPins.js'
 import { tableRefOf, ValueSet, type ColumnValues } from './PinCollector.js'
 import { valueRefOf } from './ValueRefs.js'
 
@@ -76,6 +77,8 @@ interface Relation {
   rv?: RangeVar
   /** Set for a subquery in FROM that is not LATERAL. */
   subquery?: SelectStmt
+  /** The column names its alias gives a subquery. */
+  colnames?: string[]
   /** Set for a LATERAL subquery in FROM. */
   lateral?: SelectStmt
   /** What the relation is when it is not a table. */
@@ -92,6 +95,8 @@ type Range = [number, number]
 interface Condition {
   expr?: Node
   equal?: [string, string]
+  /** A column pinned by the query around this subquery (DerivedPins). */
+  pin?: { column: Node; values: ValueRef[] }
   /** For an outer join's ON: the relation index ranges of its preserved and nullable sides. */
   preserved?: Range
   nullable?: Range
@@ -111,6 +116,8 @@ class ScopeWalker {
   /** Subqueries in FROM of the root SELECT's FROM level and of theirs, at any depth: the scatter planner's levels. */
   private readonly levels = new Set<SelectStmt>()
   private readonly levelSources = new Map<SelectStmt, FromSources>()
+  /** Pins the query around a subquery in FROM carries into it, by the SELECT they filter. */
+  private readonly pushed = new Map<SelectStmt, { column: Node; values: ValueRef[] }[]>()
 
   constructor(private readonly root: SelectStmt | undefined) {}
 
@@ -171,6 +178,7 @@ class ScopeWalker {
     const scope = new Scope(top)
     const items = (s.fromClause ?? []).map((item) => this.fromItem(item, scope, visible))
     if (s.whereClause !== undefined) scope.conditions.push({ expr: s.whereClause })
+    for (const pin of this.pushed.get(s) ?? []) scope.conditions.push({ pin })
     this.finish(scope)
     const level = s === this.root || this.levels.has(s)
     // A level's subqueries in FROM are levels too; they are walked (below) before this level's sources are built.
@@ -258,6 +266,8 @@ class ScopeWalker {
       const select = asNode(subquery?.subquery, 'SelectStmt')
       if (select !== undefined && subquery?.lateral === true) relation.lateral = select
       else if (select !== undefined) relation.subquery = select
+      const colnames = stringList(alias?.colnames)
+      if (colnames !== null && colnames.length > 0) relation.colnames = colnames
       scope.relations.push(relation)
       return { relation: scope.relations.length - 1 }
     }
@@ -296,10 +306,19 @@ class ScopeWalker {
     return tree
   }
 
+  /** Records the level's table uses, and carries its pins on subqueries' columns into them (walked after). */
   private finish(scope: Scope): void {
     const columns = scope.pinnedColumns()
     scope.relations.forEach((r, i) => {
       if (r.rv !== undefined) this.uses.push({ rv: r.rv, table: tableRefOf(r.rv), columns: columns[i] ?? new Map() })
+      if (r.subquery === undefined) return
+      for (const [name, values] of columns[i] ?? []) {
+        for (const { select, column } of pushdownTargets(r.subquery, name, r.colnames ?? []) ?? []) {
+          const pins = this.pushed.get(select) ?? []
+          pins.push({ column, values })
+          this.pushed.set(select, pins)
+        }
+      }
     })
   }
 }
@@ -444,7 +463,7 @@ class Scope {
     const direct: [string, ValueRef[]][] = []
     const directed: [string, string][] = []
     for (const cond of this.conditions) {
-      const facts = cond.expr !== undefined ? this.facts(cond.expr) : { pins: new Map(), equal: cond.equal ? [cond.equal] : [] }
+      const facts = cond.expr !== undefined ? this.facts(cond.expr) : cond.pin !== undefined ? this.pinFacts(cond.pin) : { pins: new Map(), equal: cond.equal ? [cond.equal] : [] }
       const { preserved, nullable } = cond
       for (const [key, values] of facts.pins) {
         find(key)
@@ -556,6 +575,11 @@ class Scope {
     }
     if (values.values.length > 0) facts.pins.set(col, values.values)
     return facts
+  }
+
+  private pinFacts(pin: { column: Node; values: ValueRef[] }): Facts {
+    const key = this.column(pin.column)
+    return { pins: new Map(key === null ? [] : [[key, pin.values]]), equal: [] }
   }
 
   /** The key of a column reference at this level, or null when it is ambiguous or not a plain column. */
