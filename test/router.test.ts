@@ -1073,7 +1073,9 @@ t.test('a call of a user function whose body names a sharded table, from a state
 t.test('DDL naming sharded and unsharded tables: the refusal says what to do instead', async (t) => {
   await initSqlParser()
   const route = (sql: string) => router.route(analyzeStatement(sql), none, NO_TX)
-  t.match(route('CREATE VIEW account_totals AS SELECT a.id, sum(o.total) FROM accounts a JOIN orders o ON o.account_id = a.id GROUP BY a.id'), { kind: 'error', code: '0A000', hint: /a view \(or a table made from a query\) over sharded tables would read one shard.s rows: query the tables themselves/ })
-  t.match(route('CREATE MATERIALIZED VIEW totals AS SELECT count(*) FROM accounts'), { kind: 'error', hint: /query the tables themselves/ })
+  t.match(route('CREATE VIEW account_totals AS SELECT a.id, sum(o.total) FROM accounts a JOIN orders o ON o.account_id = a.id GROUP BY a.id'), { kind: 'broadcast', reason: /views over them/ })
+  t.match(route('CREATE VIEW account_logs AS SELECT a.id, l.line FROM accounts a JOIN logs l ON l.account = a.id'), { kind: 'error', code: '0A000', hint: /a view over sharded tables is made on every shard, so it may read only sharded and reference tables and views over them: logs is only on shard s1/ })
+  t.match(route('CREATE MATERIALIZED VIEW totals AS SELECT count(*) FROM accounts'), { kind: 'error', hint: /would hold one shard.s rows: query the tables themselves/ })
+  t.match(route('CREATE TABLE totals AS SELECT count(*) FROM accounts'), { kind: 'error', hint: /would hold one shard.s rows/ })
   t.match(route('GRANT SELECT ON accounts, logs TO app'), { kind: 'error', hint: /in separate statements/ })
 })

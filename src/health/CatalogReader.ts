@@ -22,17 +22,28 @@ export interface LearntCatalog {
   /** Every partition and the table it is part of (the router keeps those of sharded tables). */
   partitions: { child: TableRef; parent: TableRef }[]
   /** Every view and materialized view of the application's schemas, with its definition. */
-  views: { view: TableRef; definition: string }[]
+  views: CatalogView[]
 }
 
+export interface CatalogView {
+  view: TableRef
+  /** Its query, every name in it schema-qualified. */
+  definition: string
+  materialized: boolean
+}
+
+// pg_get_viewdef() qualifies every name the search_path does not show: with pg_catalog alone, all of the
+// application's, so the query means the same to any client it is written into.
 const VIEWS_SQL = `
-SELECT schemaname AS schema, viewname AS name, definition FROM pg_views WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
-UNION ALL SELECT schemaname, matviewname, definition FROM pg_matviews`
+SELECT n.nspname AS schema, c.relname AS name, pg_get_viewdef(c.oid) AS definition, c.relkind = 'm' AS materialized
+FROM (SELECT set_config('search_path', 'pg_catalog', true)) AS qualified_names, pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'`
 
 interface ViewRow extends Record<string, unknown> {
   schema: string
   name: string
   definition: string | null
+  materialized: boolean
 }
 
 const PARTITIONS_SQL = `
@@ -74,7 +85,7 @@ interface ShardCatalog {
   functions: CatalogFunction[]
   searchPaths: Map<string, DatabaseSearchPaths>
   partitions: { child: TableRef; parent: TableRef }[]
-  views: { view: TableRef; definition: string }[]
+  views: CatalogView[]
 }
 
 /**
@@ -114,7 +125,7 @@ export class CatalogReader {
         const partitions = await queryOnce<PartitionRow>(target, access, PARTITIONS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.partitions.push(...partitions.map((r) => ({ child: { schema: r.child_schema, name: r.child }, parent: { schema: r.parent_schema, name: r.parent } })))
         const views = await queryOnce<ViewRow>(target, access, VIEWS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
-        read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '' })))
+        read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '', materialized: r.materialized })))
         byServerDatabase.set(serverDatabase, paths)
       }
       read.searchPaths.set(db.name, paths)

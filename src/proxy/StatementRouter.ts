@@ -1,5 +1,5 @@
 import type { Config } from '../config/ConfigSchema.js'
-import type { LearntCatalog } from '../health/CatalogReader.js'
+import type { CatalogView, LearntCatalog } from '../health/CatalogReader.js'
 import { FunctionVolatility, type CatalogFunction } from '../router/FunctionVolatility.js'
 import type { BoundParam, Route, RoutingContext } from '../router/Route.js'
 import { RoleSearchPaths } from '../router/RoleSearchPaths.js'
@@ -7,6 +7,7 @@ import { Router } from '../router/Router.js'
 import { ShardMap } from '../router/ShardMap.js'
 import { SqlAnalysisError } from '../router/SqlParser.js'
 import { StatementCache } from '../router/StatementCache.js'
+import { ViewInliner } from '../router/ViewInliner.js'
 import type { RoutingEngine } from './ProxyServer.js'
 import type { Analyzed } from './SessionServices.js'
 import type { StatementPlan, TableRef } from '../router/StatementPlan.js'
@@ -16,13 +17,15 @@ import type { StatementPlan, TableRef } from '../router/StatementPlan.js'
  * rejects goes to a server anyway, which answers with Postgres' own error.
  */
 export class StatementRouter implements RoutingEngine {
-  private readonly cache = new StatementCache(20_000)
+  private readonly inliner = new ViewInliner()
+  private readonly cache = new StatementCache(20_000, { inline: (text) => this.inliner.inline(text) })
   volatility!: FunctionVolatility
   private catalog: CatalogFunction[] = []
   /** Learnt since start, kept across reloads: partitions of sharded tables, and bodies of functions created. */
   private readonly partitions = new Map<string, { child: TableRef; parent: TableRef }>()
   private readonly bodies = new Map<string, string>()
-  private readonly views = new Map<string, { view: TableRef; definition: string }>()
+  /** Views by `schema.name`: `definition` names what they read; `query`, if any, may stand in a FROM clause for them. */
+  private readonly views = new Map<string, LearntView>()
   searchPaths = new RoleSearchPaths()
   private router!: Router
   map!: ShardMap
@@ -39,6 +42,7 @@ export class StatementRouter implements RoutingEngine {
     this.map = new ShardMap(config)
     this.learnPartitions([...this.partitions.values()])
     for (const v of this.views.values()) this.map.learnView(v.view, v.definition, ['public'])
+    this.refreshInlining()
     this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from, crossShardTransactions: config.sharding.cross_shard_transactions })
   }
 
@@ -51,7 +55,8 @@ export class StatementRouter implements RoutingEngine {
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
     this.learnPartitions(catalog.partitions)
-    for (const v of catalog.views) this.learnView(v.view, v.definition, ['public'])
+    for (const v of catalog.views) this.learnView(catalogView(v), ['public'])
+    this.refreshInlining()
   }
 
   /** Partitions of sharded tables (a partition of a partition once its parent is known, in any order). */
@@ -64,9 +69,55 @@ export class StatementRouter implements RoutingEngine {
     }
   }
 
-  private learnView(view: TableRef, definition: string, searchPath: string[]): void {
-    const qualified = this.map.learnView(view, definition, searchPath)
-    this.views.set(`${qualified.schema}.${qualified.name}`, { view: qualified, definition })
+  private learnView(learnt: LearntView, searchPath: string[]): void {
+    const view = this.map.learnView(learnt.view, learnt.definition, searchPath)
+    this.views.set(`${view.schema}.${view.name}`, { ...learnt, view })
+  }
+
+  private forgetView(ref: TableRef, searchPath: string[]): LearntView | undefined {
+    const view = this.map.forgetView(ref, searchPath)
+    const key = `${view?.schema}.${view?.name}`
+    const known = this.views.get(key)
+    this.views.delete(key)
+    return known
+  }
+
+  /**
+   * Views over sharded tables are read as their queries (ViewInliner); plans made before a view changed are
+   * forgotten.
+   */
+  private refreshInlining(): void {
+    for (const { view, query } of this.views.values()) {
+      if (query !== undefined && this.map.shardsUnderView(view, []) !== undefined) this.inliner.set(view.schema!, view.name, query)
+      else this.inliner.delete(view.schema!, view.name)
+    }
+    this.cache.clear()
+  }
+
+  /** What a statement changes in the views pgshard knows: CREATE, DROP, ALTER … RENAME. */
+  private followViews(plan: StatementPlan, searchPath: string[]): void {
+    const view = plan.definesView
+    let changed = false
+    if (view !== undefined) {
+      const learnt: LearntView = { view: view.view, definition: view.body }
+      if (view.query !== undefined && !view.materialized) learnt.query = view.query
+      this.learnView(learnt, searchPath)
+      changed = true
+    }
+    if (plan.commandTag.startsWith('DROP ')) {
+      for (const ref of plan.writtenTables) {
+        const dropped = this.forgetView(ref, searchPath)
+        if (dropped !== undefined) this.inliner.delete(dropped.view.schema!, dropped.view.name)
+        changed ||= dropped !== undefined
+      }
+    }
+    const renamed = plan.renamed !== undefined ? this.forgetView(plan.renamed.from, searchPath) : undefined
+    if (renamed !== undefined) {
+      this.inliner.delete(renamed.view.schema!, renamed.view.name)
+      this.learnView({ ...renamed, view: { schema: renamed.view.schema!, name: plan.renamed!.to } }, searchPath)
+      changed = true
+    }
+    if (changed) this.refreshInlining()
   }
 
   private learnPartition(child: TableRef, parent: TableRef, searchPath: string[]): boolean {
@@ -107,12 +158,23 @@ export class StatementRouter implements RoutingEngine {
     // A partition of a sharded table is made on every shard, and its rows go where the table's would.
     const partition = analyzed.plan.partitionOf
     if (partition !== undefined) this.learnPartition(partition.child, partition.parent, ctx.searchPath ?? ['public'])
-    const view = analyzed.plan.definesView
-    if (view !== undefined) this.learnView(view.view, view.body, ctx.searchPath ?? ['public'])
-    return this.router.route(analyzed.plan, param, ctx, analyzed.text)
+    const route = this.router.route(analyzed.plan, param, ctx, analyzed.text)
+    // Views the DDL makes, drops or renames are known once it is routed (a refused one is not made).
+    if (analyzed.plan.kind === 'ddl' && route.kind !== 'error') this.followViews(analyzed.plan, ctx.searchPath ?? ['public'])
+    return route
   }
 
   mayWrite(plan: StatementPlan): boolean {
     return this.router.mayWrite(plan)
   }
+}
+
+interface LearntView {
+  view: TableRef
+  definition: string
+  query?: string
+}
+
+function catalogView(v: CatalogView): LearntView {
+  return v.materialized ? { view: v.view, definition: v.definition } : { view: v.view, definition: v.definition, query: v.definition }
 }

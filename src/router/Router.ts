@@ -76,6 +76,8 @@ interface Placement {
   sharded: ShardedUse[]
   reference: string[]
   unsharded: string[]
+  /** In DDL: views over sharded tables, which exist on every shard. */
+  views: string[]
   writtenSharded: Set<ShardedTable>
   writtenReference: string[]
 }
@@ -129,6 +131,7 @@ export class Router {
   private decide(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route {
     const searchPath = ctx.searchPath ?? ['public']
     const tables = this.place(plan, searchPath)
+    this.checkViewsRead(plan, searchPath)
     const hinted = this.hintedShard(plan, ctx, tables)
     if (hinted !== undefined) return this.routeHinted(plan, param, ctx, tables, searchPath, hinted)
     if (plan.statements) this.checkStatementsTogether(plan.statements, param, ctx)
@@ -246,7 +249,7 @@ export class Router {
   // ---- statement kinds --------------------------------------------------------------------------------
 
   private routeDdl(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
-    const everywhere = [...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference])]
+    const everywhere = [...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference, ...tables.views])]
     if (everywhere.length === 0 && tables.unsharded.length === 0) {
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: 'DDL naming no table: every shard' }
     }
@@ -254,17 +257,21 @@ export class Router {
       return this.single(plan, ctx, this.map.defaultShard, `DDL on unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
     }
     if (tables.unsharded.length > 0) {
-      // CREATE VIEW, CREATE MATERIALIZED VIEW and CREATE TABLE … AS (whose command tag is SELECT).
-      const view = plan.commandTag === 'CREATE VIEW' || plan.commandTag === 'SELECT'
+      // CREATE VIEW; CREATE MATERIALIZED VIEW and CREATE TABLE … AS (whose command tag is SELECT) keep rows.
+      const view = plan.commandTag === 'CREATE VIEW' && plan.definesView?.materialized !== true
+      const copy = plan.commandTag === 'SELECT' || plan.definesView?.materialized === true
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `DDL names ${list(everywhere)} (on every shard) and unsharded table ${list(tables.unsharded)} (only on shard ${this.defaultName()}): it cannot run on one shard or on all`,
         view
-          ? 'a view (or a table made from a query) over sharded tables would read one shard\u2019s rows: query the tables themselves (pgshard merges reads across shards), or make it on every shard and read it with /* pgshard: shard=NAME */ shard by shard'
-          : 'run it for the sharded and reference tables and for the others in separate statements',
+          ? `a view over sharded tables is made on every shard, so it may read only sharded and reference tables and views over them: ${list(tables.unsharded)} is only on shard ${this.defaultName()}`
+          : copy
+            ? 'a materialized view or a table made from a query over sharded tables would hold one shard\u2019s rows: query the tables themselves (pgshard merges reads across shards), or make a plain view'
+            : 'run it for the sharded and reference tables and for the others in separate statements',
       )
     }
-    return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on sharded/reference table ${list(everywhere)}: every shard` }
+    const what = tables.views.length > 0 ? 'sharded/reference tables and views over them' : 'sharded/reference table'
+    return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on ${what} ${list(everywhere)}: every shard` }
   }
 
   /**
@@ -959,8 +966,8 @@ export class Router {
   }
 
   /**
-   * A view whose definition names a sharded table (made on the shards directly, or with a shard hint): a
-   * statement naming it would run on one shard and read only that shard's rows. Refused rather than a part.
+   * A view over sharded tables that the statement does not read as its query (a write through it, a materialized
+   * view): on one shard it would see only that shard's rows. Refused rather than a part.
    */
   private refuseViewsOverShards(plan: StatementPlan, searchPath: string[]): void {
     if (plan.kind === 'ddl') return
@@ -970,7 +977,9 @@ export class Router {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `view ${label(ref)} reads sharded table ${table.name}, and the statement names no sharded table: on one shard it would read only that shard's rows`,
-        `query ${table.name} itself (pgshard merges reads across shards), or read the view shard by shard with /* pgshard: shard=NAME */`,
+        plan.writes
+          ? `write ${table.name} itself: pgshard reads views over sharded tables in FROM, but does not write through them`
+          : `read it in FROM (pgshard reads a plain view there as its query), query ${table.name} itself, or read it shard by shard with /* pgshard: shard=NAME */`,
       )
     }
   }
@@ -1114,11 +1123,12 @@ export class Router {
   // ---- shared -----------------------------------------------------------------------------------------
 
   private place(plan: StatementPlan, searchPath: string[]): Placement {
-    const placement: Placement = { sharded: [], reference: [], unsharded: [], writtenSharded: new Set(), writtenReference: [] }
+    const placement: Placement = { sharded: [], reference: [], unsharded: [], views: [], writtenSharded: new Set(), writtenReference: [] }
     for (const ref of plan.tables) {
       const table = this.map.shardedTable(ref, searchPath)
       if (table) placement.sharded.push({ ref, table })
       else if (this.map.isReferenceTable(ref, searchPath)) placement.reference.push(label(ref))
+      else if (this.viewOnEveryShard(plan, ref, searchPath)) placement.views.push(label(ref))
       else placement.unsharded.push(label(ref))
     }
     for (const ref of plan.writtenTables) {
@@ -1127,12 +1137,42 @@ export class Router {
         placement.writtenSharded.add(table)
         if (!placement.sharded.some((u) => u.table === table)) placement.sharded.push({ ref, table })
       } else if (this.map.isReferenceTable(ref, searchPath)) placement.writtenReference.push(label(ref))
+      else if (this.viewOnEveryShard(plan, ref, searchPath)) placement.views.push(label(ref))
       else if (!placement.unsharded.includes(label(ref))) placement.unsharded.push(label(ref))
     }
+    placement.views = [...new Set(placement.views)]
     placement.reference = [...new Set(placement.reference)]
     placement.unsharded = [...new Set(placement.unsharded)]
     placement.writtenReference = [...new Set(placement.writtenReference)]
     return placement
+  }
+
+  /**
+   * In DDL, a view over sharded tables: one pgshard knows, or the one a CREATE VIEW makes (not materialized: a
+   * materialized view would keep each shard's rows as they were).
+   */
+  private viewOnEveryShard(plan: StatementPlan, ref: TableRef, searchPath: string[]): boolean {
+    if (plan.kind !== 'ddl') return false
+    const made = plan.definesView
+    if (made !== undefined && made.view.name === ref.name && made.view.schema === ref.schema) {
+      return !made.materialized && this.map.shardedTableIn(made.body.toLowerCase()) !== undefined
+    }
+    return this.map.shardsUnderView(ref, searchPath) !== undefined
+  }
+
+  /**
+   * A view read as its query was found by name alone, before the client's search_path was known: it must be one
+   * that search_path shows.
+   */
+  private checkViewsRead(plan: StatementPlan, searchPath: string[]): void {
+    for (const { view, ref } of plan.viewsRead ?? []) {
+      if (ref.schema !== undefined || searchPath.includes(view.schema)) continue
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `view ${view.name} is read as the query of ${view.schema}.${view.name}, which the search_path (${searchPath.join(', ')}) does not show`,
+        `qualify the view's name (${view.schema}.${view.name}, or the schema you mean)`,
+      )
+    }
   }
 
   private requireDefault(shard: number, tables: Placement, what: string): void {

@@ -119,7 +119,7 @@ export class ShardMap {
   learnPartition(child: TableRef, parent: TableRef, searchPath: string[]): { child: TableRef; parent: TableRef } | undefined {
     const table = this.shardedTable(parent, searchPath)
     if (table === undefined) return undefined
-    const schema = child.schema ?? candidateSchemas(child, searchPath)[0] ?? DEFAULT_SCHEMA
+    const schema = this.creationSchema(child, searchPath)
     const id = tableId(schema, child.name)
     if (!this.sharded.has(id)) {
       const partition: ShardedTable = { ...table, name: child.name, schema }
@@ -129,11 +129,30 @@ export class ShardMap {
     return { child: { schema, name: child.name }, parent: { schema: table.schema ?? DEFAULT_SCHEMA, name: table.name } }
   }
 
+  /**
+   * The schema an unqualified CREATE makes its relation in: Postgres takes the first schema of the search_path that
+   * exists, so one pgshard knows holds relations comes first (`"$user"` of a role without its own schema does not).
+   */
+  private creationSchema(ref: TableRef, searchPath: string[]): string {
+    if (ref.schema !== undefined) return ref.schema
+    const candidates = candidateSchemas(ref, searchPath)
+    const known = new Set([DEFAULT_SCHEMA, ...[...this.sharded.keys(), ...this.reference, ...this.views.keys()].map((id) => id.slice(0, id.indexOf('\u0000')))])
+    return candidates.find((s) => known.has(s)) ?? candidates[0] ?? DEFAULT_SCHEMA
+  }
+
   /** A view (or materialized view) and its definition, lower case: what it reads decides where it may be read. */
   learnView(view: TableRef, definition: string, searchPath: string[]): TableRef {
-    const schema = view.schema ?? candidateSchemas(view, searchPath)[0] ?? DEFAULT_SCHEMA
+    const schema = this.creationSchema(view, searchPath)
     this.views.set(tableId(schema, view.name), definition.toLowerCase())
     return { schema, name: view.name }
+  }
+
+  /** Forgets a view (dropped, or renamed): the schema-qualified view, if it was known. */
+  forgetView(ref: TableRef, searchPath: string[]): Required<Pick<TableRef, 'schema' | 'name'>> | undefined {
+    for (const schema of candidateSchemas(ref, searchPath)) {
+      if (this.views.delete(tableId(schema, ref.name))) return { schema, name: ref.name }
+    }
+    return undefined
   }
 
   /** The sharded table a known view's definition names, if `ref` is such a view. */
@@ -141,7 +160,22 @@ export class ShardMap {
     if (this.views.size === 0) return undefined
     for (const schema of candidateSchemas(ref, searchPath)) {
       const definition = this.views.get(tableId(schema, ref.name))
-      if (definition !== undefined) return this.shardedTables.find((t) => namesTable(definition, t))
+      if (definition !== undefined) return this.shardedTableIn(definition)
+    }
+    return undefined
+  }
+
+  /**
+   * The sharded table a view's definition (lower case) reads: named in it, or read by a known view it names
+   * (a view over a view over a sharded table).
+   */
+  shardedTableIn(definition: string, depth = 0): ShardedTable | undefined {
+    const table = this.shardedTables.find((t) => namesTable(definition, t))
+    if (table !== undefined || depth >= MAX_VIEW_DEPTH) return table
+    for (const [id, inner] of this.views) {
+      if (!namesWord(definition, id.slice(id.indexOf('\u0000') + 1).toLowerCase())) continue
+      const under = this.shardedTableIn(inner, depth + 1)
+      if (under !== undefined) return under
     }
     return undefined
   }
@@ -190,6 +224,9 @@ export class ShardMap {
   }
 }
 
+/** Views read through views are followed this deep (Postgres allows no cycle; this bounds the search). */
+const MAX_VIEW_DEPTH = 8
+
 function tableId(schema: string, name: string): string {
   return `${schema}\u0000${name}`
 }
@@ -232,7 +269,10 @@ export function parseIdentifiers(text: string): string[] {
 
 /** Whether SQL text (lower case: a function's body, a view's definition) names `table`, as a whole word. */
 export function namesTable(text: string, table: ShardedTable): boolean {
-  const word = table.name.toLowerCase()
+  return namesWord(text, table.name.toLowerCase())
+}
+
+function namesWord(text: string, word: string): boolean {
   for (let at = text.indexOf(word); at >= 0; at = text.indexOf(word, at + 1)) {
     if (!/[a-z0-9_$]/.test(text[at - 1] ?? ' ') && !/[a-z0-9_$]/.test(text[at + word.length] ?? ' ')) return true
   }

@@ -50,6 +50,8 @@ const COMMAND_TAGS: Record<string, string> = {
   VariableShowStmt: 'SHOW', LoadStmt: 'LOAD', CreateSchemaStmt: 'CREATE SCHEMA', CreateFunctionStmt: 'CREATE FUNCTION',
   RuleStmt: 'CREATE RULE', CreateTrigStmt: 'CREATE TRIGGER', CreatedbStmt: 'CREATE DATABASE', DropdbStmt: 'DROP DATABASE',
 }
+/** ALTER TABLE|VIEW … RENAME TO: a view may be renamed by either. */
+const RENAMED_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW'])
 const DROPPABLE_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_SEQUENCE', 'OBJECT_FOREIGN_TABLE', 'OBJECT_INDEX'])
 
 /** The plan of `sql` (one or several statements). Throws SqlSyntaxError, or InvalidHintError for a bad hint. */
@@ -264,7 +266,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
   if (prepare !== undefined) {
     // The prepared query does not run now; EXECUTE is routed by its plan, kept here for the engine's record.
     Object.assign(plan, { tables: [], writtenTables: [], functions: [], pins: [], paramCount: 0 })
-    const at = preparedQueryStart(text, start, end)
+    const at = queryAfterAs(text, start, end)
     if (prepare.query !== undefined && at >= 0) {
       plan.prepared = analyzeOne({ stmt: prepare.query, stmt_location: at, stmt_len: end - at }, text, single)
     }
@@ -286,8 +288,16 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if (defines !== undefined) plan.defines = defines
     const partition = partitionOf(stmt)
     if (partition !== undefined) plan.partitionOf = partition
+    const rename = asNode(stmt, 'RenameStmt')
+    if (rename?.relation !== undefined && rename.newname !== undefined && RENAMED_RELATIONS.has(rename.renameType ?? '')) {
+      plan.renamed = { from: tableRefOf(rename.relation), to: rename.newname }
+    }
     const view = definedView(stmt)
-    if (view !== undefined) plan.definesView = view
+    if (view !== undefined) {
+      const query = view.inlinable ? viewQuery(text, start, end, view.checkOption) : undefined
+      plan.definesView = { view: view.view, body: view.body, materialized: view.materialized }
+      if (query !== undefined) plan.definesView.query = view.columns.length === 0 ? query : `SELECT * FROM (${query}) AS ${quoteIdent(view.view.name)} (${view.columns.map(quoteIdent).join(', ')})`
+    }
   }
   return plan
 }
@@ -332,8 +342,8 @@ function addWriteTies(plan: StatementPlan, stmt: Node, rangeVars: RangeVar[]): v
   plan.writeTies = { relations: [tableRefOf(rv)], correlated: tied.map(({ tables, ties }) => ({ tables, ties })), named: rangeVars.map(tableRefOf) }
 }
 
-/** Where the query of `PREPARE name [(types)] AS query` starts, or -1. */
-function preparedQueryStart(text: StatementText, start: number, end: number): number {
+/** Where the query of `PREPARE name [(types)] AS query` or `CREATE VIEW name [(columns)] AS query` starts, or -1. */
+function queryAfterAs(text: StatementText, start: number, end: number): number {
   const lexer = new SqlLexer(text.bytes, start, end)
   let depth = 0
   for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
@@ -342,6 +352,22 @@ function preparedQueryStart(text: StatementText, start: number, end: number): nu
     else if (depth === 0 && lexer.isWord('as')) return lexer.nextSignificant() === Tok.End ? -1 : lexer.start
   }
   return -1
+}
+
+/** The text of a CREATE VIEW's query: after its AS, without a trailing WITH [CASCADED | LOCAL] CHECK OPTION. */
+function viewQuery(text: StatementText, start: number, end: number, checkOption: boolean): string | undefined {
+  const at = queryAfterAs(text, start, end)
+  if (at < 0) return undefined
+  let last = end
+  if (checkOption) {
+    const lexer = new SqlLexer(text.bytes, at, end)
+    const words: number[] = []
+    for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+      if (lexer.isWord('with')) words.push(lexer.start)
+    }
+    last = words.at(-1) ?? end
+  }
+  return text.slice(at, last).trimEnd()
 }
 
 /**

@@ -338,8 +338,18 @@ export interface StatementPlan {
   assignments?: Assignment[]
   /** CREATE TABLE … PARTITION OF, ALTER TABLE … ATTACH PARTITION: the partition and the table it is part of. */
   partitionOf?: { child: TableRef; parent: TableRef }
-  /** CREATE [MATERIALIZED] VIEW: the view, and the tables its query names. */
-  definesView?: { view: TableRef; body: string }
+  /**
+   * Views over sharded tables the statement reads, which it was analyzed with in place of (ViewInliner): each
+   * schema-qualified, with the reference as written (whose schema the client's search_path must agree with).
+   */
+  viewsRead?: { view: { schema: string; name: string }; ref: TableRef }[]
+  /** ALTER TABLE|VIEW … RENAME TO: the relation and its new name. */
+  renamed?: { from: TableRef; to: string }
+  /**
+   * CREATE [MATERIALIZED] VIEW: the view, the tables its query names, and the query that can stand in its place in
+   * a FROM clause (a plain, permanent view), with the view's column names.
+   */
+  definesView?: { view: TableRef; body: string; materialized: boolean; query?: string }
   /** DO: its source, lower case (what it reads decides where it may run, as for a function's body). */
   doBody?: string
   /** CREATE FUNCTION/PROCEDURE in SQL or PL/pgSQL: the name and the body it defines (to see what a call reads). */

@@ -41,16 +41,45 @@ export function doBlockBody(stmt: Node): string | undefined {
   return asNode(arg('as'), 'String')?.sval
 }
 
-/** The view (or materialized view) a CREATE defines, and the tables its query names. */
-export function definedView(stmt: Node): { view: TableRef; body: string } | undefined {
+/**
+ * The view (or materialized view) a CREATE defines, the tables its query names, and what inlining it needs: its
+ * column names when the CREATE lists them, whether it is materialized, temporary or recursive.
+ */
+export function definedView(stmt: Node): DefinedView | undefined {
   const view = asNode(stmt, 'ViewStmt')
   const matview = asNode(stmt, 'CreateTableAsStmt')
   const target = view?.view ?? (matview?.objtype === 'OBJECT_MATVIEW' ? matview.into?.rel : undefined)
   const query = view?.query ?? matview?.query
   if (target === undefined || query === undefined) return undefined
   const tables: string[] = []
+  let recursive = false
   walkAst(query, (tag, body) => {
     if (tag === 'RangeVar') tables.push((body as { relname?: string }).relname ?? '')
+    if (tag === 'WithClause' && (body as { recursive?: boolean }).recursive === true) recursive = true
   })
-  return { view: tableRefOf(target), body: tables.join(' ') }
+  const columns = stringList(view?.aliases ?? matview?.into?.colNames) ?? []
+  return {
+    view: tableRefOf(target),
+    body: tables.join(' '),
+    columns,
+    materialized: view === undefined,
+    // CREATE RECURSIVE VIEW is a recursive WITH query around the view's own name.
+    inlinable: view !== undefined && target.relpersistence !== 't' && !recursive && !columns.some((c) => c === '') && queryIsSelect(query),
+    checkOption: view?.withCheckOption !== undefined && view.withCheckOption !== 'NO_CHECK_OPTION',
+  }
+}
+
+export interface DefinedView {
+  view: TableRef
+  /** The names of the tables its query reads, space-separated. */
+  body: string
+  columns: string[]
+  materialized: boolean
+  /** A plain, permanent view whose query can stand in a FROM clause in its place. */
+  inlinable: boolean
+  checkOption: boolean
+}
+
+function queryIsSelect(query: Node): boolean {
+  return asNode(query, 'SelectStmt') !== undefined
 }
