@@ -49,3 +49,26 @@ t.test('read-your-writes off: the same loop reads stale rows from the late repli
   const { stale, reads } = await staleReads(t, false)
   t.ok(stale > 0, `${stale} of ${reads} reads were stale (the check above can fail)`)
 })
+
+t.test('read-your-writes on: a read of every shard after a write sees it too (no shard read on a lagging replica)', async (t) => {
+  const fx = await startProxy(t, {
+    topology: { shards: 2, replicas: 1, settings: { recovery_min_apply_delay: '1500ms' } },
+    config: {
+      sharding: { tables: [{ name: 'counters', key: 'id', type: 'integer' }] },
+      routing: { read_your_writes: true },
+      health: { interval: '200ms', timeout: '1s' },
+    },
+  })
+  const c = new pg.Client(fx.pgOptions)
+  await c.connect()
+  t.teardown(() => c.end())
+  await c.query('CREATE TABLE counters (id int PRIMARY KEY, v int NOT NULL)')
+  await c.query('INSERT INTO counters (id, v) VALUES (0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0)')
+  await Promise.all(fx.topo.shards.map((s) => fx.topo.waitForReplay(s.replicas[0]!, { timeoutMs: 15_000 })))
+  const sums: number[] = []
+  for (let i = 1; i <= 4; i++) {
+    await c.query('UPDATE counters SET v = v + 1 WHERE id = $1', [i % 2])
+    sums.push(Number((await c.query('SELECT sum(v) AS total FROM counters')).rows[0].total))
+  }
+  t.same(sums, [1, 2, 3, 4], 'each merged sum counts every update before it')
+})

@@ -90,7 +90,7 @@ export function encodeStatement(stmt: ShardStatement): Buffer {
 export class MultiShardExecutor implements BatchedReadContext {
   constructor(
     private readonly services: SessionServices,
-    private readonly identity: Identity,
+    identity: Identity,
     private readonly settings: SessionSettings,
     readonly out: ClientOutput,
     /** The client's cancel: gives up waiting for connections, cancels what the shards run. */
@@ -101,6 +101,8 @@ export class MultiShardExecutor implements BatchedReadContext {
      * reserve may serve it, or a client holding the last connection of a pool would wait for itself.
      */
     private readonly holding = false,
+    /** Where a shard's statement runs for this client (read-your-writes may keep it off a lagging replica). */
+    private readonly placeFor: (shard: number, role: Role) => Placement = (shard, role) => services.place(shard, role, identity),
   ) {}
 
   /** The statement runs inside the client's transaction: its COMMIT or ROLLBACK ends what runs here. */
@@ -135,7 +137,7 @@ export class MultiShardExecutor implements BatchedReadContext {
     const held: ShardConnection[] = []
     try {
       for (const shard of [...new Set(shards)].sort((a, b) => a - b)) {
-        const placement = this.services.place(shard, role, this.identity)
+        const placement = this.placeFor(shard, role)
         const conn = await placement.pool.acquire(this.cancel, this.holding || held.length > 0)
         held.push({ placement, conn })
         await syncSettings(conn, this.settings)

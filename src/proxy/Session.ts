@@ -71,7 +71,7 @@ import { SettingsUndo } from './SettingsUndo.js'
 import { bindParam, bindStatement, boundPlan, executeArg, literalParam, splitPart } from './StatementParams.js'
 import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
-import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
+import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
 
 /** An error of the proxy's own the client never sees (failTransaction). */
 const NOTHING = Buffer.alloc(0)
@@ -1118,7 +1118,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       await this.lease.whenIdle()
       this.detach()
     }
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null, this.lease.holdsConnections)
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null, this.lease.holdsConnections, this.placeRead)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     const shards = this.services.config().shards.map((_, i) => i)
     const onShards = async (): Promise<'done' | 'failed' | 'copy'> => {
@@ -1551,6 +1551,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
             : 'Keep each transaction on one shard, or set sharding.cross_shard_transactions: two_phase (docs/routing.md).',
       },
     )
+  }
+
+  /** A shard's node for a statement run on several shards: read-your-writes and the avoided node apply as to one. */
+  private readonly placeRead = (shard: number, wanted: Role): Placement => {
+    const role = this.readYourWrites.roleFor(shard, wanted)
+    return this.services.place(shard, role, this.identity, this.pickOptions(shard, role))
   }
 
   /** Read-your-writes: a replica must have replayed this client's last write on the shard; a failed node is avoided. */
