@@ -18,7 +18,7 @@ export function lostConnection(reason: unknown): Buffer {
 
 /** What failed while merging, as the client's error. */
 export function asMergeFailure(err: unknown): PgError {
-  return err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message) : new PgError(SqlState.INTERNAL_ERROR, String(err))
+  return err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message, err.hint === undefined ? {} : { hint: err.hint }) : new PgError(SqlState.INTERNAL_ERROR, String(err))
 }
 
 /** The merge of the shards' answers, once every shard described its rows alike. */

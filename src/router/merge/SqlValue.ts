@@ -46,9 +46,9 @@ export function canOrder(oid: number): boolean {
 /** An error for a type the merge cannot handle, suggesting the way out. */
 export function unsupported(oid: number, what: string): MergeError {
   return new MergeError(
-    `cannot ${what} values of ${typeName(oid)} when merging results from several shards; ` +
-      'the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid and bytea: cast the column (e.g. ::text)',
+    `cannot ${what} values of ${typeName(oid)} when merging results from several shards`,
     '0A000',
+    'cast the column (e.g. ::text): the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid and bytea',
   )
 }
 
