@@ -61,3 +61,15 @@ t.test('a view made on the shards directly: learnt from the catalogs, and read a
   const all = await client.query('SELECT count(*) AS n FROM big_orders')
   t.same(all.rows, [{ n: '2' }], 'every shard\u2019s rows')
 })
+
+t.test('a query that creates a function writing a sharded table and calls it at once (Sequelize findOrCreate): refused, nothing stored twice', async (t) => {
+  const before = await client.query('SELECT count(*) AS n FROM orders')
+  const query = [
+    'CREATE OR REPLACE FUNCTION pg_temp.testfunc(OUT response orders, OUT e text) RETURNS RECORD AS $f$ BEGIN INSERT INTO orders (customer_id, id) VALUES (2, 900) RETURNING * INTO response; EXCEPTION WHEN unique_violation THEN GET STACKED DIAGNOSTICS e = PG_EXCEPTION_DETAIL; END $f$ LANGUAGE plpgsql',
+    'SELECT (testfunc.response).*, testfunc.e FROM pg_temp.testfunc()',
+    'DROP FUNCTION IF EXISTS pg_temp.testfunc()',
+  ].join('; ')
+  await t.rejects(client.query(query), { code: '0A000', message: /testfunc\(\) reads sharded table orders/ }, 'run on every shard, it would store the row on each')
+  const after = await client.query('SELECT count(*) AS n FROM orders')
+  t.same(after.rows, before.rows, 'no row was stored')
+})

@@ -150,8 +150,9 @@ export class StatementRouter implements RoutingEngine {
       return { kind: 'shard', shard, role: 'primary', reason: 'the parser rejected the statement: the server reports the error' }
     }
     // A function created through pgshard: what its body reads is known before the catalog is read again.
-    const defines = analyzed.plan.defines
-    if (defines !== undefined) {
+    // Of each statement of a query, as a later one may call it (Sequelize's findOrCreate sends both at once).
+    for (const { defines } of analyzed.plan.statements ?? [analyzed.plan]) {
+      if (defines === undefined) continue
       this.volatility.learnBody(defines.name, defines.body)
       this.bodies.set(defines.name, defines.body)
     }

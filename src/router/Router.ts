@@ -283,6 +283,8 @@ export class Router {
   private checkStatementsTogether(statements: StatementPlan[], param: (n: number) => BoundParam | undefined, ctx: RoutingContext): void {
     // One that cannot run alone (a read of several shards: no merge is planned among several statements) is refused.
     const routed = statements.filter((p) => p.tables.length > 0).map((plan) => ({ plan, route: this.decide(plan, param, ctx) }))
+    // A call, in a statement naming no table, of a function that reads a sharded table (created by an earlier one).
+    for (const plan of statements) if (plan.tables.length === 0) this.refuseCallsReadingShards(plan)
     const everywhere = routed.find(({ plan, route }) => route.kind === 'broadcast' && (plan.kind === 'ddl' || route.tag === 'first'))
     const other = routed.find(({ plan, route }) => route.kind !== 'broadcast' || (plan.kind !== 'ddl' && route.tag !== 'first'))
     // Rows read on several shards come back one shard's after the other's, not merged (nor in ORDER BY order).
