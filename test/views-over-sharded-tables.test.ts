@@ -120,4 +120,6 @@ t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) q
     ['SELECT * FROM snapshot', { kind: 'error', code: '0A000', message: /view snapshot reads sharded table orders/ }],
     ['REFRESH MATERIALIZED VIEW snapshot', { kind: 'broadcast' }],
   ])
+  engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views: [] })
+  t.match(route(engine, `SELECT id FROM paid WHERE customer_id = ${K2}`), { kind: 'shard', shard: 1, reason: /unsharded table paid/ }, 'a view gone from the catalogs is forgotten')
 })

@@ -55,6 +55,9 @@ export class StatementRouter implements RoutingEngine {
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
     this.learnPartitions(catalog.partitions)
+    // The catalogs say which views exist: one dropped on the shards, or a CREATE they refused, is forgotten.
+    for (const { view } of this.views.values()) this.map.forgetView(view, [])
+    this.views.clear()
     for (const v of catalog.views) this.learnView(catalogView(v), ['public'])
     this.refreshInlining()
   }
@@ -87,9 +90,9 @@ export class StatementRouter implements RoutingEngine {
    * forgotten.
    */
   private refreshInlining(): void {
+    this.inliner.clear()
     for (const { view, query } of this.views.values()) {
       if (query !== undefined && this.map.shardsUnderView(view, []) !== undefined) this.inliner.set(view.schema!, view.name, query)
-      else this.inliner.delete(view.schema!, view.name)
     }
     this.cache.clear()
   }
@@ -106,14 +109,11 @@ export class StatementRouter implements RoutingEngine {
     }
     if (plan.commandTag.startsWith('DROP ')) {
       for (const ref of plan.writtenTables) {
-        const dropped = this.forgetView(ref, searchPath)
-        if (dropped !== undefined) this.inliner.delete(dropped.view.schema!, dropped.view.name)
-        changed ||= dropped !== undefined
+        changed ||= this.forgetView(ref, searchPath) !== undefined
       }
     }
     const renamed = plan.renamed !== undefined ? this.forgetView(plan.renamed.from, searchPath) : undefined
     if (renamed !== undefined) {
-      this.inliner.delete(renamed.view.schema!, renamed.view.name)
       this.learnView({ ...renamed, view: { schema: renamed.view.schema!, name: plan.renamed!.to } }, searchPath)
       changed = true
     }

@@ -38,11 +38,9 @@ export class ViewInliner {
     this.queries.set(`${schema}.${name}`, query.trim().replace(/;\s*$/, ''))
   }
 
-  delete(schema: string, name: string): void {
-    if (!this.queries.delete(`${schema}.${name}`)) return
-    const left = (this.schemas.get(name) ?? []).filter((s) => s !== schema)
-    if (left.length > 0) this.schemas.set(name, left)
-    else this.schemas.delete(name)
+  clear(): void {
+    this.queries.clear()
+    this.schemas.clear()
   }
 
   /**
