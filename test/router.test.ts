@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { ConfigSchema, type ConfigInput } from '../src/config/ConfigSchema.js'
+import { threeShardConfig } from './harness/threeShardConfig.js'
 import { FunctionVolatility, type CatalogFunction } from '../src/router/FunctionVolatility.js'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import type { BoundParam, Route, RoutingContext } from '../src/router/Route.js'
@@ -9,23 +10,18 @@ import { analyzeStatement } from '../src/router/StatementAnalyzer.js'
 import { initSqlParser } from '../src/router/SqlParser.js'
 import type { ScatterPlan, StatementPlan, TableRef, ValueRef } from '../src/router/StatementPlan.js'
 
-const input: ConfigInput = {
-  users: [{ name: 'app', password: 'pw' }],
-  databases: [{ name: 'app' }],
-  shards: ['s0', 's1', 's2'].map((name, i) => ({ name, primary: { host: '127.0.0.1', port: 5432 + i } })),
-  sharding: {
-    default_shard: 's1',
-    tables: [
-      { name: 'accounts', key: 'id', type: 'bigint' },
-      { name: 'orders', key: 'Account_ID', type: 'integer' },
-      { name: 'events', key: 'tenant', type: 'text', broadcast_writes: true },
-      { name: 'devices', key: 'id', type: 'uuid' },
-      { name: 'app.profiles', key: 'user_id', type: 'bigint' },
-      { name: '"Mixed"."CaseT"', key: '"Key"', type: 'text' },
-    ],
-    reference_tables: ['countries', 'public.currencies'],
-  },
-}
+const input: ConfigInput = threeShardConfig({
+  default_shard: 's1',
+  tables: [
+    { name: 'accounts', key: 'id', type: 'bigint' },
+    { name: 'orders', key: 'Account_ID', type: 'integer' },
+    { name: 'events', key: 'tenant', type: 'text', broadcast_writes: true },
+    { name: 'devices', key: 'id', type: 'uuid' },
+    { name: 'app.profiles', key: 'user_id', type: 'bigint' },
+    { name: '"Mixed"."CaseT"', key: '"Key"', type: 'text' },
+  ],
+  reference_tables: ['countries', 'public.currencies'],
+})
 const config = ConfigSchema.parse(input)
 const map = new ShardMap(config)
 const router = new Router(map, new FunctionVolatility(config.routing))

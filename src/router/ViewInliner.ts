@@ -5,7 +5,7 @@
 import type { Node, RangeVar } from 'libpg-query'
 import { asNode, tagOf, walkAst } from './ast/AstNode.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
-import { parseSql } from './SqlParser.js'
+import { parseSql, StatementTooComplexError } from './SqlParser.js'
 import { quoteIdent } from './SqlQuoting.js'
 import { StatementText } from './StatementText.js'
 import type { TableRef } from './StatementPlan.js'
@@ -29,10 +29,6 @@ export class ViewInliner {
   /** Schemas that hold a view of each name. */
   private readonly schemas = new Map<string, string[]>()
 
-  get size(): number {
-    return this.queries.size
-  }
-
   set(schema: string, name: string, query: string): void {
     if (!this.queries.has(`${schema}.${name}`)) this.schemas.set(name, [...(this.schemas.get(name) ?? []), schema])
     this.queries.set(`${schema}.${name}`, query.trim().replace(/;\s*$/, ''))
@@ -52,7 +48,7 @@ export class ViewInliner {
     let text = sql
     const views: InlinedText['views'] = []
     for (let depth = 0; depth < MAX_DEPTH && this.mentionsView(text); depth++) {
-      const next = this.inlineOnce(text, views)
+      const next = this.inlineOnceGuarded(text, views)
       if (next === undefined) break
       text = next
     }
@@ -63,6 +59,16 @@ export class ViewInliner {
     const lower = text.toLowerCase()
     for (const name of this.schemas.keys()) if (lower.includes(name.toLowerCase())) return true
     return false
+  }
+
+  /** The tree walks recurse: a statement nested too deep for them gets Postgres' error, not a stack overflow. */
+  private inlineOnceGuarded(sql: string, views: InlinedText['views']): string | undefined {
+    try {
+      return this.inlineOnce(sql, views)
+    } catch (err) {
+      if (err instanceof RangeError) throw new StatementTooComplexError()
+      throw err
+    }
   }
 
   private inlineOnce(sql: string, views: InlinedText['views']): string | undefined {

@@ -4,7 +4,8 @@
 // a plain column of the subquery's FROM and the subquery has no LIMIT/OFFSET, groups by the column if it groups,
 // and partitions every window and DISTINCT ON by it. A set operation takes the filter into each of its SELECTs.
 import type { Node, SelectStmt } from 'libpg-query'
-import { asNode, expressionKey, stringList, walkAst } from './AstNode.js'
+import { asNode, expressionKey, stringList } from './AstNode.js'
+import { windowPartitions } from './WindowPartitions.js'
 
 /** A plain SELECT of the subquery, and the column of its own FROM that the output column is. */
 export interface PushedColumn {
@@ -34,10 +35,9 @@ export function pushdownTargets(sub: SelectStmt, name: string, colnames: readonl
   if (position < 0) return undefined
   const out: PushedColumn[] = []
   for (const select of leaves) {
-    if (outputNames(select)?.[position] === undefined) return undefined
+    const output = outputNames(select)?.[position]
     const target = asNode(select.targetList?.[position], 'ResTarget')?.val
-    const output = outputNames(select)![position]!
-    if (asNode(target, 'ColumnRef') === undefined || !keepsRowsOf(select, target!, position, output)) return undefined
+    if (output === undefined || asNode(target, 'ColumnRef') === undefined || !keepsRowsOf(select, target!, position, output)) return undefined
     out.push({ select, column: target! })
   }
   return out
@@ -75,16 +75,17 @@ function starColumn(s: SelectStmt, name: string): Node | undefined {
   })
   const explicit = (s.targetList ?? []).length - stars.length
   if (stars.length !== 1 || explicit > 0 || stars[0] === null) return undefined
-  let relation = stars[0]!.join('.')
-  if (relation === '') {
+  let relation = stars[0]!
+  if (relation.length === 0) {
     const from = s.fromClause ?? []
     const only = from.length === 1 ? from[0] : undefined
     const rv = asNode(only, 'RangeVar')
-    relation = rv?.alias?.aliasname ?? rv?.relname ?? asNode(only, 'RangeSubselect')?.alias?.aliasname ?? ''
-    if (relation === '') return undefined
+    const refname = rv?.alias?.aliasname ?? rv?.relname ?? asNode(only, 'RangeSubselect')?.alias?.aliasname
+    if (refname === undefined) return undefined
+    relation = [refname]
   }
-  if (s.groupClause !== undefined || s.distinctClause !== undefined || hasWindow(s)) return undefined
-  const fields = [...relation.split('.'), name].map((sval) => ({ String: { sval } }))
+  if (s.groupClause !== undefined || s.distinctClause !== undefined || windowPartitions(s) !== undefined) return undefined
+  const fields = [...relation, name].map((sval) => ({ String: { sval } }))
   return { ColumnRef: { fields } } as Node
 }
 
@@ -103,27 +104,6 @@ function keepsRowsOf(s: SelectStmt, column: Node, position: number, output: stri
     )
     if (!byColumn || s.groupClause.some((g) => asNode(g, 'GroupingSet') !== undefined)) return false
   }
-  if (!hasWindow(s)) return true
-  const named = new Map((s.windowClause ?? []).map((w) => [asNode(w, 'WindowDef')?.name ?? '', asNode(w, 'WindowDef')]))
-  let partitioned = true
-  walkAst([s.targetList, s.sortClause], (tag, body) => {
-    if (tag !== 'FuncCall') return true
-    const over = (body as { over?: { refname?: string; name?: string; partitionClause?: Node[] } }).over
-    if (over === undefined) return true
-    const window = over.partitionClause === undefined && over.refname !== undefined ? named.get(over.refname) : over
-    const byName = over.name !== undefined && over.partitionClause === undefined ? named.get(over.name) : undefined
-    const partition = (byName ?? window)?.partitionClause
-    if (!names(partition).includes(key)) partitioned = false
-    return true
-  })
-  return partitioned
-}
-
-function hasWindow(s: SelectStmt): boolean {
-  let found = false
-  walkAst([s.targetList, s.sortClause], (tag, body) => {
-    if (tag === 'FuncCall' && (body as { over?: unknown }).over !== undefined) found = true
-    return !found
-  })
-  return found
+  // Every window must partition by the column: then the filter keeps or drops whole partitions.
+  return (windowPartitions(s) ?? []).every((partition) => names(partition).includes(key))
 }
