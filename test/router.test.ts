@@ -854,7 +854,7 @@ t.test('analyzed statements: assigning a sharding key, INSERT rows with expressi
     sql("UPDATE events SET note = 'x'", { kind: 'broadcast' }),
     sql(`/* pgshard: shard=s0 */ UPDATE accounts SET id = ${K2} WHERE name = 'x'`, { kind: 'error', message: /owned by shard s2, but the statement runs on shard s0/ }),
     sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (id) DO UPDATE SET id = excluded.id, name = excluded.name`, { kind: 'shard', shard: 0 }),
-    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (name) DO UPDATE SET id = ${K2}`, { kind: 'error', message: /INSERT sets sharding key accounts\.id to a value owned by shard s2/ }),
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (id, name) DO UPDATE SET id = ${K2}`, { kind: 'error', message: /INSERT sets sharding key accounts\.id to a value owned by shard s2/ }),
     sql(`WITH u AS (UPDATE accounts SET id = ${K2} WHERE id = ${K0} RETURNING id) SELECT * FROM u`, { kind: 'error', message: /owned by shard s2/ }),
     sql(`UPDATE accounts SET id = ${K0} WHERE id = ${K0}`, { kind: 'shard', shard: 0 }),
     sql(`UPDATE accounts SET id = NULL WHERE id = ${K0}`, { kind: 'error', code: '23502' }),
@@ -884,6 +884,28 @@ t.test('analyzed statements: assigning a sharding key, INSERT rows with expressi
     rowShards: [0, 2, 0],
     reason: 'INSERT rows of accounts span shards s0, s2: one INSERT per shard',
   }, 'rows whose other values are expressions still split by their keys')
+})
+
+t.test('analyzed statements: ON CONFLICT on a sharded table must name its sharding key', async (t) => {
+  await initSqlParser()
+  const leavesOut = /ON CONFLICT \(name\) on sharded table accounts leaves out its sharding key id: each shard checks only its own rows/
+  check(t, [
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (name) DO NOTHING`, { kind: 'error', code: '0A000', message: leavesOut, hint: /include id, or look the row up by its key first/ }),
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (name) DO UPDATE SET name = excluded.name`, { kind: 'error', message: leavesOut }),
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (lower(name)) DO NOTHING`, { kind: 'error', message: /ON CONFLICT on an expression on sharded table accounts leaves out its sharding key id/ }),
+    sql(`WITH w AS (INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (name) DO NOTHING RETURNING id) SELECT * FROM w`, { kind: 'error', message: leavesOut }),
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (name) DO NOTHING; SELECT 1`, { kind: 'error', message: leavesOut }),
+    sql(`INSERT INTO orders (id, account_id) VALUES (1, ${K0}) ON CONFLICT (id) DO NOTHING`, { kind: 'error', message: /ON CONFLICT \(id\) on sharded table orders leaves out its sharding key account_id/ }),
+    // The key in the target (alone, with other columns, or as the expression `(id)`): conflicting rows share the shard.
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (name, id) DO UPDATE SET name = excluded.name`, { kind: 'shard', shard: 0 }),
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT ((id), lower(name)) DO NOTHING`, { kind: 'shard', shard: 0 }),
+    // No target, or a constraint by name: pgshard cannot see its columns (documented).
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT DO NOTHING`, { kind: 'shard', shard: 0 }),
+    sql(`INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT ON CONSTRAINT accounts_name_key DO NOTHING`, { kind: 'shard', shard: 0 }),
+    // Reference tables have every row on every shard; a shard hint asks for uniqueness on that shard.
+    sql("INSERT INTO countries (code, name) VALUES ('fr', 'France') ON CONFLICT (name) DO NOTHING", { kind: 'broadcast' }),
+    sql(`/* pgshard: shard=s0 */ INSERT INTO accounts (id, name) VALUES (${K0}, 'a') ON CONFLICT (name) DO NOTHING`, { kind: 'shard', shard: 0 }),
+  ])
 })
 
 t.test('LOCK TABLE of sharded or reference tables: every shard in a READ ONLY transaction (pg_dump), refused in others', async (t) => {

@@ -134,6 +134,7 @@ export class Router {
     this.checkViewsRead(plan, searchPath)
     const hinted = this.hintedShard(plan, ctx, tables)
     if (hinted !== undefined) return this.routeHinted(plan, param, ctx, tables, searchPath, hinted)
+    this.checkConflictTargets(plan, searchPath)
     if (plan.statements) this.checkStatementsTogether(plan.statements, param, ctx)
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
     if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
@@ -1025,6 +1026,23 @@ export class Router {
           hint,
         )
       }
+    }
+  }
+
+  /**
+   * Refuses ON CONFLICT (…) on a sharded table without its sharding key: each shard checks its own rows only,
+   * so a conflicting row on another shard would not be found and the INSERT would store a second one.
+   */
+  private checkConflictTargets(plan: StatementPlan, searchPath: string[]): void {
+    for (const target of plan.conflictTargets ?? []) {
+      const table = this.map.shardedTable(target.table, searchPath)
+      if (table === undefined || target.columns.includes(table.key)) continue
+      const named = target.columns.length > 0 ? `(${target.columns.join(', ')})` : 'on an expression'
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `ON CONFLICT ${named} on sharded table ${label(target.table)} leaves out its sharding key ${table.key}: each shard checks only its own rows, so a conflicting row on another shard would not be found and a second one would be stored`,
+        `make the unique index and the conflict target include ${table.key}, or look the row up by its key first; if uniqueness per shard is what you want, name the shard with /* pgshard: shard=… */`,
+      )
     }
   }
 

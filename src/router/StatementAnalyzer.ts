@@ -3,6 +3,7 @@
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
+import { conflictTargetsOf } from './ast/ConflictTargets.js'
 import { definedFunction, definedView, doBlockBody } from './ast/FunctionBody.js'
 import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
 import { insertSelectSources } from './ast/InsertSelectSources.js'
@@ -173,6 +174,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
   if (DML_KINDS[tag] !== undefined || facts.nestedWrite) {
     const assignments = assignmentsOf(stmt)
     if (assignments.length > 0) plan.assignments = assignments
+    const conflictTargets = conflictTargetsOf(stmt)
+    if (conflictTargets.length > 0) plan.conflictTargets = conflictTargets
   }
   const select = asNode(stmt, 'SelectStmt')
   if (select !== undefined) {
@@ -639,6 +642,8 @@ function combine(plans: StatementPlan[], hints: Hint[]): StatementPlan {
   }
   const assignments = plans.flatMap((p) => p.assignments ?? [])
   if (assignments.length > 0) combined.assignments = assignments
+  const conflictTargets = plans.flatMap((p) => p.conflictTargets ?? [])
+  if (conflictTargets.length > 0) combined.conflictTargets = conflictTargets
   if (plans.some((p) => p.kind === 'transaction')) combined.multiStatementTx = true
   return combined
 }

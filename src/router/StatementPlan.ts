@@ -247,6 +247,12 @@ export interface Assignment {
   value: ValueRef | 'unchanged' | null
 }
 
+/** INSERT … ON CONFLICT (…) on `table`: the plain columns its conflict target names (expressions left out). */
+export interface ConflictTarget {
+  table: TableRef
+  columns: string[]
+}
+
 /** COPY: what pgshard needs to cut the client's data into rows and find each row's key, or join shards' output. */
 export interface CopyShape {
   /** The table as SQL (quoted, schema-qualified if it was written so), for looking its columns up; '' for a query. */
@@ -336,6 +342,8 @@ export interface StatementPlan {
   prepared?: StatementPlan
   /** Columns the statement assigns to rows that already exist (UPDATE SET, ON CONFLICT DO UPDATE, MERGE). */
   assignments?: Assignment[]
+  /** INSERT … ON CONFLICT (…) anywhere in the statement: the tables and the columns of their conflict targets. */
+  conflictTargets?: ConflictTarget[]
   /** CREATE TABLE … PARTITION OF, ALTER TABLE … ATTACH PARTITION: the partition and the table it is part of. */
   partitionOf?: { child: TableRef; parent: TableRef }
   /**
