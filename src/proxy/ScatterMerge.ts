@@ -1,6 +1,7 @@
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { errorResponse, type FieldDescription } from '../protocol/ServerMessages.js'
 import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
+import { isCreatedType } from '../router/merge/TypeOid.js'
 import type { BoundParam } from '../router/Route.js'
 import type { ScatterPlan } from '../router/StatementPlan.js'
 import type { ShardConnection } from './MultiShardExecutor.js'
@@ -23,14 +24,31 @@ export function asMergeFailure(err: unknown): PgError {
 
 /** The merge of the shards' answers, once every shard described its rows alike. */
 export function mergerFor(plan: ScatterPlan, held: ShardConnection[], described: FieldDescription[][], param: (n: number) => BoundParam | undefined): ResultMerger {
-  const mismatch = described.findIndex((d) => !sameShape(d, described[0]!))
-  if (mismatch > 0)
-    throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${held[0]!.placement.shardName} and ${held[mismatch]!.placement.shardName} describe the result differently; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
+  for (let s = 1; s < described.length; s++) checkSameShape(described[0]!, described[s]!, held[0]!.placement.shardName, held[s]!.placement.shardName)
   return new ResultMerger(plan, described[0]!.map((f) => ({ name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 })), held.length, param)
 }
 
-function sameShape(a: FieldDescription[], b: FieldDescription[]): boolean {
-  return a.length === b.length && a.every((f, i) => f.name === b[i].name && f.typeOid === b[i].typeOid && f.format === b[i].format)
+/**
+ * Types made on each shard (enums, extensions' types) get an OID of each shard's own: their columns match when
+ * their values come as text, which is the same on every shard. Binary values of arrays and composites hold
+ * element OIDs, so there the OIDs must agree.
+ */
+function checkSameShape(a: FieldDescription[], b: FieldDescription[], shardA: string, shardB: string): void {
+  const differ = (what: string) => new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${shardA} and ${shardB} ${what}; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
+  if (a.length !== b.length) throw differ('describe the result differently')
+  a.forEach((f, i) => {
+    const g = b[i]!
+    if (f.name !== g.name || f.format !== g.format) throw differ('describe the result differently')
+    if (f.typeOid === g.typeOid) return
+    if (!isCreatedType(f.typeOid) || !isCreatedType(g.typeOid)) throw differ(`give column "${f.name}" different types`)
+    if (f.format === 1) {
+      throw new PgError(
+        SqlState.FEATURE_NOT_SUPPORTED,
+        `column "${f.name}" has a type made on each shard (an enum, an extension's type) whose OID differs between shards ${shardA} and ${shardB}, and its binary values may hold that OID`,
+        { hint: 'Ask for the column in text format, or cast it (e.g. ::text).' },
+      )
+    }
+  })
 }
 
 /** The client's RowDescription: visible columns, with the type the merge produces (avg becomes numeric …). */

@@ -97,7 +97,7 @@ export class RawClient {
 }
 
 /** SQLSTATE and message of an ErrorResponse body. */
-export function errorFields(body: Buffer): { code?: string; message?: string; severity?: string } {
+export function errorFields(body: Buffer): { code?: string; message?: string; severity?: string; hint?: string } {
   const out: Record<string, string> = {}
   let pos = 0
   while (pos < body.length && body[pos] !== 0) {
@@ -105,5 +105,5 @@ export function errorFields(body: Buffer): { code?: string; message?: string; se
     out[String.fromCharCode(body[pos])] = body.toString('utf8', pos + 1, end)
     pos = end + 1
   }
-  return { code: out.C, message: out.M, severity: out.S }
+  return { code: out.C, message: out.M, severity: out.S, hint: out.H }
 }

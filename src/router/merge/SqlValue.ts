@@ -16,7 +16,7 @@ import {
   parseNumeric,
   type NumericValue,
 } from './NumericValue.js'
-import { TypeOid, typeName } from './TypeOid.js'
+import { isCreatedType, TypeOid, typeName } from './TypeOid.js'
 
 export type SqlValue =
   | { kind: 'int'; value: bigint }
@@ -48,7 +48,7 @@ export function unsupported(oid: number, what: string): MergeError {
   return new MergeError(
     `cannot ${what} values of ${typeName(oid)} when merging results from several shards`,
     '0A000',
-    'cast the column (e.g. ::text): the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid and bytea',
+    `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid and bytea`,
   )
 }
 

@@ -28,7 +28,12 @@ const NAMES = new Map<number, string>(Object.entries(TypeOid).map(([name, oid]) 
 
 /** Name for messages: the type's name when known, else "type oid N". */
 export function typeName(oid: number): string {
-  return NAMES.get(oid) ?? `type oid ${oid}`
+  return NAMES.get(oid) ?? (isCreatedType(oid) ? `type oid ${oid} (a type created on the shards: an enum, an extension's type)` : `type oid ${oid}`)
+}
+
+/** A type created after initdb (CREATE TYPE, CREATE EXTENSION): each server numbers these itself, from FirstNormalObjectId. */
+export function isCreatedType(oid: number): boolean {
+  return oid >= 16384
 }
 
 /** Types whose values are strings compared byte by byte. */
