@@ -886,6 +886,34 @@ t.test('analyzed statements: assigning a sharding key, INSERT rows with expressi
   }, 'rows whose other values are expressions still split by their keys')
 })
 
+t.test('analyzed statements: an existence test asks every shard and ORs the answers; anything beyond it stays refused', async (t) => {
+  await initSqlParser()
+  const exists = (sql: string) => analyzeStatement(sql).scatter?.existence
+  t.equal(exists("SELECT EXISTS (SELECT 1 FROM accounts WHERE name = 'x') AS e"), 'value', 'SQLAlchemy exists()')
+  t.equal(exists('SELECT 1 AS "row_exists" FROM (SELECT 1 AS dummy_column) "dummy_table" WHERE EXISTS (SELECT 1 FROM "accounts" "A" WHERE (("A"."name" = $1))) LIMIT 1'), 'filter', 'TypeORM exists()')
+  t.equal(exists("SELECT 'y' WHERE EXISTS (SELECT DISTINCT name FROM accounts WHERE lower(name) = 'x' LIMIT 1)"), 'filter', 'DISTINCT, LIMIT and calls in WHERE keep rows alone')
+  const subquery = /a subquery over sharded table accounts in a read across shards/
+  check(t, [
+    sql("SELECT EXISTS (SELECT 1 FROM accounts WHERE name = 'x')", { kind: 'scatter', plan: { existence: 'value', groupBy: [], columns: [{ kind: 'aggregate', fn: 'bool_or' }] } }),
+    sql(`SELECT EXISTS (SELECT 1 FROM accounts a WHERE a.id = ${K2})`, { kind: 'shard', shard: 2 }),
+    // The subquery combines rows, reads another table, or skips rows: its answer on a shard is not its share.
+    sql("SELECT EXISTS (SELECT 1 FROM accounts WHERE name = 'x' OFFSET 1)", { kind: 'error', message: subquery }),
+    sql('SELECT EXISTS (SELECT name FROM accounts GROUP BY name HAVING count(*) > 1)', { kind: 'error', message: subquery }),
+    sql('SELECT EXISTS (SELECT count(*) FROM accounts)', { kind: 'error', message: subquery }),
+    sql('SELECT EXISTS (SELECT 1 FROM accounts a JOIN countries c ON c.code = a.name)', { kind: 'error', message: subquery }),
+    sql('SELECT EXISTS (SELECT 1 FROM accounts a WHERE a.name IN (SELECT name FROM accounts))', { kind: 'error', message: subquery }),
+    // The outer query is more than one row of constants, or does more than take the answer.
+    sql("SELECT NOT EXISTS (SELECT 1 FROM accounts WHERE name = 'x')", { kind: 'error', message: subquery }),
+    sql("SELECT EXISTS (SELECT 1 FROM accounts WHERE name = 'x') AND EXISTS (SELECT 1 FROM accounts WHERE name = 'y')", { kind: 'error', message: subquery }),
+    sql("SELECT 1 WHERE EXISTS (SELECT 1 FROM accounts WHERE name = 'x') AND EXISTS (SELECT 1 FROM accounts WHERE name = 'y')", { kind: 'error', message: subquery }),
+    sql("SELECT count(*) WHERE EXISTS (SELECT 1 FROM accounts WHERE name = 'x')", { kind: 'error', message: subquery }),
+    sql("SELECT generate_series(1, 3) WHERE EXISTS (SELECT 1 FROM accounts WHERE name = 'x')", { kind: 'error', message: subquery }),
+    sql("SELECT 1 FROM countries WHERE EXISTS (SELECT 1 FROM accounts WHERE name = 'x')", { kind: 'error', message: subquery }),
+    sql("SELECT d.x FROM (VALUES (1), (2)) d (x) WHERE EXISTS (SELECT 1 FROM accounts WHERE name = 'x')", { kind: 'error', message: subquery }),
+    sql("SELECT 1 WHERE EXISTS (SELECT 1 FROM accounts WHERE name = 'x') OFFSET 1", { kind: 'error', message: subquery }),
+  ])
+})
+
 t.test('analyzed statements: ON CONFLICT on a sharded table must name its sharding key', async (t) => {
   await initSqlParser()
   const leavesOut = /ON CONFLICT \(name\) on sharded table accounts leaves out its sharding key id: each shard checks only its own rows/

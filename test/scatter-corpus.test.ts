@@ -172,6 +172,15 @@ const CORPUS: Query[] = [
   Q(`SELECT t.item_id, t.tag FROM item_tags t WHERE EXISTS (SELECT 1 FROM items U0 INNER JOIN categories U1 ON U1.grp = U0.grp WHERE U1.label LIKE 'c%' AND U0.id = t.item_id) ORDER BY t.item_id, t.tag`, 'ordered'),
   Q(`SELECT t.item_id FROM item_tags t WHERE t.item_id IN (SELECT U0.id FROM items U0 WHERE U0.flag) AND EXISTS (SELECT 1 FROM items U0 INNER JOIN categories U1 ON U1.grp = U0.grp WHERE U0.id = t.item_id) ORDER BY 1`, 'ordered'),
   Q('SELECT "items"."id" FROM "items" ORDER BY EXISTS(SELECT (1) AS "a" FROM "item_tags" U0 WHERE U0."item_id" = "items"."id" LIMIT 1) DESC, "items"."id" LIMIT 12', 'ordered'),
+  // Existence tests: whether any shard holds a matching row (SQLAlchemy's exists(), TypeORM's exists()/existsBy()).
+  Q(`SELECT EXISTS (SELECT 1 FROM items WHERE name = 'zz') AS e`, 'ordered'),
+  Q('SELECT EXISTS (SELECT * FROM items WHERE qty > 1000) AS anon_1', 'ordered'),
+  Q('SELECT EXISTS (SELECT DISTINCT t.tag FROM item_tags t WHERE t.tag = $1 LIMIT 1)', 'ordered', { params: ['red'] }),
+  Q('SELECT EXISTS (SELECT 1 FROM empty_t)', 'ordered', { binary: true }),
+  Q('SELECT EXISTS (SELECT 1 FROM sparse s WHERE s.v IS NOT NULL)', 'ordered'),
+  Q('SELECT 1 AS "row_exists" FROM (SELECT 1 AS dummy_column) "dummy_table" WHERE EXISTS (SELECT 1 FROM "items" "Item" WHERE (("Item"."name" = $1))) LIMIT 1', 'ordered', { params: ['banana'] }),
+  Q('SELECT 1 AS "row_exists" FROM (SELECT 1 AS dummy_column) "dummy_table" WHERE EXISTS (SELECT 1 FROM "items" "Item" WHERE (("Item"."name" = $1))) LIMIT 1', 'ordered', { params: ['no such name'] }),
+  Q(`SELECT 'yes' AS answer WHERE EXISTS (SELECT 1 FROM item_tags WHERE lower(tag) = 'blue')`, 'ordered'),
   // Subqueries in FROM with tied subqueries, or grouped (or made DISTINCT) by a sharding key: every group on one
   // shard (Django's count() and aggregate() over annotated querysets, its Paginator).
   Q('SELECT COUNT(*) FROM (SELECT "items"."id" AS Col1, EXISTS(SELECT (1) AS "a" FROM "item_tags" U0 WHERE U0."item_id" = "items"."id" LIMIT 1) AS "h" FROM "items") subquery', 'ordered'),

@@ -748,7 +748,8 @@ export class Router {
         )
       }
     }
-    this.checkLevel(sources, searchPath, false)
+    // An existence test's own level reads no sharded table: only its subquery's table is on every shard.
+    if (plan.existence === undefined) this.checkLevel(sources, searchPath, false)
     if (sources.windowKeys !== undefined && !this.keyInEach(sources.windowKeys, sources, searchPath)) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,

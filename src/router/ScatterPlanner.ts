@@ -183,6 +183,14 @@ export function planScatter(
   }
 }
 
+/**
+ * The merge of an existence test (ExistenceTest): the shards' EXISTS answers ORed (`value`), or the one row of
+ * constants that any shard answering it makes (`filter`: the merger keeps one).
+ */
+export function answeredByAnyShard(plan: ScatterPlan, form: 'value' | 'filter'): ScatterPlan {
+  return form === 'value' ? { ...plan, columns: [{ kind: 'aggregate', fn: 'bool_or' }], groupBy: [], existence: form } : { ...plan, existence: form }
+}
+
 type Aggregate = { fn: AggregateKind; call: FuncCall }
 
 interface Edit {

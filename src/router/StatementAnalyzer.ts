@@ -4,6 +4,7 @@ import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
 import { conflictTargetsOf } from './ast/ConflictTargets.js'
+import { existenceTest } from './ast/ExistenceTest.js'
 import { definedFunction, definedView, doBlockBody } from './ast/FunctionBody.js'
 import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
 import { insertSelectSources } from './ast/InsertSelectSources.js'
@@ -15,7 +16,7 @@ import { declareOptions } from './ast/DeclareOptions.js'
 import { analyzeScopes, type FromSources } from './ast/QueryScopes.js'
 import { parseHints } from './HintParser.js'
 import { insertRows } from './InsertRowsAnalyzer.js'
-import { planScatter } from './ScatterPlanner.js'
+import { answeredByAnyShard, planScatter } from './ScatterPlanner.js'
 import { sessionEffects } from './SessionEffects.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { quoteIdent } from './SqlQuoting.js'
@@ -324,9 +325,11 @@ function addScatter(
     for (const d of level.derived) addLevel(d.from, d.select)
   }
   if (from !== undefined) addLevel(from, s)
-  const nested = rangeVars.filter((rv) => !own.has(rv)).map(tableRefOf)
+  // The table of an existence test is read by every shard for its own rows: the answers are ORed.
+  const existence = existenceTest(s)
+  const nested = rangeVars.filter((rv) => !own.has(rv) && rv !== existence?.table).map(tableRefOf)
   const result = planScatter(s, text, start, end, from, nested)
-  if ('scatter' in result) plan.scatter = result.scatter
+  if ('scatter' in result) plan.scatter = existence === undefined ? result.scatter : answeredByAnyShard(result.scatter, existence.form)
   else plan.unmergeable = result.unmergeable
 }
 

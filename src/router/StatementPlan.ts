@@ -202,6 +202,11 @@ export interface ScatterPlan {
    * groups by x and the proxy counts the values (the router takes it when an x is not a key).
    */
   byDistinctValues?: { shardSql: string; columns: OutputColumn[] }
+  /**
+   * An existence test (ExistenceTest): whether one table holds a matching row, asked of every shard. Its outer
+   * level reads no sharded table: 'value' merges the shards' EXISTS with bool_or, 'filter' keeps one shard's row.
+   */
+  existence?: 'value' | 'filter'
 }
 
 /** A multi-row INSERT whose rows may belong to several shards. */

@@ -92,7 +92,8 @@ export class ResultMerger {
     this.having = plan.having ? new HavingFilter(plan.having, this.output, param) : undefined
     this.seen = plan.distinct ? new Set() : undefined
     this.toSkip = count(plan.offset, 'OFFSET', param) ?? 0
-    this.remaining = count(plan.limit, 'LIMIT', param) ?? Infinity
+    // An existence test's outer query makes at most one row, which every shard holding a match answers.
+    this.remaining = Math.min(count(plan.limit, 'LIMIT', param) ?? Infinity, plan.existence === 'filter' ? 1 : Infinity)
     this.limitReached = this.remaining === 0
     const cap = plan.countCap
     if (cap) this.countCap = { limit: count(cap.limit, 'LIMIT', param) ?? Infinity, offset: count(cap.offset, 'OFFSET', param) ?? 0 }
