@@ -1,8 +1,9 @@
 // A type created through pgshard (CREATE TYPE … AS ENUM) exists on every shard, but each shard numbers it
 // itself, so the shards describe an enum column with different type OIDs. Reads of several shards still merge
-// such a column when its values come as text (the same on every shard); what the merge cannot do with it
-// (order it, group by it) and binary values (whose arrays would hold the OID) are refused with what to do, and
-// columns whose built-in types differ between shards stay refused as schemas that differ.
+// such a column when its values come as text (the same on every shard), and order, group and count it by the
+// enum's declared labels, which pgshard reads from the shards' catalogs (again on its own when a merge meets a
+// type or a label made since). What the merge cannot do with another created type, and binary values (whose
+// arrays would hold the OID), are refused with what to do; built-in types that differ stay schemas that differ.
 import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
@@ -22,10 +23,11 @@ const client = new pg.Client(fx.pgOptions)
 await client.connect()
 t.teardown(() => client.end())
 await client.query("CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')")
-await client.query('CREATE TABLE people (id bigint PRIMARY KEY, name text, mood mood, moods mood[])')
+await client.query('CREATE TYPE pair AS (a int, b int)')
+await client.query('CREATE TABLE people (id bigint PRIMARY KEY, name text, mood mood, moods mood[], pr pair)')
 const MOODS = ['sad', 'ok', 'happy']
 const people = Array.from({ length: 12 }, (_, i) => ({ id: i + 1, name: `p${i + 1}`, mood: MOODS[i % 3]! }))
-for (const p of people) await client.query('INSERT INTO people (id, name, mood, moods) VALUES ($1, $2, $3, ARRAY[$3, \'ok\']::mood[])', [p.id, p.name, p.mood])
+for (const p of people) await client.query('INSERT INTO people (id, name, mood, moods, pr) VALUES ($1, $2, $3, ARRAY[$3, \'ok\']::mood[], ROW($4, 0))', [p.id, p.name, p.mood, p.id])
 t.same(new Set(people.map((p) => map.shardForTypedHint('bigint', String(p.id)))), new Set([0, 1]), 'rows on both shards')
 const oid = async (node: typeof s0) => (await fx.topo.query(node!, "SELECT 'mood'::regtype::oid AS oid", 'app'))[0]!.oid
 t.test('the shards number the enum differently', async (t) => {
@@ -47,12 +49,40 @@ t.test('node-postgres and postgres.js read an enum column of every shard (text f
   t.same(viaJs.map((r) => [Number(r.id), r.mood]), people.slice(0, 4).map((p) => [p.id, p.mood]), 'postgres.js (extended protocol)')
 })
 
-t.test('what the merge cannot do with such a column is refused with what to do', async (t) => {
-  const ordered = await client.query('SELECT id FROM people ORDER BY mood, id').catch((e: pg.DatabaseError) => e)
-  t.match(ordered, { code: '0A000', message: /cannot order values of type oid \d+ \(a type created on the shards: an enum/, hint: /::text, which orders an enum by its labels. text, not by their declared order/ })
-  const grouped = await client.query('SELECT mood, count(*) FROM people GROUP BY mood').catch((e: pg.DatabaseError) => e)
+/** Runs `sql` until it answers (a merge that met a type made since the catalogs were read has them read again). */
+async function eventually(sql: string): Promise<{ rows: Record<string, unknown>[]; first: unknown }> {
+  let first: unknown
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const answer = await client.query(sql).catch((e: pg.DatabaseError) => e)
+    if (!(answer instanceof Error)) return { rows: answer.rows, first }
+    first ??= answer
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error(`${sql}: no answer after 50 attempts; first error: ${String(first)}`)
+}
+
+t.test('an enum column is ordered, grouped and counted by its declared labels', async (t) => {
+  const ordered = await eventually('SELECT id, mood FROM people ORDER BY mood, id')
+  const declared = (p: { id: number; mood: string }) => MOODS.indexOf(p.mood) * 100 + p.id
+  t.same(ordered.rows.map((r) => Number(r.id)), [...people].sort((a, b) => declared(a) - declared(b)).map((p) => p.id), 'sad, ok, happy: the declared order, not the text order')
+  t.same((await client.query('SELECT mood, count(*)::int AS n FROM people GROUP BY mood ORDER BY mood DESC')).rows, [{ mood: 'happy', n: 4 }, { mood: 'ok', n: 4 }, { mood: 'sad', n: 4 }], 'GROUP BY and ORDER BY … DESC')
+  t.same((await client.query('SELECT min(mood) AS lo, max(mood) AS hi, count(DISTINCT mood)::int AS kinds FROM people')).rows, [{ lo: 'sad', hi: 'happy', kinds: 3 }], 'min, max and count(DISTINCT)')
+  t.same((await client.query('SELECT DISTINCT mood FROM people ORDER BY 1')).rows.map((r) => r.mood), MOODS, 'DISTINCT')
+
+  await client.query("ALTER TYPE mood ADD VALUE 'meh' BEFORE 'ok'")
+  await client.query("INSERT INTO people (id, name, mood) VALUES (13, 'p13', 'meh')")
+  const after = await eventually('SELECT DISTINCT mood FROM people ORDER BY mood')
+  t.same(after.rows.map((r) => r.mood), ['sad', 'meh', 'ok', 'happy'], 'a label added since: read from the catalogs again, in its place')
+  if (after.first !== undefined) t.match(after.first, { code: '0A000', message: /enum label "meh" of column "mood" is not among the labels pgshard read/, hint: /RELOAD/ }, 'until then: refused, not misordered')
+  await client.query('DELETE FROM people WHERE id = 13')
+})
+
+t.test('what the merge cannot do with another created type is refused with what to do', async (t) => {
+  const ordered = await client.query('SELECT id FROM people ORDER BY pr, id').catch((e: pg.DatabaseError) => e)
+  t.match(ordered, { code: '0A000', message: /cannot order values of type oid \d+ \(a type created on the shards: an enum, an extension's type\)/, hint: /cast the column \(e\.g\. ::text, which orders an enum by its labels. text/ })
+  const grouped = await client.query('SELECT pr, count(*) FROM people GROUP BY pr').catch((e: pg.DatabaseError) => e)
   t.match(grouped, { code: '0A000', message: /values of type oid \d+ \(a type created on the shards/ })
-  t.equal((await client.query('SELECT count(*)::int AS n FROM people')).rows[0].n, 12, 'the session goes on')
+  t.same((await client.query('SELECT count(*)::int AS n, count(pr)::int AS pairs FROM people')).rows[0], { n: 12, pairs: 12 }, 'the session goes on')
 })
 
 t.test('binary values of such a column are refused: they may hold the OID', async (t) => {

@@ -914,6 +914,18 @@ t.test('analyzed statements: an existence test asks every shard and ORs the answ
   ])
 })
 
+t.test('analyzed statements: a composite type is a type on every shard, not an unsharded table', async (t) => {
+  await initSqlParser()
+  check(t, [
+    sql('CREATE TYPE pair AS (a int, b int)', { kind: 'broadcast', reason: /naming no table/ }),
+    sql("CREATE TYPE mood AS ENUM ('sad', 'ok')", { kind: 'broadcast', reason: /naming no table/ }),
+    sql('ALTER TYPE pair ADD ATTRIBUTE c text', { kind: 'broadcast', reason: /naming no table/ }),
+    sql('ALTER TYPE pair RENAME ATTRIBUTE a TO x', { kind: 'broadcast', reason: /naming no table/ }),
+    sql('DROP TYPE pair', { kind: 'broadcast', reason: /naming no table/ }),
+    sql('ALTER TABLE logs RENAME COLUMN a TO b', { kind: 'shard', shard: 1 }),
+  ])
+})
+
 t.test('analyzed statements: ON CONFLICT on a sharded table must name its sharding key', async (t) => {
   await initSqlParser()
   const leavesOut = /ON CONFLICT \(name\) on sharded table accounts leaves out its sharding key id: each shard checks only its own rows/

@@ -113,6 +113,7 @@ t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) q
       { view: { schema: 'public', name: 'paid' }, definition: " SELECT o.id,\n    o.customer_id\n   FROM public.orders o\n  WHERE (o.status = 'paid'::text);", materialized: false },
       { view: { schema: 'public', name: 'snapshot' }, definition: ' SELECT orders.id FROM public.orders;', materialized: true },
     ],
+    types: [],
   })
   expectRoutes(t, engine, [
     [`SELECT id FROM paid WHERE customer_id = ${K2}`, { kind: 'shard', shard: 2 }],
@@ -120,6 +121,6 @@ t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) q
     ['SELECT * FROM snapshot', { kind: 'error', code: '0A000', message: /view snapshot reads sharded table orders/ }],
     ['REFRESH MATERIALIZED VIEW snapshot', { kind: 'broadcast' }],
   ])
-  engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views: [] })
+  engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views: [], types: [] })
   t.match(route(engine, `SELECT id FROM paid WHERE customer_id = ${K2}`), { kind: 'shard', shard: 1, reason: /unsharded table paid/ }, 'a view gone from the catalogs is forgotten')
 })

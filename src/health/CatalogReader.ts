@@ -1,5 +1,6 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { CatalogFunction } from '../router/FunctionVolatility.js'
+import type { CatalogType } from '../router/merge/EnumTypes.js'
 import type { TableRef } from '../router/StatementPlan.js'
 import { RoleSearchPaths, type DatabaseSearchPaths } from '../router/RoleSearchPaths.js'
 import { controlAccess, queryOnce } from './ControlConnection.js'
@@ -23,6 +24,8 @@ export interface LearntCatalog {
   partitions: { child: TableRef; parent: TableRef }[]
   /** Every view and materialized view of the application's schemas, with its definition. */
   views: CatalogView[]
+  /** Types created after initdb, of every shard and database (OIDs differ between them): enums with their labels. */
+  types: CatalogType[]
 }
 
 export interface CatalogView {
@@ -51,6 +54,17 @@ SELECT cn.nspname AS child_schema, c.relname AS child, pn.nspname AS parent_sche
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
   JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
 WHERE p.relkind = 'p'`
+
+// Enums, base types (extensions') and domains created after initdb; not tables' row types, which are many.
+const TYPES_SQL = `
+SELECT t.oid::int8 AS oid,
+  (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels
+FROM pg_type t WHERE t.oid >= 16384 AND t.typtype IN ('e', 'b', 'd')`
+
+interface TypeRow extends Record<string, unknown> {
+  oid: string
+  labels: string[] | null
+}
 
 interface PartitionRow extends Record<string, unknown> {
   child_schema: string
@@ -86,6 +100,7 @@ interface ShardCatalog {
   searchPaths: Map<string, DatabaseSearchPaths>
   partitions: { child: TableRef; parent: TableRef }[]
   views: CatalogView[]
+  types: CatalogType[]
 }
 
 /**
@@ -111,7 +126,7 @@ export class CatalogReader {
   async read(shard: number, primary: NodeState): Promise<number> {
     const target = { host: primary.host, port: primary.port }
     const access = controlAccess(this.config)
-    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [] }
+    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [] }
     const byServerDatabase = new Map<string, DatabaseSearchPaths>()
     for (const db of this.config.databases) {
       const serverDatabase = primary.config.database ?? db.server_database ?? db.name
@@ -126,13 +141,15 @@ export class CatalogReader {
         read.partitions.push(...partitions.map((r) => ({ child: { schema: r.child_schema, name: r.child }, parent: { schema: r.parent_schema, name: r.parent } })))
         const views = await queryOnce<ViewRow>(target, access, VIEWS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '', materialized: r.materialized })))
+        const types = await queryOnce<TypeRow>(target, access, TYPES_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
+        read.types.push(...types.map((r) => ({ oid: Number(r.oid), labels: r.labels })))
         byServerDatabase.set(serverDatabase, paths)
       }
       read.searchPaths.set(db.name, paths)
     }
     this.byShard.set(shard, read)
     const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
-    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views) })
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types) })
     return read.functions.length
   }
 }

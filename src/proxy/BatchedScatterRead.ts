@@ -122,7 +122,7 @@ export class BatchedScatterRead {
     }
     try {
       if (!this.merger) {
-        const merger = mergerFor(this.plan, held, ok.map((r) => r.fields!), this.param)
+        const merger = mergerFor(this.plan, held, ok.map((r) => r.fields!), this.param, this.services.mergeTypes)
         this.merger = merger
         this.description = rowDescription(clientFields(ok[0]!.fields!, merger.outputColumns()))
       }
@@ -137,7 +137,7 @@ export class BatchedScatterRead {
       for (const r of merger.take()) this.ready.push(r)
       return true
     } catch (err) {
-      ctx.out.emit(errorResponse(asMergeFailure(err)))
+      ctx.out.emit(errorResponse(asMergeFailure(err, this.services.mergeTypes)))
       return false
     }
   }

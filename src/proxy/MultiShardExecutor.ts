@@ -205,14 +205,14 @@ export class MultiShardExecutor implements BatchedReadContext {
     }
     const fail = (err: unknown) => {
       if (failure) return
-      failure = asMergeFailure(err)
+      failure = asMergeFailure(err, this.services.mergeTypes)
       for (const h of held) this.services.cancel(h.placement.nodeName, h.conn)
     }
     const onDescription = (shard: number, fields: FieldDescription[]) => {
       described[shard] = fields
       if (described.some((d) => d === null)) return
       try {
-        merger = mergerFor(plan, held, described as FieldDescription[][], param)
+        merger = mergerFor(plan, held, described as FieldDescription[][], param, this.services.mergeTypes)
         if (shape.describe) this.out.emit(rowDescription(clientFields(described[0]!, merger.outputColumns())))
         held.forEach((_, s) => {
           for (const row of waiting[s]) merger!.push(s, row)

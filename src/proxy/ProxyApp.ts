@@ -22,6 +22,9 @@ import type { MovedRows } from '../reshard/RowMover.js'
 import { ProxyServer } from './ProxyServer.js'
 import { StatementRouter } from './StatementRouter.js'
 
+/** How often a merge that met types unknown to pgshard may have the shards' catalogs read again. */
+const STALE_TYPES_REREAD_MS = 2_000
+
 export interface ProxyAppOptions {
   /** The file the config came from: RELOAD and SIGHUP read it again. */
   configFile?: string
@@ -92,6 +95,14 @@ export class ProxyApp {
     await proxy.listen()
     const app = new ProxyApp(proxy, registry, log, options)
     app.health = new HealthMonitor(proxy.topology, config, log, { onCatalog: (catalog) => learnCatalog(catalog, router, proxy, log) })
+    // A merge met a type created or changed since the catalogs were read (a migration's CREATE TYPE or ALTER TYPE
+    // … ADD VALUE): read them again, at most once in a while, so that a retry finds the type.
+    let typesRead = 0
+    router.onStaleTypes = () => {
+      if (Date.now() - typesRead < STALE_TYPES_REREAD_MS) return
+      typesRead = Date.now()
+      void app.health.refreshCatalogs()
+    }
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log, proxy)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
     app.resolver = new PreparedTransactionResolver(proxy.topology, config, log, proxy.metrics.twoPhase)

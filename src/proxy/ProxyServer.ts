@@ -16,6 +16,7 @@ import type { FrontendReader } from '../protocol/FrontendReader.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import { backendKeyData, errorResponse, parameterStatus, readyForQuery } from '../protocol/ServerMessages.js'
+import type { MergeTypes } from '../router/merge/EnumTypes.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import { HandshakeInput, readStartup } from './ClientHandshake.js'
 import { NotificationHub } from './NotificationHub.js'
@@ -49,6 +50,8 @@ export interface RoutingEngine {
   defaultSearchPath(database: string, role: string): readonly string[]
   /** The shard map changed (reload). */
   reconfigure(config: Config): void
+  /** Enum labels from the shards' catalogs, for merges. */
+  readonly mergeTypes: MergeTypes
 }
 
 /** Parameters every server reports at log-in; a client gets the same set from the proxy. */
@@ -135,6 +138,7 @@ export class ProxyServer {
       route: (a, p, ctx) => this.routing.route(a, p, ctx),
       defaultShard: () => this.routingDefaultShard(),
       mayWrite: (plan) => this.routing.mayWrite(plan),
+      mergeTypes: this.routing.mergeTypes,
       defaultSearchPath: (identity) => this.routing.defaultSearchPath(identity.database.name, identity.user.name),
       place: (shard, role, identity, options) => this.place(shard, role, identity, options),
       cancel: (nodeName, conn) => this.cancelOnServer(nodeName, conn),

@@ -1,6 +1,9 @@
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { errorResponse, type FieldDescription } from '../protocol/ServerMessages.js'
 import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
+import type { ColumnInfo } from '../router/merge/ColumnInfo.js'
+import type { MergeTypes } from '../router/merge/EnumTypes.js'
+import { StaleEnumLabel } from '../router/merge/SqlValue.js'
 import { isCreatedType } from '../router/merge/TypeOid.js'
 import type { BoundParam } from '../router/Route.js'
 import type { ScatterPlan } from '../router/StatementPlan.js'
@@ -17,15 +20,27 @@ export function lostConnection(reason: unknown): Buffer {
   return errorResponse(new PgError(SqlState.CONNECTION_FAILURE, String(reason instanceof Error ? reason.message : reason)))
 }
 
-/** What failed while merging, as the client's error. */
-export function asMergeFailure(err: unknown): PgError {
+/** What failed while merging, as the client's error; `types` hears when an enum's labels were out of date. */
+export function asMergeFailure(err: unknown, types: MergeTypes): PgError {
+  if (err instanceof StaleEnumLabel) types.stale()
   return err instanceof PgError ? err : err instanceof MergeError ? new PgError(err.code, err.message, err.hint === undefined ? {} : { hint: err.hint }) : new PgError(SqlState.INTERNAL_ERROR, String(err))
 }
 
 /** The merge of the shards' answers, once every shard described its rows alike. */
-export function mergerFor(plan: ScatterPlan, held: ShardConnection[], described: FieldDescription[][], param: (n: number) => BoundParam | undefined): ResultMerger {
+export function mergerFor(
+  plan: ScatterPlan,
+  held: ShardConnection[],
+  described: FieldDescription[][],
+  param: (n: number) => BoundParam | undefined,
+  types: MergeTypes,
+): ResultMerger {
   for (let s = 1; s < described.length; s++) checkSameShape(described[0]!, described[s]!, held[0]!.placement.shardName, held[s]!.placement.shardName)
-  return new ResultMerger(plan, described[0]!.map((f) => ({ name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 })), held.length, param)
+  const columns = described[0]!.map((f, i): ColumnInfo => {
+    const column: ColumnInfo = { name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 }
+    const labels = isCreatedType(f.typeOid) ? types.labelsOf(described.map((d) => d[i]!.typeOid)) : undefined
+    return labels === undefined ? column : { ...column, labels }
+  })
+  return new ResultMerger(plan, columns, held.length, param)
 }
 
 /**

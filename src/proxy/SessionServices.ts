@@ -6,6 +6,7 @@ import type { Logger } from '../log/Logger.js'
 import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import type { Pool } from '../pool/Pool.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
+import type { MergeTypes } from '../router/merge/EnumTypes.js'
 import type { BoundParam, Role, Route, RoutingContext } from '../router/Route.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { NotificationHub } from './NotificationHub.js'
@@ -61,6 +62,8 @@ export interface SessionServices {
   defaultShard(): number
   /** The statement may write or lock rows, or call a volatile function that may (nextval …). */
   mayWrite(plan: StatementPlan): boolean
+  /** Enum labels from the shards' catalogs, for merges. */
+  readonly mergeTypes: MergeTypes
   /** The search_path the client's server sessions start with (ALTER ROLE/DATABASE, the servers' configuration). */
   defaultSearchPath(identity: Identity): readonly string[]
   /** Chooses a node of the shard for the role, or throws a PgError (no healthy node, shard fenced …). */

@@ -3,6 +3,7 @@ import type { CatalogView, LearntCatalog } from '../health/CatalogReader.js'
 import { FunctionVolatility, type CatalogFunction } from '../router/FunctionVolatility.js'
 import type { BoundParam, Route, RoutingContext } from '../router/Route.js'
 import { RoleSearchPaths } from '../router/RoleSearchPaths.js'
+import { EnumTypes, type MergeTypes } from '../router/merge/EnumTypes.js'
 import { Router } from '../router/Router.js'
 import { ShardMap } from '../router/ShardMap.js'
 import { SqlAnalysisError } from '../router/SqlParser.js'
@@ -29,6 +30,17 @@ export class StatementRouter implements RoutingEngine {
   searchPaths = new RoleSearchPaths()
   private router!: Router
   map!: ShardMap
+  private readonly enums = new EnumTypes()
+  /** Hears that the shards' catalogs should be read again: a merge met a type created, or changed, since. */
+  onStaleTypes: (() => void) | undefined
+  /** Enum labels from the shards' catalogs, for merges. */
+  readonly mergeTypes: MergeTypes = {
+    labelsOf: (oids) => {
+      if (oids.some((oid) => this.enums.unknown(oid))) this.onStaleTypes?.()
+      return this.enums.labelsOf(oids)
+    },
+    stale: () => this.onStaleTypes?.(),
+  }
 
   constructor(config: Config) {
     this.reconfigure(config)
@@ -54,6 +66,7 @@ export class StatementRouter implements RoutingEngine {
     this.catalog = catalog.functions
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
+    this.enums.load(catalog.types)
     this.learnPartitions(catalog.partitions)
     // The catalogs say which views exist: one dropped on the shards, or a CREATE they refused, is forgotten.
     for (const { view } of this.views.values()) this.map.forgetView(view, [])

@@ -154,7 +154,9 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
   const stmt = raw.stmt ?? ({} as Node)
   const [start, end] = statementRange(raw, text)
   const scopes = analyzeScopes(stmt)
-  const facts = treeFacts(stmt, scopes.cteRefs, new Set(scopes.uses.map((u) => u.rv)))
+  const typeName = compositeTypeName(stmt)
+  const notTables = typeName === undefined ? scopes.cteRefs : new Set([...scopes.cteRefs, typeName])
+  const facts = treeFacts(stmt, notTables, new Set(scopes.uses.map((u) => u.rv)))
   const pins = new PinCollector()
   for (const use of scopes.uses) pins.add(use.table, use.columns)
   for (const table of facts.unregistered) pins.add(table, new Map())
@@ -497,8 +499,21 @@ function sequenceRefs(stmt: Node): TableRef[] {
   return []
 }
 
+/**
+ * The name of a composite type in CREATE TYPE … AS (…) and ALTER TYPE … ATTRIBUTE, which Postgres parses as a
+ * relation: a type like any other (on every shard, for the tables that use it), not a table.
+ */
+function compositeTypeName(stmt: Node): RangeVar | undefined {
+  const alter = asNode(stmt, 'AlterTableStmt')
+  if (alter?.objtype === 'OBJECT_TYPE') return alter.relation
+  const rename = asNode(stmt, 'RenameStmt')
+  if (rename?.relationType === 'OBJECT_TYPE') return rename.relation
+  return asNode(stmt, 'CompositeTypeStmt')?.typevar
+}
+
 function ddlTargets(stmt: Node): TableRef[] {
   const targets: TableRef[] = []
+  if (compositeTypeName(stmt) !== undefined) return targets
   const drop = asNode(stmt, 'DropStmt')
   if (drop !== undefined) {
     if (!DROPPABLE_RELATIONS.has(drop.removeType ?? '')) return targets
@@ -510,7 +525,7 @@ function ddlTargets(stmt: Node): TableRef[] {
     return targets
   }
   const body = Object.values(stmt)[0] as Record<string, unknown>
-  for (const key of ['relation', 'view', 'sequence', 'typevar']) {
+  for (const key of ['relation', 'view', 'sequence']) {
     const rv = body[key]
     if (isRangeVar(rv)) targets.push(tableRefOf(rv))
   }

@@ -6,7 +6,7 @@ import type { AggregateKind } from '../StatementPlan.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
 import { addNumeric, divideNumeric, numericFromBigInt, type NumericValue } from './NumericValue.js'
-import { canOrder, compareValues, decodeValue, encodeValue, unsupported, type SqlValue } from './SqlValue.js'
+import { canOrderColumn, compareValues, decodeColumn, decodeValue, encodeValue, unsupported, type SqlValue } from './SqlValue.js'
 import { TypeOid, isIntegerType } from './TypeOid.js'
 
 type Row = (Buffer | null)[]
@@ -46,7 +46,7 @@ export function createFold(
       return new SumFold(col, index, false)
     case 'min':
     case 'max':
-      if (!canOrder(col.typeOid)) throw unsupported(col.typeOid, `take ${fn}() of`)
+      if (!canOrderColumn(col)) throw unsupported(col.typeOid, `take ${fn}() of`)
       return new ExtremeFold(col, index, fn === 'max')
     case 'bool_and':
     case 'bool_or':
@@ -127,7 +127,7 @@ class ExtremeFold implements AggregateFold {
   add(row: Row): void {
     const raw = row[this.index]
     if (raw === null || raw === undefined) return
-    const value = decodeValue(raw, this.col.typeOid, this.col.format)
+    const value = decodeColumn(raw, this.col)
     const c = this.best === undefined ? 0 : compareValues(value, this.best.value)
     if (this.best === undefined || (this.max ? c > 0 : c < 0)) this.best = { raw, value }
   }

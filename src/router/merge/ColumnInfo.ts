@@ -3,4 +3,6 @@ export interface ColumnInfo {
   name: string
   typeOid: number
   format: 0 | 1
+  /** An enum's labels in declared order (EnumTypes): its values are ordered and grouped by them. */
+  labels?: readonly string[]
 }

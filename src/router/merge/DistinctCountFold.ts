@@ -5,7 +5,7 @@
 import type { AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
-import { canOrder, decodeValue, encodeValue, equalityKey, unsupported } from './SqlValue.js'
+import { canOrderColumn, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported } from './SqlValue.js'
 import { isIntegerType } from './TypeOid.js'
 
 type Row = (Buffer | null)[]
@@ -45,7 +45,7 @@ export class DistinctCountFold implements AggregateFold {
     this.count = columns[countIndex]!
     this.value = columns[valueIndex]!
     if (!isIntegerType(this.count.typeOid)) throw unsupported(this.count.typeOid, 'add up counts of')
-    if (!canOrder(this.value.typeOid)) throw unsupported(this.value.typeOid, 'count distinct')
+    if (!canOrderColumn(this.value)) throw unsupported(this.value.typeOid, 'count distinct')
   }
 
   add(row: Row): void {
@@ -54,7 +54,7 @@ export class DistinctCountFold implements AggregateFold {
     if (counted === null || counted === undefined || raw === null || raw === undefined) return
     const n = decodeValue(counted, this.count.typeOid, this.count.format)
     if (n.kind !== 'int' || n.value === 0n) return
-    const key = equalityKey(decodeValue(raw, this.value.typeOid, this.value.format))
+    const key = equalityKey(decodeColumn(raw, this.value))
     if (this.seen.has(key)) return
     this.budget.take()
     this.seen.add(key)

@@ -18,7 +18,7 @@ import type { ColumnInfo } from './ColumnInfo.js'
 import { DistinctCountFold, DistinctValueBudget } from './DistinctCountFold.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
-import { canOrder, compareValues, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
+import { canOrderColumn, compareValues, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
 import { expandStars } from './StarExpansion.js'
 
 export type { ColumnInfo } from './ColumnInfo.js'
@@ -170,13 +170,13 @@ export class ResultMerger {
   private requireOrdered(column: number, what: string): void {
     const col = this.output[column]
     if (!col) throw new MergeError(`the scatter plan refers to column ${column + 1}, which the shards do not return`, 'XX000')
-    if (!canOrder(col.typeOid)) throw unsupported(col.typeOid, what)
+    if (!canOrderColumn(col)) throw unsupported(col.typeOid, what)
   }
 
   private decode(row: Row, column: number): SqlValue | null {
     const raw = row[column]
     const col = this.output[column]
-    return raw === null ? null : decodeValue(raw, col.typeOid, col.format)
+    return raw === null ? null : decodeColumn(raw, col)
   }
 
   private orderKeys(row: Row): (SqlValue | null)[] {

@@ -5,6 +5,7 @@
 import { parseUuid } from '../KeyEncoding.js'
 import { formatFloat4, formatFloat8 } from './FloatText.js'
 import { parseDateText, parseTimestampText } from './DateTimeText.js'
+import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
 import {
   compareNumeric,
@@ -50,6 +51,29 @@ export function unsupported(oid: number, what: string): MergeError {
     '0A000',
     `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid and bytea`,
   )
+}
+
+/** A value of an enum column that is not among the labels read from the catalogs: they are out of date. */
+export class StaleEnumLabel extends MergeError {}
+
+/** Whether the merger can order (and so also group) the values of a column: an enum whose labels it knows too. */
+export function canOrderColumn(col: ColumnInfo): boolean {
+  return col.labels !== undefined || canOrder(col.typeOid)
+}
+
+/** Decodes a column's value; an enum's label becomes its place in the declared order (both formats send the label). */
+export function decodeColumn(raw: Buffer, col: ColumnInfo): SqlValue {
+  if (col.labels === undefined) return decodeValue(raw, col.typeOid, col.format)
+  const label = raw.toString('utf8')
+  const place = col.labels.indexOf(label)
+  if (place < 0) {
+    throw new StaleEnumLabel(
+      `enum label "${label.slice(0, 64)}" of column "${col.name}" is not among the labels pgshard read from the shards' catalogs`,
+      '0A000',
+      'the type changed since pgshard read the catalogs: run RELOAD on the admin console (pgshard also reads them again on its own shortly), then retry',
+    )
+  }
+  return { kind: 'int', value: BigInt(place) }
 }
 
 /** Decodes a value as the server sent it (text or binary format). */
