@@ -105,7 +105,7 @@ t.test('DROP VIEW and ALTER VIEW … RENAME TO: every shard, and pgshard follows
 t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) queries; materialized ones refused', async (t) => {
   const engine = new StatementRouter(config)
   const K2 = keyOn(engine, 2)
-  engine.learnCatalog({
+  const catalog = {
     functions: [],
     searchPaths: new RoleSearchPaths(new Map()),
     partitions: [],
@@ -114,7 +114,11 @@ t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) q
       { view: { schema: 'public', name: 'snapshot' }, definition: ' SELECT orders.id FROM public.orders;', materialized: true },
     ],
     types: [],
-  })
+  }
+  engine.learnCatalog(catalog)
+  engine.analyze('SELECT count(*) FROM paid')
+  engine.learnCatalog({ ...catalog, types: [{ oid: 16400, labels: ['a', 'b'] }] })
+  t.equal(engine.analyze('SELECT count(*) FROM paid').hit, true, 'a catalog read that changes no view keeps the plan cache')
   expectRoutes(t, engine, [
     [`SELECT id FROM paid WHERE customer_id = ${K2}`, { kind: 'shard', shard: 2 }],
     ['SELECT count(*) FROM paid', { kind: 'scatter', plan: { shardSql: "SELECT count(*) FROM (SELECT o.id,\n    o.customer_id\n   FROM public.orders o\n  WHERE (o.status = 'paid'::text)) AS \"paid\"" } }],
@@ -123,4 +127,5 @@ t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) q
   ])
   engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views: [], types: [] })
   t.match(route(engine, `SELECT id FROM paid WHERE customer_id = ${K2}`), { kind: 'shard', shard: 1, reason: /unsharded table paid/ }, 'a view gone from the catalogs is forgotten')
+  t.equal(engine.analyze('SELECT count(*) FROM paid').hit, false, 'one that drops a view clears it')
 })

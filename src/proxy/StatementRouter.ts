@@ -67,12 +67,27 @@ export class StatementRouter implements RoutingEngine {
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
     this.enums.load(catalog.types)
+    const partitions = this.partitions.size
     this.learnPartitions(catalog.partitions)
-    // The catalogs say which views exist: one dropped on the shards, or a CREATE they refused, is forgotten.
+    // The catalogs say which views exist: one dropped on the shards, or a CREATE they refused, is forgotten. The
+    // plan cache (whose analyses inline views over sharded tables) is kept when nothing it depends on changed: the
+    // same views, no new partition (a read for another reason, such as a type made since).
+    if (this.partitions.size === partitions && this.knowsViews(catalog.views)) return
     for (const { view } of this.views.values()) this.map.forgetView(view, [])
     this.views.clear()
     for (const v of catalog.views) this.learnView(catalogView(v), ['public'])
     this.refreshInlining()
+  }
+
+  /** Whether the catalogs' views (listed once per shard) are the ones known, defined alike. */
+  private knowsViews(views: CatalogView[]): boolean {
+    const listed = new Map(views.map((v) => [`${v.view.schema}.${v.view.name}`, catalogView(v)]))
+    if (listed.size !== this.views.size) return false
+    for (const [key, v] of listed) {
+      const known = this.views.get(key)
+      if (known?.definition !== v.definition || known.query !== v.query) return false
+    }
+    return true
   }
 
   /** Partitions of sharded tables (a partition of a partition once its parent is known, in any order). */
