@@ -83,6 +83,8 @@ t.test('what the merge cannot do with another created type is refused with what 
   const grouped = await client.query('SELECT pr, count(*) FROM people GROUP BY pr').catch((e: pg.DatabaseError) => e)
   t.match(grouped, { code: '0A000', message: /values of type oid \d+ \(a type created on the shards/ })
   t.same((await client.query('SELECT count(*)::int AS n, count(pr)::int AS pairs FROM people')).rows[0], { n: 12, pairs: 12 }, 'the session goes on')
+  const rows = await client.query('SELECT p FROM people p WHERE (p.pr).a <= 2 ORDER BY p.id')
+  t.same(rows.rows.map((r) => r.p), ['(1,p1,sad,"{sad,ok}","(1,0)")', '(2,p2,ok,"{ok,ok}","(2,0)")'], 'a table\u2019s row type is returned as text')
 })
 
 t.test('binary values of such a column are refused: they may hold the OID', async (t) => {

@@ -55,11 +55,12 @@ FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON
   JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
 WHERE p.relkind = 'p'`
 
-// Enums, base types (extensions') and domains created after initdb; not tables' row types, which are many.
+// Every type created after initdb (tables' row types and arrays too: a merge that meets a type missing here has
+// the catalogs read again), with an enum's labels.
 const TYPES_SQL = `
 SELECT t.oid::int8 AS oid,
   (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels
-FROM pg_type t WHERE t.oid >= 16384 AND t.typtype IN ('e', 'b', 'd')`
+FROM pg_type t WHERE t.oid >= 16384`
 
 interface TypeRow extends Record<string, unknown> {
   oid: string
