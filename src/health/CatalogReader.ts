@@ -26,6 +26,8 @@ export interface LearntCatalog {
   views: CatalogView[]
   /** Types created after initdb, of every shard and database (OIDs differ between them): enums with their labels. */
   types: CatalogType[]
+  /** When the oldest of the shard reads combined here started (Date.now()): what it cannot have seen came later. */
+  readSince: number
 }
 
 export interface CatalogView {
@@ -102,6 +104,7 @@ interface ShardCatalog {
   partitions: { child: TableRef; parent: TableRef }[]
   views: CatalogView[]
   types: CatalogType[]
+  startedAt: number
 }
 
 /**
@@ -127,7 +130,7 @@ export class CatalogReader {
   async read(shard: number, primary: NodeState): Promise<number> {
     const target = { host: primary.host, port: primary.port }
     const access = controlAccess(this.config)
-    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [] }
+    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [], startedAt: Date.now() }
     const byServerDatabase = new Map<string, DatabaseSearchPaths>()
     for (const db of this.config.databases) {
       const serverDatabase = primary.config.database ?? db.server_database ?? db.name
@@ -150,7 +153,7 @@ export class CatalogReader {
     }
     this.byShard.set(shard, read)
     const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
-    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types) })
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types), readSince: Math.min(...shards.map((s) => s.startedAt)) })
     return read.functions.length
   }
 }

@@ -13,6 +13,9 @@ import type { RoutingEngine } from './ProxyServer.js'
 import type { Analyzed } from './SessionServices.js'
 import type { StatementPlan, TableRef } from '../router/StatementPlan.js'
 
+/** How long after DDL routed on a view a catalog read may still not show it (the DDL had not committed yet). */
+const VIEW_DDL_UNSEEN_MS = 10_000
+
 /**
  * The analyzer (cached by normalized text) and the router over the current shard map. A statement the parser
  * rejects goes to a server anyway, which answers with Postgres' own error.
@@ -27,6 +30,8 @@ export class StatementRouter implements RoutingEngine {
   private readonly bodies = new Map<string, string>()
   /** Views by `schema.name`: `definition` names what they read; `query`, if any, may stand in a FROM clause for them. */
   private readonly views = new Map<string, LearntView>()
+  /** What DDL routed through pgshard did to views lately, by `schema.name` (the view made, or none: dropped). */
+  private readonly viewChanges = new Map<string, { at: number; view?: LearntView }>()
   searchPaths = new RoleSearchPaths()
   private router!: Router
   map!: ShardMap
@@ -72,18 +77,33 @@ export class StatementRouter implements RoutingEngine {
     // The catalogs say which views exist: one dropped on the shards, or a CREATE they refused, is forgotten. The
     // plan cache (whose analyses inline views over sharded tables) is kept when nothing it depends on changed: the
     // same views, no new partition (a read for another reason, such as a type made since).
-    if (this.partitions.size === partitions && this.knowsViews(catalog.views)) return
+    const views = this.viewsAfter(catalog)
+    if (this.partitions.size === partitions && this.knowsViews(views)) return
     for (const { view } of this.views.values()) this.map.forgetView(view, [])
     this.views.clear()
-    for (const v of catalog.views) this.learnView(catalogView(v), ['public'])
+    for (const v of views.values()) this.learnView(v, ['public'])
     this.refreshInlining()
   }
 
-  /** Whether the catalogs' views (listed once per shard) are the ones known, defined alike. */
-  private knowsViews(views: CatalogView[]): boolean {
-    const listed = new Map(views.map((v) => [`${v.view.schema}.${v.view.name}`, catalogView(v)]))
-    if (listed.size !== this.views.size) return false
-    for (const [key, v] of listed) {
+  /**
+   * The views the catalogs list (once per shard), with what DDL routed since the read started, or shortly before
+   * (it may not have committed yet when the read looked), did to them on top: a read that began before a CREATE
+   * VIEW must not forget it, nor one that began before a DROP VIEW bring it back.
+   */
+  private viewsAfter(catalog: LearntCatalog): Map<string, LearntView> {
+    const views = new Map(catalog.views.map((v) => [`${v.view.schema}.${v.view.name}`, catalogView(v)]))
+    for (const [key, change] of this.viewChanges) {
+      if (change.at + VIEW_DDL_UNSEEN_MS < catalog.readSince) this.viewChanges.delete(key)
+      else if (change.view !== undefined) views.set(key, change.view)
+      else views.delete(key)
+    }
+    return views
+  }
+
+  /** Whether `views` are the ones known, defined alike. */
+  private knowsViews(views: Map<string, LearntView>): boolean {
+    if (views.size !== this.views.size) return false
+    for (const [key, v] of views) {
       const known = this.views.get(key)
       if (known?.definition !== v.definition || known.query !== v.query) return false
     }
@@ -100,9 +120,11 @@ export class StatementRouter implements RoutingEngine {
     }
   }
 
-  private learnView(learnt: LearntView, searchPath: string[]): void {
+  private learnView(learnt: LearntView, searchPath: string[]): LearntView {
     const view = this.map.learnView(learnt.view, learnt.definition, searchPath)
-    this.views.set(`${view.schema}.${view.name}`, { ...learnt, view })
+    const known = { ...learnt, view }
+    this.views.set(`${view.schema}.${view.name}`, known)
+    return known
   }
 
   private forgetView(ref: TableRef, searchPath: string[]): LearntView | undefined {
@@ -132,20 +154,28 @@ export class StatementRouter implements RoutingEngine {
     if (view !== undefined) {
       const learnt: LearntView = { view: view.view, definition: view.body }
       if (view.query !== undefined && !view.materialized) learnt.query = view.query
-      this.learnView(learnt, searchPath)
+      this.changedView(this.learnView(learnt, searchPath))
       changed = true
     }
     if (plan.commandTag.startsWith('DROP ')) {
       for (const ref of plan.writtenTables) {
-        changed ||= this.forgetView(ref, searchPath) !== undefined
+        const dropped = this.forgetView(ref, searchPath)
+        if (dropped !== undefined) this.changedView(dropped, true)
+        changed ||= dropped !== undefined
       }
     }
     const renamed = plan.renamed !== undefined ? this.forgetView(plan.renamed.from, searchPath) : undefined
     if (renamed !== undefined) {
-      this.learnView({ ...renamed, view: { schema: renamed.view.schema!, name: plan.renamed!.to } }, searchPath)
+      this.changedView(renamed, true)
+      this.changedView(this.learnView({ ...renamed, view: { schema: renamed.view.schema!, name: plan.renamed!.to } }, searchPath))
       changed = true
     }
     if (changed) this.refreshInlining()
+  }
+
+  /** Records what DDL did to a view (made it, or `gone`), for catalog reads that began before it (viewsAfter). */
+  private changedView(view: LearntView, gone = false): void {
+    this.viewChanges.set(`${view.view.schema}.${view.view.name}`, gone ? { at: Date.now() } : { at: Date.now(), view })
   }
 
   private learnPartition(child: TableRef, parent: TableRef, searchPath: string[]): boolean {
