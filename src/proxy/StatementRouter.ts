@@ -88,7 +88,8 @@ export class StatementRouter implements RoutingEngine {
   /**
    * The views the catalogs list (once per shard), with what DDL routed since the read started, or shortly before
    * (it may not have committed yet when the read looked), did to them on top: a read that began before a CREATE
-   * VIEW must not forget it, nor one that began before a DROP VIEW bring it back.
+   * VIEW must not forget it, nor one that began before a DROP VIEW bring it back. Changes a read began long enough
+   * after to have seen are dropped from the record here.
    */
   private viewsAfter(catalog: LearntCatalog): Map<string, LearntView> {
     const views = new Map(catalog.views.map((v) => [`${v.view.schema}.${v.view.name}`, catalogView(v)]))

@@ -10,7 +10,7 @@ export function conflictTargetsOf(stmt: Node): ConflictTarget[] {
   const out: ConflictTarget[] = []
   walkAst(stmt, (tag, body) => {
     if (tag !== 'InsertStmt') return true
-    const insert = body as { relation?: RangeVar; onConflictClause?: { infer?: { indexElems?: Node[]; conname?: string } } }
+    const insert = body as { relation?: RangeVar; onConflictClause?: { infer?: { indexElems?: Node[] } } }
     const infer = insert.onConflictClause?.infer
     // ON CONFLICT DO NOTHING without a target, and ON CONFLICT ON CONSTRAINT, name no columns.
     if (insert.relation === undefined || infer?.indexElems === undefined) return true
