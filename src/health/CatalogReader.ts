@@ -26,6 +26,8 @@ export interface LearntCatalog {
   views: CatalogView[]
   /** Types created after initdb, of every shard and database (OIDs differ between them): enums with their labels. */
   types: CatalogType[]
+  /** The same types by name, per shard and database: what pairs a shard's OIDs with the default shard's. */
+  typeNames: ShardTypeNames[]
   /** When the oldest of the shard reads combined here started (Date.now()): what it cannot have seen came later. */
   readSince: number
 }
@@ -58,15 +60,27 @@ FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON
 WHERE p.relkind = 'p'`
 
 // Every type created after initdb (tables' row types and arrays too: a merge that meets a type missing here has
-// the catalogs read again), with an enum's labels.
+// the catalogs read again), with an enum's labels, and its schema-qualified name outside temporary schemas (what
+// pairs it with the default shard's type of that name).
 const TYPES_SQL = `
 SELECT t.oid::int8 AS oid,
-  (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels
-FROM pg_type t WHERE t.oid >= 16384`
+  (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels,
+  CASE WHEN n.nspname !~ '^pg_(toast_)?temp_' THEN format('%I.%I', n.nspname, t.typname) END AS name
+FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 16384`
 
 interface TypeRow extends Record<string, unknown> {
   oid: string
   labels: string[] | null
+  name: string | null
+}
+
+/** A shard's created types in one client database, by schema-qualified name. */
+export interface ShardTypeNames {
+  shard: number
+  /** The client's database name, and the server database it is on this shard. */
+  database: string
+  serverDatabase: string
+  types: { oid: number; name: string }[]
 }
 
 interface PartitionRow extends Record<string, unknown> {
@@ -104,6 +118,7 @@ interface ShardCatalog {
   partitions: { child: TableRef; parent: TableRef }[]
   views: CatalogView[]
   types: CatalogType[]
+  typeNames: ShardTypeNames[]
   startedAt: number
 }
 
@@ -130,8 +145,9 @@ export class CatalogReader {
   async read(shard: number, primary: NodeState): Promise<number> {
     const target = { host: primary.host, port: primary.port }
     const access = controlAccess(this.config)
-    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [], startedAt: Date.now() }
+    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [], typeNames: [], startedAt: Date.now() }
     const byServerDatabase = new Map<string, DatabaseSearchPaths>()
+    const namedTypes = new Map<string, ShardTypeNames['types']>()
     for (const db of this.config.databases) {
       const serverDatabase = primary.config.database ?? db.server_database ?? db.name
       let paths = byServerDatabase.get(serverDatabase)
@@ -147,13 +163,15 @@ export class CatalogReader {
         read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '', materialized: r.materialized })))
         const types = await queryOnce<TypeRow>(target, access, TYPES_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.types.push(...types.map((r) => ({ oid: Number(r.oid), labels: r.labels })))
+        namedTypes.set(serverDatabase, types.flatMap((r) => (r.name === null ? [] : [{ oid: Number(r.oid), name: r.name }])))
         byServerDatabase.set(serverDatabase, paths)
       }
       read.searchPaths.set(db.name, paths)
+      read.typeNames.push({ shard, database: db.name, serverDatabase, types: namedTypes.get(serverDatabase)! })
     }
     this.byShard.set(shard, read)
     const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
-    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types), readSince: Math.min(...shards.map((s) => s.startedAt)) })
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types), typeNames: shards.flatMap((s) => s.typeNames), readSince: Math.min(...shards.map((s) => s.startedAt)) })
     return read.functions.length
   }
 }

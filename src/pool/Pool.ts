@@ -2,6 +2,7 @@ import { encodeQuery } from '../protocol/FrontendMessages.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { Expect } from '../protocol/ResponseTracker.js'
 import type { LoggedInServer } from '../protocol/ServerLogin.js'
+import type { TypeOidMap } from '../protocol/TypeOidMap.js'
 import { ServerConnection } from './ServerConnection.js'
 
 export interface PoolOptions {
@@ -70,6 +71,8 @@ export class Pool {
     private options: PoolOptions,
     private readonly connector: () => Promise<LoggedInServer>,
     private readonly events: PoolEvents = {},
+    /** The shard's numbers for created types against the default shard's, for each connection. */
+    private readonly typeOids: TypeOidMap | null = null,
   ) {}
 
   get size(): number {
@@ -296,7 +299,7 @@ export class Pool {
         this.connecting--
         const conn = new ServerConnection(login, this.nodeName, this.options.preparedCapacity, {
           onClose: (c, err) => this.onConnectionClosed(c, err),
-        })
+        }, this.typeOids)
         this.events.onConnect?.()
         if (generation !== this.generation) this.stale.add(conn)
         if (this.closed) {

@@ -5,6 +5,7 @@ import { PgError, SqlState } from '../protocol/PgError.js'
 import type { ScramKeys } from '../protocol/ScramPassThrough.js'
 import { Pool, type PoolOptions } from './Pool.js'
 import type { ServerConnection } from './ServerConnection.js'
+import { ShardTypeOids } from './ShardTypeOids.js'
 
 /** Server answers a client may act on keep their SQLSTATE; any other log-in failure is the proxy's (08001). */
 const PASS_THROUGH = new Set([SqlState.INVALID_CATALOG_NAME, SqlState.TOO_MANY_CONNECTIONS, SqlState.CANNOT_CONNECT_NOW])
@@ -61,6 +62,8 @@ export class PoolManager {
   constructor(
     private config: Config,
     private readonly events: PoolManagerEvents,
+    /** Each shard's numbers for created types, which its connections tell clients in the default shard's. */
+    readonly typeOids = new ShardTypeOids(),
   ) {
     // The janitor: idle timeout, lifetime and min_idle, checked every second.
     this.timer = setInterval(() => {
@@ -98,6 +101,7 @@ export class PoolManager {
           throw serverLoginError(node, creds.user, err)
         }),
       { onServerFailure: (err) => this.events.onServerFailure(node, err) },
+      this.typeOids.forPool(node.shard, database),
     )
     this.pools.set(key, { pool, ...entry })
     if (this.isPaused(database)) pool.pause()

@@ -2,6 +2,7 @@ import type net from 'node:net'
 import { BackendScanner, type BackendHandler } from '../protocol/BackendScanner.js'
 import type { LoggedInServer } from '../protocol/ServerLogin.js'
 import { ResponseTracker } from '../protocol/ResponseTracker.js'
+import type { TypeOidMap } from '../protocol/TypeOidMap.js'
 import { writeCorked } from '../protocol/TickCork.js'
 import { PreparedSet } from './PreparedSet.js'
 import { noteBytesRead } from './ReadBufferReclaimer.js'
@@ -26,9 +27,9 @@ export class ServerConnection {
   readonly serverParams: Map<string, string>
   readonly createdAt = Date.now()
   lastUsedAt = Date.now()
-  readonly tracker = new ResponseTracker()
+  readonly tracker: ResponseTracker
   private readonly scanner: BackendScanner
-  private handler: BackendHandler = this.tracker
+  private handler: BackendHandler
   closed = false
   /** Statement names the proxy prepared here (transaction pooling). */
   readonly prepared: PreparedSet
@@ -44,7 +45,13 @@ export class ServerConnection {
   private cancelsInFlight = 0
   private afterCancels: (() => void) | null = null
 
-  constructor(login: LoggedInServer, nodeName: string, preparedCapacity: number, events: ServerConnectionEvents) {
+  /**
+   * @param typeOids this shard's numbers for created types against the default shard's (null: they are the
+   * default shard's own)
+   */
+  constructor(login: LoggedInServer, nodeName: string, preparedCapacity: number, events: ServerConnectionEvents, readonly typeOids: TypeOidMap | null = null) {
+    this.tracker = new ResponseTracker(typeOids)
+    this.handler = this.tracker
     this.socket = login.socket
     this.pid = login.pid
     this.secret = login.secret
@@ -90,6 +97,17 @@ export class ServerConnection {
   /** A request is in flight: forwarded (the tracker waits for replies) or read by the proxy itself (callShard). */
   get busy(): boolean {
     return this.handler !== this.tracker || !this.tracker.idle
+  }
+
+  /** Parameter type OIDs a client named (the default shard's numbers), as this shard numbers them. */
+  serverTypes(types: number[]): number[] {
+    const oids = this.typeOids
+    return oids === null || oids.empty ? types : types.map((t) => oids.serverOid(t))
+  }
+
+  /** A client's Parse tail with its parameter types as this shard numbers them. */
+  parseTail(tail: Buffer): Buffer {
+    return this.typeOids === null ? tail : this.typeOids.parseTail(tail)
   }
 
   write(bytes: Buffer): boolean {

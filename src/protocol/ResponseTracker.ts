@@ -1,5 +1,6 @@
 import { FLUSH, FORWARD, INSPECT, NOTIFY, type BackendHandler } from './BackendScanner.js'
 import { messageWithHeader, type TxStatus } from './ServerMessages.js'
+import type { TypeOidMap } from './TypeOidMap.js'
 
 /** The kind of request a server is answering, which decides which reply ends it. */
 export const enum Expect {
@@ -112,6 +113,12 @@ export class ResponseTracker implements BackendHandler {
    */
   inGroup = false
 
+  /** The description in flight goes to the client with the default shard's type OIDs (assembled, then sent). */
+  private translating = false
+
+  /** The shard's type numbers against the default shard's: descriptions the client gets are told in the latter. */
+  constructor(private readonly typeOids: TypeOidMap | null = null) {}
+
   attach(owner: TrackerOwner | null): void {
     this.owner = owner
   }
@@ -191,6 +198,11 @@ export class ResponseTracker implements BackendHandler {
     if (type === T.readyForQuery) return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT | FLUSH
     if (type === T.errorResponse) return p?.replaceError || p?.mode === 'suppress' || (this.carried && p) ? NOTIFY | INSPECT | FLUSH : FORWARD | NOTIFY | INSPECT | FLUSH
     const flush = p && ends(p.expect, type) && this.queue[this.head + 1]?.mode === 'synth' ? FLUSH : 0
+    if (type === T.rowDescription || type === T.paramDescription) {
+      // Decided once per message: the map may be refilled before the rest of the message arrives.
+      this.translating = this.typeOids !== null && !this.typeOids.empty && p?.mode === 'forward'
+      if (this.translating) return NOTIFY | INSPECT | flush
+    }
     if (type === T.commandComplete && p?.onTag) return (p.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | INSPECT | flush
     return (p?.mode === 'suppress' ? 0 : FORWARD) | NOTIFY | flush
   }
@@ -242,6 +254,11 @@ export class ResponseTracker implements BackendHandler {
       case T.notice:
       case T.notification:
         return
+    }
+    if (this.translating) {
+      this.translating = false
+      const oids = this.typeOids!
+      this.owner?.toClient(messageWithHeader(type, type === T.rowDescription ? oids.rowDescription(body!) : oids.paramDescription(body!)))
     }
     if (!p) return
     if (type === T.dataRow) {

@@ -121,6 +121,8 @@ export interface FieldDescription {
   tableOid?: number
   columnAttr?: number
   typeOid: number
+  /** The shard's own OID of a created type when it differs from the default shard's (typeOid then holds that). */
+  serverTypeOid?: number
   typeSize?: number
   typeModifier?: number
   format?: number

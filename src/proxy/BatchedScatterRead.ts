@@ -1,3 +1,4 @@
+import type { ServerConnection } from '../pool/ServerConnection.js'
 import { SYNC, encodeBind, encodeExecute, encodeParse, encodeTarget } from '../protocol/FrontendMessages.js'
 import { errorResponse, rowDescription } from '../protocol/ServerMessages.js'
 import type { ResultMerger } from '../router/merge/ResultMerger.js'
@@ -60,8 +61,8 @@ export class BatchedScatterRead {
   ): Promise<BatchedScatterRead | null> {
     const read = new BatchedScatterRead(services, held, plan, batch, param)
     const b = stmt.bind
-    const start = Buffer.concat([
-      encodeParse('', stmt.sql, b.types),
+    const start = (conn: ServerConnection) => Buffer.concat([
+      encodeParse('', stmt.sql, conn.serverTypes(b.types)),
       encodeBind(read.portal, '', b.params, b.formats, b.resultFormats),
       encodeTarget('Describe', 'P', read.portal),
       encodeExecute(read.portal, batch),
@@ -106,9 +107,12 @@ export class BatchedScatterRead {
   }
 
   /** One request on the shards `which`; their rows go to the merge. False when the client got an error. */
-  private async fetch(ctx: BatchedReadContext, which: number[], request: Buffer): Promise<boolean> {
+  /** `request`: the same for every shard, or made for each shard's connection. */
+  private async fetch(ctx: BatchedReadContext, which: number[], request: Buffer | ((conn: ServerConnection) => Buffer)): Promise<boolean> {
     const held = this.held
-    const replies = await ctx.cancellable(which.map((i) => held[i]!), () => Promise.allSettled(which.map((i) => callShard(held[i]!.conn, request))))
+    const replies = await ctx.cancellable(which.map((i) => held[i]!), () =>
+      Promise.allSettled(which.map((i) => callShard(held[i]!.conn, typeof request === 'function' ? request(held[i]!.conn) : request))),
+    )
     const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
     if (lost) {
       ctx.out.emit(lostConnection(lost.reason))

@@ -69,11 +69,12 @@ export interface TransactionConnections {
 const MIN_BATCH_ROWS = 100
 const MAX_BATCH_ROWS = 1000
 
-export function encodeStatement(stmt: ShardStatement): Buffer {
+/** The statement as `conn` runs it (its parameter types as that shard numbers them). */
+export function encodeStatement(stmt: ShardStatement, conn: ServerConnection): Buffer {
   if (!stmt.bind) return encodeQuery(stmt.sql)
   const b = stmt.bind
   return Buffer.concat([
-    encodeParse('', stmt.sql, b.types),
+    encodeParse('', stmt.sql, conn.serverTypes(b.types)),
     encodeBind('', '', b.params, b.formats, b.resultFormats),
     encodeTarget('Describe', 'P', ''),
     encodeExecute('', 0),
@@ -227,7 +228,7 @@ export class MultiShardExecutor implements BatchedReadContext {
     const replies = this.cancellable(held, () => Promise.allSettled(
       held.map((h) => {
         const s = index.get(h.conn)!
-        return callShard(h.conn, encodeStatement(stmt), {
+        return callShard(h.conn, encodeStatement(stmt, h.conn), {
           description: (fields) => onDescription(s, fields),
           row: (values) => {
             if (failure || ended) return
@@ -457,7 +458,8 @@ export class MultiShardExecutor implements BatchedReadContext {
       await this.cancellable(held, async () => {
         for (const p of sorted) {
           try {
-            const reply = await callShard(conn(p.shard), encodeStatement(p.stmt))
+            const target = conn(p.shard)
+            const reply = await callShard(target, encodeStatement(p.stmt, target))
             replies.push({ status: 'fulfilled', value: reply })
             if (reply.error) return
           } catch (reason) {

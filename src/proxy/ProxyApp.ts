@@ -10,6 +10,7 @@ import type { LearntCatalog } from '../health/CatalogReader.js'
 import { FailoverManager } from '../health/FailoverManager.js'
 import { HealthMonitor } from '../health/HealthMonitor.js'
 import { PreparedTransactionResolver } from '../health/PreparedTransactionResolver.js'
+import { TypeDdlReads } from '../health/TypeDdlReads.js'
 import { CrossShardDeadlockDetector } from './CrossShardDeadlockDetector.js'
 import { createLogger, type Logger } from '../log/Logger.js'
 import { ClientTotals } from '../metrics/ClientTotals.js'
@@ -45,6 +46,8 @@ export class ProxyApp {
   /** Breaks deadlocks between transactions across shards, which no server sees. */
   deadlocks!: CrossShardDeadlockDetector
   failover!: FailoverManager
+  /** Catalog reads after DDL on types, which pair each shard's new OIDs with the default shard's. */
+  private typeDdlReads!: TypeDdlReads
   readonly admin: AdminConsole
   /** Counters of clients that have left, per database (SHOW STATS). */
   readonly totals = new ClientTotals()
@@ -103,6 +106,8 @@ export class ProxyApp {
       typesRead = Date.now()
       void app.health.refreshCatalogs()
     }
+    app.typeDdlReads = new TypeDdlReads(() => void app.health.refreshCatalogs())
+    router.onTypeDdl = () => app.typeDdlReads.changed()
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log, proxy)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
     app.resolver = new PreparedTransactionResolver(proxy.topology, config, log, proxy.metrics.twoPhase)
@@ -156,6 +161,7 @@ export class ProxyApp {
   async stop(timeoutMs = this.config.shutdown_timeout): Promise<void> {
     this.failover.stop()
     this.health.stop()
+    this.typeDdlReads.stop()
     this.resolver.stop()
     this.deadlocks.stop()
     this.log.info({ timeout_ms: timeoutMs }, 'shutdown: refusing new clients, letting transactions finish')
@@ -168,13 +174,14 @@ export class ProxyApp {
 }
 
 /**
- * Hands the shards' catalog to the router. A server fixes a session's search_path at log-in, so the server
+ * Hands the shards' catalog to the router, and each shard's type numbers to its connections. A server fixes a session's search_path at log-in, so the server
  * connections of a role whose search_path changed are replaced: servers then resolve unqualified names as the
  * router does.
  */
 function learnCatalog(catalog: LearntCatalog, router: StatementRouter, proxy: ProxyServer, log: Logger): void {
   const before = router.searchPaths
   router.learnCatalog(catalog)
+  proxy.pools.typeOids.learn(proxy.routingDefaultShard(), catalog.typeNames)
   let renewed = 0
   for (const e of proxy.pools.all()) {
     if (!before.agrees(catalog.searchPaths, logicalDatabase(proxy.config, e.database), e.user)) renewed += e.pool.renew()

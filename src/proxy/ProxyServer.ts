@@ -302,7 +302,8 @@ export class ProxyServer {
     }
   }
 
-  private routingDefaultShard(): number {
+  /** The shard of unsharded tables and catalog queries. */
+  routingDefaultShard(): number {
     const r = this.routing.route({ plan: null, literals: [], firstParam: 1 }, () => undefined, { inTransaction: false, txReadOnly: false })
     return r.kind === 'shard' ? r.shard : 0
   }

@@ -41,7 +41,7 @@ export async function locateRows(
 export async function holdsRows(conn: ServerConnection, probe: ShardStatement, shardName: string): Promise<boolean> {
   let reply
   try {
-    reply = await callShard(conn, encodeStatement(probe))
+    reply = await callShard(conn, encodeStatement(probe, conn))
   } catch (err) {
     throw new PgError(SqlState.CONNECTION_FAILURE, `could not look for the rows on shard ${shardName}: ${err instanceof Error ? err.message : String(err)}`)
   }

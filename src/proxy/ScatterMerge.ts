@@ -34,33 +34,36 @@ export function mergerFor(
   param: (n: number) => BoundParam | undefined,
   types: MergeTypes,
 ): ResultMerger {
-  for (let s = 1; s < described.length; s++) checkSameShape(described[0]!, described[s]!, held[0]!.placement.shardName, held[s]!.placement.shardName)
+  for (let s = 1; s < described.length; s++) checkSameShape(described[0]!, described[s]!, held[0]!.placement.shardName, held[s]!.placement.shardName, types)
   const columns = described[0]!.map((f, i): ColumnInfo => {
     const column: ColumnInfo = { name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 }
-    const labels = isCreatedType(f.typeOid) ? types.labelsOf(described.map((d) => d[i]!.typeOid)) : undefined
+    const labels = isCreatedType(f.typeOid) ? types.labelsOf(described.map((d) => serverOid(d[i]!))) : undefined
     return labels === undefined ? column : { ...column, labels }
   })
   return new ResultMerger(plan, columns, held.length, param)
 }
 
+/** The OID the shard gave (the catalogs' enum labels are listed by each shard's own numbers). */
+const serverOid = (f: FieldDescription) => f.serverTypeOid ?? f.typeOid
+
 /**
  * Types made on each shard (enums, extensions' types) get an OID of each shard's own: their columns match when
- * their values come as text, which is the same on every shard. Binary values of arrays and composites hold
- * element OIDs, so there the OIDs must agree.
+ * their values come as text, which is the same on every shard, and so do an enum's binary values (its label).
+ * Binary values of arrays and composites hold element OIDs, so there the OIDs must agree.
  */
-function checkSameShape(a: FieldDescription[], b: FieldDescription[], shardA: string, shardB: string): void {
+function checkSameShape(a: FieldDescription[], b: FieldDescription[], shardA: string, shardB: string, types: MergeTypes): void {
   const differ = (what: string) => new PgError(SqlState.FEATURE_NOT_SUPPORTED, `shards ${shardA} and ${shardB} ${what}; their schemas differ`, { hint: 'Apply the same DDL on every shard.' })
   if (a.length !== b.length) throw differ('describe the result differently')
   a.forEach((f, i) => {
     const g = b[i]!
     if (f.name !== g.name || f.format !== g.format) throw differ('describe the result differently')
-    if (f.typeOid === g.typeOid) return
-    if (!isCreatedType(f.typeOid) || !isCreatedType(g.typeOid)) throw differ(`give column "${f.name}" different types`)
-    if (f.format === 1) {
+    if (serverOid(f) === serverOid(g)) return
+    if (f.typeOid !== g.typeOid && !(isCreatedType(f.typeOid) && isCreatedType(g.typeOid))) throw differ(`give column "${f.name}" different types`)
+    if (f.format === 1 && types.labelsOf([serverOid(f), serverOid(g)]) === undefined) {
       throw new PgError(
         SqlState.FEATURE_NOT_SUPPORTED,
-        `column "${f.name}" has a type made on each shard (an enum, an extension's type) whose OID differs between shards ${shardA} and ${shardB}, and its binary values may hold that OID`,
-        { hint: 'Ask for the column in text format, or cast it (e.g. ::text).' },
+        `column "${f.name}" has a type made on each shard (an array or composite of one, an extension's type) whose OID differs between shards ${shardA} and ${shardB}, and its binary values may hold that OID`,
+        { hint: 'Ask for the column in text format, or cast it (e.g. ::text). An enum made since pgshard last read the catalogs is merged in binary too once they are read again (a moment later, or after RELOAD).' },
       )
     }
   })

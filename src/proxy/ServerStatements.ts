@@ -12,12 +12,12 @@ export function ensurePrepared(conn: ServerConnection, stmt: ClientStatement): v
     if (conn.unnamedOwner === stmt) return
     conn.unnamedOwner = stmt
     conn.tracker.push({ expect: Expect.Parse, mode: 'suppress' })
-    conn.write(renameParse('', stmt.tail))
+    conn.write(renameParse('', conn.parseTail(stmt.tail)))
     return
   }
   if (holdsPrepared(conn, stmt.serverName)) return
   conn.tracker.push({ expect: Expect.Parse, mode: 'suppress', done: (ok) => ok || conn.prepared.delete(stmt.serverName) })
-  conn.write(renameParse(stmt.serverName, stmt.tail))
+  conn.write(renameParse(stmt.serverName, conn.parseTail(stmt.tail)))
 }
 
 /**

@@ -645,7 +645,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         if (name === '') {
           conn.unnamedOwner = stmt
           conn.tracker.push({ expect: Expect.Parse, mode: 'forward', done: forget })
-          conn.write(frame.raw)
+          const tail = conn.parseTail(stmt.tail)
+          conn.write(tail === stmt.tail ? frame.raw : renameParse('', tail))
           return
         }
         if (holdsPrepared(conn, stmt.serverName)) {
@@ -660,7 +661,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
             forget(ok)
           },
         })
-        conn.write(renameParse(stmt.serverName, stmt.tail))
+        conn.write(renameParse(stmt.serverName, conn.parseTail(stmt.tail)))
       },
     })
   }

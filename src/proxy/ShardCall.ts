@@ -53,7 +53,7 @@ export function callShard(conn: ServerConnection, request: Buffer, sink: ReplySi
       onMessage: (type, body) => {
         switch (type) {
           case T.rowDescription:
-            reply.fields = decodeRowDescription(body!)
+            reply.fields = conn.typeOids === null ? decodeRowDescription(body!) : conn.typeOids.fields(decodeRowDescription(body!))
             statement.fields = reply.fields
             sink.description?.(reply.fields)
             return

@@ -20,6 +20,10 @@ const VIEW_DDL_UNSEEN_MS = 10_000
  * The analyzer (cached by normalized text) and the router over the current shard map. A statement the parser
  * rejects goes to a server anyway, which answers with Postgres' own error.
  */
+// DDL that makes, changes or drops a type (the analyzer's tags: CREATE ENUM, COMPOSITE TYPE, CREATE RANGE, DROP
+// TYPE, … DOMAIN, … EXTENSION), or may rename or move one.
+const TYPE_DDL = /(ENUM|TYPE|RANGE|DOMAIN|EXTENSION)$|^RENAME$|^ALTER OBJECT SCHEMA$/
+
 export class StatementRouter implements RoutingEngine {
   private readonly inliner = new ViewInliner()
   private readonly cache = new StatementCache(20_000, { inline: (text) => this.inliner.inline(text) })
@@ -38,6 +42,8 @@ export class StatementRouter implements RoutingEngine {
   private readonly enums = new EnumTypes()
   /** Hears that the shards' catalogs should be read again: a merge met a type created, or changed, since. */
   onStaleTypes: (() => void) | undefined
+  /** Hears of DDL routed that makes, changes or drops types (their OIDs are paired by a catalog read). */
+  onTypeDdl: (() => void) | undefined
   /** Enum labels from the shards' catalogs, for merges. */
   readonly mergeTypes: MergeTypes = {
     labelsOf: (oids) => {
@@ -220,7 +226,10 @@ export class StatementRouter implements RoutingEngine {
     if (partition !== undefined) this.learnPartition(partition.child, partition.parent, ctx.searchPath ?? ['public'])
     const route = this.router.route(analyzed.plan, param, ctx, analyzed.text)
     // Views the DDL makes, drops or renames are known once it is routed (a refused one is not made).
-    if (analyzed.plan.kind === 'ddl' && route.kind !== 'error') this.followViews(analyzed.plan, ctx.searchPath ?? ['public'])
+    if (analyzed.plan.kind === 'ddl' && route.kind !== 'error') {
+      this.followViews(analyzed.plan, ctx.searchPath ?? ['public'])
+      if ((analyzed.plan.statements ?? [analyzed.plan]).some((s) => TYPE_DDL.test(s.commandTag))) this.onTypeDdl?.()
+    }
     return route
   }
 
