@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t from 'tap'
-import { encodeBind, encodeExecute, encodeParse, encodeTarget, SYNC } from '../src/protocol/FrontendMessages.js'
+import { encodeBind, encodeExecute, encodeParse, encodeQuery, encodeTarget, SYNC } from '../src/protocol/FrontendMessages.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { assertDriverChecks } from './harness/driverChecks.js'
 import { RawClient } from './harness/RawClient.js'
@@ -56,9 +56,14 @@ t.test('a created type has the default shard\u2019s OID on the wire, whichever s
   const raw = await RawClient.login(fx.port, 'app')
   t.teardown(() => raw.end())
   const k = onOther[0]!
-  raw.send(Buffer.concat([encodeParse('', `SELECT id FROM people WHERE id = ${k} AND mood = $1`, []), encodeTarget('Describe', 'S', ''), SYNC]))
+  // A statement described alone goes to the default shard; inside a transaction on the other shard, it is described there.
+  raw.send(encodeQuery(`BEGIN; SELECT id FROM people WHERE id = ${k}`))
+  await raw.until('Z')
+  raw.send(Buffer.concat([encodeParse('', 'SELECT id FROM people WHERE mood = $1', []), encodeTarget('Describe', 'S', ''), SYNC]))
   const params = (await raw.until('Z')).find((m) => m.type === 't')
   t.equal(params?.body.readInt32BE(2), own0.mood, 'ParameterDescription from the other shard: the default shard\u2019s number')
+  raw.send(encodeQuery('ROLLBACK'))
+  await raw.until('Z')
 
   raw.send(Buffer.concat([
     encodeParse('', 'SELECT id FROM people WHERE id = $1 AND mood = $2', [20, own0.mood]),
