@@ -162,9 +162,10 @@ export class CopyInFanout {
 
   /**
    * The client's CopyDone (`clientFailure` null) or CopyFail, or the end of a COPY that failed: every shard ends
-   * its COPY, then all commit (the client gets `COPY n`) or all roll back (the client gets the error).
+   * its COPY, then all commit (the client gets `COPY n`) or all roll back (the client gets the error). Returns
+   * whether they committed.
    */
-  async finish(clientFailure: string | null): Promise<void> {
+  async finish(clientFailure: string | null): Promise<boolean> {
     this.cancel.removeEventListener('abort', this.onCancel)
     if (this.router && !this.cause && clientFailure === null) {
       try {
@@ -180,15 +181,15 @@ export class CopyInFanout {
     const replies = await Promise.allSettled(this.finals)
     try {
       // A client's CopyFail: each shard's own answer to it says so, as a server would.
-      await this.executor.settle(this.held, replies, this.router ? 'sum' : 'first', { describe: false, execute: true }, !this.executor.inTransaction, clientFailure === null ? this.cause : null)
+      return await this.executor.settle(this.held, replies, this.router ? 'sum' : 'first', { describe: false, execute: true }, !this.executor.inTransaction, clientFailure === null ? this.cause : null)
     } finally {
       this.executor.giveBack(this.held)
     }
   }
 
-  /** The proxy ends the COPY with this error (finish then rolls every shard back). */
-  abort(err: PgError): void {
-    this.fail(errorResponse(err))
+  /** The proxy ends the COPY with this error, or ErrorResponse (finish then rolls every shard back). */
+  abort(err: PgError | Buffer): void {
+    this.fail(Buffer.isBuffer(err) ? err : errorResponse(err))
   }
 
   private fail(cause: Buffer): void {

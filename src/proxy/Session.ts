@@ -38,11 +38,12 @@ import { sessionEffectParams } from '../router/SessionEffects.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
-import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import { highestParam, restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout, type CopySplit } from './CopyInFanout.js'
 import { MultiShardExecutor, type ClientOutput, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
+import { copyInto, insertSelectRows } from './InsertSelectCopy.js'
 import { holdsRows, locateRows } from './RowLocator.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
@@ -1139,6 +1140,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, copySplit, this.cancelSignal.signal)
         return this.copyIn !== null ? 'copy' : 'failed'
       }
+      if (route.kind === 'copy_split' && route.source !== undefined) return (await this.insertSelect(route, restore(route.source), stmt, joins, output)) ? 'done' : 'failed'
       if (route.kind === 'cursor') {
         // The cursor's shards read on the transaction's connections, and its rows follow every reply in flight.
         await this.lease.whenIdle()
@@ -1240,6 +1242,43 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     }
     if (this.group.conn !== null && this.attached) found.add(this.attached.placement.shard)
     return [...found].sort((x, y) => x - y)
+  }
+
+  /**
+   * INSERT … SELECT into a sharded table whose rows' keys come from its SELECT: the SELECT, as `COPY (query) TO
+   * STDOUT`, is routed as the client's own would be (one shard, or every shard's rows), and its rows go to their
+   * shards as a COPY into the table (InsertSelectCopy). In a transaction across shards they are read first.
+   */
+  private async insertSelect(route: Extract<MultiRoute, { kind: 'copy_split' }>, sql: string, stmt: ShardStatement, joins: boolean, output: ClientOutput): Promise<boolean> {
+    if (stmt.bind || highestParam(sql) > 0) {
+      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `an INSERT … SELECT that pgshard splits by key must come as a simple query without parameters (${route.reason})`, {
+        hint: 'Send it as a simple query with its values written in, or select the key as a constant or as the pinned key of the table read.',
+      })
+    }
+    const read = this.routing.route(this.routing.analyze(sql), () => undefined)
+    if (read.kind === 'error') throw routeError(read)
+    if (read.kind !== 'shard' && read.kind !== 'copy_out') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `pgshard cannot read the rows of this INSERT … SELECT: ${read.reason}`)
+    const shards = this.services.config().shards.map((_, i) => i)
+    const made = route.made
+    const transaction = joins ? this.spanning : null
+    const executor = (out: ClientOutput, holding: boolean) =>
+      new MultiShardExecutor(this.services, this.identity, this.settings, out, this.cancelSignal.signal, transaction, holding, this.placeRead)
+    return insertSelectRows({
+      writer: (out) => executor(out, this.lease.holdsConnections),
+      reader: (out) => executor(out, true),
+      client: output,
+      shards,
+      copy: made ? withCopyColumn(copyInto(route.copy), made.column) : copyInto(route.copy),
+      split: {
+        copy: route.copy,
+        key: route.key,
+        keyShard: route.keyShard,
+        ...(made ? { made: { column: made.column, places: made.places, take: (count: number) => this.madeKeys(made.from, count, null, true) } } : {}),
+      },
+      source: { sql, shards: read.kind === 'shard' ? [read.shard] : shards, role: 'primary' },
+      readFirst: joins ? this.services.config().listen.max_message_size : null,
+      cancel: this.cancelSignal.signal,
+    })
   }
 
   /**

@@ -89,9 +89,10 @@ export type Route =
    * COPY FROM STDIN into a sharded table: each row goes to the shard that owns its `key` column's value
    * (`keyShard`, bound to the shard map this decision was made with, so a reload mid-COPY moves no row).
    * `made`: the column list leaves out a column pgshard makes, the key (`places`: its values place the rows)
-   * or a column it draws (sharding.made_columns); each row gets a value, from `from`.
+   * or a column it draws (sharding.made_columns); each row gets a value, from `from`. `source`: the rows come
+   * from this `COPY (query) TO STDOUT` rather than from the client (an INSERT … SELECT).
    */
-  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; made?: { column: string; from: KeySource; places: boolean }; reason: string }
+  | { kind: 'copy_split'; copy: CopyShape; key: string; keyShard: KeyShard; made?: { column: string; from: KeySource; places: boolean }; source?: string; reason: string }
   /**
    * An UPDATE or DELETE of one sharded table whose WHERE does not pin the key: the shards that hold its rows are
    * found first (`probe`, its plan's `locate` query, on every shard), then it is routed to them

@@ -41,7 +41,7 @@ import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, sequenceText, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import { namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
-import type { ColumnPin, DerivedSources, InsertRows, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import type { ColumnPin, CopyShape, DerivedSources, InsertRows, InsertSelect, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -371,30 +371,10 @@ export class Router {
           }`,
           'use COPY … FROM STDIN outside a transaction, or COPY each shard\u2019s rows with /* pgshard: shard=NAME */',
         )
-      const map = this.map
-      const generated = copy.columns !== null && !copy.columns.includes(t.key) ? t.generatedKey : undefined
-      const drawn = this.drawnLeftOut(plan, ctx)
-      if (drawn.length + (generated === undefined ? 0 : 1) > 1) {
-        const names = [...(generated === undefined ? [] : [t.key]), ...drawn.map((d) => d.column)].join(', ')
-        throw new Refusal(FEATURE_NOT_SUPPORTED, `COPY into ${t.name} leaves out ${names}, which pgshard makes: it makes one column of a COPY`, 'give the other columns in the data')
-      }
-      const made =
-        generated !== undefined
-          ? { column: t.key, from: this.keySource(generated), places: true }
-          : drawn[0] !== undefined
-            ? { column: drawn[0].column, from: this.keySource(drawn[0].made), places: false }
-            : undefined
-      return {
-        kind: 'copy_split',
-        copy,
-        key: t.key,
-        keyShard: (value, format, typeOid) => map.shardForValue(t.keyType, value, format, typeOid),
-        ...(made !== undefined ? { made } : {}),
-        reason: `COPY into sharded table ${t.name}: each row to the shard of its ${t.key}${made === undefined ? '' : made.from === 'uuid' ? ', a random UUID made for each' : `, ${made.column} drawn for each from sequence ${made.from.sequence} (shard ${this.defaultName()})`}`,
-      }
+      return this.splitRows(t, copy, plan, ctx, 'COPY')
     }
     if (tables.writtenReference.length > 0) {
-      const drawn = this.drawnLeftOut(plan, ctx)
+      const drawn = this.drawnLeftOut(plan, plan.copy?.columns, ctx)
       if (drawn.length > 0) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
@@ -405,6 +385,50 @@ export class Router {
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `COPY into reference table ${list(tables.writtenReference)}: every shard` }
     }
     return this.single(plan, ctx, this.map.defaultShard, `COPY into unsharded table ${list(tables.unsharded)}: default shard ${this.defaultName()}`)
+  }
+
+  /**
+   * Rows of a COPY (or of an INSERT … SELECT, `what`) into sharded table `t`, each to the shard of its key; pgshard
+   * makes one column the rows leave out, the key or a drawn one.
+   */
+  private splitRows(t: ShardedTable, copy: CopyShape, plan: StatementPlan, ctx: RoutingContext, what: string): Extract<Route, { kind: 'copy_split' }> {
+    const map = this.map
+    const generated = copy.columns !== null && !copy.columns.includes(t.key) ? t.generatedKey : undefined
+    const drawn = this.drawnLeftOut(plan, copy.columns, ctx)
+    if (drawn.length + (generated === undefined ? 0 : 1) > 1) {
+      const names = [...(generated === undefined ? [] : [t.key]), ...drawn.map((d) => d.column)].join(', ')
+      throw new Refusal(FEATURE_NOT_SUPPORTED, `${what} into ${t.name} leaves out ${names}, which pgshard makes: it makes one column of a ${what}`, 'give the other columns')
+    }
+    const made =
+      generated !== undefined
+        ? { column: t.key, from: this.keySource(generated), places: true }
+        : drawn[0] !== undefined
+          ? { column: drawn[0].column, from: this.keySource(drawn[0].made), places: false }
+          : undefined
+    return {
+      kind: 'copy_split',
+      copy,
+      key: t.key,
+      keyShard: (value, format, typeOid) => map.shardForValue(t.keyType, value, format, typeOid),
+      ...(made !== undefined ? { made } : {}),
+      reason: `${what} into sharded table ${t.name}: each row to the shard of its ${t.key}${made === undefined ? '' : made.from === 'uuid' ? ', a random UUID made for each' : `, ${made.column} drawn for each from sequence ${made.from.sequence} (shard ${this.defaultName()})`}`,
+    }
+  }
+
+  /**
+   * INSERT … SELECT into sharded table `t` whose keys are known only once the SELECT has run: pgshard runs it as
+   * `COPY (query) TO STDOUT`, routed as any such COPY, and sends its rows to their shards as a COPY into `t`.
+   */
+  private insertSelectRoute(plan: StatementPlan, rows: InsertSelect, ctx: RoutingContext, t: ShardedTable): Route | undefined {
+    if (plan.multiStatement) return undefined
+    if (ctx.inTransaction && !this.twoPhase)
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `INSERT into sharded table ${t.name} takes its keys (${t.key}) from its SELECT, so its rows may go to several shards, which pgshard does only outside a transaction block (it is all or nothing by itself), unless sharding.cross_shard_transactions is two_phase`,
+        'run it outside the transaction, or select the key as a constant or as the pinned key of the table read',
+      )
+    const copy: CopyShape = { table: rows.table, columns: rows.columns, stdin: true, format: 'text', delimiter: '\t', quote: '"', escape: '"', nullText: '\\N', header: false }
+    return { ...this.splitRows(t, copy, plan, ctx, 'INSERT \u2026 SELECT'), source: `COPY (${rows.query}) TO STDOUT` }
   }
 
   private routeShardedInsert(
@@ -420,10 +444,14 @@ export class Router {
     if (!insert) {
       const keyPins = this.insertSelectKeyPins(plan, target, searchPath)
       if (keyPins !== undefined) return this.routeTables({ ...plan, pins: [...plan.pins, ...keyPins] }, param, ctx, tables, searchPath)
+      const through = plan.insertSelect && this.insertSelectRoute(plan, plan.insertSelect, ctx, target)
+      if (through) return through
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `INSERT into sharded table ${target.name} must give its key column ${target.key} in VALUES, or take it in its SELECT from a constant or from a sharded table's key that the WHERE clause pins; this INSERT \u2026 SELECT cannot be routed`,
-        'name the columns, and select the key as a constant or as the pinned key of the table read (INSERT INTO t (key, …) SELECT s.key, … FROM s WHERE s.key = …); or use /* pgshard: shard=NAME */ when every row belongs to that shard',
+        `name the columns, and select the key as a constant or as the pinned key of the table read (INSERT INTO t (key, …) SELECT s.key, … FROM s WHERE s.key = …); or use /* pgshard: shard=NAME */ when every row belongs to that shard${
+          plan.insertSelect ? '; or send it as a query of its own, which pgshard splits by key' : '; pgshard splits the rows of an INSERT … SELECT by key itself only without RETURNING, ON CONFLICT, WITH or OVERRIDING'
+        }`,
       )
     }
     const keyIndex = insert.columns.indexOf(target.key)
@@ -557,8 +585,7 @@ export class Router {
   }
 
   /** The columns pgshard draws (sharding.made_columns) that a COPY's column list leaves out. */
-  private drawnLeftOut(plan: StatementPlan, ctx: RoutingContext): DrawnColumn[] {
-    const columns = plan.copy?.columns
+  private drawnLeftOut(plan: StatementPlan, columns: string[] | null | undefined, ctx: RoutingContext): DrawnColumn[] {
     const target = plan.writtenTables[0]
     if (columns === null || columns === undefined || target === undefined) return []
     return this.map.drawnColumns(target, ctx.searchPath ?? ['public']).filter((d) => !columns.includes(d.column))

@@ -7,6 +7,7 @@ import { conflictTargetsOf } from './ast/ConflictTargets.js'
 import { existenceTest } from './ast/ExistenceTest.js'
 import { definedFunction, definedView, doBlockBody } from './ast/FunctionBody.js'
 import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
+import { insertSelectOf } from './ast/InsertSelectRows.js'
 import { insertSelectSources } from './ast/InsertSelectSources.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
@@ -204,6 +205,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.insertColumns = (insert.cols ?? []).map((c) => asNode(c, 'ResTarget')?.name ?? '')
       const sources = insertSelectSources(asNode(insert.selectStmt, 'SelectStmt'))
       if (sources !== undefined) plan.insertSources = sources
+      const rowsOf = insertSelectOf(insert, text, end)
+      if (rowsOf !== undefined) plan.insertSelect = rowsOf
     }
     const probe = dml === 'update' || dml === 'delete' ? locateProbe(stmt, text, end) : undefined
     if (probe !== undefined) plan.locate = probe

@@ -258,6 +258,15 @@ export interface ConflictTarget {
   columns: string[]
 }
 
+/** INSERT INTO table [(columns)] query: the query as written and where its rows go. */
+export interface InsertSelect {
+  query: string
+  /** The table as SQL (quoted, schema-qualified if it was written so). */
+  table: string
+  /** The columns listed (null: every column of the table, in its order). */
+  columns: string[] | null
+}
+
 /** COPY: what pgshard needs to cut the client's data into rows and find each row's key, or join shards' output. */
 export interface CopyShape {
   /** The table as SQL (quoted, schema-qualified if it was written so), for looking its columns up; '' for a query. */
@@ -332,6 +341,8 @@ export interface StatementPlan {
   insertColumns?: string[]
   /** INSERT … SELECT: where the select list takes each value from (InsertSelectSources), in the listed columns' order. */
   insertSources?: InsertSource[]
+  /** A plain INSERT … SELECT, whose rows pgshard can send to their shards itself when their keys are not known before. */
+  insertSelect?: InsertSelect
   /**
    * UPDATE/DELETE or a locking read (FOR UPDATE) of one table: a SELECT of its table and WHERE clause that a
    * shard answers with a row when it holds rows the statement would change or lock (to find them when the key
