@@ -167,6 +167,8 @@ t.test('COPY … TO STDOUT of a table or a filtering query: every shard’s rows
   t.equal(psql.stdout.split('\n').filter((l) => /^\d+$/.test(l)).length, 100, `in a READ ONLY transaction: ${psql.stderr}`)
 
   await t.rejects(read('COPY (SELECT id FROM items ORDER BY id) TO STDOUT'), { code: '0A000', message: /a query that does more than filter and pick columns/ })
+  await t.rejects(read('COPY (SELECT i.id, n.body FROM items i JOIN notes n ON n.body = i.label) TO STDOUT'), { code: '0A000', message: /a join across shards: notes is not joined on its sharding key to items/ }, 'a join not on the keys: refused as a read, not each shard\u2019s half of it')
+  await t.rejects(read('COPY (SELECT id FROM items WHERE label IN (SELECT body FROM notes)) TO STDOUT'), { code: '0A000', message: /a subquery over sharded table notes in a read across shards/ })
   await t.rejects(read('COPY (SELECT id, 100 / qty FROM items) TO STDOUT'), { code: '22012' }, 'a shard’s error reaches the client')
   await client.query('BEGIN READ ONLY')
   t.equal((await client.query('SELECT count(*)::int AS n FROM items')).rows[0].n, direct.length, 'a plain read of every shard in a READ ONLY transaction too')

@@ -43,6 +43,8 @@ export async function insertSelectRows(run: InsertSelectRun): Promise<boolean> {
     if (fanout === null) return false
     const rows = new RowsToFanout(fanout)
     await readRows(run, rows)
+    // Rows still waiting for keys pgshard makes go out before the COPY ends.
+    await rows.drained()
     return fanout.finish(null)
   }
   const kept = new KeptRows(run.readFirst)

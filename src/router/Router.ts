@@ -419,8 +419,7 @@ export class Router {
    * INSERT … SELECT into sharded table `t` whose keys are known only once the SELECT has run: pgshard runs it as
    * `COPY (query) TO STDOUT`, routed as any such COPY, and sends its rows to their shards as a COPY into `t`.
    */
-  private insertSelectRoute(plan: StatementPlan, rows: InsertSelect, ctx: RoutingContext, t: ShardedTable): Route | undefined {
-    if (plan.multiStatement) return undefined
+  private insertSelectRoute(plan: StatementPlan, rows: InsertSelect, ctx: RoutingContext, t: ShardedTable): Route {
     if (ctx.inTransaction && !this.twoPhase)
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
@@ -444,14 +443,11 @@ export class Router {
     if (!insert) {
       const keyPins = this.insertSelectKeyPins(plan, target, searchPath)
       if (keyPins !== undefined) return this.routeTables({ ...plan, pins: [...plan.pins, ...keyPins] }, param, ctx, tables, searchPath)
-      const through = plan.insertSelect && this.insertSelectRoute(plan, plan.insertSelect, ctx, target)
-      if (through) return through
+      if (plan.insertSelect) return this.insertSelectRoute(plan, plan.insertSelect, ctx, target)
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `INSERT into sharded table ${target.name} must give its key column ${target.key} in VALUES, or take it in its SELECT from a constant or from a sharded table's key that the WHERE clause pins; this INSERT \u2026 SELECT cannot be routed`,
-        `name the columns, and select the key as a constant or as the pinned key of the table read (INSERT INTO t (key, …) SELECT s.key, … FROM s WHERE s.key = …); or use /* pgshard: shard=NAME */ when every row belongs to that shard${
-          plan.insertSelect ? '; or send it as a query of its own, which pgshard splits by key' : '; pgshard splits the rows of an INSERT … SELECT by key itself only without RETURNING, ON CONFLICT, WITH or OVERRIDING'
-        }`,
+        'name the columns, and select the key as a constant or as the pinned key of the table read (INSERT INTO t (key, …) SELECT s.key, … FROM s WHERE s.key = …); or use /* pgshard: shard=NAME */ when every row belongs to that shard; pgshard splits the rows of an INSERT … SELECT by key itself only without RETURNING, ON CONFLICT, WITH or OVERRIDING',
       )
     }
     const keyIndex = insert.columns.indexOf(target.key)
@@ -739,6 +735,7 @@ export class Router {
       )
     }
     if (plan.kind === 'copy_to' && plan.unmergeable === undefined) {
+      if (plan.scatter) this.checkScatterSources(plan.scatter, searchPath)
       return { kind: 'copy_out', role: this.role(plan, ctx), reason: `${verb} on ${sharded} ${where}: every shard's rows, one shard after another` }
     }
     // A locking read that could not run on every shard (with LIMIT, or in a transaction that writes one shard,

@@ -260,6 +260,10 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.copy = copyShape(copy)
       const why = copyOutUnmergeable(copy, plan.copy)
       if (why !== null) plan.unmergeable = why
+      // Its joins and subqueries are checked as a read's: each shard must find every row of the answer it gives.
+      const query = why === null ? asNode(copy.query, 'SelectStmt') : undefined
+      const span = query === undefined ? null : parenthesized(text, start, end)
+      if (span !== null) addScatter(plan, query!, text, span.start, span.end, single, analyzeScopes(copy.query!).from, facts.rangeVars)
     }
     return plan
   }
@@ -379,6 +383,18 @@ function viewQuery(text: StatementText, start: number, end: number, checkOption:
     last = words.at(-1) ?? end
   }
   return text.slice(at, last).trimEnd()
+}
+
+/** The text inside the first parentheses of a statement (COPY's query), or null. */
+function parenthesized(text: StatementText, start: number, end: number): { start: number; end: number } | null {
+  const lexer = new SqlLexer(text.bytes, start, end)
+  let depth = 0
+  let from = -1
+  for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+    if (k === Tok.LParen && depth++ === 0) from = lexer.end
+    else if (k === Tok.RParen && --depth === 0) return { start: from, end: lexer.start }
+  }
+  return null
 }
 
 /**
