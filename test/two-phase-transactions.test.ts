@@ -415,6 +415,23 @@ t.test('COPY FROM STDIN inside the transaction: rows split by key, committed wit
   await settled(t)
 })
 
+t.test('INSERT … SELECT whose keys come from its SELECT, inside the transaction: reads its own rows, committed or rolled back with the rest', async (t) => {
+  await reset()
+  const c = await inTransaction(t, row(c0))
+  await c.query('INSERT INTO currencies VALUES ($1), ($2)', ['EUR', 'USD'])
+  const fromRows = await c.query(`INSERT INTO accounts (id, balance) SELECT v, length(code) FROM (SELECT code, row_number() OVER (ORDER BY code) AS n FROM currencies) s, LATERAL (VALUES (CASE n WHEN 1 THEN ${a0} ELSE ${a1} END)) AS k(v)`)
+  t.equal(fromRows.rowCount, 2, 'the currencies the transaction wrote are read (its own connection)')
+  const copied = await c.query('INSERT INTO accounts (id, balance) SELECT id + 1000000, balance + 1 FROM accounts')
+  t.equal(copied.rowCount, 3, 'the accounts it wrote on both shards are read')
+  await c.query('ROLLBACK')
+  t.same([await onShard(s0), await onShard(s1)], [{}, {}], 'ROLLBACK: nothing anywhere')
+  const d = await inTransaction(t)
+  await d.query(`INSERT INTO accounts (id, balance) SELECT unnest(ARRAY[${a0}, ${a1}, ${b0}]::bigint[]), 7`)
+  await d.query('COMMIT')
+  t.same([await onShard(s0), await onShard(s1)], [{ [a0]: 7, [b0]: 7 }, { [a1]: 7 }], 'COMMIT: each row on the shard of its key')
+  await settled(t)
+})
+
 t.test('the resolver finishes prepared parts as the deciding shard decided', async (t) => {
   await reset()
   /** A prepared part on shard 1 whose deciding transaction on shard 0 had this end (or is still open, or never was). */
