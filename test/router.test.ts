@@ -809,6 +809,7 @@ t.test('analyzed statements: INSERT … SELECT whose rows take their key from a 
     sql('INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a RETURNING id', unroutable),
     sql('INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a ON CONFLICT DO NOTHING', unroutable),
     sql('WITH s AS (SELECT id FROM accounts) INSERT INTO orders (account_id, total) SELECT id, 1 FROM s', unroutable),
+    sql('INSERT INTO orders (account_id, total) WITH d AS (DELETE FROM orders RETURNING account_id) SELECT account_id, 1 FROM d', { kind: 'error', code: '0A000' }),
     sql('INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a; SELECT 1', { kind: 'error', code: '0A000', message: /a query of several statements with an INSERT into sharded table orders runs only where all its statements go together/, hint: /send the INSERT as a query of its own/ }),
   ])
 })

@@ -6,20 +6,28 @@ import { SqlLexer, Tok } from '../SqlLexer.js'
 import { quoteIdent } from '../SqlQuoting.js'
 import type { InsertSelect } from '../StatementPlan.js'
 import { decodeBytes, type StatementText } from '../StatementText.js'
-import { asNode } from './AstNode.js'
+import { asNode, walkAst } from './AstNode.js'
 
 const QUERY_WORDS = ['select', 'values', 'with', 'table']
+const WRITES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
 
 /**
  * The rows' query and target of a plain `INSERT INTO t [(columns)] query`; undefined when the INSERT has more
- * than COPY can do (ON CONFLICT, RETURNING, its own WITH, OVERRIDING), or a column is written through a field or
- * subscript.
+ * than COPY can do (ON CONFLICT, RETURNING, its own WITH, OVERRIDING, a query that writes), or a column is written
+ * through a field or subscript.
  */
 export function insertSelectOf(ins: InsertStmt, text: StatementText, end: number): InsertSelect | undefined {
   const rel = ins.relation
   if (asNode(ins.selectStmt, 'SelectStmt') === undefined || rel?.location === undefined || rel.relname === undefined) return undefined
   if (ins.onConflictClause !== undefined || (ins.returningClause?.exprs?.length ?? 0) > 0 || ins.withClause !== undefined) return undefined
   if (ins.override !== undefined && ins.override !== 'OVERRIDING_NOT_SET') return undefined
+  // A query that writes too (a DELETE … RETURNING in its WITH) is not one that COPY … TO can run.
+  let writes = false
+  walkAst(ins.selectStmt, (tag) => {
+    if (WRITES.has(tag)) writes = true
+    return !writes
+  })
+  if (writes) return undefined
   const columns: string[] = []
   for (const c of ins.cols ?? []) {
     const target = asNode(c, 'ResTarget')
