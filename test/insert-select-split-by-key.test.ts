@@ -66,7 +66,6 @@ t.test('from a reference table, and from a table sharded by another column (ever
 })
 
 t.test('all or nothing: a row a shard refuses, a key pgshard cannot read, a failing SELECT', async (t) => {
-  const before = (await onShards('SELECT count(*) FROM items')).map((s) => s[0]![0])
   const [k0] = [...Array(100).keys()].map((i) => 20000 + i).filter((k) => map.ring.shardFor(String(k)) === 0)
   const [k1] = [...Array(100).keys()].map((i) => 20000 + i).filter((k) => map.ring.shardFor(String(k)) === 1)
   await client.query('INSERT INTO items (id, owner) VALUES ($1, $2)', [k1, 'taken'])
@@ -78,7 +77,6 @@ t.test('all or nothing: a row a shard refuses, a key pgshard cannot read, a fail
   await t.rejects(client.query("INSERT INTO items (id, owner) SELECT g, 'x' FROM generate_series(30000, 30010) g WHERE 1 / (g - 30005) > 0"), { code: '22012' }, 'the SELECT fails halfway: its error')
   t.same(await counts(), taken, 'still nothing written')
   await t.rejects(client.query("INSERT INTO items (id, qty) SELECT g, g * 1.5 FROM generate_series(40000, 40003) g"), { code: '22P02', message: /invalid input syntax for type integer/ }, 'values go through their text form, as COPY takes them: a numeric for an integer column is refused')
-  t.not(before, taken)
   t.equal((await client.query('SELECT 1 AS ok')).rows[0].ok, 1, 'the session goes on')
 })
 
@@ -89,5 +87,5 @@ t.test('what it cannot do is refused, with the reason', async (t) => {
   await t.rejects(client.query("INSERT INTO items (id, owner) SELECT g, $1 FROM generate_series(50000, 50010) g", ['p']), { code: '0A000', message: /must come as a simple query without parameters/ }, 'parameters (extended protocol)')
   await t.rejects(client.query("INSERT INTO items (id, owner) SELECT g, 'r' FROM generate_series(50000, 50010) g RETURNING id"), { code: '0A000', message: /this INSERT … SELECT cannot be routed/, hint: /only without RETURNING/ })
   await t.rejects(client.query("INSERT INTO items (id, owner) SELECT i.id + 100000, o.owner FROM items i JOIN by_owner o ON o.item = i.id"), { code: '0A000', message: /a join across shards: by_owner is not joined on its sharding key to items/ }, 'a SELECT that cannot run on each shard for its own rows: the read\u2019s refusal')
-  t.equal((await onShards('SELECT count(*) FROM items WHERE id >= 50000')).flat().map(Number).reduce((a, b) => a + Number(b), 0), 0, 'nothing written')
+  t.same((await onShards('SELECT count(*) FROM items WHERE id >= 50000')).flat(2), ['0', '0'], 'nothing written on either shard')
 })

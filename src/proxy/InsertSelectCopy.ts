@@ -64,7 +64,7 @@ interface RowSink extends ClientOutput {
   failed: Buffer | null
 }
 
-/** Runs the read into `sink`; its error, if any, is also handed to the sink's fan-out. */
+/** Runs the read into `sink`; returns the read's error (an ErrorResponse), if it failed. */
 async function readRows(run: InsertSelectRun, sink: RowSink): Promise<Buffer | null> {
   try {
     await run.reader(sink).copyOut(run.source.shards, run.source.role, run.source.sql, false)

@@ -1129,15 +1129,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
           throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `COPY FROM STDIN on several shards must come as a simple query of its own (${route.reason})`)
         const split = route.kind === 'copy_split' ? route : null
         const made = split?.made
-        // Values pgshard makes for the rows: their column added to the column list, drawn while the rows come.
-        const copySplit: CopySplit | null = split && {
-          copy: split.copy,
-          key: split.key,
-          keyShard: split.keyShard,
-          ...(made ? { made: { column: made.column, places: made.places, take: (count: number) => this.madeKeys(made.from, count, null, true) } } : {}),
-        }
         const sql = made ? withCopyColumn(stmt.sql, made.column) : stmt.sql
-        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, copySplit, this.cancelSignal.signal)
+        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, split && this.copySplit(split), this.cancelSignal.signal)
         return this.copyIn !== null ? 'copy' : 'failed'
       }
       if (route.kind === 'copy_split' && route.source !== undefined) return (await this.insertSelect(route, restore(route.source), stmt, joins, output)) ? 'done' : 'failed'
@@ -1244,6 +1237,17 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     return [...found].sort((x, y) => x - y)
   }
 
+  /** How a split COPY's rows find their shards; values pgshard makes for them are drawn while the rows come. */
+  private copySplit(route: Extract<MultiRoute, { kind: 'copy_split' }>): CopySplit {
+    const made = route.made
+    return {
+      copy: route.copy,
+      key: route.key,
+      keyShard: route.keyShard,
+      ...(made ? { made: { column: made.column, places: made.places, take: (count: number) => this.madeKeys(made.from, count, null, true) } } : {}),
+    }
+  }
+
   /**
    * INSERT … SELECT into a sharded table whose rows' keys come from its SELECT: the SELECT, as `COPY (query) TO
    * STDOUT`, is routed as the client's own would be (one shard, or every shard's rows), and its rows go to their
@@ -1269,12 +1273,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       client: output,
       shards,
       copy: made ? withCopyColumn(copyInto(route.copy), made.column) : copyInto(route.copy),
-      split: {
-        copy: route.copy,
-        key: route.key,
-        keyShard: route.keyShard,
-        ...(made ? { made: { column: made.column, places: made.places, take: (count: number) => this.madeKeys(made.from, count, null, true) } } : {}),
-      },
+      split: this.copySplit(route),
       source: { sql, shards: read.kind === 'shard' ? [read.shard] : shards, role: 'primary' },
       readFirst: joins ? this.services.config().listen.max_message_size : null,
       cancel: this.cancelSignal.signal,
