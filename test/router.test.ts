@@ -5,6 +5,7 @@ import { FunctionVolatility, type CatalogFunction } from '../src/router/Function
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import type { BoundParam, Route, RoutingContext } from '../src/router/Route.js'
 import { Router } from '../src/router/Router.js'
+import { TableColumns } from '../src/router/TableColumns.js'
 import { parseIdentifiers, ShardMap } from '../src/router/ShardMap.js'
 import { analyzeStatement } from '../src/router/StatementAnalyzer.js'
 import { initSqlParser } from '../src/router/SqlParser.js'
@@ -855,6 +856,46 @@ t.test('analyzed statements: window functions across shards when every window pa
       kind: 'error', message: /GROUP BY in a subquery in FROM over sharded tables/,
     }),
   ], withCatalog)
+})
+
+t.test('analyzed statements: GROUP BY an output alias across shards, when the catalog shows no column of that name', async (t) => {
+  await initSqlParser()
+  const columns = new TableColumns()
+  const read = Date.now()
+  columns.load([
+    { table: { schema: 'public', name: 'orders' }, columns: ['id', 'Account_ID', 'customer_id', 'status', 'ctid'] },
+    { table: { schema: 'public', name: 'countries' }, columns: ['code', 'name'] },
+  ], read)
+  const withColumns = new Router(map, new FunctionVolatility(config.routing), { columns })
+  const sequelize = 'SELECT "customer_id" AS "customerId", count("id") AS "n" FROM "orders" AS "Order" GROUP BY "customerId"'
+  check(t, [
+    sql(sequelize, { kind: 'scatter', plan: { groupBy: [0] } }),
+    sql('SELECT lower(o.status) AS name, count(*) FROM orders o JOIN countries c ON c.code = o.status GROUP BY name', {
+      kind: 'error', code: '0A000', message: /GROUP BY name in a read across shards: countries has a column name, which Postgres groups by/, hint: /GROUP BY 1/,
+    }),
+    sql('SELECT lower(status) AS ctid, count(*) FROM orders GROUP BY ctid', { kind: 'error', message: /orders has a column ctid/ }),
+    sql('SELECT lower(label) AS day, count(*) FROM accounts GROUP BY day', {
+      kind: 'error', message: /unless accounts has a column of that name, and pgshard has not read accounts's columns/, hint: /RELOAD/,
+    }),
+  ], withColumns)
+  check(t, [sql(sequelize, { kind: 'error', message: /pgshard has not read orders's columns/ })], router)
+  const orders = (...names: string[]) => [{ table: { schema: 'public', name: 'orders' }, columns: ['id', 'customer_id', ...names] }]
+  columns.load(orders(), read)
+  columns.forget([{ name: 'orders' }], read + 1)
+  const unknown = { kind: 'error', message: /has not read orders's columns since it was made or changed/ }
+  check(t, [sql(sequelize, unknown)], withColumns)
+  columns.load(orders(), read + 5_000)
+  check(t, [sql(sequelize, unknown)], withColumns)
+  columns.load(orders('customerId'), read + 6_000)
+  check(t, [sql(sequelize, { kind: 'error', message: /orders has a column customerId/ })], withColumns)
+  columns.forget([{ name: 'orders' }], read + 7_000)
+  columns.load(orders('customerId'), read + 7_000)
+  check(t, [sql(sequelize, unknown)], withColumns)
+  columns.load(orders('customerId'), read + 17_001)
+  check(t, [sql(sequelize, { kind: 'error', message: /orders has a column customerId/ })], withColumns)
+  columns.forget([{ name: 'orders' }], read + 18_000)
+  columns.load(orders(), read + 19_000)
+  check(t, [sql(sequelize, { kind: 'scatter' })], withColumns)
 })
 
 t.test('analyzed statements: assigning a sharding key, INSERT rows with expressions', async (t) => {

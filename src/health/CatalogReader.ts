@@ -1,6 +1,7 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { CatalogFunction } from '../router/FunctionVolatility.js'
 import type { CatalogType } from '../router/merge/EnumTypes.js'
+import type { CatalogColumns } from '../router/TableColumns.js'
 import type { TableRef } from '../router/StatementPlan.js'
 import { RoleSearchPaths, type DatabaseSearchPaths } from '../router/RoleSearchPaths.js'
 import { controlAccess, queryOnce } from './ControlConnection.js'
@@ -28,6 +29,8 @@ export interface LearntCatalog {
   types: CatalogType[]
   /** The same types by name, per shard and database: what pairs a shard's OIDs with the default shard's. */
   typeNames: ShardTypeNames[]
+  /** Every table's, view's and foreign table's column names in the application's schemas. */
+  columns: CatalogColumns[]
   /** When the oldest of the shard reads combined here started (Date.now()): what it cannot have seen came later. */
   readSince: number
 }
@@ -67,6 +70,20 @@ SELECT t.oid::int8 AS oid,
   (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels,
   CASE WHEN n.nspname !~ '^pg_(toast_)?temp_' THEN format('%I.%I', n.nspname, t.typname) END AS name
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 16384`
+
+// System columns too (attnum < 0): a GROUP BY name resolves to them as to any column.
+const COLUMNS_SQL = `
+SELECT n.nspname AS schema, c.relname AS name, array_agg(a.attname::text) AS columns
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT a.attisdropped
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+GROUP BY n.nspname, c.relname`
+
+interface ColumnsRow extends Record<string, unknown> {
+  schema: string
+  name: string
+  columns: string[]
+}
 
 interface TypeRow extends Record<string, unknown> {
   oid: string
@@ -119,6 +136,7 @@ interface ShardCatalog {
   views: CatalogView[]
   types: CatalogType[]
   typeNames: ShardTypeNames[]
+  columns: CatalogColumns[]
   startedAt: number
 }
 
@@ -145,7 +163,7 @@ export class CatalogReader {
   async read(shard: number, primary: NodeState): Promise<number> {
     const target = { host: primary.host, port: primary.port }
     const access = controlAccess(this.config)
-    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [], typeNames: [], startedAt: Date.now() }
+    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [], typeNames: [], columns: [], startedAt: Date.now() }
     const byServerDatabase = new Map<string, DatabaseSearchPaths>()
     const namedTypes = new Map<string, ShardTypeNames['types']>()
     for (const db of this.config.databases) {
@@ -161,6 +179,8 @@ export class CatalogReader {
         read.partitions.push(...partitions.map((r) => ({ child: { schema: r.child_schema, name: r.child }, parent: { schema: r.parent_schema, name: r.parent } })))
         const views = await queryOnce<ViewRow>(target, access, VIEWS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '', materialized: r.materialized })))
+        const columns = await queryOnce<ColumnsRow>(target, access, COLUMNS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
+        read.columns.push(...columns.map((r) => ({ table: { schema: r.schema, name: r.name }, columns: r.columns })))
         const types = await queryOnce<TypeRow>(target, access, TYPES_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.types.push(...types.map((r) => ({ oid: Number(r.oid), labels: r.labels })))
         namedTypes.set(serverDatabase, types.flatMap((r) => (r.name === null ? [] : [{ oid: Number(r.oid), name: r.name }])))
@@ -171,7 +191,7 @@ export class CatalogReader {
     }
     this.byShard.set(shard, read)
     const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
-    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types), typeNames: shards.flatMap((s) => s.typeNames), readSince: Math.min(...shards.map((s) => s.startedAt)) })
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types), typeNames: shards.flatMap((s) => s.typeNames), columns: shards.flatMap((s) => s.columns), readSince: Math.min(...shards.map((s) => s.startedAt)) })
     return read.functions.length
   }
 }

@@ -10,7 +10,7 @@ import type { LearntCatalog } from '../health/CatalogReader.js'
 import { FailoverManager } from '../health/FailoverManager.js'
 import { HealthMonitor } from '../health/HealthMonitor.js'
 import { PreparedTransactionResolver } from '../health/PreparedTransactionResolver.js'
-import { TypeDdlReads } from '../health/TypeDdlReads.js'
+import { DdlCatalogReads } from '../health/DdlCatalogReads.js'
 import { CrossShardDeadlockDetector } from './CrossShardDeadlockDetector.js'
 import { createLogger, type Logger } from '../log/Logger.js'
 import { ClientTotals } from '../metrics/ClientTotals.js'
@@ -46,8 +46,8 @@ export class ProxyApp {
   /** Breaks deadlocks between transactions across shards, which no server sees. */
   deadlocks!: CrossShardDeadlockDetector
   failover!: FailoverManager
-  /** Catalog reads after DDL on types, which pair each shard's new OIDs with the default shard's. */
-  private typeDdlReads!: TypeDdlReads
+  /** Catalog reads after DDL on types and tables (new types' OIDs paired, tables' columns known again). */
+  private ddlCatalogReads!: DdlCatalogReads
   readonly admin: AdminConsole
   /** Counters of clients that have left, per database (SHOW STATS). */
   readonly totals = new ClientTotals()
@@ -106,8 +106,8 @@ export class ProxyApp {
       typesRead = Date.now()
       void app.health.refreshCatalogs()
     }
-    app.typeDdlReads = new TypeDdlReads(() => void app.health.refreshCatalogs())
-    router.onTypeDdl = () => app.typeDdlReads.changed()
+    app.ddlCatalogReads = new DdlCatalogReads(() => void app.health.refreshCatalogs())
+    router.onCatalogDdl = () => app.ddlCatalogReads.changed()
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log, proxy)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
     app.resolver = new PreparedTransactionResolver(proxy.topology, config, log, proxy.metrics.twoPhase)
@@ -161,7 +161,7 @@ export class ProxyApp {
   async stop(timeoutMs = this.config.shutdown_timeout): Promise<void> {
     this.failover.stop()
     this.health.stop()
-    this.typeDdlReads.stop()
+    this.ddlCatalogReads.stop()
     this.resolver.stop()
     this.deadlocks.stop()
     this.log.info({ timeout_ms: timeoutMs }, 'shutdown: refusing new clients, letting transactions finish')

@@ -8,6 +8,7 @@ import { Router } from '../router/Router.js'
 import { ShardMap } from '../router/ShardMap.js'
 import { SqlAnalysisError } from '../router/SqlParser.js'
 import { StatementCache } from '../router/StatementCache.js'
+import { TableColumns } from '../router/TableColumns.js'
 import { ViewInliner } from '../router/ViewInliner.js'
 import type { RoutingEngine } from './ProxyServer.js'
 import type { Analyzed } from './SessionServices.js'
@@ -40,10 +41,15 @@ export class StatementRouter implements RoutingEngine {
   private router!: Router
   map!: ShardMap
   private readonly enums = new EnumTypes()
+  /** The tables' columns from the catalogs (kept across reloads, like the rest learnt from them). */
+  private readonly columns = new TableColumns()
   /** Hears that the shards' catalogs should be read again: a merge met a type created, or changed, since. */
   onStaleTypes: (() => void) | undefined
-  /** Hears of DDL routed that makes, changes or drops types (their OIDs are paired by a catalog read). */
-  onTypeDdl: (() => void) | undefined
+  /**
+   * Hears of DDL routed that makes, changes or drops types (their OIDs are paired by a catalog read) or tables
+   * (their columns are unknown until one).
+   */
+  onCatalogDdl: (() => void) | undefined
   /** Enum labels from the shards' catalogs, for merges. */
   readonly mergeTypes: MergeTypes = {
     labelsOf: (oids) => {
@@ -66,7 +72,7 @@ export class StatementRouter implements RoutingEngine {
     this.learnPartitions([...this.partitions.values()])
     for (const v of this.views.values()) this.map.learnView(v.view, v.definition, ['public'])
     this.refreshInlining()
-    this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from, crossShardTransactions: config.sharding.cross_shard_transactions })
+    this.router = new Router(this.map, this.volatility, { readFrom: config.routing.read_from, crossShardTransactions: config.sharding.cross_shard_transactions, columns: this.columns })
   }
 
   /**
@@ -78,6 +84,7 @@ export class StatementRouter implements RoutingEngine {
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
     this.enums.load(catalog.types)
+    this.columns.load(catalog.columns, catalog.readSince)
     const partitions = this.partitions.size
     this.learnPartitions(catalog.partitions)
     // The catalogs say which views exist: one dropped on the shards, or a CREATE they refused, is forgotten. The
@@ -228,7 +235,10 @@ export class StatementRouter implements RoutingEngine {
     // Views the DDL makes, drops or renames are known once it is routed (a refused one is not made).
     if (analyzed.plan.kind === 'ddl' && route.kind !== 'error') {
       this.followViews(analyzed.plan, ctx.searchPath ?? ['public'])
-      if ((analyzed.plan.statements ?? [analyzed.plan]).some((s) => TYPE_DDL.test(s.commandTag))) this.onTypeDdl?.()
+      const statements = analyzed.plan.statements ?? [analyzed.plan]
+      const tables = statements.flatMap((s) => (s.kind === 'ddl' ? s.writtenTables : []))
+      this.columns.forget(tables)
+      if (tables.length > 0 || statements.some((s) => TYPE_DDL.test(s.commandTag))) this.onCatalogDdl?.()
     }
     return route
   }

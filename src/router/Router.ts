@@ -40,6 +40,7 @@ import { FunctionVolatility } from './FunctionVolatility.js'
 import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, sequenceText, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
+import { TableColumns } from './TableColumns.js'
 import { namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
 import type { ColumnPin, CopyShape, DerivedSources, InsertRows, InsertSelect, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
@@ -48,6 +49,8 @@ export interface RouterOptions {
   readFrom?: 'replica' | 'primary'
   /** sharding.cross_shard_transactions: 'two_phase' lets a read-write transaction go on to other shards. */
   crossShardTransactions?: 'reject' | 'two_phase'
+  /** The tables' columns from the catalogs: without them, a GROUP BY name that is also an alias is refused. */
+  columns?: TableColumns
 }
 
 const FEATURE_NOT_SUPPORTED = '0A000'
@@ -97,6 +100,7 @@ const WRITE_NO_ROWS = new Set(['set_config', 'random', 'setseed', 'clock_timesta
 export class Router {
   private readonly readFrom: 'replica' | 'primary'
   private readonly twoPhase: boolean
+  private readonly columns: TableColumns
 
   constructor(
     readonly map: ShardMap,
@@ -105,6 +109,7 @@ export class Router {
   ) {
     this.readFrom = options.readFrom ?? 'replica'
     this.twoPhase = options.crossShardTransactions === 'two_phase'
+    this.columns = options.columns ?? new TableColumns()
   }
 
   /**
@@ -772,6 +777,7 @@ export class Router {
         )
       }
     }
+    for (const name of sources.aliasGroups ?? []) this.checkAliasGroup(name, sources.relations)
     // An existence test's own level reads no sharded table: only its subquery's table is on every shard.
     if (plan.existence === undefined) this.checkLevel(sources, searchPath, false)
     if (sources.windowKeys !== undefined && !this.keyInEach(sources.windowKeys, sources, searchPath)) {
@@ -791,6 +797,23 @@ export class Router {
       )
     }
     return { ...plan, ...plan.byDistinctValues }
+  }
+
+  /** `GROUP BY name`, planned as the output alias `name`: Postgres groups by a column of that name if FROM has one. */
+  private checkAliasGroup(name: string, relations: TableRef[]): void {
+    for (const ref of relations) {
+      const has = this.columns.hasColumn(ref, name)
+      if (has === false) continue
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        has
+          ? `GROUP BY ${name} in a read across shards: ${label(ref)} has a column ${name}, which Postgres groups by, not the output column of that name`
+          : `GROUP BY ${name} in a read across shards: it is an output alias, unless ${label(ref)} has a column of that name, and pgshard has not read ${label(ref)}'s columns since it was made or changed`,
+        has
+          ? `write the grouped expression, or its position (GROUP BY 1), if you meant the output column; qualify the column with its table or alias if you meant it`
+          : 'RELOAD (or SIGHUP) makes pgshard read the catalogs again (DDL through pgshard has them read within 30 s); or group by the expression or its position',
+      )
+    }
   }
 
   /**

@@ -14,7 +14,7 @@ import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns } from './ast/WindowPartitions.js'
 import type {
-  AggregateKind, DerivedSources, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
+  AggregateKind, DerivedSources, JoinTree, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
@@ -216,6 +216,8 @@ class ScatterBuilder {
   private readonly distinctCalls = new Map<number, FuncCall>()
   private from!: FromSources
   private readonly edits: Edit[] = []
+  /** GROUP BY names taken as output aliases (aliasGroup). */
+  private readonly aliasGroups: string[] = []
 
   constructor(
     private readonly s: SelectStmt,
@@ -294,6 +296,7 @@ class ScatterBuilder {
         correlated: tiedSubqueries(this.s, from!),
         distinctCounts: this.distinctCounts,
         ...(windowKeys !== undefined ? { windowKeys } : {}),
+        ...(this.aliasGroups.length > 0 ? { aliasGroups: this.aliasGroups } : {}),
         // The proxy caps the count: the subquery's LIMIT combines no rows the shards must see together.
         ...(countCap ? { derived: levelSources(from!, []).derived.map(({ combines: _, ...d }) => d) } : {}),
       },
@@ -482,11 +485,32 @@ class ScatterBuilder {
       const key = expressionKey(g)
       const same = this.targets.findIndex((t) => expressionKey(t.val) === key)
       if (same >= 0) return same
-      // A bare name may be an input column or an output alias (SQL99 rules): pgshard cannot tell which.
       const name = bareName(g)
-      if (name !== null && this.targets.some((t) => t.name === name)) refuse(`GROUP BY ${name}, which is both an alias and maybe a column`)
-      return this.columnFor(g, this.layout.groupItems[i]!)
+      const aliased = name !== null ? this.targets.flatMap((t, i) => (t.name === name ? [i] : [])) : []
+      return aliased.length > 0 ? this.aliasGroup(name!, aliased) : this.columnFor(g, this.layout.groupItems[i]!)
     })
+  }
+
+  /**
+   * `GROUP BY name` where `name` is also an output alias: Postgres takes a column of FROM by that name first, the
+   * alias only when there is none. Which one the shards group by, only the catalog tells: the plan takes the alias
+   * and records the name, for the router to check that no table of FROM has such a column.
+   */
+  private aliasGroup(name: string, aliased: number[]): number {
+    if (aliased.length > 1) refuse(`GROUP BY ${name}, which names several output columns`)
+    const from = this.from
+    // With one table in FROM, a select-list item `t.name` shows the column exists: the input column wins.
+    const qualified = (t: ResTarget) => {
+      const fields = stringList(asNode(t.val, 'ColumnRef')?.fields)
+      return fields !== null && fields.length >= 2 && fields.at(-1) === name
+    }
+    const column = 'relation' in from.join ? this.targets.findIndex(qualified) : -1
+    if (column >= 0) return column
+    if (!onlyTables(from.join) || from.laterals.length > 0 || renamesColumns(this.s.fromClause)) {
+      refuse(`GROUP BY ${name}, which is both an output alias and maybe a column of a subquery or function in FROM`)
+    }
+    this.aliasGroups.push(name)
+    return aliased[0]!
   }
 
   private orderBy(): OrderKey[] {
@@ -715,6 +739,21 @@ function mergeColumns(e: MergeExpr | null): number[] {
     default:
       return []
   }
+}
+
+/** Whether a FROM level joins tables only (no subquery or function: their columns are not in the catalog). */
+function onlyTables(join: JoinTree): boolean {
+  return 'relation' in join || ('join' in join && onlyTables(join.left) && onlyTables(join.right))
+}
+
+/** Whether a FROM clause gives its tables or joins column names of its own (`t AS x(a, b)`). */
+function renamesColumns(from: Node[] | undefined): boolean {
+  let renames = false
+  walkAst(from, (tag, body) => {
+    if ((tag === 'RangeVar' || tag === 'JoinExpr') && (body as { alias?: { colnames?: unknown[] } }).alias?.colnames !== undefined) renames = true
+    return !renames
+  })
+  return renames
 }
 
 function bareName(n: Node | undefined): string | null {

@@ -155,6 +155,11 @@ export interface ScatterSources {
   windowKeys?: RelationColumn[][]
   /** Subqueries in FROM (a JoinTree `derived` leaf indexes them). */
   derived: DerivedSources[]
+  /**
+   * GROUP BY names the plan takes as output aliases: right only when no table of `relations` has a column of
+   * that name (Postgres would group by the column), which the router asks the catalog.
+   */
+  aliasGroups?: string[]
 }
 
 /**
