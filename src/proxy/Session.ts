@@ -38,7 +38,7 @@ import { sessionEffectParams } from '../router/SessionEffects.js'
 import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
-import { highestParam, restoreLiterals } from '../router/LiteralNormalizer.js'
+import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout, type CopySplit } from './CopyInFanout.js'
@@ -69,7 +69,7 @@ import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
-import { bindParam, bindStatement, boundPlan, executeArg, literalParam, splitPart } from './StatementParams.js'
+import { bindParam, bindStatement, boundPlan, executeArg, literalParam, splitPart, withParamsWritten } from './StatementParams.js'
 import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
 import type { Analyzed, Identity, Placement, SessionServices } from './SessionServices.js'
@@ -1254,11 +1254,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
    * shards as a COPY into the table (InsertSelectCopy). In a transaction across shards they are read first.
    */
   private async insertSelect(route: Extract<MultiRoute, { kind: 'copy_split' }>, sql: string, stmt: ShardStatement, joins: boolean, output: ClientOutput): Promise<boolean> {
-    if (stmt.bind || highestParam(sql) > 0) {
-      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `an INSERT … SELECT that pgshard splits by key must come as a simple query without parameters (${route.reason})`, {
-        hint: 'Send it as a simple query with its values written in, or select the key as a constant or as the pinned key of the table read.',
-      })
-    }
+    // COPY (query) TO STDOUT takes no parameters: the client's are written into the query.
+    sql = withParamsWritten(sql, stmt.bind)
     const read = this.routing.route(this.routing.analyze(sql), () => undefined)
     if (read.kind === 'error') throw routeError(read)
     if (read.kind !== 'shard' && read.kind !== 'copy_out') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `pgshard cannot read the rows of this INSERT … SELECT: ${read.reason}`)

@@ -1,4 +1,8 @@
 import { paramFormat, type BindMessage } from '../protocol/FrontendMessages.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import { sqlTypeName, typeName } from '../router/merge/TypeOid.js'
+import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { BoundParam } from '../router/Route.js'
 import { resolveSessionEffect, sessionEffectParams } from '../router/SessionEffects.js'
 import type { StatementPlan, ValueRef } from '../router/StatementPlan.js'
@@ -25,6 +29,34 @@ export function bindStatement(stmt: ClientStatement, b: BindMessage): ShardState
     bind: { params: b.params, formats: b.paramFormats, types: stmt.paramTypes, resultFormats: b.resultFormats },
   }
 }
+
+/**
+ * The statement's text with the client's Bind parameters written in as constants, each cast to the type its Parse
+ * named: for a query the shards run inside a utility statement (`COPY (query) TO STDOUT` takes no parameters).
+ * Text-format values only; a type pgshard cannot name in SQL is refused rather than guessed.
+ */
+export function withParamsWritten(sql: string, bind: ShardStatement['bind']): string {
+  if (!bind || bind.params.length === 0) return sql
+  const constants = bind.params.map((value, i) => {
+    const oid = bind.types[i] ?? 0
+    const name = sqlTypeName(oid)
+    if (name === undefined && oid !== 0 && oid !== TYPE_UNKNOWN) {
+      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `parameter $${i + 1} is of ${typeName(oid)}, which pgshard cannot write into this statement's text`, {
+        hint: 'Leave the parameter\'s type unspecified in Parse and cast it in the query ($1::your_type), or send the statement as a simple query.',
+      })
+    }
+    if (value !== null && paramFormat(bind.formats, i) !== 0) {
+      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `parameter $${i + 1} is in binary format, which pgshard cannot write into this statement's text`, {
+        hint: 'Send the parameters of this statement in text format.',
+      })
+    }
+    const constant = value === null ? 'NULL' : quoteLiteral(value.toString('utf8'))
+    return name === undefined ? constant : `(${constant}::${name})`
+  })
+  return restoreLiterals(sql, 1, constants)
+}
+
+const TYPE_UNKNOWN = 705
 
 /** One shard's part of a split INSERT: only the parameters that part uses, renumbered from $1. */
 export function splitPart(sql: string, whole: ShardStatement): ShardStatement {

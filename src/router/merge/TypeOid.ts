@@ -10,6 +10,7 @@ export const TypeOid = {
   int4: 23,
   text: 25,
   oid: 26,
+  json: 114,
   float4: 700,
   float8: 701,
   unknown: 705,
@@ -25,6 +26,12 @@ export const TypeOid = {
 } as const
 
 const NAMES = new Map<number, string>(Object.entries(TypeOid).map(([name, oid]) => [oid, name]))
+
+/** The name SQL text writes a type by (`'v'::int8`), for the types above; undefined for unknown and any other. */
+export function sqlTypeName(oid: number): string | undefined {
+  if (oid === TypeOid.char) return '"char"'
+  return oid === TypeOid.unknown ? undefined : NAMES.get(oid)
+}
 
 /** Name for messages: the type's name when known, else "type oid N". */
 export function typeName(oid: number): string {
