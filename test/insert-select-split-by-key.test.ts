@@ -92,8 +92,8 @@ t.test('the extended protocol: parameters written into the query, typed as Parse
   const plain = await sql`INSERT INTO items (id, owner, qty) SELECT g, 'pjs', 1 FROM generate_series(61000, 61049) g`
   t.equal(plain.count, 50, 'postgres.js without parameters (it always uses the extended protocol)')
   const since = new Date('2026-01-02T03:04:05.000Z')
-  const typed = await sql`INSERT INTO items (id, owner, qty) SELECT ${62000n} + g, to_char(${since} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), g FROM generate_series(1, ${20}) g WHERE ${true}`
-  t.equal(typed.count, 20, 'postgres.js with a bigint, a Date, a number and a boolean (typed by Parse)')
+  const typed = await sql`INSERT INTO items (id, owner, qty) SELECT ${sql.typed(62000, 20)} + g, to_char(${since} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'), g FROM generate_series(1, ${20}) g WHERE ${true}`
+  t.equal(typed.count, 20, 'postgres.js with an int8 (sql.typed), a Date, a number and a boolean (typed by Parse)')
   t.same([...new Set((await onShards('SELECT DISTINCT owner FROM items WHERE id BETWEEN 62001 AND 62020')).flat(2))], ['2026-01-02 03:04'], 'the timestamptz read as the Date sent')
   t.equal(misplaced(await onShards('SELECT id FROM items WHERE id BETWEEN 61000 AND 62020'), 'bigint'), 0)
 })
