@@ -21,6 +21,7 @@ const SHARDING = {
     { name: 'reset_me', key: 'id', type: 'bigint', key_sequence: 'reset_me_id_seq' },
     { name: 'orders', key: 'customer_id', type: 'bigint' },
     { name: 'tickets', key: 'id', type: 'bigint', key_sequence: 'tickets_id_seq' },
+    { name: 'always_ids', key: 'id', type: 'bigint', key_sequence: 'always_ids_id_seq' },
   ],
   reference_tables: ['countries', 'labels'],
   made_columns: [
@@ -187,6 +188,26 @@ t.test('concurrent clients (postgres.js, psql): no key is given twice, no row is
   t.equal(onShards.reduce((n, ids, shard) => n + ids.filter((id) => shardOf(id) !== shard).length, 0), 0, 'every row on the shard of its key')
   t.equal((await client.query("SELECT count(*)::int AS n FROM customers WHERE name LIKE 'c%-%'")).rows[0].n, 80)
   t.equal((await client.query("SELECT count(*)::int AS n FROM customers WHERE name LIKE 'sel-%'")).rows[0].n, 6)
+})
+
+t.test('an identity key GENERATED ALWAYS: the drawn keys go in with OVERRIDING SYSTEM VALUE (node-postgres, postgres.js, psql)', async (t) => {
+  await client.query('CREATE TABLE always_ids (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text)')
+  const many = await client.query("INSERT INTO always_ids (name) VALUES ('a'), ('b'), ('c'), ('d'), ('e'), ('f') RETURNING id, current_setting('port') AS port")
+  t.same(many.rows.map((row) => row.port), many.rows.map((row) => ports[shardOf(row.id)]), 'each row on the shard of its drawn key')
+  const sql = postgres(fx.url, { max: 1, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const [byDefault] = await sql`INSERT INTO always_ids (id, name) VALUES (DEFAULT, ${'pjs'}) RETURNING id, current_setting('port') AS port`
+  t.equal(byDefault!.port, ports[shardOf(byDefault!.id)], 'DEFAULT as the key, extended protocol')
+  const psql = await runCommand('psql', ['-X', '-q', '-At', '-d', fx.dsn, '-c', "INSERT INTO always_ids DEFAULT VALUES RETURNING id, current_setting('port')"], { env: fx.env })
+  const [id, port] = psql.stdout.trim().split('|')
+  t.equal(port, ports[shardOf(id!)], 'DEFAULT VALUES')
+  const onShards = (await fx.topo.queryPrimaries('SELECT id FROM always_ids', 'app')).map((rows) => rows.map((r) => String(r.id)))
+  t.equal(onShards.flat().length, 8, 'every row stored once')
+  t.ok(onShards.every((ids, shard) => ids.every((i) => shardOf(i) === shard)), 'none on a shard that does not own its key')
+  await t.rejects(client.query("INSERT INTO always_ids (id, name) OVERRIDING USER VALUE VALUES (5, 'u')"), {
+    code: '0A000', message: /OVERRIDING USER VALUE into always_ids: each shard would number its identity columns itself/, hint: /leave the identity columns out/,
+  }, 'OVERRIDING USER VALUE would let each shard number the key: refused')
+  await t.rejects(client.query("INSERT INTO always_ids (id, name) VALUES (5, 'given')"), { code: '428C9' }, 'a key the client gives an ALWAYS identity without OVERRIDING: Postgres\u2019s own refusal')
 })
 
 t.test('a uuid key pgshard makes (key_uuid): Rails-like INSERTs without the id, alone and in a transaction', async (t) => {

@@ -858,6 +858,18 @@ t.test('analyzed statements: window functions across shards when every window pa
   ], withCatalog)
 })
 
+t.test('INSERT … OVERRIDING USER VALUE into a sharded or reference table: refused, each shard would number it', async (t) => {
+  await initSqlParser()
+  const refused = { kind: 'error', code: '0A000', message: /OVERRIDING USER VALUE into (accounts|countries): each shard would number its identity columns itself/ }
+  check(t, [
+    sql(`INSERT INTO accounts (id, name) OVERRIDING USER VALUE VALUES (${K1}, 'x')`, refused),
+    sql("INSERT INTO countries (code) OVERRIDING USER VALUE VALUES ('fr')", refused),
+    sql('INSERT INTO accounts (id) OVERRIDING USER VALUE SELECT id FROM accounts WHERE id = 5', refused),
+    sql("INSERT INTO logs (id, msg) OVERRIDING USER VALUE VALUES (1, 'x')", { kind: 'shard', shard: 1, reason: /unsharded/ }),
+    sql(`INSERT INTO accounts (id, name) OVERRIDING SYSTEM VALUE VALUES (${K1}, 'x')`, { kind: 'shard', shard: 1 }),
+  ])
+})
+
 t.test('analyzed statements: GROUP BY an output alias across shards, when the catalog shows no column of that name', async (t) => {
   await initSqlParser()
   const columns = new TableColumns()

@@ -357,7 +357,7 @@ t.test('INSERT rows and their byte ranges', async (t) => {
   const keyless = analyzeStatement("INSERT INTO s.accounts AS a (\"Name\", note) VALUES ('é', /* ( */ $1) , ($2, DEFAULT) RETURNING id")
   t.equal(
     insertWithKeys(keyless.insert!, 'id', null, ['41', '$3']),
-    "INSERT INTO s.accounts AS a (\"id\", \"Name\", note) VALUES (41, 'é', /* ( */ $1) , ($3, $2, DEFAULT) RETURNING id",
+    "INSERT INTO s.accounts AS a (\"id\", \"Name\", note) OVERRIDING SYSTEM VALUE VALUES (41, 'é', /* ( */ $1) , ($3, $2, DEFAULT) RETURNING id",
     'keys drawn for an INSERT that left its key out: the column first in the list, a key first in each row',
   )
   t.throws(() => insertWithKeys(keyless.insert!, 'id', null, ['1']), RangeError, 'one key per row')
@@ -365,7 +365,7 @@ t.test('INSERT rows and their byte ranges', async (t) => {
   t.same(defaults.insert!.rows.map((r) => r.fillable), [[{ start: 46, end: 53 }, null], [{ start: 60, end: 67 }, null]], 'where each row writes DEFAULT')
   t.equal(
     insertWithKeys(defaults.insert!, 'id', 0, ['7', '8']),
-    'INSERT INTO "customers" ("id","name") VALUES (7,$1), (8 , \'é\') RETURNING "id"',
+    'INSERT INTO "customers" ("id","name") OVERRIDING SYSTEM VALUE VALUES (7,$1), (8 , \'é\') RETURNING "id"',
     'keys for the DEFAULT each row gives its key (Sequelize)',
   )
   t.throws(() => insertWithKeys(defaults.insert!, 'id', 1, ['7', '8']), RangeError, 'only in place of a DEFAULT')
@@ -376,7 +376,10 @@ t.test('INSERT rows and their byte ranges', async (t) => {
   t.ok(leavesOut(one.insert!, 0, 'orders_id_seq', named), 'nextval of the sequence pgshard draws the column from, or DEFAULT: left to pgshard')
   t.notOk(leavesOut(two.insert!, 0, 'orders_id_seq', named), 'nextval of another sequence: a value the client gives')
   t.notOk(leavesOut(one.insert!, 0), 'with no sequence to draw from (uuid), nextval is a value the client gives')
-  t.equal(insertWithKeys(one.insert!, 'id', 0, ['11', '12']), 'INSERT INTO orders (id, customer_id) VALUES (11, 5), (12, 6)', 'the drawn values in place of the calls')
+  t.equal(insertWithKeys(one.insert!, 'id', 0, ['11', '12']), 'INSERT INTO orders (id, customer_id) OVERRIDING SYSTEM VALUE VALUES (11, 5), (12, 6)', 'the drawn values in place of the calls')
+  const always = analyzeStatement('INSERT INTO orders (id, customer_id) OVERRIDING SYSTEM VALUE VALUES (DEFAULT, 5)')
+  t.equal(insertWithKeys(always.insert!, 'id', 0, ['13']), 'INSERT INTO orders (id, customer_id) OVERRIDING SYSTEM VALUE VALUES (13, 5)', 'the client\u2019s own OVERRIDING clause: none added')
+  t.equal(analyzeStatement('INSERT INTO orders (id, customer_id) OVERRIDING USER VALUE VALUES (DEFAULT, 5)').overridingUser, true, 'OVERRIDING USER VALUE: for the router to refuse')
   t.equal(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columnsAt, null, 'no column list: nowhere to put a key')
   t.same(analyzeStatement('INSERT INTO t VALUES (1, 2)').insert?.columns, [], 'no column list: the router decides')
   t.same(pinsOf(analyzeStatement('INSERT INTO t VALUES (1, 2)')), {})
@@ -390,7 +393,7 @@ t.test('INSERT rows and their byte ranges', async (t) => {
   const defaultValues = analyzeStatement('INSERT INTO t DEFAULT VALUES RETURNING k').insert!
   t.match(defaultValues, { columns: [], columnsAt: null, defaultValues: true, rows: [{ values: [] }] }, 'DEFAULT VALUES: one row of no values')
   t.equal(defaultValues.text.slice(defaultValues.valuesStart, defaultValues.valuesEnd), 'DEFAULT VALUES')
-  t.equal(insertWithKeys(defaultValues, 'k', null, ['42']), 'INSERT INTO t ("k") VALUES (42) RETURNING k', 'a made key replaces DEFAULT VALUES')
+  t.equal(insertWithKeys(defaultValues, 'k', null, ['42']), 'INSERT INTO t ("k") OVERRIDING SYSTEM VALUE VALUES (42) RETURNING k', 'a made key replaces DEFAULT VALUES')
 })
 
 t.test('multi-statement queries', async (t) => {

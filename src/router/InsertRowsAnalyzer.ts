@@ -33,8 +33,9 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
   const items = lists.map((list) => asNode(list, 'List')?.items ?? [])
   const values = items.map((list): (ValueRef | null)[] => list.map(valueRefOf))
   const fillable = items.map((list) => list.map((item) => fillableValue(item, text.bytes, end)))
-  const spans = rowSpans(text.bytes, ins.relation.location ?? 0, end)
-  if (spans === null || spans.length !== values.length) return undefined
+  const found = rowSpans(text.bytes, ins.relation.location ?? 0, end)
+  if (found === null || found.spans.length !== values.length) return undefined
+  const spans = found.spans
   return {
     text: text.sql,
     table: tableRefOf(ins.relation),
@@ -48,6 +49,7 @@ export function insertRows(ins: InsertStmt, text: StatementText, end: number): I
     })),
     valuesStart: spans[0]!.start,
     valuesEnd: spans[spans.length - 1]!.end,
+    ...(ins.override === undefined || ins.override === 'OVERRIDING_NOT_SET' ? { valuesAt: found.valuesAt } : {}),
   }
 }
 
@@ -79,8 +81,8 @@ function defaultValuesRow(ins: InsertStmt, text: StatementText, end: number): In
   return undefined
 }
 
-/** The `(…)` rows after the first VALUES at depth 0 from `from`. */
-function rowSpans(bytes: string, from: number, end: number): { start: number; end: number }[] | null {
+/** The `(…)` rows after the first VALUES at depth 0 from `from`, and where that VALUES is. */
+function rowSpans(bytes: string, from: number, end: number): { spans: { start: number; end: number }[]; valuesAt: number } | null {
   const lexer = new SqlLexer(bytes, from, end)
   let depth = 0
   let k = lexer.nextSignificant()
@@ -90,6 +92,7 @@ function rowSpans(bytes: string, from: number, end: number): { start: number; en
     else if (depth === 0 && lexer.isWord('values')) break
   }
   if (k !== Tok.Ident) return null
+  const valuesAt = lexer.start
   const spans: { start: number; end: number }[] = []
   for (;;) {
     if (lexer.nextSignificant() !== Tok.LParen) return null
@@ -102,7 +105,7 @@ function rowSpans(bytes: string, from: number, end: number): { start: number; en
       else if (k === Tok.RParen) depth--
     }
     spans.push({ start, end: lexer.end })
-    if (lexer.nextSignificant() !== Tok.Comma) return spans
+    if (lexer.nextSignificant() !== Tok.Comma) return { spans, valuesAt }
   }
 }
 
@@ -132,12 +135,15 @@ export function insertWithKeys(insert: InsertRows, key: string, keyIndex: number
   const bytes = text.bytes
   // Edits in text order: [offset, bytes replaced, text put there].
   const edits: [number, number, string][] = []
-  if (insert.defaultValues) edits.push([insert.valuesStart, insert.valuesEnd - insert.valuesStart, `(${quoteIdent(key)}) VALUES (${values[0]})`])
+  // Drawn values must reach an identity column GENERATED ALWAYS too: OVERRIDING SYSTEM VALUE, which any table takes.
+  const overriding = insert.valuesAt !== undefined ? ([[insert.valuesAt, 0, 'OVERRIDING SYSTEM VALUE ']] as [number, number, string][]) : []
+  if (insert.defaultValues) edits.push([insert.valuesStart, insert.valuesEnd - insert.valuesStart, `(${quoteIdent(key)}) OVERRIDING SYSTEM VALUE VALUES (${values[0]})`])
   else if (keyIndex === null) {
     if (insert.columnsAt === null) throw new RangeError('INSERT has no column list')
-    edits.push([insert.columnsAt, 0, quoteIdent(key) + ', '])
+    edits.push([insert.columnsAt, 0, quoteIdent(key) + ', '], ...overriding)
     insert.rows.forEach((row, i) => edits.push([row.start + 1, 0, values[i] + ', ']))
   } else {
+    edits.push(...overriding)
     insert.rows.forEach((row, i) => {
       const at = row.fillable?.[keyIndex]
       if (at === undefined || at === null) throw new RangeError(`INSERT row ${i} gives its key`)

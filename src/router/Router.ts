@@ -140,6 +140,7 @@ export class Router {
     const hinted = this.hintedShard(plan, ctx, tables)
     if (hinted !== undefined) return this.routeHinted(plan, param, ctx, tables, searchPath, hinted)
     this.checkConflictTargets(plan, searchPath)
+    if (plan.overridingUser) this.refuseOverridingUser(plan, tables)
     if (plan.statements) this.checkStatementsTogether(plan.statements, param, ctx)
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
     if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
@@ -797,6 +798,21 @@ export class Router {
       )
     }
     return { ...plan, ...plan.byDistinctValues }
+  }
+
+  /**
+   * INSERT … OVERRIDING USER VALUE into a sharded or reference table: each shard would put its own sequence's
+   * values in the identity columns, in place of the ones given, so a key among them is not the one the row was
+   * routed by, and a reference row gets a different id on each shard.
+   */
+  private refuseOverridingUser(plan: StatementPlan, tables: Placement): void {
+    const target = plan.writtenTables[0]
+    if (target === undefined || (tables.writtenSharded.size === 0 && tables.writtenReference.length === 0)) return
+    throw new Refusal(
+      FEATURE_NOT_SUPPORTED,
+      `INSERT … OVERRIDING USER VALUE into ${label(target)}: each shard would number its identity columns itself, in place of the values given`,
+      'leave the identity columns out of the column list: pgshard draws a key or made column from one sequence (sharding.key_sequence, sharding.made_columns)',
+    )
   }
 
   /** `GROUP BY name`, planned as the output alias `name`: Postgres groups by a column of that name if FROM has one. */

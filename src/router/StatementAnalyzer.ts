@@ -199,6 +199,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     const target = asNode(stmt, 'InsertStmt') ?? asNode(stmt, 'UpdateStmt') ?? asNode(stmt, 'DeleteStmt') ?? asNode(stmt, 'MergeStmt')
     if ((target?.returningClause?.exprs?.length ?? 0) > 0) plan.returning = true
     const insert = asNode(stmt, 'InsertStmt')
+    if (insert?.override === 'OVERRIDING_USER_VALUE') plan.overridingUser = true
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows
     else if (insert !== undefined) {

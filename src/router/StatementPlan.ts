@@ -233,6 +233,12 @@ export interface InsertRows {
   valuesEnd: number
   /** `DEFAULT VALUES` (its byte range is the VALUES list's): one row, no column given. */
   defaultValues?: true
+  /**
+   * Byte offset of the VALUES keyword, where pgshard writes `OVERRIDING SYSTEM VALUE` when it puts values it drew
+   * into the rows (an identity column `GENERATED ALWAYS` takes them only so). Absent with an OVERRIDING clause of
+   * the client's, and for DEFAULT VALUES (rewritten whole).
+   */
+  valuesAt?: number
 }
 
 /** The value of a column of INSERT … SELECT: a constant or parameter, a column of a table in FROM, or unknown (null). */
@@ -344,6 +350,8 @@ export interface StatementPlan {
   insert?: InsertRows
   /** INSERT … SELECT (or another INSERT without rows pgshard reads): the columns it lists (none: every column). */
   insertColumns?: string[]
+  /** INSERT … OVERRIDING USER VALUE: the values it gives identity columns are dropped for each shard's own. */
+  overridingUser?: true
   /** INSERT … SELECT: where the select list takes each value from (InsertSelectSources), in the listed columns' order. */
   insertSources?: InsertSource[]
   /** A plain INSERT … SELECT, whose rows pgshard can send to their shards itself when their keys are not known before. */
