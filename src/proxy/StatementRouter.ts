@@ -24,6 +24,9 @@ const VIEW_DDL_UNSEEN_MS = 10_000
 // DDL that makes, changes or drops a type (the analyzer's tags: CREATE ENUM, COMPOSITE TYPE, CREATE RANGE, DROP
 // TYPE, … DOMAIN, … EXTENSION), or may rename or move one.
 const TYPE_DDL = /(ENUM|TYPE|RANGE|DOMAIN|EXTENSION)$|^RENAME$|^ALTER OBJECT SCHEMA$/
+// DDL that may make, change or drop a table's or view's columns (`SELECT`: CREATE TABLE AS, CREATE MATERIALIZED
+// VIEW), unlike TRUNCATE, VACUUM, CREATE INDEX or GRANT, which test suites and maintenance send all the time.
+const COLUMN_DDL = /^(CREATE|ALTER) (TABLE|VIEW)$|^DROP (TABLE|VIEW|MATERIALIZED VIEW|FOREIGN TABLE)$|^SELECT$|^RENAME$|^ALTER OBJECT SCHEMA$/
 
 export class StatementRouter implements RoutingEngine {
   private readonly inliner = new ViewInliner()
@@ -236,7 +239,7 @@ export class StatementRouter implements RoutingEngine {
     if (analyzed.plan.kind === 'ddl' && route.kind !== 'error') {
       this.followViews(analyzed.plan, ctx.searchPath ?? ['public'])
       const statements = analyzed.plan.statements ?? [analyzed.plan]
-      const tables = statements.flatMap((s) => (s.kind === 'ddl' ? s.writtenTables : []))
+      const tables = statements.flatMap((s) => (s.kind === 'ddl' && COLUMN_DDL.test(s.commandTag) ? s.writtenTables : []))
       this.columns.forget(tables)
       if (tables.length > 0 || statements.some((s) => TYPE_DDL.test(s.commandTag))) this.onCatalogDdl?.()
     }
