@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import type { BoundParam } from '../src/router/Route.js'
 import type { MergeExpr, OrderKey, OutputColumn, ScatterPlan } from '../src/router/StatementPlan.js'
-import { DistinctCountFold, DistinctValueBudget } from '../src/router/merge/DistinctCountFold.js'
+import { createFold } from '../src/router/merge/AggregateFold.js'
+import { DistinctValueBudget, DistinctValueFold } from '../src/router/merge/DistinctValueFold.js'
 import { MergeError, ResultMerger, type ColumnInfo } from '../src/router/merge/ResultMerger.js'
 import { formatFloat4, formatFloat8 } from '../src/router/merge/FloatText.js'
 import { numericFromBinary, numericToBinary, numericToText, parseNumeric } from '../src/router/merge/NumericValue.js'
@@ -21,7 +22,7 @@ const desc = (column: number, nullsFirst = true): OrderKey => ({ column, descend
 const none = () => undefined
 
 function scatter(p: Partial<ScatterPlan> & { columns: OutputColumn[] }): ScatterPlan {
-  const sources = { relations: [{ name: 't' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctCounts: [], derived: [] }
+  const sources = { relations: [{ name: 't' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctArgs: [], derived: [] }
   return { shardSql: '', visibleColumns: p.columns.length, groupBy: null, distinct: false, orderBy: [], limit: null, offset: null, having: null, sources, ...p }
 }
 
@@ -562,12 +563,51 @@ t.test('count(DISTINCT x) of a column that is not a key: a shard row per value, 
       expect: [['0']],
     },
   ])
-  t.throws(() => new ResultMerger(scatter({ columns: [distinct(1), value], visibleColumns: 1 }), [col('count', OID.int8), col('x', OID.jsonb)], 2, none), { code: '0A000', message: /count distinct values of jsonb/ }, 'a type the merge cannot compare is refused before a row')
+  t.throws(() => new ResultMerger(scatter({ columns: [distinct(1), value], visibleColumns: 1 }), [col('count', OID.int8), col('x', OID.jsonb)], 2, none), { code: '0A000', message: /aggregate DISTINCT values of jsonb/ }, 'a type the merge cannot compare is refused before a row')
 
   const budget = new DistinctValueBudget(2)
-  const folds = [0, 1].map(() => new DistinctCountFold([col('count', OID.int8), col('x', OID.int4)], 0, 1, budget))
+  const foldColumns = [col('count', OID.int8), col('x', OID.int4)]
+  const folds = [0, 1].map(() => new DistinctValueFold(createFold('count', 0, foldColumns), foldColumns, { index: 0, isCount: true }, 1, budget))
   folds[0]!.add([Buffer.from('1'), Buffer.from('7')])
   folds[0]!.add([Buffer.from('1'), Buffer.from('7')])
   folds[1]!.add([Buffer.from('1'), Buffer.from('7')])
   t.throws(() => folds[1]!.add([Buffer.from('1'), Buffer.from('8')]), { code: '54000', message: /more than 2 distinct values/ }, 'the values every group of a merge holds are bounded')
+})
+
+t.test('sum and avg of DISTINCT x of a column that is not a key: each value folded once, 0 included', async (t) => {
+  const sum: OutputColumn = { kind: 'aggregate', fn: 'sum', distinctColumn: 3 }
+  const average: OutputColumn = { kind: 'aggregate', fn: 'avg', sumColumn: 1, countColumn: 2, distinctColumn: 3 }
+  const count: OutputColumn = { kind: 'aggregate', fn: 'count', distinctColumn: 3 }
+  // Columns: sum(DISTINCT x), sum(DISTINCT x) AS avg, count(DISTINCT x), x; a shard row per (group, x).
+  const columns = [col('sum', OID.int8), col('avg', OID.int8), col('count', OID.int8), col('x', OID.int4)]
+  check(t, [
+    {
+      name: 'a value on two shards adds once; 0 is a value; a FILTERed-out value (NULL sum, count 0) adds nothing',
+      plan: scatter({ columns: [sum, average, count, value], visibleColumns: 2 }),
+      columns,
+      shards: [
+        [['5', '5', '1', '5'], ['0', '0', '1', '0'], [null, null, '0', '9']],
+        [['5', '5', '1', '5'], ['2', '2', '1', '2'], ['9', '9', '1', '9']],
+      ],
+      // Distinct values 0, 2, 5, 9 (the 9 from the second shard): sum 16, avg 4.
+      expect: [['16', '4.0000000000000000']],
+    },
+    {
+      name: 'no values at all: NULL, as Postgres',
+      plan: scatter({ columns: [sum, average, count, value], visibleColumns: 2, groupBy: [] }),
+      columns,
+      shards: [[], []],
+      expect: [[null, null]],
+    },
+  ])
+  const numericColumns = [col('sum', OID.numeric), col('x', OID.numeric)]
+  check(t, [
+    {
+      name: 'numeric values equal in value (1.0, 1.00) add once',
+      plan: scatter({ columns: [{ kind: 'aggregate', fn: 'sum', distinctColumn: 1 }, value], visibleColumns: 1 }),
+      columns: numericColumns,
+      shards: [[['1.0', '1.0'], ['2.5', '2.5']], [['1.00', '1.00']]],
+      expect: [['3.5']],
+    },
+  ])
 })

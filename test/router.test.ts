@@ -51,7 +51,7 @@ const SCATTER: ScatterPlan = {
   limit: null,
   offset: null,
   having: null,
-  sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctCounts: [], derived: [] },
+  sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctArgs: [], derived: [] },
 }
 
 const accounts: TableRef = { name: 'accounts' }

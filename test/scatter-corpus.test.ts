@@ -228,6 +228,13 @@ const CORPUS: Query[] = [
   Q('SELECT count(DISTINCT a), count(DISTINCT b) FROM empty_t', 'ordered'),
   Q("SELECT count(DISTINCT lower(name)), count(DISTINCT date_trunc('month', created)), count(DISTINCT qty % 7) FILTER (WHERE flag) FROM items", 'ordered'),
   Q('SELECT grp, count(DISTINCT tag) FROM items i JOIN item_tags t ON t.item_id = i.id GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
+  // sum and avg of DISTINCT values: of a key they add up; of other values pgshard folds each value once.
+  Q('SELECT sum(DISTINCT id), avg(DISTINCT id), count(DISTINCT id) FROM items', 'ordered'),
+  Q('SELECT sum(DISTINCT qty), avg(DISTINCT qty), sum(DISTINCT price), avg(DISTINCT price), sum(DISTINCT ratio), avg(DISTINCT small), count(*) FROM items', 'ordered'),
+  Q('SELECT grp, sum(DISTINCT qty) FILTER (WHERE flag), avg(DISTINCT price) FILTER (WHERE qty > $1), avg(qty) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { params: [10], binary: true }),
+  Q('SELECT grp, avg(DISTINCT qty) FROM items GROUP BY grp HAVING sum(DISTINCT qty) > 300 ORDER BY avg(DISTINCT qty) DESC, grp', 'ordered'),
+  Q('SELECT sum(DISTINCT i.qty % 5), avg(DISTINCT length(t.tag)) FROM items i JOIN item_tags t ON t.item_id = i.id', 'ordered'),
+  Q('SELECT sum(DISTINCT a), avg(DISTINCT a) FROM empty_t', 'ordered'),
   // Window functions partitioned by the sharding key: each partition's rows are on one shard.
   Q('SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag DESC) AS rn, count(*) OVER (PARTITION BY item_id) FROM item_tags ORDER BY item_id, tag', 'ordered'),
   Q('SELECT item_id, tag, lag(tag) OVER w, first_value(tag) OVER w, count(*) OVER (w ORDER BY tag) FROM item_tags WINDOW w AS (PARTITION BY item_id) ORDER BY item_id DESC, tag LIMIT 40 OFFSET 5', 'ordered'),

@@ -29,7 +29,7 @@ t.test('plain rows pass through unchanged', async (t) => {
     limit: null,
     offset: null,
     having: null,
-    sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctCounts: [], derived: [] },
+    sources: { relations: [{ name: 'accounts' }], join: { relation: 0 }, equalities: [], nested: [], correlated: [], calls: [], distinctArgs: [], derived: [] },
   })
   t.equal(scatter('SELECT id FROM accounts LIMIT 10').shardSql, 'SELECT id FROM accounts LIMIT 10', 'LIMIT alone: each shard may stop at n')
   t.same(scatter('SELECT id FROM accounts LIMIT 10').limit, { literal: '10' })
@@ -198,20 +198,33 @@ t.test('window functions: the columns every window partitions by, for the router
 
 t.test('count(DISTINCT x): the column counted, or null for what pgshard counts by value; each shard then groups by x too', async (t) => {
   const p = scatter('SELECT g, count(DISTINCT a + 1), count(DISTINCT a) FROM t JOIN u ON t.k = u.k GROUP BY g')
-  t.same(p.sources.distinctCounts, [null, null], 'an expression, and a column whose table cannot be told')
+  t.same(p.sources.distinctArgs, [null, null], 'an expression, and a column whose table cannot be told')
   t.equal(p.byDistinctValues?.shardSql, 'SELECT g, count(DISTINCT a + 1), count(DISTINCT a), a + 1, a FROM t JOIN u ON t.k = u.k GROUP BY g, a + 1, a')
   t.same(p.byDistinctValues?.columns.slice(1, 3), [{ kind: 'aggregate', fn: 'count', distinctColumn: 3 }, { kind: 'aggregate', fn: 'count', distinctColumn: 4 }])
   const same = scatter('SELECT count(DISTINCT t.a), count(DISTINCT t.a) FILTER (WHERE b) FROM t WHERE c > 1')
-  t.same(same.sources.distinctCounts, [{ relation: 0, column: 'a' }, { relation: 0, column: 'a' }])
+  t.same(same.sources.distinctArgs, [{ relation: 0, column: 'a' }, { relation: 0, column: 'a' }])
   t.equal(same.byDistinctValues?.shardSql, 'SELECT count(DISTINCT t.a), count(DISTINCT t.a) FILTER (WHERE b), t.a FROM t WHERE c > 1 GROUP BY t.a', 'one hidden column for one value')
   t.equal(refusal('SELECT count(DISTINCT (a, b)) FROM t'), undefined, 'a row value is an expression too')
+})
+
+t.test('sum and avg of DISTINCT x: folded by value like count, avg with a hidden count of the same distinct values', async (t) => {
+  const p = scatter('SELECT g, sum(DISTINCT a), avg(DISTINCT b) FILTER (WHERE c > 1) FROM t GROUP BY g ORDER BY 3')
+  t.same(p.sources.distinctArgs, [{ relation: 0, column: 'a' }, { relation: 0, column: 'b' }])
+  t.equal(p.shardSql, 'SELECT g, sum(DISTINCT a), sum(DISTINCT b) FILTER (WHERE c > 1) AS avg, count(DISTINCT b) FILTER (WHERE c > 1) FROM t GROUP BY g', 'a key\u2019s distinct sums and counts add up')
+  t.equal(p.byDistinctValues?.shardSql, 'SELECT g, sum(DISTINCT a), sum(DISTINCT b) FILTER (WHERE c > 1) AS avg, count(DISTINCT b) FILTER (WHERE c > 1), a, b FROM t GROUP BY g, a, b')
+  t.same(p.byDistinctValues?.columns.slice(1, 4), [
+    { kind: 'aggregate', fn: 'sum', distinctColumn: 4 },
+    { kind: 'aggregate', fn: 'avg', sumColumn: 2, countColumn: 3, distinctColumn: 5 },
+    { kind: 'aggregate', fn: 'count', distinctColumn: 5 },
+  ], 'avg\u2019s sum and hidden count are both folded once per value of b')
+  const having = scatter('SELECT g FROM t GROUP BY g HAVING sum(DISTINCT a) > 2')
+  t.same(having.byDistinctValues?.columns[1], { kind: 'aggregate', fn: 'sum', distinctColumn: 2 }, 'in HAVING too')
+  t.equal(refusal('SELECT sum(DISTINCT a), min(DISTINCT b) FROM t'), undefined, 'min of DISTINCT values merges as without')
 })
 
 t.test('what cannot be merged is refused, naming the construct', async (t) => {
   const cases: [string, string][] = [
     ['SELECT g, count(*), row_number() OVER (PARTITION BY g) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates'],
-    ['SELECT sum(DISTINCT a) FROM t', 'sum(DISTINCT …)'],
-    ['SELECT avg(DISTINCT a) FROM t', 'avg(DISTINCT …)'],
     ["SELECT string_agg(a, ',') FROM t", 'the aggregate string_agg()'],
     ['SELECT array_agg(a) FROM t', 'the aggregate array_agg()'],
     ['SELECT stddev(a) FROM t', 'the aggregate stddev()'],
@@ -271,7 +284,7 @@ t.test('sources: FROM relations, join tree, key equalities, subquery tables, cal
     nested: [{ name: 'regions' }],
     correlated: [],
     calls: ['lower'],
-    distinctCounts: [],
+    distinctArgs: [],
     derived: [],
   })
   t.same(scatter('SELECT 1 FROM a, b WHERE a.k = b.k AND b.k = 1').sources.join, { join: 'inner', left: { relation: 0 }, right: { relation: 1 } }, 'a comma is an inner join')
@@ -291,9 +304,9 @@ t.test('sources: FROM relations, join tree, key equalities, subquery tables, cal
 
 t.test('count(DISTINCT col) and subqueries in FROM are described for the router to judge', async (t) => {
   const counted = scatter('SELECT count(DISTINCT i.id), count(DISTINCT id), min(DISTINCT x) FROM items i')
-  t.same(counted.sources.distinctCounts, [{ relation: 0, column: 'id' }, { relation: 0, column: 'id' }], 'qualified, or unqualified with one table')
+  t.same(counted.sources.distinctArgs, [{ relation: 0, column: 'id' }, { relation: 0, column: 'id' }], 'qualified, or unqualified with one table')
   t.same(counted.columns.slice(0, 3), [{ kind: 'aggregate', fn: 'count' }, { kind: 'aggregate', fn: 'count' }, { kind: 'aggregate', fn: 'min' }], 'merged as plain counts; DISTINCT changes nothing for min')
-  t.same(scatter('SELECT count(DISTINCT public.t.k) FROM public.t').sources.distinctCounts, [{ relation: 0, column: 'k' }], 'schema.table.column')
+  t.same(scatter('SELECT count(DISTINCT public.t.k) FROM public.t').sources.distinctArgs, [{ relation: 0, column: 'k' }], 'schema.table.column')
   const typeorm = scatter(
     'SELECT DISTINCT "d"."I_id" AS "ids", "d"."I_id" FROM (SELECT "I"."id" AS "I_id", lower("I"."name") AS "I_name" FROM "items" "I" LEFT JOIN "countries" "C" ON "C"."code" = "I"."country" WHERE "C"."code" = $1) "d" ORDER BY "d"."I_id" ASC, "I_id" ASC LIMIT 2',
   )
@@ -311,7 +324,7 @@ t.test('count(DISTINCT col) and subqueries in FROM are described for the router 
     derived: [],
     nested: [],
     correlated: [],
-    distinctCounts: [],
+    distinctArgs: [],
   }], 'the subquery is described like a FROM level: its tables, joins and calls')
   const nested = scatter('SELECT x FROM (SELECT x FROM (SELECT t.x, count(*) OVER () FROM t) a) b JOIN r ON r.x = b.x')
   t.same(nested.sources.join, { join: 'inner', left: { derived: 0 }, right: { relation: 0 } })

@@ -764,7 +764,7 @@ export class Router {
 
   /**
    * Refuses a scatter whose shards' answers would not add up to the whole answer; the plan to run, which counts
-   * distinct values in the proxy when a count(DISTINCT x) is not of a sharding key.
+   * distinct values in the proxy when a count, sum or avg of DISTINCT x is not of a sharding key.
    */
   private checkScatterSources(plan: ScatterPlan, searchPath: string[]): ScatterPlan {
     const sources = plan.sources
@@ -788,13 +788,13 @@ export class Router {
         'PARTITION BY the sharding key (of a table not on the outer side of a join) in every window, so that each partition is on one shard; or pin the key to one shard',
       )
     }
-    const byValues = sources.distinctCounts.some((c) => c === null || this.map.shardedTable(sources.relations[c.relation]!, searchPath)?.key !== c.column)
+    const byValues = sources.distinctArgs.some((c) => c === null || this.map.shardedTable(sources.relations[c.relation]!, searchPath)?.key !== c.column)
     if (!byValues) return plan
     if (plan.byDistinctValues === undefined) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        'count(DISTINCT …) in a read across shards that pgshard cannot rewrite to count the distinct values itself',
-        'count a plain column (count(DISTINCT t.col)), pin the key to one shard, or count the distinct values in the application',
+        'an aggregate of DISTINCT values (count, sum, avg) in a read across shards that pgshard cannot rewrite to fold the distinct values itself',
+        'aggregate a plain column (count(DISTINCT t.col)), pin the key to one shard, or aggregate the distinct values in the application',
       )
     }
     return { ...plan, ...plan.byDistinctValues }

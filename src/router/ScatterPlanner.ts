@@ -29,6 +29,8 @@ const MERGEABLE: Record<string, AggregateKind> = {
   count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and',
 }
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
+/** Aggregates whose DISTINCT values the proxy folds once each when they are not sharding keys. */
+const FOLDED_BY_VALUES = new Set<AggregateKind>(['count', 'sum', 'avg'])
 
 // Built-in aggregates whose partial results cannot be combined (or not exactly).
 const UNMERGEABLE_AGGREGATES = new Set([
@@ -58,7 +60,7 @@ function refuseOther(from: FromSources): void {
  * What a FROM level reads (its tables, joins, subqueries in FROM) and the functions it calls in `merged`, the
  * parts whose results the proxy merges (for a subquery in FROM: its select list).
  */
-function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources, 'nested' | 'correlated' | 'distinctCounts'> {
+function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources, 'nested' | 'correlated' | 'distinctArgs'> {
   const calls = new Set<string>()
   walkAst(merged, (tag, body) => {
     if (tag === 'SubLink') return false
@@ -79,7 +81,7 @@ function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources
 }
 
 function derivedSources(s: SelectStmt, from: FromSources): DerivedSources {
-  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], correlated: tiedSubqueries(s, from), distinctCounts: [] }
+  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], correlated: tiedSubqueries(s, from), distinctArgs: [] }
   const combines = rowCombining(s)
   if (combines !== undefined) {
     sources.combines = combines
@@ -211,8 +213,8 @@ class ScatterBuilder {
   private layout!: SelectLayout
   private readonly columns: OutputColumn[] = []
   private readonly hidden: Hidden[] = []
-  private readonly distinctCounts: (RelationColumn | null)[] = []
-  /** The columns of count(DISTINCT x) calls, with their calls (countedByValues). */
+  private readonly distinctArgs: (RelationColumn | null)[] = []
+  /** The columns of count, sum and avg of DISTINCT x, with their calls (foldedByValues). */
   private readonly distinctCalls = new Map<number, FuncCall>()
   private from!: FromSources
   private readonly edits: Edit[] = []
@@ -250,7 +252,7 @@ class ScatterBuilder {
     for (let i = 0; i < visible.length; i++) this.columns.push(this.stars.includes(i) ? { kind: 'star' } : { kind: 'value' })
     visible.forEach((agg, i) => {
       if (agg !== null) this.columns[i] = this.visibleAggregate(i, agg)
-      if (agg?.call.agg_distinct === true && agg.fn === 'count') this.distinctCalls.set(i, agg.call)
+      if (agg !== null) this.noteDistinct(i, agg)
     })
     const groupBy = aggregated ? this.groupBy() : null
     const orderBy = this.orderBy()
@@ -276,7 +278,7 @@ class ScatterBuilder {
     }
     this.refuseBetweenStars([...orderBy.map((k) => k.column), ...(groupBy ?? []), ...mergeColumns(having)])
     const shardSql = this.rewrite(this.edits, this.columns.length)
-    const byDistinctValues = this.distinctCalls.size > 0 ? this.countedByValues() : undefined
+    const byDistinctValues = this.distinctCalls.size > 0 ? this.foldedByValues() : undefined
     return {
       shardSql,
       columns: this.columns,
@@ -294,7 +296,7 @@ class ScatterBuilder {
         ...levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause]),
         nested,
         correlated: tiedSubqueries(this.s, from!),
-        distinctCounts: this.distinctCounts,
+        distinctArgs: this.distinctArgs,
         ...(windowKeys !== undefined ? { windowKeys } : {}),
         ...(this.aliasGroups.length > 0 ? { aliasGroups: this.aliasGroups } : {}),
         // The proxy caps the count: the subquery's LIMIT combines no rows the shards must see together.
@@ -327,13 +329,21 @@ class ScatterBuilder {
   }
 
   /**
-   * count(DISTINCT x): records which table's column x is, for the router to tell whether it is a sharding key;
-   * null for an expression, or a column whose table cannot be told.
+   * count, sum or avg of DISTINCT x: records which table's column x is, for the router to tell whether it is a
+   * sharding key; null for an expression, or a column whose table cannot be told.
    */
-  private distinctCount(call: FuncCall): void {
-    if (call.args?.length !== 1) refuse('count(DISTINCT …) of several values')
+  private distinctArg(call: FuncCall, name: string): void {
+    if (call.args?.length !== 1) refuse(`${name}(DISTINCT …) of several values`)
     const fields = stringList(asNode(call.args[0], 'ColumnRef')?.fields)
-    this.distinctCounts.push((fields !== null && fields.length > 0 ? relationColumn(this.from, fields) : undefined) ?? null)
+    this.distinctArgs.push((fields !== null && fields.length > 0 ? relationColumn(this.from, fields) : undefined) ?? null)
+  }
+
+  /** Records aggregate column `column` (and avg's hidden count) for foldedByValues when it takes DISTINCT values. */
+  private noteDistinct(column: number, agg: Aggregate): void {
+    if (agg.call.agg_distinct !== true || !FOLDED_BY_VALUES.has(agg.fn)) return
+    this.distinctCalls.set(column, agg.call)
+    const planned = this.columns[column]
+    if (planned?.kind === 'aggregate' && planned.countColumn !== undefined) this.distinctCalls.set(planned.countColumn, agg.call)
   }
 
   /**
@@ -379,9 +389,9 @@ class ScatterBuilder {
     const name = call !== undefined ? functionName(call.funcname) : ''
     const fn = MERGEABLE[name]
     if (call !== undefined && fn !== undefined && call.over === undefined) {
-      // DISTINCT changes nothing for min, max, bool_and and bool_or; a count of distinct keys adds up across shards.
-      if (call.agg_distinct === true && fn === 'count') this.distinctCount(call)
-      else if (call.agg_distinct === true && (fn === 'sum' || fn === 'avg')) refuse(`${name}(DISTINCT …)`)
+      // DISTINCT changes nothing for min, max, bool_and and bool_or; count, sum and avg of distinct keys add up
+      // across shards, and of other values are folded by value (foldedByValues).
+      if (call.agg_distinct === true && FOLDED_BY_VALUES.has(fn)) this.distinctArg(call, name)
       if (call.agg_order !== undefined || call.agg_within_group === true) refuse(`an ordered aggregate ${name}(… ORDER BY …)`)
       if (call.func_variadic === true) refuse(`${name}(VARIADIC …)`)
       return { fn, call }
@@ -462,7 +472,7 @@ class ScatterBuilder {
       const callText = this.text.bytes.slice(agg.call.location!, call.end)
       if (agg.fn !== 'avg') {
         const column = this.addHidden(callText, { kind: 'aggregate', fn: agg.fn }, key)
-        if (agg.call.agg_distinct === true && agg.fn === 'count') this.distinctCalls.set(column, agg.call)
+        this.noteDistinct(column, agg)
         return column
       }
       const known = this.hidden.findIndex((h) => h.key === key)
@@ -472,6 +482,7 @@ class ScatterBuilder {
       const sumText = callText.slice(0, nameStart) + 'sum' + callText.slice(nameEnd)
       const sumColumn = this.addHidden(sumText, { kind: 'aggregate', fn: 'avg' }, key)
       this.columns[sumColumn] = { kind: 'aggregate', fn: 'avg', sumColumn, countColumn: this.addCount(call) }
+      this.noteDistinct(sumColumn, agg)
       return sumColumn
     }
     if (span === null) refuse('an expression pgshard cannot map')
@@ -642,11 +653,11 @@ class ScatterBuilder {
   }
 
   /**
-   * The plan for count(DISTINCT x) of columns that are not sharding keys: each x becomes a hidden column and a
-   * GROUP BY item of the shards' query, so that each shard answers a row per value and the proxy counts them
-   * (DistinctCountFold). Undefined when the text cannot be rewritten so.
+   * The plan for count, sum and avg of DISTINCT x of columns that are not sharding keys: each x becomes a hidden
+   * column and a GROUP BY item of the shards' query, so that each shard answers a row per value and the proxy
+   * folds each value once (DistinctValueFold). Undefined when the text cannot be rewritten so.
    */
-  private countedByValues(): ScatterPlan['byDistinctValues'] {
+  private foldedByValues(): ScatterPlan['byDistinctValues'] {
     const columns = [...this.columns]
     const values = new Map<string, number>()
     const texts: string[] = []
@@ -660,7 +671,9 @@ class ScatterBuilder {
         values.set(key, at)
         texts.push(text)
       }
-      columns[column] = { kind: 'aggregate', fn: 'count', distinctColumn: at }
+      const planned = columns[column]
+      if (planned?.kind !== 'aggregate') return undefined
+      columns[column] = { ...planned, distinctColumn: at }
     }
     const group = this.layout.clauses.get('group')
     const after = group ?? this.layout.clauses.get('where') ?? this.layout.clauses.get('from')
@@ -679,7 +692,7 @@ class ScatterBuilder {
     }
   }
 
-  /** The text of count(DISTINCT x)'s x as written (bytes, as the other edits), null if it cannot be found. */
+  /** The text of count(DISTINCT x)'s (or sum's, avg's) x as written (bytes, as the other edits), null if it cannot be found. */
   private distinctArgument(call: FuncCall): string | null {
     const layout = call.location !== undefined ? layoutCall(this.text.bytes, call.location, this.end) : null
     if (layout === null) return null

@@ -90,7 +90,8 @@ export type OutputColumn =
   | { kind: 'value' }
   /**
    * An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from; for
-   * count(DISTINCT x) counted by the proxy, distinctColumn names the hidden column of x (a shard row per value).
+   * count, sum or avg of DISTINCT x folded by the proxy, distinctColumn names the hidden column of x (a shard row
+   * per value).
    */
   | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number }
   /**
@@ -143,10 +144,11 @@ export interface ScatterSources {
   /** Functions called where the proxy merges (select list, HAVING, ORDER BY) other than the aggregates it merges. */
   calls: string[]
   /**
-   * What each count(DISTINCT …) counts: a column (the shards' counts add up when it is a sharding key), or null
-   * for an expression or a column whose table cannot be told (the proxy counts their values: byDistinctValues).
+   * What each count, sum or avg of DISTINCT values takes: a column (the shards' results add up when it is a
+   * sharding key), or null for an expression or a column whose table cannot be told (the proxy folds their values:
+   * byDistinctValues).
    */
-  distinctCounts: (RelationColumn | null)[]
+  distinctArgs: (RelationColumn | null)[]
   /**
    * When the statement's own level calls window functions: the columns each of them partitions by. Exact on each
    * shard when every list holds a sharding key (each partition's rows are then on one shard). A subquery in FROM
@@ -163,7 +165,7 @@ export interface ScatterSources {
 }
 
 /**
- * A subquery in FROM of a scattered SELECT, described like a FROM level (its `nested` and `distinctCounts` stay
+ * A subquery in FROM of a scattered SELECT, described like a FROM level (its `nested` and `distinctArgs` stay
  * empty: the statement's cover them). Over sharded tables, each shard's rows of it must be that shard's share of
  * the whole: no construct that combines rows.
  */
@@ -203,8 +205,8 @@ export interface ScatterPlan {
   countCap?: { limit: ValueRef | null; offset: ValueRef | null }
   sources: ScatterSources
   /**
-   * count(DISTINCT x) of columns that are not sharding keys: the shards' text and columns when each shard also
-   * groups by x and the proxy counts the values (the router takes it when an x is not a key).
+   * count, sum or avg of DISTINCT x of columns that are not sharding keys: the shards' text and columns when each
+   * shard also groups by x and the proxy folds each value once (the router takes it when an x is not a key).
    */
   byDistinctValues?: { shardSql: string; columns: OutputColumn[] }
   /**

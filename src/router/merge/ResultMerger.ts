@@ -15,7 +15,7 @@ import type { BoundParam } from '../Route.js'
 import type { ScatterPlan, ValueRef } from '../StatementPlan.js'
 import { avgResultType, createFold, type AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
-import { DistinctCountFold, DistinctValueBudget } from './DistinctCountFold.js'
+import { DistinctValueBudget, DistinctValueFold } from './DistinctValueFold.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
 import { canOrderColumn, compareValues, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
@@ -79,11 +79,15 @@ export class ResultMerger {
       return sum ? { ...c, typeOid: avgResultType(sum.typeOid) } : c
     })
     const distinctValues = new DistinctValueBudget()
-    this.aggregates = plan.columns.flatMap((oc, column) =>
-      oc.kind === 'aggregate'
-        ? [{ column, fold: () => (oc.distinctColumn !== undefined ? new DistinctCountFold(columns, column, oc.distinctColumn, distinctValues) : createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn)) }]
-        : [],
-    )
+    this.aggregates = plan.columns.flatMap((oc, column) => {
+      if (oc.kind !== 'aggregate') return []
+      const fold = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn)
+      if (oc.distinctColumn === undefined) return [{ column, fold }]
+      const distinctColumn = oc.distinctColumn
+      // A value's group is empty when its count is 0 (count, and avg's hidden count) or its sum NULL.
+      const present = oc.fn === 'sum' ? { index: column, isCount: false } : { index: oc.countColumn ?? column, isCount: true }
+      return [{ column, fold: () => new DistinctValueFold(fold(), columns, present, distinctColumn, distinctValues) }]
+    })
     for (const a of this.aggregates) a.fold()
     this.aggregating = plan.groupBy !== null || this.aggregates.length > 0 || plan.having !== null
     for (const k of plan.orderBy) this.requireOrdered(k.column, 'order')
@@ -273,7 +277,7 @@ export class ResultMerger {
   private finishGroups(): void {
     if (this.groups.size === 0 && (this.plan.groupBy?.length ?? 0) === 0) {
       // Aggregates without GROUP BY answer one row even over no rows (count 0, the others NULL); the shards
-      // answer none when they group by values the proxy counts (DistinctCountFold).
+      // answer none when they group by values the proxy folds (DistinctValueFold).
       this.groups.set('', { first: this.columns.map(() => null), folds: this.aggregates.map((a) => a.fold()) })
     }
     let rows: Row[] = []
