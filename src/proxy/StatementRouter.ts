@@ -234,7 +234,7 @@ export class StatementRouter implements RoutingEngine {
     // A partition of a sharded table is made on every shard, and its rows go where the table's would.
     const partition = analyzed.plan.partitionOf
     if (partition !== undefined) this.learnPartition(partition.child, partition.parent, ctx.searchPath ?? ['public'])
-    const route = this.router.route(analyzed.plan, param, ctx, analyzed.text)
+    const route = this.router.route(analyzed.plan, param, ctx)
     // Views the DDL makes, drops or renames are known once it is routed (a refused one is not made).
     if (analyzed.plan.kind === 'ddl' && route.kind !== 'error') {
       this.followViews(analyzed.plan, ctx.searchPath ?? ['public'])

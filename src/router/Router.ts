@@ -41,8 +41,10 @@ import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, sequenceText, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import { TableColumns } from './TableColumns.js'
-import { namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
-import type { ColumnPin, CopyShape, DerivedSources, InsertRows, InsertSelect, JoinTree, RelationColumn, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import { FEATURE_NOT_SUPPORTED, Refusal, tableLabel } from './Refusal.js'
+import { ScatterSourcesCheck } from './ScatterSourcesCheck.js'
+import { keyFamily, namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
+import type { ColumnPin, CopyShape, DerivedSources, InsertRows, InsertSelect, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -53,21 +55,10 @@ export interface RouterOptions {
   columns?: TableColumns
 }
 
-const FEATURE_NOT_SUPPORTED = '0A000'
 const UNDEFINED_OBJECT = '42704'
 const PROTOCOL_VIOLATION = '08P01'
 const INT64_MAX = 2n ** 63n - 1n
 
-/** A decision to refuse, raised while deciding and returned as an error Route. */
-class Refusal extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message)
-  }
-}
 
 interface ShardedUse {
   ref: TableRef
@@ -100,7 +91,7 @@ const WRITE_NO_ROWS = new Set(['set_config', 'random', 'setseed', 'clock_timesta
 export class Router {
   private readonly readFrom: 'replica' | 'primary'
   private readonly twoPhase: boolean
-  private readonly columns: TableColumns
+  private readonly scatterCheck: ScatterSourcesCheck
 
   constructor(
     readonly map: ShardMap,
@@ -109,15 +100,14 @@ export class Router {
   ) {
     this.readFrom = options.readFrom ?? 'replica'
     this.twoPhase = options.crossShardTransactions === 'two_phase'
-    this.columns = options.columns ?? new TableColumns()
+    this.scatterCheck = new ScatterSourcesCheck(map, volatility, options.columns ?? new TableColumns())
   }
 
   /**
    * Where `plan` goes, given its bound values (`param(n)` for $n) and the session's state. Never throws for
-   * bad input: refusals are error Routes. The fourth argument is not read (plan.insert carries the text its
-   * byte ranges point into); it stays so that callers written for it still compile.
+   * bad input: refusals are error Routes.
    */
-  route(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, _text?: string): Route {
+  route(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext): Route {
     try {
       const route = this.decide(plan, param, ctx)
       this.checkAssignments(plan, route, param, ctx.searchPath ?? ['public'])
@@ -156,7 +146,7 @@ export class Router {
       if (left.length > 0) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `INSERT … SELECT into ${label(target)} leaves out ${left.map((d) => d.column).join(', ')}, which pgshard makes (sharding.made_columns) only for INSERT … VALUES: each shard would number the rows on its own`,
+          `INSERT … SELECT into ${tableLabel(target)} leaves out ${left.map((d) => d.column).join(', ')}, which pgshard makes (sharding.made_columns) only for INSERT … VALUES: each shard would number the rows on its own`,
           'insert the rows with INSERT … VALUES (pgshard makes the column there), or give its values in the SELECT',
         )
       }
@@ -233,7 +223,7 @@ export class Router {
       if (other !== undefined) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `${hinted.source} sends the statement to shard ${name}, but it pins ${label(use.ref)}.${use.table.key} to shard ${this.map.shardName(other)}`,
+          `${hinted.source} sends the statement to shard ${name}, but it pins ${tableLabel(use.ref)}.${use.table.key} to shard ${this.map.shardName(other)}`,
         )
       }
     }
@@ -256,7 +246,7 @@ export class Router {
   // ---- statement kinds --------------------------------------------------------------------------------
 
   private routeDdl(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
-    const everywhere = [...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference, ...tables.views])]
+    const everywhere = [...new Set([...tables.sharded.map((u) => tableLabel(u.ref)), ...tables.reference, ...tables.views])]
     if (everywhere.length === 0 && tables.unsharded.length === 0) {
       return { kind: 'broadcast', role: 'primary', tag: 'first', reason: 'DDL naming no table: every shard' }
     }
@@ -349,7 +339,7 @@ export class Router {
    * before it reads each table): every shard joins the transaction and takes the lock.
    */
   private routeLock(plan: StatementPlan, ctx: RoutingContext, tables: Placement): Route {
-    const names = list([...new Set([...tables.sharded.map((u) => label(u.ref)), ...tables.reference])])
+    const names = list([...new Set([...tables.sharded.map((u) => tableLabel(u.ref)), ...tables.reference])])
     if (tables.unsharded.length > 0) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
@@ -491,7 +481,7 @@ export class Router {
         if (s === 'all' || [...s].some((x) => x !== shard)) {
           throw new Refusal(
             FEATURE_NOT_SUPPORTED,
-            `INSERT into ${target.name} goes to shard ${name}, but it reads sharded table ${label(use.ref)} from other shards`,
+            `INSERT into ${target.name} goes to shard ${name}, but it reads sharded table ${tableLabel(use.ref)} from other shards`,
           )
         }
       }
@@ -502,7 +492,7 @@ export class Router {
     if (reads.length > 0 || tables.unsharded.length > 0) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `INSERT rows of ${target.name} belong to shards ${names}, and the statement also reads ${list([...reads.map((u) => label(u.ref)), ...tables.unsharded])}: it cannot be split`,
+        `INSERT rows of ${target.name} belong to shards ${names}, and the statement also reads ${list([...reads.map((u) => tableLabel(u.ref)), ...tables.unsharded])}: it cannot be split`,
       )
     }
     if ((ctx.inTransaction || ctx.txShard !== undefined) && !(this.twoPhase && ctx.inTransaction)) {
@@ -571,7 +561,7 @@ export class Router {
         oneShard: false,
         places: false,
         shardOf: () => this.map.defaultShard,
-        reason: `INSERT into ${label(insert.table)} ${index < 0 ? 'leaves out' : 'gives DEFAULT for'} ${column}: ${made === 'uuid' ? 'random UUIDs' : `values from sequence ${made.sequence} (shard ${this.defaultName()})`}`,
+        reason: `INSERT into ${tableLabel(insert.table)} ${index < 0 ? 'leaves out' : 'gives DEFAULT for'} ${column}: ${made === 'uuid' ? 'random UUIDs' : `values from sequence ${made.sequence} (shard ${this.defaultName()})`}`,
       }
     }
     return undefined
@@ -628,7 +618,7 @@ export class Router {
   ): Route {
     const verb = statementVerb(plan)
     if (tables.writtenReference.length > 0) {
-      const others = [...tables.sharded.map((u) => label(u.ref)), ...tables.unsharded]
+      const others = [...tables.sharded.map((u) => tableLabel(u.ref)), ...tables.unsharded]
       if (others.length > 0) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
@@ -676,7 +666,7 @@ export class Router {
     if (located !== undefined && located.length > 1) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `${verb} on ${label(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may ${plan.kind === 'select' ? 'lock' : 'change'} rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: ${plan.kind === 'select' ? 'a locking read' : 'a write'} without its key runs on one shard`,
+        `${verb} on ${tableLabel(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may ${plan.kind === 'select' ? 'lock' : 'change'} rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: ${plan.kind === 'select' ? 'a locking read' : 'a write'} without its key runs on one shard`,
         plan.kind === 'select'
           ? `pin the key (WHERE ${tables.sharded[0]!.table.key} = …); without LIMIT, a transaction with sharding.cross_shard_transactions: two_phase locks the rows of every shard`
           : `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own) unless sharding.made_columns draws it`,
@@ -686,7 +676,7 @@ export class Router {
     const unpinned = tables.sharded.filter((_, i) => sets[i] === 'all')
     const needed = new Set<number>()
     for (const s of sets) if (s !== 'all') for (const shard of s) needed.add(shard)
-    const keys = [...new Set(tables.sharded.map((u) => `${label(u.ref)}.${u.table.key}`))].join(', ')
+    const keys = [...new Set(tables.sharded.map((u) => `${tableLabel(u.ref)}.${u.table.key}`))].join(', ')
     if (unpinned.length === 0 && needed.size <= 1) {
       const shard = needed.size === 1 ? [...needed][0] : (ctx.txShard ?? this.map.defaultShard)
       const name = this.map.shardName(shard)
@@ -694,10 +684,10 @@ export class Router {
       return this.single(plan, ctx, shard, needed.size === 1 ? `${keys} pinned \u2192 ${name}` : `${keys} conditions match no row \u2192 ${name}`)
     }
 
-    const sharded = list([...new Set(tables.sharded.map((u) => label(u.ref)))])
+    const sharded = list([...new Set(tables.sharded.map((u) => tableLabel(u.ref)))])
     const where =
       unpinned.length > 0
-        ? `has no condition on the sharding key ${[...new Set(unpinned.map((u) => `${label(u.ref)}.${u.table.key}`))].join(', ')}`
+        ? `has no condition on the sharding key ${[...new Set(unpinned.map((u) => `${tableLabel(u.ref)}.${u.table.key}`))].join(', ')}`
         : `touches shards ${[...needed].sort((a, b) => a - b).map((s) => this.map.shardName(s)).join(', ')}`
     if (tables.unsharded.length > 0) {
       throw new Refusal(
@@ -741,7 +731,7 @@ export class Router {
       )
     }
     if (plan.kind === 'copy_to' && plan.unmergeable === undefined) {
-      if (plan.scatter) this.checkScatterSources(plan.scatter, searchPath)
+      if (plan.scatter) this.scatterCheck.check(plan.scatter, searchPath)
       return { kind: 'copy_out', role: this.role(plan, ctx), reason: `${verb} on ${sharded} ${where}: every shard's rows, one shard after another` }
     }
     // A locking read that could not run on every shard (with LIMIT, or in a transaction that writes one shard,
@@ -756,49 +746,11 @@ export class Router {
         'pin the key to one shard, or use /* pgshard: shard=NAME */',
       )
     }
-    const scatter = this.checkScatterSources(plan.scatter, searchPath)
+    const scatter = this.scatterCheck.check(plan.scatter, searchPath)
     return this.scatter(plan, ctx, scatter, `${verb} on ${sharded} ${where}: scatter to ${this.map.shards.length} shards`)
   }
 
-  // ---- scatter sources ----------------------------------------------------------------------------------
-
-  /**
-   * Refuses a scatter whose shards' answers would not add up to the whole answer; the plan to run, which counts
-   * distinct values in the proxy when a count, sum or avg of DISTINCT x is not of a sharding key.
-   */
-  private checkScatterSources(plan: ScatterPlan, searchPath: string[]): ScatterPlan {
-    const sources = plan.sources
-    for (const ref of sources.nested) {
-      const table = this.map.shardedTable(ref, searchPath)
-      if (table) {
-        throw new Refusal(
-          FEATURE_NOT_SUPPORTED,
-          `a subquery over sharded table ${label(ref)} in a read across shards: each shard would see only its own rows of ${label(ref)}`,
-          `pin the key to one shard, or join ${label(ref)} on its sharding key ${table.key} instead`,
-        )
-      }
-    }
-    for (const name of sources.aliasGroups ?? []) this.checkAliasGroup(name, sources.relations)
-    // An existence test's own level reads no sharded table: only its subquery's table is on every shard.
-    if (plan.existence === undefined) this.checkLevel(sources, searchPath, false)
-    if (sources.windowKeys !== undefined && !this.keyInEach(sources.windowKeys, sources, searchPath)) {
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        'a window function in a read across shards whose windows are not all partitioned by a sharding key: each shard would compute it over its own rows only',
-        'PARTITION BY the sharding key (of a table not on the outer side of a join) in every window, so that each partition is on one shard; or pin the key to one shard',
-      )
-    }
-    const byValues = sources.distinctArgs.some((c) => c === null || this.map.shardedTable(sources.relations[c.relation]!, searchPath)?.key !== c.column)
-    if (!byValues) return plan
-    if (plan.byDistinctValues === undefined) {
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        'an aggregate of DISTINCT values (count, sum, avg) in a read across shards that pgshard cannot rewrite to fold the distinct values itself',
-        'aggregate a plain column (count(DISTINCT t.col)), pin the key to one shard, or aggregate the distinct values in the application',
-      )
-    }
-    return { ...plan, ...plan.byDistinctValues }
-  }
+  // ---- refusals ---------------------------------------------------------------------------------------
 
   /**
    * INSERT … OVERRIDING USER VALUE into a sharded or reference table: each shard would put its own sequence's
@@ -810,207 +762,9 @@ export class Router {
     if (target === undefined || (tables.writtenSharded.size === 0 && tables.writtenReference.length === 0)) return
     throw new Refusal(
       FEATURE_NOT_SUPPORTED,
-      `INSERT … OVERRIDING USER VALUE into ${label(target)}: each shard would number its identity columns itself, in place of the values given`,
+      `INSERT … OVERRIDING USER VALUE into ${tableLabel(target)}: each shard would number its identity columns itself, in place of the values given`,
       'leave the identity columns out of the column list: pgshard draws a key or made column from one sequence (sharding.key_sequence, sharding.made_columns)',
     )
-  }
-
-  /** `GROUP BY name`, planned as the output alias `name`: Postgres groups by a column of that name if FROM has one. */
-  private checkAliasGroup(name: string, relations: TableRef[]): void {
-    for (const ref of relations) {
-      const has = this.columns.hasColumn(ref, name)
-      if (has === false) continue
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        has
-          ? `GROUP BY ${name} in a read across shards: ${label(ref)} has a column ${name}, which Postgres groups by, not the output column of that name`
-          : `GROUP BY ${name} in a read across shards: it is an output alias, unless ${label(ref)} has a column of that name, and pgshard has not read ${label(ref)}'s columns since it was made or changed`,
-        has
-          ? `write the grouped expression, or its position (GROUP BY 1), if you meant the output column; qualify the column with its table or alias if you meant it`
-          : 'RELOAD (or SIGHUP) makes pgshard read the catalogs again (DDL through pgshard has them read within 30 s); or group by the expression or its position',
-      )
-    }
-  }
-
-  /**
-   * A subquery over a sharded table tied to a relation of the FROM level: exact on each shard only when a tie
-   * joins the two tables' sharding keys (co-located: of one key type), so that every row it reads for an outer
-   * row is on that row's shard; tables it joins with that one must be reference tables (every shard has their
-   * rows). A subquery over reference tables only reads the same rows everywhere.
-   */
-  private checkCorrelated(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): void {
-    const sharded = this.shardedOf(c.tables, searchPath)
-    if (sharded.length === 0 || this.colocatedTie(c, sources, searchPath) !== undefined) return
-    const refused = (detail: string) =>
-      new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        `a subquery over sharded table ${detail}: each shard would see only its own rows of it`,
-        'tie the subquery on the sharding keys (its table\u2019s key = the outer table\u2019s key), join only reference tables with it, pin the key to one shard, or join the table on its sharding key instead',
-      )
-    if (sharded.length > 1) throw refused(`${list(sharded.map((i) => label(c.tables[i]!)))} in a read across shards, which joins several sharded tables`)
-    const inner = c.tables[sharded[0]!]!
-    const table = this.map.shardedTable(inner, searchPath)!
-    const tie = c.ties.find((t) => t.table === sharded[0])
-    if (tie === undefined) throw refused(`${label(inner)} in a read across shards, tied to the outer query by a reference table only`)
-    const outer = this.map.shardedTable(sources.relations[tie.outer.relation]!, searchPath)
-    const why = outer?.key === tie.outer.column && table.key === tie.innerColumn ? `sharding keys of different types (${outer.keyType}, ${table.keyType}), not placed alike` : 'which are not both sharding keys'
-    throw refused(`${label(inner)} in a read across shards, tied to ${label(sources.relations[tie.outer.relation]!)}.${tie.outer.column} by ${label(inner)}.${tie.innerColumn}, ${why}`)
-  }
-
-  /**
-   * The outer relation a subquery is tied to on co-located sharding keys, when it reads one sharded table (and
-   * reference tables); its index in `tables` too.
-   */
-  private colocatedTie(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): { outer: number; table: number } | undefined {
-    const sharded = this.shardedOf(c.tables, searchPath)
-    if (sharded.length !== 1) return undefined
-    const inner = this.map.shardedTable(c.tables[sharded[0]!]!, searchPath)!
-    const tie = c.ties.find(({ outer, table: i, innerColumn }) => {
-      const table = this.map.shardedTable(sources.relations[outer.relation]!, searchPath)
-      return i === sharded[0] && table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
-    })
-    return tie === undefined ? undefined : { outer: tie.outer.relation, table: tie.table }
-  }
-
-  /** The indexes of the sharded tables among `tables`. */
-  private shardedOf(tables: TableRef[], searchPath: string[]): number[] {
-    return tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
-  }
-
-  /**
-   * A subquery tied on co-located keys reads only rows with the outer row's key: when that key is pinned, so is
-   * the subquery's table (`WHERE i.id = 5 AND EXISTS (… t.item_id = i.id)` runs on one shard). Only where each
-   * of the two names one occurrence of its table, so that no other subquery's rows are taken for its.
-   */
-  private pinThroughTies(plan: StatementPlan, tables: Placement, sets: ShardSet[], searchPath: string[]): void {
-    const sources = plan.scatter?.sources ?? plan.writeTies
-    if (sources === undefined || sources.correlated.length === 0) return
-    // Every place the statement names a table (its uses are listed once per name).
-    const named: TableRef[] = plan.writeTies?.named ?? [...plan.scatter!.sources.nested]
-    const level = (l: DerivedSources | ScatterSources): void => {
-      named.push(...l.relations, ...l.correlated.flatMap((c) => c.tables))
-      for (const d of l.derived) level(d)
-    }
-    if (plan.scatter) level(plan.scatter.sources)
-    const only = (ref: TableRef): number => (named.filter((r) => sameReference(r, ref)).length === 1 ? tables.sharded.findIndex((u) => sameReference(u.ref, ref)) : -1)
-    for (const c of sources.correlated) {
-      const tie = this.colocatedTie(c, sources, searchPath)
-      if (tie === undefined) continue
-      const [o, i] = [only(sources.relations[tie.outer]!), only(c.tables[tie.table]!)]
-      if (o >= 0 && i >= 0 && sets[o] !== 'all' && sets[i] === 'all') sets[i] = sets[o]!
-    }
-  }
-
-  /**
-   * Refuses a FROM level (the statement's, or a subquery in FROM) whose rows on each shard are not that shard's
-   * share of its rows; answers whether its rows are spread over the shards (it reads a sharded table).
-   */
-  private checkLevel(sources: DerivedSources, searchPath: string[], derived: boolean): boolean {
-    const derivedSpread = sources.derived.map((d) => this.checkLevel(d, searchPath, true))
-    const sharded = sources.relations.map((ref) => this.map.shardedTable(ref, searchPath))
-    this.checkColocated(sources, sharded)
-    const spreadTables = sharded.filter((t) => t !== undefined).length
-    const spreadSubqueries = derivedSpread.filter((spread) => spread).length
-    if (spreadSubqueries > 0 && spreadTables + spreadSubqueries > 1) {
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        'a join across shards of a subquery in FROM over sharded tables with another sharded table or such subquery: pgshard cannot tell whether they are joined on their sharding keys',
-        'join the sharded tables inside one subquery, or pin the key to one shard',
-      )
-    }
-    const spread = spreadTables + spreadSubqueries > 0
-    // A subquery over reference tables only gives every shard the same rows, whatever it computes.
-    if (derived && !spread) return false
-    const uncovered = uncoveredJoin(sources.join, (leaf) => ('relation' in leaf ? sharded[leaf.relation] !== undefined : derivedSpread[leaf.derived]!))
-    if (uncovered !== undefined) {
-      const what =
-        'relation' in uncovered ? `reference table ${label(sources.relations[uncovered.relation]!)}` : 'derived' in uncovered ? 'a subquery over no sharded table' : `${uncovered.function}()`
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        `an outer join across shards that keeps rows of ${what} without a row of a sharded table: every shard would return them`,
-        'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
-      )
-    }
-    for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
-    // Grouped (or made DISTINCT) by a sharding key, every group's rows are on one shard: each shard computes
-    // its groups whole, with any aggregate.
-    const keyed = sources.groupKeys !== undefined && this.keyInEach(sources.groupKeys, sources, searchPath)
-    if (sources.combines !== undefined && !keyed) {
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        `${sources.combines} in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only`,
-        'pin the key to one shard, or apply it in the outer query',
-      )
-    }
-    if (!keyed) this.checkCalls(sources.calls)
-    return spread
-  }
-
-  /**
-   * Whether each list holds the sharding key of a relation that no outer join pads with NULLs: the rows with one
-   * value of it are then on one shard (a padded key is NULL on every shard).
-   */
-  private keyInEach(lists: RelationColumn[][], sources: ScatterSources, searchPath: string[]): boolean {
-    const padded = paddedRelations(sources.join)
-    const isKey = (k: RelationColumn) => !padded.has(k.relation) && this.map.shardedTable(sources.relations[k.relation]!, searchPath)?.key === k.column
-    return lists.every((columns) => columns.some(isKey))
-  }
-
-  /** Refuses calls the shards cannot answer as parts of one answer: aggregates pgshard does not merge, unknown functions. */
-  private checkCalls(calls: string[]): void {
-    for (const name of calls) {
-      if (this.volatility.isAggregate(name)) {
-        throw new Refusal(
-          FEATURE_NOT_SUPPORTED,
-          `the aggregate ${name}() in a read across shards: pgshard merges only count, sum, min, max, avg, bool_and and bool_or`,
-          'pin the key to one shard, or aggregate with those functions',
-        )
-      }
-      // Were it an aggregate, each shard would answer its own partial result and the client would get one row
-      // per shard: a wrong answer, so an unknown name is refused until the catalog says what it is.
-      if (!this.volatility.isKnown(name)) {
-        throw new Refusal(
-          FEATURE_NOT_SUPPORTED,
-          `the function ${name}() in a read across shards: it is not in the catalog pgshard read from the shards, so pgshard cannot tell whether it is an aggregate`,
-          'if it was created since pgshard started, RELOAD (or SIGHUP) makes pgshard read the catalog again; or pin the key to one shard',
-        )
-      }
-    }
-  }
-
-  /** Every sharded table of the FROM level must be joined to the others on its key, keys of one type. */
-  private checkColocated(sources: ScatterSources, sharded: (ShardedTable | undefined)[]): void {
-    const used = sharded.flatMap((t, i) => (t === undefined ? [] : [{ i, table: t }]))
-    if (used.length < 2) return
-    const parent = new Map<string, string>()
-    const find = (k: string): string => {
-      let root = k
-      while (parent.has(root) && parent.get(root) !== root) root = parent.get(root)!
-      return root
-    }
-    for (const [a, b] of sources.equalities) {
-      const ra = find(`${a.relation}\u0000${a.column}`)
-      const rb = find(`${b.relation}\u0000${b.column}`)
-      if (ra !== rb) parent.set(ra, rb)
-    }
-    const first = used[0]!
-    const root = find(`${first.i}\u0000${first.table.key}`)
-    const name = (u: { i: number; table: ShardedTable }) => `${label(sources.relations[u.i]!)}.${u.table.key}`
-    for (const other of used.slice(1)) {
-      if (find(`${other.i}\u0000${other.table.key}`) !== root) {
-        throw new Refusal(
-          FEATURE_NOT_SUPPORTED,
-          `a join across shards: ${label(sources.relations[other.i]!)} is not joined on its sharding key to ${label(sources.relations[first.i]!)} (${name(other)} = ${name(first)}), so matching rows may be on different shards`,
-          `add ${name(other)} = ${name(first)} to the join, both columns qualified (for an ORM association joined by an id, add the key to its join condition), or pin both tables' keys to one shard`,
-        )
-      }
-      if (keyFamily(other.table.keyType) !== keyFamily(first.table.keyType)) {
-        throw new Refusal(
-          FEATURE_NOT_SUPPORTED,
-          `a join across shards of ${name(first)} (${first.table.keyType}) with ${name(other)} (${other.table.keyType}): keys of different types are not placed alike`,
-        )
-      }
-    }
   }
 
   /**
@@ -1043,7 +797,7 @@ export class Router {
       if (table === undefined) continue
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `view ${label(ref)} reads sharded table ${table.name}, and the statement names no sharded table: on one shard it would read only that shard's rows`,
+        `view ${tableLabel(ref)} reads sharded table ${table.name}, and the statement names no sharded table: on one shard it would read only that shard's rows`,
         plan.writes
           ? `write ${table.name} itself: pgshard reads views over sharded tables in FROM, but does not write through them`
           : `read it in FROM (pgshard reads a plain view there as its query), query ${table.name} itself, or read it shard by shard with /* pgshard: shard=NAME */`,
@@ -1074,7 +828,7 @@ export class Router {
     for (const a of plan.assignments) {
       const table = this.map.shardedTable(a.table, searchPath)
       if (table === undefined || a.column !== table.key || a.value === 'unchanged') continue
-      const what = `${statementVerb(plan)} sets sharding key ${label(a.table)}.${table.key}`
+      const what = `${statementVerb(plan)} sets sharding key ${tableLabel(a.table)}.${table.key}`
       const hint = 'a row cannot move between shards: DELETE it and INSERT it again with the new key'
       if (a.value === null) {
         throw new Refusal(FEATURE_NOT_SUPPORTED, `${what} to an expression: the row would move to a shard that does not own it`, hint)
@@ -1104,13 +858,37 @@ export class Router {
       const named = target.columns.length > 0 ? `(${target.columns.join(', ')})` : 'on an expression'
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `ON CONFLICT ${named} on sharded table ${label(target.table)} leaves out its sharding key ${table.key}: each shard checks only its own rows, so a conflicting row on another shard would not be found and a second one would be stored`,
+        `ON CONFLICT ${named} on sharded table ${tableLabel(target.table)} leaves out its sharding key ${table.key}: each shard checks only its own rows, so a conflicting row on another shard would not be found and a second one would be stored`,
         `make the unique index and the conflict target include ${table.key}, or look the row up by its key first; if uniqueness per shard is what you want, name the shard with /* pgshard: shard=… */`,
       )
     }
   }
 
   // ---- pins -------------------------------------------------------------------------------------------
+
+  /**
+   * A subquery tied on co-located keys reads only rows with the outer row's key: when that key is pinned, so is
+   * the subquery's table (`WHERE i.id = 5 AND EXISTS (… t.item_id = i.id)` runs on one shard). Only where each
+   * of the two names one occurrence of its table, so that no other subquery's rows are taken for its.
+   */
+  private pinThroughTies(plan: StatementPlan, tables: Placement, sets: ShardSet[], searchPath: string[]): void {
+    const sources = plan.scatter?.sources ?? plan.writeTies
+    if (sources === undefined || sources.correlated.length === 0) return
+    // Every place the statement names a table (its uses are listed once per name).
+    const named: TableRef[] = plan.writeTies?.named ?? [...plan.scatter!.sources.nested]
+    const level = (l: DerivedSources | ScatterSources): void => {
+      named.push(...l.relations, ...l.correlated.flatMap((c) => c.tables))
+      for (const d of l.derived) level(d)
+    }
+    if (plan.scatter) level(plan.scatter.sources)
+    const only = (ref: TableRef): number => (named.filter((r) => sameReference(r, ref)).length === 1 ? tables.sharded.findIndex((u) => sameReference(u.ref, ref)) : -1)
+    for (const c of sources.correlated) {
+      const tie = this.scatterCheck.colocatedTie(c, sources, searchPath)
+      if (tie === undefined) continue
+      const [o, i] = [only(sources.relations[tie.outer]!), only(c.tables[tie.table]!)]
+      if (o >= 0 && i >= 0 && sets[o] !== 'all' && sets[i] === 'all') sets[i] = sets[o]!
+    }
+  }
 
   /** Shards the rows of one occurrence of a sharded table may be on, from the pins on its key. */
   private useShards(
@@ -1211,18 +989,18 @@ export class Router {
     for (const ref of plan.tables) {
       const table = this.map.shardedTable(ref, searchPath)
       if (table) placement.sharded.push({ ref, table })
-      else if (this.map.isReferenceTable(ref, searchPath)) placement.reference.push(label(ref))
-      else if (this.viewOnEveryShard(plan, ref, searchPath)) placement.views.push(label(ref))
-      else placement.unsharded.push(label(ref))
+      else if (this.map.isReferenceTable(ref, searchPath)) placement.reference.push(tableLabel(ref))
+      else if (this.viewOnEveryShard(plan, ref, searchPath)) placement.views.push(tableLabel(ref))
+      else placement.unsharded.push(tableLabel(ref))
     }
     for (const ref of plan.writtenTables) {
       const table = this.map.shardedTable(ref, searchPath)
       if (table) {
         placement.writtenSharded.add(table)
         if (!placement.sharded.some((u) => u.table === table)) placement.sharded.push({ ref, table })
-      } else if (this.map.isReferenceTable(ref, searchPath)) placement.writtenReference.push(label(ref))
-      else if (this.viewOnEveryShard(plan, ref, searchPath)) placement.views.push(label(ref))
-      else if (!placement.unsharded.includes(label(ref))) placement.unsharded.push(label(ref))
+      } else if (this.map.isReferenceTable(ref, searchPath)) placement.writtenReference.push(tableLabel(ref))
+      else if (this.viewOnEveryShard(plan, ref, searchPath)) placement.views.push(tableLabel(ref))
+      else if (!placement.unsharded.includes(tableLabel(ref))) placement.unsharded.push(tableLabel(ref))
     }
     placement.views = [...new Set(placement.views)]
     placement.reference = [...new Set(placement.reference)]
@@ -1365,49 +1143,6 @@ function pinnedSessionRefusal(route: Exclude<Route, { kind: 'error' }>, pinnedNa
   }
 }
 
-type Correlated = ScatterSources['correlated'][number]
-
-/** Key types whose equal values are placed alike (integers of any width are encoded as int64). */
-function keyFamily(type: ShardedTable['keyType']): string {
-  return type === 'integer' ? 'bigint' : type
-}
-
-/**
- * The first leaf of a join tree whose rows a result row may hold without any sharded row (every shard would
- * produce such a row), or undefined when every result row holds a sharded row.
- */
-type JoinLeaf = Exclude<JoinTree, { join: string }>
-
-/** A leaf of `tree` whose rows an outer join keeps without a row of a sharded table, if any. */
-function uncoveredJoin(tree: JoinTree, isSharded: (leaf: Exclude<JoinLeaf, { function: string }>) => boolean): JoinLeaf | undefined {
-  const covered = (t: JoinTree): boolean => {
-    if ('function' in t) return false
-    if (!('join' in t)) return isSharded(t)
-    if (t.join === 'inner') return covered(t.left) || covered(t.right)
-    if (t.join === 'left') return covered(t.left)
-    if (t.join === 'right') return covered(t.right)
-    return covered(t.left) && covered(t.right)
-  }
-  if (covered(tree)) return undefined
-  const leaves = (t: JoinTree): JoinLeaf[] => ('join' in t ? [...leaves(t.left), ...leaves(t.right)] : [t])
-  return leaves(tree).find((leaf) => 'function' in leaf || !isSharded(leaf)) ?? leaves(tree)[0]
-}
-
-/** The relations of a join tree that an outer join may pad with NULLs (the inner side of LEFT or RIGHT, both of FULL). */
-function paddedRelations(tree: JoinTree): Set<number> {
-  const out = new Set<number>()
-  const walk = (t: JoinTree, padded: boolean): void => {
-    if ('relation' in t) {
-      if (padded) out.add(t.relation)
-    } else if ('join' in t) {
-      walk(t.left, padded || t.join === 'right' || t.join === 'full')
-      walk(t.right, padded || t.join === 'left' || t.join === 'full')
-    }
-  }
-  walk(tree, false)
-  return out
-}
-
 function isWrite(plan: StatementPlan): boolean {
   if (plan.writtenTables.length > 0) return true
   // SELECT … FOR UPDATE locks rows but writes none: it may still be scattered.
@@ -1425,10 +1160,6 @@ function statementVerb(plan: StatementPlan): string {
 
 function sameReference(a: TableRef, b: TableRef): boolean {
   return a.name === b.name && a.schema === b.schema && a.alias === b.alias
-}
-
-function label(ref: TableRef): string {
-  return ref.schema === undefined ? ref.name : `${ref.schema}.${ref.name}`
 }
 
 function list(names: string[]): string {

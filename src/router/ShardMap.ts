@@ -278,3 +278,8 @@ function namesWord(text: string, word: string): boolean {
   }
   return false
 }
+
+/** Key types whose equal values are placed alike (integers of any width are encoded as int64). */
+export function keyFamily(type: ShardedTable['keyType']): string {
+  return type === 'integer' ? 'bigint' : type
+}

@@ -1,0 +1,268 @@
+// Whether the shards' answers to a read scattered over every shard add up to the whole answer: each FROM level's
+// sharded tables joined on their keys (of one key type), outer joins that keep only rows holding a sharded row,
+// subqueries over sharded tables tied on co-located keys, windows and groups of subqueries in FROM on a key, no
+// aggregate or unknown function the merge cannot combine, and GROUP BY aliases that are not also columns.
+// Refuses (Refusal, 0A000) what would give a part of the answer, naming what to write instead.
+import type { FunctionVolatility } from './FunctionVolatility.js'
+import { FEATURE_NOT_SUPPORTED, Refusal, tableLabel } from './Refusal.js'
+import { keyFamily, type ShardedTable, type ShardMap } from './ShardMap.js'
+import type { TableColumns } from './TableColumns.js'
+import type { DerivedSources, JoinTree, RelationColumn, ScatterPlan, ScatterSources, TableRef } from './StatementPlan.js'
+
+export class ScatterSourcesCheck {
+  constructor(
+    private readonly map: ShardMap,
+    private readonly volatility: FunctionVolatility,
+    private readonly columns: TableColumns,
+  ) {}
+
+  /**
+   * Refuses a scatter whose shards' answers would not add up to the whole answer; the plan to run, which counts
+   * distinct values in the proxy when a count, sum or avg of DISTINCT x is not of a sharding key.
+   */
+  check(plan: ScatterPlan, searchPath: string[]): ScatterPlan {
+    const sources = plan.sources
+    for (const ref of sources.nested) {
+      const table = this.map.shardedTable(ref, searchPath)
+      if (table) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `a subquery over sharded table ${tableLabel(ref)} in a read across shards: each shard would see only its own rows of ${tableLabel(ref)}`,
+          `pin the key to one shard, or join ${tableLabel(ref)} on its sharding key ${table.key} instead`,
+        )
+      }
+    }
+    for (const name of sources.aliasGroups ?? []) this.checkAliasGroup(name, sources.relations)
+    // An existence test's own level reads no sharded table: only its subquery's table is on every shard.
+    if (plan.existence === undefined) this.checkLevel(sources, searchPath, false)
+    if (sources.windowKeys !== undefined && !this.keyInEach(sources.windowKeys, sources, searchPath)) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        'a window function in a read across shards whose windows are not all partitioned by a sharding key: each shard would compute it over its own rows only',
+        'PARTITION BY the sharding key (of a table not on the outer side of a join) in every window, so that each partition is on one shard; or pin the key to one shard',
+      )
+    }
+    const byValues = sources.distinctArgs.some((c) => c === null || this.map.shardedTable(sources.relations[c.relation]!, searchPath)?.key !== c.column)
+    if (!byValues) return plan
+    if (plan.byDistinctValues === undefined) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        'an aggregate of DISTINCT values (count, sum, avg) in a read across shards that pgshard cannot rewrite to fold the distinct values itself',
+        'aggregate a plain column (count(DISTINCT t.col)), pin the key to one shard, or aggregate the distinct values in the application',
+      )
+    }
+    return { ...plan, ...plan.byDistinctValues }
+  }
+
+  /** `GROUP BY name`, planned as the output alias `name`: Postgres groups by a column of that name if FROM has one. */
+  private checkAliasGroup(name: string, relations: TableRef[]): void {
+    for (const ref of relations) {
+      const has = this.columns.hasColumn(ref, name)
+      if (has === false) continue
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        has
+          ? `GROUP BY ${name} in a read across shards: ${tableLabel(ref)} has a column ${name}, which Postgres groups by, not the output column of that name`
+          : `GROUP BY ${name} in a read across shards: it is an output alias, unless ${tableLabel(ref)} has a column of that name, and pgshard has not read ${tableLabel(ref)}'s columns since it was made or changed`,
+        has
+          ? `write the grouped expression, or its position (GROUP BY 1), if you meant the output column; qualify the column with its table or alias if you meant it`
+          : 'RELOAD (or SIGHUP) makes pgshard read the catalogs again (DDL through pgshard has them read within 30 s); or group by the expression or its position',
+      )
+    }
+  }
+
+  /**
+   * A subquery over a sharded table tied to a relation of the FROM level: exact on each shard only when a tie
+   * joins the two tables' sharding keys (co-located: of one key type), so that every row it reads for an outer
+   * row is on that row's shard; tables it joins with that one must be reference tables (every shard has their
+   * rows). A subquery over reference tables only reads the same rows everywhere.
+   */
+  private checkCorrelated(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): void {
+    const sharded = this.shardedOf(c.tables, searchPath)
+    if (sharded.length === 0 || this.colocatedTie(c, sources, searchPath) !== undefined) return
+    const refused = (detail: string) =>
+      new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `a subquery over sharded table ${detail}: each shard would see only its own rows of it`,
+        'tie the subquery on the sharding keys (its table\u2019s key = the outer table\u2019s key), join only reference tables with it, pin the key to one shard, or join the table on its sharding key instead',
+      )
+    if (sharded.length > 1) throw refused(`${sharded.map((i) => tableLabel(c.tables[i]!)).join(', ')} in a read across shards, which joins several sharded tables`)
+    const inner = c.tables[sharded[0]!]!
+    const table = this.map.shardedTable(inner, searchPath)!
+    const tie = c.ties.find((t) => t.table === sharded[0])
+    if (tie === undefined) throw refused(`${tableLabel(inner)} in a read across shards, tied to the outer query by a reference table only`)
+    const outer = this.map.shardedTable(sources.relations[tie.outer.relation]!, searchPath)
+    const why = outer?.key === tie.outer.column && table.key === tie.innerColumn ? `sharding keys of different types (${outer.keyType}, ${table.keyType}), not placed alike` : 'which are not both sharding keys'
+    throw refused(`${tableLabel(inner)} in a read across shards, tied to ${tableLabel(sources.relations[tie.outer.relation]!)}.${tie.outer.column} by ${tableLabel(inner)}.${tie.innerColumn}, ${why}`)
+  }
+
+  /**
+   * The outer relation a subquery is tied to on co-located sharding keys, when it reads one sharded table (and
+   * reference tables); its index in `tables` too.
+   */
+  colocatedTie(c: Correlated, sources: { relations: TableRef[] }, searchPath: string[]): { outer: number; table: number } | undefined {
+    const sharded = this.shardedOf(c.tables, searchPath)
+    if (sharded.length !== 1) return undefined
+    const inner = this.map.shardedTable(c.tables[sharded[0]!]!, searchPath)!
+    const tie = c.ties.find(({ outer, table: i, innerColumn }) => {
+      const table = this.map.shardedTable(sources.relations[outer.relation]!, searchPath)
+      return i === sharded[0] && table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
+    })
+    return tie === undefined ? undefined : { outer: tie.outer.relation, table: tie.table }
+  }
+
+  /** The indexes of the sharded tables among `tables`. */
+  private shardedOf(tables: TableRef[], searchPath: string[]): number[] {
+    return tables.flatMap((t, i) => (this.map.shardedTable(t, searchPath) === undefined ? [] : [i]))
+  }
+
+  /**
+   * Refuses a FROM level (the statement's, or a subquery in FROM) whose rows on each shard are not that shard's
+   * share of its rows; answers whether its rows are spread over the shards (it reads a sharded table).
+   */
+  private checkLevel(sources: DerivedSources, searchPath: string[], derived: boolean): boolean {
+    const derivedSpread = sources.derived.map((d) => this.checkLevel(d, searchPath, true))
+    const sharded = sources.relations.map((ref) => this.map.shardedTable(ref, searchPath))
+    this.checkColocated(sources, sharded)
+    const spreadTables = sharded.filter((t) => t !== undefined).length
+    const spreadSubqueries = derivedSpread.filter((spread) => spread).length
+    if (spreadSubqueries > 0 && spreadTables + spreadSubqueries > 1) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        'a join across shards of a subquery in FROM over sharded tables with another sharded table or such subquery: pgshard cannot tell whether they are joined on their sharding keys',
+        'join the sharded tables inside one subquery, or pin the key to one shard',
+      )
+    }
+    const spread = spreadTables + spreadSubqueries > 0
+    // A subquery over reference tables only gives every shard the same rows, whatever it computes.
+    if (derived && !spread) return false
+    const uncovered = uncoveredJoin(sources.join, (leaf) => ('relation' in leaf ? sharded[leaf.relation] !== undefined : derivedSpread[leaf.derived]!))
+    if (uncovered !== undefined) {
+      const what =
+        'relation' in uncovered ? `reference table ${tableLabel(sources.relations[uncovered.relation]!)}` : 'derived' in uncovered ? 'a subquery over no sharded table' : `${uncovered.function}()`
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `an outer join across shards that keeps rows of ${what} without a row of a sharded table: every shard would return them`,
+        'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
+      )
+    }
+    for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
+    // Grouped (or made DISTINCT) by a sharding key, every group's rows are on one shard: each shard computes
+    // its groups whole, with any aggregate.
+    const keyed = sources.groupKeys !== undefined && this.keyInEach(sources.groupKeys, sources, searchPath)
+    if (sources.combines !== undefined && !keyed) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${sources.combines} in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only`,
+        'pin the key to one shard, or apply it in the outer query',
+      )
+    }
+    if (!keyed) this.checkCalls(sources.calls)
+    return spread
+  }
+
+  /**
+   * Whether each list holds the sharding key of a relation that no outer join pads with NULLs: the rows with one
+   * value of it are then on one shard (a padded key is NULL on every shard).
+   */
+  private keyInEach(lists: RelationColumn[][], sources: ScatterSources, searchPath: string[]): boolean {
+    const padded = paddedRelations(sources.join)
+    const isKey = (k: RelationColumn) => !padded.has(k.relation) && this.map.shardedTable(sources.relations[k.relation]!, searchPath)?.key === k.column
+    return lists.every((columns) => columns.some(isKey))
+  }
+
+  /** Refuses calls the shards cannot answer as parts of one answer: aggregates pgshard does not merge, unknown functions. */
+  private checkCalls(calls: string[]): void {
+    for (const name of calls) {
+      if (this.volatility.isAggregate(name)) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `the aggregate ${name}() in a read across shards: pgshard merges only count, sum, min, max, avg, bool_and and bool_or`,
+          'pin the key to one shard, or aggregate with those functions',
+        )
+      }
+      // Were it an aggregate, each shard would answer its own partial result and the client would get one row
+      // per shard: a wrong answer, so an unknown name is refused until the catalog says what it is.
+      if (!this.volatility.isKnown(name)) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `the function ${name}() in a read across shards: it is not in the catalog pgshard read from the shards, so pgshard cannot tell whether it is an aggregate`,
+          'if it was created since pgshard started, RELOAD (or SIGHUP) makes pgshard read the catalog again; or pin the key to one shard',
+        )
+      }
+    }
+  }
+
+  /** Every sharded table of the FROM level must be joined to the others on its key, keys of one type. */
+  private checkColocated(sources: ScatterSources, sharded: (ShardedTable | undefined)[]): void {
+    const used = sharded.flatMap((t, i) => (t === undefined ? [] : [{ i, table: t }]))
+    if (used.length < 2) return
+    const parent = new Map<string, string>()
+    const find = (k: string): string => {
+      let root = k
+      while (parent.has(root) && parent.get(root) !== root) root = parent.get(root)!
+      return root
+    }
+    for (const [a, b] of sources.equalities) {
+      const ra = find(`${a.relation}\u0000${a.column}`)
+      const rb = find(`${b.relation}\u0000${b.column}`)
+      if (ra !== rb) parent.set(ra, rb)
+    }
+    const first = used[0]!
+    const root = find(`${first.i}\u0000${first.table.key}`)
+    const name = (u: { i: number; table: ShardedTable }) => `${tableLabel(sources.relations[u.i]!)}.${u.table.key}`
+    for (const other of used.slice(1)) {
+      if (find(`${other.i}\u0000${other.table.key}`) !== root) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `a join across shards: ${tableLabel(sources.relations[other.i]!)} is not joined on its sharding key to ${tableLabel(sources.relations[first.i]!)} (${name(other)} = ${name(first)}), so matching rows may be on different shards`,
+          `add ${name(other)} = ${name(first)} to the join, both columns qualified (for an ORM association joined by an id, add the key to its join condition), or pin both tables' keys to one shard`,
+        )
+      }
+      if (keyFamily(other.table.keyType) !== keyFamily(first.table.keyType)) {
+        throw new Refusal(
+          FEATURE_NOT_SUPPORTED,
+          `a join across shards of ${name(first)} (${first.table.keyType}) with ${name(other)} (${other.table.keyType}): keys of different types are not placed alike`,
+        )
+      }
+    }
+  }
+}
+
+type Correlated = ScatterSources['correlated'][number]
+
+/**
+ * The first leaf of a join tree whose rows a result row may hold without any sharded row (every shard would
+ * produce such a row), or undefined when every result row holds a sharded row.
+ */
+type JoinLeaf = Exclude<JoinTree, { join: string }>
+
+/** A leaf of `tree` whose rows an outer join keeps without a row of a sharded table, if any. */
+function uncoveredJoin(tree: JoinTree, isSharded: (leaf: Exclude<JoinLeaf, { function: string }>) => boolean): JoinLeaf | undefined {
+  const covered = (t: JoinTree): boolean => {
+    if ('function' in t) return false
+    if (!('join' in t)) return isSharded(t)
+    if (t.join === 'inner') return covered(t.left) || covered(t.right)
+    if (t.join === 'left') return covered(t.left)
+    if (t.join === 'right') return covered(t.right)
+    return covered(t.left) && covered(t.right)
+  }
+  if (covered(tree)) return undefined
+  const leaves = (t: JoinTree): JoinLeaf[] => ('join' in t ? [...leaves(t.left), ...leaves(t.right)] : [t])
+  return leaves(tree).find((leaf) => 'function' in leaf || !isSharded(leaf)) ?? leaves(tree)[0]
+}
+
+/** The relations of a join tree that an outer join may pad with NULLs (the inner side of LEFT or RIGHT, both of FULL). */
+function paddedRelations(tree: JoinTree): Set<number> {
+  const out = new Set<number>()
+  const walk = (t: JoinTree, padded: boolean): void => {
+    if ('relation' in t) {
+      if (padded) out.add(t.relation)
+    } else if ('join' in t) {
+      walk(t.left, padded || t.join === 'right' || t.join === 'full')
+      walk(t.right, padded || t.join === 'left' || t.join === 'full')
+    }
+  }
+  walk(tree, false)
+  return out
+}
