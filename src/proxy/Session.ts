@@ -31,24 +31,20 @@ import {
 } from '../protocol/ServerMessages.js'
 import { noteBytesRead } from '../pool/ReadBufferReclaimer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import { pinnedSessionHint, startedByNote, type BoundParam, type KeySource, type Role, type Route } from '../router/Route.js'
-import { insertWithKeys } from '../router/InsertRowsAnalyzer.js'
+import { pinnedSessionHint, startedByNote, type BoundParam, type Role } from '../router/Route.js'
 import { withCopyColumn } from '../router/CopyRowRouter.js'
 import { sessionEffectParams } from '../router/SessionEffects.js'
-import { quoteLiteral } from '../router/SqlQuoting.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
-import { CopyInFanout, type CopySplit } from './CopyInFanout.js'
+import { CopyInFanout } from './CopyInFanout.js'
 import { MultiShardExecutor, type ClientOutput, type ReplyShape, type ShardStatement, type SuspendedScatter } from './MultiShardExecutor.js'
 import { copyInto, insertSelectRows } from './InsertSelectCopy.js'
-import { holdsRows, locateRows } from './RowLocator.js'
 import { replaceIdentifierAt } from './SqlNameSplice.js'
 import { LocalStatements, type LocalSession } from './LocalStatements.js'
-import { randomUuids } from './RandomKeys.js'
-import { drawFromSequence, nextValues, type KeyRequest } from './SequenceKeys.js'
+import { SessionKeys, type KeyedSession, type KeysRoute, type LocateRoute } from './SessionKeys.js'
 import { SessionPins } from './SessionPins.js'
 import { drawnValueQuery, SessionRouting, type AsideRoute, type DrawnValueRoute, type RoutedSession, type SequenceDrawRoute, type SessionRoute } from './SessionRouting.js'
 import { ShardCursors } from './ShardCursors.js'
@@ -96,7 +92,7 @@ type PendingMulti = { route: MultiRoute; analyzed: Analyzed; stmt: ClientStateme
  * replies as the bytes the server sent. The proxy's own answers (deferred BEGIN, routing errors, re-prepared
  * statements) are slotted into the reply stream at the position the client expects them.
  */
-export class Session implements TrackerOwner, RoutedSession, LocalSession {
+export class Session implements TrackerOwner, RoutedSession, LocalSession, KeyedSession {
   private readonly lease: ServerLease
   private readonly statements: ClientStatements
   readonly settings: SessionSettings
@@ -127,6 +123,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   /** The client's transaction: its status, a BEGIN held back, what shaped it. */
   private readonly tx = new ClientTransaction()
   private readonly routing: SessionRouting
+  /** Keys and values pgshard makes for the session's writes; where a write without its key finds its rows. */
+  private readonly keys: SessionKeys
   /** SQL cursors declared over several shards in the transaction. */
   private readonly shardCursors: ShardCursors
   /** The transaction's connections on several shards, and its end there. */
@@ -176,6 +174,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     this.spanning = new SpanningTransaction(services, identity, this.settings, this.settingsUndo, this.lease, this.tx, this.readYourWrites, (shard, role) =>
       this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed),
     )
+    this.keys = new SessionKeys(services, identity, this.settings, this.lease, this.tx, this.routing, this)
     this.local = new LocalStatements(services, identity, this.lease, this.tx, this.routing.hints, this)
     this.group = new ExtendedGroup({
       currentServer: () => this.currentServer(),
@@ -227,6 +226,18 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
 
   get serverConnection(): ServerConnection | null {
     return this.attached?.conn ?? null
+  }
+
+  get heldShard(): number | undefined {
+    return this.attached?.placement.shard
+  }
+
+  get pipelining(): boolean {
+    return this.group.conn !== null
+  }
+
+  get cancelled(): AbortSignal {
+    return this.cancelSignal.signal
   }
 
   private get sessionMode(): boolean {
@@ -470,7 +481,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     const param = (n: number) => literalParam(analyzed, n)
     const route = this.routing.route(analyzed, param)
     if (route.kind !== 'locate') return this.runRoutedQuery(sql, raw, analyzed, route)
-    return this.located(route, analyzed, { sql }).then(
+    return this.keys.located(route, analyzed, { sql }).then(
       (shards) => this.runRoutedQuery(sql, raw, analyzed, this.routing.route(analyzed, param, shards)),
       (err: unknown) => this.refuseQuery(asStatementError(err)),
     )
@@ -481,7 +492,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
     if (route.kind === 'locate') return this.refuseQuery(new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found'))
     if (route.kind === 'keys') {
-      return this.insertWithMadeKeys(route, analyzed).then(
+      return this.keys.insertWithMadeKeys(route, analyzed).then(
         (keyed) => this.runQuery(keyed, encodeQuery(keyed)),
         (err: unknown) => this.refuseQuery(asStatementError(err)),
       )
@@ -491,7 +502,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       return this.runQuery(answer, encodeQuery(answer))
     }
     if (route.kind === 'draw') {
-      return this.drawForClient(route).then(
+      return this.keys.drawForClient(route).then(
         (drawn) => this.runRoutedQuery(sql, raw, analyzed, drawn),
         (err: unknown) => this.refuseQuery(asStatementError(err)),
       )
@@ -706,7 +717,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     let route = this.routing.route(analyzed, param)
     if (route.kind === 'locate') {
       try {
-        route = this.routing.route(analyzed, param, await this.located(route, analyzed, bindStatement(stmt, b)))
+        route = this.routing.route(analyzed, param, await this.keys.located(route, analyzed, bindStatement(stmt, b)))
       } catch (err) {
         return this.group.refuse(asStatementError(err))
       }
@@ -715,7 +726,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
     if (route.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzed, stmt, route)
     if (route.kind === 'draw') {
       try {
-        route = await this.drawForClient(route)
+        route = await this.keys.drawForClient(route)
       } catch (err) {
         return this.group.refuse(asStatementError(err))
       }
@@ -728,7 +739,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   private async bindWithMadeKeys(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: KeysRoute): Promise<void> {
     let keyed: string
     try {
-      keyed = await this.insertWithMadeKeys(route, analyzed)
+      keyed = await this.keys.insertWithMadeKeys(route, analyzed)
     } catch (err) {
       return this.group.refuse(asStatementError(err))
     }
@@ -1130,7 +1141,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
         const split = route.kind === 'copy_split' ? route : null
         const made = split?.made
         const sql = made ? withCopyColumn(stmt.sql, made.column) : stmt.sql
-        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, split && this.copySplit(split), this.cancelSignal.signal)
+        this.copyIn = await CopyInFanout.open(executor, output.emit, shards, sql, split && this.keys.copySplit(split), this.cancelSignal.signal)
         return this.copyIn !== null ? 'copy' : 'failed'
       }
       if (route.kind === 'copy_split' && route.source !== undefined) return (await this.insertSelect(route, restore(route.source), stmt, joins, output)) ? 'done' : 'failed'
@@ -1174,81 +1185,6 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   }
 
   /**
-   * The INSERT of a `keys` route with a key made for each row written in, as the client would have sent it with
-   * them: keys of the transaction's shard when it cannot leave it, else the next ones drawn (or made).
-   */
-  private async insertWithMadeKeys(route: KeysRoute, analyzed: Analyzed): Promise<string> {
-    // Session pooling keeps a transaction on one shard whatever the map's cross_shard_transactions says; a
-    // pipeline that already runs on a shard (psycopg's executemany) stays there.
-    const held = route.places && ((this.inTransaction && !this.mayJoinShards) || this.group.conn !== null)
-    const fits = (route.places && route.oneShard) || held ? keysOfOneShard(route.shardOf, route.shard ?? (held ? this.attached?.placement.shard : undefined)) : null
-    const from = route.from
-    const keys = await this.madeKeys(from, route.insert.rows.length, fits, this.attached !== null)
-    if (from !== 'uuid') this.routing.drew(from.sequence, keys.at(-1)!)
-    const literals = from === 'uuid' ? keys.map(quoteLiteral) : keys
-    return restoreLiterals(insertWithKeys(route.insert, route.key, route.keyIndex, literals), analyzed.firstParam, analyzed.sources ?? [])
-  }
-
-  /** The client's nextval() in a transaction, drawn on the default shard's primary (SequenceDrawRoute). */
-  private async drawForClient(route: SequenceDrawRoute): Promise<DrawnValueRoute> {
-    const placement = this.services.place(this.services.defaultShard(), 'primary', this.identity)
-    const [value] = await drawFromSequence(placement, this.settings, this.cancelSignal.signal, this.attached !== null, route.sequence, 1)
-    this.routing.drewForClient(route.sequence, String(value))
-    return { kind: 'drawn', value: String(value), column: route.column, reason: route.reason }
-  }
-
-  /**
-   * `count` keys pgshard makes, as text: drawn from the sequence on its shard's primary, or random UUIDs; only
-   * those `fits` takes when given. `holding`: the client holds server connections meanwhile (see nextValues).
-   */
-  private async madeKeys(from: KeySource, count: number, fits: ((key: string) => boolean) | null, holding: boolean): Promise<string[]> {
-    const odds = this.services.config().shards.length
-    if (from === 'uuid') return randomUuids(count, fits, odds)
-    const request: KeyRequest = {
-      source: `${this.identity.serverDatabase}\0${this.identity.user.name}\0${from.sequence}`,
-      sequence: from.sequence,
-      count,
-      fits: fits && ((key) => fits(key.toString())),
-      odds,
-    }
-    this.routing.keysDrawn()
-    const placement = this.services.place(from.shard, 'primary', this.identity)
-    const keys = await this.services.sequenceKeys.take(request, (n) => nextValues(placement, this.settings, this.cancelSignal.signal, holding, from.sequence, n))
-    return keys.map(String)
-  }
-
-  /**
-   * The shards an UPDATE, DELETE or locking read without a pinned key touches rows on: asked on the connections
-   * of the shards the client's transaction wrote (whose own rows only it sees), and on pool connections of the
-   * others (RowLocator). A pipeline's statements before its Sync are still on their way to their server: its
-   * shard counts as holding rows.
-   */
-  private async located(route: LocateRoute, analyzed: Analyzed, whole: ShardStatement): Promise<number[]> {
-    const probe = splitPart(restoreLiterals(route.probe, analyzed.firstParam, analyzed.sources ?? []), whole)
-    const all = this.services.config().shards.map((_, i) => i)
-    const own = this.inTransaction && this.group.conn === null ? [...this.tx.writtenShards] : []
-    const found = new Set(await locateRows(this.services, this.identity, this.settings, this.cancelSignal.signal, probe, this.attached !== null, all.filter((s) => !own.includes(s))))
-    for (const shard of own) {
-      await this.lease.whenIdle()
-      const held = this.lease.inTransaction(shard)
-      if (!held || (await holdsRows(held.conn, probe, held.placement.shardName))) found.add(shard)
-    }
-    if (this.group.conn !== null && this.attached) found.add(this.attached.placement.shard)
-    return [...found].sort((x, y) => x - y)
-  }
-
-  /** How a split COPY's rows find their shards; values pgshard makes for them are drawn while the rows come. */
-  private copySplit(route: Extract<MultiRoute, { kind: 'copy_split' }>): CopySplit {
-    const made = route.made
-    return {
-      copy: route.copy,
-      key: route.key,
-      keyShard: route.keyShard,
-      ...(made ? { made: { column: made.column, places: made.places, take: (count: number) => this.madeKeys(made.from, count, null, true) } } : {}),
-    }
-  }
-
-  /**
    * INSERT … SELECT into a sharded table whose rows' keys come from its SELECT: the SELECT, as `COPY (query) TO
    * STDOUT`, is routed as the client's own would be (one shard, or every shard's rows), and its rows go to their
    * shards as a COPY into the table (InsertSelectCopy). In a transaction across shards they are read first.
@@ -1270,7 +1206,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
       client: output,
       shards,
       copy: made ? withCopyColumn(copyInto(route.copy), made.column) : copyInto(route.copy),
-      split: this.copySplit(route),
+      split: this.keys.copySplit(route),
       source: { sql, shards: read.kind === 'shard' ? [read.shard] : shards, role: 'primary' },
       readFirst: joins ? this.services.config().listen.max_message_size : null,
       cancel: this.cancelSignal.signal,
@@ -1396,7 +1332,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession {
   }
 
   /** In a transaction: the session's status, not only the attached server's (a BEGIN sent in this group has no ReadyForQuery yet). */
-  private get inTransaction(): boolean {
+  get inTransaction(): boolean {
     return this.tx.pendingBegin !== null || this.tx.status !== 'I' || (this.attached !== null && this.attached.conn.tracker.status !== 'I')
   }
 
@@ -1909,20 +1845,9 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 const MAX_REPLAYED_FRAMES = 64
 
 type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | LocateRoute | DrawnValueRoute | SequenceDrawRoute>
-type LocateRoute = Extract<Route, { kind: 'locate' }>
-type KeysRoute = Extract<Route, { kind: 'keys' }>
 
 /** The SET LOCAL statements a set_config(…, true) query amounts to, or null when a value is not known. */
 function localSettings(plan: StatementPlan | null): string | null {
   const texts = plan?.session.map((e) => (e.kind === 'set' && sessionEffectParams(e).length === 0 ? e.text : null)) ?? [null]
   return texts.every((t) => t !== null) ? texts.join('; ') : null
-}
-
-/** Accepts keys of `shard`, or, without one, of the shard of the first key it sees. */
-function keysOfOneShard(shardOf: (key: string) => number, shard: number | undefined): (key: string) => boolean {
-  return (key) => {
-    const s = shardOf(key)
-    shard ??= s
-    return s === shard
-  }
 }
