@@ -189,6 +189,15 @@ const CORPUS: Query[] = [
   Q('SELECT count(*) FROM (SELECT DISTINCT item_id FROM item_tags) s', 'ordered'),
   Q(`SELECT s.item_id, s.tags FROM (SELECT item_id, string_agg(tag, ',' ORDER BY tag) AS tags FROM item_tags GROUP BY item_id) s ORDER BY s.item_id LIMIT 10`, 'ordered'),
   Q('SELECT g, count(*) FROM (SELECT item_id, count(*) AS g FROM item_tags GROUP BY 1) s GROUP BY g ORDER BY g', 'ordered'),
+  // A subquery in FROM that outputs a sharding key (as it is, renamed, through * or an alias list) joins on it
+  // with sharded tables and other such subqueries (SQLAlchemy's join to a grouped subquery, Doctrine's count).
+  Q('SELECT i.id, i.name, s.cnt FROM items i JOIN (SELECT item_id, count(*) AS cnt FROM item_tags GROUP BY item_id) s ON s.item_id = i.id ORDER BY s.cnt DESC, i.id LIMIT 15', 'ordered'),
+  Q('SELECT i.id, coalesce(s.cnt, 0) FROM items i LEFT OUTER JOIN (SELECT item_tags.item_id AS item_id, count(*) AS cnt FROM item_tags GROUP BY item_tags.item_id) AS s ON i.id = s.item_id WHERE i.qty > $1 ORDER BY i.id', 'ordered', { params: [25] }),
+  Q('SELECT count(*) AS dctrn_count FROM (SELECT DISTINCT id_0 FROM (SELECT i0_.id AS id_0, i0_.name AS name_1 FROM items i0_ LEFT JOIN item_tags t1_ ON i0_.id = t1_.item_id WHERE i0_.qty > 10) dctrn_result) dctrn_table', 'ordered'),
+  Q('SELECT a.id, a.qty, t.tag FROM (SELECT * FROM items WHERE flag) a JOIN item_tags t ON t.item_id = a.id', 'set'),
+  Q('SELECT a.k, b.tags FROM (SELECT id AS k FROM items WHERE qty > 30) a JOIN (SELECT item_id AS k2, count(*) AS tags FROM item_tags GROUP BY 1) b ON b.k2 = a.k ORDER BY a.k', 'ordered'),
+  Q('SELECT x, label, n FROM (SELECT id, grp FROM items) AS a(x, g) JOIN categories c ON c.grp = a.g JOIN (SELECT item_id, count(*) AS n FROM item_tags GROUP BY item_id) t ON t.item_id = a.x ORDER BY n DESC, x LIMIT 10', 'ordered'),
+  Q('SELECT a.grp, count(DISTINCT t.tag), count(*) FROM (SELECT id, grp FROM items WHERE name IS NOT NULL) a JOIN item_tags t ON t.item_id = a.id GROUP BY a.grp ORDER BY a.grp NULLS FIRST', 'ordered'),
   // LATERAL subqueries tied the same way (Drizzle's relational queries), or computing per row.
   Q(`SELECT "items"."id", "t"."data" AS "tags" FROM "items" "items" LEFT JOIN LATERAL (SELECT coalesce(json_agg(json_build_array("t"."item_id", "t"."tag") ORDER BY "t"."tag"), '[]'::json) AS "data" FROM "item_tags" "t" WHERE "t"."item_id" = "items"."id") "t" ON true ORDER BY "items"."id" LIMIT 25`, 'ordered'),
   Q(`SELECT i.id, x.data FROM items i LEFT JOIN LATERAL (SELECT json_agg(json_build_array(t.tag) ORDER BY t.tag) AS data FROM (SELECT * FROM item_tags t WHERE t.item_id = i.id ORDER BY t.tag LIMIT $1) t) x ON true WHERE i.qty > 20 ORDER BY i.id`, 'ordered', { params: [2] }),

@@ -325,7 +325,26 @@ t.test('count(DISTINCT col) and subqueries in FROM are described for the router 
     nested: [],
     correlated: [],
     distinctArgs: [],
-  }], 'the subquery is described like a FROM level: its tables, joins and calls')
+    alias: 'd',
+    outputs: [{ name: 'I_id', column: { relation: 0, column: 'id' } }],
+    stars: [],
+  }], 'the subquery is described like a FROM level: its tables, joins and calls, and the columns it passes on')
+  const passed = (sql: string) => scatter(sql).sources.derived.map((d) => ({ outputs: d.outputs, stars: d.stars }))
+  t.same(passed('SELECT 1 FROM (SELECT t.id, t.k AS key, k + 1 AS next, u.* FROM t JOIN u ON u.x = t.x) s'), [{
+    outputs: [{ name: 'id', column: { relation: 0, column: 'id' } }, { name: 'key', column: { relation: 0, column: 'k' } }],
+    stars: [1],
+  }], 'columns as they are, renamed; not expressions; a table\u2019s star')
+  t.same(passed('SELECT 1 FROM (SELECT id, v FROM t) AS s(a, b), (SELECT * FROM u) r'), [
+    { outputs: [{ name: 'a', column: { relation: 0, column: 'id' } }, { name: 'b', column: { relation: 0, column: 'v' } }], stars: [] },
+    { outputs: [], stars: [0] },
+  ], 'an alias list renames by position')
+  t.same(passed('SELECT 1 FROM (SELECT * FROM t) AS s(a)'), [{ outputs: [], stars: [] }], 'not behind a star')
+  t.same(passed('SELECT 1 FROM (SELECT q.y AS z FROM (SELECT x AS y FROM t) q) s'), [{ outputs: [{ name: 'z', column: { derived: 0, column: 'y' } }], stars: [] }], 'a column of a subquery of its own')
+  t.same(
+    scatter('SELECT 1 FROM t JOIN (SELECT k FROM u) s ON s.k = t.id JOIN (SELECT k FROM v) r ON r.k = s.k').sources.equalities,
+    [[{ derived: 0, column: 'k' }, { relation: 0, column: 'id' }], [{ derived: 1, column: 'k' }, { derived: 0, column: 'k' }]],
+    'equalities name subqueries\u2019 columns too',
+  )
   const nested = scatter('SELECT x FROM (SELECT x FROM (SELECT t.x, count(*) OVER () FROM t) a) b JOIN r ON r.x = b.x')
   t.same(nested.sources.join, { join: 'inner', left: { derived: 0 }, right: { relation: 0 } })
   t.same(nested.sources.derived[0]!.derived[0]!.combines, 'a window function', 'subqueries in FROM nest')

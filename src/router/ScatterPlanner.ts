@@ -11,10 +11,10 @@
 // subquery's table is a reference table depends on the shard map, which the Router holds.
 import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
 import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
-import { relationColumn, type FromSources } from './ast/QueryScopes.js'
+import { levelColumn, relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns } from './ast/WindowPartitions.js'
 import type {
-  AggregateKind, DerivedSources, JoinTree, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
+  AggregateKind, DerivedSources, JoinTree, LevelColumn, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
@@ -76,12 +76,19 @@ function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources
     join: from.join,
     equalities: from.equalities,
     calls: [...calls],
-    derived: from.derived.map(({ select, from: inner }) => derivedSources(select, inner)),
+    derived: from.derived.map(derivedSources),
   }
 }
 
-function derivedSources(s: SelectStmt, from: FromSources): DerivedSources {
-  const sources: DerivedSources = { ...levelSources(from, [s.targetList]), nested: [], correlated: tiedSubqueries(s, from), distinctArgs: [] }
+function derivedSources({ select: s, from, alias, colnames }: FromSources['derived'][number]): DerivedSources {
+  const sources: DerivedSources = {
+    ...levelSources(from, [s.targetList]),
+    nested: [],
+    correlated: tiedSubqueries(s, from),
+    distinctArgs: [],
+    alias,
+    ...passedColumns(s, from, colnames),
+  }
   const combines = rowCombining(s)
   if (combines !== undefined) {
     sources.combines = combines
@@ -89,6 +96,32 @@ function derivedSources(s: SelectStmt, from: FromSources): DerivedSources {
     if (keys !== undefined) sources.groupKeys = keys
   }
   return sources
+}
+
+/**
+ * The output columns of a subquery in FROM that are columns of its FROM level as they are, named as the level
+ * around it sees them (an alias list `AS x(a, b)` renames them by position), and its stars.
+ */
+function passedColumns(s: SelectStmt, from: FromSources, colnames: string[] | undefined): Pick<DerivedSources, 'outputs' | 'stars'> {
+  const outputs: DerivedSources['outputs'] = []
+  const stars: number[] = []
+  const targets = s.targetList ?? []
+  // Behind a star, positions depend on the tables' columns.
+  if (colnames !== undefined && targets.some((t) => isStar(asNode(t, 'ResTarget')?.val))) return { outputs, stars }
+  for (const [i, target] of targets.entries()) {
+    const t = asNode(target, 'ResTarget')
+    const fields = asNode(t?.val, 'ColumnRef')?.fields ?? []
+    const names = stringList(fields)
+    if (names !== null && names.length > 0) {
+      const column = levelColumn(from, names)
+      if (column !== undefined) outputs.push({ name: colnames?.[i] ?? t?.name ?? names.at(-1)!, column })
+    } else if (asNode(fields.at(-1), 'A_Star') !== undefined) {
+      const qualifier = stringList(fields.slice(0, -1))
+      const star = qualifier === null || qualifier.length === 0 ? from.relations.map((_, i) => i) : [relationColumn(from, [...qualifier, '*'])?.relation]
+      for (const i of star) if (i !== undefined) stars.push(i)
+    }
+  }
+  return { outputs, stars }
 }
 
 function tiedSubqueries(s: SelectStmt, from: FromSources): ScatterSources['correlated'] {
@@ -101,14 +134,14 @@ function tiedSubqueries(s: SelectStmt, from: FromSources): ScatterSources['corre
  * The router lets it scatter when each list holds a sharding key (every row of a group or partition is then on
  * one shard). Undefined when something else combines rows, or a list would be empty.
  */
-function combiningKeys(s: SelectStmt, from: FromSources): RelationColumn[][] | undefined {
+function combiningKeys(s: SelectStmt, from: FromSources): LevelColumn[][] | undefined {
   if (s.limitCount !== undefined || s.limitOffset !== undefined || s.groupDistinct === true) return undefined
   const targets = (s.targetList ?? []).map((t) => asNode(t, 'ResTarget')?.val)
-  const column = (n: Node | undefined): RelationColumn | undefined => {
+  const column = (n: Node | undefined): LevelColumn | undefined => {
     const position = asNode(n, 'A_Const')?.ival
     if (position !== undefined) return column(targets[(position.ival ?? 0) - 1])
     const fields = stringList(asNode(n, 'ColumnRef')?.fields)
-    return fields === null || fields.length === 0 ? undefined : relationColumn(from, fields)
+    return fields === null || fields.length === 0 ? undefined : levelColumn(from, fields)
   }
   const plainDistinct = s.distinctClause?.every((d) => Object.keys(d).length === 0) === true
   // DISTINCT ON, and aggregates over all rows, combine rows by no column.

@@ -1,5 +1,6 @@
 // Whether the shards' answers to a read scattered over every shard add up to the whole answer: each FROM level's
-// sharded tables joined on their keys (of one key type), outer joins that keep only rows holding a sharded row,
+// sharded tables, and subqueries in FROM over them, joined on their keys (of one key type; a subquery's is a key
+// column it outputs as it is), outer joins that keep only rows holding a sharded row,
 // subqueries over sharded tables tied on co-located keys, windows and groups of subqueries in FROM on a key, no
 // aggregate or unknown function the merge cannot combine, and GROUP BY aliases that are not also columns.
 // Refuses (Refusal, 0A000) what would give a part of the answer, naming what to write instead.
@@ -7,7 +8,7 @@ import type { FunctionVolatility } from './FunctionVolatility.js'
 import { FEATURE_NOT_SUPPORTED, Refusal, tableLabel } from './Refusal.js'
 import { keyFamily, type ShardedTable, type ShardMap } from './ShardMap.js'
 import type { TableColumns } from './TableColumns.js'
-import type { DerivedSources, JoinTree, RelationColumn, ScatterPlan, ScatterSources, TableRef } from './StatementPlan.js'
+import type { DerivedSources, JoinTree, LevelColumn, ScatterPlan, ScatterSources, TableRef } from './StatementPlan.js'
 
 export class ScatterSourcesCheck {
   constructor(
@@ -120,20 +121,11 @@ export class ScatterSourcesCheck {
    * Refuses a FROM level (the statement's, or a subquery in FROM) whose rows on each shard are not that shard's
    * share of its rows; answers whether its rows are spread over the shards (it reads a sharded table).
    */
-  private checkLevel(sources: DerivedSources, searchPath: string[], derived: boolean): boolean {
+  private checkLevel(sources: ScatterSources | DerivedSources, searchPath: string[], derived: boolean): boolean {
     const derivedSpread = sources.derived.map((d) => this.checkLevel(d, searchPath, true))
     const sharded = sources.relations.map((ref) => this.map.shardedTable(ref, searchPath))
-    this.checkColocated(sources, sharded)
-    const spreadTables = sharded.filter((t) => t !== undefined).length
-    const spreadSubqueries = derivedSpread.filter((spread) => spread).length
-    if (spreadSubqueries > 0 && spreadTables + spreadSubqueries > 1) {
-      throw new Refusal(
-        FEATURE_NOT_SUPPORTED,
-        'a join across shards of a subquery in FROM over sharded tables with another sharded table or such subquery: pgshard cannot tell whether they are joined on their sharding keys',
-        'join the sharded tables inside one subquery, or pin the key to one shard',
-      )
-    }
-    const spread = spreadTables + spreadSubqueries > 0
+    this.checkColocated(sources, sharded, derivedSpread, searchPath)
+    const spread = sharded.some((t) => t !== undefined) || derivedSpread.some((s) => s)
     // A subquery over reference tables only gives every shard the same rows, whatever it computes.
     if (derived && !spread) return false
     const uncovered = uncoveredJoin(sources.join, (leaf) => ('relation' in leaf ? sharded[leaf.relation] !== undefined : derivedSpread[leaf.derived]!))
@@ -149,8 +141,8 @@ export class ScatterSourcesCheck {
     for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
     // Grouped (or made DISTINCT) by a sharding key, every group's rows are on one shard: each shard computes
     // its groups whole, with any aggregate.
-    const keyed = sources.groupKeys !== undefined && this.keyInEach(sources.groupKeys, sources, searchPath)
-    if (sources.combines !== undefined && !keyed) {
+    const keyed = 'groupKeys' in sources && sources.groupKeys !== undefined && this.keyInEach(sources.groupKeys, sources, searchPath)
+    if ('combines' in sources && sources.combines !== undefined && !keyed) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `${sources.combines} in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only`,
@@ -165,10 +157,46 @@ export class ScatterSourcesCheck {
    * Whether each list holds the sharding key of a relation that no outer join pads with NULLs: the rows with one
    * value of it are then on one shard (a padded key is NULL on every shard).
    */
-  private keyInEach(lists: RelationColumn[][], sources: ScatterSources, searchPath: string[]): boolean {
-    const padded = paddedRelations(sources.join)
-    const isKey = (k: RelationColumn) => !padded.has(k.relation) && this.map.shardedTable(sources.relations[k.relation]!, searchPath)?.key === k.column
+  private keyInEach(lists: LevelColumn[][], sources: ScatterSources, searchPath: string[]): boolean {
+    const padded = paddedLeaves(sources.join)
+    const isKey = (k: LevelColumn) => !padded.has(leafOf(k)) && this.keyTypeOf(k, sources, searchPath) !== undefined
     return lists.every((columns) => columns.some(isKey))
+  }
+
+  /**
+   * The key type when column `c` of a FROM level holds its rows' sharding key: a sharded table's key, or an output
+   * column of a subquery in FROM that passes one on.
+   */
+  private keyTypeOf(c: LevelColumn, level: ScatterSources, searchPath: string[]): ShardedTable['keyType'] | undefined {
+    if ('relation' in c) {
+      const table = this.map.shardedTable(level.relations[c.relation]!, searchPath)
+      return table?.key === c.column ? table.keyType : undefined
+    }
+    const inner = this.keyOutputs(level.derived[c.derived]!, searchPath)
+    return inner?.names.includes(c.column) === true ? inner.type : undefined
+  }
+
+  /**
+   * The names under which a subquery in FROM outputs the sharding key of its rows (`SELECT t.id AS uid`, `*`),
+   * and its type. Its rows with a key value are on that value's shard, whichever name holds it: the tables of its
+   * FROM level are joined on their keys (checkColocated).
+   */
+  private keyOutputs(d: DerivedSources, searchPath: string[]): { names: string[]; type: ShardedTable['keyType'] } | undefined {
+    const names: string[] = []
+    let type: ShardedTable['keyType'] | undefined
+    for (const output of d.outputs) {
+      const t = this.keyTypeOf(output.column, d, searchPath)
+      if (t === undefined) continue
+      names.push(output.name)
+      type = t
+    }
+    for (const r of d.stars) {
+      const table = this.map.shardedTable(d.relations[r]!, searchPath)
+      if (table === undefined) continue
+      names.push(table.key)
+      type = table.keyType
+    }
+    return type === undefined ? undefined : { names, type }
   }
 
   /** Refuses calls the shards cannot answer as parts of one answer: aggregates pgshard does not merge, unknown functions. */
@@ -193,36 +221,59 @@ export class ScatterSourcesCheck {
     }
   }
 
-  /** Every sharded table of the FROM level must be joined to the others on its key, keys of one type. */
-  private checkColocated(sources: ScatterSources, sharded: (ShardedTable | undefined)[]): void {
-    const used = sharded.flatMap((t, i) => (t === undefined ? [] : [{ i, table: t }]))
-    if (used.length < 2) return
+  /**
+   * Every sharded table of the FROM level, and every subquery in FROM over sharded tables, must be joined to the
+   * others on its sharding key (a subquery's output of one), keys of one type.
+   */
+  private checkColocated(sources: ScatterSources, sharded: (ShardedTable | undefined)[], derivedSpread: boolean[], searchPath: string[]): void {
+    const members: SpreadMember[] = []
+    sharded.forEach((table, i) => {
+      if (table === undefined) return
+      const label = tableLabel(sources.relations[i]!)
+      members.push({ label, columns: [`r${i}\u0000${table.key}`], name: `${label}.${table.key}`, type: table.keyType })
+    })
+    sources.derived.forEach((d, i) => {
+      if (!derivedSpread[i]) return
+      const keys = this.keyOutputs(d, searchPath)
+      const label = `subquery ${d.alias}`
+      if (keys === undefined) members.push({ label, columns: [], name: '', type: undefined })
+      else members.push({ label, columns: keys.names.map((n) => `d${i}\u0000${n}`), name: `${d.alias}.${keys.names[0]}`, type: keys.type })
+    })
+    if (members.length < 2) return
+    const keyless = members.find((m) => m.type === undefined)
+    if (keyless !== undefined) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `a join across shards of ${keyless.label}, which reads sharded tables but outputs none of their sharding keys, with other sharded rows: pgshard cannot tell whether they are joined on their sharding keys`,
+        'output the sharding key in the subquery (as it is or renamed: SELECT t.id AS uid …) and join on it, or pin the key to one shard',
+      )
+    }
     const parent = new Map<string, string>()
     const find = (k: string): string => {
       let root = k
       while (parent.has(root) && parent.get(root) !== root) root = parent.get(root)!
       return root
     }
-    for (const [a, b] of sources.equalities) {
-      const ra = find(`${a.relation}\u0000${a.column}`)
-      const rb = find(`${b.relation}\u0000${b.column}`)
+    const union = (a: string, b: string) => {
+      const [ra, rb] = [find(a), find(b)]
       if (ra !== rb) parent.set(ra, rb)
     }
-    const first = used[0]!
-    const root = find(`${first.i}\u0000${first.table.key}`)
-    const name = (u: { i: number; table: ShardedTable }) => `${tableLabel(sources.relations[u.i]!)}.${u.table.key}`
-    for (const other of used.slice(1)) {
-      if (find(`${other.i}\u0000${other.table.key}`) !== root) {
+    for (const m of members) for (const c of m.columns.slice(1)) union(m.columns[0]!, c)
+    for (const [a, b] of sources.equalities) union(columnNode(a), columnNode(b))
+    const first = members[0]!
+    const root = find(first.columns[0]!)
+    for (const other of members.slice(1)) {
+      if (find(other.columns[0]!) !== root) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `a join across shards: ${tableLabel(sources.relations[other.i]!)} is not joined on its sharding key to ${tableLabel(sources.relations[first.i]!)} (${name(other)} = ${name(first)}), so matching rows may be on different shards`,
-          `add ${name(other)} = ${name(first)} to the join, both columns qualified (for an ORM association joined by an id, add the key to its join condition), or pin both tables' keys to one shard`,
+          `a join across shards: ${other.label} is not joined on its sharding key to ${first.label} (${other.name} = ${first.name}), so matching rows may be on different shards`,
+          `add ${other.name} = ${first.name} to the join, both columns qualified (for an ORM association joined by an id, add the key to its join condition), or pin both tables' keys to one shard`,
         )
       }
-      if (keyFamily(other.table.keyType) !== keyFamily(first.table.keyType)) {
+      if (keyFamily(other.type!) !== keyFamily(first.type!)) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `a join across shards of ${name(first)} (${first.table.keyType}) with ${name(other)} (${other.table.keyType}): keys of different types are not placed alike`,
+          `a join across shards of ${first.name} (${first.type}) with ${other.name} (${other.type}): keys of different types are not placed alike`,
         )
       }
     }
@@ -252,12 +303,33 @@ function uncoveredJoin(tree: JoinTree, isSharded: (leaf: Exclude<JoinLeaf, { fun
   return leaves(tree).find((leaf) => 'function' in leaf || !isSharded(leaf)) ?? leaves(tree)[0]
 }
 
-/** The relations of a join tree that an outer join may pad with NULLs (the inner side of LEFT or RIGHT, both of FULL). */
-function paddedRelations(tree: JoinTree): Set<number> {
-  const out = new Set<number>()
+/** A member of a FROM level whose rows are spread over the shards: a sharded table, or a subquery in FROM over them. */
+interface SpreadMember {
+  /** How messages name it. */
+  label: string
+  /** The union-find nodes of the columns that hold its sharding key (none: a subquery that outputs no key). */
+  columns: string[]
+  /** How messages name its key column. */
+  name: string
+  type: ShardedTable['keyType'] | undefined
+}
+
+/** The union-find node of a FROM level's column. */
+function columnNode(c: LevelColumn): string {
+  return `${leafOf(c)}\u0000${c.column}`
+}
+
+/** The join tree leaf a FROM level's column belongs to. */
+function leafOf(c: LevelColumn): string {
+  return 'relation' in c ? `r${c.relation}` : `d${c.derived}`
+}
+
+/** The leaves (leafOf) of a join tree that an outer join may pad with NULLs (the inner side of LEFT or RIGHT, both of FULL). */
+function paddedLeaves(tree: JoinTree): Set<string> {
+  const out = new Set<string>()
   const walk = (t: JoinTree, padded: boolean): void => {
-    if ('relation' in t) {
-      if (padded) out.add(t.relation)
+    if ('relation' in t || 'derived' in t) {
+      if (padded) out.add('relation' in t ? `r${t.relation}` : `d${t.derived}`)
     } else if ('join' in t) {
       walk(t.left, padded || t.join === 'right' || t.join === 'full')
       walk(t.right, padded || t.join === 'left' || t.join === 'full')

@@ -117,6 +117,9 @@ export interface RelationColumn {
   column: string
 }
 
+/** A column of a FROM level: of one of its tables, or an output column of one of its subqueries in FROM. */
+export type LevelColumn = RelationColumn | { /** Index into ScatterSources.derived. */ derived: number; column: string }
+
 /** How the FROM items of a scattered SELECT are joined: a relation, a subquery, a set-returning function, or a join. */
 export type JoinTree =
   | { relation: number }
@@ -133,7 +136,7 @@ export interface ScatterSources {
   relations: TableRef[]
   join: JoinTree
   /** Column equalities every output row satisfies where both relations are present (join ON/USING, WHERE). */
-  equalities: [RelationColumn, RelationColumn][]
+  equalities: [LevelColumn, LevelColumn][]
   /** Tables read by subqueries (in WHERE, the select list, …): each shard would see only its own rows of them. */
   nested: TableRef[]
   /**
@@ -176,7 +179,16 @@ export interface DerivedSources extends ScatterSources {
    * When only GROUP BY, DISTINCT or window functions combine its rows: the columns that group them, and those each
    * window function partitions by, a list each (the router looks for a key in every list).
    */
-  groupKeys?: RelationColumn[][]
+  groupKeys?: LevelColumn[][]
+  /** Its alias, for messages. */
+  alias: string
+  /**
+   * Its output columns that are columns of its FROM level as they are (`t.id`, `t.id AS uid`): through them a
+   * sharding key reaches the level around it. Empty when an alias list renames its columns.
+   */
+  outputs: { name: string; column: LevelColumn }[]
+  /** The relations whose every column it outputs under its own name (`*`, `t.*`). */
+  stars: number[]
 }
 
 /** How to send a read to every shard and merge the answers into one result. */

@@ -10,7 +10,7 @@
 import type {
   ColumnRef, DeleteStmt, InsertStmt, MergeStmt, Node, RangeSubselect, RangeVar, SelectStmt, UpdateStmt, WithClause,
 } from 'libpg-query'
-import type { JoinTree, RelationColumn, TableRef, ValueRef } from '../StatementPlan.js'
+import type { JoinTree, LevelColumn, RelationColumn, TableRef, ValueRef } from '../StatementPlan.js'
 import { asNode, functionName, stringList, walkAst } from './AstNode.js'
 import { pushdownTargets } from './DerivedPins.js'
 import { tableRefOf, ValueSet, type ColumnValues } from './PinCollector.js'
@@ -26,9 +26,12 @@ export interface TableUse {
 export interface FromSources {
   relations: { rv: RangeVar; table: TableRef }[]
   join: JoinTree
-  equalities: [RelationColumn, RelationColumn][]
-  /** Its subqueries in FROM (not LATERAL), each with its own FROM level; a JoinTree `derived` leaf indexes them. */
-  derived: { select: SelectStmt; from: FromSources }[]
+  equalities: [LevelColumn, LevelColumn][]
+  /**
+   * Its subqueries in FROM (not LATERAL), each with its own FROM level, its alias and the column names an alias
+   * list gives it; a JoinTree `derived` leaf indexes them.
+   */
+  derived: { select: SelectStmt; from: FromSources; alias: string; colnames?: string[] }[]
   /** Its LATERAL subqueries in FROM (each a JoinTree `function` leaf): what they read, CorrelatedSubqueries judges. */
   laterals: SelectStmt[]
   /** A FROM item that is neither a table, a plain subquery nor a function (a CTE, XMLTABLE …), if any. */
@@ -50,6 +53,19 @@ export function relationColumn(from: FromSources, fields: string[]): RelationCol
           ? relations.flatMap(({ rv }, i) => (rv.alias === undefined && rv.schemaname === fields[0] && rv.relname === fields[1] ? [i] : []))
           : []
   return matches.length === 1 ? { relation: matches[0]!, column: fields.at(-1)! } : undefined
+}
+
+/**
+ * Like relationColumn, and also an output column of a subquery in FROM: `sub.col`, or `col` when the subquery is
+ * the level's one FROM item.
+ */
+export function levelColumn(from: FromSources, fields: string[]): LevelColumn | undefined {
+  const table = relationColumn(from, fields)
+  if (table !== undefined) return table
+  const column = fields.at(-1)!
+  if (fields.length === 1) return 'derived' in from.join ? { derived: from.join.derived, column } : undefined
+  const matches = fields.length === 2 ? from.derived.flatMap((d, i) => (d.alias === fields[0] ? [i] : [])) : []
+  return matches.length === 1 && !from.relations.some(({ rv }) => (rv.alias?.aliasname ?? rv.relname) === fields[0]) ? { derived: matches[0]!, column } : undefined
 }
 
 export interface ScopeAnalysis {
@@ -404,7 +420,7 @@ class Scope {
         relations.push({ rv: r.rv, table: tableRefOf(r.rv) })
       } else if (level !== undefined) {
         derivedIndex.set(i, derived.length)
-        derived.push({ select: r.subquery!, from: level })
+        derived.push({ select: r.subquery!, from: level, alias: r.refname, ...(r.colnames !== undefined ? { colnames: r.colnames } : {}) })
       } else if (r.lateral !== undefined) laterals.push(r.lateral)
       else if (r.other === 'cte') other ??= 'a WITH query (CTE)'
       else if (r.other === 'subquery') other ??= r.subquery === undefined ? 'a LATERAL subquery in FROM' : 'a set operation in a subquery in FROM'
@@ -421,9 +437,12 @@ class Scope {
     }
     const joined: JoinTree =
       items.length === 0 ? { function: 'no FROM' } : items.map(tree).reduce((left, right) => ({ join: 'inner', left, right }))
-    const at = (key: string): RelationColumn | undefined => {
+    const at = (key: string): LevelColumn | undefined => {
+      const column = key.slice(key.indexOf('\u0000') + 1)
       const relation = tableIndex.get(relationOf(key))
-      return relation === undefined ? undefined : { relation, column: key.slice(key.indexOf('\u0000') + 1) }
+      if (relation !== undefined) return { relation, column }
+      const sub = derivedIndex.get(relationOf(key))
+      return sub === undefined ? undefined : { derived: sub, column }
     }
     const pairs: [string, string][] = [...this.joinEqualities]
     for (const cond of this.conditions) {
@@ -431,7 +450,7 @@ class Scope {
       if (cond.expr !== undefined) pairs.push(...this.facts(cond.expr).equal)
     }
     for (const expr of this.joinConditions) pairs.push(...this.facts(expr).equal)
-    const equalities: [RelationColumn, RelationColumn][] = []
+    const equalities: [LevelColumn, LevelColumn][] = []
     for (const [x, y] of pairs) {
       const l = at(x)
       const r = at(y)
