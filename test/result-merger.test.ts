@@ -611,3 +611,38 @@ t.test('sum and avg of DISTINCT x of a column that is not a key: each value fold
     },
   ])
 })
+
+t.test('ranking windows over merged groups: peers share rank and dense_rank, partitions number apart, NULLs order', async (t) => {
+  // Columns: g, count(*), rank, dense_rank, row_number (PARTITION BY h), h.
+  const plan = scatter({
+    columns: [value, agg('count'), value, value, value, value],
+    visibleColumns: 5,
+    groupBy: [0],
+    orderBy: [asc(0)],
+    windows: [
+      { column: 2, fn: 'rank', partition: [], order: [desc(1, false)] },
+      { column: 3, fn: 'dense_rank', partition: [], order: [desc(1, false)] },
+      { column: 4, fn: 'row_number', partition: [5], order: [asc(0, true)] },
+    ],
+  })
+  const columns = [col('g', OID.text), col('count', OID.int8), col('rank', OID.int8), col('dense_rank', OID.int8), col('row_number', OID.int8), col('h', OID.int4)]
+  check(t, [
+    {
+      name: 'counts merged first (a: 3, b: 3, c: 1, d: 5), then numbered; the shards\u2019 own numbers are replaced',
+      plan,
+      columns,
+      shards: [
+        [['a', '2', '9', '9', '9', '1'], ['b', '3', '9', '9', '9', '1'], ['d', '5', '9', '9', '9', null]],
+        [['a', '1', '9', '9', '9', '1'], ['c', '1', '9', '9', '9', null]],
+      ],
+      expect: [
+        ['a', '3', '2', '2', '1'],
+        ['b', '3', '2', '2', '2'],
+        ['c', '1', '4', '3', '1'],
+        ['d', '5', '1', '1', '2'],
+      ],
+    },
+    { name: 'no groups: no rows', plan, columns, shards: [[], []], expect: [] },
+  ])
+  t.throws(() => new ResultMerger(plan, columns.map((c, i) => (i === 2 ? col('rank', OID.text) : c)), 2, none), { code: 'XX000' }, 'a window column the shards do not describe as an integer is an error before any row')
+})

@@ -237,6 +237,13 @@ const CORPUS: Query[] = [
   Q('SELECT count(DISTINCT a), count(DISTINCT b) FROM empty_t', 'ordered'),
   Q("SELECT count(DISTINCT lower(name)), count(DISTINCT date_trunc('month', created)), count(DISTINCT qty % 7) FILTER (WHERE flag) FROM items", 'ordered'),
   Q('SELECT grp, count(DISTINCT tag) FROM items i JOIN item_tags t ON t.item_id = i.id GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
+  // Ranking windows over the groups of an aggregated query: pgshard numbers the merged groups.
+  Q('SELECT grp, count(*), rank() OVER (ORDER BY count(*) DESC) AS r, dense_rank() OVER (ORDER BY sum(qty) DESC NULLS LAST) FROM items GROUP BY grp ORDER BY r, grp NULLS FIRST', 'ordered'),
+  Q('SELECT grp, flag, count(*), row_number() OVER (PARTITION BY flag ORDER BY grp NULLS FIRST) FROM items GROUP BY grp, flag ORDER BY flag NULLS FIRST, grp NULLS FIRST', 'ordered', { binary: true }),
+  Q('SELECT code, avg(price), rank() OVER (ORDER BY avg(price) DESC NULLS LAST) FROM items GROUP BY code HAVING count(*) > $1 ORDER BY 3, code LIMIT 3', 'ordered', { params: [5] }),
+  Q('SELECT i.grp, count(t.tag), rank() OVER (ORDER BY count(t.tag) DESC) FROM items i JOIN item_tags t ON t.item_id = i.id GROUP BY i.grp ORDER BY 3, 1 NULLS FIRST', 'ordered'),
+  Q('SELECT count(*), rank() OVER (ORDER BY count(*)) FROM items', 'ordered'),
+  Q('SELECT a, rank() OVER (ORDER BY count(*)) FROM empty_t GROUP BY a', 'ordered'),
   // sum and avg of DISTINCT values: of a key they add up; of other values pgshard folds each value once.
   Q('SELECT sum(DISTINCT id), avg(DISTINCT id), count(DISTINCT id) FROM items', 'ordered'),
   Q('SELECT sum(DISTINCT qty), avg(DISTINCT qty), sum(DISTINCT price), avg(DISTINCT price), sum(DISTINCT ratio), avg(DISTINCT small), count(*) FROM items', 'ordered'),

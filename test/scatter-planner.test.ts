@@ -207,6 +207,17 @@ t.test('count(DISTINCT x): the column counted, or null for what pgshard counts b
   t.equal(refusal('SELECT count(DISTINCT (a, b)) FROM t'), undefined, 'a row value is an expression too')
 })
 
+t.test('ranking windows over the groups of an aggregated query: computed by the proxy from output columns', async (t) => {
+  const p = scatter('SELECT g, count(*), rank() OVER (ORDER BY count(*) DESC) AS r, row_number() OVER (PARTITION BY h ORDER BY max(x) NULLS FIRST) FROM t GROUP BY g, h ORDER BY r LIMIT 5')
+  t.equal(p.shardSql, 'SELECT g, count(*), rank() OVER (ORDER BY count(*) DESC) AS r, row_number() OVER (PARTITION BY h ORDER BY max(x) NULLS FIRST), h, max(x) FROM t GROUP BY g, h', 'the shards still compute them (their type); hidden columns for what the windows read')
+  t.same(p.windows, [
+    { column: 2, fn: 'rank', partition: [], order: [{ column: 1, descending: true, nullsFirst: true }] },
+    { column: 3, fn: 'row_number', partition: [4], order: [{ column: 5, descending: false, nullsFirst: true }] },
+  ])
+  t.same(p.sources.windowKeys, undefined, 'not a window the shards must compute whole')
+  t.same(scatter('SELECT k, rank() OVER (PARTITION BY k ORDER BY v) FROM t').windows, undefined, 'without aggregates, windows stay the shards\u2019 (partitioned by a key)')
+})
+
 t.test('sum and avg of DISTINCT x: folded by value like count, avg with a hidden count of the same distinct values', async (t) => {
   const p = scatter('SELECT g, sum(DISTINCT a), avg(DISTINCT b) FILTER (WHERE c > 1) FROM t GROUP BY g ORDER BY 3')
   t.same(p.sources.distinctArgs, [{ relation: 0, column: 'a' }, { relation: 0, column: 'b' }])
@@ -224,7 +235,12 @@ t.test('sum and avg of DISTINCT x: folded by value like count, avg with a hidden
 
 t.test('what cannot be merged is refused, naming the construct', async (t) => {
   const cases: [string, string][] = [
-    ['SELECT g, count(*), row_number() OVER (PARTITION BY g) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates'],
+    ['SELECT g, count(*), sum(count(*)) OVER () FROM t GROUP BY g', 'an expression over the aggregate count() (only bare aggregates can be merged)'],
+    ['SELECT g, count(*), lag(g) OVER (ORDER BY g) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions or aggregates)'],
+    ['SELECT g, rank() OVER w FROM t GROUP BY g WINDOW w AS (ORDER BY g)', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions or aggregates)'],
+    ['SELECT g, count(*) FROM t GROUP BY g ORDER BY rank() OVER (ORDER BY g)', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions or aggregates)'],
+    ['SELECT g, rank() OVER (ORDER BY lower(g)) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions or aggregates)'],
+    ['SELECT *, rank() OVER (ORDER BY count(*)) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions or aggregates)'],
     ["SELECT string_agg(a, ',') FROM t", 'the aggregate string_agg()'],
     ['SELECT array_agg(a) FROM t', 'the aggregate array_agg()'],
     ['SELECT stddev(a) FROM t', 'the aggregate stddev()'],

@@ -9,17 +9,18 @@
 //
 // Which tables the SELECT reads is recorded, not judged, here (ScatterSources): whether a join is co-located or a
 // subquery's table is a reference table depends on the shard map, which the Router holds.
-import type { FuncCall, Node, ResTarget, SelectStmt } from 'libpg-query'
+import type { FuncCall, Node, ResTarget, SelectStmt, SortBy } from 'libpg-query'
 import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { levelColumn, relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns } from './ast/WindowPartitions.js'
 import type {
-  AggregateKind, DerivedSources, JoinTree, LevelColumn, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
+  AggregateKind, DerivedSources, JoinTree, LevelColumn, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
 import { firstParenthesized, layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
+import { quoteIdent } from './SqlQuoting.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
 import { parseSql } from './SqlParser.js'
 
@@ -29,6 +30,8 @@ const MERGEABLE: Record<string, AggregateKind> = {
   count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and',
 }
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
+/** Window functions the proxy computes itself over the merged groups of an aggregated query. */
+const RANKING = new Set<MergedWindow['fn']>(['row_number', 'rank', 'dense_rank'])
 /** Aggregates whose DISTINCT values the proxy folds once each when they are not sharding keys. */
 const FOLDED_BY_VALUES = new Set<AggregateKind>(['count', 'sum', 'avg'])
 
@@ -276,9 +279,16 @@ class ScatterBuilder {
     if (layout.orderItems.length !== (this.s.sortClause?.length ?? 0)) refuse('an ORDER BY list pgshard cannot map')
     this.layout = layout
 
-    const visible = this.targets.map((t) => this.classify(t.val))
+    // Ranking windows are judged once it is known whether the query aggregates (mergedWindows).
+    const ranking = new Map<number, FuncCall>()
+    this.targets.forEach((t, i) => {
+      const call = rankingWindow(t.val)
+      if (call !== undefined) ranking.set(i, call)
+    })
+    const visible = this.targets.map((t, i) => (ranking.has(i) ? null : this.classify(t.val)))
     const aggregated =
       visible.some((a) => a !== null) ||
+      [...ranking.values()].some((call) => callsAggregate(call.over)) ||
       (this.s.groupClause?.length ?? 0) > 0 ||
       this.s.havingClause !== undefined ||
       (this.s.sortClause ?? []).some((o) => this.classify(asNode(o, 'SortBy')?.node) !== null)
@@ -290,14 +300,14 @@ class ScatterBuilder {
     const groupBy = aggregated ? this.groupBy() : null
     const orderBy = this.orderBy()
     const having = this.s.havingClause !== undefined ? this.mergeExpr(this.s.havingClause) : null
+    const windowKeys = windowPartitionColumns(this.s, from)
+    const windows = windowKeys !== undefined && aggregated ? this.mergedWindows(ranking, windowKeys.length) : undefined
     const limit = this.limitValue(this.s.limitCount, 'LIMIT')
     const offset = this.limitValue(this.s.limitOffset, 'OFFSET')
     const distinct = layout.distinct !== null
     if (distinct && !aggregated && this.hidden.length > 0) refuse('SELECT DISTINCT with ORDER BY keys that are not in the select list')
     const distinctOn = (this.s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length
     if (distinctOn > 0 && aggregated) refuse('DISTINCT ON with GROUP BY or aggregates')
-    const windowKeys = windowPartitionColumns(this.s, from)
-    if (windowKeys !== undefined && aggregated) refuse('a window function with GROUP BY or aggregates')
 
     if (aggregated) {
       for (const clause of ['having', 'order', 'limit', 'offset', 'fetch'] as const) this.remove(layout.clauses.get(clause))
@@ -323,6 +333,7 @@ class ScatterBuilder {
       limit,
       offset,
       having,
+      ...(windows ? { windows } : {}),
       ...(countCap ? { countCap } : {}),
       ...(byDistinctValues ? { byDistinctValues } : {}),
       sources: {
@@ -330,12 +341,47 @@ class ScatterBuilder {
         nested,
         correlated: tiedSubqueries(this.s, from!),
         distinctArgs: this.distinctArgs,
-        ...(windowKeys !== undefined ? { windowKeys } : {}),
+        ...(windowKeys !== undefined && windows === undefined ? { windowKeys } : {}),
         ...(this.aliasGroups.length > 0 ? { aliasGroups: this.aliasGroups } : {}),
         // The proxy caps the count: the subquery's LIMIT combines no rows the shards must see together.
         ...(countCap ? { derived: levelSources(from!, []).derived.map(({ combines: _, ...d }) => d) } : {}),
       },
     }
+  }
+
+  /**
+   * The ranking windows of an aggregated query, which the proxy computes over the merged groups: every window
+   * function of the level must be one (`count` of them), in the select list, with an inline OVER whose PARTITION
+   * BY and ORDER BY items are select-list expressions or aggregates (hidden columns when not in the list).
+   */
+  private mergedWindows(ranking: Map<number, FuncCall>, count: number): MergedWindow[] {
+    const refused = 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions or aggregates)'
+    if (ranking.size !== count || this.stars.length > 0) refuse(refused)
+    return [...ranking].map(([column, call]) => {
+      const over = call.over!
+      if (over.name !== undefined || over.refname !== undefined) refuse(refused)
+      const partition = (over.partitionClause ?? []).map((n) => this.windowColumn(n, refused))
+      const order = (over.orderClause ?? []).map((o) => {
+        const sort = asNode(o, 'SortBy') ?? {}
+        if (sort.useOp !== undefined) refuse(refused)
+        return { column: this.windowColumn(sort.node, refused), ...sortDirection(sort) }
+      })
+      return { column, fn: functionName(call.funcname) as MergedWindow['fn'], partition, order }
+    })
+  }
+
+  /**
+   * The output column of a window's PARTITION BY or ORDER BY item: a select-list expression, an aggregate, or a
+   * column (a hidden one, written as its quoted name).
+   */
+  private windowColumn(n: Node | undefined, refused: string): number {
+    const key = expressionKey(n)
+    const same = this.targets.findIndex((t) => expressionKey(t.val) === key)
+    if (same >= 0) return same
+    if (this.classify(n) !== null) return this.columnFor(n, null)
+    const fields = stringList(asNode(n, 'ColumnRef')?.fields)
+    if (fields === null || fields.length === 0) refuse(refused)
+    return this.addHidden(fields.map(quoteIdent).join('.'), { kind: 'value' }, key)
   }
 
   /**
@@ -561,10 +607,7 @@ class ScatterBuilder {
     return (this.s.sortClause ?? []).map((o, i) => {
       const sort = asNode(o, 'SortBy') ?? {}
       if (sort.useOp !== undefined) refuse('ORDER BY … USING')
-      const descending = sort.sortby_dir === 'SORTBY_DESC'
-      const nullsFirst =
-        sort.sortby_nulls === 'SORTBY_NULLS_FIRST' ? true : sort.sortby_nulls === 'SORTBY_NULLS_LAST' ? false : descending
-      return { column: this.orderColumn(sort.node, this.layout.orderItems[i]!.expr), descending, nullsFirst }
+      return { column: this.orderColumn(sort.node, this.layout.orderItems[i]!.expr), ...sortDirection(sort) }
     })
   }
 
@@ -750,6 +793,34 @@ class ScatterBuilder {
     if (!ok) refuse('a SELECT pgshard could not rewrite for the shards')
     return sql
   }
+}
+
+/** The direction of an ORDER BY item; NULLs sort as if larger than any value unless it says otherwise. */
+function sortDirection(sort: SortBy): Pick<OrderKey, 'descending' | 'nullsFirst'> {
+  const descending = sort.sortby_dir === 'SORTBY_DESC'
+  const nullsFirst = sort.sortby_nulls === 'SORTBY_NULLS_FIRST' ? true : sort.sortby_nulls === 'SORTBY_NULLS_LAST' ? false : descending
+  return { descending, nullsFirst }
+}
+
+/** `row_number()`, `rank()` or `dense_rank()` with an OVER clause (the proxy may compute it: mergedWindows). */
+function rankingWindow(n: Node | undefined): FuncCall | undefined {
+  const call = asNode(n, 'FuncCall')
+  if (call?.over === undefined || (call.args?.length ?? 0) > 0 || call.agg_filter !== undefined) return undefined
+  return RANKING.has(functionName(call.funcname) as MergedWindow['fn']) ? call : undefined
+}
+
+/** Whether an aggregate is called in `n` (outside subqueries and window functions' own calls). */
+function callsAggregate(n: unknown): boolean {
+  let found = false
+  walkAst(n, (tag, body) => {
+    if (tag === 'SubLink') return false
+    if (tag === 'FuncCall' && (body as FuncCall).over === undefined) {
+      const name = functionName((body as FuncCall).funcname)
+      if (MERGEABLE[name] !== undefined || UNMERGEABLE_AGGREGATES.has(name)) found = true
+    }
+    return !found
+  })
+  return found
 }
 
 function int8(v: ValueRef): string {

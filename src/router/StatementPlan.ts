@@ -100,6 +100,14 @@ export type OutputColumn =
    */
   | { kind: 'star' }
 
+/** A ranking window function the proxy computes over merged groups: its output column, PARTITION BY and ORDER BY columns. */
+export interface MergedWindow {
+  column: number
+  fn: 'row_number' | 'rank' | 'dense_rank'
+  partition: number[]
+  order: OrderKey[]
+}
+
 /** A HAVING condition, evaluated by the proxy on merged groups. */
 export type MergeExpr =
   | { op: 'column'; column: number }
@@ -210,6 +218,12 @@ export interface ScatterPlan {
   limit: ValueRef | null
   offset: ValueRef | null
   having: MergeExpr | null
+  /**
+   * row_number(), rank() and dense_rank() over the groups of an aggregated query: the shards compute them over
+   * their own partial groups (which gives the column its type), and the proxy numbers the merged groups again,
+   * after HAVING and before ORDER BY.
+   */
+  windows?: MergedWindow[]
   /**
    * `SELECT count(*) FROM (… LIMIT n OFFSET m) sub`: each shard counts at most n + m rows of its own, and the
    * answer is min(n + m, their sum) − m, at least 0 (n null: no LIMIT).

@@ -18,8 +18,11 @@ import type { ColumnInfo } from './ColumnInfo.js'
 import { DistinctValueBudget, DistinctValueFold } from './DistinctValueFold.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
-import { canOrderColumn, compareValues, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
+import { compareRowKeys } from './RowOrder.js'
+import { canOrderColumn, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
 import { expandStars } from './StarExpansion.js'
+import { isIntegerType } from './TypeOid.js'
+import { numberRows } from './WindowNumbering.js'
 
 export type { ColumnInfo } from './ColumnInfo.js'
 export { MergeError } from './MergeError.js'
@@ -93,6 +96,11 @@ export class ResultMerger {
     for (const k of plan.orderBy) this.requireOrdered(k.column, 'order')
     for (const c of plan.groupBy ?? []) this.requireOrdered(c, 'group')
     if (plan.distinct) for (let c = 0; c < plan.visibleColumns; c++) this.requireOrdered(c, 'deduplicate (DISTINCT)')
+    for (const w of plan.windows ?? []) {
+      if (!isIntegerType(this.output[w.column]?.typeOid ?? 0)) throw new MergeError(`the shards described window column ${w.column + 1} as other than an integer`, 'XX000')
+      for (const c of w.partition) this.requireOrdered(c, 'partition a window by')
+      for (const k of w.order) this.requireOrdered(k.column, 'order a window by')
+    }
     this.having = plan.having ? new HavingFilter(plan.having, this.output, param) : undefined
     this.seen = plan.distinct ? new Set() : undefined
     this.toSkip = count(plan.offset, 'OFFSET', param) ?? 0
@@ -188,18 +196,7 @@ export class ResultMerger {
   }
 
   private compareKeyed(a: Keyed, b: Keyed): number {
-    const order = this.plan.orderBy
-    for (let i = 0; i < order.length; i++) {
-      const x = a.keys[i]
-      const y = b.keys[i]
-      if (x === null || y === null) {
-        if (x === y) continue
-        return (x === null) === order[i].nullsFirst ? -1 : 1
-      }
-      const c = compareValues(x, y)
-      if (c !== 0) return order[i].descending ? -c : c
-    }
-    return 0
+    return compareRowKeys(this.plan.orderBy, a.keys, b.keys)
   }
 
   private drain(): void {
@@ -289,6 +286,7 @@ export class ResultMerger {
     }
     this.groups.clear()
     if (this.having) rows = rows.filter((row) => this.having!.keeps(row))
+    for (const w of this.plan.windows ?? []) numberRows(rows, w, this.output[w.column]!, (row, column) => this.decode(row, column))
     if (this.plan.orderBy.length > 0) {
       rows = rows
         .map((row) => ({ row, keys: this.orderKeys(row) }))
