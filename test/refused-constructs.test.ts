@@ -75,7 +75,7 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     { construct: 'ROLLUP', sql: 'SELECT country, count(*) FROM accounts GROUP BY ROLLUP (country)', message: /GROUPING SETS, ROLLUP or CUBE/ },
     { construct: 'FETCH … WITH TIES', sql: 'SELECT id FROM accounts ORDER BY country FETCH FIRST 1 ROWS WITH TIES', message: /FETCH FIRST … WITH TIES/ },
     { construct: 'set operation', sql: 'SELECT id FROM accounts UNION SELECT account_id FROM orders', message: /a set operation \(UNION\) across shards/ },
-    { construct: 'CTE', sql: 'WITH rich AS (SELECT id FROM accounts WHERE balance > 0) SELECT count(*) FROM rich', message: /a WITH query \(CTE\) across shards/ },
+    { construct: 'CTE named twice', sql: 'WITH rich AS (SELECT id FROM accounts WHERE balance > 0) SELECT count(*) FROM rich a JOIN rich b ON a.id = b.id', message: /a WITH query \(CTE\) across shards/ },
     { construct: 'subquery in FROM that groups', sql: 'SELECT count(*) FROM (SELECT owner, count(*) FROM accounts GROUP BY owner) s', message: /GROUP BY in a subquery in FROM over sharded tables, in a read across shards/ },
     { construct: 'subquery in FROM made DISTINCT on a column that is not a key', sql: 'SELECT count(*) FROM (SELECT DISTINCT owner FROM accounts) s', message: /DISTINCT in a subquery in FROM over sharded tables/ },
     { construct: 'subquery in FROM grouped by the key, with LIMIT', sql: 'SELECT * FROM (SELECT account_id, count(*) FROM orders GROUP BY account_id LIMIT 3) s', message: /GROUP BY in a subquery in FROM over sharded tables/ },

@@ -743,6 +743,12 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
     sql('SELECT count(*) FROM (SELECT DISTINCT name FROM accounts LIMIT 5) s', { kind: 'error', message: /DISTINCT in a subquery in FROM/ }),
     sql('SELECT x FROM (SELECT my_agg(id) AS x FROM accounts) s', { kind: 'error', message: /the aggregate my_agg\(\) in a read across shards/ }),
     sql('SELECT x FROM (SELECT new_fn(id) AS x FROM accounts) s', { kind: 'error', message: /the function new_fn\(\) in a read across shards: it is not in the catalog/ }),
+    // A CTE named once in FROM is read as its subquery; named twice, or recursive, it stays refused.
+    sql('WITH t AS (SELECT account_id, sum(total) AS s FROM orders GROUP BY account_id) SELECT a.name, t.s FROM accounts a JOIN t ON t.account_id = a.id', { kind: 'scatter' }),
+    sql('WITH t AS (SELECT account_id, sum(total) AS s FROM orders GROUP BY account_id) SELECT * FROM t WHERE s > (SELECT avg(s) FROM t)', { kind: 'error', message: /a WITH query \(CTE\) across shards/ }),
+    sql('WITH t AS (SELECT country, count(*) AS n FROM accounts GROUP BY country) SELECT * FROM t', { kind: 'error', message: /GROUP BY in a subquery in FROM over sharded tables/ }),
+    sql('WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT * FROM r JOIN accounts a ON a.id = r.n', { kind: 'error', message: /a WITH query \(CTE\) across shards/ }),
+    sql('WITH t AS (SELECT id FROM accounts) SELECT count(*) FROM accounts WHERE id IN (SELECT id FROM t)', { kind: 'error', message: /a subquery over sharded table accounts in a read across shards/ }),
     // Through a subquery's output column the sharding key joins like a table's (as it is, renamed, *, alias list).
     sql('SELECT 1 FROM (SELECT id FROM accounts) s JOIN accounts a ON a.id = s.id', { kind: 'scatter' }),
     sql('SELECT 1 FROM accounts a JOIN (SELECT account_id AS k, count(*) FROM orders GROUP BY 1) o ON o.k = a.id', { kind: 'scatter' }),

@@ -198,6 +198,13 @@ const CORPUS: Query[] = [
   Q('SELECT a.k, b.tags FROM (SELECT id AS k FROM items WHERE qty > 30) a JOIN (SELECT item_id AS k2, count(*) AS tags FROM item_tags GROUP BY 1) b ON b.k2 = a.k ORDER BY a.k', 'ordered'),
   Q('SELECT x, label, n FROM (SELECT id, grp FROM items) AS a(x, g) JOIN categories c ON c.grp = a.g JOIN (SELECT item_id, count(*) AS n FROM item_tags GROUP BY item_id) t ON t.item_id = a.x ORDER BY n DESC, x LIMIT 10', 'ordered'),
   Q('SELECT a.grp, count(DISTINCT t.tag), count(*) FROM (SELECT id, grp FROM items WHERE name IS NOT NULL) a JOIN item_tags t ON t.item_id = a.id GROUP BY a.grp ORDER BY a.grp NULLS FIRST', 'ordered'),
+  Q('SELECT c.id, c.price, t.tags FROM cheap_items c JOIN tag_counts t ON t.item_id = c.id ORDER BY t.tags DESC, c.id LIMIT 12', 'ordered'),
+  // A CTE named once in FROM reads as the subquery it stands for (as Postgres inlines it), by the same rules.
+  Q('WITH tot AS (SELECT item_id, count(*) AS n FROM item_tags GROUP BY item_id) SELECT i.id, i.name, tot.n FROM items i JOIN tot ON tot.item_id = i.id ORDER BY tot.n DESC, i.id LIMIT 10', 'ordered'),
+  Q('WITH cheap AS (SELECT id, grp, price FROM items WHERE price < $1) SELECT grp, count(*), max(price) FROM cheap GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { params: [3000] }),
+  Q("WITH a AS (SELECT * FROM item_tags WHERE tag <> 'x'), b AS (SELECT item_id, count(*) AS n FROM a GROUP BY item_id) SELECT sum(n), count(*), max(n) FROM b", 'ordered'),
+  Q('WITH c(k, label) AS MATERIALIZED (SELECT i.id, c.label FROM items i JOIN categories c ON c.grp = i.grp) SELECT label, count(DISTINCT k) FROM c GROUP BY label ORDER BY label', 'ordered'),
+  Q('WITH one AS (SELECT 1 AS x) SELECT count(*) FROM items, one WHERE qty > x', 'ordered'),
   // LATERAL subqueries tied the same way (Drizzle's relational queries), or computing per row.
   Q(`SELECT "items"."id", "t"."data" AS "tags" FROM "items" "items" LEFT JOIN LATERAL (SELECT coalesce(json_agg(json_build_array("t"."item_id", "t"."tag") ORDER BY "t"."tag"), '[]'::json) AS "data" FROM "item_tags" "t" WHERE "t"."item_id" = "items"."id") "t" ON true ORDER BY "items"."id" LIMIT 25`, 'ordered'),
   Q(`SELECT i.id, x.data FROM items i LEFT JOIN LATERAL (SELECT json_agg(json_build_array(t.tag) ORDER BY t.tag) AS data FROM (SELECT * FROM item_tags t WHERE t.item_id = i.id ORDER BY t.tag LIMIT $1) t) x ON true WHERE i.qty > 20 ORDER BY i.id`, 'ordered', { params: [2] }),

@@ -207,6 +207,17 @@ t.test('count(DISTINCT x): the column counted, or null for what pgshard counts b
   t.equal(refusal('SELECT count(DISTINCT (a, b)) FROM t'), undefined, 'a row value is an expression too')
 })
 
+t.test('a CTE named once in FROM is read as the subquery it stands for; the shards run the text with its WITH', async (t) => {
+  const p = scatter('WITH x AS (SELECT k, count(*) AS n FROM t GROUP BY k) SELECT u.v, x.n FROM u JOIN x ON x.k = u.k ORDER BY x.n DESC LIMIT 2')
+  t.equal(p.shardSql, 'WITH x AS (SELECT k, count(*) AS n FROM t GROUP BY k) SELECT u.v, x.n FROM u JOIN x ON x.k = u.k ORDER BY x.n DESC LIMIT 2')
+  t.same(p.sources.relations, [{ name: 'u' }])
+  t.same(p.sources.derived.map((d) => [d.alias, d.relations, d.combines, d.groupKeys, d.outputs]), [['x', [{ name: 't' }], 'GROUP BY', [[{ relation: 0, column: 'k' }]], [{ name: 'k', column: { relation: 0, column: 'k' } }]]])
+  t.same(p.sources.equalities, [[{ derived: 0, column: 'k' }, { relation: 0, column: 'k' }]])
+  const named = scatter('WITH x(a, b) AS (SELECT k, v FROM t), y AS (SELECT a FROM x) SELECT count(*) FROM y')
+  t.same(named.sources.derived[0]!.derived[0]!.outputs, [{ name: 'a', column: { relation: 0, column: 'k' } }, { name: 'b', column: { relation: 0, column: 'v' } }], 'a CTE over a CTE; WITH x(a, b) names its columns')
+  t.same(scatter('SELECT a FROM (WITH w AS (SELECT 1) SELECT a FROM t, w) s').sources.derived[0]!.derived.length, 1, 'a WITH inside a subquery in FROM')
+})
+
 t.test('ranking windows over the groups of an aggregated query: computed by the proxy from output columns', async (t) => {
   const p = scatter('SELECT g, count(*), rank() OVER (ORDER BY count(*) DESC) AS r, row_number() OVER (PARTITION BY h ORDER BY max(x) NULLS FIRST) FROM t GROUP BY g, h ORDER BY r LIMIT 5')
   t.equal(p.shardSql, 'SELECT g, count(*), rank() OVER (ORDER BY count(*) DESC) AS r, row_number() OVER (PARTITION BY h ORDER BY max(x) NULLS FIRST), h, max(x) FROM t GROUP BY g, h', 'the shards still compute them (their type); hidden columns for what the windows read')
@@ -254,15 +265,14 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT a FROM t INTERSECT SELECT a FROM t', 'a set operation (INTERSECT) across shards'],
     ['SELECT a, count(*) FROM t GROUP BY ROLLUP (a)', 'GROUPING SETS, ROLLUP or CUBE'],
     ['SELECT a, b, count(*) FROM t GROUP BY GROUPING SETS ((a), (b))', 'GROUPING SETS, ROLLUP or CUBE'],
+    ['WITH x AS (SELECT a FROM t) SELECT a FROM x, x y', 'a WITH query (CTE) across shards'],
+    ['WITH RECURSIVE x(a) AS (SELECT 1 UNION ALL SELECT a + 1 FROM x) SELECT a FROM x', 'a WITH query (CTE) across shards'],
     ['SELECT a FROM (SELECT a FROM t UNION ALL SELECT a FROM u) s', 'a set operation in a subquery in FROM across shards'],
-    ['SELECT a FROM (WITH w AS (SELECT 1) SELECT a FROM t, w) s', 'a WITH query (CTE) across shards'],
-    ['WITH x AS (SELECT a FROM t) SELECT a FROM x', 'a WITH query (CTE) across shards'],
     ['SELECT a INTO b FROM t', 'SELECT … INTO'],
     ['SELECT a FROM t ORDER BY a LIMIT 5 FOR UPDATE SKIP LOCKED', 'a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets'],
     ['VALUES (1), (2)', 'a VALUES list'],
     ['SELECT json_agg(a) FROM t', 'the aggregate json_agg()'],
     ['SELECT 1; SELECT 2', 'several statements in one query'],
-    ['WITH x AS (SELECT 1) SELECT a FROM t JOIN x ON true', 'a WITH query (CTE) across shards'],
     ['SELECT a FROM XMLTABLE(\'/r\' PASSING t.doc COLUMNS a int) x', 'a FROM item that is not a table across shards'],
     ['SELECT a.*, count(*), b.* FROM a JOIN b ON a.k = b.k GROUP BY a.k, b.k', 'a merge by a column between two * in the select list (name the columns)'],
     ['SELECT * FROM t ORDER BY 2', 'ORDER BY position 2 at or after a * in the select list (name the column)'],
@@ -344,6 +354,7 @@ t.test('count(DISTINCT col) and subqueries in FROM are described for the router 
     alias: 'd',
     outputs: [{ name: 'I_id', column: { relation: 0, column: 'id' } }],
     stars: [],
+    derivedStars: [],
   }], 'the subquery is described like a FROM level: its tables, joins and calls, and the columns it passes on')
   const passed = (sql: string) => scatter(sql).sources.derived.map((d) => ({ outputs: d.outputs, stars: d.stars }))
   t.same(passed('SELECT 1 FROM (SELECT t.id, t.k AS key, k + 1 AS next, u.* FROM t JOIN u ON u.x = t.x) s'), [{
@@ -355,6 +366,7 @@ t.test('count(DISTINCT col) and subqueries in FROM are described for the router 
     { outputs: [], stars: [0] },
   ], 'an alias list renames by position')
   t.same(passed('SELECT 1 FROM (SELECT * FROM t) AS s(a)'), [{ outputs: [], stars: [] }], 'not behind a star')
+  t.same(scatter('SELECT 1 FROM (SELECT * FROM (SELECT k FROM t) AS i(a)) s, (SELECT q.* FROM (SELECT 1) q) r').sources.derived.map((d) => d.derivedStars), [[0], [0]], 'a star over subqueries passes theirs on')
   t.same(passed('SELECT 1 FROM (SELECT q.y AS z FROM (SELECT x AS y FROM t) q) s'), [{ outputs: [{ name: 'z', column: { derived: 0, column: 'y' } }], stars: [] }], 'a column of a subquery of its own')
   t.same(
     scatter('SELECT 1 FROM t JOIN (SELECT k FROM u) s ON s.k = t.id JOIN (SELECT k FROM v) r ON r.k = s.k').sources.equalities,

@@ -105,12 +105,13 @@ function derivedSources({ select: s, from, alias, colnames }: FromSources['deriv
  * The output columns of a subquery in FROM that are columns of its FROM level as they are, named as the level
  * around it sees them (an alias list `AS x(a, b)` renames them by position), and its stars.
  */
-function passedColumns(s: SelectStmt, from: FromSources, colnames: string[] | undefined): Pick<DerivedSources, 'outputs' | 'stars'> {
+function passedColumns(s: SelectStmt, from: FromSources, colnames: string[] | undefined): Pick<DerivedSources, 'outputs' | 'stars' | 'derivedStars'> {
   const outputs: DerivedSources['outputs'] = []
   const stars: number[] = []
+  const derivedStars: number[] = []
   const targets = s.targetList ?? []
   // Behind a star, positions depend on the tables' columns.
-  if (colnames !== undefined && targets.some((t) => isStar(asNode(t, 'ResTarget')?.val))) return { outputs, stars }
+  if (colnames !== undefined && targets.some((t) => isStar(asNode(t, 'ResTarget')?.val))) return { outputs, stars, derivedStars }
   for (const [i, target] of targets.entries()) {
     const t = asNode(target, 'ResTarget')
     const fields = asNode(t?.val, 'ColumnRef')?.fields ?? []
@@ -120,11 +121,17 @@ function passedColumns(s: SelectStmt, from: FromSources, colnames: string[] | un
       if (column !== undefined) outputs.push({ name: colnames?.[i] ?? t?.name ?? names.at(-1)!, column })
     } else if (asNode(fields.at(-1), 'A_Star') !== undefined) {
       const qualifier = stringList(fields.slice(0, -1))
-      const star = qualifier === null || qualifier.length === 0 ? from.relations.map((_, i) => i) : [relationColumn(from, [...qualifier, '*'])?.relation]
-      for (const i of star) if (i !== undefined) stars.push(i)
+      if (qualifier === null || qualifier.length === 0) {
+        stars.push(...from.relations.map((_, i) => i))
+        derivedStars.push(...from.derived.map((_, i) => i))
+        continue
+      }
+      const star = levelColumn(from, [...qualifier, '*'])
+      if (star !== undefined && 'relation' in star) stars.push(star.relation)
+      else if (star !== undefined) derivedStars.push(star.derived)
     }
   }
-  return { outputs, stars }
+  return { outputs, stars, derivedStars }
 }
 
 function tiedSubqueries(s: SelectStmt, from: FromSources): ScatterSources['correlated'] {
@@ -449,7 +456,6 @@ class ScatterBuilder {
     if (s.lockingClause !== undefined && (s.limitCount !== undefined || s.limitOffset !== undefined)) {
       refuse('a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets')
     }
-    if (s.withClause !== undefined) refuse('a WITH query (CTE) across shards')
     if (from === undefined) refuse('a SELECT whose FROM clause pgshard cannot map')
     refuseOther(from)
     const distinctOn = (s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length

@@ -196,6 +196,12 @@ export class ScatterSourcesCheck {
       names.push(table.key)
       type = table.keyType
     }
+    for (const i of d.derivedStars) {
+      const inner = this.keyOutputs(d.derived[i]!, searchPath)
+      if (inner === undefined) continue
+      names.push(...inner.names)
+      type = inner.type
+    }
     return type === undefined ? undefined : { names, type }
   }
 

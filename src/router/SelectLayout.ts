@@ -51,6 +51,11 @@ export function layoutSelect(bytes: string, start: number, end: number): SelectL
   }
   // A keyword after AS or `.` is a column label (`1 AS limit`, `t.order`), not a clause.
   const isLabel = (i: number): boolean => i > 0 && (word(i - 1, 'as') || tokens[i - 1]!.kind === Tok.Dot)
+  if (word(0, 'with')) {
+    // The clauses laid out are the main SELECT's, after the CTEs (each body in parentheses).
+    const main = tokens.findIndex((t, i) => t.depth === 0 && word(i, 'select'))
+    return main < 0 ? null : layoutSelect(bytes, tokens[main]!.start, end)
+  }
   if (!word(0, 'select')) return null
   let i = 1
   let distinct: Span | null = null

@@ -197,6 +197,8 @@ export interface DerivedSources extends ScatterSources {
   outputs: { name: string; column: LevelColumn }[]
   /** The relations whose every column it outputs under its own name (`*`, `t.*`). */
   stars: number[]
+  /** Likewise its subqueries in FROM (`*`, `s.*`): their outputs pass on. */
+  derivedStars: number[]
 }
 
 /** How to send a read to every shard and merge the answers into one result. */

@@ -77,8 +77,8 @@ export interface ScopeAnalysis {
 }
 
 export function analyzeScopes(stmt: Node): ScopeAnalysis {
-  const walker = new ScopeWalker(asNode(stmt, 'SelectStmt'))
-  walker.statement(stmt, new Set(), true)
+  const walker = new ScopeWalker(asNode(stmt, 'SelectStmt'), inlinableCtes(stmt))
+  walker.statement(stmt, new Map(), true)
   const analysis: ScopeAnalysis = { uses: walker.uses, cteRefs: walker.cteRefs }
   if (walker.from !== undefined) analysis.from = walker.from
   return analysis
@@ -125,6 +125,42 @@ interface Facts {
 
 const NESTED_STATEMENTS = new Set(['SelectStmt', 'InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'])
 
+/**
+ * The CTEs visible at a query level, by name: for one read as a subquery in FROM (inlinableCtes), its SELECT and
+ * the column names its definition gives it.
+ */
+type Ctes = ReadonlyMap<string, { select: SelectStmt; colnames: string[] | null } | undefined>
+
+/**
+ * The CTEs a FROM item naming them is read as a subquery of, as Postgres itself inlines them: a plain SELECT of a
+ * non-recursive WITH, the only CTE of its name in the statement and named once in it. Named more often, each
+ * reading would be the shard's own rows of one computation (an aggregate over it, in a subquery, would be a part).
+ */
+function inlinableCtes(stmt: Node): Set<SelectStmt> {
+  const defined = new Map<string, SelectStmt[]>()
+  const named = new Map<string, number>()
+  walkAst(stmt, (tag, body) => {
+    // A statement's WITH clause is a field of it, not a node of its own.
+    const w = NESTED_STATEMENTS.has(tag) ? (body as { withClause?: WithClause }).withClause : undefined
+    if (w !== undefined) {
+      for (const c of w.ctes ?? []) {
+        const cte = asNode(c, 'CommonTableExpr')
+        const select = w.recursive === true ? undefined : asNode(cte?.ctequery, 'SelectStmt')
+        const name = cte?.ctename ?? ''
+        defined.set(name, [...(defined.get(name) ?? []), ...(select !== undefined ? [select] : [{} as SelectStmt, {} as SelectStmt])])
+      }
+    }
+    if (tag === 'RangeVar' && (body as RangeVar).schemaname === undefined) {
+      const name = (body as RangeVar).relname ?? ''
+      named.set(name, (named.get(name) ?? 0) + 1)
+    }
+    return true
+  })
+  const out = new Set<SelectStmt>()
+  for (const [name, selects] of defined) if (selects.length === 1 && named.get(name) === 1) out.add(selects[0]!)
+  return out
+}
+
 class ScopeWalker {
   readonly uses: TableUse[] = []
   readonly cteRefs = new Set<RangeVar>()
@@ -135,9 +171,12 @@ class ScopeWalker {
   /** Pins the query around a subquery in FROM carries into it, by the SELECT they filter. */
   private readonly pushed = new Map<SelectStmt, { column: Node; values: ValueRef[] }[]>()
 
-  constructor(private readonly root: SelectStmt | undefined) {}
+  constructor(
+    private readonly root: SelectStmt | undefined,
+    private readonly inlinable: ReadonlySet<SelectStmt>,
+  ) {}
 
-  statement(n: Node, ctes: ReadonlySet<string>, top: boolean): void {
+  statement(n: Node, ctes: Ctes, top: boolean): void {
     const select = asNode(n, 'SelectStmt')
     if (select !== undefined) return this.select(select, ctes, top)
     const insert = asNode(n, 'InsertStmt')
@@ -156,7 +195,7 @@ class ScopeWalker {
    * Queries nested anywhere in `tree` (sublinks, FROM subqueries, bodies of utility statements). A FROM subquery
    * that is not LATERAL sees no column of its own level, so it is as top-level as that level (`fromTop`).
    */
-  private nested(tree: unknown, ctes: ReadonlySet<string>, top = false, fromTop = top): void {
+  private nested(tree: unknown, ctes: Ctes, top = false, fromTop = top): void {
     walkAst(tree, (tag, body) => {
       if (tag === 'RangeSubselect' && (body as RangeSubselect).lateral !== true) {
         const query = (body as RangeSubselect).subquery
@@ -170,20 +209,27 @@ class ScopeWalker {
   }
 
   /** Analyzes the CTE bodies and returns the names visible to the statement. */
-  private withClause(w: WithClause | undefined, outer: ReadonlySet<string>, top: boolean): ReadonlySet<string> {
+  private withClause(w: WithClause | undefined, outer: Ctes, top: boolean): Ctes {
     if (w?.ctes === undefined) return outer
-    const names = w.ctes.map((c) => asNode(c, 'CommonTableExpr')?.ctename ?? '')
-    const all = new Set([...outer, ...names])
-    w.ctes.forEach((c, i) => {
-      const query = asNode(c, 'CommonTableExpr')?.ctequery
+    const ctes = w.ctes.map((c) => asNode(c, 'CommonTableExpr'))
+    const own = ctes.map((cte): [string, { select: SelectStmt; colnames: string[] | null } | undefined] => {
+      const select = asNode(cte?.ctequery, 'SelectStmt')
+      return [cte?.ctename ?? '', select !== undefined && this.inlinable.has(select) ? { select, colnames: stringList(cte?.aliascolnames) } : undefined]
+    })
+    const all = new Map([...outer, ...own])
+    ctes.forEach((cte, i) => {
+      const query = cte?.ctequery
       // A non-recursive CTE sees only the CTEs before it; its own name there is a table.
-      const visible = w.recursive === true ? all : new Set([...outer, ...names.slice(0, i)])
+      const visible = w.recursive === true ? all : new Map([...outer, ...own.slice(0, i)])
+      // One read as a subquery in FROM is a query level of its own (walked here, before the level that names it).
+      const inlined = own[i]![1]
+      if (inlined !== undefined) this.levels.add(inlined.select)
       if (query !== undefined) this.statement(query, visible, top)
     })
     return all
   }
 
-  private select(s: SelectStmt, ctes: ReadonlySet<string>, top: boolean): void {
+  private select(s: SelectStmt, ctes: Ctes, top: boolean): void {
     const visible = this.withClause(s.withClause, ctes, top)
     if (s.op !== undefined && s.op !== 'SETOP_NONE') {
       if (s.larg !== undefined) this.select(s.larg, visible, top)
@@ -212,7 +258,7 @@ class ScopeWalker {
     else this.levelSources.set(s, sources)
   }
 
-  private insert(i: InsertStmt, ctes: ReadonlySet<string>, top: boolean): void {
+  private insert(i: InsertStmt, ctes: Ctes, top: boolean): void {
     const visible = this.withClause(i.withClause, ctes, top)
     if (i.relation !== undefined) this.uses.push({ rv: i.relation, table: tableRefOf(i.relation), columns: valuesPins(i) })
     const values = asNode(i.selectStmt, 'SelectStmt')?.valuesLists
@@ -221,7 +267,7 @@ class ScopeWalker {
     this.nested([i.onConflictClause, i.returningClause], visible)
   }
 
-  private update(u: UpdateStmt, ctes: ReadonlySet<string>, top: boolean): void {
+  private update(u: UpdateStmt, ctes: Ctes, top: boolean): void {
     const visible = this.withClause(u.withClause, ctes, top)
     const scope = new Scope(top)
     if (u.relation !== undefined) this.rangeVar(u.relation, scope, visible)
@@ -231,7 +277,7 @@ class ScopeWalker {
     this.nested([u.targetList, u.fromClause, u.whereClause, u.returningClause], visible, false, top)
   }
 
-  private delete(d: DeleteStmt, ctes: ReadonlySet<string>, top: boolean): void {
+  private delete(d: DeleteStmt, ctes: Ctes, top: boolean): void {
     const visible = this.withClause(d.withClause, ctes, top)
     const scope = new Scope(top)
     if (d.relation !== undefined) this.rangeVar(d.relation, scope, visible)
@@ -242,7 +288,7 @@ class ScopeWalker {
   }
 
   /** MERGE is routed by its tables only: which rows it touches depends on the join, so nothing is pinned. */
-  private merge(m: MergeStmt, ctes: ReadonlySet<string>, top: boolean): void {
+  private merge(m: MergeStmt, ctes: Ctes, top: boolean): void {
     const visible = this.withClause(m.withClause, ctes, top)
     const scope = new Scope(top)
     if (m.relation !== undefined) this.rangeVar(m.relation, scope, visible)
@@ -251,7 +297,7 @@ class ScopeWalker {
     this.nested([m.sourceRelation, m.joinCondition, m.mergeWhenClauses, m.returningClause], visible, false, top)
   }
 
-  private rangeVar(rv: RangeVar, scope: Scope, ctes: ReadonlySet<string>): void {
+  private rangeVar(rv: RangeVar, scope: Scope, ctes: Ctes): void {
     const isCte = rv.schemaname === undefined && ctes.has(rv.relname ?? '')
     if (isCte) this.cteRefs.add(rv)
     const relation: Relation = {
@@ -260,12 +306,18 @@ class ScopeWalker {
       name: rv.relname ?? '',
     }
     if (rv.schemaname !== undefined) relation.schema = rv.schemaname
+    const inlined = isCte ? ctes.get(rv.relname ?? '') : undefined
     if (!isCte) relation.rv = rv
+    else if (inlined !== undefined) relation.subquery = inlined.select
     else relation.other = 'cte'
+    // `FROM c AS x(a, b)` renames what `WITH c(p, q)` named (Postgres keeps the rest of the CTE's names).
+    const colnames = [...(stringList(rv.alias?.colnames) ?? [])]
+    for (const [i, name] of (inlined?.colnames ?? []).entries()) colnames[i] ??= name
+    if (inlined !== undefined && colnames.length > 0) relation.colnames = colnames
     scope.relations.push(relation)
   }
 
-  private fromItem(item: Node, scope: Scope, ctes: ReadonlySet<string>): FromTree {
+  private fromItem(item: Node, scope: Scope, ctes: Ctes): FromTree {
     const rv = asNode(item, 'RangeVar')
     if (rv !== undefined) {
       this.rangeVar(rv, scope, ctes)
