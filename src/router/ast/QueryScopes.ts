@@ -137,7 +137,8 @@ type Ctes = ReadonlyMap<string, { select: SelectStmt; colnames: string[] | null 
  * reading would be the shard's own rows of one computation (an aggregate over it, in a subquery, would be a part).
  */
 function inlinableCtes(stmt: Node): Set<SelectStmt> {
-  const defined = new Map<string, SelectStmt[]>()
+  // By name: the CTE's SELECT, or null when it cannot be inlined (recursive, not a SELECT, a name defined twice).
+  const defined = new Map<string, SelectStmt | null>()
   const named = new Map<string, number>()
   walkAst(stmt, (tag, body) => {
     // A statement's WITH clause is a field of it, not a node of its own.
@@ -147,7 +148,7 @@ function inlinableCtes(stmt: Node): Set<SelectStmt> {
         const cte = asNode(c, 'CommonTableExpr')
         const select = w.recursive === true ? undefined : asNode(cte?.ctequery, 'SelectStmt')
         const name = cte?.ctename ?? ''
-        defined.set(name, [...(defined.get(name) ?? []), ...(select !== undefined ? [select] : [{} as SelectStmt, {} as SelectStmt])])
+        defined.set(name, defined.has(name) || select === undefined ? null : select)
       }
     }
     if (tag === 'RangeVar' && (body as RangeVar).schemaname === undefined) {
@@ -157,7 +158,7 @@ function inlinableCtes(stmt: Node): Set<SelectStmt> {
     return true
   })
   const out = new Set<SelectStmt>()
-  for (const [name, selects] of defined) if (selects.length === 1 && named.get(name) === 1) out.add(selects[0]!)
+  for (const [name, select] of defined) if (select !== null && named.get(name) === 1) out.add(select)
   return out
 }
 
