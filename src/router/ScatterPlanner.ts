@@ -359,10 +359,10 @@ class ScatterBuilder {
   /**
    * The ranking windows of an aggregated query, which the proxy computes over the merged groups: every window
    * function of the level must be one (`count` of them), in the select list, with an inline OVER whose PARTITION
-   * BY and ORDER BY items are select-list expressions or aggregates (hidden columns when not in the list).
+   * BY and ORDER BY items are select-list expressions, aggregates or columns (hidden columns when not in the list).
    */
   private mergedWindows(ranking: Map<number, FuncCall>, count: number): MergedWindow[] {
-    const refused = 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions or aggregates)'
+    const refused = 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions, aggregates or columns)'
     if (ranking.size !== count || this.stars.length > 0) refuse(refused)
     return [...ranking].map(([column, call]) => {
       const over = call.over!
