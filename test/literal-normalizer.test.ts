@@ -90,6 +90,10 @@ t.test('constants the grammar requires stay: typed literals, typmods, positions'
     text: 'SELECT a, b FROM t GROUP BY 1, 2 ORDER BY 2 DESC, 1, a + $1 LIMIT $2 OFFSET $3',
     values: ['3', '10', '20'],
   })
+  t.same(norm('(SELECT a FROM t WHERE b > 4) UNION (SELECT a FROM u) ORDER BY (1) ASC, (a + 2) LIMIT 7'), {
+    text: '(SELECT a FROM t WHERE b > $1) UNION (SELECT a FROM u) ORDER BY (1) ASC, (a + $2) LIMIT $3',
+    values: ['4', '2', '7'],
+  }, 'a parenthesized position is a position (Django after a UNION); an expression in parentheses is not')
   t.same(norm('SELECT DISTINCT ON (1) a FROM t ORDER BY 1, f(2, 3)'), {
     text: 'SELECT DISTINCT ON (1) a FROM t ORDER BY 1, f($1, $2)',
     values: ['2', '3'],

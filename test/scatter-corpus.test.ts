@@ -199,6 +199,14 @@ const CORPUS: Query[] = [
   Q('SELECT x, label, n FROM (SELECT id, grp FROM items) AS a(x, g) JOIN categories c ON c.grp = a.g JOIN (SELECT item_id, count(*) AS n FROM item_tags GROUP BY item_id) t ON t.item_id = a.x ORDER BY n DESC, x LIMIT 10', 'ordered'),
   Q('SELECT a.grp, count(DISTINCT t.tag), count(*) FROM (SELECT id, grp FROM items WHERE name IS NOT NULL) a JOIN item_tags t ON t.item_id = a.id GROUP BY a.grp ORDER BY a.grp NULLS FIRST', 'ordered'),
   Q('SELECT c.id, c.price, t.tags FROM cheap_items c JOIN tag_counts t ON t.item_id = c.id ORDER BY t.tags DESC, c.id LIMIT 12', 'ordered'),
+  // UNION [ALL]: each shard's is its share; the merge removes UNION's duplicates between shards, orders and limits.
+  Q('SELECT id, name FROM items WHERE qty < 5 UNION SELECT id, name FROM items WHERE qty > 45 ORDER BY id', 'ordered'),
+  Q("(SELECT item_id AS id FROM item_tags WHERE tag = 'red') UNION ALL (SELECT id FROM items WHERE flag) ORDER BY 1 LIMIT 10 OFFSET 3", 'ordered'),
+  Q('SELECT grp FROM items UNION SELECT grp FROM categories ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
+  Q('(SELECT "items"."id", "items"."name" FROM "items" WHERE "items"."qty" > $1) UNION (SELECT "items"."id", "items"."name" FROM "items" WHERE "items"."price" < $2) ORDER BY (1) ASC LIMIT 7', 'ordered', { params: [40, 300] }),
+  Q('SELECT i.id, t.tag FROM items i JOIN item_tags t ON t.item_id = i.id WHERE i.grp = 2 UNION ALL SELECT id, code FROM items WHERE grp = 3', 'set'),
+  Q('SELECT tag FROM item_tags UNION SELECT name FROM items WHERE qty > $1 ORDER BY tag DESC NULLS LAST OFFSET $2', 'ordered', { params: [10, 4] }),
+  Q('SELECT a FROM empty_t UNION ALL SELECT a FROM empty_t WHERE b IS NULL', 'set'),
   // A CTE named once in FROM reads as the subquery it stands for (as Postgres inlines it), by the same rules.
   Q('WITH tot AS (SELECT item_id, count(*) AS n FROM item_tags GROUP BY item_id) SELECT i.id, i.name, tot.n FROM items i JOIN tot ON tot.item_id = i.id ORDER BY tot.n DESC, i.id LIMIT 10', 'ordered'),
   Q('WITH cheap AS (SELECT id, grp, price FROM items WHERE price < $1) SELECT grp, count(*), max(price) FROM cheap GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { params: [3000] }),

@@ -207,6 +207,16 @@ t.test('count(DISTINCT x): the column counted, or null for what pgshard counts b
   t.equal(refusal('SELECT count(DISTINCT (a, b)) FROM t'), undefined, 'a row value is an expression too')
 })
 
+t.test('UNION [ALL]: every shard runs it, the merge removes UNION\u2019s duplicates, orders by output columns and limits', async (t) => {
+  const p = scatter('(SELECT a, b AS x FROM t WHERE c > 1) UNION (SELECT k, v FROM u JOIN w ON w.k = u.k) ORDER BY x DESC, 1 LIMIT 5 OFFSET $1')
+  t.equal(p.shardSql, '(SELECT a, b AS x FROM t WHERE c > 1) UNION (SELECT k, v FROM u JOIN w ON w.k = u.k) ORDER BY x DESC, 1 LIMIT (5)::int8 + ($1)::int8')
+  t.same([p.columns, p.visibleColumns, p.distinct, p.orderBy, p.limit, p.offset], [[value, value], 2, true, [{ column: 1, descending: true, nullsFirst: true }, { column: 0, descending: false, nullsFirst: false }], { literal: '5' }, { param: 1 }])
+  t.equal(p.sources.union, true)
+  t.same(p.sources.derived.map((d) => [d.alias, d.relations.map((r) => r.name), d.equalities.length]), [['UNION branch 1', ['t'], 0], ['UNION branch 2', ['u', 'w'], 1]], 'each SELECT a level of its own, judged by the router')
+  const all = scatter('SELECT a FROM t UNION ALL SELECT a FROM u UNION ALL SELECT 1 OFFSET $1')
+  t.same([all.distinct, all.sources.derived.length, all.shardSql], [false, 3, 'SELECT a FROM t UNION ALL SELECT a FROM u UNION ALL SELECT 1 OFFSET ($1)::int8 * 0'], 'UNION ALL keeps every row; the OFFSET is the merge\u2019s, its parameter stays in the text')
+})
+
 t.test('a CTE named once in FROM is read as the subquery it stands for; the shards run the text with its WITH', async (t) => {
   const p = scatter('WITH x AS (SELECT k, count(*) AS n FROM t GROUP BY k) SELECT u.v, x.n FROM u JOIN x ON x.k = u.k ORDER BY x.n DESC LIMIT 2')
   t.equal(p.shardSql, 'WITH x AS (SELECT k, count(*) AS n FROM t GROUP BY k) SELECT u.v, x.n FROM u JOIN x ON x.k = u.k ORDER BY x.n DESC LIMIT 2')
@@ -261,7 +271,10 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT coalesce(max(x), 0) FROM t', 'an expression over the aggregate max() (only bare aggregates can be merged)'],
     ['SELECT DISTINCT ON (a) a, b FROM t', 'DISTINCT ON without ORDER BY starting with its expressions'],
     ['SELECT DISTINCT ON (a) a, count(*) FROM t GROUP BY a ORDER BY a', 'DISTINCT ON with GROUP BY or aggregates'],
-    ['SELECT a FROM t UNION SELECT a FROM u', 'a set operation (UNION) across shards'],
+    ['SELECT count(*) FROM t UNION ALL SELECT count(*) FROM u', 'the aggregate count() in a SELECT of a UNION across shards: each shard would apply it to its own rows only'],
+    ['SELECT a FROM t UNION ALL (SELECT a FROM u UNION SELECT a FROM v)', 'a UNION ALL over a UNION across shards'],
+    ['SELECT * FROM t UNION SELECT * FROM u', 'a * in a UNION across shards (name the columns)'],
+    ['SELECT a, b FROM t UNION SELECT a, b FROM u ORDER BY a + b', 'an ORDER BY of a UNION that is not one output column'],
     ['SELECT a FROM t INTERSECT SELECT a FROM t', 'a set operation (INTERSECT) across shards'],
     ['SELECT a, count(*) FROM t GROUP BY ROLLUP (a)', 'GROUPING SETS, ROLLUP or CUBE'],
     ['SELECT a, b, count(*) FROM t GROUP BY GROUPING SETS ((a), (b))', 'GROUPING SETS, ROLLUP or CUBE'],

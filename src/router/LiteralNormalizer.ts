@@ -144,6 +144,8 @@ export function normalizeLiterals(sql: string, firstParam: number): NormalizedLi
         break
       case Tok.LParen:
       case Tok.LBracket: {
+        // `ORDER BY (1)` is position 1 as `ORDER BY 1` is (Django writes it so after a UNION).
+        const byItem = byList[depth] === 1 && (prevKind === Tok.Comma || (prevKind === Tok.Ident && wordEquals(sql, prevStart, prevEnd, 'by')))
         if (++depth >= MAX_DEPTH) return null
         // DISTINCT ON (1) names output positions, like ORDER BY 1.
         const distinctOn =
@@ -151,7 +153,7 @@ export function normalizeLiterals(sql: string, firstParam: number): NormalizedLi
           wordEquals(sql, prevStart, prevEnd, 'on') &&
           prev2Kind === Tok.Ident &&
           wordEquals(sql, prev2Start, prev2End, 'distinct')
-        byList[depth] = distinctOn ? 1 : 0
+        byList[depth] = distinctOn || byItem ? 1 : 0
         if (kind === Tok.LParen && typmodDepth === NONE && prevIsWord(TYPMOD_WORDS)) typmodDepth = depth
         break
       }

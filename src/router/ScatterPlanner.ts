@@ -47,9 +47,10 @@ const UNMERGEABLE_AGGREGATES = new Set([
 ])
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '<=', '>', '>='])
 
-class Unmergeable extends Error {}
+/** Why a statement cannot be merged across shards: thrown while planning, returned as ScatterResult.unmergeable. */
+export class Unmergeable extends Error {}
 
-function refuse(reason: string): never {
+export function refuse(reason: string): never {
   throw new Unmergeable(reason)
 }
 
@@ -83,7 +84,7 @@ function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources
   }
 }
 
-function derivedSources({ select: s, from, alias, colnames }: FromSources['derived'][number]): DerivedSources {
+export function derivedSources({ select: s, from, alias, colnames }: FromSources['derived'][number]): DerivedSources {
   const sources: DerivedSources = {
     ...levelSources(from, [s.targetList]),
     nested: [],
@@ -183,7 +184,7 @@ function countedLimit(s: SelectStmt): SelectStmt | undefined {
 }
 
 /** The construct of a subquery in FROM that makes one of its rows depend on several rows it reads, if any. */
-function rowCombining(s: SelectStmt): string | undefined {
+export function rowCombining(s: SelectStmt): string | undefined {
   if (s.groupClause !== undefined || s.groupDistinct === true) return 'GROUP BY'
   if (s.havingClause !== undefined) return 'HAVING'
   if (s.distinctClause !== undefined) return 'DISTINCT'
@@ -309,8 +310,8 @@ class ScatterBuilder {
     const having = this.s.havingClause !== undefined ? this.mergeExpr(this.s.havingClause) : null
     const windowKeys = windowPartitionColumns(this.s, from)
     const windows = windowKeys !== undefined && aggregated ? this.mergedWindows(ranking, windowKeys.length) : undefined
-    const limit = this.limitValue(this.s.limitCount, 'LIMIT')
-    const offset = this.limitValue(this.s.limitOffset, 'OFFSET')
+    const limit = limitValue(this.s.limitCount, 'LIMIT')
+    const offset = limitValue(this.s.limitOffset, 'OFFSET')
     const distinct = layout.distinct !== null
     if (distinct && !aggregated && this.hidden.length > 0) refuse('SELECT DISTINCT with ORDER BY keys that are not in the select list')
     const distinctOn = (this.s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length
@@ -402,8 +403,8 @@ class ScatterBuilder {
     const inside = firstParenthesized(this.text.bytes, from.start, from.end)
     const layout = inside && layoutSelect(this.text.bytes, inside.start, inside.end)
     if (!layout) return refuse('a subquery in FROM whose text pgshard cannot map')
-    const limit = this.limitValue(inner.limitCount, 'LIMIT')
-    const offset = this.limitValue(inner.limitOffset, 'OFFSET')
+    const limit = limitValue(inner.limitCount, 'LIMIT')
+    const offset = limitValue(inner.limitOffset, 'OFFSET')
     if (offset !== null) this.foldOffset(layout, limit, offset)
     return { limit, offset }
   }
@@ -679,13 +680,6 @@ class ScatterBuilder {
     return refuse('a HAVING condition pgshard cannot evaluate after merging (use comparisons of aggregates and constants)')
   }
 
-  private limitValue(n: Node | undefined, clause: string): ValueRef | null {
-    if (n === undefined) return null
-    const value = valueRefOf(n)
-    if (value === null || ('param' in value && value.negate === true)) refuse(`a ${clause} expression`)
-    return 'null' in value ? null : value
-  }
-
   /** Removes a span with the blanks before it; returns where the removal starts (Infinity for none). */
   private remove(span: Span | undefined): number {
     if (span === undefined) return Infinity
@@ -802,7 +796,7 @@ class ScatterBuilder {
 }
 
 /** The direction of an ORDER BY item; NULLs sort as if larger than any value unless it says otherwise. */
-function sortDirection(sort: SortBy): Pick<OrderKey, 'descending' | 'nullsFirst'> {
+export function sortDirection(sort: SortBy): Pick<OrderKey, 'descending' | 'nullsFirst'> {
   const descending = sort.sortby_dir === 'SORTBY_DESC'
   const nullsFirst = sort.sortby_nulls === 'SORTBY_NULLS_FIRST' ? true : sort.sortby_nulls === 'SORTBY_NULLS_LAST' ? false : descending
   return { descending, nullsFirst }
@@ -829,7 +823,15 @@ function callsAggregate(n: unknown): boolean {
   return found
 }
 
-function int8(v: ValueRef): string {
+/** A LIMIT or OFFSET value the merge can read: a constant or a parameter (null for none, ALL or NULL). */
+export function limitValue(n: Node | undefined, clause: string): ValueRef | null {
+  if (n === undefined) return null
+  const value = valueRefOf(n)
+  if (value === null || ('param' in value && value.negate === true)) refuse(`a ${clause} expression`)
+  return 'null' in value ? null : value
+}
+
+export function int8(v: ValueRef): string {
   if ('param' in v) return `($${v.param})::int8`
   return 'literal' in v ? `(${v.literal})::int8` : 'NULL'
 }
@@ -841,7 +843,7 @@ function positionOf(n: Node | undefined): number | null {
   return c.ival.ival ?? 0
 }
 
-function isStar(n: Node | undefined): boolean {
+export function isStar(n: Node | undefined): boolean {
   return (asNode(n, 'ColumnRef')?.fields ?? []).some((f) => asNode(f, 'A_Star') !== undefined)
 }
 
@@ -885,7 +887,7 @@ function bareName(n: Node | undefined): string | null {
 }
 
 /** The column name Postgres gives a select-list item, as far as ORDER BY name can refer to it. */
-function outputName(t: ResTarget): string | undefined {
+export function outputName(t: ResTarget): string | undefined {
   if (t.name !== undefined) return t.name
   let n = t.val
   for (let cast = asNode(n, 'TypeCast'); cast !== undefined; cast = asNode(n, 'TypeCast')) n = cast.arg

@@ -33,6 +33,20 @@ export class ScatterSourcesCheck {
         )
       }
     }
+    // A UNION's SELECTs are answered by every shard on its own: each must be that shard's share of its rows.
+    if (sources.union === true) {
+      for (const branch of sources.derived) {
+        // A SELECT over no sharded table gives every shard the same rows: a UNION's merge keeps one of each.
+        if (!this.checkLevel(branch, searchPath, true) && !plan.distinct) {
+          throw new Refusal(
+            FEATURE_NOT_SUPPORTED,
+            `a UNION ALL across shards whose ${branch.alias} reads no sharded table: every shard would return its rows`,
+            'use UNION (which removes the duplicates), or run that SELECT on its own',
+          )
+        }
+      }
+      return plan
+    }
     for (const name of sources.aliasGroups ?? []) this.checkAliasGroup(name, sources.relations)
     // An existence test's own level reads no sharded table: only its subquery's table is on every shard.
     if (plan.existence === undefined) this.checkLevel(sources, searchPath, false)

@@ -203,3 +203,33 @@ function matchParen(lexer: SqlLexer): number {
   }
   return -1
 }
+
+/**
+ * The clauses of a UNION as a whole in bytes[start, end): ORDER BY, LIMIT, OFFSET and FETCH after its last set
+ * operation keyword, each from its keyword to the next; null when the text does not have that shape.
+ */
+export function layoutSetOperation(bytes: string, start: number, end: number): Map<'order' | 'limit' | 'offset' | 'fetch', Span> | null {
+  const tokens = significantTokens(bytes, start, end)
+  if (tokens === null) return null
+  const word = (i: number, w: string): boolean => {
+    const t = tokens[i]
+    return t !== undefined && t.depth === 0 && t.kind === Tok.Ident && t.end - t.start === w.length && bytes.slice(t.start, t.end).toLowerCase() === w
+  }
+  let last = -1
+  tokens.forEach((_, i) => {
+    if (word(i, 'union') || word(i, 'intersect') || word(i, 'except')) last = i
+  })
+  if (last < 0) return null
+  const starts: [number, 'order' | 'limit' | 'offset' | 'fetch'][] = []
+  for (let i = last + 1; i < tokens.length; i++) {
+    if (i > 0 && (word(i - 1, 'as') || tokens[i - 1]!.kind === Tok.Dot)) continue
+    if (word(i, 'order') && word(i + 1, 'by')) starts.push([i, 'order'])
+    else if (word(i, 'limit') || word(i, 'offset') || word(i, 'fetch')) starts.push([i, bytes.slice(tokens[i]!.start, tokens[i]!.end).toLowerCase() as 'limit'])
+  }
+  const clauses = new Map<'order' | 'limit' | 'offset' | 'fetch', Span>()
+  starts.forEach(([i, clause], k) => {
+    const to = k + 1 < starts.length ? starts[k + 1]![0] : tokens.length
+    clauses.set(clause, { start: tokens[i]!.start, end: tokens[to - 1]!.end })
+  })
+  return clauses
+}

@@ -14,10 +14,11 @@ import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
 import { correlatedSubqueries, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { declareOptions } from './ast/DeclareOptions.js'
-import { analyzeScopes, type FromSources } from './ast/QueryScopes.js'
+import { analyzeScopes, type FromSources, type ScopeAnalysis } from './ast/QueryScopes.js'
 import { parseHints } from './HintParser.js'
 import { insertRows } from './InsertRowsAnalyzer.js'
 import { answeredByAnyShard, planScatter } from './ScatterPlanner.js'
+import { planUnion } from './UnionPlanner.js'
 import { sessionEffects } from './SessionEffects.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { quoteIdent } from './SqlQuoting.js'
@@ -186,7 +187,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     plan.kind = 'select'
     plan.writes = facts.lockingClause || facts.nestedWrite || select.intoClause !== undefined
     if (select.intoClause?.rel !== undefined) plan.writtenTables = uniqueTables([...plan.writtenTables, tableRefOf(select.intoClause.rel)])
-    addScatter(plan, select, text, start, end, single, scopes.from, facts.rangeVars)
+    addScatter(plan, select, text, start, end, single, scopes, facts.rangeVars)
     const sequenceRead = sequenceReadOf(select)
     if (sequenceRead !== undefined) plan.sequenceRead = sequenceRead
     const probe = lockingReadProbe(select, text, start, end)
@@ -264,7 +265,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       // Its joins and subqueries are checked as a read's: each shard must find every row of the answer it gives.
       const query = why === null ? asNode(copy.query, 'SelectStmt') : undefined
       const span = query === undefined ? null : parenthesized(text, start, end)
-      if (span !== null) addScatter(plan, query!, text, span.start, span.end, single, analyzeScopes(copy.query!).from, facts.rangeVars)
+      if (span !== null) addScatter(plan, query!, text, span.start, span.end, single, analyzeScopes(copy.query!), facts.rangeVars)
     }
     return plan
   }
@@ -323,10 +324,11 @@ function addScatter(
   start: number,
   end: number,
   single: boolean,
-  from: FromSources | undefined,
+  scopes: ScopeAnalysis,
   rangeVars: RangeVar[],
 ): void {
   if (!single) return
+  const from = scopes.from
   // The tables each level reads itself, and those its tied subqueries read (the planner describes both).
   const own = new Set<RangeVar>()
   const addLevel = (level: FromSources, select: SelectStmt): void => {
@@ -335,10 +337,11 @@ function addScatter(
     for (const d of level.derived) addLevel(d.from, d.select)
   }
   if (from !== undefined) addLevel(from, s)
+  for (const b of scopes.branches ?? []) addLevel(b.from, b.select)
   // The table of an existence test is read by every shard for its own rows: the answers are ORed.
   const existence = existenceTest(s)
   const nested = rangeVars.filter((rv) => !own.has(rv) && rv !== existence?.table).map(tableRefOf)
-  const result = planScatter(s, text, start, end, from, nested)
+  const result = scopes.branches !== undefined ? planUnion(s, text, start, end, scopes.branches, nested) : planScatter(s, text, start, end, from, nested)
   if ('scatter' in result) plan.scatter = existence === undefined ? result.scatter : answeredByAnyShard(result.scatter, existence.form)
   else plan.unmergeable = result.unmergeable
 }

@@ -168,6 +168,8 @@ export interface ScatterSources {
   windowKeys?: RelationColumn[][]
   /** Subqueries in FROM (a JoinTree `derived` leaf indexes them). */
   derived: DerivedSources[]
+  /** A UNION: `derived` are its SELECTs, each answered by every shard on its own (not joined: nothing to co-locate). */
+  union?: boolean
   /**
    * GROUP BY names the plan takes as output aliases: right only when no table of `relations` has a column of
    * that name (Postgres would group by the column), which the router asks the catalog.

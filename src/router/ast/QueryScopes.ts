@@ -74,6 +74,8 @@ export interface ScopeAnalysis {
   cteRefs: Set<RangeVar>
   /** For a SELECT statement: its own FROM level. */
   from?: FromSources
+  /** For a UNION [ALL] of SELECTs (at any depth, no INTERSECT or EXCEPT): each SELECT's FROM level, in order. */
+  branches?: { select: SelectStmt; from: FromSources }[]
 }
 
 export function analyzeScopes(stmt: Node): ScopeAnalysis {
@@ -81,6 +83,7 @@ export function analyzeScopes(stmt: Node): ScopeAnalysis {
   walker.statement(stmt, new Map(), true)
   const analysis: ScopeAnalysis = { uses: walker.uses, cteRefs: walker.cteRefs }
   if (walker.from !== undefined) analysis.from = walker.from
+  if (walker.branches !== undefined) analysis.branches = walker.branches
   return analysis
 }
 
@@ -162,10 +165,20 @@ function inlinableCtes(stmt: Node): Set<SelectStmt> {
   return out
 }
 
+/** The SELECTs a UNION [ALL] combines, through nested UNIONs; undefined with an INTERSECT or EXCEPT among them. */
+function unionBranches(s: SelectStmt): SelectStmt[] | undefined {
+  if (s.op === undefined || s.op === 'SETOP_NONE') return [s]
+  if (s.op !== 'SETOP_UNION' || s.larg === undefined || s.rarg === undefined) return undefined
+  const left = unionBranches(s.larg)
+  const right = unionBranches(s.rarg)
+  return left && right ? [...left, ...right] : undefined
+}
+
 class ScopeWalker {
   readonly uses: TableUse[] = []
   readonly cteRefs = new Set<RangeVar>()
   from?: FromSources
+  branches?: { select: SelectStmt; from: FromSources }[]
   /** Subqueries in FROM of the root SELECT's FROM level and of theirs, at any depth: the scatter planner's levels. */
   private readonly levels = new Set<SelectStmt>()
   private readonly levelSources = new Map<SelectStmt, FromSources>()
@@ -233,9 +246,14 @@ class ScopeWalker {
   private select(s: SelectStmt, ctes: Ctes, top: boolean): void {
     const visible = this.withClause(s.withClause, ctes, top)
     if (s.op !== undefined && s.op !== 'SETOP_NONE') {
+      // The SELECTs of a UNION statement are query levels (the scatter planner's), each with its own FROM.
+      const branches = s === this.root ? unionBranches(s) : undefined
+      for (const b of branches ?? []) this.levels.add(b)
       if (s.larg !== undefined) this.select(s.larg, visible, top)
       if (s.rarg !== undefined) this.select(s.rarg, visible, top)
       this.nested([s.sortClause, s.limitCount, s.limitOffset], visible)
+      const from = branches?.map((b) => this.levelSources.get(b))
+      if (branches !== undefined && from!.every((f) => f !== undefined)) this.branches = branches.map((select, i) => ({ select, from: from![i]! }))
       return
     }
     const scope = new Scope(top)

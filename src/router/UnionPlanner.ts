@@ -1,0 +1,124 @@
+// How to scatter a UNION [ALL] of SELECTs over sharded tables and merge the answers. Each shard runs the whole
+// statement over its rows: when no SELECT combines rows, a shard's UNION ALL is its share of the whole, and a
+// UNION's rows are the distinct rows of the shards' (the merge removes the duplicates between shards). ORDER BY
+// names output columns (Postgres allows nothing else there), so the merge orders by them; LIMIT n OFFSET m becomes
+// LIMIT n + m on each shard. INTERSECT and EXCEPT are refused: a row's matches may be on another shard.
+import type { Node, ResTarget, SelectStmt } from 'libpg-query'
+import { asNode, stringList } from './ast/AstNode.js'
+import type { FromSources } from './ast/QueryScopes.js'
+import { derivedSources, int8, isStar, limitValue, outputName, refuse, rowCombining, sortDirection, Unmergeable, type ScatterResult } from './ScatterPlanner.js'
+import { layoutSetOperation, type Span } from './SelectLayout.js'
+import type { OrderKey, ScatterPlan, TableRef, ValueRef } from './StatementPlan.js'
+import { parseSql } from './SqlParser.js'
+import { decodeBytes, type StatementText } from './StatementText.js'
+
+/** The scatter plan of the UNION `s` in text[start, end) whose SELECTs are `branches` (QueryScopes), or why none. */
+export function planUnion(
+  s: SelectStmt,
+  text: StatementText,
+  start: number,
+  end: number,
+  branches: { select: SelectStmt; from: FromSources }[],
+  nested: TableRef[],
+): ScatterResult {
+  try {
+    return { scatter: union(s, text, start, end, branches, nested) }
+  } catch (err) {
+    if (err instanceof Unmergeable) return { unmergeable: err.message }
+    throw err
+  }
+}
+
+function union(s: SelectStmt, text: StatementText, start: number, end: number, branches: { select: SelectStmt; from: FromSources }[], nested: TableRef[]): ScatterPlan {
+  if (s.withClause !== undefined) refuse('a WITH query (CTE) over a UNION across shards')
+  if (s.lockingClause !== undefined) refuse('a locking clause (FOR UPDATE/SHARE) on a UNION')
+  if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH FIRST … WITH TIES')
+  // UNION ALL keeps every row only when no UNION below it removes duplicates within its part.
+  if (s.all === true && !allKeepDuplicates(s)) refuse('a UNION ALL over a UNION across shards')
+  for (const { select } of branches) {
+    const combines = rowCombining(select)
+    if (combines !== undefined) refuse(`${combines} in a SELECT of a UNION across shards: each shard would apply it to its own rows only`)
+    if (select.withClause !== undefined) refuse('a WITH query (CTE) in a SELECT of a UNION across shards')
+  }
+  const targets = (branches[0]!.select.targetList ?? []).map((t) => asNode(t, 'ResTarget') ?? {})
+  if (targets.some((t) => isStar(t.val))) refuse('a * in a UNION across shards (name the columns)')
+  const clauses = layoutSetOperation(text.bytes, start, end)
+  if (clauses === null) refuse('a UNION whose text pgshard cannot map')
+  const orderBy = (s.sortClause ?? []).map((o): OrderKey => {
+    const sort = asNode(o, 'SortBy') ?? {}
+    if (sort.useOp !== undefined) refuse('ORDER BY … USING')
+    return { column: outputColumn(sort.node, targets), ...sortDirection(sort) }
+  })
+  const limit = limitValue(s.limitCount, 'LIMIT')
+  const offset = limitValue(s.limitOffset, 'OFFSET')
+  return {
+    shardSql: offset === null ? text.slice(start, end) : checked(decodeBytes(foldOffset(text.bytes, start, end, clauses, limit, offset), false), s),
+    columns: targets.map(() => ({ kind: 'value' })),
+    visibleColumns: targets.length,
+    groupBy: null,
+    distinct: s.all !== true,
+    orderBy,
+    limit,
+    offset,
+    having: null,
+    sources: {
+      relations: [],
+      join: { function: 'UNION' },
+      equalities: [],
+      nested,
+      correlated: [],
+      calls: [],
+      distinctArgs: [],
+      derived: branches.map(({ select, from }, i) => derivedSources({ select, from, alias: `UNION branch ${i + 1}` })),
+      union: true,
+    },
+  }
+}
+
+/** The shards' text, checked by the real parser to be the same set operation: a shard never runs what pgshard did not mean. */
+function checked(sql: string, s: SelectStmt): string {
+  let same = false
+  try {
+    const stmts = parseSql(sql).stmts
+    const parsed = stmts?.length === 1 ? asNode(stmts[0]?.stmt, 'SelectStmt') : undefined
+    same = parsed !== undefined && parsed.op === s.op && parsed.all === s.all
+  } catch {
+    same = false
+  }
+  if (!same) refuse('a UNION pgshard could not rewrite for the shards')
+  return sql
+}
+
+/** Whether every set operation under a UNION ALL keeps duplicates too (UNION ALL all the way down). */
+function allKeepDuplicates(s: SelectStmt): boolean {
+  if (s.op === undefined || s.op === 'SETOP_NONE') return true
+  return s.all === true && allKeepDuplicates(s.larg ?? {}) && allKeepDuplicates(s.rarg ?? {})
+}
+
+/** The output column an ORDER BY item of a UNION names: a position, or the name of a column of the first SELECT. */
+function outputColumn(n: Node | undefined, targets: ResTarget[]): number {
+  const position = asNode(n, 'A_Const')?.ival
+  if (position !== undefined) {
+    const p = position.ival ?? 0
+    if (p < 1 || p > targets.length) refuse(`ORDER BY position ${p}`)
+    return p - 1
+  }
+  const fields = stringList(asNode(n, 'ColumnRef')?.fields)
+  const name = fields?.length === 1 ? fields[0] : undefined
+  const named = name === undefined ? [] : targets.flatMap((t, i) => (outputName(t) === name ? [i] : []))
+  if (named.length !== 1) refuse('an ORDER BY of a UNION that is not one output column')
+  return named[0]!
+}
+
+/**
+ * The text with LIMIT n OFFSET m (or FETCH) as LIMIT n + m: each shard's first rows. The three are the last
+ * clauses of a UNION (a locking clause after them is refused), so they are cut as one run.
+ */
+function foldOffset(bytes: string, start: number, end: number, clauses: Map<string, Span>, limit: ValueRef | null, offset: ValueRef): string {
+  const removed = (['limit', 'offset', 'fetch'] as const).flatMap((c) => clauses.get(c) ?? [])
+  const from = Math.min(...removed.map((r) => r.start))
+  const to = Math.max(...removed.map((r) => r.end))
+  // Without LIMIT each shard returns all its rows; a parameter stays in the text, which must still take it.
+  const folded = limit !== null ? ` LIMIT ${int8(limit)} + ${int8(offset)}` : 'param' in offset ? ` OFFSET ${int8(offset)} * 0` : ''
+  return bytes.slice(start, from).trimEnd() + folded + bytes.slice(to, end)
+}
