@@ -782,16 +782,21 @@ class ScatterBuilder {
   private rewrite(edits: readonly Edit[], width: number): string {
     if (edits.length === 0) return this.text.slice(this.start, this.end)
     const sql = decodeBytes(this.applyEdits(edits), false)
-    // The rewrite is checked by the real parser: a shard must never run a text pgshard did not mean.
-    let ok = false
-    try {
-      const stmt = parseSql(sql).stmts
-      ok = stmt?.length === 1 && asNode(stmt[0]?.stmt, 'SelectStmt')?.targetList?.length === width
-    } catch {
-      ok = false
-    }
-    if (!ok) refuse('a SELECT pgshard could not rewrite for the shards')
+    if (rewrittenSelect(sql)?.targetList?.length !== width) refuse('a SELECT pgshard could not rewrite for the shards')
     return sql
+  }
+}
+
+/**
+ * The one SELECT a text rewritten for the shards parses as, undefined when it does not: every rewrite is checked by
+ * the real parser, so that a shard never runs a text pgshard did not mean.
+ */
+export function rewrittenSelect(sql: string): SelectStmt | undefined {
+  try {
+    const stmts = parseSql(sql).stmts
+    return stmts?.length === 1 ? asNode(stmts[0]?.stmt, 'SelectStmt') : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -44,13 +44,8 @@ interface Token {
 export function layoutSelect(bytes: string, start: number, end: number): SelectLayout | null {
   const tokens = significantTokens(bytes, start, end)
   if (tokens === null) return null
-  const word = (i: number, w: string): boolean => {
-    const t = tokens[i]
-    if (t === undefined || t.kind !== Tok.Ident || t.end - t.start !== w.length) return false
-    return bytes.slice(t.start, t.end).toLowerCase() === w
-  }
-  // A keyword after AS or `.` is a column label (`1 AS limit`, `t.order`), not a clause.
-  const isLabel = (i: number): boolean => i > 0 && (word(i - 1, 'as') || tokens[i - 1]!.kind === Tok.Dot)
+  const word = (i: number, w: string): boolean => isWord(bytes, tokens[i], w)
+  const isLabel = (i: number): boolean => isLabelAt(bytes, tokens, i)
   if (word(0, 'with')) {
     // The clauses laid out are the main SELECT's, after the CTEs (each body in parentheses).
     const main = tokens.findIndex((t, i) => t.depth === 0 && word(i, 'select'))
@@ -133,6 +128,16 @@ export function layoutSelect(bytes: string, start: number, end: number): SelectL
   return close(tokens.length) ? layout : null
 }
 
+/** Whether token `t` is the keyword (or identifier) `w`, in any case. */
+function isWord(bytes: string, t: Token | undefined, w: string): boolean {
+  return t !== undefined && t.kind === Tok.Ident && t.end - t.start === w.length && bytes.slice(t.start, t.end).toLowerCase() === w
+}
+
+/** A keyword after AS or `.` is a column label (`1 AS limit`, `t.order`), not a clause. */
+function isLabelAt(bytes: string, tokens: Token[], i: number): boolean {
+  return i > 0 && (isWord(bytes, tokens[i - 1], 'as') || tokens[i - 1]!.kind === Tok.Dot)
+}
+
 function significantTokens(bytes: string, start: number, end: number): Token[] | null {
   const lexer = new SqlLexer(bytes, start, end)
   const tokens: Token[] = []
@@ -211,10 +216,7 @@ function matchParen(lexer: SqlLexer): number {
 export function layoutSetOperation(bytes: string, start: number, end: number): Map<'order' | 'limit' | 'offset' | 'fetch', Span> | null {
   const tokens = significantTokens(bytes, start, end)
   if (tokens === null) return null
-  const word = (i: number, w: string): boolean => {
-    const t = tokens[i]
-    return t !== undefined && t.depth === 0 && t.kind === Tok.Ident && t.end - t.start === w.length && bytes.slice(t.start, t.end).toLowerCase() === w
-  }
+  const word = (i: number, w: string): boolean => tokens[i]?.depth === 0 && isWord(bytes, tokens[i], w)
   let last = -1
   tokens.forEach((_, i) => {
     if (word(i, 'union') || word(i, 'intersect') || word(i, 'except')) last = i
@@ -222,7 +224,7 @@ export function layoutSetOperation(bytes: string, start: number, end: number): M
   if (last < 0) return null
   const starts: [number, 'order' | 'limit' | 'offset' | 'fetch'][] = []
   for (let i = last + 1; i < tokens.length; i++) {
-    if (i > 0 && (word(i - 1, 'as') || tokens[i - 1]!.kind === Tok.Dot)) continue
+    if (isLabelAt(bytes, tokens, i)) continue
     if (word(i, 'order') && word(i + 1, 'by')) starts.push([i, 'order'])
     else if (word(i, 'limit') || word(i, 'offset') || word(i, 'fetch')) starts.push([i, bytes.slice(tokens[i]!.start, tokens[i]!.end).toLowerCase() as 'limit'])
   }

@@ -6,10 +6,9 @@
 import type { Node, ResTarget, SelectStmt } from 'libpg-query'
 import { asNode, stringList } from './ast/AstNode.js'
 import type { FromSources } from './ast/QueryScopes.js'
-import { derivedSources, int8, isStar, limitValue, outputName, refuse, rowCombining, sortDirection, Unmergeable, type ScatterResult } from './ScatterPlanner.js'
+import { derivedSources, int8, isStar, limitValue, outputName, refuse, rewrittenSelect, rowCombining, sortDirection, Unmergeable, type ScatterResult } from './ScatterPlanner.js'
 import { layoutSetOperation, type Span } from './SelectLayout.js'
 import type { OrderKey, ScatterPlan, TableRef, ValueRef } from './StatementPlan.js'
-import { parseSql } from './SqlParser.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
 
 /** The scatter plan of the UNION `s` in text[start, end) whose SELECTs are `branches` (QueryScopes), or why none. */
@@ -75,17 +74,10 @@ function union(s: SelectStmt, text: StatementText, start: number, end: number, b
   }
 }
 
-/** The shards' text, checked by the real parser to be the same set operation: a shard never runs what pgshard did not mean. */
+/** The shards' text, checked to parse as the same set operation (rewrittenSelect). */
 function checked(sql: string, s: SelectStmt): string {
-  let same = false
-  try {
-    const stmts = parseSql(sql).stmts
-    const parsed = stmts?.length === 1 ? asNode(stmts[0]?.stmt, 'SelectStmt') : undefined
-    same = parsed !== undefined && parsed.op === s.op && parsed.all === s.all
-  } catch {
-    same = false
-  }
-  if (!same) refuse('a UNION pgshard could not rewrite for the shards')
+  const parsed = rewrittenSelect(sql)
+  if (parsed === undefined || parsed.op !== s.op || parsed.all !== s.all) refuse('a UNION pgshard could not rewrite for the shards')
   return sql
 }
 
@@ -116,6 +108,7 @@ function outputColumn(n: Node | undefined, targets: ResTarget[]): number {
  */
 function foldOffset(bytes: string, start: number, end: number, clauses: Map<string, Span>, limit: ValueRef | null, offset: ValueRef): string {
   const removed = (['limit', 'offset', 'fetch'] as const).flatMap((c) => clauses.get(c) ?? [])
+  if (removed.length === 0) refuse('a UNION whose OFFSET pgshard cannot find in its text')
   const from = Math.min(...removed.map((r) => r.start))
   const to = Math.max(...removed.map((r) => r.end))
   // Without LIMIT each shard returns all its rows; a parameter stays in the text, which must still take it.
