@@ -4,7 +4,7 @@ import { errorResponse, rowDescription } from '../protocol/ServerMessages.js'
 import type { ResultMerger } from '../router/merge/ResultMerger.js'
 import type { BoundParam } from '../router/Route.js'
 import type { ScatterPlan } from '../router/StatementPlan.js'
-import type { ClientOutput, ShardConnection, ShardStatement } from './MultiShardExecutor.js'
+import { shardText, type ClientOutput, type ShardConnection, type ShardStatement } from './MultiShardExecutor.js'
 import { asMergeFailure, clientFields, lostConnection, mergerFor } from './ScatterMerge.js'
 import type { SessionServices } from './SessionServices.js'
 import { callShard, type ShardReply } from './ShardCall.js'
@@ -55,14 +55,14 @@ export class BatchedScatterRead {
     services: SessionServices,
     held: ShardConnection[],
     plan: ScatterPlan,
-    stmt: Required<ShardStatement>,
+    stmt: ShardStatement & { bind: NonNullable<ShardStatement['bind']> },
     batch: number,
     param: (n: number) => BoundParam | undefined,
   ): Promise<BatchedScatterRead | null> {
     const read = new BatchedScatterRead(services, held, plan, batch, param)
     const b = stmt.bind
-    const start = (conn: ServerConnection) => Buffer.concat([
-      encodeParse('', stmt.sql, conn.serverTypes(b.types)),
+    const start = (conn: ServerConnection, shard: number) => Buffer.concat([
+      encodeParse('', shardText(stmt, shard), conn.serverTypes(b.types)),
       encodeBind(read.portal, '', b.params, b.formats, b.resultFormats),
       encodeTarget('Describe', 'P', read.portal),
       encodeExecute(read.portal, batch),
@@ -108,10 +108,10 @@ export class BatchedScatterRead {
 
   /** One request on the shards `which`; their rows go to the merge. False when the client got an error. */
   /** `request`: the same for every shard, or made for each shard's connection. */
-  private async fetch(ctx: BatchedReadContext, which: number[], request: Buffer | ((conn: ServerConnection) => Buffer)): Promise<boolean> {
+  private async fetch(ctx: BatchedReadContext, which: number[], request: Buffer | ((conn: ServerConnection, shard: number) => Buffer)): Promise<boolean> {
     const held = this.held
     const replies = await ctx.cancellable(which.map((i) => held[i]!), () =>
-      Promise.allSettled(which.map((i) => callShard(held[i]!.conn, typeof request === 'function' ? request(held[i]!.conn) : request))),
+      Promise.allSettled(which.map((i) => callShard(held[i]!.conn, typeof request === 'function' ? request(held[i]!.conn, held[i]!.placement.shard) : request))),
     )
     const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
     if (lost) {

@@ -12,7 +12,7 @@ import {
   commandComplete, copyData, COPY_DONE_REPLY, dataRow, errorResponse, PORTAL_SUSPENDED, rowDescription, type FieldDescription,
 } from '../protocol/ServerMessages.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
-import type { ResultMerger } from '../router/merge/ResultMerger.js'
+import type { ResultMerger, RowShare } from '../router/merge/ResultMerger.js'
 import type { BoundParam, Role } from '../router/Route.js'
 import type { ScatterPlan } from '../router/StatementPlan.js'
 import type { Identity, Placement, SessionServices } from './SessionServices.js'
@@ -25,6 +25,8 @@ import { asMergeFailure, clientFields, lostConnection, mergerFor } from './Scatt
 /** One statement as a shard runs it: a simple Query, or (with `bind`) Parse/Bind/Describe/Execute/Sync. */
 export interface ShardStatement {
   sql: string
+  /** The text each shard runs instead, by shard number (its share of a subquery's rows written in: SharedSubqueries). */
+  sqlByShard?: string[]
   bind?: { params: (Buffer | null)[]; formats: number[]; types: number[]; resultFormats: number[] }
 }
 
@@ -69,12 +71,17 @@ export interface TransactionConnections {
 const MIN_BATCH_ROWS = 100
 const MAX_BATCH_ROWS = 1000
 
-/** The statement as `conn` runs it (its parameter types as that shard numbers them). */
-export function encodeStatement(stmt: ShardStatement, conn: ServerConnection): Buffer {
-  if (!stmt.bind) return encodeQuery(stmt.sql)
+/** The text shard `shard` runs of `stmt` (a statement without `sqlByShard` runs as it is anywhere). */
+export function shardText(stmt: ShardStatement, shard?: number): string {
+  return shard === undefined ? stmt.sql : (stmt.sqlByShard?.[shard] ?? stmt.sql)
+}
+
+/** The statement as `conn`, of shard `shard`, runs it (its parameter types as that shard numbers them). */
+export function encodeStatement(stmt: ShardStatement, conn: ServerConnection, shard?: number): Buffer {
+  if (!stmt.bind) return encodeQuery(shardText(stmt, shard))
   const b = stmt.bind
   return Buffer.concat([
-    encodeParse('', stmt.sql, conn.serverTypes(b.types)),
+    encodeParse('', shardText(stmt, shard), conn.serverTypes(b.types)),
     encodeBind('', '', b.params, b.formats, b.resultFormats),
     encodeTarget('Describe', 'P', ''),
     encodeExecute('', 0),
@@ -228,7 +235,7 @@ export class MultiShardExecutor implements BatchedReadContext {
     const replies = this.cancellable(held, () => Promise.allSettled(
       held.map((h) => {
         const s = index.get(h.conn)!
-        return callShard(h.conn, encodeStatement(stmt, h.conn), {
+        return callShard(h.conn, encodeStatement(stmt, h.conn, h.placement.shard), {
           description: (fields) => onDescription(s, fields),
           row: (values) => {
             if (failure || ended) return
@@ -336,6 +343,43 @@ export class MultiShardExecutor implements BatchedReadContext {
       return true
     }
     return answer()
+  }
+
+  /**
+   * A read across shards merged only to learn each shard's part of its answer (SharedSubqueries), by shard
+   * number: its rows go nowhere. Null when the client got the error.
+   */
+  async rowShares(shards: number[], role: Role, plan: ScatterPlan, stmt: ShardStatement, param: (n: number) => BoundParam | undefined): Promise<readonly RowShare[] | null> {
+    const held = await this.connections(shards, role)
+    try {
+      const replies = await this.cancellable(held, () => Promise.allSettled(held.map((h) => callShard(h.conn, encodeStatement(stmt, h.conn, h.placement.shard)))))
+      const failed = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+      if (failed) {
+        this.out.emit(lostConnection(failed.reason))
+        return null
+      }
+      const answers = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
+      const error = answers.find((a) => a.error)?.error
+      if (error) {
+        this.out.emit(error.message)
+        return null
+      }
+      try {
+        const merger = mergerFor(plan, held, answers.map((a) => a.fields ?? []), param, this.services.mergeTypes)
+        answers.forEach((a, s) => {
+          for (const row of a.rows) merger.push(s, row)
+          merger.end(s)
+        })
+        const byShard: RowShare[] = []
+        merger.rowShares().forEach((share, i) => (byShard[held[i]!.placement.shard] = share))
+        return byShard
+      } catch (err) {
+        this.out.emit(errorResponse(asMergeFailure(err, this.services.mergeTypes)))
+        return null
+      }
+    } finally {
+      this.giveBack(held)
+    }
   }
 
   /**
@@ -459,7 +503,7 @@ export class MultiShardExecutor implements BatchedReadContext {
         for (const p of sorted) {
           try {
             const target = conn(p.shard)
-            const reply = await callShard(target, encodeStatement(p.stmt, target))
+            const reply = await callShard(target, encodeStatement(p.stmt, target, p.shard))
             replies.push({ status: 'fulfilled', value: reply })
             if (reply.error) return
           } catch (reason) {

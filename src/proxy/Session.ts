@@ -65,6 +65,7 @@ import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
+import { sharedTexts } from './SharedSubqueries.js'
 import { bindParam, bindStatement, boundPlan, executeArg, literalParam, splitPart, withParamsWritten } from './StatementParams.js'
 import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
@@ -1155,7 +1156,10 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
         return 'done'
       }
       if (route.kind === 'scatter') {
-        return (await executor.scatter(shards, route.role, route.plan, { ...stmt, sql: restore(route.plan.shardSql) }, shape, param, onSuspend)) ? 'done' : 'failed'
+        const sqlByShard = route.plan.limited ? await sharedTexts(executor, shards, route.role, route.plan, stmt, restore, param, shape.execute) : undefined
+        if (sqlByShard === null) return 'failed'
+        const shardStmt = { ...stmt, sql: restore(route.plan.shardSql), ...(sqlByShard ? { sqlByShard } : {}) }
+        return (await executor.scatter(shards, route.role, route.plan, shardStmt, shape, param, onSuspend)) ? 'done' : 'failed'
       }
       const transactional = plan.outsideTransactionBlock !== true
       // Each shard's server session now holds its own sequence values (lastval() answers for one only).

@@ -5,6 +5,7 @@ import { BatchedScatterRead, type BatchedReadContext } from './BatchedScatterRea
 import type { MultiShardExecutor, ReplyShape, ShardStatement } from './MultiShardExecutor.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import type { Analyzed, SessionServices } from './SessionServices.js'
+import { sharedTexts } from './SharedSubqueries.js'
 import { innerParam } from './StatementParams.js'
 
 type ScatterRoute = Extract<Route, { kind: 'scatter' }>
@@ -77,14 +78,19 @@ export class ShardCursors {
     if (shape.describe && extended && !(route.op === 'fetch' && !route.move)) out.emit(NO_DATA)
     if (route.op === 'declare') {
       if (!shape.execute) return true
-      const held = await executor.connections(shards, route.scatter.role)
       // The query was analyzed on its own: its literals are its own, the DECLARE's parameters (a Bind's) are not.
       const q = route.query
-      const sql = restore(restoreLiterals(route.scatter.plan.shardSql, q.firstParam, q.sources ?? []))
+      const restored = (text: string) => restore(restoreLiterals(text, q.firstParam, q.sources ?? []))
+      const plan = route.scatter.plan
+      const sql = restored(plan.shardSql)
+      const inner = innerParam(q, param)
+      const sqlByShard = plan.limited ? await sharedTexts(executor, shards, route.scatter.role, plan, stmt, restored, inner, true) : undefined
+      if (sqlByShard === null) return false
+      const held = await executor.connections(shards, route.scatter.role)
       const start = (ctx: BatchedReadContext, binary: boolean) => {
         const resultFormats = binary ? [1] : []
         const bind = stmt.bind ? { ...stmt.bind, resultFormats } : { params: [], formats: [], types: [], resultFormats }
-        return BatchedScatterRead.start(ctx, this.services, held, route.scatter.plan, { sql, bind }, CURSOR_BATCH_ROWS, innerParam(q, param))
+        return BatchedScatterRead.start(ctx, this.services, held, plan, { sql, bind, ...(sqlByShard ? { sqlByShard } : {}) }, CURSOR_BATCH_ROWS, inner)
       }
       const read = await start(executor, route.binary)
       if (!read) return false

@@ -731,7 +731,10 @@ export class Router {
       )
     }
     if (plan.kind === 'copy_to' && plan.unmergeable === undefined) {
-      if (plan.scatter) this.scatterCheck.check(plan.scatter, searchPath)
+      // Each shard runs the client's own query: a subquery's LIMIT would pick that shard's first rows.
+      if (plan.scatter && this.scatterCheck.check(plan.scatter, searchPath).limited?.some((l) => l.spread)) {
+        throw new Refusal(FEATURE_NOT_SUPPORTED, `${verb} on ${sharded} ${where}, with a subquery whose LIMIT or OFFSET picks rows: each shard would pick its own first rows`, 'run the query as a SELECT, or pin the key to one shard')
+      }
       return { kind: 'copy_out', role: this.role(plan, ctx), reason: `${verb} on ${sharded} ${where}: every shard's rows, one shard after another` }
     }
     // A locking read that could not run on every shard (with LIMIT, or in a transaction that writes one shard,

@@ -14,11 +14,11 @@ import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { levelColumn, relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns } from './ast/WindowPartitions.js'
 import type {
-  AggregateKind, DerivedSources, JoinTree, LevelColumn, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
+  AggregateKind, DerivedSources, JoinTree, LevelColumn, LimitedSubquery, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
-import { firstParenthesized, layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
+import { enclosingParenthesized, firstParenthesized, layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { quoteIdent } from './SqlQuoting.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
@@ -45,6 +45,8 @@ const UNMERGEABLE_AGGREGATES = new Set([
   'regr_syy', 'percentile_cont', 'percentile_disc', 'mode', 'rank', 'dense_rank', 'percent_rank', 'cume_dist',
   'bit_and', 'bit_or', 'bit_xor', 'range_agg', 'range_intersect_agg', 'any_value',
 ])
+/** How the marker of a subquery's share of rows (LimitedSubquery) starts in the shards' text. */
+export const SHARE_MARKER = '/*pgshard:share:'
 const COMPARISONS = new Set(['=', '<>', '!=', '<', '<=', '>', '>='])
 
 /** Why a statement cannot be merged across shards: thrown while planning, returned as ScatterResult.unmergeable. */
@@ -322,6 +324,7 @@ class ScatterBuilder {
       if (layout.distinct !== null) this.remove(layout.distinct)
     } else if (offset !== null) this.foldOffset(layout, limit, offset)
     const countCap = this.capCount()
+    const limited = countCap ? [] : this.limitedSubqueries()
     this.keepRemovedParams()
     const lastTarget = layout.targets[layout.targets.length - 1]!
     if (this.hidden.length > 0) {
@@ -330,6 +333,7 @@ class ScatterBuilder {
     this.refuseBetweenStars([...orderBy.map((k) => k.column), ...(groupBy ?? []), ...mergeColumns(having)])
     const shardSql = this.rewrite(this.edits, this.columns.length)
     const byDistinctValues = this.distinctCalls.size > 0 ? this.foldedByValues() : undefined
+    const level = levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause])
     return {
       shardSql,
       columns: this.columns,
@@ -344,15 +348,17 @@ class ScatterBuilder {
       ...(windows ? { windows } : {}),
       ...(countCap ? { countCap } : {}),
       ...(byDistinctValues ? { byDistinctValues } : {}),
+      ...(limited.length > 0 ? { limited } : {}),
       sources: {
-        ...levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause]),
+        ...level,
         nested,
         correlated: tiedSubqueries(this.s, from!),
         distinctArgs: this.distinctArgs,
         ...(windowKeys !== undefined && windows === undefined ? { windowKeys } : {}),
         ...(this.aliasGroups.length > 0 ? { aliasGroups: this.aliasGroups } : {}),
-        // The proxy caps the count: the subquery's LIMIT combines no rows the shards must see together.
-        ...(countCap ? { derived: levelSources(from!, []).derived.map(({ combines: _, ...d }) => d) } : {}),
+        // The proxy caps the count, or gives each shard its share of the rows: the subquery's LIMIT combines no
+        // rows the shards must see together.
+        derived: level.derived.map(({ combines, ...d }, i) => (countCap || limited.some((l) => l.derived === i) || combines === undefined ? d : { ...d, combines })),
       },
     }
   }
@@ -407,6 +413,36 @@ class ScatterBuilder {
     const offset = limitValue(inner.limitOffset, 'OFFSET')
     if (offset !== null) this.foldOffset(layout, limit, offset)
     return { limit, offset }
+  }
+
+  /**
+   * The subqueries of the FROM level that only their LIMIT and OFFSET make more than each shard's share of their
+   * rows (an ORM's first rows with their eager-loaded children): each is planned as a read of its own, and its
+   * clause is replaced in the shards' text by a marker, where each shard's share goes (SharedSubqueries).
+   */
+  private limitedSubqueries(): LimitedSubquery[] {
+    const from = this.layout.clauses.get('from')
+    // A subquery of a statement with WITH may read its CTEs, which its own text lacks.
+    if (from === undefined || this.s.withClause !== undefined) return []
+    return this.from.derived.flatMap((d, index): LimitedSubquery[] => {
+      const s = d.select
+      if (rowCombining(s) !== 'LIMIT or OFFSET' || rowCombining({ ...s, limitCount: undefined, limitOffset: undefined }) !== undefined) return []
+      if (s.withClause !== undefined || s.lockingClause !== undefined || s.limitOption === 'LIMIT_OPTION_WITH_TIES') return []
+      if ((s.op !== undefined && s.op !== 'SETOP_NONE') || s.valuesLists !== undefined) return []
+      const at = asNode(s.targetList?.[0], 'ResTarget')?.location
+      const inner = at === undefined ? null : enclosingParenthesized(this.text.bytes, from.start, from.end, at)
+      const layout = inner && layoutSelect(this.text.bytes, inner.start, inner.end)
+      if (!inner || !layout || layout.targets[0]?.start !== at) return []
+      if (this.text.bytes.includes(SHARE_MARKER)) refuse(`a statement that writes ${SHARE_MARKER}, pgshard's own marker`)
+      const planned = planScatter(s, this.text, inner.start, inner.end, d.from, [])
+      if ('unmergeable' in planned) refuse(`${planned.unmergeable} (in subquery ${d.alias}, whose LIMIT or OFFSET picks rows across shards)`)
+      const clauses = (['limit', 'offset', 'fetch'] as const).flatMap((c) => layout.clauses.get(c) ?? [])
+      const first = Math.min(...clauses.map((c) => this.remove(c)))
+      const clause = this.text.slice(first, Math.max(...clauses.map((c) => c.end)))
+      const marker = `${SHARE_MARKER}${index}*/`
+      this.edits.push({ start: first, end: first, text: ` ${marker}` })
+      return [{ derived: index, marker, clause, plan: planned.scatter }]
+    })
   }
 
   /** LIMIT n OFFSET m (or FETCH) of a SELECT laid out as `layout` becomes LIMIT n + m: each shard's first rows. */

@@ -57,6 +57,7 @@ export class ScatterSourcesCheck {
         'PARTITION BY the sharding key (of a table not on the outer side of a join) in every window, so that each partition is on one shard; or pin the key to one shard',
       )
     }
+    if (plan.limited !== undefined) plan = { ...plan, limited: plan.limited.map((l) => ({ ...l, spread: this.spread(sources.derived[l.derived]!, searchPath) })) }
     const byValues = sources.distinctArgs.some((c) => c === null || this.map.shardedTable(sources.relations[c.relation]!, searchPath)?.key !== c.column)
     if (!byValues) return plan
     if (plan.byDistinctValues === undefined) {
@@ -67,6 +68,11 @@ export class ScatterSourcesCheck {
       )
     }
     return { ...plan, ...plan.byDistinctValues }
+  }
+
+  /** Whether a FROM level's rows are spread over the shards: it reads a sharded table, itself or in a subquery in FROM. */
+  private spread(level: ScatterSources, searchPath: string[]): boolean {
+    return level.relations.some((ref) => this.map.shardedTable(ref, searchPath) !== undefined) || level.derived.some((d) => this.spread(d, searchPath))
   }
 
   /** `GROUP BY name`, planned as the output alias `name`: Postgres groups by a column of that name if FROM has one. */

@@ -161,6 +161,22 @@ export function firstParenthesized(bytes: string, start: number, end: number): S
   return close < 0 ? null : { start: tokens[open]!.end, end: tokens[close]!.start }
 }
 
+/** Inside the innermost parentheses of bytes[start, end) still open at offset `at` (a subquery around its first item), or null. */
+export function enclosingParenthesized(bytes: string, start: number, end: number, at: number): Span | null {
+  const tokens = significantTokens(bytes, start, end)
+  if (tokens === null) return null
+  const open: number[] = []
+  for (let i = 0; i < tokens.length && tokens[i]!.start < at; i++) {
+    if (tokens[i]!.kind === Tok.LParen) open.push(i)
+    else if (tokens[i]!.kind === Tok.RParen) open.pop()
+  }
+  const o = open.at(-1)
+  if (o === undefined) return null
+  const depth = tokens[o]!.depth
+  const close = tokens.findIndex((t, i) => i > o && t.depth === depth && t.kind === Tok.RParen)
+  return close < 0 ? null : { start: tokens[o]!.end, end: tokens[close]!.start }
+}
+
 /** The parts of a function call written at `start`: its name, argument list and optional FILTER (…). */
 export interface CallLayout {
   /** The last part of the (possibly schema-qualified) name. */

@@ -244,6 +244,29 @@ export interface ScatterPlan {
    * level reads no sharded table: 'value' merges the shards' EXISTS with bool_or, 'filter' keeps one shard's row.
    */
   existence?: 'value' | 'filter'
+  /**
+   * Subqueries in FROM whose rows their LIMIT or OFFSET picks (`FROM (SELECT … ORDER BY id LIMIT 5) s JOIN …`,
+   * an ORM's eager load of the first rows): each shard's text holds a marker in place of that clause, replaced
+   * before it runs (SharedSubqueries).
+   */
+  limited?: LimitedSubquery[]
+}
+
+/**
+ * A subquery in FROM that only its LIMIT and OFFSET make more than each shard's share of its rows. It runs first
+ * across shards as a read of its own (`plan`), and each shard's `marker` becomes its share of the rows picked: the
+ * OFFSET and LIMIT, in that shard's own order, that give the rows it holds among them.
+ */
+export interface LimitedSubquery {
+  /** Its index among the level's subqueries in FROM (`sources.derived`). */
+  derived: number
+  /** A comment in `shardSql` where its LIMIT/OFFSET clause was. */
+  marker: string
+  /** That clause as written: put back when the subquery reads no sharded table (every shard has all its rows). */
+  clause: string
+  plan: ScatterPlan
+  /** Whether its rows are spread over the shards (the router's finding; unset: not judged yet). */
+  spread?: boolean
 }
 
 /** A multi-row INSERT whose rows may belong to several shards. */

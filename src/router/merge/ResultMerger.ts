@@ -29,6 +29,12 @@ export { MergeError } from './MergeError.js'
 
 type Row = (Buffer | null)[]
 
+/** A shard's part of a merged answer (ResultMerger.rowShares). */
+export interface RowShare {
+  skipped: number
+  kept: number
+}
+
 interface Keyed {
   row: Row
   keys: (SqlValue | null)[]
@@ -63,6 +69,8 @@ export class ResultMerger {
   /** count(*) of a subquery with LIMIT and OFFSET: the sum of the shards' counts is capped by them. */
   private readonly countCap: { limit: number; offset: number } | undefined
   private limitReached = false
+  /** Per shard, how many of its rows OFFSET skipped and how many the answer kept (rows not aggregated). */
+  private readonly shares: RowShare[]
 
   constructor(
     planned: ScatterPlan,
@@ -112,6 +120,15 @@ export class ResultMerger {
     this.queues = Array.from({ length: shardCount }, () => [])
     this.heads = new Array<number>(shardCount).fill(0)
     this.ended = new Array<boolean>(shardCount).fill(false)
+    this.shares = Array.from({ length: shardCount }, () => ({ skipped: 0, kept: 0 }))
+  }
+
+  /**
+   * Each shard's part of the answer so far, when its rows are not aggregated: the rows OFFSET skipped come first
+   * in the shard's own order, then those kept (its rows are taken in that order).
+   */
+  rowShares(): readonly RowShare[] {
+    return this.shares
   }
 
   /** Client-facing column info (hidden columns removed; avg columns get numeric/float8 type). */
@@ -148,7 +165,7 @@ export class ResultMerger {
     }
     if (this.limitReached) return
     if (this.aggregating) this.accumulate(row)
-    else if (this.plan.orderBy.length === 0) this.emit(row)
+    else if (this.plan.orderBy.length === 0) this.emit(row, shard)
     else {
       this.queues[shard].push({ row, keys: this.orderKeys(row) })
       this.drain()
@@ -216,11 +233,12 @@ export class ResultMerger {
         queue.splice(0, this.heads[best])
         this.heads[best] = 0
       }
-      this.emit(item.row)
+      this.emit(item.row, best)
     }
   }
 
-  private emit(row: Row): void {
+  /** `shard`: where the row came from (-1: a merged group). */
+  private emit(row: Row, shard: number): void {
     const on = this.plan.distinctOn ?? 0
     if (on > 0) {
       const key = JSON.stringify(this.plan.orderBy.slice(0, on).map((k) => this.equality(row, k.column)))
@@ -234,8 +252,10 @@ export class ResultMerger {
     }
     if (this.toSkip > 0) {
       this.toSkip--
+      if (shard >= 0) this.shares[shard]!.skipped++
       return
     }
+    if (shard >= 0) this.shares[shard]!.kept++
     this.ready.push(row.length === this.plan.visibleColumns ? row : row.slice(0, this.plan.visibleColumns))
     if (--this.remaining <= 0) {
       this.limitReached = true
@@ -295,7 +315,7 @@ export class ResultMerger {
     }
     for (const row of rows) {
       if (this.limitReached) break
-      this.emit(row)
+      this.emit(row, -1)
     }
   }
 }

@@ -1,0 +1,80 @@
+// A subquery in FROM whose rows its LIMIT or OFFSET picks (an ORM's first rows with their eager-loaded children:
+// `SELECT … FROM (SELECT … FROM users ORDER BY users.id LIMIT 5) anon_1 LEFT JOIN orders …`) would pick each
+// shard's own first rows if each shard ran it as written. It runs first across shards, merged as a read of its
+// own, which tells how many of each shard's rows, in that shard's order, its OFFSET skips and its LIMIT keeps;
+// each shard then runs the statement with exactly those in the subquery (`LIMIT kept OFFSET skipped`), so that
+// the shards' rows of it are the rows one Postgres would pick. Two reads: a row written between them may be seen
+// by the second (as by a second statement in READ COMMITTED); ties in its ORDER BY are broken by each shard, as
+// one Postgres breaks them as it likes.
+import type { BoundParam, Role } from '../router/Route.js'
+import { SqlLexer, Tok } from '../router/SqlLexer.js'
+import type { LimitedSubquery, ScatterPlan } from '../router/StatementPlan.js'
+import type { MultiShardExecutor, ShardStatement } from './MultiShardExecutor.js'
+
+const TEXT_OID = 25
+
+/**
+ * The text each shard (by number) runs of `plan`, its marked subqueries given their shares and `restore`d; null
+ * when the client got an error. Without `execute` (a Describe), the subqueries are left empty: only the columns count.
+ */
+export async function sharedTexts(
+  executor: MultiShardExecutor,
+  shards: number[],
+  role: Role,
+  plan: ScatterPlan,
+  stmt: ShardStatement,
+  restore: (sql: string) => string,
+  param: (n: number) => BoundParam | undefined,
+  execute: boolean,
+): Promise<string[] | null> {
+  let texts = shards.map(() => plan.shardSql)
+  for (const l of plan.limited ?? []) {
+    const clause = await clauseByShard(executor, shards, role, l, stmt, restore, param, execute)
+    if (clause === null) return null
+    texts = texts.map((text, i) => text.replace(l.marker, () => clause[i]!))
+  }
+  const byShard: string[] = []
+  shards.forEach((shard, i) => (byShard[shard] = restore(texts[i]!)))
+  return byShard
+}
+
+/** What replaces a subquery's marker on each of `shards`: its own clause, or the shard's share of its rows. */
+async function clauseByShard(
+  executor: MultiShardExecutor,
+  shards: number[],
+  role: Role,
+  l: LimitedSubquery,
+  stmt: ShardStatement,
+  restore: (sql: string) => string,
+  param: (n: number) => BoundParam | undefined,
+  execute: boolean,
+): Promise<string[] | null> {
+  // Over no sharded table, every shard has all its rows and picks the same ones.
+  if (l.spread === false) return shards.map(() => l.clause)
+  if (!execute) return shards.map(() => ' LIMIT 0')
+  const shares = await executor.rowShares(shards, role, l.plan, firstRead(restore(l.plan.shardSql), stmt.bind), param)
+  if (shares === null) return null
+  return shards.map((shard) => ` LIMIT ${shares[shard]?.kept ?? 0} OFFSET ${shares[shard]?.skipped ?? 0}`)
+}
+
+/**
+ * The subquery's read, with the client's Bind: the parameters its text does not use are sent as NULL text (their
+ * types could not be told), and its rows come as text (only the merge reads them).
+ */
+function firstRead(sql: string, bind: ShardStatement['bind']): ShardStatement {
+  if (bind === undefined) return { sql }
+  const used = new Set<number>()
+  const lexer = new SqlLexer(sql)
+  for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+    if (k === Tok.Param) used.add(Number(sql.slice(lexer.start + 1, lexer.end)))
+  }
+  return {
+    sql,
+    bind: {
+      params: bind.params.map((p, i) => (used.has(i + 1) ? p : null)),
+      formats: bind.formats,
+      types: bind.params.map((_, i) => (used.has(i + 1) ? (bind.types[i] ?? 0) : (bind.types[i] || TEXT_OID))),
+      resultFormats: [],
+    },
+  }
+}
