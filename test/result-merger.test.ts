@@ -186,6 +186,24 @@ t.test('LIMIT and OFFSET', async (t) => {
   t.throws(() => new ResultMerger(ordered({ limit: { param: 2 } }), [col('x', OID.int4)], 2, none), { code: '08P01' })
 })
 
+t.test('each shard\u2019s part of the answer: the rows OFFSET skipped and LIMIT kept, in its own order', async (t) => {
+  const shares = (p: Partial<ScatterPlan>, shards: Cell[][][]) => {
+    const m = new ResultMerger(scatter({ columns: [value], ...p }), [col('x', OID.int4)], shards.length, none)
+    shards.forEach((rows, s) => {
+      for (const r of rows) m.push(s, r.map((c) => (c === null ? null : Buffer.from(c))))
+      m.end(s)
+    })
+    return m.rowShares().map((x) => [x.skipped, x.kept])
+  }
+  const shards = [one('1', '4', '7', '8'), one('2', '5'), one('3', '6', '9')]
+  t.same(shares({ orderBy: [asc(0)], limit: { literal: '4' }, offset: { literal: '2' } }, shards), [[1, 1], [1, 1], [0, 2]], 'OFFSET 2 skips 1 and 2; LIMIT 4 keeps 3 to 6')
+  t.same(shares({ orderBy: [desc(0)], limit: { literal: '3' } }, shards.map((rows) => [...rows].reverse())), [[0, 2], [0, 0], [0, 1]], 'DESC (each shard sends its rows so): 9, 8, 7')
+  t.same(shares({ orderBy: [asc(0)], offset: { literal: '7' } }, shards), [[3, 1], [2, 0], [2, 1]], 'OFFSET alone keeps the rest')
+  t.same(shares({ orderBy: [asc(0)], limit: { literal: '0' } }, shards), [[0, 0], [0, 0], [0, 0]], 'LIMIT 0')
+  t.same(shares({ limit: { literal: '5' } }, [one('1', '2', '3'), one('4', '5', '6'), []]), [[0, 3], [0, 2], [0, 0]], 'unordered: the rows in the order they came')
+  t.same(shares({ orderBy: [asc(0)], limit: { literal: '3' } }, [one('1', '1'), one('1')]), [[0, 2], [0, 1]], 'ties go to the lower shard first')
+})
+
 t.test('the ordered merge streams and stops at the LIMIT', async (t) => {
   const m = new ResultMerger(scatter({ columns: [value], orderBy: [asc(0)], limit: { literal: '3' } }), [col('x', OID.int4)], 3, none)
   m.push(0, [Buffer.from('1')])

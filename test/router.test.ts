@@ -738,7 +738,14 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
     sql('SELECT k, n FROM (SELECT country AS k, count(*) AS n FROM accounts GROUP BY country) s', {
       kind: 'error', code: '0A000', message: /GROUP BY in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only/,
     }),
-    sql('SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5) s', { kind: 'error', message: /LIMIT or OFFSET in a subquery in FROM/ }),
+    // LIMIT or OFFSET picks the subquery's rows: it runs first, its rows shared out (spread: reads a sharded table).
+    sql('SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5) s', { kind: 'scatter', plan: { limited: [{ derived: 0, spread: true }] } }),
+    sql('SELECT a.id FROM (SELECT code FROM countries ORDER BY code LIMIT 2) c JOIN accounts a ON a.country = c.code', { kind: 'scatter', plan: { limited: [{ derived: 0, spread: false }] } }),
+    sql('SELECT o.total FROM (SELECT * FROM accounts ORDER BY balance DESC LIMIT 3) a JOIN orders o ON o.account_id = a.id', { kind: 'scatter', plan: { limited: [{ spread: true }] } }),
+    sql('SELECT o.total FROM (SELECT * FROM accounts ORDER BY balance DESC LIMIT 3) a JOIN orders o ON o.id = a.id', { kind: 'error', message: /subquery a is not joined on its sharding key/ }),
+    sql('SELECT x FROM (SELECT y AS x FROM (SELECT id AS y FROM accounts ORDER BY id LIMIT 5) i) s', { kind: 'error', message: /LIMIT or OFFSET in a subquery in FROM/ }),
+    sql('SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5 FOR UPDATE) s', { kind: 'error', message: /LIMIT or OFFSET in a subquery in FROM/ }),
+    sql('COPY (SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5) s) TO STDOUT', { kind: 'error', code: '0A000', message: /with a subquery whose LIMIT or OFFSET picks rows: each shard would pick its own first rows/ }),
     sql('SELECT count(*) FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5 OFFSET 2) s', { kind: 'scatter' }),
     sql('SELECT count(*) FROM (SELECT DISTINCT name FROM accounts LIMIT 5) s', { kind: 'error', message: /DISTINCT in a subquery in FROM/ }),
     sql('SELECT x FROM (SELECT my_agg(id) AS x FROM accounts) s', { kind: 'error', message: /the aggregate my_agg\(\) in a read across shards/ }),
@@ -790,7 +797,7 @@ t.test('analyzed statements: a filter on a subquery\u2019s column pins the table
     sql(`SELECT a.id, s.total FROM accounts a JOIN (SELECT * FROM orders) s ON s.account_id = a.id WHERE a.id = ${K0}`, { kind: 'shard', shard: 0 }),
     sql(`SELECT * FROM accounts a WHERE a.id = ${K0} AND EXISTS (SELECT 1 FROM (SELECT o.account_id FROM orders o) s WHERE s.account_id = ${K0})`, { kind: 'shard', shard: 0 }),
     // The rows the subquery makes for the value would change: it stays a read of every shard (refused or merged).
-    sql(`SELECT * FROM (SELECT a.id, a.balance FROM accounts a ORDER BY a.balance LIMIT 3) s WHERE s.id = ${K0}`, unpinned(/LIMIT or OFFSET in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT a.id, a.balance FROM accounts a ORDER BY a.balance LIMIT 3) s WHERE s.id = ${K0}`, { kind: 'scatter', plan: { limited: [{ spread: true }] } }),
     sql(`SELECT * FROM (SELECT o.account_id, count(*) AS n FROM orders o GROUP BY o.total, o.account_id, ROLLUP (o.id)) s WHERE s.account_id = ${K0}`, unpinned(/GROUP BY in a subquery in FROM/)),
     sql(`SELECT * FROM (SELECT o.account_id, max(o.total) AS m FROM orders o GROUP BY o.total) s WHERE s.account_id = ${K0}`, unpinned(/GROUP BY in a subquery in FROM/)),
     sql(`SELECT * FROM (SELECT DISTINCT ON (o.total) o.account_id FROM orders o) s WHERE s.account_id = ${K0}`, unpinned(/DISTINCT in a subquery in FROM/)),

@@ -393,12 +393,12 @@ t.test('count(DISTINCT col) and subqueries in FROM are described for the router 
     ['SELECT k, n FROM (SELECT k, count(*) AS n FROM t GROUP BY k) s', 'GROUP BY'],
     ['SELECT n FROM (SELECT count(*) AS n FROM t) s', 'the aggregate count()'],
     ['SELECT k FROM (SELECT DISTINCT k FROM t) s', 'DISTINCT'],
-    ['SELECT k FROM (SELECT k FROM t ORDER BY k LIMIT 5) s', 'LIMIT or OFFSET'],
     ['SELECT k FROM (SELECT k, rank() OVER (ORDER BY k) FROM t) s', 'a window function'],
     ['SELECT k FROM (SELECT k, row_number() OVER (PARTITION BY k) FROM t) s', 'a window function'],
     ["SELECT k FROM (SELECT string_agg(k, ',') AS k FROM t) s", 'the aggregate string_agg()'],
   ]
   for (const [sql, what] of combining) t.equal(scatter(sql).sources.derived[0]!.combines, what, sql)
+  t.equal(scatter('SELECT * FROM (SELECT * FROM (SELECT k FROM t ORDER BY k LIMIT 5) i) s').sources.derived[0]!.derived[0]!.combines, 'LIMIT or OFFSET', 'a LIMIT deeper down')
   t.equal(scatter('SELECT k FROM (SELECT k, upper(v) FROM t WHERE v > $1 ORDER BY k) s').sources.derived[0]!.combines, undefined, 'filtering, computing per row and ordering combine nothing')
   const groupKeys = (sql: string) => scatter(sql).sources.derived[0]!.groupKeys
   const k = { relation: 0, column: 'k' }
@@ -480,15 +480,48 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
   const noOffset = scatter('SELECT COUNT(*) FROM (SELECT 1 AS one FROM t LIMIT 5) subquery_for_count')
   t.equal(noOffset.shardSql, 'SELECT COUNT(*) FROM (SELECT 1 AS one FROM t LIMIT 5) subquery_for_count', 'without OFFSET the text stays')
   t.same(noOffset.countCap, { limit: { literal: '5' }, offset: null })
-  for (const sql of [
-    'SELECT count(*) FROM (SELECT DISTINCT k FROM t LIMIT 5) s',
-    'SELECT count(*) FROM (SELECT k FROM t LIMIT 5) s WHERE k > 1',
-    'SELECT count(k) FROM (SELECT k FROM t LIMIT 5) s',
-    'SELECT count(*), 1 FROM (SELECT k FROM t LIMIT 5) s',
-    'SELECT count(*) FROM (SELECT k, count(*) FROM t GROUP BY k LIMIT 5) s',
-  ]) {
+  for (const sql of ['SELECT count(*) FROM (SELECT DISTINCT k FROM t LIMIT 5) s', 'SELECT count(*) FROM (SELECT k, count(*) FROM t GROUP BY k LIMIT 5) s']) {
     const plan = scatter(sql)
     t.equal(plan.countCap, undefined, sql)
     t.ok(plan.sources.derived[0]!.combines !== undefined, `${sql}: combines`)
   }
+  // The outer query does more than count: the subquery's rows are shared out instead (SharedSubqueries).
+  for (const sql of ['SELECT count(*) FROM (SELECT k FROM t LIMIT 5) s WHERE k > 1', 'SELECT count(k) FROM (SELECT k FROM t LIMIT 5) s', 'SELECT count(*), 1 FROM (SELECT k FROM t LIMIT 5) s']) {
+    const plan = scatter(sql)
+    t.equal(plan.countCap, undefined, sql)
+    t.equal(plan.limited?.length, 1, `${sql}: its rows shared out`)
+  }
+})
+
+t.test('a subquery in FROM whose LIMIT or OFFSET picks rows runs first: the shards’ text marks where each one’s share goes', async (t) => {
+  const p = scatter('SELECT s.k, u.v FROM (SELECT k, w FROM t WHERE w > $1 ORDER BY w DESC, k LIMIT $2 OFFSET 3) s JOIN u ON u.k = s.k ORDER BY s.w DESC')
+  t.equal(p.shardSql, 'SELECT s.k, u.v, s.w, ($2)::int8 FROM (SELECT k, w FROM t WHERE w > $1 ORDER BY w DESC, k /*pgshard:share:0*/) s JOIN u ON u.k = s.k ORDER BY s.w DESC', 'the clause becomes a marker; its parameter stays bound')
+  t.equal(p.limited?.length, 1)
+  const l = p.limited![0]!
+  t.same([l.derived, l.marker, l.clause], [0, '/*pgshard:share:0*/', ' LIMIT $2 OFFSET 3'])
+  t.equal(l.plan.shardSql, 'SELECT k, w FROM t WHERE w > $1 ORDER BY w DESC, k LIMIT ($2)::int8 + (3)::int8', 'the subquery on its own: its first n + m rows of each shard')
+  t.same([l.plan.orderBy.map((k) => k.column), l.plan.limit, l.plan.offset], [[1, 0], { param: 2 }, { literal: '3' }])
+  t.equal(p.sources.derived[0]!.combines, undefined, 'the router judges the subquery as each shard’s share of its rows')
+
+  const fetch = scatter('SELECT * FROM r JOIN (SELECT * FROM t ORDER BY v OFFSET 2 ROWS FETCH FIRST 3 ROWS ONLY) AS x(a, b) ON x.a = r.id')
+  t.equal(fetch.shardSql, 'SELECT * FROM r JOIN (SELECT * FROM t ORDER BY v /*pgshard:share:0*/) AS x(a, b) ON x.a = r.id', 'FETCH FIRST')
+  t.equal(fetch.limited![0]!.clause, ' OFFSET 2 ROWS FETCH FIRST 3 ROWS ONLY')
+  t.equal(fetch.limited![0]!.derived, 0)
+  const two = scatter('SELECT 1 FROM (SELECT k FROM t LIMIT 1) a JOIN (SELECT k FROM u ORDER BY k LIMIT 2) b ON b.k = a.k')
+  t.same(two.limited!.map((l) => [l.derived, l.marker]), [[0, '/*pgshard:share:0*/'], [1, '/*pgshard:share:1*/']], 'each subquery its own')
+
+  // What else combines rows, a subquery deeper down, one that may read a CTE, or locks: combines as before.
+  for (const sql of [
+    'SELECT * FROM (SELECT DISTINCT k FROM t ORDER BY k LIMIT 5) s',
+    'SELECT * FROM (SELECT k, count(*) FROM t GROUP BY k ORDER BY 2 LIMIT 5) s',
+    'SELECT * FROM (SELECT * FROM (SELECT k FROM t LIMIT 5) i) s',
+    'WITH c AS (SELECT 1 AS x) SELECT * FROM (SELECT k FROM t, c LIMIT 5) s',
+    'SELECT * FROM (SELECT k FROM t ORDER BY k FETCH FIRST 2 ROWS WITH TIES) s',
+    'SELECT * FROM (SELECT k FROM t ORDER BY k LIMIT 5 FOR UPDATE) s',
+  ]) {
+    const plan = scatter(sql)
+    t.equal(plan.limited, undefined, sql)
+  }
+  t.match(refusal('SELECT * FROM (SELECT k, v FROM t ORDER BY v DESC LIMIT 5) s JOIN u ON u.k = s.k ORDER BY s.v'), undefined)
+  t.match(refusal("SELECT * FROM (SELECT k FROM t ORDER BY k LIMIT 5) s WHERE s.k <> '/*pgshard:share:0*/'"), /pgshard's own marker/, 'a text that holds the marker')
 })
