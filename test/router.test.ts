@@ -745,6 +745,22 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
     sql('SELECT o.total FROM (SELECT * FROM accounts ORDER BY balance DESC LIMIT 3) a JOIN orders o ON o.id = a.id', { kind: 'error', message: /subquery a is not joined on its sharding key/ }),
     sql('SELECT x FROM (SELECT y AS x FROM (SELECT id AS y FROM accounts ORDER BY id LIMIT 5) i) s', { kind: 'error', message: /LIMIT or OFFSET in a subquery in FROM/ }),
     sql('SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5 FOR UPDATE) s', { kind: 'error', message: /LIMIT or OFFSET in a subquery in FROM/ }),
+    // A UNION in FROM: each SELECT a level of its own; UNION exact when a column holds the key in every SELECT.
+    sql('SELECT s.k FROM (SELECT id AS k FROM accounts WHERE balance > 0 UNION SELECT account_id FROM orders) s JOIN orders o ON o.account_id = s.k', { kind: 'scatter' }),
+    sql('SELECT * FROM (SELECT name FROM accounts UNION ALL SELECT name FROM countries WHERE code IN (SELECT country FROM accounts)) s', { kind: 'error', message: /a subquery over sharded table accounts in a read across shards, tied to countries\.code/ }),
+    // A subquery over reference tables whose WHERE reads a sharded table is not the same on every shard.
+    sql('SELECT a.id FROM accounts a JOIN (SELECT code FROM countries c WHERE EXISTS (SELECT 1 FROM orders o WHERE o.status = c.code)) c ON c.code = a.country', {
+      kind: 'error', code: '0A000', message: /a subquery over sharded table orders in a read across shards, tied to countries\.code by orders\.status/,
+    }),
+    sql('SELECT * FROM (SELECT id, name FROM accounts UNION ALL SELECT total, id::text FROM orders) s', { kind: 'scatter' }),
+    sql('SELECT * FROM (SELECT name FROM accounts UNION SELECT status FROM orders) s', { kind: 'error', code: '0A000', message: /UNION in subquery s over sharded tables, in a read across shards, whose SELECTs do not all output their sharding key in one column/ }),
+    sql('SELECT * FROM (SELECT a.id FROM orders o LEFT JOIN accounts a ON a.id = o.account_id UNION SELECT id FROM accounts) s', { kind: 'error', message: /do not all output their sharding key/ }),
+    sql('SELECT * FROM (SELECT id FROM accounts UNION SELECT id FROM devices) s', { kind: 'error', message: /do not all output their sharding key/ }),
+    sql('SELECT * FROM (SELECT id FROM accounts UNION ALL SELECT 1) s', { kind: 'error', message: /SELECT 2 of the UNION s, which reads no sharded table, in a read across shards: every shard would return its rows/ }),
+    sql("SELECT * FROM (SELECT code FROM countries UNION SELECT 'zz') c JOIN accounts a ON a.country = c.code", { kind: 'scatter' }),
+    sql('SELECT * FROM (SELECT country, count(*) FROM accounts GROUP BY country UNION ALL SELECT name, 1 FROM accounts) s', { kind: 'error', message: /GROUP BY in a subquery in FROM over sharded tables/ }),
+    sql('SELECT * FROM (SELECT id AS k FROM accounts UNION SELECT account_id FROM orders) s JOIN accounts a ON a.id = s.k', { kind: 'scatter' }),
+    sql('SELECT * FROM (SELECT id AS k FROM accounts UNION ALL SELECT id FROM orders) s JOIN accounts a ON a.id = s.k', { kind: 'error', message: /subquery s, which reads sharded tables but outputs none of their sharding keys/ }),
     sql('COPY (SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5) s) TO STDOUT', { kind: 'error', code: '0A000', message: /with a subquery whose LIMIT or OFFSET picks rows: each shard would pick its own first rows/ }),
     sql('SELECT count(*) FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5 OFFSET 2) s', { kind: 'scatter' }),
     sql('SELECT count(*) FROM (SELECT DISTINCT name FROM accounts LIMIT 5) s', { kind: 'error', message: /DISTINCT in a subquery in FROM/ }),
@@ -805,8 +821,10 @@ t.test('analyzed statements: a filter on a subquery\u2019s column pins the table
     sql(`SELECT * FROM (SELECT a.id + 0 AS id FROM accounts a) s WHERE s.id = ${K0}`, { kind: 'scatter' }),
     sql(`SELECT * FROM (SELECT a.id AS x, a.balance AS id FROM accounts a) s WHERE s.id = ${K0}`, { kind: 'scatter' }),
     sql(`SELECT * FROM (SELECT a.id, a.balance FROM accounts a) AS s (x) WHERE s.id = ${K0}`, { kind: 'scatter' }),
-    sql(`SELECT * FROM (SELECT id FROM accounts UNION SELECT id FROM accounts ORDER BY 1 LIMIT 2) s WHERE s.id = ${K0}`, unpinned(/a set operation in a subquery in FROM/)),
-    sql(`SELECT * FROM (SELECT id FROM accounts UNION ALL SELECT id + 0 FROM accounts) s WHERE s.id = ${K0}`, unpinned(/a set operation in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT id FROM accounts UNION SELECT id FROM accounts ORDER BY 1 LIMIT 2) s WHERE s.id = ${K0}`, unpinned(/LIMIT or OFFSET of a UNION in subquery s/)),
+    sql(`SELECT * FROM (SELECT id FROM accounts INTERSECT SELECT id FROM accounts) s WHERE s.id = ${K0}`, { kind: 'shard', shard: 0 }),
+    sql('SELECT * FROM (SELECT id FROM accounts INTERSECT SELECT account_id FROM orders) s', unpinned(/a set operation in a subquery in FROM/)),
+    sql(`SELECT * FROM (SELECT id FROM accounts UNION ALL SELECT id + 0 FROM accounts) s WHERE s.id = ${K0}`, { kind: 'scatter' }),
     sql(`SELECT * FROM (SELECT a.*, c.* FROM accounts a JOIN countries c ON c.code = a.country) s WHERE s.id = ${K0}`, { kind: 'scatter' }),
   ], withCatalog)
 })

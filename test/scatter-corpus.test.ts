@@ -207,6 +207,13 @@ const CORPUS: Query[] = [
   Q('SELECT i.id, t.tag FROM items i JOIN item_tags t ON t.item_id = i.id WHERE i.grp = 2 UNION ALL SELECT id, code FROM items WHERE grp = 3', 'set'),
   Q('SELECT tag FROM item_tags UNION SELECT name FROM items WHERE qty > $1 ORDER BY tag DESC NULLS LAST OFFSET $2', 'ordered', { params: [10, 4] }),
   Q('SELECT a FROM empty_t UNION ALL SELECT a FROM empty_t WHERE b IS NULL', 'set'),
+  // A UNION in FROM (SQLAlchemy's q1.union(q2)): UNION ALL adds up; UNION when a column holds the key in each SELECT.
+  Q('SELECT anon_1.items_id, anon_1.items_name FROM (SELECT items.id AS items_id, items.name AS items_name FROM items WHERE items.qty < $1 UNION SELECT items.id AS items_id, items.name AS items_name FROM items WHERE items.qty > $2) AS anon_1 ORDER BY anon_1.items_id', 'ordered', { params: [5, 45] }),
+  Q('SELECT count(*), count(DISTINCT k), sum(k) FROM (SELECT id AS k FROM items WHERE flag UNION ALL SELECT item_id FROM item_tags) s', 'ordered'),
+  Q("SELECT s.k, i.name FROM (SELECT id AS k FROM items WHERE qty < 3 UNION SELECT item_id FROM item_tags WHERE tag LIKE 'tag1%') s JOIN items i ON i.id = s.k ORDER BY s.k", 'ordered'),
+  Q("SELECT i.id, s.label FROM items i JOIN (SELECT grp, label FROM categories UNION SELECT 9, 'nine') s ON s.grp = i.grp ORDER BY i.id LIMIT 20", 'ordered'),
+  Q('SELECT k, n FROM (SELECT item_id AS k, count(*) AS n FROM item_tags GROUP BY item_id UNION ALL SELECT id, 0 FROM items WHERE qty = 0) s ORDER BY k, n', 'ordered', { binary: true }),
+  Q('SELECT * FROM (SELECT a FROM empty_t UNION SELECT a FROM empty_t) e', 'set'),
   // A CTE named once in FROM reads as the subquery it stands for (as Postgres inlines it), by the same rules.
   Q('WITH tot AS (SELECT item_id, count(*) AS n FROM item_tags GROUP BY item_id) SELECT i.id, i.name, tot.n FROM items i JOIN tot ON tot.item_id = i.id ORDER BY tot.n DESC, i.id LIMIT 10', 'ordered'),
   Q('WITH cheap AS (SELECT id, grp, price FROM items WHERE price < $1) SELECT grp, count(*), max(price) FROM cheap GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { params: [3000] }),

@@ -280,7 +280,7 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT a, b, count(*) FROM t GROUP BY GROUPING SETS ((a), (b))', 'GROUPING SETS, ROLLUP or CUBE'],
     ['WITH x AS (SELECT a FROM t) SELECT a FROM x, x y', 'a WITH query (CTE) across shards'],
     ['WITH RECURSIVE x(a) AS (SELECT 1 UNION ALL SELECT a + 1 FROM x) SELECT a FROM x', 'a WITH query (CTE) across shards'],
-    ['SELECT a FROM (SELECT a FROM t UNION ALL SELECT a FROM u) s', 'a set operation in a subquery in FROM across shards'],
+    ['SELECT a FROM (SELECT a FROM t INTERSECT SELECT a FROM u) s', 'a set operation in a subquery in FROM across shards'],
     ['SELECT a INTO b FROM t', 'SELECT … INTO'],
     ['SELECT a FROM t ORDER BY a LIMIT 5 FOR UPDATE SKIP LOCKED', 'a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets'],
     ['VALUES (1), (2)', 'a VALUES list'],
@@ -491,6 +491,22 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
     t.equal(plan.countCap, undefined, sql)
     t.equal(plan.limited?.length, 1, `${sql}: its rows shared out`)
   }
+})
+
+t.test('a UNION in FROM: its SELECTs are levels of their own, each output column named with what each SELECT passes on', async (t) => {
+  const p = scatter('SELECT s.k FROM (SELECT t.id AS k, t.v FROM t WHERE t.v > 1 UNION SELECT u.k, upper(u.w) FROM u JOIN r ON r.k = u.k) s JOIN w ON w.k = s.k')
+  const d = p.sources.derived[0]!
+  t.same([d.union, d.combines, d.alias], [true, 'UNION', 's'])
+  t.same(d.unionColumns, [{ name: 'k', branches: ['k', 'k'] }, { name: 'v', branches: ['v', null] }], 'an expression passes nothing on')
+  t.same(d.derived.map((b) => [b.alias, b.relations.map((r) => r.name), b.outputs.map((o) => o.name)]), [['SELECT 1 of the UNION s', ['t'], ['k', 'v']], ['SELECT 2 of the UNION s', ['u', 'r'], ['k']]])
+  t.same(p.sources.equalities, [[{ relation: 0, column: 'k' }, { derived: 0, column: 'k' }]], 'the outer level joins on its column')
+  t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL SELECT b FROM u UNION ALL SELECT c FROM v) AS x(n)').sources.derived[0]!.combines, undefined, 'UNION ALL, nested, combines nothing')
+  t.same(scatter('SELECT * FROM (SELECT a FROM t UNION ALL SELECT b FROM u) AS x(n)').sources.derived[0]!.unionColumns, [{ name: 'n', branches: ['a', 'b'] }], 'an alias list names the columns')
+  t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL (SELECT b FROM u UNION SELECT c FROM v)) x').sources.derived[0]!.combines, 'UNION', 'UNION ALL over a UNION')
+  t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL SELECT b FROM u ORDER BY 1 LIMIT 3) x').sources.derived[0]!.combines, 'LIMIT or OFFSET')
+  t.same(scatter('SELECT * FROM (SELECT * FROM t UNION ALL SELECT * FROM u) x').sources.derived[0]!.unionColumns, [], 'behind a *, no column is known')
+  t.equal(scatter('SELECT * FROM (SELECT a FROM t GROUP BY a UNION ALL SELECT b FROM u) x').sources.derived[0]!.derived[0]!.combines, 'GROUP BY', 'each SELECT combines on its own')
+  t.equal(refusal('SELECT * FROM (SELECT a FROM t INTERSECT SELECT b FROM u) x'), 'a set operation in a subquery in FROM across shards')
 })
 
 t.test('a subquery in FROM whose LIMIT or OFFSET picks rows runs first: the shards’ text marks where each one’s share goes', async (t) => {

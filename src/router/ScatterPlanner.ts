@@ -87,6 +87,7 @@ function levelSources(from: FromSources, merged: unknown[]): Omit<ScatterSources
 }
 
 export function derivedSources({ select: s, from, alias, colnames }: FromSources['derived'][number]): DerivedSources {
+  if (from.union === true) return unionSources(s, from, alias, colnames)
   const sources: DerivedSources = {
     ...levelSources(from, [s.targetList]),
     nested: [],
@@ -102,6 +103,45 @@ export function derivedSources({ select: s, from, alias, colnames }: FromSources
     if (keys !== undefined) sources.groupKeys = keys
   }
   return sources
+}
+
+/**
+ * A UNION [ALL] in FROM: its SELECTs are levels of their own. UNION combines rows (those equal on two shards would
+ * both be kept), as do its LIMIT and OFFSET; the router finds whether a column that holds the sharding key in every
+ * SELECT makes the shards' UNIONs add up.
+ */
+function unionSources(s: SelectStmt, from: FromSources, alias: string, colnames: string[] | undefined): DerivedSources {
+  const targets = from.derived.map((b) => (b.select.targetList ?? []).map((t) => asNode(t, 'ResTarget') ?? {}))
+  const starred = targets.some((list) => list.some((t) => isStar(t.val)))
+  const passedName = (t: ResTarget | undefined): string | null => {
+    const names = stringList(asNode(t?.val, 'ColumnRef')?.fields)
+    return names === null || names.length === 0 ? null : (t?.name ?? names.at(-1)!)
+  }
+  const sources: DerivedSources = {
+    relations: [],
+    join: from.join,
+    equalities: [],
+    calls: [],
+    derived: from.derived.map((b) => derivedSources({ ...b, alias: `${b.alias} of the UNION ${alias}` })),
+    nested: [],
+    correlated: [],
+    distinctArgs: [],
+    alias,
+    outputs: [],
+    stars: [],
+    derivedStars: [],
+    union: true,
+    unionColumns: starred ? [] : targets[0]!.map((t, i) => ({ name: colnames?.[i] ?? outputName(t) ?? '?column?', branches: targets.map((list) => passedName(list[i])) })),
+  }
+  const combines = s.limitCount !== undefined || s.limitOffset !== undefined ? 'LIMIT or OFFSET' : allKeepDuplicates(s) ? undefined : 'UNION'
+  if (combines !== undefined) sources.combines = combines
+  return sources
+}
+
+/** Whether every set operation under a UNION ALL keeps duplicates too (UNION ALL all the way down). */
+export function allKeepDuplicates(s: SelectStmt): boolean {
+  if (s.op === undefined || s.op === 'SETOP_NONE') return true
+  return s.all === true && allKeepDuplicates(s.larg ?? {}) && allKeepDuplicates(s.rarg ?? {})
 }
 
 /**

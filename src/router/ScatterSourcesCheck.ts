@@ -142,10 +142,13 @@ export class ScatterSourcesCheck {
    * share of its rows; answers whether its rows are spread over the shards (it reads a sharded table).
    */
   private checkLevel(sources: ScatterSources | DerivedSources, searchPath: string[], derived: boolean): boolean {
+    if (derived && sources.union === true) return this.checkUnion(sources as DerivedSources, searchPath)
     const derivedSpread = sources.derived.map((d) => this.checkLevel(d, searchPath, true))
     const sharded = sources.relations.map((ref) => this.map.shardedTable(ref, searchPath))
     this.checkColocated(sources, sharded, derivedSpread, searchPath)
     const spread = sharded.some((t) => t !== undefined) || derivedSpread.some((s) => s)
+    // Its subqueries elsewhere (WHERE, the select list) may read sharded tables even when its FROM does not.
+    for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
     // A subquery over reference tables only gives every shard the same rows, whatever it computes.
     if (derived && !spread) return false
     const uncovered = uncoveredJoin(sources.join, (leaf) => ('relation' in leaf ? sharded[leaf.relation] !== undefined : derivedSpread[leaf.derived]!))
@@ -158,7 +161,6 @@ export class ScatterSourcesCheck {
         'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
       )
     }
-    for (const c of sources.correlated) this.checkCorrelated(c, sources, searchPath)
     // Grouped (or made DISTINCT) by a sharding key, every group's rows are on one shard: each shard computes
     // its groups whole, with any aggregate.
     const keyed = 'groupKeys' in sources && sources.groupKeys !== undefined && this.keyInEach(sources.groupKeys, sources, searchPath)
@@ -171,6 +173,35 @@ export class ScatterSourcesCheck {
     }
     if (!keyed) this.checkCalls(sources.calls)
     return spread
+  }
+
+  /**
+   * Refuses a UNION [ALL] in FROM whose rows on each shard are not that shard's share of its rows: a SELECT over no
+   * sharded table among SELECTs over sharded ones (every shard would return its rows), or a UNION whose equal rows
+   * may be on two shards (no column holds the sharding key in every SELECT). Answers whether its rows are spread.
+   */
+  private checkUnion(d: DerivedSources, searchPath: string[]): boolean {
+    const spread = d.derived.map((branch) => this.checkLevel(branch, searchPath, true))
+    if (!spread.some(Boolean)) return false
+    const alone = spread.indexOf(false)
+    if (alone >= 0) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `${d.derived[alone]!.alias}, which reads no sharded table, in a read across shards: every shard would return its rows`,
+        'read it in a query of its own, or pin the key to one shard',
+      )
+    }
+    if (d.combines === 'UNION' && this.keyOutputs(d, searchPath) === undefined) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `UNION in subquery ${d.alias} over sharded tables, in a read across shards, whose SELECTs do not all output their sharding key in one column: a row on two shards would be kept twice`,
+        'output the sharding key in the same column of every SELECT, use UNION ALL, or pin the key to one shard',
+      )
+    }
+    if (d.combines !== undefined && d.combines !== 'UNION') {
+      throw new Refusal(FEATURE_NOT_SUPPORTED, `${d.combines} of a UNION in subquery ${d.alias}, in a read across shards: each shard would apply it to its own rows only`, 'pin the key to one shard, or apply it in the outer query')
+    }
+    return true
   }
 
   /**
@@ -202,6 +233,7 @@ export class ScatterSourcesCheck {
    * FROM level are joined on their keys (checkColocated).
    */
   private keyOutputs(d: DerivedSources, searchPath: string[]): { names: string[]; type: ShardedTable['keyType'] } | undefined {
+    if (d.union === true) return this.unionKeyOutputs(d, searchPath)
     const names: string[] = []
     let type: ShardedTable['keyType'] | undefined
     for (const output of d.outputs) {
@@ -222,6 +254,26 @@ export class ScatterSourcesCheck {
       names.push(...inner.names)
       type = inner.type
     }
+    return type === undefined ? undefined : { names, type }
+  }
+
+  /**
+   * The output columns of a UNION in FROM that hold the sharding key in every SELECT, of one key type and never
+   * NULL for an outer join: a row's value there places it, whichever SELECT made it.
+   */
+  private unionKeyOutputs(d: DerivedSources, searchPath: string[]): { names: string[]; type: ShardedTable['keyType'] } | undefined {
+    let type: ShardedTable['keyType'] | undefined
+    const names = (d.unionColumns ?? []).flatMap((c) => {
+      const types = c.branches.map((name, i) => {
+        const branch = d.derived[i]!
+        const output = branch.outputs.find((o) => o.name === name)
+        return output === undefined || paddedLeaves(branch.join).has(leafOf(output.column)) ? undefined : this.keyTypeOf(output.column, branch, searchPath)
+      })
+      const first = types[0]
+      if (first === undefined || types.some((t) => t === undefined || keyFamily(t) !== keyFamily(first))) return []
+      type = first
+      return [c.name]
+    })
     return type === undefined ? undefined : { names, type }
   }
 

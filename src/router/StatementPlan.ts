@@ -201,6 +201,11 @@ export interface DerivedSources extends ScatterSources {
   stars: number[]
   /** Likewise its subqueries in FROM (`*`, `s.*`): their outputs pass on. */
   derivedStars: number[]
+  /**
+   * A UNION [ALL] (`union`, its SELECTs in `derived`): each output column by its name, and the name of the column
+   * each SELECT passes on in its place (null: an expression). Empty behind a `*`.
+   */
+  unionColumns?: { name: string; branches: (string | null)[] }[]
 }
 
 /** How to send a read to every shard and merge the answers into one result. */

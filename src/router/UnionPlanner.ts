@@ -6,7 +6,7 @@
 import type { Node, ResTarget, SelectStmt } from 'libpg-query'
 import { asNode, stringList } from './ast/AstNode.js'
 import type { FromSources } from './ast/QueryScopes.js'
-import { derivedSources, int8, isStar, limitValue, outputName, refuse, rewrittenSelect, rowCombining, sortDirection, Unmergeable, type ScatterResult } from './ScatterPlanner.js'
+import { allKeepDuplicates, derivedSources, int8, isStar, limitValue, outputName, refuse, rewrittenSelect, rowCombining, sortDirection, Unmergeable, type ScatterResult } from './ScatterPlanner.js'
 import { layoutSetOperation, type Span } from './SelectLayout.js'
 import type { OrderKey, ScatterPlan, TableRef, ValueRef } from './StatementPlan.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
@@ -79,12 +79,6 @@ function checked(sql: string, s: SelectStmt): string {
   const parsed = rewrittenSelect(sql)
   if (parsed === undefined || parsed.op !== s.op || parsed.all !== s.all) refuse('a UNION pgshard could not rewrite for the shards')
   return sql
-}
-
-/** Whether every set operation under a UNION ALL keeps duplicates too (UNION ALL all the way down). */
-function allKeepDuplicates(s: SelectStmt): boolean {
-  if (s.op === undefined || s.op === 'SETOP_NONE') return true
-  return s.all === true && allKeepDuplicates(s.larg ?? {}) && allKeepDuplicates(s.rarg ?? {})
 }
 
 /** The output column an ORDER BY item of a UNION names: a position, or the name of a column of the first SELECT. */

@@ -36,6 +36,8 @@ export interface FromSources {
   laterals: SelectStmt[]
   /** A FROM item that is neither a table, a plain subquery nor a function (a CTE, XMLTABLE …), if any. */
   other?: string
+  /** The level of a UNION [ALL] in FROM: `derived` are its SELECTs, each a level of its own, not joined. */
+  union?: true
 }
 
 /**
@@ -247,13 +249,17 @@ class ScopeWalker {
     const visible = this.withClause(s.withClause, ctes, top)
     if (s.op !== undefined && s.op !== 'SETOP_NONE') {
       // The SELECTs of a UNION statement are query levels (the scatter planner's), each with its own FROM.
-      const branches = s === this.root ? unionBranches(s) : undefined
+      // So are those of a UNION in FROM of a level.
+      const branches = s === this.root || this.levels.has(s) ? unionBranches(s) : undefined
       for (const b of branches ?? []) this.levels.add(b)
       if (s.larg !== undefined) this.select(s.larg, visible, top)
       if (s.rarg !== undefined) this.select(s.rarg, visible, top)
       this.nested([s.sortClause, s.limitCount, s.limitOffset], visible)
       const from = branches?.map((b) => this.levelSources.get(b))
-      if (branches !== undefined && from!.every((f) => f !== undefined)) this.branches = branches.map((select, i) => ({ select, from: from![i]! }))
+      if (branches === undefined || !from!.every((f) => f !== undefined)) return
+      const levels = branches.map((select, i) => ({ select, from: from![i]! }))
+      if (s === this.root) this.branches = levels
+      else this.levelSources.set(s, { relations: [], join: { function: 'UNION' }, equalities: [], derived: levels.map((l, i) => ({ ...l, alias: `SELECT ${i + 1}` })), laterals: [], union: true })
       return
     }
     const scope = new Scope(top)
@@ -475,7 +481,7 @@ class Scope {
 
   /**
    * The FROM level's tables, join tree and column equalities, for the scatter planner; `levelOf` gives the FROM
-   * level of a subquery in FROM (none for one that is not a plain SELECT, such as a UNION).
+   * level of a subquery in FROM (none for one that is neither a plain SELECT nor a UNION of them).
    */
   sources(items: FromTree[], levelOf: (subquery: SelectStmt) => FromSources | undefined): FromSources {
     const tableIndex = new Map<number, number>()
