@@ -29,7 +29,8 @@ const JOINEDLOAD = `SELECT anon_1.users_id, anon_1.users_name, anon_1.users_scor
   FROM (SELECT users.id AS users_id, users.name AS users_name, users.score AS users_score FROM users ORDER BY users.score DESC, users.id LIMIT $1 OFFSET $2) AS anon_1
   LEFT OUTER JOIN orders AS orders_1 ON anon_1.users_id = orders_1.user_id ORDER BY anon_1.users_score DESC, anon_1.users_id, orders_1.id`
 
-const fx = await startProxy(t, { topology: { shards: 2, databases: ['app', 'plain'] }, config: { sharding: SHARDING } })
+// The rows a subquery picks are held until every shard answered: at most listen.max_message_size bytes of them.
+const fx = await startProxy(t, { topology: { shards: 2, databases: ['app', 'plain'] }, config: { sharding: SHARDING, listen: { max_message_size: 256 * 1024 } } })
 const proxy = new pg.Client(fx.pgOptions)
 const plain = new pg.Client({ ...fx.pgOptions, port: fx.topo.shards[0]!.primary.port, database: 'plain' })
 await Promise.all([proxy.connect(), plain.connect()])
@@ -95,12 +96,16 @@ t.test('a SQL cursor in a READ ONLY transaction, and a transaction that wrote th
   t.same(top, [['1001'], ['1002'], ['1003'], ['1004']], 'the transaction\u2019s own rows, from every shard')
 })
 
-t.test('a subquery that fails, or COPY of such a query: a clear error, and the session goes on', async (t) => {
+t.test('a subquery that fails, COPY of such a query, or too many bytes picked: a clear error, and the session goes on', async (t) => {
   const failing = proxy.query('SELECT u.id FROM (SELECT id FROM users WHERE 1 / (score - score) = 1 ORDER BY id LIMIT 3) u JOIN orders o ON o.user_id = u.id')
   await t.rejects(failing, { code: '22012', message: /division by zero/ }, 'the shard\u2019s error')
   await t.rejects(proxy.query('COPY (SELECT u.id FROM (SELECT id FROM users ORDER BY id LIMIT 3) u JOIN orders o ON o.user_id = u.id) TO STDOUT'), {
     code: '0A000',
     message: /a subquery whose LIMIT or OFFSET picks rows: each shard would pick its own first rows/,
+  })
+  await t.rejects(proxy.query("SELECT u.id FROM (SELECT id, repeat(name, 800) AS pad FROM users ORDER BY id LIMIT 80) u JOIN orders o ON o.user_id = u.id"), {
+    code: '54000',
+    message: /the rows a subquery's LIMIT or OFFSET picks across shards exceed 262144 bytes \(listen\.max_message_size\)/,
   })
   const after = 'SELECT count(*) FROM (SELECT id FROM users ORDER BY id LIMIT 3) u JOIN orders o ON o.user_id = u.id'
   t.same(await rowsOf(proxy, after), [['6']], 'then: the orders of users 1 to 3 (1, 2 and 3)')

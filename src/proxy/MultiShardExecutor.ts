@@ -351,8 +351,29 @@ export class MultiShardExecutor implements BatchedReadContext {
    */
   async rowShares(shards: number[], role: Role, plan: ScatterPlan, stmt: ShardStatement, param: (n: number) => BoundParam | undefined): Promise<readonly RowShare[] | null> {
     const held = await this.connections(shards, role)
+    // The rows are held until every shard answered: at most listen.max_message_size bytes of them.
+    const limit = this.services.config().listen.max_message_size
+    const rows: (Buffer | null)[][][] = held.map(() => [])
+    let bytes = 0
+    let tooLarge = false
+    const keep = (i: number, row: (Buffer | null)[]) => {
+      if (tooLarge) return
+      for (const value of row) bytes += value?.length ?? 0
+      if (bytes <= limit) rows[i]!.push(row)
+      else {
+        tooLarge = true
+        for (const h of held) this.services.cancel(h.placement.nodeName, h.conn)
+      }
+    }
     try {
-      const replies = await this.cancellable(held, () => Promise.allSettled(held.map((h) => callShard(h.conn, encodeStatement(stmt, h.conn, h.placement.shard)))))
+      const replies = await this.cancellable(held, () => Promise.allSettled(held.map((h, i) => callShard(h.conn, encodeStatement(stmt, h.conn, h.placement.shard), { row: (row) => keep(i, row) }))))
+      if (tooLarge) {
+        const error = new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, `the rows a subquery's LIMIT or OFFSET picks across shards exceed ${limit} bytes (listen.max_message_size), which pgshard holds to share them out`, {
+          hint: 'Pick fewer rows or narrower ones in the subquery, or pin the key to one shard.',
+        })
+        this.out.emit(errorResponse(error))
+        return null
+      }
       const failed = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
       if (failed) {
         this.out.emit(lostConnection(failed.reason))
@@ -366,8 +387,8 @@ export class MultiShardExecutor implements BatchedReadContext {
       }
       try {
         const merger = mergerFor(plan, held, answers.map((a) => a.fields ?? []), param, this.services.mergeTypes)
-        answers.forEach((a, s) => {
-          for (const row of a.rows) merger.push(s, row)
+        rows.forEach((shardRows, s) => {
+          for (const row of shardRows) merger.push(s, row)
           merger.end(s)
         })
         const byShard: RowShare[] = []
