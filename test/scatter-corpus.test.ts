@@ -214,6 +214,14 @@ const CORPUS: Query[] = [
   Q("SELECT i.id, s.label FROM items i JOIN (SELECT grp, label FROM categories UNION SELECT 9, 'nine') s ON s.grp = i.grp ORDER BY i.id LIMIT 20", 'ordered'),
   Q('SELECT k, n FROM (SELECT item_id AS k, count(*) AS n FROM item_tags GROUP BY item_id UNION ALL SELECT id, 0 FROM items WHERE qty = 0) s ORDER BY k, n', 'ordered', { binary: true }),
   Q('SELECT * FROM (SELECT a FROM empty_t UNION SELECT a FROM empty_t) e', 'set'),
+  // INTERSECT and EXCEPT (Django's intersection() and difference()) when a column holds the key in every SELECT.
+  Q('SELECT id, name FROM items WHERE qty < 25 INTERSECT SELECT id, name FROM items WHERE flag ORDER BY id', 'ordered'),
+  Q('SELECT id FROM items EXCEPT SELECT item_id FROM item_tags ORDER BY id LIMIT 20 OFFSET 5', 'ordered'),
+  Q('SELECT item_id FROM item_tags EXCEPT ALL SELECT id FROM items WHERE qty > 10', 'set'),
+  Q("SELECT item_id FROM item_tags INTERSECT ALL SELECT item_id FROM item_tags WHERE tag LIKE 'tag1%'", 'set'),
+  Q('(SELECT "items"."id", "items"."name" FROM "items" WHERE "items"."qty" > $1) INTERSECT (SELECT "items"."id", "items"."name" FROM "items" WHERE "items"."price" < $2) ORDER BY (1) ASC', 'ordered', { params: [20, 5000] }),
+  Q('SELECT count(*), sum(s.id) FROM (SELECT id FROM items EXCEPT SELECT item_id FROM item_tags) s', 'ordered'),
+  Q('SELECT id FROM items WHERE grp = 1 UNION ALL (SELECT id FROM items WHERE grp = 2 UNION SELECT item_id FROM item_tags) ORDER BY 1', 'ordered', { binary: true }),
   // A CTE named once in FROM reads as the subquery it stands for (as Postgres inlines it), by the same rules.
   Q('WITH tot AS (SELECT item_id, count(*) AS n FROM item_tags GROUP BY item_id) SELECT i.id, i.name, tot.n FROM items i JOIN tot ON tot.item_id = i.id ORDER BY tot.n DESC, i.id LIMIT 10', 'ordered'),
   Q('WITH cheap AS (SELECT id, grp, price FROM items WHERE price < $1) SELECT grp, count(*), max(price) FROM cheap GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { params: [3000] }),

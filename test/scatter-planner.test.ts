@@ -212,9 +212,23 @@ t.test('UNION [ALL]: every shard runs it, the merge removes UNION\u2019s duplica
   t.equal(p.shardSql, '(SELECT a, b AS x FROM t WHERE c > 1) UNION (SELECT k, v FROM u JOIN w ON w.k = u.k) ORDER BY x DESC, 1 LIMIT (5)::int8 + ($1)::int8')
   t.same([p.columns, p.visibleColumns, p.distinct, p.orderBy, p.limit, p.offset], [[value, value], 2, true, [{ column: 1, descending: true, nullsFirst: true }, { column: 0, descending: false, nullsFirst: false }], { literal: '5' }, { param: 1 }])
   t.equal(p.sources.union, true)
-  t.same(p.sources.derived.map((d) => [d.alias, d.relations.map((r) => r.name), d.equalities.length]), [['UNION branch 1', ['t'], 0], ['UNION branch 2', ['u', 'w'], 1]], 'each SELECT a level of its own, judged by the router')
+  t.same(p.sources.derived.map((d) => [d.alias, d.relations.map((r) => r.name), d.equalities.length]), [['SELECT 1 of the UNION', ['t'], 0], ['SELECT 2 of the UNION', ['u', 'w'], 1]], 'each SELECT a level of its own, judged by the router')
+  t.same(p.sources.unionColumns, [{ name: 'a', branches: ['a', 'k'] }, { name: 'x', branches: ['x', 'v'] }], 'each column with what each SELECT passes on')
+  t.equal(p.sources.keyedBy, undefined, 'the merge removes UNION\u2019s duplicates')
   const all = scatter('SELECT a FROM t UNION ALL SELECT a FROM u UNION ALL SELECT 1 OFFSET $1')
   t.same([all.distinct, all.sources.derived.length, all.shardSql], [false, 3, 'SELECT a FROM t UNION ALL SELECT a FROM u UNION ALL SELECT 1 OFFSET ($1)::int8 * 0'], 'UNION ALL keeps every row; the OFFSET is the merge\u2019s, its parameter stays in the text')
+  // Exact on each shard only when equal rows are on one shard: the router looks for a key column (keyedBy).
+  const keyed: [string, string | undefined, boolean][] = [
+    ['SELECT a FROM t INTERSECT SELECT a FROM u', 'INTERSECT', true],
+    ['SELECT a FROM t EXCEPT ALL SELECT a FROM u ORDER BY a', 'EXCEPT', false],
+    ['SELECT a FROM t UNION (SELECT a FROM u EXCEPT SELECT a FROM v)', 'EXCEPT', true],
+    ['SELECT a FROM t UNION ALL (SELECT a FROM u UNION SELECT a FROM v)', 'UNION', false],
+    ['SELECT a FROM t UNION (SELECT a FROM u UNION ALL SELECT a FROM v)', undefined, true],
+  ]
+  for (const [sql, by, distinct] of keyed) {
+    const plan = scatter(sql)
+    t.same([plan.sources.keyedBy, plan.distinct, plan.sources.derived.length], [by, distinct, sql.split('SELECT').length - 1], sql)
+  }
 })
 
 t.test('a CTE named once in FROM is read as the subquery it stands for; the shards run the text with its WITH', async (t) => {
@@ -272,15 +286,12 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT DISTINCT ON (a) a, b FROM t', 'DISTINCT ON without ORDER BY starting with its expressions'],
     ['SELECT DISTINCT ON (a) a, count(*) FROM t GROUP BY a ORDER BY a', 'DISTINCT ON with GROUP BY or aggregates'],
     ['SELECT count(*) FROM t UNION ALL SELECT count(*) FROM u', 'the aggregate count() in a SELECT of a UNION across shards: each shard would apply it to its own rows only'],
-    ['SELECT a FROM t UNION ALL (SELECT a FROM u UNION SELECT a FROM v)', 'a UNION ALL over a UNION across shards'],
     ['SELECT * FROM t UNION SELECT * FROM u', 'a * in a UNION across shards (name the columns)'],
-    ['SELECT a, b FROM t UNION SELECT a, b FROM u ORDER BY a + b', 'an ORDER BY of a UNION that is not one output column'],
-    ['SELECT a FROM t INTERSECT SELECT a FROM t', 'a set operation (INTERSECT) across shards'],
+    ['SELECT a, b FROM t UNION SELECT a, b FROM u ORDER BY a + b', 'an ORDER BY of a set operation that is not one output column'],
     ['SELECT a, count(*) FROM t GROUP BY ROLLUP (a)', 'GROUPING SETS, ROLLUP or CUBE'],
     ['SELECT a, b, count(*) FROM t GROUP BY GROUPING SETS ((a), (b))', 'GROUPING SETS, ROLLUP or CUBE'],
     ['WITH x AS (SELECT a FROM t) SELECT a FROM x, x y', 'a WITH query (CTE) across shards'],
     ['WITH RECURSIVE x(a) AS (SELECT 1 UNION ALL SELECT a + 1 FROM x) SELECT a FROM x', 'a WITH query (CTE) across shards'],
-    ['SELECT a FROM (SELECT a FROM t INTERSECT SELECT a FROM u) s', 'a set operation in a subquery in FROM across shards'],
     ['SELECT a INTO b FROM t', 'SELECT … INTO'],
     ['SELECT a FROM t ORDER BY a LIMIT 5 FOR UPDATE SKIP LOCKED', 'a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets'],
     ['VALUES (1), (2)', 'a VALUES list'],
@@ -496,17 +507,17 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
 t.test('a UNION in FROM: its SELECTs are levels of their own, each output column named with what each SELECT passes on', async (t) => {
   const p = scatter('SELECT s.k FROM (SELECT t.id AS k, t.v FROM t WHERE t.v > 1 UNION SELECT u.k, upper(u.w) FROM u JOIN r ON r.k = u.k) s JOIN w ON w.k = s.k')
   const d = p.sources.derived[0]!
-  t.same([d.union, d.combines, d.alias], [true, 'UNION', 's'])
+  t.same([d.union, d.keyedBy, d.combines, d.alias], [true, 'UNION', undefined, 's'], 'a UNION in FROM needs a key column: no merge removes its duplicates')
   t.same(d.unionColumns, [{ name: 'k', branches: ['k', 'k'] }, { name: 'v', branches: ['v', null] }], 'an expression passes nothing on')
-  t.same(d.derived.map((b) => [b.alias, b.relations.map((r) => r.name), b.outputs.map((o) => o.name)]), [['SELECT 1 of the UNION s', ['t'], ['k', 'v']], ['SELECT 2 of the UNION s', ['u', 'r'], ['k']]])
+  t.same(d.derived.map((b) => [b.alias, b.relations.map((r) => r.name), b.outputs.map((o) => o.name)]), [['SELECT 1 of subquery s', ['t'], ['k', 'v']], ['SELECT 2 of subquery s', ['u', 'r'], ['k']]])
   t.same(p.sources.equalities, [[{ relation: 0, column: 'k' }, { derived: 0, column: 'k' }]], 'the outer level joins on its column')
-  t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL SELECT b FROM u UNION ALL SELECT c FROM v) AS x(n)').sources.derived[0]!.combines, undefined, 'UNION ALL, nested, combines nothing')
+  t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL SELECT b FROM u UNION ALL SELECT c FROM v) AS x(n)').sources.derived[0]!.keyedBy, undefined, 'UNION ALL, nested, needs no key')
   t.same(scatter('SELECT * FROM (SELECT a FROM t UNION ALL SELECT b FROM u) AS x(n)').sources.derived[0]!.unionColumns, [{ name: 'n', branches: ['a', 'b'] }], 'an alias list names the columns')
-  t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL (SELECT b FROM u UNION SELECT c FROM v)) x').sources.derived[0]!.combines, 'UNION', 'UNION ALL over a UNION')
+  t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL (SELECT b FROM u UNION SELECT c FROM v)) x').sources.derived[0]!.keyedBy, 'UNION', 'UNION ALL over a UNION')
   t.equal(scatter('SELECT * FROM (SELECT a FROM t UNION ALL SELECT b FROM u ORDER BY 1 LIMIT 3) x').sources.derived[0]!.combines, 'LIMIT or OFFSET')
   t.same(scatter('SELECT * FROM (SELECT * FROM t UNION ALL SELECT * FROM u) x').sources.derived[0]!.unionColumns, [], 'behind a *, no column is known')
   t.equal(scatter('SELECT * FROM (SELECT a FROM t GROUP BY a UNION ALL SELECT b FROM u) x').sources.derived[0]!.derived[0]!.combines, 'GROUP BY', 'each SELECT combines on its own')
-  t.equal(refusal('SELECT * FROM (SELECT a FROM t INTERSECT SELECT b FROM u) x'), 'a set operation in a subquery in FROM across shards')
+  t.same(scatter('SELECT * FROM (SELECT a FROM t INTERSECT SELECT b FROM u) x').sources.derived[0]!.keyedBy, 'INTERSECT', 'INTERSECT and EXCEPT need a key column too')
 })
 
 t.test('a subquery in FROM whose LIMIT or OFFSET picks rows runs first: the shards’ text marks where each one’s share goes', async (t) => {

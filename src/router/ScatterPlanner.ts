@@ -106,23 +106,19 @@ export function derivedSources({ select: s, from, alias, colnames }: FromSources
 }
 
 /**
- * A UNION [ALL] in FROM: its SELECTs are levels of their own. UNION combines rows (those equal on two shards would
- * both be kept), as do its LIMIT and OFFSET; the router finds whether a column that holds the sharding key in every
- * SELECT makes the shards' UNIONs add up.
+ * A set operation in FROM (UNION, INTERSECT, EXCEPT): its SELECTs are levels of their own. But for UNION ALL, it
+ * combines rows (equal rows on two shards would both be kept, a row's match may be on another shard), as do its
+ * LIMIT and OFFSET; the router finds whether a column that holds the sharding key in every SELECT makes the
+ * shards' answers add up (keyedBy).
  */
 function unionSources(s: SelectStmt, from: FromSources, alias: string, colnames: string[] | undefined): DerivedSources {
-  const targets = from.derived.map((b) => (b.select.targetList ?? []).map((t) => asNode(t, 'ResTarget') ?? {}))
-  const starred = targets.some((list) => list.some((t) => isStar(t.val)))
-  const passedName = (t: ResTarget | undefined): string | null => {
-    const names = stringList(asNode(t?.val, 'ColumnRef')?.fields)
-    return names === null || names.length === 0 ? null : (t?.name ?? names.at(-1)!)
-  }
+  const keyedBy = setOperationNeedingKey(s, false)
   const sources: DerivedSources = {
     relations: [],
     join: from.join,
     equalities: [],
     calls: [],
-    derived: from.derived.map((b) => derivedSources({ ...b, alias: `${b.alias} of the UNION ${alias}` })),
+    derived: from.derived.map((b) => derivedSources({ ...b, alias: `${b.alias} of subquery ${alias}` })),
     nested: [],
     correlated: [],
     distinctArgs: [],
@@ -131,17 +127,42 @@ function unionSources(s: SelectStmt, from: FromSources, alias: string, colnames:
     stars: [],
     derivedStars: [],
     union: true,
-    unionColumns: starred ? [] : targets[0]!.map((t, i) => ({ name: colnames?.[i] ?? outputName(t) ?? '?column?', branches: targets.map((list) => passedName(list[i])) })),
+    unionColumns: unionColumns(from.derived.map((b) => b.select), colnames),
+    ...(keyedBy !== undefined ? { keyedBy } : {}),
   }
-  const combines = s.limitCount !== undefined || s.limitOffset !== undefined ? 'LIMIT or OFFSET' : allKeepDuplicates(s) ? undefined : 'UNION'
-  if (combines !== undefined) sources.combines = combines
+  if (s.limitCount !== undefined || s.limitOffset !== undefined) sources.combines = 'LIMIT or OFFSET'
   return sources
 }
 
-/** Whether every set operation under a UNION ALL keeps duplicates too (UNION ALL all the way down). */
-export function allKeepDuplicates(s: SelectStmt): boolean {
-  if (s.op === undefined || s.op === 'SETOP_NONE') return true
-  return s.all === true && allKeepDuplicates(s.larg ?? {}) && allKeepDuplicates(s.rarg ?? {})
+/**
+ * The set operation of the tree `s` whose answer over all rows is the shards' answers put together only when equal
+ * rows are on one shard: INTERSECT or EXCEPT anywhere (a row's match may be on another shard), or a UNION whose
+ * duplicates nothing removes later (in FROM, any UNION; in the statement, the merge removes those under a
+ * top UNION). Undefined for UNION ALL all the way down.
+ */
+export function setOperationNeedingKey(s: SelectStmt, top: boolean): string | undefined {
+  const walk = (n: SelectStmt, deduplicated: boolean): string | undefined => {
+    if (n.op === undefined || n.op === 'SETOP_NONE') return undefined
+    const name = n.op.replace('SETOP_', '')
+    if (n.op !== 'SETOP_UNION') return name
+    if (n.all !== true && !deduplicated) return 'UNION'
+    return walk(n.larg ?? {}, deduplicated) ?? walk(n.rarg ?? {}, deduplicated)
+  }
+  return walk(s, top && s.op === 'SETOP_UNION' && s.all !== true)
+}
+
+/**
+ * The output columns of a set operation over SELECTs `branches`: each by its name (an alias list's, or the first
+ * SELECT's), and the name of the column each SELECT passes on in its place (null for an expression). None behind a `*`.
+ */
+export function unionColumns(branches: SelectStmt[], colnames: string[] | undefined): { name: string; branches: (string | null)[] }[] {
+  const targets = branches.map((b) => (b.targetList ?? []).map((t) => asNode(t, 'ResTarget') ?? {}))
+  if (targets.some((list) => list.some((t) => isStar(t.val)))) return []
+  const passedName = (t: ResTarget | undefined): string | null => {
+    const names = stringList(asNode(t?.val, 'ColumnRef')?.fields)
+    return names === null || names.length === 0 ? null : (t?.name ?? names.at(-1)!)
+  }
+  return targets[0]!.map((t, i) => ({ name: colnames?.[i] ?? outputName(t) ?? '?column?', branches: targets.map((list) => passedName(list[i])) }))
 }
 
 /**

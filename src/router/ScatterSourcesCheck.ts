@@ -33,8 +33,12 @@ export class ScatterSourcesCheck {
         )
       }
     }
-    // A UNION's SELECTs are answered by every shard on its own: each must be that shard's share of its rows.
+    // A set operation's SELECTs are answered by every shard on its own: each must be that shard's share of its rows.
     if (sources.union === true) {
+      if (sources.keyedBy !== undefined) {
+        this.checkKeyedSetOperation(sources, searchPath, 'the statement')
+        return plan
+      }
       for (const branch of sources.derived) {
         // A SELECT over no sharded table gives every shard the same rows: a UNION's merge keeps one of each.
         if (!this.checkLevel(branch, searchPath, true) && !plan.distinct) {
@@ -176,32 +180,47 @@ export class ScatterSourcesCheck {
   }
 
   /**
-   * Refuses a UNION [ALL] in FROM whose rows on each shard are not that shard's share of its rows: a SELECT over no
-   * sharded table among SELECTs over sharded ones (every shard would return its rows), or a UNION whose equal rows
-   * may be on two shards (no column holds the sharding key in every SELECT). Answers whether its rows are spread.
+   * Refuses a set operation in FROM whose rows on each shard are not that shard's share of its rows: a SELECT over
+   * no sharded table among SELECTs over sharded ones (every shard would return its rows), INTERSECT, EXCEPT or UNION
+   * whose equal rows may be on two shards (no column holds the sharding key in every SELECT), LIMIT or OFFSET.
+   * Answers whether its rows are spread.
    */
   private checkUnion(d: DerivedSources, searchPath: string[]): boolean {
-    const spread = d.derived.map((branch) => this.checkLevel(branch, searchPath, true))
-    if (!spread.some(Boolean)) return false
+    const spread = this.checkSetBranches(d, searchPath)
+    if (!spread) return false
+    if (d.keyedBy !== undefined) this.checkKeyedSetOperation(d, searchPath, `subquery ${d.alias}`)
+    if (d.combines !== undefined) {
+      throw new Refusal(FEATURE_NOT_SUPPORTED, `${d.combines} of a set operation in subquery ${d.alias}, in a read across shards: each shard would apply it to its own rows only`, 'pin the key to one shard, or apply it in the outer query')
+    }
+    return true
+  }
+
+  /**
+   * Checks each SELECT of a set operation as a level; answers whether its rows are spread over the shards, and
+   * refuses a SELECT over no sharded table among SELECTs over sharded ones (every shard would return its rows).
+   */
+  private checkSetBranches(sources: ScatterSources, searchPath: string[]): boolean {
+    const spread = sources.derived.map((branch) => this.checkLevel(branch, searchPath, true))
     const alone = spread.indexOf(false)
-    if (alone >= 0) {
+    if (alone >= 0 && spread.some(Boolean)) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `${d.derived[alone]!.alias}, which reads no sharded table, in a read across shards: every shard would return its rows`,
+        `${sources.derived[alone]!.alias}, which reads no sharded table, in a read across shards: every shard would return its rows`,
         'read it in a query of its own, or pin the key to one shard',
       )
     }
-    if (d.combines === 'UNION' && this.keyOutputs(d, searchPath) === undefined) {
+    return alone < 0
+  }
+
+  /** Refuses INTERSECT, EXCEPT or a UNION left to the shards whose equal rows may be on two shards (no column holds the key in every SELECT). */
+  private checkKeyedSetOperation(sources: ScatterSources, searchPath: string[], where: string): void {
+    if (!this.checkSetBranches(sources, searchPath) || this.unionKeyOutputs(sources, searchPath) === undefined) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `UNION in subquery ${d.alias} over sharded tables, in a read across shards, whose SELECTs do not all output their sharding key in one column: a row on two shards would be kept twice`,
-        'output the sharding key in the same column of every SELECT, use UNION ALL, or pin the key to one shard',
+        `${sources.keyedBy} in ${where} across shards, whose SELECTs do not all output their sharding key in one column: equal rows may be on two shards`,
+        sources.keyedBy === 'UNION' ? 'output the sharding key in the same column of every SELECT, use UNION ALL, or pin the key to one shard' : 'output the sharding key in the same column of every SELECT, or pin the key to one shard',
       )
     }
-    if (d.combines !== undefined && d.combines !== 'UNION') {
-      throw new Refusal(FEATURE_NOT_SUPPORTED, `${d.combines} of a UNION in subquery ${d.alias}, in a read across shards: each shard would apply it to its own rows only`, 'pin the key to one shard, or apply it in the outer query')
-    }
-    return true
   }
 
   /**
@@ -261,7 +280,7 @@ export class ScatterSourcesCheck {
    * The output columns of a UNION in FROM that hold the sharding key in every SELECT, of one key type and never
    * NULL for an outer join: a row's value there places it, whichever SELECT made it.
    */
-  private unionKeyOutputs(d: DerivedSources, searchPath: string[]): { names: string[]; type: ShardedTable['keyType'] } | undefined {
+  private unionKeyOutputs(d: ScatterSources, searchPath: string[]): { names: string[]; type: ShardedTable['keyType'] } | undefined {
     let type: ShardedTable['keyType'] | undefined
     const names = (d.unionColumns ?? []).flatMap((c) => {
       const types = c.branches.map((name, i) => {

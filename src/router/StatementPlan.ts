@@ -168,8 +168,21 @@ export interface ScatterSources {
   windowKeys?: RelationColumn[][]
   /** Subqueries in FROM (a JoinTree `derived` leaf indexes them). */
   derived: DerivedSources[]
-  /** A UNION: `derived` are its SELECTs, each answered by every shard on its own (not joined: nothing to co-locate). */
+  /**
+   * A set operation (UNION, INTERSECT, EXCEPT): `derived` are its SELECTs, each answered by every shard on its own
+   * (not joined: nothing to co-locate).
+   */
   union?: boolean
+  /**
+   * Of such a set operation: each output column by its name, and the name of the column each SELECT passes on in
+   * its place (null: an expression). Empty behind a `*`.
+   */
+  unionColumns?: { name: string; branches: (string | null)[] }[]
+  /**
+   * Of such a set operation, the part that is exact on each shard only when a column holds the sharding key in
+   * every SELECT, so that equal rows are on one shard (INTERSECT, EXCEPT, a UNION under UNION ALL …).
+   */
+  keyedBy?: string
   /**
    * GROUP BY names the plan takes as output aliases: right only when no table of `relations` has a column of
    * that name (Postgres would group by the column), which the router asks the catalog.
@@ -201,11 +214,6 @@ export interface DerivedSources extends ScatterSources {
   stars: number[]
   /** Likewise its subqueries in FROM (`*`, `s.*`): their outputs pass on. */
   derivedStars: number[]
-  /**
-   * A UNION [ALL] (`union`, its SELECTs in `derived`): each output column by its name, and the name of the column
-   * each SELECT passes on in its place (null: an expression). Empty behind a `*`.
-   */
-  unionColumns?: { name: string; branches: (string | null)[] }[]
 }
 
 /** How to send a read to every shard and merge the answers into one result. */

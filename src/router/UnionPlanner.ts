@@ -1,17 +1,21 @@
-// How to scatter a UNION [ALL] of SELECTs over sharded tables and merge the answers. Each shard runs the whole
-// statement over its rows: when no SELECT combines rows, a shard's UNION ALL is its share of the whole, and a
-// UNION's rows are the distinct rows of the shards' (the merge removes the duplicates between shards). ORDER BY
-// names output columns (Postgres allows nothing else there), so the merge orders by them; LIMIT n OFFSET m becomes
-// LIMIT n + m on each shard. INTERSECT and EXCEPT are refused: a row's matches may be on another shard.
+// How to scatter a set operation of SELECTs over sharded tables (UNION, INTERSECT, EXCEPT) and merge the answers.
+// Each shard runs the whole statement over its rows: when no SELECT combines rows, a shard's UNION ALL is its share
+// of the whole, and a UNION's rows are the distinct rows of the shards' (the merge removes the duplicates between
+// shards). INTERSECT and EXCEPT (and a UNION under UNION ALL) are exact on each shard only when equal rows are on
+// one shard: the router requires a column that holds the sharding key in every SELECT (keyedBy). ORDER BY names
+// output columns (Postgres allows nothing else there), so the merge orders by them; LIMIT n OFFSET m becomes
+// LIMIT n + m on each shard.
 import type { Node, ResTarget, SelectStmt } from 'libpg-query'
 import { asNode, stringList } from './ast/AstNode.js'
 import type { FromSources } from './ast/QueryScopes.js'
-import { allKeepDuplicates, derivedSources, int8, isStar, limitValue, outputName, refuse, rewrittenSelect, rowCombining, sortDirection, Unmergeable, type ScatterResult } from './ScatterPlanner.js'
+import {
+  derivedSources, int8, isStar, limitValue, outputName, refuse, rewrittenSelect, rowCombining, setOperationNeedingKey, sortDirection, unionColumns, Unmergeable, type ScatterResult,
+} from './ScatterPlanner.js'
 import { layoutSetOperation, type Span } from './SelectLayout.js'
 import type { OrderKey, ScatterPlan, TableRef, ValueRef } from './StatementPlan.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
 
-/** The scatter plan of the UNION `s` in text[start, end) whose SELECTs are `branches` (QueryScopes), or why none. */
+/** The scatter plan of the set operation `s` in text[start, end) whose SELECTs are `branches` (QueryScopes), or why none. */
 export function planUnion(
   s: SelectStmt,
   text: StatementText,
@@ -29,20 +33,20 @@ export function planUnion(
 }
 
 function union(s: SelectStmt, text: StatementText, start: number, end: number, branches: { select: SelectStmt; from: FromSources }[], nested: TableRef[]): ScatterPlan {
-  if (s.withClause !== undefined) refuse('a WITH query (CTE) over a UNION across shards')
-  if (s.lockingClause !== undefined) refuse('a locking clause (FOR UPDATE/SHARE) on a UNION')
+  const op = s.op!.replace('SETOP_', '')
+  if (s.withClause !== undefined) refuse(`a WITH query (CTE) over a ${op} across shards`)
+  if (s.lockingClause !== undefined) refuse(`a locking clause (FOR UPDATE/SHARE) on a ${op}`)
   if (s.limitOption === 'LIMIT_OPTION_WITH_TIES') refuse('FETCH FIRST … WITH TIES')
-  // UNION ALL keeps every row only when no UNION below it removes duplicates within its part.
-  if (s.all === true && !allKeepDuplicates(s)) refuse('a UNION ALL over a UNION across shards')
   for (const { select } of branches) {
     const combines = rowCombining(select)
-    if (combines !== undefined) refuse(`${combines} in a SELECT of a UNION across shards: each shard would apply it to its own rows only`)
-    if (select.withClause !== undefined) refuse('a WITH query (CTE) in a SELECT of a UNION across shards')
+    if (combines !== undefined) refuse(`${combines} in a SELECT of a ${op} across shards: each shard would apply it to its own rows only`)
+    if (select.withClause !== undefined) refuse(`a WITH query (CTE) in a SELECT of a ${op} across shards`)
   }
   const targets = (branches[0]!.select.targetList ?? []).map((t) => asNode(t, 'ResTarget') ?? {})
-  if (targets.some((t) => isStar(t.val))) refuse('a * in a UNION across shards (name the columns)')
+  if (targets.some((t) => isStar(t.val))) refuse(`a * in a ${op} across shards (name the columns)`)
   const clauses = layoutSetOperation(text.bytes, start, end)
-  if (clauses === null) refuse('a UNION whose text pgshard cannot map')
+  if (clauses === null) refuse(`a ${op} whose text pgshard cannot map`)
+  const keyedBy = setOperationNeedingKey(s, true)
   const orderBy = (s.sortClause ?? []).map((o): OrderKey => {
     const sort = asNode(o, 'SortBy') ?? {}
     if (sort.useOp !== undefined) refuse('ORDER BY … USING')
@@ -62,14 +66,16 @@ function union(s: SelectStmt, text: StatementText, start: number, end: number, b
     having: null,
     sources: {
       relations: [],
-      join: { function: 'UNION' },
+      join: { function: 'a set operation' },
       equalities: [],
       nested,
       correlated: [],
       calls: [],
       distinctArgs: [],
-      derived: branches.map(({ select, from }, i) => derivedSources({ select, from, alias: `UNION branch ${i + 1}` })),
+      derived: branches.map(({ select, from }, i) => derivedSources({ select, from, alias: `SELECT ${i + 1} of the ${op}` })),
       union: true,
+      unionColumns: unionColumns(branches.map((b) => b.select), undefined),
+      ...(keyedBy !== undefined ? { keyedBy } : {}),
     },
   }
 }
@@ -77,11 +83,11 @@ function union(s: SelectStmt, text: StatementText, start: number, end: number, b
 /** The shards' text, checked to parse as the same set operation (rewrittenSelect). */
 function checked(sql: string, s: SelectStmt): string {
   const parsed = rewrittenSelect(sql)
-  if (parsed === undefined || parsed.op !== s.op || parsed.all !== s.all) refuse('a UNION pgshard could not rewrite for the shards')
+  if (parsed === undefined || parsed.op !== s.op || parsed.all !== s.all) refuse('a set operation pgshard could not rewrite for the shards')
   return sql
 }
 
-/** The output column an ORDER BY item of a UNION names: a position, or the name of a column of the first SELECT. */
+/** The output column an ORDER BY item of a set operation names: a position, or the name of a column of the first SELECT. */
 function outputColumn(n: Node | undefined, targets: ResTarget[]): number {
   const position = asNode(n, 'A_Const')?.ival
   if (position !== undefined) {
@@ -92,17 +98,17 @@ function outputColumn(n: Node | undefined, targets: ResTarget[]): number {
   const fields = stringList(asNode(n, 'ColumnRef')?.fields)
   const name = fields?.length === 1 ? fields[0] : undefined
   const named = name === undefined ? [] : targets.flatMap((t, i) => (outputName(t) === name ? [i] : []))
-  if (named.length !== 1) refuse('an ORDER BY of a UNION that is not one output column')
+  if (named.length !== 1) refuse('an ORDER BY of a set operation that is not one output column')
   return named[0]!
 }
 
 /**
  * The text with LIMIT n OFFSET m (or FETCH) as LIMIT n + m: each shard's first rows. The three are the last
- * clauses of a UNION (a locking clause after them is refused), so they are cut as one run.
+ * clauses of a set operation (a locking clause after them is refused), so they are cut as one run.
  */
 function foldOffset(bytes: string, start: number, end: number, clauses: Map<string, Span>, limit: ValueRef | null, offset: ValueRef): string {
   const removed = (['limit', 'offset', 'fetch'] as const).flatMap((c) => clauses.get(c) ?? [])
-  if (removed.length === 0) refuse('a UNION whose OFFSET pgshard cannot find in its text')
+  if (removed.length === 0) refuse('a set operation whose OFFSET pgshard cannot find in its text')
   const from = Math.min(...removed.map((r) => r.start))
   const to = Math.max(...removed.map((r) => r.end))
   // Without LIMIT each shard returns all its rows; a parameter stays in the text, which must still take it.

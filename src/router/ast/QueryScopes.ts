@@ -36,7 +36,7 @@ export interface FromSources {
   laterals: SelectStmt[]
   /** A FROM item that is neither a table, a plain subquery nor a function (a CTE, XMLTABLE …), if any. */
   other?: string
-  /** The level of a UNION [ALL] in FROM: `derived` are its SELECTs, each a level of its own, not joined. */
+  /** The level of a set operation (UNION …) in FROM: `derived` are its SELECTs, each a level of its own, not joined. */
   union?: true
 }
 
@@ -167,12 +167,12 @@ function inlinableCtes(stmt: Node): Set<SelectStmt> {
   return out
 }
 
-/** The SELECTs a UNION [ALL] combines, through nested UNIONs; undefined with an INTERSECT or EXCEPT among them. */
-function unionBranches(s: SelectStmt): SelectStmt[] | undefined {
+/** The SELECTs a set operation (UNION, INTERSECT, EXCEPT, nested) combines, left to right. */
+function setBranches(s: SelectStmt): SelectStmt[] | undefined {
   if (s.op === undefined || s.op === 'SETOP_NONE') return [s]
-  if (s.op !== 'SETOP_UNION' || s.larg === undefined || s.rarg === undefined) return undefined
-  const left = unionBranches(s.larg)
-  const right = unionBranches(s.rarg)
+  if (s.larg === undefined || s.rarg === undefined) return undefined
+  const left = setBranches(s.larg)
+  const right = setBranches(s.rarg)
   return left && right ? [...left, ...right] : undefined
 }
 
@@ -248,9 +248,9 @@ class ScopeWalker {
   private select(s: SelectStmt, ctes: Ctes, top: boolean): void {
     const visible = this.withClause(s.withClause, ctes, top)
     if (s.op !== undefined && s.op !== 'SETOP_NONE') {
-      // The SELECTs of a UNION statement are query levels (the scatter planner's), each with its own FROM.
-      // So are those of a UNION in FROM of a level.
-      const branches = s === this.root || this.levels.has(s) ? unionBranches(s) : undefined
+      // The SELECTs of a set operation are query levels (the scatter planner's), each with its own FROM, in the
+      // statement and in FROM of a level.
+      const branches = s === this.root || this.levels.has(s) ? setBranches(s) : undefined
       for (const b of branches ?? []) this.levels.add(b)
       if (s.larg !== undefined) this.select(s.larg, visible, top)
       if (s.rarg !== undefined) this.select(s.rarg, visible, top)
@@ -259,7 +259,7 @@ class ScopeWalker {
       if (branches === undefined || !from!.every((f) => f !== undefined)) return
       const levels = branches.map((select, i) => ({ select, from: from![i]! }))
       if (s === this.root) this.branches = levels
-      else this.levelSources.set(s, { relations: [], join: { function: 'UNION' }, equalities: [], derived: levels.map((l, i) => ({ ...l, alias: `SELECT ${i + 1}` })), laterals: [], union: true })
+      else this.levelSources.set(s, { relations: [], join: { function: 'a set operation' }, equalities: [], derived: levels.map((l, i) => ({ ...l, alias: `SELECT ${i + 1}` })), laterals: [], union: true })
       return
     }
     const scope = new Scope(top)
