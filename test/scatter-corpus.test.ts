@@ -172,6 +172,12 @@ const CORPUS: Query[] = [
   Q(`SELECT t.item_id, t.tag FROM item_tags t WHERE EXISTS (SELECT 1 FROM items U0 INNER JOIN categories U1 ON U1.grp = U0.grp WHERE U1.label LIKE 'c%' AND U0.id = t.item_id) ORDER BY t.item_id, t.tag`, 'ordered'),
   Q(`SELECT t.item_id FROM item_tags t WHERE t.item_id IN (SELECT U0.id FROM items U0 WHERE U0.flag) AND EXISTS (SELECT 1 FROM items U0 INNER JOIN categories U1 ON U1.grp = U0.grp WHERE U0.id = t.item_id) ORDER BY 1`, 'ordered'),
   Q('SELECT "items"."id" FROM "items" ORDER BY EXISTS(SELECT (1) AS "a" FROM "item_tags" U0 WHERE U0."item_id" = "items"."id" LIMIT 1) DESC, "items"."id" LIMIT 12', 'ordered'),
+  // key IN / NOT IN (SELECT key …) anywhere: the rows with an outer row's key are on its shard, and keys are never NULL.
+  Q(`SELECT "items"."id" FROM "items" WHERE NOT ("items"."id" IN (SELECT U1."item_id" FROM "item_tags" U1 WHERE U1."tag" LIKE $1)) ORDER BY "items"."id" LIMIT 30`, 'ordered', { params: ['tag1%'] }),
+  Q('SELECT count(*) FROM items WHERE id NOT IN (SELECT item_id FROM item_tags)', 'ordered'),
+  Q('SELECT i.id, i.id IN (SELECT t.item_id FROM item_tags t WHERE t.tag > $1) AS tagged FROM items i ORDER BY i.id LIMIT 40', 'ordered', { params: ['tag3'] }),
+  Q("SELECT id FROM items WHERE qty > 45 OR id IN (SELECT item_id FROM item_tags WHERE tag LIKE 'tag4%') ORDER BY id", 'ordered'),
+  Q('SELECT count(*) FROM items WHERE id <> ALL (SELECT item_id FROM item_tags WHERE tag < $1)', 'ordered', { params: ['tag2'] }),
   // Existence tests: whether any shard holds a matching row (SQLAlchemy's exists(), TypeORM's exists()/existsBy()).
   Q(`SELECT EXISTS (SELECT 1 FROM items WHERE name = 'zz') AS e`, 'ordered'),
   Q('SELECT EXISTS (SELECT * FROM items WHERE qty > 1000) AS anon_1', 'ordered'),

@@ -521,6 +521,9 @@ t.test('subqueries tied to the FROM level on a column are told apart from other 
   t.same(django?.nested, [], 'and not among the other subqueries')
   t.same(sources('SELECT id FROM items WHERE id IN (SELECT customer_id FROM orders)')?.correlated, [{ tables: [{ name: 'orders' }], ties: [{ outer: { relation: 0, column: 'id' }, table: 0, innerColumn: 'customer_id' }] }], 'IN of one column')
   t.same(sources('SELECT i.id, (SELECT count(*) FROM orders o WHERE i.id = o.customer_id AND o.total > 1) FROM items i')?.correlated?.length, 1, 'a scalar subquery in the select list, either side of =')
+  for (const sql of ['SELECT i.id FROM items i WHERE NOT (i.id IN (SELECT customer_id FROM orders))', 'SELECT id FROM items WHERE qty > 1 OR id NOT IN (SELECT customer_id FROM orders)', 'SELECT id <> ALL (SELECT customer_id FROM orders) FROM items']) {
+    t.same(sources(sql)?.correlated?.[0]?.ties, [{ outer: { relation: 0, column: 'id' }, table: 0, innerColumn: 'customer_id' }], `${sql}: IN under NOT or OR, <> ALL, in the select list`)
+  }
   t.same(sources('SELECT o.id FROM orders o WHERE EXISTS (SELECT 1 FROM items U0 INNER JOIN countries U1 ON U1.code = U0.country WHERE U1.code = $1 AND U0.id = o.customer_id)')?.correlated, [{
     tables: [{ name: 'items', alias: 'u0' }, { name: 'countries', alias: 'u1' }],
     ties: [{ outer: { relation: 0, column: 'customer_id' }, table: 0, innerColumn: 'id' }],
@@ -531,7 +534,8 @@ t.test('subqueries tied to the FROM level on a column are told apart from other 
   for (const sql of [
     'SELECT id FROM items WHERE EXISTS (SELECT 1 FROM items WHERE items.id = items.id)',
     'SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = i.id OR o.total > 1)',
-    'SELECT i.id FROM items i WHERE NOT (i.id IN (SELECT customer_id FROM orders))',
+    'SELECT i.id FROM items i WHERE NOT (i.id IN (SELECT customer_id FROM orders o JOIN countries c ON c.code = o.country))',
+    'SELECT i.id FROM items i WHERE i.id > ALL (SELECT customer_id FROM orders)',
     'SELECT i.id FROM items i WHERE i.id IN (SELECT customer_id FROM orders LIMIT 3)',
     'SELECT i.id FROM items i WHERE i.id IN (SELECT o.customer_id FROM orders o UNION SELECT 1)',
     'SELECT i.id FROM items i WHERE EXISTS (SELECT 1 FROM (SELECT o.customer_id AS i FROM orders o) i WHERE i.customer_id = i.id)',

@@ -35,16 +35,12 @@ export function correlatedSubqueries(s: SelectStmt, from: FromSources): Correlat
  */
 export function tiedSubqueries(level: { where: Node | undefined; expressions: unknown[]; laterals: SelectStmt[] }, refnames: string[]): CorrelatedSubquery[] {
   const found: CorrelatedSubquery[] = []
-  // `conjunct`: `root` is itself a subquery that is an AND-part of the WHERE clause.
-  const visit = (root: unknown, conjunct: boolean) =>
-    walkAst([root], (tag, body) => {
-      if (tag !== 'SubLink') return true
-      const c = sublink(body as SubLink, refnames, conjunct)
-      if (c !== undefined) found.push(c)
-      return false
-    })
-  for (const part of conjuncts(level.where)) visit(part, asNode(part, 'SubLink') !== undefined)
-  for (const e of level.expressions) visit(e, false)
+  walkAst([level.where, ...level.expressions], (tag, body) => {
+    if (tag !== 'SubLink') return true
+    const c = sublink(body as SubLink, refnames)
+    if (c !== undefined) found.push(c)
+    return false
+  })
   for (const lateral of level.laterals) {
     const c = tiedQuery(lateral, refnames)
     if (c !== undefined) found.push(c)
@@ -53,18 +49,21 @@ export function tiedSubqueries(level: { where: Node | undefined; expressions: un
 }
 
 /**
- * A subquery in an expression. Tied as any subquery, or, as a whole AND-part of the WHERE clause (`conjunct`),
- * `outer.k IN (SELECT t.k FROM t …)` without a tie: it filters as a join would (elsewhere its NULLs would count,
- * or under NOT), when it combines no rows (an aggregate or LIMIT would pick from every shard's rows).
+ * A subquery in an expression. Tied as any subquery, or, anywhere (under NOT and OR too), `outer.k IN (SELECT t.k
+ * FROM t …)` and `outer.k <> ALL (SELECT t.k …)` without a tie, when it reads one table and combines no rows (an
+ * aggregate or LIMIT would pick from every shard's rows): once the router finds both columns sharding keys, the
+ * rows whose t.k equals an outer row's key are all on that row's shard, and a sharding key is never NULL (pgshard
+ * refuses to write one), so each shard's answer for its rows is the answer over all rows (NOT IN included).
  */
-function sublink(link: SubLink, refnames: string[], conjunct: boolean): CorrelatedSubquery | undefined {
+function sublink(link: SubLink, refnames: string[]): CorrelatedSubquery | undefined {
   const sub = asNode(link.subselect, 'SelectStmt')
   if (sub === undefined) return undefined
   const tied = tiedQuery(sub, refnames)
   if (tied !== undefined) return tied
   const op = stringList(link.operName)
   const equal = op === null || op.length === 0 || (op.length === 1 && op[0] === '=')
-  if (!conjunct || link.subLinkType !== 'ANY_SUBLINK' || !equal || !combinesNoRows(sub)) return undefined
+  const membership = (link.subLinkType === 'ANY_SUBLINK' && equal) || (link.subLinkType === 'ALL_SUBLINK' && op?.length === 1 && (op[0] === '<>' || op[0] === '!='))
+  if (!membership || !combinesNoRows(sub)) return undefined
   const read = tableRead(sub)
   if (read === undefined || read.reader !== sub || read.rvs.length !== 1) return undefined
   const target = sub.targetList?.length === 1 ? asNode(sub.targetList[0], 'ResTarget')?.val : undefined
