@@ -1,7 +1,7 @@
 // A subquery in FROM whose rows its LIMIT or OFFSET picks, joined to sharded tables: what SQLAlchemy's
 // joinedload with limit() or first() and Sequelize's include with limit send. The subquery runs first across
 // shards and each shard then runs the statement with its share of the rows picked, so the answer is the one Postgres
-// gives over all rows; checked here with psql, node-postgres, postgres.js (named prepared statements), a SQL cursor,
+// gives over all rows; checked here with psql, node-postgres, postgres.js (named prepared statements, cursors), a SQL cursor,
 // a transaction that wrote the rows it reads, and a subquery that fails. The same rows in one plain database
 // answer each query for comparison (scatter-corpus.test.ts holds more shapes).
 import pg from 'pg'
@@ -73,6 +73,20 @@ t.test('postgres.js with named prepared statements, run again with other values'
     const want = (await plain.query(query, [min, n])).rows
     t.same(got.map((r) => ({ ...r })), want, `score >= ${min} LIMIT ${n}: ${want.length} users`)
   }
+})
+
+t.test('postgres.js cursors (Execute with a row limit) outside and inside a transaction', async (t) => {
+  const sql = postgres(fx.url, { max: 1, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const query = 'SELECT u.id::int, o.id::int AS order_id FROM (SELECT id FROM users WHERE score > $1 ORDER BY score DESC, id LIMIT $2) u LEFT JOIN orders o ON o.user_id = u.id ORDER BY u.id, o.id'
+  const want = (await plain.query(query, [30, 9])).rows
+  const read = async (s: postgres.Sql | postgres.TransactionSql) => {
+    const got: unknown[] = []
+    for await (const rows of s.unsafe(query, [30, 9]).cursor(4)) got.push(...rows.map((r) => ({ ...r })))
+    return got
+  }
+  t.same(await read(sql), want, `outside a transaction: ${want.length} rows, 4 at a time`)
+  t.same(await sql.begin('READ ONLY', (tx) => read(tx)), want, 'inside a READ ONLY transaction: fetched in parts from each shard')
 })
 
 t.test('a SQL cursor in a READ ONLY transaction, and a transaction that wrote the rows it reads', async (t) => {

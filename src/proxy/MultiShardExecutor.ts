@@ -417,7 +417,7 @@ export class MultiShardExecutor implements BatchedReadContext {
     onSuspend: (portal: SuspendedScatter) => void,
   ): Promise<boolean> {
     const batch = Math.min(Math.max(shape.maxRows!, MIN_BATCH_ROWS), MAX_BATCH_ROWS)
-    const read = await BatchedScatterRead.start(this, this.services, held, plan, { sql: stmt.sql, bind: stmt.bind! }, batch, param)
+    const read = await BatchedScatterRead.start(this, this.services, held, plan, { ...stmt, bind: stmt.bind! }, batch, param)
     if (!read) return false
     if (shape.describe) this.out.emit(read.description)
     const serve = async (maxRows: number): Promise<boolean> => {
