@@ -204,6 +204,27 @@ t.test('each shard\u2019s part of the answer: the rows OFFSET skipped and LIMIT 
   t.same(shares({ orderBy: [asc(0)], limit: { literal: '3' } }, [one('1', '1'), one('1')]), [[0, 2], [0, 1]], 'ties go to the lower shard first')
 })
 
+t.test('window totals: every row gets the total of the shards\u2019 totals, once every shard told its own', async (t) => {
+  const plan = (p: Partial<ScatterPlan>) => scatter({ columns: [value, value, value], totals: [{ column: 1, fn: 'count' }, { column: 2, fn: 'max' }], ...p })
+  const columns = [col('id', OID.int4), col('total', OID.int8), col('top', OID.int4)]
+  const shards = [[['1', '2', '7'], ['4', '2', '7']], [['2', '3', '9'], ['5', '3', '9'], ['6', '3', '9']], []]
+  check(t, [
+    { name: 'ordered, with OFFSET and LIMIT', plan: plan({ orderBy: [asc(0)], limit: { literal: '3' }, offset: { literal: '1' } }), columns, shards, expect: [['2', '5', '9'], ['4', '5', '9'], ['5', '5', '9']] },
+    { name: 'unordered: rows wait for every shard\u2019s total', plan: plan({}), columns, shards, expect: [['1', '5', '9'], ['2', '5', '9'], ['4', '5', '9'], ['5', '5', '9'], ['6', '5', '9']] },
+    { name: 'DISTINCT sees the merged totals', plan: plan({ distinct: true, columns: [value, value, value] }), columns, shards: [[['1', '2', '7']], [['1', '3', '7']]], expect: [['1', '5', '7']] },
+  ])
+  const m = new ResultMerger(plan({}), columns, 2, none)
+  m.push(0, ['1', '2', '7'].map((v) => Buffer.from(v)))
+  t.same(m.take(), [], 'nothing before the other shard told its total')
+  m.end(1)
+  t.same(m.take().map((r) => r.map(String)), [['1', '2', '7']], 'a shard without rows adds nothing')
+  const binary = new ResultMerger(scatter({ columns: [value], totals: [{ column: 0, fn: 'count' }] }), [col('n', OID.int8, 1)], 2, none)
+  const int8 = (n: number) => Buffer.from(BigInt(n).toString(16).padStart(16, '0'), 'hex')
+  binary.push(0, [int8(40)])
+  binary.push(1, [int8(2)])
+  t.same(binary.take().map((r) => r[0]!.readBigInt64BE(0)), [42n, 42n], 'binary int8')
+})
+
 t.test('the ordered merge streams and stops at the LIMIT', async (t) => {
   const m = new ResultMerger(scatter({ columns: [value], orderBy: [asc(0)], limit: { literal: '3' } }), [col('x', OID.int4)], 3, none)
   m.push(0, [Buffer.from('1')])

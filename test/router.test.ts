@@ -883,7 +883,8 @@ t.test('analyzed statements: window functions across shards when every window pa
     sql('SELECT o.id, sum(o.total) OVER (PARTITION BY a.id) FROM accounts a JOIN orders o ON o.account_id = a.id', { kind: 'scatter' }),
     sql('SELECT id, row_number() OVER (ORDER BY balance) FROM accounts', unpartitioned),
     sql('SELECT id, row_number() OVER (PARTITION BY country) FROM accounts', unpartitioned),
-    sql('SELECT id, row_number() OVER (PARTITION BY id), count(*) OVER () FROM accounts', unpartitioned),
+    sql('SELECT id, row_number() OVER (PARTITION BY id), count(*) OVER () FROM accounts', { kind: 'scatter', plan: { totals: [{ column: 2, fn: 'count' }] } }),
+    sql('SELECT id, row_number() OVER (PARTITION BY id), count(*) OVER (ORDER BY id) FROM accounts', unpartitioned),
     sql('SELECT c.code, row_number() OVER (PARTITION BY a.id) FROM countries c LEFT JOIN accounts a ON a.country = c.code', {
       kind: 'error', message: /an outer join across shards that keeps rows of reference table countries/,
     }),

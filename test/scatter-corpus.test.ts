@@ -307,6 +307,14 @@ const CORPUS: Query[] = [
   Q('SELECT item_id, tag FROM (SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag) AS rn FROM item_tags) s WHERE rn = 1 ORDER BY item_id', 'ordered'),
   Q('SELECT count(*), max(n) FROM (SELECT t.item_id, count(*) OVER (PARTITION BY t.item_id) AS n FROM item_tags t WHERE t.tag > $1) s', 'ordered', { params: ['tag2'] }),
   Q('SELECT id, name, array_agg(id) OVER (PARTITION BY id) FROM items ORDER BY name NULLS FIRST, id LIMIT 12', 'ordered'),
+  // Aggregates over all rows as windows beside a page of rows: the merge adds up the shards' totals.
+  Q('SELECT *, count(*) OVER () AS total FROM items WHERE qty > $1 ORDER BY id LIMIT 20 OFFSET 40', 'ordered', { params: [10] }),
+  Q('SELECT id, count(*) OVER ()::int AS total, sum(qty) OVER (), min(price) OVER (), max(created) OVER (), bool_or(flag) OVER () FROM items ORDER BY id DESC LIMIT 15', 'ordered', { binary: true }),
+  Q("SELECT i.id, t.tag, count(*) FILTER (WHERE t.tag LIKE 'tag1%') OVER () AS ones, count(*) OVER () FROM items i JOIN item_tags t ON t.item_id = i.id ORDER BY i.id, t.tag LIMIT 10", 'ordered'),
+  Q('SELECT DISTINCT grp, count(*) OVER () FROM items WHERE qty < 10', 'set'),
+  Q('SELECT id, v, count(*) OVER () FROM sparse ORDER BY id', 'ordered'),
+  Q('SELECT a, count(*) OVER () FROM empty_t', 'set'),
+  Q('SELECT id, count(*) OVER () FROM items WHERE id < 0', 'set'),
   // Views over sharded tables.
   Q('SELECT id, name, price FROM cheap_items ORDER BY price DESC NULLS LAST, id LIMIT 15', 'ordered'),
   Q('SELECT count(*), sum(price), max(qty), avg(qty) FROM cheap_items', 'ordered'),

@@ -504,6 +504,24 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
   }
 })
 
+t.test('aggregates over all rows as windows in a query that does not aggregate: the merge adds up the shards\u2019 totals', async (t) => {
+  const p = scatter('SELECT *, count(*) OVER () AS total, sum(v) FILTER (WHERE v > 0) OVER (), count(*) OVER ()::int FROM t ORDER BY k LIMIT 10')
+  t.same(p.totals, [{ column: 1, fn: 'count' }, { column: 2, fn: 'sum' }, { column: 3, fn: 'count' }], 'count, sum with FILTER, a count cast to an integer')
+  t.equal(p.sources.windowKeys, undefined, 'not windows the router must find partitioned by a key')
+  t.equal(p.shardSql, 'SELECT *, count(*) OVER () AS total, sum(v) FILTER (WHERE v > 0) OVER (), count(*) OVER ()::int, k FROM t ORDER BY k LIMIT 10', 'the shards compute their own')
+  const mixed = scatter('SELECT k, count(*) OVER (), row_number() OVER (PARTITION BY k) FROM t')
+  t.same([mixed.totals, mixed.sources.windowKeys], [[{ column: 1, fn: 'count' }], [[{ relation: 0, column: 'k' }]]], 'other windows stay the router\u2019s to judge')
+  for (const sql of [
+    'SELECT k, count(*) OVER (ORDER BY k) FROM t',
+    'SELECT k, count(*) OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM t',
+    'SELECT k, count(*) OVER w FROM t WINDOW w AS ()',
+    'SELECT k, avg(v) OVER () FROM t',
+    'SELECT k, count(*) OVER () + 1 FROM t',
+    'SELECT k, sum(v) OVER ()::int FROM t',
+  ]) t.equal(scatter(sql).totals, undefined, `${sql}: not a total the merge adds up`)
+  t.match(refusal('SELECT k, count(*) OVER () AS n FROM t ORDER BY n, k'), /ORDER BY a window aggregate over all rows/)
+})
+
 t.test('a UNION in FROM: its SELECTs are levels of their own, each output column named with what each SELECT passes on', async (t) => {
   const p = scatter('SELECT s.k FROM (SELECT t.id AS k, t.v FROM t WHERE t.v > 1 UNION SELECT u.k, upper(u.w) FROM u JOIN r ON r.k = u.k) s JOIN w ON w.k = s.k')
   const d = p.sources.derived[0]!

@@ -9,7 +9,7 @@
 //
 // Which tables the SELECT reads is recorded, not judged, here (ScatterSources): whether a join is co-located or a
 // subquery's table is a reference table depends on the shard map, which the Router holds.
-import type { FuncCall, Node, ResTarget, SelectStmt, SortBy } from 'libpg-query'
+import type { FuncCall, Node, ResTarget, SelectStmt, SortBy, TypeCast } from 'libpg-query'
 import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { levelColumn, relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns } from './ast/WindowPartitions.js'
@@ -30,6 +30,8 @@ const MERGEABLE: Record<string, AggregateKind> = {
   count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and',
 }
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
+/** The frame options of a window that names no frame (RANGE UNBOUNDED PRECEDING to the current row: all its peers). */
+const DEFAULT_FRAME = 1058
 /** Window functions the proxy computes itself over the merged groups of an aggregated query. */
 const RANKING = new Set<MergedWindow['fn']>(['row_number', 'rank', 'dense_rank'])
 /** Aggregates whose DISTINCT values the proxy folds once each when they are not sharding keys. */
@@ -132,6 +134,13 @@ function unionSources(s: SelectStmt, from: FromSources, alias: string, colnames:
   }
   if (s.limitCount !== undefined || s.limitOffset !== undefined) sources.combines = 'LIMIT or OFFSET'
   return sources
+}
+
+/** A cast to smallint, integer or bigint (as Postgres names them, or pg_catalog's). */
+function isIntegerCast(cast: TypeCast): boolean {
+  if (cast.typeName?.typmods !== undefined || !INTEGER_TYPES.has(scalarTypeName(cast.typeName) ?? '')) return false
+  const names = stringList(cast.typeName?.names)
+  return names !== null && names.length <= 2 && (names.length < 2 || names[0] === 'pg_catalog')
 }
 
 /**
@@ -371,7 +380,9 @@ class ScatterBuilder {
     const groupBy = aggregated ? this.groupBy() : null
     const orderBy = this.orderBy()
     const having = this.s.havingClause !== undefined ? this.mergeExpr(this.s.havingClause) : null
-    const windowKeys = windowPartitionColumns(this.s, from)
+    const totals = aggregated ? new Map<number, Aggregate>() : this.totalWindows()
+    if (orderBy.some((k) => totals.has(k.column))) refuse('ORDER BY a window aggregate over all rows (every row has the same value)')
+    const windowKeys = windowPartitionColumns(this.s, from, new Set([...totals.values()].map((t) => t.call)))
     const windows = windowKeys !== undefined && aggregated ? this.mergedWindows(ranking, windowKeys.length) : undefined
     const limit = limitValue(this.s.limitCount, 'LIMIT')
     const offset = limitValue(this.s.limitOffset, 'OFFSET')
@@ -391,7 +402,7 @@ class ScatterBuilder {
     if (this.hidden.length > 0) {
       this.edits.push({ start: lastTarget.end, end: lastTarget.end, text: this.hidden.map((h) => ', ' + h.text).join('') })
     }
-    this.refuseBetweenStars([...orderBy.map((k) => k.column), ...(groupBy ?? []), ...mergeColumns(having)])
+    this.refuseBetweenStars([...orderBy.map((k) => k.column), ...(groupBy ?? []), ...mergeColumns(having), ...totals.keys()])
     const shardSql = this.rewrite(this.edits, this.columns.length)
     const byDistinctValues = this.distinctCalls.size > 0 ? this.foldedByValues() : undefined
     const level = levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause])
@@ -407,6 +418,7 @@ class ScatterBuilder {
       offset,
       having,
       ...(windows ? { windows } : {}),
+      ...(totals.size > 0 ? { totals: [...totals].map(([column, t]) => ({ column, fn: t.fn })) } : {}),
       ...(countCap ? { countCap } : {}),
       ...(byDistinctValues ? { byDistinctValues } : {}),
       ...(limited.length > 0 ? { limited } : {}),
@@ -422,6 +434,28 @@ class ScatterBuilder {
         derived: level.derived.map(({ combines, ...d }, i) => (countCap || limited.some((l) => l.derived === i) || combines === undefined ? d : { ...d, combines })),
       },
     }
+  }
+
+  /**
+   * The select-list items of a query that does not aggregate that are aggregates over all its rows as windows
+   * (`count(*) OVER ()`, cast to an integer type too, `sum(x) OVER ()`, also with FILTER): each shard computes its
+   * own, which the merge adds up.
+   */
+  private totalWindows(): Map<number, Aggregate> {
+    const totals = new Map<number, Aggregate>()
+    this.targets.forEach((t, i) => {
+      const cast = asNode(t.val, 'TypeCast')
+      const call = asNode(cast !== undefined ? cast.arg : t.val, 'FuncCall')
+      const over = call?.over
+      if (call === undefined || over === undefined) return
+      // OVER () as written: no partition, order, named window or frame of its own (one frame: all rows).
+      if (over.partitionClause !== undefined || over.orderClause !== undefined || over.name !== undefined || over.refname !== undefined || over.frameOptions !== DEFAULT_FRAME) return
+      if (call.agg_order !== undefined || call.agg_within_group === true || call.func_variadic === true) return
+      const fn = MERGEABLE[functionName(call.funcname)]
+      if (fn === undefined || fn === 'avg' || (cast !== undefined && (fn !== 'count' || !isIntegerCast(cast)))) return
+      totals.set(i, { fn, call })
+    })
+    return totals
   }
 
   /**
@@ -602,9 +636,7 @@ class ScatterBuilder {
    */
   private castCount(n: Node | undefined): Aggregate | null {
     const cast = asNode(n, 'TypeCast')
-    if (cast === undefined || cast.typeName?.typmods !== undefined || !INTEGER_TYPES.has(scalarTypeName(cast.typeName) ?? '')) return null
-    const names = stringList(cast.typeName?.names)
-    if (names === null || (names.length === 2 && names[0] !== 'pg_catalog') || names.length > 2) return null
+    if (cast === undefined || !isIntegerCast(cast)) return null
     const call = asNode(cast.arg, 'FuncCall')
     if (call === undefined || functionName(call.funcname) !== 'count') return null
     return this.classify(cast.arg)

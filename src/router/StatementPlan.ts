@@ -242,6 +242,12 @@ export interface ScatterPlan {
    */
   windows?: MergedWindow[]
   /**
+   * Aggregates over all rows as windows in a query that does not aggregate (`count(*) OVER () AS total` beside a
+   * page of rows): each shard's rows carry its own total, and the merge puts the total of the shards' totals in
+   * every row (count and sum add up, min and max of them …).
+   */
+  totals?: { column: number; fn: AggregateKind }[]
+  /**
    * `SELECT count(*) FROM (… LIMIT n OFFSET m) sub`: each shard counts at most n + m rows of its own, and the
    * answer is min(n + m, their sum) − m, at least 0 (n null: no LIMIT).
    */

@@ -6,10 +6,10 @@ import { asNode, stringList, walkAst } from './AstNode.js'
 import { relationColumn, type FromSources } from './QueryScopes.js'
 
 /**
- * Undefined when the level calls no window function; else, for each of its window functions, the expressions of
- * its PARTITION BY (empty without one).
+ * Undefined when the level calls no window function (but those of `merged`, which the proxy computes); else, for
+ * each of its window functions, the expressions of its PARTITION BY (empty without one).
  */
-export function windowPartitions(s: SelectStmt): Node[][] | undefined {
+export function windowPartitions(s: SelectStmt, merged: ReadonlySet<FuncCall> = new Set()): Node[][] | undefined {
   const named = new Map<string, WindowDef>()
   for (const w of s.windowClause ?? []) {
     const def = asNode(w, 'WindowDef')
@@ -18,7 +18,7 @@ export function windowPartitions(s: SelectStmt): Node[][] | undefined {
   const windows: Node[][] = []
   walkAst([s.targetList, s.sortClause, s.distinctClause], (tag, body) => {
     if (tag === 'SubLink') return false
-    const over = tag === 'FuncCall' ? (body as FuncCall).over : undefined
+    const over = tag === 'FuncCall' && !merged.has(body as FuncCall) ? (body as FuncCall).over : undefined
     if (over !== undefined) windows.push(partitionOf(over, named))
     return true
   })
@@ -26,8 +26,8 @@ export function windowPartitions(s: SelectStmt): Node[][] | undefined {
 }
 
 /** For each window function of the level (undefined without one), the columns of `from` in its PARTITION BY. */
-export function windowPartitionColumns(s: SelectStmt, from: FromSources | undefined): RelationColumn[][] | undefined {
-  return windowPartitions(s)?.map((partition) =>
+export function windowPartitionColumns(s: SelectStmt, from: FromSources | undefined, merged?: ReadonlySet<FuncCall>): RelationColumn[][] | undefined {
+  return windowPartitions(s, merged)?.map((partition) =>
     from === undefined
       ? []
       : partition.flatMap((p) => {

@@ -71,6 +71,13 @@ export class ResultMerger {
   private limitReached = false
   /** Per shard, how many of its rows OFFSET skipped and how many the answer kept (rows not aggregated). */
   private readonly shares: RowShare[]
+  /**
+   * Window totals (plan.totals): each shard's first row, which carries its totals (null: it ended without rows),
+   * the merged totals once every shard's is known, and the rows waiting for them.
+   */
+  private readonly totalRows: (Row | null | undefined)[]
+  private totalValues: Map<number, Buffer | null> | undefined
+  private awaitingTotals: [Row, number][] = []
 
   constructor(
     planned: ScatterPlan,
@@ -121,6 +128,9 @@ export class ResultMerger {
     this.heads = new Array<number>(shardCount).fill(0)
     this.ended = new Array<boolean>(shardCount).fill(false)
     this.shares = Array.from({ length: shardCount }, () => ({ skipped: 0, kept: 0 }))
+    this.totalRows = new Array<Row | null | undefined>(shardCount).fill(undefined)
+    if (plan.totals === undefined) this.totalValues = new Map()
+    else if (this.aggregating) throw new MergeError('window totals in a query that aggregates', 'XX000')
   }
 
   /**
@@ -164,6 +174,10 @@ export class ResultMerger {
       throw new MergeError(`shard ${shard} sent a row of ${row.length} columns; ${this.columns.length} were described`, '08P01')
     }
     if (this.limitReached) return
+    if (this.totalValues === undefined && this.totalRows[shard] === undefined) {
+      this.totalRows[shard] = row
+      this.mergeTotals()
+    }
     if (this.aggregating) this.accumulate(row)
     else if (this.plan.orderBy.length === 0) this.emit(row, shard)
     else {
@@ -178,6 +192,10 @@ export class ResultMerger {
     this.ended[shard] = true
     this.endedCount++
     if (this.limitReached) return
+    if (this.totalRows[shard] === undefined) {
+      this.totalRows[shard] = null
+      this.mergeTotals()
+    }
     if (this.aggregating) {
       if (this.endedCount === this.shardCount) this.finishGroups()
     } else if (this.plan.orderBy.length > 0) this.drain()
@@ -237,8 +255,34 @@ export class ResultMerger {
     }
   }
 
+  /**
+   * Once every shard's totals are known (its first row came, or it ended without one): their merge, and the rows
+   * that waited for it.
+   */
+  private mergeTotals(): void {
+    if (this.totalValues !== undefined || this.totalRows.includes(undefined)) return
+    const values = new Map<number, Buffer | null>()
+    for (const { column, fn } of this.plan.totals ?? []) {
+      const fold = createFold(fn, column, this.columns)
+      for (const row of this.totalRows) if (row) fold.add(row)
+      values.set(column, fold.result())
+    }
+    this.totalValues = values
+    const waiting = this.awaitingTotals
+    this.awaitingTotals = []
+    for (const [row, shard] of waiting) if (!this.limitReached) this.emit(row, shard)
+  }
+
   /** `shard`: where the row came from (-1: a merged group). */
   private emit(row: Row, shard: number): void {
+    if (this.totalValues === undefined) {
+      this.awaitingTotals.push([row, shard])
+      return
+    }
+    if (this.totalValues.size > 0) {
+      row = row.slice()
+      for (const [column, value] of this.totalValues) row[column] = value
+    }
     const on = this.plan.distinctOn ?? 0
     if (on > 0) {
       const key = JSON.stringify(this.plan.orderBy.slice(0, on).map((k) => this.equality(row, k.column)))

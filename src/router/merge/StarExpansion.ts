@@ -40,6 +40,7 @@ export function expandStars(plan: ScatterPlan, width: number): ScatterPlan {
     groupBy: plan.groupBy?.map(at) ?? null,
     orderBy: plan.orderBy.map((k) => ({ ...k, column: at(k.column) })),
     having: plan.having === null ? null : remap(plan.having, at),
+    ...(plan.totals ? { totals: plan.totals.map((t) => ({ ...t, column: at(t.column) })) } : {}),
   }
 }
 
