@@ -204,6 +204,22 @@ t.test('each shard\u2019s part of the answer: the rows OFFSET skipped and LIMIT 
   t.same(shares({ orderBy: [asc(0)], limit: { literal: '3' } }, [one('1', '1'), one('1')]), [[0, 2], [0, 1]], 'ties go to the lower shard first')
 })
 
+t.test('COALESCE(aggregate, constant): the values of the shards whose aggregate had one, else the constant they computed', async (t) => {
+  const plan = scatter({ columns: [value, { kind: 'aggregate', fn: 'max', presentColumn: 2 }, value], groupBy: [0], visibleColumns: 2, orderBy: [asc(0)] })
+  const columns = [col('g', OID.int4), col('m', OID.text), col('present', OID.bool)]
+  check(t, [
+    { name: 'a shard without a value adds nothing', plan, columns, shards: [[['1', 'zzz', 'f'], ['2', 'b', 't']], [['1', 'a', 't'], ['2', 'zzz', 'f']]], expect: [['1', 'a'], ['2', 'b']] },
+    { name: 'no shard with a value: the constant', plan, columns, shards: [[['1', 'zzz', 'f']], [['1', 'zzz', 'f']], []], expect: [['1', 'zzz']] },
+  ])
+  const binary = new ResultMerger(scatter({ columns: [{ kind: 'aggregate', fn: 'sum', presentColumn: 1 }, value], visibleColumns: 1 }), [col('s', OID.int8), col('p', OID.bool, 1)], 2, none)
+  binary.push(0, [Buffer.from('100'), Buffer.from([0])])
+  binary.push(1, [Buffer.from('7'), Buffer.from([1])])
+  binary.end(0)
+  binary.end(1)
+  t.same(binary.take().map((r) => r.map(String)), [['7']], 'the flag in binary')
+  t.throws(() => new ResultMerger(scatter({ columns: [{ kind: 'aggregate', fn: 'sum', presentColumn: 1 }, value], visibleColumns: 1 }), [col('s', OID.int8), col('p', OID.int4)], 2, none), { code: 'XX000' })
+})
+
 t.test('window totals: every row gets the total of the shards\u2019 totals, once every shard told its own', async (t) => {
   const plan = (p: Partial<ScatterPlan>) => scatter({ columns: [value, value, value], totals: [{ column: 1, fn: 'count' }, { column: 2, fn: 'max' }], ...p })
   const columns = [col('id', OID.int4), col('total', OID.int8), col('top', OID.int4)]

@@ -307,6 +307,13 @@ const CORPUS: Query[] = [
   Q('SELECT item_id, tag FROM (SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag) AS rn FROM item_tags) s WHERE rn = 1 ORDER BY item_id', 'ordered'),
   Q('SELECT count(*), max(n) FROM (SELECT t.item_id, count(*) OVER (PARTITION BY t.item_id) AS n FROM item_tags t WHERE t.tag > $1) s', 'ordered', { params: ['tag2'] }),
   Q('SELECT id, name, array_agg(id) OVER (PARTITION BY id) FROM items ORDER BY name NULLS FIRST, id LIMIT 12', 'ordered'),
+  // COALESCE(aggregate, constant) (Django's Sum(…, default=0)): the shards' values where they had one, else the constant.
+  Q('SELECT COALESCE(SUM(price), 0) AS s, coalesce(max(qty), -1), coalesce(min(name), $2), coalesce(max(small), 0), coalesce(count(*), 0) FROM items WHERE qty > $1', 'ordered', { params: [10, 'none'] }),
+  Q('SELECT COALESCE(SUM(price), 0) AS s, coalesce(max(qty), -1), coalesce(min(name), $2), coalesce(max(small), 0) FROM items WHERE qty > $1', 'ordered', { params: [1000, 'none'], binary: true }),
+  Q('SELECT grp, coalesce(sum(price) FILTER (WHERE flag), 0), coalesce(max(small), 0::smallint), coalesce(bool_and(flag), true) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
+  Q('SELECT grp, coalesce(sum(qty), 0) AS s FROM items GROUP BY grp ORDER BY s DESC, grp NULLS FIRST', 'ordered'),
+  Q("SELECT coalesce(sum(a), 0), coalesce(max(b), 'x') FROM empty_t", 'ordered'),
+  Q("SELECT coalesce(max(v), 'zzz'), coalesce(sum(id), 100), coalesce(min(id), -5) FROM sparse WHERE id > 2", 'ordered'),
   // Aggregates over all rows as windows beside a page of rows: the merge adds up the shards' totals.
   Q('SELECT *, count(*) OVER () AS total FROM items WHERE qty > $1 ORDER BY id LIMIT 20 OFFSET 40', 'ordered', { params: [10] }),
   Q('SELECT id, count(*) OVER ()::int AS total, sum(qty) OVER (), min(price) OVER (), max(created) OVER (), bool_or(flag) OVER () FROM items ORDER BY id DESC LIMIT 15', 'ordered', { binary: true }),

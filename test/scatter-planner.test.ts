@@ -282,7 +282,10 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate percentile_cont()'],
     ['SELECT max(a ORDER BY b) FROM t', 'an ordered aggregate max(… ORDER BY …)'],
     ['SELECT sum(x) / count(x) FROM t', 'an expression over the aggregate sum() (only bare aggregates can be merged)'],
-    ['SELECT coalesce(max(x), 0) FROM t', 'an expression over the aggregate max() (only bare aggregates can be merged)'],
+    ['SELECT coalesce(max(x), y) FROM t', 'an expression over the aggregate max() (only bare aggregates can be merged)'],
+    ['SELECT coalesce(avg(x), 0) FROM t', 'an expression over the aggregate avg() (only bare aggregates can be merged)'],
+    ['SELECT coalesce(sum(DISTINCT x), 0) FROM t', 'an expression over the aggregate sum() (only bare aggregates can be merged)'],
+    ['SELECT coalesce(max(x), 0) + 1 FROM t', 'an expression over the aggregate max() (only bare aggregates can be merged)'],
     ['SELECT DISTINCT ON (a) a, b FROM t', 'DISTINCT ON without ORDER BY starting with its expressions'],
     ['SELECT DISTINCT ON (a) a, count(*) FROM t GROUP BY a ORDER BY a', 'DISTINCT ON with GROUP BY or aggregates'],
     ['SELECT count(*) FROM t UNION ALL SELECT count(*) FROM u', 'the aggregate count() in a SELECT of a UNION across shards: each shard would apply it to its own rows only'],
@@ -502,6 +505,13 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
     t.equal(plan.countCap, undefined, sql)
     t.equal(plan.limited?.length, 1, `${sql}: its rows shared out`)
   }
+})
+
+t.test('COALESCE(aggregate, constant): each shard computes it, with a hidden flag of whether its aggregate had a value', async (t) => {
+  const p = scatter('SELECT g, COALESCE(SUM(v) FILTER (WHERE v > 0), 0) AS s, coalesce(max(w), $1::int) FROM t GROUP BY g ORDER BY s DESC')
+  t.equal(p.shardSql, 'SELECT g, COALESCE(SUM(v) FILTER (WHERE v > 0), 0) AS s, coalesce(max(w), $1::int), (SUM(v) FILTER (WHERE v > 0)) IS NOT NULL, (max(w)) IS NOT NULL FROM t GROUP BY g')
+  t.same(p.columns.slice(0, 3), [value, { kind: 'aggregate', fn: 'sum', presentColumn: 3 }, { kind: 'aggregate', fn: 'max', presentColumn: 4 }])
+  t.same(p.orderBy, [{ column: 1, descending: true, nullsFirst: true }], 'ordered by the item as the client wrote it')
 })
 
 t.test('aggregates over all rows as windows in a query that does not aggregate: the merge adds up the shards\u2019 totals', async (t) => {

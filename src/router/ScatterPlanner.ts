@@ -136,6 +136,13 @@ function unionSources(s: SelectStmt, from: FromSources, alias: string, colnames:
   return sources
 }
 
+/** A literal or a parameter, possibly cast: the same on every shard. */
+function isConstant(n: Node | undefined): boolean {
+  const cast = asNode(n, 'TypeCast')
+  if (cast !== undefined) return isConstant(cast.arg)
+  return asNode(n, 'A_Const') !== undefined || asNode(n, 'ParamRef') !== undefined
+}
+
 /** A cast to smallint, integer or bigint (as Postgres names them, or pg_catalog's). */
 function isIntegerCast(cast: TypeCast): boolean {
   if (cast.typeName?.typmods !== undefined || !INTEGER_TYPES.has(scalarTypeName(cast.typeName) ?? '')) return false
@@ -309,7 +316,8 @@ export function answeredByAnyShard(plan: ScatterPlan, form: 'value' | 'filter'):
   return form === 'value' ? { ...plan, columns: [{ kind: 'aggregate', fn: 'bool_or' }], groupBy: [], existence: form } : { ...plan, existence: form }
 }
 
-type Aggregate = { fn: AggregateKind; call: FuncCall }
+/** An aggregate call; `coalesced`: the whole item is COALESCE(call, constant). */
+type Aggregate = { fn: AggregateKind; call: FuncCall; coalesced?: true }
 
 interface Edit {
   start: number
@@ -365,7 +373,7 @@ class ScatterBuilder {
       const call = rankingWindow(t.val)
       if (call !== undefined) ranking.set(i, call)
     })
-    const visible = this.targets.map((t, i) => (ranking.has(i) ? null : this.classify(t.val)))
+    const visible = this.targets.map((t, i) => (ranking.has(i) ? null : (this.coalescedAggregate(t.val) ?? this.classify(t.val))))
     const aggregated =
       visible.some((a) => a !== null) ||
       [...ranking.values()].some((call) => callsAggregate(call.over)) ||
@@ -634,6 +642,19 @@ class ScatterBuilder {
    * Postgres. Other casts of aggregates are refused: the shards' sum(x)::int round before adding, and min/max
    * of a cast need not be the cast of min/max.
    */
+  /**
+   * A select-list item COALESCE(agg(x), c) (Django's Sum(…, default=0), `coalesce(sum(x), 0)`): c a constant or
+   * parameter, agg merged by the proxy (not avg, nor of DISTINCT values). Each shard computes the whole item (its
+   * type is Postgres's), and a hidden flag of whether its agg(x) had a value (CoalescedFold).
+   */
+  private coalescedAggregate(n: Node | undefined): Aggregate | null {
+    const args = asNode(n, 'CoalesceExpr')?.args
+    if (args?.length !== 2 || !isConstant(args[1])) return null
+    const agg = this.classify(args[0])
+    if (agg === null || agg.fn === 'avg' || agg.call.agg_distinct === true || asNode(args[0], 'FuncCall') !== agg.call) return null
+    return { ...agg, coalesced: true }
+  }
+
   private castCount(n: Node | undefined): Aggregate | null {
     const cast = asNode(n, 'TypeCast')
     if (cast === undefined || !isIntegerCast(cast)) return null
@@ -643,6 +664,11 @@ class ScatterBuilder {
   }
 
   private visibleAggregate(i: number, agg: Aggregate): OutputColumn {
+    if (agg.coalesced) {
+      const call = this.call(agg.call)
+      const presentColumn = this.addHidden(`(${this.text.bytes.slice(agg.call.location!, call.end)}) IS NOT NULL`, { kind: 'value' }, null)
+      return { kind: 'aggregate', fn: agg.fn, presentColumn }
+    }
     if (agg.fn !== 'avg') return { kind: 'aggregate', fn: agg.fn }
     const call = this.call(agg.call)
     this.edits.push({ start: call.name.start, end: call.name.end, text: 'sum' })

@@ -91,9 +91,9 @@ export type OutputColumn =
   /**
    * An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from; for
    * count, sum or avg of DISTINCT x folded by the proxy, distinctColumn names the hidden column of x (a shard row
-   * per value).
+   * per value); for COALESCE(agg(x), c), presentColumn names the hidden flag of whether a shard's agg(x) had a value.
    */
-  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number }
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number; presentColumn?: number }
   /**
    * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
    * column; the merger resolves them against the shards' RowDescription.

@@ -15,6 +15,7 @@ import type { BoundParam } from '../Route.js'
 import type { ScatterPlan, ValueRef } from '../StatementPlan.js'
 import { avgResultType, createFold, type AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
+import { CoalescedFold } from './CoalescedFold.js'
 import { DistinctValueBudget, DistinctValueFold } from './DistinctValueFold.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
@@ -99,7 +100,9 @@ export class ResultMerger {
     const distinctValues = new DistinctValueBudget()
     this.aggregates = plan.columns.flatMap((oc, column) => {
       if (oc.kind !== 'aggregate') return []
-      const fold = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn)
+      const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn)
+      const flag = oc.presentColumn
+      const fold = flag === undefined ? bare : (): AggregateFold => new CoalescedFold(bare(), column, flag, columns)
       if (oc.distinctColumn === undefined) return [{ column, fold }]
       const distinctColumn = oc.distinctColumn
       // A value's group is empty when its count is 0 (count, and avg's hidden count) or its sum NULL.

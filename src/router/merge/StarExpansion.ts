@@ -31,6 +31,7 @@ export function expandStars(plan: ScatterPlan, width: number): ScatterPlan {
     if (planned.sumColumn !== undefined) column.sumColumn = at(planned.sumColumn)
     if (planned.countColumn !== undefined) column.countColumn = at(planned.countColumn)
     if (planned.distinctColumn !== undefined) column.distinctColumn = at(planned.distinctColumn)
+    if (planned.presentColumn !== undefined) column.presentColumn = at(planned.presentColumn)
     columns.push(column)
   }
   return {
