@@ -307,6 +307,14 @@ const CORPUS: Query[] = [
   Q('SELECT item_id, tag FROM (SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag) AS rn FROM item_tags) s WHERE rn = 1 ORDER BY item_id', 'ordered'),
   Q('SELECT count(*), max(n) FROM (SELECT t.item_id, count(*) OVER (PARTITION BY t.item_id) AS n FROM item_tags t WHERE t.tag > $1) s', 'ordered', { params: ['tag2'] }),
   Q('SELECT id, name, array_agg(id) OVER (PARTITION BY id) FROM items ORDER BY name NULLS FIRST, id LIMIT 12', 'ordered'),
+  // count(*) of a subquery that combines rows by what is not a key (Django's values().distinct().count(), its
+  // Paginator over a grouped queryset): pgshard counts the rows of the subquery read across shards.
+  Q('SELECT COUNT(*) FROM (SELECT DISTINCT "items"."grp" AS Col1 FROM "items") subquery', 'ordered'),
+  Q('SELECT COUNT(*) FROM (SELECT "items"."code" AS Col1, COUNT("items"."id") AS "n" FROM "items" GROUP BY "items"."code") subquery', 'ordered'),
+  Q('SELECT COUNT(*) FROM (SELECT DISTINCT "items"."grp" AS Col1 FROM "items" ORDER BY "items"."grp" ASC LIMIT 2) subquery', 'ordered'),
+  Q('SELECT count(*) AS n FROM (SELECT name FROM items GROUP BY name HAVING count(*) > $1) s', 'ordered', { params: [1], binary: true }),
+  Q('SELECT count(*) FROM (SELECT DISTINCT t.tag FROM items i JOIN item_tags t ON t.item_id = i.id WHERE i.qty > $1) s', 'ordered', { params: [20] }),
+  Q('SELECT count(*) FROM (SELECT DISTINCT b FROM empty_t) s', 'ordered'),
   // COALESCE(aggregate, constant) (Django's Sum(…, default=0)): the shards' values where they had one, else the constant.
   Q('SELECT COALESCE(SUM(price), 0) AS s, coalesce(max(qty), -1), coalesce(min(name), $2), coalesce(max(small), 0), coalesce(count(*), 0) FROM items WHERE qty > $1', 'ordered', { params: [10, 'none'] }),
   Q('SELECT COALESCE(SUM(price), 0) AS s, coalesce(max(qty), -1), coalesce(min(name), $2), coalesce(max(small), 0) FROM items WHERE qty > $1', 'ordered', { params: [1000, 'none'], binary: true }),

@@ -507,6 +507,22 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
   }
 })
 
+t.test('count(*) of a subquery that combines rows: the subquery planned as a read of its own, its rows counted', async (t) => {
+  const p = scatter('SELECT COUNT(*) AS n FROM (SELECT DISTINCT t.g AS Col1 FROM t WHERE t.v > $1 ORDER BY t.g LIMIT 3) sub')
+  t.equal(p.countRows?.name, 'n')
+  t.same([p.countRows?.plan.shardSql, p.countRows?.plan.distinct, p.countRows?.plan.limit], ['SELECT DISTINCT t.g AS Col1 FROM t WHERE t.v > $1 ORDER BY t.g LIMIT 3', true, { literal: '3' }])
+  t.equal(p.shardSql, 'SELECT COUNT(*) AS n FROM (SELECT DISTINCT t.g AS Col1 FROM t WHERE t.v > $1 ORDER BY t.g LIMIT 3) sub', 'the shards\u2019 own count stays, for a subquery grouped by a key')
+  t.equal(scatter('SELECT count(*) FROM (SELECT g, count(*) FROM t GROUP BY g) s').countRows?.name, 'count')
+  for (const sql of [
+    'SELECT count(*) FROM (SELECT g FROM t) s',
+    'SELECT count(*) FROM (SELECT g FROM t LIMIT 5) s',
+    'SELECT count(*) FROM (SELECT DISTINCT g FROM t) s WHERE g > 1',
+    'SELECT count(*), 1 FROM (SELECT DISTINCT g FROM t) s',
+    'WITH w AS (SELECT 1) SELECT count(*) FROM (SELECT DISTINCT g FROM t) s',
+    'SELECT count(*) FROM (SELECT g, string_agg(v, \',\') FROM t GROUP BY g) s',
+  ]) t.equal(scatter(sql).countRows, undefined, `${sql}: no count of merged rows`)
+})
+
 t.test('COALESCE(aggregate, constant): each shard computes it, with a hidden flag of whether its aggregate had a value', async (t) => {
   const p = scatter('SELECT g, COALESCE(SUM(v) FILTER (WHERE v > 0), 0) AS s, coalesce(max(w), $1::int) FROM t GROUP BY g ORDER BY s DESC')
   t.equal(p.shardSql, 'SELECT g, COALESCE(SUM(v) FILTER (WHERE v > 0), 0) AS s, coalesce(max(w), $1::int), (SUM(v) FILTER (WHERE v > 0)) IS NOT NULL, (max(w)) IS NOT NULL FROM t GROUP BY g')

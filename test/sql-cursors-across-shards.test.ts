@@ -87,6 +87,7 @@ t.test('what a cursor across shards cannot do is refused, and ends with its tran
     await t.rejects(c.query(sql), expect, what)
     await c.query('ROLLBACK')
   }
+  await inTx('DECLARE n CURSOR FOR SELECT count(*) FROM (SELECT DISTINCT label FROM items) s', { code: '0A000', message: /a cursor over count\(\*\) of a subquery whose rows pgshard counts across shards/ }, 'a count of merged rows runs without a cursor')
   await inTx('DECLARE s SCROLL CURSOR FOR SELECT id FROM items ORDER BY id', { code: '0A000', message: /^SCROLL of cursor "s", whose query reads several shards/ }, 'SCROLL')
   await inTx('DECLARE h CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id', { code: '0A000', message: /^WITH HOLD of cursor "h"/ }, 'WITH HOLD')
   await inTx('DECLARE m CURSOR FOR SELECT sum(id)::int FROM items', { code: '0A000', message: /cannot be merged across shards: an expression over the aggregate sum\(\)/ }, 'a query no merge can answer: the reason, as for the query itself')

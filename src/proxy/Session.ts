@@ -66,6 +66,7 @@ import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
 import { sharedTexts } from './SharedSubqueries.js'
+import { countedRowsOutput } from './CountedRows.js'
 import { bindParam, bindStatement, boundPlan, executeArg, literalParam, splitPart, withParamsWritten } from './StatementParams.js'
 import type { CommitOutcome } from './TwoPhaseCommit.js'
 import { ClientTransaction } from './ClientTransaction.js'
@@ -1132,7 +1133,10 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       await this.lease.whenIdle()
       this.detach()
     }
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, output, this.cancelSignal.signal, joins ? this.spanning : null, this.lease.holdsConnections, this.placeRead)
+    // count(*) of a subquery whose rows pgshard counts: the client gets the count of the subquery's merged rows.
+    const counted = route.kind === 'scatter' ? route.plan.countRows : undefined
+    const answer = counted ? countedRowsOutput(output, counted.name, stmt.bind?.resultFormats[0] === 1 ? 1 : 0) : output
+    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, answer, this.cancelSignal.signal, joins ? this.spanning : null, this.lease.holdsConnections, this.placeRead)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     const shards = this.services.config().shards.map((_, i) => i)
     const onShards = async (): Promise<'done' | 'failed' | 'copy'> => {
@@ -1156,10 +1160,13 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
         return 'done'
       }
       if (route.kind === 'scatter') {
-        const sqlByShard = route.plan.limited ? await sharedTexts(executor, shards, route.role, route.plan, stmt, restore, param, shape.execute) : undefined
+        const read = counted?.plan ?? route.plan
+        const sqlByShard = read.limited ? await sharedTexts(executor, shards, route.role, read, stmt, restore, param, shape.execute) : undefined
         if (sqlByShard === null) return 'failed'
-        const shardStmt = { ...stmt, sql: restore(route.plan.shardSql), ...(sqlByShard ? { sqlByShard } : {}) }
-        return (await executor.scatter(shards, route.role, route.plan, shardStmt, shape, param, onSuspend)) ? 'done' : 'failed'
+        // The counted rows come as text, all of them, whatever the client asked of the count's one row.
+        const bind = counted && stmt.bind ? { ...stmt.bind, resultFormats: [] } : stmt.bind
+        const shardStmt = { sql: restore(read.shardSql), ...(bind ? { bind } : {}), ...(sqlByShard ? { sqlByShard } : {}) }
+        return (await executor.scatter(shards, route.role, read, shardStmt, counted ? { ...shape, maxRows: 0 } : shape, param, counted ? undefined : onSuspend)) ? 'done' : 'failed'
       }
       const transactional = plan.outsideTransactionBlock !== true
       // Each shard's server session now holds its own sequence values (lastval() answers for one only).

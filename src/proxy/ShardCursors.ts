@@ -82,6 +82,7 @@ export class ShardCursors {
       const q = route.query
       const restored = (text: string) => restore(restoreLiterals(text, q.firstParam, q.sources ?? []))
       const plan = route.scatter.plan
+      if (plan.countRows !== undefined) throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `a cursor over count(*) of a subquery whose rows pgshard counts across shards (${route.reason})`, { hint: 'Run the count without a cursor.' })
       const sql = restored(plan.shardSql)
       const inner = innerParam(q, param)
       const sqlByShard = plan.limited ? await sharedTexts(executor, shards, route.scatter.role, plan, stmt, restored, inner, true) : undefined

@@ -731,7 +731,8 @@ export class Router {
       )
     }
     if (plan.kind === 'copy_to' && plan.unmergeable === undefined) {
-      // Each shard runs the client's own query: a subquery's LIMIT would pick that shard's first rows.
+      // Each shard runs the client's own query: a subquery's LIMIT would pick that shard's first rows. (A count,
+      // a function call, is refused before: COPY (query) runs only queries that filter and pick columns.)
       if (plan.scatter && this.scatterCheck.check(plan.scatter, searchPath).limited?.some((l) => l.spread)) {
         throw new Refusal(FEATURE_NOT_SUPPORTED, `${verb} on ${sharded} ${where}, with a subquery whose LIMIT or OFFSET picks rows: each shard would pick its own first rows`, 'run the query as a SELECT, or pin the key to one shard')
       }

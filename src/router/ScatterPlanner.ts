@@ -249,6 +249,17 @@ function combiningKeys(s: SelectStmt, from: FromSources): LevelColumn[][] | unde
  * else: each shard can count its first n + m rows and the proxy cap the sum.
  */
 function countedLimit(s: SelectStmt): SelectStmt | undefined {
+  const inner = countedSubquery(s)
+  if (inner === undefined || (inner.limitCount === undefined && inner.limitOffset === undefined)) return undefined
+  if (inner.limitOption === 'LIMIT_OPTION_WITH_TIES') return undefined
+  return rowCombining({ ...inner, limitCount: undefined, limitOffset: undefined }) === undefined ? inner : undefined
+}
+
+/**
+ * The subquery of `SELECT count(*) FROM (SELECT …) sub` when the outer query does nothing else: a plain SELECT
+ * (no set operation, VALUES, WITH of its own or locking clause).
+ */
+function countedSubquery(s: SelectStmt): SelectStmt | undefined {
   const targets = s.targetList ?? []
   const call = targets.length === 1 ? asNode(asNode(targets[0], 'ResTarget')?.val, 'FuncCall') : undefined
   if (call?.agg_star !== true || functionName(call.funcname) !== 'count' || call.agg_filter !== undefined || call.over !== undefined) return undefined
@@ -256,10 +267,9 @@ function countedLimit(s: SelectStmt): SelectStmt | undefined {
   if (outer.some((c) => c !== undefined) || s.fromClause?.length !== 1) return undefined
   const sub = asNode(s.fromClause[0], 'RangeSubselect')
   const inner = sub?.lateral === true ? undefined : asNode(sub?.subquery, 'SelectStmt')
-  if (inner === undefined || (inner.limitCount === undefined && inner.limitOffset === undefined)) return undefined
-  if (inner.lockingClause !== undefined || inner.withClause !== undefined || inner.limitOption === 'LIMIT_OPTION_WITH_TIES') return undefined
+  if (inner === undefined || inner.lockingClause !== undefined || inner.withClause !== undefined) return undefined
   if ((inner.op !== undefined && inner.op !== 'SETOP_NONE') || inner.valuesLists !== undefined) return undefined
-  return rowCombining({ ...inner, limitCount: undefined, limitOffset: undefined }) === undefined ? inner : undefined
+  return inner
 }
 
 /** The construct of a subquery in FROM that makes one of its rows depend on several rows it reads, if any. */
@@ -404,6 +414,7 @@ class ScatterBuilder {
       if (layout.distinct !== null) this.remove(layout.distinct)
     } else if (offset !== null) this.foldOffset(layout, limit, offset)
     const countCap = this.capCount()
+    const countRows = countCap ? undefined : this.countedRows()
     const limited = countCap ? [] : this.limitedSubqueries()
     this.keepRemovedParams()
     const lastTarget = layout.targets[layout.targets.length - 1]!
@@ -430,6 +441,7 @@ class ScatterBuilder {
       ...(countCap ? { countCap } : {}),
       ...(byDistinctValues ? { byDistinctValues } : {}),
       ...(limited.length > 0 ? { limited } : {}),
+      ...(countRows ? { countRows } : {}),
       sources: {
         ...level,
         nested,
@@ -546,6 +558,24 @@ class ScatterBuilder {
       this.edits.push({ start: first, end: first, text: ` ${marker}` })
       return [{ derived: index, marker, clause, plan: planned.scatter }]
     })
+  }
+
+  /**
+   * `SELECT count(*) FROM (sub) s` whose sub combines rows (GROUP BY, DISTINCT …): sub planned as a read of its
+   * own, whose merged rows pgshard counts when the router finds the shards cannot count their parts. Undefined for
+   * any other query, or a sub the merge cannot answer.
+   */
+  private countedRows(): ScatterPlan['countRows'] {
+    const inner = countedSubquery(this.s)
+    const d = this.from.derived[0]
+    const from = this.layout.clauses.get('from')
+    // Its text runs alone: a WITH of the statement's would be missing.
+    if (inner === undefined || d?.select !== inner || rowCombining(inner) === undefined || from === undefined || this.s.withClause !== undefined) return undefined
+    const at = asNode(inner.targetList?.[0], 'ResTarget')?.location
+    const span = at === undefined ? null : enclosingParenthesized(this.text.bytes, from.start, from.end, at)
+    const planned = span && planScatter(inner, this.text, span.start, span.end, d.from, [])
+    if (!planned || !('scatter' in planned)) return undefined
+    return { plan: planned.scatter, name: outputName(this.targets[0]!) ?? 'count' }
   }
 
   /** LIMIT n OFFSET m (or FETCH) of a SELECT laid out as `layout` becomes LIMIT n + m: each shard's first rows. */

@@ -51,6 +51,13 @@ export class ScatterSourcesCheck {
       }
       return plan
     }
+    // count(*) of a subquery whose groups (or distinct rows) are not each on one shard: pgshard counts the rows of
+    // the subquery read across shards on its own.
+    if (plan.countRows !== undefined) {
+      if (this.combinesAcrossShards(sources.derived[0]!, searchPath)) return { ...plan, countRows: { ...plan.countRows, plan: this.check(plan.countRows.plan, searchPath) } }
+      const { countRows: _, ...shardsCount } = plan
+      plan = shardsCount
+    }
     for (const name of sources.aliasGroups ?? []) this.checkAliasGroup(name, sources.relations)
     // An existence test's own level reads no sharded table: only its subquery's table is on every shard.
     if (plan.existence === undefined) this.checkLevel(sources, searchPath, false)
@@ -165,10 +172,10 @@ export class ScatterSourcesCheck {
         'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
       )
     }
-    // Grouped (or made DISTINCT) by a sharding key, every group's rows are on one shard: each shard computes
-    // its groups whole, with any aggregate.
-    const keyed = 'groupKeys' in sources && sources.groupKeys !== undefined && this.keyInEach(sources.groupKeys, sources, searchPath)
-    if ('combines' in sources && sources.combines !== undefined && !keyed) {
+    // Grouped by a sharding key, each shard computes its groups whole, with any aggregate.
+    const combines = 'combines' in sources && sources.combines !== undefined
+    const keyed = combines && !this.combinesAcrossShards(sources as DerivedSources, searchPath)
+    if (combines && !keyed) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `${sources.combines} in a subquery in FROM over sharded tables, in a read across shards: each shard would apply it to its own rows only`,
@@ -177,6 +184,15 @@ export class ScatterSourcesCheck {
     }
     if (!keyed) this.checkCalls(sources.calls)
     return spread
+  }
+
+  /**
+   * Whether a subquery in FROM combines rows that may be on several shards. Grouped (or made DISTINCT, or its
+   * windows partitioned) by a sharding key, every group's rows are on one shard: each shard computes its groups
+   * whole, with any aggregate.
+   */
+  private combinesAcrossShards(d: DerivedSources, searchPath: string[]): boolean {
+    return d.combines !== undefined && !(d.groupKeys !== undefined && this.keyInEach(d.groupKeys, d, searchPath))
   }
 
   /**

@@ -269,6 +269,13 @@ export interface ScatterPlan {
    * before it runs (SharedSubqueries).
    */
   limited?: LimitedSubquery[]
+  /**
+   * `SELECT count(*) FROM (sub) s` alone, when sub combines rows by what is not a sharding key (Django's
+   * `.values('x').distinct().count()`, its Paginator over a grouped queryset): sub runs as a read across shards of
+   * its own (`plan`), merged, and pgshard answers the number of its rows in a column named `name`. The router
+   * takes it only when the shards cannot count their own parts.
+   */
+  countRows?: { plan: ScatterPlan; name: string }
 }
 
 /**
