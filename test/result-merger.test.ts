@@ -204,6 +204,34 @@ t.test('each shard\u2019s part of the answer: the rows OFFSET skipped and LIMIT 
   t.same(shares({ orderBy: [asc(0)], limit: { literal: '3' } }, [one('1', '1'), one('1')]), [[0, 2], [0, 1]], 'ties go to the lower shard first')
 })
 
+t.test('array_agg: the shards\u2019 arrays one after another, or merged by their elements; text and binary', async (t) => {
+  const agg = (order?: { descending: boolean; nullsFirst: boolean }) => scatter({ columns: [{ kind: 'aggregate', fn: 'array_agg', ...(order ? { order } : {}) }] })
+  const text = [col('a', 1009)]
+  check(t, [
+    { name: 'unordered: put together', plan: agg(), columns: text, shards: [[['{a,"b c"}']], [[null]], [['{NULL,"x,y"}']]], expect: [['{a,"b c",NULL,"x,y"}']] },
+    { name: 'sub-arrays stay whole', plan: agg(), columns: [col('a', 1007)], shards: [[['{{1,2},{3,4}}']], [['{{5,6}}']]], expect: [['{{1,2},{3,4},{5,6}}']] },
+    { name: 'ordered text: quotes and backslashes read for the order, written as they came', plan: agg({ descending: false, nullsFirst: false }), columns: text, shards: [[['{"a b",z,NULL}']], [['{"a\\"q",b}']]], expect: [['{"a b","a\\"q",b,z,NULL}']] },
+    { name: 'ordered integers, descending', plan: agg({ descending: true, nullsFirst: true }), columns: [col('a', 1016)], shards: [[['{9,4,1}']], [['{NULL,10,4}']]], expect: [['{NULL,10,9,4,4,1}']] },
+    { name: 'no rows: NULL', plan: agg(), columns: text, shards: [[[null]], [[null]]], expect: [[null]] },
+  ])
+  const binary = (values: (number | null)[]) => {
+    const header = Buffer.alloc(20)
+    header.writeInt32BE(1, 0)
+    header.writeInt32BE(values.includes(null) ? 1 : 0, 4)
+    header.writeUInt32BE(OID.int4, 8)
+    header.writeInt32BE(values.length, 12)
+    header.writeInt32BE(1, 16)
+    return Buffer.concat([header, ...values.map((v) => (v === null ? Buffer.from([255, 255, 255, 255]) : Buffer.from([0, 0, 0, 4, ...[24, 16, 8, 0].map((s) => (v >>> s) & 255)])))])
+  }
+  const m = new ResultMerger(agg({ descending: false, nullsFirst: false }), [col('a', 1007, 1)], 2, none)
+  m.push(0, [binary([3, 8])])
+  m.push(1, [binary([null, 5])])
+  m.end(0)
+  m.end(1)
+  t.same(m.take()[0]![0], binary([3, 5, 8, null]), 'binary: one header, the elements in order, the NULL flag set')
+  t.throws(() => new ResultMerger(agg({ descending: false, nullsFirst: false }), [col('a', 3807)], 2, none), { code: '0A000' }, 'jsonb[] cannot be ordered')
+})
+
 t.test('COALESCE(aggregate, constant): the values of the shards whose aggregate had one, else the constant they computed', async (t) => {
   const plan = scatter({ columns: [value, { kind: 'aggregate', fn: 'max', presentColumn: 2 }, value], groupBy: [0], visibleColumns: 2, orderBy: [asc(0)] })
   const columns = [col('g', OID.int4), col('m', OID.text), col('present', OID.bool)]

@@ -307,6 +307,13 @@ const CORPUS: Query[] = [
   Q('SELECT item_id, tag FROM (SELECT item_id, tag, row_number() OVER (PARTITION BY item_id ORDER BY tag) AS rn FROM item_tags) s WHERE rn = 1 ORDER BY item_id', 'ordered'),
   Q('SELECT count(*), max(n) FROM (SELECT t.item_id, count(*) OVER (PARTITION BY t.item_id) AS n FROM item_tags t WHERE t.tag > $1) s', 'ordered', { params: ['tag2'] }),
   Q('SELECT id, name, array_agg(id) OVER (PARTITION BY id) FROM items ORDER BY name NULLS FIRST, id LIMIT 12', 'ordered'),
+  // array_agg(x ORDER BY x) (Django's ArrayAgg with ordering): each shard's sorted array, merged by the elements.
+  Q('SELECT ARRAY_AGG(name ORDER BY name) AS s FROM items WHERE qty > 40', 'ordered'),
+  Q('SELECT grp, array_agg(id ORDER BY id DESC), count(*) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
+  Q('SELECT array_agg(price ORDER BY price DESC NULLS LAST), array_agg(grp ORDER BY grp NULLS FIRST) FROM items WHERE qty BETWEEN 10 AND 14', 'ordered'),
+  Q('SELECT array_agg(created ORDER BY created), array_agg(u ORDER BY u DESC) FROM items WHERE qty < $1', 'ordered', { params: [4] }),
+  Q('SELECT array_agg(code ORDER BY code) FILTER (WHERE flag), array_agg(day ORDER BY day) FROM items WHERE qty < 8', 'ordered', { binary: true }),
+  Q('SELECT array_agg(a ORDER BY a), coalesce(array_agg(b ORDER BY b), $1) FROM empty_t', 'ordered', { params: ['{}'] }),
   // count(*) of a subquery that combines rows by what is not a key (Django's values().distinct().count(), its
   // Paginator over a grouped queryset): pgshard counts the rows of the subquery read across shards.
   Q('SELECT COUNT(*) FROM (SELECT DISTINCT "items"."grp" AS Col1 FROM "items") subquery', 'ordered'),

@@ -277,7 +277,9 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT g, rank() OVER (ORDER BY lower(g)) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions, aggregates or columns)'],
     ['SELECT *, rank() OVER (ORDER BY count(*)) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions, aggregates or columns)'],
     ["SELECT string_agg(a, ',') FROM t", 'the aggregate string_agg()'],
-    ['SELECT array_agg(a) FROM t', 'the aggregate array_agg()'],
+    ['SELECT string_agg(a, \',\') FROM t', 'the aggregate string_agg()'],
+    ['SELECT array_agg(a ORDER BY b) FROM t', 'array_agg(x ORDER BY …) by other than x itself (each shard\u2019s array would be ordered by values the merge does not see)'],
+    ['SELECT array_agg(DISTINCT a) FROM t', 'array_agg(DISTINCT …)'],
     ['SELECT stddev(a) FROM t', 'the aggregate stddev()'],
     ['SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate percentile_cont()'],
     ['SELECT max(a ORDER BY b) FROM t', 'an ordered aggregate max(… ORDER BY …)'],
@@ -505,6 +507,16 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
     t.equal(plan.countCap, undefined, sql)
     t.equal(plan.limited?.length, 1, `${sql}: its rows shared out`)
   }
+})
+
+t.test('array_agg: put together in any order, or ordered by its own value', async (t) => {
+  const p = scatter('SELECT g, array_agg(v), array_agg(v ORDER BY v DESC), array_agg(w ORDER BY w NULLS FIRST) FILTER (WHERE v > 1) FROM t GROUP BY g')
+  t.same(p.columns.slice(1, 4), [
+    { kind: 'aggregate', fn: 'array_agg' },
+    { kind: 'aggregate', fn: 'array_agg', order: { descending: true, nullsFirst: true } },
+    { kind: 'aggregate', fn: 'array_agg', order: { descending: false, nullsFirst: true } },
+  ])
+  t.equal(p.shardSql, 'SELECT g, array_agg(v), array_agg(v ORDER BY v DESC), array_agg(w ORDER BY w NULLS FIRST) FILTER (WHERE v > 1) FROM t GROUP BY g', 'the shards run it as written')
 })
 
 t.test('count(*) of a subquery that combines rows: the subquery planned as a read of its own, its rows counted', async (t) => {

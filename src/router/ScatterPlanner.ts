@@ -14,7 +14,7 @@ import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { levelColumn, relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns } from './ast/WindowPartitions.js'
 import type {
-  AggregateKind, DerivedSources, JoinTree, LevelColumn, LimitedSubquery, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
+  AggregateKind, DerivedSources, ElementOrder, JoinTree, LevelColumn, LimitedSubquery, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
@@ -27,7 +27,7 @@ import { parseSql } from './SqlParser.js'
 export type ScatterResult = { scatter: ScatterPlan } | { unmergeable: string }
 
 const MERGEABLE: Record<string, AggregateKind> = {
-  count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and',
+  count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and', array_agg: 'array_agg',
 }
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
 /** The frame options of a window that names no frame (RANGE UNBOUNDED PRECEDING to the current row: all its peers). */
@@ -39,7 +39,7 @@ const FOLDED_BY_VALUES = new Set<AggregateKind>(['count', 'sum', 'avg'])
 
 // Built-in aggregates whose partial results cannot be combined (or not exactly).
 const UNMERGEABLE_AGGREGATES = new Set([
-  'array_agg', 'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'json_agg_strict',
+  'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'json_agg_strict',
   'jsonb_agg_strict', 'json_object_agg_strict', 'jsonb_object_agg_strict', 'json_object_agg_unique',
   'jsonb_object_agg_unique', 'json_object_agg_unique_strict', 'jsonb_object_agg_unique_strict', 'xmlagg',
   'stddev', 'stddev_pop', 'stddev_samp', 'variance', 'var_pop', 'var_samp', 'corr', 'covar_pop', 'covar_samp',
@@ -134,6 +134,26 @@ function unionSources(s: SelectStmt, from: FromSources, alias: string, colnames:
   }
   if (s.limitCount !== undefined || s.limitOffset !== undefined) sources.combines = 'LIMIT or OFFSET'
   return sources
+}
+
+/** The output column of a merged aggregate (not avg, whose sum and count are the planner's). */
+function aggregateColumn(agg: Aggregate): Extract<OutputColumn, { kind: 'aggregate' }> {
+  return { kind: 'aggregate', fn: agg.fn, ...(agg.order ? { order: agg.order } : {}) }
+}
+
+/**
+ * array_agg's ORDER BY, which the merge repeats when it orders by the aggregated value itself (`array_agg(x ORDER
+ * BY x DESC)`: each shard's array is sorted by its elements); DISTINCT, other orders and WITHIN GROUP are refused.
+ */
+function arrayOrder(call: FuncCall): { order?: ElementOrder } {
+  if (call.agg_distinct === true) refuse('array_agg(DISTINCT …)')
+  if (call.agg_within_group === true) refuse('array_agg(…) WITHIN GROUP')
+  if (call.agg_order === undefined) return {}
+  const sort = call.agg_order.length === 1 ? asNode(call.agg_order[0], 'SortBy') : undefined
+  if (sort === undefined || sort.useOp !== undefined || call.args?.length !== 1 || expressionKey(sort.node) !== expressionKey(call.args[0])) {
+    refuse('array_agg(x ORDER BY …) by other than x itself (each shard\u2019s array would be ordered by values the merge does not see)')
+  }
+  return { order: sortDirection(sort) }
 }
 
 /** A literal or a parameter, possibly cast: the same on every shard. */
@@ -326,8 +346,8 @@ export function answeredByAnyShard(plan: ScatterPlan, form: 'value' | 'filter'):
   return form === 'value' ? { ...plan, columns: [{ kind: 'aggregate', fn: 'bool_or' }], groupBy: [], existence: form } : { ...plan, existence: form }
 }
 
-/** An aggregate call; `coalesced`: the whole item is COALESCE(call, constant). */
-type Aggregate = { fn: AggregateKind; call: FuncCall; coalesced?: true }
+/** An aggregate call; `coalesced`: the whole item is COALESCE(call, constant); `order`: array_agg(x ORDER BY x)'s. */
+type Aggregate = { fn: AggregateKind; call: FuncCall; coalesced?: true; order?: ElementOrder }
 
 interface Edit {
   start: number
@@ -647,8 +667,9 @@ class ScatterBuilder {
       // DISTINCT changes nothing for min, max, bool_and and bool_or; count, sum and avg of distinct keys add up
       // across shards, and of other values are folded by value (foldedByValues).
       if (call.agg_distinct === true && FOLDED_BY_VALUES.has(fn)) this.distinctArg(call, name)
-      if (call.agg_order !== undefined || call.agg_within_group === true) refuse(`an ordered aggregate ${name}(… ORDER BY …)`)
       if (call.func_variadic === true) refuse(`${name}(VARIADIC …)`)
+      if (fn === 'array_agg') return { fn, call, ...arrayOrder(call) }
+      if (call.agg_order !== undefined || call.agg_within_group === true) refuse(`an ordered aggregate ${name}(… ORDER BY …)`)
       return { fn, call }
     }
     walkAst(n, (tag, body) => {
@@ -697,9 +718,9 @@ class ScatterBuilder {
     if (agg.coalesced) {
       const call = this.call(agg.call)
       const presentColumn = this.addHidden(`(${this.text.bytes.slice(agg.call.location!, call.end)}) IS NOT NULL`, { kind: 'value' }, null)
-      return { kind: 'aggregate', fn: agg.fn, presentColumn }
+      return { ...aggregateColumn(agg), presentColumn }
     }
-    if (agg.fn !== 'avg') return { kind: 'aggregate', fn: agg.fn }
+    if (agg.fn !== 'avg') return aggregateColumn(agg)
     const call = this.call(agg.call)
     this.edits.push({ start: call.name.start, end: call.name.end, text: 'sum' })
     // Postgres names the column after the function: keep "avg" for the client.
@@ -742,7 +763,7 @@ class ScatterBuilder {
       const call = this.call(agg.call)
       const callText = this.text.bytes.slice(agg.call.location!, call.end)
       if (agg.fn !== 'avg') {
-        const column = this.addHidden(callText, { kind: 'aggregate', fn: agg.fn }, key)
+        const column = this.addHidden(callText, aggregateColumn(agg), key)
         this.noteDistinct(column, agg)
         return column
       }

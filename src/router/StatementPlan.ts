@@ -84,16 +84,23 @@ export interface OrderKey {
   nullsFirst: boolean
 }
 
-export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or'
+export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg'
+
+/** How array_agg(x ORDER BY x) orders its elements. */
+export interface ElementOrder {
+  descending: boolean
+  nullsFirst: boolean
+}
 
 export type OutputColumn =
   | { kind: 'value' }
   /**
    * An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from; for
    * count, sum or avg of DISTINCT x folded by the proxy, distinctColumn names the hidden column of x (a shard row
-   * per value); for COALESCE(agg(x), c), presentColumn names the hidden flag of whether a shard's agg(x) had a value.
+   * per value); for COALESCE(agg(x), c), presentColumn names the hidden flag of whether a shard's agg(x) had a value;
+   * array_agg(x ORDER BY x) has the order of its elements.
    */
-  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number; presentColumn?: number }
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number; presentColumn?: number; order?: ElementOrder }
   /**
    * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
    * column; the merger resolves them against the shards' RowDescription.

@@ -1,8 +1,9 @@
 // Folds one aggregate column over the partial results of every shard: count adds counts, sum adds sums
 // (exactly for integers and numeric), min/max keep the extreme, bool_and/bool_or combine, avg divides the
-// merged sum by the merged count. NULL partials (a shard with no non-NULL input) are skipped; over no
+// merged sum by the merged count, array_agg puts the arrays together (ArrayAggFold). NULL partials (a shard with no non-NULL input) are skipped; over no
 // input at all the result is NULL, except count's 0.
-import type { AggregateKind } from '../StatementPlan.js'
+import type { AggregateKind, ElementOrder } from '../StatementPlan.js'
+import { ArrayAggFold } from './ArrayAggFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
 import { addNumeric, divideNumeric, numericFromBigInt, type NumericValue } from './NumericValue.js'
@@ -35,9 +36,12 @@ export function createFold(
   columns: ColumnInfo[],
   sumColumn?: number,
   countColumn?: number,
+  order?: ElementOrder,
 ): AggregateFold {
   const col = columns[index]
   switch (fn) {
+    case 'array_agg':
+      return new ArrayAggFold(col, index, order)
     case 'count':
       if (!isIntegerType(col.typeOid)) throw unsupported(col.typeOid, 'add up counts of')
       return new SumFold(col, index, true)

@@ -100,7 +100,7 @@ export class ResultMerger {
     const distinctValues = new DistinctValueBudget()
     this.aggregates = plan.columns.flatMap((oc, column) => {
       if (oc.kind !== 'aggregate') return []
-      const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn)
+      const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn, oc.order)
       const flag = oc.presentColumn
       const fold = flag === undefined ? bare : (): AggregateFold => new CoalescedFold(bare(), column, flag, columns)
       if (oc.distinctColumn === undefined) return [{ column, fold }]
