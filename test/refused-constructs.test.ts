@@ -67,7 +67,7 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     // Reads the merge cannot answer exactly.
     { construct: 'window function', sql: 'SELECT id, row_number() OVER (ORDER BY id) FROM accounts', message: /a window function/ },
     { construct: 'ordered aggregate', sql: 'SELECT max(owner ORDER BY id) FROM accounts', message: /an ordered aggregate max\(… ORDER BY …\)/ },
-    { construct: 'aggregate the merger does not know', sql: "SELECT string_agg(owner, ',') FROM accounts", message: /the aggregate string_agg\(\)/ },
+    { construct: 'aggregate the merger does not know', sql: 'SELECT json_agg(owner) FROM accounts', message: /the aggregate json_agg\(\)/ },
     { construct: 'statistical aggregate', sql: 'SELECT stddev(balance) FROM accounts', message: /the aggregate stddev\(\)/ },
     { construct: 'expression over an aggregate', sql: 'SELECT sum(balance) / count(*) FROM accounts', message: /an expression over the aggregate sum\(\)/ },
     { construct: 'HAVING the proxy cannot evaluate', sql: 'SELECT country, count(*) FROM accounts GROUP BY country HAVING count(*) > length(country)', message: /a HAVING condition pgshard cannot evaluate/ },

@@ -232,6 +232,21 @@ t.test('array_agg: the shards\u2019 arrays one after another, or merged by their
   t.throws(() => new ResultMerger(agg({ descending: false, nullsFirst: false }), [col('a', 3807)], 2, none), { code: '0A000' }, 'jsonb[] cannot be ordered')
 })
 
+t.test('string_agg: the merged array\u2019s values joined with the delimiter, as text or bytea', async (t) => {
+  const agg = (delimiter: ScatterPlan['limit'], order?: { descending: boolean; nullsFirst: boolean }) =>
+    scatter({ columns: [{ kind: 'aggregate', fn: 'string_agg', ...(delimiter ? { delimiter } : {}), ...(order ? { order } : {}) }] })
+  check(t, [
+    { name: 'put together, NULLs skipped', plan: agg({ literal: ', ' }), columns: [col('s', 1009)], shards: [[['{a,NULL}']], [['{"b c"}']]], expect: [['a, b c']] },
+    { name: 'ordered', plan: agg({ literal: '|' }, { descending: false, nullsFirst: false }), columns: [col('s', 1009)], shards: [[['{b,d}']], [['{a,c}']]], expect: [['a|b|c|d']] },
+    { name: 'a NULL delimiter joins with nothing', plan: agg({ null: true }), columns: [col('s', 1015)], shards: [[['{x}']], [['{y}']]], expect: [['xy']] },
+    { name: 'bpchar loses its trailing spaces, as cast to text', plan: agg({ literal: ',' }, { descending: false, nullsFirst: false }), columns: [col('s', 1014)], shards: [[['{"ab "}']], [['{"c  "}']]], expect: [['ab,c']] },
+    { name: 'bytea in hex', plan: agg({ literal: '\\x2c' }, { descending: false, nullsFirst: false }), columns: [col('s', 1001)], shards: [[['{"\\\\x01"}']], [['{"\\\\x02"}']]], expect: [['\\x012c02']] },
+    { name: 'only NULLs: NULL', plan: agg({ literal: ',' }), columns: [col('s', 1009)], shards: [[['{NULL}']], [[null]]], expect: [[null]] },
+  ])
+  const m = new ResultMerger(agg({ param: 1 }), [col('s', 1009, 1)], 1, () => ({ value: Buffer.from(';'), format: 1, typeOid: 25 }))
+  t.same(m.outputColumns()[0]!.typeOid, OID.text, 'described as text, not as the shards\u2019 text[]')
+})
+
 t.test('COALESCE(aggregate, constant): the values of the shards whose aggregate had one, else the constant they computed', async (t) => {
   const plan = scatter({ columns: [value, { kind: 'aggregate', fn: 'max', presentColumn: 2 }, value], groupBy: [0], visibleColumns: 2, orderBy: [asc(0)] })
   const columns = [col('g', OID.int4), col('m', OID.text), col('present', OID.bool)]

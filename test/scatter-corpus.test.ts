@@ -314,6 +314,13 @@ const CORPUS: Query[] = [
   Q('SELECT array_agg(created ORDER BY created), array_agg(u ORDER BY u DESC) FROM items WHERE qty < $1', 'ordered', { params: [4] }),
   Q('SELECT array_agg(code ORDER BY code) FILTER (WHERE flag), array_agg(day ORDER BY day) FROM items WHERE qty < 8', 'ordered', { binary: true }),
   Q('SELECT array_agg(a ORDER BY a), coalesce(array_agg(b ORDER BY b), $1) FROM empty_t', 'ordered', { params: ['{}'] }),
+  // string_agg(x, d ORDER BY x): the shards run array_agg, the merge joins the merged elements with d.
+  Q("SELECT grp, string_agg(name, ', ' ORDER BY name) FROM items GROUP BY grp ORDER BY grp NULLS FIRST", 'ordered'),
+  Q('SELECT string_agg(code, $1 ORDER BY code DESC) AS codes, count(*) FROM items WHERE qty < 10', 'ordered', { params: ['|'], binary: true }),
+  Q("SELECT string_agg(note, E'\\n' ORDER BY note) AS notes FROM items WHERE qty > 45", 'ordered'),
+  Q("SELECT string_agg(data, '\\x2c2c'::bytea ORDER BY data) FROM items WHERE qty < 3", 'ordered'),
+  Q("SELECT string_agg(data, '\\x2c'::bytea ORDER BY data) FROM items WHERE qty < 3", 'ordered', { binary: true }),
+  Q("SELECT string_agg(b, ',') FROM empty_t", 'ordered'),
   // count(*) of a subquery that combines rows by what is not a key (Django's values().distinct().count(), its
   // Paginator over a grouped queryset): pgshard counts the rows of the subquery read across shards.
   Q('SELECT COUNT(*) FROM (SELECT DISTINCT "items"."grp" AS Col1 FROM "items") subquery', 'ordered'),

@@ -276,9 +276,11 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT g, count(*) FROM t GROUP BY g ORDER BY rank() OVER (ORDER BY g)', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions, aggregates or columns)'],
     ['SELECT g, rank() OVER (ORDER BY lower(g)) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions, aggregates or columns)'],
     ['SELECT *, rank() OVER (ORDER BY count(*)) FROM t GROUP BY g', 'a window function with GROUP BY or aggregates (pgshard computes only row_number(), rank() and dense_rank() in the select list over the merged groups, with OVER (PARTITION BY … ORDER BY …) of select-list expressions, aggregates or columns)'],
-    ["SELECT string_agg(a, ',') FROM t", 'the aggregate string_agg()'],
-    ['SELECT string_agg(a, \',\') FROM t', 'the aggregate string_agg()'],
-    ['SELECT array_agg(a ORDER BY b) FROM t', 'array_agg(x ORDER BY …) by other than x itself (each shard\u2019s array would be ordered by values the merge does not see)'],
+    ['SELECT json_agg(a) FROM t', 'the aggregate json_agg()'],
+    ['SELECT array_agg(a ORDER BY b) FROM t', 'array_agg(x ORDER BY …) by other than x itself (each shard\u2019s part would be ordered by values the merge does not see)'],
+    ['SELECT string_agg(a, b) FROM t', 'string_agg() with a delimiter that is not a constant'],
+    ['SELECT coalesce(string_agg(a, \',\'), \'\') FROM t', 'an expression over the aggregate string_agg() (only bare aggregates can be merged)'],
+    ['SELECT g FROM t GROUP BY g ORDER BY string_agg(a, \',\')', 'string_agg() other than as a select-list item of its own'],
     ['SELECT array_agg(DISTINCT a) FROM t', 'array_agg(DISTINCT …)'],
     ['SELECT stddev(a) FROM t', 'the aggregate stddev()'],
     ['SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate percentile_cont()'],
@@ -517,6 +519,12 @@ t.test('array_agg: put together in any order, or ordered by its own value', asyn
     { kind: 'aggregate', fn: 'array_agg', order: { descending: false, nullsFirst: true } },
   ])
   t.equal(p.shardSql, 'SELECT g, array_agg(v), array_agg(v ORDER BY v DESC), array_agg(w ORDER BY w NULLS FIRST) FILTER (WHERE v > 1) FROM t GROUP BY g', 'the shards run it as written')
+  const joined = scatter("SELECT string_agg(v, ', ' ORDER BY v DESC) AS s, STRING_AGG(w , $1) FROM t")
+  t.equal(joined.shardSql, 'SELECT array_agg(v ORDER BY v DESC) AS s, array_agg(w ) AS string_agg, ($1)::text FROM t', 'string_agg: the shards run array_agg, named as Postgres names the item')
+  t.same(joined.columns.slice(0, 2), [
+    { kind: 'aggregate', fn: 'string_agg', order: { descending: true, nullsFirst: true }, delimiter: { literal: ', ' } },
+    { kind: 'aggregate', fn: 'string_agg', delimiter: { param: 1 } },
+  ])
 })
 
 t.test('count(*) of a subquery that combines rows: the subquery planned as a read of its own, its rows counted', async (t) => {
@@ -531,7 +539,7 @@ t.test('count(*) of a subquery that combines rows: the subquery planned as a rea
     'SELECT count(*) FROM (SELECT DISTINCT g FROM t) s WHERE g > 1',
     'SELECT count(*), 1 FROM (SELECT DISTINCT g FROM t) s',
     'WITH w AS (SELECT 1) SELECT count(*) FROM (SELECT DISTINCT g FROM t) s',
-    'SELECT count(*) FROM (SELECT g, string_agg(v, \',\') FROM t GROUP BY g) s',
+    'SELECT count(*) FROM (SELECT g, json_agg(v) FROM t GROUP BY g) s',
   ]) t.equal(scatter(sql).countRows, undefined, `${sql}: no count of merged rows`)
 })
 

@@ -27,8 +27,10 @@ import { parseSql } from './SqlParser.js'
 export type ScatterResult = { scatter: ScatterPlan } | { unmergeable: string }
 
 const MERGEABLE: Record<string, AggregateKind> = {
-  count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and', array_agg: 'array_agg',
+  count: 'count', sum: 'sum', min: 'min', max: 'max', avg: 'avg', bool_and: 'bool_and', bool_or: 'bool_or', every: 'bool_and', array_agg: 'array_agg', string_agg: 'string_agg',
 }
+/** Aggregates only a select-list item of their own merges (the shards' text of string_agg is rewritten). */
+const SELECT_LIST_ONLY = new Set<AggregateKind>(['string_agg'])
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
 /** The frame options of a window that names no frame (RANGE UNBOUNDED PRECEDING to the current row: all its peers). */
 const DEFAULT_FRAME = 1058
@@ -39,7 +41,7 @@ const FOLDED_BY_VALUES = new Set<AggregateKind>(['count', 'sum', 'avg'])
 
 // Built-in aggregates whose partial results cannot be combined (or not exactly).
 const UNMERGEABLE_AGGREGATES = new Set([
-  'string_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'json_agg_strict',
+ 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'json_agg_strict',
   'jsonb_agg_strict', 'json_object_agg_strict', 'jsonb_object_agg_strict', 'json_object_agg_unique',
   'jsonb_object_agg_unique', 'json_object_agg_unique_strict', 'jsonb_object_agg_unique_strict', 'xmlagg',
   'stddev', 'stddev_pop', 'stddev_samp', 'variance', 'var_pop', 'var_samp', 'corr', 'covar_pop', 'covar_samp',
@@ -142,16 +144,19 @@ function aggregateColumn(agg: Aggregate): Extract<OutputColumn, { kind: 'aggrega
 }
 
 /**
- * array_agg's ORDER BY, which the merge repeats when it orders by the aggregated value itself (`array_agg(x ORDER
- * BY x DESC)`: each shard's array is sorted by its elements); DISTINCT, other orders and WITHIN GROUP are refused.
+ * array_agg's (or string_agg's) ORDER BY, which the merge repeats when it orders by the aggregated value itself
+ * (`array_agg(x ORDER BY x DESC)`: each shard's array is sorted by its elements); DISTINCT, other orders, WITHIN
+ * GROUP and a delimiter that is not a constant are refused.
  */
-function arrayOrder(call: FuncCall): { order?: ElementOrder } {
-  if (call.agg_distinct === true) refuse('array_agg(DISTINCT …)')
-  if (call.agg_within_group === true) refuse('array_agg(…) WITHIN GROUP')
+function arrayOrder(call: FuncCall, name: 'array_agg' | 'string_agg'): { order?: ElementOrder } {
+  if (call.agg_distinct === true) refuse(`${name}(DISTINCT …)`)
+  if (call.agg_within_group === true) refuse(`${name}(…) WITHIN GROUP`)
+  const args = name === 'string_agg' ? 2 : 1
+  if (call.args?.length !== args || (name === 'string_agg' && !isConstant(call.args[1]))) refuse(`${name}() with a delimiter that is not a constant`)
   if (call.agg_order === undefined) return {}
   const sort = call.agg_order.length === 1 ? asNode(call.agg_order[0], 'SortBy') : undefined
-  if (sort === undefined || sort.useOp !== undefined || call.args?.length !== 1 || expressionKey(sort.node) !== expressionKey(call.args[0])) {
-    refuse('array_agg(x ORDER BY …) by other than x itself (each shard\u2019s array would be ordered by values the merge does not see)')
+  if (sort === undefined || sort.useOp !== undefined || expressionKey(sort.node) !== expressionKey(call.args[0])) {
+    refuse(`${name}(x ORDER BY …) by other than x itself (each shard\u2019s part would be ordered by values the merge does not see)`)
   }
   return { order: sortDirection(sort) }
 }
@@ -492,7 +497,7 @@ class ScatterBuilder {
       if (over.partitionClause !== undefined || over.orderClause !== undefined || over.name !== undefined || over.refname !== undefined || over.frameOptions !== DEFAULT_FRAME) return
       if (call.agg_order !== undefined || call.agg_within_group === true || call.func_variadic === true) return
       const fn = MERGEABLE[functionName(call.funcname)]
-      if (fn === undefined || fn === 'avg' || (cast !== undefined && (fn !== 'count' || !isIntegerCast(cast)))) return
+      if (fn === undefined || fn === 'avg' || SELECT_LIST_ONLY.has(fn) || (cast !== undefined && (fn !== 'count' || !isIntegerCast(cast)))) return
       totals.set(i, { fn, call })
     })
     return totals
@@ -668,7 +673,7 @@ class ScatterBuilder {
       // across shards, and of other values are folded by value (foldedByValues).
       if (call.agg_distinct === true && FOLDED_BY_VALUES.has(fn)) this.distinctArg(call, name)
       if (call.func_variadic === true) refuse(`${name}(VARIADIC …)`)
-      if (fn === 'array_agg') return { fn, call, ...arrayOrder(call) }
+      if (fn === 'array_agg' || fn === 'string_agg') return { fn, call, ...arrayOrder(call, fn) }
       if (call.agg_order !== undefined || call.agg_within_group === true) refuse(`an ordered aggregate ${name}(… ORDER BY …)`)
       return { fn, call }
     }
@@ -702,7 +707,7 @@ class ScatterBuilder {
     const args = asNode(n, 'CoalesceExpr')?.args
     if (args?.length !== 2 || !isConstant(args[1])) return null
     const agg = this.classify(args[0])
-    if (agg === null || agg.fn === 'avg' || agg.call.agg_distinct === true || asNode(args[0], 'FuncCall') !== agg.call) return null
+    if (agg === null || agg.fn === 'avg' || SELECT_LIST_ONLY.has(agg.fn) || agg.call.agg_distinct === true || asNode(args[0], 'FuncCall') !== agg.call) return null
     return { ...agg, coalesced: true }
   }
 
@@ -720,6 +725,7 @@ class ScatterBuilder {
       const presentColumn = this.addHidden(`(${this.text.bytes.slice(agg.call.location!, call.end)}) IS NOT NULL`, { kind: 'value' }, null)
       return { ...aggregateColumn(agg), presentColumn }
     }
+    if (agg.fn === 'string_agg') return this.stringAgg(i, agg)
     if (agg.fn !== 'avg') return aggregateColumn(agg)
     const call = this.call(agg.call)
     this.edits.push({ start: call.name.start, end: call.name.end, text: 'sum' })
@@ -729,6 +735,34 @@ class ScatterBuilder {
       this.edits.push({ start: at, end: at, text: ' AS avg' })
     }
     return { kind: 'aggregate', fn: 'avg', sumColumn: i, countColumn: this.addCount(call) }
+  }
+
+  /**
+   * string_agg(x, d [ORDER BY x]) in the select list: the shards run array_agg(x [ORDER BY x]) (a string cannot be
+   * cut back into its values), named as Postgres names the item, and the merge joins the elements with d.
+   */
+  private stringAgg(i: number, agg: Aggregate): OutputColumn {
+    const call = this.call(agg.call)
+    const delimiter = valueRefOf(agg.call.args![1])
+    if (delimiter === null) refuse('string_agg() with a delimiter pgshard cannot read')
+    const lexer = new SqlLexer(this.text.bytes, call.args.start, call.args.end)
+    let depth = 0
+    let comma = -1
+    let last = -1
+    for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+      if (k === Tok.LParen) depth++
+      else if (k === Tok.RParen) depth--
+      if (depth === 0 && comma >= 0 && lexer.isWord('order')) break
+      if (depth === 0 && k === Tok.Comma && comma < 0) comma = lexer.start
+      else if (comma >= 0) last = lexer.end
+    }
+    if (comma < 0 || last < 0) refuse('a string_agg() call pgshard cannot map')
+    this.edits.push({ start: call.name.start, end: call.name.end, text: 'array_agg' }, { start: comma, end: last, text: '' })
+    if (this.targets[i]!.name === undefined) {
+      const at = this.layout.targets[i]!.end
+      this.edits.push({ start: at, end: at, text: ' AS string_agg' })
+    }
+    return { ...aggregateColumn(agg), delimiter }
   }
 
   private call(c: FuncCall): NonNullable<ReturnType<typeof layoutCall>> {
@@ -760,6 +794,7 @@ class ScatterBuilder {
     if (same >= 0) return same
     const agg = this.classify(n)
     if (agg !== null) {
+      if (SELECT_LIST_ONLY.has(agg.fn)) refuse(`${agg.fn}() other than as a select-list item of its own`)
       const call = this.call(agg.call)
       const callText = this.text.bytes.slice(agg.call.location!, call.end)
       if (agg.fn !== 'avg') {

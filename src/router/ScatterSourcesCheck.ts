@@ -318,7 +318,7 @@ export class ScatterSourcesCheck {
       if (this.volatility.isAggregate(name)) {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
-          `the aggregate ${name}() in a read across shards: pgshard merges only count, sum, min, max, avg, bool_and, bool_or and array_agg`,
+          `the aggregate ${name}() in a read across shards: pgshard merges only count, sum, min, max, avg, bool_and, bool_or, array_agg and string_agg`,
           'pin the key to one shard, or aggregate with those functions',
         )
       }

@@ -84,9 +84,9 @@ export interface OrderKey {
   nullsFirst: boolean
 }
 
-export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg'
+export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg'
 
-/** How array_agg(x ORDER BY x) orders its elements. */
+/** How array_agg(x ORDER BY x) (or string_agg's) orders its elements. */
 export interface ElementOrder {
   descending: boolean
   nullsFirst: boolean
@@ -98,9 +98,10 @@ export type OutputColumn =
    * An aggregate; for avg, sumColumn/countColumn name the hidden shard columns it is computed from; for
    * count, sum or avg of DISTINCT x folded by the proxy, distinctColumn names the hidden column of x (a shard row
    * per value); for COALESCE(agg(x), c), presentColumn names the hidden flag of whether a shard's agg(x) had a value;
-   * array_agg(x ORDER BY x) has the order of its elements.
+   * array_agg(x ORDER BY x) has the order of its elements; string_agg(x, d), which the shards run as array_agg(x),
+   * its delimiter d.
    */
-  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number; presentColumn?: number; order?: ElementOrder }
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number; presentColumn?: number; order?: ElementOrder; delimiter?: ValueRef }
   /**
    * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
    * column; the merger resolves them against the shards' RowDescription.

@@ -1,9 +1,11 @@
 // Folds one aggregate column over the partial results of every shard: count adds counts, sum adds sums
 // (exactly for integers and numeric), min/max keep the extreme, bool_and/bool_or combine, avg divides the
-// merged sum by the merged count, array_agg puts the arrays together (ArrayAggFold). NULL partials (a shard with no non-NULL input) are skipped; over no
+// merged sum by the merged count, array_agg puts the arrays together (ArrayAggFold), string_agg joins their elements
+// (StringAggFold). NULL partials (a shard with no non-NULL input) are skipped; over no
 // input at all the result is NULL, except count's 0.
 import type { AggregateKind, ElementOrder } from '../StatementPlan.js'
 import { ArrayAggFold } from './ArrayAggFold.js'
+import { StringAggFold } from './StringAggFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
 import { addNumeric, divideNumeric, numericFromBigInt, type NumericValue } from './NumericValue.js'
@@ -37,11 +39,15 @@ export function createFold(
   sumColumn?: number,
   countColumn?: number,
   order?: ElementOrder,
+  /** string_agg's delimiter, as a value of its result type (null: none). */
+  delimiter: Buffer | null = null,
 ): AggregateFold {
   const col = columns[index]
   switch (fn) {
     case 'array_agg':
       return new ArrayAggFold(col, index, order)
+    case 'string_agg':
+      return new StringAggFold(col, index, order, delimiter)
     case 'count':
       if (!isIntegerType(col.typeOid)) throw unsupported(col.typeOid, 'add up counts of')
       return new SumFold(col, index, true)

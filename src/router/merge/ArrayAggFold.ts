@@ -23,7 +23,7 @@ const ELEMENT_OF = new Map<number, number>([
 const BOX_ARRAY = 1020
 
 /** One element as the array held it: its text (quoted or not) or its binary bytes; null for NULL. */
-interface Element {
+export interface Element {
   raw: Buffer | null
   /** Decoded for ordering (ordered merges only). */
   key?: SqlValue | null
@@ -65,14 +65,22 @@ export class ArrayAggFold implements AggregateFold {
   }
 
   result(): Buffer | null {
-    if (this.elements.length === 0) return null
-    let all = this.elements.flat()
-    if (this.order !== undefined) {
-      const keys = [{ column: 0, ...this.order }]
-      // Stable: peers keep the shards' order.
-      all = all.map((e, i) => ({ e, i })).sort((a, b) => compareRowKeys(keys, [a.e.key!], [b.e.key!]) || a.i - b.i).map((x) => x.e)
-    }
+    const all = this.merged()
+    if (all === null) return null
     return this.col.format === 1 ? this.binaryArray(all) : textArray(all)
+  }
+
+  /**
+   * The elements of the merged array, in its order, each as its array held it (text: quoted as written, see
+   * `unquoted`); null over no rows.
+   */
+  merged(): Element[] | null {
+    if (this.elements.length === 0) return null
+    const all = this.elements.flat()
+    if (this.order === undefined) return all
+    const keys = [{ column: 0, ...this.order }]
+    // Stable: peers keep the shards' order.
+    return all.map((e, i) => ({ e, i })).sort((a, b) => compareRowKeys(keys, [a.e.key!], [b.e.key!]) || a.i - b.i).map((x) => x.e)
   }
 
   private binaryElements(buf: Buffer): Element[] {
@@ -166,7 +174,7 @@ function item(raw: Buffer): Element {
 }
 
 /** An element's text without its quotes and backslashes. */
-function unquoted(raw: Buffer): Buffer {
+export function unquoted(raw: Buffer): Buffer {
   if (raw[0] !== 0x22) return raw
   const out: number[] = []
   for (let i = 1; i < raw.length - 1; i++) out.push(raw[i] === 0x5c ? raw[++i]! : raw[i]!)

@@ -22,7 +22,8 @@ import { MergeError } from './MergeError.js'
 import { compareRowKeys } from './RowOrder.js'
 import { canOrderColumn, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
 import { expandStars } from './StarExpansion.js'
-import { isIntegerType } from './TypeOid.js'
+import { isIntegerType, TypeOid } from './TypeOid.js'
+import { stringAggResultType } from './StringAggFold.js'
 import { numberRows } from './WindowNumbering.js'
 
 export type { ColumnInfo } from './ColumnInfo.js'
@@ -94,13 +95,15 @@ export class ResultMerger {
     if (!Number.isInteger(shardCount) || shardCount < 1) throw new MergeError(`invalid shard count ${shardCount}`, 'XX000')
     this.output = columns.map((c, i) => {
       const oc = plan.columns[i]
+      if (oc.kind === 'aggregate' && oc.fn === 'string_agg') return { ...c, typeOid: stringAggResultType(c.typeOid) }
       const sum = oc.kind === 'aggregate' && oc.fn === 'avg' && oc.sumColumn !== undefined ? columns[oc.sumColumn] : undefined
       return sum ? { ...c, typeOid: avgResultType(sum.typeOid) } : c
     })
     const distinctValues = new DistinctValueBudget()
     this.aggregates = plan.columns.flatMap((oc, column) => {
       if (oc.kind !== 'aggregate') return []
-      const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn, oc.order)
+      const delimiter = oc.delimiter === undefined ? null : delimiterValue(oc.delimiter, columns[column]!, param)
+      const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn, oc.order, delimiter)
       const flag = oc.presentColumn
       const fold = flag === undefined ? bare : (): AggregateFold => new CoalescedFold(bare(), column, flag, columns)
       if (oc.distinctColumn === undefined) return [{ column, fold }]
@@ -385,6 +388,26 @@ function count(ref: ValueRef | null, what: 'LIMIT' | 'OFFSET', param: (n: number
   if (!Number.isFinite(n)) throw new MergeError(`invalid ${what} value`, '22P02')
   if (n < 0) throw new MergeError(`${what} must not be negative`, what === 'LIMIT' ? '2201W' : '2201X')
   return Math.round(n)
+}
+
+/** string_agg's delimiter as bytes of its result: text's UTF-8, bytea's (written `\x…` in text); null for NULL. */
+function delimiterValue(ref: ValueRef, col: ColumnInfo, param: (n: number) => BoundParam | undefined): Buffer | null {
+  let value: Buffer | string | null
+  let binary = false
+  if ('null' in ref) value = null
+  else if ('literal' in ref) value = ref.literal
+  else {
+    const p = param(ref.param)
+    if (p === undefined) throw new MergeError(`no value is bound to parameter $${ref.param}`, '08P01')
+    value = p.value
+    binary = p.format === 1
+  }
+  if (value === null) return null
+  if (binary || stringAggResultType(col.typeOid) !== TypeOid.bytea) return typeof value === 'string' ? Buffer.from(value, 'utf8') : value
+  const text = value.toString()
+  if (text.startsWith('\\x')) return Buffer.from(text.slice(2), 'hex')
+  if (!text.includes('\\')) return Buffer.from(text, 'utf8')
+  throw new MergeError('a bytea delimiter of string_agg in escape form (write it as \\x…)', '0A000')
 }
 
 function numberText(text: string): number {

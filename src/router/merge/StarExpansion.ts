@@ -27,7 +27,7 @@ export function expandStars(plan: ScatterPlan, width: number): ScatterPlan {
       columns.push({ kind: 'value' })
       continue
     }
-    const column: OutputColumn = { kind: 'aggregate', fn: planned.fn, ...(planned.order ? { order: planned.order } : {}) }
+    const column: OutputColumn = { ...planned }
     if (planned.sumColumn !== undefined) column.sumColumn = at(planned.sumColumn)
     if (planned.countColumn !== undefined) column.countColumn = at(planned.countColumn)
     if (planned.distinctColumn !== undefined) column.distinctColumn = at(planned.distinctColumn)
