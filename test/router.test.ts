@@ -763,6 +763,11 @@ t.test('analyzed statements: count(DISTINCT key) and subqueries in FROM across s
     sql('SELECT * FROM (SELECT id AS k FROM accounts UNION ALL SELECT id FROM orders) s JOIN accounts a ON a.id = s.k', { kind: 'error', message: /subquery s, which reads sharded tables but outputs none of their sharding keys/ }),
     sql('COPY (SELECT x FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5) s) TO STDOUT', { kind: 'error', code: '0A000', message: /with a subquery whose LIMIT or OFFSET picks rows: each shard would pick its own first rows/ }),
     sql('SELECT count(*) FROM (SELECT id AS x FROM accounts ORDER BY id LIMIT 5 OFFSET 2) s', { kind: 'scatter' }),
+    // Grouped by a key, each shard computes its groups whole: aggregates the merge could not regroup run too.
+    sql("SELECT account_id, string_agg(total::text, ',' ORDER BY id), json_agg(id) FROM orders GROUP BY account_id ORDER BY count(*) DESC LIMIT 3", { kind: 'scatter', plan: { groupBy: null, sources: { wholeGroups: { unmergeable: /string_agg\(x ORDER BY …\) by other than x itself/ } } } }),
+    sql('SELECT a.id, percentile_cont(0.5) WITHIN GROUP (ORDER BY o.total) FROM accounts a JOIN orders o ON o.account_id = a.id GROUP BY a.id HAVING count(*) > 2', { kind: 'scatter' }),
+    sql('SELECT status, json_agg(id) FROM orders GROUP BY status', { kind: 'error', code: '0A000', message: /a read across shards grouped by what is not a sharding key, which pgshard cannot merge: the aggregate json_agg\(\)/ }),
+    sql('SELECT o.account_id, json_agg(a.name) FROM countries c LEFT JOIN accounts a ON a.country = c.code LEFT JOIN orders o ON o.account_id = a.id GROUP BY o.account_id', { kind: 'error', message: /an outer join across shards that keeps rows of reference table countries|grouped by what is not a sharding key/ }),
     // count(*) of a subquery grouped by what is not a key: pgshard counts its merged rows; by a key: the shards count.
     sql('SELECT count(*) FROM (SELECT DISTINCT name FROM accounts LIMIT 5) s', { kind: 'scatter', plan: { countRows: { name: 'count', plan: { distinct: true } } } }),
     sql('SELECT count(*) AS n FROM (SELECT country, sum(balance) FROM accounts GROUP BY country) s', { kind: 'scatter', plan: { countRows: { name: 'n', plan: { groupBy: [0] } } } }),

@@ -314,6 +314,12 @@ const CORPUS: Query[] = [
   Q('SELECT array_agg(created ORDER BY created), array_agg(u ORDER BY u DESC) FROM items WHERE qty < $1', 'ordered', { params: [4] }),
   Q('SELECT array_agg(code ORDER BY code) FILTER (WHERE flag), array_agg(day ORDER BY day) FROM items WHERE qty < 8', 'ordered', { binary: true }),
   Q('SELECT array_agg(a ORDER BY a), coalesce(array_agg(b ORDER BY b), $1) FROM empty_t', 'ordered', { params: ['{}'] }),
+  // Grouped by a sharding key, each shard computes its groups whole: any aggregate (ordered by anything, json_agg,
+  // percentiles), HAVING on the shards; the merge orders and limits rows (Django's annotate over the key's model).
+  Q("SELECT item_id, string_agg(tag, ',' ORDER BY tag DESC), percentile_cont(0.5) WITHIN GROUP (ORDER BY length(tag)) FROM item_tags GROUP BY item_id ORDER BY item_id LIMIT 20", 'ordered'),
+  Q('SELECT i.id, array_agg(t.tag ORDER BY t.tag DESC) FILTER (WHERE t.tag IS NOT NULL), json_agg(t.tag ORDER BY t.tag) FROM items i LEFT JOIN item_tags t ON t.item_id = i.id GROUP BY i.id HAVING count(t.tag) > 1 ORDER BY count(t.tag) DESC, i.id LIMIT 10 OFFSET 3', 'ordered'),
+  Q('SELECT item_id, stddev_pop(length(tag)), var_samp(length(tag)) FROM item_tags GROUP BY 1 ORDER BY 1 LIMIT 25', 'ordered', { binary: true }),
+  Q('SELECT DISTINCT item_id, json_agg(tag ORDER BY tag)::text FROM item_tags WHERE tag > $1 GROUP BY item_id ORDER BY item_id LIMIT 5', 'ordered', { params: ['tag2'] }),
   // string_agg(x, d ORDER BY x): the shards run array_agg, the merge joins the merged elements with d.
   Q("SELECT grp, string_agg(name, ', ' ORDER BY name) FROM items GROUP BY grp ORDER BY grp NULLS FIRST", 'ordered'),
   Q('SELECT string_agg(code, $1 ORDER BY code DESC) AS codes, count(*) FROM items WHERE qty < 10', 'ordered', { params: ['|'], binary: true }),

@@ -12,9 +12,10 @@ const scatter = (sql: string): ScatterPlan => {
   if (plan.scatter === undefined) throw new Error(`no scatter plan for ${sql}: ${plan.unmergeable}`)
   return plan.scatter
 }
+/** Why the merge cannot answer the statement: refused, or (grouped) left to the shards' whole groups if by a key. */
 const refusal = (sql: string): string | undefined => {
   const plan = analyzeStatement(sql)
-  return plan.scatter === undefined ? plan.unmergeable : undefined
+  return plan.scatter === undefined ? plan.unmergeable : plan.scatter.sources.wholeGroups?.unmergeable
 }
 const value = { kind: 'value' }
 
@@ -511,6 +512,16 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
   }
 })
 
+t.test('a grouped SELECT the merge cannot regroup: each shard computes its groups whole, if the router finds them by a key', async (t) => {
+  const p = scatter("SELECT g, json_agg(v ORDER BY w), count(*) FROM t GROUP BY g HAVING sum(x) + 1 > 2 ORDER BY count(*) DESC, g LIMIT 5 OFFSET $1")
+  t.same(p.sources.wholeGroups, { keys: [[{ relation: 0, column: 'g' }]], unmergeable: 'the aggregate json_agg()' })
+  t.equal(p.shardSql, 'SELECT g, json_agg(v ORDER BY w), count(*) FROM t GROUP BY g HAVING sum(x) + 1 > 2 ORDER BY count(*) DESC, g LIMIT (5)::int8 + ($1)::int8', 'HAVING stays on the shards; LIMIT n OFFSET m folded as for rows')
+  t.same([p.columns, p.groupBy, p.having, p.orderBy.map((k) => k.column)], [[value, value, value], null, null, [2, 0]], 'the merge orders and limits rows')
+  t.same(scatter('SELECT t.g, u.h, json_agg(v) FROM t JOIN u ON u.k = t.k GROUP BY 1, u.h').sources.wholeGroups?.keys, [[{ relation: 0, column: 'g' }, { relation: 1, column: 'h' }]], 'positions and columns of either table')
+  t.equal(analyzeStatement('SELECT json_agg(v) FROM t').scatter, undefined, 'without GROUP BY: refused')
+  t.equal(analyzeStatement('SELECT g, json_agg(v) FROM t GROUP BY ROLLUP (g)').scatter, undefined, 'grouping sets: refused')
+})
+
 t.test('array_agg: put together in any order, or ordered by its own value', async (t) => {
   const p = scatter('SELECT g, array_agg(v), array_agg(v ORDER BY v DESC), array_agg(w ORDER BY w NULLS FIRST) FILTER (WHERE v > 1) FROM t GROUP BY g')
   t.same(p.columns.slice(1, 4), [
@@ -539,7 +550,7 @@ t.test('count(*) of a subquery that combines rows: the subquery planned as a rea
     'SELECT count(*) FROM (SELECT DISTINCT g FROM t) s WHERE g > 1',
     'SELECT count(*), 1 FROM (SELECT DISTINCT g FROM t) s',
     'WITH w AS (SELECT 1) SELECT count(*) FROM (SELECT DISTINCT g FROM t) s',
-    'SELECT count(*) FROM (SELECT g, json_agg(v) FROM t GROUP BY g) s',
+    'SELECT count(*) FROM (SELECT json_agg(v) FROM t) s',
   ]) t.equal(scatter(sql).countRows, undefined, `${sql}: no count of merged rows`)
 })
 

@@ -338,7 +338,24 @@ export function planScatter(
   try {
     return { scatter: new ScatterBuilder(s, text, start, end).build(from, nested) }
   } catch (err) {
-    if (err instanceof Unmergeable) return { unmergeable: err.message }
+    if (!(err instanceof Unmergeable)) throw err
+    return wholeGroups(s, text, start, end, from, nested, err.message) ?? { unmergeable: err.message }
+  }
+}
+
+/**
+ * A grouped SELECT the merge cannot regroup (an aggregate it does not merge, an ordered one …) planned as each
+ * shard computing its groups whole: exact when the groups are by a sharding key, which the router decides
+ * (ScatterSources.wholeGroups); the merge then only orders, limits and dedupes rows.
+ */
+function wholeGroups(s: SelectStmt, text: StatementText, start: number, end: number, from: FromSources | undefined, nested: TableRef[], unmergeable: string): ScatterResult | undefined {
+  const keys = from === undefined || s.groupClause === undefined ? undefined : combiningKeys({ ...s, limitCount: undefined, limitOffset: undefined, distinctClause: undefined }, from)
+  if (keys === undefined) return undefined
+  try {
+    const plan = new ScatterBuilder(s, text, start, end, true).build(from, nested)
+    return { scatter: { ...plan, sources: { ...plan.sources, wholeGroups: { keys, unmergeable } } } }
+  } catch (err) {
+    if (err instanceof Unmergeable) return undefined
     throw err
   }
 }
@@ -385,6 +402,8 @@ class ScatterBuilder {
     private readonly text: StatementText,
     private readonly start: number,
     private readonly end: number,
+    /** Each shard computes its groups whole (wholeGroups): rows are merged as they come, aggregates as values. */
+    private readonly groupsWhole = false,
   ) {
     this.targets = (s.targetList ?? []).map((t) => asNode(t, 'ResTarget') ?? {})
     this.stars = this.targets.flatMap((t, i) => (isStar(t.val) ? [i] : []))
@@ -410,11 +429,12 @@ class ScatterBuilder {
     })
     const visible = this.targets.map((t, i) => (ranking.has(i) ? null : (this.coalescedAggregate(t.val) ?? this.classify(t.val))))
     const aggregated =
-      visible.some((a) => a !== null) ||
-      [...ranking.values()].some((call) => callsAggregate(call.over)) ||
-      (this.s.groupClause?.length ?? 0) > 0 ||
-      this.s.havingClause !== undefined ||
-      (this.s.sortClause ?? []).some((o) => this.classify(asNode(o, 'SortBy')?.node) !== null)
+      !this.groupsWhole &&
+      (visible.some((a) => a !== null) ||
+        [...ranking.values()].some((call) => callsAggregate(call.over)) ||
+        (this.s.groupClause?.length ?? 0) > 0 ||
+        this.s.havingClause !== undefined ||
+        (this.s.sortClause ?? []).some((o) => this.classify(asNode(o, 'SortBy')?.node) !== null))
     for (let i = 0; i < visible.length; i++) this.columns.push(this.stars.includes(i) ? { kind: 'star' } : { kind: 'value' })
     visible.forEach((agg, i) => {
       if (agg !== null) this.columns[i] = this.visibleAggregate(i, agg)
@@ -422,7 +442,8 @@ class ScatterBuilder {
     })
     const groupBy = aggregated ? this.groupBy() : null
     const orderBy = this.orderBy()
-    const having = this.s.havingClause !== undefined ? this.mergeExpr(this.s.havingClause) : null
+    // Whole groups: each shard's HAVING keeps or drops whole groups.
+    const having = this.s.havingClause !== undefined && !this.groupsWhole ? this.mergeExpr(this.s.havingClause) : null
     const totals = aggregated ? new Map<number, Aggregate>() : this.totalWindows()
     if (orderBy.some((k) => totals.has(k.column))) refuse('ORDER BY a window aggregate over all rows (every row has the same value)')
     const windowKeys = windowPartitionColumns(this.s, from, new Set([...totals.values()].map((t) => t.call)))
@@ -663,6 +684,7 @@ class ScatterBuilder {
 
   /** The mergeable aggregate `n` is, null when `n` uses no aggregate; refuses any other use of aggregates. */
   private classify(n: Node | undefined): Aggregate | null {
+    if (this.groupsWhole) return null
     const counted = this.castCount(n)
     if (counted !== null) return counted
     const call = asNode(n, 'FuncCall')

@@ -58,6 +58,15 @@ export class ScatterSourcesCheck {
       const { countRows: _, ...shardsCount } = plan
       plan = shardsCount
     }
+    // Groups computed whole by each shard: right only when all of a group's rows are on one shard.
+    const whole = sources.wholeGroups
+    if (whole !== undefined && !this.keyInEach(whole.keys, sources, searchPath)) {
+      throw new Refusal(
+        FEATURE_NOT_SUPPORTED,
+        `a read across shards grouped by what is not a sharding key, which pgshard cannot merge: ${whole.unmergeable}`,
+        'group by the sharding key (each group is then on one shard), pin the key to one shard, or use /* pgshard: shard=NAME */',
+      )
+    }
     for (const name of sources.aliasGroups ?? []) this.checkAliasGroup(name, sources.relations)
     // An existence test's own level reads no sharded table: only its subquery's table is on every shard.
     if (plan.existence === undefined) this.checkLevel(sources, searchPath, false)
@@ -182,7 +191,8 @@ export class ScatterSourcesCheck {
         'pin the key to one shard, or apply it in the outer query',
       )
     }
-    if (!keyed) this.checkCalls(sources.calls)
+    // Groups each shard computes whole (the statement's, checked in check()) may use any aggregate too.
+    if (!keyed && sources.wholeGroups === undefined) this.checkCalls(sources.calls)
     return spread
   }
 

@@ -192,6 +192,12 @@ export interface ScatterSources {
    */
   keyedBy?: string
   /**
+   * A grouped statement planned as each shard computing its groups whole (the merge cannot regroup what it
+   * computes: `unmergeable` says why): exact when each list of `keys` (its GROUP BY, its windows' PARTITION BY)
+   * holds a sharding key, which the router decides; otherwise refused with that reason.
+   */
+  wholeGroups?: { keys: LevelColumn[][]; unmergeable: string }
+  /**
    * GROUP BY names the plan takes as output aliases: right only when no table of `relations` has a column of
    * that name (Postgres would group by the column), which the router asks the catalog.
    */
