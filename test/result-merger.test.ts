@@ -263,6 +263,21 @@ t.test('COALESCE(aggregate, constant): the values of the shards whose aggregate 
   t.throws(() => new ResultMerger(scatter({ columns: [{ kind: 'aggregate', fn: 'sum', presentColumn: 1 }, value], visibleColumns: 1 }), [col('s', OID.int8), col('p', OID.int4)], 2, none), { code: 'XX000' })
 })
 
+t.test('ranking windows over rows: numbered as the ordered merge emits them, peers sharing rank, before OFFSET', async (t) => {
+  const order = [desc(1, false)]
+  const plan = scatter({
+    columns: [value, value, value, value],
+    orderBy: order,
+    windows: [{ column: 2, fn: 'rank', partition: [], order }, { column: 3, fn: 'row_number', partition: [], order }],
+    offset: { literal: '1' },
+    limit: { literal: '4' },
+  })
+  const columns = [col('id', OID.int4), col('score', OID.int4), col('r', OID.int8), col('n', OID.int8)]
+  // Each shard's own numbers, which the merge replaces.
+  const shards = [[['1', '90', '1', '1'], ['2', '70', '2', '2']], [['3', '90', '1', '1'], ['4', '80', '2', '2'], ['5', '70', '3', '3']]]
+  check(t, [{ name: 'global numbers', plan, columns, shards, expect: [['3', '90', '1', '2'], ['4', '80', '3', '3'], ['2', '70', '4', '4'], ['5', '70', '4', '5']] }])
+})
+
 t.test('window totals: every row gets the total of the shards\u2019 totals, once every shard told its own', async (t) => {
   const plan = (p: Partial<ScatterPlan>) => scatter({ columns: [value, value, value], totals: [{ column: 1, fn: 'count' }, { column: 2, fn: 'max' }], ...p })
   const columns = [col('id', OID.int4), col('total', OID.int8), col('top', OID.int4)]

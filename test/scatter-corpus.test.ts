@@ -350,6 +350,14 @@ const CORPUS: Query[] = [
   Q('SELECT id, v, count(*) OVER () FROM sparse ORDER BY id', 'ordered'),
   Q('SELECT a, count(*) OVER () FROM empty_t', 'set'),
   Q('SELECT id, count(*) OVER () FROM items WHERE id < 0', 'set'),
+  // Ranking windows over all rows when the statement orders by them (a leaderboard, Django's Window(Rank())): the
+  // merge orders by the window's keys and numbers the merged rows.
+  Q('SELECT "items"."name", RANK() OVER (ORDER BY "items"."price" DESC) AS "r" FROM "items" ORDER BY "r" ASC, "items"."name" ASC LIMIT 5', 'ordered'),
+  Q('SELECT id, rank() OVER (ORDER BY qty DESC NULLS LAST) AS r FROM items ORDER BY r, id LIMIT 15', 'ordered'),
+  Q('SELECT id, price, row_number() OVER (ORDER BY price, id) AS rn, dense_rank() OVER (ORDER BY price, id) FROM items WHERE price IS NOT NULL ORDER BY rn LIMIT 10 OFFSET 5', 'ordered'),
+  Q('SELECT name, dense_rank() OVER (ORDER BY grp NULLS FIRST) AS d FROM items ORDER BY d, name NULLS LAST, id LIMIT 25', 'ordered'),
+  Q('SELECT id, rank() OVER (ORDER BY day DESC NULLS LAST) FROM items ORDER BY 2, id LIMIT 12', 'ordered', { binary: true }),
+  Q('SELECT row_number() OVER (ORDER BY grp) AS rn, grp FROM items WHERE qty > $1 ORDER BY rn LIMIT 30', 'ordered', { params: [20] }),
   // Views over sharded tables.
   Q('SELECT id, name, price FROM cheap_items ORDER BY price DESC NULLS LAST, id LIMIT 15', 'ordered'),
   Q('SELECT count(*), sum(price), max(qty), avg(qty) FROM cheap_items', 'ordered'),

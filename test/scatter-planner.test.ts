@@ -512,6 +512,25 @@ t.test('count(*) of a subquery with LIMIT / OFFSET: the shards count their first
   }
 })
 
+t.test('ranking windows over all rows of a statement ordered by them: the merge orders by the window\u2019s keys and numbers rows', async (t) => {
+  const p = scatter('SELECT name, rank() OVER (ORDER BY score DESC, id) AS r, row_number() OVER (ORDER BY score DESC, id) FROM t ORDER BY r, name LIMIT 5')
+  t.same(p.windows, [
+    { column: 1, fn: 'rank', partition: [], order: [{ column: 3, descending: true, nullsFirst: true }, { column: 4, descending: false, nullsFirst: false }] },
+    { column: 2, fn: 'row_number', partition: [], order: [{ column: 3, descending: true, nullsFirst: true }, { column: 4, descending: false, nullsFirst: false }] },
+  ])
+  t.same(p.orderBy.map((k) => k.column), [3, 4, 0], 'the window\u2019s keys, then the statement\u2019s other keys')
+  t.equal(p.shardSql, 'SELECT name, rank() OVER (ORDER BY score DESC, id) AS r, row_number() OVER (ORDER BY score DESC, id), "score", "id" FROM t ORDER BY r, name LIMIT 5', 'the shards order by their own numbers, which order rows alike')
+  t.equal(p.sources.windowKeys, undefined, 'not windows the router must find partitioned by a key')
+  for (const sql of [
+    'SELECT name, rank() OVER (ORDER BY score) AS r FROM t ORDER BY name',
+    'SELECT name, rank() OVER (ORDER BY score) AS r FROM t ORDER BY r DESC',
+    'SELECT name, rank() OVER (ORDER BY score) AS r, rank() OVER (ORDER BY id) FROM t ORDER BY r',
+    'SELECT name, rank() OVER (PARTITION BY g ORDER BY score) AS r FROM t ORDER BY r',
+    'SELECT name, rank() OVER (ORDER BY score) AS r, lag(name) OVER (ORDER BY score) FROM t ORDER BY r',
+    'SELECT DISTINCT name, rank() OVER (ORDER BY score) AS r FROM t ORDER BY r',
+  ]) t.ok(scatter(sql).sources.windowKeys !== undefined && scatter(sql).windows === undefined, `${sql}: left to the router (partitioned by a key, or refused)`)
+})
+
 t.test('a grouped SELECT the merge cannot regroup: each shard computes its groups whole, if the router finds them by a key', async (t) => {
   const p = scatter("SELECT g, json_agg(v ORDER BY w), count(*) FROM t GROUP BY g HAVING sum(x) + 1 > 2 ORDER BY count(*) DESC, g LIMIT 5 OFFSET $1")
   t.same(p.sources.wholeGroups, { keys: [[{ relation: 0, column: 'g' }]], unmergeable: 'the aggregate json_agg()' })

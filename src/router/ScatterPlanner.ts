@@ -12,7 +12,7 @@
 import type { FuncCall, Node, ResTarget, SelectStmt, SortBy, TypeCast } from 'libpg-query'
 import { correlatedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { levelColumn, relationColumn, type FromSources } from './ast/QueryScopes.js'
-import { windowPartitionColumns } from './ast/WindowPartitions.js'
+import { windowPartitionColumns, windowPartitions } from './ast/WindowPartitions.js'
 import type {
   AggregateKind, DerivedSources, ElementOrder, JoinTree, LevelColumn, LimitedSubquery, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, ScatterSources, TableRef, ValueRef,
 } from './StatementPlan.js'
@@ -446,8 +446,11 @@ class ScatterBuilder {
     const having = this.s.havingClause !== undefined && !this.groupsWhole ? this.mergeExpr(this.s.havingClause) : null
     const totals = aggregated ? new Map<number, Aggregate>() : this.totalWindows()
     if (orderBy.some((k) => totals.has(k.column))) refuse('ORDER BY a window aggregate over all rows (every row has the same value)')
-    const windowKeys = windowPartitionColumns(this.s, from, new Set([...totals.values()].map((t) => t.call)))
-    const windows = windowKeys !== undefined && aggregated ? this.mergedWindows(ranking, windowKeys.length) : undefined
+    const rowWindows = aggregated ? undefined : this.rowWindows(ranking, orderBy)
+    const merged = new Set([...totals.values()].map((t) => t.call))
+    if (rowWindows !== undefined) for (const call of ranking.values()) merged.add(call)
+    const windowKeys = windowPartitionColumns(this.s, from, merged)
+    const windows = windowKeys !== undefined && aggregated ? this.mergedWindows(ranking, windowKeys.length) : rowWindows
     const limit = limitValue(this.s.limitCount, 'LIMIT')
     const offset = limitValue(this.s.limitOffset, 'OFFSET')
     const distinct = layout.distinct !== null
@@ -543,6 +546,34 @@ class ScatterBuilder {
       })
       return { column, fn: functionName(call.funcname) as MergedWindow['fn'], partition, order }
     })
+  }
+
+  /**
+   * row_number(), rank() and dense_rank() over all rows of a query that does not aggregate (a leaderboard: `rank()
+   * OVER (ORDER BY score DESC) AS r … ORDER BY r LIMIT 10`), when they are all its windows, share one ORDER BY and
+   * no PARTITION BY, and the statement orders first by one of them: each shard's rows then come in window order
+   * (its own numbers order them alike), the merge orders by the window's keys (hidden columns when not in the list)
+   * and numbers the merged rows before OFFSET (WindowNumbering). `orderBy` becomes the window's keys and the rest of
+   * the statement's. Undefined when the query has no such windows.
+   */
+  private rowWindows(ranking: Map<number, FuncCall>, orderBy: OrderKey[]): MergedWindow[] | undefined {
+    const first = orderBy[0]
+    if (ranking.size === 0 || first === undefined || !ranking.has(first.column) || first.descending) return undefined
+    if (windowPartitions(this.s)?.length !== ranking.size || this.s.distinctClause !== undefined) return undefined
+    const calls = [...ranking.values()]
+    const order = calls[0]!.over?.orderClause
+    const orderKey = (items: Node[] | undefined) => (items ?? []).map((o) => expressionKey(o)).join('\u0000')
+    const same = calls.every((c) => c.over?.partitionClause === undefined && c.over?.name === undefined && c.over?.refname === undefined && orderKey(c.over?.orderClause) === orderKey(order))
+    if (!same || order === undefined) return undefined
+    const refused = 'a window ordered by an item pgshard cannot map'
+    const keys = order.map((o) => {
+      const sort = asNode(o, 'SortBy') ?? {}
+      if (sort.useOp !== undefined) refuse(refused)
+      return { column: this.windowColumn(sort.node, refused), ...sortDirection(sort) }
+    })
+    // The statement's later keys break ties among peers; the window columns among them are the merge's own numbers.
+    orderBy.splice(0, orderBy.length, ...keys, ...orderBy.filter((k) => !ranking.has(k.column)))
+    return [...ranking].map(([column, call]) => ({ column, fn: functionName(call.funcname) as MergedWindow['fn'], partition: [], order: keys }))
   }
 
   /**

@@ -24,7 +24,7 @@ import { canOrderColumn, decodeColumn, decodeValue, encodeValue, equalityKey, un
 import { expandStars } from './StarExpansion.js'
 import { isIntegerType, TypeOid } from './TypeOid.js'
 import { stringAggResultType } from './StringAggFold.js'
-import { numberRows } from './WindowNumbering.js'
+import { numberRows, RowNumbering } from './WindowNumbering.js'
 
 export type { ColumnInfo } from './ColumnInfo.js'
 export { MergeError } from './MergeError.js'
@@ -78,6 +78,8 @@ export class ResultMerger {
    * the merged totals once every shard's is known, and the rows waiting for them.
    */
   private readonly totalRows: (Row | null | undefined)[]
+  /** Ranking windows over the rows of a query that does not aggregate: numbered as the ordered merge emits rows. */
+  private readonly rowNumbers: RowNumbering | undefined
   private totalValues: Map<number, Buffer | null> | undefined
   private awaitingTotals: [Row, number][] = []
 
@@ -135,6 +137,7 @@ export class ResultMerger {
     this.ended = new Array<boolean>(shardCount).fill(false)
     this.shares = Array.from({ length: shardCount }, () => ({ skipped: 0, kept: 0 }))
     this.totalRows = new Array<Row | null | undefined>(shardCount).fill(undefined)
+    this.rowNumbers = !this.aggregating && plan.windows !== undefined ? new RowNumbering(plan.windows, this.output) : undefined
     if (plan.totals === undefined) this.totalValues = new Map()
     else if (this.aggregating) throw new MergeError('window totals in a query that aggregates', 'XX000')
   }
@@ -289,6 +292,7 @@ export class ResultMerger {
       row = row.slice()
       for (const [column, value] of this.totalValues) row[column] = value
     }
+    if (this.rowNumbers !== undefined) row = this.rowNumbers.number(row, (r, column) => this.decode(r, column))
     const on = this.plan.distinctOn ?? 0
     if (on > 0) {
       const key = JSON.stringify(this.plan.orderBy.slice(0, on).map((k) => this.equality(row, k.column)))
