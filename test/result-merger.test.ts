@@ -213,6 +213,7 @@ t.test('array_agg: the shards\u2019 arrays one after another, or merged by their
     { name: 'ordered text: quotes and backslashes read for the order, written as they came', plan: agg({ descending: false, nullsFirst: false }), columns: text, shards: [[['{"a b",z,NULL}']], [['{"a\\"q",b}']]], expect: [['{"a b","a\\"q",b,z,NULL}']] },
     { name: 'ordered integers, descending', plan: agg({ descending: true, nullsFirst: true }), columns: [col('a', 1016)], shards: [[['{9,4,1}']], [['{NULL,10,4}']]], expect: [['{NULL,10,9,4,4,1}']] },
     { name: 'no rows: NULL', plan: agg(), columns: text, shards: [[[null]], [[null]]], expect: [[null]] },
+    { name: 'DISTINCT: one of equal values of several shards', plan: agg({ descending: false, nullsFirst: false, distinct: true }), columns: [col('a', 1231)], shards: [[['{1.0,2,NULL}']], [['{1.00,3,NULL}']]], expect: [['{1.0,2,3,NULL}']] },
   ])
   const binary = (values: (number | null)[]) => {
     const header = Buffer.alloc(20)

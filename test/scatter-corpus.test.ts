@@ -314,6 +314,8 @@ const CORPUS: Query[] = [
   Q('SELECT array_agg(created ORDER BY created), array_agg(u ORDER BY u DESC) FROM items WHERE qty < $1', 'ordered', { params: [4] }),
   Q('SELECT array_agg(code ORDER BY code) FILTER (WHERE flag), array_agg(day ORDER BY day) FROM items WHERE qty < 8', 'ordered', { binary: true }),
   Q('SELECT array_agg(a ORDER BY a), coalesce(array_agg(b ORDER BY b), $1) FROM empty_t', 'ordered', { params: ['{}'] }),
+  Q("SELECT array_agg(DISTINCT grp), string_agg(DISTINCT code, ',' ORDER BY code DESC) FROM items", 'ordered'),
+  Q('SELECT grp, array_agg(DISTINCT qty ORDER BY qty DESC NULLS LAST) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
   // Grouped by a sharding key, each shard computes its groups whole: any aggregate (ordered by anything, json_agg,
   // percentiles), HAVING on the shards; the merge orders and limits rows (Django's annotate over the key's model).
   Q("SELECT item_id, string_agg(tag, ',' ORDER BY tag DESC), percentile_cont(0.5) WITHIN GROUP (ORDER BY length(tag)) FROM item_tags GROUP BY item_id ORDER BY item_id LIMIT 20", 'ordered'),

@@ -282,7 +282,6 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT string_agg(a, b) FROM t', 'string_agg() with a delimiter that is not a constant'],
     ['SELECT coalesce(string_agg(a, \',\'), \'\') FROM t', 'an expression over the aggregate string_agg() (only bare aggregates can be merged)'],
     ['SELECT g FROM t GROUP BY g ORDER BY string_agg(a, \',\')', 'string_agg() other than as a select-list item of its own'],
-    ['SELECT array_agg(DISTINCT a) FROM t', 'array_agg(DISTINCT …)'],
     ['SELECT stddev(a) FROM t', 'the aggregate stddev()'],
     ['SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate percentile_cont()'],
     ['SELECT max(a ORDER BY b) FROM t', 'an ordered aggregate max(… ORDER BY …)'],
@@ -549,6 +548,10 @@ t.test('array_agg: put together in any order, or ordered by its own value', asyn
     { kind: 'aggregate', fn: 'array_agg', order: { descending: false, nullsFirst: true } },
   ])
   t.equal(p.shardSql, 'SELECT g, array_agg(v), array_agg(v ORDER BY v DESC), array_agg(w ORDER BY w NULLS FIRST) FILTER (WHERE v > 1) FROM t GROUP BY g', 'the shards run it as written')
+  t.same(scatter('SELECT array_agg(DISTINCT v), array_agg(DISTINCT v ORDER BY v DESC) FROM t').columns, [
+    { kind: 'aggregate', fn: 'array_agg', order: { descending: false, nullsFirst: false, distinct: true } },
+    { kind: 'aggregate', fn: 'array_agg', order: { descending: true, nullsFirst: true, distinct: true } },
+  ], 'DISTINCT: sorted (ascending without ORDER BY), one of equal values')
   const joined = scatter("SELECT string_agg(v, ', ' ORDER BY v DESC) AS s, STRING_AGG(w , $1) FROM t")
   t.equal(joined.shardSql, 'SELECT array_agg(v ORDER BY v DESC) AS s, array_agg(w ) AS string_agg, ($1)::text FROM t', 'string_agg: the shards run array_agg, named as Postgres names the item')
   t.same(joined.columns.slice(0, 2), [

@@ -145,20 +145,21 @@ function aggregateColumn(agg: Aggregate): Extract<OutputColumn, { kind: 'aggrega
 
 /**
  * array_agg's (or string_agg's) ORDER BY, which the merge repeats when it orders by the aggregated value itself
- * (`array_agg(x ORDER BY x DESC)`: each shard's array is sorted by its elements); DISTINCT, other orders, WITHIN
- * GROUP and a delimiter that is not a constant are refused.
+ * (`array_agg(x ORDER BY x DESC)`: each shard's array is sorted by its elements), and DISTINCT; other orders,
+ * WITHIN GROUP and a delimiter that is not a constant are refused.
  */
 function arrayOrder(call: FuncCall, name: 'array_agg' | 'string_agg'): { order?: ElementOrder } {
-  if (call.agg_distinct === true) refuse(`${name}(DISTINCT …)`)
   if (call.agg_within_group === true) refuse(`${name}(…) WITHIN GROUP`)
   const args = name === 'string_agg' ? 2 : 1
   if (call.args?.length !== args || (name === 'string_agg' && !isConstant(call.args[1]))) refuse(`${name}() with a delimiter that is not a constant`)
-  if (call.agg_order === undefined) return {}
+  // DISTINCT sorts the values (ascending without ORDER BY): the merge sorts and keeps one of equal values.
+  const distinct = call.agg_distinct === true ? ({ distinct: true } as const) : {}
+  if (call.agg_order === undefined) return call.agg_distinct === true ? { order: { descending: false, nullsFirst: false, ...distinct } } : {}
   const sort = call.agg_order.length === 1 ? asNode(call.agg_order[0], 'SortBy') : undefined
   if (sort === undefined || sort.useOp !== undefined || expressionKey(sort.node) !== expressionKey(call.args[0])) {
     refuse(`${name}(x ORDER BY …) by other than x itself (each shard\u2019s part would be ordered by values the merge does not see)`)
   }
-  return { order: sortDirection(sort) }
+  return { order: { ...sortDirection(sort), ...distinct } }
 }
 
 /** A literal or a parameter, possibly cast: the same on every shard. */

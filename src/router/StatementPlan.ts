@@ -86,10 +86,11 @@ export interface OrderKey {
 
 export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg'
 
-/** How array_agg(x ORDER BY x) (or string_agg's) orders its elements. */
+/** How array_agg(x ORDER BY x) (or string_agg's) orders its elements; `distinct`: keeps one of equal ones. */
 export interface ElementOrder {
   descending: boolean
   nullsFirst: boolean
+  distinct?: true
 }
 
 export type OutputColumn =

@@ -1,8 +1,10 @@
 // array_agg(x) over the shards' partial arrays (a group's array of each shard): without ORDER BY, Postgres leaves
 // the order of the elements to the plan, so the shards' arrays put one after another are an answer; with
-// ORDER BY x (the aggregated value itself), each shard's array is sorted and the merge sorts their elements again.
+// ORDER BY x (the aggregated value itself), or DISTINCT, each shard's array is sorted and the merge sorts their
+// elements again (keeping one of equal ones for DISTINCT).
 // Arrays come in Postgres's text form (`{a,"b c",NULL}`, sub-arrays `{{1,2},{3,4}}`) or its binary form (header,
 // dimensions, elements): elements are moved as written, never re-encoded.
+import type { ElementOrder } from '../StatementPlan.js'
 import type { AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
@@ -44,7 +46,7 @@ export class ArrayAggFold implements AggregateFold {
   constructor(
     private readonly col: ColumnInfo,
     private readonly index: number,
-    private readonly order: { descending: boolean; nullsFirst: boolean } | undefined,
+    private readonly order: ElementOrder | undefined,
   ) {
     if (col.format === 0 && col.typeOid === BOX_ARRAY) throw unsupported(col.typeOid, 'put together arrays of')
     this.elementOid = ELEMENT_OF.get(col.typeOid)
@@ -80,7 +82,9 @@ export class ArrayAggFold implements AggregateFold {
     if (this.order === undefined) return all
     const keys = [{ column: 0, ...this.order }]
     // Stable: peers keep the shards' order.
-    return all.map((e, i) => ({ e, i })).sort((a, b) => compareRowKeys(keys, [a.e.key!], [b.e.key!]) || a.i - b.i).map((x) => x.e)
+    const sorted = all.map((e, i) => ({ e, i })).sort((a, b) => compareRowKeys(keys, [a.e.key!], [b.e.key!]) || a.i - b.i).map((x) => x.e)
+    // DISTINCT: one of equal values (each shard kept one of its own; another shard may hold the same).
+    return this.order.distinct ? sorted.filter((e, i) => i === 0 || compareRowKeys(keys, [sorted[i - 1]!.key!], [e.key!]) !== 0) : sorted
   }
 
   private binaryElements(buf: Buffer): Element[] {

@@ -2,6 +2,7 @@
 // cut back into its values, which an ORDER BY x must merge), and the merge joins the non-NULL elements of the
 // merged array (ArrayAggFold) with the delimiter: text as it is (bpchar without its trailing spaces, as its cast to
 // text drops them), bytea from its hex form. NULL when no value was not NULL.
+import type { ElementOrder } from '../StatementPlan.js'
 import { ArrayAggFold, unquoted } from './ArrayAggFold.js'
 import type { AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
@@ -26,7 +27,7 @@ export class StringAggFold implements AggregateFold {
   constructor(
     private readonly col: ColumnInfo,
     index: number,
-    order: { descending: boolean; nullsFirst: boolean } | undefined,
+    order: ElementOrder | undefined,
     /** The delimiter as a value of the result's type (text's UTF-8, bytea's bytes); null for NULL (none). */
     private readonly delimiter: Buffer | null,
   ) {
