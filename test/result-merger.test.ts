@@ -205,7 +205,7 @@ t.test('each shard\u2019s part of the answer: the rows OFFSET skipped and LIMIT 
 })
 
 t.test('array_agg: the shards\u2019 arrays one after another, or merged by their elements; text and binary', async (t) => {
-  const agg = (order?: { descending: boolean; nullsFirst: boolean }) => scatter({ columns: [{ kind: 'aggregate', fn: 'array_agg', ...(order ? { order } : {}) }] })
+  const agg = (order?: { descending: boolean; nullsFirst: boolean; distinct?: true }) => scatter({ columns: [{ kind: 'aggregate', fn: 'array_agg', ...(order ? { order } : {}) }] })
   const text = [col('a', 1009)]
   check(t, [
     { name: 'unordered: put together', plan: agg(), columns: text, shards: [[['{a,"b c"}']], [[null]], [['{NULL,"x,y"}']]], expect: [['{a,"b c",NULL,"x,y"}']] },
