@@ -8,9 +8,8 @@
 import type { Node, ResTarget, SelectStmt } from 'libpg-query'
 import { asNode, stringList } from './ast/AstNode.js'
 import type { FromSources } from './ast/QueryScopes.js'
-import {
-  derivedSources, int8, isStar, limitValue, outputName, refuse, rewrittenSelect, rowCombining, setOperationNeedingKey, sortDirection, unionColumns, Unmergeable, type ScatterResult,
-} from './ScatterPlanner.js'
+import { derivedSources, isStar, outputName, rowCombining, setOperationNeedingKey, unionColumns } from './LevelSources.js'
+import { int8, limitValue, refuse, rewrittenSelect, sortDirection, Unmergeable, type ScatterResult } from './ScatterPlanner.js'
 import { layoutSetOperation, type Span } from './SelectLayout.js'
 import type { OrderKey, ScatterPlan, TableRef, ValueRef } from './StatementPlan.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
