@@ -8,6 +8,7 @@
 // one Postgres breaks them as it likes.
 import type { BoundParam, Role } from '../router/Route.js'
 import { SqlLexer, Tok } from '../router/SqlLexer.js'
+import type { RowShare } from '../router/merge/ResultMerger.js'
 import type { LimitedSubquery, ScatterPlan } from '../router/StatementPlan.js'
 import type { MultiShardExecutor, ShardStatement } from './MultiShardExecutor.js'
 
@@ -29,32 +30,26 @@ export async function sharedTexts(
 ): Promise<string[] | null> {
   let texts = shards.map(() => plan.shardSql)
   for (const l of plan.limited ?? []) {
-    const clause = await clauseByShard(executor, shards, role, l, stmt, restore, param, execute)
+    const clause = await clauseByShard(l, execute ? () => executor.rowShares(shards, role, l.plan, firstRead(restore(l.plan.shardSql), stmt.bind), param) : null)
     if (clause === null) return null
-    texts = texts.map((text, i) => text.replace(l.marker, () => clause[i]!))
+    texts = texts.map((text, i) => text.replace(l.marker, () => clause(shards[i]!)))
   }
   const byShard: string[] = []
   shards.forEach((shard, i) => (byShard[shard] = restore(texts[i]!)))
   return byShard
 }
 
-/** What replaces a subquery's marker on each of `shards`: its own clause, or the shard's share of its rows. */
-async function clauseByShard(
-  executor: MultiShardExecutor,
-  shards: number[],
-  role: Role,
-  l: LimitedSubquery,
-  stmt: ShardStatement,
-  restore: (sql: string) => string,
-  param: (n: number) => BoundParam | undefined,
-  execute: boolean,
-): Promise<string[] | null> {
+/**
+ * What replaces a subquery's marker on a shard: its own clause, or that shard's share of its rows, which `read`
+ * learns (null without Execute: the subquery is left empty); null when the client got an error.
+ */
+async function clauseByShard(l: LimitedSubquery, read: (() => Promise<readonly RowShare[] | null>) | null): Promise<((shard: number) => string) | null> {
   // Over no sharded table, every shard has all its rows and picks the same ones.
-  if (l.spread === false) return shards.map(() => l.clause)
-  if (!execute) return shards.map(() => ' LIMIT 0')
-  const shares = await executor.rowShares(shards, role, l.plan, firstRead(restore(l.plan.shardSql), stmt.bind), param)
+  if (l.spread === false) return () => l.clause
+  if (read === null) return () => ' LIMIT 0'
+  const shares = await read()
   if (shares === null) return null
-  return shards.map((shard) => ` LIMIT ${shares[shard]?.kept ?? 0} OFFSET ${shares[shard]?.skipped ?? 0}`)
+  return (shard) => ` LIMIT ${shares[shard]?.kept ?? 0} OFFSET ${shares[shard]?.skipped ?? 0}`
 }
 
 /**

@@ -201,7 +201,7 @@ export class ResultMerger {
     this.ended[shard] = true
     this.endedCount++
     if (this.limitReached) return
-    if (this.totalRows[shard] === undefined) {
+    if (this.totalValues === undefined && this.totalRows[shard] === undefined) {
       this.totalRows[shard] = null
       this.mergeTotals()
     }
