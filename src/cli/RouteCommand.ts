@@ -39,7 +39,9 @@ export async function routeCommand(argv: string[]): Promise<number> {
         ? { ...route, parts: route.parts.map((p) => ({ ...p, sql: restore(p.sql) })) }
         : route.kind === 'locate'
           ? { ...route, probe: restore(route.probe) }
-          : route
+          : route.kind === 'evaluate'
+            ? { ...route, subqueries: route.subqueries.map((sub) => ({ ...sub, sql: restore(sub.sql) })) }
+            : route
   process.stdout.write(describeRoute(shown, config.shards.map((s) => s.name)) + '\n')
   return route.kind === 'error' ? 1 : 0
 }
@@ -59,6 +61,8 @@ export function describeRoute(route: Route, shardNames: string[]): string {
       return `${route.from === 'uuid' ? 'random UUID keys' : `keys drawn from sequence ${route.from.sequence} on shard ${shardNames[route.from.shard]}`}, then the INSERT routed by them\nwhy: ${route.reason}`
     case 'locate':
       return `each shard asked first which holds its rows, then that shard (primary); rows on several are refused\nwhy: ${route.reason}\neach shard is asked: ${route.probe}`
+    case 'evaluate':
+      return [`each subquery read first on its own, its answer written into the statement as constants, then the statement routed`, `why: ${route.reason}`, ...route.subqueries.map((sub) => `  read first: ${sub.sql}`)].join('\n')
     case 'copy_split':
       return `each row to the shard of its ${route.key} (primary), all or nothing\nwhy: ${route.reason}`
     case 'copy_out':

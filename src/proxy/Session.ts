@@ -11,6 +11,7 @@ import {
   encodeQuery,
   encodeTarget,
   encodeUnnamedRun,
+  paramFormat,
   parseTail,
   renameBind,
   renameParse,
@@ -36,7 +37,8 @@ import { withCopyColumn } from '../router/CopyRowRouter.js'
 import { sessionEffectParams } from '../router/SessionEffects.js'
 import type { StatementPlan } from '../router/StatementPlan.js'
 import type { PickOptions } from '../health/Topology.js'
-import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import { restoreLiterals, usedParams } from '../router/LiteralNormalizer.js'
+import { TypeOid } from '../router/merge/TypeOid.js'
 import { ExtendedGroup, type Held } from './ExtendedGroup.js'
 import { ClientStatements, isSqlPrepared, sqlStatementFor, type ClientStatement, type SqlPreparedEffect } from './ClientStatements.js'
 import { CopyInFanout } from './CopyInFanout.js'
@@ -65,7 +67,8 @@ import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
-import { sharedTexts } from './SharedSubqueries.js'
+import { scatterRead } from './SharedSubqueries.js'
+import { SubqueryAnswers, type EvaluateRoute } from './SubqueryAnswers.js'
 import { countedRowsOutput } from './CountedRows.js'
 import { bindParam, bindStatement, boundPlan, executeArg, literalParam, splitPart, withParamsWritten } from './StatementParams.js'
 import type { CommitOutcome } from './TwoPhaseCommit.js'
@@ -127,6 +130,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
   private readonly routing: SessionRouting
   /** Keys and values pgshard makes for the session's writes; where a write without its key finds its rows. */
   private readonly keys: SessionKeys
+  /** The answers of subqueries over sharded tables read first, written into the statement (the 'evaluate' route). */
+  private readonly answers: SubqueryAnswers
   /** SQL cursors declared over several shards in the transaction. */
   private readonly shardCursors: ShardCursors
   /** The transaction's connections on several shards, and its end there. */
@@ -177,6 +182,10 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       this.lease.take(shard, role, this.pickOptions(shard, role), this.cancelSignal.signal, () => this.closed),
     )
     this.keys = new SessionKeys(services, identity, this.settings, this.lease, this.tx, this.routing, this)
+    this.answers = new SubqueryAnswers(services, this.lease, this.routing, this, {
+      executor: (out, cancel) => this.executorFor(out, cancel),
+      acrossShardsRefusal: (route) => (this.inTransaction && this.mayJoinShards ? null : this.notInThisSession(route, this.inTransaction)),
+    })
     this.local = new LocalStatements(services, identity, this.lease, this.tx, this.routing.hints, this)
     this.group = new ExtendedGroup({
       currentServer: () => this.currentServer(),
@@ -482,6 +491,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     const param = (n: number) => literalParam(analyzed, n)
     const route = this.routing.route(analyzed, param)
+    if (route.kind === 'evaluate') {
+      return this.answers.written(route, analyzed, { sql }).then(
+        (written) => this.runQuery(written, encodeQuery(written)),
+        (err: unknown) => this.refuseQuery(asStatementError(err)),
+      )
+    }
     if (route.kind !== 'locate') return this.runRoutedQuery(sql, raw, analyzed, route)
     return this.keys.located(route, analyzed, { sql }).then(
       (shards) => this.runRoutedQuery(sql, raw, analyzed, this.routing.route(analyzed, param, shards)),
@@ -492,7 +507,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
   /** A simple query's statement where its route sends it. */
   private runRoutedQuery(sql: string, raw: Buffer, analyzed: Analyzed, route: SessionRoute): Promise<void> | void {
     if (route.kind === 'error') return this.refuseQuery(routeError(route))
-    if (route.kind === 'locate') return this.refuseQuery(new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found'))
+    if (route.kind === 'locate' || route.kind === 'evaluate') return this.refuseQuery(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard routed again needs more done first'))
     if (route.kind === 'keys') {
       return this.keys.insertWithMadeKeys(route, analyzed).then(
         (keyed) => this.runQuery(keyed, encodeQuery(keyed)),
@@ -717,13 +732,13 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     const param = (n: number) => bindParam(stmt, b, n)
     let route = this.routing.route(analyzed, param)
-    if (route.kind === 'locate') {
+    if (route.kind === 'evaluate' || route.kind === 'locate') {
       try {
-        route = this.routing.route(analyzed, param, await this.keys.located(route, analyzed, bindStatement(stmt, b)))
+        if (route.kind === 'evaluate') return this.bindInstead(frame, b, stmt, await this.answers.written(route, analyzed, bindStatement(stmt, b)))
+        route = await this.locatedRoute(route, analyzed, param, bindStatement(stmt, b))
       } catch (err) {
         return this.group.refuse(asStatementError(err))
       }
-      if (route.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found'))
     }
     if (route.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzed, stmt, route)
     if (route.kind === 'draw') {
@@ -750,15 +765,18 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
 
   /**
    * A Bind that runs `text` in place of the client's statement (an INSERT with the keys pgshard drew written in,
-   * the answer to lastval() with one): prepared on the server as the unnamed statement, the client's parameters
+   * the answer to lastval() with one, subqueries' answers): prepared on the server as the unnamed statement, the client's parameters
    * bound to it unchanged.
    */
   private bindInstead(frame: Frame, b: BindMessage, stmt: ClientStatement, text: string): Promise<void> | void {
     const a = this.routing.analyze(text)
+    // A parameter only a subquery read first used is in no text now: given a type, Postgres need not infer one.
+    const used = usedParams(text)
+    const paramTypes = b.params.map((_, i) => (used.has(i + 1) || stmt.paramTypes[i] ? (stmt.paramTypes[i] ?? 0) : paramFormat(b.paramFormats, i) === 1 ? TypeOid.bytea : TypeOid.text))
     const keyed: ClientStatement = {
       text,
-      paramTypes: stmt.paramTypes,
-      tail: parseTail(text, stmt.paramTypes),
+      paramTypes,
+      tail: parseTail(text, paramTypes),
       serverName: '',
       plan: a.plan,
       literals: a.literals,
@@ -766,15 +784,39 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       firstParam: a.firstParam,
     }
     const analyzedKeyed: Analyzed = { plan: a.plan, literals: a.literals, sources: a.sources, firstParam: a.firstParam, text: a.text }
-    const routed = this.routing.route(analyzedKeyed, (n) => bindParam(keyed, b, n))
+    const param = (n: number) => bindParam(keyed, b, n)
+    const routed = this.routing.route(analyzedKeyed, param)
+    // Subqueries' answers written in, a write without its key: its rows are found first.
+    if (routed.kind === 'locate') {
+      return this.locatedRoute(routed, analyzedKeyed, param, bindStatement(keyed, b)).then(
+        (located) => this.bindWritten(frame, b, analyzedKeyed, keyed, located),
+        (err: unknown) => this.group.refuse(asStatementError(err)),
+      )
+    }
+    return this.bindWritten(frame, b, analyzedKeyed, keyed, routed)
+  }
+
+  private bindWritten(frame: Frame, b: BindMessage, analyzed: Analyzed, written: ClientStatement, routed: SessionRoute): Promise<void> | void {
     // A second column pgshard makes (a drawn id, then the key): written in the same way.
-    if (routed.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzedKeyed, keyed, routed)
-    if (routed.kind === 'drawn' || routed.kind === 'draw' || routed.kind === 'locate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
-    return this.bindRouted(frame, b, analyzedKeyed, keyed, routed)
+    if (routed.kind === 'keys') return this.bindWithMadeKeys(frame, b, analyzed, written, routed)
+    if (routed.kind === 'drawn' || routed.kind === 'draw' || routed.kind === 'locate' || routed.kind === 'evaluate') return this.group.refuse(new PgError(SqlState.INTERNAL_ERROR, 'a statement pgshard wrote in place of the client\'s needs rewriting again'))
+    return this.bindRouted(frame, b, analyzed, written, routed)
+  }
+
+  /** The route of a write (or locking read) without its key, once the shards that hold its rows are found. */
+  private async locatedRoute(
+    route: LocateRoute,
+    analyzed: Analyzed,
+    param: (n: number) => BoundParam | undefined,
+    whole: ShardStatement,
+  ): Promise<Exclude<SessionRoute, LocateRoute | EvaluateRoute>> {
+    const located = this.routing.route(analyzed, param, await this.keys.located(route, analyzed, whole))
+    if (located.kind === 'locate' || located.kind === 'evaluate') throw new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found')
+    return located
   }
 
   /** A Bind whose statement is routed: to one shard's server, or held to run on several at its Execute. */
-  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute | LocateRoute | DrawnValueRoute | SequenceDrawRoute>): Promise<void> {
+  private async bindRouted(frame: Frame, b: BindMessage, analyzed: Analyzed, stmt: ClientStatement, route: Exclude<SessionRoute, KeysRoute | LocateRoute | EvaluateRoute | DrawnValueRoute | SequenceDrawRoute>): Promise<void> {
     if (route.kind === 'error') return this.group.refuse(routeError(route))
     if (this.multi) return this.group.refuse(notAloneBetweenSyncs(this.sessionMode))
     if (route.kind !== 'shard') {
@@ -1136,7 +1178,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     // count(*) of a subquery whose rows pgshard counts: the client gets the count of the subquery's merged rows.
     const counted = route.kind === 'scatter' ? route.plan.countRows : undefined
     const answer = counted ? countedRowsOutput(output, counted.name, stmt.bind?.resultFormats[0] === 1 ? 1 : 0) : output
-    const executor = new MultiShardExecutor(this.services, this.identity, this.settings, answer, this.cancelSignal.signal, joins ? this.spanning : null, this.lease.holdsConnections, this.placeRead)
+    const executor = this.executorFor(answer)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     const shards = this.services.config().shards.map((_, i) => i)
     const onShards = async (): Promise<'done' | 'failed' | 'copy'> => {
@@ -1160,13 +1202,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
         return 'done'
       }
       if (route.kind === 'scatter') {
-        const read = counted?.plan ?? route.plan
-        const sqlByShard = read.limited ? await sharedTexts(executor, shards, route.role, read, stmt, restore, param, shape.execute) : undefined
-        if (sqlByShard === null) return 'failed'
-        // The counted rows come as text, all of them, whatever the client asked of the count's one row.
-        const bind = counted && stmt.bind ? { ...stmt.bind, resultFormats: [] } : stmt.bind
-        const shardStmt = { sql: restore(read.shardSql), ...(bind ? { bind } : {}), ...(sqlByShard ? { sqlByShard } : {}) }
-        return (await executor.scatter(shards, route.role, read, shardStmt, counted ? { ...shape, maxRows: 0 } : shape, param, counted ? undefined : onSuspend)) ? 'done' : 'failed'
+        return (await scatterRead(executor, shards, route.role, counted?.plan ?? route.plan, stmt, restore, param, shape, counted !== undefined, onSuspend)) ? 'done' : 'failed'
       }
       const transactional = plan.outsideTransactionBlock !== true
       // Each shard's server session now holds its own sequence values (lastval() answers for one only).
@@ -1193,6 +1229,15 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
         if (outcome === 'failed') this.failTransaction()
       }
     }
+  }
+
+  /**
+   * An executor for a statement of the client on several shards, or read by pgshard first: on the transaction's
+   * connections when it may span shards, else on connections of the pools.
+   */
+  private executorFor(out: ClientOutput, cancel: AbortSignal = this.cancelSignal.signal): MultiShardExecutor {
+    const joins = this.inTransaction && this.mayJoinShards
+    return new MultiShardExecutor(this.services, this.identity, this.settings, out, cancel, joins ? this.spanning : null, this.lease.holdsConnections, this.placeRead)
   }
 
   /**
@@ -1855,7 +1900,7 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 /** A unit (a Query, or a group up to Sync) with more messages than this is not kept for a retry. */
 const MAX_REPLAYED_FRAMES = 64
 
-type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | LocateRoute | DrawnValueRoute | SequenceDrawRoute>
+type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | LocateRoute | EvaluateRoute | DrawnValueRoute | SequenceDrawRoute>
 
 /** The SET LOCAL statements a set_config(…, true) query amounts to, or null when a value is not known. */
 function localSettings(plan: StatementPlan | null): string | null {

@@ -208,8 +208,9 @@ export class SessionRouting {
   }
 
   private counted<R extends SessionRoute>(route: R): R {
-    // Counted when the INSERT with its drawn keys, or the write on the shards found, is routed.
-    if (route.kind === 'keys' || route.kind === 'locate') return route
+    // Counted when the INSERT with its drawn keys, the write on the shards found, or the statement with its
+    // subqueries' answers written in, is routed.
+    if (route.kind === 'keys' || route.kind === 'locate' || route.kind === 'evaluate') return route
     this.services.metrics.route(route.kind === 'shard' || route.kind === 'aside' ? 'single' : route.kind === 'drawn' || route.kind === 'draw' ? 'local' : route.kind === 'error' ? 'refused' : route.kind === 'copy_split' ? 'split' : route.kind === 'copy_out' || route.kind === 'cursor' ? 'scatter' : route.kind)
     return route
   }

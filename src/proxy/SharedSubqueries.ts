@@ -6,13 +6,37 @@
 // the shards' rows of it are the rows one Postgres would pick. Two reads: a row written between them may be seen
 // by the second (as by a second statement in READ COMMITTED); ties in its ORDER BY are broken by each shard, as
 // one Postgres breaks them as it likes.
+import { usedParams } from '../router/LiteralNormalizer.js'
 import type { BoundParam, Role } from '../router/Route.js'
-import { SqlLexer, Tok } from '../router/SqlLexer.js'
 import type { RowShare } from '../router/merge/ResultMerger.js'
 import type { LimitedSubquery, ScatterPlan } from '../router/StatementPlan.js'
-import type { MultiShardExecutor, ShardStatement } from './MultiShardExecutor.js'
+import type { MultiShardExecutor, ReplyShape, ShardStatement, SuspendedScatter } from './MultiShardExecutor.js'
 
 const TEXT_OID = 25
+
+/**
+ * A read across shards as its scatter plan runs it: the shares of its LIMIT subqueries learnt first, then every
+ * shard's part, merged into the executor's output. `counted`: the output counts the rows (CountedRows), which
+ * then come as text, all of them. False when the output got an error.
+ */
+export async function scatterRead(
+  executor: MultiShardExecutor,
+  shards: number[],
+  role: Role,
+  read: ScatterPlan,
+  stmt: ShardStatement,
+  restore: (sql: string) => string,
+  param: (n: number) => BoundParam | undefined,
+  shape: ReplyShape,
+  counted: boolean,
+  onSuspend?: (scatter: SuspendedScatter) => void,
+): Promise<boolean> {
+  const sqlByShard = read.limited ? await sharedTexts(executor, shards, role, read, stmt, restore, param, shape.execute) : undefined
+  if (sqlByShard === null) return false
+  const bind = counted && stmt.bind ? { ...stmt.bind, resultFormats: [] } : stmt.bind
+  const shardStmt = { sql: restore(read.shardSql), ...(bind ? { bind } : {}), ...(sqlByShard ? { sqlByShard } : {}) }
+  return executor.scatter(shards, role, read, shardStmt, counted ? { ...shape, maxRows: 0 } : shape, param, counted ? undefined : onSuspend)
+}
 
 /**
  * The text each shard (by number) runs of `plan`, its marked subqueries given their shares and `restore`d; null
@@ -53,16 +77,12 @@ async function clauseByShard(l: LimitedSubquery, read: (() => Promise<readonly R
 }
 
 /**
- * The subquery's read, with the client's Bind: the parameters its text does not use are sent as NULL text (their
- * types could not be told), and its rows come as text (only the merge reads them).
+ * A subquery's read, with the client's Bind: the parameters its text does not use are sent as NULL text (their
+ * types could not be told), and its rows come as text (only pgshard reads them).
  */
-function firstRead(sql: string, bind: ShardStatement['bind']): ShardStatement {
+export function firstRead(sql: string, bind: ShardStatement['bind']): ShardStatement {
   if (bind === undefined) return { sql }
-  const used = new Set<number>()
-  const lexer = new SqlLexer(sql)
-  for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
-    if (k === Tok.Param) used.add(Number(sql.slice(lexer.start + 1, lexer.end)))
-  }
+  const used = usedParams(sql)
   return {
     sql,
     bind: {

@@ -198,6 +198,17 @@ export function restoreLiterals(text: string, firstParam: number, sources: reado
   return out + text.slice(copied)
 }
 
+/** The numbers of the $n in the text. */
+export function usedParams(sql: string): Set<number> {
+  const used = new Set<number>()
+  if (sql.indexOf('$') < 0) return used
+  const lexer = new SqlLexer(sql)
+  for (let k = lexer.next(); k !== Tok.End && k !== Tok.Error; k = lexer.next()) {
+    if (k === Tok.Param) used.add(paramNumber(sql, lexer.start, lexer.end))
+  }
+  return used
+}
+
 /** The highest $n in the text (0 when there is none). */
 export function highestParam(sql: string): number {
   if (sql.indexOf('$') < 0) return 0

@@ -1,4 +1,4 @@
-import type { CopyShape, InsertRows, ScatterPlan, StatementPlan, ValueRef } from './StatementPlan.js'
+import type { CopyShape, DetachedSubquery, InsertRows, ScatterPlan, StatementPlan, ValueRef } from './StatementPlan.js'
 
 export type Role = 'primary' | 'replica'
 
@@ -99,6 +99,13 @@ export type Route =
    * (RoutingContext.located).
    */
   | { kind: 'locate'; probe: string; reason: string }
+  /**
+   * A statement with self-contained subqueries over sharded tables whose rows are not all on its shard: each of
+   * `subqueries` is read first, on its own (routed as a statement of its own), its answer written into the
+   * statement as constants between `parts` (DetachedSubqueries.parts, less the subqueries that stay), and the
+   * statement so written is routed again.
+   */
+  | { kind: 'evaluate'; parts: string[]; subqueries: DetachedSubquery[]; reason: string }
   /** COPY … TO STDOUT of a table or a filtering query on every shard: the client gets all their rows. */
   | { kind: 'copy_out'; role: Role; reason: string }
   /** Refused: the client gets this SQLSTATE and message. */

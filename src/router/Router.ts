@@ -44,7 +44,7 @@ import { TableColumns } from './TableColumns.js'
 import { FEATURE_NOT_SUPPORTED, Refusal, tableLabel } from './Refusal.js'
 import { ScatterSourcesCheck } from './ScatterSourcesCheck.js'
 import { keyFamily, namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
-import type { ColumnPin, CopyShape, DerivedSources, InsertRows, InsertSelect, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
+import type { ColumnPin, CopyShape, DerivedSources, DetachedSubquery, InsertRows, InsertSelect, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
 
 export interface RouterOptions {
   /** routing.read_from: 'primary' keeps reads on the primary unless a role hint asks for a replica. */
@@ -132,6 +132,8 @@ export class Router {
     this.checkConflictTargets(plan, searchPath)
     if (plan.overridingUser) this.refuseOverridingUser(plan, tables)
     if (plan.statements) this.checkStatementsTogether(plan.statements, param, ctx)
+    const evaluate = this.evaluateFirst(plan, param, ctx, searchPath)
+    if (evaluate !== undefined) return evaluate
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
     if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
     if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
@@ -167,6 +169,39 @@ export class Router {
       return this.single(plan, ctx, shard, `no table: ${ctx.txShard === undefined ? 'default shard' : 'the transaction\u2019s shard'} ${this.map.shardName(shard)}`)
     }
     return this.routeTables(plan, param, ctx, tables, searchPath)
+  }
+
+  // ---- subqueries read first ----------------------------------------------------------------------------
+
+  /**
+   * A statement whose self-contained subqueries read sharded tables: as it is when it and each of them run on
+   * one and the same shard; otherwise those subqueries are read first (the 'evaluate' route). Undefined when it
+   * has none.
+   */
+  private evaluateFirst(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[]): Route | undefined {
+    const detached = plan.detached
+    const sharded = (sub: DetachedSubquery) => sub.plan.tables.filter((t) => this.map.shardedTable(t, searchPath) !== undefined)
+    if (detached === undefined || !detached.subqueries.some((sub) => sharded(sub).length > 0)) return undefined
+    const outer = this.decide(detached.outer, param, ctx)
+    if (outer.kind === 'error') return outer
+    if (outer.kind === 'shard') {
+      const onShard = (sub: DetachedSubquery) => {
+        const route = sharded(sub).length === 0 ? undefined : this.decide(sub.plan, param, ctx)
+        return route === undefined || (route.kind === 'shard' && route.shard === outer.shard)
+      }
+      if (detached.subqueries.every(onShard)) return this.single(plan, ctx, outer.shard, `${outer.reason}, its subqueries too`)
+    }
+    // The subqueries over no sharded table stay in the text.
+    const parts = [detached.parts[0]!]
+    const subqueries: DetachedSubquery[] = []
+    detached.subqueries.forEach((sub, i) => {
+      if (sharded(sub).length > 0) {
+        subqueries.push(sub)
+        parts.push(detached.parts[i + 1]!)
+      } else parts[parts.length - 1] += sub.sql + detached.parts[i + 1]!
+    })
+    const tables = list([...new Set(subqueries.flatMap((sub) => sharded(sub).map(tableLabel)))])
+    return { kind: 'evaluate', parts, subqueries, reason: `a subquery over sharded table ${tables}, read first on its own` }
   }
 
   // ---- hints ------------------------------------------------------------------------------------------
@@ -437,7 +472,8 @@ export class Router {
     const insert = plan.insert
     if (!insert && plan.statements) return this.routeStatementsWithInsert(plan, plan.statements, param, ctx, target)
     if (!insert) {
-      const keyPins = this.insertSelectKeyPins(plan, target, searchPath)
+      // Reading the target table too, the SELECT's rows of it are on every shard: the key's value says nothing of them.
+      const keyPins = plan.insertReadsTarget ? undefined : this.insertSelectKeyPins(plan, target, searchPath)
       if (keyPins !== undefined) return this.routeTables({ ...plan, pins: [...plan.pins, ...keyPins] }, param, ctx, tables, searchPath)
       if (plan.insertSelect) return this.insertSelectRoute(plan, plan.insertSelect, ctx, target)
       throw new Refusal(
@@ -470,9 +506,10 @@ export class Router {
     }
     const rowShards = this.rowShards(plan, target, keyIndex, param, false) as number[]
     const shards = [...new Set(rowShards)].sort((a, b) => a - b)
-    // Other occurrences of sharded tables (a subquery in VALUES, a CTE) are reads that must stay local.
+    // Other occurrences of sharded tables (a subquery in VALUES, a CTE) are reads that must stay local; the
+    // target's own use among them when the statement reads it too.
     const targetUse = tables.sharded.findIndex((u) => u.table === target)
-    const reads = tables.sharded.filter((_, i) => i !== targetUse)
+    const reads = tables.sharded.filter((_, i) => i !== targetUse || plan.insertReadsTarget === true)
     if (shards.length <= 1) {
       const shard = shards[0] ?? ctx.txShard ?? this.map.defaultShard
       const name = this.map.shardName(shard)
@@ -828,7 +865,7 @@ export class Router {
     searchPath: string[],
   ): void {
     // A write whose rows are found first is checked once it is routed to the shards that hold them.
-    if (route.kind === 'error' || route.kind === 'locate' || plan.assignments === undefined) return
+    if (route.kind === 'error' || route.kind === 'locate' || route.kind === 'evaluate' || plan.assignments === undefined) return
     for (const a of plan.assignments) {
       const table = this.map.shardedTable(a.table, searchPath)
       if (table === undefined || a.column !== table.key || a.value === 'unchanged') continue
@@ -1084,7 +1121,7 @@ export class Router {
 
   private checkTransaction(plan: StatementPlan, route: Route, ctx: RoutingContext): Route {
     // The INSERT with its drawn keys, and the write whose rows are found first, are checked when routed.
-    if (route.kind === 'error' || route.kind === 'keys' || route.kind === 'locate') return route
+    if (route.kind === 'error' || route.kind === 'keys' || route.kind === 'locate' || route.kind === 'evaluate') return route
     const pinned = ctx.txShard
     if (ctx.pinnedBy !== undefined && pinned !== undefined && (route.kind !== 'shard' || route.shard !== pinned)) return pinnedSessionRefusal(route, this.map.shardName(pinned), ctx.pinnedBy, (s) => this.map.shardName(s))
     if (route.kind === 'shard') {

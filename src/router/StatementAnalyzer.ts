@@ -1,7 +1,7 @@
 // Statement text → StatementPlan: what the statement is, which tables it reads and writes, which key values pin it,
 // how a cross-shard read would be merged, and what it does to session state. Independent of the shard map.
 import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
-import type { CopyShape, CursorUse, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
+import type { CopyShape, CursorUse, DetachedSubqueries, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
 import { conflictTargetsOf } from './ast/ConflictTargets.js'
 import { existenceTest } from './ast/ExistenceTest.js'
@@ -14,6 +14,7 @@ import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
 import { correlatedSubqueries, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { declareOptions } from './ast/DeclareOptions.js'
+import { detachedSubqueries } from './ast/DetachedSubqueries.js'
 import { analyzeScopes, type FromSources, type ScopeAnalysis } from './ast/QueryScopes.js'
 import { parseHints } from './HintParser.js'
 import { insertRows } from './InsertRowsAnalyzer.js'
@@ -79,9 +80,38 @@ function analyze(sql: string): StatementPlan {
     const plan = { ...plans[0]!, hints }
     // A hint in the PREPARE text is meant for the query it prepares.
     if (plan.prepared !== undefined) plan.prepared = { ...plan.prepared, hints }
+    const detached = detachedOf(plan, stmts[0]!, text)
+    if (detached !== undefined) plan.detached = detached
     return plan
   }
   return combine(plans, hints)
+}
+
+const DETACHING_KINDS = new Set<StatementKind>(['select', 'insert', 'update', 'delete'])
+
+/**
+ * The statement's self-contained subqueries (DetachedSubqueries), each with its plan, and the plan of the statement
+ * without them. Not in a cursor's query (its rows are read later), nor in an existence test (every shard answers
+ * it for its own rows).
+ */
+function detachedOf(plan: StatementPlan, raw: RawStmt, text: StatementText): DetachedSubqueries | undefined {
+  if (!DETACHING_KINDS.has(plan.kind) || plan.cursor !== undefined || raw.stmt === undefined) return undefined
+  const select = asNode(raw.stmt, 'SelectStmt')
+  if (select !== undefined && existenceTest(select) !== undefined) return undefined
+  const spans = detachedSubqueries(raw.stmt, text, statementRange(raw, text)[1]).sort((a, b) => a.start - b.start)
+  if (spans.length === 0) return undefined
+  const parts: string[] = []
+  let at = 0
+  for (const span of spans) {
+    parts.push(text.slice(at, span.start))
+    at = span.end
+  }
+  parts.push(text.slice(at, text.bytes.length))
+  const subqueries = spans.map((span) => {
+    const sql = text.slice(span.start, span.end)
+    return { sql, form: span.form, plan: analyze(sql) }
+  })
+  return { parts, subqueries, outer: analyze(parts.join('SELECT NULL')) }
 }
 
 function emptyPlan(hints: Hint[]): StatementPlan {
@@ -201,6 +231,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if ((target?.returningClause?.exprs?.length ?? 0) > 0) plan.returning = true
     const insert = asNode(stmt, 'InsertStmt')
     if (insert?.override === 'OVERRIDING_USER_VALUE') plan.overridingUser = true
+    // The table named again (by name: any schema's counts), in a SELECT, a WITH query or a subquery.
+    if (insert?.relation !== undefined && facts.rangeVars.filter((rv) => rv.relname === insert.relation!.relname).length > 1) plan.insertReadsTarget = true
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows
     else if (insert !== undefined) {

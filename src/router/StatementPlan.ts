@@ -1,6 +1,7 @@
 // What the analyzer learns from one statement text. Plain data, independent of the shard map, so it is
 // cached by (normalized) text and survives a reload of the map. The Router turns a plan plus the bound
 // values and the session's hints into a Route.
+import type { DetachedForm } from './ast/DetachedSubqueries.js'
 
 /**
  * A value the statement compares a column with: a parameter ($n of the analyzed text) or a constant; `array`
@@ -458,8 +459,16 @@ export interface StatementPlan {
    * is not pinned).
    */
   locate?: string
+  /** An INSERT that also reads the table it inserts into: those rows are on every shard, not only the rows' own. */
+  insertReadsTarget?: true
   /** INSERT/UPDATE/DELETE … RETURNING: the write answers with rows. */
   returning?: boolean
+  /**
+   * Subqueries in expressions that refer to nothing outside themselves, each evaluated once by Postgres (an
+   * InitPlan): where one reads a sharded table whose rows are not all on the statement's shard, pgshard reads it
+   * first, on its own, and writes its answer into the statement as constants (DetachedSubqueries).
+   */
+  detached?: DetachedSubqueries
   /**
    * For `PREPARE name AS query`: the plan of the query, whose $n are EXECUTE's arguments. An EXECUTE must be
    * routed by it (with the execute effect's args), not by the EXECUTE text, which names no table.
@@ -511,4 +520,20 @@ export interface NormalizedText {
   /** Values of the parameters the normalizer introduced, starting at $firstParam. */
   values: string[]
   firstParam: number
+}
+
+/** A statement's self-contained subqueries, and where the statement goes without them. */
+export interface DetachedSubqueries {
+  /** The statement's text around them: parts[i] comes before subqueries[i], the last part after them all. */
+  parts: string[]
+  subqueries: DetachedSubquery[]
+  /** The plan of the statement with `SELECT NULL` in each subquery's place. */
+  outer: StatementPlan
+}
+
+export interface DetachedSubquery {
+  /** Its text between the parentheses (normalized, as the statement's: literals are $n). */
+  sql: string
+  form: DetachedForm
+  plan: StatementPlan
 }

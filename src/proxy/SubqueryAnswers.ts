@@ -1,0 +1,246 @@
+// The 'evaluate' route: a statement's self-contained subqueries over sharded tables (`WHERE total > (SELECT
+// avg(total) FROM orders)`) read first, each routed as a statement of its own (one shard, or every shard merged),
+// on the connections the client's own statement would use (its transaction's when it has them), and their answers
+// written into the statement as constants (SubqueryAnswer). Postgres evaluates such a subquery once, before the
+// statement's rows (an InitPlan); pgshard does the same, a moment earlier: in READ COMMITTED, a row written between
+// the two reads by another client is seen as by a second statement.
+import { errorField } from '../protocol/ResponseTracker.js'
+import { PgError, SqlState } from '../protocol/PgError.js'
+import { decodeDataRow, decodeRowDescription } from '../protocol/RowMessages.js'
+import { restoreLiterals } from '../router/LiteralNormalizer.js'
+import { Refusal } from '../router/Refusal.js'
+import type { BoundParam, Role, Route } from '../router/Route.js'
+import type { DetachedForm } from '../router/ast/DetachedSubqueries.js'
+import { subqueryAnswer } from '../router/SubqueryAnswer.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
+import { countedRowsOutput } from './CountedRows.js'
+import { encodeStatement, type ClientOutput, type MultiShardExecutor, type ShardStatement } from './MultiShardExecutor.js'
+import { firstRead, scatterRead } from './SharedSubqueries.js'
+import { callShard } from './ShardCall.js'
+import { routeError } from './SessionErrors.js'
+import type { KeyedSession } from './SessionKeys.js'
+import type { SessionRouting, SessionRoute } from './SessionRouting.js'
+import type { Analyzed, SessionServices } from './SessionServices.js'
+import type { ServerLease } from './ServerLease.js'
+import { innerParam } from './StatementParams.js'
+
+export type EvaluateRoute = Extract<Route, { kind: 'evaluate' }>
+
+const ROW_DESCRIPTION = 0x54
+const DATA_ROW = 0x44
+const ERROR_RESPONSE = 0x45
+const UNDEFINED_COLUMN = '42703'
+
+/** What the session lends the reads: executors like its own statements', and its refusal of reads across shards. */
+export interface SessionReads {
+  /** An executor on the connections a statement of the client would use now (its transaction's, if it spans shards). */
+  executor(out: ClientOutput, cancel: AbortSignal): MultiShardExecutor
+  /** Why a read of every shard cannot run in this session now; null when it can. */
+  acrossShardsRefusal(route: Extract<SessionRoute, { kind: 'scatter' }>): PgError | null
+}
+
+interface Answer {
+  types: number[]
+  rows: (Buffer | null)[][]
+}
+
+export class SubqueryAnswers {
+  constructor(
+    private readonly services: SessionServices,
+    private readonly lease: ServerLease,
+    private readonly routing: SessionRouting,
+    private readonly session: KeyedSession,
+    private readonly reads: SessionReads,
+  ) {}
+
+  /**
+   * The client's statement (`analyzed`, sent as `whole`) with the route's subqueries' answers written in, literals
+   * put back: what the client would have sent had it known them. Throws the PgError the client gets.
+   */
+  async written(route: EvaluateRoute, analyzed: Analyzed, whole: ShardStatement): Promise<string> {
+    // The statements before it in the pipeline have not reached their server yet: the read would not see them.
+    if (this.session.pipelining) {
+      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${route.reason}: not after other statements of a pipeline before their Sync`, {
+        hint: 'Send a Sync before this statement, or pin the key to one shard.',
+      })
+    }
+    const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
+    let text = route.parts[0]!
+    for (const [i, sub] of route.subqueries.entries()) {
+      const answer = await this.read(restore(sub.sql), sub.form, whole.bind)
+      try {
+        text += subqueryAnswer(sub.form, answer.types, answer.rows) + route.parts[i + 1]!
+      } catch (err) {
+        if (err instanceof Refusal) throw new PgError(err.code, err.message)
+        throw err
+      }
+    }
+    return restore(text)
+  }
+
+  /** The subquery's answer: its rows in text form (for `exists`, at most one). */
+  private async read(sql: string, form: DetachedForm, bind: ShardStatement['bind']): Promise<Answer> {
+    const analyzed = this.routing.analyze(sql)
+    const param = innerParam(analyzed, (n) => boundParam(bind, n))
+    const route = this.routing.route(analyzed, param)
+    const stmt = firstRead(sql, bind)
+    switch (route.kind) {
+      case 'evaluate':
+        return this.read(await this.written(route, analyzed, stmt), form, bind)
+      case 'shard':
+        return this.onShard(route.shard, route.role, stmt, form)
+      case 'aside':
+        return this.onShard(route.shard, 'primary', stmt, form)
+      case 'scatter':
+        return this.acrossShards(route, analyzed, stmt, param, form)
+      case 'error': {
+        const refused = routeError(route)
+        throw new PgError(refused.code, `${refused.message} (in a subquery over a sharded table, which pgshard reads first on its own)`, refused.options)
+      }
+      default:
+        throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `pgshard reads a subquery over a sharded table on its own first, and cannot read this one so: ${route.reason}`, {
+          hint: 'Pin the key to one shard, or join the table on its sharding key instead.',
+        })
+    }
+  }
+
+  /** On the connection the client's transaction holds on that shard, else on one of its pool (or joined to it). */
+  private async onShard(shard: number, role: Role, stmt: ShardStatement, form: DetachedForm): Promise<Answer> {
+    await this.lease.whenIdle()
+    const capture = new AnswerCapture(this.limit(), form, this.session.cancelled)
+    const own = this.lease.inTransaction(shard)
+    const cancel = (conn: ServerConnection, node: string) => capture.onAbort(() => this.services.cancel(node, conn))
+    if (own) {
+      cancel(own.conn, own.placement.nodeName)
+      return capture.answer(await callShard(own.conn, encodeStatement(stmt, own.conn, shard), capture.sink))
+    }
+    const executor = this.reads.executor(capture.output, capture.signal)
+    const held = await executor.connections([shard], role)
+    try {
+      cancel(held[0]!.conn, held[0]!.placement.nodeName)
+      return capture.answer(await callShard(held[0]!.conn, encodeStatement(stmt, held[0]!.conn, shard), capture.sink))
+    } finally {
+      executor.giveBack(held)
+    }
+  }
+
+  /** Every shard's rows merged, as the client's own read across shards would be. */
+  private async acrossShards(
+    route: Extract<SessionRoute, { kind: 'scatter' }>,
+    analyzed: Analyzed,
+    stmt: ShardStatement,
+    param: (n: number) => BoundParam | undefined,
+    form: DetachedForm,
+  ): Promise<Answer> {
+    const refusal = this.reads.acrossShardsRefusal(route)
+    if (refusal) throw refusal
+    const capture = new AnswerCapture(this.limit(), form, this.session.cancelled)
+    const counted = route.plan.countRows
+    const executor = this.reads.executor(counted ? countedRowsOutput(capture.output, counted.name, 0) : capture.output, capture.signal)
+    const shards = this.services.config().shards.map((_, i) => i)
+    const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
+    await scatterRead(executor, shards, route.role, counted?.plan ?? route.plan, stmt, restore, param, { describe: true, execute: true }, counted !== undefined)
+    return capture.answer(null)
+  }
+
+  private limit(): number {
+    return this.services.config().listen.max_message_size
+  }
+}
+
+/** A client parameter of the Bind the subquery reads with. */
+function boundParam(bind: ShardStatement['bind'], n: number): BoundParam | undefined {
+  const i = n - 1
+  if (bind === undefined || i < 0 || i >= bind.params.length) return undefined
+  return { value: bind.params[i]!, format: bind.formats.length === 1 ? bind.formats[0]! : (bind.formats[i] ?? 0), typeOid: bind.types[i] ?? 0 }
+}
+
+/**
+ * A subquery's answer as it comes (from one server, or from the merge of several): its rows held up to `limit`
+ * bytes of values (beyond, the read is cancelled and refused: they are written into the statement), its error.
+ */
+class AnswerCapture {
+  private readonly controller = new AbortController()
+  private types: number[] = []
+  private readonly rows: (Buffer | null)[][] = []
+  private bytes = 0
+  private error: PgError | null = null
+
+  constructor(
+    private readonly limit: number,
+    private readonly form: DetachedForm,
+    clientCancel: AbortSignal,
+  ) {
+    if (clientCancel.aborted) this.controller.abort()
+    else clientCancel.addEventListener('abort', () => this.controller.abort(), { once: true })
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+
+  onAbort(cancel: () => void): void {
+    this.signal.addEventListener('abort', cancel, { once: true })
+  }
+
+  readonly sink = {
+    description: (fields: { typeOid: number }[]) => {
+      this.types = fields.map((f) => f.typeOid)
+    },
+    row: (values: (Buffer | null)[]) => this.keep(values),
+  }
+
+  readonly output: ClientOutput = {
+    emit: (bytes) => {
+      for (let at = 0; at + 5 <= bytes.length; ) {
+        const end = at + 1 + bytes.readUInt32BE(at + 1)
+        const body = bytes.subarray(at + 5, end)
+        if (bytes[at] === ROW_DESCRIPTION) this.sink.description(decodeRowDescription(body))
+        else if (bytes[at] === DATA_ROW) this.keep(decodeDataRow(body))
+        else if (bytes[at] === ERROR_RESPONSE) this.error ??= fromErrorResponse(body)
+        at = end
+      }
+      return true
+    },
+    drained: () => Promise.resolve(),
+  }
+
+  private keep(values: (Buffer | null)[]): void {
+    if (this.form === 'exists' ? this.rows.length > 0 : this.bytes > this.limit) return
+    for (const v of values) this.bytes += v?.length ?? 0
+    if (this.bytes <= this.limit) this.rows.push(values.map((v) => (v === null ? null : Buffer.from(v))))
+    else this.controller.abort()
+  }
+
+  /** The answer, or the error the client gets (`reply`: one server's, whose error is in it). */
+  answer(reply: { fields: { typeOid: number }[] | null; error: { message: Buffer } | null } | null): Answer {
+    if (this.bytes > this.limit) {
+      throw new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, `the answer of a subquery over a sharded table exceeds ${this.limit} bytes (listen.max_message_size): pgshard reads such a subquery first and writes its answer into the statement`, {
+        hint: 'Narrow the subquery, join its table on the sharding key instead, or pin the key to one shard.',
+      })
+    }
+    const error = reply?.error ? fromErrorResponse(reply.error.message.subarray(5)) : this.error
+    if (error) throw error
+    if (this.signal.aborted) throw new PgError(SqlState.QUERY_CANCELED, 'canceling statement due to user request')
+    if (reply?.fields) this.types = reply.fields.map((f) => f.typeOid)
+    return { types: this.types, rows: this.rows }
+  }
+}
+
+/**
+ * A server's error as the client's. An unknown column may be one of the query around the subquery, named
+ * without its table: the subquery was taken for one that reads only itself.
+ */
+function fromErrorResponse(body: Buffer): PgError {
+  const code = errorField(body, 0x43) ?? SqlState.INTERNAL_ERROR
+  const message = errorField(body, 0x4d) ?? 'error'
+  const detail = errorField(body, 0x44)
+  const hint = errorField(body, 0x48)
+  if (code === UNDEFINED_COLUMN) {
+    return new PgError(code, `${message} (in a subquery over a sharded table that pgshard reads first, on its own)`, {
+      ...(detail === undefined ? {} : { detail }),
+      hint: 'A subquery that uses a column of the query around it must name that column with its table (orders.user_id), so that pgshard sees it is tied to it; or pin the key to one shard.',
+    })
+  }
+  return new PgError(code, message, { ...(detail === undefined ? {} : { detail }), ...(hint === undefined ? {} : { hint }) })
+}
