@@ -732,6 +732,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     const param = (n: number) => bindParam(stmt, b, n)
     let route = this.routing.route(analyzed, param)
+    // The subqueries' reads must see what the pipeline ran before this statement: that part ends on its server first.
+    if (route.kind === 'evaluate' && this.group.conn !== null && !(await this.group.endPart((ok) => this.settlePortals(ok)))) {
+      this.tx.status = 'E'
+      return
+    }
     if (route.kind === 'evaluate' || route.kind === 'locate') {
       try {
         if (route.kind === 'evaluate') return this.bindInstead(frame, b, stmt, await this.answers.written(route, analyzed, bindStatement(stmt, b)))

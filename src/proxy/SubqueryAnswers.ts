@@ -55,15 +55,10 @@ export class SubqueryAnswers {
 
   /**
    * The client's statement (`analyzed`, sent as `whole`) with the route's subqueries' answers written in, literals
-   * put back: what the client would have sent had it known them. Throws the PgError the client gets.
+   * put back: what the client would have sent had it known them. Throws the PgError the client gets. What the
+   * client sent before it has run (the session ends a pipeline's part first).
    */
   async written(route: EvaluateRoute, analyzed: Analyzed, whole: ShardStatement): Promise<string> {
-    // The statements before it in the pipeline have not reached their server yet: the read would not see them.
-    if (this.session.pipelining) {
-      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `${route.reason}: not after other statements of a pipeline before their Sync`, {
-        hint: 'Send a Sync before this statement, or pin the key to one shard.',
-      })
-    }
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     let text = route.parts[0]!
     for (const [i, sub] of route.subqueries.entries()) {

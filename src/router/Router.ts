@@ -132,8 +132,11 @@ export class Router {
     this.checkConflictTargets(plan, searchPath)
     if (plan.overridingUser) this.refuseOverridingUser(plan, tables)
     if (plan.statements) this.checkStatementsTogether(plan.statements, param, ctx)
-    const evaluate = this.evaluateFirst(plan, param, ctx, searchPath)
-    if (evaluate !== undefined) return evaluate
+    return this.evaluateFirst(plan, param, ctx, searchPath, tables) ?? this.decideAsWritten(plan, param, ctx, searchPath, tables)
+  }
+
+  /** Where the statement goes as it is written. */
+  private decideAsWritten(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[], tables: Placement): Route {
     if (plan.kind === 'ddl') return this.routeDdl(plan, ctx, tables)
     if (plan.commandTag === 'LOCK TABLE' && this.spans(ctx) && tables.sharded.length + tables.reference.length > 0) return this.routeLock(plan, ctx, tables)
     if (plan.kind === 'copy_from') return this.routeCopyFrom(plan, ctx, tables)
@@ -174,23 +177,24 @@ export class Router {
   // ---- subqueries read first ----------------------------------------------------------------------------
 
   /**
-   * A statement whose self-contained subqueries read sharded tables: as it is when it and each of them run on
-   * one and the same shard; otherwise those subqueries are read first (the 'evaluate' route). Undefined when it
-   * has none.
+   * A statement whose self-contained subqueries read sharded tables: as it is written when it runs so (the
+   * subqueries pinned to its shard, `key IN (SELECT key …)` of co-located tables), except where each shard would
+   * answer them over its own rows for a write (a write sent to every shard, the probe finding a write's rows);
+   * otherwise those subqueries are read first (the 'evaluate' route). Undefined when it has none.
    */
-  private evaluateFirst(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[]): Route | undefined {
+  private evaluateFirst(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[], tables: Placement): Route | undefined {
     const detached = plan.detached
     const sharded = (sub: DetachedSubquery) => sub.plan.tables.filter((t) => this.map.shardedTable(t, searchPath) !== undefined)
     if (detached === undefined || !detached.subqueries.some((sub) => sharded(sub).length > 0)) return undefined
+    try {
+      const asWritten = this.decideAsWritten(plan, param, ctx, searchPath, tables)
+      if (asWritten.kind !== 'locate' && asWritten.kind !== 'broadcast') return asWritten
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err
+    }
+    // What the statement does besides its subqueries must be possible (else its refusal is the answer).
     const outer = this.decide(detached.outer, param, ctx)
     if (outer.kind === 'error') return outer
-    if (outer.kind === 'shard') {
-      const onShard = (sub: DetachedSubquery) => {
-        const route = sharded(sub).length === 0 ? undefined : this.decide(sub.plan, param, ctx)
-        return route === undefined || (route.kind === 'shard' && route.shard === outer.shard)
-      }
-      if (detached.subqueries.every(onShard)) return this.single(plan, ctx, outer.shard, `${outer.reason}, its subqueries too`)
-    }
     // The subqueries over no sharded table stay in the text.
     const parts = [detached.parts[0]!]
     const subqueries: DetachedSubquery[] = []
@@ -200,8 +204,8 @@ export class Router {
         parts.push(detached.parts[i + 1]!)
       } else parts[parts.length - 1] += sub.sql + detached.parts[i + 1]!
     })
-    const tables = list([...new Set(subqueries.flatMap((sub) => sharded(sub).map(tableLabel)))])
-    return { kind: 'evaluate', parts, subqueries, reason: `a subquery over sharded table ${tables}, read first on its own` }
+    const names = list([...new Set(subqueries.flatMap((sub) => sharded(sub).map(tableLabel)))])
+    return { kind: 'evaluate', parts, subqueries, reason: `a subquery over sharded table ${names}, read first on its own` }
   }
 
   // ---- hints ------------------------------------------------------------------------------------------

@@ -231,8 +231,10 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     if ((target?.returningClause?.exprs?.length ?? 0) > 0) plan.returning = true
     const insert = asNode(stmt, 'InsertStmt')
     if (insert?.override === 'OVERRIDING_USER_VALUE') plan.overridingUser = true
-    // The table named again (by name: any schema's counts), in a SELECT, a WITH query or a subquery.
-    if (insert?.relation !== undefined && facts.rangeVars.filter((rv) => rv.relname === insert.relation!.relname).length > 1) plan.insertReadsTarget = true
+    // The table named again as the INSERT names it (in a SELECT, a WITH query, a subquery): one use of it for the
+    // router, whose key the inserted rows would pin.
+    const inserted = insert?.relation === undefined ? undefined : tableKey(tableRefOf(insert.relation))
+    if (inserted !== undefined && facts.rangeVars.filter((rv) => tableKey(tableRefOf(rv)) === inserted).length > 1) plan.insertReadsTarget = true
     const rows = insert !== undefined ? insertRows(insert, text, end) : undefined
     if (rows !== undefined) plan.insert = rows
     else if (insert !== undefined) {

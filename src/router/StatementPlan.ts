@@ -459,7 +459,10 @@ export interface StatementPlan {
    * is not pinned).
    */
   locate?: string
-  /** An INSERT that also reads the table it inserts into: those rows are on every shard, not only the rows' own. */
+  /**
+   * An INSERT that also reads the table it inserts into, under the same name: those rows may be on any shard,
+   * not only on the inserted rows' own.
+   */
   insertReadsTarget?: true
   /** INSERT/UPDATE/DELETE … RETURNING: the write answers with rows. */
   returning?: boolean

@@ -1,0 +1,171 @@
+// Subqueries that refer to nothing outside themselves and read a sharded table whose rows are on several shards
+// (`WHERE total >= (SELECT max(total) FROM orders)`, `id IN (SELECT user_id FROM orders ORDER BY total DESC LIMIT
+// 3)`, Django's Subquery without OuterRef): pgshard reads each first, routed as a statement of its own, and
+// writes its answer into the statement as typed constants, as Postgres evaluates such a subquery once (an
+// InitPlan). Checked against the same rows in one plain database, through psql, node-postgres and postgres.js,
+// in reads, writes (whose answer each shard would otherwise have computed over its own rows), a transaction that
+// wrote the rows, and the errors Postgres gives (more than one row, an unknown column, too large an answer).
+import pg from 'pg'
+import postgres from 'postgres'
+import t from 'tap'
+import { runCommand } from './harness/runCommand.js'
+import { startProxy } from './harness/startProxy.js'
+
+const SHARDING = {
+  tables: [
+    { name: 'users', key: 'id', type: 'bigint' },
+    { name: 'orders', key: 'user_id', type: 'bigint' },
+  ],
+  reference_tables: ['countries'],
+  cross_shard_transactions: 'two_phase',
+}
+const SCHEMA = [
+  'CREATE TABLE countries (code text PRIMARY KEY, name text, users_seen bigint)',
+  "INSERT INTO countries VALUES ('fr', 'France', 0), ('de', 'Germany', 0), ('it', 'Italy', 0)",
+  'CREATE TABLE users (id bigint PRIMARY KEY, name text, age int, country text, joined date, vip boolean, tag uuid, prefs jsonb)',
+  `INSERT INTO users SELECT g, 'user ' || g || CASE WHEN g % 7 = 0 THEN ' o''neil \\ back' ELSE '' END, 20 + g % 30,
+     (ARRAY['fr', 'de', 'it'])[1 + g % 3], date '2024-01-01' + g, g % 5 = 0, md5(g::text)::uuid, jsonb_build_object('n', g)
+   FROM generate_series(1, 60) g`,
+  'CREATE TABLE orders (id bigint, user_id bigint, total numeric(10,2), status text, PRIMARY KEY (user_id, id))',
+  `INSERT INTO orders SELECT g, 1 + g % 60, (g * 37) % 100 + 0.5, CASE WHEN g % 3 = 0 THEN 'paid' ELSE 'open' END FROM generate_series(1, 240) g`,
+]
+
+// The answers of subqueries read first are bounded by listen.max_message_size.
+const fx = await startProxy(t, { topology: { shards: 2, databases: ['app', 'plain'] }, config: { sharding: SHARDING, listen: { max_message_size: 256 * 1024 } } })
+const proxy = new pg.Client(fx.pgOptions)
+const plain = new pg.Client({ ...fx.pgOptions, port: fx.topo.shards[0]!.primary.port, database: 'plain' })
+await Promise.all([proxy.connect(), plain.connect()])
+t.teardown(() => Promise.all([proxy.end(), plain.end()]))
+for (const sql of SCHEMA) {
+  await proxy.query(sql)
+  await plain.query(sql)
+}
+const perShard = await fx.topo.queryPrimaries('SELECT count(*)::int AS n FROM orders', 'app')
+t.ok(perShard.every((rows) => (rows[0]!.n as number) > 40), `orders on both shards: ${perShard.map((rows) => rows[0]!.n).join(', ')}`)
+
+const rowsOf = async (client: pg.Client, sql: string, values?: unknown[]) => (await client.query({ text: sql, values, rowMode: 'array' })).rows
+
+const READS: [string, string][] = [
+  ['the rows at the maximum', 'SELECT id, total FROM orders WHERE total >= (SELECT max(total) FROM orders) ORDER BY id'],
+  ['a key pinned besides', 'SELECT id FROM orders WHERE user_id = 5 AND total > (SELECT avg(total) FROM orders) ORDER BY id'],
+  ['IN, the top three by an ORDER BY and LIMIT across shards', 'SELECT id, name FROM users WHERE id IN (SELECT user_id FROM orders ORDER BY total DESC, id LIMIT 3) ORDER BY id'],
+  ['NOT IN over a column that is not a key', "SELECT count(*) FROM users WHERE age NOT IN (SELECT user_id FROM orders WHERE status = 'paid')"],
+  ['IN a subquery of no rows', "SELECT id FROM users WHERE id IN (SELECT user_id FROM orders WHERE status = 'none')"],
+  ['NOT IN a subquery of no rows', "SELECT count(*) FROM users WHERE id NOT IN (SELECT user_id FROM orders WHERE status = 'none')"],
+  ['> ALL', "SELECT id FROM users WHERE age > ALL (SELECT age FROM users WHERE country = 'fr' AND id < 40) ORDER BY id"],
+  ['= ANY', 'SELECT id FROM users WHERE age = ANY (SELECT count(*) FROM orders GROUP BY status) ORDER BY id'],
+  ['EXISTS, true', 'SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE total > 99) AND id < 4 ORDER BY id'],
+  ['EXISTS, false', 'SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE total > 1000) AND id < 4 ORDER BY id'],
+  ['NOT EXISTS in the select list', 'SELECT NOT EXISTS (SELECT 1 FROM orders WHERE total > 99.4) AS none'],
+  ['ARRAY(), in order', 'SELECT ARRAY(SELECT id FROM users WHERE age = 21 ORDER BY id DESC) AS a'],
+  ['a value in the select list of a pinned read', 'SELECT id, (SELECT count(*) FROM orders) AS n, (SELECT sum(total) FROM orders) AS s FROM users WHERE id = 3'],
+  ['two subqueries in one expression', 'SELECT (SELECT max(total) FROM orders) - (SELECT min(total) FROM orders) AS spread'],
+  ['a value that pins the key', 'SELECT id, name FROM users WHERE id = (SELECT user_id FROM orders ORDER BY total DESC, id LIMIT 1)'],
+  ['no row: NULL', 'SELECT count(*) FROM users WHERE id = (SELECT user_id FROM orders WHERE total > 1000)'],
+  ['several columns IN', 'SELECT id FROM users WHERE (id, age) IN (SELECT user_id, 21 FROM orders WHERE total > 90) ORDER BY id'],
+  ['inside a subquery tied to the row', 'SELECT u.id FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id AND o.total > (SELECT avg(total) FROM orders)) ORDER BY u.id'],
+  ['one inside another', 'SELECT count(*) FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > (SELECT avg(total) FROM orders WHERE status = $$paid$$))'],
+  ['text with a quote and a backslash', 'SELECT id FROM users WHERE name = (SELECT name FROM users WHERE id = 14)'],
+  ['dates, booleans, uuids, jsonb', 'SELECT id FROM users WHERE joined > (SELECT max(joined) FROM users WHERE age = 21) AND vip = (SELECT vip FROM users WHERE id = 10) AND tag <> (SELECT tag FROM users WHERE id = 2) AND prefs <> (SELECT prefs FROM users WHERE id = 2) ORDER BY id'],
+  ['over a reference table joined in', "SELECT c.name, u.id FROM users u JOIN countries c ON c.code = u.country WHERE u.age = (SELECT max(age) FROM users WHERE country = 'de') ORDER BY u.id"],
+  ['in a WHERE of a grouped read', 'SELECT country, count(*) FROM users WHERE age > (SELECT avg(age) FROM users) GROUP BY country ORDER BY country'],
+]
+
+t.test('node-postgres, simple protocol: the answers of one Postgres', async (t) => {
+  for (const [name, sql] of READS) t.same(await rowsOf(proxy, sql), await rowsOf(plain, sql), name)
+})
+
+t.test('node-postgres with parameters in the subquery, in the statement, in both, and in neither text after', async (t) => {
+  const cases: [string, unknown[]][] = [
+    ['SELECT id FROM orders WHERE total >= (SELECT max(total) FROM orders WHERE status = $1) AND user_id <> $2 ORDER BY id', ['open', 3]],
+    ['SELECT id FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > $1) AND age > $2 ORDER BY id', [95, 30]],
+    // $1 is in the subquery only: once its answer is written in, no text names $1.
+    ['SELECT $2::int AS x, (SELECT count(*) FROM orders WHERE total > $1) AS n', [50, 7]],
+    ['SELECT id FROM users WHERE name = (SELECT name FROM users WHERE id = $1)', [21]],
+  ]
+  for (const [sql, values] of cases) t.same(await rowsOf(proxy, sql, values), await rowsOf(plain, sql, values), sql)
+})
+
+t.test('postgres.js named prepared statements, run again with other values', async (t) => {
+  const sql = postgres(fx.url, { max: 1, prepare: true, onnotice: () => {} })
+  t.teardown(() => sql.end())
+  const query = 'SELECT id::int, age FROM users WHERE age >= (SELECT max(age) FROM users WHERE country = $2) - $1::int ORDER BY id'
+  for (const [d, country] of [[0, 'fr'], [3, 'de'], [30, 'it']] as const) {
+    const got = await sql.unsafe(query, [d, country], { prepare: true })
+    const want = (await plain.query(query, [d, country])).rows
+    t.same(got.map((r) => ({ ...r })), want, `max - ${d} in ${country}: ${want.length} rows`)
+  }
+})
+
+t.test('psql: a subquery read first through the simple protocol', async (t) => {
+  const sql = 'SELECT id, name FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > (SELECT avg(total) FROM orders) ORDER BY total DESC, id LIMIT 5) ORDER BY id'
+  const through = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', fx.dsn, '-c', sql], { env: fx.env })
+  const direct = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', fx.dsn.replace(`port=${fx.port}`, `port=${fx.topo.shards[0]!.primary.port}`).replace('dbname=app', 'dbname=plain'), '-c', sql], { env: fx.env })
+  t.equal(through.code, 0, through.stderr)
+  t.equal(direct.code, 0, direct.stderr)
+  t.equal(through.stdout.split('\n').filter(Boolean).length, 5, 'five users')
+  t.equal(through.stdout, direct.stdout, 'the rows of one Postgres')
+})
+
+t.test('writes whose subquery each shard would have answered over its own rows', async (t) => {
+  const writes = [
+    // Routed to the one shard that holds user 7's rows, its subquery would have averaged that shard's orders only.
+    'UPDATE orders SET status = \'top\' WHERE user_id = 7 AND total >= (SELECT avg(total) FROM orders)',
+    // Without its key, its rows found first on each shard: each would have taken its own average.
+    'UPDATE orders SET status = \'cheap\' WHERE id IN (17, 18) AND total < (SELECT avg(total) FROM orders)',
+    // On the shards of three keys, all or nothing: each would have taken its own minimum.
+    "DELETE FROM orders WHERE user_id IN (11, 12, 13) AND total > (SELECT min(total) FROM orders WHERE status = 'paid' AND total > 4)",
+    // A key pinned, the same table read without it.
+    'DELETE FROM orders WHERE user_id = 5 AND total < (SELECT avg(total) FROM orders)',
+    "INSERT INTO orders (id, user_id, total, status) VALUES (1000, 9, (SELECT max(total) FROM orders), 'max')",
+    'UPDATE users SET age = (SELECT count(*) FROM orders WHERE status = \'paid\') WHERE id IN (SELECT user_id FROM orders ORDER BY total, id LIMIT 2)',
+    // A reference table, written on every shard, from a count across shards.
+    "UPDATE countries SET users_seen = (SELECT count(*) FROM users WHERE country = 'fr') WHERE code = 'fr'",
+  ]
+  for (const sql of writes) {
+    const got = await proxy.query(sql)
+    const want = await plain.query(sql)
+    t.equal(got.rowCount, want.rowCount, `${sql}: ${want.rowCount} rows`)
+  }
+  for (const table of ['orders ORDER BY user_id, id', 'users ORDER BY id', 'countries ORDER BY code']) {
+    t.same(await rowsOf(proxy, `SELECT * FROM ${table}`), await rowsOf(plain, `SELECT * FROM ${table}`), `${table.split(' ')[0]} as in one Postgres`)
+  }
+  const copies = await fx.topo.queryPrimaries("SELECT users_seen::int AS n FROM countries WHERE code = 'fr'", 'app')
+  t.same(copies.map((rows) => rows[0]!.n), [20, 20], 'every shard\u2019s copy of the reference row holds the count over all shards')
+  // Its SELECT reads the table it inserts into on every shard: not one shard's read, refused by the merge of COPY.
+  await t.rejects(proxy.query('INSERT INTO orders (id, user_id, total) SELECT 2000, 5, max(total) FROM orders'), { code: '0A000' }, 'INSERT … SELECT of an aggregate over its own table across shards')
+  t.same(await rowsOf(proxy, 'SELECT count(*) FROM orders WHERE id = 2000'), [['0']], 'and it inserted nothing')
+})
+
+t.test('a transaction that wrote rows on several shards: the subquery sees them', async (t) => {
+  const c = new pg.Client(fx.pgOptions)
+  await c.connect()
+  t.teardown(() => c.end())
+  await c.query('BEGIN')
+  await c.query("INSERT INTO orders (id, user_id, total, status) VALUES (5001, 1, 500, 'x'), (5002, 2, 500, 'x'), (5003, 3, 400, 'x')")
+  const top = await rowsOf(c, 'SELECT id FROM orders WHERE total >= (SELECT max(total) FROM orders) ORDER BY id')
+  const users = await rowsOf(c, "SELECT id FROM users WHERE id IN (SELECT user_id FROM orders WHERE status = 'x') ORDER BY id")
+  await c.query('ROLLBACK')
+  t.same(top, [['5001'], ['5002']], 'the transaction\u2019s own rows, from both shards')
+  t.same(users, [['1'], ['2'], ['3']], 'its rows decide an IN')
+  t.same(await rowsOf(proxy, "SELECT count(*) FROM orders WHERE status = 'x'"), [['0']], 'rolled back')
+})
+
+t.test('errors as Postgres gives them, and the session goes on', async (t) => {
+  await t.rejects(proxy.query('SELECT id FROM users WHERE id = (SELECT user_id FROM orders)'), { code: '21000', message: 'more than one row returned by a subquery used as an expression' })
+  await t.rejects(proxy.query('SELECT id FROM users WHERE id = (SELECT user_id, id FROM orders WHERE id = 1)'), { code: '42601', message: 'subquery must return only one column' })
+  await t.rejects(proxy.query('SELECT u.id FROM users u WHERE u.age > (SELECT count(*) FROM orders WHERE user_id = age)'), {
+    code: '42703',
+    message: /column "age" does not exist \(in a subquery over a sharded table that pgshard reads first, on its own\)/,
+  }, 'an outer column named without its table')
+  await t.rejects(proxy.query("SELECT id FROM users WHERE name IN (SELECT repeat('x', 2000) || id FROM orders)"), {
+    code: '54000',
+    message: /the answer of a subquery over a sharded table exceeds 262144 bytes \(listen\.max_message_size\)/,
+  })
+  await t.rejects(proxy.query('SELECT id FROM users WHERE age > (SELECT avg(age) + 1 FROM users)'), {
+    code: '0A000',
+    message: /an expression over the aggregate avg\(\).*\(in a subquery over a sharded table, which pgshard reads first on its own\)/,
+  })
+  await t.rejects(proxy.query('SELECT id FROM users WHERE age > (SELECT 1 / (total - total) FROM orders WHERE id = 1)'), { code: '22012' }, 'the shard\u2019s error')
+  t.same(await rowsOf(proxy, 'SELECT count(*) FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 99)'), await rowsOf(plain, 'SELECT count(*) FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 99)'), 'then: answers again')
+})
