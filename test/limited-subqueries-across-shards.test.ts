@@ -8,7 +8,7 @@ import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
 import { runCommand } from './harness/runCommand.js'
-import { startProxy } from './harness/startProxy.js'
+import { startWithPlainTwin } from './harness/plainTwin.js'
 
 const SHARDING = {
   tables: [
@@ -30,15 +30,7 @@ const JOINEDLOAD = `SELECT anon_1.users_id, anon_1.users_name, anon_1.users_scor
   LEFT OUTER JOIN orders AS orders_1 ON anon_1.users_id = orders_1.user_id ORDER BY anon_1.users_score DESC, anon_1.users_id, orders_1.id`
 
 // The rows a subquery picks are held until every shard answered: at most listen.max_message_size bytes of them.
-const fx = await startProxy(t, { topology: { shards: 2, databases: ['app', 'plain'] }, config: { sharding: SHARDING, listen: { max_message_size: 256 * 1024 } } })
-const proxy = new pg.Client(fx.pgOptions)
-const plain = new pg.Client({ ...fx.pgOptions, port: fx.topo.shards[0]!.primary.port, database: 'plain' })
-await Promise.all([proxy.connect(), plain.connect()])
-t.teardown(() => Promise.all([proxy.end(), plain.end()]))
-for (const sql of SCHEMA) {
-  await proxy.query(sql)
-  await plain.query(sql)
-}
+const { fx, proxy, plain, plainDsn } = await startWithPlainTwin(t, 2, { sharding: SHARDING, listen: { max_message_size: 256 * 1024 } }, SCHEMA)
 const perShard = await fx.topo.queryPrimaries('SELECT count(*)::int AS n FROM users', 'app')
 t.ok(perShard.every((rows) => (rows[0]!.n as number) > 20), `users on both shards: ${perShard.map((rows) => rows[0]!.n).join(', ')}`)
 
@@ -57,7 +49,7 @@ t.test('node-postgres: joinedload with limit and offset answers as one Postgres'
 t.test('psql (simple protocol, literals in the text) and Sequelize\u2019s include with limit', async (t) => {
   const sequelize = `SELECT "User".*, "orders"."id" AS "orders.id" FROM (SELECT "User"."id", "User"."name" FROM "users" AS "User" WHERE "User"."score" > 20 ORDER BY "User"."name" DESC LIMIT 4) AS "User" LEFT OUTER JOIN "orders" AS "orders" ON "User"."id" = "orders"."user_id" ORDER BY "User"."name" DESC, "orders"."id";`
   const through = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', fx.dsn, '-c', sequelize], { env: fx.env })
-  const direct = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', fx.dsn.replace(`port=${fx.port}`, `port=${fx.topo.shards[0]!.primary.port}`).replace('dbname=app', 'dbname=plain'), '-c', sequelize], { env: fx.env })
+  const direct = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', plainDsn, '-c', sequelize], { env: fx.env })
   t.equal(through.code, 0, through.stderr)
   t.equal(direct.code, 0, direct.stderr)
   t.ok(through.stdout.split('\n').length > 4, 'more rows than users: their orders joined')

@@ -6,7 +6,8 @@ import pg from 'pg'
 import t from 'tap'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
-import { proxyConfig, startProxy } from './harness/startProxy.js'
+import { proxyConfig } from './harness/startProxy.js'
+import { startWithPlainTwin } from './harness/plainTwin.js'
 import { seededRandom } from './harness/seededRandom.js'
 
 const SHARDING = {
@@ -388,17 +389,12 @@ async function answer(client: pg.Client, q: Query): Promise<Answer> {
 }
 
 t.test('cross-shard SELECTs answer as one Postgres does', async (t) => {
-  const fx = await startProxy(t, { topology: { shards: 3, databases: ['app', 'plain'] }, config: { sharding: SHARDING } })
+  const { fx, proxy, plain } = await startWithPlainTwin(t, 3, { sharding: SHARDING }, SCHEMA)
   const map = new ShardMap(proxyConfig(fx.topo, { sharding: SHARDING }))
-  const proxy = new pg.Client(fx.pgOptions)
-  const plain = new pg.Client({ ...fx.pgOptions, port: fx.topo.shards[0]!.primary.port, database: 'plain' })
-  await Promise.all([proxy.connect(), plain.connect()])
-  t.teardown(() => Promise.all([proxy.end(), plain.end()]))
   const both = async (sql: string, values?: unknown[]) => {
     await proxy.query(sql, values)
     await plain.query(sql, values)
   }
-  for (const ddl of SCHEMA) await both(ddl)
 
   const rows = items(600, 20261125)
   for (let i = 0; i < rows.length; i += 40) {

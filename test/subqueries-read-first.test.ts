@@ -9,7 +9,7 @@ import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
 import { runCommand } from './harness/runCommand.js'
-import { startProxy } from './harness/startProxy.js'
+import { startWithPlainTwin } from './harness/plainTwin.js'
 
 const SHARDING = {
   tables: [
@@ -31,15 +31,7 @@ const SCHEMA = [
 ]
 
 // The answers of subqueries read first are bounded by listen.max_message_size.
-const fx = await startProxy(t, { topology: { shards: 2, databases: ['app', 'plain'] }, config: { sharding: SHARDING, listen: { max_message_size: 256 * 1024 } } })
-const proxy = new pg.Client(fx.pgOptions)
-const plain = new pg.Client({ ...fx.pgOptions, port: fx.topo.shards[0]!.primary.port, database: 'plain' })
-await Promise.all([proxy.connect(), plain.connect()])
-t.teardown(() => Promise.all([proxy.end(), plain.end()]))
-for (const sql of SCHEMA) {
-  await proxy.query(sql)
-  await plain.query(sql)
-}
+const { fx, proxy, plain, plainDsn } = await startWithPlainTwin(t, 2, { sharding: SHARDING, listen: { max_message_size: 256 * 1024 } }, SCHEMA)
 const perShard = await fx.topo.queryPrimaries('SELECT count(*)::int AS n FROM orders', 'app')
 t.ok(perShard.every((rows) => (rows[0]!.n as number) > 40), `orders on both shards: ${perShard.map((rows) => rows[0]!.n).join(', ')}`)
 
@@ -75,6 +67,28 @@ t.test('node-postgres, simple protocol: the answers of one Postgres', async (t) 
   for (const [name, sql] of READS) t.same(await rowsOf(proxy, sql), await rowsOf(plain, sql), name)
 })
 
+// Subqueries in FROM that name nothing around them, which each shard cannot answer for its own rows: read first,
+// then the statement runs over their rows written in as a VALUES list under their columns' names.
+const TABLES: [string, string][] = [
+  ['grouped by a column that is not a key', 'SELECT max(n) FROM (SELECT country, count(*) AS n FROM users GROUP BY country) s'],
+  ['made DISTINCT', 'SELECT status FROM (SELECT DISTINCT status FROM orders) s ORDER BY 1'],
+  ['grouped by the key, with LIMIT', 'SELECT * FROM (SELECT user_id, count(*) FROM orders GROUP BY user_id ORDER BY 2 DESC, 1 LIMIT 3) s'],
+  ['joined to a sharded table on what is not its key', 'SELECT u.id, s.status FROM users u JOIN (SELECT status, count(*) AS n FROM orders GROUP BY status) s ON s.n / 2 = u.id ORDER BY u.id'],
+  ['with a column list of its own', 'SELECT x.a, x.b FROM (SELECT status, sum(total) FROM orders GROUP BY status) AS x (a, b) ORDER BY 1'],
+  ['of no row', "SELECT * FROM (SELECT status, count(*) FROM orders WHERE total > 1000 GROUP BY status) s"],
+  ['columns of one name', 'SELECT * FROM (SELECT 1, 2, count(*) FROM orders) s'],
+  ['filtered outside', 'SELECT * FROM (SELECT status, count(*) AS n FROM orders GROUP BY status) s WHERE n > 10 ORDER BY status'],
+]
+
+t.test('subqueries in FROM read first: the answers of one Postgres', async (t) => {
+  for (const [name, sql] of TABLES) {
+    const got = await proxy.query({ text: sql, rowMode: 'array' })
+    const want = await plain.query({ text: sql, rowMode: 'array' })
+    t.same(got.rows, want.rows, name)
+    t.same(got.fields.map((f) => [f.name, f.dataTypeID]), want.fields.map((f) => [f.name, f.dataTypeID]), `${name}: columns`)
+  }
+})
+
 t.test('node-postgres with parameters in the subquery, in the statement, in both, and in neither text after', async (t) => {
   const cases: [string, unknown[]][] = [
     ['SELECT id FROM orders WHERE total >= (SELECT max(total) FROM orders WHERE status = $1) AND user_id <> $2 ORDER BY id', ['open', 3]],
@@ -100,7 +114,7 @@ t.test('postgres.js named prepared statements, run again with other values', asy
 t.test('psql: a subquery read first through the simple protocol', async (t) => {
   const sql = 'SELECT id, name FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > (SELECT avg(total) FROM orders) ORDER BY total DESC, id LIMIT 5) ORDER BY id'
   const through = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', fx.dsn, '-c', sql], { env: fx.env })
-  const direct = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', fx.dsn.replace(`port=${fx.port}`, `port=${fx.topo.shards[0]!.primary.port}`).replace('dbname=app', 'dbname=plain'), '-c', sql], { env: fx.env })
+  const direct = await runCommand('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-At', plainDsn, '-c', sql], { env: fx.env })
   t.equal(through.code, 0, through.stderr)
   t.equal(direct.code, 0, direct.stderr)
   t.equal(through.stdout.split('\n').filter(Boolean).length, 5, 'five users')
@@ -162,6 +176,10 @@ t.test('errors as Postgres gives them, and the session goes on', async (t) => {
     code: '54000',
     message: /the answer of a subquery over a sharded table exceeds 262144 bytes \(listen\.max_message_size\)/,
   })
+  await t.rejects(proxy.query("SELECT count(*) FROM (SELECT DISTINCT repeat('y', 2000) || id AS pad FROM orders) s WHERE pad > 'a'"), {
+    code: '54000',
+    detail: /As written, the statement cannot run across shards: DISTINCT in a subquery in FROM over sharded tables/,
+  }, 'a subquery in FROM too large: the detail says why it was read first')
   await t.rejects(proxy.query('SELECT id FROM users WHERE age > (SELECT avg(age) + 1 FROM users)'), {
     code: '0A000',
     message: /an expression over the aggregate avg\(\).*\(in a subquery over a sharded table, which pgshard reads first on its own\)/,

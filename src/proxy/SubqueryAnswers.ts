@@ -8,10 +8,10 @@ import { errorField } from '../protocol/ResponseTracker.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { decodeDataRow, decodeRowDescription } from '../protocol/RowMessages.js'
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
-import { Refusal } from '../router/Refusal.js'
+import { inSubqueryReadFirst, Refusal } from '../router/Refusal.js'
 import type { BoundParam, Role, Route } from '../router/Route.js'
 import type { DetachedForm } from '../router/ast/DetachedSubqueries.js'
-import { subqueryAnswer } from '../router/SubqueryAnswer.js'
+import { subqueryAnswer, type SubqueryRows } from '../router/SubqueryAnswer.js'
 import type { ServerConnection } from '../pool/ServerConnection.js'
 import { countedRowsOutput } from './CountedRows.js'
 import { encodeStatement, type ClientOutput, type MultiShardExecutor, type ShardStatement } from './MultiShardExecutor.js'
@@ -39,11 +39,6 @@ export interface SessionReads {
   acrossShardsRefusal(route: Extract<SessionRoute, { kind: 'scatter' }>): PgError | null
 }
 
-interface Answer {
-  types: number[]
-  rows: (Buffer | null)[][]
-}
-
 export class SubqueryAnswers {
   constructor(
     private readonly services: SessionServices,
@@ -62,9 +57,9 @@ export class SubqueryAnswers {
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     let text = route.parts[0]!
     for (const [i, sub] of route.subqueries.entries()) {
-      const answer = await this.read(restore(sub.sql), sub.form, whole.bind)
+      const answer = await this.read(restore(sub.sql), sub.form, whole.bind, route.refused)
       try {
-        text += subqueryAnswer(sub.form, answer.types, answer.rows) + route.parts[i + 1]!
+        text += subqueryAnswer(sub.form, answer) + route.parts[i + 1]!
       } catch (err) {
         if (err instanceof Refusal) throw new PgError(err.code, err.message)
         throw err
@@ -73,24 +68,24 @@ export class SubqueryAnswers {
     return restore(text)
   }
 
-  /** The subquery's answer: its rows in text form (for `exists`, at most one). */
-  private async read(sql: string, form: DetachedForm, bind: ShardStatement['bind']): Promise<Answer> {
+  /** The subquery's answer: its rows in text form (for `exists`, at most one); `refused`: see EvaluateRoute. */
+  private async read(sql: string, form: DetachedForm, bind: ShardStatement['bind'], refused: string | undefined): Promise<SubqueryRows> {
     const analyzed = this.routing.analyze(sql)
     const param = innerParam(analyzed, (n) => boundParam(bind, n))
     const route = this.routing.route(analyzed, param)
     const stmt = firstRead(sql, bind)
     switch (route.kind) {
       case 'evaluate':
-        return this.read(await this.written(route, analyzed, stmt), form, bind)
+        return this.read(await this.written(route, analyzed, stmt), form, bind, refused)
       case 'shard':
-        return this.onShard(route.shard, route.role, stmt, form)
+        return this.onShard(route.shard, route.role, stmt, this.capture(form, refused))
       case 'aside':
-        return this.onShard(route.shard, 'primary', stmt, form)
+        return this.onShard(route.shard, 'primary', stmt, this.capture(form, refused))
       case 'scatter':
-        return this.acrossShards(route, analyzed, stmt, param, form)
+        return this.acrossShards(route, analyzed, stmt, param, this.capture(form, refused))
       case 'error': {
         const refused = routeError(route)
-        throw new PgError(refused.code, `${refused.message} (in a subquery over a sharded table, which pgshard reads first on its own)`, refused.options)
+        throw new PgError(refused.code, inSubqueryReadFirst(refused.message), refused.options)
       }
       default:
         throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `pgshard reads a subquery over a sharded table on its own first, and cannot read this one so: ${route.reason}`, {
@@ -100,9 +95,8 @@ export class SubqueryAnswers {
   }
 
   /** On the connection the client's transaction holds on that shard, else on one of its pool (or joined to it). */
-  private async onShard(shard: number, role: Role, stmt: ShardStatement, form: DetachedForm): Promise<Answer> {
+  private async onShard(shard: number, role: Role, stmt: ShardStatement, capture: AnswerCapture): Promise<SubqueryRows> {
     await this.lease.whenIdle()
-    const capture = new AnswerCapture(this.limit(), form, this.session.cancelled)
     const own = this.lease.inTransaction(shard)
     const cancel = (conn: ServerConnection, node: string) => capture.onAbort(() => this.services.cancel(node, conn))
     if (own) {
@@ -125,11 +119,10 @@ export class SubqueryAnswers {
     analyzed: Analyzed,
     stmt: ShardStatement,
     param: (n: number) => BoundParam | undefined,
-    form: DetachedForm,
-  ): Promise<Answer> {
+    capture: AnswerCapture,
+  ): Promise<SubqueryRows> {
     const refusal = this.reads.acrossShardsRefusal(route)
     if (refusal) throw refusal
-    const capture = new AnswerCapture(this.limit(), form, this.session.cancelled)
     const counted = route.plan.countRows
     const executor = this.reads.executor(counted ? countedRowsOutput(capture.output, counted.name, 0) : capture.output, capture.signal)
     const shards = this.services.config().shards.map((_, i) => i)
@@ -138,8 +131,8 @@ export class SubqueryAnswers {
     return capture.answer(null)
   }
 
-  private limit(): number {
-    return this.services.config().listen.max_message_size
+  private capture(form: DetachedForm, refused: string | undefined): AnswerCapture {
+    return new AnswerCapture(this.services.config().listen.max_message_size, form, this.session.cancelled, refused)
   }
 }
 
@@ -156,6 +149,7 @@ function boundParam(bind: ShardStatement['bind'], n: number): BoundParam | undef
  */
 class AnswerCapture {
   private readonly controller = new AbortController()
+  private names: string[] = []
   private types: number[] = []
   private readonly rows: (Buffer | null)[][] = []
   private bytes = 0
@@ -165,6 +159,8 @@ class AnswerCapture {
     private readonly limit: number,
     private readonly form: DetachedForm,
     clientCancel: AbortSignal,
+    /** Why the statement cannot run as written, for the error of an answer too large. */
+    private readonly refused: string | undefined,
   ) {
     if (clientCancel.aborted) this.controller.abort()
     else clientCancel.addEventListener('abort', () => this.controller.abort(), { once: true })
@@ -179,7 +175,8 @@ class AnswerCapture {
   }
 
   readonly sink = {
-    description: (fields: { typeOid: number }[]) => {
+    description: (fields: { name: string; typeOid: number }[]) => {
+      this.names = fields.map((f) => f.name)
       this.types = fields.map((f) => f.typeOid)
     },
     row: (values: (Buffer | null)[]) => this.keep(values),
@@ -208,17 +205,17 @@ class AnswerCapture {
   }
 
   /** The answer, or the error the client gets (`reply`: one server's, whose error is in it). */
-  answer(reply: { fields: { typeOid: number }[] | null; error: { message: Buffer } | null } | null): Answer {
+  answer(reply: { error: { message: Buffer } | null } | null): SubqueryRows {
     if (this.bytes > this.limit) {
       throw new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, `the answer of a subquery over a sharded table exceeds ${this.limit} bytes (listen.max_message_size): pgshard reads such a subquery first and writes its answer into the statement`, {
+        ...(this.refused === undefined ? {} : { detail: `As written, the statement cannot run across shards: ${this.refused}.` }),
         hint: 'Narrow the subquery, join its table on the sharding key instead, or pin the key to one shard.',
       })
     }
     const error = reply?.error ? fromErrorResponse(reply.error.message.subarray(5)) : this.error
     if (error) throw error
     if (this.signal.aborted) throw new PgError(SqlState.QUERY_CANCELED, 'canceling statement due to user request')
-    if (reply?.fields) this.types = reply.fields.map((f) => f.typeOid)
-    return { types: this.types, rows: this.rows }
+    return { names: this.names, types: this.types, rows: this.rows }
   }
 }
 

@@ -14,6 +14,11 @@ export class Refusal extends Error {
   }
 }
 
+/** A refusal's message about a subquery pgshard reads first, on its own (DetachedSubqueries). */
+export function inSubqueryReadFirst(message: string): string {
+  return `${message} (in a subquery over a sharded table, which pgshard reads first on its own)`
+}
+
 /** A table as a refusal names it: schema-qualified when the statement qualified it. */
 export function tableLabel(ref: TableRef): string {
   return ref.schema === undefined ? ref.name : `${ref.schema}.${ref.name}`

@@ -103,9 +103,10 @@ export type Route =
    * A statement with self-contained subqueries over sharded tables whose rows are not all on its shard: each of
    * `subqueries` is read first, on its own (routed as a statement of its own), its answer written into the
    * statement as constants between `parts` (DetachedSubqueries.parts, less the subqueries that stay), and the
-   * statement so written is routed again.
+   * statement so written is routed again. `refused`: why the statement as written cannot run (for the error when
+   * an answer is too large to write in).
    */
-  | { kind: 'evaluate'; parts: string[]; subqueries: DetachedSubquery[]; reason: string }
+  | { kind: 'evaluate'; parts: string[]; subqueries: DetachedSubquery[]; reason: string; refused?: string }
   /** COPY … TO STDOUT of a table or a filtering query on every shard: the client gets all their rows. */
   | { kind: 'copy_out'; role: Role; reason: string }
   /** Refused: the client gets this SQLSTATE and message. */

@@ -41,7 +41,7 @@ import { buildInsertText, leavesOut } from './InsertRowsAnalyzer.js'
 import { canonicalKey, KeyEncodingError, type KeyType } from './KeyEncoding.js'
 import { pinnedSessionHint, sequenceText, startedByNote, type BoundParam, type KeySource, type Role, type Route, type RoutingContext } from './Route.js'
 import { TableColumns } from './TableColumns.js'
-import { FEATURE_NOT_SUPPORTED, Refusal, tableLabel } from './Refusal.js'
+import { FEATURE_NOT_SUPPORTED, inSubqueryReadFirst, Refusal, tableLabel } from './Refusal.js'
 import { ScatterSourcesCheck } from './ScatterSourcesCheck.js'
 import { keyFamily, namesTable, type DrawnColumn, type GeneratedKey, type ShardedTable, type ShardMap } from './ShardMap.js'
 import type { ColumnPin, CopyShape, DerivedSources, DetachedSubquery, InsertRows, InsertSelect, ScatterPlan, ScatterSources, StatementPlan, TableRef, ValueRef } from './StatementPlan.js'
@@ -186,15 +186,27 @@ export class Router {
     const detached = plan.detached
     const sharded = (sub: DetachedSubquery) => sub.plan.tables.filter((t) => this.map.shardedTable(t, searchPath) !== undefined)
     if (detached === undefined || !detached.subqueries.some((sub) => sharded(sub).length > 0)) return undefined
+    let refused: Refusal | undefined
     try {
       const asWritten = this.decideAsWritten(plan, param, ctx, searchPath, tables)
       if (asWritten.kind !== 'locate' && asWritten.kind !== 'broadcast') return asWritten
     } catch (err) {
       if (!(err instanceof Refusal)) throw err
+      refused = err
     }
-    // What the statement does besides its subqueries must be possible (else its refusal is the answer).
+    // What the statement does besides its subqueries, and each of them, must be possible. A subquery in FROM that
+    // is not is refused as the statement was (the planner says why in its place); another for its own reason.
     const outer = this.decide(detached.outer, param, ctx)
     if (outer.kind === 'error') return outer
+    for (const sub of detached.subqueries) {
+      if (sharded(sub).length === 0) continue
+      try {
+        this.decide(sub.plan, param, ctx)
+      } catch (err) {
+        if (!(err instanceof Refusal)) throw err
+        throw sub.form === 'table' && refused !== undefined ? refused : new Refusal(err.code, inSubqueryReadFirst(err.message), err.hint)
+      }
+    }
     // The subqueries over no sharded table stay in the text.
     const parts = [detached.parts[0]!]
     const subqueries: DetachedSubquery[] = []
@@ -205,7 +217,8 @@ export class Router {
       } else parts[parts.length - 1] += sub.sql + detached.parts[i + 1]!
     })
     const names = list([...new Set(subqueries.flatMap((sub) => sharded(sub).map(tableLabel)))])
-    return { kind: 'evaluate', parts, subqueries, reason: `a subquery over sharded table ${names}, read first on its own` }
+    const route: Route = { kind: 'evaluate', parts, subqueries, reason: `a subquery over sharded table ${names}, read first on its own` }
+    return refused === undefined ? route : { ...route, refused: refused.message }
   }
 
   // ---- hints ------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // subquery in it (an InitPlan's answer is a constant to the statement too).
 import type { DetachedForm } from './ast/DetachedSubqueries.js'
 import { sqlTypeName } from './merge/TypeOid.js'
-import { quoteLiteral } from './SqlQuoting.js'
+import { quoteIdent, quoteLiteral } from './SqlQuoting.js'
 import { Refusal } from './Refusal.js'
 
 const CARDINALITY_VIOLATION = '21000'
@@ -15,14 +15,25 @@ const ARRAY_ELEMENTS = new Map<number, number>([
   [1022, 701], [1231, 1700], [1182, 1082], [1183, 1083], [1115, 1114], [1185, 1184], [2951, 2950], [199, 114], [3807, 3802],
 ])
 
+/** A subquery's answer: its columns (names, type OIDs) and rows in text form. */
+export interface SubqueryRows {
+  names: string[]
+  types: number[]
+  rows: (Buffer | null)[][]
+}
+
 /**
  * What goes between the subquery's parentheses: for `scalar`, its one value (NULL without a row; more rows or
  * columns are Postgres's own errors, as Refusals); for `in`, the list of its values; for `exists`, a query with a
- * row or none; for `rows`, a VALUES list of its rows, or a query of none. `types`: its columns' type OIDs; rows in
- * text form.
+ * row or none; for `rows`, a VALUES list of its rows, or a query of none; for `table`, a query of its rows under
+ * its columns' names.
  */
-export function subqueryAnswer(form: DetachedForm, types: readonly number[], rows: readonly (readonly (Buffer | null)[])[]): string {
+export function subqueryAnswer(form: DetachedForm, { names, types, rows }: SubqueryRows): string {
   if (form === 'exists') return rows.length > 0 ? 'SELECT' : 'SELECT WHERE false'
+  if (form === 'table') {
+    if (rows.length === 0) return `SELECT ${types.map((t, i) => `${constant(null, t)} AS ${quoteIdent(names[i]!)}`).join(', ')} WHERE false`
+    return `SELECT * FROM (${valuesList(types, rows)}) AS pgshard_rows (${names.map(quoteIdent).join(', ')})`
+  }
   if (form === 'scalar') {
     if (types.length !== 1) throw new Refusal(SYNTAX_ERROR, 'subquery must return only one column')
     if (rows.length > 1) throw new Refusal(CARDINALITY_VIOLATION, 'more than one row returned by a subquery used as an expression')
@@ -30,6 +41,10 @@ export function subqueryAnswer(form: DetachedForm, types: readonly number[], row
   }
   if (rows.length === 0) return `SELECT ${types.map((t) => constant(null, t)).join(', ')} WHERE false`
   if (form === 'in' && types.length === 1) return rows.map((row) => constant(row[0] ?? null, types[0]!)).join(', ')
+  return valuesList(types, rows)
+}
+
+function valuesList(types: readonly number[], rows: readonly (readonly (Buffer | null)[])[]): string {
   return `VALUES ${rows.map((row) => `(${types.map((t, i) => constant(row[i] ?? null, t)).join(', ')})`).join(', ')}`
 }
 

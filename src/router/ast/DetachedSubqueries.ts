@@ -1,9 +1,11 @@
-// Subqueries in expressions that refer to nothing outside themselves (`WHERE total > (SELECT avg(total) FROM
-// orders)`, `id IN (SELECT user_id FROM orders ORDER BY total DESC LIMIT 3)`): Postgres evaluates such a subquery
-// once per statement (an InitPlan), so its answer may be computed first, on its own, and written into the
-// statement as constants. The router decides with the shard map whether that is needed (it reads a sharded table
+// Subqueries that refer to nothing outside themselves (`WHERE total > (SELECT avg(total) FROM orders)`, `id IN
+// (SELECT user_id FROM orders ORDER BY total DESC LIMIT 3)`, `FROM (SELECT status, count(*) … GROUP BY status) s`):
+// Postgres evaluates such a subquery in an expression once per statement (an InitPlan), and a subquery in FROM
+// that names nothing around it is a table of its own, so their answers may be computed first, on their own, and
+// written into the statement as constants. The router decides with the shard map whether that is needed (it reads a sharded table
 // whose rows are not all on the statement's shard); here they are only found.
-import type { ColumnRef, CommonTableExpr, JoinExpr, Node, RangeFunction, RangeSubselect, RangeVar, SubLink } from 'libpg-query'
+import type { ColumnRef, CommonTableExpr, JoinExpr, Node, RangeFunction, RangeSubselect, RangeVar, SelectStmt, SubLink } from 'libpg-query'
+import { enclosingParenthesized, layoutSelect } from '../SelectLayout.js'
 import { SqlLexer, Tok } from '../SqlLexer.js'
 import type { StatementText } from '../StatementText.js'
 import { asNode, walkAst } from './AstNode.js'
@@ -11,9 +13,9 @@ import { asNode, walkAst } from './AstNode.js'
 /**
  * How the subquery's answer is written in: `scalar` (`(SELECT …)` as a value), `in` (`x [NOT] IN (SELECT …)`: a
  * list of values), `exists` (`EXISTS (SELECT …)`: whether it has a row), `rows` (`x op ANY|ALL (SELECT …)`,
- * `ARRAY(SELECT …)`: its rows as a VALUES list).
+ * `ARRAY(SELECT …)`: its rows as a VALUES list), `table` (a subquery in FROM: its rows, with its columns' names).
  */
-export type DetachedForm = 'scalar' | 'in' | 'exists' | 'rows'
+export type DetachedForm = 'scalar' | 'in' | 'exists' | 'rows' | 'table'
 
 export interface DetachedSpan {
   /** Bytes of the query between the subquery's parentheses. */
@@ -43,6 +45,12 @@ export function detachedSubqueries(stmt: Node, text: StatementText, end: number)
   })
   const found: DetachedSpan[] = []
   walkAst(stmt, (tag, body) => {
+    if (tag === 'RangeSubselect') {
+      const span = derivedSpan(body as RangeSubselect, text, end, ctes)
+      if (span === null) return true
+      found.push({ ...span, form: 'table' })
+      return false
+    }
     if (tag !== 'SubLink') return true
     const link = body as SubLink
     const form = link.subLinkType === undefined ? undefined : FORMS[link.subLinkType]
@@ -53,6 +61,22 @@ export function detachedSubqueries(stmt: Node, text: StatementText, end: number)
     return false
   })
   return found
+}
+
+/**
+ * The bytes of a subquery in FROM, not LATERAL (which names the FROM items before it), when it is one SELECT that
+ * refers to nothing outside itself: found around its first select-list item, as the SELECT laid out there.
+ */
+function derivedSpan(derived: RangeSubselect, text: StatementText, end: number, ctes: ReadonlySet<string>): { start: number; end: number } | null {
+  const select = asNode(derived.subquery, 'SelectStmt')
+  if (derived.lateral === true || select === undefined || !plainSelect(select) || !selfContained(derived.subquery!, ctes)) return null
+  const at = asNode(select.targetList?.[0], 'ResTarget')?.location
+  const span = at === undefined ? null : enclosingParenthesized(text.bytes, 0, end, at)
+  return span !== null && layoutSelect(text.bytes, span.start, span.end)?.targets[0]?.start === at ? span : null
+}
+
+function plainSelect(s: SelectStmt): boolean {
+  return (s.op ?? 'SETOP_NONE') === 'SETOP_NONE' && s.valuesLists === undefined && (s.targetList?.length ?? 0) > 0
 }
 
 /** Whether the subquery names only what it defines itself (and tables), and takes no row lock. */
