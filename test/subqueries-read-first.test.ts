@@ -4,7 +4,8 @@
 // writes its answer into the statement as typed constants, as Postgres evaluates such a subquery once (an
 // InitPlan). Checked against the same rows in one plain database, through psql, node-postgres and postgres.js,
 // in reads, writes (whose answer each shard would otherwise have computed over its own rows), a transaction that
-// wrote the rows, and the errors Postgres gives (more than one row, an unknown column, too large an answer).
+// wrote the rows, and the errors Postgres gives (more than one row, an unknown column, too large an answer). Subqueries
+// in FROM are read first the same way, and a read computing over aggregates is written over one that computes them.
 import pg from 'pg'
 import postgres from 'postgres'
 import t from 'tap'
@@ -60,6 +61,7 @@ const READS: [string, string][] = [
   ['text with a quote and a backslash', 'SELECT id FROM users WHERE name = (SELECT name FROM users WHERE id = 14)'],
   ['dates, booleans, uuids, jsonb', 'SELECT id FROM users WHERE joined > (SELECT max(joined) FROM users WHERE age = 21) AND vip = (SELECT vip FROM users WHERE id = 10) AND tag <> (SELECT tag FROM users WHERE id = 2) AND prefs <> (SELECT prefs FROM users WHERE id = 2) ORDER BY id'],
   ['over a reference table joined in', "SELECT c.name, u.id FROM users u JOIN countries c ON c.code = u.country WHERE u.age = (SELECT max(age) FROM users WHERE country = 'de') ORDER BY u.id"],
+  ['computing over its aggregate', 'SELECT id FROM users WHERE age > (SELECT avg(age) + 1 FROM users) ORDER BY id'],
   ['in a WHERE of a grouped read', 'SELECT country, count(*) FROM users WHERE age > (SELECT avg(age) FROM users) GROUP BY country ORDER BY country'],
 ]
 
@@ -84,6 +86,29 @@ t.test('subqueries in FROM read first: the answers of one Postgres', async (t) =
   for (const [name, sql] of TABLES) {
     const got = await proxy.query({ text: sql, rowMode: 'array' })
     const want = await plain.query({ text: sql, rowMode: 'array' })
+    t.same(got.rows, want.rows, name)
+    t.same(got.fields.map((f) => [f.name, f.dataTypeID]), want.fields.map((f) => [f.name, f.dataTypeID]), `${name}: columns`)
+  }
+})
+
+// Expressions over aggregates, which the merge does not compute: the statement runs over a subquery in FROM that
+// computes the bare aggregates by the same groups, read first (the merge folds those), and one server computes the
+// expressions, as Postgres would.
+const OVER_AGGREGATES: [string, string, unknown[]?][] = [
+  ['a ratio of two aggregates', 'SELECT sum(total) / count(*) FROM orders'],
+  ['grouped, rounded, a FILTER, HAVING, ORDER BY an alias, LIMIT', 'SELECT status, round(avg(total), 2) AS a, count(*) FILTER (WHERE total > 50) * 100.0 / count(*) pct FROM orders o WHERE o.total > $1 GROUP BY status HAVING count(*) > 10 ORDER BY a DESC, status LIMIT 5', [3]],
+  ['a difference, ORDER BY position', 'SELECT o.status, max(total) - min(total) FROM orders o GROUP BY o.status ORDER BY 2'],
+  ['casts and names', 'SELECT country, count(*) * 2 AS double, avg(age)::int FROM users GROUP BY country ORDER BY country'],
+  ['CASE over a count', "SELECT CASE WHEN count(*) > 100 THEN 'many' ELSE 'few' END FROM orders"],
+  ['over no row', 'SELECT coalesce(sum(total), 0) + 1 FROM orders WHERE total > 1000'],
+  ['HAVING over an aggregate and a group column', 'SELECT country, count(*) FROM users GROUP BY country HAVING count(*) > length(country) * 9 ORDER BY country'],
+  ['pinned: as written, on one shard', 'SELECT max(total) - min(total) AS spread FROM orders WHERE user_id = 5'],
+]
+
+t.test('expressions over aggregates: the answers, names and types of one Postgres', async (t) => {
+  for (const [name, sql, values] of OVER_AGGREGATES) {
+    const got = await proxy.query({ text: sql, values, rowMode: 'array' })
+    const want = await plain.query({ text: sql, values, rowMode: 'array' })
     t.same(got.rows, want.rows, name)
     t.same(got.fields.map((f) => [f.name, f.dataTypeID]), want.fields.map((f) => [f.name, f.dataTypeID]), `${name}: columns`)
   }
@@ -180,9 +205,9 @@ t.test('errors as Postgres gives them, and the session goes on', async (t) => {
     code: '54000',
     detail: /As written, the statement cannot run across shards: DISTINCT in a subquery in FROM over sharded tables/,
   }, 'a subquery in FROM too large: the detail says why it was read first')
-  await t.rejects(proxy.query('SELECT id FROM users WHERE age > (SELECT avg(age) + 1 FROM users)'), {
+  await t.rejects(proxy.query('SELECT id FROM users WHERE age > (SELECT stddev(age) FROM users)'), {
     code: '0A000',
-    message: /an expression over the aggregate avg\(\).*\(in a subquery over a sharded table, which pgshard reads first on its own\)/,
+    message: /the aggregate stddev\(\).*\(in a subquery over a sharded table, which pgshard reads first on its own\)/,
   })
   await t.rejects(proxy.query('SELECT id FROM users WHERE age > (SELECT 1 / (total - total) FROM orders WHERE id = 1)'), { code: '22012' }, 'the shard\u2019s error')
   t.same(await rowsOf(proxy, 'SELECT count(*) FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 99)'), await rowsOf(plain, 'SELECT count(*) FROM users WHERE id IN (SELECT user_id FROM orders WHERE total > 99)'), 'then: answers again')

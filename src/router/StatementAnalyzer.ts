@@ -13,6 +13,7 @@ import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
 import { correlatedSubqueries, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
+import { aggregatesInSubquery } from './AggregatesInSubquery.js'
 import { declareOptions } from './ast/DeclareOptions.js'
 import { detachedSubqueries } from './ast/DetachedSubqueries.js'
 import { analyzeScopes, type FromSources, type ScopeAnalysis } from './ast/QueryScopes.js'
@@ -80,7 +81,7 @@ function analyze(sql: string): StatementPlan {
     const plan = { ...plans[0]!, hints }
     // A hint in the PREPARE text is meant for the query it prepares.
     if (plan.prepared !== undefined) plan.prepared = { ...plan.prepared, hints }
-    const detached = detachedOf(plan, stmts[0]!, text)
+    const detached = detachedOf(plan, stmts[0]!, text) ?? aggregatesReadFirst(plan, stmts[0]!, text)
     if (detached !== undefined) plan.detached = detached
     return plan
   }
@@ -88,6 +89,20 @@ function analyze(sql: string): StatementPlan {
 }
 
 const DETACHING_KINDS = new Set<StatementKind>(['select', 'insert', 'update', 'delete'])
+
+/**
+ * A read the merge cannot answer for its expressions over aggregates: the subquery computing the bare aggregates
+ * of the statement written with them in FROM (AggregatesInSubquery), to be read first.
+ */
+function aggregatesReadFirst(plan: StatementPlan, raw: RawStmt, text: StatementText): DetachedSubqueries | undefined {
+  const select = asNode(raw.stmt, 'SelectStmt')
+  // Unmergeable, or planned as each shard's whole groups, which holds only when they are grouped by a key.
+  const unmerged = plan.unmergeable !== undefined || plan.scatter?.sources.wholeGroups !== undefined
+  if (!unmerged || select === undefined || plan.cursor !== undefined) return undefined
+  const [start, end] = statementRange(raw, text)
+  const written = aggregatesInSubquery(select, text, start, end)
+  return written === undefined ? undefined : analyze(written).detached
+}
 
 /**
  * The statement's self-contained subqueries (DetachedSubqueries), each with its plan, and the plan of the statement
