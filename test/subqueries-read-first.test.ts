@@ -157,6 +157,8 @@ t.test('writes whose subquery each shard would have answered over its own rows',
     // A key pinned, the same table read without it.
     'DELETE FROM orders WHERE user_id = 5 AND total < (SELECT avg(total) FROM orders)',
     "INSERT INTO orders (id, user_id, total, status) VALUES (1000, 9, (SELECT max(total) FROM orders), 'max')",
+    // Its rows split by key through COPY: their SELECT's subquery would have been each shard's.
+    "INSERT INTO orders (id, user_id, total, status) SELECT 3000 + id, id, (SELECT avg(total) FROM orders)::numeric(10,2), 'avg' FROM users WHERE id <= 5",
     'UPDATE users SET age = (SELECT count(*) FROM orders WHERE status = \'paid\') WHERE id IN (SELECT user_id FROM orders ORDER BY total, id LIMIT 2)',
     // A reference table, written on every shard, from a count across shards.
     "UPDATE countries SET users_seen = (SELECT count(*) FROM users WHERE country = 'fr') WHERE code = 'fr'",

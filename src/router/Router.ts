@@ -179,7 +179,8 @@ export class Router {
   /**
    * A statement whose self-contained subqueries read sharded tables: as it is written when it runs so (the
    * subqueries pinned to its shard, `key IN (SELECT key …)` of co-located tables), except where each shard would
-   * answer them over its own rows for a write (a write sent to every shard, the probe finding a write's rows);
+   * answer them over its own rows for a write (a write sent to every shard, the probe finding a write's rows, the
+   * read of an INSERT … SELECT split by key);
    * otherwise those subqueries are read first (the 'evaluate' route). Undefined when it has none.
    */
   private evaluateFirst(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[], tables: Placement): Route | undefined {
@@ -189,7 +190,7 @@ export class Router {
     let refused: Refusal | undefined
     try {
       const asWritten = this.decideAsWritten(plan, param, ctx, searchPath, tables)
-      if (asWritten.kind !== 'locate' && asWritten.kind !== 'broadcast') return asWritten
+      if (asWritten.kind !== 'locate' && asWritten.kind !== 'broadcast' && asWritten.kind !== 'copy_split') return asWritten
     } catch (err) {
       if (!(err instanceof Refusal)) throw err
       refused = err
