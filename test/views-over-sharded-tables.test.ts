@@ -62,7 +62,7 @@ t.test('a view made through pgshard over sharded tables is made on every shard a
     ],
     // Grouped by the key of a view it reads: followed through the inner view's output column, each group is whole.
     ['SELECT customer, n FROM customer_totals ORDER BY n DESC LIMIT 3', { kind: 'scatter' }],
-    ['SELECT customer, n FROM customer_totals t JOIN open_orders o ON o.total = t.n', { kind: 'error', code: '0A000', message: /is not joined on its sharding key/ }],
+    ['SELECT customer, n FROM customer_totals t JOIN open_orders o ON o.total = t.n', { kind: 'evaluate', refused: /is not joined on its sharding key/ }],
     ['CREATE VIEW order_counts AS SELECT o.customer_id, count(*) AS n FROM orders o GROUP BY o.customer_id', { kind: 'broadcast' }],
     ['SELECT customer_id, n FROM order_counts ORDER BY n DESC, customer_id LIMIT 3', { kind: 'scatter' }],
     [`SELECT * FROM orders o WHERE o.customer_id = ${K0} AND o.id IN (SELECT v.id FROM open_orders v WHERE v.customer_id = ${K0})`, { kind: 'shard', shard: 0 }],
