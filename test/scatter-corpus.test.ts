@@ -370,6 +370,15 @@ const CORPUS: Query[] = [
   Q('SELECT label, count(*), sum(qty) FROM item_labels GROUP BY label ORDER BY label', 'ordered'),
   Q('SELECT i.id, c.tags FROM items i JOIN tag_counts c ON c.item_id = i.id WHERE i.id = $1', 'set', { params: ['FIRST_ID'] }),
   Q('SELECT item, label FROM item_labels WHERE item IN ($1, $2) ORDER BY item', 'ordered', { params: ['FIRST_ID', 'LAST_ID'] }),
+  // Subqueries read first: their answers written in as constants of their types, text and binary.
+  Q('SELECT id, price, created, u FROM items WHERE price >= (SELECT max(price) FROM items) OR created = (SELECT min(created) FROM items) ORDER BY id', 'ordered', { binary: true }),
+  Q('SELECT id, ratio FROM items WHERE id IN (SELECT item_id FROM item_tags GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 5) ORDER BY id', 'ordered', { binary: true }),
+  Q('SELECT id FROM items WHERE u = (SELECT u FROM items WHERE u IS NOT NULL ORDER BY u LIMIT 1) OR day = (SELECT max(day) FROM items) ORDER BY id', 'ordered'),
+  Q('SELECT count(*) FROM items WHERE grp NOT IN (SELECT grp FROM items WHERE grp > $1 AND grp IS NOT NULL)', 'ordered', { params: [4] }),
+  Q('SELECT grp, n, total FROM (SELECT grp, count(*) AS n, sum(price) AS total FROM items GROUP BY grp) s WHERE n > 10 ORDER BY grp NULLS FIRST', 'ordered', { binary: true }),
+  Q('SELECT max(n), min(n) FROM (SELECT name, count(*) AS n FROM items GROUP BY name) s', 'ordered'),
+  Q('SELECT sum(price) / count(*), max(ratio) - min(ratio), count(*) FILTER (WHERE flag) * 100 / count(*) FROM items', 'ordered', { binary: true }),
+  Q('SELECT grp, round(avg(price), 1) AS a, max(created) - min(created) AS span FROM items GROUP BY grp HAVING count(*) > 5 ORDER BY a DESC NULLS LAST, grp', 'ordered', { binary: true }),
 ]
 
 // Values as the server sent them: text as is, binary as hex.
