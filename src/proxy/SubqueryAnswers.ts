@@ -54,6 +54,8 @@ export class SubqueryAnswers {
    * client sent before it has run (the session ends a pipeline's part first).
    */
   async written(route: EvaluateRoute, analyzed: Analyzed, whole: ShardStatement): Promise<string> {
+    // What the client sent before it has answered on its connection (its rows are the transaction's to read).
+    await this.lease.whenIdle()
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
     let text = route.parts[0]!
     for (const [i, sub] of route.subqueries.entries()) {
@@ -78,11 +80,11 @@ export class SubqueryAnswers {
       case 'evaluate':
         return this.read(await this.written(route, analyzed, stmt), form, bind, refused)
       case 'shard':
-        return this.onShard(route.shard, route.role, stmt, this.capture(form, refused))
+        return this.onShard(route.shard, route.role, stmt, form, refused)
       case 'aside':
-        return this.onShard(route.shard, 'primary', stmt, this.capture(form, refused))
+        return this.onShard(route.shard, 'primary', stmt, form, refused)
       case 'scatter':
-        return this.acrossShards(route, analyzed, stmt, param, this.capture(form, refused))
+        return this.acrossShards(route, analyzed, stmt, param, form, refused)
       case 'error': {
         const refused = routeError(route)
         throw new PgError(refused.code, inSubqueryReadFirst(refused.message), refused.options)
@@ -95,21 +97,24 @@ export class SubqueryAnswers {
   }
 
   /** On the connection the client's transaction holds on that shard, else on one of its pool (or joined to it). */
-  private async onShard(shard: number, role: Role, stmt: ShardStatement, capture: AnswerCapture): Promise<SubqueryRows> {
-    await this.lease.whenIdle()
-    const own = this.lease.inTransaction(shard)
-    const cancel = (conn: ServerConnection, node: string) => capture.onAbort(() => this.services.cancel(node, conn))
-    if (own) {
-      cancel(own.conn, own.placement.nodeName)
-      return capture.answer(await callShard(own.conn, encodeStatement(stmt, own.conn, shard), capture.sink))
+  private async onShard(shard: number, role: Role, stmt: ShardStatement, form: DetachedForm, refused: string | undefined): Promise<SubqueryRows> {
+    const capture = this.capture(form, refused)
+    const read = (conn: ServerConnection, node: string) => {
+      capture.onAbort(() => this.services.cancel(node, conn))
+      return callShard(conn, encodeStatement(stmt, conn, shard), capture.sink)
     }
-    const executor = this.reads.executor(capture.output, capture.signal)
-    const held = await executor.connections([shard], role)
     try {
-      cancel(held[0]!.conn, held[0]!.placement.nodeName)
-      return capture.answer(await callShard(held[0]!.conn, encodeStatement(stmt, held[0]!.conn, shard), capture.sink))
+      const own = this.lease.inTransaction(shard)
+      if (own) return capture.answer(await read(own.conn, own.placement.nodeName))
+      const executor = this.reads.executor(capture.output, capture.signal)
+      const held = await executor.connections([shard], role)
+      try {
+        return capture.answer(await read(held[0]!.conn, held[0]!.placement.nodeName))
+      } finally {
+        executor.giveBack(held)
+      }
     } finally {
-      executor.giveBack(held)
+      capture.close()
     }
   }
 
@@ -119,16 +124,22 @@ export class SubqueryAnswers {
     analyzed: Analyzed,
     stmt: ShardStatement,
     param: (n: number) => BoundParam | undefined,
-    capture: AnswerCapture,
+    form: DetachedForm,
+    refused: string | undefined,
   ): Promise<SubqueryRows> {
     const refusal = this.reads.acrossShardsRefusal(route)
     if (refusal) throw refusal
+    const capture = this.capture(form, refused)
     const counted = route.plan.countRows
     const executor = this.reads.executor(counted ? countedRowsOutput(capture.output, counted.name, 0) : capture.output, capture.signal)
     const shards = this.services.config().shards.map((_, i) => i)
     const restore = (sql: string) => restoreLiterals(sql, analyzed.firstParam, analyzed.sources ?? [])
-    await scatterRead(executor, shards, route.role, counted?.plan ?? route.plan, stmt, restore, param, { describe: true, execute: true }, counted !== undefined)
-    return capture.answer(null)
+    try {
+      await scatterRead(executor, shards, route.role, counted?.plan ?? route.plan, stmt, restore, param, { describe: true, execute: true }, counted !== undefined)
+      return capture.answer(null)
+    } finally {
+      capture.close()
+    }
   }
 
   private capture(form: DetachedForm, refused: string | undefined): AnswerCapture {
@@ -163,7 +174,16 @@ class AnswerCapture {
     private readonly refused: string | undefined,
   ) {
     if (clientCancel.aborted) this.controller.abort()
-    else clientCancel.addEventListener('abort', () => this.controller.abort(), { once: true })
+    else clientCancel.addEventListener('abort', this.onClientCancel, { once: true })
+    this.clientCancel = clientCancel
+  }
+
+  private readonly clientCancel: AbortSignal
+  private readonly onClientCancel = () => this.controller.abort()
+
+  /** The read is over: a later cancel of the client's is not this read's (its connection may serve another). */
+  close(): void {
+    this.clientCancel.removeEventListener('abort', this.onClientCancel)
   }
 
   get signal(): AbortSignal {
