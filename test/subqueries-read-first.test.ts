@@ -49,6 +49,8 @@ const READS: [string, string][] = [
   ['= ANY', 'SELECT id FROM users WHERE age = ANY (SELECT count(*) FROM orders GROUP BY status) ORDER BY id'],
   ['EXISTS, true', 'SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE total > 99) AND id < 4 ORDER BY id'],
   ['EXISTS, false', 'SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE total > 1000) AND id < 4 ORDER BY id'],
+  ['EXISTS of groups, each shard\u2019s not its share', 'SELECT id FROM users WHERE EXISTS (SELECT status FROM orders GROUP BY status HAVING count(*) > 100) AND id < 3 ORDER BY id'],
+  ['NOT EXISTS of groups', 'SELECT count(*) FROM users WHERE NOT EXISTS (SELECT status FROM orders GROUP BY status HAVING count(*) > 1000)'],
   ['NOT EXISTS in the select list', 'SELECT NOT EXISTS (SELECT 1 FROM orders WHERE total > 99.4) AS none'],
   ['ARRAY(), in order', 'SELECT ARRAY(SELECT id FROM users WHERE age = 21 ORDER BY id DESC) AS a'],
   ['a value in the select list of a pinned read', 'SELECT id, (SELECT count(*) FROM orders) AS n, (SELECT sum(total) FROM orders) AS s FROM users WHERE id = 3'],

@@ -72,6 +72,12 @@ export class SubqueryAnswers {
 
   /** The subquery's answer: its rows in text form (for `exists`, at most one); `refused`: see EvaluateRoute. */
   private async read(sql: string, form: DetachedForm, bind: ShardStatement['bind'], refused: string | undefined): Promise<SubqueryRows> {
+    // Whether a row exists, asked of every shard when each can answer for its own rows: none reads them all.
+    const test = `SELECT EXISTS (${sql})`
+    if (form === 'exists' && this.routing.analyze(test).plan?.scatter?.existence !== undefined) {
+      const { names, types, rows } = await this.read(test, 'scalar', bind, refused)
+      return { names, types, rows: rows[0]?.[0]?.toString() === 't' ? rows : [] }
+    }
     const analyzed = this.routing.analyze(sql)
     const param = innerParam(analyzed, (n) => boundParam(bind, n))
     const route = this.routing.route(analyzed, param)
@@ -86,8 +92,8 @@ export class SubqueryAnswers {
       case 'scatter':
         return this.acrossShards(route, analyzed, stmt, param, form, refused)
       case 'error': {
-        const refused = routeError(route)
-        throw new PgError(refused.code, inSubqueryReadFirst(refused.message), refused.options)
+        const refusal = routeError(route)
+        throw new PgError(refusal.code, inSubqueryReadFirst(refusal.message), refusal.options)
       }
       default:
         throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `pgshard reads a subquery over a sharded table on its own first, and cannot read this one so: ${route.reason}`, {
@@ -166,20 +172,18 @@ class AnswerCapture {
   private bytes = 0
   private error: PgError | null = null
 
+  private readonly onClientCancel = () => this.controller.abort()
+
   constructor(
     private readonly limit: number,
     private readonly form: DetachedForm,
-    clientCancel: AbortSignal,
+    private readonly clientCancel: AbortSignal,
     /** Why the statement cannot run as written, for the error of an answer too large. */
     private readonly refused: string | undefined,
   ) {
     if (clientCancel.aborted) this.controller.abort()
     else clientCancel.addEventListener('abort', this.onClientCancel, { once: true })
-    this.clientCancel = clientCancel
   }
-
-  private readonly clientCancel: AbortSignal
-  private readonly onClientCancel = () => this.controller.abort()
 
   /** The read is over: a later cancel of the client's is not this read's (its connection may serve another). */
   close(): void {
