@@ -94,10 +94,9 @@ export function aggregatesInSubquery(s: SelectStmt, text: StatementText, start: 
     return `${rewritten(bytes, expression, replacements)} AS ${quoteIdent(name)}`
   })
   if (outerTargets.some((t) => t === null)) return undefined
-  const inner = [
-    ...groups.map((g, i) => `${bytes.slice(g!.location!, columnSpan(bytes, g!.location!, end)!.end)} AS g${i + 1}`),
-    ...aggregates.map((a, i) => `${a} AS a${i + 1}`),
-  ]
+  const groupSpans = groups.map((g) => columnSpan(bytes, g!.location ?? -1, end))
+  if (groupSpans.some((g) => g === null)) return undefined
+  const inner = [...groupSpans.map((g, i) => `${bytes.slice(g!.start, g!.end)} AS g${i + 1}`), ...aggregates.map((a, i) => `${a} AS a${i + 1}`)]
   const group = layout.clauses.get('group')
   const having = layout.clauses.get('having')
   const order = layout.clauses.get('order')

@@ -24,7 +24,7 @@ import { planUnion } from './UnionPlanner.js'
 import { sessionEffects } from './SessionEffects.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { quoteIdent } from './SqlQuoting.js'
-import { parseSql, StatementTooComplexError } from './SqlParser.js'
+import { parseSql, SqlAnalysisError, StatementTooComplexError } from './SqlParser.js'
 import { StatementText } from './StatementText.js'
 
 const TX_KINDS: Record<string, { tx: TxKind; tag: string }> = {
@@ -101,7 +101,7 @@ function aggregatesReadFirst(plan: StatementPlan, raw: RawStmt, text: StatementT
   if (!unmerged || select === undefined || plan.cursor !== undefined) return undefined
   const [start, end] = statementRange(raw, text)
   const written = aggregatesInSubquery(select, text, start, end)
-  return written === undefined ? undefined : analyze(written).detached
+  return written === undefined ? undefined : derivedAnalysis(() => analyze(written).detached)
 }
 
 /**
@@ -122,11 +122,26 @@ function detachedOf(plan: StatementPlan, raw: RawStmt, text: StatementText): Det
     at = span.end
   }
   parts.push(text.slice(at, text.bytes.length))
-  const subqueries = spans.map((span) => {
-    const sql = text.slice(span.start, span.end)
-    return { sql, form: span.form, plan: analyze(sql) }
+  return derivedAnalysis(() => {
+    const subqueries = spans.map((span) => {
+      const sql = text.slice(span.start, span.end)
+      return { sql, form: span.form, plan: analyze(sql) }
+    })
+    return { parts, subqueries, outer: analyze(parts.join('SELECT NULL')) }
   })
-  return { parts, subqueries, outer: analyze(parts.join('SELECT NULL')) }
+}
+
+/**
+ * The analysis of texts pgshard cut from or wrote over the client's (which parses): one the parser refuses, or too
+ * deep to walk, is none (the statement is then routed as it is written), never the client's statement refused.
+ */
+function derivedAnalysis<T>(work: () => T): T | undefined {
+  try {
+    return work()
+  } catch (err) {
+    if (err instanceof SqlAnalysisError || err instanceof RangeError) return undefined
+    throw err
+  }
 }
 
 function emptyPlan(hints: Hint[]): StatementPlan {
