@@ -228,6 +228,15 @@ export class SessionRouting {
     const route = this.services.route(query, innerParam(query, param), ctx)
     // A query no read across shards can answer: the reason, as for the query by itself.
     if (route.kind === 'error') return route
+    // One whose subqueries pgshard would read first: a cursor reads its rows later, in parts.
+    if (route.kind === 'evaluate') {
+      return {
+        kind: 'error',
+        code: SqlState.FEATURE_NOT_SUPPORTED,
+        message: route.refused ?? `a cursor over a query with ${route.reason} is not supported`,
+        hint: 'Read it without a cursor (pgshard reads its subqueries first then), or pin the key to one shard.',
+      }
+    }
     if (route.kind !== 'scatter') return null
     const refuse = (what: string, hint: string): Route => ({ kind: 'error', code: SqlState.FEATURE_NOT_SUPPORTED, message: `${what} of cursor "${cursor.name}", whose query reads several shards (${route.reason}), is not supported`, hint })
     if (declared.scroll) return refuse('SCROLL', 'Declare it NO SCROLL: a cursor across shards reads forward only.')
