@@ -148,6 +148,35 @@ t.test('psql: a subquery read first through the simple protocol', async (t) => {
   t.equal(through.stdout, direct.stdout, 'the rows of one Postgres')
 })
 
+// psycopg 3 in pipeline mode: statements before one whose subquery is read first, in the same Sync, are in an
+// implicit transaction the read would not see: refused, saying to send a Sync; after a Sync it reads them.
+const PIPELINE = `
+import sys, psycopg
+conn = psycopg.connect(sys.argv[1], autocommit=True)
+sql = "SELECT count(*) FROM orders WHERE total >= (SELECT max(total) FROM orders WHERE status = %s)"
+try:
+    with conn.pipeline():
+        conn.execute("INSERT INTO orders (id, user_id, total, status) VALUES (7001, 4, 900, 'pipe')")
+        conn.execute(sql, ("pipe",))
+    print("no error")
+except psycopg.Error as e:
+    print("error", e.sqlstate, str(e).splitlines()[0])
+with conn.pipeline() as p:
+    conn.execute("INSERT INTO orders (id, user_id, total, status) VALUES (7002, 5, 950, 'pipe')")
+    p.sync()
+    print("after a Sync", conn.execute(sql, ("pipe",)).fetchone()[0])
+conn.execute("DELETE FROM orders WHERE status = 'pipe'")
+`
+
+t.test('psycopg pipeline mode: a Sync before the statement whose subquery is read first', async (t) => {
+  const run = await runCommand('/usr/bin/python3', ['-c', PIPELINE, `${fx.dsn} password=${fx.pgOptions.password}`], { env: fx.env, timeoutMs: 60_000 })
+  t.equal(run.code, 0, run.stderr)
+  const lines = run.stdout.trim().split('\n')
+  t.match(lines[0], /^error 0A000 a statement with a subquery over sharded table orders, read first on its own cannot follow other statements of a pipeline before their Sync/, 'refused in the same Sync')
+  t.equal(lines[1], 'after a Sync 1', 'after a Sync: the pipeline\u2019s own row, the largest')
+  t.same(await rowsOf(proxy, "SELECT count(*) FROM orders WHERE status = 'pipe'"), [['0']], 'the refused pipeline left nothing')
+})
+
 t.test('writes whose subquery each shard would have answered over its own rows', async (t) => {
   const writes = [
     // Routed to the one shard that holds user 7's rows, its subquery would have averaged that shard's orders only.

@@ -732,10 +732,14 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     const param = (n: number) => bindParam(stmt, b, n)
     let route = this.routing.route(analyzed, param)
-    // The subqueries' reads must see what the pipeline ran before this statement: that part ends on its server first.
-    if (route.kind === 'evaluate' && this.group.conn !== null && !(await this.group.endPart((ok) => this.settlePortals(ok)))) {
-      this.tx.status = 'E'
-      return
+    // The subqueries' reads would not see the statements of the pipeline before this one, still in the implicit
+    // transaction of their Sync; a Parse or Describe before it (postgres.js) ends on its server first.
+    if (route.kind === 'evaluate' && this.group.conn !== null) {
+      if (this.group.bound) return this.group.refuse(afterPipelinedStatements(route.reason))
+      if (!(await this.group.endPart((ok) => this.settlePortals(ok)))) {
+        this.tx.status = 'E'
+        return
+      }
     }
     if (route.kind === 'evaluate' || route.kind === 'locate') {
       try {
@@ -1906,6 +1910,12 @@ const NOTIFICATION_BACKLOG_LIMIT = 16 * 1024 * 1024
 const MAX_REPLAYED_FRAMES = 64
 
 type MultiRoute = Exclude<SessionRoute, { kind: 'shard' } | { kind: 'error' } | { kind: 'keys' } | LocateRoute | EvaluateRoute | DrawnValueRoute | SequenceDrawRoute>
+
+function afterPipelinedStatements(reason: string): PgError {
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `a statement with ${reason} cannot follow other statements of a pipeline before their Sync: its read would not see them`, {
+    hint: 'Send a Sync before it (psycopg: pipeline.sync(), or run it outside the pipeline).',
+  })
+}
 
 /** The SET LOCAL statements a set_config(…, true) query amounts to, or null when a value is not known. */
 function localSettings(plan: StatementPlan | null): string | null {

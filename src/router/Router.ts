@@ -180,8 +180,8 @@ export class Router {
    * A statement whose self-contained subqueries read sharded tables: as it is written when it runs so (the
    * subqueries pinned to its shard, `key IN (SELECT key …)` of co-located tables), except where each shard would
    * answer them over its own rows for a write (a write sent to every shard, the probe finding a write's rows, the
-   * read of an INSERT … SELECT split by key);
-   * otherwise those subqueries are read first (the 'evaluate' route). Undefined when it has none.
+   * read of an INSERT … SELECT split by key); otherwise those subqueries are read first (the 'evaluate' route).
+   * Undefined when it has none.
    */
   private evaluateFirst(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[], tables: Placement): Route | undefined {
     const detached = plan.detached
