@@ -94,19 +94,31 @@ t.test('a read over aggregates written over a subquery computing them', async (t
   )
   t.equal(
     written('SELECT o.status, round(avg(total), 2) AS a FROM orders o WHERE o.total > $1 GROUP BY o.status HAVING count(*) > 10 ORDER BY a DESC LIMIT 5'),
-    'SELECT pgshard_groups.g1 AS "status", round(pgshard_groups.a1, 2) AS "a" FROM (SELECT o.status AS g1, avg(total) AS a1, count(*) AS a2 FROM orders o WHERE o.total > $1 GROUP BY o.status) AS pgshard_groups WHERE  pgshard_groups.a2 > 10 ORDER BY  a DESC LIMIT 5',
+    'SELECT pgshard_groups.g1 AS "status", round(pgshard_groups.a1, 2) AS "a" FROM (SELECT o.status AS g1, avg(total) AS a1, count(*) AS a2 FROM orders o WHERE o.total > $1 GROUP BY 1) AS pgshard_groups WHERE  pgshard_groups.a2 > 10 ORDER BY  a DESC LIMIT 5',
     'groups, HAVING as a filter of the groups, ORDER BY an output name, LIMIT',
   )
   t.equal(written('SELECT count(*) FILTER (WHERE x > 1) * 2 FROM t')?.includes('count(*) FILTER (WHERE x > 1) AS a1'), true, 'FILTER stays with its aggregate')
+  t.equal(
+    written("SELECT date_trunc('day', created) AS d, round(avg(total), 2) FROM orders GROUP BY 1 ORDER BY 1"),
+    `SELECT pgshard_groups.g1 AS "d", round(pgshard_groups.a1, 2) AS "round" FROM (SELECT date_trunc('day', created) AS g1, avg(total) AS a1 FROM orders GROUP BY 1) AS pgshard_groups ORDER BY  1`,
+    'GROUP BY a position: the item as a whole is the group; the subquery groups by its own positions',
+  )
+  t.equal(written('SELECT sum(x) / (SELECT NULL) FROM t'), 'SELECT pgshard_groups.a1 / (SELECT NULL) AS "?column?" FROM (SELECT sum(x) AS a1 FROM t) AS pgshard_groups', 'a subquery over no table stays')
+  t.equal(
+    written('SELECT count(*) * 2, upper(status) FROM orders GROUP BY upper(status)'),
+    'SELECT pgshard_groups.a1 * 2 AS "?column?", pgshard_groups.g1 AS "upper" FROM (SELECT upper(status) AS g1, count(*) AS a1 FROM orders GROUP BY 1) AS pgshard_groups',
+    'GROUP BY an expression written as a select-list item',
+  )
   const none = [
     ['bare aggregates: nothing to compute', 'SELECT status, count(*) FROM orders GROUP BY status'],
     ['GROUP BY an output name', 'SELECT lower(name) AS n, count(*) * 2 FROM users GROUP BY n'],
-    ['GROUP BY an expression', 'SELECT lower(name), count(*) * 2 FROM users GROUP BY lower(name)'],
+    ['GROUP BY an expression that is no select-list item', 'SELECT count(*) * 2 FROM users GROUP BY lower(name)'],
+    ['GROUP BY a name that is also an output name (Postgres may take it for a column)', 'SELECT lower(status) AS status, count(*) * 2 FROM orders GROUP BY status'],
     ['a column outside the aggregates and the groups', 'SELECT name, count(*) * 2 FROM users GROUP BY id'],
     ['an aggregate the merge cannot fold', 'SELECT stddev(x) * 2 FROM t'],
     ['a window', 'SELECT sum(x) / count(*), rank() OVER (ORDER BY 1) FROM t'],
     ['DISTINCT', 'SELECT DISTINCT sum(x) / count(*) FROM t'],
-    ['a subquery in an expression', 'SELECT sum(x) / (SELECT count(*) FROM u) FROM t'],
+    ['a subquery over a table in an expression', 'SELECT sum(x) / (SELECT count(*) FROM u) FROM t'],
   ]
   for (const [name, sql] of none) t.equal(written(sql!), undefined, name!)
 })

@@ -104,6 +104,8 @@ const OVER_AGGREGATES: [string, string, unknown[]?][] = [
   ['CASE over a count', "SELECT CASE WHEN count(*) > 100 THEN 'many' ELSE 'few' END FROM orders"],
   ['over no row', 'SELECT coalesce(sum(total), 0) + 1 FROM orders WHERE total > 1000'],
   ['HAVING over an aggregate and a group column', 'SELECT country, count(*) FROM users GROUP BY country HAVING count(*) > length(country) * 9 ORDER BY country'],
+  ['by day, GROUP BY and ORDER BY a position', "SELECT date_trunc('month', joined) AS m, round(avg(age), 1) FROM users GROUP BY 1 ORDER BY 1"],
+  ['GROUP BY an expression of the select list', 'SELECT upper(country), count(*) * 100 / (SELECT count(*) FROM users) AS pct FROM users GROUP BY upper(country) ORDER BY 1'],
   ['pinned: as written, on one shard', 'SELECT max(total) - min(total) AS spread FROM orders WHERE user_id = 5'],
 ]
 

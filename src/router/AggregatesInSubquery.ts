@@ -23,20 +23,19 @@ interface Replacement {
 /**
  * The text of the SELECT at bytes [start, end) of `text` with its aggregates computed in a subquery in FROM, or
  * undefined when it cannot be written so: not one plain grouped SELECT (a window, DISTINCT, WITH, a set operation,
- * a lock, a subquery in an expression), an aggregate the merge cannot fold, a GROUP BY item that is not a column, or
- * a column outside the aggregates that is not one of the GROUP BY columns.
+ * a lock, a subquery in an expression), an aggregate the merge cannot fold, a GROUP BY item that is neither a
+ * column nor a select-list item, or a column outside the aggregates and the grouped items that is not grouped by.
  */
 export function aggregatesInSubquery(s: SelectStmt, text: StatementText, start: number, end: number): string | undefined {
   if ((s.op ?? 'SETOP_NONE') !== 'SETOP_NONE' || s.withClause || s.windowClause || s.distinctClause || s.lockingClause || s.intoClause || !s.fromClause) return undefined
-  const groups = (s.groupClause ?? []).map((g) => asNode(g, 'ColumnRef'))
-  // GROUP BY an output name (`lower(name) AS n … GROUP BY n`) groups by that item, which is no column below.
-  const aliases = new Set((s.targetList ?? []).map((t) => asNode(t, 'ResTarget')?.name))
-  if (groups.some((g) => g === undefined || (g.fields?.length === 1 && aliases.has(asNode(g.fields[0], 'String')?.sval)))) return undefined
   const layout = layoutSelect(text.bytes, start, end)
   const targets = (s.targetList ?? []).map((t) => asNode(t, 'ResTarget'))
   if (layout === null || targets.some((t) => t === undefined) || layout.targets.length !== targets.length) return undefined
   const bytes = text.bytes
-  const groupKeys = groups.map((g) => expressionKey({ ColumnRef: g! }))
+  const expressions = targets.map((t, i) => (t!.name === undefined ? layout.targets[i]! : { start: layout.targets[i]!.start, end: valueEnd(layout.targets[i]!, bytes) }))
+  const groups = (s.groupClause ?? []).map((g) => groupOf(g, targets as ResTarget[], expressions, bytes, end))
+  if (groups.some((g) => g === undefined)) return undefined
+  const groupKeys = groups.map((g) => g!.key)
   const aggregates: string[] = []
   const outputNames = new Set(targets.map((t) => outputName(t!)))
   const replacements: Replacement[] = []
@@ -45,7 +44,16 @@ export function aggregatesInSubquery(s: SelectStmt, text: StatementText, start: 
   const scan = (root: unknown, orderBy: boolean): void => {
     walkAst(root, (tag, body) => {
       if (!possible) return false
-      if (tag === 'SubLink' || tag === 'WindowDef') possible = false
+      // A subquery over a table would run where the expressions are computed, not where its rows are; one over
+      // none (the `SELECT NULL` holding the place of one read first) is a value anywhere.
+      if (tag === 'SubLink') {
+        walkAst(body, (inner) => {
+          if (inner === 'RangeVar') possible = false
+          return possible
+        })
+        return false
+      }
+      if (tag === 'WindowDef') possible = false
       else if (tag === 'FuncCall') {
         const call = body as FuncCall
         const name = functionName(call.funcname)
@@ -74,40 +82,55 @@ export function aggregatesInSubquery(s: SelectStmt, text: StatementText, start: 
       return possible
     })
   }
-  scan(s.targetList, false)
+  targets.forEach((t, i) => {
+    // A select-list item grouped by (by position, by its name, as written) is that group's value as a whole.
+    const group = groups.findIndex((g) => g!.target === i)
+    if (group >= 0) replacements.push({ span: expressions[i]!, text: `${SUBQUERY}.g${group + 1}` })
+    else scan(t!.val, false)
+  })
   scan(s.havingClause, false)
   scan(s.sortClause, true)
   // Bare aggregates and columns only: nothing to compute over them (and the subquery would be the statement again).
-  const bare = !s.havingClause && targets.every((t, i) => {
-    const span = t!.name === undefined ? layout.targets[i]! : { start: layout.targets[i]!.start, end: valueEnd(layout.targets[i]!, bytes) }
-    return replacements.some((r) => r.span.start === span.start && r.span.end === bytes.slice(0, span.end).trimEnd().length)
-  })
+  const bare = !s.havingClause && expressions.every((span) => replacements.some((r) => r.span.start === span.start && r.span.end === bytes.slice(0, span.end).trimEnd().length))
   if (!possible || !aggregated || (bare && !orderedByAggregate(replacements, layout.clauses.get('order')))) return undefined
   const from = layout.clauses.get('from')
   if (from === undefined) return undefined
   const fromEnd = layout.clauses.get('where')?.end ?? from.end
   const outerTargets = targets.map((t, i) => {
-    const span = layout.targets[i]!
     const name = t!.name ?? columnName(t!)
-    if (name === undefined) return null
-    const expression = t!.name === undefined ? span : { start: span.start, end: valueEnd(span, bytes) }
-    return `${rewritten(bytes, expression, replacements)} AS ${quoteIdent(name)}`
+    return name === undefined ? null : `${rewritten(bytes, expressions[i]!, replacements)} AS ${quoteIdent(name)}`
   })
   if (outerTargets.some((t) => t === null)) return undefined
-  const groupSpans = groups.map((g) => columnSpan(bytes, g!.location ?? -1, end))
-  if (groupSpans.some((g) => g === null)) return undefined
-  const inner = [...groupSpans.map((g, i) => `${bytes.slice(g!.start, g!.end)} AS g${i + 1}`), ...aggregates.map((a, i) => `${a} AS a${i + 1}`)]
-  const group = layout.clauses.get('group')
+  const inner = [...groups.map((g, i) => `${g!.text} AS g${i + 1}`), ...aggregates.map((a, i) => `${a} AS a${i + 1}`)]
+  // By the inner select list's positions: a GROUP BY 1 of the statement's is its first item, not the inner one's.
+  const group = groups.length === 0 ? '' : ` GROUP BY ${groups.map((_, i) => i + 1).join(', ')}`
   const having = layout.clauses.get('having')
   const order = layout.clauses.get('order')
   const tail = (['limit', 'offset', 'fetch'] as const).flatMap((c) => layout.clauses.get(c) ?? []).sort((a, b) => a.start - b.start)
   const parts = [
-    `${bytes.slice(0, start)}SELECT ${outerTargets.join(', ')} FROM (SELECT ${inner.join(', ')} ${bytes.slice(from.start, fromEnd)}${group ? ` ${bytes.slice(group.start, group.end)}` : ''}) AS ${SUBQUERY}`,
+    `${bytes.slice(0, start)}SELECT ${outerTargets.join(', ')} FROM (SELECT ${inner.join(', ')} ${bytes.slice(from.start, fromEnd)}${group}) AS ${SUBQUERY}`,
     having ? ` WHERE ${rewritten(bytes, afterWords(bytes, having, 1), replacements)}` : '',
     order ? ` ORDER BY ${rewritten(bytes, afterWords(bytes, order, 2), replacements)}` : '',
     ...tail.map((c) => ` ${bytes.slice(c.start, c.end)}`),
   ]
   return decodeBytes(parts.join('') + bytes.slice(end), text.ascii)
+}
+
+/**
+ * What a GROUP BY item groups by: a select-list item named by its position or written alike (its expression's text,
+ * `target` its index), or a column (its text); undefined for another expression, or a name that is also another
+ * item's output name (Postgres takes it for an input column when one has that name, which pgshard cannot tell).
+ */
+function groupOf(item: Node, targets: ResTarget[], expressions: Span[], bytes: string, end: number): { key: string; text: string; target?: number } | undefined {
+  const key = expressionKey(item)
+  const position = asNode(item, 'A_Const')?.ival?.ival
+  const target = position !== undefined ? position - 1 : targets.findIndex((t) => expressionKey(t.val) === key)
+  if (target >= 0 && target < targets.length) return { key, text: bytes.slice(expressions[target]!.start, expressions[target]!.end), target }
+  const column = asNode(item, 'ColumnRef')
+  const name = column?.fields?.length === 1 ? asNode(column.fields[0], 'String')?.sval : undefined
+  if (column === undefined || (name !== undefined && targets.some((t) => t.name === name))) return undefined
+  const span = columnSpan(bytes, column.location ?? -1, end)
+  return span === null ? undefined : { key, text: bytes.slice(span.start, span.end) }
 }
 
 /**
