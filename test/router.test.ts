@@ -1223,6 +1223,30 @@ t.test('an UPDATE or DELETE without a pinned key finds its rows\u2019 shards fir
   ])
 })
 
+t.test('a write without its key found on several shards: each of them, unless it names rows by a column each shard keeps unique', async (t) => {
+  await initSqlParser()
+  const columns = new TableColumns()
+  const read = Date.now()
+  columns.load([{ table: { schema: 'public', name: 'orders' }, columns: ['id', 'account_id', 'status', 'total', 'code'], unique: ['id', 'code'] }], read)
+  const withColumns = new Router(map, new FunctionVolatility(config.routing), { columns })
+  const found = { located: [0, 2] }
+  const at = (sql: string, ctx: Partial<RoutingContext> = found, r = withColumns) => r.route(analyzeStatement(sql), none, { ...NO_TX, ...ctx })
+  t.match(at("UPDATE orders SET total = 0 WHERE status = 'x'"), { kind: 'broadcast', tag: 'sum', shards: [0, 2], reason: /touches shards s0, s2: the statement on each of them, all or nothing/ }, 'a bulk update by a column no shard keeps unique')
+  t.match(at("DELETE FROM orders o WHERE o.status IN ('x', 'y') AND o.total > 3"), { kind: 'broadcast', shards: [0, 2] })
+  const byUnique = /may change rows on shards s0, s2: a write without its key runs on one shard when it names rows by id, which each shard keeps unique on its own/
+  t.match(at('DELETE FROM orders WHERE id = 5'), { kind: 'error', code: '0A000', message: byUnique, hint: /sharding\.made_columns draws it/ })
+  t.match(at("UPDATE orders SET total = 1 WHERE status = 'x' AND code IN ('a', 'b')"), { kind: 'error', message: /names rows by code/ }, 'another unique column')
+  t.match(at("UPDATE orders SET total = 1 WHERE status = 'x'", found, router), { kind: 'error', message: /a write without its key runs on one shard$/ }, 'a table the catalog does not know: refused')
+  t.match(at('SELECT id FROM orders WHERE status = $1 LIMIT 1 FOR UPDATE'.replace('$1', "'x'")), { kind: 'error', message: /may lock rows on shards s0, s2/ }, 'a locking read: refused (each shard would lock its own first rows)')
+  columns.forgetUnique([{ name: 'orders' }], read + 1)
+  t.match(at("UPDATE orders SET total = 0 WHERE status = 'x'"), { kind: 'error', message: /a write without its key runs on one shard$/ }, 'after CREATE INDEX on it, until a read: refused')
+  columns.load([{ table: { schema: 'public', name: 'orders' }, columns: ['id', 'account_id', 'status', 'total', 'code'], unique: ['id', 'code', 'status'] }], read + 2)
+  t.match(at("UPDATE orders SET total = 0 WHERE status = 'x'"), { kind: 'error', message: /names rows by status/ }, 'a read showing the new unique index')
+  const drawnConfig = ConfigSchema.parse({ ...input, sharding: { ...input.sharding, made_columns: [{ table: 'orders', column: 'id', sequence: 'orders_id_seq' }] } })
+  const drawn = new Router(new ShardMap(drawnConfig), new FunctionVolatility(drawnConfig.routing), { columns })
+  t.match(at('DELETE FROM orders WHERE id = 5', found, drawn), { kind: 'broadcast', shards: [0, 2] }, 'ids pgshard draws are unique across shards')
+})
+
 t.test('made_columns: an INSERT that leaves out a drawn column gets its values first, on any table it lists', async (t) => {
   await initSqlParser()
   const drawnConfig = ConfigSchema.parse({

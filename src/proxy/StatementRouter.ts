@@ -241,7 +241,10 @@ export class StatementRouter implements RoutingEngine {
       const statements = analyzed.plan.statements ?? [analyzed.plan]
       const tables = statements.flatMap((s) => (s.kind === 'ddl' && COLUMN_DDL.test(s.commandTag) ? s.writtenTables : []))
       this.columns.forget(tables)
-      if (tables.length > 0 || statements.some((s) => TYPE_DDL.test(s.commandTag))) this.onCatalogDdl?.()
+      // A unique index changes which writes name single rows (TableColumns.uniqueColumns), not the columns.
+      const indexed = statements.flatMap((s) => (s.kind === 'ddl' && s.commandTag === 'CREATE INDEX' ? s.writtenTables : []))
+      this.columns.forgetUnique(indexed)
+      if (tables.length > 0 || indexed.length > 0 || statements.some((s) => TYPE_DDL.test(s.commandTag))) this.onCatalogDdl?.()
     }
     return route
   }

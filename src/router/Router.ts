@@ -92,6 +92,7 @@ export class Router {
   private readonly readFrom: 'replica' | 'primary'
   private readonly twoPhase: boolean
   private readonly scatterCheck: ScatterSourcesCheck
+  private readonly columns: TableColumns
 
   constructor(
     readonly map: ShardMap,
@@ -100,7 +101,8 @@ export class Router {
   ) {
     this.readFrom = options.readFrom ?? 'replica'
     this.twoPhase = options.crossShardTransactions === 'two_phase'
-    this.scatterCheck = new ScatterSourcesCheck(map, volatility, options.columns ?? new TableColumns())
+    this.columns = options.columns ?? new TableColumns()
+    this.scatterCheck = new ScatterSourcesCheck(map, volatility, this.columns)
   }
 
   /**
@@ -715,13 +717,16 @@ export class Router {
     const sets = tables.sharded.map((use) => this.useShards(use, plan, param, tables, searchPath))
     this.pinThroughTies(plan, tables, sets, searchPath)
     // A write that found where its rows are (locate): that shard, as if its key had pinned it. Rows on several
-    // shards are refused: a table's serial ids repeat across shards (each shard counts its own), and an ORM's
-    // delete() by id would change another tenant's row with the same id.
+    // shards: every one of them, all or nothing (a bulk UPDATE or DELETE by other columns), unless the write
+    // addresses rows by a column each shard keeps unique on its own (serial ids repeat across shards, each shard
+    // counting its own: an ORM's delete() by id would change another tenant's row with the same id), or the
+    // catalog does not know the table yet, or it is a locking read (each shard would lock its own first rows).
     const located = ctx.located !== undefined && this.locatable(plan, tables) ? ctx.located : undefined
-    if (located !== undefined && located.length > 1) {
+    const bySingleRows = located !== undefined && located.length > 1 ? this.addressedByUnique(plan, tables.sharded[0]!, searchPath) : null
+    if (located !== undefined && located.length > 1 && bySingleRows !== null) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `${verb} on ${tableLabel(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may ${plan.kind === 'select' ? 'lock' : 'change'} rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: ${plan.kind === 'select' ? 'a locking read' : 'a write'} without its key runs on one shard`,
+        `${verb} on ${tableLabel(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may ${plan.kind === 'select' ? 'lock' : 'change'} rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: ${plan.kind === 'select' ? 'a locking read' : 'a write'} without its key runs on one shard${bySingleRows}`,
         plan.kind === 'select'
           ? `pin the key (WHERE ${tables.sharded[0]!.table.key} = …); without LIMIT, a transaction with sharding.cross_shard_transactions: two_phase locks the rows of every shard`
           : `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own) unless sharding.made_columns draws it`,
@@ -868,6 +873,19 @@ export class Router {
    * An UPDATE or DELETE of one sharded table, or a locking read of one, that reads no other: its rows can be
    * found by its `locate` query.
    */
+  /**
+   * Null when a write without its key found on several shards may run on each of them: it addresses no rows by a
+   * column each shard keeps unique on its own (but one pgshard draws, unique across shards). Else why not, to end
+   * the refusal's sentence ('' for a locking read, or a table the catalog does not know).
+   */
+  private addressedByUnique(plan: StatementPlan, use: ShardedUse, searchPath: string[]): string | null {
+    const unique = plan.kind === 'select' ? undefined : this.columns.uniqueColumns(use.ref)
+    if (unique === undefined) return ''
+    const drawn = new Set(this.map.drawnColumns(use.ref, searchPath).map((d) => d.column))
+    const column = plan.pins.find((p) => sameReference(p.table, use.ref) && p.column !== use.table.key && unique.has(p.column) && !drawn.has(p.column))?.column
+    return column === undefined ? null : ` when it names rows by ${column}, which each shard keeps unique on its own (a unique index, or a sequence's values): the same value may be another row on each shard`
+  }
+
   private locatable(plan: StatementPlan, tables: Placement): boolean {
     const table = tables.sharded.length === 1 ? tables.sharded[0]!.table : undefined
     return plan.locate !== undefined && table !== undefined && (plan.kind === 'select' || tables.writtenSharded.has(table)) && tables.unsharded.length === 0

@@ -1,5 +1,6 @@
 // The column names of the application's tables, as the shards' catalogs last listed them: what tells whether a
-// GROUP BY name is a column or an output alias (ScatterSources.aliasGroups). A table that DDL routed through
+// GROUP BY name is a column or an output alias (ScatterSources.aliasGroups), and which columns a server keeps unique
+// on its own (whether a write without its key addresses single rows). A table that DDL routed through
 // pgshard touched is unknown from then until a catalog read that began after the DDL shows it changed (the DDL
 // committed), or one that began long enough after it to have seen it commit.
 import type { TableRef } from './StatementPlan.js'
@@ -8,6 +9,11 @@ import type { TableRef } from './StatementPlan.js'
 export interface CatalogColumns {
   table: { schema: string; name: string }
   columns: string[]
+  /**
+   * The columns one server keeps unique on its own: a unique index of the column alone (not partial, not over an
+   * expression), or values a sequence draws (serial, identity). Across shards such values repeat.
+   */
+  unique?: string[]
 }
 
 /** How long after DDL routed on a table a catalog read may still not show it (the DDL had not committed yet). */
@@ -16,28 +22,37 @@ const DDL_UNSEEN_MS = 10_000
 export class TableColumns {
   /** Column names by table name, then schema. */
   private readonly byName = new Map<string, Map<string, Set<string>>>()
-  /** Table names DDL touched, with when: unknown until a read that began DDL_UNSEEN_MS later. */
-  private readonly changed = new Map<string, number>()
+  /** Of those, the ones each server keeps unique on its own (CatalogColumns.unique). */
+  private readonly uniqueByName = new Map<string, Map<string, Set<string>>>()
+  /**
+   * Table names DDL touched, with when and their columns then: unknown until a read that began after it shows
+   * other columns (the DDL committed), or one that began DDL_UNSEEN_MS later.
+   */
+  private readonly changed = new Map<string, { at: number; columns: Map<string, Set<string>> | undefined }>()
+  /** Table names CREATE INDEX named, with when and their unique columns then: the same rule for those. */
+  private readonly indexed = new Map<string, { at: number; columns: Map<string, Set<string>> | undefined }>()
 
   /** The catalogs' columns (every shard's: a column on any of them counts), from a read that began at readSince. */
   load(tables: CatalogColumns[], readSince: number): void {
-    const before = new Map(this.byName)
     this.byName.clear()
-    for (const { table, columns } of tables) {
-      const schemas = this.byName.get(table.name) ?? new Map<string, Set<string>>()
-      this.byName.set(table.name, schemas)
-      const known = schemas.get(table.schema) ?? new Set<string>()
-      schemas.set(table.schema, known)
-      for (const c of columns) known.add(c)
+    this.uniqueByName.clear()
+    for (const { table, columns, unique } of tables) {
+      for (const c of columns) namesOf(this.byName, table).add(c)
+      const kept = namesOf(this.uniqueByName, table)
+      for (const c of unique ?? []) kept.add(c)
     }
-    for (const [name, at] of this.changed) {
-      if (at + DDL_UNSEEN_MS < readSince || (at < readSince && !sameColumns(before.get(name), this.byName.get(name)))) this.changed.delete(name)
-    }
+    settle(this.changed, this.byName, readSince)
+    settle(this.indexed, this.uniqueByName, readSince)
   }
 
   /** DDL routed on these tables may change their columns: unknown until the catalogs are read again. */
   forget(tables: TableRef[], now = Date.now()): void {
-    for (const t of tables) this.changed.set(t.name, now)
+    for (const t of tables) this.changed.set(t.name, { at: now, columns: this.byName.get(t.name) })
+  }
+
+  /** CREATE INDEX routed on these tables may make a column unique: their unique columns are unknown until a read. */
+  forgetUnique(tables: TableRef[], now = Date.now()): void {
+    for (const t of tables) this.indexed.set(t.name, { at: now, columns: this.uniqueByName.get(t.name) })
   }
 
   /**
@@ -51,6 +66,37 @@ export class TableColumns {
     if (schemas === undefined) return undefined
     return [...schemas.values()].some((columns) => columns.has(column))
   }
+
+  /**
+   * The columns of the table each server keeps unique on its own (CatalogColumns.unique); undefined when the
+   * catalog does not know the table. An unqualified name takes every schema's table of that name.
+   */
+  uniqueColumns(table: TableRef): ReadonlySet<string> | undefined {
+    const known = this.byName.get(table.name)
+    if (this.changed.has(table.name) || this.indexed.has(table.name) || known === undefined || (table.schema !== undefined && !known.has(table.schema))) return undefined
+    const schemas = this.uniqueByName.get(table.name)
+    if (table.schema !== undefined) return schemas?.get(table.schema) ?? new Set()
+    return new Set([...(schemas?.values() ?? [])].flatMap((columns) => [...columns]))
+  }
+}
+
+/**
+ * Forgets the DDL of tables that a read began after shows changed (it committed), or that a read began
+ * DDL_UNSEEN_MS after.
+ */
+function settle(changed: Map<string, { at: number; columns: Map<string, Set<string>> | undefined }>, now: Map<string, Map<string, Set<string>>>, readSince: number): void {
+  for (const [name, { at, columns }] of changed) {
+    if (at + DDL_UNSEEN_MS < readSince || (at < readSince && !sameColumns(columns, now.get(name)))) changed.delete(name)
+  }
+}
+
+/** The names kept for a table (made empty at its first sight). */
+function namesOf(byName: Map<string, Map<string, Set<string>>>, table: { schema: string; name: string }): Set<string> {
+  const schemas = byName.get(table.name) ?? new Map<string, Set<string>>()
+  byName.set(table.name, schemas)
+  const names = schemas.get(table.schema) ?? new Set<string>()
+  schemas.set(table.schema, names)
+  return names
 }
 
 function sameColumns(a: Map<string, Set<string>> | undefined, b: Map<string, Set<string>> | undefined): boolean {
