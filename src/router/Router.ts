@@ -876,11 +876,12 @@ export class Router {
   /**
    * Null when a write without its key found on several shards may run on each of them: it addresses no rows by a
    * column each shard keeps unique on its own (but one pgshard draws, unique across shards). Else why not, to end
-   * the refusal's sentence ('' for a locking read, or a table the catalog does not know).
+   * the refusal's sentence ('' for a locking read).
    */
   private addressedByUnique(plan: StatementPlan, use: ShardedUse, searchPath: string[]): string | null {
-    const unique = plan.kind === 'select' ? undefined : this.columns.uniqueColumns(use.ref)
-    if (unique === undefined) return ''
+    if (plan.kind === 'select') return ''
+    const unique = this.columns.uniqueColumns(use.ref)
+    if (unique === undefined) return ` while pgshard has not read ${tableLabel(use.ref)} in the shards' catalogs since it, or an index on it, was made (a read follows within seconds; RELOAD reads at once), to tell which of its columns name single rows`
     const drawn = new Set(this.map.drawnColumns(use.ref, searchPath).map((d) => d.column))
     const column = plan.pins.find((p) => sameReference(p.table, use.ref) && p.column !== use.table.key && unique.has(p.column) && !drawn.has(p.column))?.column
     return column === undefined ? null : ` when it names rows by ${column}, which each shard keeps unique on its own (a unique index, or a sequence's values): the same value may be another row on each shard`
