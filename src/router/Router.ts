@@ -870,10 +870,6 @@ export class Router {
   }
 
   /**
-   * An UPDATE or DELETE of one sharded table, or a locking read of one, that reads no other: its rows can be
-   * found by its `locate` query.
-   */
-  /**
    * Null when a write without its key found on several shards may run on each of them: it addresses no rows by a
    * column each shard keeps unique on its own (but one pgshard draws, unique across shards). Else why not, to end
    * the refusal's sentence ('' for a locking read).
@@ -887,6 +883,10 @@ export class Router {
     return column === undefined ? null : ` when it names rows by ${column}, which each shard keeps unique on its own (a unique index, or a sequence's values): the same value may be another row on each shard`
   }
 
+  /**
+   * An UPDATE or DELETE of one sharded table, or a locking read of one, that reads no other: its rows can be
+   * found by its `locate` query.
+   */
   private locatable(plan: StatementPlan, tables: Placement): boolean {
     const table = tables.sharded.length === 1 ? tables.sharded[0]!.table : undefined
     return plan.locate !== undefined && table !== undefined && (plan.kind === 'select' || tables.writtenSharded.has(table)) && tables.unsharded.length === 0
