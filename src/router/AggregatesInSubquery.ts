@@ -83,7 +83,7 @@ export function aggregatesInSubquery(s: SelectStmt, text: StatementText, start: 
     })
   }
   targets.forEach((t, i) => {
-    // A select-list item grouped by (by position, by its name, as written) is that group's value as a whole.
+    // A select-list item grouped by (by its position, or written alike) is that group's value as a whole.
     const group = groups.findIndex((g) => g!.target === i)
     if (group >= 0) replacements.push({ span: expressions[i]!, text: `${SUBQUERY}.g${group + 1}` })
     else scan(t!.val, false)
