@@ -45,6 +45,7 @@ const READS: [string, string][] = [
   ['NOT IN over a column that is not a key', "SELECT count(*) FROM users WHERE age NOT IN (SELECT user_id FROM orders WHERE status = 'paid')"],
   ['IN a subquery of no rows', "SELECT id FROM users WHERE id IN (SELECT user_id FROM orders WHERE status = 'none')"],
   ['NOT IN a subquery of no rows', "SELECT count(*) FROM users WHERE id NOT IN (SELECT user_id FROM orders WHERE status = 'none')"],
+  ['NOT IN a subquery of no rows, read first', "SELECT count(*) FROM users WHERE age NOT IN (SELECT user_id FROM orders WHERE status = 'none')"],
   ['> ALL', "SELECT id FROM users WHERE age > ALL (SELECT age FROM users WHERE country = 'fr' AND id < 40) ORDER BY id"],
   ['= ANY', 'SELECT id FROM users WHERE age = ANY (SELECT count(*) FROM orders GROUP BY status) ORDER BY id'],
   ['EXISTS, true', 'SELECT id FROM users WHERE EXISTS (SELECT 1 FROM orders WHERE total > 99) AND id < 4 ORDER BY id'],
