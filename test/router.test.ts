@@ -1246,6 +1246,8 @@ t.test('a write without its key found on several shards: each of them, unless it
   const drawnConfig = ConfigSchema.parse({ ...input, sharding: { ...input.sharding, made_columns: [{ table: 'orders', column: 'id', sequence: 'orders_id_seq' }] } })
   const drawn = new Router(new ShardMap(drawnConfig), new FunctionVolatility(drawnConfig.routing), { columns })
   t.match(at('DELETE FROM orders WHERE id = 5', found, drawn), { kind: 'broadcast', shards: [0, 2] }, 'ids pgshard draws are unique across shards')
+  columns.load([{ table: { schema: 'public', name: 'orders' }, columns: ['id', 'account_id', 'status', 'total', 'code'], unique: ['id'], uniqueExpressions: true }], read + 3)
+  t.match(at("UPDATE orders SET total = 0 WHERE status = 'x'"), { kind: 'error', message: /when a unique index of orders is over an expression or part of its rows/ }, 'a unique index over lower(email) or partial: refused')
 })
 
 t.test('made_columns: an INSERT that leaves out a drawn column gets its values first, on any table it lists', async (t) => {

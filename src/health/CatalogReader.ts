@@ -73,24 +73,27 @@ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 1638
 
 // System columns too (attnum < 0): a GROUP BY name resolves to them as to any column. With them, the columns one
 // server keeps unique on its own: a unique index of the column alone (not partial, not over an expression), or a
-// default drawn from a sequence (serial, identity).
+// default drawn from a sequence (serial, identity); and whether a unique index is over an expression or partial.
 const COLUMNS_SQL = `
 SELECT n.nspname AS schema, c.relname AS name, array_agg(a.attname::text) AS columns,
   coalesce(array_agg(a.attname::text) FILTER (WHERE a.attnum > 0 AND (a.attidentity <> ''
     OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%'
     OR EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indnkeyatts = 1
-      AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL))), '{}') AS unique_columns
+      AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL))), '{}') AS unique_columns,
+  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique
+    AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL)) AS unique_expressions
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT a.attisdropped
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
-GROUP BY n.nspname, c.relname`
+GROUP BY n.nspname, c.relname, c.oid`
 
 interface ColumnsRow extends Record<string, unknown> {
   schema: string
   name: string
   columns: string[]
   unique_columns: string[]
+  unique_expressions: boolean
 }
 
 interface TypeRow extends Record<string, unknown> {
@@ -188,7 +191,7 @@ export class CatalogReader {
         const views = await queryOnce<ViewRow>(target, access, VIEWS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '', materialized: r.materialized })))
         const columns = await queryOnce<ColumnsRow>(target, access, COLUMNS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
-        read.columns.push(...columns.map((r) => ({ table: { schema: r.schema, name: r.name }, columns: r.columns, unique: r.unique_columns })))
+        read.columns.push(...columns.map((r) => ({ table: { schema: r.schema, name: r.name }, columns: r.columns, unique: r.unique_columns, uniqueExpressions: r.unique_expressions })))
         const types = await queryOnce<TypeRow>(target, access, TYPES_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.types.push(...types.map((r) => ({ oid: Number(r.oid), labels: r.labels })))
         namedTypes.set(serverDatabase, types.flatMap((r) => (r.name === null ? [] : [{ oid: Number(r.oid), name: r.name }])))

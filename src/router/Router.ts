@@ -878,8 +878,9 @@ export class Router {
     if (plan.kind === 'select') return ''
     const unique = this.columns.uniqueColumns(use.ref)
     if (unique === undefined) return ` while pgshard has not read ${tableLabel(use.ref)} in the shards' catalogs since it, or an index on it, was made (a read follows within seconds; RELOAD reads at once), to tell which of its columns name single rows`
+    if (unique.expressions) return ` when a unique index of ${tableLabel(use.ref)} is over an expression or part of its rows (each shard keeps those single on its own, and pgshard cannot tell whether the write names one)`
     const drawn = new Set(this.map.drawnColumns(use.ref, searchPath).map((d) => d.column))
-    const column = plan.pins.find((p) => sameReference(p.table, use.ref) && p.column !== use.table.key && unique.has(p.column) && !drawn.has(p.column))?.column
+    const column = plan.pins.find((p) => sameReference(p.table, use.ref) && p.column !== use.table.key && unique.columns.has(p.column) && !drawn.has(p.column))?.column
     return column === undefined ? null : ` when it names rows by ${column}, which each shard keeps unique on its own (a unique index, or a sequence's values): the same value may be another row on each shard`
   }
 

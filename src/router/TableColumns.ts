@@ -14,6 +14,15 @@ export interface CatalogColumns {
    * expression), or values a sequence draws (serial, identity). Across shards such values repeat.
    */
   unique?: string[]
+  /** A unique index of the table is over an expression or partial: which rows it keeps single cannot be told. */
+  uniqueExpressions?: boolean
+}
+
+/** What names single rows of a table on one server (TableColumns.uniqueColumns). */
+export interface UniqueColumns {
+  columns: ReadonlySet<string>
+  /** A unique index over an expression or part of the rows, which pgshard cannot match to a WHERE clause. */
+  expressions: boolean
 }
 
 /** How long after DDL routed on a table a catalog read may still not show it (the DDL had not committed yet). */
@@ -24,6 +33,8 @@ export class TableColumns {
   private readonly byName = new Map<string, Map<string, Set<string>>>()
   /** Of those, the ones each server keeps unique on its own (CatalogColumns.unique). */
   private readonly uniqueByName = new Map<string, Map<string, Set<string>>>()
+  /** Tables (schema-qualified) with a unique index over an expression or partial. */
+  private readonly uniqueExpressions = new Set<string>()
   /**
    * Table names DDL touched, with when and their columns then: unknown until a read that began after it shows
    * other columns (the DDL committed), or one that began DDL_UNSEEN_MS later.
@@ -36,10 +47,12 @@ export class TableColumns {
   load(tables: CatalogColumns[], readSince: number): void {
     this.byName.clear()
     this.uniqueByName.clear()
-    for (const { table, columns, unique } of tables) {
+    this.uniqueExpressions.clear()
+    for (const { table, columns, unique, uniqueExpressions } of tables) {
       for (const c of columns) namesOf(this.byName, table).add(c)
       const kept = namesOf(this.uniqueByName, table)
       for (const c of unique ?? []) kept.add(c)
+      if (uniqueExpressions === true) this.uniqueExpressions.add(`${table.schema}.${table.name}`)
     }
     settle(this.changed, this.byName, readSince)
     settle(this.indexed, this.uniqueByName, readSince)
@@ -71,12 +84,14 @@ export class TableColumns {
    * The columns of the table each server keeps unique on its own (CatalogColumns.unique); undefined when the
    * catalog does not know the table. An unqualified name takes every schema's table of that name.
    */
-  uniqueColumns(table: TableRef): ReadonlySet<string> | undefined {
+  uniqueColumns(table: TableRef): UniqueColumns | undefined {
     const known = this.byName.get(table.name)
     if (this.changed.has(table.name) || this.indexed.has(table.name) || known === undefined || (table.schema !== undefined && !known.has(table.schema))) return undefined
-    const schemas = this.uniqueByName.get(table.name)
-    if (table.schema !== undefined) return schemas?.get(table.schema) ?? new Set()
-    return new Set([...(schemas?.values() ?? [])].flatMap((columns) => [...columns]))
+    const schemas = table.schema !== undefined ? [table.schema] : [...known.keys()]
+    return {
+      columns: new Set(schemas.flatMap((schema) => [...(this.uniqueByName.get(table.name)?.get(schema) ?? [])])),
+      expressions: schemas.some((schema) => this.uniqueExpressions.has(`${schema}.${table.name}`)),
+    }
   }
 }
 
