@@ -100,8 +100,10 @@ function aggregatesReadFirst(plan: StatementPlan, raw: RawStmt, text: StatementT
   const unmerged = plan.unmergeable !== undefined || plan.scatter?.sources.wholeGroups !== undefined
   if (!unmerged || select === undefined || plan.cursor !== undefined) return undefined
   const [start, end] = statementRange(raw, text)
-  const written = aggregatesInSubquery(select, text, start, end)
-  return written === undefined ? undefined : derivedAnalysis(() => analyze(written).detached)
+  return derivedAnalysis(() => {
+    const written = aggregatesInSubquery(select, text, start, end)
+    return written === undefined ? undefined : analyze(written).detached
+  })
 }
 
 /**
@@ -113,16 +115,17 @@ function detachedOf(plan: StatementPlan, raw: RawStmt, text: StatementText): Det
   if (!DETACHING_KINDS.has(plan.kind) || plan.cursor !== undefined || raw.stmt === undefined) return undefined
   const select = asNode(raw.stmt, 'SelectStmt')
   if (select !== undefined && existenceTest(select) !== undefined) return undefined
-  const spans = detachedSubqueries(raw.stmt, text, statementRange(raw, text)[1]).sort((a, b) => a.start - b.start)
-  if (spans.length === 0) return undefined
-  const parts: string[] = []
-  let at = 0
-  for (const span of spans) {
-    parts.push(text.slice(at, span.start))
-    at = span.end
-  }
-  parts.push(text.slice(at, text.bytes.length))
+  const stmt = raw.stmt
   return derivedAnalysis(() => {
+    const spans = detachedSubqueries(stmt, text, statementRange(raw, text)[1]).sort((a, b) => a.start - b.start)
+    if (spans.length === 0) return undefined
+    const parts: string[] = []
+    let at = 0
+    for (const span of spans) {
+      parts.push(text.slice(at, span.start))
+      at = span.end
+    }
+    parts.push(text.slice(at, text.bytes.length))
     const subqueries = spans.map((span) => {
       const sql = text.slice(span.start, span.end)
       return { sql, form: span.form, plan: analyze(sql) }
@@ -132,8 +135,9 @@ function detachedOf(plan: StatementPlan, raw: RawStmt, text: StatementText): Det
 }
 
 /**
- * The analysis of texts pgshard cut from or wrote over the client's (which parses): one the parser refuses, or too
- * deep to walk, is none (the statement is then routed as it is written), never the client's statement refused.
+ * The search for subqueries to read first, and the analysis of the texts pgshard cuts from or writes over the
+ * client's (which parses): one the parser refuses, or too deep to walk, is none (the statement is then routed as it
+ * is written), never the client's statement refused.
  */
 function derivedAnalysis<T>(work: () => T): T | undefined {
   try {
