@@ -518,8 +518,10 @@ t.test('SQL PREPARE and protocol-level statements share one namespace, as in Pos
   await c.query('PREPARE shared_name AS SELECT 1 AS v')
   await t.rejects(c.query({ name: 'shared_name', text: 'SELECT 2 AS v' }), { code: '42P05' }, 'a Parse may not reuse a SQL PREPARE name')
   await c.query('DEALLOCATE shared_name')
-  await t.rejects(c.query('PREPARE in_multi AS SELECT 1; EXECUTE in_multi'), { code: '0A000', message: /PREPARE inside a query of several statements/ }, 'PREPARE among other statements is refused: its name would reach the server as is')
-  await t.rejects(c.query('EXECUTE in_multi'), { code: '26000' }, 'and nothing was prepared')
+  const multi = (await c.query('PREPARE in_multi AS SELECT 1 AS v; EXECUTE in_multi')) as unknown as pg.QueryResult[]
+  t.same(multi.map((r) => [r.command, r.rows]), [['PREPARE', []], ['SELECT', [{ v: 1 }]]], 'PREPARE among other statements: each runs in turn, under the proxy\'s names')
+  t.equal((await c.query('EXECUTE in_multi')).rows[0].v, 1, 'and the statement stays prepared')
+  await c.query('DEALLOCATE in_multi')
   t.equal((await c.query({ name: 'shared_name', text: 'SELECT 2 AS v' })).rows[0].v, 2, 'after DEALLOCATE the name is free for a Parse')
   await t.rejects(c.query('PREPARE shared_name AS SELECT 3'), { code: '42P05' }, 'and a PREPARE may not reuse a Parse name')
   await t.rejects(c.query('EXECUTE shared_name'), { code: '0A000', message: /made by a protocol-level Parse/ }, 'EXECUTE of a Parse name says what is unsupported')

@@ -149,7 +149,6 @@ t.test('an error inside aborts the transaction on every shard; COMMIT then rolls
 t.test('what could not end it all or nothing is refused, and rolls back like any error in a transaction', async (t) => {
   const refusals: [string, pg.QueryConfig | string, RegExp][] = [
     ['COMMIT AND CHAIN', 'COMMIT AND CHAIN', /AND CHAIN/],
-    ['COMMIT among other statements', `UPDATE accounts SET balance = 2 WHERE id = ${a0}; COMMIT`, /among other statements/],
     ['PREPARE TRANSACTION by the client', "PREPARE TRANSACTION 'mine'", /PREPARE TRANSACTION/],
   ]
   for (const [what, query, message] of refusals) {

@@ -51,6 +51,8 @@ export class ClientTransaction {
   committed = true
   /** A pipeline outside a transaction became one across shards: it ends at the client's Sync. */
   implicit = false
+  /** The transaction is the one pgshard opened for the statements of one query (Session.runOneByOne). */
+  ofOneQuery = false
   /** The text of the statement being handled, and of the one that took the held-back BEGIN to a server. */
   current = ''
   startedBy: string | null = null

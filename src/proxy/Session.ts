@@ -52,9 +52,12 @@ import { drawnValueQuery, SessionRouting, type AsideRoute, type DrawnValueRoute,
 import { ShardCursors } from './ShardCursors.js'
 import { setsLocally, SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
+import { PartReplies } from './PartReplies.js'
+import { statementTexts } from '../router/StatementTexts.js'
 import { ADVISORY_LOCK, applySessionEffects } from './SessionEffects.js'
 import {
   asStatementError,
+  beginAfterStatements,
   duplicateStatement,
   missingStatement,
   otherKindOfStatement,
@@ -147,6 +150,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
   /** Shutdown: the client is ended (57P01) at its next transaction boundary. */
   private draining = false
   private readonly readYourWrites = new ReadYourWrites()
+  /** The replies of a query whose statements run one by one (runOneByOne), while it runs. */
+  private oneByOne: PartReplies | null = null
   /** The unit in flight (a Query, or a group up to Sync) as the client sent it, while it may still be retried. */
   private unit: { frames: Frame[] | null; bytesOut: number } | null = null
   /** Frames to run again (a read whose replica died before answering), before reading the client. */
@@ -484,13 +489,14 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     if (analyzed.plan) this.resetAhead(analyzed.plan)
     const prepared = analyzed.plan?.session.find(isSqlPrepared)
-    if (prepared && analyzed.plan!.multiStatement) return this.refuseQuery(sqlPrepareAmongOthers(prepared))
+    if (prepared && analyzed.plan!.multiStatement) return runsOneByOne(analyzed.plan!) ? this.runOneByOne(sql, analyzed.plan!.statements!) : this.refuseQuery(sqlPrepareAmongOthers(prepared))
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
     if (analyzed.plan && this.spanning.commits(analyzed.plan)) {
       return this.endAcrossShards(analyzed.plan).then((outcome) => this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')])))
     }
     const param = (n: number) => literalParam(analyzed, n)
     const route = this.routing.route(analyzed, param)
+    if (route.kind === 'error' && analyzed.plan && runsOneByOne(analyzed.plan)) return this.runOneByOne(sql, analyzed.plan.statements!)
     if (route.kind === 'evaluate') {
       return this.answers.written(route, analyzed, { sql }).then(
         (written) => this.runQuery(written, encodeQuery(written)),
@@ -502,6 +508,57 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       (shards) => this.runRoutedQuery(sql, raw, analyzed, this.routing.route(analyzed, param, shards)),
       (err: unknown) => this.refuseQuery(asStatementError(err)),
     )
+  }
+
+  /**
+   * A query of several statements that cannot run together (they need different shards, one reads several and
+   * its rows must be merged, one is pgshard's own to answer): each runs as a query of its own, in turn, as a
+   * server runs them, and the client gets one ReadyForQuery at the end. Outside a transaction block they form one
+   * implicit transaction, as on a server (an error undoes the statements before it), unless they only read:
+   * then each reads on its own, which READ COMMITTED cannot tell apart. A BEGIN among them makes that
+   * transaction the client's; a COMMIT or ROLLBACK ends it, and the statements after it begin another.
+   */
+  private async runOneByOne(sql: string, plans: StatementPlan[]): Promise<void> {
+    const texts = statementTexts(sql)
+    this.notRetryable()
+    const replies = new PartReplies((bytes) => this.writeClient(bytes))
+    this.oneByOne = replies
+    const reads = plans.every((p) => (p.kind === 'select' || p.kind === 'show') && p.session.length === 0 && !this.services.mayWrite(p))
+    const part = async (text: string, quiet: boolean): Promise<boolean> => {
+      const ended = replies.expect(quiet)
+      await this.runQuery(text, encodeQuery(text))
+      return (await ended).ok
+    }
+    try {
+      for (let i = 0; i < texts.length && !this.closed; i++) {
+        const plan = plans[i]!
+        if (this.tx.ofOneQuery && plan.tx === 'begin') {
+          // As on a server, the statements so far become part of the client's transaction: one whose BEGIN sets
+          // what must be set before them is refused.
+          if (plan.txReadOnly || plan.txIsolation !== undefined) {
+            const ended = replies.expect(false)
+            await this.refuseQuery(beginAfterStatements())
+            await ended
+            break
+          }
+          this.tx.ofOneQuery = false
+          this.toClient(commandComplete('BEGIN'))
+          continue
+        }
+        if (!reads && plan.kind !== 'transaction' && this.tx.status === 'I') {
+          if (!(await part('BEGIN', true))) break
+          this.tx.ofOneQuery = true
+        }
+        const ok = await part(texts[i]!, false)
+        if (this.tx.status === 'I') this.tx.ofOneQuery = false
+        if (!ok) break
+      }
+      if (this.tx.ofOneQuery && !this.closed) await part(this.tx.status === 'T' ? 'COMMIT' : 'ROLLBACK', true)
+    } finally {
+      this.tx.ofOneQuery = false
+      this.oneByOne = null
+    }
+    this.toClient(readyForQuery(this.tx.status))
   }
 
   /** A simple query's statement where its route sends it. */
@@ -1735,6 +1792,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
   }
 
   toClient(bytes: Buffer): void {
+    if (this.oneByOne) this.oneByOne.write(bytes)
+    else this.writeClient(bytes)
+  }
+
+  private writeClient(bytes: Buffer): void {
     if (this.closed) return
     this.stats.bytesOut += bytes.length
     this.services.metrics.clientBytes(0, bytes.length)
@@ -1861,6 +1923,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     if (this.closed) return
     this.closed = true
     this.clearIdleInTxTimer()
+    this.oneByOne?.abandon()
     this.settlePortals(false)
     // A transaction's connections go back (rolled back) below: its shards' portals end there, untouched here.
     for (const [portal, s] of this.suspended) if (s.inTx) this.suspended.delete(portal)
@@ -1883,6 +1946,14 @@ const REPORTED_SETTINGS = new Set([
 ])
 
 let nextSerial = 0
+
+/**
+ * A query of several statements that may run one by one: not with a hint (meant for them all), nor with a COPY
+ * FROM STDIN (its data would come while the client waits for the statements before it).
+ */
+function runsOneByOne(plan: StatementPlan): boolean {
+  return plan.statements !== undefined && plan.hints.length === 0 && !plan.statements.some((p) => p.kind === 'copy_from' && p.copy?.stdin === true)
+}
 
 /** A statement that may call nextval(): an INSERT or MERGE (a column default), or a call of nextval or setval. */
 function mayCallNextval(plan: StatementPlan): boolean {

@@ -31,6 +31,13 @@ export function sqlPrepareAmongOthers(e: SqlPreparedEffect): PgError {
   })
 }
 
+/** BEGIN with options after other statements of its query, inside the transaction pgshard opened for them. */
+export function beginAfterStatements(): PgError {
+  return new PgError(SqlState.FEATURE_NOT_SUPPORTED, 'BEGIN with an isolation level or READ ONLY after other statements of the same query is not supported by pgshard: they already run in a transaction', {
+    hint: 'Put the BEGIN first in the query, or send it as a query of its own.',
+  })
+}
+
 export function routeError(route: Route): PgError {
   if (route.kind === 'error') return new PgError(route.code, route.message, { hint: route.hint })
   return new PgError(SqlState.FEATURE_NOT_SUPPORTED, `statement needs several shards (${route.kind}): ${route.reason}`)

@@ -173,6 +173,7 @@ export class SessionRouting {
       txStartedBy: this.tx.startedBy ?? undefined,
       inTransaction: inServerTx || this.tx.pendingBegin !== null,
       txReadOnly: this.tx.readOnly,
+      ofOneQuery: this.tx.ofOneQuery || undefined,
       serializable: this.tx.isolation === undefined ? this.settings.serializableByDefault : this.tx.isolation === 'serializable',
       searchPath: this.searchPath(),
       located,

@@ -45,6 +45,8 @@ export interface RoutingContext {
   inTransaction: boolean
   /** The explicit transaction is READ ONLY. */
   txReadOnly: boolean
+  /** The transaction is the one pgshard opened for the statements of one query, run one by one. */
+  ofOneQuery?: boolean
   /** The transaction is SERIALIZABLE (its BEGIN or the session's default said so): a hot standby cannot run it. */
   serializable?: boolean
   /** The session's search_path, to resolve unqualified table names (default ['public']). */

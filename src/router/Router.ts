@@ -113,7 +113,7 @@ export class Router {
     try {
       const route = this.decide(plan, param, ctx)
       this.checkAssignments(plan, route, param, ctx.searchPath ?? ['public'])
-      return this.checkTransaction(plan, route, ctx)
+      return this.inTransaction(plan, route, ctx)
     } catch (err) {
       if (err instanceof Refusal) {
         return err.hint === undefined
@@ -1155,6 +1155,17 @@ export class Router {
     if (hint !== undefined) return hint
     if (this.readFrom === 'primary') return 'primary'
     return this.volatility.firstVolatile(plan.functions) === undefined ? 'replica' : 'primary'
+  }
+
+  /** checkTransaction's verdict, told of the transaction pgshard opened for the statements of one query. */
+  private inTransaction(plan: StatementPlan, route: Route, ctx: RoutingContext): Route {
+    const checked = this.checkTransaction(plan, route, ctx)
+    if (checked === route || checked.kind !== 'error' || ctx.ofOneQuery !== true) return checked
+    return {
+      ...checked,
+      message: `the statements of one query run as one transaction, as on one server, and ${checked.message}`,
+      hint: 'send them as separate queries (each then commits on its own), or set sharding.cross_shard_transactions: two_phase (docs/routing.md)',
+    }
   }
 
   private checkTransaction(plan: StatementPlan, route: Route, ctx: RoutingContext): Route {

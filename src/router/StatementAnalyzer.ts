@@ -26,6 +26,7 @@ import { SqlLexer, Tok } from './SqlLexer.js'
 import { quoteIdent } from './SqlQuoting.js'
 import { parseSql, SqlAnalysisError, StatementTooComplexError } from './SqlParser.js'
 import { StatementText } from './StatementText.js'
+import { statementRange } from './StatementTexts.js'
 
 const TX_KINDS: Record<string, { tx: TxKind; tag: string }> = {
   TRANS_STMT_BEGIN: { tx: 'begin', tag: 'BEGIN' },
@@ -153,16 +154,6 @@ function emptyPlan(hints: Hint[]): StatementPlan {
     kind: 'empty', commandTag: '', tables: [], writtenTables: [], functions: [], writes: false, pins: [], session: [],
     hints, multiStatement: false, paramCount: 0,
   }
-}
-
-/** Byte range of a statement without the `;` and trailing whitespace or comments. */
-function statementRange(raw: RawStmt, text: StatementText): [number, number] {
-  const start = raw.stmt_location ?? 0
-  const limit = raw.stmt_len !== undefined && raw.stmt_len > 0 ? start + raw.stmt_len : text.bytes.length
-  const lexer = new SqlLexer(text.bytes, start, limit)
-  let end = start
-  for (let k = lexer.nextSignificant(); k !== Tok.End; k = lexer.nextSignificant()) if (k !== Tok.Semicolon) end = lexer.end
-  return [start, end]
 }
 
 interface TreeFacts {
