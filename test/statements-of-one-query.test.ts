@@ -152,7 +152,8 @@ t.test('psql, postgres.js and psycopg', async (t) => {
 })
 
 t.test('without two-phase commit the implicit transaction writes one shard, and says why when asked for two', async (t) => {
-  const config = proxyConfig(fx.topo, { sharding: { ...SHARDING, cross_shard_transactions: 'reject' } })
+  // The idle-in-transaction clock runs only while the client is waited for, not between its statements.
+  const config = proxyConfig(fx.topo, { sharding: { ...SHARDING, cross_shard_transactions: 'reject' }, pool: { idle_in_transaction_timeout: 300 } })
   const app = await ProxyApp.start(config, { log: createLogger({ level: 'warn' }) })
   t.teardown(() => app.stop(500))
   const c = new pg.Client({ ...fx.pgOptions, port: app.address.port })
@@ -164,5 +165,7 @@ t.test('without two-phase commit the implicit transaction writes one shard, and 
   t.same(await answers(c, `SELECT count(*) FROM users WHERE id IN (${ids.join(', ')})`), [['SELECT', 1, [['0']]]], 'and the first shard\u2019s write is undone')
   const reads = await answers(c, `SELECT count(*) FROM users; SELECT count(*) FROM orders; INSERT INTO users (id, name) VALUES (${ids[0]}, 'r')`)
   t.same(reads, [['SELECT', 1, [['40']]], ['SELECT', 1, [['120']]], ['INSERT', 1, []]], 'reads of every shard and a write of one run in it')
+  const slow = await answers(c, `UPDATE users SET name = 'slow' WHERE id = ${ids[0]}; SELECT pg_sleep(0.2); SELECT count(*) FROM orders; SELECT pg_sleep(0.2); SELECT name FROM users WHERE id = ${ids[0]}`)
+  t.same(slow, [['UPDATE', 1, []], ['SELECT', 1, [['']]], ['SELECT', 1, [['120']]], ['SELECT', 1, [['']]], ['SELECT', 1, [['slow']]]], 'statements longer than pool.idle_in_transaction_timeout in all: not idle')
   await c.query(`DELETE FROM users WHERE id = ${ids[0]}`)
 })

@@ -45,32 +45,49 @@ export class PartReplies {
     this.end({ ok: false, status: 'E' })
   }
 
+  /** Bytes for the client, in order: passed on but for what is held back, in as few slices as they allow. */
   write(bytes: Buffer): void {
     const kept: Buffer[] = []
+    // Bytes of this call from `from` on are passed on, up to where a message held back begins.
+    let from = 0
     let at = 0
     while (at < bytes.length) {
       if (this.left > 0) {
         const n = Math.min(this.left, bytes.length - at)
-        // A ReadyForQuery is never passed on: its status byte ends the part.
-        if (this.type === READY_FOR_QUERY) {
-          if (this.left === n) this.end({ ok: !this.failed, status: String.fromCharCode(bytes[at + n - 1]!) as TxStatus })
-        } else if (this.keep) kept.push(bytes.subarray(at, at + n))
+        // A ReadyForQuery's status byte ends the part.
+        if (this.type === READY_FOR_QUERY && this.left === n) this.end({ ok: !this.failed, status: String.fromCharCode(bytes[at + n - 1]!) as TxStatus })
         this.left -= n
         at += n
+        if (!this.keep) from = at
         continue
       }
-      const n = Math.min(5 - this.headerHave, bytes.length - at)
-      bytes.copy(this.header, this.headerHave, at, at + n)
+      const start = at
+      const had = this.headerHave
+      const n = Math.min(5 - had, bytes.length - at)
+      bytes.copy(this.header, had, at, at + n)
       this.headerHave += n
       at += n
-      if (this.headerHave < 5) break
+      if (this.headerHave < 5) {
+        // The rest of the header comes with the next bytes: what to do with it is decided then.
+        if (start > from) kept.push(bytes.subarray(from, start))
+        from = at
+        break
+      }
       this.headerHave = 0
       this.type = this.header[0]!
       this.left = this.header.readInt32BE(1) - 4
       if (this.type === ERROR_RESPONSE) this.failed = true
       this.keep = this.type !== READY_FOR_QUERY && (!this.quiet || ALWAYS_KEPT.has(this.type))
-      if (this.keep) kept.push(Buffer.from(this.header))
+      if (had > 0) {
+        // Its header began in the bytes before: passed on whole from the copy, or dropped.
+        if (this.keep) kept.push(Buffer.from(this.header))
+        from = at
+      } else if (!this.keep) {
+        if (start > from) kept.push(bytes.subarray(from, start))
+        from = at
+      }
     }
+    if (at > from) kept.push(bytes.subarray(from, at))
     if (kept.length > 0) this.out(kept.length === 1 ? kept[0]! : Buffer.concat(kept))
   }
 

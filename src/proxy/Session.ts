@@ -268,11 +268,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     try {
       for (;;) {
         if (this.closed) return
-        const gate = this.services.gate.closed
-        if (gate && this.holdsNoServer()) {
-          this.parked = true
-          await gate
-          this.parked = false
+        if (this.services.gate.closed && this.holdsNoServer()) {
+          await this.parkAtGate()
           continue
         }
         const replayed = this.replay.shift()
@@ -349,6 +346,15 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
    */
   private holdsNoServer(): boolean {
     return !this.attached && !this.lease.spansShards && this.group.conn === null && this.multi === null && this.copyIn === null
+  }
+
+  /** Waits while the routing gate is closed (RESHARD, a planned switchover), counted as held. */
+  private async parkAtGate(): Promise<void> {
+    const gate = this.services.gate.closed
+    if (!gate) return
+    this.parked = true
+    await gate
+    this.parked = false
   }
 
   /** Waiting at the routing gate (RESHARD, a planned switchover). */
@@ -524,9 +530,19 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     const replies = new PartReplies((bytes) => this.writeClient(bytes))
     this.oneByOne = replies
     const reads = plans.every((p) => (p.kind === 'select' || p.kind === 'show') && p.session.length === 0 && !this.services.mayWrite(p))
-    const part = async (text: string, quiet: boolean): Promise<boolean> => {
+    // A statement, or the refusal that takes its place.
+    const part = async (statement: string | PgError, quiet: boolean): Promise<boolean> => {
+      // Each is routed as if the client had sent it: it waits at the routing gate (RESHARD) as one would.
+      if (this.services.gate.closed && this.holdsNoServer()) await this.parkAtGate()
+      this.clearIdleInTxTimer()
       const ended = replies.expect(quiet)
-      await this.runQuery(text, encodeQuery(text))
+      try {
+        if (statement instanceof PgError) throw statement
+        await this.runQuery(statement, encodeQuery(statement))
+      } catch (err) {
+        if (!(err instanceof PgError) || err.severity !== 'ERROR') throw err
+        await this.refuseQuery(err)
+      }
       return (await ended).ok
     }
     try {
@@ -536,9 +552,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
           // As on a server, the statements so far become part of the client's transaction: one whose BEGIN sets
           // what must be set before them is refused.
           if (plan.txReadOnly || plan.txIsolation !== undefined) {
-            const ended = replies.expect(false)
-            await this.refuseQuery(beginAfterStatements())
-            await ended
+            await part(beginAfterStatements(), false)
             break
           }
           this.tx.ofOneQuery = false
