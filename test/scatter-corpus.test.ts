@@ -137,6 +137,12 @@ const CORPUS: Query[] = [
   Q('SELECT i.id, t.tag FROM items i JOIN item_tags t ON t.item_id = i.id ORDER BY i.id, t.tag', 'ordered'),
   Q('SELECT i.grp, count(t.tag) FROM items i LEFT JOIN item_tags t ON t.item_id = i.id GROUP BY i.grp ORDER BY i.grp', 'ordered'),
   Q('SELECT c.label, count(*), sum(i.qty) FROM items i JOIN categories c ON c.grp = i.grp GROUP BY c.label ORDER BY c.label', 'ordered'),
+  // A reference table's rows kept by an outer join come from every shard: regrouped, aggregates of the sharded
+  // side's columns that ignore NULLs are exact (a category without items, 'unused', counts 0 once).
+  Q('SELECT c.label, count(i.id), sum(i.qty), min(i.price), max(i.name), avg(i.qty), bool_or(i.flag) FROM categories c LEFT JOIN items i ON i.grp = c.grp GROUP BY c.grp, c.label ORDER BY c.label', 'ordered', { binary: true }),
+  Q('SELECT c.grp, count(i.id) AS n FROM categories c LEFT JOIN items i ON i.grp = c.grp AND i.qty > 40 GROUP BY c.grp HAVING count(i.id) < 30 ORDER BY n DESC, c.grp LIMIT 4', 'ordered'),
+  Q('SELECT count(t.tag), count(DISTINCT i.id), sum(i.qty::numeric) FROM categories c LEFT JOIN items i ON i.grp = c.grp LEFT JOIN item_tags t ON t.item_id = i.id', 'ordered'),
+  Q('SELECT c.label, count(i.id) FROM items i RIGHT JOIN categories c ON c.grp = i.grp WHERE c.grp > 1 GROUP BY 1 ORDER BY 1', 'ordered'),
   Q('SELECT i.id, c.label FROM items i LEFT JOIN categories c USING (grp) ORDER BY i.id LIMIT 30', 'ordered'),
   Q("SELECT id FROM items WHERE grp IN (SELECT grp FROM categories WHERE label LIKE 'c%') ORDER BY id", 'ordered'),
   Q('SELECT count(*) FROM items WHERE id = ANY($1::bigint[])', 'ordered', { params: ['{1,2,3}'] }),
@@ -417,7 +423,7 @@ t.test('cross-shard SELECTs answer as one Postgres does', async (t) => {
     const chunk = tags.slice(i, i + 100)
     await both(`INSERT INTO item_tags (item_id, tag) VALUES ${chunk.map((_, r) => `($${2 * r + 1}, $${2 * r + 2})`).join(', ')}`, chunk.flat())
   }
-  await both("INSERT INTO categories (grp, label) VALUES (0, 'cheap'), (1, 'common'), (2, 'rare'), (3, 'classic'), (5, 'new'), (7, 'custom')")
+  await both("INSERT INTO categories (grp, label) VALUES (0, 'cheap'), (1, 'common'), (2, 'rare'), (3, 'classic'), (5, 'new'), (7, 'custom'), (8, 'unused')")
   const onS1: number[] = []
   for (let k = 1; onS1.length < 5; k++) if (map.ring.shardFor(canonicalKey('bigint', String(k), 0, 0)) === 1) onS1.push(k)
   await both(`INSERT INTO sparse (id, v) VALUES ${onS1.map((k) => `(${k}, 'v${k}')`).join(', ')}`)

@@ -14,6 +14,7 @@ import { relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns, windowPartitions } from './ast/WindowPartitions.js'
 import { combiningKeys, isStar, levelSources, outputName, rowCombining, tiedSubqueries } from './LevelSources.js'
 import { MERGEABLE, UNMERGEABLE_AGGREGATES } from './MergeableAggregates.js'
+import { nullExtendedGroups } from './ast/NullExtendedGroups.js'
 import type {
   AggregateKind, ElementOrder, JoinTree, LimitedSubquery, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, TableRef, ValueRef,
 } from './StatementPlan.js'
@@ -272,6 +273,7 @@ class ScatterBuilder {
     const shardSql = this.rewrite(this.edits, this.columns.length)
     const byDistinctValues = this.distinctCalls.size > 0 ? this.foldedByValues() : undefined
     const level = levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause])
+    const nullExtended = aggregated && windows === undefined ? nullExtendedGroups(this.s, from!) : undefined
     return {
       shardSql,
       columns: this.columns,
@@ -294,6 +296,7 @@ class ScatterBuilder {
         nested,
         correlated: tiedSubqueries(this.s, from!),
         distinctArgs: this.distinctArgs,
+        ...(nullExtended !== undefined ? { nullExtendedGroups: nullExtended } : {}),
         ...(windowKeys !== undefined && windows === undefined ? { windowKeys } : {}),
         ...(this.aliasGroups.length > 0 ? { aliasGroups: this.aliasGroups } : {}),
         // The proxy caps the count, or gives each shard its share of the rows: the subquery's LIMIT combines no

@@ -8,6 +8,7 @@ import type { FunctionVolatility } from './FunctionVolatility.js'
 import { FEATURE_NOT_SUPPORTED, Refusal, tableLabel } from './Refusal.js'
 import { keyFamily, type ShardedTable, type ShardMap } from './ShardMap.js'
 import type { TableColumns } from './TableColumns.js'
+import type { NullExtendedGroups } from './ast/NullExtendedGroups.js'
 import type { DerivedSources, JoinTree, LevelColumn, ScatterPlan, ScatterSources, TableRef } from './StatementPlan.js'
 
 export class ScatterSourcesCheck {
@@ -172,13 +173,15 @@ export class ScatterSourcesCheck {
     // A subquery over reference tables only gives every shard the same rows, whatever it computes.
     if (derived && !spread) return false
     const uncovered = uncoveredJoin(sources.join, (leaf) => ('relation' in leaf ? sharded[leaf.relation] !== undefined : derivedSpread[leaf.derived]!))
-    if (uncovered !== undefined) {
+    // Its kept rows come from every shard, which the merge regroups: exact for aggregates that ignore them.
+    const regrouped = !derived && uncovered !== undefined && 'relation' in uncovered && regroupsKeptRows((sources as ScatterSources).nullExtendedGroups, sharded)
+    if (uncovered !== undefined && !regrouped) {
       const what =
         'relation' in uncovered ? `reference table ${tableLabel(sources.relations[uncovered.relation]!)}` : 'derived' in uncovered ? 'a subquery over no sharded table' : `${uncovered.function}()`
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `an outer join across shards that keeps rows of ${what} without a row of a sharded table: every shard would return them`,
-        'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), or use an inner join',
+        'make the sharded table the preserved side (FROM sharded LEFT JOIN reference …), use an inner join, or group it and aggregate only columns of the sharded table, with aggregates that skip NULLs (count(t.id), not count(*)), filtering and grouping by the reference table\u2019s',
       )
     }
     // Grouped by a sharding key, each shard computes its groups whole, with any aggregate.
@@ -460,4 +463,12 @@ function paddedLeaves(tree: JoinTree): Set<string> {
   }
   walk(tree, false)
   return out
+}
+
+/**
+ * An aggregated level whose aggregates take only sharded tables' columns, ignoring NULLs, and whose filters and
+ * groups name none: the rows of a reference table an outer join keeps add nothing to them (NullExtendedGroups).
+ */
+function regroupsKeptRows(groups: NullExtendedGroups | undefined, sharded: (ShardedTable | undefined)[]): boolean {
+  return groups !== undefined && groups.argRelations.every((r) => sharded[r] !== undefined) && groups.keyRelations.every((r) => sharded[r] === undefined)
 }

@@ -2,6 +2,7 @@
 // cached by (normalized) text and survives a reload of the map. The Router turns a plan plus the bound
 // values and the session's hints into a Route.
 import type { DetachedForm } from './ast/DetachedSubqueries.js'
+import type { NullExtendedGroups } from './ast/NullExtendedGroups.js'
 
 /**
  * A value the statement compares a column with: a parameter ($n of the analyzed text) or a constant; `array`
@@ -176,6 +177,12 @@ export interface ScatterSources {
    * reports its windows in `groupKeys` instead.
    */
   windowKeys?: RelationColumn[][]
+  /**
+   * Of an aggregated level: the relations its aggregates take their arguments from, and those its filters and
+   * groups name, when its aggregates ignore NULLs (NullExtendedGroups: what lets an outer join keep a reference
+   * table's rows on every shard). Absent when not so.
+   */
+  nullExtendedGroups?: NullExtendedGroups
   /** Subqueries in FROM (a JoinTree `derived` leaf indexes them). */
   derived: DerivedSources[]
   /**
