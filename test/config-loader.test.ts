@@ -142,6 +142,32 @@ t.test('cross-field rules name the path of the offending entry', async (t) => {
       'sharding.made_columns[4]: give either a sequence or uuid: true (where the column\'s values come from) (line 21)',
     ],
   )
+  t.same(
+    problems(
+      t,
+      `${VALID}sharding:
+  tables:
+    - { name: orders, key: customer_id, type: bigint }
+    - { name: notes, key: tenant, type: text }
+    - name: lineitems
+      key: customer_id
+      type: bigint
+      parents:
+        - { column: order_id, table: orderz, references: id }
+        - { column: customer_id, table: orders, references: customer_id }
+        - { column: note_id, table: notes, references: id }
+        - { column: parent_id, table: lineitems, references: id }
+        - { column: order_id, table: orders, references: id }
+`,
+    ),
+    [
+      'sharding.tables[2].parents[0].table: "orderz" is not in sharding.tables: a parent is a sharded table (did you mean "orders"?) (line 21)',
+      'sharding.tables[2].parents[1].column: "customer_id" is this table\'s sharding key: a join on the keys needs no parent (line 22)',
+      'sharding.tables[2].parents[2].table: notes\'s key is text and this table\'s is bigint: keys of different types are not placed alike (line 23)',
+      'sharding.tables[2].parents[3].table: "lineitems" is this table: a row cannot be placed by another row of its own table (line 24)',
+    ],
+    'parents: another sharded table, of the same key family, by a column that is not the key',
+  )
   const verifier = 'SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVka2V5:c2VydmVya2V5'
   t.same(problems(t, `${VALID}auth_query:\n  query: SELECT rolpassword FROM pg_authid WHERE rolname = current_user\n`), [
     'auth_query.query: must name the user as $1 (it is passed as the only parameter) (line 14)',

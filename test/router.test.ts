@@ -1293,3 +1293,26 @@ t.test('DDL naming sharded and unsharded tables: the refusal says what to do ins
   t.match(route('CREATE TABLE totals AS SELECT count(*) FROM accounts'), { kind: 'error', hint: /would hold one shard.s rows/ })
   t.match(route('GRANT SELECT ON accounts, logs TO app'), { kind: 'error', hint: /in separate statements/ })
 })
+
+t.test('a foreign key declared as a parent joins like the keys, and carries a pinned key across', async (t) => {
+  const parents = new ShardMap(
+    ConfigSchema.parse(
+      threeShardConfig({
+        tables: [
+          { name: 'orders', key: 'customer_id', type: 'bigint' },
+          { name: 'lineitems', key: 'customer_id', type: 'bigint', parents: [{ column: 'order_id', table: 'orders', references: 'id' }] },
+          { name: 'notes', key: 'customer_id', type: 'bigint' },
+        ],
+      }),
+    ),
+  )
+  const r = new Router(parents)
+  const routeOf = (sql: string) => r.route(analyzeStatement(sql), () => undefined, { inTransaction: false, txReadOnly: false })
+  const home = parents.ring.shardFor('4')
+  t.match(routeOf('SELECT li.id, o.number FROM lineitems li JOIN orders o ON li.order_id = o.id'), { kind: 'scatter' }, 'a join on the foreign key: every shard, merged')
+  t.match(routeOf('SELECT o.id FROM orders o WHERE EXISTS (SELECT 1 FROM lineitems li WHERE li.order_id = o.id)'), { kind: 'scatter' }, 'a subquery tied on it')
+  t.match(routeOf('SELECT o.id, count(li.id) FROM orders o LEFT JOIN lineitems li ON o.id = li.order_id WHERE o.customer_id = 4 GROUP BY o.id'), { kind: 'shard', shard: home }, 'the parent pinned: its shard')
+  t.match(routeOf('SELECT o.id FROM lineitems li JOIN orders o ON o.id = li.order_id WHERE li.customer_id = 4'), { kind: 'shard', shard: home }, 'the child pinned: its shard')
+  t.match(routeOf('SELECT li.id FROM lineitems li JOIN orders o ON li.id = o.id'), { kind: 'error', message: /not joined on its sharding key/ }, 'another column of the child: refused')
+  t.match(routeOf('SELECT n.id FROM notes n JOIN orders o ON n.order_id = o.id'), { kind: 'error', message: /not joined on its sharding key/ }, 'a foreign key not declared: refused')
+})

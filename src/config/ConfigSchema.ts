@@ -108,6 +108,15 @@ export const MadeColumnSchema = z
     message: 'give either a sequence or uuid: true (where the column\'s values come from)',
   })
 
+/** A foreign key along which a sharded table's rows are placed with their parents' (co-located joins). */
+export const ParentSchema = z
+  .object({
+    column: z.string().min(1).describe('The column of this table that references the parent row'),
+    table: z.string().min(1).describe('The parent: a sharded table, optionally schema-qualified, with a key of the same type family'),
+    references: z.string().min(1).describe('The parent\'s column it references (usually its id)'),
+  })
+  .strict()
+
 export const TableSchema = z
   .object({
     name: z.string().min(1).describe('Table name, optionally schema-qualified (schema.table)'),
@@ -126,6 +135,10 @@ export const TableSchema = z
       .boolean()
       .default(false)
       .describe('pgshard makes a random UUID (version 4) for each row of an INSERT that leaves the key out; uuid keys only'),
+    parents: z
+      .array(ParentSchema)
+      .default([])
+      .describe('Foreign keys whose rows are on the same shard: each row of this table is where the parent row it references is (your application gives it the parent\'s key), so joins and tied subqueries on the foreign key run on each shard'),
   })
   .strict()
   .refine((t) => t.key_sequence === undefined || t.type === 'integer' || t.type === 'bigint', {

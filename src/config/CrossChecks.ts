@@ -2,6 +2,8 @@ import { z } from 'zod'
 import { closestName } from './ClosestName.js'
 import { formatPath, type PathSegment, type RawProblem } from './ConfigError.js'
 import { NodeSchema, UserSchema } from './ConfigSchema.js'
+import type { KeyType } from '../router/KeyEncoding.js'
+import { keyFamily } from '../router/ShardMap.js'
 
 /** The admin console answers on this database name, so no logical database may take it. */
 export const ADMIN_DATABASE = 'pgshard'
@@ -34,6 +36,7 @@ export function crossCheck(input: unknown): RawProblem[] {
     ...unique(reference, 'reference table'),
     ...alsoSharded(reference, sharded),
     ...columnSequences(sharding, sharded, reference),
+    ...parentTables(sharding),
     ...unique(
       users.flatMap((u) => field(u, 'name', z.string())),
       'user name',
@@ -100,6 +103,36 @@ function columnSequences(sharding: Record<string, unknown>, sharded: Item<string
     const id = `${table}\u0000${column}`
     if (seen.has(id)) problems.push({ path: item.path, message: `${table}.${column} is listed twice` })
     seen.add(id)
+  }
+  return problems
+}
+
+/** A parent is another sharded table, with a key of the same family, referenced by a column that is not the key. */
+function parentTables(sharding: Record<string, unknown>): RawProblem[] {
+  const tables = list(sharding.tables, ['sharding', 'tables'])
+  const keyTypes = new Map(tables.flatMap((t) => {
+    const table = asRecord(t.value)
+    return typeof table.name === 'string' && typeof table.type === 'string' ? [[table.name, table.type] as const] : []
+  }))
+  const problems: RawProblem[] = []
+  for (const t of tables) {
+    const table = asRecord(t.value)
+    for (const item of list(table.parents, [...t.path, 'parents'])) {
+      const parent = asRecord(item.value)
+      if (typeof parent.table !== 'string') continue
+      const type = keyTypes.get(parent.table)
+      if (type === undefined) {
+        const near = closestName(parent.table, [...keyTypes.keys()])
+        problems.push({ path: [...item.path, 'table'], message: `"${parent.table}" is not in sharding.tables: a parent is a sharded table${near ? ` (did you mean "${near}"?)` : ''}` })
+      } else if (parent.table === table.name) {
+        problems.push({ path: [...item.path, 'table'], message: `"${parent.table}" is this table: a row cannot be placed by another row of its own table` })
+      } else if (typeof table.type === 'string' && keyFamily(type as KeyType) !== keyFamily(table.type as KeyType)) {
+        problems.push({ path: [...item.path, 'table'], message: `${parent.table}'s key is ${type} and this table's is ${table.type}: keys of different types are not placed alike` })
+      }
+      if (typeof parent.column === 'string' && parent.column === table.key) {
+        problems.push({ path: [...item.path, 'column'], message: `"${parent.column}" is this table's sharding key: a join on the keys needs no parent` })
+      }
+    }
   }
   return problems
 }

@@ -952,7 +952,7 @@ export class Router {
    */
   private pinThroughTies(plan: StatementPlan, tables: Placement, sets: ShardSet[], searchPath: string[]): void {
     const sources = plan.scatter?.sources ?? plan.writeTies
-    if (sources === undefined || sources.correlated.length === 0) return
+    if (sources === undefined || (sources.correlated.length === 0 && (plan.scatter?.sources.equalities.length ?? 0) === 0)) return
     // Every place the statement names a table (its uses are listed once per name).
     const named: TableRef[] = plan.writeTies?.named ?? [...plan.scatter!.sources.nested]
     const level = (l: DerivedSources | ScatterSources): void => {
@@ -966,6 +966,15 @@ export class Router {
       if (tie === undefined) continue
       const [o, i] = [only(sources.relations[tie.outer]!), only(c.tables[tie.table]!)]
       if (o >= 0 && i >= 0 && sets[o] !== 'all' && sets[i] === 'all') sets[i] = sets[o]!
+    }
+    // So does a join on a foreign key declared as a parent: `o.customer_id = 4` pins the line items joined to o.
+    for (const [a, b] of plan.scatter?.sources.equalities ?? []) {
+      if (!('relation' in a) || !('relation' in b)) continue
+      const [ra, rb] = [plan.scatter!.sources.relations[a.relation]!, plan.scatter!.sources.relations[b.relation]!]
+      const [i, j] = [only(ra), only(rb)]
+      if (i < 0 || j < 0 || !this.map.colocatedBy(tables.sharded[i]!.table, a.column, tables.sharded[j]!.table, b.column)) continue
+      if (sets[i] !== 'all' && sets[j] === 'all') sets[j] = sets[i]!
+      else if (sets[j] !== 'all' && sets[i] === 'all') sets[i] = sets[j]!
     }
   }
 

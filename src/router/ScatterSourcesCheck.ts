@@ -148,7 +148,7 @@ export class ScatterSourcesCheck {
     const inner = this.map.shardedTable(c.tables[sharded[0]!]!, searchPath)!
     const tie = c.ties.find(({ outer, table: i, innerColumn }) => {
       const table = this.map.shardedTable(sources.relations[outer.relation]!, searchPath)
-      return i === sharded[0] && table !== undefined && table.key === outer.column && inner.key === innerColumn && keyFamily(table.keyType) === keyFamily(inner.keyType)
+      return i === sharded[0] && table !== undefined && this.map.colocatedBy(table, outer.column, inner, innerColumn)
     })
     return tie === undefined ? undefined : { outer: tie.outer.relation, table: tie.table }
   }
@@ -385,7 +385,15 @@ export class ScatterSourcesCheck {
       if (ra !== rb) parent.set(ra, rb)
     }
     for (const m of members) for (const c of m.columns.slice(1)) union(m.columns[0]!, c)
-    for (const [a, b] of sources.equalities) union(columnNode(a), columnNode(b))
+    for (const [a, b] of sources.equalities) {
+      union(columnNode(a), columnNode(b))
+      // A foreign key declared as a parent places its rows with the parent's: their keys go together.
+      if (!('relation' in a) || !('relation' in b)) continue
+      const [ta, tb] = [sharded[a.relation], sharded[b.relation]]
+      if (ta !== undefined && tb !== undefined && this.map.colocatedBy(ta, a.column, tb, b.column)) {
+        union(columnNode({ relation: a.relation, column: ta.key }), columnNode({ relation: b.relation, column: tb.key }))
+      }
+    }
     const first = members[0]!
     const root = find(first.columns[0]!)
     for (const other of members.slice(1)) {
@@ -393,7 +401,7 @@ export class ScatterSourcesCheck {
         throw new Refusal(
           FEATURE_NOT_SUPPORTED,
           `a join across shards: ${other.label} is not joined on its sharding key to ${first.label} (${other.name} = ${first.name}), so matching rows may be on different shards`,
-          `add ${other.name} = ${first.name} to the join, both columns qualified (for an ORM association joined by an id, add the key to its join condition), or pin both tables' keys to one shard`,
+          `add ${other.name} = ${first.name} to the join, both columns qualified (for an ORM association joined by an id, add the key to its join condition, or declare the foreign key in sharding.tables[].parents when each row is kept on its parent's shard), or pin both tables' keys to one shard`,
         )
       }
       if (keyFamily(other.type!) !== keyFamily(first.type!)) {

@@ -25,6 +25,8 @@ export interface ShardedTable {
    * primary, or a random UUID pgshard makes.
    */
   generatedKey?: GeneratedKey
+  /** Foreign keys along which its rows are placed with their parent rows (sharding.tables[].parents). */
+  parents: { column: string; table: ShardedTable; references: string }[]
 }
 
 /** A column whose values pgshard makes (from a sequence on the default shard, or random UUIDs) for INSERTs that leave it out. */
@@ -67,11 +69,19 @@ export class ShardMap {
       this.sharded.set(id, {
         name,
         schema,
-        key: parseIdentifiers(t.key).at(-1) ?? t.key,
+        key: lastIdentifier(t.key),
         keyType: t.type,
         broadcastWrites: t.broadcast_writes,
         generatedKey: t.key_sequence !== undefined ? { sequence: t.key_sequence } : t.key_uuid ? 'uuid' : undefined,
+        parents: [],
       })
+    }
+    for (const t of config.sharding.tables) {
+      const child = this.sharded.get(tableId(...qualifiedName(t.name)))!
+      for (const p of t.parents) {
+        const parent = this.sharded.get(tableId(...qualifiedName(p.table)))
+        if (parent !== undefined) child.parents.push({ column: lastIdentifier(p.column), table: parent, references: lastIdentifier(p.references) })
+      }
     }
     for (const r of config.sharding.reference_tables) {
       const id = tableId(...qualifiedName(r))
@@ -79,7 +89,7 @@ export class ShardMap {
     }
     for (const c of config.sharding.made_columns) {
       const id = tableId(...qualifiedName(c.table))
-      const column = parseIdentifiers(c.column).at(-1) ?? c.column
+      const column = lastIdentifier(c.column)
       this.drawn.set(id, [...(this.drawn.get(id) ?? []), { column, made: c.sequence !== undefined ? { sequence: c.sequence } : 'uuid' }])
     }
     this.shardedTables = [...this.sharded.values()]
@@ -100,6 +110,17 @@ export class ShardMap {
 
   shardName(index: number): string {
     return this.shards[index]?.name ?? `#${index}`
+  }
+
+  /**
+   * Whether rows of `a` and `b` equal on these columns are on one shard: their sharding keys (of one key family),
+   * or a foreign key one declares to the other as its parent.
+   */
+  colocatedBy(a: ShardedTable, aColumn: string, b: ShardedTable, bColumn: string): boolean {
+    if (a.key === aColumn && b.key === bColumn) return keyFamily(a.keyType) === keyFamily(b.keyType)
+    const declares = (child: ShardedTable, column: string, parent: ShardedTable, references: string) =>
+      child.parents.some((p) => p.column === column && p.table === parent && p.references === references)
+    return declares(a, aColumn, b, bColumn) || declares(b, bColumn, a, aColumn)
   }
 
   shardedTable(ref: TableRef, searchPath: string[]): ShardedTable | undefined {
@@ -282,4 +303,9 @@ function namesWord(text: string, word: string): boolean {
 /** Key types whose equal values are placed alike (integers of any width are encoded as int64). */
 export function keyFamily(type: ShardedTable['keyType']): string {
   return type === 'integer' ? 'bigint' : type
+}
+
+/** The last name of a possibly qualified identifier, as Postgres folds it. */
+function lastIdentifier(name: string): string {
+  return parseIdentifiers(name).at(-1) ?? name
 }
