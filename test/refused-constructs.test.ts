@@ -102,7 +102,8 @@ t.test('refused constructs: 0A000 naming what cannot run across shards', async (
     { construct: 'FOR UPDATE with LIMIT over rows on several shards', sql: 'SELECT id FROM accounts ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED', message: /SELECT on accounts has no condition on the sharding key id, and may lock rows on shards s0, s1, s2: a locking read without its key runs on one shard/ },
     { construct: 'COPY (query) TO across shards that must be merged', sql: 'COPY (SELECT id FROM accounts ORDER BY id) TO STDOUT', message: /COPY \(query\) TO across shards, for a query that does more than filter and pick columns/ },
     { construct: 'binary COPY TO across shards', sql: 'COPY accounts TO STDOUT (FORMAT binary)', message: /binary COPY … TO across shards/ },
-    { construct: 'EXPLAIN across shards', sql: 'EXPLAIN SELECT * FROM accounts', message: /EXPLAIN across shards/ },
+    { construct: 'EXPLAIN across shards in JSON', sql: 'EXPLAIN (FORMAT JSON) SELECT * FROM accounts', message: /EXPLAIN across shards in a format other than TEXT/ },
+    { construct: 'EXPLAIN of a write across shards', sql: 'EXPLAIN UPDATE accounts SET balance = 0', message: /EXPLAIN across shards/ },
     // Writes.
     { construct: 'unpinned write reading another table (UPDATE … FROM)', sql: 'UPDATE accounts SET balance = 0 FROM countries c WHERE c.code = accounts.country', message: /UPDATE on accounts has no condition on the sharding key accounts\.id: a write must stay on one shard/ },
     { construct: 'unpinned DELETE … USING (extended protocol)', sql: 'DELETE FROM accounts USING countries c WHERE c.code = accounts.country AND balance > $1', params: [0], message: /DELETE on accounts has no condition on the sharding key/ },

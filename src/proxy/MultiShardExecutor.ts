@@ -659,11 +659,11 @@ function inClientOrder(replies: ShardReply[], rowReplies: number[] | null): (Buf
   return rowReplies.map((k) => replies[k]!.rows[next[k]++]!)
 }
 
-function isFailure(r: PromiseSettledResult<ShardReply>): boolean {
+export function isFailure(r: PromiseSettledResult<ShardReply>): boolean {
   return r.status === 'rejected' || r.value.error !== null
 }
 
 /** The ErrorResponse a failed shard call gives the client: the server's own, or a lost connection's. */
-function failureMessage(r: PromiseSettledResult<ShardReply>): Buffer {
+export function failureMessage(r: PromiseSettledResult<ShardReply>): Buffer {
   return r.status === 'fulfilled' ? r.value.error!.message : lostConnection(r.reason)
 }

@@ -53,6 +53,7 @@ import { ShardCursors } from './ShardCursors.js'
 import { setsLocally, SpanningTransaction } from './SpanningTransaction.js'
 import { ReadYourWrites } from './ReadYourWrites.js'
 import { PartReplies } from './PartReplies.js'
+import { explainAcrossShards } from './ExplainAcrossShards.js'
 import { statementTexts } from '../router/StatementTexts.js'
 import { ADVISORY_LOCK, applySessionEffects } from './SessionEffects.js'
 import {
@@ -1280,6 +1281,13 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       if (route.kind === 'copy_out') {
         await executor.copyOut(shards, route.role, stmt.sql, plan.copy?.header === true)
         return 'done'
+      }
+      if (route.kind === 'scatter' && route.plan.explain !== undefined) {
+        // Its shards' text as the merge would run it: a subquery's rows written in later, or counted here, are not.
+        if (route.plan.limited !== undefined || route.plan.countRows !== undefined) throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `EXPLAIN of a read that pgshard runs in more than one step (${route.reason})`, { hint: 'EXPLAIN the statement with its key pinned, or on one shard: /* pgshard: shard=NAME */' })
+        const shardSql = restore(route.plan.shardSql)
+        const explained = { ...stmt, sql: `${route.plan.explain} ${shardSql}` }
+        return (await explainAcrossShards(executor, output, shards, route.role, explained, shardSql, route.plan, route.reason, shape)) ? 'done' : 'failed'
       }
       if (route.kind === 'scatter') {
         return (await scatterRead(executor, shards, route.role, counted?.plan ?? route.plan, stmt, restore, param, shape, counted !== undefined, onSuspend)) ? 'done' : 'failed'

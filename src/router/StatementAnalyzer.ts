@@ -334,6 +334,16 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     plan.writes = analyze && (facts.nestedWrite || facts.lockingClause)
     plan.writtenTables = plan.writes ? plan.writtenTables : []
     if (!plan.writes) plan.unmergeable = 'EXPLAIN across shards'
+    // EXPLAIN of a read: each shard explains its part of it, in text (the other formats would need merging).
+    const query = asNode(explain.query, 'SelectStmt')
+    const format = (explain.options ?? []).map((o) => asNode(o, 'DefElem')).find((o) => o?.defname === 'format')
+    const inText = format === undefined || (asNode(format.arg, 'String')?.sval ?? '').toLowerCase() === 'text'
+    const at = query === undefined || plan.writes ? -1 : explainedQueryStart(text, start, end)
+    if (!inText) plan.unmergeable = 'EXPLAIN across shards in a format other than TEXT'
+    else if (at >= 0) {
+      addScatter(plan, query!, text, at, end, single, analyzeScopes(explain.query!), facts.rangeVars)
+      if (plan.scatter !== undefined) plan.scatter = { ...plan.scatter, explain: text.slice(start, at).trimEnd() }
+    }
     return plan
   }
   const prepare = asNode(stmt, 'PrepareStmt')
@@ -418,6 +428,25 @@ function addWriteTies(plan: StatementPlan, stmt: Node, rangeVars: RangeVar[]): v
   const tied = tiedSubqueries({ where: write!.whereClause, expressions: [update?.targetList], laterals: [] }, [rv.alias?.aliasname ?? rv.relname ?? ''])
   if (tied.length === 0) return
   plan.writeTies = { relations: [tableRefOf(rv)], correlated: tied.map(({ tables, ties }) => ({ tables, ties })), named: rangeVars.map(tableRefOf) }
+}
+
+/** Where the query of `EXPLAIN [(options)] [ANALYZE] [VERBOSE] query` starts, or -1. */
+function explainedQueryStart(text: StatementText, start: number, end: number): number {
+  const lexer = new SqlLexer(text.bytes, start, end)
+  let k = lexer.nextSignificant()
+  if (!lexer.isWord('explain')) return -1
+  k = lexer.nextSignificant()
+  if (k === Tok.LParen) {
+    for (let depth = 1; depth > 0; ) {
+      k = lexer.nextSignificant()
+      if (k === Tok.End || k === Tok.Error) return -1
+      if (k === Tok.LParen) depth++
+      else if (k === Tok.RParen) depth--
+    }
+    k = lexer.nextSignificant()
+  }
+  while (lexer.isWord('analyze') || lexer.isWord('analyse') || lexer.isWord('verbose')) k = lexer.nextSignificant()
+  return k === Tok.End || k === Tok.Error ? -1 : lexer.start
 }
 
 /** Where the query of `PREPARE name [(types)] AS query` or `CREATE VIEW name [(columns)] AS query` starts, or -1. */

@@ -243,6 +243,8 @@ export interface DerivedSources extends ScatterSources {
 export interface ScatterPlan {
   /** The text each shard runs (AVG split, LIMIT+OFFSET folded, HAVING removed, hidden columns appended). */
   shardSql: string
+  /** EXPLAIN of this read: the text before its query (EXPLAIN and its options), which each shard runs on shardSql. */
+  explain?: string
   /** Output columns of shardSql, visible ones first. */
   columns: OutputColumn[]
   /** How many leading columns the client sees. */
