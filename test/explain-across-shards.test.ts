@@ -48,6 +48,14 @@ t.test('psql', async (t) => {
   t.match(out.stdout, /^pgshard: .*scatter to 2 shards\n {2}Merge: rows appended, ORDER BY, LIMIT\n {2}Shard query: SELECT \*, id FROM users ORDER BY id LIMIT 5\n {2}->  Shard s0/)
 })
 
+t.test('in a transaction that wrote one shard: it reads the others', async (t) => {
+  await client.query('BEGIN')
+  await client.query("UPDATE users SET name = 'in tx' WHERE id = 1")
+  const lines = await plan('EXPLAIN (COSTS OFF) SELECT count(*) FROM users')
+  t.equal(lines.filter((l) => l.startsWith('  ->  Shard ')).length, 2, 'every shard explains its part')
+  await client.query('ROLLBACK')
+})
+
 t.test('a pinned key: that shard\u2019s plan, as from one server; other formats across shards are refused', async (t) => {
   const lines = await plan('EXPLAIN (COSTS OFF) SELECT name FROM users WHERE id = 7')
   t.match(lines[0], /^Index Scan using users_pkey on users/, 'the server\u2019s own plan')

@@ -384,7 +384,9 @@ export class Router {
    */
   mayWrite(plan: StatementPlan): boolean {
     if (plan.kind === 'transaction' || plan.kind === 'set' || plan.kind === 'show' || plan.kind === 'empty') return false
-    if (plan.writes || plan.writtenTables.length > 0 || WRITE_KINDS.has(plan.kind) || plan.kind === 'ddl' || plan.kind === 'utility') return true
+    // EXPLAIN writes only what it runs (ANALYZE of a write): it is routed like what it explains.
+    const utility = (plan.kind === 'ddl' || plan.kind === 'utility') && plan.commandTag !== 'EXPLAIN'
+    if (plan.writes || plan.writtenTables.length > 0 || WRITE_KINDS.has(plan.kind) || utility) return true
     const calls = plan.functions.filter((f) => !WRITE_NO_ROWS.has(f))
     return calls.length > 0 && this.volatility.firstVolatile(calls) !== undefined
   }
