@@ -137,6 +137,11 @@ const CORPUS: Query[] = [
   Q('SELECT i.id, t.tag FROM items i JOIN item_tags t ON t.item_id = i.id ORDER BY i.id, t.tag', 'ordered'),
   Q('SELECT i.grp, count(t.tag) FROM items i LEFT JOIN item_tags t ON t.item_id = i.id GROUP BY i.grp ORDER BY i.grp', 'ordered'),
   Q('SELECT c.label, count(*), sum(i.qty) FROM items i JOIN categories c ON c.grp = i.grp GROUP BY c.label ORDER BY c.label', 'ordered'),
+  // Variances and standard deviations from each shard's count, sum and sum of squares: numeric as Postgres computes it.
+  Q('SELECT stddev(price), variance(qty), stddev_pop(price), var_pop(small), stddev_samp(id), count(*) FROM items', 'ordered', { binary: true }),
+  Q('SELECT grp, stddev(qty) AS s, var_samp(price) FILTER (WHERE flag) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered'),
+  Q('SELECT grp, round(stddev(qty), 3) AS s FROM items GROUP BY grp HAVING variance(qty) > 100 ORDER BY grp', 'ordered'),
+  Q('SELECT stddev(qty) FROM items WHERE id < 0', 'ordered'),
   // A reference table's rows kept by an outer join come from every shard: regrouped, aggregates of the sharded
   // side's columns that ignore NULLs are exact (a category without items, 'unused', counts 0 once).
   Q('SELECT c.label, count(i.id), sum(i.qty), min(i.price), max(i.name), avg(i.qty), bool_or(i.flag) FROM categories c LEFT JOIN items i ON i.grp = c.grp GROUP BY c.grp, c.label ORDER BY c.label', 'ordered', { binary: true }),

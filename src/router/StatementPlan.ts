@@ -86,7 +86,7 @@ export interface OrderKey {
   nullsFirst: boolean
 }
 
-export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg'
+export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg' | 'var_samp' | 'var_pop' | 'stddev_samp' | 'stddev_pop'
 
 /** How array_agg(x ORDER BY x) (or string_agg's) orders its elements; `distinct`: keeps one of equal ones. */
 export interface ElementOrder {
@@ -102,14 +102,27 @@ export type OutputColumn =
    * count, sum or avg of DISTINCT x folded by the proxy, distinctColumn names the hidden column of x (a shard row
    * per value); for COALESCE(agg(x), c), presentColumn names the hidden flag of whether a shard's agg(x) had a value;
    * array_agg(x ORDER BY x) has the order of its elements; string_agg(x, d), which the shards run as array_agg(x),
-   * its delimiter d.
+   * its delimiter d; a variance or standard deviation, the hidden columns of each shard's part (DeviationParts).
    */
-  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; distinctColumn?: number; presentColumn?: number; order?: ElementOrder; delimiter?: ValueRef }
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; deviation?: DeviationParts; distinctColumn?: number; presentColumn?: number; order?: ElementOrder; delimiter?: ValueRef }
   /**
    * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
    * column; the merger resolves them against the shards' RowDescription.
    */
   | { kind: 'star' }
+
+/**
+ * The hidden columns a variance or standard deviation is folded from: each shard's count of the values, their sum
+ * and sum of squares as numeric (exact, for numeric and integer values), and their mean and population variance in
+ * the values' own type (for float values, combined as Postgres's parallel aggregation combines them).
+ */
+export interface DeviationParts {
+  count: number
+  sum: number
+  squares: number
+  mean: number
+  variance: number
+}
 
 /** A ranking window function the proxy computes over merged groups: its output column, PARTITION BY and ORDER BY columns. */
 export interface MergedWindow {

@@ -3,8 +3,9 @@
 // merged sum by the merged count, array_agg puts the arrays together (ArrayAggFold), string_agg joins their elements
 // (StringAggFold). NULL partials (a shard with no non-NULL input) are skipped; over no
 // input at all the result is NULL, except count's 0.
-import type { AggregateKind, ElementOrder } from '../StatementPlan.js'
+import type { AggregateKind, DeviationParts, ElementOrder } from '../StatementPlan.js'
 import { ArrayAggFold } from './ArrayAggFold.js'
+import { DeviationFold } from './DeviationFold.js'
 import { StringAggFold } from './StringAggFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
@@ -41,9 +42,16 @@ export function createFold(
   order?: ElementOrder,
   /** string_agg's delimiter, as a value of its result type (null: none). */
   delimiter: Buffer | null = null,
+  deviation?: DeviationParts,
 ): AggregateFold {
   const col = columns[index]
   switch (fn) {
+    case 'var_samp':
+    case 'var_pop':
+    case 'stddev_samp':
+    case 'stddev_pop':
+      if (deviation === undefined) throw new MergeError(`${fn} column ${index + 1} has no hidden parts`, 'XX000')
+      return DeviationFold.of(fn, col, columns, deviation)
     case 'array_agg':
       return new ArrayAggFold(col, index, order)
     case 'string_agg':
