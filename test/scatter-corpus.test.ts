@@ -148,6 +148,7 @@ const CORPUS: Query[] = [
   Q('SELECT c.grp, count(i.id) AS n FROM categories c LEFT JOIN items i ON i.grp = c.grp AND i.qty > 40 GROUP BY c.grp HAVING count(i.id) < 30 ORDER BY n DESC, c.grp LIMIT 4', 'ordered'),
   Q('SELECT count(t.tag), count(DISTINCT i.id), sum(i.qty::numeric) FROM categories c LEFT JOIN items i ON i.grp = c.grp LEFT JOIN item_tags t ON t.item_id = i.id', 'ordered'),
   Q('SELECT c.label, count(i.id) FROM items i RIGHT JOIN categories c ON c.grp = i.grp WHERE c.grp > 1 GROUP BY 1 ORDER BY 1', 'ordered'),
+  Q("SELECT c.label, count(i.id), max(i.qty) FROM categories c LEFT JOIN items i ON i.grp = c.grp WHERE i.qty > 10 AND i.name IS NOT NULL AND i.name NOT LIKE 'a%' GROUP BY c.label ORDER BY c.label", 'ordered'),
   Q('SELECT i.id, c.label FROM items i LEFT JOIN categories c USING (grp) ORDER BY i.id LIMIT 30', 'ordered'),
   Q("SELECT id FROM items WHERE grp IN (SELECT grp FROM categories WHERE label LIKE 'c%') ORDER BY id", 'ordered'),
   Q('SELECT count(*) FROM items WHERE id = ANY($1::bigint[])', 'ordered', { params: ['{1,2,3}'] }),

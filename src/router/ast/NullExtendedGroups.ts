@@ -2,9 +2,9 @@
 // sharded row matches (`FROM product p LEFT JOIN lineitem li ON … GROUP BY p.id`, an ORM's annotate(Count(…)) on a
 // reference table). Each shard returns every kept row, NULL-extended where it holds no match, so the groups come
 // from every shard; merged by group, the aggregates are still exact when each ignores NULLs and takes only a
-// sharded table's column (the NULL-extended rows add nothing to it), and when no row is filtered or grouped by
-// a sharded table's columns (a NULL-extended row would pass a filter, or make a group, on a shard that holds no
-// match where one server would see the match).
+// sharded table's column (the NULL-extended rows add nothing to it), and when no row is grouped by a sharded
+// table's columns, nor filtered by them but by conditions no NULL passes (a NULL-extended row would make a group,
+// or pass a filter, on a shard that holds no match where one server would see the match).
 import type { FuncCall, Node, SelectStmt } from 'libpg-query'
 import { MERGEABLE, UNMERGEABLE_AGGREGATES } from '../MergeableAggregates.js'
 import { asNode, functionName, stringList, walkAst } from './AstNode.js'
@@ -16,7 +16,7 @@ const NULL_IGNORING = new Set(['count', 'sum', 'avg', 'min', 'max', 'bool_and', 
 export interface NullExtendedGroups {
   /** The relations the aggregates' arguments name. */
   argRelations: number[]
-  /** The relations the WHERE clause and GROUP BY items name. */
+  /** The relations the GROUP BY items name, and the WHERE clause but in conditions no NULL passes. */
   keyRelations: number[]
 }
 
@@ -55,7 +55,10 @@ export function nullExtendedGroups(s: SelectStmt, from: FromSources): NullExtend
     const position = asNode(g, 'A_Const')?.ival
     return position === undefined ? g : asNode(s.targetList?.[(position.ival ?? 0) - 1], 'ResTarget')?.val
   })
-  walkAst([s.whereClause, keys], (tag, body) => {
+  // A condition that no NULL-extended row passes (`li.qty > 3`) filters by the sharded side safely: it drops those
+  // rows on every shard, as one server drops them.
+  const filters = conjuncts(s.whereClause).filter((c) => !rejectsNulls(c))
+  walkAst([filters, keys], (tag, body) => {
     if (tag === 'SubLink') plain = false
     if (tag !== 'ColumnRef') return plain
     const fields = stringList((body as { fields?: Node[] }).fields)
@@ -71,4 +74,32 @@ export function nullExtendedGroups(s: SelectStmt, from: FromSources): NullExtend
 function isAggregate(call: FuncCall): boolean {
   const name = functionName(call.funcname)
   return call.agg_star === true || call.agg_distinct === true || call.agg_order !== undefined || call.agg_filter !== undefined || MERGEABLE[name] !== undefined || UNMERGEABLE_AGGREGATES.has(name)
+}
+
+/** The conditions of a WHERE clause ANDed at its top. */
+function conjuncts(where: Node | undefined): Node[] {
+  if (where === undefined) return []
+  const and = asNode(where, 'BoolExpr')
+  return and?.boolop === 'AND_EXPR' ? (and.args ?? []).flatMap(conjuncts) : [where]
+}
+
+/** Operands a comparison is NULL for when a column it names is: columns, constants, parameters, casts of them. */
+function plainOperand(n: Node | undefined): boolean {
+  const inner = asNode(n, 'TypeCast')?.arg ?? n
+  return asNode(inner, 'ColumnRef') !== undefined || asNode(inner, 'A_Const') !== undefined || asNode(inner, 'ParamRef') !== undefined
+}
+
+/** Built-in comparison operators, all strict (NULL in, NULL out). */
+const COMPARISONS = new Set(['=', '<>', '!=', '<', '<=', '>', '>=', '~~', '!~~', '~~*', '!~~*'])
+const STRICT_KINDS = new Set(['AEXPR_OP', 'AEXPR_IN', 'AEXPR_LIKE', 'AEXPR_ILIKE', 'AEXPR_BETWEEN', 'AEXPR_NOT_BETWEEN'])
+
+/** A comparison (=, <, IN, LIKE, BETWEEN … of plain operands) or IS NOT NULL: false or NULL for NULL columns. */
+function rejectsNulls(n: Node): boolean {
+  const test = asNode(n, 'NullTest')
+  if (test !== undefined) return test.nulltesttype === 'IS_NOT_NULL' && plainOperand(test.arg)
+  const e = asNode(n, 'A_Expr')
+  if (e === undefined || !STRICT_KINDS.has(e.kind ?? '')) return false
+  if (e.kind === 'AEXPR_OP' && !COMPARISONS.has(stringList(e.name)?.at(-1) ?? '')) return false
+  const right = asNode(e.rexpr, 'List')?.items ?? (Array.isArray(e.rexpr) ? (e.rexpr as Node[]) : [e.rexpr])
+  return plainOperand(e.lexpr) && right.every((r) => plainOperand(r))
 }
