@@ -784,6 +784,18 @@ export class Router {
         const shards = [...needed].sort((a, b) => a - b)
         return { kind: 'broadcast', role: 'primary', tag: 'sum', shards, reason: `${verb} on ${sharded} ${where}: the statement on each of them, all or nothing` }
       }
+      // One whose other sharded tables it reads only in subqueries tied to its rows on co-located keys: each shard
+      // writes its own rows reading only its own rows of them (a counter recomputed for every customer).
+      const tied = plan.kind === 'update' || plan.kind === 'delete' ? this.tiedOnKeys(plan, tables, searchPath) : undefined
+      if (tied !== undefined) {
+        const bySingleRows = this.addressedByUnique(plan, tied, searchPath)
+        if (bySingleRows !== null) {
+          throw new Refusal(FEATURE_NOT_SUPPORTED, `${verb} on ${sharded} ${where}: a write on several shards is refused${bySingleRows}`, `pin the key (WHERE ${tied.table.key} = \u2026)`)
+        }
+        const own = sets[tables.sharded.indexOf(tied)]!
+        const shards = own === 'all' ? {} : { shards: [...own].sort((a, b) => a - b) }
+        return { kind: 'broadcast', role: 'primary', tag: 'sum', ...shards, reason: `${verb} on ${sharded} ${where}: each shard writes its own rows, reading the rows tied to them on co-located keys; all or nothing` }
+      }
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `${verb} on ${sharded} ${where}: a write must stay on one shard`,
@@ -884,6 +896,23 @@ export class Router {
     const drawn = new Set(this.map.drawnColumns(use.ref, searchPath).map((d) => d.column))
     const column = plan.pins.find((p) => sameReference(p.table, use.ref) && p.column !== use.table.key && unique.columns.has(p.column) && !drawn.has(p.column))?.column
     return column === undefined ? null : ` when it names rows by ${column}, which each shard keeps unique on its own (a unique index, or a sequence's values): the same value may be another row on each shard`
+  }
+
+  /**
+   * An UPDATE or DELETE that reads its other sharded tables only in subqueries tied to its target on co-located keys
+   * (or a parent's foreign key), each table named once: the target's use; undefined for any other.
+   */
+  private tiedOnKeys(plan: StatementPlan, tables: Placement, searchPath: string[]): ShardedUse | undefined {
+    const ties = plan.writeTies
+    const written = tables.sharded.filter((u) => tables.writtenSharded.has(u.table))
+    if (ties === undefined || written.length !== 1) return undefined
+    const once = (ref: TableRef) => ties.named.filter((r) => sameReference(r, ref)).length === 1
+    const tiedRefs = ties.correlated.flatMap((c) => {
+      const tie = this.scatterCheck.colocatedTie(c, ties, searchPath)
+      return tie === undefined ? [] : [c.tables[tie.table]!]
+    })
+    const covered = (u: ShardedUse) => u === written[0] || (once(u.ref) && tiedRefs.some((r) => sameReference(r, u.ref)))
+    return once(written[0]!.ref) && tables.sharded.every(covered) ? written[0] : undefined
   }
 
   /**
