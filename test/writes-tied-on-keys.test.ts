@@ -1,8 +1,8 @@
 // An UPDATE or DELETE without its key that reads another sharded table only in subqueries tied to its rows on
 // co-located keys (`UPDATE customers c SET order_count = (SELECT count(*) FROM orders o WHERE o.customer_id = c.id)`,
 // `DELETE FROM orders o WHERE EXISTS (SELECT 1 FROM customers c WHERE c.id = o.customer_id AND …)`, or on a foreign
-// key declared as a parent): each shard writes its own rows reading its own rows of the other table, all or
-// nothing, with the summed count and every shard's RETURNING rows. Checked against the same rows in one plain
+// key declared as a parent, or joined so by UPDATE … FROM and DELETE … USING): each shard writes its own rows
+// reading its own rows of the other table, all or nothing, with the summed count and every shard's RETURNING rows. Checked against the same rows in one plain
 // database; a tie on other columns, or a write naming rows by an id each shard numbers, stays refused.
 import pg from 'pg'
 import t from 'tap'
@@ -14,11 +14,13 @@ const SHARDING = {
     { name: 'orders', key: 'customer_id', type: 'bigint' },
     { name: 'lineitems', key: 'customer_id', type: 'bigint', parents: [{ column: 'order_id', table: 'orders', references: 'id' }] },
   ],
-  reference_tables: [],
+  reference_tables: ['tiers'],
   cross_shard_transactions: 'two_phase',
 }
 const SCHEMA = [
   'CREATE TABLE customers (id bigint PRIMARY KEY, tier int, order_count int, note text)',
+  'CREATE TABLE tiers (tier int PRIMARY KEY, label text)',
+  "INSERT INTO tiers VALUES (0, 'basic'), (1, 'gold'), (2, 'platinum')",
   'CREATE TABLE orders (id bigint, customer_id bigint, status text, items int, PRIMARY KEY (customer_id, id))',
   'CREATE TABLE lineitems (id bigint, customer_id bigint, order_id bigint, qty int, PRIMARY KEY (id))',
   'INSERT INTO customers SELECT g, g % 3, 0, NULL FROM generate_series(1, 30) g',
@@ -60,6 +62,21 @@ t.test('DELETE … WHERE EXISTS tied on the keys, with RETURNING', async (t) => 
   t.same(res.proxy.rows.map((r) => r.id).sort(), res.plain.rows.map((r) => r.id).sort(), 'every shard\u2019s RETURNING rows')
   const check = 'SELECT id FROM orders ORDER BY id'
   t.same(await rowsOf(proxy, check), await rowsOf(plain, check))
+})
+
+t.test('UPDATE … FROM and DELETE … USING joined on the keys, pinned or not', async (t) => {
+  const update = await both("UPDATE orders o SET status = 'vip' FROM customers c WHERE c.id = o.customer_id AND c.tier = 1 AND o.status = 'new'")
+  t.ok((update.proxy.count ?? 0) > 0, `rows updated: ${update.proxy.count}`)
+  t.same(update.proxy.count, update.plain.count)
+  const pinned = await both('UPDATE customers c SET note = o.status FROM orders o WHERE o.customer_id = c.id AND c.id = 4 AND o.id = (SELECT min(id) FROM orders WHERE customer_id = 4)')
+  t.same(pinned.proxy.count, pinned.plain.count, 'pinned: the one shard')
+  const removed = await both("DELETE FROM lineitems li USING orders o WHERE o.id = li.order_id AND o.status = 'vip' RETURNING li.id")
+  t.same(removed.proxy.count, removed.plain.count, 'DELETE … USING through a declared parent')
+  const labels = await both("UPDATE customers c SET note = t.label FROM tiers t WHERE t.tier = c.tier AND t.label <> 'basic'")
+  t.same(labels.proxy.count, labels.plain.count, 'UPDATE … FROM a reference table: every shard its own rows')
+  for (const check of ['SELECT id, status FROM orders ORDER BY id', 'SELECT id, note FROM customers ORDER BY id', 'SELECT id FROM lineitems ORDER BY id']) {
+    t.same(await rowsOf(proxy, check), await rowsOf(plain, check), check)
+  }
 })
 
 t.test('still refused: a tie on other columns, and rows named by an id each shard numbers', async (t) => {

@@ -12,7 +12,7 @@ import { insertSelectSources } from './ast/InsertSelectSources.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
 import { asNode, functionName, isRangeVar, stringList, tagOf, walkAst } from './ast/AstNode.js'
 import { PinCollector, tableKey, tableRefOf, type ColumnValues } from './ast/PinCollector.js'
-import { correlatedSubqueries, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
+import { correlatedSubqueries, tiedJoin, tiedSubqueries } from './ast/CorrelatedSubqueries.js'
 import { aggregatesInSubquery } from './AggregatesInSubquery.js'
 import { declareOptions } from './ast/DeclareOptions.js'
 import { detachedSubqueries } from './ast/DetachedSubqueries.js'
@@ -417,15 +417,21 @@ function addScatter(
 
 /**
  * An UPDATE's or DELETE's subqueries tied to its target table (`UPDATE customers SET name = (SELECT … FROM orders
- * U0 WHERE U0.customer_id = customers.id …) WHERE customers.id = 4`), for the router to carry the target's pin to
- * them; `named`: every table the statement names.
+ * U0 WHERE U0.customer_id = customers.id …) WHERE customers.id = 4`), and the tables its FROM or USING joins to it,
+ * for the router to carry the target's pin to them and to tell whether each shard writes exactly its part;
+ * `named`: every table the statement names.
  */
 function addWriteTies(plan: StatementPlan, stmt: Node, rangeVars: RangeVar[]): void {
   const update = asNode(stmt, 'UpdateStmt')
   const write = update ?? asNode(stmt, 'DeleteStmt')
   const rv = write?.relation
   if (rv === undefined) return
-  const tied = tiedSubqueries({ where: write!.whereClause, expressions: [update?.targetList], laterals: [] }, [rv.alias?.aliasname ?? rv.relname ?? ''])
+  const refnames = [rv.alias?.aliasname ?? rv.relname ?? '']
+  const tied = tiedSubqueries({ where: write!.whereClause, expressions: [update?.targetList], laterals: [] }, refnames)
+  // UPDATE … FROM and DELETE … USING join their tables to the target as a subquery tied by the WHERE clause would.
+  const joined = update?.fromClause ?? asNode(stmt, 'DeleteStmt')?.usingClause
+  const join = joined !== undefined && joined.length > 0 ? tiedJoin(joined, write!.whereClause, refnames) : undefined
+  if (join !== undefined) tied.push(join)
   if (tied.length === 0) return
   plan.writeTies = { relations: [tableRefOf(rv)], correlated: tied.map(({ tables, ties }) => ({ tables, ties })), named: rangeVars.map(tableRefOf) }
 }

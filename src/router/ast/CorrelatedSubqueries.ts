@@ -77,6 +77,14 @@ function sublink(link: SubLink, refnames: string[]): CorrelatedSubquery | undefi
  * A query that reads one table, tied by `t.k = outer.k` among the AND-ed conditions of the query level that reads
  * it (which subqueries in FROM may wrap: every row the whole query computes from then has the outer row's value).
  */
+/**
+ * The tables an UPDATE's FROM or a DELETE's USING list joins to its target (`refnames`), as a subquery of them tied
+ * to it by the WHERE clause's equalities would be.
+ */
+export function tiedJoin(from: Node[], where: Node | undefined, refnames: string[]): CorrelatedSubquery | undefined {
+  return tiedQuery({ fromClause: from, whereClause: where } as SelectStmt, refnames)
+}
+
 function tiedQuery(sub: SelectStmt, refnames: string[]): CorrelatedSubquery | undefined {
   const read = tableRead(sub)
   if (read === undefined) return undefined
