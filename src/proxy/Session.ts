@@ -55,6 +55,7 @@ import { ReadYourWrites } from './ReadYourWrites.js'
 import { PartReplies } from './PartReplies.js'
 import { explainAcrossShards } from './ExplainAcrossShards.js'
 import { statementTexts } from '../router/StatementTexts.js'
+import { SqlAnalysisError } from '../router/SqlParser.js'
 import { ADVISORY_LOCK, applySessionEffects } from './SessionEffects.js'
 import {
   asStatementError,
@@ -496,14 +497,16 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     if (analyzed.plan) this.resetAhead(analyzed.plan)
     const prepared = analyzed.plan?.session.find(isSqlPrepared)
-    if (prepared && analyzed.plan!.multiStatement) return runsOneByOne(analyzed.plan!) ? this.runOneByOne(sql, analyzed.plan!.statements!) : this.refuseQuery(sqlPrepareAmongOthers(prepared))
+    if (prepared && analyzed.plan!.multiStatement) {
+      return runsOneByOne(analyzed.plan!) ? this.runOneByOne(sql, analyzed.plan!.statements!, sqlPrepareAmongOthers(prepared)) : this.refuseQuery(sqlPrepareAmongOthers(prepared))
+    }
     if (prepared) return this.onSqlPrepared(sql, analyzed, prepared)
     if (analyzed.plan && this.spanning.commits(analyzed.plan)) {
       return this.endAcrossShards(analyzed.plan).then((outcome) => this.toClient(Buffer.concat([outcome.reply, readyForQuery('I')])))
     }
     const param = (n: number) => literalParam(analyzed, n)
     const route = this.routing.route(analyzed, param)
-    if (route.kind === 'error' && analyzed.plan && runsOneByOne(analyzed.plan)) return this.runOneByOne(sql, analyzed.plan.statements!)
+    if (route.kind === 'error' && analyzed.plan && runsOneByOne(analyzed.plan)) return this.runOneByOne(sql, analyzed.plan.statements!, routeError(route))
     if (route.kind === 'evaluate') {
       return this.answers.written(route, analyzed, { sql }).then(
         (written) => this.runQuery(written, encodeQuery(written)),
@@ -525,8 +528,11 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
    * then each reads on its own, which READ COMMITTED cannot tell apart. A BEGIN among them makes that
    * transaction the client's; a COMMIT or ROLLBACK ends it, and the statements after it begin another.
    */
-  private async runOneByOne(sql: string, plans: StatementPlan[]): Promise<void> {
-    const texts = statementTexts(sql)
+  private async runOneByOne(sql: string, plans: StatementPlan[], together: PgError): Promise<void> {
+    // Cut from the client's text, which parsed as the analysed one did: should the two disagree, the query is
+    // refused as it would have been together.
+    const texts = splitText(sql)
+    if (texts?.length !== plans.length) return this.refuseQuery(together)
     this.notRetryable()
     const replies = new PartReplies((bytes) => this.writeClient(bytes))
     this.oneByOne = replies
@@ -1975,6 +1981,16 @@ let nextSerial = 0
  */
 function runsOneByOne(plan: StatementPlan): boolean {
   return plan.statements !== undefined && plan.hints.length === 0 && !plan.statements.some((p) => p.kind === 'copy_from' && p.copy?.stdin === true)
+}
+
+/** The statements of a query's text, or undefined when the parser refuses it. */
+function splitText(sql: string): string[] | undefined {
+  try {
+    return statementTexts(sql)
+  } catch (err) {
+    if (err instanceof SqlAnalysisError) return undefined
+    throw err
+  }
 }
 
 /** A statement that may call nextval(): an INSERT or MERGE (a column default), or a call of nextval or setval. */

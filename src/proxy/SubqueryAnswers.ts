@@ -4,6 +4,7 @@
 // written into the statement as constants (SubqueryAnswer). Postgres evaluates such a subquery once, before the
 // statement's rows (an InitPlan); pgshard does the same, a moment earlier: in READ COMMITTED, a row written between
 // the two reads by another client is seen as by a second statement.
+import { paramFormat } from '../protocol/FrontendMessages.js'
 import { errorField } from '../protocol/ResponseTracker.js'
 import { PgError, SqlState } from '../protocol/PgError.js'
 import { decodeDataRow, decodeRowDescription } from '../protocol/RowMessages.js'
@@ -157,7 +158,7 @@ export class SubqueryAnswers {
 function boundParam(bind: ShardStatement['bind'], n: number): BoundParam | undefined {
   const i = n - 1
   if (bind === undefined || i < 0 || i >= bind.params.length) return undefined
-  return { value: bind.params[i]!, format: bind.formats.length === 1 ? bind.formats[0]! : (bind.formats[i] ?? 0), typeOid: bind.types[i] ?? 0 }
+  return { value: bind.params[i]!, format: paramFormat(bind.formats, i), typeOid: bind.types[i] ?? 0 }
 }
 
 /**

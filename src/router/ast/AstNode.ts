@@ -72,3 +72,10 @@ export function functionName(funcname: Node[] | undefined): string {
 export function isRangeVar(body: unknown): body is RangeVar {
   return body !== null && typeof body === 'object' && 'relname' in body
 }
+
+/** The conditions ANDed at the top of a WHERE clause (the clause itself when it is no AND). */
+export function conjuncts(n: Node | undefined): Node[] {
+  if (n === undefined) return []
+  const and = asNode(n, 'BoolExpr')
+  return and?.boolop === 'AND_EXPR' ? (and.args ?? []).flatMap(conjuncts) : [n]
+}

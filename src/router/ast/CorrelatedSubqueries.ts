@@ -5,9 +5,9 @@
 // tables (the router decides, with the shard map), every row such a subquery reads for an outer row lives on
 // that row's shard, so each shard answers it exactly for its own rows: what Django's Exists(OuterRef('pk')),
 // Subquery annotations and `__in` querysets, and Drizzle's relational queries send.
-import type { A_Expr, BoolExpr, ColumnRef, Node, RangeSubselect, RangeVar, SelectStmt, SubLink } from 'libpg-query'
+import type { A_Expr, ColumnRef, Node, RangeSubselect, RangeVar, SelectStmt, SubLink } from 'libpg-query'
 import type { RelationColumn, TableRef } from '../StatementPlan.js'
-import { asNode, stringList, walkAst } from './AstNode.js'
+import { asNode, conjuncts, stringList, walkAst } from './AstNode.js'
 import { tableRefOf } from './PinCollector.js'
 import type { FromSources } from './QueryScopes.js'
 
@@ -178,14 +178,6 @@ function outerColumnOf(fields: string[] | undefined, refnames: string[], hidden:
   if (fields?.length !== 2 || hidden.has(fields[0]!)) return undefined
   const relation = refnames.indexOf(fields[0]!)
   return relation < 0 || refnames.indexOf(fields[0]!, relation + 1) >= 0 ? undefined : { relation, column: fields[1]! }
-}
-
-/** The AND-parts of a condition. */
-function conjuncts(n: Node | undefined): Node[] {
-  if (n === undefined) return []
-  const b = asNode(n, 'BoolExpr') as BoolExpr | undefined
-  if (b?.boolop === 'AND_EXPR') return (b.args ?? []).flatMap(conjuncts)
-  return [n]
 }
 
 /** `a = b`, as its two sides. */

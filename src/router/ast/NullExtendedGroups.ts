@@ -7,7 +7,7 @@
 // or pass a filter, on a shard that holds no match where one server would see the match).
 import type { FuncCall, Node, SelectStmt } from 'libpg-query'
 import { MERGEABLE, UNMERGEABLE_AGGREGATES } from '../MergeableAggregates.js'
-import { asNode, functionName, stringList, walkAst } from './AstNode.js'
+import { asNode, conjuncts, functionName, stringList, walkAst } from './AstNode.js'
 import { relationColumn, type FromSources } from './QueryScopes.js'
 
 /** Aggregates that skip NULL arguments and that the merge folds (count(*) counts the NULL-extended rows too). */
@@ -74,13 +74,6 @@ export function nullExtendedGroups(s: SelectStmt, from: FromSources): NullExtend
 function isAggregate(call: FuncCall): boolean {
   const name = functionName(call.funcname)
   return call.agg_star === true || call.agg_distinct === true || call.agg_order !== undefined || call.agg_filter !== undefined || MERGEABLE[name] !== undefined || UNMERGEABLE_AGGREGATES.has(name)
-}
-
-/** The conditions of a WHERE clause ANDed at its top. */
-function conjuncts(where: Node | undefined): Node[] {
-  if (where === undefined) return []
-  const and = asNode(where, 'BoolExpr')
-  return and?.boolop === 'AND_EXPR' ? (and.args ?? []).flatMap(conjuncts) : [where]
 }
 
 /** Operands a comparison is NULL for when a column it names is: columns, constants, parameters, casts of them. */
