@@ -89,7 +89,7 @@ t.test('what a cursor across shards cannot do is refused, and ends with its tran
   }
   await inTx('DECLARE n CURSOR FOR SELECT count(*) FROM (SELECT DISTINCT label FROM items) s', { code: '0A000', message: /a cursor over count\(\*\) of a subquery whose rows pgshard counts across shards/ }, 'a count of merged rows runs without a cursor')
   await inTx('DECLARE s SCROLL CURSOR FOR SELECT id FROM items ORDER BY id', { code: '0A000', message: /^SCROLL of cursor "s", whose query reads several shards/ }, 'SCROLL')
-  await inTx('DECLARE h CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id', { code: '0A000', message: /^WITH HOLD of cursor "h"/ }, 'WITH HOLD')
+  await inTx('DECLARE h CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id', { code: '0A000', message: /^WITH HOLD inside a transaction block of cursor "h"/ }, 'WITH HOLD inside the transaction (outside one it works: held-cursors-across-shards)')
   await inTx('DECLARE m CURSOR FOR SELECT sum(id)::int FROM items', { code: '0A000', message: /cannot be merged across shards: an expression over the aggregate sum\(\)/ }, 'a query no merge can answer: the reason, as for the query itself')
   await c.query('BEGIN')
   await c.query('DECLARE b CURSOR FOR SELECT id FROM items ORDER BY id')
@@ -105,7 +105,7 @@ t.test('what a cursor across shards cannot do is refused, and ends with its tran
   await c.query('DECLARE e CURSOR FOR SELECT id FROM items ORDER BY id')
   await c.query('COMMIT')
   await t.rejects(c.query('FETCH 1 FROM e'), { code: '34000' }, 'the cursor ended with its transaction')
-  await t.rejects(c.query('DECLARE o CURSOR FOR SELECT id FROM items ORDER BY id'), { code: '0A000', message: /unless it is declared WITHOUT HOLD in a transaction that may span shards/ }, 'outside a transaction it is refused, saying where it would work')
+  await t.rejects(c.query('DECLARE o CURSOR FOR SELECT id FROM items ORDER BY id'), { code: '0A000', message: /unless it is declared WITH HOLD outside a transaction block, or WITHOUT HOLD in a transaction that may span shards/ }, 'outside a transaction it is refused, saying where it would work')
 })
 
 t.test('ROLLBACK TO a savepoint ends the cursors declared since, as on a server; those declared before stay', async (t) => {

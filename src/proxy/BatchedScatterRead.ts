@@ -18,18 +18,30 @@ export interface BatchedReadContext {
 
 type Row = (Buffer | string | null)[]
 
+/** How a batched read asks each shard for its rows. */
+interface BatchRequests {
+  /** The first batch, described. */
+  first(conn: ServerConnection, shard: number): Buffer
+  /** Each next batch. */
+  readonly next: Buffer
+  /** The shard has no rows left after this reply. */
+  last(reply: ShardReply): boolean
+  /** Ends what is still open on a shard, if anything must. */
+  readonly close: Buffer | null
+}
+
 /** Names the shard-side portals (unique in the process, hence on every connection). */
 let scanPortals = 0
 
 /**
- * A read across shards inside the client's transaction, fetched a part at a time: each shard runs it as a portal
- * of its own in the transaction, read a batch at a time only when the ordered merge needs that shard's rows, so
- * that between the client's fetches the transaction's connections are free for its other statements. Serves an
- * Execute with a row limit (asyncpg's cursors, pgjdbc's fetch size) and a SQL cursor declared over several
- * shards (psycopg's named cursors). The portals end with the transaction, or at `close`.
+ * A read across shards fetched a part at a time: each shard's rows are read a batch at a time only when the
+ * ordered merge needs them, so that between the client's fetches the connections are free for its other
+ * statements. Inside the client's transaction each shard runs the read as a portal of its own, which ends with
+ * the transaction or at `close`: an Execute with a row limit (asyncpg's cursors, pgjdbc's fetch size), a SQL
+ * cursor declared over several shards (psycopg's named cursors). A WITH HOLD cursor is read by FETCH from the
+ * cursor each shard holds.
  */
 export class BatchedScatterRead {
-  private readonly portal = `pgshard_scan_${++scanPortals}`
   private readonly open: boolean[]
   private merger: ResultMerger | null = null
   private ready: Row[] = []
@@ -43,7 +55,7 @@ export class BatchedScatterRead {
     private readonly services: SessionServices,
     private readonly held: ShardConnection[],
     private readonly plan: ScatterPlan,
-    private readonly batch: number,
+    private readonly requests: BatchRequests,
     private readonly param: (n: number) => BoundParam | undefined,
   ) {
     this.open = held.map(() => true)
@@ -59,16 +71,51 @@ export class BatchedScatterRead {
     batch: number,
     param: (n: number) => BoundParam | undefined,
   ): Promise<BatchedScatterRead | null> {
-    const read = new BatchedScatterRead(services, held, plan, batch, param)
+    const portal = `pgshard_scan_${++scanPortals}`
     const b = stmt.bind
-    const start = (conn: ServerConnection, shard: number) => Buffer.concat([
-      encodeParse('', shardText(stmt, shard), conn.serverTypes(b.types)),
-      encodeBind(read.portal, '', b.params, b.formats, b.resultFormats),
-      encodeTarget('Describe', 'P', read.portal),
-      encodeExecute(read.portal, batch),
+    const requests: BatchRequests = {
+      first: (conn, shard) => Buffer.concat([
+        encodeParse('', shardText(stmt, shard), conn.serverTypes(b.types)),
+        encodeBind(portal, '', b.params, b.formats, b.resultFormats),
+        encodeTarget('Describe', 'P', portal),
+        encodeExecute(portal, batch),
+        SYNC,
+      ]),
+      next: Buffer.concat([encodeExecute(portal, batch), SYNC]),
+      last: (reply) => !reply.suspended,
+      close: Buffer.concat([encodeTarget('Close', 'P', portal), SYNC]),
+    }
+    return BatchedScatterRead.begin(ctx, new BatchedScatterRead(services, held, plan, requests, param))
+  }
+
+  /**
+   * Reads the WITH HOLD cursor `cursor` that every held connection declared over its shard's part of the read,
+   * FETCHing `batch` rows at a time in `resultFormats`; null when the client got an error.
+   */
+  static async fromCursors(
+    ctx: BatchedReadContext,
+    services: SessionServices,
+    held: ShardConnection[],
+    plan: ScatterPlan,
+    cursor: string,
+    resultFormats: number[],
+    batch: number,
+    param: (n: number) => BoundParam | undefined,
+  ): Promise<BatchedScatterRead | null> {
+    const fetch = (describe: boolean) => Buffer.concat([
+      encodeParse('', `FETCH FORWARD ${batch} FROM ${cursor}`, []),
+      encodeBind('', '', [], [], resultFormats),
+      ...(describe ? [encodeTarget('Describe', 'P', '')] : []),
+      encodeExecute('', 0),
       SYNC,
     ])
-    return (await read.fetch(ctx, held.map((_, i) => i), start)) ? read : null
+    const first = fetch(true)
+    const requests: BatchRequests = { first: () => first, next: fetch(false), last: (reply) => reply.rows.length < batch, close: null }
+    return BatchedScatterRead.begin(ctx, new BatchedScatterRead(services, held, plan, requests, param))
+  }
+
+  private static async begin(ctx: BatchedReadContext, read: BatchedScatterRead): Promise<BatchedScatterRead | null> {
+    return (await read.fetch(ctx, read.held.map((_, i) => i), read.requests.first)) ? read : null
   }
 
   /**
@@ -95,7 +142,7 @@ export class BatchedScatterRead {
         return sent
       }
       await ctx.out.drained()
-      if (!(await this.fetch(ctx, waiting, Buffer.concat([encodeExecute(this.portal, this.batch), SYNC])))) return null
+      if (!(await this.fetch(ctx, waiting, this.requests.next))) return null
     }
   }
 
@@ -103,27 +150,15 @@ export class BatchedScatterRead {
   async close(): Promise<void> {
     const which = this.open.flatMap((o, i) => (o ? [i] : []))
     this.open.fill(false)
-    if (which.length > 0) await Promise.allSettled(which.map((i) => callShard(this.held[i]!.conn, Buffer.concat([encodeTarget('Close', 'P', this.portal), SYNC]))))
+    const request = this.requests.close
+    if (request && which.length > 0) await Promise.allSettled(which.map((i) => callShard(this.held[i]!.conn, request)))
   }
 
   /** One request on the shards `which`; their rows go to the merge. False when the client got an error. */
-  /** `request`: the same for every shard, or made for each shard's connection. */
   private async fetch(ctx: BatchedReadContext, which: number[], request: Buffer | ((conn: ServerConnection, shard: number) => Buffer)): Promise<boolean> {
+    const ok = await callEach(ctx, this.held, which, request)
+    if (!ok) return false
     const held = this.held
-    const replies = await ctx.cancellable(which.map((i) => held[i]!), () =>
-      Promise.allSettled(which.map((i) => callShard(held[i]!.conn, typeof request === 'function' ? request(held[i]!.conn, held[i]!.placement.shard) : request))),
-    )
-    const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
-    if (lost) {
-      ctx.out.emit(lostConnection(lost.reason))
-      return false
-    }
-    const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
-    const failed = ok.find((r) => r.error)
-    if (failed) {
-      ctx.out.emit(failed.error!.message)
-      return false
-    }
     try {
       if (!this.merger) {
         const merger = mergerFor(this.plan, held, ok.map((r) => r.fields!), this.param, this.services.mergeTypes)
@@ -133,7 +168,7 @@ export class BatchedScatterRead {
       const merger = this.merger
       which.forEach((i, j) => {
         for (const row of ok[j]!.rows) merger.push(i, row)
-        if (!ok[j]!.suspended) {
+        if (this.requests.last(ok[j]!)) {
           this.open[i] = false
           merger.end(i)
         }
@@ -151,4 +186,26 @@ export class BatchedScatterRead {
     this.measured = true
     for (const h of this.held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - this.started) / 1000)
   }
+}
+
+/**
+ * One request on the held connections `which` (the same for each, or made for each shard's connection), their
+ * replies in that order; null when the client got an error (a lost connection, or the first shard's error).
+ */
+export async function callEach(ctx: BatchedReadContext, held: ShardConnection[], which: number[], request: Buffer | ((conn: ServerConnection, shard: number) => Buffer)): Promise<ShardReply[] | null> {
+  const replies = await ctx.cancellable(which.map((i) => held[i]!), () =>
+    Promise.allSettled(which.map((i) => callShard(held[i]!.conn, typeof request === 'function' ? request(held[i]!.conn, held[i]!.placement.shard) : request))),
+  )
+  const lost = replies.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined
+  if (lost) {
+    ctx.out.emit(lostConnection(lost.reason))
+    return null
+  }
+  const ok = replies.map((r) => (r as PromiseFulfilledResult<ShardReply>).value)
+  const failed = ok.find((r) => r.error)
+  if (failed) {
+    ctx.out.emit(failed.error!.message)
+    return null
+  }
+  return ok
 }

@@ -1797,6 +1797,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       if (outcome.discardAll) {
         this.statements.clear()
         this.pins.clear()
+        this.shardCursors.closeAll()
       }
       if (outcome.unlocksAdvisory) this.pins.release(ADVISORY_LOCK)
       if (this.sessionMode || (outcome.pinReason === null && !outcome.holdsCursor)) return
@@ -1957,6 +1958,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     for (const [portal, s] of this.suspended) if (s.inTx) this.suspended.delete(portal)
     void this.endSuspended()
     void this.copyIn?.finish('the client disconnected')
+    this.shardCursors.end()
     this.lease.releaseAll(this.pinnedBy !== null)
     this.client.destroy()
     this.services.onSessionEnd(this)

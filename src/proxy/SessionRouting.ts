@@ -151,7 +151,7 @@ export class SessionRouting {
     const unreliable = this.sequenceStateRefusal(analyzed.plan) ?? this.spanningEndRefusal(analyzed.plan)
     if (unreliable) return this.counted(unreliable)
     const cursor = analyzed.plan?.cursor
-    if (cursor?.name === null) this.cursors.clear()
+    if (cursor?.name === null) this.cursors.closeAll()
     else if (cursor && cursor.use !== 'declare' && this.cursors.has(cursor.name)) return this.counted(cursorStatement(cursor, cursor.name))
     if (cursor && cursor.use !== 'declare') {
       const home = this.cursorHome(cursor.name, cursor.use === 'close')
@@ -178,7 +178,9 @@ export class SessionRouting {
       searchPath: this.searchPath(),
       located,
     }
-    const across = cursor?.use === 'declare' && this.session.mayJoinShards ? this.declareAcrossShards(cursor, param, ctx) : null
+    // WITH HOLD outside a transaction block, a cursor across shards keeps its own connections (HeldShardCursors).
+    const heldOutside = cursor?.declare?.hold === true && !ctx.inTransaction && this.tx.status === 'I'
+    const across = cursor?.use === 'declare' && (this.session.mayJoinShards || heldOutside) ? this.declareAcrossShards(cursor, param, ctx) : null
     if (across) return this.counted(across)
     const route = this.services.route(analyzed, param, ctx)
     if (route.kind === 'shard' && route.catalog && this.readsAsideNow(inServerTx)) {
@@ -241,14 +243,16 @@ export class SessionRouting {
     if (route.kind !== 'scatter') return null
     const refuse = (what: string, hint: string): Route => ({ kind: 'error', code: SqlState.FEATURE_NOT_SUPPORTED, message: `${what} of cursor "${cursor.name}", whose query reads several shards (${route.reason}), is not supported`, hint })
     if (declared.scroll) return refuse('SCROLL', 'Declare it NO SCROLL: a cursor across shards reads forward only.')
-    if (declared.hold) return refuse('WITH HOLD', 'Declare it WITHOUT HOLD inside the transaction that reads it (a cursor across shards ends with its transaction), or pin the key to one shard.')
+    if (declared.hold && ctx.inTransaction) {
+      return refuse('WITH HOLD inside a transaction block', 'Declare it WITHOUT HOLD inside the transaction that reads it, or WITH HOLD outside a transaction block (autocommit), or pin the key to one shard.')
+    }
     if (this.cursors.has(cursor.name)) return { kind: 'error', code: SqlState.DUPLICATE_CURSOR, message: `cursor "${cursor.name}" already exists` }
-    return { kind: 'cursor', op: 'declare', name: cursor.name, query, scatter: route, binary: declared.binary, reason: `cursor ${cursor.name} across shards: ${route.reason}` }
+    return { kind: 'cursor', op: 'declare', name: cursor.name, query, scatter: route, binary: declared.binary, hold: declared.hold, reason: `cursor ${cursor.name} across shards: ${route.reason}` }
   }
 
   /** The transaction ended: its cursors (but a WITH HOLD one in session pooling) and SET LOCAL hints with it. */
   endTransaction(committed: boolean): void {
-    this.cursors.clear()
+    this.cursors.endTransaction()
     const session = this.identity.mode === 'session'
     for (const [name, home] of this.cursorShards) if (!session || !home.hold) this.cursorShards.delete(name)
     this.hints.endTransaction(committed)

@@ -6,13 +6,14 @@ import type { MultiShardExecutor, ReplyShape, ShardStatement } from './MultiShar
 import { restoreLiterals } from '../router/LiteralNormalizer.js'
 import type { Analyzed, SessionServices } from './SessionServices.js'
 import { sharedTexts } from './SharedSubqueries.js'
+import { HeldShardCursors } from './HeldShardCursors.js'
 import { innerParam } from './StatementParams.js'
 
 type ScatterRoute = Extract<Route, { kind: 'scatter' }>
 
 /** A statement on a SQL cursor whose query reads several shards (SessionRouting decides, ShardCursors runs). */
 export type CursorRoute =
-  | { kind: 'cursor'; op: 'declare'; name: string; query: Analyzed; scatter: ScatterRoute; binary: boolean; reason: string }
+  | { kind: 'cursor'; op: 'declare'; name: string; query: Analyzed; scatter: ScatterRoute; binary: boolean; hold: boolean; reason: string }
   | { kind: 'cursor'; op: 'fetch'; name: string; count: number | 'all'; move: boolean; reason: string }
   | { kind: 'cursor'; op: 'close'; name: string; reason: string }
 
@@ -28,36 +29,74 @@ interface OpenCursor {
 }
 
 /** Rows a shard sends per fetch of a cursor across shards (and holds ahead of the merge). */
-const CURSOR_BATCH_ROWS = 1000
+export const CURSOR_BATCH_ROWS = 1000
+
+/** What each shard runs of a cursor's query, and how. */
+export interface CursorTexts {
+  sql: string
+  /** Each shard's own text (a LIMIT subquery's share written in), where they differ. */
+  sqlByShard?: string[]
+  bind: NonNullable<ShardStatement['bind']>
+  /** The query's parameters, its own literals included. */
+  param: (n: number) => BoundParam | undefined
+}
+
+/**
+ * The format a FETCH asks for (its Bind's result formats, else the cursor's own): binary when every column is,
+ * refused when mixed.
+ */
+export function fetchFormat(name: string, resultFormats: number[] | undefined, declared: boolean): boolean {
+  const formats = resultFormats ?? []
+  const binary = formats.length > 0 ? formats.every((f) => f === 1) : declared
+  if (formats.length > 0 && !binary && formats.some((f) => f === 1))
+    throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `rows of cursor "${name}", which reads several shards, in text and binary formats at once are not supported`, { hint: 'Fetch every column in one format.' })
+  return binary
+}
 
 /**
  * SQL cursors declared over several shards inside a transaction that may span shards (psycopg's named cursors,
  * SQLAlchemy's stream_results, Django's iterator() in a transaction): each shard reads the cursor's query as a
  * portal of its own in the transaction, and FETCH merges them a part at a time (BatchedScatterRead), in the
  * query's order, so that the transaction's other statements run between fetches. Forward only; they end with
- * CLOSE or with the transaction.
+ * CLOSE or with the transaction. Those declared WITH HOLD outside a transaction block: HeldShardCursors.
  */
 export class ShardCursors {
   private readonly open = new Map<string, OpenCursor>()
+  /** Those declared WITH HOLD outside a transaction block, which outlive it. */
+  private readonly held: HeldShardCursors
 
   /** `savepoints`: how many savepoints the transaction has open now. */
   constructor(
     private readonly services: SessionServices,
     private readonly savepoints: () => number,
-  ) {}
+  ) {
+    this.held = new HeldShardCursors(services)
+  }
 
   has(name: string): boolean {
-    return this.open.has(name)
+    return this.open.has(name) || this.held.has(name)
   }
 
   /** The RowDescription of a cursor's rows (a client's Describe of the cursor as a portal), if it is one of these. */
   description(name: string): Buffer | undefined {
-    return this.open.get(name)?.read.description
+    return this.open.get(name)?.read.description ?? this.held.description(name)
   }
 
-  /** The transaction ended (or CLOSE ALL): the shards' portals ended, or end with it. */
-  clear(): void {
+  /** The transaction ended: the shards' portals ended, or end with it. */
+  endTransaction(): void {
     this.open.clear()
+  }
+
+  /** CLOSE ALL or DISCARD ALL: every cursor ends, those held too. */
+  closeAll(): void {
+    this.open.clear()
+    this.held.closeAll()
+  }
+
+  /** The client left: the held cursors' connections go back to the pools. */
+  end(): void {
+    this.open.clear()
+    this.held.end()
   }
 
   /**
@@ -78,25 +117,24 @@ export class ShardCursors {
     if (shape.describe && extended && !(route.op === 'fetch' && !route.move)) out.emit(NO_DATA)
     if (route.op === 'declare') {
       if (!shape.execute) return true
-      // The query was analyzed on its own: its literals are its own, the DECLARE's parameters (a Bind's) are not.
-      const q = route.query
-      const restored = (text: string) => restore(restoreLiterals(text, q.firstParam, q.sources ?? []))
-      const plan = route.scatter.plan
-      if (plan.countRows !== undefined) throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `a cursor over count(*) of a subquery whose rows pgshard counts across shards (${route.reason})`, { hint: 'Run the count without a cursor.' })
-      const sql = restored(plan.shardSql)
-      const inner = innerParam(q, param)
-      const sqlByShard = plan.limited ? await sharedTexts(executor, shards, route.scatter.role, plan, stmt, restored, inner, true) : undefined
-      if (sqlByShard === null) return false
+      const texts = await cursorTexts(route, executor, shards, stmt, restore, param)
+      if (texts === null) return false
+      if (route.hold) return this.held.declare(route, executor, shards, texts)
       const held = await executor.connections(shards, route.scatter.role)
-      const start = (ctx: BatchedReadContext, binary: boolean) => {
-        const resultFormats = binary ? [1] : []
-        const bind = stmt.bind ? { ...stmt.bind, resultFormats } : { params: [], formats: [], types: [], resultFormats }
-        return BatchedScatterRead.start(ctx, this.services, held, plan, { sql, bind, ...(sqlByShard ? { sqlByShard } : {}) }, CURSOR_BATCH_ROWS, inner)
-      }
+      const start = (ctx: BatchedReadContext, binary: boolean) =>
+        BatchedScatterRead.start(ctx, this.services, held, route.scatter.plan, { ...texts, bind: { ...texts.bind, resultFormats: binary ? [1] : [] } }, CURSOR_BATCH_ROWS, texts.param)
       const read = await start(executor, route.binary)
       if (!read) return false
       this.open.set(route.name, { read, binary: route.binary, fetched: false, start, depth: this.savepoints() })
       out.emit(commandComplete('DECLARE CURSOR'))
+      return true
+    }
+    if (this.held.has(route.name)) {
+      if (route.op === 'fetch') return this.held.fetch(route, executor, stmt.bind?.resultFormats, shape)
+      if (shape.execute) {
+        this.held.close(route.name)
+        out.emit(commandComplete('CLOSE CURSOR'))
+      }
       return true
     }
     // Ended since its statement was routed (the transaction, CLOSE ALL, a rollback to a savepoint): gone, as on a server.
@@ -110,10 +148,7 @@ export class ShardCursors {
       return true
     }
     // The rows come in the format the FETCH's Bind asks for (psycopg's binary cursors), else the DECLARE's.
-    const formats = stmt.bind?.resultFormats ?? []
-    const binary = formats.length > 0 ? formats.every((f) => f === 1) : cursor.binary
-    if (formats.length > 0 && !binary && formats.some((f) => f === 1))
-      throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `rows of cursor "${route.name}", which reads several shards, in text and binary formats at once are not supported`, { hint: 'Fetch every column in one format.' })
+    const binary = fetchFormat(route.name, stmt.bind?.resultFormats, cursor.binary)
     if (binary !== cursor.binary && !route.move) {
       // Read again in that format on every shard, before the client had any row; afterwards it cannot change.
       if (cursor.fetched) throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `cursor "${route.name}" reads several shards: its rows cannot change format after the first FETCH`, { hint: 'Fetch it in one format.' })
@@ -135,4 +170,20 @@ export class ShardCursors {
     out.emit(commandComplete(`${route.move ? 'MOVE' : 'FETCH'} ${sent}`))
     return true
   }
+}
+
+/**
+ * The texts each shard runs of a DECLARE's query (analyzed on its own: its literals are its own, the DECLARE's
+ * parameters, a Bind's, are not); null when the client got an error.
+ */
+async function cursorTexts(route: Extract<CursorRoute, { op: 'declare' }>, executor: MultiShardExecutor, shards: number[], stmt: ShardStatement, restore: (sql: string) => string, param: (n: number) => BoundParam | undefined): Promise<CursorTexts | null> {
+  const q = route.query
+  const restored = (text: string) => restore(restoreLiterals(text, q.firstParam, q.sources ?? []))
+  const plan = route.scatter.plan
+  if (plan.countRows !== undefined) throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `a cursor over count(*) of a subquery whose rows pgshard counts across shards (${route.reason})`, { hint: 'Run the count without a cursor.' })
+  const inner = innerParam(q, param)
+  const sqlByShard = plan.limited ? await sharedTexts(executor, shards, route.scatter.role, plan, stmt, restored, inner, true) : undefined
+  if (sqlByShard === null) return null
+  const bind = stmt.bind ?? { params: [], formats: [], types: [], resultFormats: [] }
+  return { sql: restored(plan.shardSql), bind, param: inner, ...(sqlByShard ? { sqlByShard } : {}) }
 }

@@ -761,8 +761,8 @@ export class Router {
     if (plan.cursor?.use === 'declare') {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        `DECLARE of a cursor over ${sharded}, which ${where}: a cursor reads from one shard (psycopg's and Django's named cursors declare one) unless it is declared WITHOUT HOLD in a transaction that may span shards`,
-        'in transaction pooling, declare it in a READ ONLY transaction, or in any transaction with sharding.cross_shard_transactions: two_phase; pin the key to one shard; or read without a cursor (Django: DISABLE_SERVER_SIDE_CURSORS)',
+        `DECLARE of a cursor over ${sharded}, which ${where}: a cursor reads from one shard (psycopg's and Django's named cursors declare one) unless it is declared WITH HOLD outside a transaction block, or WITHOUT HOLD in a transaction that may span shards`,
+        'in transaction pooling, declare it in a READ ONLY transaction, or in any transaction with sharding.cross_shard_transactions: two_phase; declare it WITH HOLD in autocommit; pin the key to one shard; or read without a cursor (Django: DISABLE_SERVER_SIDE_CURSORS)',
       )
     }
     if (isWrite(plan)) {
