@@ -106,8 +106,9 @@ export class ProxyApp {
       typesRead = Date.now()
       void app.health.refreshCatalogs()
     }
-    app.ddlCatalogReads = new DdlCatalogReads(() => void app.health.refreshCatalogs())
+    app.ddlCatalogReads = new DdlCatalogReads(() => app.health.refreshCatalogs())
     router.onCatalogDdl = () => app.ddlCatalogReads.changed()
+    proxy.catalogAfterDdl = () => app.ddlCatalogReads.readNow()
     app.failover = new FailoverManager(proxy.topology, app.health, proxy.pools, config, log, proxy)
     proxy.onServerFailure = (node, err) => app.health.evidence(node, err)
     app.resolver = new PreparedTransactionResolver(proxy.topology, config, log, proxy.metrics.twoPhase)

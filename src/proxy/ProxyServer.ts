@@ -106,6 +106,8 @@ export class ProxyServer {
   onServerFailure: ((nodeName: string, err: Error) => void) | null = null
   /** A client left (its counters, for SHOW STATS); set by ProxyApp. */
   onSessionEnd: ((session: Session) => void) | null = null
+  /** Reads the catalogs for a statement refused for want of them, after DDL (DdlCatalogReads.readNow); set by ProxyApp. */
+  catalogAfterDdl: () => Promise<boolean> = () => Promise.resolve(false)
 
   constructor(
     config: Config,
@@ -148,6 +150,7 @@ export class ProxyServer {
       },
       onSessionEnd: (s) => this.forget(s as Session),
       gate: this.gate,
+      catalogAfterDdl: () => this.catalogAfterDdl(),
       notifications: this.notifications,
       serverConnections: () => this.pools.serverConnections(),
       log: this.log.child({ component: 'transactions' }),

@@ -478,7 +478,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
   }
 
   /** A simple query (`raw`: its Query message), as the client sent it or with keys pgshard drew written in. */
-  private runQuery(sql: string, raw: Buffer): Promise<void> | void {
+  private runQuery(sql: string, raw: Buffer, catalogRead = false): Promise<void> | void {
     this.tx.current = sql
     const analyzed = this.routing.analyze(sql)
     const listening = analyzed.plan && this.local.listen(analyzed.plan)
@@ -506,6 +506,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     const param = (n: number) => literalParam(analyzed, n)
     const route = this.routing.route(analyzed, param)
+    // Refused for want of a table made moments ago: routed again, once, after a read of the catalogs.
+    if (route.kind === 'error' && route.catalog && !catalogRead) return this.services.catalogAfterDdl().then((read) => (read ? this.runQuery(sql, raw, true) : this.refuseQuery(routeError(route))))
     if (route.kind === 'error' && analyzed.plan && runsOneByOne(analyzed.plan)) return this.runOneByOne(sql, analyzed.plan.statements!, routeError(route))
     if (route.kind === 'evaluate') {
       return this.answers.written(route, analyzed, { sql }).then(
@@ -514,8 +516,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       )
     }
     if (route.kind !== 'locate') return this.runRoutedQuery(sql, raw, analyzed, route)
-    return this.keys.located(route, analyzed, { sql }).then(
-      (shards) => this.runRoutedQuery(sql, raw, analyzed, this.routing.route(analyzed, param, shards)),
+    return this.locatedRoute(route, analyzed, param, { sql }).then(
+      (located) => this.runRoutedQuery(sql, raw, analyzed, located),
       (err: unknown) => this.refuseQuery(asStatementError(err)),
     )
   }
@@ -810,6 +812,7 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     const param = (n: number) => bindParam(stmt, b, n)
     let route = this.routing.route(analyzed, param)
+    if (route.kind === 'error' && route.catalog && (await this.services.catalogAfterDdl())) route = this.routing.route(analyzed, param)
     // The subqueries' reads would not see the statements of the pipeline before this one, still in the implicit
     // transaction of their Sync; a Parse or Describe before it (postgres.js) ends on its server first.
     if (route.kind === 'evaluate' && this.group.conn !== null) {
@@ -897,7 +900,10 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     param: (n: number) => BoundParam | undefined,
     whole: ShardStatement,
   ): Promise<Exclude<SessionRoute, LocateRoute | EvaluateRoute>> {
-    const located = this.routing.route(analyzed, param, await this.keys.located(route, analyzed, whole))
+    const shards = await this.keys.located(route, analyzed, whole)
+    let located = this.routing.route(analyzed, param, shards)
+    // A table made moments ago (a migration, then a bulk UPDATE): its unique indexes are read now rather than refused.
+    if (located.kind === 'error' && located.catalog && (await this.services.catalogAfterDdl())) located = this.routing.route(analyzed, param, shards)
     if (located.kind === 'locate' || located.kind === 'evaluate') throw new PgError(SqlState.INTERNAL_ERROR, 'a write whose rows pgshard found still needs them found')
     return located
   }

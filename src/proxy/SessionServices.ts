@@ -79,6 +79,8 @@ export interface SessionServices {
   readonly notifications: NotificationHub
   /** Closed while RESHARD moves rows or a switchover changes a primary: a client between transactions waits there before routing. */
   readonly gate: RoutingGate
+  /** A catalog read for a statement refused for want of a table made moments ago: true once it ran (route again). */
+  catalogAfterDdl(): Promise<boolean>
   /** For what a session does that operators must hear of (a cross-shard commit left unfinished). */
   readonly log: Logger
 }

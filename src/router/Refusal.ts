@@ -9,6 +9,8 @@ export class Refusal extends Error {
     readonly code: string,
     message: string,
     readonly hint?: string,
+    /** Refused for want of what the shards' catalogs say (a table made moments ago): a read of them may change it. */
+    readonly catalog = false,
   ) {
     super(message)
   }

@@ -111,8 +111,11 @@ export type Route =
   | { kind: 'evaluate'; parts: string[]; subqueries: DetachedSubquery[]; reason: string; refused?: string }
   /** COPY … TO STDOUT of a table or a filtering query on every shard: the client gets all their rows. */
   | { kind: 'copy_out'; role: Role; reason: string }
-  /** Refused: the client gets this SQLSTATE and message. */
-  | { kind: 'error'; code: string; message: string; hint?: string }
+  /**
+   * Refused: the client gets this SQLSTATE and message. `catalog`: for want of what the shards' catalogs say of a
+   * table made moments ago (Refusal.catalog).
+   */
+  | { kind: 'error'; code: string; message: string; hint?: string; catalog?: true }
 
 export interface RoutedStatement {
   plan: StatementPlan

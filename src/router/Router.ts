@@ -116,9 +116,7 @@ export class Router {
       return this.inTransaction(plan, route, ctx)
     } catch (err) {
       if (err instanceof Refusal) {
-        return err.hint === undefined
-          ? { kind: 'error', code: err.code, message: err.message }
-          : { kind: 'error', code: err.code, message: err.message, hint: err.hint }
+        return { kind: 'error', code: err.code, message: err.message, ...(err.hint === undefined ? {} : { hint: err.hint }), ...(err.catalog ? { catalog: true } : {}) }
       }
       if (err instanceof KeyEncodingError) return { kind: 'error', code: err.code, message: err.message }
       throw err
@@ -732,6 +730,7 @@ export class Router {
         plan.kind === 'select'
           ? `pin the key (WHERE ${tables.sharded[0]!.table.key} = …); without LIMIT, a transaction with sharding.cross_shard_transactions: two_phase locks the rows of every shard`
           : `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own) unless sharding.made_columns draws it`,
+        this.columns.uniqueColumns(tables.sharded[0]!.ref) === undefined,
       )
     }
     if (located !== undefined) sets[0] = new Set(located.length > 0 ? located : this.assignedKeyShards(plan, tables.sharded[0]!.table, param))

@@ -109,6 +109,7 @@ export class ScatterSourcesCheck {
         has
           ? `write the grouped expression, or its position (GROUP BY 1), if you meant the output column; qualify the column with its table or alias if you meant it`
           : 'RELOAD (or SIGHUP) makes pgshard read the catalogs again (DDL through pgshard has them read within 30 s); or group by the expression or its position',
+        has === undefined,
       )
     }
   }
