@@ -1,9 +1,10 @@
 // Column values decoded for comparison, grouping and aggregation, from either wire format, and encoded
 // back. Ordering follows Postgres: integers and numerics by value (numeric NaN above everything), floats with
 // NaN above everything and -0 = 0, strings by their bytes (the C collation), uuids and bytea by bytes,
-// booleans false < true, dates and timestamps by time.
+// booleans false < true, dates and timestamps by time, jsonb as its btree operators do (JsonbValue).
 import { parseUuid } from '../KeyEncoding.js'
 import { formatFloat4, formatFloat8 } from './FloatText.js'
+import { compareJsonb, jsonbEqualityKey, parseJsonb, type JsonbNode } from './JsonbValue.js'
 import { parseDateText, parseTimestampText } from './DateTimeText.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
@@ -28,11 +29,12 @@ export type SqlValue =
   | { kind: 'bool'; value: boolean }
   /** date: days since 2000-01-01; timestamp[tz]: microseconds since 2000-01-01 (UTC). */
   | { kind: 'time'; value: bigint }
+  | { kind: 'jsonb'; value: JsonbNode }
 
 const ORDERED = new Set<number>([
   TypeOid.int2, TypeOid.int4, TypeOid.int8, TypeOid.oid, TypeOid.float4, TypeOid.float8, TypeOid.numeric,
   TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.char, TypeOid.unknown, TypeOid.bool,
-  TypeOid.date, TypeOid.timestamp, TypeOid.timestamptz, TypeOid.uuid, TypeOid.bytea,
+  TypeOid.date, TypeOid.timestamp, TypeOid.timestamptz, TypeOid.uuid, TypeOid.bytea, TypeOid.jsonb,
 ])
 
 const FLOAT_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$|^\s*[+-]?(?:NaN|Infinity|inf)\s*$/i
@@ -49,7 +51,7 @@ export function unsupported(oid: number, what: string): MergeError {
   return new MergeError(
     `cannot ${what} values of ${typeName(oid)} when merging results from several shards`,
     '0A000',
-    `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid and bytea`,
+    `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid, bytea and jsonb`,
   )
 }
 
@@ -132,6 +134,10 @@ function decodeBinary(raw: Buffer, oid: number): SqlValue {
     case TypeOid.unknown:
     case TypeOid.bytea:
       return { kind: 'bytes', value: raw }
+    case TypeOid.jsonb:
+      // Its version (1), then the text.
+      if (raw[0] !== 1) throw badBinary(oid)
+      return { kind: 'jsonb', value: parseJsonb(raw.toString('utf8', 1)) }
     default:
       throw unsupported(oid, 'decode binary')
   }
@@ -198,6 +204,8 @@ export function valueFromText(text: string, oid: number, raw?: Buffer): SqlValue
     case TypeOid.char:
     case TypeOid.unknown:
       return { kind: 'bytes', value: raw ?? Buffer.from(text, 'utf8') }
+    case TypeOid.jsonb:
+      return { kind: 'jsonb', value: parseJsonb(text) }
     default:
       throw unsupported(oid, 'compare')
   }
@@ -241,6 +249,8 @@ export function compareValues(a: SqlValue, b: SqlValue): number {
         return Buffer.compare(a.value, b.value as Buffer)
       case 'bool':
         return Number(a.value) - Number(b.value as boolean)
+      case 'jsonb':
+        return compareJsonb(a.value, b.value as JsonbNode)
     }
   }
   if (a.kind === 'float' || b.kind === 'float') {
@@ -275,6 +285,8 @@ export function equalityKey(v: SqlValue): string {
       return v.value ? 't' : 'f'
     case 'time':
       return 'd' + v.value
+    case 'jsonb':
+      return 'j' + jsonbEqualityKey(v.value)
   }
 }
 
