@@ -3,6 +3,7 @@
 // top-level array below null). Checked against the same rows in one table on one server.
 import pg from 'pg'
 import t from 'tap'
+import { answersAsOneServer } from './harness/oneServerAnswers.js'
 import { startProxy } from './harness/startProxy.js'
 
 const SHARDING = { tables: [{ name: 'docs', key: 'id', type: 'integer' as const }] }
@@ -44,13 +45,7 @@ const QUERIES = [
   'SELECT count(DISTINCT doc) AS n, count(DISTINCT doc -> \'a\') AS a FROM {t}',
   `SELECT doc -> 'a' AS a, count(*) AS n FROM {t} WHERE doc ? 'a' AND doc::text NOT LIKE '%.0%' GROUP BY 1 ORDER BY 1 DESC`,
 ]
-for (const q of QUERIES) {
-  t.test(q.replace('{t}', 'docs'), async (t) => {
-    const expected = await c.query(q.replace('{t}', 'docs_one'))
-    const merged = await c.query(q.replace('{t}', 'docs'))
-    t.same(merged.rows, expected.rows, 'merged across shards as one server answers')
-  })
-}
+answersAsOneServer(t, c, QUERIES, 'docs', 'docs_one')
 
 t.test('binary results (the extended protocol asking for binary columns)', async (t) => {
   const q = 'SELECT doc, id FROM {t} WHERE doc IS NOT NULL AND id > $1 ORDER BY doc DESC, id'

@@ -117,6 +117,7 @@ t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) q
     types: [],
     typeNames: [],
     columns: [],
+    collations: [],
     readSince: Date.now(),
   }
   engine.learnCatalog(catalog)
@@ -129,7 +130,7 @@ t.test('views the shards\u2019 catalogs hold: read as their (schema-qualified) q
     ['SELECT * FROM snapshot', { kind: 'error', code: '0A000', message: /view snapshot reads sharded table orders/ }],
     ['REFRESH MATERIALIZED VIEW snapshot', { kind: 'broadcast' }],
   ])
-  engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views: [], types: [], typeNames: [], columns: [], readSince: Date.now() })
+  engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views: [], types: [], typeNames: [], columns: [], collations: [], readSince: Date.now() })
   t.match(route(engine, `SELECT id FROM paid WHERE customer_id = ${K2}`), { kind: 'shard', shard: 1, reason: /unsharded table paid/ }, 'a view gone from the catalogs is forgotten')
   t.equal(engine.analyze('SELECT count(*) FROM paid').hit, false, 'one that drops a view clears it')
 })
@@ -138,7 +139,7 @@ t.test('a catalog read that began before DDL on a view neither forgets the view 
   const engine = new StatementRouter(config)
   const paid = { view: { schema: 'public', name: 'paid' }, definition: ' SELECT o.id, o.customer_id FROM public.orders o;', materialized: false }
   const read = (views: (typeof paid)[], readSince: number) =>
-    engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views, types: [], typeNames: [], columns: [], readSince })
+    engine.learnCatalog({ functions: [], searchPaths: new RoleSearchPaths(new Map()), partitions: [], views, types: [], typeNames: [], columns: [], collations: [], readSince })
   read([paid], Date.now())
   const before = Date.now() - 1
   route(engine, 'CREATE VIEW fresh AS SELECT id, customer_id FROM orders')

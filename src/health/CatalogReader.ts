@@ -1,6 +1,7 @@
 import type { Config } from '../config/ConfigSchema.js'
 import type { CatalogFunction } from '../router/FunctionVolatility.js'
 import type { CatalogType } from '../router/merge/EnumTypes.js'
+import type { DatabaseCollation } from '../router/merge/TextCollation.js'
 import type { CatalogColumns } from '../router/TableColumns.js'
 import type { TableRef } from '../router/StatementPlan.js'
 import { RoleSearchPaths, type DatabaseSearchPaths } from '../router/RoleSearchPaths.js'
@@ -31,6 +32,8 @@ export interface LearntCatalog {
   typeNames: ShardTypeNames[]
   /** Every table's, view's and foreign table's column names in the application's schemas. */
   columns: CatalogColumns[]
+  /** Each shard's server databases' default collation: how their text orders. */
+  collations: ShardCollation[]
   /** When the oldest of the shard reads combined here started (Date.now()): what it cannot have seen came later. */
   readSince: number
 }
@@ -102,6 +105,20 @@ interface TypeRow extends Record<string, unknown> {
   name: string | null
 }
 
+/** A shard's server database's default collation. */
+export interface ShardCollation {
+  shard: number
+  serverDatabase: string
+  collation: DatabaseCollation
+}
+
+// The database's default collation; Postgres 15 and 16 name its ICU locale daticulocale, 17 datlocale, and
+// before 15 there is no provider (libc).
+const COLLATION_SQL = `
+SELECT to_jsonb(d) ->> 'datlocprovider' AS provider, d.datcollate AS collate,
+  coalesce(to_jsonb(d) ->> 'datlocale', to_jsonb(d) ->> 'daticulocale') AS locale
+FROM pg_database d WHERE d.datname = current_database()`
+
 /** A shard's created types in one client database, by schema-qualified name. */
 export interface ShardTypeNames {
   shard: number
@@ -148,6 +165,7 @@ interface ShardCatalog {
   types: CatalogType[]
   typeNames: ShardTypeNames[]
   columns: CatalogColumns[]
+  collations: ShardCollation[]
   startedAt: number
 }
 
@@ -174,7 +192,7 @@ export class CatalogReader {
   async read(shard: number, primary: NodeState): Promise<number> {
     const target = { host: primary.host, port: primary.port }
     const access = controlAccess(this.config)
-    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [], typeNames: [], columns: [], startedAt: Date.now() }
+    const read: ShardCatalog = { functions: [], searchPaths: new Map(), partitions: [], views: [], types: [], typeNames: [], columns: [], collations: [], startedAt: Date.now() }
     const byServerDatabase = new Map<string, DatabaseSearchPaths>()
     const namedTypes = new Map<string, ShardTypeNames['types']>()
     for (const db of this.config.databases) {
@@ -195,6 +213,8 @@ export class CatalogReader {
         const types = await queryOnce<TypeRow>(target, access, TYPES_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.types.push(...types.map((r) => ({ oid: Number(r.oid), labels: r.labels })))
         namedTypes.set(serverDatabase, types.flatMap((r) => (r.name === null ? [] : [{ oid: Number(r.oid), name: r.name }])))
+        const [collation] = await queryOnce<DatabaseCollation & Record<string, unknown>>(target, access, COLLATION_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
+        if (collation) read.collations.push({ shard, serverDatabase, collation: { provider: collation.provider, collate: collation.collate, locale: collation.locale } })
         byServerDatabase.set(serverDatabase, paths)
       }
       read.searchPaths.set(db.name, paths)
@@ -202,7 +222,7 @@ export class CatalogReader {
     }
     this.byShard.set(shard, read)
     const shards = [...this.byShard.keys()].sort((a, b) => a - b).map((s) => this.byShard.get(s)!)
-    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types), typeNames: shards.flatMap((s) => s.typeNames), columns: shards.flatMap((s) => s.columns), readSince: Math.min(...shards.map((s) => s.startedAt)) })
+    this.onCatalog({ functions: shards.flatMap((s) => s.functions), searchPaths: new RoleSearchPaths(shards[0]!.searchPaths), partitions: shards.flatMap((s) => s.partitions), views: shards.flatMap((s) => s.views), types: shards.flatMap((s) => s.types), typeNames: shards.flatMap((s) => s.typeNames), columns: shards.flatMap((s) => s.columns), collations: shards.flatMap((s) => s.collations), readSince: Math.min(...shards.map((s) => s.startedAt)) })
     return read.functions.length
   }
 }

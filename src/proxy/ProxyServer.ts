@@ -176,8 +176,10 @@ export class ProxyServer {
 
   place(shard: number, role: Role, identity: Identity, options: PickOptions = {}): Placement {
     const node = this.topology.pick(shard, role, options)
-    const pool = this.pools.pool(node, credentials(identity))
-    return { shard, shardName: this.topology.shards[shard].name, role: node.role === 'primary' ? 'primary' : 'replica', nodeName: node.name, node, pool }
+    const creds = credentials(identity)
+    const pool = this.pools.pool(node, creds)
+    const serverDatabase = node.config.database ?? creds.database
+    return { shard, shardName: this.topology.shards[shard].name, role: node.role === 'primary' ? 'primary' : 'replica', nodeName: node.name, node, pool, serverDatabase }
   }
 
   private accept(socket: net.Socket): void {

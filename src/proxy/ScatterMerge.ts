@@ -35,8 +35,10 @@ export function mergerFor(
   types: MergeTypes,
 ): ResultMerger {
   for (let s = 1; s < described.length; s++) checkSameShape(described[0]!, described[s]!, held[0]!.placement.shardName, held[s]!.placement.shardName, types)
+  // Text orders as the shards' database does (the first shard's: their databases are made alike).
+  const collation = types.collationOf(held[0]!.placement.shard, held[0]!.placement.serverDatabase)
   const columns = described[0]!.map((f, i): ColumnInfo => {
-    const column: ColumnInfo = { name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 }
+    const column: ColumnInfo = { name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0, collation }
     const labels = isCreatedType(f.typeOid) ? types.labelsOf(described.map((d) => serverOid(d[i]!))) : undefined
     return labels === undefined ? column : { ...column, labels }
   })

@@ -47,6 +47,8 @@ export interface Placement {
   nodeName: string
   node: NodeState
   pool: Pool
+  /** The database the pool's connections are in on that node. */
+  serverDatabase: string
 }
 
 /** What a session needs from the rest of the proxy. Kept small so the session can be read on its own. */

@@ -4,6 +4,7 @@ import { FunctionVolatility, type CatalogFunction } from '../router/FunctionVola
 import type { BoundParam, Route, RoutingContext } from '../router/Route.js'
 import { RoleSearchPaths } from '../router/RoleSearchPaths.js'
 import { EnumTypes, type MergeTypes } from '../router/merge/EnumTypes.js'
+import { BYTE_ORDER, databaseCollation, type TextCollation } from '../router/merge/TextCollation.js'
 import { Router } from '../router/Router.js'
 import { ShardMap } from '../router/ShardMap.js'
 import { SqlAnalysisError } from '../router/SqlParser.js'
@@ -60,7 +61,10 @@ export class StatementRouter implements RoutingEngine {
       return this.enums.labelsOf(oids)
     },
     stale: () => this.onStaleTypes?.(),
+    collationOf: (shard, serverDatabase) => this.collations.get(`${shard}\u0000${serverDatabase}`) ?? BYTE_ORDER,
   }
+  /** Each shard's server databases' default collation, by shard and database. */
+  private collations = new Map<string, TextCollation>()
 
   constructor(config: Config) {
     this.reconfigure(config)
@@ -87,6 +91,7 @@ export class StatementRouter implements RoutingEngine {
     this.volatility.loadCatalog(catalog.functions)
     this.searchPaths = catalog.searchPaths
     this.enums.load(catalog.types)
+    this.collations = new Map(catalog.collations.map((c) => [`${c.shard}\u0000${c.serverDatabase}`, databaseCollation(c.collation)]))
     this.columns.load(catalog.columns, catalog.readSince)
     const partitions = this.partitions.size
     this.learnPartitions(catalog.partitions)

@@ -917,11 +917,15 @@ export function rewrittenSelect(sql: string): SelectStmt | undefined {
   }
 }
 
-/** The direction of an ORDER BY item; NULLs sort as if larger than any value unless it says otherwise. */
-export function sortDirection(sort: SortBy): Pick<OrderKey, 'descending' | 'nullsFirst'> {
+/**
+ * The direction of an ORDER BY item (NULLs sort as if larger than any value unless it says otherwise), and the
+ * collation its COLLATE clause names, if any.
+ */
+export function sortDirection(sort: SortBy): Pick<OrderKey, 'descending' | 'nullsFirst' | 'collation'> {
   const descending = sort.sortby_dir === 'SORTBY_DESC'
   const nullsFirst = sort.sortby_nulls === 'SORTBY_NULLS_FIRST' ? true : sort.sortby_nulls === 'SORTBY_NULLS_LAST' ? false : descending
-  return { descending, nullsFirst }
+  const collation = stringList(asNode(sort.node, 'CollateClause')?.collname)?.at(-1)
+  return collation === undefined ? { descending, nullsFirst } : { descending, nullsFirst, collation }
 }
 
 /** `row_number()`, `rank()` or `dense_rank()` with an OVER clause (the proxy may compute it: mergedWindows). */

@@ -84,6 +84,8 @@ export interface OrderKey {
   column: number
   descending: boolean
   nullsFirst: boolean
+  /** The collation its COLLATE clause names (`ORDER BY name COLLATE "C"`): text orders by it, not the column's. */
+  collation?: string
 }
 
 export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg' | 'var_samp' | 'var_pop' | 'stddev_samp' | 'stddev_pop'

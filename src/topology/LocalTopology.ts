@@ -26,6 +26,8 @@ export interface LocalTopologyOptions {
   users?: { name: string; password: string; superuser?: boolean }[]
   /** Created on every primary, owned by the first user (default ['app']). */
   databases?: string[]
+  /** An ICU locale for some of them (`{ app: 'en-US' }`): their text sorts by it, not by bytes as the cluster's C. */
+  icuLocales?: Record<string, string>
   /** pg_hba method for TCP connections, replication included (default scram-sha-256). */
   auth?: 'scram-sha-256' | 'md5' | 'trust'
   /** synchronous_standby_names = 'ANY 1 (<the shard's replicas>)' on each primary. */
@@ -376,6 +378,7 @@ function validateOptions(opts: LocalTopologyOptions): void {
     printable(`password of ${u.name}`, u.password)
   }
   for (const d of opts.databases ?? []) printable('database name', d)
+  for (const locale of Object.values(opts.icuLocales ?? {})) printable('ICU locale', locale)
 }
 
 function setupStatements(opts: LocalTopologyOptions): string[] {
@@ -383,7 +386,10 @@ function setupStatements(opts: LocalTopologyOptions): string[] {
   const owner = users[0] === undefined ? '' : ` OWNER ${quoteIdent(users[0].name)}`
   return [
     ...users.map((u) => `CREATE ROLE ${quoteIdent(u.name)} LOGIN${u.superuser === true ? ' SUPERUSER' : ''} PASSWORD ${quoteLiteral(u.password)}`),
-    ...(opts.databases ?? ['app']).map((d) => `CREATE DATABASE ${quoteIdent(d)}${owner}`),
+    ...(opts.databases ?? ['app']).map((d) => {
+      const icu = opts.icuLocales?.[d]
+      return `CREATE DATABASE ${quoteIdent(d)}${owner}${icu === undefined ? '' : ` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE ${quoteLiteral(icu)}`}`
+    }),
   ]
 }
 

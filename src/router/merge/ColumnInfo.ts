@@ -1,3 +1,5 @@
+import type { TextCollation } from './TextCollation.js'
+
 /** A result column as the shards describe it (RowDescription) and as the client is told. */
 export interface ColumnInfo {
   name: string
@@ -5,4 +7,6 @@ export interface ColumnInfo {
   format: 0 | 1
   /** An enum's labels in declared order (EnumTypes): its values are ordered and grouped by them. */
   labels?: readonly string[]
+  /** How a string column orders: the shards' database's collation (bytes when not given). */
+  collation?: TextCollation
 }

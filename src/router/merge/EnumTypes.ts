@@ -2,6 +2,7 @@
 // order an enum column as Postgres does (by declared order, not by the labels' text) and group or count it (a label
 // equals only itself). Each shard, and each database on it, numbers its types itself, so a column's OID differs
 // from shard to shard; an OID that names different types in two places is treated as unknown.
+import type { TextCollation } from './TextCollation.js'
 import { isCreatedType } from './TypeOid.js'
 
 export interface CatalogType {
@@ -14,6 +15,8 @@ export interface CatalogType {
 export interface MergeTypes {
   /** The labels of the enum that each shard's type of a column (`oids`, one per shard) is, when all are that enum. */
   labelsOf(oids: number[]): readonly string[] | undefined
+  /** How text orders in a shard's server database (its default collation; bytes until the catalogs are read). */
+  collationOf(shard: number, serverDatabase: string): TextCollation
   /** A value was not among its enum's labels: the type changed since the catalogs were read. */
   stale(): void
 }

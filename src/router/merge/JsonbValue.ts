@@ -2,10 +2,11 @@
 // (compareJsonbContainers): by kind null < string < number < boolean < array < object, arrays by length then
 // element by element, objects by their number of pairs then key, value, key … in stored order (the output's
 // order); a top-level scalar is a one-element array that sorts below a real one, so an empty top-level array
-// sorts below every scalar. Strings compare by bytes (the C collation), as text does in the merge; numbers by
-// value (1.0 = 1).
+// sorts below every scalar. Strings, keys too, compare by the database's collation, as text does in the merge;
+// numbers by value (1.0 = 1).
 import { MergeError } from './MergeError.js'
 import { compareNumeric, numericEqualityKey, parseNumeric, type NumericValue } from './NumericValue.js'
+import type { TextCollation } from './TextCollation.js'
 
 export type JsonbNode =
   | { kind: 'null' }
@@ -26,24 +27,24 @@ export function parseJsonb(text: string): JsonbNode {
   return node
 }
 
-/** Postgres's jsonb comparison of two top-level values. */
-export function compareJsonb(a: JsonbNode, b: JsonbNode): number {
-  if (a.kind === 'object' || b.kind === 'object') return a.kind === b.kind ? compareNodes(a, b) : a.kind === 'object' ? 1 : -1
+/** Postgres's jsonb comparison of two top-level values, strings by `collation`. */
+export function compareJsonb(a: JsonbNode, b: JsonbNode, collation: TextCollation): number {
+  if (a.kind === 'object' || b.kind === 'object') return a.kind === b.kind ? compareNodes(a, b, collation) : a.kind === 'object' ? 1 : -1
   // Both arrays, a scalar being a one-element "raw scalar" array: length first, then raw scalar below array.
   const lengthA = a.kind === 'array' ? a.items.length : 1
   const lengthB = b.kind === 'array' ? b.items.length : 1
   if (lengthA !== lengthB) return lengthA > lengthB ? 1 : -1
   if ((a.kind === 'array') !== (b.kind === 'array')) return a.kind === 'array' ? 1 : -1
-  return compareNodes(a, b)
+  return compareNodes(a, b, collation)
 }
 
-function compareNodes(a: JsonbNode, b: JsonbNode): number {
+function compareNodes(a: JsonbNode, b: JsonbNode, collation: TextCollation): number {
   if (a.kind !== b.kind) return KIND_RANK[a.kind] > KIND_RANK[b.kind] ? 1 : -1
   switch (a.kind) {
     case 'null':
       return 0
     case 'string':
-      return Buffer.compare(a.value, (b as typeof a).value)
+      return collation.compare(a.value, (b as typeof a).value)
     case 'number':
       return compareNumeric(a.value, (b as typeof a).value)
     case 'bool':
@@ -52,7 +53,7 @@ function compareNodes(a: JsonbNode, b: JsonbNode): number {
       const other = (b as typeof a).items
       if (a.items.length !== other.length) return a.items.length > other.length ? 1 : -1
       for (let i = 0; i < a.items.length; i++) {
-        const c = compareNodes(a.items[i]!, other[i]!)
+        const c = compareNodes(a.items[i]!, other[i]!, collation)
         if (c !== 0) return c
       }
       return 0
@@ -61,9 +62,9 @@ function compareNodes(a: JsonbNode, b: JsonbNode): number {
       const other = (b as typeof a).pairs
       if (a.pairs.length !== other.length) return a.pairs.length > other.length ? 1 : -1
       for (let i = 0; i < a.pairs.length; i++) {
-        const key = Buffer.compare(a.pairs[i]![0], other[i]![0])
+        const key = collation.compare(a.pairs[i]![0], other[i]![0])
         if (key !== 0) return key
-        const value = compareNodes(a.pairs[i]![1], other[i]![1])
+        const value = compareNodes(a.pairs[i]![1], other[i]![1], collation)
         if (value !== 0) return value
       }
       return 0

@@ -12,7 +12,7 @@
 // - Dates and timestamps in text format must use DateStyle ISO; floats are printed as with
 //   extra_float_digits > 0 (the default).
 import type { BoundParam } from '../Route.js'
-import type { ScatterPlan, ValueRef } from '../StatementPlan.js'
+import type { OrderKey, ScatterPlan, ValueRef } from '../StatementPlan.js'
 import { avgResultType, createFold, type AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { CoalescedFold } from './CoalescedFold.js'
@@ -22,6 +22,7 @@ import { MergeError } from './MergeError.js'
 import { compareRowKeys } from './RowOrder.js'
 import { canOrderColumn, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
 import { expandStars } from './StarExpansion.js'
+import { BYTE_ORDER, namedCollation } from './TextCollation.js'
 import { isIntegerType, TypeOid } from './TypeOid.js'
 import { stringAggResultType } from './StringAggFold.js'
 import { numberRows, RowNumbering } from './WindowNumbering.js'
@@ -82,6 +83,8 @@ export class ResultMerger {
   private readonly rowNumbers: RowNumbering | undefined
   private totalValues: Map<number, Buffer | null> | undefined
   private awaitingTotals: [Row, number][] = []
+  /** The column of each ORDER BY key, with the collation its COLLATE clause names, if any. */
+  private readonly orderColumns: ColumnInfo[]
 
   constructor(
     planned: ScatterPlan,
@@ -117,6 +120,7 @@ export class ResultMerger {
     for (const a of this.aggregates) a.fold()
     this.aggregating = plan.groupBy !== null || this.aggregates.length > 0 || plan.having !== null
     for (const k of plan.orderBy) this.requireOrdered(k.column, 'order')
+    this.orderColumns = plan.orderBy.map((k) => orderedAs(k, this.output[k.column]!))
     for (const c of plan.groupBy ?? []) this.requireOrdered(c, 'group')
     if (plan.distinct) for (let c = 0; c < plan.visibleColumns; c++) this.requireOrdered(c, 'deduplicate (DISTINCT)')
     for (const w of plan.windows ?? []) {
@@ -236,7 +240,10 @@ export class ResultMerger {
   }
 
   private orderKeys(row: Row): (SqlValue | null)[] {
-    return this.plan.orderBy.map((k) => this.decode(row, k.column))
+    return this.plan.orderBy.map((k, i) => {
+      const raw = row[k.column]
+      return raw === null ? null : decodeColumn(raw, this.orderColumns[i]!)
+    })
   }
 
   private compareKeyed(a: Keyed, b: Keyed): number {
@@ -416,4 +423,18 @@ function delimiterValue(ref: ValueRef, col: ColumnInfo, param: (n: number) => Bo
 
 function numberText(text: string): number {
   return text.trim() === '' ? NaN : Number(text)
+}
+
+/** An ORDER BY key's column as it orders: by the collation a COLLATE clause names, else the column's own. */
+function orderedAs(key: OrderKey, col: ColumnInfo): ColumnInfo {
+  if (key.collation === undefined) return col
+  const collation = namedCollation(key.collation, col.collation ?? BYTE_ORDER)
+  if (collation === undefined) {
+    throw new MergeError(
+      `cannot order by collation "${key.collation}" when merging results from several shards`,
+      '0A000',
+      'order by C, POSIX, "default", an ICU collation (und-x-icu, de-DE-x-icu …) or a libc locale (en_US …), or pin the key to one shard',
+    )
+  }
+  return { ...col, collation }
 }

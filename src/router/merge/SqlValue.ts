@@ -1,10 +1,12 @@
 // Column values decoded for comparison, grouping and aggregation, from either wire format, and encoded
 // back. Ordering follows Postgres: integers and numerics by value (numeric NaN above everything), floats with
-// NaN above everything and -0 = 0, strings by their bytes (the C collation), uuids and bytea by bytes,
+// NaN above everything and -0 = 0, strings by the column's collation (TextCollation; bytes when none is known),
+// uuids and bytea by bytes,
 // booleans false < true, dates and timestamps by time, jsonb as its btree operators do (JsonbValue).
 import { parseUuid } from '../KeyEncoding.js'
 import { formatFloat4, formatFloat8 } from './FloatText.js'
 import { compareJsonb, jsonbEqualityKey, parseJsonb, type JsonbNode } from './JsonbValue.js'
+import { BYTE_ORDER, type TextCollation } from './TextCollation.js'
 import { parseDateText, parseTimestampText } from './DateTimeText.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
@@ -24,12 +26,15 @@ export type SqlValue =
   | { kind: 'int'; value: bigint }
   | { kind: 'numeric'; value: NumericValue }
   | { kind: 'float'; value: number }
-  /** Strings (C collation), uuid (its 16 bytes), bytea. */
+  /** uuid (its 16 bytes), bytea. */
   | { kind: 'bytes'; value: Buffer }
+  /** Strings (their UTF-8 bytes), ordered by a collation. */
+  | { kind: 'text'; value: Buffer; collation: TextCollation }
   | { kind: 'bool'; value: boolean }
   /** date: days since 2000-01-01; timestamp[tz]: microseconds since 2000-01-01 (UTC). */
   | { kind: 'time'; value: bigint }
-  | { kind: 'jsonb'; value: JsonbNode }
+  /** Its strings ordered by a collation. */
+  | { kind: 'jsonb'; value: JsonbNode; collation: TextCollation }
 
 const ORDERED = new Set<number>([
   TypeOid.int2, TypeOid.int4, TypeOid.int8, TypeOid.oid, TypeOid.float4, TypeOid.float8, TypeOid.numeric,
@@ -65,7 +70,7 @@ export function canOrderColumn(col: ColumnInfo): boolean {
 
 /** Decodes a column's value; an enum's label becomes its place in the declared order (both formats send the label). */
 export function decodeColumn(raw: Buffer, col: ColumnInfo): SqlValue {
-  if (col.labels === undefined) return decodeValue(raw, col.typeOid, col.format)
+  if (col.labels === undefined) return decodeValue(raw, col.typeOid, col.format, col.collation)
   const label = raw.toString('utf8')
   const place = col.labels.indexOf(label)
   if (place < 0) {
@@ -78,10 +83,19 @@ export function decodeColumn(raw: Buffer, col: ColumnInfo): SqlValue {
   return { kind: 'int', value: BigInt(place) }
 }
 
-/** Decodes a value as the server sent it (text or binary format). */
-export function decodeValue(raw: Buffer, oid: number, format: 0 | 1): SqlValue {
+/** Decodes a value as the server sent it (text or binary format); strings ordered by `collation`. */
+export function decodeValue(raw: Buffer, oid: number, format: 0 | 1, collation: TextCollation = BYTE_ORDER): SqlValue {
+  if (TEXT_TYPES.has(oid)) return { kind: 'text', value: oid === TypeOid.bpchar ? trimTrailingSpaces(raw) : raw, collation }
+  if (oid === TypeOid.jsonb) {
+    // Binary: its version (1), then the text.
+    if (format === 1 && raw[0] !== 1) throw badBinary(oid)
+    return { kind: 'jsonb', value: parseJsonb(raw.toString('utf8', format)), collation }
+  }
   return format === 1 ? decodeBinary(raw, oid) : valueFromText(raw.toString('utf8'), oid, raw)
 }
+
+/** String types: the same bytes in both formats. */
+const TEXT_TYPES = new Set<number>([TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.char, TypeOid.unknown])
 
 function badBinary(oid: number): MergeError {
   return new MergeError(`invalid binary value of ${typeName(oid)} from a shard`, '22P03')
@@ -125,19 +139,8 @@ function decodeBinary(raw: Buffer, oid: number): SqlValue {
     case TypeOid.uuid:
       need(16)
       return { kind: 'bytes', value: raw }
-    case TypeOid.bpchar:
-      return { kind: 'bytes', value: trimTrailingSpaces(raw) }
-    case TypeOid.text:
-    case TypeOid.varchar:
-    case TypeOid.name:
-    case TypeOid.char:
-    case TypeOid.unknown:
     case TypeOid.bytea:
       return { kind: 'bytes', value: raw }
-    case TypeOid.jsonb:
-      // Its version (1), then the text.
-      if (raw[0] !== 1) throw badBinary(oid)
-      return { kind: 'jsonb', value: parseJsonb(raw.toString('utf8', 1)) }
     default:
       throw unsupported(oid, 'decode binary')
   }
@@ -197,15 +200,15 @@ export function valueFromText(text: string, oid: number, raw?: Buffer): SqlValue
       return { kind: 'bytes', value: Buffer.from(text.slice(2), 'hex') }
     }
     case TypeOid.bpchar:
-      return { kind: 'bytes', value: trimTrailingSpaces(raw ?? Buffer.from(text, 'utf8')) }
+      return { kind: 'text', value: trimTrailingSpaces(raw ?? Buffer.from(text, 'utf8')), collation: BYTE_ORDER }
     case TypeOid.text:
     case TypeOid.varchar:
     case TypeOid.name:
     case TypeOid.char:
     case TypeOid.unknown:
-      return { kind: 'bytes', value: raw ?? Buffer.from(text, 'utf8') }
+      return { kind: 'text', value: raw ?? Buffer.from(text, 'utf8'), collation: BYTE_ORDER }
     case TypeOid.jsonb:
-      return { kind: 'jsonb', value: parseJsonb(text) }
+      return { kind: 'jsonb', value: parseJsonb(text), collation: BYTE_ORDER }
     default:
       throw unsupported(oid, 'compare')
   }
@@ -247,10 +250,17 @@ export function compareValues(a: SqlValue, b: SqlValue): number {
         return compareFloats(a.value, b.value as number)
       case 'bytes':
         return Buffer.compare(a.value, b.value as Buffer)
+      case 'text': {
+        // A constant of a HAVING condition knows no collation: the column's orders.
+        const other = b as typeof a
+        return (a.collation !== BYTE_ORDER ? a.collation : other.collation).compare(a.value, other.value)
+      }
       case 'bool':
         return Number(a.value) - Number(b.value as boolean)
-      case 'jsonb':
-        return compareJsonb(a.value, b.value as JsonbNode)
+      case 'jsonb': {
+        const other = b as typeof a
+        return compareJsonb(a.value, other.value, a.collation !== BYTE_ORDER ? a.collation : other.collation)
+      }
     }
   }
   if (a.kind === 'float' || b.kind === 'float') {
@@ -280,6 +290,7 @@ export function equalityKey(v: SqlValue): string {
     case 'float':
       return Number.isNaN(v.value) ? 'fNaN' : 'f' + (v.value === 0 ? '0' : String(v.value))
     case 'bytes':
+    case 'text':
       return 'b' + v.value.toString('latin1')
     case 'bool':
       return v.value ? 't' : 'f'
