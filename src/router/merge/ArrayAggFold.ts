@@ -60,7 +60,7 @@ export class ArrayAggFold implements AggregateFold {
     if (this.order !== undefined) {
       for (const e of elements) {
         if (e.raw !== null && this.col.format === 0 && e.raw[0] === 0x7b) throw unsupported(this.col.typeOid, 'order the sub-arrays of')
-        e.key = e.raw === null ? null : decodeValue(this.col.format === 0 ? unquoted(e.raw) : e.raw, this.elementOid!, this.col.format)
+        e.key = e.raw === null ? null : decodeValue(this.col.format === 0 ? unquoted(e.raw) : e.raw, this.elementOid!, this.col.format, this.col.collation)
       }
     }
     this.elements.push(elements)

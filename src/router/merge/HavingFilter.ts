@@ -70,7 +70,7 @@ export class HavingFilter {
         const col = this.columns[e.column]
         const raw = row[e.column]
         if (!col) throw new MergeError(`HAVING refers to column ${e.column + 1}, which the shards do not return`, 'XX000')
-        const typed = raw === null || raw === undefined ? null : decodeValue(raw, col.typeOid, col.format)
+        const typed = raw === null || raw === undefined ? null : decodeValue(raw, col.typeOid, col.format, col.collation)
         return { typed, oid: col.typeOid }
       }
       case 'const':
