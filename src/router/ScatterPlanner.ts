@@ -13,7 +13,7 @@ import type { FuncCall, Node, ResTarget, SelectStmt, SortBy, TypeCast } from 'li
 import { relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns, windowPartitions } from './ast/WindowPartitions.js'
 import { combiningKeys, isStar, levelSources, outputName, rowCombining, tiedSubqueries } from './LevelSources.js'
-import { DEVIATIONS, MERGEABLE, UNMERGEABLE_AGGREGATES } from './MergeableAggregates.js'
+import { DEVIATIONS, MERGEABLE, REGRESSIONS, UNMERGEABLE_AGGREGATES } from './MergeableAggregates.js'
 import { nullExtendedGroups } from './ast/NullExtendedGroups.js'
 import type {
   AggregateKind, ElementOrder, JoinTree, LimitedSubquery, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, TableRef, ValueRef,
@@ -29,7 +29,7 @@ import { parseSql } from './SqlParser.js'
 export type ScatterResult = { scatter: ScatterPlan } | { unmergeable: string }
 
 /** Aggregates only a select-list item of their own merges (the shards' text of string_agg is rewritten). */
-const SELECT_LIST_ONLY = new Set<AggregateKind>(['string_agg', ...DEVIATIONS])
+const SELECT_LIST_ONLY = new Set<AggregateKind>(['string_agg', ...DEVIATIONS, ...REGRESSIONS])
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
 /** The frame options of a window that names no frame (RANGE UNBOUNDED PRECEDING to the current row: all its peers). */
 const DEFAULT_FRAME = 1058
@@ -527,7 +527,7 @@ class ScatterBuilder {
       // across shards, and of other values are folded by value (foldedByValues).
       if (call.agg_distinct === true && FOLDED_BY_VALUES.has(fn)) this.distinctArg(call, name)
       if (call.func_variadic === true) refuse(`${name}(VARIADIC …)`)
-      if (call.agg_distinct === true && DEVIATIONS.has(fn)) refuse(`${name}(DISTINCT …)`)
+      if (call.agg_distinct === true && (DEVIATIONS.has(fn) || REGRESSIONS.has(fn) || fn === 'bit_xor')) refuse(`${name}(DISTINCT …)`)
       if (fn === 'array_agg' || fn === 'string_agg') return { fn, call, ...arrayOrder(call, fn) }
       if (call.agg_order !== undefined || call.agg_within_group === true) refuse(`an ordered aggregate ${name}(… ORDER BY …)`)
       return { fn, call }
@@ -582,6 +582,7 @@ class ScatterBuilder {
     }
     if (agg.fn === 'string_agg') return this.stringAgg(i, agg)
     if (DEVIATIONS.has(agg.fn)) return this.deviation(agg)
+    if (REGRESSIONS.has(agg.fn)) return this.regression(agg)
     if (agg.fn !== 'avg') return aggregateColumn(agg)
     const call = this.call(agg.call)
     this.edits.push({ start: call.name.start, end: call.name.end, text: 'sum' })
@@ -611,6 +612,20 @@ class ScatterBuilder {
       variance: hidden(`var_pop(${x})`),
     }
     return { kind: 'aggregate', fn: agg.fn, deviation }
+  }
+
+  /**
+   * corr(y, x), covar_*(y, x) or regr_*(y, x) in the select list: each shard computes its own (which gives the
+   * column its type and name) and, hidden, the parts the merge combines (RegressionParts).
+   */
+  private regression(agg: Aggregate): OutputColumn {
+    const call = this.call(agg.call)
+    const bytes = this.text.bytes
+    const args = bytes.slice(call.args.start, call.args.end)
+    const filter = call.filter !== null ? ' ' + bytes.slice(call.filter.start, call.filter.end) : ''
+    const hidden = (fn: string) => this.addHidden(`${fn}(${args})${filter}`, { kind: 'value' }, null)
+    const regression = { count: hidden('regr_count'), avgx: hidden('regr_avgx'), avgy: hidden('regr_avgy'), sxx: hidden('regr_sxx'), syy: hidden('regr_syy'), sxy: hidden('regr_sxy') }
+    return { kind: 'aggregate', fn: agg.fn, regression }
   }
 
   /**

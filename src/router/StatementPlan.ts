@@ -88,7 +88,10 @@ export interface OrderKey {
   collation?: string
 }
 
-export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg' | 'var_samp' | 'var_pop' | 'stddev_samp' | 'stddev_pop'
+export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg' | 'var_samp' | 'var_pop' | 'stddev_samp' | 'stddev_pop' | RegressionKind | 'bit_and' | 'bit_or' | 'bit_xor'
+
+/** The statistics of two variables (corr, covar_*, regr_*): folded from each shard's RegressionParts. */
+export type RegressionKind = 'corr' | 'covar_pop' | 'covar_samp' | 'regr_avgx' | 'regr_avgy' | 'regr_count' | 'regr_intercept' | 'regr_r2' | 'regr_slope' | 'regr_sxx' | 'regr_sxy' | 'regr_syy'
 
 /** How array_agg(x ORDER BY x) (or string_agg's) orders its elements; `distinct`: keeps one of equal ones. */
 export interface ElementOrder {
@@ -104,14 +107,29 @@ export type OutputColumn =
    * count, sum or avg of DISTINCT x folded by the proxy, distinctColumn names the hidden column of x (a shard row
    * per value); for COALESCE(agg(x), c), presentColumn names the hidden flag of whether a shard's agg(x) had a value;
    * array_agg(x ORDER BY x) has the order of its elements; string_agg(x, d), which the shards run as array_agg(x),
-   * its delimiter d; a variance or standard deviation, the hidden columns of each shard's part (DeviationParts).
+   * its delimiter d; a variance or standard deviation, the hidden columns of each shard's part (DeviationParts);
+   * corr, covar_* and regr_* theirs (RegressionParts).
    */
-  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; deviation?: DeviationParts; distinctColumn?: number; presentColumn?: number; order?: ElementOrder; delimiter?: ValueRef }
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; deviation?: DeviationParts; regression?: RegressionParts; distinctColumn?: number; presentColumn?: number; order?: ElementOrder; delimiter?: ValueRef }
   /**
    * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
    * column; the merger resolves them against the shards' RowDescription.
    */
   | { kind: 'star' }
+
+/**
+ * The hidden columns corr(y, x), covar_*(y, x) and regr_*(y, x) are folded from: each shard's regr_count,
+ * regr_avgx, regr_avgy, regr_sxx, regr_syy and regr_sxy of the same arguments (float8: Postgres computes them so),
+ * combined as its parallel aggregation combines its workers' states.
+ */
+export interface RegressionParts {
+  count: number
+  avgx: number
+  avgy: number
+  sxx: number
+  syy: number
+  sxy: number
+}
 
 /**
  * The hidden columns a variance or standard deviation is folded from: each shard's count of the values, their sum

@@ -3,9 +3,10 @@
 // merged sum by the merged count, array_agg puts the arrays together (ArrayAggFold), string_agg joins their elements
 // (StringAggFold). NULL partials (a shard with no non-NULL input) are skipped; over no
 // input at all the result is NULL, except count's 0.
-import type { AggregateKind, DeviationParts, ElementOrder } from '../StatementPlan.js'
+import type { AggregateKind, DeviationParts, ElementOrder, RegressionParts } from '../StatementPlan.js'
 import { ArrayAggFold } from './ArrayAggFold.js'
 import { DeviationFold } from './DeviationFold.js'
+import { RegressionFold } from './RegressionFold.js'
 import { StringAggFold } from './StringAggFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
@@ -43,9 +44,29 @@ export function createFold(
   /** string_agg's delimiter, as a value of its result type (null: none). */
   delimiter: Buffer | null = null,
   deviation?: DeviationParts,
+  regression?: RegressionParts,
 ): AggregateFold {
   const col = columns[index]
   switch (fn) {
+    case 'corr':
+    case 'covar_pop':
+    case 'covar_samp':
+    case 'regr_avgx':
+    case 'regr_avgy':
+    case 'regr_count':
+    case 'regr_intercept':
+    case 'regr_r2':
+    case 'regr_slope':
+    case 'regr_sxx':
+    case 'regr_sxy':
+    case 'regr_syy':
+      if (regression === undefined) throw new MergeError(`${fn} column ${index + 1} has no hidden parts`, 'XX000')
+      return RegressionFold.of(fn, col, columns, regression)
+    case 'bit_and':
+    case 'bit_or':
+    case 'bit_xor':
+      if (!isIntegerType(col.typeOid)) throw unsupported(col.typeOid, `take ${fn}() of`)
+      return new BitFold(col, index, fn)
     case 'var_samp':
     case 'var_pop':
     case 'stddev_samp':
@@ -174,6 +195,30 @@ class BoolFold implements AggregateFold {
 
   result(): Buffer | null {
     return this.value === undefined ? null : encodeValue({ kind: 'bool', value: this.value }, TypeOid.bool, this.col.format)
+  }
+}
+
+/** bit_and, bit_or and bit_xor of integers: the shards' results combined by the same operation. */
+class BitFold implements AggregateFold {
+  private value: bigint | undefined
+
+  constructor(
+    private readonly col: ColumnInfo,
+    private readonly index: number,
+    private readonly fn: 'bit_and' | 'bit_or' | 'bit_xor',
+  ) {}
+
+  add(row: Row): void {
+    const raw = row[this.index]
+    if (raw === null || raw === undefined) return
+    const v = decodeValue(raw, this.col.typeOid, this.col.format)
+    if (v.kind !== 'int') return
+    const x = v.value
+    this.value = this.value === undefined ? x : this.fn === 'bit_and' ? this.value & x : this.fn === 'bit_or' ? this.value | x : this.value ^ x
+  }
+
+  result(): Buffer | null {
+    return this.value === undefined ? null : encodeValue({ kind: 'int', value: this.value }, this.col.typeOid, this.col.format)
   }
 }
 

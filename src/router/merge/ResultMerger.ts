@@ -108,7 +108,7 @@ export class ResultMerger {
     this.aggregates = plan.columns.flatMap((oc, column) => {
       if (oc.kind !== 'aggregate') return []
       const delimiter = oc.delimiter === undefined ? null : delimiterValue(oc.delimiter, columns[column]!, param)
-      const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn, oc.order, delimiter, oc.deviation)
+      const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn, oc.order, delimiter, oc.deviation, oc.regression)
       const flag = oc.presentColumn
       const fold = flag === undefined ? bare : (): AggregateFold => new CoalescedFold(bare(), column, flag, columns)
       if (oc.distinctColumn === undefined) return [{ column, fold }]
