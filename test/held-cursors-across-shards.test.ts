@@ -5,11 +5,12 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
 import { assertDriverChecks } from './harness/driverChecks.js'
+import { proxyClient } from './harness/proxyClient.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
 const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'integer' as const }] }
@@ -31,12 +32,6 @@ await setup.query('CREATE TABLE items (id int PRIMARY KEY, label text)')
 await setup.query(`INSERT INTO items (id, label) SELECT g, 'item ' || g FROM generate_series(1, ${ROWS}) g`)
 await setup.end()
 
-async function client(t: Test): Promise<pg.Client> {
-  const c = new pg.Client(fx.pgOptions)
-  await c.connect()
-  t.teardown(() => c.end())
-  return c
-}
 
 /** Server connections lent out of the pools now. */
 const lent = () => fx.app.proxy.pools.all().reduce((n, e) => n + e.pool.counts.active, 0)
@@ -52,7 +47,7 @@ async function holdingSessions(): Promise<number> {
 }
 
 t.test('simple queries: a WITH HOLD cursor over both shards read in parts, in order, writes between', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   const declared = await c.query('DECLARE c NO SCROLL CURSOR WITH HOLD FOR SELECT id, label FROM items WHERE id > 2 ORDER BY id DESC')
   t.equal(declared.command, 'DECLARE', 'DECLARE CURSOR answered outside a transaction block')
   t.equal(lent(), 2, 'the cursor keeps one connection to each shard')
@@ -78,7 +73,7 @@ t.test('simple queries: a WITH HOLD cursor over both shards read in parts, in or
 })
 
 t.test('aggregates and LIMIT merge through it, and it outlives transactions the client runs later', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await c.query('DECLARE a CURSOR WITH HOLD FOR SELECT length(label) AS len, count(*)::int AS n FROM items GROUP BY 1 ORDER BY 1')
   await c.query('DECLARE l CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id DESC LIMIT 4 OFFSET 1')
   await c.query('BEGIN')
@@ -95,7 +90,7 @@ t.test('aggregates and LIMIT merge through it, and it outlives transactions the 
 })
 
 t.test('what such a cursor cannot do is refused, and the client goes on', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await t.rejects(c.query('DECLARE s SCROLL CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id'), { code: '0A000', message: /^SCROLL of cursor "s", whose query reads several shards/ }, 'SCROLL')
   await c.query('BEGIN')
   await t.rejects(c.query('DECLARE h CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id'), { code: '0A000', message: /^WITH HOLD inside a transaction block of cursor "h"/ }, 'inside a transaction block (pgshard cannot keep a transaction\u2019s connections)')
@@ -112,10 +107,10 @@ t.test('what such a cursor cannot do is refused, and the client goes on', async 
 })
 
 t.test('with its connections held, the pools still serve the client and others', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await c.query('DECLARE busy CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id')
   await c.query('DECLARE busier CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id DESC')
-  const others = await Promise.all([client(t), client(t), client(t)])
+  const others = await Promise.all([proxyClient(t, fx), proxyClient(t, fx), proxyClient(t, fx)])
   const counts = await Promise.all([c, ...others].map(async (o) => (await o.query('SELECT count(*)::int AS n FROM items')).rows[0].n))
   t.same(counts, [ROWS, ROWS, ROWS, ROWS], 'every client reads both shards (pool size 3: one connection of each left)')
   t.same(ids(await c.query('FETCH 2 FROM busier')), [ROWS, ROWS - 1])
@@ -131,7 +126,7 @@ t.test('a client that leaves with the cursor open: its connections come back res
   t.ok((await holdingSessions()) >= 2, 'each shard holds its cursor')
   await c.end()
   t.ok(await waitFor(async () => lent() === 0 && (await holdingSessions()) === 0, 5000), 'given back and reset')
-  const next = await client(t)
+  const next = await proxyClient(t, fx)
   t.same((await next.query('SELECT count(*)::int AS n FROM items')).rows, [{ n: ROWS }], 'the next client reads both shards')
 })
 

@@ -73,6 +73,9 @@ t.test('LIMIT / OFFSET / FETCH', async (t) => {
   t.same(scatter('SELECT a FROM t LIMIT ALL').limit, null)
   t.same(scatter('SELECT a FROM t LIMIT $1::int').limit, { param: 1, cast: 'int4' })
   t.equal(refusal('SELECT a FROM t LIMIT 2 + 3'), 'a LIMIT expression')
+  const locking = scatter('SELECT a FROM t ORDER BY a LIMIT 5 FOR UPDATE SKIP LOCKED')
+  t.same([locking.shardSql, locking.lockingLimit], ['SELECT a FROM t ORDER BY a LIMIT 5 FOR UPDATE SKIP LOCKED', true], 'a locking read with LIMIT: each shard locks its own first rows (LockingLimit releases the rest)')
+  t.equal(scatter('SELECT a FROM t ORDER BY a FOR UPDATE').lockingLimit, undefined, 'without LIMIT, every row it returns is the client\u2019s')
   t.equal(refusal('SELECT a FROM t ORDER BY a FETCH FIRST 3 ROWS WITH TIES'), 'FETCH FIRST … WITH TIES')
 })
 
@@ -300,7 +303,6 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['WITH x AS (SELECT a FROM t) SELECT a FROM x, x y', 'a WITH query (CTE) across shards'],
     ['WITH RECURSIVE x(a) AS (SELECT 1 UNION ALL SELECT a + 1 FROM x) SELECT a FROM x', 'a WITH query (CTE) across shards'],
     ['SELECT a INTO b FROM t', 'SELECT … INTO'],
-    ['SELECT a FROM t ORDER BY a LIMIT 5 FOR UPDATE SKIP LOCKED', 'a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets'],
     ['VALUES (1), (2)', 'a VALUES list'],
     ['SELECT json_agg(a) FROM t', 'the aggregate json_agg()'],
     ['SELECT 1; SELECT 2', 'several statements in one query'],

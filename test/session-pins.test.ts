@@ -6,6 +6,7 @@ import pg from 'pg'
 import t, { type Test } from 'tap'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
+import { proxyClient } from './harness/proxyClient.js'
 import { proxyConfig, startProxy, type ProxyFixture } from './harness/startProxy.js'
 
 const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'integer' as const }], cross_shard_transactions: 'two_phase' as const }
@@ -27,18 +28,12 @@ async function itemsOnTwoShards(t: Test, mode: 'transaction' | 'session'): Promi
   return { fx, keys }
 }
 
-async function client(t: Test, fx: ProxyFixture): Promise<pg.Client> {
-  const c = new pg.Client(fx.pgOptions)
-  await c.connect()
-  t.teardown(() => c.end())
-  return c
-}
 
 const pinnedCount = (fx: ProxyFixture): number => [...fx.app.proxy.sessions].filter((s) => s.pinnedBy !== null).length
 
 t.test('a WITH HOLD cursor pins its client until it is closed; then the client reads every shard again', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'transaction')
-  const c = await client(t, fx)
+  const c = await proxyClient(t, fx)
   const key = keys[1][0]
   await c.query(`DECLARE hc NO SCROLL CURSOR WITH HOLD FOR SELECT id FROM items WHERE id IN (${key}) ORDER BY id`)
   t.same((await c.query('FETCH FORWARD 2 FROM hc')).rows, [{ id: key }], 'the cursor reads its row on the pinned connection')
@@ -82,7 +77,7 @@ t.test('a WITH HOLD cursor pins its client until it is closed; then the client r
 
 t.test('a WITH HOLD cursor declared in a transaction that rolls back pins nothing after it', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'transaction')
-  const c = await client(t, fx)
+  const c = await proxyClient(t, fx)
   await c.query('BEGIN')
   await c.query(`DECLARE gone CURSOR WITH HOLD FOR SELECT id FROM items WHERE id = ${keys[1][0]}`)
   await c.query('ROLLBACK')
@@ -99,7 +94,7 @@ t.test('a WITH HOLD cursor declared in a transaction that rolls back pins nothin
 
 t.test('the connection a closed WITH HOLD cursor pinned goes back to the pool clean', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'transaction')
-  const [a, b] = [await client(t, fx), await client(t, fx)]
+  const [a, b] = [await proxyClient(t, fx), await proxyClient(t, fx)]
   await a.query(`DECLARE hc CURSOR WITH HOLD FOR SELECT id FROM items WHERE id = ${keys[0][0]}`)
   await a.query("SET application_name = 'pinned-a'")
   const pid = (await a.query('SELECT pg_backend_pid() AS pid')).rows[0].pid
@@ -117,7 +112,7 @@ t.test('the connection a closed WITH HOLD cursor pinned goes back to the pool cl
 
 t.test('session pooling: a client holding the last connection of a shard still reads every shard (the reserve serves it)', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'session')
-  const [a, b] = [await client(t, fx), await client(t, fx)]
+  const [a, b] = [await proxyClient(t, fx), await proxyClient(t, fx)]
   // Each session keeps the connection its read took: both of shard s0's two are taken.
   for (const c of [a, b]) await c.query('SELECT label FROM items WHERE id = $1', [keys[0][0]])
   t.same((await a.query('SELECT count(*)::int AS n FROM items')).rows, [{ n: 6 }], 'a read of every shard needs one more connection of s0: not a wait for itself')
@@ -126,7 +121,7 @@ t.test('session pooling: a client holding the last connection of a shard still r
 
 t.test('session pooling: a transaction\u2019s statement for another shard is refused naming the transaction, not the Syncs (extended protocol)', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'session')
-  const c = await client(t, fx)
+  const c = await proxyClient(t, fx)
   await c.query('BEGIN')
   await c.query('SELECT label FROM items WHERE id = $1', [keys[0][0]])
   await t.rejects(c.query('UPDATE items SET label = $2 WHERE id = $1', [keys[1][0], 'x']), {
@@ -140,7 +135,7 @@ t.test('session pooling: a transaction\u2019s statement for another shard is ref
 
 t.test('session pooling: a WITH HOLD cursor is read on the shard where it was declared', async (t) => {
   const { fx, keys } = await itemsOnTwoShards(t, 'session')
-  const c = await client(t, fx)
+  const c = await proxyClient(t, fx)
   for (const [shard, key] of [[0, keys[0][0]], [1, keys[1][0]]] as const) {
     const name = `h${shard}`
     await c.query(`DECLARE ${name} CURSOR WITH HOLD FOR SELECT id FROM items WHERE id = ${key}`)

@@ -5,12 +5,13 @@
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { canonicalKey } from '../src/router/KeyEncoding.js'
 import { ShardMap } from '../src/router/ShardMap.js'
 import { waitFor } from '../src/topology/ProcessScan.js'
 import { assertDriverChecks } from './harness/driverChecks.js'
 import { sessionsInTransaction } from './harness/serverSessions.js'
+import { proxyClient } from './harness/proxyClient.js'
 import { proxyConfig, startProxy } from './harness/startProxy.js'
 
 const SHARDING = { tables: [{ name: 'items', key: 'id', type: 'integer' as const }], cross_shard_transactions: 'two_phase' as const }
@@ -30,16 +31,10 @@ await setup.query('CREATE TABLE items (id int PRIMARY KEY, label text)')
 await setup.query(`INSERT INTO items (id, label) VALUES ${range(1, ROWS).map((k) => `(${k}, 'item ${k}')`).join(', ')}`)
 await setup.end()
 
-async function client(t: Test): Promise<pg.Client> {
-  const c = new pg.Client(fx.pgOptions)
-  await c.connect()
-  t.teardown(() => c.end())
-  return c
-}
 
 
 t.test('simple queries (psycopg2, SQLAlchemy): a cursor over both shards read in parts, in order, with writes between', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await c.query('BEGIN')
   const declared = await c.query('DECLARE c NO SCROLL CURSOR WITHOUT HOLD FOR SELECT id, label FROM items WHERE id > 2 ORDER BY id')
   t.equal(declared.command, 'DECLARE', 'DECLARE CURSOR answered')
@@ -65,7 +60,7 @@ t.test('simple queries (psycopg2, SQLAlchemy): a cursor over both shards read in
 })
 
 t.test('aggregates, DISTINCT and LIMIT merge through a cursor as in a plain read', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await c.query('BEGIN')
   await c.query('DECLARE a CURSOR FOR SELECT count(*) AS n, sum(id) AS s FROM items')
   t.same((await c.query('FETCH ALL FROM a')).rows, [{ n: String(ROWS), s: String((ROWS * (ROWS + 1)) / 2) }], 'count and sum over both shards')
@@ -81,7 +76,7 @@ t.test('aggregates, DISTINCT and LIMIT merge through a cursor as in a plain read
 })
 
 t.test('what a cursor across shards cannot do is refused, and ends with its transaction', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   const inTx = async (sql: string, expect: { code: string; message: RegExp }, what: string) => {
     await c.query('BEGIN')
     await t.rejects(c.query(sql), expect, what)
@@ -109,7 +104,7 @@ t.test('what a cursor across shards cannot do is refused, and ends with its tran
 })
 
 t.test('ROLLBACK TO a savepoint ends the cursors declared since, as on a server; those declared before stay', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await c.query('BEGIN')
   await c.query('DECLARE outer_c CURSOR FOR SELECT id FROM items ORDER BY id')
   t.same(ids(await c.query('FETCH 2 FROM outer_c')), [1, 2])
@@ -130,7 +125,7 @@ t.test('ROLLBACK TO a savepoint ends the cursors declared since, as on a server;
 })
 
 t.test('CLOSE ALL closes the cursors on every shard the transaction holds', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   const cursorsOn = async (shard: string) => (await c.query(`/* pgshard: shard=${shard} */ SELECT count(*)::int AS n FROM pg_cursors`)).rows[0].n
   await c.query('BEGIN')
   await c.query(`DECLARE on0 CURSOR FOR SELECT id FROM items WHERE id = ${k0}`)
@@ -144,7 +139,7 @@ t.test('CLOSE ALL closes the cursors on every shard the transaction holds', asyn
 })
 
 t.test('an error on one shard while the cursor reads fails the statement and aborts the transaction', async (t) => {
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await c.query('BEGIN')
   await t.rejects(c.query(`DECLARE z CURSOR FOR SELECT 1 / (id - ${k1}) AS id FROM items ORDER BY 1`), { code: '22012' }, 'division by zero on one shard, at its first batch')
   await t.rejects(c.query('SELECT 1'), { code: '25P02' }, 'the transaction is aborted')
@@ -157,7 +152,7 @@ t.test('a statement across shards that fails in pgshard fails the transaction on
   const [, s1] = fx.topo.shards
   await fx.topo.query(s1!.primary, 'ALTER TABLE items ALTER COLUMN label TYPE varchar(40)', 'app')
   t.teardown(() => fx.topo.query(s1!.primary, 'ALTER TABLE items ALTER COLUMN label TYPE text', 'app'))
-  const c = await client(t)
+  const c = await proxyClient(t, fx)
   await c.query('BEGIN')
   await c.query(`UPDATE items SET label = 'lost' WHERE id = ${k0}`)
   await t.rejects(c.query('SELECT id, label FROM items ORDER BY id'), { code: '0A000', message: /shards s0 and s1 give column "label" different types; their schemas differ/ }, 'refused by the merge')
@@ -175,7 +170,7 @@ t.test('a client that leaves with a cursor open: its connections come back clean
   await c.query('FETCH 5 FROM gone')
   await c.end()
   t.ok(await waitFor(async () => (await sessionsInTransaction(fx.topo)) === 0, 5000), 'no server session is left inside the transaction, its portals with it')
-  const others = await Promise.all([client(t), client(t), client(t), client(t)])
+  const others = await Promise.all([proxyClient(t, fx), proxyClient(t, fx), proxyClient(t, fx), proxyClient(t, fx)])
   const counts = await Promise.all(others.map(async (o) => (await o.query('SELECT count(*)::int AS n FROM items')).rows[0].n))
   t.same(counts, others.map(() => ROWS), 'the next clients read both shards')
 })

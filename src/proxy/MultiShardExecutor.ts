@@ -175,6 +175,8 @@ export class MultiShardExecutor implements BatchedReadContext {
     shape: ReplyShape,
     param: (n: number) => BoundParam | undefined,
     onSuspend?: (portal: SuspendedScatter) => void,
+    /** Told, once the read ran to its end, each shard's part of the answer (by shard number). */
+    onShares?: (shares: readonly RowShare[]) => void,
   ): Promise<boolean> {
     const held = await this.connections(shards, role)
     if (this.transaction && onSuspend && (shape.maxRows ?? 0) > 0 && stmt.bind) return this.scatterInBatches(held, plan, stmt, shape, param, onSuspend)
@@ -332,6 +334,7 @@ export class MultiShardExecutor implements BatchedReadContext {
       }
       if (!measured) for (const h of held) this.services.metrics.query(h.placement.shardName, h.placement.role, true, (performance.now() - started) / 1000)
       measured = true
+      if (onShares && merger) onShares(sharesByShard(held, merger))
       // As a server does, a limit reached ends in PortalSuspended even when no row was left; a portal run to
       // its end stays until its Sync too, and answers a further Execute with no rows.
       if (keep) onSuspend!(handle)
@@ -391,9 +394,7 @@ export class MultiShardExecutor implements BatchedReadContext {
           for (const row of shardRows) merger.push(s, row)
           merger.end(s)
         })
-        const byShard: RowShare[] = []
-        merger.rowShares().forEach((share, i) => (byShard[held[i]!.placement.shard] = share))
-        return byShard
+        return sharesByShard(held, merger)
       } catch (err) {
         this.out.emit(errorResponse(asMergeFailure(err, this.services.mergeTypes)))
         return null
@@ -666,4 +667,11 @@ export function isFailure(r: PromiseSettledResult<ShardReply>): boolean {
 /** The ErrorResponse a failed shard call gives the client: the server's own, or a lost connection's. */
 export function failureMessage(r: PromiseSettledResult<ShardReply>): Buffer {
   return r.status === 'fulfilled' ? r.value.error!.message : lostConnection(r.reason)
+}
+
+/** Each shard's part of a merged answer, by shard number. */
+function sharesByShard(held: ShardConnection[], merger: ResultMerger): RowShare[] {
+  const byShard: RowShare[] = []
+  merger.rowShares().forEach((share, i) => (byShard[held[i]!.placement.shard] = share))
+  return byShard
 }

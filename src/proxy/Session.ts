@@ -72,6 +72,7 @@ import { SessionSettings, setConfigSql } from './SessionSettings.js'
 import { ServerLease, type Attachment } from './ServerLease.js'
 import { ensurePrepared, forgetIfReplanRefused, holdsPrepared } from './ServerStatements.js'
 import { SettingsUndo } from './SettingsUndo.js'
+import { lockingLimitRead } from './LockingLimit.js'
 import { scatterRead } from './SharedSubqueries.js'
 import { SubqueryAnswers, type EvaluateRoute } from './SubqueryAnswers.js'
 import { countedRowsOutput } from './CountedRows.js'
@@ -1300,6 +1301,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
         const shardSql = restore(route.plan.shardSql)
         const explained = { ...stmt, sql: `${route.plan.explain} ${shardSql}` }
         return (await explainAcrossShards(executor, output, shards, route.role, explained, shardSql, route.plan, route.reason, shape)) ? 'done' : 'failed'
+      }
+      if (route.kind === 'scatter' && route.plan.lockingLimit && executor.inTransaction && shape.execute) {
+        return (await lockingLimitRead(executor, shards, route.role, route.plan, stmt, restore, param, shape)) ? 'done' : 'failed'
       }
       if (route.kind === 'scatter') {
         return (await scatterRead(executor, shards, route.role, counted?.plan ?? route.plan, stmt, restore, param, shape, counted !== undefined, onSuspend)) ? 'done' : 'failed'

@@ -30,12 +30,13 @@ export async function scatterRead(
   shape: ReplyShape,
   counted: boolean,
   onSuspend?: (scatter: SuspendedScatter) => void,
+  onShares?: (shares: readonly RowShare[]) => void,
 ): Promise<boolean> {
   const sqlByShard = read.limited ? await sharedTexts(executor, shards, role, read, stmt, restore, param, shape.execute) : undefined
   if (sqlByShard === null) return false
   const bind = counted && stmt.bind ? { ...stmt.bind, resultFormats: [] } : stmt.bind
   const shardStmt = { sql: restore(read.shardSql), ...(bind ? { bind } : {}), ...(sqlByShard ? { sqlByShard } : {}) }
-  return executor.scatter(shards, role, read, shardStmt, counted ? { ...shape, maxRows: 0 } : shape, param, counted ? undefined : onSuspend)
+  return executor.scatter(shards, role, read, shardStmt, counted ? { ...shape, maxRows: 0 } : shape, param, counted ? undefined : onSuspend, onShares)
 }
 
 /**

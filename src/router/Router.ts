@@ -728,7 +728,7 @@ export class Router {
         FEATURE_NOT_SUPPORTED,
         `${verb} on ${tableLabel(tables.sharded[0]!.ref)} has no condition on the sharding key ${tables.sharded[0]!.table.key}, and may ${plan.kind === 'select' ? 'lock' : 'change'} rows on shards ${located.map((s) => this.map.shardName(s)).join(', ')}: ${plan.kind === 'select' ? 'a locking read' : 'a write'} without its key runs on one shard${bySingleRows}`,
         plan.kind === 'select'
-          ? `pin the key (WHERE ${tables.sharded[0]!.table.key} = …); without LIMIT, a transaction with sharding.cross_shard_transactions: two_phase locks the rows of every shard`
+          ? `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or lock them in a transaction with sharding.cross_shard_transactions: two_phase, which locks rows on every shard (with LIMIT, only those it returns)`
           : `pin the key (WHERE ${tables.sharded[0]!.table.key} = …), or set broadcast_writes for the table to write every shard; a serial id of a sharded table repeats across shards (each shard counts its own) unless sharding.made_columns draws it`,
         this.columns.uniqueColumns(tables.sharded[0]!.ref) === undefined,
       )

@@ -291,6 +291,8 @@ class ScatterBuilder {
       ...(byDistinctValues ? { byDistinctValues } : {}),
       ...(limited.length > 0 ? { limited } : {}),
       ...(countRows ? { countRows } : {}),
+      // Each shard locks the rows it returns: with LIMIT or OFFSET, its own first rows, more than the merge keeps.
+      ...(this.s.lockingClause !== undefined && (limit !== null || offset !== null) ? { lockingLimit: true as const } : {}),
       sources: {
         ...level,
         nested,
@@ -499,11 +501,6 @@ class ScatterBuilder {
     if (s.op !== undefined && s.op !== 'SETOP_NONE') refuse(`a set operation (${s.op.replace('SETOP_', '')}) across shards`)
     if (s.valuesLists !== undefined) refuse('a VALUES list')
     if (s.intoClause !== undefined) refuse('SELECT … INTO')
-    // Each shard locks the rows it returns, which are the client's: but with LIMIT or OFFSET each shard would lock
-    // its own first rows, more than the client gets (and FOR UPDATE SKIP LOCKED job queues would take them).
-    if (s.lockingClause !== undefined && (s.limitCount !== undefined || s.limitOffset !== undefined)) {
-      refuse('a locking clause (FOR UPDATE/SHARE) with LIMIT or OFFSET across shards: each shard would lock its own first rows, more than the client gets')
-    }
     if (from === undefined) refuse('a SELECT whose FROM clause pgshard cannot map')
     refuseOther(from)
     const distinctOn = (s.distinctClause ?? []).filter((d) => Object.keys(d).length > 0).length

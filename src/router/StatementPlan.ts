@@ -278,6 +278,12 @@ export interface ScatterPlan {
   shardSql: string
   /** EXPLAIN of this read: the text before its query (EXPLAIN and its options), which each shard runs on shardSql. */
   explain?: string
+  /**
+   * A locking read with LIMIT or OFFSET (`FOR UPDATE … LIMIT 1`, a job queue's SKIP LOCKED): each shard locks the
+   * rows it returns, more than the merge keeps. In a transaction each shard locks inside a savepoint, rolled back
+   * on the shards the merge kept no row of, so that their locks are released (LockingLimit).
+   */
+  lockingLimit?: true
   /** Output columns of shardSql, visible ones first. */
   columns: OutputColumn[]
   /** How many leading columns the client sees. */
