@@ -27,6 +27,7 @@ import {
   PARSE_COMPLETE,
   commandComplete,
   errorResponse,
+  noticeResponse,
   readyForQuery,
   type TxStatus,
 } from '../protocol/ServerMessages.js'
@@ -1312,6 +1313,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       // Each shard's server session now holds its own sequence values (lastval() answers for one only).
       if (joins && mayCallNextval(plan)) for (const s of route.kind === 'split' ? route.parts.map((p) => p.shard) : shards) this.tx.sequenceShards.add(s)
       if (route.kind === 'broadcast') {
+        // Said ahead of the statement's answer, as a server's WARNING would be (DDL whose uniqueness holds per shard).
+        if (shape.execute) for (const warning of route.warnings ?? []) output.emit(noticeResponse(warning, '01000', 'WARNING'))
         return (await executor.write((route.shards ?? shards).map((shard) => ({ shard, stmt })), route.tag, shape, transactional, route.role)) ? 'done' : 'failed'
       }
       if (route.kind === 'copy_split') throw new PgError(SqlState.FEATURE_NOT_SUPPORTED, `only COPY FROM STDIN splits its rows (${route.reason})`)

@@ -321,7 +321,24 @@ export class Router {
       )
     }
     const what = tables.views.length > 0 ? 'sharded/reference tables and views over them' : 'sharded/reference table'
-    return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on ${what} ${list(everywhere)}: every shard` }
+    const warnings = this.perShardUniqueness(plan, ctx.searchPath ?? ['public'])
+    return { kind: 'broadcast', role: 'primary', tag: 'first', reason: `DDL on ${what} ${list(everywhere)}: every shard`, ...(warnings.length > 0 ? { warnings } : {}) }
+  }
+
+  /**
+   * The unique constraints and indexes the DDL makes on sharded tables that each shard can only keep on its own
+   * rows: they leave out the sharding key (equal values may sit on two shards, under different keys), and are not
+   * of one column whose values pgshard draws unique across shards. Said to the client as a WARNING.
+   */
+  private perShardUniqueness(plan: StatementPlan, searchPath: string[]): string[] {
+    return (plan.uniqueness ?? []).flatMap((u) => {
+      const table = this.map.shardedTable(u.table, searchPath)
+      if (table === undefined || u.columns.includes(table.key)) return []
+      if (u.columns.length === 1 && this.map.drawnColumns(u.table, searchPath).some((d) => d.column === u.columns[0])) return []
+      return [
+        `${u.what} of sharded table ${tableLabel(u.table)} holds on each shard alone: rows with equal values and different ${table.key} may sit on two shards; include ${table.key} in it for it to hold across shards`,
+      ]
+    })
   }
 
   /**

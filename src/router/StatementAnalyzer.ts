@@ -7,6 +7,7 @@ import { conflictTargetsOf } from './ast/ConflictTargets.js'
 import { existenceTest } from './ast/ExistenceTest.js'
 import { definedFunction, definedView, doBlockBody } from './ast/FunctionBody.js'
 import { locateProbe, lockingReadProbe } from './ast/LocateProbe.js'
+import { uniqueConstraints } from './ast/UniqueConstraints.js'
 import { insertSelectOf } from './ast/InsertSelectRows.js'
 import { insertSelectSources } from './ast/InsertSelectSources.js'
 import { sequenceReadOf } from './ast/SequenceRead.js'
@@ -368,6 +369,8 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       plan.writtenTables = plan.writtenTables.filter((t) => !sequences.has(tableKey(t)))
     }
     if (outsideTransactionBlock(stmt)) plan.outsideTransactionBlock = true
+    const uniqueness = uniqueConstraints(stmt)
+    if (uniqueness.length > 0) plan.uniqueness = uniqueness
     const defines = definedFunction(stmt)
     if (defines !== undefined) plan.defines = defines
     const partition = partitionOf(stmt)

@@ -1,6 +1,7 @@
 // What the analyzer learns from one statement text. Plain data, independent of the shard map, so it is
 // cached by (normalized) text and survives a reload of the map. The Router turns a plan plus the bound
 // values and the session's hints into a Route.
+import type { UniqueConstraint } from './ast/UniqueConstraints.js'
 import type { DetachedForm } from './ast/DetachedSubqueries.js'
 import type { NullExtendedGroups } from './ast/NullExtendedGroups.js'
 
@@ -462,6 +463,8 @@ export interface CursorUse {
 
 export interface StatementPlan {
   kind: StatementKind
+  /** DDL: the unique constraints and indexes it makes (a sharded table's that leave out its key hold per shard). */
+  uniqueness?: UniqueConstraint[]
   /** For kind 'transaction'. */
   tx?: TxKind
   /** BEGIN READ ONLY / START TRANSACTION READ ONLY. */
