@@ -7,7 +7,7 @@ import { BatchedScatterRead, callEach, type BatchedReadContext } from './Batched
 import type { MultiShardExecutor, ReplyShape, ShardConnection } from './MultiShardExecutor.js'
 import { asMergeFailure, clientFields, mergerFor } from './ScatterMerge.js'
 import type { SessionServices } from './SessionServices.js'
-import { CURSOR_BATCH_ROWS, fetchFormat, type CursorRoute, type CursorTexts } from './ShardCursors.js'
+import { CURSOR_BATCH_ROWS, fetchFormat, type CursorRoute, type CursorTexts } from './CursorStatements.js'
 
 interface HeldCursor {
   /** The connection to each shard that holds the shard's cursor, taken from the pools until CLOSE. */
@@ -53,20 +53,20 @@ export class HeldShardCursors {
     const held = await executor.connections(shards, route.scatter.role)
     const shardName = `pgshard_hold_${++heldCursors}`
     const b = texts.bind
-    const replies = await callEach(executor, held, held.map((_, i) => i), (conn, shard) => Buffer.concat([
-      encodeParse('', `DECLARE ${shardName} NO SCROLL CURSOR WITH HOLD FOR ${texts.sqlByShard?.[shard] ?? texts.sql}`, conn.serverTypes(b.types)),
-      encodeBind('', '', b.params, b.formats, []),
-      encodeExecute('', 0),
-      encodeTarget('Describe', 'P', shardName),
-      SYNC,
-    ]))
-    if (!replies || this.ended) {
-      this.letGo(held)
-      return false
-    }
     const plan = route.scatter.plan
     let description: Buffer
     try {
+      const replies = await callEach(executor, held, held.map((_, i) => i), (conn, shard) => Buffer.concat([
+        encodeParse('', `DECLARE ${shardName} NO SCROLL CURSOR WITH HOLD FOR ${texts.sqlByShard?.[shard] ?? texts.sql}`, conn.serverTypes(b.types)),
+        encodeBind('', '', b.params, b.formats, []),
+        encodeExecute('', 0),
+        encodeTarget('Describe', 'P', shardName),
+        SYNC,
+      ]))
+      if (!replies || this.ended) {
+        this.letGo(held)
+        return false
+      }
       const fields = replies.map((r) => r.fields!)
       description = rowDescription(clientFields(fields[0]!, mergerFor(plan, held, fields, texts.param, this.services.mergeTypes).outputColumns()))
     } catch (err) {
@@ -125,8 +125,9 @@ export class HeldShardCursors {
     return cursor
   }
 
+  /** Its merge cannot go on: closed, unless the client's leaving closed it meanwhile. */
   private fail(name: string): false {
-    this.close(name)
+    if (this.open.has(name)) this.close(name)
     return false
   }
 

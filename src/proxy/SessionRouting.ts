@@ -10,7 +10,8 @@ import { ABORTED_TRANSACTION, AFTER_DRAWN_KEYS, SEQUENCE_STATE_ACROSS_SHARDS, SE
 import type { Analyzed, Identity, SessionServices } from './SessionServices.js'
 import type { SessionSettings } from './SessionSettings.js'
 import { innerParam } from './StatementParams.js'
-import type { CursorRoute, ShardCursors } from './ShardCursors.js'
+import type { CursorRoute } from './CursorStatements.js'
+import type { ShardCursors } from './ShardCursors.js'
 
 /** What routing reads of the session that owns it. */
 export interface RoutedSession {
