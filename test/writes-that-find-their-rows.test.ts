@@ -155,4 +155,11 @@ t.test('a table made moments ago (a migration, then a bulk write): the catalogs 
   t.equal(gone.rowCount, 2, 'the extended protocol: DELETE 2')
   const left = await fx.topo.queryPrimaries('SELECT id FROM members_new ORDER BY id', 'app')
   t.same(left.map((rows) => rows.map((r) => Number(r.id))), [[], [3]], 'on the shards')
+  // Dropped and made again alike (a test suite's schema, a migration undone and redone): the same columns, but
+  // another table, as the read's OIDs tell.
+  await client.query('DROP TABLE members_new')
+  await client.query('CREATE TABLE members_new (customer_id bigint NOT NULL, id bigint NOT NULL, status text, PRIMARY KEY (customer_id, id))')
+  await client.query('CREATE INDEX ON members_new (status)')
+  await client.query(`INSERT INTO members_new (customer_id, id, status) VALUES (${c0}, 1, 'new'), (${c1}, 2, 'new')`)
+  t.equal((await client.query("UPDATE members_new SET status = 'seen' WHERE status = 'new'")).rowCount, 2, 'made again alike: UPDATE 2 at once')
 })

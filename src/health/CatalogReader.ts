@@ -76,7 +76,8 @@ FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 1638
 
 // System columns too (attnum < 0): a GROUP BY name resolves to them as to any column. With them, the columns one
 // server keeps unique on its own: a unique index of the column alone (not partial, not over an expression), or a
-// default drawn from a sequence (serial, identity); and whether a unique index is over an expression or partial.
+// default drawn from a sequence (serial, identity); whether a unique index is over an expression or partial; and
+// the OIDs of the table and its indexes, which change when DDL made it again or indexed it.
 const COLUMNS_SQL = `
 SELECT n.nspname AS schema, c.relname AS name, array_agg(a.attname::text) AS columns,
   coalesce(array_agg(a.attname::text) FILTER (WHERE a.attnum > 0 AND (a.attidentity <> ''
@@ -84,7 +85,8 @@ SELECT n.nspname AS schema, c.relname AS name, array_agg(a.attname::text) AS col
     OR EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indnkeyatts = 1
       AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL))), '{}') AS unique_columns,
   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique
-    AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL)) AS unique_expressions
+    AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL)) AS unique_expressions,
+  c.oid::text || ':' || coalesce((SELECT string_agg(i.indexrelid::text, ',' ORDER BY i.indexrelid) FROM pg_index i WHERE i.indrelid = c.oid), '') AS version
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT a.attisdropped
@@ -97,6 +99,7 @@ interface ColumnsRow extends Record<string, unknown> {
   columns: string[]
   unique_columns: string[]
   unique_expressions: boolean
+  version: string
 }
 
 interface TypeRow extends Record<string, unknown> {
@@ -209,7 +212,7 @@ export class CatalogReader {
         const views = await queryOnce<ViewRow>(target, access, VIEWS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.views.push(...views.map((r) => ({ view: { schema: r.schema, name: r.name }, definition: r.definition ?? '', materialized: r.materialized })))
         const columns = await queryOnce<ColumnsRow>(target, access, COLUMNS_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
-        read.columns.push(...columns.map((r) => ({ table: { schema: r.schema, name: r.name }, columns: r.columns, unique: r.unique_columns, uniqueExpressions: r.unique_expressions })))
+        read.columns.push(...columns.map((r) => ({ table: { schema: r.schema, name: r.name }, columns: r.columns, unique: r.unique_columns, uniqueExpressions: r.unique_expressions, version: `${shard}/${r.version}` })))
         const types = await queryOnce<TypeRow>(target, access, TYPES_SQL, CATALOG_TIMEOUT_MS, serverDatabase)
         read.types.push(...types.map((r) => ({ oid: Number(r.oid), labels: r.labels })))
         namedTypes.set(serverDatabase, types.flatMap((r) => (r.name === null ? [] : [{ oid: Number(r.oid), name: r.name }])))

@@ -4,7 +4,7 @@ const DELAYS_MS = [1_000, 5_000, 12_000, 30_000]
 /** How long after DDL a statement refused for want of the catalogs may ask for a read of its own. */
 const ON_DEMAND_WINDOW_MS = 60_000
 
-/** Reads asked for by statements start at most this often (others share the one running, or are refused). */
+/** Without new DDL, reads asked for by statements start at most this often (others share the one running). */
 const ON_DEMAND_EVERY_MS = 250
 
 /**
@@ -18,35 +18,44 @@ const ON_DEMAND_EVERY_MS = 250
  */
 export class DdlCatalogReads {
   private timers: NodeJS.Timeout[] = []
+  /** DDL seen so far, and when the latest came. */
+  private ddls = 0
   private lastDdl = -Infinity
-  private onDemand: Promise<boolean> | null = null
+  /** How many DDL the latest read asked for here began after, and when it began. */
+  private covered = -1
   private onDemandAt = -Infinity
+  private onDemand: Promise<boolean> | null = null
 
   constructor(private readonly read: () => Promise<void>) {}
 
   changed(): void {
     this.stop()
+    this.ddls++
     this.lastDdl = Date.now()
     this.timers = DELAYS_MS.map((ms) => setTimeout(() => void this.read(), ms).unref())
   }
 
   /**
-   * A read for a statement refused for want of the catalogs: true once one has run (routing it again may find
-   * the table), false without recent DDL or when one ran a moment ago.
+   * A read for a statement refused for want of the catalogs: true once one has run that began after every DDL
+   * seen (routing it again may find the table), false without recent DDL, or when such a read ran a moment ago.
    */
   readNow(): Promise<boolean> {
-    if (this.onDemand) return this.onDemand
-    const now = Date.now()
-    if (now - this.lastDdl > ON_DEMAND_WINDOW_MS || now - this.onDemandAt < ON_DEMAND_EVERY_MS) return Promise.resolve(false)
-    this.onDemandAt = now
-    const read = this.read().then(
+    if (Date.now() - this.lastDdl > ON_DEMAND_WINDOW_MS) return Promise.resolve(false)
+    if (this.covered === this.ddls) {
+      if (this.onDemand) return this.onDemand
+      if (Date.now() - this.onDemandAt < ON_DEMAND_EVERY_MS) return Promise.resolve(false)
+    }
+    this.covered = this.ddls
+    this.onDemandAt = Date.now()
+    // A read asked for while one runs begins after it (the monitor queues it), so it sees the latest DDL.
+    const shared: Promise<boolean> = this.read().then(
       () => true,
       () => false,
-    )
-    this.onDemand = read.finally(() => {
-      this.onDemand = null
+    ).finally(() => {
+      if (this.onDemand === shared) this.onDemand = null
     })
-    return this.onDemand
+    this.onDemand = shared
+    return shared
   }
 
   stop(): void {

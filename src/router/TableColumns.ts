@@ -2,7 +2,8 @@
 // GROUP BY name is a column or an output alias (ScatterSources.aliasGroups), and which columns a server keeps unique
 // on its own (whether a write without its key addresses single rows). A table that DDL routed through
 // pgshard touched is unknown from then until a catalog read that began after the DDL shows it changed (the DDL
-// committed), or one that began long enough after it to have seen it commit.
+// committed: other columns, or another table or set of indexes, as their OIDs tell, for a table dropped and made
+// again alike or an index made), or one that began long enough after it to have seen it commit.
 import type { TableRef } from './StatementPlan.js'
 
 /** One table's columns from a shard's catalog (system columns included: they are names Postgres resolves too). */
@@ -16,6 +17,8 @@ export interface CatalogColumns {
   unique?: string[]
   /** A unique index of the table is over an expression or partial: which rows it keeps single cannot be told. */
   uniqueExpressions?: boolean
+  /** The table's OID and its indexes' on that shard: another value, another table or set of indexes. */
+  version?: string
 }
 
 /** What names single rows of a table on one server (TableColumns.uniqueColumns). */
@@ -39,33 +42,37 @@ export class TableColumns {
    * Table names DDL touched, with when and their columns then: unknown until a read that began after it shows
    * other columns (the DDL committed), or one that began DDL_UNSEEN_MS later.
    */
-  private readonly changed = new Map<string, { at: number; columns: Map<string, Set<string>> | undefined }>()
+  private readonly changed = new Map<string, Touched>()
   /** Table names CREATE INDEX named, with when and their unique columns then: the same rule for those. */
-  private readonly indexed = new Map<string, { at: number; columns: Map<string, Set<string>> | undefined }>()
+  private readonly indexed = new Map<string, Touched>()
+  /** Each table name's versions (CatalogColumns.version) on every shard and schema. */
+  private readonly versions = new Map<string, Set<string>>()
 
   /** The catalogs' columns (every shard's: a column on any of them counts), from a read that began at readSince. */
   load(tables: CatalogColumns[], readSince: number): void {
     this.byName.clear()
     this.uniqueByName.clear()
     this.uniqueExpressions.clear()
-    for (const { table, columns, unique, uniqueExpressions } of tables) {
+    this.versions.clear()
+    for (const { table, columns, unique, uniqueExpressions, version } of tables) {
       for (const c of columns) namesOf(this.byName, table).add(c)
       const kept = namesOf(this.uniqueByName, table)
       for (const c of unique ?? []) kept.add(c)
       if (uniqueExpressions === true) this.uniqueExpressions.add(`${table.schema}.${table.name}`)
+      if (version !== undefined) this.versions.set(table.name, (this.versions.get(table.name) ?? new Set()).add(`${table.schema}.${version}`))
     }
-    settle(this.changed, this.byName, readSince)
-    settle(this.indexed, this.uniqueByName, readSince)
+    settle(this.changed, this.byName, this.versions, readSince)
+    settle(this.indexed, this.uniqueByName, this.versions, readSince)
   }
 
   /** DDL routed on these tables may change their columns: unknown until the catalogs are read again. */
   forget(tables: TableRef[], now = Date.now()): void {
-    for (const t of tables) this.changed.set(t.name, { at: now, columns: this.byName.get(t.name) })
+    for (const t of tables) this.changed.set(t.name, { at: now, columns: this.byName.get(t.name), versions: this.versions.get(t.name) })
   }
 
   /** CREATE INDEX routed on these tables may make a column unique: their unique columns are unknown until a read. */
   forgetUnique(tables: TableRef[], now = Date.now()): void {
-    for (const t of tables) this.indexed.set(t.name, { at: now, columns: this.uniqueByName.get(t.name) })
+    for (const t of tables) this.indexed.set(t.name, { at: now, columns: this.uniqueByName.get(t.name), versions: this.versions.get(t.name) })
   }
 
   /**
@@ -95,14 +102,27 @@ export class TableColumns {
   }
 }
 
+/** A table name DDL touched: when, and its columns and versions then. */
+interface Touched {
+  at: number
+  columns: Map<string, Set<string>> | undefined
+  versions: Set<string> | undefined
+}
+
 /**
  * Forgets the DDL of tables that a read began after shows changed (it committed), or that a read began
  * DDL_UNSEEN_MS after.
  */
-function settle(changed: Map<string, { at: number; columns: Map<string, Set<string>> | undefined }>, now: Map<string, Map<string, Set<string>>>, readSince: number): void {
-  for (const [name, { at, columns }] of changed) {
-    if (at + DDL_UNSEEN_MS < readSince || (at < readSince && !sameColumns(columns, now.get(name)))) changed.delete(name)
+function settle(changed: Map<string, Touched>, now: Map<string, Map<string, Set<string>>>, versions: Map<string, Set<string>>, readSince: number): void {
+  for (const [name, touched] of changed) {
+    const seen = !sameColumns(touched.columns, now.get(name)) || !sameSet(touched.versions, versions.get(name))
+    if (touched.at + DDL_UNSEEN_MS < readSince || (touched.at < readSince && seen)) changed.delete(name)
   }
+}
+
+function sameSet(a: Set<string> | undefined, b: Set<string> | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b
+  return a.size === b.size && [...a].every((v) => b.has(v))
 }
 
 /** The names kept for a table (made empty at its first sight). */
