@@ -15,8 +15,13 @@ run_dir=$(mktemp -d "$parent/pgshard-run-XXXXXX")
 chmod 755 "$run_dir" # the servers run as the postgres OS user and must reach their dirs inside
 output="$run_dir/tap-output.txt"
 
-TMPDIR="$run_dir" node_modules/.bin/tap "$@" 2>&1 | tee "$output"
-tap_status=${PIPESTATUS[0]}
+# tap writes to the file, shown as it grows until tap exits: a process a failed test leaves behind that still
+# holds tap's output cannot keep the run from ending, as it would hold a pipe to tee open.
+TMPDIR="$run_dir" node_modules/.bin/tap "$@" >"$output" 2>&1 &
+tap_pid=$!
+tail -n +1 -f --pid="$tap_pid" "$output"
+wait "$tap_pid"
+tap_status=$?
 
 leaks=0
 TMPDIR="$run_dir" bash scripts/leak-check.sh "$run_dir" || leaks=1

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -226,14 +226,23 @@ t.test('1 shard × 2 synchronous replicas with md5: promote one, repoint the oth
 t.test('nothing outlives a process that dies without calling stop()', async (t) => {
   // A clean environment: tap's NODE_OPTIONS would load its coverage hooks into the child.
   const { NODE_OPTIONS: _omit, ...env } = process.env
+  // An owner this test did not get to kill (it failed first) is killed at its end: its reaper cleans up after it.
+  const owners: ChildProcess[] = []
+  t.teardown(() => {
+    for (const child of owners) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
   const startOwner = async () => {
     const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', 'test/harness/topologyOwner.ts'], {
       cwd: new URL('..', import.meta.url).pathname,
       env,
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'pipe'],
     })
+    owners.push(child)
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
-    const [line] = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value as string])
+    const [line] = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value as string | undefined])
+    if (line === undefined) throw new Error(`the owner ended before starting its topology: ${stderr.slice(-2000)}`)
     const { baseDir, dataDir } = JSON.parse(line) as { baseDir: string; dataDir: string }
     return { child, exited, baseDir, dataDir }
   }
