@@ -2,6 +2,7 @@
 // each shard runs (not the client's: avg split into sum and count, LIMIT folded), and each shard's own plan of it
 // under the shard's name; EXPLAIN ANALYZE runs each shard's part. Through psql and node-postgres (extended
 // protocol, a parameter); a key pinned to one shard still gets that server's plan alone; other formats are refused.
+// EXPLAIN of a write (without ANALYZE, which would run it) on several shards: each shard's plan of it.
 import pg from 'pg'
 import t from 'tap'
 import { runCommand } from './harness/runCommand.js'
@@ -61,4 +62,16 @@ t.test('a pinned key: that shard\u2019s plan, as from one server; other formats 
   t.match(lines[0], /^Index Scan using users_pkey on users/, 'the server\u2019s own plan')
   await t.rejects(client.query('EXPLAIN (FORMAT JSON) SELECT * FROM users'), { code: '0A000', message: /EXPLAIN across shards in a format other than TEXT/ })
   t.same(await plan('SELECT 1'), [1], 'the session goes on')
+})
+
+t.test('EXPLAIN of a write that may change rows on several shards: each shard explains it, nothing runs', async (t) => {
+  const lines = await plan("EXPLAIN (COSTS OFF) UPDATE users SET name = 'z' WHERE country = $1", ['fr'])
+  t.equal(lines[0], 'pgshard: EXPLAIN of a write on users, which has no condition on the sharding key users.id: each shard it may write explains it')
+  t.same(lines.filter((l) => l.startsWith('  ->  Shard ')), ['  ->  Shard s0 (s0-primary)', '  ->  Shard s1 (s1-primary)'])
+  t.equal(lines.filter((l) => /^ {8}Update on users/.test(l)).length, 2, 'each shard\u2019s plan of the UPDATE')
+  const deleted = await plan('EXPLAIN (COSTS OFF) DELETE FROM users WHERE id IN (1, 2, 3, 4, 5, 6)')
+  t.equal(deleted.filter((l) => /^ {8}Delete on users/.test(l)).length, 2, 'a DELETE of keys on both shards: both explain it')
+  t.same((await client.query("SELECT count(*)::int AS n FROM users WHERE name = 'z'")).rows, [{ n: 0 }], 'no row changed')
+  t.same((await client.query('SELECT count(*)::int AS n FROM users')).rows, [{ n: 40 }], 'none deleted')
+  await t.rejects(client.query("EXPLAIN (ANALYZE) UPDATE users SET name = 'z' WHERE country = 'fr'"), { code: '0A000', message: /a write must stay on one shard/ }, 'EXPLAIN ANALYZE runs the write: as the write itself')
 })

@@ -10,7 +10,8 @@ const QUERY_PLAN: FieldDescription[] = [{ name: 'QUERY PLAN', typeOid: TEXT_OID 
 /**
  * EXPLAIN of a read across shards, as one QUERY PLAN column: how pgshard runs it (`reason`) and the text each shard
  * runs, then each shard's own plan of it under the shard's name. Each shard explains `stmt` (EXPLAIN and the
- * client's options before the shards' text); with ANALYZE each runs it. A shard's error is the client's.
+ * client's options before the shards' text); with ANALYZE each runs it. A shard's error is the client's. Without
+ * `plan` (and `shardSql`), the EXPLAIN of a write, which each shard it may write explains as the client wrote it.
  */
 export async function explainAcrossShards(
   executor: MultiShardExecutor,
@@ -18,8 +19,8 @@ export async function explainAcrossShards(
   shards: number[],
   role: Role,
   stmt: ShardStatement,
-  shardSql: string,
-  plan: ScatterPlan,
+  shardSql: string | null,
+  plan: ScatterPlan | null,
   reason: string,
   shape: ReplyShape,
 ): Promise<boolean> {
@@ -33,7 +34,9 @@ export async function explainAcrossShards(
       out.emit(failureMessage(failed))
       return false
     }
-    const lines = [`pgshard: ${reason}`, `  Merge: ${mergeSteps(plan)}`, `  Shard query: ${shardSql.replace(/\s+/g, ' ').trim()}`]
+    const lines = [`pgshard: ${reason}`]
+    if (plan !== null) lines.push(`  Merge: ${mergeSteps(plan)}`)
+    if (shardSql !== null) lines.push(`  Shard query: ${shardSql.replace(/\s+/g, ' ').trim()}`)
     replies.forEach((r, i) => {
       const { placement } = held[i]!
       lines.push(`  ->  Shard ${placement.shardName} (${placement.nodeName})`)

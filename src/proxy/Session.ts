@@ -1312,6 +1312,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       const transactional = plan.outsideTransactionBlock !== true
       // Each shard's server session now holds its own sequence values (lastval() answers for one only).
       if (joins && mayCallNextval(plan)) for (const s of route.kind === 'split' ? route.parts.map((p) => p.shard) : shards) this.tx.sequenceShards.add(s)
+      if (route.kind === 'broadcast' && route.explain) {
+        return (await explainAcrossShards(executor, output, route.shards ?? shards, route.role, stmt, null, null, route.reason, shape)) ? 'done' : 'failed'
+      }
       if (route.kind === 'broadcast') {
         // Said ahead of the statement's answer, as a server's WARNING would be (DDL whose uniqueness holds per shard).
         if (shape.execute) for (const warning of route.warnings ?? []) output.emit(noticeResponse(warning, '01000', 'WARNING'))

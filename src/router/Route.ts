@@ -71,7 +71,7 @@ export type Route =
    * The same statement on several shards (`shards`, else every one), all or nothing; the client gets one
    * shard's answer (`first`: DDL, a reference table, identical everywhere) or the rows and counts of all (`sum`).
    */
-  | { kind: 'broadcast'; role: Role; tag: 'first' | 'sum'; shards?: number[]; reason: string; warnings?: string[] }
+  | { kind: 'broadcast'; role: Role; tag: 'first' | 'sum'; shards?: number[]; reason: string; warnings?: string[]; explain?: true }
   /**
    * A multi-row INSERT split into one statement per shard; `sql` is the full text for that shard. `rowShards`
    * is the shard of each VALUES row in the client's order, which its RETURNING rows keep.

@@ -833,6 +833,10 @@ export class Router {
     if (plan.kind === 'select' && plan.writes && unpinned.length > 0 && this.locatable(plan, tables) && (!plan.scatter || (ctx.inTransaction && !ctx.txReadOnly && !this.spans(ctx)))) {
       return { kind: 'locate', probe: plan.locate!, reason: `${verb} on ${sharded} ${where}: the shard that holds the rows it locks is found first` }
     }
+    if (plan.explainsWrite) {
+      const shards = unpinned.length === 0 ? { shards: [...needed].sort((a, b) => a - b) } : {}
+      return { kind: 'broadcast', role: 'primary', tag: 'first', ...shards, explain: true, reason: `${verb} of a write on ${sharded}, which ${where}: each shard it may write explains it` }
+    }
     if (!plan.scatter) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,

@@ -341,6 +341,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
     const inText = format === undefined || (asNode(format.arg, 'String')?.sval ?? '').toLowerCase() === 'text'
     const at = query === undefined || plan.writes ? -1 : explainedQueryStart(text, start, end)
     if (!inText) plan.unmergeable = 'EXPLAIN across shards in a format other than TEXT'
+    else if (!analyze && facts.nestedWrite) plan.explainsWrite = true
     else if (at >= 0) {
       addScatter(plan, query!, text, at, end, single, analyzeScopes(explain.query!), facts.rangeVars)
       if (plan.scatter !== undefined) plan.scatter = { ...plan.scatter, explain: text.slice(start, at).trimEnd() }

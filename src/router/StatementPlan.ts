@@ -463,6 +463,8 @@ export interface CursorUse {
 
 export interface StatementPlan {
   kind: StatementKind
+  /** EXPLAIN (in text, without ANALYZE) of a write: nothing runs, so every shard it may write can explain it. */
+  explainsWrite?: true
   /** DDL: the unique constraints and indexes it makes (a sharded table's that leave out its key hold per shard). */
   uniqueness?: UniqueConstraint[]
   /** For kind 'transaction'. */
