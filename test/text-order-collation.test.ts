@@ -45,6 +45,8 @@ const QUERIES = [
   "SELECT grp, count(*) AS n FROM {t} GROUP BY grp HAVING max(word) > 'Zebra' ORDER BY grp",
   "SELECT grp, count(*) AS n FROM {t} WHERE word IN ('apple', 'Banana', 'Zebra', 'zebra') GROUP BY grp HAVING min(word) < 'B' ORDER BY grp",
   'SELECT grp, array_agg(word ORDER BY word) AS words FROM {t} GROUP BY grp ORDER BY grp',
+  // A cast keeps the collation of what it casts.
+  'SELECT word::name AS n FROM {t} ORDER BY 1, id',
   // jsonb's strings and keys order by the database's collation too.
   'SELECT to_jsonb(word) AS j FROM {t} ORDER BY 1, id',
   'SELECT jsonb_build_object(word, grp) AS j FROM {t} ORDER BY 1 DESC, id',

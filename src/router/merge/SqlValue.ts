@@ -95,7 +95,7 @@ export function decodeValue(raw: Buffer, oid: number, format: 0 | 1, collation: 
 }
 
 /** String types: the same bytes in both formats. */
-const TEXT_TYPES = new Set<number>([TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.char, TypeOid.unknown])
+const TEXT_TYPES = new Set<number>([TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.unknown])
 
 function badBinary(oid: number): MergeError {
   return new MergeError(`invalid binary value of ${typeName(oid)} from a shard`, '22P03')
@@ -141,6 +141,9 @@ function decodeBinary(raw: Buffer, oid: number): SqlValue {
       return { kind: 'bytes', value: raw }
     case TypeOid.bytea:
       return { kind: 'bytes', value: raw }
+    // "char" is not collatable: its byte.
+    case TypeOid.char:
+      return { kind: 'text', value: raw, collation: BYTE_ORDER }
     default:
       throw unsupported(oid, 'decode binary')
   }
