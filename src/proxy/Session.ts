@@ -508,8 +508,8 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
     }
     const param = (n: number) => literalParam(analyzed, n)
     const route = this.routing.route(analyzed, param)
-    // Refused for want of a table made moments ago: routed again, once, after a read of the catalogs.
-    if (route.kind === 'error' && route.catalog && !catalogRead) return this.services.catalogAfterDdl().then((read) => (read ? this.runQuery(sql, raw, true) : this.refuseQuery(routeError(route))))
+    // Refused for want of a table made moments ago: routed again, once, after a read of the catalogs (if one ran).
+    if (route.kind === 'error' && route.catalog && !catalogRead) return this.services.catalogAfterDdl().then(() => this.runQuery(sql, raw, true))
     if (route.kind === 'error' && analyzed.plan && runsOneByOne(analyzed.plan)) return this.runOneByOne(sql, analyzed.plan.statements!, routeError(route))
     if (route.kind === 'evaluate') {
       return this.answers.written(route, analyzed, { sql }).then(
@@ -1309,12 +1309,12 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
       if (route.kind === 'scatter') {
         return (await scatterRead(executor, shards, route.role, counted?.plan ?? route.plan, stmt, restore, param, shape, counted !== undefined, onSuspend)) ? 'done' : 'failed'
       }
-      const transactional = plan.outsideTransactionBlock !== true
-      // Each shard's server session now holds its own sequence values (lastval() answers for one only).
-      if (joins && mayCallNextval(plan)) for (const s of route.kind === 'split' ? route.parts.map((p) => p.shard) : shards) this.tx.sequenceShards.add(s)
       if (route.kind === 'broadcast' && route.explain) {
         return (await explainAcrossShards(executor, output, route.shards ?? shards, route.role, stmt, null, null, route.reason, shape)) ? 'done' : 'failed'
       }
+      const transactional = plan.outsideTransactionBlock !== true
+      // Each shard's server session now holds its own sequence values (lastval() answers for one only).
+      if (joins && mayCallNextval(plan)) for (const s of route.kind === 'split' ? route.parts.map((p) => p.shard) : shards) this.tx.sequenceShards.add(s)
       if (route.kind === 'broadcast') {
         // Said ahead of the statement's answer, as a server's WARNING would be (DDL whose uniqueness holds per shard).
         if (shape.execute) for (const warning of route.warnings ?? []) output.emit(noticeResponse(warning, '01000', 'WARNING'))
