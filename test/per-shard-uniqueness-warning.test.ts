@@ -35,6 +35,8 @@ t.test('each kind of unique constraint that leaves out the key is said to hold p
   t.same(await warned('CREATE UNIQUE INDEX ON members (tenant, lower(email))'), [], 'an index with the key: none')
   t.same((await warned('ALTER TABLE members ADD CONSTRAINT one_code UNIQUE (handle, email)')).map((w) => w.split(' of ')[0]), ['UNIQUE (handle, email)'], 'ALTER TABLE … ADD CONSTRAINT')
   t.same((await warned('ALTER TABLE members ADD COLUMN badge text UNIQUE')).map((w) => w.split(' of ')[0]), ['UNIQUE (badge)'], 'ALTER TABLE … ADD COLUMN … UNIQUE')
+  await warned('CREATE UNIQUE INDEX members_key_email ON members (tenant, email)')
+  t.same(await warned('ALTER TABLE members ADD CONSTRAINT key_email UNIQUE USING INDEX members_key_email'), [], 'a constraint made from an index: that index was judged when made')
   t.same(await warned('CREATE TABLE plans (id int PRIMARY KEY, name text UNIQUE)'), [], 'a reference table (the same rows everywhere): none')
   t.same(await warned('CREATE TABLE notes (id int PRIMARY KEY, body text UNIQUE)'), [], 'an unsharded table (one shard): none')
 })

@@ -47,7 +47,8 @@ export function uniqueConstraints(stmt: Node): UniqueConstraint[] {
 /** A UNIQUE, PRIMARY KEY or EXCLUDE constraint, of the column `column` when written with it. */
 function ofConstraint(table: TableRef, c: Constraint | undefined, column?: string): UniqueConstraint[] {
   const kind = c?.contype === undefined ? undefined : KINDS[c.contype]
-  if (c === undefined || kind === undefined) return []
+  // `… USING INDEX name` names no columns: that index was judged when it was made.
+  if (c === undefined || kind === undefined || c.indexname !== undefined) return []
   if (column !== undefined) return [{ table, columns: [column], what: `${kind} (${column})` }]
   if (c.contype === 'CONSTR_EXCLUSION') {
     const elements = (c.exclusions ?? []).map((x) => asNode(asNode(x, 'List')?.items?.[0], 'IndexElem'))
