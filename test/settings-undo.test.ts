@@ -22,7 +22,7 @@ function session() {
     }
   }
   const workMem = () => [settings.wanted.get('work_mem'), conn.settings.get('work_mem')]
-  return { undo, ok, workMem, conn }
+  return { undo, ok, workMem, conn, settings }
 }
 
 t.test('COMMIT keeps the SETs of the transaction; ROLLBACK undoes them for the client and its connection', async (t) => {
@@ -104,4 +104,31 @@ t.test('a savepoint the proxy never saw made: the connection is reset before any
   s.ok("SET work_mem = '1MB'")
   s.ok('ROLLBACK TO unseen')
   t.equal(s.conn.dirty, true)
+})
+
+t.test('a transaction on two connections (across shards): ROLLBACK and ROLLBACK TO put back each one’s record', async (t) => {
+  const s = session()
+  const other: ConnectionState = { settings: new Map(), prepared: new PreparedSet(4), dirty: false, unnamedOwner: null }
+  const setOn = (conn: ConnectionState, sql: string) => {
+    s.undo.beforeChange(conn)
+    applySessionEffects(analyzeStatement(sql).session, s.settings, conn)
+  }
+  s.ok('BEGIN')
+  s.ok("SET work_mem = '1MB'")
+  // The second connection joins, brought to the client's settings outside the transaction.
+  other.settings.set('work_mem', "SET work_mem = '1MB'")
+  setOn(other, "SET work_mem = '2MB'")
+  s.ok('ROLLBACK')
+  t.same([...s.workMem(), other.settings.get('work_mem')], [undefined, undefined, "SET work_mem = '1MB'"], 'each connection as it was when the transaction reached it')
+
+  s.ok('BEGIN')
+  s.ok("SET work_mem = '3MB'")
+  s.ok('SAVEPOINT a')
+  other.settings.set('work_mem', "SET work_mem = '3MB'")
+  setOn(other, "SET work_mem = '4MB'")
+  s.ok('ROLLBACK TO a')
+  t.same([...s.workMem(), other.settings.get('work_mem')], ["SET work_mem = '3MB'", "SET work_mem = '3MB'", "SET work_mem = '3MB'"], 'ROLLBACK TO: the joining connection as it joined')
+  s.ok('COMMIT')
+  s.undo.onIdle()
+  t.same(s.workMem(), ["SET work_mem = '3MB'", "SET work_mem = '3MB'"])
 })

@@ -119,6 +119,40 @@ t.test('ROLLBACK undoes the writes on every shard', async (t) => {
   await settled(t)
 })
 
+t.test('a SET inside the transaction is undone by ROLLBACK and ROLLBACK TO, for the client and on every shard', async (t) => {
+  await reset()
+  await admin.query(`${row(a0)}; ${row(a1)}`)
+  const c = await connect()
+  t.teardown(() => c.end())
+  const name = async () => (await c.query('SHOW application_name')).rows[0].application_name
+  const onEach = async () => (await c.query(`SELECT id, current_setting('application_name') AS v FROM accounts WHERE id IN (${a0}, ${a1}) ORDER BY id`)).rows.map((r) => r.v)
+  const before = await name()
+  // The SET runs where the transaction begins; the next shard joins with it; another SET runs there.
+  await c.query('BEGIN')
+  await c.query("SET application_name = 'first'")
+  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+  await c.query(`SELECT 1 FROM accounts WHERE id = ${a1}`)
+  await c.query("SET application_name = 'second'")
+  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+  await c.query('ROLLBACK')
+  t.equal(await name(), before, 'ROLLBACK: the client’s setting is what it was before BEGIN')
+  t.same(await onEach(), [before, before], 'and every shard’s connection has it')
+
+  await c.query('BEGIN')
+  await c.query("SET application_name = 'kept'")
+  await c.query('SAVEPOINT s')
+  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+  await c.query(`SELECT 1 FROM accounts WHERE id = ${a1}`)
+  await c.query("SET application_name = 'undone'")
+  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+  await c.query('ROLLBACK TO s')
+  t.equal(await name(), 'kept', 'ROLLBACK TO: what was set before the savepoint')
+  t.same(await onEach(), ['kept', 'kept'], 'on every shard of the transaction')
+  await c.query('COMMIT')
+  t.same([await name(), ...(await onEach())], ['kept', 'kept', 'kept'], 'COMMIT keeps it')
+  await settled(t)
+})
+
 t.test('a shard that fails to prepare (a deferred constraint): the transaction rolls back on every shard', async (t) => {
   const [committedBefore, rolledBackBefore] = [await metric('pgshard_cross_shard_commits_total', '{outcome="committed"}'), await metric('pgshard_cross_shard_commits_total', '{outcome="rolled_back"}')]
   const c = await inTransaction(t, row(a0, 7), row(a1, 5), row(b1, 5))

@@ -1851,7 +1851,9 @@ export class Session implements TrackerOwner, RoutedSession, LocalSession, Keyed
   onReady(status: TxStatus, idle: boolean, forwarded: boolean): void {
     const a = this.attached
     if (!a) return
-    if (status === 'I') this.settingsUndo.onIdle()
+    // A connection joining the client's transaction answers the proxy's own statements outside it first: that
+    // transaction is not over.
+    if (status === 'I' && (forwarded || this.tx.status === 'I')) this.settingsUndo.onIdle()
     if (forwarded) {
       if (status === 'I' && this.tx.status !== 'I') this.endTransaction(this.tx.committed)
       else if (status !== 'I' && this.tx.status === 'I') this.stats.transactions++

@@ -2,11 +2,14 @@ import type { StatementPlan } from '../router/StatementPlan.js'
 import type { ConnectionState } from './SessionEffects.js'
 import type { SessionSettings } from './SessionSettings.js'
 
-/** The settings as they were when a transaction (level 0) or a savepoint began. */
+/**
+ * The settings as they were when a transaction (level 0) or a savepoint began: the client's, and those of each
+ * connection the transaction changed settings on (a transaction across shards changes them on several).
+ */
 interface Level {
   savepoint: string | null
   client: Map<string, string>
-  conn: Map<string, string>
+  conns: Map<ConnectionState, Map<string, string>>
 }
 
 function copyInto(target: Map<string, string>, source: Map<string, string>): void {
@@ -22,7 +25,6 @@ function copyInto(target: Map<string, string>, source: Map<string, string>): voi
  */
 export class SettingsUndo {
   private levels: Level[] = []
-  private conn: ConnectionState | null = null
   /** An error aborted the transaction since it began or since its last ROLLBACK TO. */
   private aborted = false
 
@@ -83,17 +85,24 @@ export class SettingsUndo {
    * unknown, so the connection is reset before another client gets it.
    */
   private lostTrack(): void {
-    if (this.levels.length > 0 && this.conn) this.conn.dirty = true
+    for (const level of this.levels) for (const conn of level.conns.keys()) conn.dirty = true
   }
 
+  /**
+   * The transaction's levels, begun if need be, each knowing this connection's settings. A connection first
+   * changed now has not changed since the transaction (or a savepoint after it joined) began: what it holds
+   * now is what a rollback to any of them puts back.
+   */
   private ensureStart(conn: ConnectionState): void {
-    if (this.levels.length > 0 && this.conn === conn) return
-    this.conn = conn
-    this.levels = [this.level(null)]
+    if (this.levels.length === 0) this.levels = [this.level(null)]
+    if (this.levels[this.levels.length - 1]!.conns.has(conn)) return
+    for (const level of this.levels) if (!level.conns.has(conn)) level.conns.set(conn, new Map(conn.settings))
   }
 
   private level(savepoint: string | null): Level {
-    return { savepoint, client: new Map(this.settings.wanted), conn: new Map(this.conn!.settings) }
+    const conns = new Map<ConnectionState, Map<string, string>>()
+    for (const conn of this.levels[this.levels.length - 1]?.conns.keys() ?? []) conns.set(conn, new Map(conn.settings))
+    return { savepoint, client: new Map(this.settings.wanted), conns }
   }
 
   /** The last level of this savepoint name (Postgres takes the innermost of equal names); -1 when unknown. */
@@ -107,13 +116,12 @@ export class SettingsUndo {
     if (this.levels.length > 0) {
       if (!committed) this.restore(this.levels[0])
       this.levels = []
-      this.conn = null
     }
     this.aborted = false
   }
 
   private restore(level: Level): void {
     copyInto(this.settings.wanted, level.client)
-    if (this.conn) copyInto(this.conn.settings, level.conn)
+    for (const [conn, settings] of level.conns) copyInto(conn.settings, settings)
   }
 }
