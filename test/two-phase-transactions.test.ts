@@ -127,13 +127,16 @@ t.test('a SET inside the transaction is undone by ROLLBACK and ROLLBACK TO, for 
   const name = async () => (await c.query('SHOW application_name')).rows[0].application_name
   const onEach = async () => (await c.query(`SELECT id, current_setting('application_name') AS v FROM accounts WHERE id IN (${a0}, ${a1}) ORDER BY id`)).rows.map((r) => r.v)
   const before = await name()
-  // The SET runs where the transaction begins; the next shard joins with it; another SET runs there.
+  /** The transaction reaches both shards, the second joining with what was set; then another SET runs there. */
+  const setAcross = async (value: string) => {
+    await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+    await c.query(`SELECT 1 FROM accounts WHERE id = ${a1}`)
+    await c.query(`SET application_name = '${value}'`)
+    await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+  }
   await c.query('BEGIN')
   await c.query("SET application_name = 'first'")
-  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
-  await c.query(`SELECT 1 FROM accounts WHERE id = ${a1}`)
-  await c.query("SET application_name = 'second'")
-  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+  await setAcross('second')
   await c.query('ROLLBACK')
   t.equal(await name(), before, 'ROLLBACK: the client’s setting is what it was before BEGIN')
   t.same(await onEach(), [before, before], 'and every shard’s connection has it')
@@ -141,10 +144,7 @@ t.test('a SET inside the transaction is undone by ROLLBACK and ROLLBACK TO, for 
   await c.query('BEGIN')
   await c.query("SET application_name = 'kept'")
   await c.query('SAVEPOINT s')
-  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
-  await c.query(`SELECT 1 FROM accounts WHERE id = ${a1}`)
-  await c.query("SET application_name = 'undone'")
-  await c.query(`SELECT 1 FROM accounts WHERE id = ${a0}`)
+  await setAcross('undone')
   await c.query('ROLLBACK TO s')
   t.equal(await name(), 'kept', 'ROLLBACK TO: what was set before the savepoint')
   t.same(await onEach(), ['kept', 'kept'], 'on every shard of the transaction')
