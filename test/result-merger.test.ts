@@ -688,6 +688,48 @@ t.test('count(DISTINCT x) of a column that is not a key: a shard row per value, 
   t.throws(() => folds[1]!.add([Buffer.from('1'), Buffer.from('8')]), { code: '54000', message: /more than 2 distinct values/ }, 'the values every group of a merge holds are bounded')
 })
 
+t.test('percentile_cont, percentile_disc and mode: the rows of each value added up over the shards, read off in order', async (t) => {
+  // Columns: the aggregate (as each shard computed it), count(x), the fraction, x; a shard row per (group, x).
+  const ordered = (fn: 'percentile_cont' | 'percentile_disc' | 'mode', descending = false): OutputColumn => ({
+    kind: 'aggregate', fn, orderedSet: { count: 1, ...(fn === 'mode' ? {} : { fraction: 2 }), value: 3, descending },
+  })
+  const plan = (fn: 'percentile_cont' | 'percentile_disc' | 'mode', descending = false) => scatter({ columns: [ordered(fn, descending), value, value, value], visibleColumns: 1, groupBy: [] })
+  const ints = (out: number) => [col('p', out), col('count', OID.int8), col('f', OID.float8), col('x', OID.int4)]
+  // Over the shards: 1, 1, 2, 4, 4, 10; a NULL x and a FILTERed-out value (count 0) are no rows.
+  const shards = (f: Cell): Cell[][][] => [
+    [['1', '2', f, '1'], ['4', '1', f, '4'], [null, '0', f, null]],
+    [['2', '1', f, '2'], ['4', '1', f, '4'], ['9', '0', f, '9'], ['10', '1', f, '10']],
+  ]
+  check(t, [
+    { name: 'percentile_cont(0.5): between the 3rd and 4th rows', plan: plan('percentile_cont'), columns: ints(OID.float8), shards: shards('0.5'), expect: [['3']] },
+    { name: 'percentile_cont(0.5) DESC', plan: plan('percentile_cont', true), columns: ints(OID.float8), shards: shards('0.5'), expect: [['3']] },
+    { name: 'percentile_cont(0.9): 4 + 0.5 × 6', plan: plan('percentile_cont'), columns: ints(OID.float8), shards: shards('0.9'), expect: [['7']] },
+    { name: 'percentile_cont(1) and (0): the last and first rows', plan: plan('percentile_cont'), columns: ints(OID.float8), shards: shards('1'), expect: [['10']] },
+    { name: 'percentile_disc(0.5): the 3rd row', plan: plan('percentile_disc'), columns: ints(OID.int4), shards: shards('0.5'), expect: [['2']] },
+    { name: 'percentile_disc(0.51): the 4th', plan: plan('percentile_disc'), columns: ints(OID.int4), shards: shards('0.51'), expect: [['4']] },
+    { name: 'percentile_disc(0): the first', plan: plan('percentile_disc', true), columns: ints(OID.int4), shards: shards('0'), expect: [['10']] },
+    { name: 'a NULL fraction: NULL', plan: plan('percentile_cont'), columns: ints(OID.float8), shards: shards(null), expect: [[null]] },
+    { name: 'mode: 1 and 4 are as frequent, the first in the order wins', plan: plan('mode'), columns: ints(OID.int4), shards: shards(null), expect: [['1']] },
+    { name: 'mode DESC', plan: plan('mode', true), columns: ints(OID.int4), shards: shards(null), expect: [['4']] },
+    { name: 'no rows: NULL', plan: plan('percentile_disc'), columns: ints(OID.int4), shards: [[], []], expect: [[null]] },
+    {
+      name: 'percentile_cont of numeric and float4 values, cast to float8 as Postgres casts them',
+      plan: scatter({
+        columns: [0, 1].map((k) => ({ kind: 'aggregate', fn: 'percentile_cont', orderedSet: { count: 2, fraction: 3, value: 4 + k, descending: false } }) as OutputColumn).concat([value, value, value, value]),
+        visibleColumns: 2,
+        groupBy: [],
+      }),
+      columns: [col('p', OID.float8), col('q', OID.float8), col('count', OID.int8), col('f', OID.float8), col('x', OID.numeric), col('y', OID.float4)],
+      shards: [[['0.1', '0.1', '1', '0.5', '0.1', '0.1']], [['0.2', '0.2', '1', '0.5', '0.2', '0.2']]],
+      expect: [['0.15000000000000002', '0.15000000223517418']],
+    },
+  ])
+  t.throws(() => new ResultMerger(plan('percentile_cont'), [col('p', OID.interval), col('count', OID.int8), col('f', OID.float8), col('x', OID.interval)], 2, none), { code: '0A000', message: /percentile_cont\(\) of values of interval/ }, 'interval values are refused before a row')
+  const merger = new ResultMerger(plan('percentile_cont'), ints(OID.float8), 1, none)
+  merger.push(0, ['1', '1', '1.5', '1'].map((c) => Buffer.from(c)))
+  t.throws(() => merger.end(0), { code: '22003', message: 'percentile value 1.5 is not between 0 and 1' }, 'a fraction out of range, as Postgres says it')
+})
+
 t.test('sum and avg of DISTINCT x of a column that is not a key: each value folded once, 0 included', async (t) => {
   const sum: OutputColumn = { kind: 'aggregate', fn: 'sum', distinctColumn: 3 }
   const average: OutputColumn = { kind: 'aggregate', fn: 'avg', sumColumn: 1, countColumn: 2, distinctColumn: 3 }

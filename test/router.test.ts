@@ -666,7 +666,8 @@ t.test('analyzed statements: co-located joins, reference tables, subqueries, agg
     // Its expression over an aggregate is computed over the aggregate read first.
     sql(`UPDATE accounts SET owner = (SELECT max(o.total)::text FROM orders o) WHERE id = ${K2}`, { kind: 'evaluate' }),
     // Neither as written nor read first: refused for what the subquery does.
-    sql(`UPDATE accounts SET owner = (SELECT (percentile_cont(0.5) WITHIN GROUP (ORDER BY o.total))::text FROM orders o) WHERE id = ${K2}`, { kind: 'error', message: /the aggregate percentile_cont\(\).*\(in a subquery over a sharded table, which pgshard reads first on its own\)$/ }),
+    sql(`UPDATE accounts SET owner = (SELECT (percentile_cont(0.5) WITHIN GROUP (ORDER BY o.total))::text FROM orders o) WHERE id = ${K2}`, { kind: 'evaluate' }),
+    sql(`UPDATE accounts SET owner = (SELECT json_agg(o.total)::text FROM orders o) WHERE id = ${K2}`, { kind: 'error', message: /the aggregate json_agg\(\).*\(in a subquery over a sharded table, which pgshard reads first on its own\)$/ }),
     sql(`UPDATE accounts SET owner = (SELECT max(o.total)::text FROM orders o WHERE o.account_id = accounts.id) WHERE id = ${K2} AND EXISTS (SELECT 1 FROM orders o WHERE o.total > 1)`, { kind: 'evaluate', subqueries: [{ sql: 'SELECT 1 FROM orders o WHERE o.total > 1', form: 'exists' }] }),
     sql(`SELECT a.id FROM accounts a WHERE a.id = ${K2} AND EXISTS (SELECT 1 FROM orders o WHERE o.account_id = a.id) AND EXISTS (SELECT 1 FROM orders o WHERE o.total > 1)`, { kind: 'evaluate' }),
     sql('SELECT id FROM accounts WHERE owner IN (SELECT account_id FROM orders)', { kind: 'evaluate', subqueries: [{ sql: 'SELECT account_id FROM orders', form: 'in' }] }),

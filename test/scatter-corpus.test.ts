@@ -142,6 +142,18 @@ const CORPUS: Query[] = [
   Q('SELECT grp, stddev(qty) AS s, var_samp(price) FILTER (WHERE flag) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered'),
   Q('SELECT grp, round(stddev(qty), 3) AS s FROM items GROUP BY grp HAVING variance(qty) > 100 ORDER BY grp', 'ordered'),
   Q('SELECT stddev(qty) FROM items WHERE id < 0', 'ordered'),
+  // Ordered-set aggregates: each shard answers a count per value, the merge reads the answer off the values in order.
+  Q('SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY price), percentile_disc(0.5) WITHIN GROUP (ORDER BY price), mode() WITHIN GROUP (ORDER BY qty) FROM items', 'ordered'),
+  Q('SELECT grp, percentile_cont(0.9) WITHIN GROUP (ORDER BY qty DESC) AS p90, percentile_disc(0.25) WITHIN GROUP (ORDER BY day), count(*) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered'),
+  Q('SELECT percentile_cont(0.3) WITHIN GROUP (ORDER BY f4), percentile_cont(0.7) WITHIN GROUP (ORDER BY ratio), percentile_disc(0.7) WITHIN GROUP (ORDER BY small), percentile_disc(1) WITHIN GROUP (ORDER BY created) FROM items', 'ordered', { binary: true }),
+  Q('SELECT grp, mode() WITHIN GROUP (ORDER BY code DESC), mode() WITHIN GROUP (ORDER BY flag), percentile_disc(0) WITHIN GROUP (ORDER BY u) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered'),
+  Q('SELECT percentile_cont($1) WITHIN GROUP (ORDER BY qty) FILTER (WHERE flag), sum(qty), count(DISTINCT grp), avg(price) FROM items', 'ordered', { params: [0.42] }),
+  Q('SELECT grp, percentile_cont(0.5) WITHIN GROUP (ORDER BY price) AS median FROM items GROUP BY grp HAVING count(*) > 3 ORDER BY median DESC NULLS LAST LIMIT 4', 'ordered'),
+  Q('SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY qty)::numeric * 2, 1) AS twice FROM items', 'ordered'),
+  Q('SELECT grp, count(*) FROM items GROUP BY grp HAVING percentile_cont(0.5) WITHIN GROUP (ORDER BY price) > 4000 + grp ORDER BY grp', 'ordered'),
+  Q('SELECT grp, mode() WITHIN GROUP (ORDER BY name), percentile_disc(0.5) WITHIN GROUP (ORDER BY name DESC) FROM items GROUP BY grp ORDER BY grp NULLS FIRST', 'ordered'),
+  Q('SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY qty), mode() WITHIN GROUP (ORDER BY name) FROM items WHERE id < 0', 'ordered'),
+  Q('SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY qty + small NULLS FIRST), percentile_cont(NULL) WITHIN GROUP (ORDER BY qty) FROM items', 'ordered'),
   // A reference table's rows kept by an outer join come from every shard: regrouped, aggregates of the sharded
   // side's columns that ignore NULLs are exact (a category without items, 'unused', counts 0 once).
   Q('SELECT c.label, count(i.id), sum(i.qty), min(i.price), max(i.name), avg(i.qty), bool_or(i.flag) FROM categories c LEFT JOIN items i ON i.grp = c.grp GROUP BY c.grp, c.label ORDER BY c.label', 'ordered', { binary: true }),

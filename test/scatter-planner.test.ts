@@ -272,6 +272,21 @@ t.test('sum and avg of DISTINCT x: folded by value like count, avg with a hidden
   t.equal(refusal('SELECT sum(DISTINCT a), min(DISTINCT b) FROM t'), undefined, 'min of DISTINCT values merges as without')
 })
 
+t.test('percentile_cont, percentile_disc and mode: the shards count the rows of each ORDER BY value, which they group by too', async (t) => {
+  const p = scatter("SELECT g, percentile_cont(0.5) WITHIN GROUP (ORDER BY a DESC NULLS LAST) FILTER (WHERE c > 1), mode() WITHIN GROUP (ORDER BY lower(b) COLLATE \"C\"), count(DISTINCT a) FROM t GROUP BY g")
+  t.same(p.sources.distinctArgs, [null, null, { relation: 0, column: 'a' }], 'folded by value whatever the sharding key')
+  t.equal(
+    p.byDistinctValues?.shardSql,
+    'SELECT g, percentile_cont(0.5) WITHIN GROUP (ORDER BY a DESC NULLS LAST) FILTER (WHERE c > 1), mode() WITHIN GROUP (ORDER BY lower(b) COLLATE "C"), count(DISTINCT a), count(a) FILTER (WHERE c > 1), (0.5)::float8, count(lower(b) COLLATE "C"), a, lower(b) COLLATE "C" FROM t GROUP BY g, a, lower(b) COLLATE "C"',
+  )
+  t.same(p.byDistinctValues?.columns.slice(1, 4), [
+    { kind: 'aggregate', fn: 'percentile_cont', orderedSet: { count: 4, fraction: 5, descending: true, value: 7 } },
+    { kind: 'aggregate', fn: 'mode', orderedSet: { count: 6, descending: false, collation: 'C', value: 8 } },
+    { kind: 'aggregate', fn: 'count', distinctColumn: 7 },
+  ], 'count(DISTINCT a) and the percentile of a share the hidden a')
+  t.equal(scatter('SELECT percentile_disc($1) WITHIN GROUP (ORDER BY x) FROM t').byDistinctValues?.shardSql, 'SELECT percentile_disc($1) WITHIN GROUP (ORDER BY x), count(x), ($1)::float8, x FROM t GROUP BY x', 'a fraction as a parameter')
+})
+
 t.test('what cannot be merged is refused, naming the construct', async (t) => {
   const cases: [string, string][] = [
     ['SELECT g, count(*), sum(count(*)) OVER () FROM t GROUP BY g', 'an expression over the aggregate count() (only bare aggregates can be merged)'],
@@ -285,8 +300,11 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT string_agg(a, b) FROM t', 'string_agg() with a delimiter that is not a constant'],
     ['SELECT coalesce(string_agg(a, \',\'), \'\') FROM t', 'an expression over the aggregate string_agg() (only bare aggregates can be merged)'],
     ['SELECT g FROM t GROUP BY g ORDER BY string_agg(a, \',\')', 'string_agg() other than as a select-list item of its own'],
-    ['SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate percentile_cont()'],
-    ['SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate percentile_cont()'],
+    ['SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY a) FROM t', 'percentile_cont() of an array of fractions (ask for each fraction in a percentile_cont() of its own)'],
+    ['SELECT percentile_disc(b) WITHIN GROUP (ORDER BY a) FROM t', 'percentile_disc() of a fraction that is not a constant'],
+    ['SELECT mode() WITHIN GROUP (ORDER BY a USING <) FROM t', 'mode() WITHIN GROUP (ORDER BY … USING)'],
+    ['SELECT g FROM t GROUP BY g ORDER BY mode() WITHIN GROUP (ORDER BY a)', 'mode() other than as a select-list item of its own'],
+    ['SELECT rank(1) WITHIN GROUP (ORDER BY a) FROM t', 'the aggregate rank()'],
     ['SELECT max(a ORDER BY b) FROM t', 'an ordered aggregate max(… ORDER BY …)'],
     ['SELECT sum(x) / count(x) FROM t', 'an expression over the aggregate sum() (only bare aggregates can be merged)'],
     ['SELECT coalesce(max(x), y) FROM t', 'an expression over the aggregate max() (only bare aggregates can be merged)'],

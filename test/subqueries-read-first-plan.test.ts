@@ -115,7 +115,7 @@ t.test('a read over aggregates written over a subquery computing them', async (t
     ['GROUP BY an expression that is no select-list item', 'SELECT count(*) * 2 FROM users GROUP BY lower(name)'],
     ['GROUP BY a name that is also an output name (Postgres may take it for a column)', 'SELECT lower(status) AS status, count(*) * 2 FROM orders GROUP BY status'],
     ['a column outside the aggregates and the groups', 'SELECT name, count(*) * 2 FROM users GROUP BY id'],
-    ['an aggregate the merge cannot fold', 'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) * 2 FROM t'],
+    ['an aggregate the merge cannot fold', 'SELECT length(json_agg(x)::text) * 2 FROM t'],
     ['a window', 'SELECT sum(x) / count(*), rank() OVER (ORDER BY 1) FROM t'],
     ['DISTINCT', 'SELECT DISTINCT sum(x) / count(*) FROM t'],
     ['a subquery over a table in an expression', 'SELECT sum(x) / (SELECT count(*) FROM u) FROM t'],

@@ -13,14 +13,14 @@ import type { FuncCall, Node, ResTarget, SelectStmt, SortBy, TypeCast } from 'li
 import { relationColumn, type FromSources } from './ast/QueryScopes.js'
 import { windowPartitionColumns, windowPartitions } from './ast/WindowPartitions.js'
 import { combiningKeys, isStar, levelSources, outputName, rowCombining, tiedSubqueries } from './LevelSources.js'
-import { DEVIATIONS, MERGEABLE, REGRESSIONS, UNMERGEABLE_AGGREGATES } from './MergeableAggregates.js'
+import { DEVIATIONS, MERGEABLE, ORDERED_SETS, REGRESSIONS, UNMERGEABLE_AGGREGATES } from './MergeableAggregates.js'
 import { nullExtendedGroups } from './ast/NullExtendedGroups.js'
 import type {
   AggregateKind, ElementOrder, JoinTree, LimitedSubquery, MergedWindow, MergeExpr, OrderKey, OutputColumn, RelationColumn, ScatterPlan, TableRef, ValueRef,
 } from './StatementPlan.js'
 import { asNode, expressionKey, functionName, stringList, walkAst } from './ast/AstNode.js'
 import { scalarTypeName, valueRefOf } from './ast/ValueRefs.js'
-import { enclosingParenthesized, firstParenthesized, layoutCall, layoutSelect, type SelectLayout, type Span } from './SelectLayout.js'
+import { enclosingParenthesized, firstParenthesized, layoutCall, layoutSelect, withinGroupValue, type SelectLayout, type Span } from './SelectLayout.js'
 import { SqlLexer, Tok } from './SqlLexer.js'
 import { quoteIdent } from './SqlQuoting.js'
 import { decodeBytes, type StatementText } from './StatementText.js'
@@ -29,7 +29,7 @@ import { parseSql } from './SqlParser.js'
 export type ScatterResult = { scatter: ScatterPlan } | { unmergeable: string }
 
 /** Aggregates only a select-list item of their own merges (the shards' text of string_agg is rewritten). */
-const SELECT_LIST_ONLY = new Set<AggregateKind>(['string_agg', ...DEVIATIONS, ...REGRESSIONS])
+const SELECT_LIST_ONLY = new Set<AggregateKind>(['string_agg', ...DEVIATIONS, ...REGRESSIONS, ...ORDERED_SETS])
 const INTEGER_TYPES = new Set(['int2', 'int4', 'int8'])
 /** The frame options of a window that names no frame (RANGE UNBOUNDED PRECEDING to the current row: all its peers). */
 const DEFAULT_FRAME = 1058
@@ -191,6 +191,8 @@ class ScatterBuilder {
   private readonly distinctArgs: (RelationColumn | null)[] = []
   /** The columns of count, sum and avg of DISTINCT x, with their calls (foldedByValues). */
   private readonly distinctCalls = new Map<number, FuncCall>()
+  /** The columns of ordered-set aggregates, with the text of their ORDER BY value (foldedByValues). */
+  private readonly orderedSets = new Map<number, { key: string; text: string }>()
   private from!: FromSources
   private readonly edits: Edit[] = []
   /** GROUP BY names taken as output aliases (aliasGroup). */
@@ -271,7 +273,7 @@ class ScatterBuilder {
     }
     this.refuseBetweenStars([...orderBy.map((k) => k.column), ...(groupBy ?? []), ...mergeColumns(having), ...totals.keys()])
     const shardSql = this.rewrite(this.edits, this.columns.length)
-    const byDistinctValues = this.distinctCalls.size > 0 ? this.foldedByValues() : undefined
+    const byDistinctValues = this.distinctCalls.size > 0 || this.orderedSets.size > 0 ? this.foldedByValues() : undefined
     const level = levelSources(from!, [this.s.targetList, this.s.havingClause, this.s.sortClause])
     const nullExtended = aggregated && windows === undefined ? nullExtendedGroups(this.s, from!) : undefined
     return {
@@ -526,6 +528,7 @@ class ScatterBuilder {
       if (call.func_variadic === true) refuse(`${name}(VARIADIC …)`)
       if (call.agg_distinct === true && (DEVIATIONS.has(fn) || REGRESSIONS.has(fn) || fn === 'bit_xor')) refuse(`${name}(DISTINCT …)`)
       if (fn === 'array_agg' || fn === 'string_agg') return { fn, call, ...arrayOrder(call, fn) }
+      if (ORDERED_SETS.has(fn)) return this.orderedSetCall(fn, call, name)
       if (call.agg_order !== undefined || call.agg_within_group === true) refuse(`an ordered aggregate ${name}(… ORDER BY …)`)
       return { fn, call }
     }
@@ -580,6 +583,7 @@ class ScatterBuilder {
     if (agg.fn === 'string_agg') return this.stringAgg(i, agg)
     if (DEVIATIONS.has(agg.fn)) return this.deviation(agg)
     if (REGRESSIONS.has(agg.fn)) return this.regression(agg)
+    if (ORDERED_SETS.has(agg.fn)) return this.orderedSet(i, agg)
     if (agg.fn !== 'avg') return aggregateColumn(agg)
     const call = this.call(agg.call)
     this.edits.push({ start: call.name.start, end: call.name.end, text: 'sum' })
@@ -623,6 +627,44 @@ class ScatterBuilder {
     const hidden = (fn: string) => this.addHidden(`${fn}(${args})${filter}`, { kind: 'value' }, null)
     const regression = { count: hidden('regr_count'), avgx: hidden('regr_avgx'), avgy: hidden('regr_avgy'), sxx: hidden('regr_sxx'), syy: hidden('regr_syy'), sxy: hidden('regr_sxy') }
     return { kind: 'aggregate', fn: agg.fn, regression }
+  }
+
+  /**
+   * percentile_cont, percentile_disc or mode … WITHIN GROUP (ORDER BY x) in the select list: each shard computes
+   * its own (which gives the column its type and name) and, hidden, count(x) and the fraction; foldedByValues
+   * makes the shards group by x as well, so that the merge sees how many rows hold each value (OrderedSetFold).
+   */
+  private orderedSet(column: number, agg: Aggregate): OutputColumn {
+    const call = this.call(agg.call)
+    const sort = asNode(agg.call.agg_order?.[0], 'SortBy')!
+    const trailingWords = (sort.sortby_dir === 'SORTBY_ASC' || sort.sortby_dir === 'SORTBY_DESC' ? 1 : 0) + (sort.sortby_nulls === 'SORTBY_NULLS_FIRST' || sort.sortby_nulls === 'SORTBY_NULLS_LAST' ? 2 : 0)
+    const value = call.within === null ? null : withinGroupValue(this.text.bytes, call.within, trailingWords)
+    if (value === null) refuse(`a ${agg.fn}() call pgshard cannot map`)
+    const bytes = this.text.bytes
+    const filter = call.filter !== null ? ' ' + bytes.slice(call.filter.start, call.filter.end) : ''
+    const count = this.addHidden(`count(${value})${filter}`, { kind: 'value' }, null)
+    const fraction = agg.fn === 'mode' ? undefined : this.addHidden(`(${bytes.slice(call.args.start, call.args.end)})::float8`, { kind: 'value' }, null)
+    this.orderedSets.set(column, { key: expressionKey(sort.node), text: value })
+    const { descending, collation } = sortDirection(sort)
+    const parts = { count, ...(fraction !== undefined ? { fraction } : {}), descending, ...(collation !== undefined ? { collation } : {}) }
+    return { kind: 'aggregate', fn: agg.fn, orderedSet: parts }
+  }
+
+  /**
+   * An ordered-set aggregate call the merge can fold: one ORDER BY value, and for a percentile one fraction that
+   * is a constant (not an array of them). Its value is folded by the proxy whatever the sharding key.
+   */
+  private orderedSetCall(fn: AggregateKind, call: FuncCall, name: string): Aggregate {
+    const sort = call.agg_order?.length === 1 ? asNode(call.agg_order[0], 'SortBy') : undefined
+    if (call.agg_within_group !== true || sort === undefined) refuse(`${name}() without WITHIN GROUP (ORDER BY one value)`)
+    if (sort.useOp !== undefined) refuse(`${name}() WITHIN GROUP (ORDER BY … USING)`)
+    const fraction = call.args?.[0]
+    if (fraction !== undefined && (asNode(fraction, 'A_ArrayExpr') !== undefined || (asNode(fraction, 'TypeCast')?.typeName?.arrayBounds?.length ?? 0) > 0)) {
+      refuse(`${name}() of an array of fractions (ask for each fraction in a ${name}() of its own)`)
+    }
+    if (fn === 'mode' ? call.args !== undefined : call.args?.length !== 1 || !isConstant(fraction)) refuse(`${name}() of a fraction that is not a constant`)
+    this.distinctArgs.push(null)
+    return { fn, call }
   }
 
   /**
@@ -858,27 +900,36 @@ class ScatterBuilder {
   }
 
   /**
-   * The plan for count, sum and avg of DISTINCT x of columns that are not sharding keys: each x becomes a hidden
-   * column and a GROUP BY item of the shards' query, so that each shard answers a row per value and the proxy
-   * folds each value once (DistinctValueFold). Undefined when the text cannot be rewritten so.
+   * The plan for count, sum and avg of DISTINCT x of columns that are not sharding keys, and for ordered-set
+   * aggregates: each x becomes a hidden column and a GROUP BY item of the shards' query, so that each shard
+   * answers a row per value and the proxy folds each value once (DistinctValueFold), or counts its rows
+   * (OrderedSetFold). Undefined when the text cannot be rewritten so.
    */
   private foldedByValues(): ScatterPlan['byDistinctValues'] {
     const columns = [...this.columns]
     const values = new Map<string, number>()
     const texts: string[] = []
-    for (const [column, call] of this.distinctCalls) {
-      const key = expressionKey(call.args?.[0])
+    const valueColumn = (key: string, text: string | null): number | undefined => {
       let at = values.get(key)
       if (at === undefined) {
-        const text = this.distinctArgument(call)
         if (text === null) return undefined
         at = columns.push({ kind: 'value' }) - 1
         values.set(key, at)
         texts.push(text)
       }
+      return at
+    }
+    for (const [column, call] of this.distinctCalls) {
+      const at = valueColumn(expressionKey(call.args?.[0]), this.distinctArgument(call))
       const planned = columns[column]
-      if (planned?.kind !== 'aggregate') return undefined
+      if (at === undefined || planned?.kind !== 'aggregate') return undefined
       columns[column] = { ...planned, distinctColumn: at }
+    }
+    for (const [column, { key, text }] of this.orderedSets) {
+      const at = valueColumn(key, text)
+      const planned = columns[column]
+      if (at === undefined || planned?.kind !== 'aggregate' || planned.orderedSet === undefined) return undefined
+      columns[column] = { ...planned, orderedSet: { ...planned.orderedSet, value: at } }
     }
     const group = this.layout.clauses.get('group')
     const after = group ?? this.layout.clauses.get('where') ?? this.layout.clauses.get('from')

@@ -84,8 +84,8 @@ export class ScatterSourcesCheck {
     if (plan.byDistinctValues === undefined) {
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
-        'an aggregate of DISTINCT values (count, sum, avg) in a read across shards that pgshard cannot rewrite to fold the distinct values itself',
-        'aggregate a plain column (count(DISTINCT t.col)), pin the key to one shard, or aggregate the distinct values in the application',
+        'an aggregate of DISTINCT values (count, sum, avg) or an ordered-set aggregate (percentile_cont, percentile_disc, mode) in a read across shards that pgshard cannot rewrite to fold the values itself',
+        'aggregate a plain column (count(DISTINCT t.col), … WITHIN GROUP (ORDER BY t.col)), pin the key to one shard, or aggregate the values in the application',
       )
     }
     return { ...plan, ...plan.byDistinctValues }

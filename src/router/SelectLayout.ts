@@ -183,6 +183,8 @@ export interface CallLayout {
   name: Span
   /** Inside the parentheses. */
   args: Span
+  /** Inside the parentheses of `WITHIN GROUP (ORDER BY …)` (an ordered-set aggregate), when present. */
+  within: Span | null
   /** `FILTER (WHERE …)`, when present. */
   filter: Span | null
   end: number
@@ -203,6 +205,15 @@ export function layoutCall(bytes: string, start: number, end: number): CallLayou
   const argsEnd = matchParen(lexer)
   if (argsEnd < 0) return null
   let callEnd = lexer.end
+  let within: Span | null = null
+  const group = new SqlLexer(bytes, callEnd, end)
+  if (group.nextSignificant() === Tok.Ident && group.isWord('within') && group.nextSignificant() === Tok.Ident && group.isWord('group') && group.nextSignificant() === Tok.LParen) {
+    const withinStart = group.end
+    const withinEnd = matchParen(group)
+    if (withinEnd < 0) return null
+    within = { start: withinStart, end: withinEnd }
+    callEnd = group.end
+  }
   let filter: Span | null = null
   const after = new SqlLexer(bytes, callEnd, end)
   if (after.nextSignificant() === Tok.Ident && after.isWord('filter')) {
@@ -212,7 +223,19 @@ export function layoutCall(bytes: string, start: number, end: number): CallLayou
       callEnd = after.end
     }
   }
-  return { name, args: { start: argsStart, end: argsEnd }, filter, end: callEnd }
+  return { name, args: { start: argsStart, end: argsEnd }, within, filter, end: callEnd }
+}
+
+/**
+ * The value x of `WITHIN GROUP (ORDER BY x …)`, from the span inside its parentheses: what follows ORDER BY, less
+ * the `trailingWords` words of its direction (ASC or DESC, NULLS FIRST or LAST); null when the text differs.
+ */
+export function withinGroupValue(bytes: string, within: Span, trailingWords: number): string | null {
+  const tokens = significantTokens(bytes, within.start, within.end)
+  if (tokens === null || !isWord(bytes, tokens[0], 'order') || !isWord(bytes, tokens[1], 'by')) return null
+  const last = tokens.length - 1 - trailingWords
+  if (last < 2 || tokens.slice(last + 1).some((t) => t.kind !== Tok.Ident || t.depth !== 0)) return null
+  return bytes.slice(tokens[2]!.start, tokens[last]!.end)
 }
 
 /** With the lexer just past a `(`: moves past the matching `)` and returns that `)`'s offset, or -1. */

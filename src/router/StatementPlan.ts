@@ -89,7 +89,26 @@ export interface OrderKey {
   collation?: string
 }
 
-export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg' | 'var_samp' | 'var_pop' | 'stddev_samp' | 'stddev_pop' | RegressionKind | 'bit_and' | 'bit_or' | 'bit_xor'
+export type AggregateKind = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'bool_and' | 'bool_or' | 'array_agg' | 'string_agg' | 'var_samp' | 'var_pop' | 'stddev_samp' | 'stddev_pop' | RegressionKind | 'bit_and' | 'bit_or' | 'bit_xor' | OrderedSetKind
+
+/** percentile_cont, percentile_disc and mode (… WITHIN GROUP (ORDER BY x)): folded from OrderedSetParts. */
+export type OrderedSetKind = 'percentile_cont' | 'percentile_disc' | 'mode'
+
+/**
+ * The hidden columns an ordered-set aggregate is folded from: the shards group by its ORDER BY value as well, and
+ * answer, per value, how many rows have it (the aggregate's FILTER applied) and the fraction asked for.
+ */
+export interface OrderedSetParts {
+  /** The value x (set once the shards' text groups by it: byDistinctValues). */
+  value?: number
+  /** count(x) of the value's rows. */
+  count: number
+  /** The fraction as float8 (percentile_cont, percentile_disc). */
+  fraction?: number
+  descending: boolean
+  /** What a COLLATE clause on x names. */
+  collation?: string
+}
 
 /** The statistics of two variables (corr, covar_*, regr_*): folded from each shard's RegressionParts. */
 export type RegressionKind = 'corr' | 'covar_pop' | 'covar_samp' | 'regr_avgx' | 'regr_avgy' | 'regr_count' | 'regr_intercept' | 'regr_r2' | 'regr_slope' | 'regr_sxx' | 'regr_sxy' | 'regr_syy'
@@ -111,7 +130,7 @@ export type OutputColumn =
    * its delimiter d; a variance or standard deviation, the hidden columns of each shard's part (DeviationParts);
    * corr, covar_* and regr_* theirs (RegressionParts).
    */
-  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; deviation?: DeviationParts; regression?: RegressionParts; distinctColumn?: number; presentColumn?: number; order?: ElementOrder; delimiter?: ValueRef }
+  | { kind: 'aggregate'; fn: AggregateKind; sumColumn?: number; countColumn?: number; deviation?: DeviationParts; regression?: RegressionParts; distinctColumn?: number; presentColumn?: number; order?: ElementOrder; delimiter?: ValueRef; orderedSet?: OrderedSetParts }
   /**
    * `*` or `t.*`: as many value columns as the shards describe. Column numbers in the plan count a star as one
    * column; the merger resolves them against the shards' RowDescription.

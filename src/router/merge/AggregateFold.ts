@@ -91,6 +91,10 @@ export function createFold(
     case 'bool_or':
       if (col.typeOid !== TypeOid.bool) throw unsupported(col.typeOid, `take ${fn}() of`)
       return new BoolFold(col, index, fn === 'bool_and')
+    case 'percentile_cont':
+    case 'percentile_disc':
+    case 'mode':
+      throw new MergeError(`${fn} column ${index + 1} has no hidden parts`, 'XX000')
     case 'avg': {
       const sum = sumColumn === undefined ? undefined : columns[sumColumn]
       const count = countColumn === undefined ? undefined : columns[countColumn]

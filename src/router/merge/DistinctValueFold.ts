@@ -24,7 +24,7 @@ export class DistinctValueBudget {
   take(): void {
     if (--this.left < 0) {
       throw new MergeError(
-        `an aggregate of DISTINCT values across shards saw more than ${this.limit} distinct values, which pgshard holds in memory to fold once each; pin the key to one shard, or aggregate in the application`,
+        `an aggregate of DISTINCT values (or percentile_cont, percentile_disc, mode) across shards saw more than ${this.limit} distinct values, which pgshard holds in memory to fold each once; pin the key to one shard, or aggregate in the application`,
         '54000',
       )
     }

@@ -12,13 +12,14 @@
 // - Dates and timestamps in text format must use DateStyle ISO; floats are printed as with
 //   extra_float_digits > 0 (the default).
 import type { BoundParam } from '../Route.js'
-import type { OrderKey, ScatterPlan, ValueRef } from '../StatementPlan.js'
+import type { OrderedSetKind, OrderKey, ScatterPlan, ValueRef } from '../StatementPlan.js'
 import { avgResultType, createFold, type AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { CoalescedFold } from './CoalescedFold.js'
 import { DistinctValueBudget, DistinctValueFold } from './DistinctValueFold.js'
 import { HavingFilter } from './HavingFilter.js'
 import { MergeError } from './MergeError.js'
+import { OrderedSetFold } from './OrderedSetFold.js'
 import { compareRowKeys } from './RowOrder.js'
 import { canOrderColumn, decodeColumn, decodeValue, encodeValue, equalityKey, unsupported, type SqlValue } from './SqlValue.js'
 import { expandStars } from './StarExpansion.js'
@@ -108,6 +109,13 @@ export class ResultMerger {
     this.aggregates = plan.columns.flatMap((oc, column) => {
       if (oc.kind !== 'aggregate') return []
       const delimiter = oc.delimiter === undefined ? null : delimiterValue(oc.delimiter, columns[column]!, param)
+      const set = oc.orderedSet
+      if (set !== undefined) {
+        const value = set.value
+        if (value === undefined || columns[value] === undefined) throw new MergeError(`${oc.fn} column ${column + 1} has no hidden value column`, 'XX000')
+        const ordered = orderedAs({ column: value, descending: set.descending, nullsFirst: false, ...(set.collation !== undefined ? { collation: set.collation } : {}) }, columns[value]!)
+        return [{ column, fold: () => new OrderedSetFold(oc.fn as OrderedSetKind, columns[column]!, columns, { ...set, value }, distinctValues, ordered) }]
+      }
       const bare = (): AggregateFold => createFold(oc.fn, column, columns, oc.sumColumn, oc.countColumn, oc.order, delimiter, oc.deviation, oc.regression)
       const flag = oc.presentColumn
       const fold = flag === undefined ? bare : (): AggregateFold => new CoalescedFold(bare(), column, flag, columns)
