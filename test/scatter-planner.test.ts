@@ -285,6 +285,9 @@ t.test('percentile_cont, percentile_disc and mode: the shards count the rows of 
     { kind: 'aggregate', fn: 'count', distinctColumn: 7 },
   ], 'count(DISTINCT a) and the percentile of a share the hidden a')
   t.equal(scatter('SELECT percentile_disc($1) WITHIN GROUP (ORDER BY x) FROM t').byDistinctValues?.shardSql, 'SELECT percentile_disc($1) WITHIN GROUP (ORDER BY x), count(x), ($1)::float8, x FROM t GROUP BY x', 'a fraction as a parameter')
+  const many = scatter('SELECT percentile_cont(ARRAY[0.5, $1]::float8[]) WITHIN GROUP (ORDER BY x) FROM t').byDistinctValues
+  t.equal(many?.shardSql, 'SELECT percentile_cont(ARRAY[0.5, $1]::float8[]) WITHIN GROUP (ORDER BY x), count(x), (ARRAY[0.5, $1]::float8[])::float8[], x FROM t GROUP BY x', 'an array of fractions')
+  t.same(many?.columns[0], { kind: 'aggregate', fn: 'percentile_cont', orderedSet: { count: 1, fraction: 2, fractions: true, descending: false, value: 3 } })
 })
 
 t.test('what cannot be merged is refused, naming the construct', async (t) => {
@@ -300,7 +303,7 @@ t.test('what cannot be merged is refused, naming the construct', async (t) => {
     ['SELECT string_agg(a, b) FROM t', 'string_agg() with a delimiter that is not a constant'],
     ['SELECT coalesce(string_agg(a, \',\'), \'\') FROM t', 'an expression over the aggregate string_agg() (only bare aggregates can be merged)'],
     ['SELECT g FROM t GROUP BY g ORDER BY string_agg(a, \',\')', 'string_agg() other than as a select-list item of its own'],
-    ['SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY a) FROM t', 'percentile_cont() of an array of fractions (ask for each fraction in a percentile_cont() of its own)'],
+    ['SELECT percentile_cont(ARRAY[0.5, b]) WITHIN GROUP (ORDER BY a) FROM t', 'percentile_cont() of a fraction that is not a constant'],
     ['SELECT percentile_disc(b) WITHIN GROUP (ORDER BY a) FROM t', 'percentile_disc() of a fraction that is not a constant'],
     ['SELECT mode() WITHIN GROUP (ORDER BY a USING <) FROM t', 'mode() WITHIN GROUP (ORDER BY … USING)'],
     ['SELECT g FROM t GROUP BY g ORDER BY mode() WITHIN GROUP (ORDER BY a)', 'mode() other than as a select-list item of its own'],

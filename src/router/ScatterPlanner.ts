@@ -79,6 +79,19 @@ function arrayOrder(call: FuncCall, name: 'array_agg' | 'string_agg'): { order?:
   return { order: { ...sortDirection(sort), ...distinct } }
 }
 
+/** A percentile's fractions given as an array (`ARRAY[0.5, 0.9]`, `'{0.5,0.9}'::float8[]`): answered with an array. */
+function fractionArray(n: Node | undefined): boolean {
+  return asNode(n, 'A_ArrayExpr') !== undefined || (asNode(n, 'TypeCast')?.typeName?.arrayBounds?.length ?? 0) > 0
+}
+
+/** A percentile's fraction, or array of them, made of literals and parameters only. */
+function constantFractions(n: Node | undefined): boolean {
+  const cast = asNode(n, 'TypeCast')
+  if (cast !== undefined) return constantFractions(cast.arg)
+  const array = asNode(n, 'A_ArrayExpr')
+  return array !== undefined ? (array.elements ?? []).every(constantFractions) : isConstant(n)
+}
+
 /** A literal or a parameter, possibly cast: the same on every shard. */
 function isConstant(n: Node | undefined): boolean {
   const cast = asNode(n, 'TypeCast')
@@ -643,10 +656,11 @@ class ScatterBuilder {
     const bytes = this.text.bytes
     const filter = call.filter !== null ? ' ' + bytes.slice(call.filter.start, call.filter.end) : ''
     const count = this.addHidden(`count(${value})${filter}`, { kind: 'value' }, null)
-    const fraction = agg.fn === 'mode' ? undefined : this.addHidden(`(${bytes.slice(call.args.start, call.args.end)})::float8`, { kind: 'value' }, null)
+    const fractions = fractionArray(agg.call.args?.[0])
+    const fraction = agg.fn === 'mode' ? undefined : this.addHidden(`(${bytes.slice(call.args.start, call.args.end)})::float8${fractions ? '[]' : ''}`, { kind: 'value' }, null)
     this.orderedSets.set(column, { key: expressionKey(sort.node), text: value })
     const { descending, collation } = sortDirection(sort)
-    const parts = { count, ...(fraction !== undefined ? { fraction } : {}), descending, ...(collation !== undefined ? { collation } : {}) }
+    const parts = { count, ...(fraction !== undefined ? { fraction } : {}), ...(fractions ? { fractions: true as const } : {}), descending, ...(collation !== undefined ? { collation } : {}) }
     return { kind: 'aggregate', fn: agg.fn, orderedSet: parts }
   }
 
@@ -659,10 +673,7 @@ class ScatterBuilder {
     if (call.agg_within_group !== true || sort === undefined) refuse(`${name}() without WITHIN GROUP (ORDER BY one value)`)
     if (sort.useOp !== undefined) refuse(`${name}() WITHIN GROUP (ORDER BY … USING)`)
     const fraction = call.args?.[0]
-    if (fraction !== undefined && (asNode(fraction, 'A_ArrayExpr') !== undefined || (asNode(fraction, 'TypeCast')?.typeName?.arrayBounds?.length ?? 0) > 0)) {
-      refuse(`${name}() of an array of fractions (ask for each fraction in a ${name}() of its own)`)
-    }
-    if (fn === 'mode' ? call.args !== undefined : call.args?.length !== 1 || !isConstant(fraction)) refuse(`${name}() of a fraction that is not a constant`)
+    if (fn === 'mode' ? call.args !== undefined : call.args?.length !== 1 || !constantFractions(fraction)) refuse(`${name}() of a fraction that is not a constant`)
     this.distinctArgs.push(null)
     return { fn, call }
   }

@@ -103,8 +103,10 @@ export interface OrderedSetParts {
   value?: number
   /** count(x) of the value's rows. */
   count: number
-  /** The fraction as float8 (percentile_cont, percentile_disc). */
+  /** The fraction as float8 (percentile_cont, percentile_disc), or the fractions as float8[] (`fractions`). */
   fraction?: number
+  /** `percentile_…(ARRAY[…])`: an array of fractions, answered with an array. */
+  fractions?: true
   descending: boolean
   /** What a COLLATE clause on x names. */
   collation?: string

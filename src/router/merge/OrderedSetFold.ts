@@ -3,8 +3,10 @@
 // counts of each value, orders the values as the ORDER BY does, and reads the answer off them as Postgres reads it
 // off its sorted rows: percentile_disc the first value at or past the fraction of the rows, percentile_cont the two
 // values around it interpolated in float8, mode the most frequent (the first in the order among equally frequent).
+// An array of fractions is answered with the array of their answers.
 import type { OrderedSetKind, OrderedSetParts } from '../StatementPlan.js'
 import type { AggregateFold } from './AggregateFold.js'
+import { decodeFloat8Array, encodeArray } from './ArrayEncoding.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import type { DistinctValueBudget } from './DistinctValueFold.js'
 import { MergeError } from './MergeError.js'
@@ -15,6 +17,8 @@ import { isIntegerType, TypeOid } from './TypeOid.js'
 
 type Row = (Buffer | null)[]
 
+const FLOAT8_ARRAY = 1022
+
 interface Counted {
   value: SqlValue
   raw: Buffer
@@ -23,9 +27,8 @@ interface Counted {
 
 export class OrderedSetFold implements AggregateFold {
   private readonly counted = new Map<string, Counted>()
-  /** The fraction the shards answered (null: NULL), undefined before the first row. */
-  private fraction: number | null | undefined
-  private readonly value: ColumnInfo
+  /** The fractions the shards answered (null: NULL), undefined before the first row. */
+  private fractions: (number | null)[] | null | undefined
   private readonly count: ColumnInfo
   private readonly fractionFormat: 0 | 1
   private readonly order
@@ -38,27 +41,24 @@ export class OrderedSetFold implements AggregateFold {
     private readonly parts: OrderedSetParts & { value: number },
     private readonly budget: DistinctValueBudget,
     /** x's column as it orders (the collation a COLLATE clause names). */
-    value: ColumnInfo,
+    private readonly value: ColumnInfo,
   ) {
-    this.value = value
     this.count = columns[parts.count]!
     this.fractionFormat = parts.fraction === undefined ? 0 : columns[parts.fraction]!.format
     this.order = [{ column: 0, descending: parts.descending, nullsFirst: false }]
     if (!isIntegerType(this.count.typeOid)) throw new MergeError(`${fn}: unexpected types of its hidden columns`, 'XX000')
     if (!canOrderColumn(value)) throw unsupported(value.typeOid, `take ${fn}() of`)
-    if (fn === 'percentile_cont') {
-      if (out.typeOid !== TypeOid.float8) throw unsupported(out.typeOid, 'take percentile_cont() of')
-    } else if (out.typeOid !== value.typeOid || out.format !== value.format) {
+    if (out.format !== value.format) throw new MergeError(`${fn}: the shards described its column unlike its ORDER BY value`, 'XX000')
+    // One fraction: the answer's type is float8 (percentile_cont) or x's; an array: an array of those.
+    if (fn === 'percentile_cont' && !parts.fractions && out.typeOid !== TypeOid.float8) throw unsupported(out.typeOid, 'take percentile_cont() of')
+    if (fn === 'percentile_cont' && parts.fractions && out.typeOid !== FLOAT8_ARRAY) throw unsupported(out.typeOid, 'take percentile_cont() of')
+    if (fn !== 'percentile_cont' && !parts.fractions && out.typeOid !== value.typeOid) {
       throw new MergeError(`${fn}: the shards described its column unlike its ORDER BY value`, 'XX000')
     }
   }
 
   add(row: Row): void {
-    if (this.fraction === undefined && this.parts.fraction !== undefined) {
-      const raw = row[this.parts.fraction]
-      const f = raw === null || raw === undefined ? null : decodeValue(raw, TypeOid.float8, this.fractionFormat)
-      this.fraction = f === null ? null : f.kind === 'float' ? f.value : NaN
-    }
+    if (this.fractions === undefined && this.parts.fraction !== undefined) this.fractions = this.readFractions(row[this.parts.fraction] ?? null)
     const raw = row[this.parts.value]
     const n = row[this.parts.count]
     if (raw === null || raw === undefined || n === null || n === undefined) return
@@ -76,17 +76,23 @@ export class OrderedSetFold implements AggregateFold {
   }
 
   result(): Buffer | null {
-    if (this.counted.size === 0 || this.fraction === null) return null
+    if (this.counted.size === 0 || this.fractions === null) return null
     const values = [...this.counted.values()].sort((a, b) => compareRowKeys(this.order, [a.value], [b.value]))
     if (this.fn === 'mode') {
       let mode = values[0]!
       for (const v of values) if (v.rows > mode.rows) mode = v
       return mode.raw
     }
-    const f = this.fraction!
+    const total = values.reduce((sum, v) => sum + v.rows, 0n)
+    const answers = this.fractions!.map((f) => (f === null ? null : this.percentile(values, total, f)))
+    if (!this.parts.fractions) return answers[0]!
+    return encodeArray(answers, this.fn === 'percentile_cont' ? TypeOid.float8 : this.value.typeOid, this.out.format)
+  }
+
+  /** The answer for fraction `f`, as one value of the answer's element type. */
+  private percentile(values: Counted[], total: bigint, f: number): Buffer {
     // Postgres's own check, should no shard have had a row to check it on.
     if (!(f >= 0 && f <= 1)) throw new MergeError(`percentile value ${f} is not between 0 and 1`, '22003')
-    const total = values.reduce((sum, v) => sum + v.rows, 0n)
     /** The value at 0-based position `i` of the ordered rows. */
     const at = (i: number): Counted => {
       let seen = 0n
@@ -103,6 +109,13 @@ export class OrderedSetFold implements AggregateFold {
     const low = this.asFloat8(at(first).value)
     const value = first === second ? low : low + (position - first) * (this.asFloat8(at(second).value) - low)
     return encodeValue({ kind: 'float', value }, TypeOid.float8, this.out.format)
+  }
+
+  private readFractions(raw: Buffer | null): (number | null)[] | null {
+    if (raw === null) return null
+    if (this.parts.fractions) return decodeFloat8Array(raw, this.fractionFormat)
+    const f = decodeValue(raw, TypeOid.float8, this.fractionFormat)
+    return [f.kind === 'float' ? f.value : NaN]
   }
 
   /** x as float8, as Postgres casts it for percentile_cont. */
