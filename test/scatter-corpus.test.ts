@@ -412,16 +412,18 @@ const CORPUS: Query[] = [
 const RAW = { getTypeParser: () => (v: string | Buffer) => (Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : v) } as unknown as pg.CustomTypesConfig
 
 interface Answer {
-  fields: [string, number, number][]
+  fields: [string, number, number, string][]
   rows: unknown[][]
   count: number | null
 }
 
 async function answer(client: pg.Client, q: Query): Promise<Answer> {
-  const config: pg.QueryArrayConfig & { binary: boolean } = { text: q.sql, values: q.params, rowMode: 'array', types: RAW, binary: q.binary === true }
+  // Binary results come only through the extended protocol.
+  const binary = q.binary === true ? { binary: true, queryMode: 'extended' } : {}
+  const config = { text: q.sql, values: q.params, rowMode: 'array', types: RAW, ...binary } as pg.QueryArrayConfig
   const r = await client.query(config)
   const rows = q.order === 'set' ? [...r.rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1)) : r.rows
-  return { fields: r.fields.map((f) => [f.name, f.dataTypeID, f.dataTypeModifier]), rows, count: r.rowCount }
+  return { fields: r.fields.map((f) => [f.name, f.dataTypeID, f.dataTypeModifier, f.format]), rows, count: r.rowCount }
 }
 
 t.test('cross-shard SELECTs answer as one Postgres does', async (t) => {

@@ -2,12 +2,14 @@
 // back. Ordering follows Postgres: integers and numerics by value (numeric NaN above everything), floats with
 // NaN above everything and -0 = 0, strings by the column's collation (TextCollation; bytes when none is known),
 // uuids and bytea by bytes,
-// booleans false < true, dates and timestamps by time, jsonb as its btree operators do (JsonbValue).
+// booleans false < true, dates, times and timestamps by time, intervals by their span (IntervalText), jsonb as its
+// btree operators do (JsonbValue).
 import { parseUuid } from '../KeyEncoding.js'
 import { formatFloat4, formatFloat8 } from './FloatText.js'
 import { compareJsonb, jsonbEqualityKey, parseJsonb, type JsonbNode } from './JsonbValue.js'
 import { BYTE_ORDER, type TextCollation } from './TextCollation.js'
 import { parseDateText, parseTimestampText } from './DateTimeText.js'
+import { intervalSpan, parseIntervalText, parseTimeText } from './IntervalText.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
 import {
@@ -31,7 +33,10 @@ export type SqlValue =
   /** Strings (their UTF-8 bytes), ordered by a collation. */
   | { kind: 'text'; value: Buffer; collation: TextCollation }
   | { kind: 'bool'; value: boolean }
-  /** date: days since 2000-01-01; timestamp[tz]: microseconds since 2000-01-01 (UTC). */
+  /**
+   * date: days since 2000-01-01; timestamp[tz]: microseconds since 2000-01-01 (UTC); time: microseconds since
+   * midnight; interval: its span in microseconds, a month as 30 days (IntervalText).
+   */
   | { kind: 'time'; value: bigint }
   /** Its strings ordered by a collation. */
   | { kind: 'jsonb'; value: JsonbNode; collation: TextCollation }
@@ -39,7 +44,7 @@ export type SqlValue =
 const ORDERED = new Set<number>([
   TypeOid.int2, TypeOid.int4, TypeOid.int8, TypeOid.oid, TypeOid.float4, TypeOid.float8, TypeOid.numeric,
   TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.char, TypeOid.unknown, TypeOid.bool,
-  TypeOid.date, TypeOid.timestamp, TypeOid.timestamptz, TypeOid.uuid, TypeOid.bytea, TypeOid.jsonb,
+  TypeOid.date, TypeOid.timestamp, TypeOid.timestamptz, TypeOid.time, TypeOid.interval, TypeOid.uuid, TypeOid.bytea, TypeOid.jsonb,
 ])
 
 const FLOAT_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$|^\s*[+-]?(?:NaN|Infinity|inf)\s*$/i
@@ -56,7 +61,7 @@ export function unsupported(oid: number, what: string): MergeError {
   return new MergeError(
     `cannot ${what} values of ${typeName(oid)} when merging results from several shards`,
     '0A000',
-    `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, timestamp[tz], uuid, bytea and jsonb`,
+    `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, time, timestamp[tz], interval, uuid, bytea and jsonb`,
   )
 }
 
@@ -136,6 +141,12 @@ function decodeBinary(raw: Buffer, oid: number): SqlValue {
     case TypeOid.timestamptz:
       need(8)
       return { kind: 'time', value: raw.readBigInt64BE(0) }
+    case TypeOid.time:
+      need(8)
+      return { kind: 'time', value: raw.readBigInt64BE(0) }
+    case TypeOid.interval:
+      need(16)
+      return { kind: 'time', value: intervalSpan(BigInt(raw.readInt32BE(12)), BigInt(raw.readInt32BE(8)), raw.readBigInt64BE(0)) }
     case TypeOid.uuid:
       need(16)
       return { kind: 'bytes', value: raw }
@@ -192,6 +203,16 @@ export function valueFromText(text: string, oid: number, raw?: Buffer): SqlValue
       const usecs = parseTimestampText(text, oid === TypeOid.timestamptz)
       if (usecs === undefined) throw notIso(oid, text)
       return { kind: 'time', value: usecs }
+    }
+    case TypeOid.time: {
+      const usecs = parseTimeText(text)
+      if (usecs === undefined) throw invalid()
+      return { kind: 'time', value: usecs }
+    }
+    case TypeOid.interval: {
+      const span = parseIntervalText(text)
+      if (span === undefined) throw invalid()
+      return { kind: 'time', value: span }
     }
     case TypeOid.uuid: {
       const hex = parseUuid(text)

@@ -1,0 +1,52 @@
+// interval and time (of day) values across shards: ORDER BY, GROUP BY, DISTINCT, min/max, HAVING, array_agg and
+// percentile_disc over them, in each IntervalStyle a server prints and in binary, checked against one Postgres
+// holding the same rows. An interval orders by its span with a month as 30 days: '1 mon' and '30 days' are equal.
+import pg from 'pg'
+import t from 'tap'
+import { startWithPlainTwin } from './harness/plainTwin.js'
+
+const SHARDING = { tables: [{ name: 'spans', key: 'id', type: 'bigint' }] }
+const SCHEMA = ['CREATE TABLE spans (id bigint PRIMARY KEY, grp int, d interval, at time)']
+/** Values as the server printed them, so that both answers compare byte for byte. */
+const RAW = { getTypeParser: () => (v: unknown) => v } as unknown as pg.CustomTypesConfig
+
+const QUERIES: { sql: string; binary?: true }[] = [
+  { sql: 'SELECT id, d FROM spans ORDER BY d DESC NULLS LAST, id LIMIT 40' },
+  { sql: 'SELECT id, at FROM spans ORDER BY at NULLS FIRST, id LIMIT 40' },
+  { sql: 'SELECT id, d, at FROM spans ORDER BY d, at DESC, id LIMIT 25', binary: true },
+  { sql: 'SELECT grp, min(d), max(d), min(at), max(at), count(DISTINCT d) FROM spans WHERE grp < 9 GROUP BY grp ORDER BY grp' },
+  { sql: 'SELECT DISTINCT at FROM spans WHERE at < $$06:00$$ ORDER BY at' },
+  { sql: 'SELECT d, count(*) FROM spans WHERE grp < 9 GROUP BY d ORDER BY d DESC LIMIT 20' },
+  { sql: 'SELECT grp, count(*) FROM spans GROUP BY grp HAVING max(d) > interval $$1 year$$ AND min(at) < $$01:00$$ ORDER BY grp' },
+  { sql: 'SELECT count(DISTINCT d), count(DISTINCT at) FROM spans' },
+  { sql: 'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY d), percentile_disc(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY at) FROM spans WHERE grp < 9' },
+  { sql: 'SELECT grp, array_agg(at ORDER BY at DESC), array_agg(d ORDER BY d) FILTER (WHERE id < 60) FROM spans WHERE grp < 9 GROUP BY grp ORDER BY grp', binary: true },
+  { sql: 'SELECT grp, array_agg(d ORDER BY d) FILTER (WHERE id < 60) FROM spans WHERE grp < 9 GROUP BY grp ORDER BY grp' },
+]
+
+t.test('interval and time values merge across shards as one Postgres orders them', async (t) => {
+  const { proxy, plain } = await startWithPlainTwin(t, 3, { sharding: SHARDING }, SCHEMA)
+  const rows = `INSERT INTO spans (id, grp, d, at) SELECT g, g % 4,
+      CASE WHEN g % 19 = 0 THEN NULL ELSE make_interval(years => g % 3 - 1, months => (g * 7) % 25 - 12, days => (g * 11) % 61 - 30, hours => (g * 5) % 50 - 25, secs => ((g * 37) % 1000) / 7.0) END,
+      CASE WHEN g % 23 = 0 THEN NULL ELSE time '00:00' + make_interval(secs => (g * 7919) % 86400 + (g % 7) / 8.0) END
+    FROM generate_series(1, 300) g`
+  // Equal spans written differently, and a time of 24:00:00.
+  const equal = "INSERT INTO spans (id, grp, d, at) VALUES (1001, 9, '1 mon', '24:00:00'), (1002, 9, '30 days', '00:00:00'), (1003, 9, '720 hours', '24:00:00')"
+  for (const c of [proxy, plain]) {
+    await c.query(rows)
+    await c.query(equal)
+  }
+  for (const style of ['postgres', 'postgres_verbose', 'sql_standard', 'iso_8601']) {
+    await proxy.query(`SET IntervalStyle = ${style}`)
+    await plain.query(`SET IntervalStyle = ${style}`)
+    for (const q of QUERIES) {
+      // Binary results come only through the extended protocol.
+      const mode = q.binary ? { binary: true, queryMode: 'extended' } : {}
+      const run = (c: pg.Client) => c.query({ text: q.sql, rowMode: 'array', types: RAW, ...mode } as pg.QueryArrayConfig)
+      const [got, want] = await Promise.all([run(proxy), run(plain)])
+      t.ok(want.rows.length > 0, `${style}: ${q.sql}: Postgres answers rows`)
+      if (q.binary) t.ok(got.fields.every((f) => f.format === 'binary'), `${style}: ${q.sql}: in binary`)
+      t.same(got.rows, want.rows, `${style}${q.binary ? ' (binary)' : ''}: ${q.sql}`)
+    }
+  }
+})
