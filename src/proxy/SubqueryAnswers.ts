@@ -231,6 +231,11 @@ class AnswerCapture {
 
   /** The answer, or the error the client gets (`reply`: one server's, whose error is in it). */
   answer(reply: { error: { message: Buffer } | null } | null): SubqueryRows {
+    if (this.bytes > this.limit && this.form === 'values') {
+      throw new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, `the rows of INSERT \u2026 SELECT with RETURNING or ON CONFLICT exceed ${this.limit} bytes (listen.max_message_size): pgshard reads them first and writes them into the INSERT as VALUES, each row to its shard`, {
+        hint: 'Insert them in smaller batches, or without RETURNING and ON CONFLICT: pgshard then streams any number of rows to their shards (COPY).',
+      })
+    }
     if (this.bytes > this.limit) {
       throw new PgError(SqlState.PROGRAM_LIMIT_EXCEEDED, `the answer of a subquery over a sharded table exceeds ${this.limit} bytes (listen.max_message_size): pgshard reads such a subquery first and writes its answer into the statement`, {
         ...(this.refused === undefined ? {} : { detail: `As written, the statement cannot run across shards: ${this.refused}.` }),

@@ -186,7 +186,9 @@ export class Router {
   private evaluateFirst(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[], tables: Placement): Route | undefined {
     const detached = plan.detached
     const sharded = (sub: DetachedSubquery) => sub.plan.tables.filter((t) => this.map.shardedTable(t, searchPath) !== undefined)
-    if (detached === undefined || !detached.subqueries.some((sub) => sharded(sub).length > 0)) return undefined
+    // An INSERT's rows are read first whatever they read: as VALUES, its rows find their shards by key.
+    const readFirst = (sub: DetachedSubquery) => sub.form === 'values' || sharded(sub).length > 0
+    if (detached === undefined || !detached.subqueries.some(readFirst)) return undefined
     let refused: Refusal | undefined
     try {
       const asWritten = this.decideAsWritten(plan, param, ctx, searchPath, tables)
@@ -196,11 +198,14 @@ export class Router {
       refused = err
     }
     // What the statement does besides its subqueries, and each of them, must be possible. A subquery in FROM that
-    // is not is refused as the statement was (the planner says why in its place); another for its own reason.
-    const outer = this.decide(detached.outer, param, ctx)
-    if (outer.kind === 'error') return outer
+    // is not is refused as the statement was (the planner says why in its place); another for its own reason. An
+    // INSERT whose rows are read first is routed once they are written in.
+    if (!detached.subqueries.some((sub) => sub.form === 'values')) {
+      const outer = this.decide(detached.outer, param, ctx)
+      if (outer.kind === 'error') return outer
+    }
     for (const sub of detached.subqueries) {
-      if (sharded(sub).length === 0) continue
+      if (!readFirst(sub)) continue
       try {
         this.decide(sub.plan, param, ctx)
       } catch (err) {
@@ -212,13 +217,16 @@ export class Router {
     const parts = [detached.parts[0]!]
     const subqueries: DetachedSubquery[] = []
     detached.subqueries.forEach((sub, i) => {
-      if (sharded(sub).length > 0) {
+      if (readFirst(sub)) {
         subqueries.push(sub)
         parts.push(detached.parts[i + 1]!)
       } else parts[parts.length - 1] += sub.sql + detached.parts[i + 1]!
     })
     const names = list([...new Set(subqueries.flatMap((sub) => sharded(sub).map(tableLabel)))])
-    const route: Route = { kind: 'evaluate', parts, subqueries, reason: `a subquery over sharded table ${names}, read first on its own` }
+    const reason = subqueries.some((sub) => sub.form === 'values')
+      ? 'the rows of INSERT \u2026 SELECT with RETURNING or ON CONFLICT, read first and written in as VALUES'
+      : `a subquery over sharded table ${names}, read first on its own`
+    const route: Route = { kind: 'evaluate', parts, subqueries, reason }
     return refused === undefined ? route : { ...route, refused: refused.message }
   }
 
@@ -513,10 +521,11 @@ export class Router {
       const keyPins = plan.insertReadsTarget ? undefined : this.insertSelectKeyPins(plan, target, searchPath)
       if (keyPins !== undefined) return this.routeTables({ ...plan, pins: [...plan.pins, ...keyPins] }, param, ctx, tables, searchPath)
       if (plan.insertSelect) return this.insertSelectRoute(plan, plan.insertSelect, ctx, target)
+      if (plan.insertsNoRows) return this.single(plan, ctx, ctx.txShard ?? this.map.defaultShard, `INSERT into ${target.name} of no row`)
       throw new Refusal(
         FEATURE_NOT_SUPPORTED,
         `INSERT into sharded table ${target.name} must give its key column ${target.key} in VALUES, or take it in its SELECT from a constant or from a sharded table's key that the WHERE clause pins; this INSERT \u2026 SELECT cannot be routed`,
-        'name the columns, and select the key as a constant or as the pinned key of the table read (INSERT INTO t (key, …) SELECT s.key, … FROM s WHERE s.key = …); or use /* pgshard: shard=NAME */ when every row belongs to that shard; pgshard splits the rows of an INSERT … SELECT by key itself only without RETURNING, ON CONFLICT, WITH or OVERRIDING',
+        'name the columns, and select the key as a constant or as the pinned key of the table read (INSERT INTO t (key, …) SELECT s.key, … FROM s WHERE s.key = …); or use /* pgshard: shard=NAME */ when every row belongs to that shard; pgshard splits the rows of an INSERT … SELECT by key itself when its query stands on its own (not over a WITH query of the INSERT) and writes nothing',
       )
     }
     const keyIndex = insert.columns.indexOf(target.key)

@@ -1,6 +1,6 @@
 // Statement text → StatementPlan: what the statement is, which tables it reads and writes, which key values pin it,
 // how a cross-shard read would be merged, and what it does to session state. Independent of the shard map.
-import type { CopyStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
+import type { CopyStmt, InsertStmt, Node, RangeVar, RawStmt, SelectStmt } from 'libpg-query'
 import type { CopyShape, CursorUse, DetachedSubqueries, Hint, StatementKind, StatementPlan, TableRef, TxKind } from './StatementPlan.js'
 import { assignmentsOf } from './ast/Assignments.js'
 import { conflictTargetsOf } from './ast/ConflictTargets.js'
@@ -137,6 +137,16 @@ function detachedOf(plan: StatementPlan, raw: RawStmt, text: StatementText): Det
 }
 
 /**
+ * `INSERT … SELECT constants WHERE false`: how pgshard writes in the rows of an INSERT it read first (its 'values'
+ * subquery) when there are none.
+ */
+function insertsNoRows(insert: InsertStmt): boolean {
+  const select = asNode(insert.selectStmt, 'SelectStmt')
+  const where = asNode(select?.whereClause, 'A_Const')
+  return select !== undefined && (select.fromClause?.length ?? 0) === 0 && where?.boolval !== undefined && where.boolval.boolval !== true
+}
+
+/**
  * The search for subqueries to read first, and the analysis of the texts pgshard cuts from or writes over the
  * client's (which parses): one the parser refuses, or too deep to walk, is none (the statement is then routed as it
  * is written), never the client's statement refused.
@@ -269,6 +279,7 @@ function analyzeOne(raw: RawStmt, text: StatementText, single: boolean): Stateme
       if (sources !== undefined) plan.insertSources = sources
       const rowsOf = insertSelectOf(insert, text, end)
       if (rowsOf !== undefined) plan.insertSelect = rowsOf
+      if (insertsNoRows(insert)) plan.insertsNoRows = true
     }
     const probe = dml === 'update' || dml === 'delete' ? locateProbe(stmt, text, end) : undefined
     if (probe !== undefined) plan.locate = probe

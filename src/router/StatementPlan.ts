@@ -538,6 +538,8 @@ export interface StatementPlan {
    * not only on the inserted rows' own.
    */
   insertReadsTarget?: true
+  /** `INSERT … SELECT constants WHERE false`: no row, any shard (an INSERT whose rows pgshard read first found none). */
+  insertsNoRows?: true
   /** INSERT/UPDATE/DELETE … RETURNING: the write answers with rows. */
   returning?: boolean
   /**

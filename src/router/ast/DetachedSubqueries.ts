@@ -9,13 +9,15 @@ import { enclosingParenthesized, layoutSelect } from '../SelectLayout.js'
 import { SqlLexer, Tok } from '../SqlLexer.js'
 import type { StatementText } from '../StatementText.js'
 import { asNode, walkAst } from './AstNode.js'
+import { insertQueryOnItsOwn } from './InsertSelectRows.js'
 
 /**
  * How the subquery's answer is written in: `scalar` (`(SELECT …)` as a value), `in` (`x [NOT] IN (SELECT …)`: a
  * list of values), `exists` (`EXISTS (SELECT …)`: whether it has a row), `rows` (`x op ANY|ALL (SELECT …)`,
- * `ARRAY(SELECT …)`: its rows as a VALUES list), `table` (a subquery in FROM: its rows, with its columns' names).
+ * `ARRAY(SELECT …)`: its rows as a VALUES list), `table` (a subquery in FROM: its rows, with its columns' names),
+ * `values` (the query of an INSERT with RETURNING or ON CONFLICT: its rows as the INSERT's VALUES list).
  */
-export type DetachedForm = 'scalar' | 'in' | 'exists' | 'rows' | 'table'
+export type DetachedForm = 'scalar' | 'in' | 'exists' | 'rows' | 'table' | 'values'
 
 export interface DetachedSpan {
   /** Bytes of the query between the subquery's parentheses. */
@@ -44,7 +46,13 @@ export function detachedSubqueries(stmt: Node, text: StatementText, end: number)
     if (tag === 'CommonTableExpr') ctes.add((body as CommonTableExpr).ctename ?? '')
   })
   const found: DetachedSpan[] = []
+  // The query of an INSERT that COPY cannot take, whole: what is inside it is read with it.
+  const insert = asNode(stmt, 'InsertStmt')
+  const rows = insert !== undefined && selfContained(insert.selectStmt!, ctes, true) ? insertQueryOnItsOwn(insert, text, end) : null
+  if (rows !== null) found.push({ ...rows, form: 'values' })
+  const query = rows !== null ? asNode(insert!.selectStmt, 'SelectStmt') : undefined
   walkAst(stmt, (tag, body) => {
+    if (body === query) return false
     if (tag === 'RangeSubselect') {
       const span = derivedSpan(body as RangeSubselect, text, end, ctes)
       if (span === null) return true
@@ -79,8 +87,11 @@ function plainSelect(s: SelectStmt): boolean {
   return (s.op ?? 'SETOP_NONE') === 'SETOP_NONE' && s.valuesLists === undefined && (s.targetList?.length ?? 0) > 0
 }
 
-/** Whether the subquery names only what it defines itself (and tables), and takes no row lock. */
-function selfContained(subselect: Node, outerCtes: ReadonlySet<string>): boolean {
+/**
+ * Whether the subquery names only what it defines itself (and tables), and takes no row lock; `tableless`: one that
+ * reads no table counts too.
+ */
+function selfContained(subselect: Node, outerCtes: ReadonlySet<string>, tableless = false): boolean {
   const names = new Set<string>()
   const innerCtes = new Set<string>()
   const columns: ColumnRef[] = []
@@ -114,7 +125,7 @@ function selfContained(subselect: Node, outerCtes: ReadonlySet<string>): boolean
     return true
   })
   // Without a table it costs nothing where it is (and a `SELECT NULL` holding a subquery's place stays put).
-  if (locks || tables.length === 0) return false
+  if (locks || (tables.length === 0 && !tableless)) return false
   // A WITH query of the statement around it: not there when the subquery runs alone.
   if (tables.some((rv) => rv.schemaname === undefined && outerCtes.has(rv.relname ?? '') && !innerCtes.has(rv.relname ?? ''))) return false
   return columns.every((c) => {

@@ -43,6 +43,33 @@ export function insertSelectOf(ins: InsertStmt, text: StatementText, end: number
   }
 }
 
+/**
+ * The bytes of the query of an `INSERT INTO t [(columns)] query` that COPY cannot take (with RETURNING or ON
+ * CONFLICT), when that query reads something (a FROM clause: a VALUES list is the INSERT's own rows) and names
+ * nothing of the statement around it: pgshard can read its rows first and write them in as a VALUES list.
+ */
+export function insertQueryOnItsOwn(ins: InsertStmt, text: StatementText, end: number): { start: number; end: number } | null {
+  const select = asNode(ins.selectStmt, 'SelectStmt')
+  const rel = ins.relation
+  const returns = (ins.returningClause?.exprs?.length ?? 0) > 0
+  if (select === undefined || rel?.location === undefined || (ins.onConflictClause === undefined && !returns)) return null
+  if (select.valuesLists !== undefined || (select.fromClause?.length ?? 0) === 0) return null
+  const span = querySpan(text, rel.location, end, (ins.cols?.length ?? 0) > 0)
+  if (span === null) return null
+  // The query ends where ON CONFLICT or RETURNING (a reserved word: never the query's own at its level) begins.
+  const conflict = ins.onConflictClause?.location ?? end
+  const lexer = new SqlLexer(text.bytes, span.start, Math.min(span.end, conflict))
+  let depth = 0
+  let last = -1
+  for (let k = lexer.nextSignificant(); k !== Tok.End && k !== Tok.Error; k = lexer.nextSignificant()) {
+    if (k === Tok.LParen) depth++
+    else if (k === Tok.RParen) depth--
+    if (depth === 0 && k === Tok.Ident && lexer.isWord('returning')) break
+    last = lexer.end
+  }
+  return last <= span.start ? null : { start: span.start, end: last }
+}
+
 /** Where the query starts (after the table, its alias and its column list) and ends (before a `;`). */
 function querySpan(text: StatementText, from: number, end: number, listed: boolean): { start: number; end: number } | null {
   const lexer = new SqlLexer(text.bytes, from, end)
