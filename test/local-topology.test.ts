@@ -231,7 +231,7 @@ t.test('nothing outlives a process that dies without calling stop()', async (t) 
   t.teardown(() => {
     for (const child of owners) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
-  const startOwner = async () => {
+  const startOwner = async (attempt = 1): Promise<{ child: ChildProcess; exited: Promise<NodeJS.Signals | null>; baseDir: string; dataDir: string }> => {
     const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', 'test/harness/topologyOwner.ts'], {
       cwd: new URL('..', import.meta.url).pathname,
       env,
@@ -240,9 +240,23 @@ t.test('nothing outlives a process that dies without calling stop()', async (t) 
     owners.push(child)
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)))
+    let ended = ''
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (code, signal) => {
+        ended = signal ?? `exit code ${code}`
+        resolve(signal)
+      }),
+    )
     const [line] = await createInterface({ input: child.stdout })[Symbol.asyncIterator]().next().then((r) => [r.value as string | undefined])
-    if (line === undefined) throw new Error(`the owner ended before starting its topology: ${stderr.slice(-2000)}`)
+    if (line === undefined) {
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 1000))])
+      const why = `the owner ended before starting its topology (${ended || 'still running'}): ${stderr.slice(-2000)}`
+      // Seen once in many full runs, with nothing on stderr: not what this test is about, so it starts another
+      // and says why; a second such end fails it.
+      if (attempt > 1) throw new Error(why)
+      t.comment(why)
+      return startOwner(attempt + 1)
+    }
     const { baseDir, dataDir } = JSON.parse(line) as { baseDir: string; dataDir: string }
     return { child, exited, baseDir, dataDir }
   }
