@@ -22,6 +22,10 @@ const QUERIES: { sql: string; binary?: true }[] = [
   { sql: 'SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY d), percentile_disc(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY at) FROM spans WHERE grp < 9' },
   { sql: 'SELECT grp, array_agg(at ORDER BY at DESC), array_agg(d ORDER BY d) FILTER (WHERE id < 60) FROM spans WHERE grp < 9 GROUP BY grp ORDER BY grp', binary: true },
   { sql: 'SELECT grp, array_agg(d ORDER BY d) FILTER (WHERE id < 60) FROM spans WHERE grp < 9 GROUP BY grp ORDER BY grp' },
+  // sum adds field by field: '1 mon' + '30 days' + '720 hours' stays all three.
+  { sql: 'SELECT grp, sum(d), sum(d) FILTER (WHERE id % 2 = 0), count(*) FROM spans GROUP BY grp ORDER BY grp' },
+  { sql: 'SELECT sum(d), sum(-d), sum(at - time $$12:00$$) FROM spans', binary: true },
+  { sql: 'SELECT sum(d) FROM spans WHERE id > 1000' },
 ]
 
 t.test('interval and time values merge across shards as one Postgres orders them', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { intervalSpan, parseIntervalText, parseTimeText } from '../src/router/merge/IntervalText.js'
+import { formatInterval } from '../src/router/merge/IntervalFormat.js'
+import { intervalSpan, parseInterval, parseIntervalText, parseTimeText, type IntervalStyle } from '../src/router/merge/IntervalText.js'
 
 // Each interval as Postgres 15 prints it in IntervalStyle postgres, postgres_verbose, sql_standard and iso_8601
 // (taken from psql), with its months, days and microseconds.
@@ -19,6 +20,15 @@ t.test('an interval printed in any IntervalStyle reads as its span, a month as 3
   }
   t.equal(parseIntervalText('1 mon'), parseIntervalText('30 days'), 'a month is 30 days, as Postgres compares them')
   t.equal(parseIntervalText('30 days'), parseIntervalText('720:00:00'))
+})
+
+const STYLES: IntervalStyle[] = ['postgres', 'postgres_verbose', 'sql_standard', 'iso_8601']
+
+t.test('an interval is printed as Postgres prints it in each IntervalStyle, and its style is told from its text', async (t) => {
+  for (const [texts, [months, days, usecs]] of PRINTED) {
+    STYLES.forEach((style, i) => t.equal(formatInterval({ months, days, usecs }, style), texts[i], `${style}: ${texts[i]}`))
+    texts.forEach((text, i) => t.equal(parseInterval(text)?.style, STYLES[i], `${text} is ${STYLES[i]}`))
+  }
 })
 
 t.test('HAVING constants as people write them', async (t) => {

@@ -602,7 +602,9 @@ t.test('what cannot be merged is refused with a clear error', async (t) => {
     }
   }
   refuse('ORDER BY timetz', () => new ResultMerger(scatter({ columns: [value], orderBy: [asc(0)] }), [col('i', OID.timetz)], 2, none), '0A000', /cannot order values of timetz/)
-  refuse('sum(interval)', () => new ResultMerger(scatter({ columns: [agg('sum')] }), [col('s', OID.interval)], 2, none), '0A000', /add up sums/)
+  refuse('sum(interval) beyond its range', () => run(scatter({ columns: [agg('sum')] }), [col('s', OID.interval)], [one('178956970 years'), one('1 year')]), '22008', /^interval out of range$/)
+  refuse('sum(timetz)', () => new ResultMerger(scatter({ columns: [agg('sum')] }), [col('s', OID.timetz)], 2, none), '0A000', /add up sums/)
+  refuse('avg(interval)', () => new ResultMerger(scatter({ columns: [avg(1, 2), value, agg('count')] }), [col('a', OID.interval), col('s', OID.interval), col('n', OID.int8)], 2, none), '0A000', /average values of interval/)
   refuse('DISTINCT timetz', () => new ResultMerger(scatter({ columns: [value], distinct: true }), [col('i', OID.timetz)], 2, none), '0A000', /deduplicate \(DISTINCT\) values of timetz when merging results from several shards$/)
   refuse('GROUP BY timetz', () => new ResultMerger(scatter({ columns: [value, agg('count')], groupBy: [0] }), [col('i', OID.timetz), col('n', OID.int8)], 2, none), '0A000', /group values of timetz/)
   refuse('avg without its hidden columns', () => new ResultMerger(scatter({ columns: [{ kind: 'aggregate', fn: 'avg' }] }), [col('a', OID.numeric)], 2, none), 'XX000', /hidden sum and count/)

@@ -1,11 +1,12 @@
 // Folds one aggregate column over the partial results of every shard: count adds counts, sum adds sums
-// (exactly for integers and numeric), min/max keep the extreme, bool_and/bool_or combine, avg divides the
-// merged sum by the merged count, array_agg puts the arrays together (ArrayAggFold), string_agg joins their elements
-// (StringAggFold). NULL partials (a shard with no non-NULL input) are skipped; over no
-// input at all the result is NULL, except count's 0.
+// (exactly for integers and numeric, intervals field by field: IntervalSumFold), min/max keep the extreme,
+// bool_and/bool_or combine, avg divides the merged sum by the merged count, array_agg puts the arrays together
+// (ArrayAggFold), string_agg joins their elements (StringAggFold). NULL partials (a shard with no non-NULL input)
+// are skipped; over no input at all the result is NULL, except count's 0.
 import type { AggregateKind, DeviationParts, ElementOrder, RegressionParts } from '../StatementPlan.js'
 import { ArrayAggFold } from './ArrayAggFold.js'
 import { DeviationFold } from './DeviationFold.js'
+import { IntervalSumFold } from './IntervalSumFold.js'
 import { RegressionFold } from './RegressionFold.js'
 import { StringAggFold } from './StringAggFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
@@ -81,6 +82,7 @@ export function createFold(
       if (!isIntegerType(col.typeOid)) throw unsupported(col.typeOid, 'add up counts of')
       return new SumFold(col, index, true)
     case 'sum':
+      if (col.typeOid === TypeOid.interval) return new IntervalSumFold(col, index)
       if (!SUMMABLE.has(col.typeOid)) throw unsupported(col.typeOid, 'add up sums of')
       return new SumFold(col, index, false)
     case 'min':

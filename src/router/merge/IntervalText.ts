@@ -24,12 +24,37 @@ export function parseTimeText(text: string): bigint | undefined {
   return m === null ? undefined : clock('', m[1]!, m[2]!, m[3] ?? '0', m[4])
 }
 
+/** An interval's three fields, as Postgres keeps them. */
+export interface IntervalParts {
+  months: bigint
+  days: bigint
+  usecs: bigint
+}
+
+export type IntervalStyle = 'postgres' | 'postgres_verbose' | 'sql_standard' | 'iso_8601'
+
 /** An interval's span in microseconds (a month as 30 days); undefined when the text is none of the styles. */
 export function parseIntervalText(text: string): bigint | undefined {
+  const parts = parseInterval(text)
+  return parts === undefined ? undefined : intervalSpan(parts.months, parts.days, parts.usecs)
+}
+
+/**
+ * An interval's fields and the IntervalStyle it was printed in (a time alone of 10 hours or more reads as
+ * postgres: sql_standard prints it alike); undefined when the text is none of the styles.
+ */
+export function parseInterval(text: string): (IntervalParts & { style: IntervalStyle }) | undefined {
   const t = text.trim()
-  if (t.startsWith('@')) return verbose(t.slice(1).trim().split(/\s+/))
-  if (t.startsWith('P')) return iso(t)
-  return fields(t.split(/\s+/))
+  if (t.startsWith('@')) return styled(verbose(t.slice(1).trim().split(/\s+/)), 'postgres_verbose')
+  if (t.startsWith('P')) return styled(iso(t), 'iso_8601')
+  const tokens = t.split(/\s+/)
+  const clockOnly = tokens.length === 1 ? CLOCK.exec(tokens[0]!) : null
+  const standard = clockOnly !== null ? clockOnly[2]!.length === 1 : !tokens.some((token) => /^[a-z]/i.test(token))
+  return styled(fields(tokens), standard ? 'sql_standard' : 'postgres')
+}
+
+function styled(parts: IntervalParts | undefined, style: IntervalStyle): (IntervalParts & { style: IntervalStyle }) | undefined {
+  return parts === undefined ? undefined : { ...parts, style }
 }
 
 /** The span of months, days and microseconds, as interval_cmp_value computes it. */
@@ -88,7 +113,7 @@ function isSeconds(word: string | undefined): boolean {
 }
 
 /** postgres and sql_standard: `N year(s)`, `N mon(s)`, `N day(s)`, `Y-M`, a bare day count, `[+-]H:MM:SS[.f]`. */
-function fields(tokens: string[]): bigint | undefined {
+function fields(tokens: string[]): IntervalParts | undefined {
   const words = tokens.some((t) => /^[a-z]/i.test(t))
   // sql_standard: one leading '-' negates every field, unless every field carries its own sign (mixed signs, or
   // years or months with days or time).
@@ -117,13 +142,12 @@ function fields(tokens: string[]): bigint | undefined {
       usecs += n * (u.usecs ?? 0n)
     } else return undefined
   }
-  const span = intervalSpan(months, days, usecs)
-  return negated ? -span : span
+  return negated ? { months: -months, days: -days, usecs: -usecs } : { months, days, usecs }
 }
 
 /** postgres_verbose: `N unit` pairs (seconds may have decimals), `ago` at the end negating the whole. */
-function verbose(tokens: string[]): bigint | undefined {
-  if (tokens.length === 1 && tokens[0] === '0') return 0n
+function verbose(tokens: string[]): IntervalParts | undefined {
+  if (tokens.length === 1 && tokens[0] === '0') return { months: 0n, days: 0n, usecs: 0n }
   const ago = tokens[tokens.length - 1] === 'ago'
   if (ago) tokens = tokens.slice(0, -1)
   if (tokens.length % 2 !== 0) return undefined
@@ -145,15 +169,14 @@ function verbose(tokens: string[]): bigint | undefined {
     days += n * (u.days ?? 0n)
     usecs += n * (u.usecs ?? 0n)
   }
-  const span = intervalSpan(months, days, usecs)
-  return ago ? -span : span
+  return ago ? { months: -months, days: -days, usecs: -usecs } : { months, days, usecs }
 }
 
 /** iso_8601: `P[nY][nM][nW][nD][T[nH][nM][n.nS]]`, each field with its own sign. */
-function iso(text: string): bigint | undefined {
+function iso(text: string): IntervalParts | undefined {
   const m = ISO.exec(text)
   if (m === null || text === 'P' || text.endsWith('T')) return undefined
   const n = (i: number) => BigInt(m[i] ?? '0')
   const s = m[7] === undefined ? 0n : seconds(m[7])!
-  return intervalSpan(n(1) * 12n + n(2), n(3) * 7n + n(4), (n(5) * 60n + n(6)) * 60n * USECS_PER_SEC + s)
+  return { months: n(1) * 12n + n(2), days: n(3) * 7n + n(4), usecs: (n(5) * 60n + n(6)) * 60n * USECS_PER_SEC + s }
 }
