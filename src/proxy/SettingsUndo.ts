@@ -75,6 +75,11 @@ export class SettingsUndo {
     }
   }
 
+  /** pgshard rolled the transaction back itself (a pipeline across shards that failed): its SETs are undone. */
+  rolledBack(): void {
+    this.finish(false)
+  }
+
   /** ReadyForQuery with no transaction open: whatever ran since the last one is over. */
   onIdle(): void {
     this.finish(!this.aborted)

@@ -136,10 +136,11 @@ export class SpanningTransaction implements TransactionConnections {
     const outcome = await commitAcrossShards(parts, this.services.log, this.services.config().sharding.cross_shard_transactions === 'two_phase')
     const committed = outcome.outcome === 'committed'
     if (committed && this.identity.readYourWrites) await Promise.all(held.map((a) => this.readYourWrites.captureNow(a.conn, a.placement.shard)))
-    // A transaction that failed to commit may have left settings or savepoints anywhere: reset before reuse.
-    for (const a of held) a.placement.pool.release(a.conn, !committed)
+    // Its settings kept or put back while the connections are still the client's.
     if (!committed) this.settingsUndo.onError()
     this.settingsUndo.onTransactionStatement(plan, held[0].conn)
+    // A transaction that failed to commit may have left settings or savepoints anywhere: reset before reuse.
+    for (const a of held) a.placement.pool.release(a.conn, !committed)
     this.services.metrics.transaction(committed)
     this.services.metrics.twoPhase.commit(outcome.outcome)
     return outcome
@@ -149,8 +150,8 @@ export class SpanningTransaction implements TransactionConnections {
   async rollback(): Promise<void> {
     const held = this.lease.takeTransaction()
     await Promise.all(held.map((a) => callShard(a.conn, encodeQuery('ROLLBACK')).catch(() => null)))
+    this.settingsUndo.rolledBack()
     for (const a of held) a.placement.pool.release(a.conn, true)
-    this.settingsUndo.onError()
     this.services.metrics.transaction(false)
   }
 

@@ -138,3 +138,17 @@ with psycopg.connect(conninfo, autocommit=True) as auto:
             states.append(e.sqlstate)
     after = balances(auto)
     report("an autocommit pipeline across shards that fails leaves nothing", states == ["22012", "22012"] and after == [(13,), (51,), None], f"{states} {after}")
+
+    # a SET in such a pipeline is undone with it; the next statement's SET stays
+    work_mem = auto.execute("SHOW work_mem").fetchone()
+    try:
+        with auto.pipeline():
+            auto.execute("SET work_mem = '7MB'")
+            auto.execute("UPDATE accounts SET balance = %s WHERE id = %s", (13, k0))
+            auto.execute("UPDATE accounts SET balance = 1 / %s WHERE id = %s", (0, k1))
+    except psycopg.Error:
+        pass
+    undone = auto.execute("SHOW work_mem").fetchone()
+    auto.execute("SET application_name = 'after the pipeline'")
+    kept = [auto.execute("SHOW application_name").fetchone(), auto.execute("SHOW work_mem").fetchone()]
+    report("the SET of a failed pipeline is undone, the next one stays", undone == work_mem and kept == [("after the pipeline",), work_mem], f"{work_mem} {undone} {kept}")
