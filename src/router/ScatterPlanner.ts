@@ -665,8 +665,8 @@ class ScatterBuilder {
   }
 
   /**
-   * An ordered-set aggregate call the merge can fold: one ORDER BY value, and for a percentile one fraction that
-   * is a constant (not an array of them). Its value is folded by the proxy whatever the sharding key.
+   * An ordered-set aggregate call the merge can fold: one ORDER BY value, and for a percentile a fraction, or an
+   * array of them, of constants. Its value is folded by the proxy whatever the sharding key.
    */
   private orderedSetCall(fn: AggregateKind, call: FuncCall, name: string): Aggregate {
     const sort = call.agg_order?.length === 1 ? asNode(call.agg_order[0], 'SortBy') : undefined

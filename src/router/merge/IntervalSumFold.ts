@@ -46,7 +46,7 @@ export class IntervalSumFold implements AggregateFold {
   private textParts(text: string): IntervalParts {
     const parts = parseInterval(text)
     if (parts === undefined) throw new MergeError(`invalid input syntax for type interval: "${text.slice(0, 64)}"`, '22P02')
-    const shown = !/^-?\d{2,}:\d{2}:\d{2}(\.\d+)?$/.test(text.trim())
+    const shown = !/^-?[1-9]\d+:\d{2}:\d{2}(\.\d+)?$/.test(text.trim())
     if (!this.styleShown) {
       this.style = parts.style
       this.styleShown = shown
