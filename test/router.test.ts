@@ -869,6 +869,10 @@ t.test('analyzed statements: INSERT … SELECT whose rows take their key from a 
     sql('INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a RETURNING id', { kind: 'evaluate', subqueries: [{ sql: 'SELECT a.id, 1 FROM accounts a', form: 'values' }] }),
     sql('INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a ON CONFLICT DO NOTHING', { kind: 'evaluate' }),
     sql('INSERT INTO orders (account_id, total) SELECT 5, 1 WHERE false RETURNING id', { kind: 'shard' }),
+    // Into a reference table: from reference tables every shard inserts the same rows itself; from a sharded table
+    // they are read first.
+    sql('INSERT INTO countries (code) SELECT code FROM currencies ON CONFLICT DO NOTHING RETURNING code', { kind: 'broadcast' }),
+    sql('INSERT INTO countries (code) SELECT DISTINCT a.country FROM accounts a ON CONFLICT DO NOTHING RETURNING code', { kind: 'evaluate', subqueries: [{ form: 'values' }] }),
     sql('WITH s AS (SELECT id FROM accounts) INSERT INTO orders (account_id, total) SELECT id, 1 FROM s', unroutable),
     sql('INSERT INTO orders (account_id, total) WITH d AS (DELETE FROM orders RETURNING account_id) SELECT account_id, 1 FROM d', { kind: 'error', code: '0A000' }),
     sql('INSERT INTO orders (account_id, total) SELECT a.id, 1 FROM accounts a; SELECT 1', { kind: 'error', code: '0A000', message: /a query of several statements with an INSERT into sharded table orders runs only where all its statements go together/, hint: /send the INSERT as a query of its own/ }),

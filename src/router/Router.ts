@@ -186,21 +186,24 @@ export class Router {
   private evaluateFirst(plan: StatementPlan, param: (n: number) => BoundParam | undefined, ctx: RoutingContext, searchPath: string[], tables: Placement): Route | undefined {
     const detached = plan.detached
     const sharded = (sub: DetachedSubquery) => sub.plan.tables.filter((t) => this.map.shardedTable(t, searchPath) !== undefined)
-    // An INSERT's rows are read first whatever they read: as VALUES, its rows find their shards by key.
-    const readFirst = (sub: DetachedSubquery) => sub.form === 'values' || sharded(sub).length > 0
-    if (detached === undefined || !detached.subqueries.some(readFirst)) return undefined
+    if (detached === undefined || !detached.subqueries.some((sub) => sub.form === 'values' || sharded(sub).length > 0)) return undefined
     let refused: Refusal | undefined
+    let asWritten: Route | undefined
     try {
-      const asWritten = this.decideAsWritten(plan, param, ctx, searchPath, tables)
+      asWritten = this.decideAsWritten(plan, param, ctx, searchPath, tables)
       if (asWritten.kind !== 'locate' && asWritten.kind !== 'broadcast' && asWritten.kind !== 'copy_split') return asWritten
     } catch (err) {
       if (!(err instanceof Refusal)) throw err
       refused = err
     }
+    // An INSERT's rows (RETURNING, ON CONFLICT) are read first when it cannot run as written (as VALUES, its rows
+    // find their shards by key), or when they come from sharded tables, as any subquery's.
+    const readFirst = (sub: DetachedSubquery) => sharded(sub).length > 0 || (sub.form === 'values' && refused !== undefined)
+    if (!detached.subqueries.some(readFirst)) return asWritten
     // What the statement does besides its subqueries, and each of them, must be possible. A subquery in FROM that
     // is not is refused as the statement was (the planner says why in its place); another for its own reason. An
     // INSERT whose rows are read first is routed once they are written in.
-    if (!detached.subqueries.some((sub) => sub.form === 'values')) {
+    if (!detached.subqueries.some((sub) => sub.form === 'values' && readFirst(sub))) {
       const outer = this.decide(detached.outer, param, ctx)
       if (outer.kind === 'error') return outer
     }
