@@ -1,4 +1,4 @@
-// interval and time (of day) values across shards: ORDER BY, GROUP BY, DISTINCT, min/max, HAVING, array_agg and
+// interval, time and timetz values across shards: ORDER BY, GROUP BY, DISTINCT, min/max, HAVING, array_agg and
 // percentile_disc over them, in each IntervalStyle a server prints and in binary, checked against one Postgres
 // holding the same rows. An interval orders by its span with a month as 30 days: '1 mon' and '30 days' are equal.
 import pg from 'pg'
@@ -6,7 +6,7 @@ import t from 'tap'
 import { startWithPlainTwin } from './harness/plainTwin.js'
 
 const SHARDING = { tables: [{ name: 'spans', key: 'id', type: 'bigint' }] }
-const SCHEMA = ['CREATE TABLE spans (id bigint PRIMARY KEY, grp int, d interval, at time)']
+const SCHEMA = ['CREATE TABLE spans (id bigint PRIMARY KEY, grp int, d interval, at time, tz timetz)']
 /** Values as the server printed them, so that both answers compare byte for byte. */
 const RAW = { getTypeParser: () => (v: unknown) => v } as unknown as pg.CustomTypesConfig
 
@@ -26,16 +26,21 @@ const QUERIES: { sql: string; binary?: true }[] = [
   { sql: 'SELECT grp, sum(d), sum(d) FILTER (WHERE id % 2 = 0), count(*) FROM spans GROUP BY grp ORDER BY grp' },
   { sql: 'SELECT sum(d), sum(-d), sum(at - time $$12:00$$) FROM spans', binary: true },
   { sql: 'SELECT sum(d) FROM spans WHERE id > 1000' },
+  // timetz: by the time in UTC, then by the zone ('10:00+02' and '08:00+00' are the same instant, not equal).
+  { sql: 'SELECT id, tz FROM spans ORDER BY tz DESC NULLS LAST, id LIMIT 30' },
+  { sql: 'SELECT grp, min(tz), max(tz), count(DISTINCT tz) FROM spans GROUP BY grp ORDER BY grp', binary: true },
+  { sql: 'SELECT tz, count(*) FROM spans GROUP BY tz ORDER BY tz LIMIT 15' },
 ]
 
 t.test('interval and time values merge across shards as one Postgres orders them', async (t) => {
   const { proxy, plain } = await startWithPlainTwin(t, 3, { sharding: SHARDING }, SCHEMA)
-  const rows = `INSERT INTO spans (id, grp, d, at) SELECT g, g % 4,
+  const rows = `INSERT INTO spans (id, grp, d, at, tz) SELECT g, g % 4,
       CASE WHEN g % 19 = 0 THEN NULL ELSE make_interval(years => g % 3 - 1, months => (g * 7) % 25 - 12, days => (g * 11) % 61 - 30, hours => (g * 5) % 50 - 25, secs => ((g * 37) % 1000) / 7.0) END,
-      CASE WHEN g % 23 = 0 THEN NULL ELSE time '00:00' + make_interval(secs => (g * 7919) % 86400 + (g % 7) / 8.0) END
+      CASE WHEN g % 23 = 0 THEN NULL ELSE time '00:00' + make_interval(secs => (g * 7919) % 86400 + (g % 7) / 8.0) END,
+      CASE WHEN g % 29 = 0 THEN NULL ELSE (time '00:00' + make_interval(mins => (g * 53) % 1440))::text || (ARRAY['+00', '+02', '-05:30', '+09', '-11'])[1 + g % 5] END::timetz
     FROM generate_series(1, 300) g`
   // Equal spans written differently, and a time of 24:00:00.
-  const equal = "INSERT INTO spans (id, grp, d, at) VALUES (1001, 9, '1 mon', '24:00:00'), (1002, 9, '30 days', '00:00:00'), (1003, 9, '720 hours', '24:00:00')"
+  const equal = "INSERT INTO spans (id, grp, d, at, tz) VALUES (1001, 9, '1 mon', '24:00:00', '10:00+02'), (1002, 9, '30 days', '00:00:00', '08:00+00'), (1003, 9, '720 hours', '24:00:00', '10:00+02')"
   for (const c of [proxy, plain]) {
     await c.query(rows)
     await c.query(equal)

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { formatInterval } from '../src/router/merge/IntervalFormat.js'
-import { intervalSpan, parseInterval, parseIntervalText, parseTimeText, type IntervalStyle } from '../src/router/merge/IntervalText.js'
+import { intervalSpan, parseInterval, parseIntervalText, parseTimeText, parseTimeTzText, timeTzOrder, type IntervalStyle } from '../src/router/merge/IntervalText.js'
 
 // Each interval as Postgres 15 prints it in IntervalStyle postgres, postgres_verbose, sql_standard and iso_8601
 // (taken from psql), with its months, days and microseconds.
@@ -44,4 +44,12 @@ t.test('a time of day reads as microseconds since midnight', async (t) => {
   t.equal(parseTimeText('13:05:09.25'), 47_109_250_000n)
   t.equal(parseTimeText('1:00'), 3_600_000_000n, 'HH:MM, as a HAVING constant')
   t.equal(parseTimeText('1:00 PM'), undefined)
+})
+
+t.test('a time with time zone orders by its time in UTC, then by its zone', async (t) => {
+  t.equal(parseTimeTzText('10:00:00+02'), timeTzOrder(36_000_000_000n, -7200))
+  t.equal(parseTimeTzText('04:30:00-05:30'), timeTzOrder(16_200_000_000n, 19_800))
+  t.ok(parseTimeTzText('10:00:00+02')! < parseTimeTzText('08:00:00+00')!, 'the same instant: the zone further east first (Postgres keeps zones as seconds west)')
+  t.ok(parseTimeTzText('10:00:00+02')! < parseTimeTzText('09:00:00+00')!, 'an earlier instant first')
+  t.equal(parseTimeTzText('10:00:00'), undefined, 'a time without its zone is not read')
 })

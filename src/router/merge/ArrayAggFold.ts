@@ -19,7 +19,7 @@ const ELEMENT_OF = new Map<number, number>([
   [1000, TypeOid.bool], [1001, TypeOid.bytea], [1003, TypeOid.name], [1005, TypeOid.int2], [1007, TypeOid.int4],
   [1009, TypeOid.text], [1014, TypeOid.bpchar], [1015, TypeOid.varchar], [1016, TypeOid.int8], [1021, TypeOid.float4],
   [1022, TypeOid.float8], [1028, TypeOid.oid], [1115, TypeOid.timestamp], [1182, TypeOid.date], [1185, TypeOid.timestamptz],
-  [1231, TypeOid.numeric], [2951, TypeOid.uuid], [1183, TypeOid.time], [1187, TypeOid.interval],
+  [1231, TypeOid.numeric], [2951, TypeOid.uuid], [1183, TypeOid.time], [1270, TypeOid.timetz], [1187, TypeOid.interval],
 ])
 /** box[] separates its elements with `;`: its text form is not split here. */
 const BOX_ARRAY = 1020

@@ -3,7 +3,7 @@
 // '30 days' are equal, as in GROUP BY and DISTINCT); its text is read in each IntervalStyle a server prints:
 // postgres (`1 year 2 mons -3 days +04:05:06.5`), postgres_verbose (`@ 1 year 2 mons 4 hours ago`), sql_standard
 // (`1-2 3 4:05:06`, one leading `-` negating every field unless each carries its own sign) and iso_8601
-// (`P1Y2M3DT4H5M6.5S`).
+// (`P1Y2M3DT4H5M6.5S`). A time with time zone orders by its time in UTC, then by its zone.
 
 const USECS_PER_DAY = 86_400_000_000n
 const USECS_PER_SEC = 1_000_000n
@@ -22,6 +22,25 @@ const SECONDS = /^([+-]?)(\d+)(?:\.(\d{1,6}))?$/
 export function parseTimeText(text: string): bigint | undefined {
   const m = TIME_OF_DAY.exec(text.trim())
   return m === null ? undefined : clock('', m[1]!, m[2]!, m[3] ?? '0', m[4])
+}
+
+const ZONE = /^(.*?)([+-])(\d{2})(?::(\d{2}))?(?::(\d{2}))?$/
+
+/**
+ * A time with time zone as one number ordered as Postgres orders them (timetz_cmp: by the time in UTC, then by the
+ * zone, so that only the same time in the same zone is equal): `HH:MM:SS[.ffffff]±HH[:MM[:SS]]`.
+ */
+export function parseTimeTzText(text: string): bigint | undefined {
+  const m = ZONE.exec(text.trim())
+  const time = m === null ? undefined : parseTimeText(m[1]!)
+  if (m === null || time === undefined) return undefined
+  const east = (Number(m[3]) * 3600 + Number(m[4] ?? 0) * 60 + Number(m[5] ?? 0)) * (m[2] === '-' ? -1 : 1)
+  return timeTzOrder(time, -east)
+}
+
+/** Time (microseconds) and zone (seconds west of UTC, as Postgres keeps it) as one number in timetz's order. */
+export function timeTzOrder(usecs: bigint, zoneWest: number): bigint {
+  return (usecs + BigInt(zoneWest) * USECS_PER_SEC) * 131_072n + BigInt(zoneWest + 65_536)
 }
 
 /** An interval's three fields, as Postgres keeps them. */

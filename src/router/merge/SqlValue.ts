@@ -9,7 +9,7 @@ import { formatFloat4, formatFloat8 } from './FloatText.js'
 import { compareJsonb, jsonbEqualityKey, parseJsonb, type JsonbNode } from './JsonbValue.js'
 import { BYTE_ORDER, type TextCollation } from './TextCollation.js'
 import { parseDateText, parseTimestampText } from './DateTimeText.js'
-import { intervalSpan, parseIntervalText, parseTimeText } from './IntervalText.js'
+import { intervalSpan, parseIntervalText, parseTimeText, parseTimeTzText, timeTzOrder } from './IntervalText.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { MergeError } from './MergeError.js'
 import {
@@ -35,7 +35,8 @@ export type SqlValue =
   | { kind: 'bool'; value: boolean }
   /**
    * date: days since 2000-01-01; timestamp[tz]: microseconds since 2000-01-01 (UTC); time: microseconds since
-   * midnight; interval: its span in microseconds, a month as 30 days (IntervalText).
+   * midnight; timetz: its time in UTC, then its zone (IntervalText); interval: its span in microseconds, a month
+   * as 30 days (IntervalText).
    */
   | { kind: 'time'; value: bigint }
   /** Its strings ordered by a collation. */
@@ -44,7 +45,7 @@ export type SqlValue =
 const ORDERED = new Set<number>([
   TypeOid.int2, TypeOid.int4, TypeOid.int8, TypeOid.oid, TypeOid.float4, TypeOid.float8, TypeOid.numeric,
   TypeOid.text, TypeOid.varchar, TypeOid.bpchar, TypeOid.name, TypeOid.char, TypeOid.unknown, TypeOid.bool,
-  TypeOid.date, TypeOid.timestamp, TypeOid.timestamptz, TypeOid.time, TypeOid.interval, TypeOid.uuid, TypeOid.bytea, TypeOid.jsonb,
+  TypeOid.date, TypeOid.timestamp, TypeOid.timestamptz, TypeOid.time, TypeOid.timetz, TypeOid.interval, TypeOid.uuid, TypeOid.bytea, TypeOid.jsonb,
 ])
 
 const FLOAT_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$|^\s*[+-]?(?:NaN|Infinity|inf)\s*$/i
@@ -61,7 +62,7 @@ export function unsupported(oid: number, what: string): MergeError {
   return new MergeError(
     `cannot ${what} values of ${typeName(oid)} when merging results from several shards`,
     '0A000',
-    `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, time, timestamp[tz], interval, uuid, bytea and jsonb`,
+    `cast the column (e.g. ::text${isCreatedType(oid) ? ', which orders an enum by its labels\u2019 text, not by their declared order' : ''}): the merge handles integers, numeric, float, text, bool, date, time[tz], timestamp[tz], interval, uuid, bytea and jsonb`,
   )
 }
 
@@ -144,6 +145,9 @@ function decodeBinary(raw: Buffer, oid: number): SqlValue {
     case TypeOid.time:
       need(8)
       return { kind: 'time', value: raw.readBigInt64BE(0) }
+    case TypeOid.timetz:
+      need(12)
+      return { kind: 'time', value: timeTzOrder(raw.readBigInt64BE(0), raw.readInt32BE(8)) }
     case TypeOid.interval:
       need(16)
       return { kind: 'time', value: intervalSpan(BigInt(raw.readInt32BE(12)), BigInt(raw.readInt32BE(8)), raw.readBigInt64BE(0)) }
@@ -208,6 +212,11 @@ export function valueFromText(text: string, oid: number, raw?: Buffer): SqlValue
       const usecs = parseTimeText(text)
       if (usecs === undefined) throw invalid()
       return { kind: 'time', value: usecs }
+    }
+    case TypeOid.timetz: {
+      const order = parseTimeTzText(text)
+      if (order === undefined) throw invalid()
+      return { kind: 'time', value: order }
     }
     case TypeOid.interval: {
       const span = parseIntervalText(text)
