@@ -26,6 +26,10 @@ const QUERIES: { sql: string; binary?: true }[] = [
   { sql: 'SELECT grp, sum(d), sum(d) FILTER (WHERE id % 2 = 0), count(*) FROM spans GROUP BY grp ORDER BY grp' },
   { sql: 'SELECT sum(d), sum(-d), sum(at - time $$12:00$$) FROM spans', binary: true },
   { sql: 'SELECT sum(d) FROM spans WHERE id > 1000' },
+  // avg divides as Postgres's interval_div: a third of a month is 10 days, fractions of days become time.
+  { sql: 'SELECT grp, avg(d), avg(d) FILTER (WHERE id % 3 = 0), avg(at - time $$06:00$$) FROM spans GROUP BY grp ORDER BY grp' },
+  { sql: 'SELECT avg(d), avg(-d) FROM spans', binary: true },
+  { sql: 'SELECT round(extract(epoch FROM avg(d))) AS seconds, avg(d) > interval $$1 day$$ AS long FROM spans' },
   // timetz: by the time in UTC, then by the zone ('10:00+02' and '08:00+00' are the same instant, not equal).
   { sql: 'SELECT id, tz FROM spans ORDER BY tz DESC NULLS LAST, id LIMIT 30' },
   { sql: 'SELECT grp, min(tz), max(tz), count(DISTINCT tz) FROM spans GROUP BY grp ORDER BY grp', binary: true },

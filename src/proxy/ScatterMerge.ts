@@ -4,7 +4,9 @@ import { MergeError, ResultMerger } from '../router/merge/ResultMerger.js'
 import type { ColumnInfo } from '../router/merge/ColumnInfo.js'
 import type { MergeTypes } from '../router/merge/EnumTypes.js'
 import { StaleEnumLabel } from '../router/merge/SqlValue.js'
-import { isCreatedType } from '../router/merge/TypeOid.js'
+import type { IntervalStyle } from '../router/merge/IntervalText.js'
+import { isCreatedType, TypeOid } from '../router/merge/TypeOid.js'
+import type { ServerConnection } from '../pool/ServerConnection.js'
 import type { BoundParam } from '../router/Route.js'
 import type { ScatterPlan } from '../router/StatementPlan.js'
 import type { ShardConnection } from './MultiShardExecutor.js'
@@ -37,13 +39,25 @@ export function mergerFor(
   for (let s = 1; s < described.length; s++) checkSameShape(described[0]!, described[s]!, held[0]!.placement.shardName, held[s]!.placement.shardName, types)
   // Text orders as the shards' database does (the first shard's: their databases are made alike).
   const collation = types.collationOf(held[0]!.placement.shard, held[0]!.placement.serverDatabase)
+  const intervalStyle = intervalStyleOf(held[0]!.conn)
   const columns = described[0]!.map((f, i): ColumnInfo => {
-    const column: ColumnInfo = { name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0, collation }
+    const column: ColumnInfo = { name: f.name, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0, collation, ...(f.typeOid === TypeOid.interval ? { intervalStyle } : {}) }
     const labels = isCreatedType(f.typeOid) ? types.labelsOf(described.map((d) => serverOid(d[i]!))) : undefined
     return labels === undefined ? column : { ...column, labels }
   })
   return new ResultMerger(plan, columns, held.length, param)
 }
+
+/**
+ * The IntervalStyle a shard's connection prints in: the client's setting, as applied to it (a SET or the
+ * set_config pgshard records from the server's report), else the server's own at log-in.
+ */
+function intervalStyleOf(conn: ServerConnection): IntervalStyle {
+  const applied = conn.settings.get('intervalstyle')?.match(INTERVAL_STYLES)?.[0] ?? conn.serverParams.get('IntervalStyle')?.match(INTERVAL_STYLES)?.[0]
+  return (applied?.toLowerCase() as IntervalStyle | undefined) ?? 'postgres'
+}
+
+const INTERVAL_STYLES = /postgres_verbose|postgres|sql_standard|iso_8601/i
 
 /** The OID the shard gave (the catalogs' enum labels are listed by each shard's own numbers). */
 const serverOid = (f: FieldDescription) => f.serverTypeOid ?? f.typeOid

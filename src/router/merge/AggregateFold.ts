@@ -1,12 +1,12 @@
 // Folds one aggregate column over the partial results of every shard: count adds counts, sum adds sums
-// (exactly for integers and numeric, intervals field by field: IntervalSumFold), min/max keep the extreme,
-// bool_and/bool_or combine, avg divides the merged sum by the merged count, array_agg puts the arrays together
-// (ArrayAggFold), string_agg joins their elements (StringAggFold). NULL partials (a shard with no non-NULL input)
-// are skipped; over no input at all the result is NULL, except count's 0.
+// (exactly for integers and numeric, intervals field by field: IntervalSumFold, which also averages them),
+// min/max keep the extreme, bool_and/bool_or combine, avg divides the merged sum by the merged count, array_agg
+// puts the arrays together (ArrayAggFold), string_agg joins their elements (StringAggFold). NULL partials (a shard
+// with no non-NULL input) are skipped; over no input at all the result is NULL, except count's 0.
 import type { AggregateKind, DeviationParts, ElementOrder, RegressionParts } from '../StatementPlan.js'
 import { ArrayAggFold } from './ArrayAggFold.js'
 import { DeviationFold } from './DeviationFold.js'
-import { IntervalSumFold } from './IntervalSumFold.js'
+import { IntervalAvgFold, IntervalSumFold } from './IntervalSumFold.js'
 import { RegressionFold } from './RegressionFold.js'
 import { StringAggFold } from './StringAggFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
@@ -29,9 +29,9 @@ function isFloat(oid: number): boolean {
   return oid === TypeOid.float4 || oid === TypeOid.float8
 }
 
-/** The type avg() returns for a merged sum of this type: float8 for floats, numeric for the rest. */
+/** The type avg() returns for a merged sum of this type: float8 for floats, interval for intervals, numeric for the rest. */
 export function avgResultType(sumOid: number): number {
-  return isFloat(sumOid) ? TypeOid.float8 : TypeOid.numeric
+  return isFloat(sumOid) ? TypeOid.float8 : sumOid === TypeOid.interval ? TypeOid.interval : TypeOid.numeric
 }
 
 /** Checks the shard columns' types and builds the fold for aggregate column `index`. */
@@ -101,6 +101,7 @@ export function createFold(
       const sum = sumColumn === undefined ? undefined : columns[sumColumn]
       const count = countColumn === undefined ? undefined : columns[countColumn]
       if (!sum || !count) throw new MergeError(`avg column ${index + 1} has no hidden sum and count columns`, 'XX000')
+      if (sum.typeOid === TypeOid.interval && isIntegerType(count.typeOid)) return new IntervalAvgFold({ ...sum, index: sumColumn! }, { ...count, index: countColumn! })
       if (!SUMMABLE.has(sum.typeOid)) throw unsupported(sum.typeOid, 'average')
       if (!isIntegerType(count.typeOid)) throw unsupported(count.typeOid, 'add up counts of')
       return new AvgFold(

@@ -1,3 +1,4 @@
+import type { IntervalStyle } from './IntervalText.js'
 import type { TextCollation } from './TextCollation.js'
 
 /** A result column as the shards describe it (RowDescription) and as the client is told. */
@@ -9,4 +10,6 @@ export interface ColumnInfo {
   labels?: readonly string[]
   /** How a string column orders: the shards' database's collation (bytes when not given). */
   collation?: TextCollation
+  /** How the shards print an interval column (the session's IntervalStyle), for intervals the merge computes. */
+  intervalStyle?: IntervalStyle
 }

@@ -1,27 +1,37 @@
-// sum(interval) across shards: Postgres adds intervals field by field (months, days, microseconds, none carried
-// into another), so the shards' sums add up the same way; the total is printed in the IntervalStyle the shards
-// printed theirs in (IntervalFormat), or sent in binary.
+// sum(interval) and avg(interval) across shards: Postgres adds intervals field by field (months, days,
+// microseconds, none carried into another), so the shards' sums add up the same way; avg divides that total by the
+// count as Postgres 15's interval_div does (fractions of a month cascade into days as 30 days, of a day into
+// microseconds). The answer is printed in the session's IntervalStyle (the shards' when it is not known), or sent
+// in binary.
 import type { AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { formatInterval } from './IntervalFormat.js'
 import { parseInterval, type IntervalParts, type IntervalStyle } from './IntervalText.js'
 import { MergeError } from './MergeError.js'
+import { decodeValue } from './SqlValue.js'
 
 type Row = (Buffer | null)[]
 
 const INT32 = 2n ** 31n
 const INT64 = 2n ** 63n
+const SECS_PER_DAY = 86_400
 
 export class IntervalSumFold implements AggregateFold {
   private sum: IntervalParts | undefined
-  private style: IntervalStyle = 'postgres'
-  /** Whether the style is known from a value that shows it (a time of 10 hours or more alone looks alike in two). */
-  private styleShown = false
+  private style: IntervalStyle
+  /**
+   * Whether the style is known: the session's, or shown by a value (a time of 10 hours or more alone prints alike
+   * in two styles).
+   */
+  private styleShown: boolean
 
   constructor(
     private readonly col: ColumnInfo,
     private readonly index: number,
-  ) {}
+  ) {
+    this.style = col.intervalStyle ?? 'postgres'
+    this.styleShown = col.intervalStyle !== undefined
+  }
 
   add(row: Row): void {
     const raw = row[this.index]
@@ -32,14 +42,22 @@ export class IntervalSumFold implements AggregateFold {
   }
 
   result(): Buffer | null {
-    const sum = this.sum
-    if (sum === undefined) return null
-    if (!within(sum.months, INT32) || !within(sum.days, INT32) || !within(sum.usecs, INT64)) throw new MergeError('interval out of range', '22008')
-    if (this.col.format === 0) return Buffer.from(formatInterval(sum, this.style))
+    return this.sum === undefined ? null : this.encode(this.sum)
+  }
+
+  /** The shards' total, undefined over no value. */
+  total(): IntervalParts | undefined {
+    return this.sum
+  }
+
+  /** An interval in the column's format: the shards' IntervalStyle, or binary. */
+  encode(parts: IntervalParts): Buffer {
+    if (!within(parts.months, INT32) || !within(parts.days, INT32) || !within(parts.usecs, INT64)) throw new MergeError('interval out of range', '22008')
+    if (this.col.format === 0) return Buffer.from(formatInterval(parts, this.style))
     const out = Buffer.alloc(16)
-    out.writeBigInt64BE(sum.usecs, 0)
-    out.writeInt32BE(Number(sum.days), 8)
-    out.writeInt32BE(Number(sum.months), 12)
+    out.writeBigInt64BE(parts.usecs, 0)
+    out.writeInt32BE(Number(parts.days), 8)
+    out.writeInt32BE(Number(parts.months), 12)
     return out
   }
 
@@ -53,6 +71,60 @@ export class IntervalSumFold implements AggregateFold {
     }
     return parts
   }
+}
+
+/** avg(interval): the shards' sums (IntervalSumFold) over the sum of their counts. */
+export class IntervalAvgFold implements AggregateFold {
+  private readonly sum: IntervalSumFold
+  private count = 0n
+
+  constructor(
+    sumCol: ColumnInfo & { index: number },
+    private readonly countCol: ColumnInfo & { index: number },
+  ) {
+    this.sum = new IntervalSumFold(sumCol, sumCol.index)
+  }
+
+  add(row: Row): void {
+    this.sum.add(row)
+    const count = row[this.countCol.index]
+    if (count === null || count === undefined) return
+    const c = decodeValue(count, this.countCol.typeOid, this.countCol.format)
+    if (c.kind === 'int') this.count += c.value
+  }
+
+  result(): Buffer | null {
+    const total = this.sum.total()
+    return total === undefined || this.count === 0n ? null : this.sum.encode(divideInterval(total, Number(this.count)))
+  }
+}
+
+/** Postgres 15's interval_div, step for step in float8 as it computes. */
+export function divideInterval(span: IntervalParts, factor: number): IntervalParts {
+  const months = Number(span.months)
+  const days = Number(span.days)
+  const month = Math.trunc(months / factor)
+  let day = Math.trunc(days / factor)
+  const monthRemainderDays = tsRound((months / factor - month) * 30)
+  let secRemainder = tsRound((days / factor - day + monthRemainderDays - Math.trunc(monthRemainderDays)) * SECS_PER_DAY)
+  // 24:00:00 from rounding, or more from the cascade of months and days.
+  if (Math.abs(secRemainder) >= SECS_PER_DAY) {
+    day += Math.trunc(secRemainder / SECS_PER_DAY)
+    secRemainder -= Math.trunc(secRemainder / SECS_PER_DAY) * SECS_PER_DAY
+  }
+  day += Math.trunc(monthRemainderDays)
+  const usecs = rint(Number(span.usecs) / factor + secRemainder * 1_000_000)
+  return { months: BigInt(month), days: BigInt(day), usecs: BigInt(usecs) }
+}
+
+/** C's rint: to the nearest integer, halves to even. */
+function rint(x: number): number {
+  return Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : Math.round(x)
+}
+
+/** Rounded to microseconds, as TSROUND does. */
+function tsRound(x: number): number {
+  return rint(x * 1_000_000) / 1_000_000
 }
 
 function binaryParts(raw: Buffer): IntervalParts {
