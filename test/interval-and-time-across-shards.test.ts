@@ -30,6 +30,9 @@ const QUERIES: { sql: string; binary?: true }[] = [
   { sql: 'SELECT grp, avg(d), avg(d) FILTER (WHERE id % 3 = 0), avg(at - time $$06:00$$) FROM spans GROUP BY grp ORDER BY grp' },
   { sql: 'SELECT avg(d), avg(-d) FROM spans', binary: true },
   { sql: 'SELECT round(extract(epoch FROM avg(d))) AS seconds, avg(d) > interval $$1 day$$ AS long FROM spans' },
+  // percentile_cont interpolates between two intervals as interval_lerp does.
+  { sql: 'SELECT grp, percentile_cont(0.37) WITHIN GROUP (ORDER BY d), percentile_cont(ARRAY[0.1, 0.5, 0.9]) WITHIN GROUP (ORDER BY d DESC) FROM spans WHERE grp < 9 GROUP BY grp ORDER BY grp' },
+  { sql: 'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY at - time $$12:00$$), percentile_cont(0.25) WITHIN GROUP (ORDER BY d) FROM spans', binary: true },
   // timetz: by the time in UTC, then by the zone ('10:00+02' and '08:00+00' are the same instant, not equal).
   { sql: 'SELECT id, tz FROM spans ORDER BY tz DESC NULLS LAST, id LIMIT 30' },
   { sql: 'SELECT grp, min(tz), max(tz), count(DISTINCT tz) FROM spans GROUP BY grp ORDER BY grp', binary: true },

@@ -2,13 +2,14 @@
 // value x as well and answers, per value, count(x) (the FILTER applied) and the fraction; the proxy adds up the
 // counts of each value, orders the values as the ORDER BY does, and reads the answer off them as Postgres reads it
 // off its sorted rows: percentile_disc the first value at or past the fraction of the rows, percentile_cont the two
-// values around it interpolated in float8, mode the most frequent (the first in the order among equally frequent).
+// values around it interpolated (in float8, or as intervals), mode the most frequent (the first in the order among equally frequent).
 // An array of fractions is answered with the array of their answers.
 import type { OrderedSetKind, OrderedSetParts } from '../StatementPlan.js'
 import type { AggregateFold } from './AggregateFold.js'
 import { decodeFloat8Array, encodeArray } from './ArrayEncoding.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import type { DistinctValueBudget } from './DistinctValueFold.js'
+import { multiplyInterval, readInterval, writeInterval } from './IntervalSumFold.js'
 import { MergeError } from './MergeError.js'
 import { numericToText } from './NumericValue.js'
 import { compareRowKeys } from './RowOrder.js'
@@ -18,6 +19,7 @@ import { isIntegerType, TypeOid } from './TypeOid.js'
 type Row = (Buffer | null)[]
 
 const FLOAT8_ARRAY = 1022
+const INTERVAL_ARRAY = 1187
 
 interface Counted {
   value: SqlValue
@@ -49,9 +51,9 @@ export class OrderedSetFold implements AggregateFold {
     if (!isIntegerType(this.count.typeOid)) throw new MergeError(`${fn}: unexpected types of its hidden columns`, 'XX000')
     if (!canOrderColumn(value)) throw unsupported(value.typeOid, `take ${fn}() of`)
     if (out.format !== value.format) throw new MergeError(`${fn}: the shards described its column unlike its ORDER BY value`, 'XX000')
-    // One fraction: the answer's type is float8 (percentile_cont) or x's; an array: an array of those.
-    if (fn === 'percentile_cont' && !parts.fractions && out.typeOid !== TypeOid.float8) throw unsupported(out.typeOid, 'take percentile_cont() of')
-    if (fn === 'percentile_cont' && parts.fractions && out.typeOid !== FLOAT8_ARRAY) throw unsupported(out.typeOid, 'take percentile_cont() of')
+    // One fraction: the answer's type is float8 or interval (percentile_cont) or x's; an array: an array of those.
+    const contType = value.typeOid === TypeOid.interval ? (parts.fractions ? INTERVAL_ARRAY : TypeOid.interval) : parts.fractions ? FLOAT8_ARRAY : TypeOid.float8
+    if (fn === 'percentile_cont' && out.typeOid !== contType) throw unsupported(out.typeOid, 'take percentile_cont() of')
     if (fn !== 'percentile_cont' && !parts.fractions && out.typeOid !== value.typeOid) {
       throw new MergeError(`${fn}: the shards described its column unlike its ORDER BY value`, 'XX000')
     }
@@ -86,7 +88,8 @@ export class OrderedSetFold implements AggregateFold {
     const total = values.reduce((sum, v) => sum + v.rows, 0n)
     const answers = this.fractions!.map((f) => (f === null ? null : this.percentile(values, total, f)))
     if (!this.parts.fractions) return answers[0]!
-    return encodeArray(answers, this.fn === 'percentile_cont' ? TypeOid.float8 : this.value.typeOid, this.out.format)
+    const element = this.fn === 'percentile_cont' && this.value.typeOid !== TypeOid.interval ? TypeOid.float8 : this.value.typeOid
+    return encodeArray(answers, element, this.out.format)
   }
 
   /** The answer for fraction `f`, as one value of the answer's element type. */
@@ -106,9 +109,23 @@ export class OrderedSetFold implements AggregateFold {
     const position = f * Number(total - 1n)
     const first = Math.floor(position)
     const second = Math.ceil(position)
+    if (this.value.typeOid === TypeOid.interval) return this.intervalBetween(at(first).raw, at(second).raw, first === second ? 0 : position - first)
     const low = this.asFloat8(at(first).value)
     const value = first === second ? low : low + (position - first) * (this.asFloat8(at(second).value) - low)
     return encodeValue({ kind: 'float', value }, TypeOid.float8, this.out.format)
+  }
+
+  /**
+   * `low` + (`high` − `low`) × `pct` of two interval values, as Postgres's interval_lerp computes it (interval_mi,
+   * interval_mul, interval_pl), printed in the session's IntervalStyle (or the values').
+   */
+  private intervalBetween(low: Buffer, high: Buffer, pct: number): Buffer {
+    const lo = readInterval(low, this.value.format)
+    if (pct === 0) return low
+    const hi = readInterval(high, this.value.format)
+    const step = multiplyInterval({ months: hi.months - lo.months, days: hi.days - lo.days, usecs: hi.usecs - lo.usecs }, pct)
+    const value = { months: step.months + lo.months, days: step.days + lo.days, usecs: step.usecs + lo.usecs }
+    return writeInterval(value, this.value.format, this.value.intervalStyle ?? lo.style ?? 'postgres')
   }
 
   private readFractions(raw: Buffer | null): (number | null)[] | null {
