@@ -53,10 +53,13 @@ t.test('RETURNING, ON CONFLICT DO UPDATE and DO NOTHING over rows from a functio
 })
 
 t.test('parameters through the extended protocol, postgres.js and psql', async (t) => {
-  const sql = 'INSERT INTO accounts (id, plan, balance) SELECT g, $1, g * $2::numeric FROM generate_series($3::int, $4::int) g ON CONFLICT (id) DO UPDATE SET balance = EXCLUDED.balance RETURNING id, plan, balance'
-  const r = await both(sql, ['pro', 1.5, 2000, 2012])
-  t.same(r.proxy, r.plain, 'node-postgres with parameters')
-  t.equal(r.proxy.count, 13)
+  // Parameters in the SELECT read first and in the ON CONFLICT clause written with its rows.
+  const sql = 'INSERT INTO accounts (id, plan, balance) SELECT g, $1, g * $2::numeric FROM generate_series($3::int, $4::int) g ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + $2::numeric, note = $5 RETURNING id, plan, balance, note'
+  for (const round of ['inserted', 'upserted']) {
+    const r = await both(sql, ['pro', 1.5, 2000, 2012, round])
+    t.same(r.proxy, r.plain, `node-postgres with parameters: ${round}`)
+    t.equal(r.proxy.count, 13)
+  }
   const js = postgres({ host: '127.0.0.1', port: fx.port, user: 'app', password: fx.pgOptions.password as string, database: 'app', max: 1, onnotice: () => {} })
   t.teardown(() => js.end())
   const made = await js`INSERT INTO accounts (id, plan) SELECT g, ${'team'} FROM generate_series(${3000}::int, ${3009}::int) g RETURNING id`
