@@ -4,7 +4,7 @@
 // off its sorted rows: percentile_disc the first value at or past the fraction of the rows, percentile_cont the two
 // values around it interpolated (in float8, or as intervals), mode the most frequent (the first in the order among equally frequent).
 // An array of fractions is answered with the array of their answers.
-import type { OrderedSetKind, OrderedSetParts } from '../StatementPlan.js'
+import type { OrderedSetKind, OrderedSetParts, OrderKey } from '../StatementPlan.js'
 import type { AggregateFold } from './AggregateFold.js'
 import { decodeFloat8Array, encodeArray } from './ArrayEncoding.js'
 import type { ColumnInfo } from './ColumnInfo.js'
@@ -33,7 +33,7 @@ export class OrderedSetFold implements AggregateFold {
   private fractions: (number | null)[] | null | undefined
   private readonly count: ColumnInfo
   private readonly fractionFormat: 0 | 1
-  private readonly order
+  private readonly order: OrderKey[]
 
   /** `out`: the aggregate's own column, as the shards describe it (Postgres's result type). */
   constructor(
