@@ -24,7 +24,7 @@ const SCHEMA = [
   `INSERT INTO staging SELECT g % 3, g, (ARRAY['free', 'pro', 'team'])[1 + g % 3], g * 1.25 FROM generate_series(1, 40) g`,
 ]
 // Rows read first are bounded by listen.max_message_size.
-const { fx, proxy, plain, plainDsn } = await startWithPlainTwin(t, 2, { sharding: SHARDING, listen: { max_message_size: 64 * 1024 } }, SCHEMA)
+const { fx, proxy, plain } = await startWithPlainTwin(t, 2, { sharding: SHARDING, listen: { max_message_size: 64 * 1024 } }, SCHEMA)
 /** RETURNING rows sorted: the SELECT's order is its own to choose without ORDER BY, as on one server. */
 const sorted = (rows: unknown[][]) => [...rows].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1))
 const both = async (sql: string, values?: unknown[]) => {
@@ -94,5 +94,4 @@ t.test('too many rows to read first: 54000 with what to do, and the proxy serves
   t.equal(Number((await proxy.query('SELECT count(*) FROM accounts WHERE id >= 10000')).rows[0].count), 0, 'nothing was inserted')
   const streamed = await proxy.query("INSERT INTO accounts (id, note) SELECT g, repeat('x', 1000) FROM generate_series(10000, 10100) g")
   t.equal(streamed.rowCount, 101, 'without RETURNING the rows stream to their shards')
-  t.ok(plainDsn.length > 0)
 })

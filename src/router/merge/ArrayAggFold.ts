@@ -7,6 +7,7 @@
 import type { ElementOrder } from '../StatementPlan.js'
 import type { AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
+import { textElements, unquoted } from './ArrayEncoding.js'
 import { MergeError } from './MergeError.js'
 import { compareRowKeys } from './RowOrder.js'
 import { canOrder, decodeValue, unsupported, type SqlValue } from './SqlValue.js'
@@ -56,7 +57,7 @@ export class ArrayAggFold implements AggregateFold {
   add(row: Row): void {
     const raw = row[this.index]
     if (raw === null || raw === undefined) return
-    const elements = this.col.format === 1 ? this.binaryElements(raw) : textElements(raw)
+    const elements = this.col.format === 1 ? this.binaryElements(raw) : textElements(raw).map((e): Element => ({ raw: e }))
     if (this.order !== undefined) {
       for (const e of elements) {
         if (e.raw !== null && this.col.format === 0 && e.raw[0] === 0x7b) throw unsupported(this.col.typeOid, 'order the sub-arrays of')
@@ -145,44 +146,6 @@ export class ArrayAggFold implements AggregateFold {
     }
     return Buffer.concat(parts)
   }
-}
-
-/** The top-level items of an array's text form `{…}`, as written (a sub-array `{…}` is one item); null for NULL. */
-function textElements(buf: Buffer): Element[] {
-  const bad = () => new MergeError('invalid array text from a shard', '22P02')
-  const start = buf.indexOf(0x7b)
-  if (start < 0 || buf[buf.length - 1] !== 0x7d) throw bad()
-  const out: Element[] = []
-  let depth = 0
-  let quoted = false
-  let from = start + 1
-  for (let i = start + 1; i < buf.length - 1; i++) {
-    const c = buf[i]
-    if (quoted) {
-      if (c === 0x5c) i++
-      else if (c === 0x22) quoted = false
-    } else if (c === 0x22) quoted = true
-    else if (c === 0x7b) depth++
-    else if (c === 0x7d) depth--
-    else if (c === 0x2c && depth === 0) {
-      out.push(item(buf.subarray(from, i)))
-      from = i + 1
-    }
-  }
-  if (from < buf.length - 1) out.push(item(buf.subarray(from, buf.length - 1)))
-  return out
-}
-
-function item(raw: Buffer): Element {
-  return raw.length === 4 && raw.toString('latin1').toUpperCase() === 'NULL' ? { raw: null } : { raw }
-}
-
-/** An element's text without its quotes and backslashes. */
-export function unquoted(raw: Buffer): Buffer {
-  if (raw[0] !== 0x22) return raw
-  const out: number[] = []
-  for (let i = 1; i < raw.length - 1; i++) out.push(raw[i] === 0x5c ? raw[++i]! : raw[i]!)
-  return Buffer.from(out)
 }
 
 function textArray(all: Element[]): Buffer {

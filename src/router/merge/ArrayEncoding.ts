@@ -1,6 +1,7 @@
-// One-dimensional arrays the merge makes of values it holds (percentile_cont(ARRAY[…]), percentile_disc(ARRAY[…])):
-// Postgres's text form, each element quoted as array_out quotes it, or its binary form (header, one dimension
-// with lower bound 1, elements); and the float8 arrays of fractions the shards answer.
+// Arrays in Postgres's text form: split into their top-level items as written, an item's quotes taken off, and
+// one-dimensional arrays the merge makes of values it holds (percentile_cont(ARRAY[…]), percentile_disc(ARRAY[…]))
+// written with each element quoted as array_out quotes it, or in the binary form (header, one dimension with lower
+// bound 1, elements); and the float8 arrays of fractions the shards answer.
 import { MergeError } from './MergeError.js'
 import { decodeValue } from './SqlValue.js'
 import { TypeOid } from './TypeOid.js'
@@ -44,6 +45,44 @@ function quoteElement(text: Buffer): Buffer {
   return Buffer.from(out)
 }
 
+/** The top-level items of an array's text form `{…}`, as written (a sub-array `{…}` is one item); null for NULL. */
+export function textElements(buf: Buffer): (Buffer | null)[] {
+  const bad = () => new MergeError('invalid array text from a shard', '22P02')
+  const start = buf.indexOf(0x7b)
+  if (start < 0 || buf[buf.length - 1] !== 0x7d) throw bad()
+  const out: (Buffer | null)[] = []
+  let depth = 0
+  let quoted = false
+  let from = start + 1
+  for (let i = start + 1; i < buf.length - 1; i++) {
+    const c = buf[i]
+    if (quoted) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) quoted = false
+    } else if (c === 0x22) quoted = true
+    else if (c === 0x7b) depth++
+    else if (c === 0x7d) depth--
+    else if (c === 0x2c && depth === 0) {
+      out.push(item(buf.subarray(from, i)))
+      from = i + 1
+    }
+  }
+  if (from < buf.length - 1) out.push(item(buf.subarray(from, buf.length - 1)))
+  return out
+}
+
+function item(raw: Buffer): Buffer | null {
+  return raw.length === 4 && raw.toString('latin1').toUpperCase() === 'NULL' ? null : raw
+}
+
+/** An element's text without its quotes and backslashes. */
+export function unquoted(raw: Buffer): Buffer {
+  if (raw[0] !== 0x22) return raw
+  const out: number[] = []
+  for (let i = 1; i < raw.length - 1; i++) out.push(raw[i] === 0x5c ? raw[++i]! : raw[i]!)
+  return Buffer.from(out)
+}
+
 /** The elements of a one-dimensional float8[] (null for NULL); a shard's text or binary form. */
 export function decodeFloat8Array(raw: Buffer, format: 0 | 1): (number | null)[] {
   const many = () => new MergeError('an array of fractions of more than one dimension across shards', '0A000', 'ask for each fraction in a call of its own')
@@ -52,22 +91,24 @@ export function decodeFloat8Array(raw: Buffer, format: 0 | 1): (number | null)[]
     return v.kind === 'float' ? v.value : NaN
   }
   if (format === 0) {
-    const text = raw.toString('latin1')
-    const open = text.indexOf('{')
-    if (open < 0 || !text.endsWith('}')) throw new MergeError('invalid array text from a shard', '22P02')
-    const inner = text.slice(open + 1, -1)
-    if (inner.includes('{')) throw many()
-    if (inner.trim() === '') return []
-    return inner.split(',').map((item) => (item.trim().toUpperCase() === 'NULL' ? null : element(Buffer.from(item.trim().replace(/^"|"$/g, ''), 'latin1'))))
+    return textElements(raw).map((e) => {
+      if (e?.[0] === 0x7b) throw many()
+      return e === null ? null : element(unquoted(e))
+    })
   }
+  const bad = () => new MergeError('invalid binary array from a shard', '22P03')
+  if (raw.length < 12) throw bad()
   const dims = raw.readInt32BE(0)
   if (dims === 0) return []
   if (dims !== 1) throw many()
+  if (raw.length < 20) throw bad()
   const out: (number | null)[] = []
   let pos = 20
   for (let n = raw.readInt32BE(12); n > 0; n--) {
+    if (pos + 4 > raw.length) throw bad()
     const len = raw.readInt32BE(pos)
     pos += 4
+    if (len > 0 && pos + len > raw.length) throw bad()
     out.push(len < 0 ? null : element(raw.subarray(pos, pos + len)))
     pos += Math.max(len, 0)
   }

@@ -3,7 +3,8 @@
 // merged array (ArrayAggFold) with the delimiter: text as it is (bpchar without its trailing spaces, as its cast to
 // text drops them), bytea from its hex form. NULL when no value was not NULL.
 import type { ElementOrder } from '../StatementPlan.js'
-import { ArrayAggFold, unquoted } from './ArrayAggFold.js'
+import { ArrayAggFold } from './ArrayAggFold.js'
+import { unquoted } from './ArrayEncoding.js'
 import type { AggregateFold } from './AggregateFold.js'
 import type { ColumnInfo } from './ColumnInfo.js'
 import { unsupported } from './SqlValue.js'
